@@ -1,1 +1,11 @@
-export {};
+export { Operator } from "./operator/operator.ts";
+export { operator, type FnOperator, type WrappedClass, type ObjectOperator } from "./operator/operator-fn.ts";
+export { FunctionOperator, InstanceOperator } from "./operator/function-operator.ts";
+export { starMap, type MapOptions, type SettledResult } from "./operator/map.ts";
+export { MapItemError, MapThresholdError } from "./operator/fan-out.ts";
+export { isOperator } from "./operator/brand.ts";
+export type { Dag, DagNode } from "./operator/dag.ts";
+export type { ForwardArgs, ForwardResult, Resource, Schedule, OperatorOptions, DeployType } from "./operator/types.ts";
+export { getTracer, type Span, type ActiveSpan } from "./trace/index.ts";
+export type { Flow, FlowNode, FlowEdge } from "./flow/index.ts";
+export { encode, decode, CodecError } from "./codec/index.ts";

@@ -1,0 +1,111 @@
+/** One item's outcome with `settle: true`. */
+export type SettledResult<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+export interface FanOutOptions {
+  /** Items in flight at once; unbounded when omitted. 0 is rejected (nothing could run). */
+  concurrency?: number;
+  /** Resolve with `{ ok, value | error }` per item instead of rejecting on the first error. */
+  settle?: boolean;
+  /** With `settle`: reject (as soon as it becomes impossible) when fewer than this share succeed. */
+  minSuccessRatio?: number;
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+/** A failed item of a fan-out that was not settled: names the item index. */
+export class MapItemError extends Error {
+  override name = "MapItemError";
+  constructor(readonly index: number, override readonly cause: unknown) {
+    const why = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+    super(`map item ${index} failed: ${why}`, { cause });
+  }
+}
+
+export class MapThresholdError extends Error {
+  override name = "MapThresholdError";
+  constructor(readonly succeeded: number, readonly failed: number, readonly total: number, readonly minSuccessRatio: number, readonly results: SettledResult<unknown>[]) {
+    super(
+      `map: only ${succeeded}/${total} items can succeed (${failed} failed), below minSuccessRatio ${minSuccessRatio}; ` +
+        `inspect .results for the per-item errors`,
+    );
+  }
+}
+
+function checkOptions(opts: FanOutOptions): void {
+  const c = opts.concurrency;
+  if (c !== undefined && !(Number.isInteger(c) && c >= 1)) {
+    throw new RangeError(`map: concurrency must be a positive integer, got ${c}`);
+  }
+  const r = opts.minSuccessRatio;
+  if (r !== undefined) {
+    if (!(r >= 0 && r <= 1)) throw new RangeError(`map: minSuccessRatio must be between 0 and 1, got ${r}`);
+    if (!opts.settle) throw new TypeError("map: minSuccessRatio needs settle: true (failed items are returned as { ok: false, error })");
+  }
+}
+
+function abortError(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException("map aborted", "AbortError");
+}
+
+/**
+ * Run `task(i)` for `i < total`, results in index order, with the semantics every
+ * fan-out of nbox shares (local map, starMap, remote map).
+ */
+export function fanOut<T>(total: number, task: (index: number) => Promise<T>, opts: FanOutOptions = {}): Promise<any[]> {
+  checkOptions(opts);
+  const { settle = false, minSuccessRatio, onProgress, signal } = opts;
+  const concurrency = Math.min(opts.concurrency ?? total, total);
+  const results: unknown[] = new Array(total);
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  if (total === 0) return Promise.resolve([]);
+  const maxFailures = minSuccessRatio === undefined ? Infinity : Math.floor(total * (1 - minSuccessRatio) + 1e-9);
+
+  return new Promise((resolve, reject) => {
+    let next = 0;
+    let done = 0;
+    let failed = 0;
+    let finished = false;
+    const stop = (err: unknown) => {
+      if (finished) return;
+      finished = true;
+      signal?.removeEventListener("abort", onAbort);
+      reject(err);
+    };
+    const onAbort = () => stop(abortError(signal!));
+    signal?.addEventListener("abort", onAbort, { once: true });
+
+    const settleItem = (i: number, ok: boolean, value: unknown) => {
+      if (finished) return;
+      if (ok) results[i] = settle ? { ok: true, value } : value;
+      else if (!settle) return stop(new MapItemError(i, value));
+      else {
+        results[i] = { ok: false, error: value };
+        if (++failed > maxFailures) {
+          return stop(new MapThresholdError(total - failed, failed, total, minSuccessRatio!, results as SettledResult<unknown>[]));
+        }
+      }
+      done++;
+      onProgress?.(done, total);
+      if (done === total) {
+        finished = true;
+        signal?.removeEventListener("abort", onAbort);
+        resolve(results);
+      } else launch();
+    };
+    const launch = () => {
+      if (finished || next >= total) return;
+      const i = next++;
+      let p: Promise<T>;
+      try {
+        p = task(i);
+      } catch (err) {
+        p = Promise.reject(err);
+      }
+      p.then(
+        (v) => settleItem(i, true, v),
+        (e) => settleItem(i, false, e),
+      );
+    };
+    for (let k = 0; k < concurrency; k++) launch();
+  });
+}

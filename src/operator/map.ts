@@ -1,0 +1,36 @@
+import { fanOut, type FanOutOptions, type SettledResult } from "./fan-out.ts";
+import type { Operator } from "./operator.ts";
+
+export type { SettledResult } from "./fan-out.ts";
+
+export interface MapOptions extends FanOutOptions {
+  /** Run items in `n` worker threads instead of in-process (CPU-bound work). */
+  processes?: number;
+}
+
+/** `op.map(inputs)`: one call per input (one argument each), results in input order. */
+export async function mapOperator(op: Operator, inputs: Iterable<unknown>, opts: MapOptions): Promise<unknown[]> {
+  const items = Array.from(inputs);
+  if (opts.processes !== undefined) {
+    const { mapInPool } = await import("./pool.ts");
+    return mapInPool(op, items.map((x) => [x]), opts);
+  }
+  return fanOut(items.length, (i) => op(items[i]), opts);
+}
+
+type StarEntry = readonly [op: (...args: any[]) => Promise<unknown>, args: readonly unknown[]];
+
+/** Different operators with different arguments: `starMap([[opA, [a1, a2]], [opB, [b1]]])`. */
+export function starMap(entries: readonly StarEntry[], opts: MapOptions & { settle: true }): Promise<SettledResult<unknown>[]>;
+export function starMap(entries: readonly StarEntry[], opts?: MapOptions): Promise<unknown[]>;
+export function starMap(entries: readonly StarEntry[], opts: MapOptions = {}): Promise<unknown[]> {
+  entries.forEach((e, i) => {
+    if (!Array.isArray(e) || typeof e[0] !== "function" || !Array.isArray(e[1])) {
+      throw new TypeError(`starMap: entry ${i} must be [operator, [args…]], got ${JSON.stringify(e)?.slice(0, 80)}`);
+    }
+  });
+  if (opts.processes !== undefined) {
+    throw new TypeError("starMap: { processes } is supported by op.map() only; use op.map(inputs, { processes }) per operator");
+  }
+  return fanOut(entries.length, (i) => entries[i]![0](...entries[i]![1]), opts);
+}

@@ -1,0 +1,143 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import { nowMs } from "./clock.ts";
+import type { DagRecorder } from "./dag-recorder.ts";
+import { newSpanId, newTraceId } from "./ids.ts";
+import { JsonlSink, MemorySink, type SpanSink } from "./sinks.ts";
+import type { ActiveSpan, Span } from "./span.ts";
+import { formatTraceParent, parseTraceParent, type TraceParent } from "./traceparent.ts";
+
+/** What the async context carries: the running span, the operator that owns it and the DAG being recorded. */
+export interface TraceFrame {
+  span: ActiveSpan;
+  owner?: object;
+  dag?: DagRecorder;
+  /** Dotted path used as the prefix of child spans. */
+  path: string;
+}
+
+export interface StartOptions {
+  attributes?: Record<string, unknown>;
+  /** Explicit parent (e.g. from a `traceparent` header); defaults to the current span. */
+  parent?: TraceParent | null;
+}
+
+function errorInfo(err: unknown): Span["error"] {
+  if (err instanceof Error) return { name: err.name, message: err.message, stack: err.stack };
+  return { name: "NonError", message: String(err) };
+}
+
+export class Tracer {
+  readonly memory = new MemorySink();
+  private readonly sinks: SpanSink[] = [this.memory];
+  private readonly als = new AsyncLocalStorage<TraceFrame>();
+  /** Parent for root spans of this process (set by a worker from the trigger's traceparent). */
+  private processParent: TraceParent | null = null;
+
+  constructor() {
+    const file = process.env.NBOX_TRACE_FILE;
+    if (file) this.sinks.push(new JsonlSink(file));
+  }
+
+  addSink(sink: SpanSink): () => void {
+    this.sinks.push(sink);
+    return () => {
+      const i = this.sinks.indexOf(sink);
+      if (i >= 0) this.sinks.splice(i, 1);
+    };
+  }
+
+  currentFrame(): TraceFrame | undefined {
+    return this.als.getStore();
+  }
+
+  currentSpan(): ActiveSpan | undefined {
+    return this.als.getStore()?.span;
+  }
+
+  /** `traceparent` header value for the current span, to propagate across process boundaries. */
+  traceparent(): string | undefined {
+    const span = this.currentSpan();
+    return span ? formatTraceParent({ traceId: span.traceId, spanId: span.spanId, sampled: true }) : undefined;
+  }
+
+  /** Make root spans of this process children of a remote caller (null clears it). */
+  setProcessParent(header: string | TraceParent | null): void {
+    this.processParent = typeof header === "string" ? parseTraceParent(header) : header;
+  }
+
+  startSpan(op: string, name: string, opts: StartOptions = {}): ActiveSpan {
+    const parent = opts.parent !== undefined ? opts.parent : (this.currentSpan() ?? this.processParent);
+    return {
+      traceId: parent ? parent.traceId : newTraceId(),
+      spanId: newSpanId(),
+      parentSpanId: parent ? parent.spanId : null,
+      op,
+      name,
+      start: nowMs(),
+      attributes: opts.attributes ?? {},
+    };
+  }
+
+  endSpan(span: ActiveSpan, error?: unknown): Span {
+    const done: Span = {
+      traceId: span.traceId,
+      spanId: span.spanId,
+      parentSpanId: span.parentSpanId,
+      op: span.op,
+      name: span.name,
+      start: span.start,
+      end: nowMs(),
+      status: error === undefined ? "ok" : "error",
+      attributes: span.attributes,
+    };
+    if (error !== undefined) done.error = errorInfo(error);
+    for (const sink of this.sinks) sink.push(done);
+    return done;
+  }
+
+  /** Run `fn` with `frame` as the current trace context. */
+  runInFrame<T>(frame: TraceFrame, fn: () => T): T {
+    return this.als.run(frame, fn);
+  }
+
+  /**
+   * Run `fn` inside a new span (sync or async), ending it with the outcome.
+   * @example await getTracer().withSpan("download", async (span) => { span.attributes.bytes = 10; })
+   */
+  withSpan<T>(op: string, fn: (span: ActiveSpan) => T, opts: StartOptions = {}): T {
+    const parentFrame = this.currentFrame();
+    const span = this.startSpan(op, op, opts);
+    const frame: TraceFrame = { span, path: op, dag: parentFrame?.dag };
+    let result: T;
+    try {
+      result = this.als.run(frame, () => fn(span));
+    } catch (err) {
+      this.endSpan(span, err);
+      throw err;
+    }
+    if (result instanceof Promise) {
+      return result.then(
+        (v) => (this.endSpan(span), v),
+        (err) => {
+          this.endSpan(span, err);
+          throw err;
+        },
+      ) as T;
+    }
+    this.endSpan(span);
+    return result;
+  }
+
+  /** Spans recorded in memory for one trace, oldest first. */
+  spansOf(traceId: string): Span[] {
+    return this.memory.spans().filter((s) => s.traceId === traceId);
+  }
+}
+
+// Keyed on globalThis so two loaded copies of nbox (SDK + a user's linked copy) share one trace context.
+const TRACER_KEY = Symbol.for("nbox.tracer");
+/** The process-wide tracer. */
+export function getTracer(): Tracer {
+  const g = globalThis as { [TRACER_KEY]?: Tracer };
+  return (g[TRACER_KEY] ??= new Tracer());
+}
