@@ -1,0 +1,14 @@
+// Flow: static analysis of an operator's `forward` (DESIGN §7). The Operator base calls buildFlow
+// with itself and a childrenOf; `nbx flow` prints formatFlow's text.
+export type {
+  BuildFlowOptions,
+  ChildrenOf,
+  Flow,
+  FlowEdge,
+  FlowEdgeKind,
+  FlowNode,
+  FlowNodeKind,
+  FlowSubject,
+} from "./types.ts";
+export { buildFlow } from "./build.ts";
+export { formatFlow } from "./format.ts";
