@@ -1,4 +1,5 @@
 export { Operator } from "./operator/operator.ts";
+import "./operator/deploy-method.ts";
 export { operator, type FnOperator, type WrappedClass, type ObjectOperator } from "./operator/operator-fn.ts";
 export { FunctionOperator, InstanceOperator } from "./operator/function-operator.ts";
 export { starMap, type MapOptions, type SettledResult } from "./operator/map.ts";
@@ -9,3 +10,12 @@ export type { ForwardArgs, ForwardResult, Resource, Schedule, OperatorOptions, D
 export { getTracer, type Span, type ActiveSpan } from "./trace/index.ts";
 export type { Flow, FlowNode, FlowEdge } from "./flow/index.ts";
 export { encode, decode, CodecError } from "./codec/index.ts";
+// Imported file by file: the bundle layer behind deploy() loads only when deploy() is called.
+export { connect, PlatformClient } from "./remote/client.ts";
+export { fromJob } from "./remote/from-job.ts";
+export { fromServing, type RemoteServing } from "./remote/serving-proxy.ts";
+export { RemoteError } from "./remote/remote-error.ts";
+export { Run } from "./remote/run.ts";
+export type { RemoteJob, RunInfo, RunStatus } from "./remote/types.ts";
+export type { DeployOptions } from "./remote/deploy.ts";
+export { NboxError } from "./errors.ts";

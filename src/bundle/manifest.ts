@@ -27,6 +27,12 @@ export type BundleManifest = {
   contentHash: string;
   /** sha256 (hex) of package-lock.json, or null when the project has none. */
   lockfileHash: string | null;
+  /** Field snapshot per dotted operator name (kind "operator"), re-applied with thaw on the worker. */
+  state?: Record<string, Record<string, unknown>>;
+  /** Callable surface recorded at deploy time: forward's parameters and, for classes, methods and fields. */
+  signature?: Record<string, unknown>;
+  /** Operator options such as a serving's `concurrency`. */
+  options?: Record<string, unknown>;
 };
 
 /** What a caller supplies to pack: everything except the hashes (computed) and formatVersion (fixed). */
@@ -72,6 +78,9 @@ export function validateManifest(x: unknown): BundleManifest {
   if (x.lockfileHash !== null && (typeof x.lockfileHash !== "string" || !HEX64.test(x.lockfileHash))) {
     fail("lockfileHash", "must be a sha256 hex string or null");
   }
+  for (const key of ["state", "signature", "options"] as const) {
+    if (x[key] !== undefined && !isPlainObject(x[key])) fail(key, "must be an object when present");
+  }
   // Rebuild with known keys only, so unknown extra fields never leak through.
   return {
     formatVersion: MANIFEST_FORMAT_VERSION,
@@ -85,5 +94,8 @@ export function validateManifest(x: unknown): BundleManifest {
     schedule: x.schedule as BundleManifest["schedule"],
     contentHash: x.contentHash,
     lockfileHash: x.lockfileHash as string | null,
+    ...(x.state !== undefined ? { state: x.state as BundleManifest["state"] } : {}),
+    ...(x.signature !== undefined ? { signature: x.signature as Record<string, unknown> } : {}),
+    ...(x.options !== undefined ? { options: x.options as Record<string, unknown> } : {}),
   };
 }

@@ -132,6 +132,9 @@ async function prepare(root: string, input: ManifestInput, opts: PackOptions, en
       resource: input.resource ?? {},
       schedule: input.schedule ?? null,
       lockfileHash: lock ? sha256Hex(lock) : null,
+      state: input.state,
+      signature: input.signature,
+      options: input.options,
     }),
   ) as Omit<BundleManifest, "contentHash">;
   h.update("manifest\0").update(canonicalJson(fields));

@@ -1,6 +1,17 @@
+import type { DryRunResult } from "../bundle/index.ts";
+import type { DeployOptions } from "../remote/deploy.ts";
+import type { RemoteServing } from "../remote/serving-proxy.ts";
+import type { RemoteJob } from "../remote/types.ts";
 import type { AnyClass } from "./types.ts";
 
-/** Statics added to a wrapped class. (`deploy` joins when the remote layer exists.) */
+/** Statics a wrapped class gains: `Bar.deploy(ws, opts)` (a serving by default, built with `init`). */
 export function classStatics<C extends AnyClass>(_cls: C) {
-  return {};
+  async function deploy(this: C, workspace: string | undefined, opts: DeployOptions & { dryRun: true }): Promise<DryRunResult>;
+  async function deploy(this: C, workspace: string | undefined, opts: DeployOptions & { type: "job" }): Promise<RemoteJob<InstanceType<C>>>;
+  async function deploy(this: C, workspace?: string, opts?: DeployOptions): Promise<RemoteServing<InstanceType<C>>>;
+  async function deploy(this: C, workspace?: string, opts?: DeployOptions): Promise<unknown> {
+    const remote = await import("../remote/deploy.ts");
+    return remote.deploy(this, workspace, opts);
+  }
+  return { deploy };
 }

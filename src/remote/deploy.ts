@@ -1,0 +1,118 @@
+import { relative, sep } from "node:path";
+import { dryRunManifest, findProjectRoot, packBundle, type DryRunResult, type ManifestInput } from "../bundle/index.ts";
+import { NboxError } from "../errors.ts";
+import { isOperator } from "../operator/brand.ts";
+import { stateOf } from "../operator/invoke.ts";
+import { locateOperator } from "../operator/locate.ts";
+import type { Operator } from "../operator/operator.ts";
+import { signatureOf } from "../operator/signature.ts";
+import type { AnyClass, DeployType, Resource, Schedule } from "../operator/types.ts";
+import { wrappedClassMeta } from "../operator/wrap-class.ts";
+import { classSurface } from "./class-surface.ts";
+import { connect, type PlatformClient } from "./client.ts";
+import { remoteJob } from "./job-proxy.ts";
+import { remoteServing } from "./serving-proxy.ts";
+import type { DeploymentInfo } from "./types.ts";
+
+export const DEPLOY_STEPS = ["bundle", "upload", "install", "ready"] as const;
+export type DeployStep = (typeof DEPLOY_STEPS)[number];
+
+export interface DeployOptions {
+  type?: DeployType;
+  resource?: Resource;
+  /** Extra ignore patterns (gitignore syntax) on top of .gitignore/.nboxignore. */
+  ignore?: string[];
+  /** Constructor arguments for classes and Operator subclasses. */
+  init?: unknown[];
+  /** Deployment name (default: the export's name). */
+  name?: string;
+  schedule?: Schedule;
+  /** Return the bundle manifest (files, sizes, total, ignored count) without uploading. */
+  dryRun?: boolean;
+  /** Project root override (default: nearest package.json above the defining file). */
+  root?: string;
+  /** Export name override (default: found by identity). */
+  export?: string;
+  maxBundleBytes?: number;
+  client?: PlatformClient;
+  onStep?: (step: DeployStep, detail?: string) => void;
+}
+
+export type DryRun = DryRunResult;
+
+const RESOURCE_KEYS = ["cpu", "memory", "timeoutMs", "maxRetries", "retryBackoffMs", "concurrency"] as const;
+
+function checkResource(r: Resource | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(r ?? {})) {
+    if (!(RESOURCE_KEYS as readonly string[]).includes(k)) {
+      throw new NboxError("BAD_REQUEST", `resource.${k} is not a known resource field`, `Use one of ${RESOURCE_KEYS.join(", ")}`);
+    }
+    if (v === undefined) continue;
+    if ((k === "cpu" || k === "memory") && typeof v !== "string") throw new NboxError("BAD_REQUEST", `resource.${k} must be a string like "500m" / "512Mi", got ${JSON.stringify(v)}`);
+    if (k !== "cpu" && k !== "memory" && !(Number.isInteger(v) && (v as number) >= 0)) {
+      throw new NboxError("BAD_REQUEST", `resource.${k} must be a non-negative integer, got ${JSON.stringify(v)}`);
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+function scheduleJson(s: Schedule | undefined): Record<string, unknown> | null {
+  if (!s) return null;
+  const iso = (d: string | Date | undefined) => (d === undefined ? undefined : new Date(d).toISOString());
+  return { cron: s.cron, timezone: s.timezone, startsAt: iso(s.startsAt), endsAt: iso(s.endsAt) };
+}
+
+/**
+ * Pack the project that defines `target`, upload it if the platform lacks it, register a
+ * deployment version and return the remote handle (job or serving).
+ */
+export async function deploy(target: Operator | AnyClass, workspace = "default", opts: DeployOptions = {}): Promise<any> {
+  const op = isOperator(target) ? target : undefined;
+  const meta = op ? undefined : wrappedClassMeta(target);
+  if (!op && !meta) {
+    throw new NboxError("BAD_REQUEST", `deploy() needs an operator or a class wrapped with operator(); got ${(target as Function)?.name ?? typeof target}`, "Wrap it: export const x = operator(fn) or @operator() class X {}");
+  }
+  const kindDefault: DeployType = op && stateOf(op).kind !== "instance" ? "job" : "serving";
+  const options = op ? stateOf(op).options : meta!.options;
+  const type = opts.type ?? options.type ?? kindDefault;
+  opts.onStep?.("bundle");
+  const loc = await locateOperator(target, { exportName: opts.export, init: opts.init });
+  const root = opts.root ?? options.root ?? findProjectRoot(loc.file);
+  const entry = relative(root, loc.file).split(sep).join("/");
+  if (entry.startsWith("..")) throw new NboxError("BAD_REQUEST", `${loc.file} is outside the project root ${root}`, "Pass { root } pointing at a folder that contains it");
+
+  const signature = loc.kind === "class" ? classSurface(target as AnyClass) : { forward: signatureOf((op as any).forward) };
+  const input: ManifestInput = {
+    entry,
+    export: loc.exportName,
+    kind: loc.kind,
+    init: loc.init,
+    type,
+    name: opts.name ?? options.name ?? loc.exportName,
+    resource: checkResource(opts.resource),
+    schedule: scheduleJson(opts.schedule),
+    ...(loc.state ? { state: loc.state } : {}),
+    signature: JSON.parse(JSON.stringify(signature, (_k, v) => (v === Infinity ? null : v))),
+    options: { concurrency: options.concurrency },
+  };
+  if (opts.dryRun) return dryRunManifest(root, input, { ignore: opts.ignore, maxBytes: opts.maxBundleBytes });
+
+  const packed = await packBundle(root, input, { ignore: opts.ignore, maxBytes: opts.maxBundleBytes });
+  const client = opts.client ?? connect();
+  const hash = packed.manifest.contentHash;
+  const { exists } = await client.request<{ exists: boolean }>("GET", `/bundles/${hash}`);
+  if (!exists) {
+    opts.onStep?.("upload", `${packed.tarball.length} bytes`);
+    await client.request("PUT", `/bundles/${hash}`, undefined, { raw: packed.tarball });
+  } else opts.onStep?.("upload", "unchanged, 0 bytes");
+  opts.onStep?.("install");
+  const { deployment } = await client.request<{ deployment: DeploymentInfo; created: boolean }>(
+    "POST",
+    `/workspaces/${encodeURIComponent(workspace)}/deployments`,
+    { manifest: packed.manifest },
+  );
+  opts.onStep?.("ready", deployment.versionId);
+  return deployment.type === "serving" ? remoteServing(deployment) : remoteJob(client, deployment);
+}

@@ -1,0 +1,60 @@
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { NboxError } from "../errors.ts";
+
+/** What `nbx up` writes into its data folder so SDK and CLI can find it. */
+export interface PlatformInfo {
+  url: string;
+  pid: number;
+  dataDir: string;
+  startedAt: string;
+}
+
+export const PLATFORM_FILE = "platform.json";
+export const ADMIN_TOKEN_FILE = "admin-token";
+
+export interface Connection {
+  url: string;
+  token: string;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function readPlatform(dataDir: string): Connection | undefined {
+  const file = join(dataDir, PLATFORM_FILE);
+  if (!existsSync(file)) return undefined;
+  const info = JSON.parse(readFileSync(file, "utf8")) as PlatformInfo;
+  if (!alive(info.pid)) return undefined;
+  const token = readFileSync(join(dataDir, ADMIN_TOKEN_FILE), "utf8").trim();
+  return { url: info.url, token };
+}
+
+/**
+ * Where the platform is: explicit options, else `NBOX_URL` + `NBOX_TOKEN`, else a running
+ * `nbx up` found via `.nbox/platform.json` in this folder or a parent, then `$HOME/.nbox`.
+ */
+export function discoverPlatform(opts: Partial<Connection> & { cwd?: string } = {}): Connection {
+  const url = opts.url ?? process.env.NBOX_URL;
+  const token = opts.token ?? process.env.NBOX_TOKEN;
+  if (url && token) return { url: url.replace(/\/+$/, ""), token };
+  if (url && !token) throw new NboxError("UNAUTHORIZED", `NBOX_URL is set (${url}) but NBOX_TOKEN is not`, "Set NBOX_TOKEN to a token from `nbx token create`");
+  let dir = resolve(opts.cwd ?? process.cwd());
+  for (;;) {
+    const found = readPlatform(join(dir, ".nbox"));
+    if (found) return found;
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  const home = readPlatform(join(homedir(), ".nbox"));
+  if (home) return home;
+  throw new NboxError("UNAVAILABLE", "no nbox platform is running (NBOX_URL is not set and no .nbox/platform.json of a live `nbx up` was found)", "Start one with `npx nbx up`, or set NBOX_URL and NBOX_TOKEN");
+}

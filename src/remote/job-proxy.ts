@@ -1,0 +1,46 @@
+import { toWire } from "../codec/index.ts";
+import { fanOut } from "../operator/fan-out.ts";
+import { getTracer } from "../trace/tracer.ts";
+import type { PlatformClient } from "./client.ts";
+import { outcome, Run } from "./run.ts";
+import type { DeploymentInfo, RemoteJob, RemoteMapOptions, RunInfo } from "./types.ts";
+
+// Default runs in flight for remote map: enough to keep every worker slot busy.
+const REMOTE_MAP_CONCURRENCY = 256;
+
+/** Build the callable remote handle of a deployed job. */
+export function remoteJob<T>(client: PlatformClient, deployment: DeploymentInfo): RemoteJob<T> {
+  const path = `/workspaces/${encodeURIComponent(deployment.workspace)}/deployments/${encodeURIComponent(deployment.name)}/runs`;
+  const tracer = getTracer();
+
+  const trigger = async (...args: unknown[]): Promise<Run<any>> => {
+    const body = { args: toWire(args, { path: "args" }), traceparent: tracer.traceparent() };
+    const { run } = await client.request<{ run: RunInfo }>("POST", path, body);
+    return new Run(client, run.id);
+  };
+  // Trigger and wait inside one client span, so the run's spans nest under the caller's call.
+  const call = (...args: unknown[]) =>
+    tracer.withSpan(`remote:${deployment.name}`, async (span) => {
+      const body = { args: toWire(args, { path: "args" }), traceparent: tracer.traceparent(), wait: true };
+      const { run } = await client.request<{ run: RunInfo }>("POST", path, body);
+      span.attributes.runId = run.id;
+      return run.status === "queued" || run.status === "running" ? new Run(client, run.id).result() : outcome(run);
+    });
+
+  const map = async (inputs: Iterable<unknown>, opts: RemoteMapOptions = {}) => {
+    const items = Array.from(inputs);
+    const runIds: (string | undefined)[] = new Array(items.length);
+    const results = await fanOut(
+      items.length,
+      async (i) => {
+        const run = await trigger(items[i]);
+        runIds[i] = run.id;
+        return run.result({ signal: opts.signal });
+      },
+      { ...opts, concurrency: opts.concurrency ?? REMOTE_MAP_CONCURRENCY },
+    );
+    return opts.settle ? results.map((r, i) => ({ ...r, runId: runIds[i] })) : results;
+  };
+
+  return Object.assign(call, { deployment, trigger, map }) as unknown as RemoteJob<T>;
+}

@@ -1,0 +1,87 @@
+import { fromWire } from "../codec/index.ts";
+import { NboxError } from "../errors.ts";
+import type { Span } from "../trace/span.ts";
+import type { PlatformClient } from "./client.ts";
+import { RemoteError } from "./remote-error.ts";
+import { TERMINAL_STATUSES, type RunInfo, type RunStatus } from "./types.ts";
+
+export interface LogLine {
+  seq: number;
+  stream: "stdout" | "stderr" | "system";
+  line: string;
+  ts: string;
+}
+
+// Each wait is a server-side long-poll; the server answers at the latest after this.
+const WAIT_SLICE_MS = 25_000;
+
+/** Handle on one run: the run id is the only correlation (never "the last run"). */
+export class Run<T = unknown> {
+  constructor(
+    private readonly client: PlatformClient,
+    readonly id: string,
+  ) {}
+
+  info(): Promise<RunInfo> {
+    return this.client.request<{ run: RunInfo }>("GET", `/runs/${this.id}`).then((r) => r.run);
+  }
+
+  async status(): Promise<RunStatus> {
+    return (await this.info()).status;
+  }
+
+  /** Wait until the run ends (long-poll, no fixed sleeps); resolve its result or reject with a RemoteError. */
+  async result(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+    const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new NboxError("TIMEOUT", `run ${this.id} did not finish within ${opts.timeoutMs} ms`);
+      const slice = Math.min(WAIT_SLICE_MS, left);
+      const { run } = await this.client.request<{ run: RunInfo }>("GET", `/runs/${this.id}/wait?timeoutMs=${Math.round(slice)}`, undefined, { signal: opts.signal });
+      if (TERMINAL_STATUSES.includes(run.status)) return outcome<T>(run);
+    }
+  }
+
+  async logs(opts: { afterSeq?: number } = {}): Promise<LogLine[]> {
+    const q = opts.afterSeq === undefined ? "" : `?after=${opts.afterSeq}`;
+    return (await this.client.request<{ logs: LogLine[] }>("GET", `/runs/${this.id}/logs${q}`)).logs;
+  }
+
+  /** Log lines as they arrive, until the run ends. */
+  async *followLogs(signal?: AbortSignal): AsyncGenerator<LogLine> {
+    let after = -1;
+    for (;;) {
+      const { logs, done } = await this.client.request<{ logs: LogLine[]; done: boolean }>("GET", `/runs/${this.id}/logs?after=${after}&follow=1`, undefined, { signal });
+      for (const l of logs) {
+        after = l.seq;
+        yield l;
+      }
+      if (done && logs.length === 0) return;
+    }
+  }
+
+  async cancel(): Promise<RunStatus> {
+    return (await this.client.request<{ run: RunInfo }>("POST", `/runs/${this.id}/cancel`)).run.status;
+  }
+
+  async spans(): Promise<Span[]> {
+    return (await this.client.request<{ spans: Span[] }>("GET", `/runs/${this.id}/spans`)).spans;
+  }
+
+  /** Run the same deployment version again with the same arguments (e.g. a failed map item). */
+  async retry(): Promise<Run<T>> {
+    const { run } = await this.client.request<{ run: RunInfo }>("POST", `/runs/${this.id}/retry`);
+    return new Run<T>(this.client, run.id);
+  }
+}
+
+/** Result of a finished run, or the rebuilt remote error. */
+export function outcome<T>(run: RunInfo): T {
+  if (run.status === "succeeded") return fromWire(run.result) as T;
+  const err = run.error ?? { name: "Error", message: `run ended ${run.status}` };
+  throw new RemoteError(err.name === "Error" && run.status !== "failed" ? { ...err, name: statusName(run.status) } : err, run.id);
+}
+
+function statusName(s: RunStatus): string {
+  return s === "timed_out" ? "TimeoutError" : s === "cancelled" ? "CancelledError" : "Error";
+}

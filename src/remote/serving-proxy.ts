@@ -1,0 +1,173 @@
+import { fromWire, toWire } from "../codec/index.ts";
+import { NboxError } from "../errors.ts";
+import { getTracer } from "../trace/tracer.ts";
+import { RemoteError } from "./remote-error.ts";
+import type { DeploymentInfo } from "./types.ts";
+import type { AnyFn } from "../operator/types.ts";
+
+type Visible<T> = { [K in keyof T as K extends `_${string}` | `$${string}` ? never : K]: T[K] };
+type FieldKeys<T> = { [K in keyof Visible<T>]: T[K] extends AnyFn ? never : K }[keyof Visible<T>];
+
+/** `RemoteServing<Bar>`: every method returns a Promise of its result, every field read is awaitable. */
+export type RemoteServing<T> = {
+  [K in keyof Visible<T>]: T[K] extends (...a: infer A) => AsyncGenerator<infer Y, any, any> | Generator<infer Y, any, any>
+    ? (...args: A) => AsyncIterable<Y> & PromiseLike<Y[]>
+    : T[K] extends (...a: infer A) => infer R
+      ? (...args: A) => Promise<Awaited<R>>
+      : PromiseLike<T[K]>;
+} & {
+  /** Set a public field on the remote instance. */
+  $set<K extends FieldKeys<T>>(key: K, value: T[K]): Promise<void>;
+  readonly $url: string;
+  readonly $token: string;
+  /** `{ name, kind, methods, fields, version }` of the serving. */
+  $whoAreYou(): Promise<WhoAreYou>;
+};
+
+export interface WhoAreYou {
+  name: string;
+  kind: string;
+  methods: Record<string, { params: { name: string; optional: boolean; rest: boolean }[]; maxArgs: number | null; kind: string }>;
+  fields: string[];
+  version: string;
+}
+
+interface Wire {
+  ok: boolean;
+  value?: unknown;
+  error?: { name: string; message: string; stack?: string; code?: string };
+}
+
+export class ServingClient {
+  constructor(
+    readonly url: string,
+    readonly token: string,
+  ) {}
+
+  async send(method: string, path: string, body?: unknown): Promise<unknown> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
+    const tp = getTracer().traceparent();
+    if (tp) headers.traceparent = tp;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    let res: Response;
+    try {
+      res = await fetch(this.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (err) {
+      throw new NboxError("UNAVAILABLE", `cannot reach serving ${this.url} (${(err as Error).message})`, undefined, { cause: err });
+    }
+    const text = await res.text();
+    let json: Wire | undefined;
+    try {
+      json = JSON.parse(text) as Wire;
+    } catch {
+      throw new NboxError(res.status === 404 ? "NOT_FOUND" : "INTERNAL", `${method} ${this.url}${path} answered HTTP ${res.status} with non-JSON: ${text.slice(0, 120)}`);
+    }
+    if (json.ok) return fromWire(json.value);
+    const e = json.error ?? { name: "Error", message: `HTTP ${res.status}` };
+    if (res.status === 500) throw new RemoteError(e);
+    const code = res.status === 401 ? "UNAUTHORIZED" : res.status === 403 ? "FORBIDDEN" : res.status === 404 ? "NOT_FOUND" : res.status === 413 ? "PAYLOAD_TOO_LARGE" : res.status === 504 ? "TIMEOUT" : res.status === 503 ? "UNAVAILABLE" : "BAD_ARGS";
+    throw new NboxError(code, e.message);
+  }
+
+  call(name: string, args: unknown[]): Promise<unknown> {
+    const path = name === "forward" ? "forward" : `call/${encodeURIComponent(name)}`;
+    return this.send("POST", path, { args: toWire(args, { path: "args" }) });
+  }
+
+  /** Stream an (async) generator method: newline-delimited JSON, cancelled when the consumer stops. */
+  async *stream(name: string, args: unknown[]): AsyncGenerator<unknown> {
+    const ctrl = new AbortController();
+    const res = await fetch(`${this.url}stream/${encodeURIComponent(name)}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${this.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ args: toWire(args, { path: "args" }) }),
+      signal: ctrl.signal,
+    });
+    if (!res.ok || !res.body) {
+      const text = await res.text();
+      let e: Wire["error"];
+      try {
+        e = (JSON.parse(text) as Wire).error;
+      } catch {}
+      throw res.status === 500 ? new RemoteError(e ?? { message: text }) : new NboxError("BAD_ARGS", e?.message ?? `HTTP ${res.status}`);
+    }
+    const decoder = new TextDecoder();
+    let buf = "";
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buf += decoder.decode(chunk, { stream: true });
+        let nl: number;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (!line) continue;
+          const msg = JSON.parse(line) as Wire & { done?: boolean };
+          if (!msg.ok) throw new RemoteError(msg.error ?? { message: "stream failed" });
+          if (msg.done) return;
+          yield fromWire(msg.value);
+        }
+      }
+    } finally {
+      ctrl.abort(); // consumer stopped early (break/return): cancel the server-side generator
+    }
+  }
+}
+
+/** The untyped seam: a Proxy that turns property access into serving calls (typed by a cast). */
+export function servingProxy<T>(client: ServingClient, schema?: WhoAreYou): RemoteServing<T> {
+  const known = (name: string) => !schema || name in schema.methods || schema.fields.includes(name) || name === "forward";
+  return new Proxy({} as RemoteServing<T>, {
+    get(_, key) {
+      if (typeof key !== "string" || key === "then") return undefined; // keeps `await proxy` from recursing
+      if (key === "$url") return client.url;
+      if (key === "$token") return client.token;
+      if (key === "$set") return (k: string, v: unknown) => client.send("PUT", `attr/${encodeURIComponent(k)}`, { value: toWire(v, { path: "value" }) }).then(() => undefined);
+      if (key === "$whoAreYou") return () => client.send("GET", "who_are_you");
+      const streaming = schema?.methods[key]?.kind === "asyncGenerator" || schema?.methods[key]?.kind === "generator";
+      const call = (...args: unknown[]) => {
+        if (!known(key)) {
+          return Promise.reject(new NboxError("NOT_FOUND", `${schema!.name} has no method "${key}"`, `Known methods: ${Object.keys(schema!.methods).join(", ") || "none"}`));
+        }
+        if (!streaming) return client.call(key, args);
+        const it = client.stream(key, args);
+        // Awaiting a stream call collects every item; `for await` consumes it lazily.
+        return Object.assign(it, {
+          then: (ok: (v: unknown[]) => unknown, no: (e: unknown) => unknown) => collect(client.stream(key, args)).then(ok, no),
+        });
+      };
+      const read = () => (known(key) ? client.send("GET", `attr/${encodeURIComponent(key)}`) : Promise.reject(new NboxError("NOT_FOUND", `${schema!.name} has no field "${key}"`)));
+      return Object.assign(call, { then: (ok: any, no: any) => read().then(ok, no) });
+    },
+  });
+}
+
+async function collect(it: AsyncIterable<unknown>): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+/** Handle returned by `deploy()` for a serving. */
+export function remoteServing<T>(deployment: DeploymentInfo): RemoteServing<T> {
+  if (!deployment.servingUrl || !deployment.servingToken) {
+    throw new NboxError("INTERNAL", `deployment ${deployment.name} is a serving but the platform returned no URL/token`);
+  }
+  return servingProxy<T>(new ServingClient(deployment.servingUrl, deployment.servingToken));
+}
+
+/**
+ * Latch onto a serving by URL and token; checks `/who_are_you` first and fails clearly on a wrong URL or token.
+ * @example const bar = await fromServing<Bar>(url, token); await bar.inc(); await bar.x
+ */
+export async function fromServing<T>(url: string, token: string): Promise<RemoteServing<T>> {
+  const base = url.endsWith("/") ? url : url + "/";
+  const client = new ServingClient(base, token);
+  let who: WhoAreYou;
+  try {
+    who = (await client.send("GET", "who_are_you")) as WhoAreYou;
+  } catch (err) {
+    const why = (err as Error).message;
+    throw new NboxError((err as NboxError).code ?? "UNAVAILABLE", `fromServing(${base}): ${why}`, "Check the URL (nbx servings) and the token", { cause: err });
+  }
+  return servingProxy<T>(client, who);
+}

@@ -1,0 +1,62 @@
+import type { AnyFn } from "../operator/types.ts";
+import type { FanOutOptions, SettledResult } from "../operator/fan-out.ts";
+import type { Run } from "./run.ts";
+
+/** Arguments a job takes: `forward`'s parameters for operators, the parameters of a plain function type. */
+export type JobArgs<T> = T extends { forward: infer F extends AnyFn } ? Parameters<F> : T extends AnyFn ? Parameters<T> : any[];
+/** What a job returns (awaited). */
+export type JobResult<T> = T extends { forward: infer F extends AnyFn } ? Awaited<ReturnType<F>> : T extends AnyFn ? Awaited<ReturnType<T>> : unknown;
+
+export const RUN_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled", "timed_out"] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+export const TERMINAL_STATUSES: readonly RunStatus[] = ["succeeded", "failed", "cancelled", "timed_out"];
+
+/** A run as the API returns it. */
+export interface RunInfo {
+  id: string;
+  workspace: string;
+  deployment: string;
+  deploymentId: string;
+  versionId: string;
+  status: RunStatus;
+  attempt: number;
+  maxRetries: number;
+  args: unknown;
+  result: unknown;
+  error: { name: string; message: string; stack?: string } | null;
+  traceId: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface DeploymentInfo {
+  id: string;
+  workspace: string;
+  name: string;
+  type: "job" | "serving";
+  kind: string;
+  versionId: string;
+  contentHash: string;
+  signature?: Record<string, unknown>;
+  servingUrl?: string;
+  servingToken?: string;
+}
+
+export interface RemoteMapOptions extends FanOutOptions {}
+
+/**
+ * A deployed job, called like the local operator.
+ * @example const fooRemote = await foo.deploy("ws"); await fooRemote(10)
+ */
+export type RemoteJob<T> = ((...args: JobArgs<T>) => Promise<JobResult<T>>) & {
+  readonly deployment: DeploymentInfo;
+  /** Start a run and return its handle at once. */
+  trigger(...args: JobArgs<T>): Promise<Run<JobResult<T>>>;
+  /** One run per input (one argument each); results in input order. */
+  map(inputs: Iterable<JobArgs<T>[0]>, opts: RemoteMapOptions & { settle: true }): Promise<RemoteSettled<JobResult<T>>[]>;
+  map(inputs: Iterable<JobArgs<T>[0]>, opts?: RemoteMapOptions): Promise<JobResult<T>[]>;
+};
+
+/** A settled remote item also names its run, so a failed one can be retried alone (`run.retry()`). */
+export type RemoteSettled<T> = SettledResult<T> & { runId?: string };
