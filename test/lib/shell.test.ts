@@ -1,0 +1,252 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { Operator, getTracer } from "../../src/index.ts";
+import { fromWire, toWire } from "../../src/codec/index.ts";
+import { Shell, ShellError } from "../../src/lib/index.ts";
+import { parseTemplate } from "../../src/lib/shell-template.ts";
+
+/** Quiet by default: these tests check the collected output; one test below checks streaming. */
+const quiet = (template: string, opts: ConstructorParameters<typeof Shell>[1] = {}) => new Shell(template, { stream: false, ...opts });
+
+async function rejection(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof Error, `expected an Error, got ${String(err)}`);
+    return err;
+  }
+  assert.fail("expected a rejection");
+}
+
+describe("Shell template", () => {
+  it("splits words and keeps quoted text together", () => {
+    assert.deepEqual(new Shell(`a  'b c'  "d e"\tf\\ g`).argv(), ["a", "b c", "d e", "f g"]);
+  });
+
+  it("joins adjacent quoted and unquoted pieces into one word, and keeps empty quoted words", () => {
+    assert.deepEqual(new Shell(`x"y"'z' '' ""`).argv(), ["xyz", "", ""]);
+  });
+
+  it("handles backslash escapes: outside quotes any char, in double quotes only the special ones", () => {
+    assert.deepEqual(new Shell(`echo \\' \\" "a\\"b" "c\\d" 'e\\f' \\\\`).argv(), ["echo", "'", '"', 'a"b', "c\\d", "e\\f", "\\"]);
+  });
+
+  it("treats a backslash-newline as a line continuation", () => {
+    assert.deepEqual(new Shell("echo a \\\n  b").argv(), ["echo", "a", "b"]);
+  });
+
+  it("finds whole-word and partial placeholders, in every quoting context", () => {
+    const sh = new Shell(`cp {src} --out={dir}/x "{dir} y" '{src}'`);
+    assert.deepEqual(sh.placeholders, ["src", "dir"]);
+    assert.deepEqual(sh.argv({ src: "S", dir: "D" }), ["cp", "S", "--out=D/x", "D y", "S"]);
+    assert.deepEqual(parseTemplate("a{b}c"), [["a", { name: "b" }, "c"]]);
+  });
+
+  it("keeps {{ }} and non-identifier braces literal", () => {
+    const sh = new Shell(`awk '{print $1}' {{x}} \\{y\\} {file}`);
+    assert.deepEqual(sh.placeholders, ["file"]);
+    assert.deepEqual(sh.argv({ file: "f" }), ["awk", "{print $1}", "{x}", "{y}", "f"]);
+  });
+
+  it("rejects unterminated quotes, a trailing backslash and an empty template", () => {
+    assert.throws(() => new Shell(`echo 'abc`), /unterminated ' quote at column 6/);
+    assert.throws(() => new Shell(`echo "abc`), /unterminated " quote/);
+    assert.throws(() => new Shell(`echo abc\\`), /trailing backslash/);
+    assert.throws(() => new Shell("   "), /has no command/);
+  });
+
+  it("rejects a bad timeoutMs", () => {
+    assert.throws(() => new Shell("true", { timeoutMs: 0 }), /timeoutMs.*positive/);
+    assert.throws(() => new Shell("true", { timeoutMs: -5 }), /positive/);
+  });
+});
+
+describe("Shell values", () => {
+  it("keeps a hostile value as one literal argument (no shell involved)", async () => {
+    const evil = `a b; echo pwned $(echo sub) \`echo tick\` 'q' "dq" | cat > /dev/null & $HOME`;
+    const sh = quiet("printf %s {v}");
+    assert.deepEqual(sh.argv({ v: evil }), ["printf", "%s", evil]);
+    assert.equal((await sh({ v: evil })).stdout, evil);
+  });
+
+  it("substitutes inside a word without splitting it", async () => {
+    const r = await quiet("printf [%s] --out={dir}/x")({ dir: "my dir; rm" });
+    assert.equal(r.stdout, "[--out=my dir; rm/x]");
+  });
+
+  it("any string value comes back byte for byte through printf", async () => {
+    const sh = quiet("printf %s {v}");
+    await fc.assert(
+      fc.asyncProperty(fc.string({ unit: "grapheme", maxLength: 40 }).filter((s) => !s.includes("\0")), async (v) => {
+        assert.deepEqual(sh.argv({ v }), ["printf", "%s", v]);
+        assert.equal((await sh({ v })).stdout, v);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it("turns numbers, bigints and booleans into text", () => {
+    assert.deepEqual(new Shell("x {a} {b} {c}").argv({ a: 1.5, b: 10n, c: false }), ["x", "1.5", "10", "false"]);
+  });
+
+  it("names missing placeholders and lists the given ones", async () => {
+    const err = await rejection(quiet("echo {a} {b} {c}")({ a: "1" }));
+    assert.ok(err instanceof TypeError);
+    assert.match(err.message, /missing value for \{b\}, \{c\}/);
+    assert.match(err.message, /given: \{a\}/);
+    assert.match(err.message, /placeholders: \{a\}, \{b\}, \{c\}/);
+  });
+
+  it("treats no argument and undefined values as missing", async () => {
+    assert.match((await rejection(quiet("echo {a}")())).message, /missing value for \{a\} \(given: \(none\);/);
+    assert.match((await rejection(quiet("echo {a}")({ a: undefined as unknown as string }))).message, /missing value for \{a\}/);
+  });
+
+  it("rejects unknown keys", async () => {
+    const err = await rejection(quiet("echo {a}")({ a: "1", extra: "2", more: 3 }));
+    assert.match(err.message, /unknown keys \{extra\}, \{more\}/);
+    assert.match((await rejection(quiet("echo hi")({ x: 1 }))).message, /unknown key \{x\}.*placeholders: \(none\)/);
+  });
+
+  it("rejects values that are not scalars, NUL bytes and a non-object argument", async () => {
+    assert.match((await rejection(quiet("echo {a}")({ a: ["x"] as unknown as string }))).message, /\{a\} must be a string.*got an array/);
+    assert.match((await rejection(quiet("echo {a}")({ a: null as unknown as string }))).message, /got null/);
+    assert.match((await rejection(quiet("echo {a}")({ a: "x\0y" }))).message, /NUL byte/);
+    assert.match((await rejection((quiet("echo {a}") as any)("x"))).message, /object of placeholder values/);
+  });
+});
+
+describe("Shell run", () => {
+  it("returns { code, stdout, stderr }", async () => {
+    const r = await quiet(`sh -c 'echo out; echo err >&2'`)();
+    assert.deepEqual(r, { code: 0, stdout: "out\n", stderr: "err\n" });
+  });
+
+  it("throws a ShellError with the exit code and the output tails on a non-zero exit", async () => {
+    const err = await rejection(quiet(`sh -c 'echo partial; echo boom >&2; exit 3'`)());
+    assert.ok(err instanceof ShellError);
+    assert.equal(err.name, "ShellError");
+    assert.equal(err.code, 3);
+    assert.equal(err.signal, null);
+    assert.equal(err.timedOut, false);
+    assert.equal(err.command, "sh");
+    assert.equal(err.stdoutTail, "partial\n");
+    assert.equal(err.stderrTail, "boom\n");
+    assert.match(err.message, /"sh" exited with code 3/);
+    assert.match(err.message, /--- stderr ---\nboom/);
+    assert.match(err.message, /--- stdout ---\npartial/);
+  });
+
+  it("keeps only the last ~2 KB of long output", async () => {
+    const err = await rejection(quiet(`sh -c 'i=0; while [ $i -lt 500 ]; do echo "line $i of the log"; i=$((i+1)); done >&2; exit 1'`)());
+    assert.ok(err instanceof ShellError);
+    assert.ok(err.stderrTail.length <= 2049, `tail is ${err.stderrTail.length} chars`);
+    assert.ok(err.stderrTail.startsWith("…"));
+    assert.match(err.stderrTail, /line 499 of the log\n$/);
+    assert.doesNotMatch(err.stderrTail, /line 0 of/);
+    assert.match(err.message, /stderr \(last 2 KB\)/);
+  });
+
+  it("reports a command killed by a signal", async () => {
+    const err = await rejection(quiet(`sh -c 'kill -TERM $$'`)());
+    assert.ok(err instanceof ShellError);
+    assert.equal(err.code, null);
+    assert.equal(err.signal, "SIGTERM");
+    assert.match(err.message, /killed by SIGTERM/);
+  });
+
+  it("kills a command that runs past timeoutMs", async () => {
+    const err = await rejection(quiet("sleep 30", { timeoutMs: 100 })());
+    assert.ok(err instanceof ShellError);
+    assert.equal(err.timedOut, true);
+    assert.match(err.message, /"sleep" timed out after 100 ms and was killed/);
+  });
+
+  it("settles a timeout even when a grandchild keeps the output pipes open", async () => {
+    // sh forks sleep (not the last command), so killing sh leaves sleep holding stdout.
+    const err = await rejection(quiet(`sh -c 'echo started; sleep 30; echo never'`, { timeoutMs: 300 })());
+    assert.ok(err instanceof ShellError && err.timedOut);
+    assert.equal(err.stdoutTail, "started\n");
+  });
+
+  it("names a command that does not exist", async () => {
+    const err = await rejection(quiet("no-such-command-nbox {x}")({ x: "1" }));
+    assert.doesNotMatch(err.message, /ShellError/);
+    assert.match(err.message, /command not found: "no-such-command-nbox"/);
+  });
+
+  it("says so when cwd does not exist", async () => {
+    const err = await rejection(quiet("pwd", { cwd: "/definitely/not/here" })());
+    assert.match(err.message, /working directory "\/definitely\/not\/here" does not exist/);
+  });
+
+  it("runs in cwd with env merged over process.env", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nbox-shell-"));
+    try {
+      assert.equal((await quiet("pwd", { cwd: dir })()).stdout.trim(), realpathSync(dir));
+      const r = await quiet(`sh -c 'echo "$NBOX_T_FOO:$HOME"'`, { env: { NBOX_T_FOO: "bar" } })();
+      assert.equal(r.stdout, `bar:${process.env.HOME}\n`);
+      const unset = await quiet(`sh -c 'echo "[$HOME]"'`, { env: { HOME: undefined } })();
+      assert.equal(unset.stdout, "[]\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("streams output line by line while the command runs, and also collects it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nbox-shell-"));
+    const gate = join(dir, "gate");
+    try {
+      const child = spawn(process.execPath, ["--import", "tsx", "test/lib/fixtures/stream-shell.ts", gate], { stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.setEncoding("utf8").on("data", (c: string) => {
+        stdout += c;
+        // The command blocks until the gate exists: seeing "early" first proves it was streamed.
+        if (stdout.includes("early\n")) writeFileSync(gate, "");
+      });
+      child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+      const code = await new Promise<number | null>((r) => child.on("close", r));
+      assert.equal(code, 0, stderr);
+      const [streamed, result] = stdout.split("RESULT ");
+      assert.equal(streamed, "early\nlate\ntail\n"); // the unterminated last line is flushed with a newline
+      assert.deepEqual(JSON.parse(result!), { code: 0, stdout: "early\nlate\ntail", stderr: "warn\n" });
+      assert.match(stderr, /^warn\n/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("Shell as an operator", () => {
+  it("is a traced child operator of its parent", async () => {
+    class Step extends Operator {
+      echo = quiet("echo step {y}");
+      async forward(y: number) {
+        return (await this.echo({ y })).stdout.trim();
+      }
+    }
+    const step = new Step();
+    assert.deepEqual([...step.namedOperators()].map(([n]) => n), ["", "echo"]);
+    assert.equal(await step(7), "step 7");
+    const span = getTracer().memory.spans().findLast((s) => s.op === "echo");
+    assert.ok(span, "a span for the Shell child");
+    assert.equal(span.name, "Shell");
+    assert.equal(span.attributes.command, "echo");
+    assert.equal(span.attributes.exitCode, 0);
+  });
+
+  it("a ShellError crosses the wire codec with its fields", async () => {
+    const err = await rejection(quiet(`sh -c 'echo nope >&2; exit 2'`)());
+    const back = fromWire(toWire(err)) as ShellError;
+    assert.equal(back.name, "ShellError");
+    assert.equal(back.code, 2);
+    assert.equal(back.stderrTail, "nope\n");
+    assert.match(back.message, /exited with code 2/);
+  });
+});
