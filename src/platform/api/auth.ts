@@ -1,0 +1,46 @@
+import { createMiddleware } from "hono/factory";
+import { NboxError } from "../../errors.ts";
+import type { PlatformContext } from "../context.ts";
+import type { WorkspaceRow } from "../store/schema.ts";
+import type { TokenInfo } from "../store/tokens-repo.ts";
+import type { ApiEnv } from "./env.ts";
+
+/** Bearer token → principal; 401 when missing, malformed, unknown or revoked. */
+export function bearerAuth(ctx: PlatformContext) {
+  return createMiddleware<ApiEnv>(async (c, next) => {
+    const header = c.req.header("authorization") ?? "";
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!m) throw new NboxError("UNAUTHORIZED", "missing bearer token", "Send `Authorization: Bearer <token>` (see `nbx token create`)");
+    const principal = await ctx.store.verifyToken(m[1]!);
+    if (!principal) throw new NboxError("UNAUTHORIZED", "invalid or revoked token");
+    if (principal.scope === "serving") throw new NboxError("FORBIDDEN", "a serving token can only call its serving");
+    c.set("principal", principal);
+    await next();
+  });
+}
+
+export function requireAdmin(p: TokenInfo): void {
+  if (p.scope !== "admin") throw new NboxError("FORBIDDEN", "this needs an admin token");
+}
+
+/**
+ * The workspace a request addresses. Admin tokens may create it on first use (deploy);
+ * workspace tokens reach only their own workspace (403 otherwise).
+ */
+export async function resolveWorkspace(ctx: PlatformContext, p: TokenInfo, name: string, opts: { create?: boolean } = {}): Promise<WorkspaceRow> {
+  let ws = await ctx.store.getWorkspaceByName(name);
+  if (p.scope !== "admin") {
+    if (!ws || ws.id !== p.workspaceId) throw new NboxError("FORBIDDEN", `this token is scoped to another workspace than "${name}"`);
+    return ws;
+  }
+  if (!ws) {
+    if (!opts.create) throw new NboxError("NOT_FOUND", `workspace "${name}" not found`, "Create it with `nbx workspace create` or deploy into it");
+    ws = await ctx.store.ensureWorkspace(name);
+  }
+  return ws;
+}
+
+/** Check a workspace-scoped token may see a row of workspace `workspaceId`. */
+export function checkWorkspaceAccess(p: TokenInfo, workspaceId: string): void {
+  if (p.scope !== "admin" && p.workspaceId !== workspaceId) throw new NboxError("FORBIDDEN", "this token is scoped to another workspace");
+}

@@ -1,0 +1,68 @@
+import type { DeploymentInfo, RunInfo } from "../../remote/types.ts";
+import type { PlatformContext } from "../context.ts";
+import type { DeploymentRow, DeploymentVersionRow, RunRow } from "../store/schema.ts";
+
+const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
+
+// Names of workspaces/deployments never change for an id: cache them for run listings.
+const names = new Map<string, string>();
+
+async function workspaceName(ctx: PlatformContext, id: string): Promise<string> {
+  let n = names.get(id);
+  if (n === undefined) {
+    n = (await ctx.store.getWorkspace(id))?.name ?? id;
+    names.set(id, n);
+  }
+  return n;
+}
+
+async function deploymentName(ctx: PlatformContext, id: string): Promise<string> {
+  let n = names.get(id);
+  if (n === undefined) {
+    n = (await ctx.store.getDeployment(undefined, id))?.name ?? id;
+    names.set(id, n);
+  }
+  return n;
+}
+
+/** API view of a run. */
+export async function presentRun(ctx: PlatformContext, r: RunRow): Promise<RunInfo> {
+  return {
+    id: r.id,
+    workspace: await workspaceName(ctx, r.workspaceId),
+    deployment: await deploymentName(ctx, r.deploymentId),
+    deploymentId: r.deploymentId,
+    versionId: r.versionId,
+    status: r.status,
+    attempt: r.attempt,
+    maxRetries: r.maxRetries,
+    args: r.args,
+    result: r.result ?? null,
+    error: (r.error as RunInfo["error"]) ?? null,
+    traceId: r.traceId,
+    createdAt: iso(r.createdAt)!,
+    startedAt: iso(r.startedAt),
+    finishedAt: iso(r.finishedAt),
+  };
+}
+
+/** API view of a deployment (and its current version). */
+export async function presentDeployment(
+  ctx: PlatformContext,
+  d: DeploymentRow,
+  v: DeploymentVersionRow | null,
+  serving?: { url: string; token?: string },
+): Promise<DeploymentInfo> {
+  const manifest = (v?.manifest ?? {}) as { signature?: Record<string, unknown> };
+  return {
+    id: d.id,
+    workspace: await workspaceName(ctx, d.workspaceId),
+    name: d.name,
+    type: d.type,
+    kind: d.kind,
+    versionId: v?.id ?? "",
+    contentHash: v?.contentHash ?? "",
+    signature: manifest.signature,
+    ...(serving ? { servingUrl: serving.url, servingToken: serving.token } : {}),
+  };
+}

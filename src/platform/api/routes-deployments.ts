@@ -1,0 +1,128 @@
+import { existsSync } from "node:fs";
+import { mkdir, rename, writeFile } from "node:fs/promises";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { fromWire } from "../../codec/index.ts";
+import { NboxError } from "../../errors.ts";
+import { parseTraceParent } from "../../trace/traceparent.ts";
+import { bundleFile, type PlatformContext } from "../context.ts";
+import { parseManifest, prepareVersion } from "../deployments.ts";
+import type { DeploymentRow } from "../store/schema.ts";
+import { resolveWorkspace } from "./auth.ts";
+import type { ApiEnv } from "./env.ts";
+import { jsonBody } from "./errors.ts";
+import { presentDeployment, presentRun } from "./present.ts";
+import { waitForRun } from "./wait.ts";
+import type { ServingHost } from "../serving/types.ts";
+
+const HASH = /^[0-9a-f]{64}$/;
+
+function checkHash(hash: string): string {
+  if (!HASH.test(hash)) throw new NboxError("BAD_REQUEST", `"${hash}" is not a bundle hash (64 hex chars)`);
+  return hash;
+}
+
+async function findDeployment(ctx: PlatformContext, workspaceId: string, wsName: string, nameOrId: string): Promise<DeploymentRow> {
+  const d = await ctx.store.getDeployment(workspaceId, nameOrId);
+  if (!d) throw new NboxError("NOT_FOUND", `deployment "${nameOrId}" not found in workspace "${wsName}"`, "List them with `nbx runs` / GET /deployments, or deploy it first");
+  return d;
+}
+
+/** Bundles (content-addressed upload), deployments (versions) and run triggers. */
+export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | undefined) {
+  const servingOf = async (d: DeploymentRow) => (d.type === "serving" && servings ? servings.endpoint(d) : undefined);
+  return new Hono<ApiEnv>()
+    .get("/bundles/:hash", async (c) => {
+      const hash = checkHash(c.req.param("hash"));
+      return c.json({ exists: existsSync(bundleFile(ctx.paths, hash)) && (await ctx.store.hasBundle(hash)) });
+    })
+    .put("/bundles/:hash", bodyLimit({ maxSize: ctx.config.maxBundleBytes, onError: () => {
+      throw new NboxError("PAYLOAD_TOO_LARGE", `bundle is larger than the platform limit of ${ctx.config.maxBundleBytes} bytes`, "Exclude large files with .nboxignore or raise --max-bundle");
+    } }), async (c) => {
+      const hash = checkHash(c.req.param("hash"));
+      const body = Buffer.from(await c.req.arrayBuffer());
+      if (body.length === 0) throw new NboxError("BAD_REQUEST", "empty bundle body");
+      await mkdir(ctx.paths.bundles, { recursive: true });
+      const file = bundleFile(ctx.paths, hash);
+      const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+      await writeFile(tmp, body);
+      await rename(tmp, file);
+      await ctx.store.recordBundle(hash, body.length);
+      return c.json({ stored: true, bytes: body.length }, 201);
+    })
+    .get("/workspaces/:ws/deployments", async (c) => {
+      const ws = await resolveWorkspace(ctx, c.get("principal"), c.req.param("ws"));
+      const rows = await ctx.store.listDeployments(ws.id);
+      const out = [];
+      for (const d of rows) out.push(await presentDeployment(ctx, d, d.currentVersionId ? await ctx.store.getVersion(d.currentVersionId) : null, await servingOf(d)));
+      return c.json({ deployments: out });
+    })
+    .get("/workspaces/:ws/deployments/:name", async (c) => {
+      const ws = await resolveWorkspace(ctx, c.get("principal"), c.req.param("ws"));
+      const d = await findDeployment(ctx, ws.id, ws.name, c.req.param("name"));
+      const v = d.currentVersionId ? await ctx.store.getVersion(d.currentVersionId) : null;
+      return c.json({ deployment: await presentDeployment(ctx, d, v, await servingOf(d)) });
+    })
+    .post("/workspaces/:ws/deployments", async (c) => {
+      const body = await jsonBody<{ manifest?: unknown }>(c);
+      const manifest = parseManifest(body.manifest);
+      const ws = await resolveWorkspace(ctx, c.get("principal"), c.req.param("ws"), { create: true });
+      if (!(await ctx.store.hasBundle(manifest.contentHash))) {
+        throw new NboxError("BAD_REQUEST", `bundle ${manifest.contentHash} has not been uploaded`, "PUT /api/v1/bundles/<hash> first");
+      }
+      const logs: string[] = [];
+      try {
+        await prepareVersion(ctx, manifest, (l) => logs.push(l));
+      } catch (err) {
+        throw new NboxError("BAD_REQUEST", `preparing the bundle failed: ${(err as Error).message}`, logs.length ? `install log tail:\n${logs.slice(-20).join("\n")}` : undefined);
+      }
+      const { deployment, version, created } = await ctx.store.upsertDeploymentVersion({
+        workspaceId: ws.id,
+        name: manifest.name,
+        type: manifest.type,
+        kind: manifest.kind,
+        contentHash: manifest.contentHash,
+        lockfileHash: manifest.lockfileHash,
+        manifest: manifest as unknown as Record<string, unknown>,
+        bundleBytes: 0,
+      });
+      if (manifest.schedule) await ctx.scheduler?.upsert(deployment, manifest.schedule);
+      let serving: { url: string; token?: string } | undefined;
+      if (deployment.type === "serving") {
+        if (!servings) throw new NboxError("UNAVAILABLE", "this platform node hosts no servings");
+        serving = await servings.deploy(deployment, version);
+      }
+      return c.json({ deployment: await presentDeployment(ctx, deployment, version, serving), created }, created ? 201 : 200);
+    })
+    .post("/workspaces/:ws/deployments/:name/runs", async (c) => {
+      const ws = await resolveWorkspace(ctx, c.get("principal"), c.req.param("ws"));
+      const d = await findDeployment(ctx, ws.id, ws.name, c.req.param("name"));
+      if (d.type !== "job") throw new NboxError("BAD_REQUEST", `"${d.name}" is a serving, not a job`, "Call its methods at its URL (nbx servings / fromServing)");
+      const v = d.currentVersionId ? await ctx.store.getVersion(d.currentVersionId) : null;
+      if (!v) throw new NboxError("NOT_FOUND", `deployment "${d.name}" has no version`);
+      const body = await jsonBody<{ args?: unknown; traceparent?: string; wait?: boolean }>(c);
+      const args = fromWire(body.args ?? []);
+      if (!Array.isArray(args)) throw new NboxError("BAD_ARGS", "args must encode an array of arguments");
+      const manifest = v.manifest as { signature?: { forward?: { maxArgs?: number | null } }; resource?: Record<string, number> };
+      const max = manifest.signature?.forward?.maxArgs;
+      if (typeof max === "number" && args.length > max) {
+        throw new NboxError("BAD_ARGS", `${d.name}() takes at most ${max} argument${max === 1 ? "" : "s"}, got ${args.length}`);
+      }
+      const r = manifest.resource ?? {};
+      const parent = parseTraceParent(body.traceparent ?? c.req.header("traceparent"));
+      const run = await ctx.store.createRun({
+        workspaceId: ws.id,
+        deploymentId: d.id,
+        versionId: v.id,
+        args: body.args ?? [],
+        maxRetries: r.maxRetries ?? ctx.config.defaultMaxRetries,
+        timeoutMs: r.timeoutMs ?? null,
+        retryBackoffMs: r.retryBackoffMs ?? ctx.config.defaultRetryBackoffMs,
+        ...(parent ? { traceId: parent.traceId, parentSpanId: parent.spanId, traceparent: body.traceparent ?? c.req.header("traceparent") } : {}),
+      });
+      ctx.events.emit("queued", d.id);
+      // `wait: true` saves the caller a round trip for short calls: answer when done (or still running after a while).
+      const latest = body.wait ? await waitForRun(ctx, run.id, Math.min(ctx.config.maxWaitMs, 20_000), c.req.raw.signal) : run;
+      return c.json({ run: await presentRun(ctx, latest) }, 201);
+    });
+}

@@ -1,0 +1,23 @@
+import { NboxError } from "../../errors.ts";
+import type { PlatformContext } from "../context.ts";
+import { TERMINAL_RUN_STATUSES, type RunRow } from "../store/schema.ts";
+
+// Other processes (scale path) cannot signal us in-process: re-read the store at this pace too.
+const STORE_RECHECK_MS = 500;
+
+export const isTerminal = (r: RunRow) => (TERMINAL_RUN_STATUSES as readonly string[]).includes(r.status);
+
+/** Long-poll: the run once it is terminal, or as it is when `ms` elapse. */
+export async function waitForRun(ctx: PlatformContext, id: string, ms: number, signal?: AbortSignal): Promise<RunRow> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    // Listen before reading, so a finish between the read and the wait is not missed.
+    const wake = ctx.events.waitFor("finished", id, Math.max(0, Math.min(deadline - Date.now(), STORE_RECHECK_MS)), signal);
+    const run = await ctx.store.getRun(id);
+    if (!run) throw new NboxError("NOT_FOUND", `run ${id} not found`);
+    if (isTerminal(run) || Date.now() >= deadline || signal?.aborted) {
+      return run;
+    }
+    await wake;
+  }
+}

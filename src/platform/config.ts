@@ -1,0 +1,40 @@
+import { availableParallelism } from "node:os";
+import { resolve } from "node:path";
+
+/** Every platform setting with its default, in one place (`??`, never `||`: 0 is a valid value). */
+export interface PlatformConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  /** Request bodies above this get 413 (the bundle upload has its own limit). */
+  maxBodyBytes: number;
+  maxBundleBytes: number;
+  /** Global worker slots (child processes running calls at once). */
+  slots: number;
+  /** Retry policy for deployments that set none. */
+  defaultMaxRetries: number;
+  defaultRetryBackoffMs: number;
+  /** Longest a long-poll request is held open. */
+  maxWaitMs: number;
+  /** Run the executor in this process (false for an API-only node on the scale path). */
+  executor: boolean;
+}
+
+export function resolveConfig(input: Partial<PlatformConfig> = {}): PlatformConfig {
+  return {
+    port: input.port ?? 7070,
+    host: input.host ?? "127.0.0.1",
+    dataDir: resolve(input.dataDir ?? ".nbox"),
+    databaseUrl: input.databaseUrl,
+    redisUrl: input.redisUrl,
+    maxBodyBytes: input.maxBodyBytes ?? 10 * 1024 * 1024,
+    maxBundleBytes: input.maxBundleBytes ?? 100 * 1024 * 1024,
+    slots: input.slots ?? availableParallelism(),
+    defaultMaxRetries: input.defaultMaxRetries ?? 0,
+    defaultRetryBackoffMs: input.defaultRetryBackoffMs ?? 1000,
+    maxWaitMs: input.maxWaitMs ?? 30_000,
+    executor: input.executor ?? true,
+  };
+}

@@ -1,0 +1,41 @@
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Store } from "./store/index.ts";
+import type { DeploymentRow } from "./store/schema.ts";
+import type { PlatformConfig } from "./config.ts";
+import type { RunEvents } from "./run-events.ts";
+
+/** Everything a platform component needs, passed explicitly (no globals). */
+export interface PlatformContext {
+  config: PlatformConfig;
+  store: Store;
+  events: RunEvents;
+  paths: PlatformPaths;
+  /** Base URL clients use (set once the server listens). */
+  publicUrl: string;
+  scheduler?: { upsert(d: DeploymentRow, schedule: Record<string, unknown>): Promise<void> };
+}
+
+export interface PlatformPaths {
+  bundles: string;
+  versions: string;
+  deps: string;
+  npmCache: string;
+  /** This nbox package, linked into every bundle as `node_modules/nbox`. */
+  nboxPackage: string;
+}
+
+export const NBOX_PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+
+export function platformPaths(dataDir: string): PlatformPaths {
+  return {
+    bundles: join(dataDir, "bundles"),
+    versions: join(dataDir, "versions"),
+    deps: join(dataDir, "deps"),
+    npmCache: join(dataDir, "npm-cache"),
+    nboxPackage: NBOX_PACKAGE_DIR,
+  };
+}
+
+export const bundleFile = (paths: PlatformPaths, hash: string) => join(paths.bundles, `${hash}.tgz`);
+export const versionDir = (paths: PlatformPaths, hash: string) => join(paths.versions, hash);

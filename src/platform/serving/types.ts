@@ -1,0 +1,9 @@
+import type { DeploymentRow, DeploymentVersionRow } from "../store/schema.ts";
+
+/** What the API needs from the serving layer (hosts one process per deployed serving). */
+export interface ServingHost {
+  /** Start (or restart on a new version) the serving and resolve when it is healthy. */
+  deploy(d: DeploymentRow, v: DeploymentVersionRow): Promise<{ url: string; token: string }>;
+  /** URL of a serving (no token: tokens are shown once at deploy or made with `nbx token create`). */
+  endpoint(d: DeploymentRow): Promise<{ url: string }>;
+}

@@ -1,0 +1,312 @@
+// The platform's persistent schema (DESIGN §4), written once for drizzle's pg-core so it runs
+// unchanged on embedded PGlite and on a Postgres server. The DDL that creates it lives in
+// migrations.ts (hand-written, frozen per version); the conformance suite checks that both agree.
+//
+// Conventions: ids are text (`run_…`, `ws_…`: see ids.ts), every `*_at` / `ts` column is epoch
+// milliseconds in a bigint (read back as a JS number), span times are double precision epoch ms.
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  bigserial,
+  boolean,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  unique,
+} from "drizzle-orm/pg-core";
+
+export const RUN_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled", "timed_out"] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+export const TERMINAL_RUN_STATUSES = ["succeeded", "failed", "cancelled", "timed_out"] as const satisfies readonly RunStatus[];
+export type TerminalRunStatus = (typeof TERMINAL_RUN_STATUSES)[number];
+export const ACTIVE_RUN_STATUSES = ["queued", "running"] as const satisfies readonly RunStatus[];
+
+export const TOKEN_SCOPES = ["admin", "workspace", "serving"] as const;
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
+
+export const DEPLOYMENT_TYPES = ["job", "serving"] as const;
+export type DeploymentType = (typeof DEPLOYMENT_TYPES)[number];
+
+/** What the bundle's export is (manifest `kind`). */
+export const DEPLOYMENT_KINDS = ["fn", "class", "operator", "instance"] as const;
+export type DeploymentKind = (typeof DEPLOYMENT_KINDS)[number];
+
+export const LOG_STREAMS = ["stdout", "stderr", "system"] as const;
+export type LogStream = (typeof LOG_STREAMS)[number];
+
+export const SPAN_STATUSES = ["ok", "error"] as const;
+export type SpanStatus = (typeof SPAN_STATUSES)[number];
+
+export const SERVING_STATUSES = ["starting", "ready", "crashed", "stopped"] as const;
+export type ServingStatus = (typeof SERVING_STATUSES)[number];
+
+/** Event kinds the platform itself emits; the column accepts any string so new kinds need no migration. */
+export const EVENT_KINDS = [
+  "deployment.created",
+  "deployment.updated",
+  "serving.started",
+  "serving.crashed",
+  "serving.restarted",
+  "serving.stopped",
+  "schedule.fired",
+  "schedule.missed",
+  "run.recovered",
+] as const;
+export type EventKind = (typeof EVENT_KINDS)[number] | (string & {});
+
+/** Error as stored on a run / span / event: the wire shape of DESIGN §4 (`{ name, message, stack? }`). */
+export interface StoredError {
+  name: string;
+  message: string;
+  stack?: string;
+  [extra: string]: unknown;
+}
+
+/** bigint read back as a JS number (epoch ms, byte sizes, counters: all far below 2^53). */
+const int8 = (name: string) => bigint(name, { mode: "number" });
+
+export const workspaces = pgTable("workspaces", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull().unique("workspaces_name_key"),
+  createdAt: int8("created_at").notNull(),
+});
+
+export const deployments = pgTable(
+  "deployments",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    type: text("type", { enum: DEPLOYMENT_TYPES }).notNull(),
+    kind: text("kind", { enum: DEPLOYMENT_KINDS }).notNull(),
+    /** No FK (it would be circular with deployment_versions); always set in the same transaction. */
+    currentVersionId: text("current_version_id"),
+    createdAt: int8("created_at").notNull(),
+    updatedAt: int8("updated_at").notNull(),
+  },
+  (t) => [unique("deployments_workspace_name_uq").on(t.workspaceId, t.name)],
+);
+
+export const deploymentVersions = pgTable(
+  "deployment_versions",
+  {
+    id: text("id").primaryKey(),
+    deploymentId: text("deployment_id")
+      .notNull()
+      .references(() => deployments.id, { onDelete: "cascade" }),
+    /** 1, 2, 3… per deployment, for humans (dashboard, CLI). */
+    number: integer("number").notNull(),
+    contentHash: text("content_hash").notNull(),
+    lockfileHash: text("lockfile_hash"),
+    manifest: jsonb("manifest").$type<Record<string, unknown>>().notNull(),
+    bundleBytes: int8("bundle_bytes").notNull(),
+    createdAt: int8("created_at").notNull(),
+  },
+  (t) => [
+    unique("deployment_versions_content_uq").on(t.deploymentId, t.contentHash),
+    unique("deployment_versions_number_uq").on(t.deploymentId, t.number),
+  ],
+);
+
+/** Content-addressed bundle blobs; the bytes live on disk, the DB only knows they exist. */
+export const bundles = pgTable("bundles", {
+  contentHash: text("content_hash").primaryKey(),
+  size: int8("size").notNull(),
+  createdAt: int8("created_at").notNull(),
+});
+
+export const tokens = pgTable(
+  "tokens",
+  {
+    id: text("id").primaryKey(),
+    /** null = admin token (all workspaces). */
+    workspaceId: text("workspace_id").references(() => workspaces.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    /** sha256 hex of the secret; the secret itself is never stored. */
+    tokenHash: text("token_hash").notNull().unique("tokens_token_hash_key"),
+    scope: text("scope", { enum: TOKEN_SCOPES }).notNull(),
+    /** For `serving` tokens: the serving's deployment id. */
+    servingId: text("serving_id").references(() => deployments.id, { onDelete: "cascade" }),
+    createdAt: int8("created_at").notNull(),
+    revokedAt: int8("revoked_at"),
+  },
+  (t) => [index("tokens_workspace_idx").on(t.workspaceId)],
+);
+
+export const schedules = pgTable(
+  "schedules",
+  {
+    id: text("id").primaryKey(),
+    deploymentId: text("deployment_id")
+      .notNull()
+      .unique("schedules_deployment_id_key")
+      .references(() => deployments.id, { onDelete: "cascade" }),
+    cron: text("cron").notNull(),
+    timezone: text("timezone").notNull(),
+    startsAt: int8("starts_at"),
+    endsAt: int8("ends_at"),
+    lastTickAt: int8("last_tick_at"),
+    /** null = no further tick (ended or not computable). */
+    nextTickAt: int8("next_tick_at"),
+    enabled: boolean("enabled").notNull(),
+    createdAt: int8("created_at").notNull(),
+    updatedAt: int8("updated_at").notNull(),
+  },
+  (t) => [index("schedules_due_idx").on(t.nextTickAt).where(sql`enabled`)],
+);
+
+export const runs = pgTable(
+  "runs",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    deploymentId: text("deployment_id")
+      .notNull()
+      .references(() => deployments.id, { onDelete: "cascade" }),
+    versionId: text("version_id")
+      .notNull()
+      .references(() => deploymentVersions.id, { onDelete: "cascade" }),
+    status: text("status", { enum: RUN_STATUSES }).notNull(),
+    /** Codec wire value (DESIGN §5) of the argument list. */
+    args: jsonb("args").$type<unknown>().notNull(),
+    /** Codec wire value of the return value. */
+    result: jsonb("result").$type<unknown>(),
+    error: jsonb("error").$type<StoredError>(),
+    /** 1-based number of the current (or next) attempt. */
+    attempt: integer("attempt").notNull(),
+    maxRetries: integer("max_retries").notNull(),
+    timeoutMs: integer("timeout_ms"),
+    retryBackoffMs: integer("retry_backoff_ms").notNull(),
+    traceId: text("trace_id").notNull(),
+    parentSpanId: text("parent_span_id"),
+    traceparent: text("traceparent"),
+    /** Not before this time (retry backoff, delayed runs). null = as soon as possible. */
+    scheduledFor: int8("scheduled_for"),
+    scheduleId: text("schedule_id").references(() => schedules.id, { onDelete: "set null" }),
+    createdAt: int8("created_at").notNull(),
+    startedAt: int8("started_at"),
+    finishedAt: int8("finished_at"),
+    workerId: text("worker_id"),
+    cancelRequested: boolean("cancel_requested").notNull(),
+    /** Last log seq handed out (see appendLogs); internal. */
+    logSeq: integer("log_seq").notNull(),
+  },
+  (t) => [
+    index("runs_queue_idx")
+      .on(sql`(coalesce(${t.scheduledFor}, ${t.createdAt}))`, t.id)
+      .where(sql`status = 'queued'`),
+    index("runs_workspace_idx").on(t.workspaceId, t.id),
+    index("runs_deployment_idx").on(t.deploymentId, t.id),
+    index("runs_running_idx").on(t.workerId).where(sql`status = 'running'`),
+  ],
+);
+
+export const runLogs = pgTable(
+  "run_logs",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    runId: text("run_id")
+      .notNull()
+      .references(() => runs.id, { onDelete: "cascade" }),
+    /** 1, 2, 3… per run, in append order. */
+    seq: integer("seq").notNull(),
+    stream: text("stream", { enum: LOG_STREAMS }).notNull(),
+    line: text("line").notNull(),
+    ts: int8("ts").notNull(),
+  },
+  (t) => [unique("run_logs_seq_uq").on(t.runId, t.seq)],
+);
+
+/** Trace spans (DESIGN §6) of runs and servings. No FKs: spans may arrive before or after their owner. */
+export const spans = pgTable(
+  "spans",
+  {
+    spanId: text("span_id").primaryKey(),
+    traceId: text("trace_id").notNull(),
+    parentSpanId: text("parent_span_id"),
+    runId: text("run_id"),
+    servingId: text("serving_id"),
+    op: text("op").notNull(),
+    name: text("name").notNull(),
+    start: doublePrecision("start").notNull(),
+    end: doublePrecision("end").notNull(),
+    status: text("status", { enum: SPAN_STATUSES }).notNull(),
+    error: jsonb("error").$type<StoredError>(),
+    attributes: jsonb("attributes").$type<Record<string, unknown>>().notNull(),
+  },
+  (t) => [
+    index("spans_trace_idx").on(t.traceId),
+    index("spans_run_idx").on(t.runId),
+    index("spans_serving_idx").on(t.servingId, t.start),
+  ],
+);
+
+export const events = pgTable(
+  "events",
+  {
+    id: text("id").primaryKey(),
+    /** null = platform-wide event. */
+    workspaceId: text("workspace_id").references(() => workspaces.id, { onDelete: "cascade" }),
+    deploymentId: text("deployment_id"),
+    runId: text("run_id"),
+    kind: text("kind").$type<EventKind>().notNull(),
+    message: text("message").notNull(),
+    data: jsonb("data").$type<Record<string, unknown>>(),
+    ts: int8("ts").notNull(),
+  },
+  (t) => [
+    index("events_workspace_idx").on(t.workspaceId, t.ts),
+    index("events_deployment_idx").on(t.deploymentId, t.ts),
+  ],
+);
+
+export const servings = pgTable("servings", {
+  deploymentId: text("deployment_id")
+    .primaryKey()
+    .references(() => deployments.id, { onDelete: "cascade" }),
+  versionId: text("version_id"),
+  status: text("status", { enum: SERVING_STATUSES }).notNull(),
+  /** `/s/<workspace>/<name>/` */
+  urlPath: text("url_path"),
+  pid: integer("pid"),
+  /** Which worker process hosts it (distributed mode); null = the platform itself. */
+  workerId: text("worker_id"),
+  restarts: integer("restarts").notNull(),
+  lastError: text("last_error"),
+  requestCount: int8("request_count").notNull(),
+  updatedAt: int8("updated_at").notNull(),
+});
+
+export const schema = {
+  workspaces,
+  deployments,
+  deploymentVersions,
+  bundles,
+  tokens,
+  schedules,
+  runs,
+  runLogs,
+  spans,
+  events,
+  servings,
+};
+export type Schema = typeof schema;
+
+export type WorkspaceRow = typeof workspaces.$inferSelect;
+export type DeploymentRow = typeof deployments.$inferSelect;
+export type DeploymentVersionRow = typeof deploymentVersions.$inferSelect;
+export type BundleRow = typeof bundles.$inferSelect;
+export type TokenRow = typeof tokens.$inferSelect;
+export type ScheduleRow = typeof schedules.$inferSelect;
+export type RunRow = typeof runs.$inferSelect;
+export type RunLogRow = typeof runLogs.$inferSelect;
+export type SpanRow = typeof spans.$inferSelect;
+export type EventRow = typeof events.$inferSelect;
+export type ServingRow = typeof servings.$inferSelect;
