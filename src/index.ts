@@ -19,3 +19,4 @@ export { Run } from "./remote/run.ts";
 export type { RemoteJob, RunInfo, RunStatus } from "./remote/types.ts";
 export type { DeployOptions } from "./remote/deploy.ts";
 export { NboxError } from "./errors.ts";
+export { Shell, ShellError, type ShellResult, type ShellOptions } from "./lib/index.ts";
