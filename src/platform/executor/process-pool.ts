@@ -1,0 +1,210 @@
+// Worker processes across deployments. A process holds one loaded deployment version (`key`), so
+// it is reused only for calls with the same key: that is the whole point of keeping it warm.
+// The slot limit bounds live processes (busy + idle + still exiting) so the machine is never
+// oversubscribed; when all slots are taken, idle processes of other keys are evicted and
+// waiting acquirers are served in arrival order.
+import { availableParallelism } from "node:os";
+import { WorkerProcess, type LogStream, type SpawnInfo } from "./worker-process.ts";
+
+export interface ProcessPoolOptions {
+  /** Max live worker processes, all keys together. Default: os.availableParallelism(). */
+  slots?: number;
+  /** An idle process is stopped after this long without a call. Default 60 s. */
+  idleMs?: number;
+  /** Max live processes for one key (default: no limit beyond `slots`). */
+  maxProcessesPerKey?: number;
+  /** SIGTERM → SIGKILL grace when stopping a process. Default 500 ms. */
+  killGraceMs?: number;
+  /** Lines a process prints outside any call (e.g. from a timer between calls). */
+  onStrayLog?: (proc: WorkerProcess, stream: LogStream, line: string) => void;
+}
+
+export interface AcquireOptions {
+  /** Stop waiting for a slot (rejects with an AbortError). */
+  signal?: AbortSignal;
+}
+
+export interface PoolStats {
+  processes: number;
+  idle: number;
+  busy: number;
+  exiting: number;
+  waiting: number;
+}
+
+export class PoolClosedError extends Error {
+  override name = "PoolClosedError";
+}
+
+interface Waiter {
+  key: string;
+  spawn: SpawnInfo;
+  resolve: (p: WorkerProcess) => void;
+  reject: (e: unknown) => void;
+  cleanup: () => void;
+}
+
+type ServeResult = "served" | "key-limit" | "no-slot";
+
+export class ProcessPool {
+  readonly slots: number;
+  readonly idleMs: number;
+  readonly maxProcessesPerKey: number;
+  readonly killGraceMs: number;
+  /** Every process that has not exited yet (busy, idle or being stopped). */
+  private readonly procs = new Set<WorkerProcess>();
+  /** Idle processes, least recently released first. */
+  private idle: WorkerProcess[] = [];
+  private readonly idleTimers = new Map<WorkerProcess, NodeJS.Timeout>();
+  private readonly waiters: Waiter[] = [];
+  private closed = false;
+
+  constructor(private readonly opts: ProcessPoolOptions = {}) {
+    this.slots = opts.slots ?? availableParallelism();
+    this.idleMs = opts.idleMs ?? 60_000;
+    this.maxProcessesPerKey = opts.maxProcessesPerKey ?? Infinity;
+    this.killGraceMs = opts.killGraceMs ?? 500;
+    if (!Number.isInteger(this.slots) || this.slots < 1) throw new RangeError(`ProcessPool: slots must be a positive integer, got ${opts.slots}`);
+    if (!(this.maxProcessesPerKey >= 1)) throw new RangeError(`ProcessPool: maxProcessesPerKey must be >= 1, got ${opts.maxProcessesPerKey}`);
+  }
+
+  /**
+   * A process for `key`, exclusively yours until `release` or `kill`: a warm idle one when there
+   * is one, else a freshly forked one (check `proc.state === "loading"` and await `proc.loaded`).
+   */
+  acquire(key: string, spawn: SpawnInfo, opts: AcquireOptions = {}): Promise<WorkerProcess> {
+    if (this.closed) return Promise.reject(new PoolClosedError("process pool is closed"));
+    const { signal } = opts;
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    return new Promise<WorkerProcess>((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.waiters.indexOf(w);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(abortError(signal!));
+        this.pump(); // the head may have been blocking others
+      };
+      const w: Waiter = { key, spawn, resolve, reject, cleanup: () => signal?.removeEventListener("abort", onAbort) };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.waiters.push(w);
+      this.pump();
+    });
+  }
+
+  /** Give a process back after a call. A process that is not healthy and ready is stopped instead. */
+  release(proc: WorkerProcess): void {
+    if (!this.procs.has(proc) || this.idle.includes(proc)) return;
+    if (this.closed || !proc.alive || proc.state !== "ready") {
+      void this.kill(proc, this.closed ? "pool closed" : `released in state ${proc.state}`);
+      return;
+    }
+    this.idle.push(proc);
+    const t = setTimeout(() => void this.kill(proc, "idle"), this.idleMs);
+    t.unref();
+    this.idleTimers.set(proc, t);
+    this.pump();
+  }
+
+  /** Stop a process (SIGTERM, then SIGKILL after the grace). Its slot frees when it has exited. */
+  kill(proc: WorkerProcess, reason: string): Promise<void> {
+    this.unidle(proc);
+    return proc.kill(reason, this.killGraceMs).then(() => undefined);
+  }
+
+  /** Stop everything; pending acquirers are rejected. Resolves when every process has exited. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) {
+      w.cleanup();
+      w.reject(new PoolClosedError("process pool is closed"));
+    }
+    await Promise.all([...this.procs].map((p) => this.kill(p, "pool closed")));
+  }
+
+  stats(): PoolStats {
+    const exiting = [...this.procs].filter((p) => p.killReason !== undefined).length;
+    return {
+      processes: this.procs.size,
+      idle: this.idle.length,
+      busy: this.procs.size - this.idle.length - exiting,
+      exiting,
+      waiting: this.waiters.length,
+    };
+  }
+
+  /** Live processes (for inspection and tests). */
+  processes(): WorkerProcess[] {
+    return [...this.procs];
+  }
+
+  private pump(): void {
+    for (let i = 0; i < this.waiters.length; ) {
+      const w = this.waiters[i]!;
+      const r = this.serve(w);
+      if (r === "served") {
+        this.waiters.splice(i, 1);
+        continue;
+      }
+      // A waiter that needs a slot blocks everyone behind it (FIFO, no starvation); one that waits
+      // for a process of its own key (per-key limit) does not hold up other keys.
+      if (r === "no-slot") return;
+      i++;
+    }
+  }
+
+  private serve(w: Waiter): ServeResult {
+    // Warm first: the most recently used process of this key (others may then idle out).
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const p = this.idle[i]!;
+      if (p.key === w.key && p.alive) {
+        this.unidle(p);
+        this.hand(w, p);
+        return "served";
+      }
+    }
+    let sameKey = 0;
+    let exiting = 0;
+    for (const p of this.procs) {
+      if (p.key === w.key && p.alive) sameKey++;
+      if (p.killReason !== undefined) exiting++;
+    }
+    if (sameKey >= this.maxProcessesPerKey) return "key-limit";
+    if (this.procs.size < this.slots) {
+      this.hand(w, this.fork(w.key, w.spawn));
+      return "served";
+    }
+    // Full. A process already on its way out frees a slot soon; otherwise make room by stopping
+    // the least recently used idle process (of another key: there is no idle one of ours).
+    if (exiting === 0 && this.idle.length > 0) void this.kill(this.idle[0]!, `evicted for ${w.key}`);
+    return "no-slot";
+  }
+
+  private fork(key: string, spawn: SpawnInfo): WorkerProcess {
+    const p = new WorkerProcess(key, spawn);
+    this.procs.add(p);
+    if (this.opts.onStrayLog) p.onStrayLog = (stream, line) => this.opts.onStrayLog!(p, stream, line);
+    void p.exited.then(() => {
+      this.procs.delete(p);
+      this.unidle(p);
+      this.pump();
+    });
+    return p;
+  }
+
+  private hand(w: Waiter, p: WorkerProcess): void {
+    w.cleanup();
+    w.resolve(p);
+  }
+
+  private unidle(p: WorkerProcess): void {
+    const i = this.idle.indexOf(p);
+    if (i >= 0) this.idle.splice(i, 1);
+    const t = this.idleTimers.get(p);
+    if (t) clearTimeout(t);
+    this.idleTimers.delete(p);
+  }
+}
+
+function abortError(signal: AbortSignal): unknown {
+  const r: unknown = signal.reason;
+  return r instanceof Error ? r : new DOMException("acquire aborted", "AbortError");
+}

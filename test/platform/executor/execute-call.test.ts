@@ -1,0 +1,196 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { fromWire, toWire } from "../../../src/codec/index.ts";
+import type { OperatorKind } from "../../../src/operator/locate.ts";
+import { ProcessPool, executeCall, type CallOutcome, type ExecuteCallOptions } from "../../../src/platform/executor/index.ts";
+import { OPS } from "./ops-fixture.ts";
+import { PARENT_SPAN, TRACEPARENT, TRACE_ID, recorder, runId, tempProject, type TempProject } from "./_project.ts";
+
+let project: TempProject;
+let pool: ProcessPool;
+
+before(async () => {
+  project = await tempProject(OPS);
+  pool = new ProcessPool({ slots: 2, idleMs: 30_000 });
+});
+after(async () => {
+  await pool.close();
+  await project.cleanup();
+});
+
+type CallOpts = Partial<ExecuteCallOptions> & { kind?: OperatorKind; init?: unknown[] };
+
+/** One call of export `name` (the key is the export, like one deployment version per export). */
+function call(name: string, args: unknown[], o: CallOpts = {}): Promise<CallOutcome> {
+  const { kind = "fn", init = [], ...rest } = o;
+  return executeCall(pool, {
+    key: `${project.dir}#${name}`,
+    bundleDir: project.dir,
+    locator: project.locator(name, kind, init.map((a) => toWire(a))),
+    runId: runId(),
+    args: args.map((a) => toWire(a)),
+    ...rest,
+  });
+}
+
+function value(r: CallOutcome): unknown {
+  if (!r.ok) assert.fail(`call failed (${r.reason}): ${(fromWire(r.error) as Error).stack ?? ""}`);
+  return fromWire(r.value);
+}
+
+function failure(r: CallOutcome, reason: string): Error {
+  assert.equal(r.ok, false, "call should have failed");
+  if (r.ok) throw new Error("unreachable");
+  assert.equal(r.reason, reason, `reason (error: ${(fromWire(r.error) as Error).message})`);
+  return fromWire(r.error) as Error;
+}
+
+describe("executeCall", () => {
+  test("returns the value of a sync function, as codec wire", async () => {
+    assert.equal(value(await call("square", [7])), 49);
+  });
+
+  test("async functions and rich values (Map, Date, BigInt) come back intact", async () => {
+    assert.equal(value(await call("addLater", [2, 3])), 5);
+    assert.deepEqual(value(await call("rich", [])), new Map<string, unknown>([["when", new Date(0)], ["big", 10n]]));
+  });
+
+  test("warm reuse: the second call has no cold-start span and runs in the same process", async () => {
+    const first = recorder();
+    const a = await call("whoami", [], { ...first, traceparent: TRACEPARENT });
+    const second = recorder();
+    const b = await call("whoami", [], { ...second, traceparent: TRACEPARENT });
+    assert.equal(a.coldStart, true);
+    assert.equal(b.coldStart, false);
+    assert.equal(value(a), a.pid);
+    assert.equal(value(b), a.pid, "same process serves the second call");
+    const cold = first.spans.filter((s) => s.name === "cold-start");
+    assert.equal(cold.length, 1);
+    assert.equal(cold[0]!.parentSpanId, PARENT_SPAN);
+    assert.equal(cold[0]!.traceId, TRACE_ID);
+    assert.ok(cold[0]!.end > cold[0]!.start);
+    assert.equal(second.spans.filter((s) => s.name === "cold-start").length, 0);
+    assert.ok(first.lines("system").some((l) => l.includes("cold start")));
+    assert.deepEqual(second.lines("system"), []);
+  });
+
+  test("an Operator subclass with a child: both spans arrive, chained under the caller's traceparent", async () => {
+    const rec = recorder();
+    const r = await call("MyOperator", [2], { ...rec, kind: "operator", init: [1, 3], traceparent: TRACEPARENT });
+    assert.equal(value(r), (1 + 2) * 3 + 2);
+    const root = rec.spans.find((s) => s.name === "MyOperator");
+    const child = rec.spans.find((s) => s.name === "Doubler");
+    assert.ok(root && child, `spans: ${rec.spans.map((s) => s.name).join(", ")}`);
+    assert.equal(root.parentSpanId, PARENT_SPAN);
+    assert.equal(child.parentSpanId, root.spanId);
+    assert.equal(child.op, "b");
+    for (const s of [root, child]) assert.equal(s.traceId, TRACE_ID);
+    // The cold start is its own span beside the run, and load-time spans nest under it.
+    const cold = rec.spans.find((s) => s.name === "cold-start")!;
+    assert.equal(cold.parentSpanId, PARENT_SPAN);
+    const init = rec.spans.find((s) => s.name === "remote-init");
+    assert.equal(init?.parentSpanId, cold.spanId);
+  });
+
+  test("remoteInit runs once per process, pre-order over the tree", async () => {
+    const a = value(await call("InitCounter", [], { kind: "operator" })) as Record<string, unknown>;
+    const b = value(await call("InitCounter", [], { kind: "operator" })) as Record<string, unknown>;
+    assert.equal(a.pid, b.pid);
+    assert.deepEqual({ root: b.root, child: b.child, order: b.order }, { root: 1, child: 1, order: ["root", "child"] });
+  });
+
+  test("logs are attributed to the run that printed them, line by line", async () => {
+    // Two runs back to back in one process, and two at once in two processes.
+    const recs = [recorder(), recorder(), recorder(), recorder()];
+    await call("chatty", ["a", 0], recs[0]);
+    await call("chatty", ["b", 0], recs[1]);
+    await Promise.all([call("chatty", ["c", 50], recs[2]), call("chatty", ["d", 50], recs[3])]);
+    for (const [i, tag] of ["a", "b", "c", "d"].entries()) {
+      const rec = recs[i]!;
+      assert.deepEqual(rec.lines("stdout"), [`out ${tag} 1`, `out ${tag} 2`, `partial ${tag}`], `stdout of ${tag}`);
+      assert.deepEqual(rec.lines("stderr"), [`err ${tag}`], `stderr of ${tag}`);
+    }
+  });
+
+  test("a thrown error keeps name, message and stack; the process survives and is reused", async () => {
+    const r1 = await call("check", [-1]);
+    const err = failure(r1, "error");
+    assert.equal(err.name, "ValidationError");
+    assert.equal(err.message, "x must be >= 0, got -1");
+    assert.match(err.stack ?? "", /ops\.ts/);
+    const r2 = await call("check", [0]);
+    assert.ok(failure(r2, "error") instanceof TypeError);
+    const r3 = await call("check", [5]);
+    assert.equal(value(r3), r1.pid);
+    assert.equal(r2.pid, r1.pid);
+    assert.equal(r3.coldStart, false);
+  });
+
+  test("an error thrown from a timer during a run fails that run, not the process", async () => {
+    const r1 = await call("timerThrow", []);
+    const err = failure(r1, "error");
+    assert.equal(err.name, "RangeError");
+    assert.equal(err.message, "from a timer");
+    const r2 = await call("timerThrow", []);
+    assert.equal(r2.pid, r1.pid);
+  });
+
+  test("process.exit(3) in user code: reason crash with exit code and stderr tail; next call gets a fresh process", async () => {
+    const rec = recorder();
+    const r1 = await call("exit3", [3], rec);
+    const err = failure(r1, "crash");
+    assert.equal(err.name, "WorkerCrashError");
+    assert.match(err.message, /worker process exited with code 3/);
+    assert.match(err.message, /about to exit/);
+    assert.deepEqual(rec.lines("stderr"), ["about to exit"]);
+    assert.ok(rec.lines("system").some((l) => l.includes("exited with code 3")));
+    const r2 = await call("exit3", [0]);
+    assert.equal(r2.coldStart, true);
+    assert.notEqual(r2.pid, r1.pid);
+    // Exit code 0 mid-run is still a crash: the run never answered.
+    assert.match(failure(r2, "crash").message, /exited with code 0/);
+  });
+
+  test("timeout kills a spinning call and names the timeout (cold start not counted)", async () => {
+    const rec = recorder();
+    const t0 = Date.now();
+    const r = await call("spin", [], { ...rec, timeoutMs: 300 });
+    const err = failure(r, "timeout");
+    assert.equal(err.name, "RunTimeoutError");
+    assert.match(err.message, /timed out after 300 ms/);
+    assert.ok(Date.now() - t0 < 30_000);
+    assert.deepEqual(rec.lines("stdout"), ["spinning"]);
+    assert.ok(!pool.processes().some((p) => p.pid === r.pid), "the spinning process is gone");
+  });
+
+  test("cancel via AbortSignal kills the call", async () => {
+    const ac = new AbortController();
+    const rec = recorder();
+    const r = await call("sleep", [60_000], {
+      signal: ac.signal,
+      onLog: (stream, line) => {
+        rec.onLog(stream, line);
+        if (line === "sleeping") ac.abort();
+      },
+    });
+    const err = failure(r, "cancelled");
+    assert.equal(err.name, "RunCancelledError");
+    assert.ok(!pool.processes().some((p) => p.pid === r.pid));
+    // Already aborted: nothing is started.
+    const r2 = await call("sleep", [1], { signal: AbortSignal.abort() });
+    failure(r2, "cancelled");
+    assert.equal(r2.pid, undefined);
+  });
+
+  test("a bad export is reported clearly as a load failure", async () => {
+    const rec = recorder();
+    const r = await call("nope", [], { ...rec, traceparent: TRACEPARENT });
+    const err = failure(r, "error");
+    assert.equal(err.name, "MaterializeError");
+    assert.match(err.message, /has no export "nope"/);
+    assert.match(err.message, /square/, "lists the exports that do exist");
+    const cold = rec.spans.find((s) => s.name === "cold-start");
+    assert.equal(cold?.status, "error");
+    assert.ok(!pool.processes().some((p) => p.pid === r.pid), "the failed process is not kept");
+  });
+});

@@ -1,0 +1,70 @@
+// Source of the ops.ts written into temp projects (kept as a string: it imports "nbox" from the temp project).
+export const OPS = `
+import { operator, Operator } from "nbox";
+
+export const square = operator(function square(x: number) { return x * x; });
+export const addLater = operator(async function addLater(a: number, b: number) {
+  await new Promise((r) => setTimeout(r, 5));
+  return a + b;
+});
+export const rich = operator(function rich() { return new Map<string, unknown>([["when", new Date(0)], ["big", 10n]]); });
+export const whoami = operator(function whoami() { return process.pid; });
+
+export const chatty = operator(async function chatty(tag: string, ms = 0) {
+  console.log("out " + tag + " 1");
+  console.error("err " + tag);
+  await new Promise((r) => setTimeout(r, ms));
+  console.log("out " + tag + " 2");
+  process.stdout.write("partial " + tag);
+  return tag;
+});
+
+class ValidationError extends Error { override name = "ValidationError"; }
+export const check = operator(function check(x: number) {
+  if (x < 0) throw new ValidationError("x must be >= 0, got " + x);
+  if (x === 0) throw new TypeError("zero");
+  return process.pid;
+});
+
+export const exit3 = operator(function exit3(code = 3) {
+  console.error("about to exit");
+  process.exit(code);
+});
+export const spin = operator(function spin() { console.log("spinning"); while (true) {} });
+export const sleep = operator(async function sleep(ms: number) {
+  console.log("sleeping");
+  await new Promise((r) => setTimeout(r, ms));
+  return "slept";
+});
+export const timerThrow = operator(async function timerThrow() {
+  setTimeout(() => { throw new RangeError("from a timer"); }, 1);
+  await new Promise((r) => setTimeout(r, 200));
+  return "unreachable";
+});
+
+export class Doubler extends Operator {
+  constructor(private k = 2) { super(); }
+  forward(x: number) { return x * this.k; }
+}
+export class MyOperator extends Operator {
+  a: number; b: Doubler;
+  constructor(a: number, b: number) { super(); this.a = a; this.b = new Doubler(b); }
+  async forward(x: number): Promise<number> {
+    let y = this.a + x;
+    y = (await this.b(y)) + x;
+    return y;
+  }
+}
+
+const inits: Record<string, number> = {};
+const order: string[] = [];
+export class InitChild extends Operator {
+  remoteInit() { inits.child = (inits.child ?? 0) + 1; order.push("child"); }
+  forward() { return 0; }
+}
+export class InitCounter extends Operator {
+  child = new InitChild();
+  async remoteInit() { inits.root = (inits.root ?? 0) + 1; order.push("root"); }
+  async forward() { await this.child(); return { ...inits, order, pid: process.pid }; }
+}
+`;
