@@ -1,0 +1,223 @@
+// Versioned migrations: MIGRATIONS[i] is version i + 1. Each entry is frozen once released;
+// change the schema by appending a new entry (and updating schema.ts to match).
+// Statements are separated by `--> statement-breakpoint` (drizzle-kit's convention), because
+// PGlite's extended protocol runs one statement per query.
+import { sql } from "drizzle-orm";
+import type { Db } from "./db.ts";
+
+export const STATEMENT_BREAKPOINT = "--> statement-breakpoint";
+
+const V1 = `
+CREATE TABLE workspaces (
+  id text PRIMARY KEY,
+  name text NOT NULL,
+  created_at bigint NOT NULL,
+  CONSTRAINT workspaces_name_key UNIQUE (name)
+);
+--> statement-breakpoint
+CREATE TABLE deployments (
+  id text PRIMARY KEY,
+  workspace_id text NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+  name text NOT NULL,
+  type text NOT NULL,
+  kind text NOT NULL,
+  current_version_id text,
+  created_at bigint NOT NULL,
+  updated_at bigint NOT NULL,
+  CONSTRAINT deployments_workspace_name_uq UNIQUE (workspace_id, name)
+);
+--> statement-breakpoint
+CREATE TABLE deployment_versions (
+  id text PRIMARY KEY,
+  deployment_id text NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+  number integer NOT NULL,
+  content_hash text NOT NULL,
+  lockfile_hash text,
+  manifest jsonb NOT NULL,
+  bundle_bytes bigint NOT NULL,
+  created_at bigint NOT NULL,
+  CONSTRAINT deployment_versions_content_uq UNIQUE (deployment_id, content_hash),
+  CONSTRAINT deployment_versions_number_uq UNIQUE (deployment_id, number)
+);
+--> statement-breakpoint
+CREATE TABLE bundles (
+  content_hash text PRIMARY KEY,
+  size bigint NOT NULL,
+  created_at bigint NOT NULL
+);
+--> statement-breakpoint
+CREATE TABLE tokens (
+  id text PRIMARY KEY,
+  workspace_id text REFERENCES workspaces(id) ON DELETE CASCADE,
+  name text NOT NULL,
+  token_hash text NOT NULL,
+  scope text NOT NULL,
+  serving_id text REFERENCES deployments(id) ON DELETE CASCADE,
+  created_at bigint NOT NULL,
+  revoked_at bigint,
+  CONSTRAINT tokens_token_hash_key UNIQUE (token_hash)
+);
+--> statement-breakpoint
+CREATE INDEX tokens_workspace_idx ON tokens (workspace_id);
+--> statement-breakpoint
+CREATE TABLE schedules (
+  id text PRIMARY KEY,
+  deployment_id text NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+  cron text NOT NULL,
+  timezone text NOT NULL,
+  starts_at bigint,
+  ends_at bigint,
+  last_tick_at bigint,
+  next_tick_at bigint,
+  enabled boolean NOT NULL,
+  created_at bigint NOT NULL,
+  updated_at bigint NOT NULL,
+  CONSTRAINT schedules_deployment_id_key UNIQUE (deployment_id)
+);
+--> statement-breakpoint
+CREATE INDEX schedules_due_idx ON schedules (next_tick_at) WHERE enabled;
+--> statement-breakpoint
+CREATE TABLE runs (
+  id text PRIMARY KEY,
+  workspace_id text NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+  deployment_id text NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+  version_id text NOT NULL REFERENCES deployment_versions(id) ON DELETE CASCADE,
+  status text NOT NULL,
+  args jsonb NOT NULL,
+  result jsonb,
+  error jsonb,
+  attempt integer NOT NULL,
+  max_retries integer NOT NULL,
+  timeout_ms integer,
+  retry_backoff_ms integer NOT NULL,
+  trace_id text NOT NULL,
+  parent_span_id text,
+  traceparent text,
+  scheduled_for bigint,
+  schedule_id text REFERENCES schedules(id) ON DELETE SET NULL,
+  created_at bigint NOT NULL,
+  started_at bigint,
+  finished_at bigint,
+  worker_id text,
+  cancel_requested boolean NOT NULL,
+  log_seq integer NOT NULL
+);
+--> statement-breakpoint
+CREATE INDEX runs_queue_idx ON runs ((coalesce(scheduled_for, created_at)), id) WHERE status = 'queued';
+--> statement-breakpoint
+CREATE INDEX runs_workspace_idx ON runs (workspace_id, id);
+--> statement-breakpoint
+CREATE INDEX runs_deployment_idx ON runs (deployment_id, id);
+--> statement-breakpoint
+CREATE INDEX runs_running_idx ON runs (worker_id) WHERE status = 'running';
+--> statement-breakpoint
+CREATE TABLE run_logs (
+  id bigserial PRIMARY KEY,
+  run_id text NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  seq integer NOT NULL,
+  stream text NOT NULL,
+  line text NOT NULL,
+  ts bigint NOT NULL,
+  CONSTRAINT run_logs_seq_uq UNIQUE (run_id, seq)
+);
+--> statement-breakpoint
+CREATE TABLE spans (
+  span_id text PRIMARY KEY,
+  trace_id text NOT NULL,
+  parent_span_id text,
+  run_id text,
+  serving_id text,
+  op text NOT NULL,
+  name text NOT NULL,
+  "start" double precision NOT NULL,
+  "end" double precision NOT NULL,
+  status text NOT NULL,
+  error jsonb,
+  attributes jsonb NOT NULL
+);
+--> statement-breakpoint
+CREATE INDEX spans_trace_idx ON spans (trace_id);
+--> statement-breakpoint
+CREATE INDEX spans_run_idx ON spans (run_id);
+--> statement-breakpoint
+CREATE INDEX spans_serving_idx ON spans (serving_id, "start");
+--> statement-breakpoint
+CREATE TABLE events (
+  id text PRIMARY KEY,
+  workspace_id text REFERENCES workspaces(id) ON DELETE CASCADE,
+  deployment_id text,
+  run_id text,
+  kind text NOT NULL,
+  message text NOT NULL,
+  data jsonb,
+  ts bigint NOT NULL
+);
+--> statement-breakpoint
+CREATE INDEX events_workspace_idx ON events (workspace_id, ts);
+--> statement-breakpoint
+CREATE INDEX events_deployment_idx ON events (deployment_id, ts);
+--> statement-breakpoint
+CREATE TABLE servings (
+  deployment_id text PRIMARY KEY REFERENCES deployments(id) ON DELETE CASCADE,
+  version_id text,
+  status text NOT NULL,
+  url_path text,
+  pid integer,
+  worker_id text,
+  restarts integer NOT NULL,
+  last_error text,
+  request_count bigint NOT NULL,
+  updated_at bigint NOT NULL
+);
+`;
+
+/** MIGRATIONS[i] is version i + 1. Append only. */
+export const MIGRATIONS: readonly string[] = [V1];
+
+export const LATEST_VERSION = MIGRATIONS.length;
+
+export function splitStatements(migration: string): string[] {
+  return migration
+    .split(STATEMENT_BREAKPOINT)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+export interface MigrateResult {
+  /** Versions applied by this call (empty when the schema was already current). */
+  applied: number[];
+  version: number;
+}
+
+/**
+ * Bring the schema (of the current `search_path`) up to LATEST_VERSION, in one transaction.
+ * A transaction-scoped advisory lock, keyed by schema name, makes two processes starting at
+ * once on the same Postgres take turns: the second one sees the versions the first recorded.
+ */
+export async function migrate(db: Db, now: () => number = Date.now): Promise<MigrateResult> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext('nbox_migrations:' || current_schema()))`);
+    await tx.execute(
+      sql`CREATE TABLE IF NOT EXISTS nbox_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)`,
+    );
+    const res = await tx.execute(sql`SELECT max(version) AS v FROM nbox_migrations`);
+    const current = Number(rowsOf<{ v: number | string | null }>(res)[0]?.v ?? 0);
+    if (current > LATEST_VERSION) {
+      throw new Error(
+        `database schema is at version ${current}, newer than this nbox (${LATEST_VERSION}); upgrade nbox`,
+      );
+    }
+    const applied: number[] = [];
+    for (let version = current + 1; version <= LATEST_VERSION; version++) {
+      for (const stmt of splitStatements(MIGRATIONS[version - 1]!)) await tx.execute(sql.raw(stmt));
+      await tx.execute(sql`INSERT INTO nbox_migrations (version, applied_at) VALUES (${version}, ${now()})`);
+      applied.push(version);
+    }
+    return { applied, version: LATEST_VERSION };
+  });
+}
+
+/** `execute` returns `{ rows }` on both drivers; keep the one place that knows it. */
+export function rowsOf<T>(res: unknown): T[] {
+  return ((res as { rows?: T[] }).rows ?? []) as T[];
+}

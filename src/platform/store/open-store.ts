@@ -1,0 +1,141 @@
+import path from "node:path";
+import type { Db, RepoContext, StoreKind } from "./db.ts";
+import { STORE_DEFAULTS } from "./defaults.ts";
+import { lockDataDir } from "./data-dir-lock.ts";
+import { createDeploymentsRepo, type DeploymentsRepo } from "./deployments-repo.ts";
+import { createEventsRepo, type EventsRepo } from "./events-repo.ts";
+import { createLogsRepo, type LogsRepo } from "./logs-repo.ts";
+import { migrate, type MigrateResult } from "./migrations.ts";
+import { createRunsRepo, type RunsRepo } from "./runs-repo.ts";
+import { createSchedulesRepo, type SchedulesRepo } from "./schedules-repo.ts";
+import { schema } from "./schema.ts";
+import { createServingsRepo, type ServingsRepo } from "./servings-repo.ts";
+import { createSpansRepo, type SpansRepo } from "./spans-repo.ts";
+import { createTokensRepo, type TokensRepo } from "./tokens-repo.ts";
+import { createWorkspacesRepo, type WorkspacesRepo } from "./workspaces-repo.ts";
+
+interface CommonOptions {
+  /** Clock in epoch ms (default Date.now); every timestamp the store writes comes from it. */
+  now?: () => number;
+  /** Apply migrations on open (default true). */
+  migrate?: boolean;
+}
+
+export type OpenStoreOptions =
+  | (CommonOptions & {
+      /** Embedded: PGlite in `<dataDir>/pgdata`. */
+      dataDir: string;
+    })
+  | (CommonOptions & {
+      /** `postgres://…`; add `?options=-c%20search_path%3Dmy_schema` to use another schema. */
+      databaseUrl: string;
+      /** node-postgres pool size (default STORE_DEFAULTS.poolSize). */
+      poolSize?: number;
+    });
+
+/** Every repository function, flat (`store.createRun`, `store.verifyToken`, …). */
+export interface StoreRepos
+  extends WorkspacesRepo,
+    TokensRepo,
+    DeploymentsRepo,
+    RunsRepo,
+    LogsRepo,
+    SpansRepo,
+    SchedulesRepo,
+    EventsRepo,
+    ServingsRepo {}
+
+export interface Store extends StoreRepos {
+  /** drizzle over `schema` (import tables from ./schema.ts) for queries the repos do not cover. */
+  readonly db: Db;
+  readonly kind: StoreKind;
+  /** What migrate did on open. */
+  readonly migration: MigrateResult | null;
+  now(): number;
+  /**
+   * Run several repository calls atomically: `fn` gets the same functions bound to one transaction
+   * (e.g. `markTick` + `createRun`). Throwing rolls everything back. Keep it short: on PGlite it
+   * holds the only connection.
+   */
+  transaction<T>(fn: (tx: StoreRepos) => Promise<T>): Promise<T>;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Open (and migrate) the platform store: PGlite for `{ dataDir }`, node-postgres for `{ databaseUrl }`. */
+export async function openStore(opts: OpenStoreOptions): Promise<Store> {
+  const now = opts.now ?? Date.now;
+  const { db, kind, closeDriver } = "dataDir" in opts ? await openPglite(opts.dataDir) : await openPostgres(opts.databaseUrl, opts.poolSize);
+  let migration: MigrateResult | null = null;
+  try {
+    if (opts.migrate ?? true) migration = await migrate(db, now);
+  } catch (err) {
+    await closeDriver();
+    throw err;
+  }
+  const ctx: RepoContext = { db, kind, now };
+  let closing: Promise<void> | undefined;
+  return {
+    ...createRepos(ctx),
+    transaction: (fn) => db.transaction((tx) => fn(createRepos({ ...ctx, db: tx }))),
+    db,
+    kind,
+    migration,
+    now,
+    close: () => (closing ??= closeDriver()),
+  };
+}
+
+function createRepos(ctx: RepoContext): StoreRepos {
+  return {
+    ...createWorkspacesRepo(ctx),
+    ...createTokensRepo(ctx),
+    ...createDeploymentsRepo(ctx),
+    ...createRunsRepo(ctx),
+    ...createLogsRepo(ctx),
+    ...createSpansRepo(ctx),
+    ...createSchedulesRepo(ctx),
+    ...createEventsRepo(ctx),
+    ...createServingsRepo(ctx),
+  };
+}
+
+interface Driver {
+  db: Db;
+  kind: StoreKind;
+  closeDriver(): Promise<void>;
+}
+
+async function openPglite(dataDir: string): Promise<Driver> {
+  // Imported lazily so a Postgres deployment never loads the wasm build, and vice versa.
+  const [{ PGlite }, { drizzle }] = await Promise.all([import("@electric-sql/pglite"), import("drizzle-orm/pglite")]);
+  const release = await lockDataDir(dataDir);
+  try {
+    const client = new PGlite(path.join(dataDir, "pgdata"));
+    await client.waitReady;
+    const db = drizzle({ client, schema }) as unknown as Db;
+    return {
+      db,
+      kind: "pglite",
+      async closeDriver() {
+        try {
+          await client.close();
+        } finally {
+          await release();
+        }
+      },
+    };
+  } catch (err) {
+    await release();
+    throw err;
+  }
+}
+
+async function openPostgres(databaseUrl: string, poolSize?: number): Promise<Driver> {
+  const [{ default: pg }, { drizzle }] = await Promise.all([import("pg"), import("drizzle-orm/node-postgres")]);
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize ?? STORE_DEFAULTS.poolSize });
+  // An idle client that loses its connection emits on the pool; without a listener that kills the process.
+  pool.on("error", () => {});
+  const db = drizzle({ client: pool, schema }) as unknown as Db;
+  return { db, kind: "postgres", closeDriver: () => pool.end() };
+}

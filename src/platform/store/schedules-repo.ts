@@ -1,0 +1,102 @@
+import { and, asc, eq, isNotNull, isNull, lt, lte, or } from "drizzle-orm";
+import type { RepoContext } from "./db.ts";
+import { STORE_DEFAULTS } from "./defaults.ts";
+import { newId } from "./ids.ts";
+import { deployments, schedules, type ScheduleRow } from "./schema.ts";
+
+export interface UpsertScheduleInput {
+  deploymentId: string;
+  cron: string;
+  timezone?: string;
+  startsAt?: number | null;
+  endsAt?: number | null;
+  enabled?: boolean;
+  /** First tick (computed by the caller from cron/timezone/startsAt); null = none. */
+  nextTickAt: number | null;
+}
+
+export interface SchedulesRepo {
+  /** One schedule per deployment: creates it or replaces its settings (keeps last_tick_at). */
+  upsertSchedule(input: UpsertScheduleInput): Promise<ScheduleRow>;
+  getSchedule(deploymentId: string): Promise<ScheduleRow | null>;
+  /** Enabled schedules whose next tick is at or before `now` (default: the store clock), oldest tick first. */
+  dueSchedules(now?: number): Promise<ScheduleRow[]>;
+  /**
+   * Record that the tick at `tickAt` (the due next_tick_at, not the wall clock) fired, and set the
+   * next one. Compare-and-set: false if that tick was already recorded, so when several schedulers
+   * race only the one that gets true creates the run.
+   */
+  markTick(id: string, tickAt: number, nextTickAt: number | null): Promise<boolean>;
+  setScheduleEnabled(deploymentId: string, enabled: boolean): Promise<boolean>;
+  deleteSchedule(deploymentId: string): Promise<boolean>;
+  listSchedules(filter?: { workspaceId?: string }): Promise<ScheduleRow[]>;
+}
+
+export function createSchedulesRepo({ db, now }: RepoContext): SchedulesRepo {
+  return {
+    async upsertSchedule(input) {
+      const t = now();
+      const settings = {
+        cron: input.cron,
+        timezone: input.timezone ?? STORE_DEFAULTS.scheduleTimezone,
+        startsAt: input.startsAt ?? null,
+        endsAt: input.endsAt ?? null,
+        enabled: input.enabled ?? true,
+        nextTickAt: input.nextTickAt,
+        updatedAt: t,
+      };
+      const [row] = await db
+        .insert(schedules)
+        .values({ id: newId("schedule", t), deploymentId: input.deploymentId, lastTickAt: null, createdAt: t, ...settings })
+        .onConflictDoUpdate({ target: schedules.deploymentId, set: settings })
+        .returning();
+      return row!;
+    },
+
+    async getSchedule(deploymentId) {
+      return (await db.select().from(schedules).where(eq(schedules.deploymentId, deploymentId)))[0] ?? null;
+    },
+
+    async dueSchedules(at) {
+      return db
+        .select()
+        .from(schedules)
+        .where(and(eq(schedules.enabled, true), isNotNull(schedules.nextTickAt), lte(schedules.nextTickAt, at ?? now())))
+        .orderBy(asc(schedules.nextTickAt), asc(schedules.id));
+    },
+
+    async markTick(id, tickAt, nextTickAt) {
+      const rows = await db
+        .update(schedules)
+        .set({ lastTickAt: tickAt, nextTickAt, updatedAt: now() })
+        .where(and(eq(schedules.id, id), or(isNull(schedules.lastTickAt), lt(schedules.lastTickAt, tickAt))))
+        .returning({ id: schedules.id });
+      return rows.length > 0;
+    },
+
+    async setScheduleEnabled(deploymentId, enabled) {
+      const rows = await db
+        .update(schedules)
+        .set({ enabled, updatedAt: now() })
+        .where(eq(schedules.deploymentId, deploymentId))
+        .returning({ id: schedules.id });
+      return rows.length > 0;
+    },
+
+    async deleteSchedule(deploymentId) {
+      const rows = await db.delete(schedules).where(eq(schedules.deploymentId, deploymentId)).returning({ id: schedules.id });
+      return rows.length > 0;
+    },
+
+    async listSchedules(filter = {}) {
+      if (filter.workspaceId === undefined) return db.select().from(schedules).orderBy(asc(schedules.id));
+      const rows = await db
+        .select({ s: schedules })
+        .from(schedules)
+        .innerJoin(deployments, eq(deployments.id, schedules.deploymentId))
+        .where(eq(deployments.workspaceId, filter.workspaceId))
+        .orderBy(asc(schedules.id));
+      return rows.map((r) => r.s);
+    },
+  };
+}

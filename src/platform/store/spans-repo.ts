@@ -1,0 +1,81 @@
+import { and, asc, eq } from "drizzle-orm";
+import type { RepoContext } from "./db.ts";
+import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
+import { StoreError } from "./errors.ts";
+import { spans, type SpanRow, type SpanStatus, type StoredError } from "./schema.ts";
+
+/** A finished span (the tracer's `Span`, DESIGN §6) plus what it belongs to. */
+export interface SpanInput {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | null;
+  op: string;
+  name: string;
+  start: number;
+  end: number;
+  status: SpanStatus;
+  error?: StoredError | null;
+  attributes?: Record<string, unknown>;
+  runId?: string | null;
+  servingId?: string | null;
+}
+
+export interface SpanQuery {
+  runId?: string;
+  traceId?: string;
+  servingId?: string;
+  /** Default STORE_DEFAULTS.maxListLimit. */
+  limit?: number;
+}
+
+export interface SpansRepo {
+  /** Batched; a span id already stored is ignored (senders may retry). Returns how many were new. */
+  insertSpans(spans: SpanInput[]): Promise<number>;
+  /** Ordered by start time. At least one of runId / traceId / servingId. */
+  getSpans(query: SpanQuery): Promise<SpanRow[]>;
+}
+
+export function createSpansRepo({ db }: RepoContext): SpansRepo {
+  return {
+    async insertSpans(input) {
+      let inserted = 0;
+      for (let i = 0; i < input.length; i += STORE_DEFAULTS.insertBatch) {
+        const rows = input.slice(i, i + STORE_DEFAULTS.insertBatch).map((s) => ({
+          spanId: s.spanId,
+          traceId: s.traceId,
+          parentSpanId: s.parentSpanId ?? null,
+          runId: s.runId ?? null,
+          servingId: s.servingId ?? null,
+          op: s.op,
+          name: s.name,
+          start: s.start,
+          end: s.end,
+          status: s.status,
+          error: s.error ?? null,
+          attributes: s.attributes ?? {},
+        }));
+        const res = await db.insert(spans).values(rows).onConflictDoNothing({ target: spans.spanId }).returning({ id: spans.spanId });
+        inserted += res.length;
+      }
+      return inserted;
+    },
+
+    async getSpans(q) {
+      if (q.runId === undefined && q.traceId === undefined && q.servingId === undefined) {
+        throw new StoreError("BAD_INPUT", "getSpans needs runId, traceId or servingId");
+      }
+      return db
+        .select()
+        .from(spans)
+        .where(
+          and(
+            q.runId === undefined ? undefined : eq(spans.runId, q.runId),
+            q.traceId === undefined ? undefined : eq(spans.traceId, q.traceId),
+            q.servingId === undefined ? undefined : eq(spans.servingId, q.servingId),
+          ),
+        )
+        .orderBy(asc(spans.start), asc(spans.spanId))
+        .limit(listLimit(q.limit, STORE_DEFAULTS.maxListLimit));
+    },
+  };
+}

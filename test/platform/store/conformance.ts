@@ -1,0 +1,672 @@
+// One conformance suite for the store, run against every backend (pglite.test.ts, postgres.test.ts).
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { getTableConfig } from "drizzle-orm/pg-core";
+import { sql } from "drizzle-orm";
+import { LATEST_VERSION, StoreError, tables, type Store } from "../../../src/platform/store/index.ts";
+import { rowsOf } from "../../../src/platform/store/migrations.ts";
+
+/** A fresh, empty location (temp dir / schema) that stores can be opened on, one after another or at once. */
+export interface StoreHarness {
+  open(opts?: { now?: () => number }): Promise<Store>;
+  /** Whether two stores may be open on the location at the same time (Postgres: yes; PGlite: no). */
+  readonly shared: boolean;
+  dispose(): Promise<void>;
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof StoreError, `expected StoreError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    if (message) assert.match(err.message, message);
+    return true;
+  });
+}
+
+const SQL_TYPES: Record<string, string> = {
+  text: "text",
+  bigint: "bigint",
+  bigserial: "bigint",
+  integer: "integer",
+  jsonb: "jsonb",
+  boolean: "boolean",
+  "double precision": "double precision",
+};
+
+export function runStoreConformance(name: string, makeHarness: () => Promise<StoreHarness>): void {
+  describe(`store conformance: ${name}`, () => {
+    let harness: StoreHarness;
+    let store: Store;
+    /** Added to the wall clock: tests move time forward instead of sleeping. */
+    let skew = 0;
+    const clock = () => Date.now() + skew;
+
+    before(async () => {
+      harness = await makeHarness();
+      store = await harness.open({ now: clock });
+    });
+    after(async () => {
+      await store?.close();
+      await harness?.dispose();
+    });
+
+    /** A fresh workspace + job deployment + version, so tests never see each other's rows. */
+    async function fixture(opts: { maxRetries?: number } = {}) {
+      const ws = await store.ensureWorkspace(`t-${randomUUID()}`);
+      const { deployment, version } = await store.upsertDeploymentVersion({
+        workspaceId: ws.id,
+        name: "job",
+        type: "job",
+        kind: "fn",
+        contentHash: `h-${randomUUID()}`,
+        lockfileHash: null,
+        manifest: { entry: "ops.ts", export: "foo" },
+        bundleBytes: 123,
+      });
+      const newRun = (extra: Partial<Parameters<Store["createRun"]>[0]> = {}) =>
+        store.createRun({
+          workspaceId: ws.id,
+          deploymentId: deployment.id,
+          versionId: version.id,
+          args: [1],
+          maxRetries: opts.maxRetries,
+          ...extra,
+        });
+      const claim = (worker = "w1") => store.claimNextRun(worker, { deploymentIds: [deployment.id] });
+      return { ws, deployment, version, newRun, claim };
+    }
+
+    describe("migrations", () => {
+      it("applied once on a fresh location, nothing on reopen", async (t) => {
+        assert.deepEqual(store.migration?.applied, Array.from({ length: LATEST_VERSION }, (_, i) => i + 1));
+        const ws = await store.ensureWorkspace(`t-${randomUUID()}`);
+        await store.close();
+        const t0 = performance.now();
+        store = await harness.open({ now: clock });
+        const reopenMs = performance.now() - t0;
+        assert.deepEqual(store.migration, { applied: [], version: LATEST_VERSION });
+        assert.equal((await store.getWorkspaceByName(ws.name))?.id, ws.id, "data survives reopen");
+        const res = await store.db.execute(sql`SELECT version FROM nbox_migrations ORDER BY version`);
+        assert.deepEqual(rowsOf<{ version: number }>(res).map((r) => Number(r.version)), [1]);
+        t.diagnostic(`${name}: reopen of an existing store took ${reopenMs.toFixed(0)} ms`);
+      });
+
+      it("stores opened at once on a fresh location migrate exactly once", async (t) => {
+        const fresh = await makeHarness();
+        try {
+          if (!fresh.shared) {
+            const s = await fresh.open();
+            // PGlite is single-process: a second open of the same folder is refused, not corrupted.
+            await rejectsWith(fresh.open(), "LOCKED");
+            await s.close();
+            t.diagnostic("PGlite: second concurrent open refused (LOCKED)");
+            return;
+          }
+          const stores = await Promise.all([fresh.open(), fresh.open(), fresh.open()]);
+          try {
+            const applied = stores.map((s) => s.migration?.applied.length ?? -1).sort();
+            assert.deepEqual(applied, [0, 0, LATEST_VERSION]);
+          } finally {
+            await Promise.all(stores.map((s) => s.close()));
+          }
+        } finally {
+          await fresh.dispose();
+        }
+      });
+
+      it("the DDL matches schema.ts (columns, types, nullability)", async () => {
+        for (const table of Object.values(tables.schema)) {
+          const cfg = getTableConfig(table);
+          const res = await store.db.execute(
+            sql`SELECT column_name, data_type, is_nullable FROM information_schema.columns
+                WHERE table_schema = current_schema() AND table_name = ${cfg.name}`,
+          );
+          const actual = new Map(
+            rowsOf<{ column_name: string; data_type: string; is_nullable: string }>(res).map((r) => [r.column_name, r]),
+          );
+          assert.equal(actual.size, cfg.columns.length, `${cfg.name}: column count`);
+          for (const col of cfg.columns) {
+            const db = actual.get(col.name);
+            assert.ok(db, `${cfg.name}.${col.name} missing in the DDL`);
+            assert.equal(db.data_type, SQL_TYPES[col.getSQLType()], `${cfg.name}.${col.name} type`);
+            assert.equal(db.is_nullable === "NO", col.notNull || col.primary, `${cfg.name}.${col.name} nullability`);
+          }
+        }
+      });
+    });
+
+    describe("workspaces", () => {
+      it("ensureWorkspace is idempotent, also when racing", async () => {
+        const name = `t-${randomUUID()}`;
+        const all = await Promise.all([1, 2, 3, 4].map(() => store.ensureWorkspace(name)));
+        assert.equal(new Set(all.map((w) => w.id)).size, 1);
+        assert.match(all[0]!.id, /^ws_/);
+        assert.equal((await store.ensureWorkspace(name)).id, all[0]!.id);
+        assert.equal((await store.getWorkspaceByName(name))?.id, all[0]!.id);
+        assert.equal((await store.getWorkspace(all[0]!.id))?.name, name);
+        assert.equal(await store.getWorkspaceByName(`t-${randomUUID()}`), null);
+        assert.ok((await store.listWorkspaces()).some((w) => w.name === name));
+      });
+
+      it("rejects names that are not URL-safe", async () => {
+        for (const bad of ["", "a/b", "../x", "a b", "-x", "x".repeat(101)]) {
+          await rejectsWith(store.ensureWorkspace(bad), "BAD_INPUT");
+        }
+      });
+    });
+
+    describe("tokens", () => {
+      it("create → verify → revoke; the secret is never stored", async () => {
+        const { ws, deployment } = await fixture();
+        const admin = await store.createToken({ scope: "admin", name: "admin" });
+        const wsTok = await store.createToken({ scope: "workspace", workspaceId: ws.id, name: "ci" });
+        const srvTok = await store.createToken({ scope: "serving", servingId: deployment.id, name: "bar" });
+        for (const t of [admin, wsTok, srvTok]) {
+          assert.match(t.secret, /^nbx_[A-Za-z0-9_-]{43}$/);
+          assert.match(t.id, /^tok_/);
+        }
+        assert.equal((await store.verifyToken(admin.secret))?.scope, "admin");
+        assert.equal((await store.verifyToken(admin.secret))?.workspaceId, null);
+        const w = await store.verifyToken(wsTok.secret);
+        assert.equal(w?.workspaceId, ws.id);
+        assert.equal(w?.scope, "workspace");
+        assert.equal("tokenHash" in (w ?? {}), false, "the hash does not leave the store");
+        const s = await store.verifyToken(srvTok.secret);
+        assert.deepEqual([s?.scope, s?.servingId, s?.workspaceId], ["serving", deployment.id, ws.id]);
+
+        assert.equal(await store.verifyToken(wsTok.secret + "x"), null);
+        assert.equal(await store.verifyToken("nbx_" + "A".repeat(43)), null);
+        assert.equal(await store.verifyToken("Bearer nope"), null);
+        assert.equal(await store.verifyToken(""), null);
+
+        const listed = await store.listTokens(ws.id);
+        assert.deepEqual(listed.map((t) => t.id).sort(), [wsTok.id, srvTok.id].sort());
+        assert.ok((await store.listTokens()).some((t) => t.id === admin.id));
+
+        const raw = await store.db.execute(sql`SELECT * FROM tokens WHERE id = ${wsTok.id}`);
+        assert.ok(!JSON.stringify(rowsOf(raw)).includes(wsTok.secret.slice(4)), "secret not in the row");
+
+        assert.equal(await store.revokeToken(wsTok.id), true);
+        assert.equal(await store.revokeToken(wsTok.id), false);
+        assert.equal(await store.verifyToken(wsTok.secret), null);
+        assert.equal(typeof (await store.getToken(wsTok.id))?.revokedAt, "number");
+        assert.ok(await store.verifyToken(srvTok.secret), "other tokens unaffected");
+        await store.revokeToken(admin.id);
+      });
+
+      it("validates scope and owner", async () => {
+        const { ws, deployment } = await fixture();
+        const other = await store.ensureWorkspace(`t-${randomUUID()}`);
+        await rejectsWith(store.createToken({ scope: "admin", workspaceId: ws.id, name: "x" }), "BAD_INPUT");
+        await rejectsWith(store.createToken({ scope: "workspace", name: "x" }), "BAD_INPUT");
+        await rejectsWith(store.createToken({ scope: "serving", name: "x" }), "BAD_INPUT");
+        await rejectsWith(store.createToken({ scope: "serving", servingId: "dep_nope", name: "x" }), "NOT_FOUND");
+        await rejectsWith(
+          store.createToken({ scope: "serving", servingId: deployment.id, workspaceId: other.id, name: "x" }),
+          "BAD_INPUT",
+        );
+      });
+    });
+
+    describe("deployments", () => {
+      it("versions are deduplicated by content hash", async () => {
+        const ws = await store.ensureWorkspace(`t-${randomUUID()}`);
+        const input = {
+          workspaceId: ws.id,
+          name: "foo",
+          type: "job" as const,
+          kind: "fn" as const,
+          contentHash: "sha256-aaa",
+          lockfileHash: "lock-1",
+          manifest: { formatVersion: 1, entry: "ops.ts", export: "foo", resource: { maxRetries: 0 } },
+          bundleBytes: 0,
+        };
+        const a = await store.upsertDeploymentVersion(input);
+        assert.equal(a.created, true);
+        assert.equal(a.version.number, 1);
+        assert.equal(a.version.bundleBytes, 0);
+        assert.deepEqual(a.version.manifest, input.manifest);
+        assert.equal(a.deployment.currentVersionId, a.version.id);
+        assert.match(a.deployment.id, /^dep_/);
+
+        const same = await store.upsertDeploymentVersion(input);
+        assert.equal(same.created, false);
+        assert.equal(same.version.id, a.version.id);
+        assert.equal(same.deployment.id, a.deployment.id);
+
+        const b = await store.upsertDeploymentVersion({ ...input, contentHash: "sha256-bbb", type: "serving", kind: "class" });
+        assert.equal(b.created, true);
+        assert.equal(b.version.number, 2);
+        assert.equal(b.deployment.currentVersionId, b.version.id);
+        assert.equal(b.deployment.type, "serving");
+
+        const back = await store.upsertDeploymentVersion(input);
+        assert.equal(back.created, false);
+        assert.equal(back.deployment.currentVersionId, a.version.id, "redeploying old content makes it current again");
+
+        assert.deepEqual((await store.listVersions(a.deployment.id)).map((v) => v.number), [2, 1]);
+        assert.equal((await store.getVersion(b.version.id))?.contentHash, "sha256-bbb");
+        assert.equal(await store.getVersion("ver_nope"), null);
+      });
+
+      it("concurrent deploys of the same content create one version", async () => {
+        const ws = await store.ensureWorkspace(`t-${randomUUID()}`);
+        const input = {
+          workspaceId: ws.id, name: "Bar", type: "serving" as const, kind: "class" as const,
+          contentHash: "h", manifest: {}, bundleBytes: 1,
+        };
+        const all = await Promise.all([1, 2, 3, 4].map(() => store.upsertDeploymentVersion(input)));
+        assert.equal(all.filter((r) => r.created).length, 1);
+        assert.equal(new Set(all.map((r) => r.version.id)).size, 1);
+        assert.equal(new Set(all.map((r) => r.deployment.id)).size, 1);
+      });
+
+      it("get by name or id, scoped to the workspace; list", async () => {
+        const { ws, deployment } = await fixture();
+        const other = await store.ensureWorkspace(`t-${randomUUID()}`);
+        assert.equal((await store.getDeployment(ws.id, "job"))?.id, deployment.id);
+        assert.equal((await store.getDeployment(ws.id, deployment.id))?.id, deployment.id);
+        assert.equal((await store.getDeployment(undefined, deployment.id))?.id, deployment.id);
+        assert.equal(await store.getDeployment(undefined, "job"), null, "a bare name needs a workspace");
+        assert.equal(await store.getDeployment(other.id, "job"), null);
+        assert.equal(await store.getDeployment(other.id, deployment.id), null);
+        assert.deepEqual((await store.listDeployments(ws.id)).map((d) => d.id), [deployment.id]);
+        assert.ok((await store.listDeployments()).length >= 1);
+        await rejectsWith(
+          store.upsertDeploymentVersion({ workspaceId: ws.id, name: "../x", type: "job", kind: "fn", contentHash: "h", manifest: {}, bundleBytes: 1 }),
+          "BAD_INPUT",
+        );
+      });
+
+      it("bundles: record is idempotent, has reflects it", async () => {
+        const hash = `sha256-${randomUUID()}`;
+        assert.equal(await store.hasBundle(hash), false);
+        await store.recordBundle(hash, 42);
+        await store.recordBundle(hash, 42);
+        assert.equal(await store.hasBundle(hash), true);
+      });
+    });
+
+    describe("runs", () => {
+      it("createRun applies defaults, and 0 is a value", async () => {
+        const { newRun } = await fixture();
+        const r = await newRun({ traceparent: "00-abc-def-01" });
+        assert.match(r.id, /^run_/);
+        assert.deepEqual(
+          [r.status, r.attempt, r.maxRetries, r.retryBackoffMs, r.timeoutMs, r.cancelRequested, r.workerId],
+          ["queued", 1, 0, 1000, null, false, null],
+        );
+        assert.match(r.traceId, /^[0-9a-f]{32}$/);
+        assert.equal(r.traceparent, "00-abc-def-01");
+        const z = await newRun({ maxRetries: 0, retryBackoffMs: 0, timeoutMs: 0, traceId: "t".repeat(32) });
+        assert.deepEqual([z.maxRetries, z.retryBackoffMs, z.timeoutMs, z.traceId], [0, 0, 0, "t".repeat(32)]);
+        await rejectsWith(newRun({ maxRetries: -1 }), "BAD_INPUT");
+      });
+
+      it("args/result/error round-trip as JSON", async () => {
+        const { newRun, claim } = await fixture();
+        const args = { v: 1, value: [{ $t: "Date", v: "2026-01-01T00:00:00.000Z" }, "ünïcødé ✓", 1.5, null, { nested: [true] }] };
+        const r = await newRun({ args });
+        assert.deepEqual((await store.getRun(r.id))?.args, args);
+        await claim();
+        const result = { v: 1, value: { big: "12345678901234567890", list: [] } };
+        assert.equal(await store.finishRun(r.id, { status: "succeeded", result }), true);
+        assert.deepEqual((await store.getRun(r.id))?.result, result);
+      });
+
+      it("claims in creation order and respects scheduled_for", async () => {
+        const { newRun, claim } = await fixture();
+        const r1 = await newRun();
+        const later = await newRun({ scheduledFor: clock() + 60_000 });
+        const r2 = await newRun();
+        const r3 = await newRun({ scheduledFor: clock() - 1 });
+        const c1 = await claim("w1");
+        assert.equal(c1?.id, r1.id);
+        assert.equal(c1?.status, "running");
+        assert.equal(c1?.workerId, "w1");
+        assert.equal(typeof c1?.startedAt, "number");
+        assert.equal((await claim("w2"))?.id, r2.id);
+        assert.equal((await claim("w1"))?.id, r3.id);
+        assert.equal(await claim("w1"), null, "the delayed run is not due yet");
+        skew += 61_000;
+        try {
+          assert.equal((await claim("w1"))?.id, later.id);
+        } finally {
+          skew -= 61_000;
+        }
+        assert.equal(await claim("w1"), null);
+      });
+
+      it("the deployment filter only claims those deployments", async () => {
+        const a = await fixture();
+        const b = await fixture();
+        const rb = await b.newRun();
+        const ra = await a.newRun();
+        assert.equal(await store.claimNextRun("w", { deploymentIds: [] }), null);
+        assert.equal((await store.claimNextRun("w", { deploymentIds: [a.deployment.id] }))?.id, ra.id);
+        assert.equal((await store.claimRun(rb.id, "w9"))?.workerId, "w9");
+        assert.equal(await store.claimRun(rb.id, "w9"), null, "claimRun only takes queued runs");
+      });
+
+      it("concurrent claimers never claim the same run", async () => {
+        const { newRun, deployment } = await fixture();
+        const N = 120;
+        const created = [];
+        for (let i = 0; i < N; i++) created.push((await newRun({ args: [i] })).id);
+        // Postgres: two stores (two pools, many connections); PGlite: concurrent calls on one.
+        const second = harness.shared ? await harness.open({ now: clock }) : store;
+        try {
+          const claimed: string[] = [];
+          const claimer = async (s: Store, worker: string) => {
+            for (;;) {
+              const r = await s.claimNextRun(worker, { deploymentIds: [deployment.id] });
+              if (!r) return;
+              assert.equal(r.workerId, worker);
+              claimed.push(r.id);
+            }
+          };
+          await Promise.all(
+            Array.from({ length: 8 }, (_, i) => claimer(i % 2 ? second : store, `w${i}`)),
+          );
+          assert.equal(claimed.length, N, "every run claimed once");
+          assert.equal(new Set(claimed).size, N, "no run claimed twice");
+          assert.deepEqual([...claimed].sort(), [...created].sort());
+        } finally {
+          if (second !== store) await second.close();
+        }
+      });
+
+      it("finishRun applies only once", async () => {
+        const { newRun, claim } = await fixture();
+        const r = await newRun();
+        await claim("w1");
+        assert.equal(await store.finishRun(r.id, { status: "succeeded", result: 1, workerId: "other" }), false, "held by w1");
+        assert.equal(await store.finishRun(r.id, { status: "succeeded", result: 1, workerId: "w1" }), true);
+        assert.equal(await store.finishRun(r.id, { status: "failed", error: { name: "Error", message: "late" } }), false);
+        assert.equal(await store.finishRun(r.id, { status: "timed_out" }), false);
+        const done = await store.getRun(r.id);
+        assert.deepEqual([done?.status, done?.result, done?.error], ["succeeded", 1, null]);
+        assert.equal(typeof done?.finishedAt, "number");
+        // Racing finishers: exactly one wins.
+        const r2 = await newRun();
+        await claim("w1");
+        const wins = await Promise.all([
+          store.finishRun(r2.id, { status: "succeeded" }),
+          store.finishRun(r2.id, { status: "timed_out" }),
+          store.finishRun(r2.id, { status: "cancelled" }),
+        ]);
+        assert.equal(wins.filter(Boolean).length, 1);
+        // A queued run can be finished directly (e.g. timed out before it started).
+        const r3 = await newRun();
+        assert.equal(await store.finishRun(r3.id, { status: "timed_out", error: { name: "TimeoutError", message: "x" } }), true);
+        await rejectsWith(store.finishRun(r3.id, { status: "running" as never }), "BAD_INPUT");
+      });
+
+      it("requeueForRetry: next attempt after the backoff", async () => {
+        const { newRun, claim } = await fixture({ maxRetries: 2 });
+        const r = await newRun();
+        await claim("w1");
+        const error = { name: "Error", message: "boom", stack: "Error: boom\n    at x" };
+        assert.equal(await store.requeueForRetry(r.id, { scheduledFor: clock() + 5_000, error, workerId: "w1" }), true);
+        assert.equal(await store.requeueForRetry(r.id, { scheduledFor: null, error }), false, "only running runs");
+        const q = await store.getRun(r.id);
+        assert.deepEqual([q?.status, q?.attempt, q?.workerId, q?.error], ["queued", 2, null, error]);
+        assert.equal(await claim("w2"), null, "backoff respected");
+        skew += 6_000;
+        try {
+          const again = await claim("w2");
+          assert.deepEqual([again?.id, again?.attempt], [r.id, 2]);
+        } finally {
+          skew -= 6_000;
+        }
+        assert.equal(await store.requeueForRetry(r.id, { attempt: 3, scheduledFor: null, error }), true);
+        assert.equal((await store.getRun(r.id))?.attempt, 3);
+        await claim("w3");
+        await store.requestCancel(r.id);
+        assert.equal(await store.requeueForRetry(r.id, { scheduledFor: null, error }), false, "cancel wins over retry");
+        assert.equal(await store.finishRun(r.id, { status: "cancelled" }), true);
+      });
+
+      it("requestCancel: queued → cancelled, running → flagged, finished → unchanged", async () => {
+        const { newRun, claim } = await fixture();
+        const q = await newRun();
+        const c = await store.requestCancel(q.id);
+        assert.deepEqual([c?.status, c?.cancelRequested], ["cancelled", true]);
+        assert.equal(await claim(), null, "a cancelled run is never claimed");
+        const r = await newRun();
+        await claim();
+        const flagged = await store.requestCancel(r.id);
+        assert.deepEqual([flagged?.status, flagged?.cancelRequested], ["running", true]);
+        await store.finishRun(r.id, { status: "cancelled" });
+        assert.equal((await store.requestCancel(r.id))?.status, "cancelled");
+        assert.equal(await store.requestCancel("run_nope"), null);
+      });
+
+      it("listRuns filters, pages newest first; counts by status", async () => {
+        const { ws, deployment, newRun, claim } = await fixture();
+        const ids = [];
+        for (let i = 0; i < 5; i++) ids.push((await newRun()).id);
+        await claim();
+        const all = await store.listRuns({ workspaceId: ws.id, limit: 100 });
+        assert.deepEqual(all.map((r) => r.id), [...ids].reverse());
+        const page1 = await store.listRuns({ deploymentId: deployment.id, limit: 2 });
+        const page2 = await store.listRuns({ deploymentId: deployment.id, limit: 2, before: page1.at(-1)!.id });
+        assert.deepEqual([...page1, ...page2].map((r) => r.id), [ids[4], ids[3], ids[2], ids[1]]);
+        assert.deepEqual((await store.listRuns({ workspaceId: ws.id, status: "running" })).map((r) => r.id), [ids[0]]);
+        assert.equal((await store.listRuns({ workspaceId: ws.id, status: ["running", "queued"] })).length, 5);
+        assert.equal((await store.listRuns({ workspaceId: ws.id, limit: 0 })).length, 0);
+        const counts = await store.countRunsByStatus({ workspaceId: ws.id });
+        assert.deepEqual(counts, { queued: 4, running: 1, succeeded: 0, failed: 0, cancelled: 0, timed_out: 0 });
+      });
+
+      it("recoverStaleRuns: requeue with retries left, else fail; honour cancel", async () => {
+        const retrying = await fixture({ maxRetries: 1 });
+        const once = await fixture({ maxRetries: 0 });
+        const a = await retrying.newRun();
+        const b = await once.newRun();
+        const c = await retrying.newRun();
+        const untouched = await retrying.newRun();
+        const worker = `dead-${randomUUID()}`;
+        await retrying.claim(worker);
+        await once.claim(worker);
+        await retrying.claim(worker);
+        await store.requestCancel(c.id);
+        await retrying.claim("alive");
+
+        const res = await store.recoverStaleRuns({ workerIds: [worker] });
+        assert.deepEqual(res, { requeued: [a.id], failed: [b.id], cancelled: [c.id] });
+        const ra = await store.getRun(a.id);
+        assert.deepEqual([ra?.status, ra?.attempt, ra?.workerId], ["queued", 2, null]);
+        assert.equal(ra?.error?.name, "StaleRunError");
+        assert.match(ra?.error?.message ?? "", new RegExp(`run ${a.id} was left running \\(worker ${worker}, attempt 1 of 2\\).*requeued`));
+        const rb = await store.getRun(b.id);
+        assert.equal(rb?.status, "failed");
+        assert.match(rb?.error?.message ?? "", /no retries left/);
+        assert.equal((await store.getRun(c.id))?.status, "cancelled");
+        assert.equal((await store.getRun(untouched.id))?.status, "running", "other workers' runs untouched");
+
+        // Startup mode (no filter): nothing is left running. The requeued run comes back, and fails this time.
+        await retrying.claim(worker);
+        const all = await store.recoverStaleRuns();
+        assert.ok(all.failed.includes(a.id));
+        assert.ok(all.requeued.includes(untouched.id));
+        assert.equal((await store.listRuns({ status: "running", limit: 1000 })).length, 0);
+        assert.equal((await store.getRun(a.id))?.attempt, 2);
+      });
+    });
+
+    describe("transactions", () => {
+      it("store.transaction commits together or not at all", async () => {
+        const { ws, deployment, version } = await fixture();
+        const base = { workspaceId: ws.id, deploymentId: deployment.id, versionId: version.id, args: [] };
+        const t0 = clock();
+        const sched = await store.upsertSchedule({ deploymentId: deployment.id, cron: "* * * * *", nextTickAt: t0 });
+        const ok = await store.transaction(async (tx) => {
+          if (!(await tx.markTick(sched.id, t0, t0 + 60_000))) return null;
+          const run = await tx.createRun({ ...base, scheduleId: sched.id });
+          await tx.appendLogs(run.id, [{ line: "scheduled", stream: "system" }]);
+          return run;
+        });
+        assert.equal((await store.getRun(ok!.id))?.scheduleId, sched.id);
+        assert.equal((await store.getLogs(ok!.id)).length, 1);
+        let rolledBack: string | undefined;
+        await assert.rejects(
+          store.transaction(async (tx) => {
+            rolledBack = (await tx.createRun(base)).id;
+            await tx.markTick(sched.id, t0 + 60_000, null);
+            throw new Error("abort");
+          }),
+          /abort/,
+        );
+        assert.equal(await store.getRun(rolledBack!), null);
+        assert.equal((await store.getSchedule(deployment.id))?.lastTickAt, t0);
+      });
+    });
+
+    describe("logs", () => {
+      it("seq increases per run in append order, also with concurrent appenders", async () => {
+        const { newRun } = await fixture();
+        const r = await newRun();
+        const other = await newRun();
+        assert.equal(await store.appendLogs(r.id, []), null);
+        assert.deepEqual(await store.appendLogs(r.id, [{ line: "one" }, { line: "two", stream: "stderr" }]), { firstSeq: 1, lastSeq: 2 });
+        await store.appendLogs(other.id, [{ line: "other" }]);
+        await Promise.all(
+          Array.from({ length: 5 }, (_, i) =>
+            store.appendLogs(r.id, [{ line: `b${i}-0`, stream: "system", ts: 5 }, { line: `b${i}-1` }]),
+          ),
+        );
+        const big = Array.from({ length: 1234 }, (_, i) => ({ line: `big ${i}` }));
+        assert.deepEqual(await store.appendLogs(r.id, big), { firstSeq: 13, lastSeq: 1246 });
+        const logs = await store.getLogs(r.id);
+        assert.deepEqual(logs.map((l) => l.seq), Array.from({ length: 1246 }, (_, i) => i + 1));
+        assert.deepEqual(logs.slice(0, 2).map((l) => [l.stream, l.line]), [["stdout", "one"], ["stderr", "two"]]);
+        // Each batch stays contiguous.
+        for (let i = 2; i < 12; i += 2) {
+          assert.equal(logs[i]!.line.replace(/-0$/, ""), logs[i + 1]!.line.replace(/-1$/, ""));
+          assert.equal(logs[i]!.ts, 5);
+        }
+        assert.equal(logs.at(-1)!.line, "big 1233");
+        assert.deepEqual((await store.getLogs(r.id, { afterSeq: 1244 })).map((l) => l.seq), [1245, 1246]);
+        assert.deepEqual((await store.getLogs(r.id, { afterSeq: 2, limit: 3 })).map((l) => l.seq), [3, 4, 5]);
+        assert.deepEqual((await store.getLogs(other.id)).map((l) => [l.seq, l.line]), [[1, "other"]]);
+        await store.appendLogs(r.id, [{ line: "nul\u0000byte" }]);
+        assert.equal((await store.getLogs(r.id, { afterSeq: 1246 }))[0]?.line, "nul\uFFFDbyte");
+        await rejectsWith(store.appendLogs("run_nope", [{ line: "x" }]), "NOT_FOUND");
+      });
+    });
+
+    describe("spans", () => {
+      it("batched insert, ignores duplicates, queries by run / trace / serving", async () => {
+        const { newRun, deployment } = await fixture();
+        const r = await newRun();
+        const traceId = randomUUID().replaceAll("-", "");
+        const mk = (i: number, extra: object = {}) => ({
+          traceId,
+          spanId: `${traceId.slice(0, 8)}${String(i).padStart(8, "0")}`,
+          parentSpanId: i === 0 ? null : `${traceId.slice(0, 8)}${"0".repeat(8)}`,
+          op: i === 0 ? "MyOperator" : `MyOperator.b${i}`,
+          name: "forward",
+          start: 1_700_000_000_000.125 + (700 - i),
+          end: 1_700_000_000_100.5,
+          status: "ok" as const,
+          attributes: { i },
+          runId: r.id,
+          ...extra,
+        });
+        const batch = Array.from({ length: 700 }, (_, i) => mk(i));
+        assert.equal(await store.insertSpans(batch), 700);
+        assert.equal(await store.insertSpans([mk(1), mk(2)]), 0, "re-sent spans are ignored");
+        const failed = mk(9999, { status: "error", error: { name: "TypeError", message: "bad" }, runId: null, servingId: deployment.id });
+        assert.equal(await store.insertSpans([failed]), 1);
+
+        const byRun = await store.getSpans({ runId: r.id });
+        assert.equal(byRun.length, 700);
+        assert.deepEqual(byRun.map((s) => s.start), [...byRun.map((s) => s.start)].sort((a, b) => a - b));
+        assert.equal(byRun.at(-1)!.start, 1_700_000_000_000.125 + 700, "double precision kept");
+        assert.equal(byRun.at(-1)!.parentSpanId, null);
+        assert.deepEqual(byRun[0]!.attributes, { i: 699 });
+        assert.equal((await store.getSpans({ traceId })).length, 701);
+        const bySrv = await store.getSpans({ servingId: deployment.id });
+        assert.deepEqual(bySrv.map((s) => [s.status, s.error, s.runId]), [["error", { name: "TypeError", message: "bad" }, null]]);
+        assert.equal((await store.getSpans({ traceId, limit: 5 })).length, 5);
+        await rejectsWith(store.getSpans({}), "BAD_INPUT");
+      });
+    });
+
+    describe("schedules", () => {
+      it("due, markTick compare-and-set, upsert keeps the last tick", async () => {
+        const { ws, deployment } = await fixture();
+        const other = await fixture();
+        const t0 = clock();
+        const s = await store.upsertSchedule({ deploymentId: deployment.id, cron: "*/5 * * * *", nextTickAt: t0 - 1000 });
+        assert.deepEqual([s.timezone, s.enabled, s.lastTickAt], ["UTC", true, null]);
+        await store.upsertSchedule({ deploymentId: other.deployment.id, cron: "0 * * * *", nextTickAt: t0 + 3_600_000, timezone: "Europe/Paris" });
+
+        const due = (await store.dueSchedules(t0)).filter((d) => [deployment.id, other.deployment.id].includes(d.deploymentId));
+        assert.deepEqual(due.map((d) => d.id), [s.id]);
+        assert.equal((await store.dueSchedules(t0 + 3_600_000)).some((d) => d.deploymentId === other.deployment.id), true);
+
+        // Two schedulers race for the same tick: exactly one wins.
+        const wins = await Promise.all([
+          store.markTick(s.id, t0 - 1000, t0 + 299_000),
+          store.markTick(s.id, t0 - 1000, t0 + 299_000),
+        ]);
+        assert.deepEqual(wins.sort(), [false, true]);
+        assert.equal((await store.dueSchedules(t0)).some((d) => d.id === s.id), false);
+        assert.equal(await store.markTick(s.id, t0 + 299_000, null), true);
+        assert.equal((await store.dueSchedules(t0 + 10_000_000)).some((d) => d.id === s.id), false, "null next tick = ended");
+
+        const again = await store.upsertSchedule({ deploymentId: deployment.id, cron: "* * * * *", nextTickAt: t0, enabled: false, endsAt: 0 });
+        assert.deepEqual([again.id, again.cron, again.lastTickAt, again.enabled, again.endsAt], [s.id, "* * * * *", t0 + 299_000, false, 0]);
+        assert.equal((await store.dueSchedules(t0)).some((d) => d.id === s.id), false, "disabled is never due");
+        assert.equal(await store.setScheduleEnabled(deployment.id, true), true);
+        assert.equal((await store.dueSchedules(t0)).some((d) => d.id === s.id), true);
+
+        assert.deepEqual((await store.listSchedules({ workspaceId: ws.id })).map((x) => x.id), [s.id]);
+        assert.equal((await store.getSchedule(other.deployment.id))?.timezone, "Europe/Paris");
+        assert.equal(await store.deleteSchedule(other.deployment.id), true);
+        assert.equal(await store.getSchedule(other.deployment.id), null);
+      });
+    });
+
+    describe("events", () => {
+      it("add and list by workspace / deployment / kind, newest first", async () => {
+        const { ws, deployment } = await fixture();
+        const e1 = await store.addEvent({ workspaceId: ws.id, deploymentId: deployment.id, kind: "serving.restarted", message: "restarted after crash", data: { exitCode: 1 } });
+        const e2 = await store.addEvent({ workspaceId: ws.id, deploymentId: deployment.id, kind: "schedule.missed", message: "missed 2 ticks" });
+        const e3 = await store.addEvent({ workspaceId: ws.id, kind: "custom.thing", message: "x" });
+        const platformWide = await store.addEvent({ kind: "run.recovered", message: "startup" });
+        assert.equal(platformWide.workspaceId, null);
+        assert.deepEqual((await store.listEvents({ workspaceId: ws.id })).map((e) => e.id), [e3.id, e2.id, e1.id]);
+        assert.deepEqual((await store.listEvents({ deploymentId: deployment.id })).map((e) => e.id), [e2.id, e1.id]);
+        const restarted = await store.listEvents({ workspaceId: ws.id, kind: "serving.restarted" });
+        assert.deepEqual(restarted.map((e) => [e.id, e.data, e.message]), [[e1.id, { exitCode: 1 }, "restarted after crash"]]);
+        assert.deepEqual((await store.listEvents({ workspaceId: ws.id, before: e2.id })).map((e) => e.id), [e1.id]);
+        assert.equal((await store.listEvents({ workspaceId: ws.id, limit: 1 })).length, 1);
+      });
+    });
+
+    describe("servings", () => {
+      it("status upserts patch only given fields; counters", async () => {
+        const { ws, deployment, version } = await fixture();
+        const s0 = await store.upsertServingStatus({ deploymentId: deployment.id, status: "starting", versionId: version.id, urlPath: `/s/${ws.name}/job/`, pid: 0 });
+        assert.deepEqual([s0.status, s0.restarts, s0.requestCount, s0.pid, s0.lastError], ["starting", 0, 0, 0, null]);
+        const s1 = await store.upsertServingStatus({ deploymentId: deployment.id, status: "ready", pid: 4242 });
+        assert.deepEqual([s1.status, s1.urlPath, s1.versionId, s1.pid], ["ready", `/s/${ws.name}/job/`, version.id, 4242]);
+        await store.upsertServingStatus({ deploymentId: deployment.id, status: "crashed", lastError: "exit 1", pid: null });
+        const s3 = await store.upsertServingStatus({ deploymentId: deployment.id, status: "starting", incrementRestarts: true });
+        assert.deepEqual([s3.restarts, s3.lastError, s3.pid], [1, "exit 1", null]);
+        assert.equal((await store.upsertServingStatus({ deploymentId: deployment.id, status: "ready", restarts: 0 })).restarts, 0);
+        assert.equal(await store.incrementRequests(deployment.id), true);
+        await Promise.all(Array.from({ length: 10 }, () => store.incrementRequests(deployment.id, 2)));
+        assert.equal((await store.getServing(deployment.id))?.requestCount, 21);
+        assert.equal(await store.incrementRequests("dep_nope"), false);
+        assert.deepEqual((await store.listServings({ workspaceId: ws.id })).map((s) => s.deploymentId), [deployment.id]);
+        assert.ok((await store.listServings()).some((s) => s.deploymentId === deployment.id));
+        assert.equal(await store.getServing("dep_nope"), null);
+      });
+    });
+  });
+}
