@@ -1,0 +1,131 @@
+// Shared setup for the job-platform end-to-end tests: a real platform on a free port with a fresh
+// data dir, and deployable projects copied to temp folders (node_modules/nbox -> this repo).
+import { createHash } from "node:crypto";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { startPlatform, type Platform } from "../../../src/platform/platform.ts";
+import type { PlatformConfig } from "../../../src/platform/config.ts";
+import { PlatformClient } from "../../../src/remote/client.ts";
+import { openStore } from "../../../src/platform/store/index.ts";
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+export const FIXTURES = join(REPO, "test/platform/jobs/fixtures");
+
+export interface TestPlatform {
+  platform: Platform;
+  dataDir: string;
+  client: PlatformClient;
+  url: string;
+  token: string;
+  /** Raw API call: `api("POST", "/workspaces/w/deployments/x/runs", { args: [] })`. */
+  api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any }>;
+  close(): Promise<void>;
+}
+
+const cleanups: string[] = [];
+process.on("exit", () => {
+  for (const d of cleanups) rmSync(d, { recursive: true, force: true });
+});
+
+export function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  cleanups.push(d);
+  return d;
+}
+
+/**
+ * A fresh data dir. A new PGlite database takes ~10 s to initdb, so a migrated empty one is made
+ * once (per schema version, shared by the test files) and copied: each copy is still a fresh database.
+ */
+export async function freshDataDir(): Promise<string> {
+  const key = createHash("sha256")
+    .update(readFileSync(join(REPO, "src/platform/store/migrations.ts")))
+    .update(readFileSync(join(REPO, "src/platform/store/schema.ts")))
+    .update(readFileSync(join(REPO, "node_modules/@electric-sql/pglite/package.json")))
+    .digest("hex")
+    .slice(0, 16);
+  const template = join(tmpdir(), `nbx-jobs-pgtemplate-${key}`);
+  if (!existsSync(join(template, "pgdata"))) {
+    const building = mkdtempSync(join(tmpdir(), "nbx-jobs-pgbuild-"));
+    const store = await openStore({ dataDir: building });
+    await store.close();
+    rmSync(join(building, "pgdata", "postmaster.pid"), { force: true });
+    try {
+      renameSync(building, template);
+    } catch {
+      rmSync(building, { recursive: true, force: true }); // another test file made it first
+    }
+  }
+  const dir = tempDir("nbx-jobs-data-");
+  cpSync(join(template, "pgdata"), join(dir, "pgdata"), { recursive: true });
+  return dir;
+}
+
+/** A fresh platform; every test file starts its own (fresh data dir). */
+export async function startTestPlatform(config: Partial<PlatformConfig> = {}, dataDir?: string): Promise<TestPlatform> {
+  dataDir ??= await freshDataDir();
+  const platform = await startPlatform({ port: 0, dataDir, ...config });
+  const client = new PlatformClient({ url: platform.url, token: platform.adminToken });
+  // SDK entry points that take no client (fromJob without opts, deploy without { client }) use these.
+  process.env.NBOX_URL = platform.url;
+  process.env.NBOX_TOKEN = platform.adminToken;
+  return {
+    platform,
+    dataDir,
+    client,
+    url: platform.url,
+    token: platform.adminToken,
+    async api(method, path, body, headers = {}) {
+      const h: Record<string, string> = { authorization: `Bearer ${platform.adminToken}`, ...headers };
+      let payload: string | undefined;
+      if (body !== undefined) {
+        payload = typeof body === "string" ? body : JSON.stringify(body);
+        h["content-type"] ??= "application/json";
+      }
+      const res = await fetch(`${platform.url}/api/v1${path}`, { method, headers: h, body: payload });
+      const text = await res.text();
+      let json: any;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = { raw: text };
+      }
+      return { status: res.status, json };
+    },
+    close: () => platform.close(),
+  };
+}
+
+/** Copy a project (a fixture name or an absolute folder) to a temp dir with node_modules/nbox linked. */
+export function copyProject(src: string): string {
+  const from = src.startsWith("/") ? src : join(FIXTURES, src);
+  const dir = tempDir("nbx-jobs-proj-");
+  cpSync(from, dir, { recursive: true, filter: (s) => !s.split("/").includes("node_modules") });
+  mkdirSync(join(dir, "node_modules"), { recursive: true });
+  symlinkSync(REPO, join(dir, "node_modules", "nbox"), "dir");
+  return dir;
+}
+
+/** Copy a project and import its ops.ts (the module the operators are found in). */
+export async function importProject<T = any>(src: string, file = "ops.ts"): Promise<{ dir: string; mod: T }> {
+  const dir = copyProject(src);
+  const mod = (await import(pathToFileURL(join(dir, file)).href)) as T;
+  return { dir, mod };
+}
+
+/** Poll until `check` returns a truthy value (no fixed sleeps in assertions; bounded by `ms`). */
+export async function eventually<T>(check: () => Promise<T | undefined | null | false>, ms = 20_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+let n = 0;
+/** A workspace name unique to this process. */
+export const wsName = (tag: string) => `${tag}-${process.pid}-${++n}`;

@@ -1,0 +1,118 @@
+// End to end: how runs fail — retries with backoff, timeouts, cancel (running and queued), crashes.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { RemoteError, type Run } from "../../../src/index.ts";
+import { eventually, importProject, startTestPlatform, wsName, type TestPlatform } from "./_helpers.ts";
+
+describe("jobs e2e: failures", () => {
+  let tp: TestPlatform;
+  let mod: any;
+  before(async () => {
+    // Two slots: enough to run a crash next to another run, and to fill them to keep a run queued.
+    tp = await startTestPlatform({ slots: 2 });
+    ({ mod } = await importProject("basic"));
+  });
+  after(async () => {
+    await tp?.close();
+  });
+
+  const key = () => `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+
+  it("retries: fails on attempts 1-2, succeeds on 3 with maxRetries 2", async () => {
+    const remote = await mod.flaky.deploy(wsName("retry"), { client: tp.client, resource: { maxRetries: 2, retryBackoffMs: 10 } });
+    const run: Run<number> = await remote.trigger(key(), 3);
+    assert.equal(await run.result(), 3);
+    const info = await run.info();
+    assert.equal(info.status, "succeeded");
+    assert.equal(info.attempt, 3);
+    assert.equal(info.maxRetries, 2);
+    const system = (await run.logs()).filter((l) => l.stream === "system").map((l) => l.line);
+    assert.equal(system.filter((l) => /retrying in/.test(l)).length, 2, system.join("\n"));
+    // The plain call path retries too.
+    assert.equal(await remote(key(), 2), 2);
+  });
+
+  it("retries: maxRetries 0 fails at once with a RemoteError carrying the original error and the run id", async () => {
+    const remote = await mod.flaky.deploy(wsName("noretry"), { client: tp.client, name: "flaky0", resource: { maxRetries: 0, retryBackoffMs: 10 } });
+    const k = key();
+    const run: Run<number> = await remote.trigger(k, 3);
+    await assert.rejects(run.result(), (e: any) => {
+      assert.ok(e instanceof RemoteError, String(e));
+      assert.equal(e.remoteName, "FlakyError");
+      assert.match(e.message, new RegExp(`attempt 1 of ${k} failed`));
+      assert.equal(e.runId, run.id);
+      assert.match(e.remoteStack ?? "", /flaky/);
+      return true;
+    });
+    const info = await run.info();
+    assert.equal(info.status, "failed");
+    assert.equal(info.attempt, 1);
+    assert.equal(info.error?.name, "FlakyError");
+    // Same through a direct call.
+    await assert.rejects(remote(key(), 2), (e: any) => e instanceof RemoteError && e.remoteName === "FlakyError" && typeof e.runId === "string");
+  });
+
+  it("timeouts: a spinning run ends timed_out naming the timeout; the next run works", async () => {
+    const remote = await mod.spin.deploy(wsName("timeout"), { client: tp.client, resource: { timeoutMs: 300, maxRetries: 0 } });
+    assert.equal(await remote(false), "done"); // warm up: the limit is on the call, not the cold start
+    const run: Run<string> = await remote.trigger(true);
+    await assert.rejects(run.result(), (e: any) => {
+      assert.ok(e instanceof RemoteError);
+      assert.match(`${e.remoteName} ${e.message}`, /time(d)?[ _-]?out/i);
+      assert.match(e.message, /300/);
+      return true;
+    });
+    const info = await run.info();
+    assert.equal(info.status, "timed_out");
+    assert.match(`${info.error?.name}: ${info.error?.message}`, /time(d)?[ _-]?out/i);
+    assert.equal(await remote(false), "done");
+  });
+
+  it("cancel: a long running run is cancelled quickly", async () => {
+    const remote = await mod.sleeper.deploy(wsName("cancel"), { client: tp.client });
+    const run: Run<number> = await remote.trigger(120_000);
+    await eventually(async () => (await run.status()) === "running", 30_000, "run to start");
+    await run.cancel();
+    await assert.rejects(run.result(), (e: any) => e instanceof RemoteError && e.runId === run.id);
+    assert.equal(await run.status(), "cancelled");
+    // Cancelling again is harmless and keeps the status.
+    assert.equal(await run.cancel(), "cancelled");
+    // The deployment still works afterwards.
+    assert.equal(await remote(1), 1);
+  });
+
+  it("cancel: a queued run is cancelled before it starts", async () => {
+    const remote = await mod.sleeper.deploy(wsName("cancelq"), { client: tp.client });
+    // Fill both slots, then queue one more.
+    const busy: Run<number>[] = [await remote.trigger(120_000), await remote.trigger(120_000)];
+    await eventually(async () => (await Promise.all(busy.map((r) => r.status()))).every((s) => s === "running"), 30_000, "slots to fill");
+    const queued: Run<number> = await remote.trigger(5);
+    assert.equal(await queued.status(), "queued");
+    assert.equal(await queued.cancel(), "cancelled");
+    const info = await queued.info();
+    assert.equal(info.status, "cancelled");
+    assert.equal(info.startedAt, null, "it never started");
+    await assert.rejects(queued.result(), (e: any) => e instanceof RemoteError && e.runId === queued.id);
+    for (const r of busy) await r.cancel();
+    for (const r of busy) await assert.rejects(r.result());
+    assert.deepEqual(await Promise.all(busy.map((r) => r.status())), ["cancelled", "cancelled"]);
+  });
+
+  it("crash: process.exit(3) fails only that run; the next run succeeds", async () => {
+    const crash = await mod.crash.deploy(wsName("crash"), { client: tp.client, resource: { maxRetries: 0 } });
+    const other = await mod.sleeper.deploy(wsName("crash-other"), { client: tp.client });
+    assert.equal(await crash(), "alive");
+    const bystander: Run<number> = await other.trigger(1500);
+    await eventually(async () => (await bystander.status()) === "running", 30_000, "bystander to start");
+    const run: Run<string> = await crash.trigger(3);
+    await assert.rejects(run.result(), (e: any) => {
+      assert.ok(e instanceof RemoteError);
+      assert.equal(e.runId, run.id);
+      assert.match(e.message, /\b3\b/, "the exit code is in the error");
+      return true;
+    });
+    assert.equal(await run.status(), "failed");
+    assert.equal(await bystander.result(), 1500, "a run in another process is unaffected");
+    assert.equal(await crash(), "alive");
+  });
+});
