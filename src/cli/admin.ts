@@ -1,0 +1,92 @@
+// Workspaces and tokens: `nbx workspace create|list`, `nbx token create|list|revoke`.
+import type { Command } from "commander";
+import { client, enc } from "./client.ts";
+import { ago, fail, printJson, printTable } from "./output.ts";
+
+interface Workspace {
+  id: string;
+  name: string;
+  createdAt: number | string;
+}
+
+interface TokenInfo {
+  id: string;
+  name: string;
+  scope: string;
+  workspaceId: string | null;
+  servingId: string | null;
+  createdAt: number | string;
+  revokedAt: number | string | null;
+}
+
+const iso = (v: number | string | null | undefined) => (v === null || v === undefined ? null : new Date(Number(v)).toISOString());
+
+async function workspaces(): Promise<Workspace[]> {
+  return (await client().request<{ workspaces: Workspace[] }>("GET", "/workspaces")).workspaces;
+}
+
+export function registerAdmin(program: Command): void {
+  const ws = program.command("workspace").alias("workspaces").description("manage workspaces");
+  ws.command("create")
+    .description("create a workspace (admin token)")
+    .argument("<name>", "workspace name")
+    .option("--json", "print JSON")
+    .action(async (name: string, o: { json?: boolean }) => {
+      const { workspace } = await client().request<{ workspace: Workspace }>("POST", "/workspaces", { name });
+      if (o.json) return printJson(workspace);
+      process.stdout.write(`workspace ${workspace.name} (${workspace.id})\n`);
+    });
+  ws.command("list", { isDefault: true })
+    .description("list workspaces")
+    .option("--json", "print JSON")
+    .action(async (o: { json?: boolean }) => {
+      const list = await workspaces();
+      if (o.json) return printJson(list);
+      printTable(["NAME", "ID", "CREATED"], list.map((w) => [w.name, w.id, ago(iso(w.createdAt))]), "(no workspaces)");
+    });
+
+  const tok = program.command("token").alias("tokens").description("manage API tokens");
+  tok.command("create")
+    .description("create a token (scoped to a workspace, or --admin)")
+    .option("-w, --workspace <name>", "workspace the token may use (created if missing)", "default")
+    .option("--admin", "an admin token (every workspace)")
+    .option("--name <name>", "a label for the token")
+    .option("--json", "print JSON")
+    .action(async (o: { workspace: string; admin?: boolean; name?: string; json?: boolean }, cmd: Command) => {
+      if (o.admin && cmd.getOptionValueSource("workspace") === "cli") fail("--admin and --workspace exclude each other", "An admin token is valid in every workspace");
+      const body = o.admin ? { admin: true, name: o.name ?? "admin (nbx token create)" } : { workspace: o.workspace, name: o.name ?? `nbx token create (${o.workspace})` };
+      const { token, secret } = await client().request<{ token: TokenInfo; secret: string }>("POST", "/tokens", body);
+      if (o.json) return printJson({ ...token, secret });
+      process.stdout.write(secret + "\n");
+      process.stderr.write(`token ${token.id} (${o.admin ? "admin" : `workspace ${o.workspace}`}); the secret above is shown only once\n`);
+    });
+  tok.command("list", { isDefault: true })
+    .description("list tokens (never their secrets)")
+    .option("--all", "include revoked tokens")
+    .option("--json", "print JSON")
+    .action(async (o: { all?: boolean; json?: boolean }) => {
+      const { tokens } = await client().request<{ tokens: TokenInfo[] }>("GET", "/tokens");
+      const shown = o.all ? tokens : tokens.filter((t) => t.revokedAt === null || t.revokedAt === undefined);
+      if (o.json) return printJson(shown);
+      const names = new Map((await workspaces().catch(() => [] as Workspace[])).map((w) => [w.id, w.name]));
+      printTable(
+        ["ID", "NAME", "SCOPE", "WORKSPACE", "CREATED", ...(o.all ? ["REVOKED"] : [])],
+        shown.map((t) => [
+          t.id,
+          t.name,
+          t.scope,
+          t.workspaceId ? (names.get(t.workspaceId) ?? t.workspaceId) : "*",
+          ago(iso(t.createdAt)),
+          ...(o.all ? [t.revokedAt ? ago(iso(t.revokedAt)) : "-"] : []),
+        ]),
+        "(no tokens)",
+      );
+    });
+  tok.command("revoke")
+    .description("revoke a token by id")
+    .argument("<id>", "token id (see `nbx token list`)")
+    .action(async (id: string) => {
+      await client().request("DELETE", `/tokens/${enc(id)}`);
+      process.stdout.write(`revoked ${id}\n`);
+    });
+}

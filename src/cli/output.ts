@@ -1,0 +1,142 @@
+// Printing helpers shared by every command: tables, JSON, values, errors, progress.
+import { inspect } from "node:util";
+import ora, { type Ora } from "ora";
+import { isNboxError, NboxError } from "../errors.ts";
+
+/** Failure the CLI reports as one line (+ hint) and a non-zero exit; never a stack. */
+export class CliError extends NboxError {}
+
+export const fail = (message: string, hint?: string): never => {
+  throw new CliError("BAD_REQUEST", message, hint);
+};
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, jsonReplacer, 2) + "\n");
+}
+
+function jsonReplacer(_k: string, v: unknown): unknown {
+  return typeof v === "bigint" ? v.toString() : v;
+}
+
+/** Left-aligned columns; `rows` are already strings. Prints a placeholder when empty. */
+export function printTable(headers: string[], rows: string[][], empty = "(none)"): void {
+  if (rows.length === 0) {
+    process.stdout.write(empty + "\n");
+    return;
+  }
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  process.stdout.write([line(headers), ...rows.map(line)].join("\n") + "\n");
+}
+
+function isPlainJson(v: unknown, depth = 0): boolean {
+  if (depth > 50) return false;
+  if (v === null || typeof v === "boolean" || typeof v === "string") return true;
+  if (typeof v === "number") return Number.isFinite(v);
+  if (Array.isArray(v)) return v.every((x) => isPlainJson(x, depth + 1));
+  if (typeof v === "object") {
+    const proto = Object.getPrototypeOf(v);
+    return (proto === Object.prototype || proto === null) && Object.values(v as object).every((x) => isPlainJson(x, depth + 1));
+  }
+  return false;
+}
+
+/** A decoded value for humans: strings raw, plain data as JSON, everything else (Map, Date, bigint…) inspected. */
+export function formatValue(v: unknown): string {
+  if (typeof v === "string") return v;
+  if (isPlainJson(v)) return JSON.stringify(v, null, typeof v === "object" && v !== null && JSON.stringify(v).length > 80 ? 2 : undefined);
+  return inspect(v, { depth: null, colors: false });
+}
+
+/** Parse one JSON command-line value, with an error that names it. */
+export function parseJsonArg(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    return fail(
+      `${what} is not valid JSON: ${JSON.stringify(text)} (${(err as Error).message})`,
+      `Quote strings as JSON, e.g. --arg '"hello"'; numbers, true/false, null, [..] and {..} are written as-is`,
+    );
+  }
+}
+
+export function parseIntOption(text: string, what: string, min = 0): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) fail(`${what} must be an integer ≥ ${min}, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+export const debug = (): boolean => process.env.NBOX_DEBUG === "1" || process.env.NBOX_DEBUG === "true";
+
+/** `error: <message>` + `hint: <hint>` on stderr; the stack only with NBOX_DEBUG=1. */
+export function printError(err: unknown): void {
+  let message: string;
+  let hint: string | undefined;
+  if (isNboxError(err)) {
+    hint = err.hint;
+    message = hint && err.message.endsWith(`. ${hint}`) ? err.message.slice(0, -(hint.length + 2)) : err.message;
+  } else if (err instanceof Error) {
+    message = err.name && err.name !== "Error" && !err.message.startsWith(err.name) ? `${err.name}: ${err.message}` : err.message;
+  } else {
+    message = String(err);
+  }
+  process.stderr.write(`error: ${message}\n`);
+  if (hint) process.stderr.write(`hint: ${hint.replace(/\n/g, "\n  ")}\n`);
+  if (debug() && err instanceof Error && err.stack) process.stderr.write(err.stack + "\n");
+}
+
+/**
+ * Step progress on stderr: an ora spinner on a terminal, plain `· step` lines otherwise,
+ * nothing when quiet (e.g. `--json`).
+ */
+export class Progress {
+  private spinner: Ora | undefined;
+  private current: string | undefined;
+  private readonly tty: boolean;
+  constructor(private readonly quiet = false) {
+    this.tty = !!process.stderr.isTTY && !quiet;
+  }
+
+  step(text: string): void {
+    if (this.quiet) return;
+    if (this.tty) {
+      if (this.spinner && this.current) this.spinner.succeed(this.current);
+      this.spinner = ora({ text, stream: process.stderr }).start();
+    } else {
+      process.stderr.write(`· ${text}\n`);
+    }
+    this.current = text;
+  }
+
+  /** Replace the text of the running step (e.g. add a detail). */
+  update(text: string): void {
+    this.current = text;
+    if (this.spinner) this.spinner.text = text;
+  }
+
+  done(text?: string): void {
+    if (this.spinner) this.spinner.succeed(text ?? this.current);
+    else if (text && !this.quiet) process.stderr.write(`✔ ${text}\n`);
+    this.spinner = undefined;
+  }
+
+  failed(): void {
+    if (this.spinner) this.spinner.fail(this.current);
+    this.spinner = undefined;
+  }
+}
+
+export function ago(iso: string | null | undefined): string {
+  if (!iso) return "-";
+  const s = Math.round((Date.now() - Date.parse(iso)) / 1000);
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
+  return `${Math.floor(s / 86400)}d ago`;
+}
+
+export function duration(from: string | null | undefined, to: string | null | undefined): string {
+  if (!from) return "-";
+  const ms = (to ? Date.parse(to) : Date.now()) - Date.parse(from);
+  return ms < 1000 ? `${ms}ms` : ms < 60_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+}

@@ -1,0 +1,85 @@
+// Deployments and servings: `nbx deployments`, `nbx servings`, `nbx call <serving> <method> [JSON…]`.
+import type { Command } from "commander";
+import { isNboxError } from "../errors.ts";
+import { ServingClient } from "../remote/serving-proxy.ts";
+import type { DeploymentInfo } from "../remote/types.ts";
+import { client, enc } from "./client.ts";
+import { fail, formatValue, parseJsonArg, printJson, printTable } from "./output.ts";
+
+interface ServingRow {
+  workspace: string;
+  name: string;
+  url?: string;
+  status?: string;
+  [k: string]: unknown;
+}
+
+async function deploymentsOf(workspace: string | undefined): Promise<DeploymentInfo[]> {
+  const c = client();
+  const names = workspace ? [workspace] : (await c.request<{ workspaces: { name: string }[] }>("GET", "/workspaces")).workspaces.map((w) => w.name);
+  const lists = await Promise.all(names.map((w) => c.request<{ deployments: DeploymentInfo[] }>("GET", `/workspaces/${enc(w)}/deployments`)));
+  return lists.flatMap((l) => l.deployments);
+}
+
+export function registerServings(program: Command): void {
+  program
+    .command("deployments")
+    .description("list deployments (jobs and servings)")
+    .option("-w, --workspace <name>", "only this workspace")
+    .option("--json", "print JSON")
+    .action(async (o: { workspace?: string; json?: boolean }) => {
+      const list = await deploymentsOf(o.workspace);
+      if (o.json) return printJson(list);
+      printTable(
+        ["NAME", "WORKSPACE", "TYPE", "KIND", "VERSION", "CONTENT"],
+        list.map((d) => [d.name, d.workspace, d.type, d.kind, d.versionId, d.contentHash.slice(0, 12)]),
+        "(no deployments)",
+      );
+    });
+
+  program
+    .command("servings")
+    .description("list servings and their status")
+    .option("-w, --workspace <name>", "only this workspace")
+    .option("--json", "print JSON")
+    .action(async (o: { workspace?: string; json?: boolean }) => {
+      let rows: ServingRow[];
+      try {
+        const q = o.workspace ? `?workspace=${enc(o.workspace)}` : "";
+        rows = (await client().request<{ servings: ServingRow[] }>("GET", `/servings${q}`)).servings;
+      } catch (err) {
+        // Platforms without the servings listing route: derive it from the deployments.
+        if (!(isNboxError(err) && err.code === "NOT_FOUND" && /no API route|failed with HTTP 404/.test(err.message))) throw err;
+        rows = (await deploymentsOf(o.workspace))
+          .filter((d) => d.type === "serving")
+          .map((d) => ({ workspace: d.workspace, name: d.name, url: d.servingUrl, status: d.servingUrl ? "deployed" : "not running", versionId: d.versionId }));
+      }
+      if (o.json) return printJson(rows);
+      printTable(
+        ["NAME", "WORKSPACE", "STATUS", "URL"],
+        rows.map((s) => [String(s.name), String(s.workspace), String(s.status ?? "-"), String(s.url ?? "-")]),
+        "(no servings)",
+      );
+    });
+
+  program
+    .command("call")
+    .description("call a method of a deployed serving")
+    .argument("<serving>", "serving (deployment) name")
+    .argument("<method>", 'method name ("forward" for the instance call)')
+    .argument("[args...]", "arguments, each as JSON")
+    .option("-w, --workspace <name>", "workspace", "default")
+    .option("--json", 'print { "value": … } as JSON')
+    .action(async (serving: string, method: string, rawArgs: string[], o: { workspace: string; json?: boolean }) => {
+      const args = rawArgs.map((a, i) => parseJsonArg(a, `argument #${i + 1}`));
+      const c = client();
+      const { deployment } = await c.request<{ deployment: DeploymentInfo }>("GET", `/workspaces/${enc(o.workspace)}/deployments/${enc(serving)}`);
+      if (deployment.type !== "serving") fail(`"${deployment.name}" is a job, not a serving`, `Run it with: nbx run ${deployment.name} --arg … --wait`);
+      if (!deployment.servingUrl) fail(`serving "${deployment.name}" has no URL (is it running?)`, "Check `nbx servings`, or redeploy it");
+      const url = deployment.servingUrl!.endsWith("/") ? deployment.servingUrl! : deployment.servingUrl + "/";
+      // The CLI's own token (admin or workspace) is accepted by servings of its workspace.
+      const value = await new ServingClient(url, c.token).call(method, args);
+      if (o.json) return printJson({ value });
+      process.stdout.write(formatValue(value) + "\n");
+    });
+}

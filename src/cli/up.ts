@@ -1,0 +1,149 @@
+// `nbx up`: run the platform in the foreground; `--with-examples` deploys and runs the repo's examples.
+import { existsSync, lstatSync, mkdirSync, symlinkSync, unlinkSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import type { Command } from "commander";
+import { NboxError } from "../errors.ts";
+import { ADMIN_TOKEN_FILE } from "../remote/discovery.ts";
+import { fail, formatValue, parseIntOption, printError } from "./output.ts";
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+
+interface UpOptions {
+  port: string;
+  host?: string;
+  data: string;
+  database?: string;
+  redis?: string;
+  maxBody?: string;
+  slots?: string;
+  withExamples?: boolean;
+}
+
+export function registerUp(program: Command): void {
+  program
+    .command("up")
+    .description("start the platform (API + executor + scheduler) in the foreground")
+    .option("-p, --port <port>", "port to listen on (0 = any free port)", "7070")
+    .option("--host <host>", "interface to bind", "127.0.0.1")
+    .option("--data <dir>", "data folder (embedded database, bundles, admin token)", ".nbox")
+    .option("--database <url>", "use this Postgres database instead of the embedded one (postgres://…)")
+    .option("--redis <url>", "queue runs through Redis/BullMQ for external workers (not implemented yet)")
+    .option("--max-body <bytes>", "largest accepted request body (default 10 MiB)")
+    .option("--slots <n>", "worker slots (job processes running at once)")
+    .option("--with-examples", "deploy examples/foo and examples/my-operator and run each once")
+    .action(up);
+}
+
+async function up(o: UpOptions): Promise<void> {
+  if (o.redis) {
+    fail(
+      `--redis is not supported yet: this platform build has no BullMQ queue / external worker support (got ${o.redis})`,
+      "Run without --redis: runs execute on local worker processes of `nbx up`",
+    );
+  }
+  const port = parseIntOption(o.port, "--port");
+  const config = {
+    port,
+    host: o.host,
+    dataDir: resolve(o.data),
+    ...(o.database ? { databaseUrl: o.database } : {}),
+    ...(o.maxBody !== undefined ? { maxBodyBytes: parseIntOption(o.maxBody, "--max-body", 1) } : {}),
+    ...(o.slots !== undefined ? { slots: parseIntOption(o.slots, "--slots", 1) } : {}),
+  };
+  if (o.database && !/^postgres(ql)?:\/\//.test(o.database)) fail(`--database must be a postgres:// URL, got ${JSON.stringify(o.database)}`);
+
+  const { startPlatform } = await import("../platform/platform.ts");
+  const started = Date.now();
+  const platform = await startPlatform(config);
+  const tokenFile = join(config.dataDir, ADMIN_TOKEN_FILE);
+  const out = (s: string) => process.stdout.write(s + "\n");
+  out(`nbox platform is up at ${platform.url} (${Date.now() - started} ms)`);
+  out(`  dashboard:   ${platform.url}/`);
+  out(`  API:         ${platform.url}/api/v1  (OpenAPI: ${platform.url}/api/v1/openapi.json)`);
+  out(`  admin token: ${platform.adminToken}${platform.firstStart ? "  (new)" : ""}`);
+  out(`  token file:  ${tokenFile}`);
+  out(`  data:        ${config.databaseUrl ?? config.dataDir}`);
+  out(`  use it:      export NBOX_URL=${platform.url} NBOX_TOKEN=$(cat ${tokenFile})`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) {
+      process.stderr.write(`${signal} again: exiting without waiting\n`);
+      process.exit(130);
+    }
+    stopping = true;
+    out(`\n${signal}: stopping the platform…`);
+    try {
+      await platform.close();
+      out("stopped");
+      process.exit(0);
+    } catch (err) {
+      printError(err);
+      process.exit(1);
+    }
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+
+  if (o.withExamples) {
+    try {
+      await runExamples(platform.url, platform.adminToken);
+    } catch (err) {
+      // The platform stays up: a broken example is reported, not fatal.
+      printError(err);
+    }
+  }
+  out("Press Ctrl+C to stop.");
+  // The HTTP server keeps the process alive until a signal arrives.
+  await new Promise<never>(() => {});
+}
+
+/** Make `import "nbox"` resolve inside an example without `npm install`. */
+export function linkExample(dir: string): void {
+  const link = join(dir, "node_modules", "nbox");
+  if (existsSync(join(link, "package.json"))) return;
+  mkdirSync(dirname(link), { recursive: true });
+  try {
+    if (lstatSync(link, { throwIfNoEntry: false })) unlinkSync(link);
+    symlinkSync("../../..", link, "dir");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST" || !existsSync(join(link, "package.json"))) throw err;
+  }
+}
+
+const EXAMPLES = [
+  { dir: "foo", export: "foo", args: [] as unknown[] },
+  { dir: "my-operator", export: "job", args: [2] as unknown[] },
+];
+
+async function runExamples(url: string, token: string): Promise<void> {
+  const { PlatformClient } = await import("../remote/client.ts");
+  const client = new PlatformClient({ url, token });
+  const out = (s: string) => process.stdout.write(s + "\n");
+  out(`\ndeploying examples to workspace "examples"…`);
+  await Promise.all(
+    EXAMPLES.map(async (ex) => {
+      const dir = join(REPO_ROOT, "examples", ex.dir);
+      const label = `examples/${ex.dir}`;
+      try {
+        if (!existsSync(join(dir, "ops.ts"))) throw new NboxError("NOT_FOUND", `${label}/ops.ts not found`);
+        linkExample(dir);
+        const mod = (await import(pathToFileURL(join(dir, "ops.ts")).href)) as Record<string, any>;
+        const op = mod[ex.export];
+        if (typeof op?.deploy !== "function") throw new NboxError("BAD_REQUEST", `${label}/ops.ts does not export an operator "${ex.export}"`);
+        const t0 = Date.now();
+        const steps: string[] = [];
+        const remote = await op.deploy("examples", { client, onStep: (s: string, d?: string) => steps.push(d ? `${s} (${d})` : s) });
+        out(`  ${label}: deployed "${remote.deployment.name}" in ${Date.now() - t0} ms [${steps.join(" → ")}]`);
+        const t1 = Date.now();
+        const result = await remote(...ex.args);
+        out(`  ${label}: ${remote.deployment.name}(${ex.args.map((a) => JSON.stringify(a)).join(", ")}) = ${formatValue(result)}  (${Date.now() - t1} ms)`);
+      } catch (err) {
+        process.stderr.write(`  ${label}: failed\n`);
+        printError(err);
+      }
+    }),
+  );
+  out(`try: NBOX_URL=${url} NBOX_TOKEN=… nbx run foo --workspace examples --arg 7 --wait`);
+}
