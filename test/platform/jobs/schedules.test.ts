@@ -1,0 +1,95 @@
+// End to end: cron schedules fire runs, a bad cron is a clear 400 at deploy, missed ticks are
+// reported once and not replayed.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Scheduler } from "../../../src/platform/scheduler.ts";
+import { eventually, importProject, startTestPlatform, wsName, type TestPlatform } from "./_helpers.ts";
+
+describe("jobs e2e: schedules", () => {
+  let tp: TestPlatform;
+  let mod: any;
+  before(async () => {
+    tp = await startTestPlatform();
+    ({ mod } = await importProject("basic"));
+  });
+  after(async () => {
+    await tp?.close();
+  });
+
+  it("a every-second cron fires runs that carry the schedule id", async () => {
+    const ws = wsName("cron");
+    const remote = await mod.crash.deploy(ws, { client: tp.client, name: "ticker", schedule: { cron: "* * * * * *" } });
+    const store = tp.platform.ctx.store;
+    const schedule = await store.getSchedule(remote.deployment.id);
+    assert.ok(schedule, "the deploy registered a schedule");
+    assert.equal(schedule.cron, "* * * * * *");
+    const runs = await eventually(
+      async () => {
+        const rows = await store.listRuns({ deploymentId: remote.deployment.id, status: "succeeded" });
+        return rows.length > 0 ? rows : undefined;
+      },
+      30_000,
+      "a scheduled run to succeed",
+    );
+    assert.equal(runs[0]!.scheduleId, schedule.id);
+    assert.equal(runs[0]!.result !== null, true);
+    // The API lists it as a run of the deployment, and the schedule is listed.
+    const listed = await tp.api("GET", `/runs?workspace=${ws}&deployment=ticker`);
+    assert.equal(listed.status, 200);
+    assert.ok(listed.json.runs.some((r: any) => r.id === runs[0]!.id));
+    const schedules = await tp.api("GET", "/schedules");
+    assert.ok(schedules.json.schedules.some((s: any) => s.deploymentId === remote.deployment.id));
+    // Stop it ticking for the rest of the file.
+    await store.setScheduleEnabled(remote.deployment.id, false);
+  });
+
+  it("a bad cron is a clear 400 at deploy, and registers nothing", async () => {
+    const ws = wsName("badcron");
+    await assert.rejects(mod.crash.deploy(ws, { client: tp.client, name: "badcron", schedule: { cron: "every tuesday" } }), (e: any) => {
+      assert.equal(e.code, "BAD_REQUEST");
+      assert.match(e.message, /cron/);
+      assert.match(e.message, /every tuesday/);
+      return true;
+    });
+    const got = await tp.api("GET", `/workspaces/${ws}/deployments/badcron`);
+    assert.equal(got.status, 404, `no half-made deployment: ${JSON.stringify(got.json)}`);
+    // Raw API: same 400.
+    const bad = await tp.api("POST", `/workspaces/${ws}/deployments`, { manifest: { nope: 1 } });
+    assert.equal(bad.status, 400);
+  });
+
+  it("missed ticks: one schedule.missed event and exactly one run, not one per missed tick", async () => {
+    const ws = wsName("missed");
+    const remote = await mod.crash.deploy(ws, { client: tp.client, name: "missed", schedule: { cron: "0 0 1 1 *" } });
+    const ctx = tp.platform.ctx;
+    // Every minute, due one hour ahead (so the platform's own scheduler leaves it alone); we tick
+    // 5.5 minutes past that: the due tick fires once, the 5 after it were missed.
+    const minute = 60_000;
+    const due = Math.ceil((Date.now() + 3600_000) / minute) * minute;
+    await ctx.store.upsertSchedule({ deploymentId: remote.deployment.id, cron: "* * * * *", nextTickAt: due, enabled: true });
+    const now = due + 5 * minute + 30_000;
+
+    const a = new Scheduler(ctx);
+    const b = new Scheduler(ctx); // a second node racing for the same tick
+    const fired = (await Promise.all([a.tick(now), b.tick(now)])).reduce((x, y) => x + y, 0);
+    assert.equal(fired, 1);
+    assert.equal(await a.tick(now), 0, "nothing more is due");
+
+    const runs = await ctx.store.listRuns({ deploymentId: remote.deployment.id });
+    assert.equal(runs.length, 1, "exactly one run");
+    const s = await ctx.store.getSchedule(remote.deployment.id);
+    assert.equal(runs[0]!.scheduleId, s!.id);
+    assert.equal(Number(s!.nextTickAt), due + 6 * minute, "resumes at the next tick after now");
+
+    const events = await ctx.store.listEvents({ kind: "schedule.missed" });
+    const mine = events.filter((e) => e.deploymentId === remote.deployment.id);
+    assert.equal(mine.length, 1);
+    assert.equal((mine[0]!.data as { missed: number }).missed, 5);
+    assert.match(mine[0]!.message, /missed/);
+    const api = await tp.api("GET", `/events?workspace=${ws}&kind=schedule.missed`);
+    assert.equal(api.status, 200);
+    assert.equal(api.json.events.length, 1);
+    // The run it made works like any other.
+    await eventually(async () => (await ctx.store.getRun(runs[0]!.id))?.status === "succeeded", 30_000, "the scheduled run");
+  });
+});
