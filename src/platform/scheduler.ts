@@ -17,6 +17,16 @@ export function nextTick(cron: string, after: number, opts: { timezone?: string 
   return opts.endsAt != null && next > opts.endsAt ? null : next;
 }
 
+/** A manifest's schedule as store settings with its first tick; throws a 400 for a bad cron/timezone (check before registering anything). */
+export function scheduleSettings(schedule: Record<string, unknown>, now = Date.now()) {
+  const cron = String(schedule.cron ?? "");
+  const ms = (v: unknown) => (typeof v === "string" ? Date.parse(v) : null);
+  const timezone = typeof schedule.timezone === "string" ? schedule.timezone : undefined;
+  const startsAt = ms(schedule.startsAt);
+  const endsAt = ms(schedule.endsAt);
+  return { cron, timezone, startsAt, endsAt, nextTickAt: nextTick(cron, now, { timezone, startsAt, endsAt }) };
+}
+
 /**
  * Fires due schedules by creating runs. Ticks missed while the platform was down are
  * reported as a `schedule.missed` event and not replayed; the schedule resumes at the next tick.
@@ -28,13 +38,7 @@ export class Scheduler {
   constructor(private readonly ctx: PlatformContext) {}
 
   async upsert(d: DeploymentRow, schedule: Record<string, unknown>): Promise<void> {
-    const cron = String(schedule.cron ?? "");
-    const ms = (v: unknown) => (typeof v === "string" ? Date.parse(v) : null);
-    const timezone = typeof schedule.timezone === "string" ? schedule.timezone : undefined;
-    const startsAt = ms(schedule.startsAt);
-    const endsAt = ms(schedule.endsAt);
-    const nextTickAt = nextTick(cron, Date.now(), { timezone, startsAt, endsAt });
-    await this.ctx.store.upsertSchedule({ deploymentId: d.id, cron, timezone, startsAt, endsAt, nextTickAt, enabled: true });
+    await this.ctx.store.upsertSchedule({ deploymentId: d.id, ...scheduleSettings(schedule), enabled: true });
   }
 
   start(): void {

@@ -13,6 +13,7 @@ import type { ApiEnv } from "./env.ts";
 import { jsonBody } from "./errors.ts";
 import { presentDeployment, presentRun } from "./present.ts";
 import { waitForRun } from "./wait.ts";
+import { scheduleSettings } from "../scheduler.ts";
 import type { ServingHost } from "../serving/types.ts";
 
 const HASH = /^[0-9a-f]{64}$/;
@@ -70,6 +71,8 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
       if (!(await ctx.store.hasBundle(manifest.contentHash))) {
         throw new NboxError("BAD_REQUEST", `bundle ${manifest.contentHash} has not been uploaded`, "PUT /api/v1/bundles/<hash> first");
       }
+      // A bad cron is the caller's mistake: refuse it before a deployment version exists.
+      if (manifest.schedule) scheduleSettings(manifest.schedule as Record<string, unknown>);
       const logs: string[] = [];
       try {
         await prepareVersion(ctx, manifest, (l) => logs.push(l));
