@@ -5,12 +5,14 @@ import { join } from "node:path";
 import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import { ADMIN_TOKEN_FILE, PLATFORM_FILE, type PlatformInfo } from "../remote/discovery.ts";
+import { mountDashboard } from "../dashboard/index.ts";
 import { createApi } from "./api/app.ts";
 import { resolveConfig, type PlatformConfig } from "./config.ts";
 import { platformPaths, type PlatformContext } from "./context.ts";
 import { ProcessPool } from "./executor/index.ts";
 import { RunEvents } from "./run-events.ts";
 import { Scheduler } from "./scheduler.ts";
+import { createServingHost } from "./serving/host.ts";
 import type { ServingHost } from "./serving/types.ts";
 import { openStore } from "./store/index.ts";
 import { RunLoop } from "./worker/run-loop.ts";
@@ -26,8 +28,8 @@ export interface Platform {
 }
 
 export interface PlatformHooks {
-  /** Serving layer factory (issue: servings); omitted = this node hosts no servings. */
-  servings?: (ctx: PlatformContext, app: Hono) => ServingHost & { close(): Promise<void> };
+  /** Serving layer factory; omitted = the local process host (`createServingHost`), null = this node hosts no servings. */
+  servings?: ((ctx: PlatformContext, app: Hono) => ServingHost & { close(): Promise<void> }) | null;
   /** Dashboard mounted at `/`. */
   dashboard?: (ctx: PlatformContext, app: Hono) => void;
 }
@@ -59,11 +61,11 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   if (!config.databaseUrl) await store.recoverStaleRuns();
 
   const root = new Hono();
-  const servings = hooks.servings?.(ctx, root);
+  const servings = hooks.servings === null ? undefined : (hooks.servings ?? createServingHost)(ctx, root);
   const scheduler = new Scheduler(ctx);
   ctx.scheduler = scheduler;
   root.route("/api/v1", createApi(ctx, servings));
-  hooks.dashboard?.(ctx, root);
+  (hooks.dashboard ?? ((_ctx, app) => mountDashboard(app)))(ctx, root);
 
   const pool = new ProcessPool({ slots: config.slots });
   const loop = config.executor ? new RunLoop(ctx, pool, workerId, config.slots) : undefined;
