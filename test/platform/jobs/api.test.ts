@@ -1,0 +1,246 @@
+// End to end against the raw HTTP API: bad input gets the right status and a message that says
+// what is wrong; redeploys are content-addressed; the OpenAPI document covers every route.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { request } from "node:http";
+import { appendFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { API_ROUTES } from "../../../src/platform/api/openapi.ts";
+import { PlatformClient } from "../../../src/remote/client.ts";
+import { importProject, startTestPlatform, wsName, type TestPlatform } from "./_helpers.ts";
+
+/** POST with a Content-Length header but (almost) no body: the answer must not wait for the body. */
+function postDeclaringLength(url: string, token: string, length: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "content-length": String(length) } }, (res) => {
+      let body = "";
+      res.on("data", (c) => (body += c));
+      res.on("end", () => {
+        req.destroy();
+        resolve({ status: res.statusCode!, body });
+      });
+    });
+    req.on("error", (e) => ((e as NodeJS.ErrnoException).code === "ECONNRESET" ? undefined : reject(e)));
+    req.write("{"); // one byte of the announced body, never the rest
+  });
+}
+
+/** Records every API call the SDK makes. */
+class SpyClient extends PlatformClient {
+  calls: { method: string; path: string; body: any; res: any }[] = [];
+  override async request<T>(method: string, path: string, body?: unknown, init?: Parameters<PlatformClient["request"]>[3]): Promise<T> {
+    const res = await super.request<T>(method, path, body, init);
+    this.calls.push({ method, path, body, res });
+    return res;
+  }
+}
+
+describe("jobs e2e: API input checks", () => {
+  let tp: TestPlatform;
+  let mod: any;
+  let ws: string;
+  let runsPath: string;
+  before(async () => {
+    tp = await startTestPlatform();
+    ({ mod } = await importProject("basic"));
+    ws = wsName("api");
+    const remote = await mod.square.deploy(ws, { client: tp.client });
+    runsPath = `/workspaces/${ws}/deployments/${remote.deployment.name}/runs`;
+  });
+  after(async () => {
+    await tp?.close();
+  });
+
+  it("a good raw call works (the baseline for the failures below)", async () => {
+    const r = await tp.api("POST", runsPath, { args: [7], wait: true });
+    assert.equal(r.status, 201);
+    assert.equal(r.json.run.status, "succeeded");
+    assert.equal(r.json.run.result, 49);
+  });
+
+  it("unknown deployment → 404 naming it", async () => {
+    const r = await tp.api("POST", `/workspaces/${ws}/deployments/no-such-job/runs`, { args: [] });
+    assert.equal(r.status, 404);
+    assert.equal(r.json.error.code, "NOT_FOUND");
+    assert.match(r.json.error.message, /no-such-job/);
+    const g = await tp.api("GET", `/workspaces/${ws}/deployments/no-such-job`);
+    assert.equal(g.status, 404);
+    assert.match(g.json.error.message, /no-such-job/);
+    const run = await tp.api("GET", `/runs/run_nope`);
+    assert.equal(run.status, 404);
+    assert.match(run.json.error.message, /run_nope/);
+  });
+
+  it("no token / wrong token → 401", async () => {
+    const none = await fetch(`${tp.url}/api/v1${runsPath}`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    assert.equal(none.status, 401);
+    assert.equal(((await none.json()) as any).error.code, "UNAUTHORIZED");
+    const wrong = await tp.api("POST", runsPath, { args: [1] }, { authorization: "Bearer not-a-real-token" });
+    assert.equal(wrong.status, 401);
+    const malformed = await tp.api("GET", "/runs", undefined, { authorization: "Basic abc" });
+    assert.equal(malformed.status, 401);
+  });
+
+  it("a workspace token works in its workspace and gets 403 in another", async () => {
+    const other = wsName("api-other");
+    await mod.square.deploy(other, { client: tp.client });
+    const t = await tp.api("POST", "/tokens", { workspace: ws, name: "scoped" });
+    assert.equal(t.status, 201);
+    const auth = { authorization: `Bearer ${t.json.secret}` };
+    const mine = await tp.api("POST", runsPath, { args: [3], wait: true }, auth);
+    assert.equal(mine.status, 201);
+    assert.equal(mine.json.run.result, 9);
+    const theirs = await tp.api("POST", `/workspaces/${other}/deployments/square/runs`, { args: [3] }, auth);
+    assert.equal(theirs.status, 403);
+    assert.equal(theirs.json.error.code, "FORBIDDEN");
+    const read = await tp.api("GET", `/workspaces/${other}/deployments/square`, undefined, auth);
+    assert.equal(read.status, 403);
+    // A run of the other workspace cannot be read by id either.
+    const otherRun = await tp.api("POST", `/workspaces/${other}/deployments/square/runs`, { args: [2] });
+    const peek = await tp.api("GET", `/runs/${otherRun.json.run.id}`, undefined, auth);
+    assert.equal(peek.status, 403);
+    // Nor can it create tokens.
+    const mint = await tp.api("POST", "/tokens", { workspace: ws }, auth);
+    assert.equal(mint.status, 403);
+  });
+
+  it("malformed JSON → 400 saying so", async () => {
+    const r = await tp.api("POST", runsPath, "{ not json", { "content-type": "application/json" });
+    assert.equal(r.status, 400);
+    assert.match(r.json.error.message, /JSON/);
+    const arr = await tp.api("POST", runsPath, "[1,2]");
+    assert.equal(arr.status, 400);
+  });
+
+  it("args that do not decode → 400", async () => {
+    const r = await tp.api("POST", runsPath, { args: { $nbx: "nope", v: 1 } });
+    assert.equal(r.status, 400, JSON.stringify(r.json));
+    assert.equal(r.json.error.code, "BAD_ARGS");
+    const notArray = await tp.api("POST", runsPath, { args: 5 });
+    assert.equal(notArray.status, 400, JSON.stringify(notArray.json));
+    assert.equal(notArray.json.error.code, "BAD_ARGS");
+    // Nothing was queued by the rejected calls.
+    const runs = await tp.api("GET", `/runs?workspace=${ws}&status=queued`);
+    assert.equal(runs.json.runs.length, 0);
+  });
+
+  it("more args than forward declares → 400 naming the function", async () => {
+    const r = await tp.api("POST", runsPath, { args: [1, 2, 3] });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.code, "BAD_ARGS");
+    assert.match(r.json.error.message, /square/);
+    assert.match(r.json.error.message, /1 argument/);
+  });
+
+  it("bad query parameters → 400", async () => {
+    assert.equal((await tp.api("GET", "/runs?status=exploded")).status, 400);
+    assert.equal((await tp.api("GET", "/runs?limit=abc")).status, 400);
+  });
+
+  it("OpenAPI lists every route in API_ROUTES, and every listed route is served", async () => {
+    const res = await fetch(`${tp.url}/api/v1/openapi.json`);
+    assert.equal(res.status, 200);
+    const doc = (await res.json()) as any;
+    assert.equal(doc.openapi.startsWith("3."), true);
+    for (const [method, path] of API_ROUTES) {
+      assert.ok(doc.paths[path]?.[method], `${method.toUpperCase()} ${path} in the document`);
+      const concrete = path.replace(/\{(\w+)\}/g, (_m: string, p: string) => (p === "ws" ? ws : p === "hash" ? "0".repeat(64) : "x"));
+      const r = await tp.api(method.toUpperCase(), concrete, method === "get" || method === "delete" ? undefined : {});
+      assert.doesNotMatch(String(r.json?.error?.message ?? ""), /no API route/, `${method.toUpperCase()} ${path} is routed (got ${r.status})`);
+    }
+  });
+
+  it("redeploying an unchanged project creates no version and uploads nothing; a changed file makes a new version", async () => {
+    const { dir, mod: changing } = await importProject("changing");
+    const w = wsName("redeploy");
+    const steps: string[] = [];
+    const first = await changing.version.deploy(w, { client: tp.client });
+    assert.equal(await first(), "v1");
+    const again = await changing.version.deploy(w, { client: tp.client, onStep: (s: string, d?: string) => steps.push(`${s}:${d ?? ""}`) });
+    assert.equal(again.deployment.versionId, first.deployment.versionId);
+    assert.equal(again.deployment.contentHash, first.deployment.contentHash);
+    assert.ok(steps.includes("upload:unchanged, 0 bytes"), steps.join(", "));
+    const exists = await tp.api("GET", `/bundles/${first.deployment.contentHash}`);
+    assert.equal(exists.json.exists, true);
+    const dry = await changing.version.deploy(w, { dryRun: true });
+    assert.ok(dry.files.some((f: { path: string }) => f.path === "data.txt"), JSON.stringify(dry.files));
+
+    appendFileSync(join(dir, "data.txt"), "two\n");
+    const changed = await changing.version.deploy(w, { client: tp.client });
+    assert.notEqual(changed.deployment.versionId, first.deployment.versionId);
+    assert.notEqual(changed.deployment.contentHash, first.deployment.contentHash);
+    assert.equal(changed.deployment.id, first.deployment.id, "same deployment, new version");
+    assert.equal(await changed(), "v1");
+    // Going back to the old content reuses the old bundle (no upload).
+    writeFileSync(join(dir, "data.txt"), "one\n");
+    const steps2: string[] = [];
+    const back = await changing.version.deploy(w, { client: tp.client, onStep: (s: string, d?: string) => steps2.push(`${s}:${d ?? ""}`) });
+    assert.equal(back.deployment.contentHash, first.deployment.contentHash);
+    assert.ok(steps2.includes("upload:unchanged, 0 bytes"), steps2.join(", "));
+  });
+
+  it("the register call answers created: false for a known version, and nothing is PUT", async () => {
+    const { dir, mod: changing } = await importProject("changing");
+    writeFileSync(join(dir, "data.txt"), `unique ${process.pid} ${Date.now()}\n`); // content no earlier test uploaded
+    const w = wsName("created");
+    const spy = new SpyClient({ url: tp.url, token: tp.token });
+    await changing.version.deploy(w, { client: spy });
+    const firstPost = spy.calls.find((c) => c.method === "POST" && c.path.endsWith("/deployments"))!;
+    assert.equal(firstPost.res.created, true);
+    assert.ok(spy.calls.some((c) => c.method === "PUT"), "first deploy uploads");
+    spy.calls.length = 0;
+    await changing.version.deploy(w, { client: spy });
+    assert.deepEqual(spy.calls.map((c) => c.method), ["GET", "POST"], "second deploy: check + register, no PUT");
+    assert.equal(spy.calls[0]!.res.exists, true);
+    assert.equal(spy.calls[1]!.res.created, false);
+    // Raw: the same manifest again → 200, created false, same version.
+    const raw = await tp.api("POST", `/workspaces/${w}/deployments`, firstPost.body);
+    assert.equal(raw.status, 200);
+    assert.equal(raw.json.created, false);
+    assert.equal(raw.json.deployment.versionId, firstPost.res.deployment.versionId);
+  });
+});
+
+describe("jobs e2e: body size limit", () => {
+  let tp: TestPlatform;
+  before(async () => {
+    tp = await startTestPlatform({ maxBodyBytes: 1024, executor: false });
+  });
+  after(async () => {
+    await tp?.close();
+  });
+
+  it("a body above maxBodyBytes → 413", async () => {
+    const big = JSON.stringify({ name: "x".repeat(4096) });
+    const r = await tp.api("POST", "/workspaces", big);
+    assert.equal(r.status, 413);
+    assert.equal(r.json.error.code, "PAYLOAD_TOO_LARGE");
+    assert.match(r.json.error.message, /1024/);
+    const small = await tp.api("POST", "/workspaces", { name: wsName("small") });
+    assert.equal(small.status, 201);
+  });
+
+  it("413 when Content-Length says so, before the body is read", async () => {
+    const r = await postDeclaringLength(`${tp.url}/api/v1/workspaces`, tp.token, 50 * 1024 * 1024);
+    assert.equal(r.status, 413);
+    assert.match(r.body, /PAYLOAD_TOO_LARGE/);
+  });
+
+  it("413 for a chunked body (no Content-Length) once it passes the limit", async () => {
+    const chunks = [new TextEncoder().encode(`{"name":"${"y".repeat(3000)}"}`)];
+    const body = new ReadableStream({
+      pull(c) {
+        const next = chunks.shift();
+        if (next) c.enqueue(next);
+        else c.close();
+      },
+    });
+    const res = await fetch(`${tp.url}/api/v1/workspaces`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tp.token}`, "content-type": "application/json" },
+      body,
+      duplex: "half",
+    } as RequestInit);
+    assert.equal(res.status, 413);
+  });
+});
