@@ -52,7 +52,12 @@ function abortError(signal: AbortSignal): unknown {
  * fan-out of nbox shares (local map, starMap, remote map).
  */
 export function fanOut<T>(total: number, task: (index: number) => Promise<T>, opts: FanOutOptions = {}): Promise<any[]> {
-  checkOptions(opts);
+  // Bad options reject like any other failure (callers such as starMap are not async functions).
+  try {
+    checkOptions(opts);
+  } catch (err) {
+    return Promise.reject(err);
+  }
   const { settle = false, minSuccessRatio, onProgress, signal } = opts;
   const concurrency = Math.min(opts.concurrency ?? total, total);
   const results: unknown[] = new Array(total);
@@ -85,7 +90,14 @@ export function fanOut<T>(total: number, task: (index: number) => Promise<T>, op
         }
       }
       done++;
-      onProgress?.(done, total);
+      if (onProgress) {
+        // A throwing callback must fail the map, not escape as an unhandled rejection and hang it.
+        try {
+          onProgress(done, total);
+        } catch (err) {
+          return stop(err);
+        }
+      }
       if (done === total) {
         finished = true;
         signal?.removeEventListener("abort", onAbort);

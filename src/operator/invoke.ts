@@ -17,8 +17,11 @@ function childName(owner: Operator, child: Operator): string | undefined {
   let name = st.childNames?.get(child);
   if (name === undefined) {
     // Miss: fields may have changed since the last lookup, so rebuild once.
-    st.childNames = new Map(childEntries(owner).map(([k, v]) => [v, k] as [object, string]));
-    name = st.childNames.get(child);
+    // First path wins for a child shared under two names, as in namedOperators().
+    const names = new Map<object, string>();
+    for (const [k, v] of childEntries(owner)) if (!names.has(v)) names.set(v, k);
+    st.childNames = names;
+    name = names.get(child);
   }
   return name;
 }

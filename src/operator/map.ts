@@ -18,19 +18,30 @@ export async function mapOperator(op: Operator, inputs: Iterable<unknown>, opts:
   return fanOut(items.length, (i) => op(items[i]), opts);
 }
 
-type StarEntry = readonly [op: (...args: any[]) => Promise<unknown>, args: readonly unknown[]];
+export type StarEntry = readonly [op: (...args: any[]) => Promise<unknown>, args: readonly unknown[]];
 
 /** Different operators with different arguments: `starMap([[opA, [a1, a2]], [opB, [b1]]])`. */
 export function starMap(entries: readonly StarEntry[], opts: MapOptions & { settle: true }): Promise<SettledResult<unknown>[]>;
 export function starMap(entries: readonly StarEntry[], opts?: MapOptions): Promise<unknown[]>;
 export function starMap(entries: readonly StarEntry[], opts: MapOptions = {}): Promise<unknown[]> {
-  entries.forEach((e, i) => {
+  // Misuse rejects (never throws synchronously from a Promise-returning function).
+  if (!Array.isArray(entries)) return Promise.reject(new TypeError(`starMap: expected an array of [operator, [args…]] entries`));
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
     if (!Array.isArray(e) || typeof e[0] !== "function" || !Array.isArray(e[1])) {
-      throw new TypeError(`starMap: entry ${i} must be [operator, [args…]], got ${JSON.stringify(e)?.slice(0, 80)}`);
+      return Promise.reject(new TypeError(`starMap: entry ${i} must be [operator, [args…]], got ${describeEntry(e)}`));
     }
-  });
+  }
   if (opts.processes !== undefined) {
-    throw new TypeError("starMap: { processes } is supported by op.map() only; use op.map(inputs, { processes }) per operator");
+    return Promise.reject(new TypeError("starMap: { processes } is supported by op.map() only; use op.map(inputs, { processes }) per operator"));
   }
   return fanOut(entries.length, (i) => entries[i]![0](...entries[i]![1]), opts);
+}
+
+function describeEntry(e: unknown): string {
+  try {
+    return JSON.stringify(e)?.slice(0, 80) ?? String(e);
+  } catch {
+    return String(e); // e.g. a BigInt or a cycle
+  }
 }

@@ -26,7 +26,8 @@ export async function materialize(loc: OperatorLocator): Promise<Operator | obje
       if (!isOperator(value)) throw new MaterializeError(`export "${loc.exportName}" is not an operator (got ${typeof value})`);
       return value;
     case "operator": {
-      if (typeof value !== "function") throw new MaterializeError(`export "${loc.exportName}" is not a class`);
+      // An Operator instance is a function too: only a class (not an operator) can be built.
+      if (typeof value !== "function" || isOperator(value)) throw new MaterializeError(`export "${loc.exportName}" is not an Operator class (got ${describe(value)})`);
       const op = new (value as new (...a: unknown[]) => Operator)(...init);
       if (loc.state) {
         const state = Object.fromEntries(
@@ -39,10 +40,15 @@ export async function materialize(loc: OperatorLocator): Promise<Operator | obje
       return op;
     }
     case "class": {
-      if (typeof value !== "function") throw new MaterializeError(`export "${loc.exportName}" is not a class`);
+      if (typeof value !== "function" || isOperator(value)) throw new MaterializeError(`export "${loc.exportName}" is not a class (got ${describe(value)})`);
       return new (value as new (...a: unknown[]) => object)(...init);
     }
     default:
       throw new MaterializeError(`unknown operator kind ${JSON.stringify(loc.kind)}`);
   }
+}
+
+function describe(value: unknown): string {
+  if (isOperator(value)) return "an operator instance";
+  return value === null ? "null" : typeof value;
 }

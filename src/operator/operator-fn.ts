@@ -22,11 +22,13 @@ function isClass(fn: Function): boolean {
   return /^class[\s{]/.test(Function.prototype.toString.call(fn));
 }
 
+/** Options are a plain object of data; a plain object with methods (`{ forward() {…} }`) is an instance to wrap. */
 function isOptions(x: unknown): x is OperatorOptions {
   if (x === undefined) return true;
   if (x === null || typeof x !== "object") return false;
   const proto = Object.getPrototypeOf(x);
-  return proto === Object.prototype || proto === null;
+  if (proto !== Object.prototype && proto !== null) return false;
+  return !Object.values(x).some((v) => typeof v === "function");
 }
 
 function isDecoratorContext(x: unknown): x is ClassDecoratorContext {
@@ -47,11 +49,14 @@ function describe(x: unknown): string {
  * @example
  * \@operator() class Bar { x = 1; inc() { this.x++ } }
  */
-export function operator<F extends AnyFn>(fn: F, opts?: OperatorOptions): F extends AnyClass ? WrappedClass<F> : FnOperator<F>;
-export function operator<C extends AnyClass>(cls: C, opts?: OperatorOptions): WrappedClass<C>;
 export function operator<O extends Operator>(op: O, opts?: OperatorOptions): O;
-export function operator<T extends object>(instance: T, opts?: OperatorOptions): ObjectOperator<T>;
+// `F extends Function`, not AnyFn: a constraint with `...args: any[]` contextually types every
+// unannotated parameter as `any`, so `operator(function foo(i = 4) {…})` typed `foo("x")` as fine.
+export function operator<F extends Function>(fn: F, opts?: OperatorOptions): F extends AnyClass ? WrappedClass<F> : F extends AnyFn ? FnOperator<F> : never;
+export function operator<C extends AnyClass>(cls: C, opts?: OperatorOptions): WrappedClass<C>;
+// Before the object overload, or `@operator({ name })` typed as wrapping the options object.
 export function operator(opts?: OperatorOptions): ClassDecorator;
+export function operator<T extends object>(instance: T, opts?: OperatorOptions): ObjectOperator<T>;
 export function operator(target?: unknown, second?: unknown): unknown {
   const createdAt = callerLocation();
   if (typeof target === "function") {

@@ -6,7 +6,7 @@ import { formatTree, walkNamed } from "./tree.ts";
 import { buildDag, type Dag } from "./dag.ts";
 import { buildFlow, type Flow } from "../flow/index.ts";
 import { childEntries } from "./tree.ts";
-import { mapOperator, type MapOptions, type SettledResult } from "./map.ts";
+import { mapOperator, starMap, type MapOptions, type SettledResult, type StarEntry } from "./map.ts";
 import type { ForwardArgs, ForwardResult } from "./types.ts";
 
 /** Calling an operator runs `forward` and always returns a Promise, typed from `forward`. */
@@ -42,9 +42,14 @@ export class Operator {
   async triggerRemoteInit(): Promise<void> {
     for (const [, op] of this.namedOperators()) {
       const st = stateOf(op);
-      if (st.remoteInitDone) continue;
-      st.remoteInitDone = true;
-      await op.remoteInit();
+      // Share the running init: a second concurrent trigger waits instead of skipping ahead.
+      // A failed init is forgotten so the next trigger retries it.
+      if (!st.remoteInit) {
+        const run = Promise.resolve().then(() => op.remoteInit());
+        st.remoteInit = run;
+        run.catch(() => st.remoteInit === run && (st.remoteInit = undefined));
+      }
+      await st.remoteInit;
     }
   }
 
@@ -81,7 +86,11 @@ export class Operator {
         const known = [...byName.keys()].map((k) => JSON.stringify(k)).join(", ");
         throw new Error(`thaw: no operator named ${JSON.stringify(name)} in ${stateOf(this).name}; known: ${known}`);
       }
-      Object.assign(op, fields);
+      for (const [key, value] of Object.entries(fields)) {
+        // A stored spec is data: never let it swap the operator's prototype.
+        if (key === "__proto__") throw new Error(`thaw: refusing to set __proto__ on ${JSON.stringify(name)}`);
+        (op as any)[key] = value;
+      }
     }
     return this;
   }
@@ -107,9 +116,21 @@ export class Operator {
     return mapOperator(this, inputs, opts);
   }
 
+  /** Different operators with different arguments: `op.starMap([[opA, [a1, a2]], [opB, [b1]]])` (same as the free `starMap`). */
+  starMap(entries: readonly StarEntry[], opts: MapOptions & { settle: true }): Promise<SettledResult<unknown>[]>;
+  starMap(entries: readonly StarEntry[], opts?: MapOptions): Promise<unknown[]>;
+  starMap(entries: readonly StarEntry[], opts: MapOptions = {}): Promise<unknown[]> {
+    return starMap(entries, opts);
+  }
+
   toString(): string {
     return formatTree(this, (op) => stateOf(op).name);
   }
 }
 
 Object.defineProperty(Operator.prototype, OPERATOR_BRAND, { value: true });
+// Instances are functions but their prototype chain skips Function.prototype (whose read-only
+// `name` would block `this.name = …`): lend them call/apply/bind, which the callable type promises.
+for (const key of ["call", "apply", "bind"] as const) {
+  Object.defineProperty(Operator.prototype, key, { value: Function.prototype[key], writable: true, configurable: true });
+}

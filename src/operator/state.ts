@@ -16,5 +16,6 @@ export interface OperatorState {
   lastDag?: DagRecorder;
   /** child instance → field path, rebuilt when a lookup misses (fields may be reassigned). */
   childNames?: Map<object, string>;
-  remoteInitDone?: boolean;
+  /** `remoteInit()` of this operator, once started in this process (cleared if it fails). */
+  remoteInit?: Promise<void>;
 }

@@ -24,7 +24,8 @@ export function wrapClass<C extends AnyClass>(cls: C, options: OperatorOptions, 
     (cls as any)[WRAPPED_CLASS].options = { ...(cls as any)[WRAPPED_CLASS].options, ...options };
     return cls;
   }
-  for (const key of Object.keys(statics)) {
+  // CLASS_STATICS too: the check must hold even before the remote layer supplies `deploy`.
+  for (const key of new Set([...CLASS_STATICS, ...Object.keys(statics)])) {
     if (Object.prototype.hasOwnProperty.call(cls, key)) {
       throw new TypeError(`operator(${cls.name}): the class already has a static "${key}"; rename it so nbox can add ${key}()`);
     }

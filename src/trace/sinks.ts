@@ -11,6 +11,7 @@ export class MemorySink implements SpanSink {
   private next = 0;
   private count = 0;
   constructor(readonly capacity = 10_000) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`MemorySink: capacity must be a positive integer, got ${capacity}`);
     this.ring = new Array(capacity);
   }
   push(span: Span): void {

@@ -5,7 +5,9 @@ export interface TraceParent {
   sampled: boolean;
 }
 
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+// Version 00 is exactly four fields; a later version may append more after a dash (W3C §3.2.4:
+// parse what is known), and version ff is invalid.
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
 const ZERO_TRACE = "0".repeat(32);
 const ZERO_SPAN = "0".repeat(16);
 
@@ -17,6 +19,9 @@ export function formatTraceParent(p: TraceParent): string {
 export function parseTraceParent(header: string | null | undefined): TraceParent | null {
   if (!header) return null;
   const m = TRACEPARENT.exec(header.trim().toLowerCase());
-  if (!m || m[1] === ZERO_TRACE || m[2] === ZERO_SPAN) return null;
-  return { traceId: m[1]!, spanId: m[2]!, sampled: (parseInt(m[3]!, 16) & 1) === 1 };
+  if (!m) return null;
+  const [, version, traceId, spanId, flags, rest] = m;
+  if (version === "ff" || (version === "00" && rest !== undefined)) return null;
+  if (traceId === ZERO_TRACE || spanId === ZERO_SPAN) return null;
+  return { traceId: traceId!, spanId: spanId!, sampled: (parseInt(flags!, 16) & 1) === 1 };
 }

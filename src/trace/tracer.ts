@@ -91,8 +91,22 @@ export class Tracer {
       attributes: span.attributes,
     };
     if (error !== undefined) done.error = errorInfo(error);
-    for (const sink of this.sinks) sink.push(done);
+    for (const sink of this.sinks) {
+      // A failing sink (full disk, bad NBOX_TRACE_FILE path) must never fail the traced call.
+      try {
+        sink.push(done);
+      } catch (err) {
+        this.reportSinkError(sink, err);
+      }
+    }
     return done;
+  }
+
+  private readonly brokenSinks = new WeakSet<SpanSink>();
+  private reportSinkError(sink: SpanSink, err: unknown): void {
+    if (this.brokenSinks.has(sink)) return;
+    this.brokenSinks.add(sink);
+    process.emitWarning(`nbox tracing: span sink ${sink.constructor?.name ?? "sink"} failed (${err instanceof Error ? err.message : String(err)}); its later failures are not reported`);
   }
 
   /** Run `fn` with `frame` as the current trace context. */
@@ -107,7 +121,9 @@ export class Tracer {
   withSpan<T>(op: string, fn: (span: ActiveSpan) => T, opts: StartOptions = {}): T {
     const parentFrame = this.currentFrame();
     const span = this.startSpan(op, op, opts);
-    const frame: TraceFrame = { span, path: op, dag: parentFrame?.dag };
+    // Keep the enclosing operator and its path: an operator's child called inside a custom
+    // span is still that operator's child (dotted span name and DAG edge).
+    const frame: TraceFrame = { span, owner: parentFrame?.owner, path: parentFrame?.path ?? "", dag: parentFrame?.dag };
     let result: T;
     try {
       result = this.als.run(frame, () => fn(span));
