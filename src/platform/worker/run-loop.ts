@@ -13,6 +13,8 @@ import { RunOutput } from "./run-output.ts";
 const MAX_BACKOFF_MS = 5 * 60_000;
 // Wake-up for delayed work (retry backoff) that no event announces.
 const IDLE_POLL_MS = 250;
+// On stop, how long to wait for interrupted attempts to be requeued before closing anyway.
+const STOP_DRAIN_MS = 10_000;
 
 interface PreparedVersion {
   bundleDir: string;
@@ -53,12 +55,19 @@ export class RunLoop {
     tick();
   }
 
+  /**
+   * Stop claiming, interrupt the attempts in flight and wait until each is back in the queue
+   * (same attempt number: a platform stop is not the run's failure), so nothing is left `running`.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     this.ctx.events.off("queued", this.onQueued);
     this.ctx.events.off("cancel", this.onCancel);
     while (this.pumping) await new Promise((r) => setTimeout(r, 10));
+    for (const c of this.controllers.values()) c.abort();
+    const deadline = Date.now() + STOP_DRAIN_MS;
+    while (this.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   }
 
   /** Claim and start runs until slots are full or the queue is empty (one pump at a time). */
@@ -152,6 +161,15 @@ export class RunLoop {
       return;
     }
     const error = safeStoredError(outcome.error);
+    if (this.stopped) {
+      // Interrupted by the platform stopping (not by the run): back to the queue for the next start.
+      const why = { name: "PlatformStopped", message: `the platform stopped while attempt ${run.attempt} of run ${run.id} was running; requeued` };
+      output.system(`${why.message} (${outcome.reason})`);
+      await output.flush();
+      if (await store.requeueForRetry(run.id, { attempt: run.attempt, scheduledFor: null, error: why, workerId })) return;
+      await store.finishRun(run.id, { status: "cancelled", error, workerId });
+      return;
+    }
     if (outcome.reason === "cancelled") {
       output.system("cancelled");
       await output.flush();
