@@ -1,0 +1,56 @@
+// `nbx up` as a real foreground process: starts on port 0, answers /api/v1/health, stops on SIGTERM.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { NBX, REPO, removeDir } from "./_harness.ts";
+
+test("nbx up starts on port 0, serves /api/v1/health and stops cleanly on SIGTERM", { timeout: 180_000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), "nbx-up-"));
+  const data = join(root, "data");
+  const child = spawn(process.execPath, [NBX, "up", "--port", "0", "--data", data, "--slots", "1"], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on("exit", (code, signal) => r({ code, signal })));
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`nbx up did not start\n${stdout}\n${stderr}`)), 150_000);
+      const check = () => {
+        const m = /is up at (http:\/\/\S+)/.exec(stdout);
+        if (m && stdout.includes("Press Ctrl+C to stop.")) {
+          clearTimeout(timer);
+          resolve(m[1]!);
+        }
+      };
+      child.stdout.on("data", check);
+      void exited.then(({ code }) => reject(new Error(`nbx up exited early (${code})\n${stdout}\n${stderr}`)));
+    });
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.notEqual(url, "http://127.0.0.1:0");
+    const info = JSON.parse(readFileSync(join(data, "platform.json"), "utf8"));
+    assert.equal(info.url, url);
+    assert.equal(info.pid, child.pid);
+    const token = readFileSync(join(data, "admin-token"), "utf8").trim();
+    assert.ok(stdout.includes(`admin token: ${token}`), stdout);
+    assert.ok(stdout.includes(join(data, "admin-token")), "prints where the token file is");
+
+    const health = await fetch(`${url}/api/v1/health`);
+    assert.equal(health.status, 200);
+    assert.deepEqual(await health.json(), { ok: true });
+    const ws = await fetch(`${url}/api/v1/workspaces`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(ws.status, 200);
+
+    child.kill("SIGTERM");
+    const { code } = await exited;
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /SIGTERM: stopping the platform…\nstopped/);
+    assert.equal(existsSync(join(data, "platform.json")), false, "platform.json is removed on a clean stop");
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    removeDir(root);
+  }
+});
