@@ -1,0 +1,8 @@
+// Every benchmark `npm run bench` knows. To add one: write bench/cases/<name>.ts exporting a
+// BenchCase (see ../harness.ts) and list it here.
+import type { BenchCase } from "../harness.ts";
+import { callOverhead } from "./call-overhead.ts";
+import { map100k } from "./map-100k.ts";
+import { mapCpu } from "./map-cpu.ts";
+
+export const CASES: BenchCase[] = [callOverhead, map100k, mapCpu];
