@@ -69,7 +69,7 @@ describe("jobs e2e: examples", () => {
     assert.deepEqual(tail.map((l) => l.seq), logs.slice(2).map((l) => l.seq));
 
     // A second run has its own log (the run id is the only correlation).
-    const run2 = await remote.trigger(2);
+    const run2: Run<number> = await remote.trigger(2);
     assert.equal(await run2.result(), 2);
     assert.deepEqual((await run2.logs()).filter((l) => l.stream === "stdout").map((l) => l.line), ["line 0", "line 1"]);
   });
