@@ -76,7 +76,11 @@ export function printError(err: unknown): void {
     hint = err.hint;
     message = hint && err.message.endsWith(`. ${hint}`) ? err.message.slice(0, -(hint.length + 2)) : err.message;
   } else if (err instanceof Error) {
-    message = err.name && err.name !== "Error" && !err.message.startsWith(err.name) ? `${err.name}: ${err.message}` : err.message;
+    // Coded errors (StoreError, system errors) read well alone; plain JS errors keep their class name.
+    const coded = typeof (err as { code?: unknown }).code === "string";
+    message = !coded && err.name && err.name !== "Error" && !err.message.startsWith(err.name) ? `${err.name}: ${err.message}` : err.message;
+    const h = (err as { hint?: unknown }).hint;
+    if (typeof h === "string" && h) hint = h;
   } else {
     message = String(err);
   }

@@ -55,7 +55,14 @@ async function up(o: UpOptions): Promise<void> {
 
   const { startPlatform } = await import("../platform/platform.ts");
   const started = Date.now();
-  const platform = await startPlatform(config);
+  let platform: Awaited<ReturnType<typeof startPlatform>>;
+  try {
+    platform = await startPlatform(config);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "EADDRINUSE") fail(`port ${port} on ${o.host} is already in use`, "Stop the other process or pick another port with --port (0 = any free port)");
+    throw err;
+  }
   const tokenFile = join(config.dataDir, ADMIN_TOKEN_FILE);
   const out = (s: string) => process.stdout.write(s + "\n");
   out(`nbox platform is up at ${platform.url} (${Date.now() - started} ms)`);
