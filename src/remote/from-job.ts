@@ -1,6 +1,9 @@
+import type { NboxError } from "../errors.ts";
 import { connect, type ClientOptions } from "./client.ts";
 import { remoteJob } from "./job-proxy.ts";
 import type { DeploymentInfo, RemoteJob } from "./types.ts";
+
+const DEPLOYMENT_ID = /^dep_[0-9a-z]+$/;
 
 /**
  * Latch onto a deployed job by name (in a workspace) or by deployment id.
@@ -8,10 +11,15 @@ import type { DeploymentInfo, RemoteJob } from "./types.ts";
  */
 export async function fromJob<T = (...args: any[]) => unknown>(nameOrId: string, opts: ClientOptions & { workspace?: string } = {}): Promise<RemoteJob<T>> {
   const client = connect(opts);
-  const ws = opts.workspace ?? "default";
-  const { deployment } = await client.request<{ deployment: DeploymentInfo }>(
-    "GET",
-    `/workspaces/${encodeURIComponent(ws)}/deployments/${encodeURIComponent(nameOrId)}`,
-  );
+  // A deployment id needs no workspace (DESIGN §4: `fromJob(id)`); a name is looked up in one.
+  const byName = () =>
+    client.request<{ deployment: DeploymentInfo }>("GET", `/workspaces/${encodeURIComponent(opts.workspace ?? "default")}/deployments/${encodeURIComponent(nameOrId)}`);
+  const { deployment } =
+    opts.workspace === undefined && DEPLOYMENT_ID.test(nameOrId)
+      ? await client.request<{ deployment: DeploymentInfo }>("GET", `/deployments/${encodeURIComponent(nameOrId)}`).catch((err) => {
+          if ((err as NboxError).code === "NOT_FOUND") return byName().catch(() => Promise.reject(err));
+          throw err;
+        })
+      : await byName();
   return remoteJob<T>(client, deployment);
 }

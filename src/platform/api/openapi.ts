@@ -8,6 +8,7 @@ export const API_ROUTES = [
   ["delete", "/tokens/{id}", "Revoke a token (admin)"],
   ["get", "/bundles/{hash}", "Does the platform have this bundle?"],
   ["put", "/bundles/{hash}", "Upload a bundle (gzip tar, content-addressed)"],
+  ["get", "/deployments/{id}", "Get a deployment by id (any workspace the token can see)"],
   ["get", "/workspaces/{ws}/deployments", "List deployments"],
   ["post", "/workspaces/{ws}/deployments", "Register a deployment version from an uploaded bundle"],
   ["get", "/workspaces/{ws}/deployments/{name}", "Get a deployment by name or id"],

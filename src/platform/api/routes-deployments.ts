@@ -8,7 +8,7 @@ import { parseTraceParent } from "../../trace/traceparent.ts";
 import { bundleFile, type PlatformContext } from "../context.ts";
 import { parseManifest, prepareVersion } from "../deployments.ts";
 import type { DeploymentRow } from "../store/schema.ts";
-import { resolveWorkspace } from "./auth.ts";
+import { checkWorkspaceAccess, resolveWorkspace } from "./auth.ts";
 import type { ApiEnv } from "./env.ts";
 import { jsonBody } from "./errors.ts";
 import { presentDeployment, presentRun } from "./present.ts";
@@ -50,6 +50,14 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
       await rename(tmp, file);
       await ctx.store.recordBundle(hash, body.length);
       return c.json({ stored: true, bytes: body.length }, 201);
+    })
+    .get("/deployments/:id", async (c) => {
+      // By id alone (fromJob(id) without a workspace); a workspace token sees only its own.
+      const d = await ctx.store.getDeployment(undefined, c.req.param("id"));
+      if (!d) throw new NboxError("NOT_FOUND", `deployment ${c.req.param("id")} not found`, "Look a deployment up by name with its workspace: fromJob(name, { workspace })");
+      checkWorkspaceAccess(c.get("principal"), d.workspaceId);
+      const v = d.currentVersionId ? await ctx.store.getVersion(d.currentVersionId) : null;
+      return c.json({ deployment: await presentDeployment(ctx, d, v, await servingOf(d)) });
     })
     .get("/workspaces/:ws/deployments", async (c) => {
       const ws = await resolveWorkspace(ctx, c.get("principal"), c.req.param("ws"));

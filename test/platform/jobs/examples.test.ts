@@ -30,6 +30,13 @@ describe("jobs e2e: examples", () => {
     const byId = await fromJob<typeof mod.foo>(fooRemote.deployment.id, { workspace: ws, url: tp.url, token: tp.token });
     assert.equal(byId.deployment.id, fooRemote.deployment.id);
     assert.equal(await byId(5), 25);
+    // By id alone: no workspace needed.
+    const idOnly = await fromJob<typeof mod.foo>(fooRemote.deployment.id, { url: tp.url, token: tp.token });
+    assert.equal(idOnly.deployment.name, "foo");
+    assert.equal(await idOnly(7), 49);
+    // A workspace token of another workspace cannot latch onto it by id.
+    const other = await tp.api("POST", "/tokens", { workspace: wsName("foo-other") });
+    await assert.rejects(fromJob(fooRemote.deployment.id, { url: tp.url, token: other.json.secret }), (e: any) => e.code === "FORBIDDEN");
     // Without explicit options: NBOX_URL / NBOX_TOKEN.
     const byEnv = await fromJob("foo", { workspace: ws });
     assert.equal(await byEnv(6), 36);
