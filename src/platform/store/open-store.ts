@@ -2,6 +2,7 @@ import path from "node:path";
 import type { Db, RepoContext, StoreKind } from "./db.ts";
 import { STORE_DEFAULTS } from "./defaults.ts";
 import { lockDataDir } from "./data-dir-lock.ts";
+import { seedPgdata } from "./pglite-template.ts";
 import { createDeploymentsRepo, type DeploymentsRepo } from "./deployments-repo.ts";
 import { createEventsRepo, type EventsRepo } from "./events-repo.ts";
 import { createLogsRepo, type LogsRepo } from "./logs-repo.ts";
@@ -111,6 +112,7 @@ async function openPglite(dataDir: string): Promise<Driver> {
   const [{ PGlite }, { drizzle }] = await Promise.all([import("@electric-sql/pglite"), import("drizzle-orm/pglite")]);
   const release = await lockDataDir(dataDir);
   try {
+    await seedPgdata(path.join(dataDir, "pgdata"), PGlite);
     const client = new PGlite(path.join(dataDir, "pgdata"));
     await client.waitReady;
     const db = drizzle({ client, schema }) as unknown as Db;
