@@ -97,7 +97,9 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
         manifest: manifest as unknown as Record<string, unknown>,
         bundleBytes: 0,
       });
+      // The manifest is the whole desired state: a version deployed without a schedule stops the old one.
       if (manifest.schedule) await ctx.scheduler?.upsert(deployment, manifest.schedule);
+      else if (deployment.type === "job") await ctx.store.deleteSchedule(deployment.id);
       let serving: { url: string; token?: string } | undefined;
       if (deployment.type === "serving") {
         if (!servings) throw new NboxError("UNAVAILABLE", "this platform node hosts no servings");

@@ -126,6 +126,13 @@ export async function eventually<T>(check: () => Promise<T | undefined | null | 
   }
 }
 
+/** A key for the `flaky` fixture, whose attempt-count file in os.tmpdir() is removed at exit. */
+export function flakyKey(tag = "k"): string {
+  const key = `${tag}-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  cleanups.push(join(tmpdir(), `nbx-flaky-${key}`));
+  return key;
+}
+
 let n = 0;
 /** A workspace name unique to this process. */
 export const wsName = (tag: string) => `${tag}-${process.pid}-${++n}`;

@@ -2,7 +2,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { RemoteError, type Run } from "../../../src/index.ts";
-import { eventually, importProject, startTestPlatform, wsName, type TestPlatform } from "./_helpers.ts";
+import { eventually, flakyKey, importProject, startTestPlatform, wsName, type TestPlatform } from "./_helpers.ts";
 
 describe("jobs e2e: failures", () => {
   let tp: TestPlatform;
@@ -16,7 +16,7 @@ describe("jobs e2e: failures", () => {
     await tp?.close();
   });
 
-  const key = () => `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  const key = () => flakyKey("retry");
 
   it("retries: fails on attempts 1-2, succeeds on 3 with maxRetries 2", async () => {
     const remote = await mod.flaky.deploy(wsName("retry"), { client: tp.client, resource: { maxRetries: 2, retryBackoffMs: 10 } });

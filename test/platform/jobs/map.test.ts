@@ -3,7 +3,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { RemoteError, Run } from "../../../src/index.ts";
-import { importProject, startTestPlatform, wsName, type TestPlatform } from "./_helpers.ts";
+import { flakyKey, importProject, startTestPlatform, wsName, type TestPlatform } from "./_helpers.ts";
 
 describe("jobs e2e: remote map", () => {
   let tp: TestPlatform;
@@ -63,8 +63,7 @@ describe("jobs e2e: remote map", () => {
 
   it("a failed item's run can be retried alone with Run.retry()", async () => {
     const remote = await mod.flaky.deploy(wsName("map-retry"), { client: tp.client, resource: { maxRetries: 0 } });
-    const tag = `${process.pid}-${Date.now()}`;
-    const keys = [0, 1, 2, 3].map((i) => `map-${tag}-${i}`);
+    const keys = [0, 1, 2, 3].map((i) => flakyKey(`map${i}`));
     // flaky(key) fails on its first attempt and succeeds on its second.
     const out = await remote.map(keys, { settle: true });
     assert.ok(out.every((r: any) => r.ok === false && typeof r.runId === "string"));

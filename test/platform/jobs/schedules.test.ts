@@ -43,6 +43,17 @@ describe("jobs e2e: schedules", () => {
     await store.setScheduleEnabled(remote.deployment.id, false);
   });
 
+  it("redeploying without a schedule removes it; with another cron replaces it", async () => {
+    const ws = wsName("resched");
+    const store = tp.platform.ctx.store;
+    const first = await mod.crash.deploy(ws, { client: tp.client, name: "resched", schedule: { cron: "0 0 1 1 *" } });
+    assert.equal((await store.getSchedule(first.deployment.id))?.cron, "0 0 1 1 *");
+    await mod.crash.deploy(ws, { client: tp.client, name: "resched", schedule: { cron: "0 12 * * *" } });
+    assert.equal((await store.getSchedule(first.deployment.id))?.cron, "0 12 * * *");
+    await mod.crash.deploy(ws, { client: tp.client, name: "resched" });
+    assert.equal(await store.getSchedule(first.deployment.id), null);
+  });
+
   it("a bad cron is a clear 400 at deploy, and registers nothing", async () => {
     const ws = wsName("badcron");
     await assert.rejects(mod.crash.deploy(ws, { client: tp.client, name: "badcron", schedule: { cron: "every tuesday" } }), (e: any) => {
