@@ -1,7 +1,7 @@
 // `npm run bench` runs every benchmark; `npm run bench -- <name>…` only those whose name
 // contains one of the arguments. Prints a table and writes bench/results.json (DESIGN §10).
 import { writeFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { CASES } from "./cases/index.ts";
 import type { BenchResult } from "./harness.ts";
@@ -36,4 +36,4 @@ for (const c of selected) {
 const report = { date: new Date().toISOString(), node: process.version, cores: availableParallelism(), results };
 writeFileSync(RESULTS_FILE, `${JSON.stringify(report, null, 2)}\n`);
 console.log(table(results));
-console.log(`\n${results.filter((r) => r.meets).length}/${results.length} meet their target · node ${report.node} · ${report.cores} cores · ${((Date.now() - started) / 1000).toFixed(1)} s · wrote bench/results.json`);
+console.log(`\n${results.filter((r) => r.meets).length}/${results.length} meet their target · node ${report.node} · ${report.cores} cores · load ${loadavg()[0]!.toFixed(1)} · ${((Date.now() - started) / 1000).toFixed(1)} s · wrote bench/results.json`);

@@ -4,11 +4,14 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { Operator, getTracer } from "../../src/index.ts";
 import { fromWire, toWire } from "../../src/codec/index.ts";
 import { Shell, ShellError } from "../../src/lib/index.ts";
 import { parseTemplate } from "../../src/lib/shell-template.ts";
+
+const STREAM_FIXTURE = fileURLToPath(new URL("./fixtures/stream-shell.ts", import.meta.url));
 
 /** Quiet by default: these tests check the collected output; one test below checks streaming. */
 const quiet = (template: string, opts: ConstructorParameters<typeof Shell>[1] = {}) => new Shell(template, { stream: false, ...opts });
@@ -202,7 +205,7 @@ describe("Shell run", () => {
     const dir = mkdtempSync(join(tmpdir(), "nbox-shell-"));
     const gate = join(dir, "gate");
     try {
-      const child = spawn(process.execPath, ["--import", "tsx", "test/lib/fixtures/stream-shell.ts", gate], { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, ["--import", "tsx", STREAM_FIXTURE, gate], { stdio: ["ignore", "pipe", "pipe"] });
       let stdout = "";
       let stderr = "";
       child.stdout.setEncoding("utf8").on("data", (c: string) => {
