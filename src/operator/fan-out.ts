@@ -47,6 +47,37 @@ function abortError(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException("map aborted", "AbortError");
 }
 
+/** Index of the first of `promises` that rejected with `reason` (it has already settled). */
+function rejectedIndex(promises: Promise<unknown>[], reason: unknown): Promise<number> {
+  return new Promise((resolve) => {
+    let left = promises.length;
+    promises.forEach((p, i) =>
+      p.then(
+        () => --left === 0 && resolve(-1),
+        (r) => (r === reason ? resolve(i) : --left === 0 && resolve(-1)),
+      ),
+    );
+  });
+}
+
+/**
+ * Fast path for the common case (no limit, no settle, no progress, no signal): native
+ * Promise.all, with the failing index looked up only when something fails.
+ */
+function fanOutAll<T>(total: number, task: (index: number) => Promise<T>): Promise<T[]> {
+  const promises: Promise<T>[] = new Array(total);
+  for (let i = 0; i < total; i++) {
+    try {
+      promises[i] = task(i);
+    } catch (err) {
+      promises[i] = Promise.reject(err);
+    }
+  }
+  return Promise.all(promises).catch(async (err) => {
+    throw new MapItemError(await rejectedIndex(promises, err), err);
+  });
+}
+
 /**
  * Run `task(i)` for `i < total`, results in index order, with the semantics every
  * fan-out of nbox shares (local map, starMap, remote map).
@@ -63,6 +94,7 @@ export function fanOut<T>(total: number, task: (index: number) => Promise<T>, op
   const results: unknown[] = new Array(total);
   if (signal?.aborted) return Promise.reject(abortError(signal));
   if (total === 0) return Promise.resolve([]);
+  if (opts.concurrency === undefined && !settle && !onProgress && !signal) return fanOutAll(total, task);
   const maxFailures = minSuccessRatio === undefined ? Infinity : Math.floor(total * (1 - minSuccessRatio) + 1e-9);
 
   return new Promise((resolve, reject) => {

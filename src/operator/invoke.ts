@@ -1,5 +1,6 @@
 import { DagRecorder } from "../trace/dag-recorder.ts";
-import { getTracer, type TraceFrame } from "../trace/tracer.ts";
+import type { ActiveSpan } from "../trace/span.ts";
+import { getTracer, type DagBox, type TraceFrame, type Tracer } from "../trace/tracer.ts";
 import { OPERATOR_STATE } from "./brand.ts";
 import type { Operator } from "./operator.ts";
 import type { OperatorState } from "./state.ts";
@@ -26,6 +27,23 @@ function childName(owner: Operator, child: Operator): string | undefined {
   return name;
 }
 
+// Module-level helpers instead of per-call closures: this is the hot path of every call.
+function callForward(op: any, args: unknown[]): unknown {
+  return op.forward(...args);
+}
+
+function finish(tracer: Tracer, st: OperatorState, frame: TraceFrame, parent: TraceFrame | undefined, isChild: boolean, err: unknown): void {
+  const span = frame.span;
+  const done = tracer.endSpan(span, err);
+  const box = frame.dag!;
+  if (isChild) (box.recorder ??= new DagRecorder()).record(parent!.path || box.rootName, frame.path, done.end - done.start);
+  else st.lastDag = box.recorder;
+}
+
+function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return x !== null && typeof x === "object" && typeof (x as PromiseLike<unknown>).then === "function";
+}
+
 /**
  * Run `op.forward(...args)` as a traced call. The span's path follows the operator tree
  * (AsyncLocalStorage, so concurrent children nest correctly); a call that is not a child
@@ -42,33 +60,32 @@ export function invoke(op: Operator, args: unknown[]): Promise<any> {
   const tracer = getTracer();
   const parent = tracer.currentFrame();
   const st = stateOf(op);
-  const key = parent?.owner && parent.dag ? childName(parent.owner as Operator, op) : undefined;
+  const key = parent?.owner !== undefined && parent.dag !== undefined ? childName(parent.owner as Operator, op) : undefined;
   const isChild = key !== undefined;
   const path = isChild ? (parent!.path ? `${parent!.path}.${key}` : key) : "";
-  const dag = isChild ? parent!.dag! : new DagRecorder();
-  const span = tracer.startSpan(path || st.name, st.name);
+  const span: ActiveSpan = tracer.openSpan(path || st.name, st.name, parent ? parent.span : tracer.rootParent);
+  const dag: DagBox = isChild ? parent!.dag! : { recorder: undefined, rootName: st.name };
   const frame: TraceFrame = { span, owner: op, path, dag };
-  const finish = (err?: unknown) => {
-    const done = err === undefined ? tracer.endSpan(span) : tracer.endSpan(span, err);
-    if (isChild) dag.record(parent!.path || stateOf(parent!.owner as Operator).name, path, done.end - done.start);
-    else st.lastDag = dag;
-  };
   let out: unknown;
   try {
-    out = tracer.runInFrame(frame, () => (op as any).forward(...args));
+    out = tracer.runInFrame(frame, callForward, op, args);
   } catch (err) {
-    finish(err);
+    finish(tracer, st, frame, parent, isChild, err ?? new Error("forward threw undefined"));
     return Promise.reject(err);
   }
-  if (out !== null && typeof out === "object" && typeof (out as PromiseLike<unknown>).then === "function") {
-    return Promise.resolve(out).then(
-      (v) => (finish(), v),
+  if (isThenable(out)) {
+    // A native promise is chained directly: Promise.resolve() around it would add a tick.
+    return (out instanceof Promise ? out : Promise.resolve(out)).then(
+      (v) => {
+        finish(tracer, st, frame, parent, isChild, undefined);
+        return v;
+      },
       (err) => {
-        finish(err);
+        finish(tracer, st, frame, parent, isChild, err ?? new Error("forward rejected with undefined"));
         throw err;
       },
     );
   }
-  finish();
+  finish(tracer, st, frame, parent, isChild, undefined);
   return Promise.resolve(out);
 }

@@ -10,9 +10,15 @@ import { formatTraceParent, parseTraceParent, type TraceParent } from "./tracepa
 export interface TraceFrame {
   span: ActiveSpan;
   owner?: object;
-  dag?: DagRecorder;
+  /** Shared by every frame of one operator-tree call; its recorder is created at the first edge. */
+  dag?: DagBox;
   /** Dotted path used as the prefix of child spans. */
   path: string;
+}
+
+export interface DagBox {
+  recorder?: DagRecorder;
+  rootName: string;
 }
 
 export interface StartOptions {
@@ -60,6 +66,11 @@ export class Tracer {
     return span ? formatTraceParent({ traceId: span.traceId, spanId: span.spanId, sampled: true }) : undefined;
   }
 
+  /** Parent of a new span when no frame is active: the remote caller set by a worker, if any. */
+  get rootParent(): TraceParent | null {
+    return this.processParent;
+  }
+
   /** Make root spans of this process children of a remote caller (null clears it). */
   setProcessParent(header: string | TraceParent | null): void {
     this.processParent = typeof header === "string" ? parseTraceParent(header) : header;
@@ -67,6 +78,11 @@ export class Tracer {
 
   startSpan(op: string, name: string, opts: StartOptions = {}): ActiveSpan {
     const parent = opts.parent !== undefined ? opts.parent : (this.currentSpan() ?? this.processParent);
+    return this.openSpan(op, name, parent, opts.attributes);
+  }
+
+  /** startSpan with the parent already known (the operator call path reads the frame once). */
+  openSpan(op: string, name: string, parent: { traceId: string; spanId: string } | null, attributes?: Record<string, unknown>): ActiveSpan {
     return {
       traceId: parent ? parent.traceId : newTraceId(),
       spanId: newSpanId(),
@@ -74,22 +90,15 @@ export class Tracer {
       op,
       name,
       start: nowMs(),
-      attributes: opts.attributes ?? {},
+      attributes: attributes ?? {},
     };
   }
 
   endSpan(span: ActiveSpan, error?: unknown): Span {
-    const done: Span = {
-      traceId: span.traceId,
-      spanId: span.spanId,
-      parentSpanId: span.parentSpanId,
-      op: span.op,
-      name: span.name,
-      start: span.start,
-      end: nowMs(),
-      status: error === undefined ? "ok" : "error",
-      attributes: span.attributes,
-    };
+    // The active span becomes the finished one in place: one allocation per call, not two.
+    const done = span as Span;
+    done.end = nowMs();
+    done.status = error === undefined ? "ok" : "error";
     if (error !== undefined) done.error = errorInfo(error);
     for (const sink of this.sinks) {
       // A failing sink (full disk, bad NBOX_TRACE_FILE path) must never fail the traced call.
@@ -109,9 +118,9 @@ export class Tracer {
     process.emitWarning(`nbox tracing: span sink ${sink.constructor?.name ?? "sink"} failed (${err instanceof Error ? err.message : String(err)}); its later failures are not reported`);
   }
 
-  /** Run `fn` with `frame` as the current trace context. */
-  runInFrame<T>(frame: TraceFrame, fn: () => T): T {
-    return this.als.run(frame, fn);
+  /** Run `fn(...args)` with `frame` as the current trace context (args avoid a closure per call). */
+  runInFrame<A extends unknown[], T>(frame: TraceFrame, fn: (...args: A) => T, ...args: A): T {
+    return this.als.run(frame, fn, ...args);
   }
 
   /**

@@ -6,4 +6,6 @@ export interface ServingHost {
   deploy(d: DeploymentRow, v: DeploymentVersionRow): Promise<{ url: string; token: string }>;
   /** URL of a serving (no token: tokens are shown once at deploy or made with `nbx token create`). */
   endpoint(d: DeploymentRow): Promise<{ url: string }>;
+  /** Write buffered request counts and spans to the store (before listing servings). */
+  flush?(): Promise<void>;
 }

@@ -1,0 +1,38 @@
+import { Hono } from "hono";
+import type { PlatformContext } from "../context.ts";
+import type { ServingHost } from "../serving/types.ts";
+import { resolveWorkspace } from "./auth.ts";
+import type { ApiEnv } from "./env.ts";
+
+const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
+
+/** `GET /servings[?workspace=]`: every serving the token can see, with URL, status, restarts and request count. */
+export function servingRoutes(ctx: PlatformContext, servings: ServingHost | undefined) {
+  return new Hono<ApiEnv>().get("/servings", async (c) => {
+    const p = c.get("principal");
+    const wsName = c.req.query("workspace");
+    const ws = wsName ? await resolveWorkspace(ctx, p, wsName) : undefined;
+    await servings?.flush?.();
+    const rows = await ctx.store.listServings(ws ? { workspaceId: ws.id } : p.scope === "admin" ? {} : { workspaceId: p.workspaceId! });
+    const out = [];
+    for (const s of rows) {
+      const d = await ctx.store.getDeployment(undefined, s.deploymentId);
+      if (!d) continue;
+      const w = ws ?? (await ctx.store.getWorkspace(d.workspaceId));
+      out.push({
+        id: d.id,
+        workspace: w?.name ?? d.workspaceId,
+        name: d.name,
+        url: s.urlPath ? `${ctx.publicUrl}${s.urlPath}` : null,
+        status: s.status,
+        restarts: s.restarts,
+        requests: s.requestCount,
+        versionId: s.versionId,
+        pid: s.pid,
+        lastError: s.lastError,
+        updatedAt: iso(s.updatedAt),
+      });
+    }
+    return c.json({ servings: out });
+  });
+}

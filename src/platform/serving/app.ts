@@ -1,0 +1,240 @@
+// The HTTP app a serving child process runs (DESIGN §4 routes), over one live instance.
+// The platform proxy in front of it does auth and routing; this app trusts only requests that
+// carry the per-process secret. Chained so `typeof app` carries the routes (STYLE 11).
+import { timingSafeEqual } from "node:crypto";
+import { Hono, type Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { CodecError, fromWire, toWire } from "../../codec/index.ts";
+import { getTracer } from "../../trace/tracer.ts";
+import { parseTraceParent } from "../../trace/traceparent.ts";
+import { CallQueue } from "./call-queue.ts";
+import { SECRET_HEADER } from "./protocol.ts";
+import { openApiFor } from "./openapi.ts";
+import { isReadableField, isWritableField, reachable, whoAreYou, type MethodInfo, type Surface } from "./surface.ts";
+import { errBody, okBody, ServingError, statusOf } from "./wire.ts";
+
+export interface ServingAppOptions {
+  surface: Surface;
+  meta: { name: string; kind: string; version: string };
+  /** Per-call timeout (ms); 0 = none. */
+  timeoutMs: number;
+  /** Calls at once on the instance; 0 = unbounded. */
+  concurrency: number;
+  maxBodyBytes: number;
+  /** When set, requests without this value in `SECRET_HEADER` get 403. */
+  secret?: string;
+  publicUrl?: string;
+}
+
+type Iter = Iterator<unknown> | AsyncIterator<unknown>;
+
+const NDJSON = { "content-type": "application/x-ndjson; charset=utf-8", "cache-control": "no-store" };
+
+function sameSecret(a: string | undefined, b: string): boolean {
+  if (a === undefined) return false;
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+async function readJson(c: Context): Promise<Record<string, unknown>> {
+  const text = await c.req.text();
+  if (!text) return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new ServingError("BAD_REQUEST", `malformed JSON body: ${(e as Error).message}`);
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new ServingError("BAD_REQUEST", "the body must be a JSON object like { \"args\": [...] }");
+  return v as Record<string, unknown>;
+}
+
+function decode(wire: unknown, what: string): unknown {
+  try {
+    return fromWire(wire);
+  } catch (e) {
+    if (e instanceof CodecError) throw new ServingError("BAD_ARGS", `${what} do not decode: ${e.message}`);
+    throw new ServingError("BAD_ARGS", `${what} do not decode: ${(e as Error).message}`);
+  }
+}
+
+function checkArity(label: string, info: MethodInfo, n: number): void {
+  if (info.maxArgs !== null && n > info.maxArgs) {
+    throw new ServingError("BAD_ARGS", `${label}() takes at most ${info.maxArgs} argument${info.maxArgs === 1 ? "" : "s"}, got ${n}`);
+  }
+}
+
+/**
+ * Build the serving app for one instance.
+ * @example const app = createServingApp({ surface: surfaceOf(new Bar(), "class"), meta, timeoutMs: 30_000, concurrency: 1, maxBodyBytes: 1 << 20 })
+ * await app.request("/call/inc", { method: "POST", body: "{}" })
+ */
+export function createServingApp(o: ServingAppOptions) {
+  const { surface, meta } = o;
+  const queue = new CallQueue(o.concurrency);
+  const tracer = getTracer();
+  const timeout = { timeoutMs: o.timeoutMs };
+
+  const method = (name: string): { info: MethodInfo; fn: Function } => {
+    const info = reachable(name) ? surface.methods[name] : undefined;
+    const fn = info ? surface.host[name] : undefined;
+    if (!info || typeof fn !== "function") throw new ServingError("NOT_FOUND", `${meta.name} has no method "${name}"`);
+    return { info, fn };
+  };
+
+  const args = async (c: Context, label: string, info: MethodInfo): Promise<unknown[]> => {
+    const body = await readJson(c);
+    const list = decode(body.args ?? [], "args");
+    if (!Array.isArray(list)) throw new ServingError("BAD_ARGS", "args must encode an array of arguments");
+    checkArity(label, info, list.length);
+    return list;
+  };
+
+  /** Run one call in the queue, inside a span named after the method, parented to the caller's traceparent. */
+  const traced = <T>(c: Context, label: string, fn: () => T | Promise<T>): Promise<T> =>
+    queue.run(() => tracer.withSpan(label, fn, { parent: parseTraceParent(c.req.header("traceparent")) ?? null, attributes: { serving: meta.name } }), { ...timeout, label: `${label}()` });
+
+  const answer = async (c: Context, run: () => Promise<unknown>) => {
+    let value: unknown;
+    try {
+      value = await run();
+    } catch (err) {
+      return c.json(errBody(err), statusOf(err) as 500);
+    }
+    try {
+      return c.json(okBody(value));
+    } catch (err) {
+      return c.json(errBody(err), 500); // the result does not encode: the user's value, the user's error
+    }
+  };
+
+  /** Generators called without streaming: collect every item (like awaiting a stream client-side). */
+  const settle = async (value: unknown, kind: MethodInfo["kind"]): Promise<unknown> => {
+    if (kind !== "generator" && kind !== "asyncGenerator") return value;
+    const out: unknown[] = [];
+    for await (const x of value as AsyncIterable<unknown>) out.push(x);
+    return out;
+  };
+
+  const app = new Hono()
+    .use("*", async (c, next) => {
+      if (o.secret !== undefined && !sameSecret(c.req.header(SECRET_HEADER), o.secret)) {
+        return c.json(errBody(new ServingError("FORBIDDEN", "requests reach a serving only through the platform")), 403);
+      }
+      await next();
+    })
+    .use(
+      "*",
+      bodyLimit({
+        maxSize: o.maxBodyBytes,
+        onError: (c) => c.json(errBody(new ServingError("PAYLOAD_TOO_LARGE", `request body is larger than the limit of ${o.maxBodyBytes} bytes`)), 413),
+      }),
+    )
+    .get("/", (c) => c.json({ ok: true, value: { status: "ready", name: meta.name, version: meta.version, queued: queue.pending } }))
+    .get("/who_are_you", (c) => c.json({ ok: true, value: whoAreYou(surface, meta) }))
+    .get("/openapi.json", (c) => c.json(openApiFor(whoAreYou(surface, meta), o.publicUrl ?? "/")))
+    .post("/forward", async (c) => {
+      const fwd = surface.forward;
+      if (!fwd) return c.json(errBody(new ServingError("NOT_FOUND", `${meta.name} has no forward(); call its methods at /call/<method>`)), 404);
+      return answer(c, async () => {
+        const list = await args(c, "forward", fwd.info);
+        return traced(c, "forward", async () => settle(await fwd.call(list), fwd.info.kind));
+      });
+    })
+    .post("/call/:method", (c) =>
+      answer(c, async () => {
+        const name = c.req.param("method");
+        const { info, fn } = method(name);
+        const list = await args(c, name, info);
+        return traced(c, name, async () => settle(await fn.apply(surface.host, list), info.kind));
+      }),
+    )
+    .post("/stream/:method", async (c) => {
+      const name = c.req.param("method");
+      let it: Iter;
+      const tp = parseTraceParent(c.req.header("traceparent"));
+      const span = tracer.startSpan(name, name, { parent: tp ?? null, attributes: { serving: meta.name, stream: true } });
+      const inSpan = <T>(fn: () => T): T => tracer.runInFrame({ span, path: "" }, fn);
+      try {
+        const { info, fn } = method(name);
+        const list = await args(c, name, info);
+        const made = await queue.run(() => inSpan(() => fn.apply(surface.host, list)), { ...timeout, label: `${name}()` });
+        const asyncIt = (made as AsyncIterable<unknown> | null)?.[Symbol.asyncIterator];
+        const syncIt = (made as Iterable<unknown> | null)?.[Symbol.iterator];
+        if (typeof asyncIt === "function") it = asyncIt.call(made);
+        else if (typeof syncIt === "function" && typeof made !== "string") it = syncIt.call(made);
+        else throw new ServingError("BAD_REQUEST", `${name}() is not a generator method; call it at /call/${name}`);
+      } catch (err) {
+        tracer.endSpan(span, err);
+        return c.json(errBody(err), statusOf(err) as 500);
+      }
+      const enc = new TextEncoder();
+      let finished = false;
+      const finish = (err?: unknown) => {
+        if (finished) return false;
+        finished = true;
+        tracer.endSpan(span, err);
+        return true;
+      };
+      const line = (x: unknown) => enc.encode(JSON.stringify(x) + "\n");
+      const body = new ReadableStream<Uint8Array>(
+        {
+          // Pulled only when the connection can take more: a slow reader pauses the generator.
+          async pull(ctrl) {
+            if (finished) return;
+            try {
+              const r = await queue.run(() => inSpan(() => it.next()), { ...timeout, label: `${name}() step` });
+              if (finished) return;
+              if (r.done) {
+                finish();
+                ctrl.enqueue(line({ ok: true, done: true }));
+                ctrl.close();
+              } else ctrl.enqueue(line({ ok: true, value: toWire(r.value, { path: "value" }) }));
+            } catch (err) {
+              if (!finish(err)) return;
+              ctrl.enqueue(line(errBody(err)));
+              ctrl.close();
+              void Promise.resolve()
+                .then(() => it.return?.())
+                .catch(() => {});
+            }
+          },
+          // The client went away (or broke out of its `for await`): stop the generator.
+          async cancel() {
+            if (!finish()) return;
+            try {
+              await queue.run(() => inSpan(() => it.return?.()), { ...timeout, label: `${name}() return` });
+            } catch {
+              // Cancellation is best effort: a generator stuck in a step cannot be returned.
+            }
+          },
+        },
+        { highWaterMark: 0 },
+      );
+      return new Response(body, { status: 200, headers: NDJSON });
+    })
+    .get("/attr/:name", (c) =>
+      answer(c, async () => {
+        const name = c.req.param("name");
+        if (!isReadableField(surface, name)) throw new ServingError("NOT_FOUND", `${meta.name} has no public field "${name}"`);
+        return queue.run(() => surface.host[name], { ...timeout, label: `read ${name}` });
+      }),
+    )
+    .put("/attr/:name", (c) =>
+      answer(c, async () => {
+        const name = c.req.param("name");
+        if (!isWritableField(surface, name)) throw new ServingError("NOT_FOUND", `${meta.name} has no writable public field "${name}"`);
+        const body = await readJson(c);
+        if (!("value" in body)) throw new ServingError("BAD_ARGS", "the body must be { \"value\": <wire value> }");
+        const value = decode(body.value, "value");
+        await queue.run(() => void (surface.host[name] = value), { ...timeout, label: `set ${name}` });
+        return undefined;
+      }),
+    );
+  app.notFound((c) => c.json(errBody(new ServingError("NOT_FOUND", `no serving route ${c.req.method} ${c.req.path}`)), 404));
+  app.onError((err, c) => c.json(errBody(err), statusOf(err) as 500));
+  return app;
+}
+
+export type ServingApp = ReturnType<typeof createServingApp>;

@@ -1,0 +1,151 @@
+// One serving child process seen from the platform: fork it in the bundle folder, wait until it
+// listens and answers its health route, keep a log tail for error reports, and kill it.
+import { fork, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import http from "node:http";
+import { fileURLToPath } from "node:url";
+import type { Span } from "../../trace/span.ts";
+import { LineSplitter, MAX_LINE_CHARS } from "../executor/line-splitter.ts";
+import { CONFIG_ENV, SECRET_ENV, SECRET_HEADER, isChildMessage, type ServingChildConfig } from "./protocol.ts";
+import type { WireError } from "./wire.ts";
+
+const RUNTIME_MAIN = fileURLToPath(new URL("./runtime-main.mjs", import.meta.url));
+const TAIL_LINES = 40;
+// Never hand user code the platform's own credentials.
+const WITHHELD_ENV = ["NBOX_TOKEN", "NBOX_URL"];
+
+export class ServingStartError extends Error {
+  override name = "ServingStartError";
+  constructor(
+    message: string,
+    readonly remote: WireError | undefined,
+    readonly tail: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ServingProcessEvents {
+  onSpans(spans: Span[]): void;
+  onLog(stream: "stdout" | "stderr", line: string): void;
+}
+
+export class ServingProcess {
+  readonly child: ChildProcess;
+  readonly secret = randomBytes(24).toString("base64url");
+  readonly agent = new http.Agent({ keepAlive: true, maxSockets: 128, keepAliveMsecs: 30_000 });
+  readonly startedAt = Date.now();
+  port = 0;
+  /** Proxied requests in flight (a replaced process drains before it is stopped). */
+  inflight = 0;
+  /** Why the platform killed it (undefined = it died on its own). */
+  killReason: string | undefined;
+  exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly tailLines: string[] = [];
+
+  constructor(
+    readonly config: ServingChildConfig,
+    private readonly events: ServingProcessEvents,
+  ) {
+    const env: Record<string, string | undefined> = { ...process.env };
+    for (const k of WITHHELD_ENV) delete env[k];
+    env[CONFIG_ENV] = JSON.stringify(config);
+    env[SECRET_ENV] = this.secret;
+    this.child = fork(RUNTIME_MAIN, [], { cwd: config.bundleDir, env, execArgv: [], stdio: ["ignore", "pipe", "pipe", "ipc"] });
+    for (const name of ["stdout", "stderr"] as const) {
+      const split = new LineSplitter((line) => this.onLine(name, line), MAX_LINE_CHARS);
+      const s = this.child[name]!;
+      s.setEncoding("utf8");
+      s.on("data", (chunk: string) => split.push(chunk));
+      s.on("end", () => split.end());
+    }
+    this.child.on("message", (m: unknown) => {
+      if (isChildMessage(m) && m.type === "spans") this.events.onSpans(m.spans);
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.once("close", (code, signal) => resolve((this.exitInfo = { code, signal })));
+      this.child.once("error", (err) => {
+        this.onLine("stderr", `fork failed: ${err.message}`);
+        if (this.child.pid === undefined) resolve((this.exitInfo = { code: null, signal: null }));
+      });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get alive(): boolean {
+    return this.exitInfo === undefined && this.killReason === undefined;
+  }
+
+  /** Last stdout/stderr lines. */
+  tail(): string {
+    return this.tailLines.join("\n");
+  }
+
+  /** Resolves once the child listens and its health route answers; rejects with the startup error and log tail. */
+  async ready(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        const fail = (msg: string, remote?: WireError) => reject(new ServingStartError(msg, remote, this.tail()));
+        timer = setTimeout(() => fail(`serving ${this.config.name} was not ready within ${timeoutMs} ms`), timeoutMs);
+        this.child.on("message", (m: unknown) => {
+          if (!isChildMessage(m)) return;
+          if (m.type === "ready") resolve(m.port);
+          else if (m.type === "load-failed") fail(`serving ${this.config.name} failed to start: ${m.error.name}: ${m.error.message}`, m.error);
+        });
+        void this.exited.then((e) => {
+          // Let a load-failed message that raced the exit win; then report the exit.
+          setTimeout(() => fail(`serving ${this.config.name} exited during startup (code ${e.code}, signal ${e.signal})`), 20);
+        });
+      });
+      this.port = port;
+      const health = await this.request("GET", "/", Math.max(1000, Math.min(timeoutMs, 10_000)));
+      if (health.status !== 200) throw new ServingStartError(`serving ${this.config.name} health check answered HTTP ${health.status}`, undefined, this.tail());
+    } catch (err) {
+      void this.kill("startup failed");
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A small request to the child (health checks); resolves with status and body text. */
+  request(method: string, path: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: "127.0.0.1", port: this.port, method, path, agent: this.agent, headers: { [SECRET_HEADER]: this.secret }, timeout: timeoutMs }, (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (body += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on("error", reject);
+      });
+      req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      req.on("error", reject);
+      req.end();
+    });
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. Resolves when the process is gone. */
+  kill(reason: string, graceMs = 1000): Promise<unknown> {
+    this.killReason ??= reason;
+    this.agent.destroy();
+    if (this.exitInfo === undefined) {
+      if (this.child.connected) this.child.disconnect();
+      this.child.kill("SIGTERM");
+      const t = setTimeout(() => this.exitInfo === undefined && this.child.kill("SIGKILL"), graceMs);
+      t.unref();
+      void this.exited.then(() => clearTimeout(t));
+    }
+    return this.exited;
+  }
+
+  private onLine(stream: "stdout" | "stderr", line: string): void {
+    this.tailLines.push(line);
+    if (this.tailLines.length > TAIL_LINES) this.tailLines.shift();
+    this.events.onLog(stream, line);
+  }
+}

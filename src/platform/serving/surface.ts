@@ -1,0 +1,131 @@
+// What a serving exposes, read from the live instance: callable methods with their signatures,
+// readable/writable fields, and `forward`. Every network-facing name goes through `reachable`.
+import { isOperator } from "../../operator/brand.ts";
+import { stateOf } from "../../operator/invoke.ts";
+import type { FnSignature } from "../../operator/signature.ts";
+import { signatureOf } from "../../operator/signature.ts";
+import { classSurface, isPublicName, type ClassSurface } from "../../remote/class-surface.ts";
+
+export type MethodKind = ClassSurface["methods"][string]["kind"];
+
+export interface MethodInfo {
+  params: FnSignature["params"];
+  /** null = no limit (rest parameter or unknown source). */
+  maxArgs: number | null;
+  kind: MethodKind;
+}
+
+/** `GET /who_are_you` (DESIGN §4). */
+export interface WhoAreYou {
+  name: string;
+  kind: string;
+  methods: Record<string, MethodInfo>;
+  fields: string[];
+  version: string;
+  forward: MethodInfo | null;
+}
+
+export interface Surface {
+  /** Object whose methods and fields are served (an InstanceOperator's `target`, else the instance). */
+  host: Record<string, unknown>;
+  methods: Record<string, MethodInfo>;
+  accessors: ClassSurface["accessors"];
+  /** How to run `forward`, or null when the instance has none. */
+  forward: { info: MethodInfo; call(args: unknown[]): unknown } | null;
+}
+
+const OBJECT_PROTO_NAMES = new Set(Object.getOwnPropertyNames(Object.prototype));
+const FUNCTION_PROTO_NAMES = new Set(Object.getOwnPropertyNames(Function.prototype));
+
+/**
+ * May `name` be reached over the network? Never: `_`/`#`/`$` names, `constructor`, `__proto__`,
+ * `prototype`, Object.prototype members, framework methods (FORBIDDEN_NAMES).
+ */
+export function reachable(name: string): boolean {
+  return name.length > 0 && isPublicName(name) && !OBJECT_PROTO_NAMES.has(name);
+}
+
+const info = (sig: FnSignature, kind: MethodKind): MethodInfo => ({
+  params: sig.params,
+  maxArgs: Number.isFinite(sig.maxArgs) ? sig.maxArgs : null,
+  kind,
+});
+
+function kindOf(fn: Function): MethodKind {
+  const tag = Object.prototype.toString.call(fn);
+  return tag === "[object AsyncGeneratorFunction]" ? "asyncGenerator" : tag === "[object GeneratorFunction]" ? "generator" : tag === "[object AsyncFunction]" ? "async" : "method";
+}
+
+/** Build the surface of a materialized target (see `materialize`): plain instance or Operator. */
+export function surfaceOf(target: unknown, kind: string, recorded?: Record<string, unknown>): Surface {
+  if (isOperator(target)) {
+    const st = stateOf(target);
+    if (st.kind === "fn") {
+      // A wrapped function: only forward, with the function's own signature.
+      const fn = (target as unknown as { fn: Function }).fn;
+      const sig = (recorded?.forward as FnSignature | undefined) ?? signatureOf(fn);
+      return { host: target as unknown as Record<string, unknown>, methods: {}, accessors: {}, forward: { info: info(sig, kindOf(fn)), call: (a) => target(...a) } };
+    }
+    if (st.kind === "instance" && kind === "instance" && typeof (target as { target?: unknown }).target === "object") {
+      // operator(obj): calls go to obj.forward through the operator (traced), methods live on obj.
+      const obj = (target as unknown as { target: object }).target;
+      const s = classSurface(obj.constructor);
+      const fwd = s.forward ? { info: info(s.forward, "method"), call: (a: unknown[]) => target(...a) } : null;
+      return { host: obj as Record<string, unknown>, methods: mapMethods(s), accessors: s.accessors, forward: fwd };
+    }
+    const s = classSurface(target.constructor);
+    const fwd = s.forward ?? signatureOf((target as unknown as { forward: Function }).forward);
+    return {
+      host: target as unknown as Record<string, unknown>,
+      methods: mapMethods(s),
+      accessors: s.accessors,
+      forward: { info: info(fwd, "async"), call: (a) => target(...a) },
+    };
+  }
+  if (target === null || typeof target !== "object") throw new TypeError(`a serving needs an object instance, got ${typeof target}`);
+  const s = classSurface(target.constructor);
+  const host = target as Record<string, unknown>;
+  const fwd = s.forward && typeof host.forward === "function" ? { info: info(s.forward, kindOf(host.forward as Function)), call: (a: unknown[]) => (host.forward as Function).apply(host, a) } : null;
+  return { host, methods: mapMethods(s), accessors: s.accessors, forward: fwd };
+}
+
+function mapMethods(s: ClassSurface): Record<string, MethodInfo> {
+  const out: Record<string, MethodInfo> = {};
+  for (const [name, m] of Object.entries(s.methods)) if (reachable(name)) out[name] = info(m, m.kind);
+  return out;
+}
+
+/** Public fields of the live instance: own enumerable data fields (not functions or operators) + accessors. */
+export function fieldsOf(surface: Surface): string[] {
+  const out = new Set<string>();
+  const host = surface.host;
+  for (const key of Object.keys(host)) {
+    if (!reachable(key) || FUNCTION_PROTO_NAMES.has(key)) continue;
+    const v = host[key];
+    if (typeof v === "function" || isOperator(v)) continue;
+    out.add(key);
+  }
+  for (const [key, a] of Object.entries(surface.accessors)) if (a.get && reachable(key)) out.add(key);
+  return [...out];
+}
+
+/** Is `name` a readable field right now? (own data field or getter, not a method) */
+export function isReadableField(surface: Surface, name: string): boolean {
+  if (!reachable(name) || name in surface.methods) return false;
+  if (surface.accessors[name]?.get) return true;
+  if (!Object.prototype.hasOwnProperty.call(surface.host, name)) return false;
+  const d = Object.getOwnPropertyDescriptor(surface.host, name)!;
+  return d.enumerable === true && typeof d.value !== "function" && !isOperator(d.value);
+}
+
+/** Is `name` a writable field? (existing own writable data field or setter) */
+export function isWritableField(surface: Surface, name: string): boolean {
+  if (!reachable(name) || name in surface.methods) return false;
+  if (surface.accessors[name]) return surface.accessors[name]!.set;
+  const d = Object.getOwnPropertyDescriptor(surface.host, name);
+  return !!d && d.enumerable === true && d.writable === true && typeof d.value !== "function" && !isOperator(d.value);
+}
+
+export function whoAreYou(surface: Surface, meta: { name: string; kind: string; version: string }): WhoAreYou {
+  return { ...meta, methods: surface.methods, fields: fieldsOf(surface), forward: surface.forward?.info ?? null };
+}

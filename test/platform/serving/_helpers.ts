@@ -1,0 +1,243 @@
+// Shared setup for the serving end-to-end tests: a real platform on port 0 with a fresh data dir,
+// deployable projects copied to temp folders (node_modules/nbox -> this repo), a raw HTTP helper.
+import { createHash } from "node:crypto";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import type { PlatformConfig } from "../../../src/platform/config.ts";
+import { startPlatform, type Platform } from "../../../src/platform/platform.ts";
+import { openStore } from "../../../src/platform/store/index.ts";
+import { PlatformClient } from "../../../src/remote/client.ts";
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+
+const cleanups: string[] = [];
+process.on("exit", () => {
+  for (const d of cleanups) rmSync(d, { recursive: true, force: true });
+});
+
+export function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  cleanups.push(d);
+  return d;
+}
+
+/** A fresh data dir, copied from a migrated empty database made once (initdb is slow). */
+export async function freshDataDir(): Promise<string> {
+  const key = createHash("sha256")
+    .update(readFileSync(join(REPO, "src/platform/store/migrations.ts")))
+    .update(readFileSync(join(REPO, "src/platform/store/schema.ts")))
+    .update(readFileSync(join(REPO, "node_modules/@electric-sql/pglite/package.json")))
+    .digest("hex")
+    .slice(0, 16);
+  const template = join(tmpdir(), `nbx-serving-pgtemplate-${key}`);
+  if (!existsSync(join(template, "pgdata"))) {
+    const building = mkdtempSync(join(tmpdir(), "nbx-serving-pgbuild-"));
+    const store = await openStore({ dataDir: building });
+    await store.close();
+    rmSync(join(building, "pgdata", "postmaster.pid"), { force: true });
+    try {
+      renameSync(building, template);
+    } catch {
+      rmSync(building, { recursive: true, force: true });
+    }
+  }
+  const dir = tempDir("nbx-serving-data-");
+  cpSync(join(template, "pgdata"), join(dir, "pgdata"), { recursive: true });
+  return dir;
+}
+
+export interface TestPlatform {
+  platform: Platform;
+  client: PlatformClient;
+  url: string;
+  token: string;
+  api(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; json: any }>;
+  close(): Promise<void>;
+}
+
+export async function startTestPlatform(config: Partial<PlatformConfig> = {}): Promise<TestPlatform> {
+  const platform = await startPlatform({ port: 0, dataDir: await freshDataDir(), ...config });
+  // deploy() without { client } connects with these.
+  process.env.NBOX_URL = platform.url;
+  process.env.NBOX_TOKEN = platform.adminToken;
+  return {
+    platform,
+    client: new PlatformClient({ url: platform.url, token: platform.adminToken }),
+    url: platform.url,
+    token: platform.adminToken,
+    async api(method, path, body, token = platform.adminToken) {
+      const res = await fetch(`${platform.url}/api/v1${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, json: text ? JSON.parse(text) : undefined };
+    },
+    close: () => platform.close(),
+  };
+}
+
+/** Copy a folder (or write `files`) into a temp project with node_modules/nbox linked; import its ops.ts. */
+export async function importProject<T = any>(src: string | Record<string, string>): Promise<{ dir: string; mod: T }> {
+  const dir = tempDir("nbx-serving-proj-");
+  if (typeof src === "string") cpSync(src, dir, { recursive: true, filter: (s) => !s.split("/").includes("node_modules") });
+  else for (const [name, text] of Object.entries(src)) writeFileSync(join(dir, name), text);
+  mkdirSync(join(dir, "node_modules"), { recursive: true });
+  symlinkSync(REPO, join(dir, "node_modules", "nbox"), "dir");
+  const mod = (await import(pathToFileURL(join(dir, "ops.ts")).href)) as T;
+  return { dir, mod };
+}
+
+/** Raw HTTP against a serving URL (for status-code cases the SDK would hide). */
+export async function raw(url: string, token: string | undefined, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; text: string }> {
+  const h: Record<string, string> = { ...headers };
+  if (token !== undefined) h.authorization = `Bearer ${token}`;
+  let payload: string | undefined;
+  if (body !== undefined) {
+    payload = typeof body === "string" ? body : JSON.stringify(body);
+    h["content-type"] ??= "application/json";
+  }
+  const res = await fetch(url + path, { method, headers: h, body: payload });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, json, text };
+}
+
+/** Poll until `check` returns a truthy value, bounded by `ms`. */
+export async function eventually<T>(check: () => Promise<T | undefined | null | false>, ms = 20_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+let n = 0;
+export const wsName = (tag: string) => `t-${tag}-${process.pid}-${++n}`;
+
+/** A test project: async, generator, throwing, hanging and crashing methods (DESIGN §4 cases). */
+export const KIT_FILES: Record<string, string> = {
+  "package.json": JSON.stringify({ name: "serving-kit", private: true, type: "module" }),
+  "ops.ts": `import { operator, Operator } from "nbox";
+
+export class Boom extends Error {
+  override name = "Boom";
+}
+
+@operator()
+export class Kit {
+  x = 1;
+  label = "kit";
+  _secret = "hidden";
+  cancelled = 0;
+  produced = 0;
+  ready = false;
+  constructor(x = 1) {
+    this.x = x;
+  }
+  remoteInit() {
+    this.ready = true;
+  }
+  get double() {
+    return this.x * 2;
+  }
+  inc() {
+    this.x += 1;
+    return this.x;
+  }
+  add(a: number, b = 0) {
+    this.x += a + b;
+    return this.x;
+  }
+  async slowInc(ms: number) {
+    const before = this.x;
+    await new Promise((r) => setTimeout(r, ms));
+    this.x = before + 1;
+    return this.x;
+  }
+  echo(v: unknown) {
+    return v;
+  }
+  fail(msg: string) {
+    throw new Boom(msg);
+  }
+  async hang() {
+    await new Promise(() => {});
+  }
+  die() {
+    process.exit(1);
+  }
+  crash() {
+    setTimeout(() => process.exit(1), 5);
+    return "bye";
+  }
+  pid() {
+    return process.pid;
+  }
+  async *count(n: number) {
+    for (let i = 0; i < n; i++) yield i;
+  }
+  *letters() {
+    yield "a";
+    yield "b";
+  }
+  async *forever() {
+    try {
+      for (let i = 0; ; i++) {
+        this.produced = i;
+        await new Promise((r) => setTimeout(r, 5));
+        yield i;
+      }
+    } finally {
+      this.cancelled += 1;
+    }
+  }
+  _private() {
+    return "nope";
+  }
+}
+
+@operator({ concurrency: 4 })
+export class Par {
+  active = 0;
+  peak = 0;
+  async work(ms: number) {
+    this.active++;
+    this.peak = Math.max(this.peak, this.active);
+    await new Promise((r) => setTimeout(r, ms));
+    this.active--;
+    return this.peak;
+  }
+}
+
+export class Doubler extends Operator {
+  constructor(private k = 2) {
+    super();
+  }
+  forward(x: number) {
+    return x * this.k;
+  }
+}
+
+@operator()
+export class BadStart {
+  constructor() {
+    console.error("about to fail in the constructor");
+    throw new TypeError("no database configured");
+  }
+  ping() {
+    return 1;
+  }
+}
+`,
+};
