@@ -20,3 +20,4 @@ export type { RemoteJob, RunInfo, RunStatus } from "./remote/types.ts";
 export type { DeployOptions } from "./remote/deploy.ts";
 export { NboxError } from "./errors.ts";
 export { Shell, ShellError, type ShellResult, type ShellOptions } from "./lib/index.ts";
+export { isMain } from "./runtime-context.ts";

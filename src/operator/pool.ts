@@ -1,3 +1,4 @@
+import { assertNotInRuntime } from "../runtime-context.ts";
 import { availableParallelism } from "node:os";
 import { Piscina } from "piscina";
 import { fromWire, toWire } from "../codec/index.ts";
@@ -32,6 +33,7 @@ export async function closePools(): Promise<void> {
 
 /** Run calls of `op` across `opts.processes` worker threads (piscina), same ordering and error semantics as in-process map. */
 export async function mapInPool(op: Operator, argLists: unknown[][], opts: MapOptions): Promise<unknown[]> {
+  assertNotInRuntime("map({ processes })");
   const threads = opts.processes === 0 ? availableParallelism() : opts.processes!;
   if (!Number.isInteger(threads) || threads < 0) throw new RangeError(`map: processes must be a non-negative integer (0 = one per core), got ${opts.processes}`);
   const locator = await locateOperator(op);

@@ -1,6 +1,7 @@
 import { relative, sep } from "node:path";
 import { dryRunManifest, findProjectRoot, packBundle, type DryRunResult, type ManifestInput } from "../bundle/index.ts";
 import { NboxError } from "../errors.ts";
+import { assertNotInRuntime } from "../runtime-context.ts";
 import { isOperator } from "../operator/brand.ts";
 import { stateOf } from "../operator/invoke.ts";
 import { locateOperator } from "../operator/locate.ts";
@@ -69,6 +70,7 @@ function scheduleJson(s: Schedule | undefined): Record<string, unknown> | null {
  * deployment version and return the remote handle (job or serving).
  */
 export async function deploy(target: Operator | AnyClass, workspace = "default", opts: DeployOptions = {}): Promise<any> {
+  assertNotInRuntime("deploy()");
   const op = isOperator(target) ? target : undefined;
   const meta = op ? undefined : wrappedClassMeta(target);
   if (!op && !meta) {

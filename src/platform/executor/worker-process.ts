@@ -1,6 +1,7 @@
 // One forked worker child (runtime-main.mjs) seen from the parent: load once, run calls one at a
 // time, attribute its stdout/stderr lines and spans to the call that produced them, and report
 // how it ended. Scheduling (which call gets which process) is the pool's job, not this file's.
+import { RUNTIME_ENV } from "../../runtime-context.ts";
 import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
@@ -104,6 +105,7 @@ export class WorkerProcess {
       else env[k] = v;
     }
     env[MARKER_ENV] = nonce;
+    env[RUNTIME_ENV] = "job";
     this.child = fork(RUNTIME_MAIN, [], {
       cwd: spawn.bundleDir,
       env,

@@ -1,0 +1,2 @@
+import { isMain } from "../../src/index.ts";
+console.log(`isMain=${isMain(import.meta)}`);
