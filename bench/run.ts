@@ -1,6 +1,6 @@
 // `npm run bench` runs every benchmark; `npm run bench -- <name>…` only those whose name
 // contains one of the arguments. Prints a table and writes bench/results.json (DESIGN §10).
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { CASES } from "./cases/index.ts";
@@ -33,7 +33,12 @@ for (const c of selected) {
   console.error(`  done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
-const report = { date: new Date().toISOString(), node: process.version, cores: availableParallelism(), results };
+// A partial run (`npm run bench -- x`) replaces only its own entries in results.json.
+const previous: BenchResult[] = filters.length && existsSync(RESULTS_FILE) ? JSON.parse(readFileSync(RESULTS_FILE, "utf8")).results ?? [] : [];
+const fresh = new Set(results.map((r) => r.name));
+const merged = [...previous.filter((r) => !fresh.has(r.name)), ...results];
+const report = { date: new Date().toISOString(), node: process.version, cores: availableParallelism(), results: merged };
 writeFileSync(RESULTS_FILE, `${JSON.stringify(report, null, 2)}\n`);
 console.log(table(results));
+writeFileSync(fileURLToPath(new URL("./results.md", import.meta.url)), `Measured ${report.date.slice(0, 10)} · node ${report.node} · ${report.cores} cores\n\n${table(merged)}\n`);
 console.log(`\n${results.filter((r) => r.meets).length}/${results.length} meet their target · node ${report.node} · ${report.cores} cores · load ${loadavg()[0]!.toFixed(1)} · ${((Date.now() - started) / 1000).toFixed(1)} s · wrote bench/results.json`);

@@ -4,5 +4,6 @@ import type { BenchCase } from "../harness.ts";
 import { callOverhead } from "./call-overhead.ts";
 import { map100k } from "./map-100k.ts";
 import { mapCpu } from "./map-cpu.ts";
+import { platformJobs } from "./platform-jobs.ts";
 
-export const CASES: BenchCase[] = [callOverhead, map100k, mapCpu];
+export const CASES: BenchCase[] = [callOverhead, map100k, mapCpu, platformJobs];

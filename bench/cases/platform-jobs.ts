@@ -1,0 +1,94 @@
+// Job platform benchmarks (issue 4): warm trigger→result latency, cold start, remote map
+// throughput and redeploy of an unchanged project, each against a baseline from the same run.
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { executeCall, ProcessPool } from "../../src/platform/executor/index.ts";
+import { startBenchPlatform } from "../fixtures/platform-project.ts";
+import { median, result, type BenchCase, type BenchResult } from "../harness.ts";
+
+const WARM_CALLS = 300;
+const COLD_STARTS = 5;
+const MAP_ITEMS = 2_000;
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+export const platformJobs: BenchCase = {
+  name: "platform-jobs",
+  description: `warm call p50/p95 (${WARM_CALLS} calls), cold start p50 (${COLD_STARTS}), remote.map of ${MAP_ITEMS}, unchanged redeploy`,
+  async run() {
+    const out: BenchResult[] = [];
+    const b = await startBenchPlatform();
+    try {
+      const remote = await b.foo.deploy("bench", { client: b.client });
+      await remote(1); // cold start outside the warm measurement
+
+      // Warm trigger → result, vs the same function called in-process.
+      const warm: number[] = [];
+      for (let i = 0; i < WARM_CALLS; i++) {
+        const t0 = performance.now();
+        await remote(i);
+        warm.push(performance.now() - t0);
+      }
+      const local: number[] = [];
+      for (let i = 0; i < WARM_CALLS; i++) {
+        const t0 = performance.now();
+        await b.foo(i);
+        local.push(performance.now() - t0);
+      }
+      out.push(result({ name: "job-warm-p50", value: median(warm), unit: "ms trigger→result", baseline: "in-process operator call", baselineValue: median(local), target: 10, better: "lower" }));
+      out.push(result({ name: "job-warm-p95", value: percentile(warm, 95), unit: "ms trigger→result", baseline: "in-process operator call", baselineValue: percentile(local, 95), target: 25, better: "lower" }));
+
+      // Cold start: fork + load of the deployed bundle, vs spawning `node -e 0`.
+      const { deployment } = await b.client.request<any>("GET", "/workspaces/bench/deployments/foo");
+      const bundleDir = join(b.platform.ctx.paths.versions, deployment.contentHash);
+      const cold: number[] = [];
+      for (let i = 0; i < COLD_STARTS; i++) {
+        const pool = new ProcessPool({ slots: 1 });
+        const t0 = performance.now();
+        const r = await executeCall(pool, { key: "bench", bundleDir, locator: { file: join(bundleDir, "ops.ts"), exportName: "foo", kind: "fn", init: [] }, runId: `cold-${i}`, args: [2] });
+        cold.push(performance.now() - t0);
+        await pool.close();
+        if (!r.ok) throw new Error(`cold start call failed: ${JSON.stringify(r.error)}`);
+      }
+      const spawn: number[] = [];
+      for (let i = 0; i < COLD_STARTS; i++) {
+        const t0 = performance.now();
+        spawnSync(process.execPath, ["-e", "0"]);
+        spawn.push(performance.now() - t0);
+      }
+      out.push(result({ name: "job-cold-start-p50", value: median(cold), unit: "ms fork→loaded→result", baseline: "spawn `node -e 0`", baselineValue: median(spawn), target: 400, better: "lower" }));
+
+      // Throughput of remote.map: one run per item through the platform, vs local map.
+      const items = Array.from({ length: MAP_ITEMS }, (_, i) => i);
+      let t0 = performance.now();
+      await remote.map(items);
+      const remoteRate = MAP_ITEMS / ((performance.now() - t0) / 1000);
+      t0 = performance.now();
+      await b.foo.map(items);
+      const localRate = MAP_ITEMS / ((performance.now() - t0) / 1000);
+      out.push(result({ name: "job-map-throughput", value: remoteRate, unit: "runs/s", baseline: "local op.map items/s", baselineValue: localRate, target: 10_000, better: "higher" }));
+
+      // Redeploy of an unchanged project: nothing uploaded, no new version.
+      const redeploy: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const t1 = performance.now();
+        await b.foo.deploy("bench", { client: b.client });
+        redeploy.push(performance.now() - t1);
+      }
+      const dry: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const t1 = performance.now();
+        await b.foo.deploy("bench", { dryRun: true });
+        dry.push(performance.now() - t1);
+      }
+      out.push(result({ name: "redeploy-unchanged", value: median(redeploy), unit: "ms (0 bytes uploaded)", baseline: "dry run (bundle + hash only)", baselineValue: median(dry), target: 300, better: "lower" }));
+    } finally {
+      await b.close();
+    }
+    return out;
+  },
+};
