@@ -38,6 +38,9 @@ interface Wire {
   error?: { name: string; message: string; stack?: string; code?: string };
 }
 
+const codeOf = (status: number) =>
+  status === 401 ? "UNAUTHORIZED" : status === 403 ? "FORBIDDEN" : status === 404 ? "NOT_FOUND" : status === 413 ? "PAYLOAD_TOO_LARGE" : status === 504 ? "TIMEOUT" : status === 503 ? "UNAVAILABLE" : "BAD_ARGS";
+
 export class ServingClient {
   constructor(
     readonly url: string,
@@ -65,8 +68,7 @@ export class ServingClient {
     if (json.ok) return fromWire(json.value);
     const e = json.error ?? { name: "Error", message: `HTTP ${res.status}` };
     if (res.status === 500) throw new RemoteError(e);
-    const code = res.status === 401 ? "UNAUTHORIZED" : res.status === 403 ? "FORBIDDEN" : res.status === 404 ? "NOT_FOUND" : res.status === 413 ? "PAYLOAD_TOO_LARGE" : res.status === 504 ? "TIMEOUT" : res.status === 503 ? "UNAVAILABLE" : "BAD_ARGS";
-    throw new NboxError(code, e.message);
+    throw new NboxError(codeOf(res.status), e.message);
   }
 
   call(name: string, args: unknown[]): Promise<unknown> {
@@ -77,9 +79,12 @@ export class ServingClient {
   /** Stream an (async) generator method: newline-delimited JSON, cancelled when the consumer stops. */
   async *stream(name: string, args: unknown[]): AsyncGenerator<unknown> {
     const ctrl = new AbortController();
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, "content-type": "application/json" };
+    const tp = getTracer().traceparent();
+    if (tp) headers.traceparent = tp;
     const res = await fetch(`${this.url}stream/${encodeURIComponent(name)}`, {
       method: "POST",
-      headers: { authorization: `Bearer ${this.token}`, "content-type": "application/json" },
+      headers,
       body: JSON.stringify({ args: toWire(args, { path: "args" }) }),
       signal: ctrl.signal,
     });
@@ -89,7 +94,7 @@ export class ServingClient {
       try {
         e = (JSON.parse(text) as Wire).error;
       } catch {}
-      throw res.status === 500 ? new RemoteError(e ?? { message: text }) : new NboxError("BAD_ARGS", e?.message ?? `HTTP ${res.status}`);
+      throw res.status === 500 ? new RemoteError(e ?? { message: text }) : new NboxError(codeOf(res.status), e?.message ?? `HTTP ${res.status}`);
     }
     const decoder = new TextDecoder();
     let buf = "";
@@ -114,7 +119,7 @@ export class ServingClient {
 }
 
 /** The untyped seam: a Proxy that turns property access into serving calls (typed by a cast). */
-export function servingProxy<T>(client: ServingClient, schema?: WhoAreYou): RemoteServing<T> {
+export function servingProxy<T>(client: ServingClient, schema?: WhoAreYou, streams?: ReadonlySet<string>): RemoteServing<T> {
   const known = (name: string) => !schema || name in schema.methods || schema.fields.includes(name) || name === "forward";
   return new Proxy({} as RemoteServing<T>, {
     get(_, key) {
@@ -123,7 +128,7 @@ export function servingProxy<T>(client: ServingClient, schema?: WhoAreYou): Remo
       if (key === "$token") return client.token;
       if (key === "$set") return (k: string, v: unknown) => client.send("PUT", `attr/${encodeURIComponent(k)}`, { value: toWire(v, { path: "value" }) }).then(() => undefined);
       if (key === "$whoAreYou") return () => client.send("GET", "who_are_you");
-      const streaming = schema?.methods[key]?.kind === "asyncGenerator" || schema?.methods[key]?.kind === "generator";
+      const streaming = schema?.methods[key]?.kind === "asyncGenerator" || schema?.methods[key]?.kind === "generator" || !!streams?.has(key);
       const call = (...args: unknown[]) => {
         if (!known(key)) {
           return Promise.reject(new NboxError("NOT_FOUND", `${schema!.name} has no method "${key}"`, `Known methods: ${Object.keys(schema!.methods).join(", ") || "none"}`));
@@ -152,7 +157,10 @@ export function remoteServing<T>(deployment: DeploymentInfo): RemoteServing<T> {
   if (!deployment.servingUrl || !deployment.servingToken) {
     throw new NboxError("INTERNAL", `deployment ${deployment.name} is a serving but the platform returned no URL/token`);
   }
-  return servingProxy<T>(new ServingClient(deployment.servingUrl, deployment.servingToken));
+  // The deploy-time signature says which methods are generators (streamed); fields are not known yet.
+  const methods = (deployment.signature?.methods ?? {}) as Record<string, { kind?: string }>;
+  const streams = new Set(Object.keys(methods).filter((k) => methods[k]?.kind === "generator" || methods[k]?.kind === "asyncGenerator"));
+  return servingProxy<T>(new ServingClient(deployment.servingUrl, deployment.servingToken), undefined, streams);
 }
 
 /**

@@ -10,6 +10,7 @@ import { openApiDocument } from "./openapi.ts";
 import { adminRoutes } from "./routes-admin.ts";
 import { deploymentRoutes } from "./routes-deployments.ts";
 import { runRoutes } from "./routes-runs.ts";
+import { servingRoutes } from "./routes-servings.ts";
 
 /** The `/api/v1` application: open health + OpenAPI, everything else behind bearer auth. */
 export function createApi(ctx: PlatformContext, servings?: ServingHost, extra?: (app: Hono<ApiEnv>) => void) {
@@ -24,7 +25,8 @@ export function createApi(ctx: PlatformContext, servings?: ServingHost, extra?: 
     .use("*", async (c, next) => (c.req.path.includes("/bundles/") ? next() : bodyLimit({ maxSize: ctx.config.maxBodyBytes, onError: tooLarge })(c, next)))
     .route("/", adminRoutes(ctx))
     .route("/", deploymentRoutes(ctx, servings))
-    .route("/", runRoutes(ctx));
+    .route("/", runRoutes(ctx))
+    .route("/", servingRoutes(ctx, servings));
   extra?.(api);
   api.onError(onApiError);
   api.notFound((c) => c.json({ error: { code: "NOT_FOUND", message: `no API route ${c.req.method} ${c.req.path}` } }, 404));
