@@ -1,5 +1,6 @@
 import { and, asc, count, desc, eq, inArray, isNull, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
+import { rowsOf } from "./migrations.ts";
 import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
 import { StoreError } from "./errors.ts";
 import { newId, newTraceId } from "./ids.ts";
@@ -80,6 +81,14 @@ export interface RecoverResult {
 
 export interface RunsRepo {
   createRun(input: CreateRunInput): Promise<RunRow>;
+  /** Many runs in few statements (fan-out); same order as `inputs`. */
+  createRuns(inputs: CreateRunInput[]): Promise<RunRow[]>;
+  /** Claim up to `limit` queued runs at once, oldest first (same rules as claimNextRun). */
+  claimNextRuns(workerId: string, limit: number, filter?: ClaimFilter): Promise<RunRow[]>;
+  /** finishRun for many runs in one statement; returns the ids it applied to. */
+  finishRuns(items: Array<FinishRunInput & { id: string }>): Promise<string[]>;
+  /** Runs by id (missing ids are left out). */
+  getRuns(ids: string[]): Promise<RunRow[]>;
   /**
    * Atomically move the oldest eligible queued run (scheduled_for null or past) to `running`,
    * held by `workerId`. Oldest = smallest coalesce(scheduled_for, created_at), then id.
@@ -107,6 +116,34 @@ function nonNegativeInt(what: string, n: number): number {
   return n;
 }
 
+function runValues(input: CreateRunInput, t: number) {
+  return {
+    id: newId("run", t),
+    workspaceId: input.workspaceId,
+    deploymentId: input.deploymentId,
+    versionId: input.versionId,
+    status: "queued" as const,
+    args: input.args ?? null,
+    result: null,
+    error: null,
+    attempt: 1,
+    maxRetries: nonNegativeInt("maxRetries", input.maxRetries ?? STORE_DEFAULTS.maxRetries),
+    timeoutMs: input.timeoutMs ?? STORE_DEFAULTS.timeoutMs,
+    retryBackoffMs: nonNegativeInt("retryBackoffMs", input.retryBackoffMs ?? STORE_DEFAULTS.retryBackoffMs),
+    traceId: input.traceId ?? newTraceId(),
+    parentSpanId: input.parentSpanId ?? null,
+    traceparent: input.traceparent ?? null,
+    scheduledFor: input.scheduledFor ?? null,
+    scheduleId: input.scheduleId ?? null,
+    createdAt: t,
+    startedAt: null,
+    finishedAt: null,
+    workerId: null,
+    cancelRequested: false,
+    logSeq: 0,
+  };
+}
+
 export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
   const claimSet = (workerId: string, t: number) => ({ status: "running" as const, workerId, startedAt: t });
 
@@ -126,36 +163,18 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
 
   return {
     async createRun(input) {
-      const t = now();
-      const [row] = await db
-        .insert(runs)
-        .values({
-          id: newId("run", t),
-          workspaceId: input.workspaceId,
-          deploymentId: input.deploymentId,
-          versionId: input.versionId,
-          status: "queued",
-          args: input.args ?? null,
-          result: null,
-          error: null,
-          attempt: 1,
-          maxRetries: nonNegativeInt("maxRetries", input.maxRetries ?? STORE_DEFAULTS.maxRetries),
-          timeoutMs: input.timeoutMs ?? STORE_DEFAULTS.timeoutMs,
-          retryBackoffMs: nonNegativeInt("retryBackoffMs", input.retryBackoffMs ?? STORE_DEFAULTS.retryBackoffMs),
-          traceId: input.traceId ?? newTraceId(),
-          parentSpanId: input.parentSpanId ?? null,
-          traceparent: input.traceparent ?? null,
-          scheduledFor: input.scheduledFor ?? null,
-          scheduleId: input.scheduleId ?? null,
-          createdAt: t,
-          startedAt: null,
-          finishedAt: null,
-          workerId: null,
-          cancelRequested: false,
-          logSeq: 0,
-        })
-        .returning();
+      const [row] = await db.insert(runs).values(runValues(input, now())).returning();
       return row!;
+    },
+
+    async createRuns(inputs) {
+      const t = now();
+      const out: RunRow[] = [];
+      for (let i = 0; i < inputs.length; i += STORE_DEFAULTS.insertBatch) {
+        // One multi-row INSERT per chunk: a fan-out of thousands of runs is a handful of statements.
+        out.push(...(await db.insert(runs).values(inputs.slice(i, i + STORE_DEFAULTS.insertBatch).map((x) => runValues(x, t))).returning()));
+      }
+      return out;
     },
 
     async claimNextRun(workerId, filter) {
@@ -184,6 +203,67 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
         .where(and(eq(runs.id, sql`(${next})`), eq(runs.status, "queued")))
         .returning();
       return row ?? null;
+    },
+
+    async claimNextRuns(workerId, limit, filter) {
+      if (limit <= 0 || (filter?.deploymentIds !== undefined && filter.deploymentIds.length === 0)) return [];
+      const t = now();
+      // Lock the oldest eligible ids, then claim exactly those (SKIP LOCKED: concurrent claimers split the queue).
+      return db.transaction(async (tx) => {
+        const picked = await tx
+          .select({ id: runs.id })
+          .from(runs)
+          .where(
+            and(
+              eq(runs.status, "queued"),
+              or(isNull(runs.scheduledFor), lte(runs.scheduledFor, t)),
+              filter?.deploymentIds === undefined ? undefined : inArray(runs.deploymentId, filter.deploymentIds),
+            ),
+          )
+          .orderBy(sql`coalesce(${runs.scheduledFor}, ${runs.createdAt})`, asc(runs.id))
+          .limit(limit)
+          .for("update", { skipLocked: true });
+        if (picked.length === 0) return [];
+        const claimed = await tx
+          .update(runs)
+          .set(claimSet(workerId, t))
+          .where(and(inArray(runs.id, picked.map((p) => p.id)), eq(runs.status, "queued")))
+          .returning();
+        // Keep queue order (UPDATE … RETURNING does not promise one).
+        const order = new Map(picked.map((p, i) => [p.id, i]));
+        return claimed.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+      });
+    },
+
+    async finishRuns(items) {
+      if (items.length === 0) return [];
+      for (const it of items) {
+        if (!TERMINAL_RUN_STATUSES.includes(it.status)) {
+          throw new StoreError("BAD_INPUT", `finishRuns needs terminal statuses (${TERMINAL_RUN_STATUSES.join(", ")}), got ${it.status}`);
+        }
+      }
+      const t = now();
+      const applied: string[] = [];
+      for (let i = 0; i < items.length; i += STORE_DEFAULTS.insertBatch) {
+        const chunk = items.slice(i, i + STORE_DEFAULTS.insertBatch);
+        // One UPDATE … FROM (VALUES …) for the whole batch; each row keeps finishRun's guards.
+        const values = sql.join(
+          chunk.map((it) => sql`(${it.id}, ${it.status}, ${JSON.stringify(it.result ?? null)}::jsonb, ${JSON.stringify(it.error ?? null)}::jsonb, ${it.workerId ?? null}::text)`),
+          sql`, `,
+        );
+        const res = await db.execute(sql`
+          update ${runs} set status = v.status, result = v.result, error = v.error, finished_at = ${t}
+          from (values ${values}) as v(id, status, result, error, worker)
+          where ${runs.id} = v.id and ${runs.status} in ('queued', 'running') and (v.worker is null or ${runs.workerId} = v.worker)
+          returning ${runs.id} as id`);
+        applied.push(...rowsOf<{ id: string }>(res).map((r) => r.id));
+      }
+      return applied;
+    },
+
+    async getRuns(ids) {
+      if (ids.length === 0) return [];
+      return db.select().from(runs).where(inArray(runs.id, ids));
     },
 
     async claimRun(id, workerId) {

@@ -403,6 +403,43 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         await rejectsWith(store.finishRun(r3.id, { status: "running" as never }), "BAD_INPUT");
       });
 
+      it("batches: createRuns, claimNextRuns (ordered, no double claims), finishRuns with guards, getRuns", async () => {
+        const { ws, deployment, version } = await fixture();
+        const base = { workspaceId: ws.id, deploymentId: deployment.id, versionId: version.id };
+        const made = await store.createRuns(Array.from({ length: 30 }, (_, i) => ({ ...base, args: [i], maxRetries: i % 2 })));
+        assert.equal(made.length, 30);
+        assert.deepEqual(made.map((r) => (r.args as number[])[0]), Array.from({ length: 30 }, (_, i) => i));
+        assert.deepEqual(made.map((r) => r.maxRetries).slice(0, 3), [0, 1, 0]);
+        const second = harness.shared ? await harness.open({ now: clock }) : store;
+        try {
+          const [a, b] = await Promise.all([
+            store.claimNextRuns("wa", 20, { deploymentIds: [deployment.id] }),
+            second.claimNextRuns("wb", 20, { deploymentIds: [deployment.id] }),
+          ]);
+          const all = [...a, ...b].map((r) => r.id);
+          assert.equal(all.length, 30, "every run claimed");
+          assert.equal(new Set(all).size, 30, "no run claimed twice");
+          const first = a.length >= b.length ? a : b;
+          assert.deepEqual(first.map((r) => r.id), [...first.map((r) => r.id)].sort(), "each batch in queue order");
+        } finally {
+          if (second !== store) await second.close();
+        }
+        assert.deepEqual(await store.claimNextRuns("wa", 5, { deploymentIds: [deployment.id] }), []);
+        const mine = (await store.getRuns(made.map((r) => r.id))).filter((r) => r.workerId === "wa");
+        const applied = await store.finishRuns([
+          ...mine.map((r) => ({ id: r.id, status: "succeeded" as const, result: { v: (r.args as number[])[0] }, workerId: "wa" })),
+          { id: made.find((r) => !mine.some((m) => m.id === r.id))!.id, status: "failed" as const, error: { name: "E", message: "x" }, workerId: "wa" },
+        ]);
+        assert.deepEqual([...applied].sort(), mine.map((r) => r.id).sort(), "the run held by another worker is not finished");
+        const again = await store.finishRuns(mine.map((r) => ({ id: r.id, status: "failed" as const })));
+        assert.deepEqual(again, [], "finished runs stay finished");
+        const done = await store.getRun(mine[0]!.id);
+        assert.deepEqual([done?.status, done?.result], ["succeeded", { v: (mine[0]!.args as number[])[0] }]);
+        assert.equal(typeof done?.finishedAt, "number");
+        await rejectsWith(store.finishRuns([{ id: mine[0]!.id, status: "running" as never }]), "BAD_INPUT");
+        assert.deepEqual(await store.getRuns([]), []);
+      });
+
       it("requeueForRetry: next attempt after the backoff", async () => {
         const { newRun, claim } = await fixture({ maxRetries: 2 });
         const r = await newRun();
