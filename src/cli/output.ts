@@ -55,7 +55,7 @@ export function parseJsonArg(text: string, what: string): unknown {
   } catch (err) {
     return fail(
       `${what} is not valid JSON: ${JSON.stringify(text)} (${(err as Error).message})`,
-      `Quote strings as JSON, e.g. --arg '"hello"'; numbers, true/false, null, [..] and {..} are written as-is`,
+      `Write each value as JSON: strings in double quotes inside single quotes ('"hello"'); numbers, true/false, null, [..] and {..} as-is`,
     );
   }
 }

@@ -7,6 +7,7 @@ import { NboxError } from "../errors.ts";
 import { ADMIN_TOKEN_FILE } from "../remote/discovery.ts";
 import { fail, formatValue, parseIntOption, printError } from "./output.ts";
 
+const STOP_GRACE_MS = 20_000;
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
 interface UpOptions {
@@ -81,6 +82,11 @@ async function up(o: UpOptions): Promise<void> {
     }
     stopping = true;
     out(`\n${signal}: stopping the platform…`);
+    // A stop that hangs (e.g. a child that never exits) must not leave a zombie `nbx up` behind.
+    setTimeout(() => {
+      process.stderr.write(`error: the platform did not stop within ${STOP_GRACE_MS / 1000} s; exiting anyway\n`);
+      process.exit(1);
+    }, STOP_GRACE_MS).unref();
     try {
       await platform.close();
       out("stopped");

@@ -1,13 +1,28 @@
 // End-to-end CLI tests: `node bin/nbx.js …` child processes against a platform started here.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startPlatform, type Platform } from "../../src/platform/platform.ts";
 import { nbx, removeDir, tempProject } from "./_harness.ts";
 
 const T = { timeout: 120_000 };
+
+const SERVING_OPS = `import { operator } from "nbox";
+
+@operator()
+export class Counter {
+  x = 0;
+  inc(by = 1) {
+    this.x += by;
+    return this.x;
+  }
+  hello(name: string) {
+    return \`hello \${name}\`;
+  }
+}
+`;
 
 describe("nbx against a running platform", { timeout: 600_000 }, () => {
   let platform: Platform;
@@ -35,8 +50,19 @@ describe("nbx against a running platform", { timeout: 600_000 }, () => {
   });
 
   after(async () => {
-    await platform?.close();
-    if (proj) removeDir(proj.root);
+    try {
+      // Bounded: a platform that cannot stop fails this suite instead of hanging the test run.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          setTimeout(() => process.exit(1), 2000).unref();
+          reject(new Error("platform.close() did not finish within 30 s"));
+        }, 30_000);
+      });
+      await Promise.race([platform?.close(), late]).finally(() => clearTimeout(timer));
+    } finally {
+      if (proj) removeDir(proj.root);
+    }
   });
 
   test("deploy --dry-run prints the manifest table; --json the manifest", T, async () => {
@@ -112,7 +138,7 @@ describe("nbx against a running platform", { timeout: 600_000 }, () => {
     const badJson = await run(["run", "boom", "--arg", "not-json"]);
     assert.equal(badJson.code, 1);
     assert.match(badJson.stderr, /error: --arg #1 is not valid JSON/);
-    assert.match(badJson.stderr, /hint: Quote strings as JSON/);
+    assert.match(badJson.stderr, /hint: Write each value as JSON/);
 
     const missing = await run(["run", "nope", "--wait"]);
     assert.equal(missing.code, 1);
@@ -211,6 +237,35 @@ describe("nbx against a running platform", { timeout: 600_000 }, () => {
     const call = await run(["call", "foo", "forward", "1"]);
     assert.equal(call.code, 1);
     assert.match(call.stderr, /error: "foo" is a job, not a serving/);
+  });
+
+  test("a serving: deploy, servings, call", T, async (t) => {
+    writeFileSync(join(proj.dir, "svc.ts"), SERVING_OPS);
+    const d = await run(["deploy", "svc.ts:Counter"]);
+    if (d.code !== 0 && /hosts no servings/.test(d.stderr)) return t.skip("this platform build hosts no servings");
+    assert.equal(d.code, 0, d.stderr);
+    assert.match(d.stdout, /deployed Counter \(serving, class\)/);
+    assert.match(d.stdout, /url: +http:\/\/127\.0\.0\.1:\d+\/s\/default\/Counter\//);
+
+    const list = await run(["servings", "--json"]);
+    assert.equal(list.code, 0, list.stderr);
+    const rows = JSON.parse(list.stdout) as { name: string; workspace: string; url?: string }[];
+    assert.ok(rows.some((r) => r.name === "Counter" && r.workspace === "default" && r.url?.includes("/s/default/Counter/")));
+    const table = await run(["servings"]);
+    assert.match(table.stdout, /^Counter\s+default\s+/m);
+
+    const inc = await run(["call", "Counter", "inc", "5"]);
+    assert.equal(inc.code, 0, inc.stderr);
+    assert.equal(inc.stdout.trim(), "5");
+    const hello = await run(["call", "Counter", "hello", '"bob"', "--json"]);
+    assert.equal(hello.code, 0, hello.stderr);
+    assert.deepEqual(JSON.parse(hello.stdout), { value: "hello bob" });
+    const nope = await run(["call", "Counter", "nope"]);
+    assert.equal(nope.code, 1);
+    assert.match(nope.stderr, /^error: .*nope/m);
+    const job = await run(["run", "Counter"]);
+    assert.equal(job.code, 1);
+    assert.match(job.stderr, /error: "Counter" is a serving, not a job/);
   });
 
   test("flow and tree print the operator's structure", T, async () => {
