@@ -4,12 +4,14 @@ import type { Store } from "./store/index.ts";
 import type { DeploymentRow } from "./store/schema.ts";
 import type { PlatformConfig } from "./config.ts";
 import type { RunEvents } from "./run-events.ts";
+import type { Lookups } from "./lookups.ts";
 
 /** Everything a platform component needs, passed explicitly (no globals). */
 export interface PlatformContext {
   config: PlatformConfig;
   store: Store;
   events: RunEvents;
+  lookups: Lookups;
   paths: PlatformPaths;
   /** Base URL clients use (set once the server listens). */
   publicUrl: string;

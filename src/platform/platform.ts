@@ -11,6 +11,7 @@ import { resolveConfig, type PlatformConfig } from "./config.ts";
 import { platformPaths, type PlatformContext } from "./context.ts";
 import { ProcessPool } from "./executor/index.ts";
 import { RunEvents } from "./run-events.ts";
+import { Lookups } from "./lookups.ts";
 import { Scheduler } from "./scheduler.ts";
 import { createServingHost } from "./serving/host.ts";
 import type { ServingHost } from "./serving/types.ts";
@@ -55,7 +56,7 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   const config = resolveConfig(input);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const store = await openStore(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir });
-  const ctx: PlatformContext = { config, store, events: new RunEvents(), paths: platformPaths(config.dataDir), publicUrl: "" };
+  const ctx: PlatformContext = { config, store, events: new RunEvents(), lookups: new Lookups(store), paths: platformPaths(config.dataDir), publicUrl: "" };
   const workerId = `${hostname()}:${process.pid}`;
   // Nothing stays stuck: runs a previous (crashed) platform left running go back to the queue or fail.
   if (!config.databaseUrl) await store.recoverStaleRuns();

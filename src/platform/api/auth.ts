@@ -11,7 +11,7 @@ export function bearerAuth(ctx: PlatformContext) {
     const header = c.req.header("authorization") ?? "";
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     if (!m) throw new NboxError("UNAUTHORIZED", "missing bearer token", "Send `Authorization: Bearer <token>` (see `nbx token create`)");
-    const principal = await ctx.store.verifyToken(m[1]!);
+    const principal = await ctx.lookups.token(m[1]!);
     if (!principal) throw new NboxError("UNAUTHORIZED", "invalid or revoked token");
     if (principal.scope === "serving") throw new NboxError("FORBIDDEN", "a serving token can only call its serving");
     c.set("principal", principal);
@@ -28,7 +28,7 @@ export function requireAdmin(p: TokenInfo): void {
  * workspace tokens reach only their own workspace (403 otherwise).
  */
 export async function resolveWorkspace(ctx: PlatformContext, p: TokenInfo, name: string, opts: { create?: boolean } = {}): Promise<WorkspaceRow> {
-  let ws = await ctx.store.getWorkspaceByName(name);
+  let ws = await ctx.lookups.workspace(name);
   if (p.scope !== "admin") {
     if (!ws || ws.id !== p.workspaceId) throw new NboxError("FORBIDDEN", `this token is scoped to another workspace than "${name}"`);
     return ws;
@@ -36,6 +36,7 @@ export async function resolveWorkspace(ctx: PlatformContext, p: TokenInfo, name:
   if (!ws) {
     if (!opts.create) throw new NboxError("NOT_FOUND", `workspace "${name}" not found`, "Create it with `nbx workspace create` or deploy into it");
     ws = await ctx.store.ensureWorkspace(name);
+    ctx.lookups.forgetDeployments();
   }
   return ws;
 }

@@ -39,6 +39,7 @@ export function adminRoutes(ctx: PlatformContext) {
     .delete("/tokens/:id", async (c) => {
       requireAdmin(c.get("principal"));
       const ok = await ctx.store.revokeToken(c.req.param("id"));
+      ctx.lookups.forgetTokens();
       if (!ok) throw new NboxError("NOT_FOUND", `no live token ${c.req.param("id")}`);
       return c.json({ revoked: true });
     })

@@ -87,6 +87,7 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
       } catch (err) {
         throw new NboxError("BAD_REQUEST", `preparing the bundle failed: ${(err as Error).message}`, logs.length ? `install log tail:\n${logs.slice(-20).join("\n")}` : undefined);
       }
+      ctx.lookups.forgetDeployments();
       const { deployment, version, created } = await ctx.store.upsertDeploymentVersion({
         workspaceId: ws.id,
         name: manifest.name,
@@ -109,33 +110,42 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
     })
     .post("/workspaces/:ws/deployments/:name/runs", async (c) => {
       const ws = await resolveWorkspace(ctx, c.get("principal"), c.req.param("ws"));
-      const d = await findDeployment(ctx, ws.id, ws.name, c.req.param("name"));
+      const { deployment: d, version: v } = await ctx.lookups.currentVersion(ws.id, c.req.param("name"), () => findDeployment(ctx, ws.id, ws.name, c.req.param("name")));
       if (d.type !== "job") throw new NboxError("BAD_REQUEST", `"${d.name}" is a serving, not a job`, "Call its methods at its URL (nbx servings / fromServing)");
-      const v = d.currentVersionId ? await ctx.store.getVersion(d.currentVersionId) : null;
-      if (!v) throw new NboxError("NOT_FOUND", `deployment "${d.name}" has no version`);
-      const body = await jsonBody<{ args?: unknown; traceparent?: string; wait?: boolean }>(c);
-      const args = fromWire(body.args ?? []);
-      if (!Array.isArray(args)) throw new NboxError("BAD_ARGS", "args must encode an array of arguments");
+      const body = await jsonBody<{ args?: unknown; batch?: unknown; traceparent?: string; wait?: boolean }>(c);
       const manifest = v.manifest as { signature?: { forward?: { maxArgs?: number | null } }; resource?: Record<string, number> };
       const max = manifest.signature?.forward?.maxArgs;
-      if (typeof max === "number" && args.length > max) {
-        throw new NboxError("BAD_ARGS", `${d.name}() takes at most ${max} argument${max === 1 ? "" : "s"}, got ${args.length}`);
-      }
+      // Validate every argument list before queueing anything: a bad item never leaves half a batch behind.
+      const check = (wire: unknown, label: string) => {
+        const args = fromWire(wire ?? [], { path: label });
+        if (!Array.isArray(args)) throw new NboxError("BAD_ARGS", `${label} must encode an array of arguments`);
+        if (typeof max === "number" && args.length > max) {
+          throw new NboxError("BAD_ARGS", `${d.name}() takes at most ${max} argument${max === 1 ? "" : "s"}, got ${args.length}${label === "args" ? "" : ` in ${label}`}`);
+        }
+        return wire ?? [];
+      };
+      const batch = body.batch;
+      if (batch !== undefined && (!Array.isArray(batch) || batch.length === 0)) throw new NboxError("BAD_ARGS", "batch must be a non-empty array of encoded argument lists");
+      const argLists = Array.isArray(batch) ? batch.map((w, i) => check(w, `batch[${i}]`)) : [check(body.args, "args")];
       const r = manifest.resource ?? {};
-      const parent = parseTraceParent(body.traceparent ?? c.req.header("traceparent"));
-      const run = await ctx.store.createRun({
-        workspaceId: ws.id,
-        deploymentId: d.id,
-        versionId: v.id,
-        args: body.args ?? [],
-        maxRetries: r.maxRetries ?? ctx.config.defaultMaxRetries,
-        timeoutMs: r.timeoutMs ?? null,
-        retryBackoffMs: r.retryBackoffMs ?? ctx.config.defaultRetryBackoffMs,
-        ...(parent ? { traceId: parent.traceId, parentSpanId: parent.spanId, traceparent: body.traceparent ?? c.req.header("traceparent") } : {}),
-      });
+      const header = body.traceparent ?? c.req.header("traceparent");
+      const parent = parseTraceParent(header);
+      const runs = await ctx.store.createRuns(
+        argLists.map((args) => ({
+          workspaceId: ws.id,
+          deploymentId: d.id,
+          versionId: v.id,
+          args,
+          maxRetries: r.maxRetries ?? ctx.config.defaultMaxRetries,
+          timeoutMs: r.timeoutMs ?? null,
+          retryBackoffMs: r.retryBackoffMs ?? ctx.config.defaultRetryBackoffMs,
+          ...(parent ? { traceId: parent.traceId, parentSpanId: parent.spanId, traceparent: header } : {}),
+        })),
+      );
       ctx.events.emit("queued", d.id);
+      if (Array.isArray(batch)) return c.json({ runs: await Promise.all(runs.map((run) => presentRun(ctx, run))) }, 201);
       // `wait: true` saves the caller a round trip for short calls: answer when done (or still running after a while).
-      const latest = body.wait ? await waitForRun(ctx, run.id, Math.min(ctx.config.maxWaitMs, 20_000), c.req.raw.signal) : run;
+      const latest = body.wait ? await waitForRun(ctx, runs[0]!.id, Math.min(ctx.config.maxWaitMs, 20_000), c.req.raw.signal) : runs[0]!;
       return c.json({ run: await presentRun(ctx, latest) }, 201);
     });
 }
