@@ -11,6 +11,7 @@ import type { WireError } from "./wire.ts";
 
 const RUNTIME_MAIN = fileURLToPath(new URL("./runtime-main.mjs", import.meta.url));
 const TAIL_LINES = 40;
+const PIPE_DRAIN_MS = 200;
 // Never hand user code the platform's own credentials.
 const WITHHELD_ENV = ["NBOX_TOKEN", "NBOX_URL"];
 
@@ -64,7 +65,16 @@ export class ServingProcess {
       if (isChildMessage(m) && m.type === "spans") this.events.onSpans(m.spans);
     });
     this.exited = new Promise((resolve) => {
-      this.child.once("close", (code, signal) => resolve((this.exitInfo = { code, signal })));
+      // "exit", then a short wait for the pipes: a grandchild (tsx's esbuild service) may hold them open.
+      this.child.once("exit", (code, signal) => {
+        const pipes = [this.child.stdout!, this.child.stderr!].map((p) => (p.closed ? undefined : new Promise((r) => p.once("close", r))));
+        const drained = Promise.race([Promise.all(pipes), new Promise((r) => setTimeout(r, PIPE_DRAIN_MS))]);
+        void drained.then(() => {
+          this.child.stdout!.destroy();
+          this.child.stderr!.destroy();
+          resolve((this.exitInfo = { code, signal }));
+        });
+      });
       this.child.once("error", (err) => {
         this.onLine("stderr", `fork failed: ${err.message}`);
         if (this.child.pid === undefined) resolve((this.exitInfo = { code: null, signal: null }));
