@@ -12,6 +12,8 @@ export interface PlatformContext {
   store: Store;
   events: RunEvents;
   lookups: Lookups;
+  /** Writes run output this node still buffers (embedded executor); readers call it before reading spans. */
+  flushRunOutput?: () => Promise<void>;
   paths: PlatformPaths;
   /** Base URL clients use (set once the server listens). */
   publicUrl: string;

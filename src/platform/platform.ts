@@ -70,6 +70,7 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
 
   const pool = new ProcessPool({ slots: config.slots });
   const loop = config.executor ? new RunLoop(ctx, pool, workerId, config.slots) : undefined;
+  if (loop) ctx.flushRunOutput = () => loop.flushOutput();
 
   let server: ServerType | undefined;
   const port = await new Promise<number>((resolve, reject) => {

@@ -14,6 +14,22 @@ export class RunEvents extends EventEmitter<RunEventMap> {
     this.setMaxListeners(0);
   }
 
+  /** Resolve when any of `ids` finishes, or after `ms`. */
+  waitForAny(ids: ReadonlySet<string>, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.off("finished", onEvent);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const onEvent = (runId: string) => ids.has(runId) && done();
+      const timer = setTimeout(done, ms);
+      this.on("finished", onEvent);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+
   /** Resolve when `event` fires for `id`, or after `ms` (whichever first). */
   waitFor(event: "finished" | "logs", id: string, ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {

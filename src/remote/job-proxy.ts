@@ -3,10 +3,11 @@ import { fanOut } from "../operator/fan-out.ts";
 import { getTracer } from "../trace/tracer.ts";
 import type { PlatformClient } from "./client.ts";
 import { outcome, Run } from "./run.ts";
+import { RunBatcher } from "./run-batcher.ts";
 import type { DeploymentInfo, RemoteJob, RemoteMapOptions, RunInfo } from "./types.ts";
 
 // Default runs in flight for remote map: enough to keep every worker slot busy.
-const REMOTE_MAP_CONCURRENCY = 256;
+const REMOTE_MAP_CONCURRENCY = 1_000;
 
 /** Build the callable remote handle of a deployed job. */
 export function remoteJob<T>(client: PlatformClient, deployment: DeploymentInfo): RemoteJob<T> {
@@ -30,16 +31,29 @@ export function remoteJob<T>(client: PlatformClient, deployment: DeploymentInfo)
   const map = async (inputs: Iterable<unknown>, opts: RemoteMapOptions = {}) => {
     const items = Array.from(inputs);
     const runIds: (string | undefined)[] = new Array(items.length);
-    const results = await fanOut(
-      items.length,
-      async (i) => {
-        const run = await trigger(items[i]);
-        runIds[i] = run.id;
-        return run.result({ signal: opts.signal });
-      },
-      { ...opts, concurrency: opts.concurrency ?? REMOTE_MAP_CONCURRENCY },
-    );
-    return opts.settle ? results.map((r, i) => ({ ...r, runId: runIds[i] })) : results;
+    const settled: boolean[] = new Array(items.length).fill(false);
+    const batcher = new RunBatcher(client, path, () => tracer.traceparent());
+    try {
+      const results = await fanOut(
+        items.length,
+        async (i) => {
+          const id = await batcher.trigger([items[i]]);
+          runIds[i] = id;
+          try {
+            return await batcher.result(id);
+          } finally {
+            settled[i] = true;
+          }
+        },
+        { ...opts, concurrency: opts.concurrency ?? REMOTE_MAP_CONCURRENCY },
+      );
+      return opts.settle ? results.map((r, i) => ({ ...r, runId: runIds[i] })) : results;
+    } catch (err) {
+      // Stopped early (abort, first error, ratio): cancel the runs still going, best effort.
+      batcher.abandon();
+      runIds.forEach((id, i) => id && !settled[i] && void client.request("POST", `/runs/${id}/cancel`).catch(() => {}));
+      throw err;
+    }
   };
 
   return Object.assign(call, { deployment, trigger, map }) as unknown as RemoteJob<T>;

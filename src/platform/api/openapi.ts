@@ -14,6 +14,7 @@ export const API_ROUTES = [
   ["get", "/workspaces/{ws}/deployments/{name}", "Get a deployment by name or id"],
   ["post", "/workspaces/{ws}/deployments/{name}/runs", "Trigger a run: { args, traceparent?, wait? }"],
   ["get", "/runs", "List runs (?workspace, ?status, ?deployment, ?limit, ?before)"],
+  ["post", "/runs/wait", "Long-poll many runs: { ids, timeoutMs } → the finished ones, as soon as any is"],
   ["get", "/runs/{id}", "Get a run"],
   ["get", "/runs/{id}/wait", "Long-poll until the run ends (?timeoutMs)"],
   ["get", "/runs/{id}/logs", "Run log lines (?after=seq, ?follow=1)"],

@@ -5,7 +5,11 @@ import { RUN_STATUSES, type RunRow, type RunStatus } from "../store/schema.ts";
 import { checkWorkspaceAccess, resolveWorkspace } from "./auth.ts";
 import type { ApiEnv } from "./env.ts";
 import { presentRun } from "./present.ts";
-import { isTerminal, waitForRun } from "./wait.ts";
+import { isTerminal, waitForAny, waitForRun } from "./wait.ts";
+import { jsonBody } from "./errors.ts";
+
+// One long-poll may watch this many runs (remote map keeps its window below it).
+const MAX_WAIT_IDS = 5_000;
 
 function intParam(v: string | undefined, name: string, fallback: number): number {
   if (v === undefined || v === "") return fallback;
@@ -44,6 +48,19 @@ export function runRoutes(ctx: PlatformContext) {
       });
       return c.json({ runs: await Promise.all(rows.map((r) => presentRun(ctx, r))) });
     })
+    .post("/runs/wait", async (c) => {
+      const body = await jsonBody<{ ids?: unknown; timeoutMs?: unknown }>(c);
+      const ids = body.ids;
+      if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_WAIT_IDS || !ids.every((x) => typeof x === "string")) {
+        throw new NboxError("BAD_REQUEST", `ids must be a non-empty array of at most ${MAX_WAIT_IDS} run ids`);
+      }
+      const timeout = typeof body.timeoutMs === "number" ? body.timeoutMs : ctx.config.maxWaitMs;
+      const ms = Math.min(Math.max(0, timeout), ctx.config.maxWaitMs);
+      const p = c.get("principal");
+      const done = await waitForAny(ctx, ids as string[], ms, c.req.raw.signal);
+      for (const r of done) checkWorkspaceAccess(p, r.workspaceId);
+      return c.json({ runs: await Promise.all(done.map((r) => presentRun(ctx, r))) });
+    })
     .get("/runs/:id", async (c) => c.json({ run: await presentRun(ctx, await load(c)) }))
     .get("/runs/:id/wait", async (c) => {
       await load(c);
@@ -68,6 +85,7 @@ export function runRoutes(ctx: PlatformContext) {
     })
     .get("/runs/:id/spans", async (c) => {
       const run = await load(c);
+      await ctx.flushRunOutput?.();
       const rows = await ctx.store.getSpans({ runId: run.id });
       return c.json({
         spans: rows.map((s) => ({ traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId, op: s.op, name: s.name, start: s.start, end: s.end, status: s.status, ...(s.error ? { error: s.error } : {}), attributes: s.attributes ?? {} })),

@@ -372,13 +372,13 @@ export class LocalServingHost implements ServingHost {
     const fail = (status: number, name: string, code: string, message: string) => c.json({ ok: false, error: { name, code, message } }, status as 400);
     const ws = c.req.param("ws") ?? "";
     const name = c.req.param("name") ?? "";
-    const e = await this.resolve(ws, name);
-    if (!e) return fail(404, "NboxError", "NOT_FOUND", `no serving "${name}" in workspace "${ws}"`);
-
+    // Who is asking comes first: without a valid token nobody learns which servings exist.
     const m = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "");
     if (!m) return fail(401, "NboxError", "UNAUTHORIZED", "missing bearer token; send `Authorization: Bearer <token>` (the serving token from deploy, or a workspace/admin token)");
     const p = await this.verify(m[1]!);
     if (!p) return fail(401, "NboxError", "UNAUTHORIZED", "invalid or revoked token");
+    const e = await this.resolve(ws, name);
+    if (!e) return fail(404, "NboxError", "NOT_FOUND", `no serving "${name}" in workspace "${ws}"`);
     const allowed = p.scope === "admin" || (p.scope === "workspace" && p.workspaceId === e.d.workspaceId) || (p.scope === "serving" && p.servingId === e.d.id);
     if (!allowed) return fail(403, "NboxError", "FORBIDDEN", `this token may not call serving ${ws}/${name}`);
 

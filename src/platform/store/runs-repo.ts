@@ -87,8 +87,8 @@ export interface RunsRepo {
   claimNextRuns(workerId: string, limit: number, filter?: ClaimFilter): Promise<RunRow[]>;
   /** finishRun for many runs in one statement; returns the ids it applied to. */
   finishRuns(items: Array<FinishRunInput & { id: string }>): Promise<string[]>;
-  /** Runs by id (missing ids are left out). */
-  getRuns(ids: string[]): Promise<RunRow[]>;
+  /** Runs by id (missing ids are left out); only finished ones with `terminalOnly`. */
+  getRuns(ids: string[], opts?: { terminalOnly?: boolean }): Promise<RunRow[]>;
   /**
    * Atomically move the oldest eligible queued run (scheduled_for null or past) to `running`,
    * held by `workerId`. Oldest = smallest coalesce(scheduled_for, created_at), then id.
@@ -161,6 +161,59 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
   const staleError = (tail: string) =>
     sql`jsonb_build_object('name', 'StaleRunError', 'message', ${staleMessage(tail)})`;
 
+  const claimNextRuns: RunsRepo["claimNextRuns"] = async (workerId, limit, filter) => {
+    if (limit <= 0 || (filter?.deploymentIds !== undefined && filter.deploymentIds.length === 0)) return [];
+    const t = now();
+    const next = db
+      .select({ id: runs.id })
+      .from(runs)
+      .where(
+        and(
+          eq(runs.status, "queued"),
+          or(isNull(runs.scheduledFor), lte(runs.scheduledFor, t)),
+          filter?.deploymentIds === undefined ? undefined : inArray(runs.deploymentId, filter.deploymentIds),
+        ),
+      )
+      .orderBy(sql`coalesce(${runs.scheduledFor}, ${runs.createdAt})`, asc(runs.id))
+      .limit(limit)
+      .for("update", { skipLocked: true });
+    // One statement: `= any(array(subquery))` evaluates the locking subquery once (an InitPlan),
+    // unlike `in (subquery)`, which may re-run it per row and claim more than `limit`.
+    const claimed = await db
+      .update(runs)
+      .set(claimSet(workerId, t))
+      .where(and(sql`${runs.id} = any(array(${next}))`, eq(runs.status, "queued")))
+      .returning();
+    // Keep queue order (UPDATE … RETURNING does not promise one).
+    return claimed.sort((a, b) => Number(a.scheduledFor ?? a.createdAt) - Number(b.scheduledFor ?? b.createdAt) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  };
+
+  const finishRuns: RunsRepo["finishRuns"] = async (items) => {
+    if (items.length === 0) return [];
+    for (const it of items) {
+      if (!TERMINAL_RUN_STATUSES.includes(it.status)) {
+        throw new StoreError("BAD_INPUT", `finishRuns needs terminal statuses (${TERMINAL_RUN_STATUSES.join(", ")}), got ${it.status}`);
+      }
+    }
+    const t = now();
+    const applied: string[] = [];
+    for (let i = 0; i < items.length; i += STORE_DEFAULTS.insertBatch) {
+      const chunk = items.slice(i, i + STORE_DEFAULTS.insertBatch);
+      // One UPDATE … FROM (VALUES …) for the whole batch; each row keeps finishRun's guards.
+      const values = sql.join(
+        chunk.map((it) => sql`(${it.id}, ${it.status}, ${JSON.stringify(it.result ?? null)}::jsonb, ${JSON.stringify(it.error ?? null)}::jsonb, ${it.workerId ?? null}::text)`),
+        sql`, `,
+      );
+      const res = await db.execute(sql`
+        update ${runs} set status = v.status, result = v.result, error = v.error, finished_at = ${t}
+        from (values ${values}) as v(id, status, result, error, worker)
+        where ${runs.id} = v.id and ${runs.status} in ('queued', 'running') and (v.worker is null or ${runs.workerId} = v.worker)
+        returning ${runs.id} as id`);
+      applied.push(...rowsOf<{ id: string }>(res).map((r) => r.id));
+    }
+    return applied;
+  };
+
   return {
     async createRun(input) {
       const [row] = await db.insert(runs).values(runValues(input, now())).returning();
@@ -177,93 +230,19 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
       return out;
     },
 
+    claimNextRuns,
+    finishRuns,
+
     async claimNextRun(workerId, filter) {
-      const t = now();
-      if (filter?.deploymentIds !== undefined && filter.deploymentIds.length === 0) return null;
-      // One statement for both backends. On Postgres, SKIP LOCKED makes concurrent claimers pick
-      // different rows; PGlite has a single connection, where the clause is simply a no-op.
-      const next = db
-        .select({ id: runs.id })
-        .from(runs)
-        .where(
-          and(
-            eq(runs.status, "queued"),
-            or(isNull(runs.scheduledFor), lte(runs.scheduledFor, t)),
-            filter?.deploymentIds === undefined ? undefined : inArray(runs.deploymentId, filter.deploymentIds),
-          ),
-        )
-        .orderBy(sql`coalesce(${runs.scheduledFor}, ${runs.createdAt})`, asc(runs.id))
-        .limit(1)
-        .for("update", { skipLocked: true });
-      const [row] = await db
-        .update(runs)
-        .set(claimSet(workerId, t))
-        // `id = (scalar subquery)` is an InitPlan, evaluated once. `id IN (subquery)` may be re-run
-        // per outer row, and with SKIP LOCKED each re-run finds the next row: one call claimed many.
-        .where(and(eq(runs.id, sql`(${next})`), eq(runs.status, "queued")))
-        .returning();
-      return row ?? null;
+      return (await claimNextRuns(workerId, 1, filter))[0] ?? null;
     },
 
-    async claimNextRuns(workerId, limit, filter) {
-      if (limit <= 0 || (filter?.deploymentIds !== undefined && filter.deploymentIds.length === 0)) return [];
-      const t = now();
-      // Lock the oldest eligible ids, then claim exactly those (SKIP LOCKED: concurrent claimers split the queue).
-      return db.transaction(async (tx) => {
-        const picked = await tx
-          .select({ id: runs.id })
-          .from(runs)
-          .where(
-            and(
-              eq(runs.status, "queued"),
-              or(isNull(runs.scheduledFor), lte(runs.scheduledFor, t)),
-              filter?.deploymentIds === undefined ? undefined : inArray(runs.deploymentId, filter.deploymentIds),
-            ),
-          )
-          .orderBy(sql`coalesce(${runs.scheduledFor}, ${runs.createdAt})`, asc(runs.id))
-          .limit(limit)
-          .for("update", { skipLocked: true });
-        if (picked.length === 0) return [];
-        const claimed = await tx
-          .update(runs)
-          .set(claimSet(workerId, t))
-          .where(and(inArray(runs.id, picked.map((p) => p.id)), eq(runs.status, "queued")))
-          .returning();
-        // Keep queue order (UPDATE … RETURNING does not promise one).
-        const order = new Map(picked.map((p, i) => [p.id, i]));
-        return claimed.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
-      });
-    },
-
-    async finishRuns(items) {
-      if (items.length === 0) return [];
-      for (const it of items) {
-        if (!TERMINAL_RUN_STATUSES.includes(it.status)) {
-          throw new StoreError("BAD_INPUT", `finishRuns needs terminal statuses (${TERMINAL_RUN_STATUSES.join(", ")}), got ${it.status}`);
-        }
-      }
-      const t = now();
-      const applied: string[] = [];
-      for (let i = 0; i < items.length; i += STORE_DEFAULTS.insertBatch) {
-        const chunk = items.slice(i, i + STORE_DEFAULTS.insertBatch);
-        // One UPDATE … FROM (VALUES …) for the whole batch; each row keeps finishRun's guards.
-        const values = sql.join(
-          chunk.map((it) => sql`(${it.id}, ${it.status}, ${JSON.stringify(it.result ?? null)}::jsonb, ${JSON.stringify(it.error ?? null)}::jsonb, ${it.workerId ?? null}::text)`),
-          sql`, `,
-        );
-        const res = await db.execute(sql`
-          update ${runs} set status = v.status, result = v.result, error = v.error, finished_at = ${t}
-          from (values ${values}) as v(id, status, result, error, worker)
-          where ${runs.id} = v.id and ${runs.status} in ('queued', 'running') and (v.worker is null or ${runs.workerId} = v.worker)
-          returning ${runs.id} as id`);
-        applied.push(...rowsOf<{ id: string }>(res).map((r) => r.id));
-      }
-      return applied;
-    },
-
-    async getRuns(ids) {
+    async getRuns(ids, opts = {}) {
       if (ids.length === 0) return [];
-      return db.select().from(runs).where(inArray(runs.id, ids));
+      return db
+        .select()
+        .from(runs)
+        .where(and(inArray(runs.id, ids), opts.terminalOnly ? inArray(runs.status, [...TERMINAL_RUN_STATUSES]) : undefined));
     },
 
     async claimRun(id, workerId) {
@@ -276,26 +255,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
     },
 
     async finishRun(id, input) {
-      if (!TERMINAL_RUN_STATUSES.includes(input.status)) {
-        throw new StoreError("BAD_INPUT", `finishRun needs a terminal status (${TERMINAL_RUN_STATUSES.join(", ")}), got ${input.status}`);
-      }
-      const rows = await db
-        .update(runs)
-        .set({
-          status: input.status,
-          result: input.result ?? null,
-          error: input.error ?? null,
-          finishedAt: now(),
-        })
-        .where(
-          and(
-            eq(runs.id, id),
-            inArray(runs.status, [...ACTIVE_RUN_STATUSES]),
-            input.workerId === undefined ? undefined : eq(runs.workerId, input.workerId),
-          ),
-        )
-        .returning({ id: runs.id });
-      return rows.length > 0;
+      return (await finishRuns([{ id, ...input }])).length > 0;
     },
 
     async requeueForRetry(id, input) {

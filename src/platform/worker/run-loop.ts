@@ -7,10 +7,12 @@ import type { PlatformContext } from "../context.ts";
 import { prepareVersion } from "../deployments.ts";
 import { executeCall, type CallOutcome, type ProcessPool } from "../executor/index.ts";
 import type { RunRow, StoredError } from "../store/schema.ts";
-import { RunOutput } from "./run-output.ts";
+import { OutputWriter } from "./output-writer.ts";
 
 // Retry backoff doubles per attempt, capped so a long retry chain still makes progress.
 const MAX_BACKOFF_MS = 5 * 60_000;
+// Runs claimed ahead per slot: one claim statement feeds several calls.
+const PREFETCH_PER_SLOT = 4;
 // Wake-up for delayed work (retry backoff) that no event announces.
 const IDLE_POLL_MS = 250;
 // On stop, how long to wait for interrupted attempts to be requeued before closing anyway.
@@ -35,15 +37,28 @@ export class RunLoop {
   private timer: NodeJS.Timeout | undefined;
   private readonly controllers = new Map<string, AbortController>();
   private readonly versions = new Map<string, Promise<PreparedVersion>>();
+  private readonly output: OutputWriter;
+  private readonly settling = new Set<Promise<void>>();
+  /** Claimed (status running) but waiting for a free slot. */
+  private ready: RunRow[] = [];
   private readonly onQueued = () => this.kick();
-  private readonly onCancel = (runId: string) => this.controllers.get(runId)?.abort();
+  private readonly onCancel = (runId: string) => {
+    this.controllers.get(runId)?.abort();
+    const i = this.ready.findIndex((r) => r.id === runId);
+    if (i >= 0) {
+      const [run] = this.ready.splice(i, 1);
+      void this.output.finish({ id: run!.id, status: "cancelled", workerId: this.workerId, error: { name: "RunCancelledError", message: `run ${run!.id} was cancelled before it started` } });
+    }
+  };
 
   constructor(
     private readonly ctx: PlatformContext,
     private readonly pool: ProcessPool,
     private readonly workerId: string,
     private readonly slots: number,
-  ) {}
+  ) {
+    this.output = new OutputWriter(ctx);
+  }
 
   start(): void {
     this.ctx.events.on("queued", this.onQueued);
@@ -65,9 +80,20 @@ export class RunLoop {
     this.ctx.events.off("queued", this.onQueued);
     this.ctx.events.off("cancel", this.onCancel);
     while (this.pumping) await new Promise((r) => setTimeout(r, 10));
+    // Claimed but never started: straight back to the queue, same attempt.
+    for (const run of this.ready.splice(0)) {
+      await this.ctx.store.requeueForRetry(run.id, { attempt: run.attempt, scheduledFor: null, error: null, workerId: this.workerId });
+    }
     for (const c of this.controllers.values()) c.abort();
     const deadline = Date.now() + STOP_DRAIN_MS;
     while (this.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await Promise.all(this.settling);
+    await this.output.flush();
+  }
+
+  /** Write buffered run output (logs, spans) now, e.g. before an API read of a run's spans. */
+  flushOutput(): Promise<void> {
+    return this.output.flush();
   }
 
   /** Claim and start runs until slots are full or the queue is empty (one pump at a time). */
@@ -83,8 +109,13 @@ export class RunLoop {
         do {
           this.again = false;
           while (this.active < this.slots && !this.stopped) {
-            const run = await this.ctx.store.claimNextRun(this.workerId);
-            if (!run) break;
+            if (this.ready.length === 0) {
+              // One statement claims work for every free slot and a few calls ahead.
+              const want = this.slots * PREFETCH_PER_SLOT - this.active;
+              this.ready = await this.ctx.store.claimNextRuns(this.workerId, want);
+              if (this.ready.length === 0) break;
+            }
+            const run = this.ready.shift()!;
             this.active++;
             void this.execute(run).finally(() => {
               this.active--;
@@ -120,12 +151,12 @@ export class RunLoop {
   }
 
   private async execute(run: RunRow): Promise<void> {
-    const output = new RunOutput(this.ctx, run.id);
+    const out = this.output;
     const controller = new AbortController();
     this.controllers.set(run.id, controller);
     try {
       if (run.cancelRequested) controller.abort();
-      output.system(`attempt ${run.attempt} started on ${this.workerId}`);
+      if (run.attempt > 1) out.log(run.id, "system", `attempt ${run.attempt} started on ${this.workerId}`);
       let outcome: CallOutcome;
       try {
         const v = await this.prepare(run.versionId);
@@ -138,56 +169,49 @@ export class RunLoop {
           traceparent: run.traceparent ?? undefined,
           timeoutMs: run.timeoutMs ?? undefined,
           signal: controller.signal,
-          onLog: (stream, line) => output.log(stream, line),
-          onSpan: (span: Span) => output.span(span),
+          onLog: (stream, line) => out.log(run.id, stream, line),
+          onSpan: (span: Span) => out.span(run.id, span),
         });
       } catch (err) {
         outcome = { ok: false, reason: "error", error: { $nbx: "error", v: { name: "PrepareError", message: (err as Error).message } }, coldStart: false };
       }
-      await this.settle(run, outcome, output);
+      // The slot is free as soon as the call is over; storing the outcome goes on in the background.
+      const settling = this.settle(run, outcome).catch((err) => console.error(`[nbox run-loop] settling run ${run.id} failed:`, err));
+      this.settling.add(settling);
+      void settling.finally(() => this.settling.delete(settling));
     } finally {
       this.controllers.delete(run.id);
-      await output.close();
-      this.ctx.events.emit("finished", run.id);
     }
   }
 
-  private async settle(run: RunRow, outcome: CallOutcome, output: RunOutput): Promise<void> {
-    const store = this.ctx.store;
+  private async settle(run: RunRow, outcome: CallOutcome): Promise<void> {
+    const out = this.output;
     const workerId = this.workerId;
-    if (outcome.ok) {
-      await output.flush();
-      await store.finishRun(run.id, { status: "succeeded", result: outcome.value, workerId });
-      return;
-    }
+    const finish = (status: "succeeded" | "failed" | "cancelled" | "timed_out", fields: { result?: unknown; error?: StoredError }) =>
+      out.finish({ id: run.id, status, workerId, ...fields });
+    if (outcome.ok) return finish("succeeded", { result: outcome.value });
     const error = safeStoredError(outcome.error);
+    // Back to the queue: the run's output so far is written first, then the requeue.
+    const requeue = async (line: string, input: { attempt?: number; scheduledFor: number | null; error: StoredError }) => {
+      out.log(run.id, "system", line);
+      await out.flush();
+      if (!(await this.ctx.store.requeueForRetry(run.id, { ...input, workerId }))) await finish("cancelled", { error });
+    };
     if (this.stopped) {
       // Interrupted by the platform stopping (not by the run): back to the queue for the next start.
       const why = { name: "PlatformStopped", message: `the platform stopped while attempt ${run.attempt} of run ${run.id} was running; requeued` };
-      output.system(`${why.message} (${outcome.reason})`);
-      await output.flush();
-      if (await store.requeueForRetry(run.id, { attempt: run.attempt, scheduledFor: null, error: why, workerId })) return;
-      await store.finishRun(run.id, { status: "cancelled", error, workerId });
-      return;
+      return requeue(`${why.message} (${outcome.reason})`, { attempt: run.attempt, scheduledFor: null, error: why });
     }
     if (outcome.reason === "cancelled") {
-      output.system("cancelled");
-      await output.flush();
-      await store.finishRun(run.id, { status: "cancelled", error, workerId });
-      return;
+      out.log(run.id, "system", "cancelled");
+      return finish("cancelled", { error });
     }
     if (run.attempt <= run.maxRetries) {
       const backoff = Math.min(run.retryBackoffMs * 2 ** (run.attempt - 1), MAX_BACKOFF_MS);
-      output.system(`attempt ${run.attempt} failed (${outcome.reason}: ${error.message}); retrying in ${backoff} ms`);
-      await output.flush();
-      if (await store.requeueForRetry(run.id, { scheduledFor: Date.now() + backoff, error, workerId })) return;
-      await output.flush();
-      await store.finishRun(run.id, { status: "cancelled", error, workerId });
-      return;
+      return requeue(`attempt ${run.attempt} failed (${outcome.reason}: ${error.message}); retrying in ${backoff} ms`, { scheduledFor: Date.now() + backoff, error });
     }
-    output.system(`failed (${outcome.reason}): ${error.name}: ${error.message}`);
-    await output.flush();
-    await store.finishRun(run.id, { status: outcome.reason === "timeout" ? "timed_out" : "failed", error, workerId });
+    out.log(run.id, "system", `failed (${outcome.reason}): ${error.name}: ${error.message}`);
+    return finish(outcome.reason === "timeout" ? "timed_out" : "failed", { error });
   }
 }
 

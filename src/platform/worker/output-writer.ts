@@ -1,0 +1,105 @@
+import type { Span } from "../../trace/span.ts";
+import type { PlatformContext } from "../context.ts";
+import type { LogLineInput } from "../store/logs-repo.ts";
+import type { FinishRunInput } from "../store/runs-repo.ts";
+import type { SpanInput } from "../store/spans-repo.ts";
+
+// Log lines and spans alone wait a little to form batches; a finished run is written at once.
+const OUTPUT_FLUSH_MS = 50;
+
+type FinishItem = FinishRunInput & { id: string };
+
+/**
+ * Writes every run's output for one worker in batches, always in this order per flush:
+ * log lines, spans, then finished runs — so a caller that sees a run finished also sees
+ * all its logs and spans. Many runs finishing together cost three statements, not 3×N.
+ */
+export class OutputWriter {
+  private logs = new Map<string, LogLineInput[]>();
+  private spans: SpanInput[] = [];
+  private finishes: Array<{ item: FinishItem; done: () => void }> = [];
+  private timer: NodeJS.Timeout | undefined;
+  private immediate = false;
+  private writing = false;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly ctx: PlatformContext) {}
+
+  log(runId: string, stream: "stdout" | "stderr" | "system", line: string): void {
+    let lines = this.logs.get(runId);
+    if (!lines) this.logs.set(runId, (lines = []));
+    lines.push({ stream, line, ts: Date.now() });
+    this.later();
+  }
+
+  span(runId: string, span: Span): void {
+    this.spans.push({ ...span, error: span.error ?? null, runId });
+    this.later();
+  }
+
+  /** Mark a run finished (batched with others); resolves once it is stored and announced. */
+  finish(item: FinishItem): Promise<void> {
+    return new Promise((done) => {
+      this.finishes.push({ item, done });
+      // While a write is in flight, finished runs pile up and go out together right after it.
+      if (!this.immediate && !this.writing) {
+        this.immediate = true;
+        setImmediate(() => {
+          this.immediate = false;
+          void this.flush({ spans: false });
+        });
+      }
+    });
+  }
+
+  private later(): void {
+    this.timer ??= setTimeout(() => void this.flush(), OUTPUT_FLUSH_MS);
+  }
+
+  /**
+   * Write what is pending now (chained after earlier writes, so order is kept). A finish-driven
+   * flush leaves spans to the timer — they are off the result's critical path; readers of a
+   * run's spans call flush() first.
+   */
+  flush(opts: { spans?: boolean } = {}): Promise<void> {
+    const withSpans = opts.spans ?? true;
+    if (withSpans || this.spans.length === 0) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const logs = this.logs;
+    const spans = withSpans ? this.spans : [];
+    const finishes = this.finishes;
+    this.logs = new Map();
+    if (withSpans) this.spans = [];
+    this.finishes = [];
+    if (logs.size === 0 && spans.length === 0 && finishes.length === 0) return this.chain;
+    const store = this.ctx.store;
+    this.writing = true;
+    this.chain = this.chain.then(async () => {
+      for (const [runId, lines] of logs) {
+        await guard(`logs of run ${runId}`, () => store.appendLogs(runId, lines));
+        this.ctx.events.emit("logs", runId);
+      }
+      if (spans.length) await guard("spans", () => store.insertSpans(spans));
+      if (finishes.length) await guard("finished runs", () => store.finishRuns(finishes.map((f) => f.item)));
+      for (const f of finishes) {
+        this.ctx.events.emit("finished", f.item.id);
+        f.done();
+      }
+    }).finally(() => {
+      this.writing = false;
+      if (this.finishes.length > 0) void this.flush({ spans: false });
+    });
+    return this.chain;
+  }
+}
+
+async function guard(what: string, write: () => Promise<unknown>): Promise<void> {
+  try {
+    await write();
+  } catch (err) {
+    // A failed write must not wedge the worker: report it and keep going.
+    console.error(`[nbox] could not store ${what}:`, err);
+  }
+}

@@ -1,0 +1,133 @@
+import { toWire } from "../codec/index.ts";
+import { isNboxError } from "../errors.ts";
+import type { PlatformClient } from "./client.ts";
+import { outcome } from "./run.ts";
+import type { RunInfo } from "./types.ts";
+
+// Requests per batch and ids per long-poll stay well below the server's limits.
+const MAX_BATCH = 1_000;
+const MAX_WAIT_IDS = 4_000;
+const POLL_MS = 20_000;
+// A long-poll returns as soon as any watched run finishes, so new runs usually join the next
+// one quickly; only a poll stuck on slow runs is restarted, after this long, to include them.
+const REPOLL_AFTER_MS = 200;
+
+interface Waiter {
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+}
+interface Pending {
+  args: unknown[];
+  resolve(id: string): void;
+  reject(e: unknown): void;
+}
+
+/**
+ * Fan-out transport for remote map: triggers made in the same tick go out as one batch request,
+ * and one long-poll watches every outstanding run — two requests per wave instead of two per run.
+ */
+export class RunBatcher {
+  private queue: Pending[] = [];
+  private flushScheduled = false;
+  private readonly waiters = new Map<string, Waiter>();
+  private polling = false;
+  private poll?: AbortController;
+  private repoll?: NodeJS.Timeout;
+
+  constructor(
+    private readonly client: PlatformClient,
+    private readonly triggerPath: string,
+    private readonly traceparent: () => string | undefined,
+  ) {}
+
+  /** Trigger one run (batched with others of this tick) and resolve its id. */
+  trigger(args: unknown[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ args, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Result of a run (resolves its value or rejects with its RemoteError). */
+  result(runId: string): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.waiters.set(runId, { resolve, reject });
+      this.watch();
+    });
+  }
+
+  /** Stop watching: outstanding results reject (the caller gave up on them). */
+  abandon(): void {
+    const gone = new Error("remote map stopped before this run finished");
+    for (const w of this.waiters.values()) w.reject(gone);
+    this.waiters.clear();
+    this.poll?.abort();
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const all = this.queue.splice(0);
+    for (let i = 0; i < all.length; i += MAX_BATCH) void this.send(all.slice(i, i + MAX_BATCH));
+  }
+
+  private async send(items: Pending[]): Promise<void> {
+    try {
+      const batch = items.map((p, i) => toWire(p.args, { path: `inputs[${i}]` }));
+      const { runs } = await this.client.request<{ runs: RunInfo[] }>("POST", this.triggerPath, { batch, traceparent: this.traceparent() });
+      runs.forEach((r, i) => items[i]!.resolve(r.id));
+    } catch (err) {
+      // The server queues nothing when one item is bad: retry one by one so only that item fails.
+      if (items.length > 1 && isNboxError(err) && err.code === "BAD_ARGS") {
+        for (const p of items) void this.send([p]);
+      } else for (const p of items) p.reject(err);
+    }
+  }
+
+  private watch(): void {
+    if (!this.polling) {
+      void this.loop();
+      return;
+    }
+    // A long-poll is in flight without the new id: restart it shortly (batching more new ids).
+    this.repoll ??= setTimeout(() => {
+      this.repoll = undefined;
+      this.poll?.abort();
+    }, REPOLL_AFTER_MS);
+  }
+
+  private async loop(): Promise<void> {
+    this.polling = true;
+    try {
+      while (this.waiters.size > 0) {
+        const ids = [...this.waiters.keys()].slice(0, MAX_WAIT_IDS);
+        this.poll = new AbortController();
+        let runs: RunInfo[] = [];
+        try {
+          ({ runs } = await this.client.request<{ runs: RunInfo[] }>("POST", "/runs/wait", { ids, timeoutMs: POLL_MS }, { signal: this.poll.signal }));
+        } catch (err) {
+          if ((err as Error).name === "AbortError") continue;
+          for (const id of ids) this.waiters.get(id)?.reject(err);
+          for (const id of ids) this.waiters.delete(id);
+          continue;
+        }
+        for (const run of runs) {
+          const w = this.waiters.get(run.id);
+          if (!w) continue;
+          this.waiters.delete(run.id);
+          try {
+            w.resolve(outcome(run));
+          } catch (e) {
+            w.reject(e);
+          }
+        }
+      }
+    } finally {
+      this.polling = false;
+      clearTimeout(this.repoll);
+      this.repoll = undefined;
+    }
+  }
+}
