@@ -1,0 +1,58 @@
+// The serving app in-process (no child, no platform): `app.request()` over a plain instance.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { toWire } from "../../../src/codec/index.ts";
+import { createServingApp, SECRET_HEADER, surfaceOf } from "../../../src/platform/serving/index.ts";
+
+class Counter {
+  n = 0;
+  closed = false;
+  inc(by = 1) {
+    return (this.n += by);
+  }
+  async *ticks() {
+    try {
+      for (let i = 0; ; i++) yield i;
+    } finally {
+      this.closed = true;
+    }
+  }
+}
+
+const make = (target = new Counter()) => ({
+  target,
+  app: createServingApp({ surface: surfaceOf(target, "class"), meta: { name: "Counter", kind: "class", version: "v1" }, timeoutMs: 1000, concurrency: 1, maxBodyBytes: 1024, secret: "s3cret" }),
+});
+const post = (body: unknown) => ({ method: "POST", headers: { [SECRET_HEADER]: "s3cret", "content-type": "application/json" }, body: JSON.stringify(body) });
+
+describe("serving app (in-process)", () => {
+  it("answers only requests carrying the platform's secret", async () => {
+    const { app } = make();
+    assert.equal((await app.request("/who_are_you")).status, 403);
+    assert.equal((await app.request("/who_are_you", { headers: { [SECRET_HEADER]: "wrong!" } })).status, 403);
+    const ok = await app.request("/who_are_you", { headers: { [SECRET_HEADER]: "s3cret" } });
+    assert.equal(ok.status, 200);
+    assert.deepEqual(((await ok.json()) as { value: { fields: string[] } }).value.fields, ["n", "closed"]);
+  });
+
+  it("calls methods with codec args and reports the state", async () => {
+    const { app, target } = make();
+    const r = await app.request("/call/inc", post({ args: toWire([5]) }));
+    assert.deepEqual(await r.json(), { ok: true, value: 5 });
+    assert.equal(target.n, 5);
+    assert.equal((await app.request("/call/inc", post({ args: toWire([1, 2]) }))).status, 400);
+    assert.equal((await app.request("/call/inc", post({ args: toWire(["x".repeat(2000)]) }))).status, 413);
+  });
+
+  it("a cancelled stream calls the generator's return()", async () => {
+    const { app, target } = make();
+    const res = await app.request("/stream/ticks", post({ args: [] }));
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    assert.equal(JSON.parse(first.split("\n")[0]!).value, 0);
+    await reader.cancel();
+    for (let i = 0; i < 50 && !target.closed; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(target.closed, true);
+  });
+});
