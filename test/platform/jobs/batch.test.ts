@@ -1,0 +1,74 @@
+// The fan-out transport: batch triggers and the many-run long-poll behind remote map.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { importProject, startTestPlatform, wsName, type TestPlatform } from "./_helpers.ts";
+
+describe("jobs e2e: batch trigger and POST /runs/wait", () => {
+  let tp: TestPlatform;
+  let runsPath: string;
+  before(async () => {
+    tp = await startTestPlatform();
+    const { mod } = await importProject("basic");
+    const ws = wsName("batch");
+    const remote = await mod.square.deploy(ws, { client: tp.client });
+    runsPath = `/workspaces/${ws}/deployments/${remote.deployment.name}/runs`;
+  });
+  after(async () => {
+    await tp?.close();
+  });
+
+  it("a batch queues one run per argument list, in order, and /runs/wait returns them as they finish", async () => {
+    const r = await tp.api("POST", runsPath, { batch: [[1], [2], [3], [4]] });
+    assert.equal(r.status, 201);
+    const ids: string[] = r.json.runs.map((x: any) => x.id);
+    assert.equal(ids.length, 4);
+    assert.deepEqual(r.json.runs.map((x: any) => x.args), [[1], [2], [3], [4]]);
+    const results = new Map<string, unknown>();
+    while (results.size < ids.length) {
+      const w = await tp.api("POST", "/runs/wait", { ids: ids.filter((id) => !results.has(id)), timeoutMs: 10_000 });
+      assert.equal(w.status, 200);
+      assert.ok(w.json.runs.length > 0, "a wait returns as soon as at least one run finished");
+      for (const run of w.json.runs) {
+        assert.equal(run.status, "succeeded");
+        results.set(run.id, run.result);
+      }
+    }
+    assert.deepEqual(ids.map((id) => results.get(id)), [1, 4, 9, 16]);
+  });
+
+  it("one bad item rejects the whole batch before anything is queued, naming the item", async () => {
+    const before = (await tp.api("GET", "/runs?limit=1000")).json.runs.length;
+    const r = await tp.api("POST", runsPath, { batch: [[1], [1, 2], [3]] });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.code, "BAD_ARGS");
+    assert.match(r.json.error.message, /batch\[1\]/);
+    const empty = await tp.api("POST", runsPath, { batch: [] });
+    assert.equal(empty.status, 400);
+    const after = (await tp.api("GET", "/runs?limit=1000")).json.runs.length;
+    assert.equal(after, before, "nothing was queued");
+  });
+
+  it("/runs/wait validates its ids and answers [] at the deadline for unfinished runs", async () => {
+    assert.equal((await tp.api("POST", "/runs/wait", { ids: [] })).status, 400);
+    assert.equal((await tp.api("POST", "/runs/wait", { ids: [1, 2] })).status, 400);
+    const r = await tp.api("POST", runsPath, { batch: [[5]] });
+    const id = r.json.runs[0].id;
+    const cancelled = await tp.api("POST", `/runs/${id}/cancel`);
+    assert.equal(cancelled.status, 200);
+    const w = await tp.api("POST", "/runs/wait", { ids: [id, "run_unknown"], timeoutMs: 2_000 });
+    assert.equal(w.status, 200);
+    assert.ok(w.json.runs.every((x: any) => x.id === id), "unknown ids are ignored");
+  });
+
+  it("remote map with settle reports each failure with its run id while the rest succeed", async () => {
+    const { mod } = await importProject("basic");
+    const ws = wsName("batch-map");
+    const picky = await mod.picky.deploy(ws, { client: tp.client });
+    const out = await picky.map([1, 2, 3, 4, 5, 6], { settle: true });
+    assert.equal(out.length, 6);
+    for (const item of out) assert.ok(item.runId?.startsWith("run_"), "every item names its run");
+    assert.deepEqual(out.map((x: any) => x.ok), [true, true, false, true, true, true]);
+    assert.deepEqual(out.filter((x: any) => x.ok).map((x: any) => x.value), [2, 4, 8, 10, 12]);
+    assert.match(String(out[2].error.message), /RangeError: picky does not like 3/);
+  });
+});
