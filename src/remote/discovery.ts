@@ -1,3 +1,4 @@
+import { processAlive } from "../lib/process-alive.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -19,20 +20,12 @@ export interface Connection {
   token: string;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 function readPlatform(dataDir: string): Connection | undefined {
   const file = join(dataDir, PLATFORM_FILE);
   if (!existsSync(file)) return undefined;
   const info = JSON.parse(readFileSync(file, "utf8")) as PlatformInfo;
-  if (!alive(info.pid)) return undefined;
+  if (!processAlive(info.pid)) return undefined;
   const token = readFileSync(join(dataDir, ADMIN_TOKEN_FILE), "utf8").trim();
   return { url: info.url, token };
 }

@@ -1,3 +1,4 @@
+import { processAlive } from "../../lib/process-alive.ts";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { StoreError } from "./errors.ts";
@@ -6,14 +7,6 @@ import { StoreError } from "./errors.ts";
 // A pid file next to it turns that into a clear error instead.
 const held = new Set<string>();
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** Take the lock on `dataDir`; returns the release function. */
 export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
@@ -29,7 +22,7 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
     if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     const pid = Number((await readFile(file, "utf8").catch(() => "")).trim());
     // Our own pid in the file is a leftover of an earlier process that had the same pid (containers).
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
       throw new StoreError(
         "LOCKED",
         `the store in ${dir} is in use by process ${pid}`,

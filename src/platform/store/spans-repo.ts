@@ -2,23 +2,17 @@ import { and, asc, eq } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
 import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
 import { StoreError } from "./errors.ts";
+import type { Span } from "../../trace/span.ts";
 import { spans, type SpanRow, type SpanStatus, type StoredError } from "./schema.ts";
 
 /** A finished span (the tracer's `Span`, DESIGN §6) plus what it belongs to. */
-export interface SpanInput {
-  traceId: string;
-  spanId: string;
-  parentSpanId: string | null;
-  op: string;
-  name: string;
-  start: number;
-  end: number;
+export type SpanInput = Omit<Span, "status" | "error" | "attributes"> & {
   status: SpanStatus;
   error?: StoredError | null;
   attributes?: Record<string, unknown>;
   runId?: string | null;
   servingId?: string | null;
-}
+};
 
 export interface SpanQuery {
   runId?: string;
