@@ -67,7 +67,7 @@ async function up(o: UpOptions): Promise<void> {
   const tokenFile = join(config.dataDir, ADMIN_TOKEN_FILE);
   const out = (s: string) => process.stdout.write(s + "\n");
   out(`nbox platform is up at ${platform.url} (${Date.now() - started} ms)`);
-  out(`  dashboard:   ${platform.url}/`);
+  out(`  dashboard:   ${platform.url}/#token=${encodeURIComponent(platform.adminToken)}  (the link logs the browser in)`);
   out(`  API:         ${platform.url}/api/v1  (OpenAPI: ${platform.url}/api/v1/openapi.json)`);
   out(`  admin token: ${platform.adminToken}${platform.firstStart ? "  (new)" : ""}`);
   out(`  token file:  ${tokenFile}`);

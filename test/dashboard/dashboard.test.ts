@@ -1,0 +1,36 @@
+// The dashboard is one static page over the public API: it is served at `/`, needs no token
+// to load, and every API path it reads exists and answers with the token it is given.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { DASHBOARD_HTML } from "../../src/dashboard/page.ts";
+import { startTestPlatform, type TestPlatform } from "../platform/jobs/_helpers.ts";
+
+describe("dashboard", () => {
+  let tp: TestPlatform;
+  before(async () => {
+    tp = await startTestPlatform();
+  });
+  after(async () => {
+    await tp?.close();
+  });
+
+  it("serves the page at / without a token", async () => {
+    const res = await fetch(`${tp.url}/`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /text\/html/);
+    const html = await res.text();
+    assert.match(html, /<title>nbox<\/title>/);
+    assert.match(html, /location\.hash\.match\(\/token=/, "the #token= link logs the browser in");
+  });
+
+  it("every API path the page reads answers 200 with a token and 401 without", async () => {
+    const paths = [...DASHBOARD_HTML.matchAll(/api\("(\/[a-z]+)/g)].map((m) => m[1]!);
+    assert.deepEqual([...new Set(paths)].sort(), ["/events", "/runs", "/servings", "/workspaces"]);
+    for (const p of new Set(paths)) {
+      const ok = await fetch(`${tp.url}/api/v1${p}`, { headers: { authorization: `Bearer ${tp.token}` } });
+      assert.equal(ok.status, 200, p);
+      const no = await fetch(`${tp.url}/api/v1${p}`);
+      assert.equal(no.status, 401, p);
+    }
+  });
+});
