@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, inArray, isNull, lt, lte, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, inArray, isNull, lt, lte, notInArray, or, sql, type SQL } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
 import { rowsOf } from "./migrations.ts";
 import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
@@ -36,9 +36,15 @@ export interface CreateRunInput {
 export interface ClaimFilter {
   /** Only runs of these deployments (e.g. the ones a warm worker already has loaded). */
   deploymentIds?: string[];
+  /** Never runs of these deployments (e.g. the ones at their concurrency limit). */
+  excludeDeploymentIds?: string[];
 }
 
 export interface FinishRunInput {
+  /** When the attempt really started, if later than the claim (a worker claims a few runs ahead). */
+  startedAt?: number;
+  /** When it really ended, if earlier than the write (outcomes are stored in batches). */
+  finishedAt?: number;
   status: TerminalRunStatus;
   result?: unknown;
   error?: StoredError | null;
@@ -172,6 +178,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
           eq(runs.status, "queued"),
           or(isNull(runs.scheduledFor), lte(runs.scheduledFor, t)),
           filter?.deploymentIds === undefined ? undefined : inArray(runs.deploymentId, filter.deploymentIds),
+          filter?.excludeDeploymentIds?.length ? notInArray(runs.deploymentId, filter.excludeDeploymentIds) : undefined,
         ),
       )
       .orderBy(sql`coalesce(${runs.scheduledFor}, ${runs.createdAt})`, asc(runs.id))
@@ -201,12 +208,13 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
       const chunk = items.slice(i, i + STORE_DEFAULTS.insertBatch);
       // One UPDATE … FROM (VALUES …) for the whole batch; each row keeps finishRun's guards.
       const values = sql.join(
-        chunk.map((it) => sql`(${it.id}, ${it.status}, ${JSON.stringify(it.result ?? null)}::jsonb, ${JSON.stringify(it.error ?? null)}::jsonb, ${it.workerId ?? null}::text)`),
+        chunk.map((it) => sql`(${it.id}, ${it.status}, ${JSON.stringify(it.result ?? null)}::jsonb, ${JSON.stringify(it.error ?? null)}::jsonb, ${it.workerId ?? null}::text, ${it.startedAt ?? null}::bigint, ${it.finishedAt ?? null}::bigint)`),
         sql`, `,
       );
       const res = await db.execute(sql`
-        update ${runs} set status = v.status, result = v.result, error = v.error, finished_at = ${t}
-        from (values ${values}) as v(id, status, result, error, worker)
+        update ${runs} set status = v.status, result = v.result, error = v.error, finished_at = coalesce(v.finished, ${t}),
+          started_at = coalesce(v.started, ${runs.startedAt})
+        from (values ${values}) as v(id, status, result, error, worker, started, finished)
         where ${runs.id} = v.id and ${runs.status} in ('queued', 'running') and (v.worker is null or ${runs.workerId} = v.worker)
         returning ${runs.id} as id`);
       applied.push(...rowsOf<{ id: string }>(res).map((r) => r.id));

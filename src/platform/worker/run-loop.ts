@@ -21,6 +21,8 @@ const STOP_DRAIN_MS = 10_000;
 interface PreparedVersion {
   bundleDir: string;
   locator: OperatorLocator;
+  /** `resource.concurrency` of the deployment: runs at once on this worker (0 or unset = no limit). */
+  concurrency: number;
 }
 
 function storedError(wire: unknown): StoredError {
@@ -41,6 +43,10 @@ export class RunLoop {
   private readonly settling = new Set<Promise<void>>();
   /** Claimed (status running) but waiting for a free slot. */
   private ready: RunRow[] = [];
+  /** Runs executing now, per deployment (for `resource.concurrency`). */
+  private readonly runningPer = new Map<string, number>();
+  /** Concurrency limit per deployment, learnt from its version's manifest. */
+  private readonly limitPer = new Map<string, number>();
   private readonly onQueued = () => this.kick();
   private readonly onCancel = (runId: string) => {
     this.controllers.get(runId)?.abort();
@@ -109,16 +115,23 @@ export class RunLoop {
         do {
           this.again = false;
           while (this.active < this.slots && !this.stopped) {
-            if (this.ready.length === 0) {
-              // One statement claims work for every free slot and a few calls ahead.
-              const want = this.slots * PREFETCH_PER_SLOT - this.active;
-              this.ready = await this.ctx.store.claimNextRuns(this.workerId, want);
-              if (this.ready.length === 0) break;
+            let run = this.takeStartable();
+            if (!run) {
+              // One statement claims work for every free slot and a few calls ahead, skipping
+              // deployments already at their concurrency limit.
+              const want = this.slots * PREFETCH_PER_SLOT - this.active - this.ready.length;
+              const claimed = want > 0 ? await this.ctx.store.claimNextRuns(this.workerId, want, { excludeDeploymentIds: this.saturated() }) : [];
+              for (const r of claimed) await this.learnLimit(r);
+              this.ready.push(...claimed);
+              run = this.takeStartable();
+              if (!run) break;
             }
-            const run = this.ready.shift()!;
             this.active++;
-            void this.execute(run).finally(() => {
+            this.runningPer.set(run.deploymentId, (this.runningPer.get(run.deploymentId) ?? 0) + 1);
+            const started = run;
+            void this.execute(started).finally(() => {
               this.active--;
+              this.runningPer.set(started.deploymentId, this.runningPer.get(started.deploymentId)! - 1);
               this.kick();
             });
           }
@@ -129,6 +142,36 @@ export class RunLoop {
         this.pumping = false;
       }
     })();
+  }
+
+  private hasCapacity(deploymentId: string): boolean {
+    const limit = this.limitPer.get(deploymentId) ?? 0;
+    return limit <= 0 || (this.runningPer.get(deploymentId) ?? 0) < limit;
+  }
+
+  /** The oldest claimed run whose deployment is below its limit (removed from `ready`). */
+  private takeStartable(): RunRow | undefined {
+    const i = this.ready.findIndex((r) => this.hasCapacity(r.deploymentId));
+    return i < 0 ? undefined : this.ready.splice(i, 1)[0];
+  }
+
+  /** Deployments whose running + waiting runs already fill their limit: not worth claiming more. */
+  private saturated(): string[] {
+    const out: string[] = [];
+    for (const [d, limit] of this.limitPer) {
+      if (limit <= 0) continue;
+      const waiting = this.ready.filter((r) => r.deploymentId === d).length;
+      if ((this.runningPer.get(d) ?? 0) + waiting >= limit) out.push(d);
+    }
+    return out;
+  }
+
+  private async learnLimit(run: RunRow): Promise<void> {
+    try {
+      this.limitPer.set(run.deploymentId, (await this.prepare(run.versionId)).concurrency);
+    } catch {
+      // A version that cannot be prepared fails in execute() with the reason; no limit to learn.
+    }
   }
 
   private prepare(versionId: string): Promise<PreparedVersion> {
@@ -142,6 +185,7 @@ export class RunLoop {
         return {
           bundleDir,
           locator: { file: join(bundleDir, manifest.entry), exportName: manifest.export, kind: manifest.kind, init: manifest.init, ...(manifest.state ? { state: manifest.state } : {}) },
+          concurrency: Number((manifest.resource as { concurrency?: number }).concurrency ?? 0),
         };
       })();
       p.catch(() => this.versions.delete(versionId));
@@ -152,6 +196,7 @@ export class RunLoop {
 
   private async execute(run: RunRow): Promise<void> {
     const out = this.output;
+    const startedAt = Date.now();
     const controller = new AbortController();
     this.controllers.set(run.id, controller);
     try {
@@ -176,7 +221,7 @@ export class RunLoop {
         outcome = { ok: false, reason: "error", error: { $nbx: "error", v: { name: "PrepareError", message: (err as Error).message } }, coldStart: false };
       }
       // The slot is free as soon as the call is over; storing the outcome goes on in the background.
-      const settling = this.settle(run, outcome).catch((err) => console.error(`[nbox run-loop] settling run ${run.id} failed:`, err));
+      const settling = this.settle(run, outcome, startedAt).catch((err) => console.error(`[nbox run-loop] settling run ${run.id} failed:`, err));
       this.settling.add(settling);
       void settling.finally(() => this.settling.delete(settling));
     } finally {
@@ -184,11 +229,11 @@ export class RunLoop {
     }
   }
 
-  private async settle(run: RunRow, outcome: CallOutcome): Promise<void> {
+  private async settle(run: RunRow, outcome: CallOutcome, startedAt: number): Promise<void> {
     const out = this.output;
     const workerId = this.workerId;
     const finish = (status: "succeeded" | "failed" | "cancelled" | "timed_out", fields: { result?: unknown; error?: StoredError }) =>
-      out.finish({ id: run.id, status, workerId, ...fields });
+      out.finish({ id: run.id, status, workerId, startedAt, finishedAt: Date.now(), ...fields });
     if (outcome.ok) return finish("succeeded", { result: outcome.value });
     const error = safeStoredError(outcome.error);
     // Back to the queue: the run's output so far is written first, then the requeue.
