@@ -10,7 +10,7 @@ export class MemorySink implements SpanSink {
   private readonly ring: (Span | undefined)[];
   private next = 0;
   private count = 0;
-  constructor(readonly capacity = 10_000) {
+  constructor(readonly capacity = 1_000) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`MemorySink: capacity must be a positive integer, got ${capacity}`);
     this.ring = new Array(capacity);
   }

@@ -33,7 +33,8 @@ function errorInfo(err: unknown): Span["error"] {
 }
 
 export class Tracer {
-  readonly memory = new MemorySink();
+  // Small by default: spans that outlive a young-generation GC cost far more than the ring is worth.
+  readonly memory = new MemorySink(Number(process.env.NBOX_TRACE_MEMORY ?? 1_000) || 1_000);
   private readonly sinks: SpanSink[] = [this.memory];
   private readonly als = new AsyncLocalStorage<TraceFrame>();
   /** Parent for root spans of this process (set by a worker from the trigger's traceparent). */
