@@ -35,9 +35,10 @@ function callForward(op: any, args: unknown[]): unknown {
 function finish(tracer: Tracer, st: OperatorState, frame: TraceFrame, parent: TraceFrame | undefined, isChild: boolean, err: unknown): void {
   const span = frame.span;
   const done = tracer.endSpan(span, err);
-  const box = frame.dag!;
-  if (isChild) (box.recorder ??= new DagRecorder()).record(parent!.path || box.rootName, frame.path, done.end - done.start);
-  else st.lastDag = box.recorder;
+  if (isChild) {
+    const box = frame.dag!;
+    (box.recorder ??= new DagRecorder()).record(parent!.path || box.rootName, frame.path, done.end - done.start);
+  } else st.lastDag = frame.dag?.recorder;
 }
 
 function isThenable(x: unknown): x is PromiseLike<unknown> {
@@ -60,12 +61,13 @@ export function invoke(op: Operator, args: unknown[]): Promise<any> {
   const tracer = getTracer();
   const parent = tracer.currentFrame();
   const st = stateOf(op);
-  const key = parent?.owner !== undefined && parent.dag !== undefined ? childName(parent.owner as Operator, op) : undefined;
+  const key = parent?.owner !== undefined ? childName(parent.owner as Operator, op) : undefined;
   const isChild = key !== undefined;
   const path = isChild ? (parent!.path ? `${parent!.path}.${key}` : key) : "";
   const span: ActiveSpan = tracer.openSpan(path || st.name, st.name, parent ? parent.span : tracer.rootParent);
-  const dag: DagBox = isChild ? parent!.dag! : { recorder: undefined, rootName: st.name };
-  const frame: TraceFrame = { span, owner: op, path, dag };
+  // The DAG box of a root call is made by its first child call (leaf calls never need one).
+  if (isChild) parent!.dag ??= { recorder: undefined, rootName: parent!.path || stateOf(parent!.owner as Operator).name };
+  const frame: TraceFrame = { span, owner: op, path, dag: isChild ? parent!.dag : undefined };
   let out: unknown;
   try {
     out = tracer.runInFrame(frame, callForward, op, args);

@@ -133,7 +133,7 @@ export class Tracer {
     const span = this.startSpan(op, op, opts);
     // Keep the enclosing operator and its path: an operator's child called inside a custom
     // span is still that operator's child (dotted span name and DAG edge).
-    const frame: TraceFrame = { span, owner: parentFrame?.owner, path: parentFrame?.path ?? "", dag: parentFrame?.dag };
+    const frame: TraceFrame = { span, owner: parentFrame?.owner, path: parentFrame?.path ?? "", dag: parentFrame ? (parentFrame.dag ??= { recorder: undefined, rootName: parentFrame.span.name }) : undefined };
     let result: T;
     try {
       result = this.als.run(frame, () => fn(span));
