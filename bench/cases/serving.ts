@@ -2,6 +2,7 @@
 // (examples/bar `inc()`), latency p50/p99 on loopback and requests/s with 32 concurrent clients,
 // against a raw hono handler doing the same work in its own process, measured in the same run.
 import { fork } from "node:child_process";
+import http from "node:http";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -21,16 +22,34 @@ function percentile(xs: number[], p: number): number {
 
 type Call = () => Promise<unknown>;
 
+/**
+ * The same small client for both servers: node:http over a keep-alive agent with a socket per
+ * concurrent client, body read as text and parsed. (fetch/undici costs the client several times
+ * more CPU than either server spends, so it would measure the client, not the servers.)
+ */
 function poster(url: string, token?: string): Call {
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  if (token) headers.authorization = `Bearer ${token}`;
+  const u = new URL(url);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
   const body = JSON.stringify({ args: [] });
-  return async () => {
-    const res = await fetch(url, { method: "POST", headers, body });
-    const json = (await res.json()) as { ok: boolean };
-    if (!res.ok || !json.ok) throw new Error(`HTTP ${res.status}`);
-    return json;
-  };
+  const headers: http.OutgoingHttpHeaders = { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const opts: http.RequestOptions = { host: u.hostname, port: u.port, path: u.pathname, method: "POST", headers, agent };
+  return () =>
+    new Promise((resolve, reject) => {
+      const req = http.request(opts, (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (text += c));
+        res.on("end", () => {
+          const json = JSON.parse(text) as { ok: boolean };
+          if (res.statusCode !== 200 || !json.ok) reject(new Error(`HTTP ${res.statusCode}: ${text}`));
+          else resolve(json);
+        });
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.end(body);
+    });
 }
 
 async function latencies(call: Call, n: number): Promise<number[]> {
@@ -43,9 +62,9 @@ async function latencies(call: Call, n: number): Promise<number[]> {
   return out;
 }
 
-async function rps(call: Call): Promise<number> {
+async function rps(call: Call, windowMs = RPS_WINDOW_MS): Promise<number> {
   let done = 0;
-  const until = performance.now() + RPS_WINDOW_MS;
+  const until = performance.now() + windowMs;
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: CLIENTS }, async () => {
@@ -87,6 +106,8 @@ export const servingBench: BenchCase = {
       const raw = poster(hono.url);
       await latencies(serving, WARMUP_CALLS);
       await latencies(raw, WARMUP_CALLS);
+      await rps(serving, 500); // warm the concurrent paths (JIT, sockets) of both too
+      await rps(raw, 500);
       const lat = { serving: [] as number[], raw: [] as number[] };
       const thr = { serving: [] as number[], raw: [] as number[] };
       for (let r = 0; r < ROUNDS; r++) {

@@ -2,8 +2,8 @@
 // The platform proxy in front of it does auth and routing; this app trusts only requests that
 // carry the per-process secret. Chained so `typeof app` carries the routes (STYLE 11).
 import { timingSafeEqual } from "node:crypto";
+import type { IncomingMessage } from "node:http";
 import { Hono, type Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { CodecError, fromWire, toWire } from "../../codec/index.ts";
 import { getTracer } from "../../trace/tracer.ts";
 import { parseTraceParent } from "../../trace/traceparent.ts";
@@ -37,8 +37,64 @@ function sameSecret(a: string | undefined, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-async function readJson(c: Context): Promise<Record<string, unknown>> {
-  const text = await c.req.text();
+const tooLarge = (max: number) => new ServingError("PAYLOAD_TOO_LARGE", `request body is larger than the limit of ${max} bytes`);
+
+/** The request body as text, at most `max` bytes (chunked bodies are counted as they arrive). */
+function readBody(c: Context, max: number): Promise<string> {
+  // Under @hono/node-server: read the IncomingMessage itself (no WHATWG Request/stream per call).
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (incoming && !incoming.readableDidRead) return readIncoming(incoming, max);
+  return readWebBody(c.req.raw.body, max);
+}
+
+function readIncoming(incoming: IncomingMessage, max: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = (err: Error) => {
+      incoming.off("data", onData);
+      incoming.off("end", onEnd);
+      incoming.off("close", onClose);
+      incoming.pause(); // the server drops or drains the rest after answering
+      reject(err);
+    };
+    const onData = (b: Buffer) => {
+      size += b.length;
+      if (size > max) stop(tooLarge(max));
+      else chunks.push(b);
+    };
+    const onEnd = () => {
+      incoming.off("close", onClose);
+      resolve(chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"));
+    };
+    const onClose = () => stop(new ServingError("BAD_REQUEST", "the request body was cut off"));
+    incoming.on("data", onData);
+    incoming.once("end", onEnd);
+    incoming.once("close", onClose);
+    incoming.once("error", stop);
+  });
+}
+
+async function readWebBody(body: ReadableStream<Uint8Array> | null, max: number): Promise<string> {
+  if (!body) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > max) {
+      void reader.cancel().catch(() => {});
+      throw tooLarge(max);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+async function readJson(c: Context, max: number): Promise<Record<string, unknown>> {
+  const text = await readBody(c, max);
   if (!text) return {};
   let v: unknown;
   try {
@@ -84,7 +140,7 @@ export function createServingApp(o: ServingAppOptions) {
   };
 
   const args = async (c: Context, label: string, info: MethodInfo): Promise<unknown[]> => {
-    const body = await readJson(c);
+    const body = await readJson(c, o.maxBodyBytes);
     const list = decode(body.args ?? [], "args");
     if (!Array.isArray(list)) throw new ServingError("BAD_ARGS", "args must encode an array of arguments");
     checkArity(label, info, list.length);
@@ -122,15 +178,10 @@ export function createServingApp(o: ServingAppOptions) {
       if (o.secret !== undefined && !sameSecret(c.req.header(SECRET_HEADER), o.secret)) {
         return c.json(errBody(new ServingError("FORBIDDEN", "requests reach a serving only through the platform")), 403);
       }
+      // A declared length over the limit: 413 before reading (chunked bodies are counted in readBody).
+      if (Number(c.req.header("content-length") ?? 0) > o.maxBodyBytes) return c.json(errBody(tooLarge(o.maxBodyBytes)), 413);
       await next();
     })
-    .use(
-      "*",
-      bodyLimit({
-        maxSize: o.maxBodyBytes,
-        onError: (c) => c.json(errBody(new ServingError("PAYLOAD_TOO_LARGE", `request body is larger than the limit of ${o.maxBodyBytes} bytes`)), 413),
-      }),
-    )
     .get("/", (c) => c.json({ ok: true, value: { status: "ready", name: meta.name, version: meta.version, queued: queue.pending } }))
     .get("/who_are_you", (c) => c.json({ ok: true, value: whoAreYou(surface, meta) }))
     .get("/openapi.json", (c) => c.json(openApiFor(whoAreYou(surface, meta), o.publicUrl ?? "/")))
@@ -225,7 +276,7 @@ export function createServingApp(o: ServingAppOptions) {
       answer(c, async () => {
         const name = c.req.param("name");
         if (!isWritableField(surface, name)) throw new ServingError("NOT_FOUND", `${meta.name} has no writable public field "${name}"`);
-        const body = await readJson(c);
+        const body = await readJson(c, o.maxBodyBytes);
         if (!("value" in body)) throw new ServingError("BAD_ARGS", "the body must be { \"value\": <wire value> }");
         const value = decode(body.value, "value");
         await queue.run(() => void (surface.host[name] = value), { ...timeout, label: `set ${name}` });

@@ -390,7 +390,7 @@ export class LocalServingHost implements ServingHost {
     this.requests.set(e.d.id, (this.requests.get(e.d.id) ?? 0) + 1);
 
     const opts: ProxyOptions = { maxBodyBytes: this.ctx.config.maxBodyBytes, onUpstreamError: (err) => this.upstreamFailure(e, proc, err) };
-    const up = { port: proc.port, agent: proc.agent, secret: proc.secret };
+    const up = { address: proc.address, agent: proc.agent, secret: proc.secret };
     const env = c.env as { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined;
     proc.inflight++;
     try {

@@ -37,10 +37,12 @@ export interface ServingChildConfig {
   publicUrl: string;
   /** Signature recorded at deploy time (forward of function operators). */
   signature?: Record<string, unknown>;
+  /** Unix socket (named pipe on Windows) to listen on; the child falls back to 127.0.0.1:<any port> if it cannot. */
+  socketPath?: string;
 }
 
 export type ChildMessage =
-  | { type: "ready"; port: number; loadMs: number }
+  | { type: "ready"; address: { socketPath: string } | { host: string; port: number }; loadMs: number }
   | { type: "load-failed"; error: { name: string; message: string; stack?: string } }
   | { type: "spans"; spans: Span[] };
 

@@ -3,6 +3,7 @@
 // When the caller goes away, the upstream request is destroyed, which cancels a streaming
 // generator in the child. The caller's bearer token is not forwarded: user code never sees it.
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import { Readable } from "node:stream";
 import { SECRET_HEADER } from "./protocol.ts";
 import type { WireError } from "./wire.ts";
 
@@ -20,8 +21,11 @@ const HOP_BY_HOP = new Set([
   SECRET_HEADER,
 ]);
 
+/** Where a serving child listens: a unix socket (the default) or a loopback TCP port (fallback). */
+export type UpstreamAddress = { socketPath: string } | { host: string; port: number };
+
 export interface Upstream {
-  port: number;
+  address: UpstreamAddress;
   agent: http.Agent;
   secret: string;
 }
@@ -60,77 +64,144 @@ function responseHeaders(res: IncomingMessage): http.OutgoingHttpHeaders {
   return out;
 }
 
-/** Pipe one request to the child over node:http (keep-alive); resolves when the exchange is over. */
+/** Bodies up to this size (by Content-Length) are read whole and sent as one write; larger or chunked ones stream. */
+const BUFFER_BYTES = 64 * 1024;
+
+const tooLarge = (max: number): ProxyFailure => ({
+  status: 413,
+  error: { name: "NboxError", code: "PAYLOAD_TOO_LARGE", message: `request body is larger than the limit of ${max} bytes` },
+});
+
+/**
+ * One request to the child over node:http (keep-alive agent); resolves when the exchange is over.
+ * Small bodies and small answers (known length) go through whole, in one write each way; anything
+ * else (chunked uploads, NDJSON streams, large bodies) is piped chunk by chunk with backpressure.
+ */
 export function proxyNode(incoming: IncomingMessage, outgoing: ServerResponse, up: Upstream, path: string, o: ProxyOptions): Promise<void> {
   return new Promise<void>((done) => {
     let settled = false;
+    let upstream: http.ClientRequest | undefined;
     const finish = () => {
       if (settled) return;
       settled = true;
       done();
     };
-    const upstream = http.request({ host: "127.0.0.1", port: up.port, method: incoming.method, path, headers: requestHeaders(incoming, up.secret), agent: up.agent });
-    upstream.on("response", (res) => {
-      outgoing.writeHead(res.statusCode ?? 502, responseHeaders(res));
-      // Streams (no length): send the head now, then each chunk as the child writes it.
-      if (res.headers["content-length"] === undefined) outgoing.flushHeaders();
-      res.pipe(outgoing);
+    const fail = (f: ProxyFailure) => {
+      upstream?.destroy();
+      sendJson(outgoing, f.status, { ok: false, error: f.error });
+      finish();
+    };
+    // The caller went away before the answer was complete: drop the upstream exchange too
+    // (for a stream, the child sees the socket close and cancels the generator).
+    outgoing.on("close", () => {
+      if (!outgoing.writableFinished) upstream?.destroy();
+      finish();
+    });
+
+    const open = (): http.ClientRequest => {
+      const req = http.request({ ...up.address, method: incoming.method, path, headers: requestHeaders(incoming, up.secret), agent: up.agent });
+      req.on("response", (res) => answer(res));
+      req.on("error", (err) => {
+        if (!outgoing.headersSent) {
+          const f = o.onUpstreamError(err);
+          sendJson(outgoing, f.status, { ok: false, error: f.error });
+        } else outgoing.destroy();
+        finish();
+      });
+      return (upstream = req);
+    };
+
+    const answer = (res: IncomingMessage) => {
+      const status = res.statusCode ?? 502;
+      const headers = responseHeaders(res);
+      const length = res.headers["content-length"];
       res.on("error", () => outgoing.destroy());
+      if (length !== undefined && Number(length) <= BUFFER_BYTES) {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          if (!outgoing.destroyed) {
+            outgoing.writeHead(status, headers);
+            outgoing.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+          }
+          finish();
+        });
+        res.on("close", () => {
+          if (!res.complete) outgoing.destroy();
+          finish();
+        });
+        return;
+      }
+      outgoing.writeHead(status, headers);
+      // Streams (no length): send the head now, then each chunk as the child writes it.
+      if (length === undefined) outgoing.flushHeaders();
+      res.pipe(outgoing);
       res.on("end", finish);
       res.on("close", finish);
-    });
-    upstream.on("error", (err) => {
-      if (!outgoing.headersSent) {
-        const f = o.onUpstreamError(err);
-        sendJson(outgoing, f.status, { ok: false, error: f.error });
-      } else outgoing.destroy();
-      finish();
-    });
-    // The caller went away before the answer was complete: drop the upstream exchange too.
-    outgoing.on("close", () => {
-      if (!outgoing.writableFinished) upstream.destroy();
-      finish();
-    });
+    };
+
     if (incoming.method === "GET" || incoming.method === "HEAD") {
-      upstream.end();
+      open().end();
       return;
     }
-    // Chunked bodies have no Content-Length to check up front: count while streaming.
+    const declared = incoming.headers["content-length"];
+    if (declared !== undefined && incoming.headers["transfer-encoding"] === undefined && Number(declared) <= BUFFER_BYTES) {
+      // A small body: read it whole, then send head + body to the child in one write.
+      const chunks: Buffer[] = [];
+      let seen = 0;
+      incoming.on("data", (c: Buffer) => {
+        seen += c.length;
+        if (seen <= o.maxBodyBytes) chunks.push(c);
+        else if (!settled) fail(tooLarge(o.maxBodyBytes));
+      });
+      incoming.on("end", () => {
+        if (!settled && !outgoing.destroyed) open().end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+      });
+      return;
+    }
+    // Chunked (or large) bodies have no trustworthy length up front: count while streaming.
+    const req = open();
     let seen = 0;
     incoming.on("data", (chunk: Buffer) => {
       seen += chunk.length;
-      if (seen > o.maxBodyBytes && !upstream.destroyed) {
-        incoming.unpipe(upstream);
-        upstream.destroy();
-        sendJson(outgoing, 413, { ok: false, error: { name: "NboxError", code: "PAYLOAD_TOO_LARGE", message: `request body is larger than the limit of ${o.maxBodyBytes} bytes` } });
-        finish();
+      if (seen > o.maxBodyBytes && !settled) {
+        incoming.unpipe(req);
+        fail(tooLarge(o.maxBodyBytes));
       }
     });
-    incoming.pipe(upstream);
+    incoming.pipe(req);
   });
 }
 
-/** The same exchange over fetch, for in-process `app.request()` calls (no Node sockets to pipe). */
+/** The same exchange for in-process `app.request()` calls (a WHATWG Request, no Node sockets to pipe). */
 export async function proxyFetch(req: Request, up: Upstream, path: string, o: ProxyOptions): Promise<Response> {
-  const headers = new Headers();
+  const headers: http.OutgoingHttpHeaders = {};
   req.headers.forEach((v, k) => {
-    if (!HOP_BY_HOP.has(k) && k !== "content-length") headers.set(k, v);
+    if (!HOP_BY_HOP.has(k) && k !== "content-length") headers[k] = v;
   });
-  headers.set(SECRET_HEADER, up.secret);
-  const hasBody = req.method !== "GET" && req.method !== "HEAD";
-  try {
-    const res = await fetch(`http://127.0.0.1:${up.port}${path}`, {
-      method: req.method,
-      headers,
-      body: hasBody ? await req.arrayBuffer() : undefined,
-      signal: req.signal,
-    });
-    const out = new Headers(res.headers);
-    out.delete("content-length");
-    out.delete("transfer-encoding");
-    return new Response(res.body, { status: res.status, headers: out });
-  } catch (err) {
-    const f = o.onUpstreamError(err as Error);
+  headers[SECRET_HEADER] = up.secret;
+  const body = req.method !== "GET" && req.method !== "HEAD" ? Buffer.from(await req.arrayBuffer()) : undefined;
+  if (body && body.length > o.maxBodyBytes) {
+    const f = tooLarge(o.maxBodyBytes);
     return Response.json({ ok: false, error: f.error }, { status: f.status });
   }
+  if (body) headers["content-length"] = body.length;
+  return new Promise<Response>((resolve) => {
+    const upstream = http.request({ ...up.address, method: req.method, path, headers, agent: up.agent });
+    const abort = () => upstream.destroy();
+    req.signal.addEventListener("abort", abort, { once: true });
+    upstream.on("response", (res) => {
+      const out = new Headers();
+      for (const [k, v] of Object.entries(responseHeaders(res))) if (k !== "content-length" && v !== undefined) out.set(k, String(v));
+      const stream = Readable.toWeb(res) as ReadableStream<Uint8Array>;
+      res.on("close", () => req.signal.removeEventListener("abort", abort));
+      resolve(new Response(res.statusCode === 204 || res.statusCode === 304 ? null : stream, { status: res.statusCode ?? 502, headers: out }));
+    });
+    upstream.on("error", (err) => {
+      req.signal.removeEventListener("abort", abort);
+      const f = o.onUpstreamError(err);
+      resolve(Response.json({ ok: false, error: f.error }, { status: f.status }));
+    });
+    upstream.end(body);
+  });
 }

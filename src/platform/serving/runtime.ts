@@ -1,10 +1,12 @@
 // The serving child: build the instance from the bundle with its recorded `init`, run
-// `remoteInit` (whole Operator trees via triggerRemoteInit), then serve it over HTTP on
-// 127.0.0.1 and tell the parent the port. Spans go to the parent in small batches.
+// `remoteInit` (whole Operator trees via triggerRemoteInit), then serve it over HTTP on the unix
+// socket the parent chose (127.0.0.1:<any port> if that fails) and tell the parent where.
+// Spans go to the parent in small batches.
+import { chmodSync } from "node:fs";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
-import { serve } from "@hono/node-server";
+import { createAdaptorServer } from "@hono/node-server";
 import { isOperator } from "../../operator/brand.ts";
 import { materialize } from "../../operator/materialize.ts";
 import { getTracer } from "../../trace/tracer.ts";
@@ -68,13 +70,25 @@ async function main(): Promise<void> {
     secret,
     publicUrl: cfg.publicUrl,
   });
-  const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info: AddressInfo) => {
-    send({ type: "ready", port: info.port, loadMs: performance.now() - t0 });
-  });
-  server.on("error", (err) => {
-    send({ type: "load-failed", error: wireError(err) });
-    process.exit(1);
-  });
+  const server = createAdaptorServer({ fetch: app.fetch });
+  const ready = (address: Extract<ChildMessage, { type: "ready" }>["address"]) => send({ type: "ready", address, loadMs: performance.now() - t0 });
+  const listenTcp = () => {
+    server.once("error", (err) => {
+      send({ type: "load-failed", error: wireError(err) });
+      process.exit(1);
+    });
+    server.listen(0, "127.0.0.1", () => ready({ host: "127.0.0.1", port: (server.address() as AddressInfo).port }));
+  };
+  const socketPath = cfg.socketPath;
+  if (socketPath) {
+    // A unix socket: no TCP stack between platform and child, and only this user may connect.
+    server.once("error", listenTcp);
+    server.listen(socketPath, () => {
+      server.off("error", listenTcp);
+      if (process.platform !== "win32") chmodSync(socketPath, 0o600);
+      ready({ socketPath });
+    });
+  } else listenTcp();
   // Keep-alive sockets from the platform stay open between calls.
   (server as { keepAliveTimeout?: number }).keepAliveTimeout = 60_000;
 }

@@ -2,11 +2,15 @@
 // listens and answers its health route, keep a log tail for error reports, and kill it.
 import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
 import http from "node:http";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Span } from "../../trace/span.ts";
 import { LineSplitter, MAX_LINE_CHARS } from "../executor/line-splitter.ts";
 import { CONFIG_ENV, SECRET_ENV, SECRET_HEADER, isChildMessage, type ServingChildConfig } from "./protocol.ts";
+import type { UpstreamAddress } from "./proxy.ts";
 import type { WireError } from "./wire.ts";
 
 const RUNTIME_MAIN = fileURLToPath(new URL("./runtime-main.mjs", import.meta.url));
@@ -14,6 +18,12 @@ const TAIL_LINES = 40;
 const PIPE_DRAIN_MS = 200;
 // Never hand user code the platform's own credentials.
 const WITHHELD_ENV = ["NBOX_TOKEN", "NBOX_URL"];
+
+/** A fresh socket path for one child: short (unix sockets allow ~100 bytes), private to this user. */
+function socketPathFor(tag: string): string {
+  const name = `nbox-${process.pid}-${tag}.sock`;
+  return process.platform === "win32" ? `\\\\.\\pipe\\${name}` : path.join(tmpdir(), name);
+}
 
 export class ServingStartError extends Error {
   override name = "ServingStartError";
@@ -34,9 +44,12 @@ export interface ServingProcessEvents {
 export class ServingProcess {
   readonly child: ChildProcess;
   readonly secret = randomBytes(24).toString("base64url");
-  readonly agent = new http.Agent({ keepAlive: true, maxSockets: 128, keepAliveMsecs: 30_000 });
+  // One socket per concurrent proxied call, kept open between calls (free sockets are reused LIFO).
+  readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256, keepAliveMsecs: 30_000, scheduling: "lifo" });
   readonly startedAt = Date.now();
-  port = 0;
+  /** Where the child listens (known once ready). */
+  address: UpstreamAddress = { host: "127.0.0.1", port: 0 };
+  private readonly socketPath: string;
   /** Proxied requests in flight (a replaced process drains before it is stopped). */
   inflight = 0;
   /** Why the platform killed it (undefined = it died on its own). */
@@ -51,7 +64,8 @@ export class ServingProcess {
   ) {
     const env: Record<string, string | undefined> = { ...process.env };
     for (const k of WITHHELD_ENV) delete env[k];
-    env[CONFIG_ENV] = JSON.stringify(config);
+    this.socketPath = socketPathFor(randomBytes(6).toString("hex"));
+    env[CONFIG_ENV] = JSON.stringify({ ...config, socketPath: this.socketPath });
     env[SECRET_ENV] = this.secret;
     this.child = fork(RUNTIME_MAIN, [], { cwd: config.bundleDir, env, execArgv: [], stdio: ["ignore", "pipe", "pipe", "ipc"] });
     for (const name of ["stdout", "stderr"] as const) {
@@ -67,6 +81,7 @@ export class ServingProcess {
     this.exited = new Promise((resolve) => {
       // "exit", then a short wait for the pipes: a grandchild (tsx's esbuild service) may hold them open.
       this.child.once("exit", (code, signal) => {
+        if (process.platform !== "win32") rmSync(this.socketPath, { force: true }); // left behind when it was killed
         const pipes = [this.child.stdout!, this.child.stderr!].map((p) => (p.closed ? undefined : new Promise((r) => p.once("close", r))));
         const drained = Promise.race([Promise.all(pipes), new Promise((r) => setTimeout(r, PIPE_DRAIN_MS))]);
         void drained.then(() => {
@@ -99,12 +114,12 @@ export class ServingProcess {
   async ready(timeoutMs: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     try {
-      const port = await new Promise<number>((resolve, reject) => {
+      this.address = await new Promise<UpstreamAddress>((resolve, reject) => {
         const fail = (msg: string, remote?: WireError) => reject(new ServingStartError(msg, remote, this.tail()));
         timer = setTimeout(() => fail(`serving ${this.config.name} was not ready within ${timeoutMs} ms`), timeoutMs);
         this.child.on("message", (m: unknown) => {
           if (!isChildMessage(m)) return;
-          if (m.type === "ready") resolve(m.port);
+          if (m.type === "ready") resolve(m.address);
           else if (m.type === "load-failed") fail(`serving ${this.config.name} failed to start: ${m.error.name}: ${m.error.message}`, m.error);
         });
         void this.exited.then((e) => {
@@ -112,7 +127,6 @@ export class ServingProcess {
           setTimeout(() => fail(`serving ${this.config.name} exited during startup (code ${e.code}, signal ${e.signal})`), 20);
         });
       });
-      this.port = port;
       const health = await this.request("GET", "/", Math.max(1000, Math.min(timeoutMs, 10_000)));
       if (health.status !== 200) throw new ServingStartError(`serving ${this.config.name} health check answered HTTP ${health.status}`, undefined, this.tail());
     } catch (err) {
@@ -126,7 +140,7 @@ export class ServingProcess {
   /** A small request to the child (health checks); resolves with status and body text. */
   request(method: string, path: string, timeoutMs: number): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
-      const req = http.request({ host: "127.0.0.1", port: this.port, method, path, agent: this.agent, headers: { [SECRET_HEADER]: this.secret }, timeout: timeoutMs }, (res) => {
+      const req = http.request({ ...this.address, method, path, agent: this.agent, headers: { [SECRET_HEADER]: this.secret }, timeout: timeoutMs }, (res) => {
         let body = "";
         res.setEncoding("utf8");
         res.on("data", (c: string) => (body += c));
