@@ -32,7 +32,7 @@ export function registerUp(program: Command): void {
     .option("--redis <url>", "queue runs through Redis/BullMQ for external workers (not implemented yet)")
     .option("--max-body <bytes>", "largest accepted request body (default 10 MiB)")
     .option("--slots <n>", "worker slots (job processes running at once)")
-    .option("--with-examples", "deploy examples/foo and examples/my-operator and run each once")
+    .option("--with-examples", "deploy examples/foo, examples/my-operator (jobs) and examples/bar (serving) and use each once")
     .action(up);
 }
 
@@ -125,9 +125,11 @@ export function linkExample(dir: string): void {
   }
 }
 
-const EXAMPLES = [
-  { dir: "foo", export: "foo", args: [] as unknown[] },
-  { dir: "my-operator", export: "job", args: [2] as unknown[] },
+// Each example is deployed and used once, the way its README shows, so the dashboard has real runs.
+const EXAMPLES: Array<{ dir: string; export: string; use(remote: any): Promise<string> }> = [
+  { dir: "foo", export: "foo", use: async (r) => `foo() = ${formatValue(await r())}` },
+  { dir: "my-operator", export: "job", use: async (r) => `job(2) = ${formatValue(await r(2))}` },
+  { dir: "bar", export: "Bar", use: async (r) => (await r.inc(), `Bar serving at ${r.$url}: after inc(), x = ${formatValue(await r.x)}`) },
 ];
 
 async function runExamples(url: string, token: string): Promise<void> {
@@ -148,10 +150,9 @@ async function runExamples(url: string, token: string): Promise<void> {
         const t0 = Date.now();
         const steps: string[] = [];
         const remote = await op.deploy("examples", { client, onStep: (s: string, d?: string) => steps.push(d ? `${s} (${d})` : s) });
-        out(`  ${label}: deployed "${remote.deployment.name}" in ${Date.now() - t0} ms [${steps.join(" → ")}]`);
+        out(`  ${label}: deployed "${ex.export}" in ${Date.now() - t0} ms [${steps.join(" → ")}]`);
         const t1 = Date.now();
-        const result = await remote(...ex.args);
-        out(`  ${label}: ${remote.deployment.name}(${ex.args.map((a) => JSON.stringify(a)).join(", ")}) = ${formatValue(result)}  (${Date.now() - t1} ms)`);
+        out(`  ${label}: ${await ex.use(remote)}  (${Date.now() - t1} ms)`);
       } catch (err) {
         process.stderr.write(`  ${label}: failed\n`);
         printError(err);
