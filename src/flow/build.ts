@@ -33,6 +33,7 @@ export function buildFlow(root: FlowSubject, opts: BuildFlowOptions): Flow {
 
   function expand(callNode: FlowNode, resolution: Resolution): void {
     for (const t of resolution.targets) {
+      if (opts.expand && !opts.expand(t.op)) continue;
       const seen = expansions.get(t.op);
       if (seen) {
         if (seen.first) graph.link(callNode.id, seen.first, "child");

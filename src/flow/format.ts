@@ -19,6 +19,8 @@ export function formatFlow(flow: Flow): string {
   }
   const edgesOf = (id: string, ...kinds: FlowEdge["kind"][]) => (outgoing.get(id) ?? []).filter((e) => kinds.includes(e.kind));
   const lines: string[] = [flow.root];
+  // Sources run through tsx arrive on one line: line numbers then say nothing, so leave them out.
+  const showLines = flow.nodes.some((n) => n.loc.line > 1);
   const printed = new Set<string>();
 
   function sequence(start: string, depth: number): void {
@@ -34,7 +36,7 @@ export function formatFlow(flow: Flow): string {
     const n = byId.get(id);
     if (!n) return;
     const pad = "  ".repeat(depth);
-    const where = `  (line ${n.loc.line})`;
+    const where = showLines ? `  (line ${n.loc.line})` : "";
     switch (n.kind) {
       case "call": {
         const children = edgesOf(id, "child");

@@ -51,4 +51,6 @@ export type ChildrenOf = (op: FlowSubject) => Array<[fieldPath: string, child: F
 export interface BuildFlowOptions {
   name: string;
   childrenOf: ChildrenOf;
+  /** Whether to analyse a child's own forward (false: it stays one call node, e.g. a library operator like Shell). Default: always. */
+  expand?: (op: FlowSubject) => boolean;
 }

@@ -1,4 +1,5 @@
 import { Operator } from "../operator/operator.ts";
+import { FLOW_LEAF } from "../operator/brand.ts";
 import { getTracer } from "../trace/tracer.ts";
 import { runCommand, type CommandResult, type RunCommandOptions } from "./run-command.ts";
 import { parseTemplate, placeholderNames, substitute, type ArgTemplate, type ShellValue } from "./shell-template.ts";
@@ -68,3 +69,6 @@ export class Shell extends Operator {
     return result;
   }
 }
+
+// In a flow, a Shell step is one call node; its own forward is nbox internals.
+Object.defineProperty(Shell.prototype, FLOW_LEAF, { value: true });

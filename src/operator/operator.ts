@@ -1,4 +1,4 @@
-import { OPERATOR_BRAND, OPERATOR_STATE } from "./brand.ts";
+import { FLOW_LEAF, OPERATOR_BRAND, OPERATOR_STATE } from "./brand.ts";
 import { invoke, stateOf } from "./invoke.ts";
 import { constructionSites } from "./source-location.ts";
 import type { OperatorState } from "./state.ts";
@@ -102,7 +102,12 @@ export class Operator {
 
   /** Static analysis of `forward`, recursing into child operators (DESIGN §7). */
   getFlow(): Flow {
-    return buildFlow(this as object, { name: stateOf(this).name, childrenOf: (op) => childEntries(op as Operator) as Array<[string, object]> });
+    return buildFlow(this as object, {
+      name: stateOf(this).name,
+      childrenOf: (op) => childEntries(op as Operator) as Array<[string, object]>,
+      // nbox's own prebuilt operators (Shell) are steps of the user's flow, not part of it.
+      expand: (op) => (op as Record<symbol, unknown>)[FLOW_LEAF] !== true,
+    });
   }
 
   /** Same logic over a list: each input is one argument; results in input order. */

@@ -390,3 +390,27 @@ test("formatFlow prints an indented tree", () => {
   const warned = formatFlow(flowOf({ forward: Math.max }, "Native"));
   assert.match(warned, /^Native\n {2}\(no nodes\)\nwarning: .*native or bound/);
 });
+
+test("expand: false keeps a child as one call node (library operators such as Shell)", () => {
+  const leaf = { forward(x: number) { if (x) return x; return 0; } };
+  const root = { forward(this: { leaf: { forward(x: number): number } }, x: number) { const y = this.leaf.forward(x); return y; }, leaf };
+  const flow = buildFlow(root, {
+    name: "Root",
+    childrenOf: (op) => (op === root ? [["leaf", leaf]] : []),
+    expand: (op) => op !== leaf,
+  });
+  assert.ok(flow.nodes.some((n) => n.kind === "call" && n.op === "leaf"));
+  assert.ok(!flow.nodes.some((n) => n.owner === "leaf"), "the leaf's forward is not analysed");
+});
+
+test("formatFlow leaves line numbers out when the source is all on one line (as tsx hands it over)", () => {
+  const fn = function forward(x: number) { return x; };
+  Object.defineProperty(fn, "toString", { value: () => "forward(x){let y=x+1;return y}" });
+  const oneLine = { forward: fn };
+  const text = formatFlow(buildFlow(oneLine, { name: "R", childrenOf: () => [] }));
+  assert.doesNotMatch(text, /\(line \d+\)/);
+  const fn2 = function forward(x: number) { return x; };
+  Object.defineProperty(fn2, "toString", { value: () => "forward(x) {\n  const y = x + 1;\n  return y;\n}" });
+  const multi = { forward: fn2 };
+  assert.match(formatFlow(buildFlow(multi, { name: "M", childrenOf: () => [] })), /\(line \d+\)/);
+});

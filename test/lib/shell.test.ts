@@ -253,3 +253,16 @@ describe("Shell as an operator", () => {
     assert.match(back.message, /exited with code 2/);
   });
 });
+
+it("in an operator's flow a Shell step is one call node, its internals are not analysed", () => {
+  class Step extends Operator {
+    sh = new Shell("echo {x}");
+    async forward(x: string) {
+      await this.sh({ x });
+      return x;
+    }
+  }
+  const flow = new Step().getFlow();
+  assert.ok(flow.nodes.some((n) => n.kind === "call" && n.op === "sh"));
+  assert.ok(!flow.nodes.some((n) => n.owner === "sh"));
+});
