@@ -1,6 +1,7 @@
 // Shared setup for the job-platform end-to-end tests: a real platform on a free port with a fresh
 // data dir, and deployable projects copied to temp folders (node_modules/nbox -> this repo).
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import pg from "pg";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -63,10 +64,35 @@ export async function freshDataDir(): Promise<string> {
   return dir;
 }
 
-/** A fresh platform; every test file starts its own (fresh data dir). */
+/** Which store the jobs suite runs on: `NBOX_TEST_STORE=postgres` runs the same tests on Postgres. */
+export const STORE_UNDER_TEST = process.env.NBOX_TEST_STORE === "postgres" ? "postgres" : "pglite";
+const TEST_DATABASE_URL = process.env.NBOX_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+/** A fresh schema on the test Postgres (dropped by the returned function). */
+async function freshPostgresSchema(): Promise<{ databaseUrl: string; drop(): Promise<void> }> {
+  const schema = `t_jobs_${randomBytes(6).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  await admin.end();
+  const url = new URL(TEST_DATABASE_URL);
+  url.searchParams.set("options", `-c search_path=${schema}`);
+  return {
+    databaseUrl: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await c.end();
+    },
+  };
+}
+
+/** A fresh platform; every test file starts its own (fresh data dir, or a fresh Postgres schema). */
 export async function startTestPlatform(config: Partial<PlatformConfig> = {}, dataDir?: string): Promise<TestPlatform> {
-  dataDir ??= await freshDataDir();
-  const platform = await startPlatform({ port: 0, dataDir, ...config });
+  const pgSchema = STORE_UNDER_TEST === "postgres" && !config.databaseUrl ? await freshPostgresSchema() : undefined;
+  dataDir ??= pgSchema ? tempDir("nbx-jobs-data-") : await freshDataDir();
+  const platform = await startPlatform({ port: 0, dataDir, ...(pgSchema ? { databaseUrl: pgSchema.databaseUrl } : {}), ...config });
   const client = new PlatformClient({ url: platform.url, token: platform.adminToken });
   // SDK entry points that take no client (fromJob without opts, deploy without { client }) use these.
   process.env.NBOX_URL = platform.url;
@@ -94,7 +120,10 @@ export async function startTestPlatform(config: Partial<PlatformConfig> = {}, da
       }
       return { status: res.status, json };
     },
-    close: () => platform.close(),
+    close: async () => {
+      await platform.close();
+      await pgSchema?.drop();
+    },
   };
 }
 
