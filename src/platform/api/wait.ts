@@ -21,7 +21,9 @@ export async function waitForRun(ctx: PlatformContext, id: string, ms: number, s
     if (isTerminal(run) || Date.now() >= deadline || signal?.aborted) {
       return run;
     }
-    await wake;
+    // The finisher sends the final fields with the wake-up: no read back for the common case.
+    const final = await wake;
+    if (final) return { ...run, ...final };
   }
 }
 

@@ -7,7 +7,7 @@ import type { SpanInput } from "../store/spans-repo.ts";
 // Log lines and spans alone wait a little to form batches; a finished run is written at once.
 const OUTPUT_FLUSH_MS = 50;
 
-type FinishItem = FinishRunInput & { id: string };
+type FinishItem = FinishRunInput & { id: string; attempt: number };
 
 /**
  * Writes every run's output for one worker in batches, always in this order per flush:
@@ -82,10 +82,19 @@ export class OutputWriter {
         this.ctx.events.emit("logs", runId);
       }
       if (spans.length) await guard("spans", () => store.insertSpans(spans));
-      if (finishes.length) await guard("finished runs", () => store.finishRuns(finishes.map((f) => f.item)));
-      for (const f of finishes) {
-        this.ctx.events.emit("finished", f.item.id);
-        f.done();
+      let applied = new Set<string>();
+      if (finishes.length) {
+        await guard("finished runs", async () => {
+          applied = new Set(await store.finishRuns(finishes.map(({ item: { attempt: _a, ...rest } }) => rest)));
+        });
+      }
+      for (const { item, done } of finishes) {
+        // Waiters get the final fields with the wake-up (only for rows this write really finished).
+        const final = applied.has(item.id)
+          ? { status: item.status, result: item.result ?? null, error: item.error ?? null, attempt: item.attempt, startedAt: item.startedAt ?? null, finishedAt: item.finishedAt ?? Date.now() }
+          : undefined;
+        this.ctx.events.emit("finished", item.id, final);
+        done();
       }
     }).finally(() => {
       this.writing = false;

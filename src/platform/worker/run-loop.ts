@@ -47,13 +47,21 @@ export class RunLoop {
   private readonly runningPer = new Map<string, number>();
   /** Concurrency limit per deployment, learnt from its version's manifest. */
   private readonly limitPer = new Map<string, number>();
-  private readonly onQueued = () => this.kick();
+  /** False after a claim came back short: the next claim waits for news (a queued event or the idle tick). */
+  private maybeQueued = true;
+  /** Counts queued events, so a claim that raced with one does not conclude the queue is empty. */
+  private queuedSeq = 0;
+  private readonly onQueued = () => {
+    this.maybeQueued = true;
+    this.queuedSeq++;
+    this.kick();
+  };
   private readonly onCancel = (runId: string) => {
     this.controllers.get(runId)?.abort();
     const i = this.ready.findIndex((r) => r.id === runId);
     if (i >= 0) {
       const [run] = this.ready.splice(i, 1);
-      void this.output.finish({ id: run!.id, status: "cancelled", workerId: this.workerId, error: { name: "RunCancelledError", message: `run ${run!.id} was cancelled before it started` } });
+      void this.output.finish({ id: run!.id, attempt: run!.attempt, status: "cancelled", workerId: this.workerId, error: { name: "RunCancelledError", message: `run ${run!.id} was cancelled before it started` } });
     }
   };
 
@@ -70,6 +78,8 @@ export class RunLoop {
     this.ctx.events.on("queued", this.onQueued);
     this.ctx.events.on("cancel", this.onCancel);
     const tick = () => {
+      // Delayed work (retry backoff, runs queued by other nodes) announces itself only through time.
+      this.maybeQueued = true;
       this.kick();
       if (!this.stopped) this.timer = setTimeout(tick, IDLE_POLL_MS);
     };
@@ -117,10 +127,13 @@ export class RunLoop {
           while (this.active < this.slots && !this.stopped) {
             let run = this.takeStartable();
             if (!run) {
+              if (!this.maybeQueued) break;
               // One statement claims work for every free slot and a few calls ahead, skipping
               // deployments already at their concurrency limit.
               const want = this.slots * PREFETCH_PER_SLOT - this.active - this.ready.length;
+              const seq = this.queuedSeq;
               const claimed = want > 0 ? await this.ctx.store.claimNextRuns(this.workerId, want, { excludeDeploymentIds: this.saturated() }) : [];
+              if (claimed.length < want && seq === this.queuedSeq) this.maybeQueued = false;
               for (const r of claimed) await this.learnLimit(r);
               this.ready.push(...claimed);
               run = this.takeStartable();
@@ -233,7 +246,7 @@ export class RunLoop {
     const out = this.output;
     const workerId = this.workerId;
     const finish = (status: "succeeded" | "failed" | "cancelled" | "timed_out", fields: { result?: unknown; error?: StoredError }) =>
-      out.finish({ id: run.id, status, workerId, startedAt, finishedAt: Date.now(), ...fields });
+      out.finish({ id: run.id, attempt: run.attempt, status, workerId, startedAt, finishedAt: Date.now(), ...fields });
     if (outcome.ok) return finish("succeeded", { result: outcome.value });
     const error = safeStoredError(outcome.error);
     // Back to the queue: the run's output so far is written first, then the requeue.
