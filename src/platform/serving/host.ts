@@ -70,6 +70,8 @@ export class LocalServingHost implements ServingHost {
   private readonly tokens = new Map<string, { p: TokenInfo | null; at: number }>();
   private spans: SpanInput[] = [];
   private readonly requests = new Map<string, number>();
+  private flushing: Promise<void> = Promise.resolve();
+  private flushesQueued = 0;
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
   private readonly o: Required<ServingHostOptions>;
@@ -90,7 +92,8 @@ export class LocalServingHost implements ServingHost {
     };
     const handler = (c: Context) => this.handle(c);
     app.all("/s/:ws/:name", handler).all("/s/:ws/:name/*", handler);
-    this.timers.push(setInterval(() => void this.flush().catch(() => {}), this.o.flushMs));
+    // A slow store: skip ticks while a flush is still running rather than queueing more.
+    this.timers.push(setInterval(() => this.flushesQueued === 0 && void this.flush().catch(() => {}), this.o.flushMs));
     this.timers.push(setInterval(() => this.watchdog(), this.o.watchdogMs));
     for (const t of this.timers) t.unref();
   }
@@ -112,8 +115,15 @@ export class LocalServingHost implements ServingHost {
     return { url: this.url(ws, d.name) };
   }
 
-  /** Write buffered spans and request counts now. */
-  async flush(): Promise<void> {
+  /** Write buffered spans and request counts now (after any flush already under way). */
+  flush(): Promise<void> {
+    this.flushesQueued++;
+    const run = this.flushing.then(() => this.flushOnce()).finally(() => this.flushesQueued--);
+    this.flushing = run.catch(() => {});
+    return run;
+  }
+
+  private async flushOnce(): Promise<void> {
     const spans = this.spans;
     this.spans = [];
     const counts = [...this.requests];
