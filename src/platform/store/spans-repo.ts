@@ -1,7 +1,8 @@
-import { and, asc, eq } from "drizzle-orm";
+import { and, asc, eq, sql } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
 import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
 import { StoreError } from "./errors.ts";
+import { rowsOf } from "./migrations.ts";
 import type { Span } from "../../trace/span.ts";
 import { spans, type SpanRow, type SpanStatus, type StoredError } from "./schema.ts";
 
@@ -35,11 +36,11 @@ export function createSpansRepo({ db }: RepoContext): SpansRepo {
       let inserted = 0;
       for (let i = 0; i < input.length; i += STORE_DEFAULTS.insertBatch) {
         const rows = input.slice(i, i + STORE_DEFAULTS.insertBatch).map((s) => ({
-          spanId: s.spanId,
-          traceId: s.traceId,
-          parentSpanId: s.parentSpanId ?? null,
-          runId: s.runId ?? null,
-          servingId: s.servingId ?? null,
+          span_id: s.spanId,
+          trace_id: s.traceId,
+          parent_span_id: s.parentSpanId ?? null,
+          run_id: s.runId ?? null,
+          serving_id: s.servingId ?? null,
           op: s.op,
           name: s.name,
           start: s.start,
@@ -48,8 +49,16 @@ export function createSpansRepo({ db }: RepoContext): SpansRepo {
           error: s.error ?? null,
           attributes: s.attributes ?? {},
         }));
-        const res = await db.insert(spans).values(rows).onConflictDoNothing({ target: spans.spanId }).returning({ id: spans.spanId });
-        inserted += res.length;
+        // The whole batch travels as one JSON parameter: several times cheaper per span than a
+        // VALUES list with twelve parameters per row (spans are the most frequent write).
+        const res = await db.execute(sql`
+          insert into ${spans} (span_id, trace_id, parent_span_id, run_id, serving_id, op, name, start, "end", status, error, attributes)
+          select span_id, trace_id, parent_span_id, run_id, serving_id, op, name, start, "end", status, error, attributes
+          from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(span_id text, trace_id text, parent_span_id text, run_id text,
+            serving_id text, op text, name text, start double precision, "end" double precision, status text, error jsonb, attributes jsonb)
+          on conflict (span_id) do nothing
+          returning span_id`);
+        inserted += rowsOf(res).length;
       }
       return inserted;
     },
