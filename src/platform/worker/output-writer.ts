@@ -6,6 +6,7 @@ import type { SpanInput } from "../store/spans-repo.ts";
 
 // Log lines and spans alone wait a little to form batches; a finished run is written at once.
 const OUTPUT_FLUSH_MS = 50;
+const BATCH_PAUSE_MS = 3;
 
 type FinishItem = FinishRunInput & { id: string; attempt: number };
 
@@ -23,7 +24,11 @@ export class OutputWriter {
   private writing = false;
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(private readonly ctx: PlatformContext) {}
+  /** `busy()`: more runs are executing, so more finishes are about to come — wait a moment to batch them. */
+  constructor(
+    private readonly ctx: PlatformContext,
+    private readonly busy: () => boolean = () => false,
+  ) {}
 
   log(runId: string, stream: "stdout" | "stderr" | "system", line: string): void {
     let lines = this.logs.get(runId);
@@ -44,10 +49,13 @@ export class OutputWriter {
       // While a write is in flight, finished runs pile up and go out together right after it.
       if (!this.immediate && !this.writing) {
         this.immediate = true;
-        setImmediate(() => {
+        const go = () => {
           this.immediate = false;
           void this.flush({ spans: false });
-        });
+        };
+        // A lone run is written at once (latency); under load a short pause gathers a batch (throughput).
+        if (this.busy()) setTimeout(go, BATCH_PAUSE_MS);
+        else setImmediate(go);
       }
     });
   }

@@ -71,7 +71,7 @@ export class RunLoop {
     private readonly workerId: string,
     private readonly slots: number,
   ) {
-    this.output = new OutputWriter(ctx);
+    this.output = new OutputWriter(ctx, () => this.active > 0 || this.ready.length > 0);
   }
 
   start(): void {
