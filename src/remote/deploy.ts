@@ -2,6 +2,7 @@ import { relative, sep } from "node:path";
 import { dryRunManifest, findProjectRoot, packBundle, type DryRunResult, type ManifestInput } from "../bundle/index.ts";
 import { NboxError } from "../errors.ts";
 import { assertNotInRuntime } from "../runtime-context.ts";
+import { parseMemory } from "../lib/quantity.ts";
 import { isOperator } from "../operator/brand.ts";
 import { stateOf } from "../operator/invoke.ts";
 import { locateOperator } from "../operator/locate.ts";
@@ -51,6 +52,7 @@ function checkResource(r: Resource | undefined): Record<string, unknown> {
     }
     if (v === undefined) continue;
     if ((k === "cpu" || k === "memory") && typeof v !== "string") throw new NboxError("BAD_REQUEST", `resource.${k} must be a string like "500m" / "512Mi", got ${JSON.stringify(v)}`);
+    if (k === "memory") parseMemory(v as string); // a bad quantity fails at deploy, not at run time
     if (k !== "cpu" && k !== "memory" && !(Number.isInteger(v) && (v as number) >= 0)) {
       throw new NboxError("BAD_REQUEST", `resource.${k} must be a non-negative integer, got ${JSON.stringify(v)}`);
     }

@@ -17,6 +17,8 @@ export interface ExecuteCallOptions {
   key: string;
   bundleDir: string;
   locator: OperatorLocator;
+  /** Node flags for a newly forked process (e.g. a heap limit from `resource.memory`). */
+  execArgv?: string[];
   /** Extra environment for a newly forked process (undefined deletes an inherited variable). */
   env?: Record<string, string | undefined>;
   runId: string;
@@ -61,6 +63,7 @@ export async function executeCall(pool: ProcessPool, o: ExecuteCallOptions): Pro
     bundleDir: o.bundleDir,
     locator: o.locator,
     env: o.env,
+    execArgv: o.execArgv,
     loadTraceparent: formatTraceParent({ ...cold, sampled: true }),
   };
 

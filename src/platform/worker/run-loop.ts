@@ -8,6 +8,7 @@ import { prepareVersion } from "../deployments.ts";
 import { executeCall, type CallOutcome, type ProcessPool } from "../executor/index.ts";
 import type { RunRow, StoredError } from "../store/schema.ts";
 import { OutputWriter } from "./output-writer.ts";
+import { workerExecArgv } from "./resource-limits.ts";
 
 // Retry backoff doubles per attempt, capped so a long retry chain still makes progress.
 const MAX_BACKOFF_MS = 5 * 60_000;
@@ -23,6 +24,8 @@ interface PreparedVersion {
   locator: OperatorLocator;
   /** `resource.concurrency` of the deployment: runs at once on this worker (0 or unset = no limit). */
   concurrency: number;
+  /** Node flags enforcing `resource.memory`. */
+  execArgv: string[];
 }
 
 function storedError(wire: unknown): StoredError {
@@ -199,6 +202,7 @@ export class RunLoop {
           bundleDir,
           locator: { file: join(bundleDir, manifest.entry), exportName: manifest.export, kind: manifest.kind, init: manifest.init, ...(manifest.state ? { state: manifest.state } : {}) },
           concurrency: Number((manifest.resource as { concurrency?: number }).concurrency ?? 0),
+          execArgv: workerExecArgv(manifest.resource),
         };
       })();
       p.catch(() => this.versions.delete(versionId));
@@ -222,6 +226,7 @@ export class RunLoop {
           key: run.versionId,
           bundleDir: v.bundleDir,
           locator: v.locator,
+          execArgv: v.execArgv,
           runId: run.id,
           args: run.args as unknown[],
           traceparent: run.traceparent ?? undefined,
