@@ -1,4 +1,6 @@
 import { fanOut, type FanOutOptions, type SettledResult } from "./fan-out.ts";
+import { invoke, stateOf } from "./invoke.ts";
+import { getTracer } from "../trace/tracer.ts";
 import type { Operator } from "./operator.ts";
 
 export type { SettledResult } from "./fan-out.ts";
@@ -15,7 +17,12 @@ export async function mapOperator(op: Operator, inputs: Iterable<unknown>, opts:
     const { mapInPool } = await import("./pool.ts");
     return mapInPool(op, items.map((x) => [x]), opts);
   }
-  return fanOut(items.length, (i) => op(items[i]), opts);
+  // One span for the whole fan-out: the items are its children and share its trace, so a map is
+  // one trace (and items need no trace id of their own).
+  return getTracer().withSpan(`${stateOf(op).name}.map`, (span) => {
+    span.attributes.items = items.length;
+    return fanOut(items.length, (i) => invoke(op, [items[i]]), opts);
+  });
 }
 
 export type StarEntry = readonly [op: (...args: any[]) => Promise<unknown>, args: readonly unknown[]];
