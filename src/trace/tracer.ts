@@ -3,6 +3,7 @@ import { nowMs } from "./clock.ts";
 import type { DagRecorder } from "./dag-recorder.ts";
 import { newSpanId, newTraceId } from "./ids.ts";
 import { JsonlSink, MemorySink, type SpanSink } from "./sinks.ts";
+import { OtlpHttpSink } from "./otlp.ts";
 import type { ActiveSpan, Span } from "./span.ts";
 import { formatTraceParent, parseTraceParent, type TraceParent } from "./traceparent.ts";
 
@@ -43,6 +44,8 @@ export class Tracer {
   constructor() {
     const file = process.env.NBOX_TRACE_FILE;
     if (file) this.sinks.push(new JsonlSink(file));
+    const otlp = process.env.NBOX_OTLP_ENDPOINT;
+    if (otlp) this.sinks.push(new OtlpHttpSink(otlp));
   }
 
   addSink(sink: SpanSink): () => void {
