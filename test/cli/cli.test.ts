@@ -175,6 +175,8 @@ describe("nbx against a running platform", { timeout: 600_000 }, () => {
     assert.equal(r.code, 0, r.stderr);
     const id = r.stdout.trim();
     await waitStatus(id, (s) => s === "running");
+    // "running" covers the cold start too: wait for the first line so the run is really executing.
+    for (let i = 0; i < 200 && !/tick 0/.test((await run(["logs", id])).stdout); i++) await new Promise((r) => setTimeout(r, 100));
     const c = await run(["cancel", id]);
     assert.equal(c.code, 0, c.stderr);
     assert.match(c.stdout, new RegExp(`^run ${id}: (running \\(cancel requested\\)|cancelled)`));
