@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -96,7 +96,7 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
         contentHash: manifest.contentHash,
         lockfileHash: manifest.lockfileHash,
         manifest: manifest as unknown as Record<string, unknown>,
-        bundleBytes: 0,
+        bundleBytes: statSync(bundleFile(ctx.paths, manifest.contentHash)).size,
       });
       // The manifest is the whole desired state: a version deployed without a schedule stops the old one.
       if (manifest.schedule) await ctx.scheduler?.upsert(deployment, manifest.schedule);
