@@ -74,7 +74,8 @@ export class RunLoop {
     private readonly workerId: string,
     private readonly slots: number,
   ) {
-    this.output = new OutputWriter(ctx, () => this.active > 0 || this.ready.length > 0);
+    // The run being settled still counts as active: "busy" means other runs are in flight.
+    this.output = new OutputWriter(ctx, () => this.active > 1 || this.ready.length > 0);
   }
 
   start(): void {
