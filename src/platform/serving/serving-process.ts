@@ -1,5 +1,6 @@
 // One serving child process seen from the platform: fork it in the bundle folder, wait until it
 // listens and answers its health route, keep a log tail for error reports, and kill it.
+import { RUNTIME_ENV } from "../../runtime-context.ts";
 import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
@@ -67,6 +68,8 @@ export class ServingProcess {
     this.socketPath = socketPathFor(randomBytes(6).toString("hex"));
     env[CONFIG_ENV] = JSON.stringify({ ...config, socketPath: this.socketPath });
     env[SECRET_ENV] = this.secret;
+    // The user's module is imported again in here: deploy()/process pools at its top level must refuse.
+    env[RUNTIME_ENV] = "serving";
     this.child = fork(RUNTIME_MAIN, [], { cwd: config.bundleDir, env, execArgv: [], stdio: ["ignore", "pipe", "pipe", "ipc"] });
     for (const name of ["stdout", "stderr"] as const) {
       const split = new LineSplitter((line) => this.onLine(name, line), MAX_LINE_CHARS);
