@@ -1,52 +1,15 @@
 // Shared setup for the serving end-to-end tests: a real platform on port 0 with a fresh data dir,
 // deployable projects copied to temp folders (node_modules/nbox -> this repo), a raw HTTP helper.
-import { createHash } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { cpSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import type { PlatformConfig } from "../../../src/platform/config.ts";
 import { startPlatform, type Platform } from "../../../src/platform/platform.ts";
-import { openStore } from "../../../src/platform/store/index.ts";
 import { PlatformClient } from "../../../src/remote/client.ts";
 
-export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-
-const cleanups: string[] = [];
-process.on("exit", () => {
-  for (const d of cleanups) rmSync(d, { recursive: true, force: true });
-});
-
-export function tempDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  cleanups.push(d);
-  return d;
-}
-
-/** A fresh data dir, copied from a migrated empty database made once (initdb is slow). */
-export async function freshDataDir(): Promise<string> {
-  const key = createHash("sha256")
-    .update(readFileSync(join(REPO, "src/platform/store/migrations.ts")))
-    .update(readFileSync(join(REPO, "src/platform/store/schema.ts")))
-    .update(readFileSync(join(REPO, "node_modules/@electric-sql/pglite/package.json")))
-    .digest("hex")
-    .slice(0, 16);
-  const template = join(tmpdir(), `nbx-serving-pgtemplate-${key}`);
-  if (!existsSync(join(template, "pgdata"))) {
-    const building = mkdtempSync(join(tmpdir(), "nbx-serving-pgbuild-"));
-    const store = await openStore({ dataDir: building });
-    await store.close();
-    rmSync(join(building, "pgdata", "postmaster.pid"), { force: true });
-    try {
-      renameSync(building, template);
-    } catch {
-      rmSync(building, { recursive: true, force: true });
-    }
-  }
-  const dir = tempDir("nbx-serving-data-");
-  cpSync(join(template, "pgdata"), join(dir, "pgdata"), { recursive: true });
-  return dir;
-}
+// Temp folders and fresh (template-copied) data dirs are shared with the job suite.
+export { REPO, tempDir, freshDataDir } from "../jobs/_helpers.ts";
+import { REPO, tempDir, freshDataDir } from "../jobs/_helpers.ts";
 
 export interface TestPlatform {
   platform: Platform;
