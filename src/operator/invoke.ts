@@ -1,6 +1,6 @@
 import { DagRecorder } from "../trace/dag-recorder.ts";
 import type { ActiveSpan } from "../trace/span.ts";
-import { getTracer, type DagBox, type TraceFrame, type Tracer } from "../trace/tracer.ts";
+import { getTracer, type TraceFrame, type Tracer } from "../trace/tracer.ts";
 import { OPERATOR_STATE } from "./brand.ts";
 import type { Operator } from "./operator.ts";
 import type { OperatorState } from "./state.ts";

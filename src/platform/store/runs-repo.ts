@@ -5,7 +5,6 @@ import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
 import { StoreError } from "./errors.ts";
 import { newId, newTraceId } from "./ids.ts";
 import {
-  ACTIVE_RUN_STATUSES,
   RUN_STATUSES,
   runs,
   TERMINAL_RUN_STATUSES,
