@@ -1,9 +1,9 @@
-import { toWire } from "../codec/index.ts";
 import { fanOut } from "../operator/fan-out.ts";
 import { getTracer } from "../trace/tracer.ts";
 import type { PlatformClient } from "./client.ts";
 import { outcome, Run } from "./run.ts";
 import { RunBatcher } from "./run-batcher.ts";
+import { argsPayload } from "./args-transport.ts";
 import type { DeploymentInfo, RemoteJob, RemoteMapOptions, RunInfo } from "./types.ts";
 
 // Default runs in flight for remote map: enough to keep every worker slot busy.
@@ -15,14 +15,14 @@ export function remoteJob<T>(client: PlatformClient, deployment: DeploymentInfo)
   const tracer = getTracer();
 
   const trigger = async (...args: unknown[]): Promise<Run<any>> => {
-    const body = { args: toWire(args, { path: "args" }), traceparent: tracer.traceparent() };
+    const body = { ...(await argsPayload(client, args)), traceparent: tracer.traceparent() };
     const { run } = await client.request<{ run: RunInfo }>("POST", path, body);
     return new Run(client, run.id);
   };
   // Trigger and wait inside one client span, so the run's spans nest under the caller's call.
   const call = (...args: unknown[]) =>
     tracer.withSpan(`remote:${deployment.name}`, async (span) => {
-      const body = { args: toWire(args, { path: "args" }), traceparent: tracer.traceparent(), wait: true };
+      const body = { ...(await argsPayload(client, args)), traceparent: tracer.traceparent(), wait: true };
       const { run } = await client.request<{ run: RunInfo }>("POST", path, body);
       span.attributes.runId = run.id;
       return run.status === "queued" || run.status === "running" ? new Run(client, run.id).result() : outcome(run);

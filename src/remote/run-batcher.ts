@@ -1,4 +1,4 @@
-import { toWire } from "../codec/index.ts";
+import { argsPayload } from "./args-transport.ts";
 import { isNboxError } from "../errors.ts";
 import type { PlatformClient } from "./client.ts";
 import { outcome } from "./run.ts";
@@ -75,7 +75,13 @@ export class RunBatcher {
 
   private async send(items: Pending[]): Promise<void> {
     try {
-      const batch = items.map((p, i) => toWire(p.args, { path: `inputs[${i}]` }));
+      // Large argument lists go by reference; the rest inline, all in one request.
+      const batch = await Promise.all(
+        items.map(async (p, i) => {
+          const payload = await argsPayload(this.client, p.args, `inputs[${i}]`);
+          return "argsRef" in payload ? payload : payload.args;
+        }),
+      );
       const { runs } = await this.client.request<{ runs: RunInfo[] }>("POST", this.triggerPath, { batch, traceparent: this.traceparent() });
       runs.forEach((r, i) => items[i]!.resolve(r.id));
     } catch (err) {

@@ -10,6 +10,7 @@ import { openApiDocument } from "./openapi.ts";
 import { adminRoutes } from "./routes-admin.ts";
 import { deploymentRoutes } from "./routes-deployments.ts";
 import { runRoutes } from "./routes-runs.ts";
+import { blobRoutes } from "./routes-blobs.ts";
 import { servingRoutes } from "./routes-servings.ts";
 
 /** The `/api/v1` application: open health + OpenAPI, everything else behind bearer auth. */
@@ -22,11 +23,12 @@ export function createApi(ctx: PlatformContext, servings?: ServingHost, extra?: 
     .get("/openapi.json", (c) => c.json(openApiDocument(ctx.publicUrl)))
     .use("*", bearerAuth(ctx))
     // Bundles have their own (larger) limit; everything else the general one, checked before reading.
-    .use("*", async (c, next) => (c.req.path.includes("/bundles/") ? next() : bodyLimit({ maxSize: ctx.config.maxBodyBytes, onError: tooLarge })(c, next)))
+    .use("*", async (c, next) => (/\/(bundles|blobs)\//.test(c.req.path) ? next() : bodyLimit({ maxSize: ctx.config.maxBodyBytes, onError: tooLarge })(c, next)))
     .route("/", adminRoutes(ctx))
     .route("/", deploymentRoutes(ctx, servings))
     .route("/", runRoutes(ctx))
-    .route("/", servingRoutes(ctx, servings));
+    .route("/", servingRoutes(ctx, servings))
+    .route("/", blobRoutes(ctx));
   extra?.(api);
   api.onError(onApiError);
   api.notFound((c) => c.json({ error: { code: "NOT_FOUND", message: `no API route ${c.req.method} ${c.req.path}` } }, 404));

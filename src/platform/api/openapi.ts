@@ -13,6 +13,7 @@ export const API_ROUTES = [
   ["post", "/workspaces/{ws}/deployments", "Register a deployment version from an uploaded bundle"],
   ["get", "/workspaces/{ws}/deployments/{name}", "Get a deployment by name or id"],
   ["post", "/workspaces/{ws}/deployments/{name}/runs", "Trigger a run: { args, traceparent?, wait? }"],
+  ["put", "/blobs/{hash}", "Upload a large argument list (wire JSON, named by its sha256) to send as { argsRef }"],
   ["get", "/runs", "List runs (?workspace, ?status, ?deployment, ?limit, ?before)"],
   ["post", "/runs/wait", "Long-poll many runs: { ids, timeoutMs } → the finished ones, as soon as any is"],
   ["get", "/runs/{id}", "Get a run"],

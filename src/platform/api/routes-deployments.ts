@@ -11,6 +11,7 @@ import type { DeploymentRow } from "../store/schema.ts";
 import { checkWorkspaceAccess, resolveWorkspace } from "./auth.ts";
 import type { ApiEnv } from "./env.ts";
 import { jsonBody } from "./errors.ts";
+import { isArgsRef, readArgsRef } from "./routes-blobs.ts";
 import { presentDeployment, presentRun } from "./present.ts";
 import { waitForRun } from "./wait.ts";
 import { scheduleSettings } from "../scheduler.ts";
@@ -112,7 +113,7 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
       const ws = await resolveWorkspace(ctx, c.get("principal"), c.req.param("ws"));
       const { deployment: d, version: v } = await ctx.lookups.currentVersion(ws.id, c.req.param("name"), () => findDeployment(ctx, ws.id, ws.name, c.req.param("name")));
       if (d.type !== "job") throw new NboxError("BAD_REQUEST", `"${d.name}" is a serving, not a job`, "Call its methods at its URL (nbx servings / fromServing)");
-      const body = await jsonBody<{ args?: unknown; batch?: unknown; traceparent?: string; wait?: boolean }>(c);
+      const body = await jsonBody<{ args?: unknown; argsRef?: unknown; batch?: unknown; traceparent?: string; wait?: boolean }>(c);
       const manifest = v.manifest as { signature?: { forward?: { maxArgs?: number | null } }; resource?: Record<string, number> };
       const max = manifest.signature?.forward?.maxArgs;
       // Validate every argument list before queueing anything: a bad item never leaves half a batch behind.
@@ -126,7 +127,11 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
       };
       const batch = body.batch;
       if (batch !== undefined && (!Array.isArray(batch) || batch.length === 0)) throw new NboxError("BAD_ARGS", "batch must be a non-empty array of encoded argument lists");
-      const argLists = Array.isArray(batch) ? batch.map((w, i) => check(w, `batch[${i}]`)) : [check(body.args, "args")];
+      // An argument list may come by reference (uploaded to /blobs because it is above the body limit).
+      const deref = async (x: unknown) => (isArgsRef(x) ? readArgsRef(ctx, x) : x);
+      const argLists = Array.isArray(batch)
+        ? await Promise.all(batch.map(async (w, i) => check(await deref(w), `batch[${i}]`)))
+        : [check(await deref(body.argsRef !== undefined ? { argsRef: body.argsRef } : body.args), "args")];
       const r = manifest.resource ?? {};
       const header = body.traceparent ?? c.req.header("traceparent");
       const parent = parseTraceParent(header);

@@ -1,0 +1,59 @@
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { NboxError } from "../../errors.ts";
+import type { PlatformContext } from "../context.ts";
+import type { ApiEnv } from "./env.ts";
+
+const HASH = /^[0-9a-f]{64}$/;
+
+const blobFile = (ctx: PlatformContext, hash: string) => join(ctx.config.dataDir, "blobs", `${hash}.json`);
+
+/** An argument list sent by reference: `{ argsRef: <sha256 of its wire JSON> }` (see PUT /blobs). */
+export function isArgsRef(x: unknown): x is { argsRef: string } {
+  return typeof x === "object" && x !== null && !Array.isArray(x) && typeof (x as { argsRef?: unknown }).argsRef === "string";
+}
+
+/** The wire value a ref points at (400 if it was never uploaded). */
+export async function readArgsRef(ctx: PlatformContext, ref: { argsRef: string }): Promise<unknown> {
+  if (!HASH.test(ref.argsRef)) throw new NboxError("BAD_ARGS", `argsRef "${ref.argsRef}" is not a sha256 hash`);
+  const file = blobFile(ctx, ref.argsRef);
+  if (!existsSync(file)) throw new NboxError("BAD_ARGS", `argsRef ${ref.argsRef} was not uploaded`, "PUT /api/v1/blobs/<hash> first");
+  return JSON.parse(await readFile(file, "utf8"));
+}
+
+/**
+ * Large values by reference (DESIGN §5): a request body has a size limit, so an argument list
+ * above it is uploaded here first (content-addressed, up to the bundle limit) and named by hash.
+ */
+export function blobRoutes(ctx: PlatformContext) {
+  return new Hono<ApiEnv>().put(
+    "/blobs/:hash",
+    bodyLimit({
+      maxSize: ctx.config.maxBundleBytes,
+      onError: () => {
+        throw new NboxError("PAYLOAD_TOO_LARGE", `value is larger than the platform limit of ${ctx.config.maxBundleBytes} bytes`);
+      },
+    }),
+    async (c) => {
+      const hash = c.req.param("hash");
+      if (!HASH.test(hash)) throw new NboxError("BAD_REQUEST", `"${hash}" is not a sha256 hash`);
+      const body = Buffer.from(await c.req.arrayBuffer());
+      if (createHash("sha256").update(body).digest("hex") !== hash) throw new NboxError("BAD_REQUEST", `the body does not hash to ${hash}`);
+      try {
+        JSON.parse(body.toString("utf8"));
+      } catch {
+        throw new NboxError("BAD_REQUEST", "a blob must be JSON (an encoded wire value)");
+      }
+      const file = blobFile(ctx, hash);
+      await mkdir(join(ctx.config.dataDir, "blobs"), { recursive: true });
+      const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+      await writeFile(tmp, body);
+      await rename(tmp, file);
+      return c.json({ stored: true, bytes: body.length }, 201);
+    },
+  );
+}
