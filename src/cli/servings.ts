@@ -63,6 +63,18 @@ export function registerServings(program: Command): void {
     });
 
   program
+    .command("serving-logs")
+    .description("recent output of a serving's process (stdout and stderr)")
+    .argument("<serving>", "serving name")
+    .option("-w, --workspace <name>", "workspace", "default")
+    .option("--json", "print JSON")
+    .action(async (name: string, o: { workspace: string; json?: boolean }) => {
+      const { logs } = await client().request<{ logs: string[] }>("GET", `/workspaces/${enc(o.workspace)}/servings/${enc(name)}/logs`);
+      if (o.json) return printJson(logs);
+      process.stdout.write(logs.length ? logs.join("\n") + "\n" : "(no output yet)\n");
+    });
+
+  program
     .command("call")
     .description("call a method of a deployed serving")
     .argument("<serving>", "serving (deployment) name")

@@ -25,6 +25,7 @@ export const API_ROUTES = [
   ["get", "/schedules", "List schedules"],
   ["get", "/events", "Platform events (restarts, missed schedule ticks)"],
   ["get", "/servings", "List servings and their status"],
+  ["get", "/workspaces/{ws}/servings/{name}/logs", "Recent output lines of a serving's process"],
 ] as const;
 
 export function openApiDocument(serverUrl: string) {

@@ -2,13 +2,22 @@ import { Hono } from "hono";
 import type { PlatformContext } from "../context.ts";
 import type { ServingHost } from "../serving/types.ts";
 import { resolveWorkspace } from "./auth.ts";
+import { NboxError } from "../../errors.ts";
 import type { ApiEnv } from "./env.ts";
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
 
 /** `GET /servings[?workspace=]`: every serving the token can see, with URL, status, restarts and request count. */
 export function servingRoutes(ctx: PlatformContext, servings: ServingHost | undefined) {
-  return new Hono<ApiEnv>().get("/servings", async (c) => {
+  return new Hono<ApiEnv>()
+    .get("/workspaces/:ws/servings/:name/logs", async (c) => {
+      // A serving's recent output (stdout/stderr of its current process), e.g. to see why it crashed.
+      const ws = await resolveWorkspace(ctx, c.get("principal"), c.req.param("ws"));
+      const d = await ctx.store.getDeployment(ws.id, c.req.param("name"));
+      if (!d || d.type !== "serving") throw new NboxError("NOT_FOUND", `serving "${c.req.param("name")}" not found in workspace "${ws.name}"`);
+      return c.json({ logs: servings?.logs?.(d.id) ?? [] });
+    })
+    .get("/servings", async (c) => {
     const p = c.get("principal");
     const wsName = c.req.query("workspace");
     const ws = wsName ? await resolveWorkspace(ctx, p, wsName) : undefined;

@@ -8,4 +8,6 @@ export interface ServingHost {
   endpoint(d: DeploymentRow): Promise<{ url: string }>;
   /** Write buffered request counts and spans to the store (before listing servings). */
   flush?(): Promise<void>;
+  /** Recent output lines of a serving's current process. */
+  logs?(deploymentId: string): string[];
 }

@@ -118,6 +118,10 @@ export class Kit {
     this.x += 1;
     return this.x;
   }
+  shout(msg: string) {
+    console.log("shout: " + msg);
+    return msg;
+  }
   add(a: number, b = 0) {
     this.x += a + b;
     return this.x;

@@ -25,6 +25,18 @@ describe("servings e2e", () => {
     await tp?.close();
   });
 
+  it("a serving's output is readable through the API (GET …/servings/<name>/logs)", async () => {
+    assert.equal(await kit.shout("hello-logs"), "hello-logs");
+    const logs = await eventually(async () => {
+      const r = await tp.api("GET", `/workspaces/${ws}/servings/Kit/logs`);
+      assert.equal(r.status, 200);
+      return (r.json.logs as string[]).some((l) => l.includes("shout: hello-logs")) ? r.json.logs : undefined;
+    });
+    assert.ok(logs.length > 0);
+    const missing = await tp.api("GET", `/workspaces/${ws}/servings/NoSuch/logs`);
+    assert.equal(missing.status, 404);
+  });
+
   it("seed flow: bar.inc(); await barRemote.inc(); bar.x === await barRemote.x", async () => {
     const Bar = barMod.Bar;
     const bar = new Bar();
