@@ -268,6 +268,12 @@ describe("nbx against a running platform", { timeout: 600_000 }, () => {
     const job = await run(["run", "Counter"]);
     assert.equal(job.code, 1);
     assert.match(job.stderr, /error: "Counter" is a serving, not a job/);
+    const logs = await run(["serving-logs", "Counter", "--json"]);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.ok(Array.isArray(JSON.parse(logs.stdout)));
+    const noLogs = await run(["serving-logs", "NoSuchServing"]);
+    assert.equal(noLogs.code, 1);
+    assert.match(noLogs.stderr, /NoSuchServing/);
   });
 
   test("flow and tree print the operator's structure", T, async () => {
