@@ -18,6 +18,7 @@ export { RemoteError } from "./remote/remote-error.ts";
 export { Run } from "./remote/run.ts";
 export type { RemoteJob, RunInfo, RunStatus } from "./remote/types.ts";
 export type { DeployOptions } from "./remote/deploy.ts";
+export { deploy } from "./remote/deploy-fn.ts";
 export { NboxError } from "./errors.ts";
 export { Shell, ShellError, type ShellResult, type ShellOptions } from "./lib/index.ts";
 export { isMain } from "./runtime-context.ts";
