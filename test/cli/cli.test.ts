@@ -72,13 +72,13 @@ describe("nbx against a running platform", { timeout: 600_000 }, () => {
     assert.match(table.stdout, /FILE\s+SIZE/);
     assert.match(table.stdout, /^ops\.ts\s+\d+ B$/m);
     assert.match(table.stdout, /^extra\.ts\s+/m);
-    assert.match(table.stdout, /total: 4 files, /);
+    assert.match(table.stdout, /total: 5 files, /);
     assert.match(table.stdout, /ignored: [1-9]\d* path/);
 
     const json = await run(["deploy", "ops.ts:foo", "--dry-run", "--json"]);
     assert.equal(json.code, 0, json.stderr);
     const dry = JSON.parse(json.stdout);
-    assert.deepEqual(dry.files.map((f: { path: string }) => f.path).sort(), ["extra.ts", "main.ts", "ops.ts", "package.json"]);
+    assert.deepEqual(dry.files.map((f: { path: string }) => f.path).sort(), ["deploy.ts", "extra.ts", "main.ts", "ops.ts", "package.json"]);
     assert.ok(dry.ignoredCount >= 1, "node_modules is ignored");
     assert.equal(dry.manifest.export, "foo");
     assert.equal(dry.manifest.type, "job");
