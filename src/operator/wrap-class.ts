@@ -7,8 +7,6 @@ export interface WrappedClassMeta {
   createdAt?: SourceLocation;
 }
 
-/** Static methods a class gains from `operator(Class)` (besides its own). */
-export const CLASS_STATICS = ["deploy"] as const;
 
 export function wrappedClassMeta(cls: unknown): WrappedClassMeta | undefined {
   return typeof cls === "function" ? (cls as any)[WRAPPED_CLASS] : undefined;
@@ -24,8 +22,7 @@ export function wrapClass<C extends AnyClass>(cls: C, options: OperatorOptions, 
     (cls as any)[WRAPPED_CLASS].options = { ...(cls as any)[WRAPPED_CLASS].options, ...options };
     return cls;
   }
-  // CLASS_STATICS too: the check must hold even before the remote layer supplies `deploy`.
-  for (const key of new Set([...CLASS_STATICS, ...Object.keys(statics)])) {
+  for (const key of Object.keys(statics)) {
     if (Object.prototype.hasOwnProperty.call(cls, key)) {
       throw new TypeError(`operator(${cls.name}): the class already has a static "${key}"; rename it so nbox can add ${key}()`);
     }

@@ -1,3 +1,4 @@
+import { CodedError } from "../../errors.ts";
 /** Error codes of the store; the API layer maps them to HTTP statuses. */
 export const STORE_ERROR_STATUS = {
   BAD_INPUT: 400,
@@ -7,17 +8,9 @@ export const STORE_ERROR_STATUS = {
 } as const;
 export type StoreErrorCode = keyof typeof STORE_ERROR_STATUS;
 
-export class StoreError extends Error {
+export class StoreError extends CodedError<StoreErrorCode> {
   override name = "StoreError";
-  constructor(
-    readonly code: StoreErrorCode,
-    message: string,
-    readonly hint?: string,
-    opts?: { cause?: unknown },
-  ) {
-    super(message, opts);
-  }
-  get status(): number {
-    return STORE_ERROR_STATUS[this.code];
+  constructor(code: StoreErrorCode, message: string, hint?: string, opts?: { cause?: unknown }) {
+    super(STORE_ERROR_STATUS, code, message, hint, opts);
   }
 }

@@ -8,7 +8,7 @@ import { startPlatform, type Platform } from "../../../src/platform/platform.ts"
 import { PlatformClient } from "../../../src/remote/client.ts";
 
 // Temp folders and fresh (template-copied) data dirs are shared with the job suite.
-export { REPO, tempDir, freshDataDir } from "../jobs/_helpers.ts";
+export { REPO, tempDir, freshDataDir, eventually } from "../jobs/_helpers.ts";
 import { REPO, tempDir, freshDataDir } from "../jobs/_helpers.ts";
 
 export interface TestPlatform {
@@ -72,17 +72,6 @@ export async function raw(url: string, token: string | undefined, method: string
     json = undefined;
   }
   return { status: res.status, json, text };
-}
-
-/** Poll until `check` returns a truthy value, bounded by `ms`. */
-export async function eventually<T>(check: () => Promise<T | undefined | null | false>, ms = 20_000, what = "condition"): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 let n = 0;
