@@ -1,5 +1,6 @@
 // A Shell template is split into argv *before* any value is substituted, so a value is always
 // exactly one argument (or part of one) and is never seen by a shell: no quoting, no injection.
+import { NboxError } from "../errors.ts";
 
 /** One piece of one argv element: literal text or a `{name}` placeholder. */
 export type TemplatePart = string | { name: string };
@@ -119,11 +120,46 @@ function asText(name: string, value: unknown): string {
   return text;
 }
 
+/** Index of the template's first literal `--` argument (where the program stops reading options), or args.length. */
+function optionsEnd(args: ArgTemplate[]): number {
+  const i = args.findIndex((arg) => arg.length === 1 && arg[0] === "--");
+  return i < 0 ? args.length : i;
+}
+
+/** A number is data even when negative: it can only spell digits, never an option word. */
+const isNumber = (v: unknown) => typeof v === "bigint" || (typeof v === "number" && Number.isFinite(v));
+
+/**
+ * Refuse a value that would begin an argument with "-" before the template's `--`: the program
+ * would read it as an option (`echo {x}` with x = "-n"). Placeholders listed in `allowOptions`
+ * are meant to carry options and pass. Only the value's first character decides, so a value
+ * inside a word (`--out={x}`, `./{x}`) never triggers it.
+ */
+function refuseOptionValues(args: ArgTemplate[], given: Record<string, unknown>, allowOptions: ReadonlySet<string>, label: string): void {
+  const end = optionsEnd(args);
+  for (let i = 1; i < end; i++) {
+    // The part that supplies the argument's first character (placeholders given "" supply none).
+    const lead = args[i]!.find((part) => (typeof part === "string" ? part : String(given[part.name])) !== "");
+    if (lead === undefined || typeof lead === "string" || allowOptions.has(lead.name)) continue;
+    const value = given[lead.name];
+    if (isNumber(value) || !String(value).startsWith("-")) continue;
+    const program = args[0]!.every((p) => typeof p === "string") ? args[0]!.join("") : "the program";
+    throw new NboxError(
+      "BAD_ARGS",
+      `Shell ${label}: the value of {${lead.name}} starts with "-", so ${program} would read it as an option`,
+      `Put "--" before it in the template to end options (e.g. "ls -- {${lead.name}}"), join it to its option ("--name={${lead.name}}"), ` +
+        `or, if it is meant to be an option, allow it: new Shell(template, { allowOptions: ["${lead.name}"] })`,
+    );
+  }
+}
+
 /**
  * Fill the placeholders of `args` from `values`: every placeholder needs a value and every key
  * must be a placeholder. Each value lands inside its own argv element, whatever characters it has.
+ * A string value that would start an argument with "-" before the template's `--` is refused
+ * unless its placeholder is in `allowOptions` (see refuseOptionValues).
  */
-export function substitute(args: ArgTemplate[], values: unknown, label: string): string[] {
+export function substitute(args: ArgTemplate[], values: unknown, label: string, allowOptions: ReadonlySet<string> = new Set()): string[] {
   if (values !== undefined && (values === null || typeof values !== "object" || Array.isArray(values))) {
     throw new TypeError(`Shell ${label}: call it with an object of placeholder values, e.g. sh({ name: "x" }); got ${Array.isArray(values) ? "an array" : String(values)}`);
   }
@@ -138,5 +174,7 @@ export function substitute(args: ArgTemplate[], values: unknown, label: string):
   if (problems.length) {
     throw new TypeError(`Shell ${label}: ${problems.join("; ")} (given: ${list(givenKeys)}; placeholders: ${list(names)})`);
   }
-  return args.map((arg) => arg.map((part) => (typeof part === "string" ? part : asText(part.name, given[part.name]))).join(""));
+  const argv = args.map((arg) => arg.map((part) => (typeof part === "string" ? part : asText(part.name, given[part.name]))).join(""));
+  refuseOptionValues(args, given, allowOptions, label);
+  return argv;
 }

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { Operator, getTracer } from "../../src/index.ts";
+import { isNboxError } from "../../src/errors.ts";
 import { fromWire, toWire } from "../../src/codec/index.ts";
 import { Shell, ShellError } from "../../src/lib/index.ts";
 import { parseTemplate } from "../../src/lib/shell-template.ts";
@@ -83,14 +84,39 @@ describe("Shell values", () => {
   });
 
   it("any string value comes back byte for byte through printf", async () => {
-    const sh = quiet("printf %s {v}");
+    const sh = quiet("printf -- %s {v}");
     await fc.assert(
       fc.asyncProperty(fc.string({ unit: "grapheme", maxLength: 40 }).filter((s) => !s.includes("\0")), async (v) => {
-        assert.deepEqual(sh.argv({ v }), ["printf", "%s", v]);
+        assert.deepEqual(sh.argv({ v }), ["printf", "--", "%s", v]);
         assert.equal((await sh({ v })).stdout, v);
       }),
       { numRuns: 25 },
     );
+  });
+
+  it("a value never splits or globs, even beside files its pattern would match", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nbox-shell-"));
+    try {
+      for (const f of ["a", "b c", "-x", ".hidden"]) writeFileSync(join(dir, f), "");
+      const sh = quiet("printf -- [%s] {v} {w}", { cwd: dir });
+      const special = fc.constantFrom(..." \t\n*?[]{}~$`'\"\\;&|<>()!#=-.,/");
+      const value = fc.array(fc.oneof(special, fc.constantFrom("a", "b", "x", "hidden")), { maxLength: 12 }).map((cs) => cs.join(""));
+      await fc.assert(
+        fc.asyncProperty(value, value, async (v, w) => {
+          assert.deepEqual(sh.argv({ v, w }), ["printf", "--", "[%s]", v, w]);
+          assert.equal((await sh({ v, w })).stdout, `[${v}][${w}]`);
+        }),
+        { numRuns: 40 },
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("passes a literal -- to the program as-is, unsplit and unquoted", () => {
+    assert.deepEqual(new Shell("ls -- {path}").argv({ path: "-l" }), ["ls", "--", "-l"]);
+    assert.deepEqual(new Shell(`ls -l '--' "--" {path}`).argv({ path: "x" }), ["ls", "-l", "--", "--", "x"]);
+    assert.deepEqual(parseTemplate("ls -- {p}"), [["ls"], ["--"], [{ name: "p" }]]);
   });
 
   it("turns numbers, bigints and booleans into text", () => {
@@ -121,6 +147,62 @@ describe("Shell values", () => {
     assert.match((await rejection(quiet("echo {a}")({ a: null as unknown as string }))).message, /got null/);
     assert.match((await rejection(quiet("echo {a}")({ a: "x\0y" }))).message, /NUL byte/);
     assert.match((await rejection((quiet("echo {a}") as any)("x"))).message, /object of placeholder values/);
+  });
+});
+
+describe("Shell values that look like options", () => {
+  const refusal = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (err) {
+      assert.ok(isNboxError(err), `expected an NboxError, got ${String(err)}`);
+      return err;
+    }
+    assert.fail("expected the value to be refused");
+  };
+
+  it("refuses a string value that would start an argument with - before the template's --", () => {
+    const err = refusal(() => new Shell("echo {x}").argv({ x: "-n" }));
+    assert.equal(err.code, "BAD_ARGS");
+    assert.match(err.message, /Shell "echo \{x\}": the value of \{x\} starts with "-", so echo would read it as an option/);
+    assert.match(err.message, /"ls -- \{x\}"/, "the message names the fix");
+    assert.match(err.message, /allowOptions: \["x"\]/);
+    assert.doesNotMatch(err.message, /"-n"/, "the value itself is not echoed (it may be a secret)");
+    // Every position before the --, not only the first; values made of several pieces too.
+    refusal(() => new Shell("cp {src} {dst}").argv({ src: "a", dst: "--target-directory=/x" }));
+    refusal(() => new Shell("cp {a}{b} x").argv({ a: "", b: "-r" }));
+    refusal(() => new Shell("cp '{a}' x").argv({ a: "-r" }));
+    refusal(() => new Shell("head -n {n} -- f").argv({ n: -Infinity }));
+  });
+
+  it("passes values after --, inside a word, numbers, and placeholders listed in allowOptions", () => {
+    assert.deepEqual(new Shell("ls -l -- {path} {more}").argv({ path: "-rf", more: "--x" }), ["ls", "-l", "--", "-rf", "--x"]);
+    assert.deepEqual(new Shell("cmd --out={o} ./{p} x{q}").argv({ o: "-a", p: "-b", q: "-c" }), ["cmd", "--out=-a", "./-b", "x-c"]);
+    assert.deepEqual(new Shell("seq {from} {to}").argv({ from: -3, to: -1n }), ["seq", "-3", "-1"]);
+    assert.deepEqual(new Shell("git log {flag} -- {path}", { allowOptions: ["flag"] }).argv({ flag: "--oneline", path: "-p" }), ["git", "log", "--oneline", "--", "-p"]);
+    assert.deepEqual(new Shell("{prog} x").argv({ prog: "-weird" }), ["-weird", "x"], "the program itself is not an option");
+    assert.deepEqual(new Shell("cmd {a} b").argv({ a: "" }), ["cmd", "", "b"]);
+  });
+
+  it("allowOptions must name placeholders of the template", () => {
+    assert.throws(() => new Shell("ls {path}", { allowOptions: ["flag"] }), /\{flag\} is not a placeholder of the template \(placeholders: \{path\}\)/);
+    assert.throws(() => new Shell("ls {path}", { allowOptions: "path" as unknown as string[] }), /array of placeholder names/);
+  });
+
+  it("a refused value fails the call before anything runs", async () => {
+    const err = await rejection(quiet("echo {x}")({ x: "-n" }));
+    assert.ok(isNboxError(err) && err.code === "BAD_ARGS");
+  });
+
+  it("values starting with - reach the program as operands after --", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.string({ maxLength: 20 }).filter((s) => !s.includes("\0")), async (rest) => {
+        const v = `-${rest}`;
+        assert.throws(() => quiet("printf %s {v}").argv({ v }), /starts with "-"/);
+        assert.equal((await quiet("printf -- %s {v}")({ v })).stdout, v);
+      }),
+      { numRuns: 20 },
+    );
   });
 });
 
