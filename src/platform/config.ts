@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
+import { STORE_DEFAULTS } from "./store/defaults.ts";
 
 /** Every platform setting with its default, in one place (`??`, never `||`: 0 is a valid value). */
 export interface PlatformConfig {
@@ -20,6 +21,11 @@ export interface PlatformConfig {
   maxWaitMs: number;
   /** Run the executor in this process (false for an API-only node on the scale path). */
   executor: boolean;
+  /**
+   * How long a claimed run stays held without a heartbeat (renewed every third of it). A node that
+   * dies loses its runs to the others after at most this long; keep it well above clock skew between nodes.
+   */
+  leaseMs: number;
 }
 
 export function resolveConfig(input: Partial<PlatformConfig> = {}): PlatformConfig {
@@ -36,5 +42,6 @@ export function resolveConfig(input: Partial<PlatformConfig> = {}): PlatformConf
     defaultRetryBackoffMs: input.defaultRetryBackoffMs ?? 1000,
     maxWaitMs: input.maxWaitMs ?? 30_000,
     executor: input.executor ?? true,
+    leaseMs: input.leaseMs ?? STORE_DEFAULTS.leaseMs,
   };
 }

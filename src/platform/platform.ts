@@ -58,7 +58,9 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   const store = await openStore(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir });
   const ctx: PlatformContext = { config, store, events: new RunEvents(), lookups: new Lookups(store), paths: platformPaths(config.dataDir), publicUrl: "" };
   const workerId = `${hostname()}:${process.pid}`;
-  // Nothing stays stuck: runs a previous (crashed) platform left running go back to the queue or fail.
+  // Runs a crashed platform left running: the embedded store's data folder is locked to this
+  // platform, so none of them can still be held — take them all back now. On Postgres other nodes
+  // may hold runs; there the run loop takes back only runs whose lease lapsed.
   if (!config.databaseUrl) await store.recoverStaleRuns();
 
   const root = new Hono();

@@ -36,6 +36,8 @@ export interface ExecuteCallOptions {
   /** One line of output (`system` = the executor's own notes: cold start, kill, crash). */
   onLog?: (stream: LogStream, line: string) => void;
   onSpan?: (span: Span) => void;
+  /** The call is being handed to the (loaded) process: user code for it starts now. Not called if it never gets that far. */
+  onStart?: () => void;
 }
 
 export type CallFailureReason = "error" | "timeout" | "crash" | "cancelled";
@@ -112,6 +114,7 @@ export async function executeCall(pool: ProcessPool, o: ExecuteCallOptions): Pro
     }
     stop.dispose();
     stop = interruptions(o.timeoutMs, o.signal);
+    safely(() => o.onStart?.());
     const r = await Promise.race([proc.run(o.runId, o.args, o.traceparent, o.method), stop.promise]);
     if (typeof r === "string") return { ...(await interrupt(pool, proc, r, o, log, "run")), ...info };
     if (!r.ok && r.reason === "crash") log("system", errorInfo(r.error).message);

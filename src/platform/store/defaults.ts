@@ -17,6 +17,8 @@ export const STORE_DEFAULTS = {
   scheduleTimezone: "UTC",
   /** node-postgres pool size. */
   poolSize: 10,
+  /** How long a claim holds a run without a heartbeat before any node may take it back. */
+  leaseMs: 20_000,
 } as const;
 
 /** Clamp a caller-supplied page size. */

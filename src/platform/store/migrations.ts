@@ -171,8 +171,17 @@ CREATE TABLE servings (
 );
 `;
 
+// Run leases: a claim holds a run until lease_expires_at, the holder's heartbeat renews it, and any
+// node takes back runs whose lease lapsed. Runs already running when this is applied were claimed
+// by a build without heartbeats: they get one minute, then count as held by a dead node.
+const RUN_LEASES = `
+ALTER TABLE runs ADD COLUMN lease_expires_at bigint;
+--> statement-breakpoint
+UPDATE runs SET lease_expires_at = (extract(epoch from clock_timestamp()) * 1000)::bigint + 60000 WHERE status = 'running';
+`;
+
 /** MIGRATIONS[i] is version i + 1. Append only. */
-export const MIGRATIONS: readonly string[] = [V1];
+export const MIGRATIONS: readonly string[] = [V1, RUN_LEASES];
 
 export const LATEST_VERSION = MIGRATIONS.length;
 

@@ -1,9 +1,11 @@
-import { and, asc, count, desc, eq, inArray, isNull, lt, lte, notInArray, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, inArray, isNull, lt, lte, notInArray, or, sql } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
 import { rowsOf } from "./migrations.ts";
 import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
 import { StoreError } from "./errors.ts";
 import { newId, newTraceId } from "./ids.ts";
+// The same error name the executor gives a call whose process died: to the user, both are a crash.
+import { WORKER_CRASH as WORKER_CRASH_ERROR } from "../executor/errors.ts";
 import {
   RUN_STATUSES,
   runs,
@@ -39,6 +41,19 @@ export interface ClaimFilter {
   excludeDeploymentIds?: string[];
 }
 
+export interface LeaseOptions {
+  /** How long the claim holds the run unless renewed (renewLeases); default STORE_DEFAULTS.leaseMs. */
+  leaseMs?: number;
+}
+
+export type ClaimOptions = ClaimFilter & LeaseOptions;
+
+export interface StartedInput {
+  id: string;
+  /** When the attempt started (epoch ms). */
+  startedAt: number;
+}
+
 export interface FinishRunInput {
   /** When the attempt really started, if later than the claim (a worker claims a few runs ahead). */
   startedAt?: number;
@@ -72,16 +87,33 @@ export interface ListRunsInput {
 }
 
 export interface RecoverOptions {
-  /** Only runs held by these (dead) workers; default: every running run (platform startup, embedded mode). */
+  /** Only runs held by these (dead) workers. */
   workerIds?: string[];
-  /** Only runs started before this time (epoch ms). */
-  startedBefore?: number;
+  /**
+   * Only runs whose lease has lapsed (the check any node makes as it goes). Without it every
+   * matching running run is taken back: right only when no live node can hold one (the embedded
+   * store at startup: its data folder is locked to one platform).
+   */
+  lapsedOnly?: boolean;
 }
 
 export interface RecoverResult {
+  /** Never started (claimed ahead): back to the queue, same attempt. */
   requeued: string[];
+  /** Started, retries left: the attempt counts; queued again after the retry backoff. */
+  retried: string[];
+  /** Started, no retries left. */
   failed: string[];
+  /** Asked to cancel while held. */
   cancelled: string[];
+}
+
+// Retry backoff doubles per attempt, capped so a long retry chain still makes progress.
+export const MAX_RETRY_BACKOFF_MS = 5 * 60_000;
+
+/** Delay before the attempt after `attempt` (1-based) failed. */
+export function retryDelayMs(baseMs: number, attempt: number): number {
+  return Math.min(baseMs * 2 ** (attempt - 1), MAX_RETRY_BACKOFF_MS);
 }
 
 export interface RunsRepo {
@@ -89,19 +121,26 @@ export interface RunsRepo {
   /** Many runs in few statements (fan-out); same order as `inputs`. */
   createRuns(inputs: CreateRunInput[]): Promise<RunRow[]>;
   /** Claim up to `limit` queued runs at once, oldest first (same rules as claimNextRun). */
-  claimNextRuns(workerId: string, limit: number, filter?: ClaimFilter): Promise<RunRow[]>;
+  claimNextRuns(workerId: string, limit: number, opts?: ClaimOptions): Promise<RunRow[]>;
   /** finishRun for many runs in one statement; returns the ids it applied to. */
   finishRuns(items: Array<FinishRunInput & { id: string }>): Promise<string[]>;
   /** Runs by id (missing ids are left out); only finished ones with `terminalOnly`. */
   getRuns(ids: string[], opts?: { terminalOnly?: boolean }): Promise<RunRow[]>;
   /**
    * Atomically move the oldest eligible queued run (scheduled_for null or past) to `running`,
-   * held by `workerId`. Oldest = smallest coalesce(scheduled_for, created_at), then id.
-   * Safe with many concurrent claimers (FOR UPDATE SKIP LOCKED).
+   * held by `workerId` under a lease (`lease_expires_at`), not yet started. Oldest = smallest
+   * coalesce(scheduled_for, created_at), then id. Safe with many concurrent claimers (FOR UPDATE SKIP LOCKED).
    */
-  claimNextRun(workerId: string, filter?: ClaimFilter): Promise<RunRow | null>;
+  claimNextRun(workerId: string, opts?: ClaimOptions): Promise<RunRow | null>;
   /** Claim one specific queued run (e.g. delivered by BullMQ). null if it is not queued any more. */
-  claimRun(id: string, workerId: string): Promise<RunRow | null>;
+  claimRun(id: string, workerId: string, opts?: LeaseOptions): Promise<RunRow | null>;
+  /**
+   * Record that these runs' user code started (their call was handed to a process), so a crash
+   * from now on costs the attempt. Only runs `workerId` still holds; returns the ids it applied to.
+   */
+  markRunsStarted(workerId: string, items: StartedInput[]): Promise<string[]>;
+  /** Heartbeat: extend the lease of every run `workerId` holds, in one statement. Returns how many. */
+  renewLeases(workerId: string, opts?: LeaseOptions): Promise<number>;
   /** Move a queued/running run to a terminal status. false if it was already terminal (or held by another worker). */
   finishRun(id: string, input: FinishRunInput): Promise<boolean>;
   /** running → queued for another attempt. false if not running, or cancel was requested (finish it as cancelled instead). */
@@ -112,7 +151,11 @@ export interface RunsRepo {
   /** Newest first. */
   listRuns(input?: ListRunsInput): Promise<RunRow[]>;
   countRunsByStatus(filter?: { workspaceId?: string; deploymentId?: string }): Promise<Record<RunStatus, number>>;
-  /** Runs left `running` by a dead platform/worker: requeued if retries remain, else failed; cancel-requested ones cancelled. */
+  /**
+   * Take back runs held by a dead worker (lapsed lease, or every held run at an embedded startup):
+   * not started → queued with the same attempt; started → the attempt counts (queued after the
+   * retry backoff if retries remain, else failed with a WorkerCrashError); asked to cancel → cancelled.
+   */
   recoverStaleRuns(opts?: RecoverOptions): Promise<RecoverResult>;
 }
 
@@ -144,27 +187,25 @@ function runValues(input: CreateRunInput, t: number) {
     startedAt: null,
     finishedAt: null,
     workerId: null,
+    leaseExpiresAt: null,
     cancelRequested: false,
     logSeq: 0,
   };
 }
 
+function leaseMsOf(opts: LeaseOptions | undefined): number {
+  return nonNegativeInt("leaseMs", opts?.leaseMs ?? STORE_DEFAULTS.leaseMs);
+}
+
 export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
-  const claimSet = (workerId: string, t: number) => ({ status: "running" as const, workerId, startedAt: t });
-
-  function staleWhere(opts: RecoverOptions): SQL {
-    return and(
-      eq(runs.status, "running"),
-      opts.workerIds === undefined ? undefined : inArray(runs.workerId, opts.workerIds),
-      opts.startedBefore === undefined ? undefined : lt(runs.startedAt, opts.startedBefore),
-    )!;
-  }
-
-  // "run_… was left running by worker w1 …": built in SQL so one UPDATE handles every row.
-  const staleMessage = (tail: string) =>
-    sql`'run ' || ${runs.id} || ' was left running (worker ' || coalesce(${runs.workerId}, '?') || ', attempt ' || ${runs.attempt} || ' of ' || (${runs.maxRetries} + 1) || ') when its worker or the platform stopped; ' || ${tail}::text`;
-  const staleError = (tail: string) =>
-    sql`jsonb_build_object('name', 'StaleRunError', 'message', ${staleMessage(tail)})`;
+  // A claimed run is held under a lease but not started: a crash before its call reaches a
+  // process costs no attempt.
+  const claimSet = (workerId: string, t: number, opts: LeaseOptions | undefined) => ({
+    status: "running" as const,
+    workerId,
+    startedAt: null,
+    leaseExpiresAt: t + leaseMsOf(opts),
+  });
 
   const claimNextRuns: RunsRepo["claimNextRuns"] = async (workerId, limit, filter) => {
     if (limit <= 0 || (filter?.deploymentIds !== undefined && filter.deploymentIds.length === 0)) return [];
@@ -187,7 +228,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
     // unlike `in (subquery)`, which may re-run it per row and claim more than `limit`.
     const claimed = await db
       .update(runs)
-      .set(claimSet(workerId, t))
+      .set(claimSet(workerId, t, filter))
       .where(and(sql`${runs.id} = any(array(${next}))`, eq(runs.status, "queued")))
       .returning();
     // Keep queue order (UPDATE … RETURNING does not promise one).
@@ -275,10 +316,10 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
         );
     },
 
-    async claimRun(id, workerId) {
+    async claimRun(id, workerId, opts) {
       const [row] = await db
         .update(runs)
-        .set(claimSet(workerId, now()))
+        .set(claimSet(workerId, now(), opts))
         .where(and(eq(runs.id, id), eq(runs.status, "queued")))
         .returning();
       return row ?? null;
@@ -298,6 +339,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
           error: input.error,
           workerId: null,
           startedAt: null,
+          leaseExpiresAt: null,
         })
         .where(
           and(
@@ -370,34 +412,73 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
       return out;
     },
 
+    async markRunsStarted(workerId, items) {
+      if (items.length === 0) return [];
+      const json = JSON.stringify(items.map((it) => ({ id: it.id, started: it.startedAt })));
+      const res = await db.execute(sql`
+        update ${runs} set started_at = x.started
+        from jsonb_to_recordset(${json}::jsonb) as x(id text, started bigint)
+        where ${runs.id} = x.id and ${runs.status} = 'running' and ${runs.workerId} = ${workerId} and ${runs.startedAt} is null
+        returning ${runs.id} as id`);
+      return rowsOf<{ id: string }>(res).map((r) => r.id);
+    },
+
+    async renewLeases(workerId, opts) {
+      const held = await db
+        .update(runs)
+        .set({ leaseExpiresAt: now() + leaseMsOf(opts) })
+        .where(and(eq(runs.status, "running"), eq(runs.workerId, workerId)))
+        .returning({ id: runs.id });
+      return held.length;
+    },
+
     async recoverStaleRuns(opts = {}) {
       const t = now();
-      return db.transaction(async (tx) => {
-        const cancelled = await tx
-          .update(runs)
-          .set({ status: "cancelled", finishedAt: t, error: staleError("it had been asked to cancel") })
-          .where(and(staleWhere(opts), eq(runs.cancelRequested, true)))
-          .returning({ id: runs.id });
-        const requeued = await tx
-          .update(runs)
-          .set({
-            status: "queued",
-            error: staleError("requeued for another attempt"),
-            attempt: sql`${runs.attempt} + 1`,
-            workerId: null,
-            startedAt: null,
-            scheduledFor: null,
-          })
-          .where(and(staleWhere(opts), sql`${runs.attempt} <= ${runs.maxRetries}`))
-          .returning({ id: runs.id });
-        const failed = await tx
-          .update(runs)
-          .set({ status: "failed", finishedAt: t, error: staleError("no retries left") })
-          .where(staleWhere(opts))
-          .returning({ id: runs.id });
-        const ids = (rows: { id: string }[]) => rows.map((r) => r.id).sort();
-        return { requeued: ids(requeued), failed: ids(failed), cancelled: ids(cancelled) };
-      });
+      if (opts.workerIds?.length === 0) return { requeued: [], retried: [], failed: [], cancelled: [] };
+      const which = and(
+        eq(runs.status, "running"),
+        opts.workerIds === undefined ? undefined : inArray(runs.workerId, opts.workerIds),
+        opts.lapsedOnly ? lt(runs.leaseExpiresAt, t) : undefined,
+      );
+      // Per row, from the values before the update: asked to cancel → cancelled; never started →
+      // queued, same attempt; started with retries left → the next attempt after the backoff;
+      // started, none left → failed. One statement, and rows another node is updating are skipped
+      // (the next pass sees them), so nodes checking at once never wait on or deadlock each other.
+      const cancel = sql`cancel_requested`;
+      const fresh = sql`(not cancel_requested and started_at is null)`;
+      const retry = sql`(not cancel_requested and started_at is not null and attempt <= max_retries)`;
+      const fail = sql`(not cancel_requested and started_at is not null and attempt > max_retries)`;
+      const backoff = sql`least(retry_backoff_ms * power(2, attempt - 1), ${MAX_RETRY_BACKOFF_MS}::bigint)::bigint`;
+      const cause = opts.lapsedOnly
+        ? sql`', whose lease on it lapsed at ' || to_char(to_timestamp(lease_expires_at / 1000.0) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || ' (the worker or its platform stopped without finishing it)'`
+        : sql`' when the platform stopped'`;
+      const message = sql`'run ' || id || ' (attempt ' || attempt || ' of ' || (max_retries + 1) || ') was running on worker ' || coalesce(worker_id, '?') || ${cause} || '; ' || case
+          when cancel_requested then 'it had been asked to cancel'
+          when attempt <= max_retries then 'retrying as attempt ' || (attempt + 1) || ' in ' || ${backoff} || ' ms'
+          else 'no retries left' end`;
+      const res = await db.execute(sql`
+        with stale as materialized (
+          select ${runs.id} as stale_id, ${runs.startedAt} is not null as was_started from ${runs} where ${which} for update skip locked
+        )
+        update ${runs} set
+          status = case when ${cancel} then 'cancelled' when ${fail} then 'failed' else 'queued' end,
+          error = case when ${fresh} then error else jsonb_build_object('name', ${WORKER_CRASH_ERROR}::text, 'message', ${message}) end,
+          attempt = case when ${retry} then attempt + 1 else attempt end,
+          scheduled_for = case when ${retry} then ${t}::bigint + ${backoff} else scheduled_for end,
+          finished_at = case when ${cancel} or ${fail} then ${t}::bigint else finished_at end,
+          worker_id = case when ${cancel} or ${fail} then worker_id end,
+          started_at = case when ${cancel} or ${fail} then started_at end,
+          lease_expires_at = null
+        from stale where ${runs.id} = stale.stale_id
+        returning ${runs.id} as id, ${runs.status} as status, stale.was_started as started`);
+      const out: RecoverResult = { requeued: [], retried: [], failed: [], cancelled: [] };
+      for (const r of rowsOf<{ id: string; status: RunStatus; started: boolean }>(res)) {
+        if (r.status === "queued") (r.started ? out.retried : out.requeued).push(r.id);
+        else if (r.status === "failed") out.failed.push(r.id);
+        else out.cancelled.push(r.id);
+      }
+      for (const ids of Object.values(out)) ids.sort();
+      return out;
     },
   };
 }

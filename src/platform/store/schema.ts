@@ -191,9 +191,12 @@ export const runs = pgTable(
     scheduledFor: int8("scheduled_for"),
     scheduleId: text("schedule_id").references(() => schedules.id, { onDelete: "set null" }),
     createdAt: int8("created_at").notNull(),
+    /** When the current attempt's user code started; null while the run is queued or only claimed (claimed ahead, not yet handed to a process). */
     startedAt: int8("started_at"),
     finishedAt: int8("finished_at"),
     workerId: text("worker_id"),
+    /** While running: the holder must renew by then (heartbeat), else any node may take the run back. */
+    leaseExpiresAt: int8("lease_expires_at"),
     cancelRequested: boolean("cancel_requested").notNull(),
     /** Last log seq handed out (see appendLogs); internal. */
     logSeq: integer("log_seq").notNull(),

@@ -1,7 +1,7 @@
 import type { Span } from "../../trace/span.ts";
 import type { PlatformContext } from "../context.ts";
 import type { LogLineInput } from "../store/logs-repo.ts";
-import type { FinishRunInput } from "../store/runs-repo.ts";
+import type { FinishRunInput, StartedInput } from "../store/runs-repo.ts";
 import type { SpanInput } from "../store/spans-repo.ts";
 
 // Log lines and spans alone wait a little to form batches; a finished run is written at once.
@@ -12,10 +12,11 @@ type FinishItem = FinishRunInput & { id: string; attempt: number };
 
 /**
  * Writes every run's output for one worker in batches, always in this order per flush:
- * log lines, spans, then finished runs — so a caller that sees a run finished also sees
- * all its logs and spans. Many runs finishing together cost three statements, not 3×N.
+ * started marks, log lines, spans, then finished runs — so a caller that sees a run finished
+ * also sees all its logs and spans. Many runs finishing together cost a few statements, not N×.
  */
 export class OutputWriter {
+  private starts: StartedInput[] = [];
   private logs = new Map<string, LogLineInput[]>();
   private spans: SpanInput[] = [];
   private finishes: Array<{ item: FinishItem; done: () => void }> = [];
@@ -27,8 +28,19 @@ export class OutputWriter {
   /** `busy()`: more runs are executing, so more finishes are about to come — wait a moment to batch them. */
   constructor(
     private readonly ctx: PlatformContext,
+    private readonly workerId: string,
     private readonly busy: () => boolean = () => false,
   ) {}
+
+  /**
+   * The run's call was handed to its process: from now on a crash costs the attempt. Written with
+   * the next batch, not awaited, so it adds no latency to the call (a crash in the moment before the
+   * write lands still counts as "not started": the run is then tried again without spending an attempt).
+   */
+  started(runId: string, startedAt: number): void {
+    this.starts.push({ id: runId, startedAt });
+    this.soon();
+  }
 
   log(runId: string, stream: "stdout" | "stderr" | "system", line: string): void {
     let lines = this.logs.get(runId);
@@ -46,18 +58,22 @@ export class OutputWriter {
   finish(item: FinishItem): Promise<void> {
     return new Promise((done) => {
       this.finishes.push({ item, done });
-      // While a write is in flight, finished runs pile up and go out together right after it.
-      if (!this.immediate && !this.writing) {
-        this.immediate = true;
-        const go = () => {
-          this.immediate = false;
-          void this.flush({ spans: false });
-        };
-        // A lone run is written at once (latency); under load a short pause gathers a batch (throughput).
-        if (this.busy()) setTimeout(go, BATCH_PAUSE_MS);
-        else setImmediate(go);
-      }
+      this.soon();
     });
+  }
+
+  /** Write started marks and finished runs soon. */
+  private soon(): void {
+    // While a write is in flight, they pile up and go out together right after it.
+    if (this.immediate || this.writing) return;
+    this.immediate = true;
+    const go = () => {
+      this.immediate = false;
+      void this.flush({ spans: false });
+    };
+    // A lone run is written at once (latency); under load a short pause gathers a batch (throughput).
+    if (this.busy()) setTimeout(go, BATCH_PAUSE_MS);
+    else setImmediate(go);
   }
 
   private later(): void {
@@ -78,13 +94,18 @@ export class OutputWriter {
     const logs = this.logs;
     const spans = withSpans ? this.spans : [];
     const finishes = this.finishes;
+    // A run finishing in this same write needs no started mark: its finish records when it started.
+    const finishing = new Set(finishes.map((f) => f.item.id));
+    const starts = this.starts.filter((s) => !finishing.has(s.id));
     this.logs = new Map();
     if (withSpans) this.spans = [];
     this.finishes = [];
-    if (logs.size === 0 && spans.length === 0 && finishes.length === 0) return this.chain;
+    this.starts = [];
+    if (starts.length === 0 && logs.size === 0 && spans.length === 0 && finishes.length === 0) return this.chain;
     const store = this.ctx.store;
     this.writing = true;
     this.chain = this.chain.then(async () => {
+      if (starts.length) await guard("started runs", () => store.markRunsStarted(this.workerId, starts));
       for (const [runId, lines] of logs) {
         await guard(`logs of run ${runId}`, () => store.appendLogs(runId, lines));
         this.ctx.events.emit("logs", runId);
@@ -106,7 +127,7 @@ export class OutputWriter {
       }
     }).finally(() => {
       this.writing = false;
-      if (this.finishes.length > 0) void this.flush({ spans: false });
+      if (this.finishes.length > 0 || this.starts.length > 0) void this.flush({ spans: false });
     });
     return this.chain;
   }

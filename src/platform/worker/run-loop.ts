@@ -6,12 +6,12 @@ import type { Span } from "../../trace/span.ts";
 import type { PlatformContext } from "../context.ts";
 import { prepareVersion } from "../deployments.ts";
 import { executeCall, type CallOutcome, type ProcessPool } from "../executor/index.ts";
+import { retryDelayMs } from "../store/runs-repo.ts";
 import type { RunRow, StoredError } from "../store/schema.ts";
+import { LeaseKeeper } from "./lease-keeper.ts";
 import { OutputWriter } from "./output-writer.ts";
 import { workerExecArgv } from "./resource-limits.ts";
 
-// Retry backoff doubles per attempt, capped so a long retry chain still makes progress.
-const MAX_BACKOFF_MS = 5 * 60_000;
 // Runs claimed ahead per slot: one claim statement feeds several calls.
 const PREFETCH_PER_SLOT = 4;
 // Wake-up for delayed work (retry backoff) that no event announces.
@@ -43,6 +43,7 @@ export class RunLoop {
   private readonly controllers = new Map<string, AbortController>();
   private readonly versions = new Map<string, Promise<PreparedVersion>>();
   private readonly output: OutputWriter;
+  private readonly leases: LeaseKeeper;
   private readonly settling = new Set<Promise<void>>();
   /** Claimed (status running) but waiting for a free slot. */
   private ready: RunRow[] = [];
@@ -75,7 +76,8 @@ export class RunLoop {
     private readonly slots: number,
   ) {
     // The run being settled still counts as active: "busy" means other runs are in flight.
-    this.output = new OutputWriter(ctx, () => this.active > 1 || this.ready.length > 0);
+    this.output = new OutputWriter(ctx, workerId, () => this.active > 1 || this.ready.length > 0);
+    this.leases = new LeaseKeeper(ctx, workerId, ctx.config.leaseMs, this.onQueued);
   }
 
   start(): void {
@@ -88,6 +90,7 @@ export class RunLoop {
       if (!this.stopped) this.timer = setTimeout(tick, IDLE_POLL_MS);
     };
     tick();
+    this.leases.start();
   }
 
   /**
@@ -109,6 +112,8 @@ export class RunLoop {
     while (this.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     await Promise.all(this.settling);
     await this.output.flush();
+    // Held runs stay leased until every one is settled above.
+    await this.leases.stop();
   }
 
   /** Write buffered run output (logs, spans) now, e.g. before an API read of a run's spans. */
@@ -136,7 +141,8 @@ export class RunLoop {
               // deployments already at their concurrency limit.
               const want = this.slots * PREFETCH_PER_SLOT - this.active - this.ready.length;
               const seq = this.queuedSeq;
-              const claimed = want > 0 ? await this.ctx.store.claimNextRuns(this.workerId, want, { excludeDeploymentIds: this.saturated() }) : [];
+              const claimed =
+                want > 0 ? await this.ctx.store.claimNextRuns(this.workerId, want, { excludeDeploymentIds: this.saturated(), leaseMs: this.ctx.config.leaseMs }) : [];
               if (claimed.length < want && seq === this.queuedSeq) this.maybeQueued = false;
               for (const r of claimed) await this.learnLimit(r);
               this.ready.push(...claimed);
@@ -235,6 +241,7 @@ export class RunLoop {
           signal: controller.signal,
           onLog: (stream, line) => out.log(run.id, stream, line),
           onSpan: (span: Span) => out.span(run.id, span),
+          onStart: () => out.started(run.id, startedAt),
         });
       } catch (err) {
         outcome = { ok: false, reason: "error", error: { $nbx: "error", v: { name: "PrepareError", message: (err as Error).message } }, coldStart: false };
@@ -271,7 +278,7 @@ export class RunLoop {
       return finish("cancelled", { error });
     }
     if (run.attempt <= run.maxRetries) {
-      const backoff = Math.min(run.retryBackoffMs * 2 ** (run.attempt - 1), MAX_BACKOFF_MS);
+      const backoff = retryDelayMs(run.retryBackoffMs, run.attempt);
       return requeue(`attempt ${run.attempt} failed (${outcome.reason}: ${error.message}); retrying in ${backoff} ms`, { scheduledFor: Date.now() + backoff, error });
     }
     out.log(run.id, "system", `failed (${outcome.reason}): ${error.name}: ${error.message}`);

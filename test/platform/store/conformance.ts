@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { getTableConfig } from "drizzle-orm/pg-core";
 import { sql } from "drizzle-orm";
-import { LATEST_VERSION, StoreError, tables, type Store } from "../../../src/platform/store/index.ts";
+import { LATEST_VERSION, STORE_DEFAULTS, StoreError, tables, type Store } from "../../../src/platform/store/index.ts";
 import { rowsOf } from "../../../src/platform/store/migrations.ts";
 
 /** A fresh, empty location (temp dir / schema) that stores can be opened on, one after another or at once. */
@@ -88,7 +88,7 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         assert.deepEqual(store.migration, { applied: [], version: LATEST_VERSION });
         assert.equal((await store.getWorkspaceByName(ws.name))?.id, ws.id, "data survives reopen");
         const res = await store.db.execute(sql`SELECT version FROM nbox_migrations ORDER BY version`);
-        assert.deepEqual(rowsOf<{ version: number }>(res).map((r) => Number(r.version)), [1]);
+        assert.deepEqual(rowsOf<{ version: number }>(res).map((r) => Number(r.version)), Array.from({ length: LATEST_VERSION }, (_, i) => i + 1));
         t.diagnostic(`${name}: reopen of an existing store took ${reopenMs.toFixed(0)} ms`);
       });
 
@@ -325,7 +325,8 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         assert.equal(c1?.id, r1.id);
         assert.equal(c1?.status, "running");
         assert.equal(c1?.workerId, "w1");
-        assert.equal(typeof c1?.startedAt, "number");
+        assert.equal(c1?.startedAt, null, "claimed, not started: its call has not reached a process yet");
+        assert.ok(Math.abs(c1!.leaseExpiresAt! - (clock() + STORE_DEFAULTS.leaseMs)) < 5_000, "held under the default lease");
         assert.equal((await claim("w2"))?.id, r2.id);
         assert.equal((await claim("w1"))?.id, r3.id);
         assert.equal(await claim("w1"), null, "the delayed run is not due yet");
@@ -497,39 +498,153 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         assert.deepEqual(counts, { queued: 4, running: 1, succeeded: 0, failed: 0, cancelled: 0, timed_out: 0 });
       });
 
-      it("recoverStaleRuns: requeue with retries left, else fail; honour cancel", async () => {
+      it("recoverStaleRuns (startup): not started → queued, same attempt; started → retried or failed; honour cancel", async () => {
         const retrying = await fixture({ maxRetries: 1 });
         const once = await fixture({ maxRetries: 0 });
         const a = await retrying.newRun();
         const b = await once.newRun();
         const c = await retrying.newRun();
+        const ahead = await once.newRun();
         const untouched = await retrying.newRun();
         const worker = `dead-${randomUUID()}`;
         await retrying.claim(worker);
         await once.claim(worker);
         await retrying.claim(worker);
+        await once.claim(worker);
+        assert.deepEqual((await store.markRunsStarted(worker, [a, b, c].map((r) => ({ id: r.id, startedAt: clock() })))).sort(), [a.id, b.id, c.id].sort());
         await store.requestCancel(c.id);
         await retrying.claim("alive");
 
         const res = await store.recoverStaleRuns({ workerIds: [worker] });
-        assert.deepEqual(res, { requeued: [a.id], failed: [b.id], cancelled: [c.id] });
+        assert.deepEqual(res, { requeued: [ahead.id], retried: [a.id], failed: [b.id], cancelled: [c.id] });
         const ra = await store.getRun(a.id);
-        assert.deepEqual([ra?.status, ra?.attempt, ra?.workerId], ["queued", 2, null]);
-        assert.equal(ra?.error?.name, "StaleRunError");
-        assert.match(ra?.error?.message ?? "", new RegExp(`run ${a.id} was left running \\(worker ${worker}, attempt 1 of 2\\).*requeued`));
+        assert.deepEqual([ra?.status, ra?.attempt, ra?.workerId, ra?.startedAt, ra?.leaseExpiresAt], ["queued", 2, null, null, null]);
+        assert.ok(ra!.scheduledFor! >= clock() + 500, "the retry waits for its backoff");
+        assert.equal(ra?.error?.name, "WorkerCrashError");
+        assert.match(ra?.error?.message ?? "", new RegExp(`run ${a.id} \\(attempt 1 of 2\\) was running on worker ${worker} when the platform stopped; retrying as attempt 2 in 1000 ms`));
         const rb = await store.getRun(b.id);
         assert.equal(rb?.status, "failed");
+        assert.equal(rb?.error?.name, "WorkerCrashError");
         assert.match(rb?.error?.message ?? "", /no retries left/);
         assert.equal((await store.getRun(c.id))?.status, "cancelled");
+        const rAhead = await store.getRun(ahead.id);
+        assert.deepEqual([rAhead?.status, rAhead?.attempt, rAhead?.error, rAhead?.workerId], ["queued", 1, null, null], "claimed ahead, never started: no attempt spent");
+        assert.equal((await once.claim("w-next"))?.id, ahead.id, "back at the head of the queue");
         assert.equal((await store.getRun(untouched.id))?.status, "running", "other workers' runs untouched");
 
-        // Startup mode (no filter): nothing is left running. The requeued run comes back, and fails this time.
-        await retrying.claim(worker);
-        const all = await store.recoverStaleRuns();
-        assert.ok(all.failed.includes(a.id));
-        assert.ok(all.requeued.includes(untouched.id));
+        // Startup mode (no filter): nothing is left running.
+        await store.recoverStaleRuns();
         assert.equal((await store.listRuns({ status: "running", limit: 1000 })).length, 0);
-        assert.equal((await store.getRun(a.id))?.attempt, 2);
+        assert.equal((await store.getRun(untouched.id))?.attempt, 1, "it had not started");
+      });
+    });
+
+    describe("leases", () => {
+      const LEASE = 1_000;
+
+      it("a claim holds a lease; the heartbeat renews every run the worker holds, in one statement", async () => {
+        const { newRun, deployment } = await fixture();
+        const mine = [await newRun(), await newRun()];
+        const theirs = await newRun();
+        const worker = `w-${randomUUID()}`;
+        const claimed = await store.claimNextRuns(worker, 2, { deploymentIds: [deployment.id], leaseMs: LEASE });
+        assert.deepEqual(claimed.map((r) => r.id), mine.map((r) => r.id));
+        for (const r of claimed) assert.ok(Math.abs(r.leaseExpiresAt! - (clock() + LEASE)) < 500, "lease = claim time + leaseMs");
+        const other = await store.claimNextRun(`o-${randomUUID()}`, { deploymentIds: [deployment.id], leaseMs: LEASE });
+        assert.equal(other?.id, theirs.id);
+        skew += 10_000;
+        try {
+          assert.equal(await store.renewLeases(worker, { leaseMs: LEASE }), 2);
+          for (const r of await store.getRuns(mine.map((m) => m.id))) assert.ok(r.leaseExpiresAt! >= clock() + LEASE - 500, "renewed from now");
+          assert.equal((await store.getRun(theirs.id))?.leaseExpiresAt, other!.leaseExpiresAt, "another worker's lease is not ours to renew");
+          assert.equal(await store.renewLeases(`nobody-${randomUUID()}`), 0);
+          const back = await store.recoverStaleRuns({ lapsedOnly: true, workerIds: [worker, other!.workerId!] });
+          assert.deepEqual(back.requeued, [theirs.id], "only the lapsed lease is taken back");
+          assert.deepEqual((await store.getRuns(mine.map((m) => m.id))).map((r) => r.status), ["running", "running"]);
+        } finally {
+          skew -= 10_000;
+        }
+      });
+
+      it("markRunsStarted applies only to runs the worker still holds, once", async () => {
+        const { newRun, claim } = await fixture();
+        const r = await newRun();
+        const queued = await newRun({ scheduledFor: clock() + 60_000 });
+        await claim("w1");
+        assert.deepEqual(await store.markRunsStarted("w2", [{ id: r.id, startedAt: 5 }]), [], "held by w1");
+        assert.deepEqual(await store.markRunsStarted("w1", [{ id: queued.id, startedAt: 5 }]), [], "not claimed");
+        assert.deepEqual(await store.markRunsStarted("w1", [{ id: r.id, startedAt: 7 }]), [r.id]);
+        assert.deepEqual(await store.markRunsStarted("w1", [{ id: r.id, startedAt: 9 }]), [], "already started");
+        assert.equal((await store.getRun(r.id))?.startedAt, 7);
+        assert.deepEqual(await store.markRunsStarted("w1", []), []);
+      });
+
+      it("lapsed leases: not started → queued, attempt kept; started → retried after the backoff, or failed naming the lapsed lease", async () => {
+        const retrying = await fixture({ maxRetries: 1 });
+        const once = await fixture({ maxRetries: 0 });
+        const dead = `dead-${randomUUID()}`;
+        const live = `live-${randomUUID()}`;
+        const started1 = await retrying.newRun();
+        const started0 = await once.newRun();
+        const ahead = await once.newRun();
+        const held = await once.newRun();
+        const leased = { leaseMs: LEASE };
+        await store.claimRun(started1.id, dead, leased);
+        await store.claimRun(started0.id, dead, leased);
+        await store.claimRun(ahead.id, dead, leased);
+        await store.claimRun(held.id, live, leased);
+        await store.markRunsStarted(dead, [{ id: started1.id, startedAt: clock() }, { id: started0.id, startedAt: clock() }]);
+        await store.markRunsStarted(live, [{ id: held.id, startedAt: clock() }]);
+        const nothing = await store.recoverStaleRuns({ lapsedOnly: true, workerIds: [dead, live] });
+        assert.deepEqual(nothing, { requeued: [], retried: [], failed: [], cancelled: [] }, "leases still valid");
+
+        skew += 2 * LEASE;
+        try {
+          await store.renewLeases(live, leased); // the live worker's heartbeat; the dead one's never comes
+          const res = await store.recoverStaleRuns({ lapsedOnly: true });
+          assert.deepEqual(res.requeued.filter((id) => id === ahead.id), [ahead.id]);
+          assert.deepEqual(res.retried.filter((id) => id === started1.id), [started1.id]);
+          assert.deepEqual(res.failed.filter((id) => id === started0.id), [started0.id]);
+          assert.ok(![...res.requeued, ...res.retried, ...res.failed, ...res.cancelled].includes(held.id), "a renewed lease is kept");
+
+          const rAhead = await store.getRun(ahead.id);
+          assert.deepEqual([rAhead?.status, rAhead?.attempt, rAhead?.workerId, rAhead?.leaseExpiresAt, rAhead?.error], ["queued", 1, null, null, null]);
+          const r1 = await store.getRun(started1.id);
+          assert.deepEqual([r1?.status, r1?.attempt, r1?.error?.name], ["queued", 2, "WorkerCrashError"]);
+          assert.match(r1?.error?.message ?? "", new RegExp(`run ${started1.id} \\(attempt 1 of 2\\) was running on worker ${dead}, whose lease on it lapsed at \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z .*retrying as attempt 2 in 1000 ms`));
+          assert.equal(await retrying.claim("w-next"), null, "the retry waits for its backoff");
+          const r0 = await store.getRun(started0.id);
+          assert.deepEqual([r0?.status, r0?.attempt, r0?.error?.name, typeof r0?.finishedAt], ["failed", 1, "WorkerCrashError", "number"]);
+          assert.match(r0?.error?.message ?? "", /whose lease on it lapsed at .*; no retries left/);
+          // The dead worker, should it wake up, can no longer finish or mark what it lost.
+          assert.equal(await store.finishRun(ahead.id, { status: "succeeded", workerId: dead }), false);
+          assert.deepEqual(await store.markRunsStarted(dead, [{ id: ahead.id, startedAt: clock() }]), []);
+          skew += 1_500;
+          assert.equal((await retrying.claim("w-next"))?.id, started1.id, "retried after the backoff");
+        } finally {
+          skew -= 2 * LEASE + 1_500;
+        }
+      });
+
+      it("nodes taking back lapsed runs at once never take the same run twice", async () => {
+        const { ws, deployment, version } = await fixture();
+        const dead = `dead-${randomUUID()}`;
+        const made = await store.createRuns(Array.from({ length: 40 }, (_, i) => ({ workspaceId: ws.id, deploymentId: deployment.id, versionId: version.id, args: [i] })));
+        await store.claimNextRuns(dead, 40, { deploymentIds: [deployment.id], leaseMs: LEASE });
+        await store.markRunsStarted(dead, made.filter((_, i) => i % 2).map((r) => ({ id: r.id, startedAt: clock() })));
+        const second = harness.shared ? await harness.open({ now: clock }) : store;
+        skew += 2 * LEASE;
+        try {
+          const results = await Promise.all([store, second, store, second].map((s) => s.recoverStaleRuns({ lapsedOnly: true, workerIds: [dead] })));
+          const requeued = results.flatMap((r) => r.requeued);
+          const failed = results.flatMap((r) => r.failed);
+          assert.equal(requeued.length, 20, "each never-started run requeued once");
+          assert.equal(failed.length, 20, "each started run (no retries) failed once");
+          assert.equal(new Set([...requeued, ...failed]).size, 40);
+        } finally {
+          skew -= 2 * LEASE;
+          if (second !== store) await second.close();
+        }
       });
     });
 
