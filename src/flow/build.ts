@@ -3,7 +3,8 @@
 // to it (shared children, repeated calls, cycles) get a "child" edge to the existing nodes instead.
 import { FlowGraph } from "./graph.ts";
 import { ChildIndex, type Resolution, type Target } from "./resolve.ts";
-import { parseForward, readForwardSource } from "./source.ts";
+import { originalForward } from "./original.ts";
+import { parseForward, readForwardSource, type ParsedForward } from "./source.ts";
 import type { BuildFlowOptions, Flow, FlowNode, FlowSubject } from "./types.ts";
 import { ForwardWalker } from "./walker.ts";
 
@@ -57,13 +58,14 @@ export function buildFlow(root: FlowSubject, opts: BuildFlowOptions): Flow {
       graph.warnings.push(`flow: ${label}: cannot parse forward: ${parsed.reason}`);
       return;
     }
+    const own = ownSource(parsed.parsed, target.op);
     const outer = current;
     current = target.name;
     try {
       const walker = new ForwardWalker({
         graph,
         owner: target.name,
-        parsed: parsed.parsed,
+        parsed: own ?? parsed.parsed,
         resolve: (segs) => index.resolve(target, segs),
         onCall: expand,
       });
@@ -76,6 +78,16 @@ export function buildFlow(root: FlowSubject, opts: BuildFlowOptions): Flow {
       graph.warnings.push(`flow: ${label}: analysis failed: ${e instanceof Error ? e.message : String(e)}`);
     } finally {
       current = outer;
+    }
+  }
+
+  /** The same forward read from the user's file (their text and lines), when it can be found there. */
+  function ownSource(running: ParsedForward, op: FlowSubject): ParsedForward | undefined {
+    try {
+      const hint = opts.locate?.(op);
+      return hint ? originalForward(running.fn, hint) : undefined;
+    } catch {
+      return undefined; // the running code is still a faithful picture
     }
   }
 

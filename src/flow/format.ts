@@ -7,6 +7,7 @@
 //     branch if (y > 0)  (line 4)
 //       then:
 //         return y  (line 5)
+import { basename } from "node:path";
 import type { Flow, FlowEdge, FlowNode } from "./types.ts";
 
 export function formatFlow(flow: Flow): string {
@@ -19,8 +20,10 @@ export function formatFlow(flow: Flow): string {
   }
   const edgesOf = (id: string, ...kinds: FlowEdge["kind"][]) => (outgoing.get(id) ?? []).filter((e) => kinds.includes(e.kind));
   const lines: string[] = [flow.root];
-  // Sources run through tsx arrive on one line: line numbers then say nothing, so leave them out.
-  const showLines = flow.nodes.some((n) => n.loc.line > 1);
+  // A forward known only from its compiled one-line text has no useful line numbers: leave them out.
+  const showLines = flow.nodes.some((n) => n.loc.file !== undefined || n.loc.line > 1);
+  // Lines are in the root's file unless a node says otherwise (a child defined elsewhere).
+  const rootFile = flow.nodes.find((n) => n.loc.file !== undefined)?.loc.file;
   const printed = new Set<string>();
 
   function sequence(start: string, depth: number): void {
@@ -36,7 +39,7 @@ export function formatFlow(flow: Flow): string {
     const n = byId.get(id);
     if (!n) return;
     const pad = "  ".repeat(depth);
-    const where = showLines ? `  (line ${n.loc.line})` : "";
+    const where = !showLines ? "" : n.loc.file && n.loc.file !== rootFile ? `  (${basename(n.loc.file)}:${n.loc.line})` : `  (line ${n.loc.line})`;
     switch (n.kind) {
       case "call": {
         const children = edgesOf(id, "child");

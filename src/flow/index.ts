@@ -6,9 +6,11 @@ export type {
   Flow,
   FlowEdge,
   FlowEdgeKind,
+  FlowLoc,
   FlowNode,
   FlowNodeKind,
   FlowSubject,
+  SourceHint,
 } from "./types.ts";
 export { buildFlow } from "./build.ts";
 export { formatFlow } from "./format.ts";

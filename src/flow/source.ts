@@ -3,7 +3,7 @@
 // wrappers. Every wrapper's prefix ends in "\n", so locations stay relative to the forward source
 // after subtracting one line.
 import { parse, type AnyNode, type Options } from "acorn";
-import type { FlowSubject } from "./types.ts";
+import type { FlowLoc, FlowSubject } from "./types.ts";
 
 export type FunctionNode = Extract<AnyNode, { type: "FunctionExpression" | "ArrowFunctionExpression" }>;
 
@@ -11,8 +11,20 @@ export type SourceResult = { ok: true; source: string } | { ok: false; reason: s
 
 export interface ParsedForward {
   fn: FunctionNode;
-  /** Wrapped text the node offsets refer to. */
-  text: string;
+  /** Source text between two offsets of the parsed code (the user's own text when read from the file). */
+  slice(start: number, end: number): string;
+  /** Where a node starts. */
+  loc(node: AnyNode): FlowLoc;
+}
+
+/** A forward parsed from its running source: positions relative to that source. */
+function fromRunning(fn: FunctionNode, text: string): ParsedForward {
+  return {
+    fn,
+    slice: (start, end) => text.slice(start, end),
+    // Every wrapper prefix is exactly one line.
+    loc: (n) => (n.loc?.start ? { line: n.loc.start.line - 1, column: n.loc.start.column } : { line: 0, column: 0 }),
+  };
 }
 
 export type ParseResult = { ok: true; parsed: ParsedForward } | { ok: false; reason: string };
@@ -111,7 +123,7 @@ export function parseForward(source: string): ParseResult {
     try {
       const program = parse(text, OPTIONS) as AnyNode;
       const fn = a.extract(program);
-      if (fn) return { ok: true, parsed: { fn, text } };
+      if (fn) return { ok: true, parsed: fromRunning(fn, text) };
     } catch (e) {
       const pos = ((e as { pos?: number }).pos ?? 0) - a.prefix.length;
       const loc = (e as { loc?: { line: number; column: number } }).loc;

@@ -13,10 +13,20 @@ export interface FlowNode {
   op?: string;
   /** Dotted name of the operator whose forward contains this node, "" for the root. */
   owner: string;
-  /** Relative to the forward source: line is 1-based, column 0-based (acorn convention). */
-  loc: { line: number; column: number };
+  /**
+   * Where the node starts: line 1-based, column 0-based. With `file`, in that file (the user's own
+   * source); without, relative to forward's running source.
+   */
+  loc: FlowLoc;
   /** Enclosing branch/loop node, or the call node whose child forward this node belongs to. */
   parent?: string;
+}
+
+export interface FlowLoc {
+  line: number;
+  column: number;
+  /** The source file the position is in, when forward was read from it. */
+  file?: string;
 }
 
 export type FlowEdgeKind = "next" | "then" | "else" | "body" | "loop-back" | "child";
@@ -53,4 +63,16 @@ export interface BuildFlowOptions {
   childrenOf: ChildrenOf;
   /** Whether to analyse a child's own forward (false: it stays one call node, e.g. a library operator like Shell). Default: always. */
   expand?: (op: FlowSubject) => boolean;
+  /** Where an operator's forward is written, so flow reads the user's own file (labels, lines) instead of compiled code. */
+  locate?: (op: FlowSubject) => SourceHint | undefined;
+}
+
+/** Where to look for a forward's own source. */
+export interface SourceHint {
+  /** Files that may define it, most likely first. */
+  files: string[];
+  /** A line (1-based) near its definition: picks between identical functions in one file. */
+  line?: number;
+  /** The class whose method it is, when it is one. */
+  className?: string;
 }

@@ -10,7 +10,7 @@ import { collectAliases, unwrap, type Aliases, type Segs } from "./paths.ts";
 import type { Resolution } from "./resolve.ts";
 import { Sequence } from "./sequence.ts";
 import type { ParsedForward } from "./source.ts";
-import type { FlowEdgeKind, FlowNode, FlowNodeKind } from "./types.ts";
+import type { FlowEdgeKind, FlowLoc, FlowNode, FlowNodeKind } from "./types.ts";
 
 type Node<T extends AnyNode["type"]> = Extract<AnyNode, { type: T }>;
 type Loop = Node<"ForStatement" | "ForInStatement" | "ForOfStatement" | "WhileStatement" | "DoWhileStatement">;
@@ -56,13 +56,11 @@ export class ForwardWalker {
   // ── helpers ───────────────────────────────────────────────────────────────
 
   private text(n: AnyNode): string {
-    return this.ctx.parsed.text.slice(n.start, n.end);
+    return this.ctx.parsed.slice(n.start, n.end);
   }
 
-  private loc(n: AnyNode): { line: number; column: number } {
-    // Every wrapper prefix is exactly one line (see source.ts).
-    const start = n.loc?.start;
-    return start ? { line: start.line - 1, column: start.column } : { line: 0, column: 0 };
+  private loc(n: AnyNode): FlowLoc {
+    return this.ctx.parsed.loc(n);
   }
 
   private flushCode(seq: Sequence): void {
@@ -244,7 +242,7 @@ export class ForwardWalker {
     } else if (s.type === "DoWhileStatement") {
       label = `do … while (${this.text(s.test as AnyNode)})`;
     } else {
-      label = this.ctx.parsed.text.slice(s.start, s.body.start).trim();
+      label = this.ctx.parsed.slice(s.start, s.body.start).trim();
       if (s.type === "ForStatement") {
         this.calls(seq, s.init as AnyNode | null);
         this.calls(seq, s.test as AnyNode | null);

@@ -6,6 +6,7 @@ import { formatTree, walkNamed } from "./tree.ts";
 import { buildDag, type Dag } from "./dag.ts";
 import { buildFlow, type Flow } from "../flow/index.ts";
 import { childEntries } from "./tree.ts";
+import { flowSourceHint } from "./flow-source.ts";
 import { mapOperator, starMap, type MapOptions, type SettledResult, type StarEntry } from "./map.ts";
 import type { ForwardArgs, ForwardResult } from "./types.ts";
 
@@ -107,6 +108,7 @@ export class Operator {
       childrenOf: (op) => childEntries(op as Operator) as Array<[string, object]>,
       // nbox's own prebuilt operators (Shell) are steps of the user's flow, not part of it.
       expand: (op) => (op as Record<symbol, unknown>)[FLOW_LEAF] !== true,
+      locate: flowSourceHint,
     });
   }
 
