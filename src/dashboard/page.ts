@@ -1,87 +1,10 @@
-/**
- * The dashboard: one static page that talks to the public API with the token kept in
- * localStorage (handed over once via `/#token=…`, which never reaches the server logs).
- */
+/** The dashboard page: markup only; script and styles are served files (see index.ts for the CSP). */
 export const DASHBOARD_HTML = /* html */ `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>nbox</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
- body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
- header{background:#1d2330;color:#fff;padding:10px 20px;display:flex;gap:20px;align-items:center}
- header b{font-size:18px} header a{color:#cfd6e4;text-decoration:none;cursor:pointer} header a.on{color:#fff;font-weight:600}
- main{padding:16px 20px} table{border-collapse:collapse;width:100%;background:#fff} td,th{padding:6px 8px;border-bottom:1px solid #e4e7ec;text-align:left;vertical-align:top}
- th{font-weight:600;background:#eef1f5} tr.click{cursor:pointer} tr.click:hover{background:#f0f4ff}
- .s-succeeded{color:#067647}.s-failed,.s-timed_out{color:#b42318}.s-running{color:#175cd3}.s-queued{color:#6941c6}.s-cancelled{color:#667085}
- pre{background:#0f1320;color:#d7dce8;padding:10px;overflow:auto;max-height:360px;margin:0}
- .bar{height:14px;background:#7aa2f7;border-radius:2px;position:relative} .err .bar{background:#f97066}
- .muted{color:#667085} #login{max-width:480px} input{width:100%;padding:6px} code{font-size:12px}
-</style></head>
+<link rel="stylesheet" href="/dashboard.css">
+<script type="module" src="/dashboard.js"></script>
+</head>
 <body><header><b>nbox</b><a data-view="runs">Runs</a><a data-view="deployments">Deployments</a><a data-view="servings">Servings</a><a data-view="events">Events</a><span id="who" class="muted"></span></header>
 <main id="main"></main>
-<script type="module">
-const m = location.hash.match(/token=([^&]+)/);
-if (m) { localStorage.setItem("nbox.token", decodeURIComponent(m[1])); history.replaceState(null, "", location.pathname); }
-const token = () => localStorage.getItem("nbox.token");
-const main = document.getElementById("main");
-const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-async function api(path) {
-  const r = await fetch("/api/v1" + path, { headers: { authorization: "Bearer " + token() } });
-  const j = await r.json();
-  if (!r.ok) throw new Error(j.error?.message ?? r.status);
-  return j;
-}
-function login(msg) {
-  main.innerHTML = '<div id="login"><p>' + esc(msg || "Paste a token (printed by nbx up):") + '</p><input id="tok" placeholder="nbx_…"><p><button id="go">Open</button></p></div>';
-  document.getElementById("go").onclick = () => { localStorage.setItem("nbox.token", document.getElementById("tok").value.trim()); show("runs"); };
-}
-const ago = (iso) => iso ? new Date(iso).toLocaleTimeString() : "";
-const views = {
-  async runs() {
-    const { runs } = await api("/runs?limit=100");
-    return '<table><tr><th>Run</th><th>Deployment</th><th>Status</th><th>Attempt</th><th>Created</th><th>Duration</th></tr>' +
-      runs.map((r) => '<tr class="click" data-run="' + esc(r.id) + '"><td><code>' + esc(r.id) + '</code></td><td>' + esc(r.workspace + "/" + r.deployment) +
-        '</td><td class="s-' + esc(r.status) + '">' + esc(r.status) + '</td><td>' + r.attempt + '/' + (r.maxRetries + 1) + '</td><td>' + ago(r.createdAt) +
-        '</td><td>' + (r.finishedAt && r.startedAt ? (Date.parse(r.finishedAt) - Date.parse(r.startedAt)) + " ms" : "") + '</td></tr>').join("") + '</table>';
-  },
-  async run(id) {
-    const [{ run }, { logs }, { spans }] = await Promise.all([api("/runs/" + id), api("/runs/" + id + "/logs"), api("/runs/" + id + "/spans")]);
-    const t0 = Math.min(...spans.map((s) => s.start)), t1 = Math.max(...spans.map((s) => s.end));
-    const span = (s) => '<tr class="' + (s.status === "error" ? "err" : "") + '"><td>' + esc(s.op) + '</td><td>' + esc(s.name) + '</td><td style="width:50%"><div class="bar" style="margin-left:' +
-      (100 * (s.start - t0) / Math.max(1, t1 - t0)).toFixed(1) + '%;width:' + Math.max(0.5, 100 * (s.end - s.start) / Math.max(1, t1 - t0)).toFixed(1) + '%"></div></td><td>' + (s.end - s.start).toFixed(2) + ' ms</td></tr>';
-    return '<h3>Run <code>' + esc(run.id) + '</code> <span class="s-' + esc(run.status) + '">' + esc(run.status) + '</span></h3>' +
-      '<p>' + esc(run.workspace + "/" + run.deployment) + ' · attempt ' + run.attempt + ' · trace <code>' + esc(run.traceId) + '</code></p>' +
-      (run.error ? '<pre>' + esc(run.error.name + ": " + run.error.message + "\\n" + (run.error.stack ?? "")) + '</pre>' : "") +
-      '<h4>Trace</h4><table><tr><th>Operator</th><th>Name</th><th>Timeline</th><th>Time</th></tr>' + spans.map(span).join("") + '</table>' +
-      '<h4>Logs</h4><pre>' + esc(logs.map((l) => "[" + l.stream + "] " + l.line).join("\\n")) + '</pre>';
-  },
-  async deployments() {
-    const { workspaces } = await api("/workspaces");
-    let rows = "";
-    for (const w of workspaces) {
-      const { deployments } = await api("/workspaces/" + encodeURIComponent(w.name) + "/deployments");
-      rows += deployments.map((d) => '<tr><td>' + esc(w.name) + '</td><td>' + esc(d.name) + '</td><td>' + esc(d.type) + '</td><td>' + esc(d.kind) + '</td><td><code>' + esc(d.contentHash.slice(0, 12)) + '</code></td><td>' + esc(d.servingUrl ?? "") + '</td></tr>').join("");
-    }
-    return '<table><tr><th>Workspace</th><th>Name</th><th>Type</th><th>Kind</th><th>Version</th><th>URL</th></tr>' + rows + '</table>';
-  },
-  async servings() {
-    const { servings } = await api("/servings");
-    return '<table><tr><th>Serving</th><th>Status</th><th>Restarts</th><th>Requests</th><th>URL</th></tr>' +
-      servings.map((s) => '<tr><td>' + esc(s.name ?? s.deploymentId) + '</td><td>' + esc(s.status) + '</td><td>' + esc(s.restarts) + '</td><td>' + esc(s.requestCount ?? s.requests ?? "") + '</td><td>' + esc(s.url ?? s.urlPath ?? "") + '</td></tr>').join("") + '</table>';
-  },
-  async events() {
-    const { events } = await api("/events");
-    return '<table><tr><th>Time</th><th>Kind</th><th>Message</th></tr>' + events.map((e) => '<tr><td>' + new Date(Number(e.ts ?? e.createdAt)).toLocaleString() + '</td><td>' + esc(e.kind) + '</td><td>' + esc(e.message) + '</td></tr>').join("") + '</table>';
-  },
-};
-let current = "runs", arg;
-async function show(view, a) {
-  current = view; arg = a;
-  document.querySelectorAll("header a").forEach((x) => x.classList.toggle("on", x.dataset.view === view));
-  if (!token()) return login();
-  try { main.innerHTML = await views[view](a); } catch (e) { if (/token/i.test(e.message)) login(e.message); else main.innerHTML = '<p class="s-failed">' + esc(e.message) + '</p>'; }
-}
-document.querySelectorAll("header a").forEach((a) => (a.onclick = () => show(a.dataset.view)));
-main.addEventListener("click", (e) => { const tr = e.target.closest("tr[data-run]"); if (tr) show("run", tr.dataset.run); });
-setInterval(() => current !== "run" && document.visibilityState === "visible" && show(current, arg), 3000);
-show("runs");
-</script></body></html>`;
+</body></html>`;

@@ -1,5 +1,6 @@
 // The dashboard in a real browser (Debian chromium driven by playwright-core): the #token= link
-// logs in, the runs table shows a real run, and a click opens its trace timeline and logs.
+// logs in (the token goes to sessionStorage, never localStorage), the runs table shows a real run,
+// a click opens its trace timeline and logs, and the page's CSP stops injected inline script.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -38,6 +39,9 @@ describe("dashboard in a browser", { skip: existsSync(CHROMIUM) ? false : `no ch
     await row.waitFor({ timeout: 15_000 });
     assert.match(await row.innerText(), /succeeded/);
     assert.equal(new URL(page.url()).hash, "", "the token is removed from the address bar");
+    const stored = await page.evaluate(() => ({ local: { ...localStorage }, session: sessionStorage.getItem("nbox.token") }));
+    assert.deepEqual(stored.local, {}, "nothing (no token) in localStorage");
+    assert.equal(stored.session, tp.token, "the token is kept for this tab only");
     await row.click();
     await page.locator("h4", { hasText: "Trace" }).waitFor({ timeout: 10_000 });
     assert.ok((await page.locator(".bar").count()) >= 1, "the trace timeline has a bar per span");
@@ -45,7 +49,34 @@ describe("dashboard in a browser", { skip: existsSync(CHROMIUM) ? false : `no ch
     assert.match(logs, /\[stdout\]/);
     await page.getByText("Deployments").click();
     await page.getByText("chatty").first().waitFor({ timeout: 10_000 });
-    assert.deepEqual(errors, []);
+    assert.deepEqual(errors, [], "no console errors (a CSP violation would show as one)");
+  });
+
+  it("markup injected into the page cannot run script (the CSP refuses inline script)", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${tp.url}/#token=${encodeURIComponent(tp.token)}`);
+    await page.locator(`tr[data-run="${runId}"]`).waitFor({ timeout: 15_000 });
+    // As if a value escaped the page's HTML escaping: an inline handler and an inline <script>.
+    // Plain JS text: tsx would add helpers to a compiled function that the page does not have.
+    const outcome: { pwned: string[]; blocked: string[] } = await page.evaluate(`new Promise((resolve) => {
+      const blocked = [];
+      // Each payload either runs (and says so) or is blocked (a violation event): wait for both outcomes.
+      let settled = 0;
+      const settle = () => { if (++settled === 2) resolve({ pwned: window.pwned ?? [], blocked }); };
+      document.addEventListener("securitypolicyviolation", (e) => { blocked.push(e.violatedDirective); settle(); });
+      window.addEventListener("pwned", settle);
+      const ran = (what) => "(window.pwned ??= []).push('" + what + "'); dispatchEvent(new Event('pwned'))";
+      const host = document.createElement("div");
+      host.innerHTML = '<img src="/favicon.ico" onerror="' + ran("handler") + '">';
+      document.body.append(host);
+      const script = document.createElement("script");
+      script.textContent = ran("script");
+      document.body.append(script);
+    })`);
+    assert.deepEqual(outcome.pwned, []);
+    assert.equal(outcome.blocked.length, 2);
+    assert.ok(outcome.blocked.every((d) => d.startsWith("script-src")), outcome.blocked.join(", "));
+    await page.close();
   });
 
   it("without a token it asks for one instead of failing", async () => {

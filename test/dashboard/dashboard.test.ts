@@ -2,7 +2,7 @@
 // to load, and every API path it reads exists and answers with the token it is given.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { DASHBOARD_HTML } from "../../src/dashboard/page.ts";
+import { DASHBOARD_JS } from "../../src/dashboard/script.ts";
 import { startTestPlatform, type TestPlatform } from "../platform/jobs/_helpers.ts";
 
 describe("dashboard", () => {
@@ -20,11 +20,24 @@ describe("dashboard", () => {
     assert.match(res.headers.get("content-type") ?? "", /text\/html/);
     const html = await res.text();
     assert.match(html, /<title>nbox<\/title>/);
-    assert.match(html, /location\.hash\.match\(\/token=/, "the #token= link logs the browser in");
+    assert.match(html, /<script type="module" src="\/dashboard\.js"><\/script>/);
+    assert.match(html, /<link rel="stylesheet" href="\/dashboard\.css">/);
+  });
+
+  it("serves its script and stylesheet as files, without a token", async () => {
+    const js = await fetch(`${tp.url}/dashboard.js`);
+    assert.equal(js.status, 200);
+    assert.match(js.headers.get("content-type") ?? "", /^text\/javascript/);
+    assert.equal(await js.text(), DASHBOARD_JS);
+    assert.match(DASHBOARD_JS, /location\.hash\.match\(\/token=/, "the #token= link logs the browser in");
+    const css = await fetch(`${tp.url}/dashboard.css`);
+    assert.equal(css.status, 200);
+    assert.match(css.headers.get("content-type") ?? "", /^text\/css/);
+    assert.match(await css.text(), /\.bar\{/);
   });
 
   it("every API path the page reads answers 200 with a token and 401 without", async () => {
-    const paths = [...DASHBOARD_HTML.matchAll(/api\("(\/[a-z]+)/g)].map((m) => m[1]!);
+    const paths = [...DASHBOARD_JS.matchAll(/api\("(\/[a-z]+)/g)].map((m) => m[1]!);
     assert.deepEqual([...new Set(paths)].sort(), ["/events", "/runs", "/servings", "/workspaces"]);
     for (const p of new Set(paths)) {
       const ok = await fetch(`${tp.url}/api/v1${p}`, { headers: { authorization: `Bearer ${tp.token}` } });
