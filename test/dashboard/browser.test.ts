@@ -39,7 +39,7 @@ describe("dashboard in a browser", { skip: existsSync(CHROMIUM) ? false : `no ch
     await row.waitFor({ timeout: 15_000 });
     assert.match(await row.innerText(), /succeeded/);
     assert.equal(new URL(page.url()).hash, "", "the token is removed from the address bar");
-    const stored = await page.evaluate(() => ({ local: { ...localStorage }, session: sessionStorage.getItem("nbox.token") }));
+    const stored: { local: object; session: string | null } = await page.evaluate(`({ local: { ...localStorage }, session: sessionStorage.getItem("nbox.token") })`);
     assert.deepEqual(stored.local, {}, "nothing (no token) in localStorage");
     assert.equal(stored.session, tp.token, "the token is kept for this tab only");
     await row.click();
