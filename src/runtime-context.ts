@@ -10,6 +10,15 @@ export function nboxRuntime(): string | undefined {
   return process.env[RUNTIME_ENV] || undefined;
 }
 
+/** The runtimes the platform starts (a pool thread runs in the user's own process). */
+const PLATFORM_RUNTIMES = new Set(["job", "serving"]);
+
+/** "job" or "serving" when the platform started this process, else undefined. */
+export function platformRuntime(): string | undefined {
+  const rt = nboxRuntime();
+  return rt && PLATFORM_RUNTIMES.has(rt) ? rt : undefined;
+}
+
 /**
  * True when this module is the program being run (`tsx main.ts`), false when it is imported,
  * including when a worker imports it to load an operator. Guard top-level usage with it.

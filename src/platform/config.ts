@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
+import { defaultCacheDir } from "../worker/cache-dir.ts";
 import { STORE_DEFAULTS } from "./store/defaults.ts";
 
 /** Every platform setting with its default, in one place (`??`, never `||`: 0 is a valid value). */
@@ -26,6 +27,12 @@ export interface PlatformConfig {
    * dies loses its runs to the others after at most this long; keep it well above clock skew between nodes.
    */
   leaseMs: number;
+  /** Worker cache (extracted versions, installed dependencies, scratch folders): outside the data folder. */
+  cacheDir: string;
+  /** Run user processes under bubblewrap where the OS allows it (false: `--no-sandbox`). */
+  sandbox: boolean;
+  /** Extra environment variable names handed to user processes (the rest of the platform's environment is not). */
+  passEnv: string[];
 }
 
 export function resolveConfig(input: Partial<PlatformConfig> = {}): PlatformConfig {
@@ -43,5 +50,8 @@ export function resolveConfig(input: Partial<PlatformConfig> = {}): PlatformConf
     maxWaitMs: input.maxWaitMs ?? 30_000,
     executor: input.executor ?? true,
     leaseMs: input.leaseMs ?? STORE_DEFAULTS.leaseMs,
+    cacheDir: resolve(input.cacheDir ?? defaultCacheDir()),
+    sandbox: input.sandbox ?? true,
+    passEnv: input.passEnv ?? [],
   };
 }

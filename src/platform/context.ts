@@ -5,6 +5,7 @@ import type { DeploymentRow } from "./store/schema.ts";
 import type { PlatformConfig } from "./config.ts";
 import type { RunEvents } from "./run-events.ts";
 import type { Lookups } from "./lookups.ts";
+import type { RuntimeLauncher } from "../worker/launcher.ts";
 
 /** Everything a platform component needs, passed explicitly (no globals). */
 export interface PlatformContext {
@@ -18,25 +19,34 @@ export interface PlatformContext {
   /** Base URL clients use (set once the server listens). */
   publicUrl: string;
   scheduler?: { upsert(d: DeploymentRow, schedule: Record<string, unknown>): Promise<void> };
+  /** Starts user processes: sandbox, scratch folders, the workspace token they get. */
+  launcher?: RuntimeLauncher;
 }
 
+/** Uploaded bundles stay in the data folder; everything user code runs from is in the worker cache. */
 export interface PlatformPaths {
   bundles: string;
   versions: string;
   deps: string;
   npmCache: string;
+  /** Per-process scratch folders (HOME, TMPDIR, serving sockets). */
+  scratch: string;
+  /** Per-workspace compiled-TypeScript caches. */
+  compile: string;
   /** This nbox package, linked into every bundle as `node_modules/nbox`. */
   nboxPackage: string;
 }
 
 export const NBOX_PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
-export function platformPaths(dataDir: string): PlatformPaths {
+export function platformPaths(dataDir: string, cacheDir: string): PlatformPaths {
   return {
     bundles: join(dataDir, "bundles"),
-    versions: join(dataDir, "versions"),
-    deps: join(dataDir, "deps"),
-    npmCache: join(dataDir, "npm-cache"),
+    versions: join(cacheDir, "versions"),
+    deps: join(cacheDir, "deps"),
+    npmCache: join(cacheDir, "npm-cache"),
+    scratch: join(cacheDir, "scratch"),
+    compile: join(cacheDir, "compile"),
     nboxPackage: NBOX_PACKAGE_DIR,
   };
 }

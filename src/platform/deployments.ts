@@ -1,5 +1,7 @@
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
 import { extractBundle, installDependencies, validateManifest, type BundleManifest } from "../bundle/index.ts";
 import { NboxError } from "../errors.ts";
 import { bundleFile, versionDir, type PlatformContext } from "./context.ts";
@@ -17,13 +19,21 @@ export function prepareVersion(ctx: PlatformContext, manifest: BundleManifest, l
     p = (async () => {
       const file = bundleFile(ctx.paths, hash);
       if (!existsSync(file)) throw new NboxError("NOT_FOUND", `bundle ${hash} has not been uploaded`, "Upload it with PUT /api/v1/bundles/<hash> first");
-      if (!existsSync(dir)) {
-        const extracted = await extractBundle(await readFile(file), dir);
+      // Prepared aside and renamed into place when complete: another platform sharing the worker
+      // cache may prepare the same hash at the same time, and must never see half a version.
+      const staging = `${dirname(dir)}/.${hash}.prepare-${randomBytes(6).toString("hex")}`;
+      try {
+        const extracted = await extractBundle(await readFile(file), staging);
         if (extracted.contentHash !== hash) throw new NboxError("BAD_REQUEST", `bundle ${hash} contains a manifest for ${extracted.contentHash}`);
+        await installDependencies(staging, { cacheDir: ctx.paths.deps, nboxPackageDir: ctx.paths.nboxPackage, npmCacheDir: ctx.paths.npmCache, log });
+        await writeFile(`${staging}/.ready`, new Date().toISOString());
+        await rename(staging, dir).catch((err) => {
+          if (!existsSync(`${dir}/.ready`)) throw new NboxError("INTERNAL", `cannot move the prepared version into ${dir}: ${(err as Error).message}`, `Delete ${dir} and deploy again`);
+          // Someone else finished the same hash first; theirs is identical.
+        });
+      } finally {
+        await rm(staging, { recursive: true, force: true });
       }
-      await installDependencies(dir, { cacheDir: ctx.paths.deps, nboxPackageDir: ctx.paths.nboxPackage, npmCacheDir: ctx.paths.npmCache, log });
-      const { writeFile } = await import("node:fs/promises");
-      await writeFile(`${dir}/.ready`, new Date().toISOString());
       return dir;
     })().finally(() => preparing.delete(hash));
     preparing.set(hash, p);

@@ -17,6 +17,9 @@ import { createServingHost } from "./serving/host.ts";
 import type { ServingHost } from "./serving/types.ts";
 import { openStore } from "./store/index.ts";
 import { RunLoop } from "./worker/run-loop.ts";
+import { checkCacheDir } from "../worker/cache-dir.ts";
+import type { SandboxStatus } from "../worker/sandbox.ts";
+import { setupLauncher } from "../worker/setup.ts";
 
 export interface Platform {
   url: string;
@@ -24,6 +27,8 @@ export interface Platform {
   adminToken: string;
   /** True when this start created the data folder's admin token. */
   firstStart: boolean;
+  /** Whether user processes run sandboxed (and if not, why). */
+  sandbox: SandboxStatus;
   ctx: PlatformContext;
   close(): Promise<void>;
 }
@@ -54,9 +59,11 @@ async function ensureAdminToken(ctx: PlatformContext): Promise<{ token: string; 
  */
 export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: PlatformHooks = {}): Promise<Platform> {
   const config = resolveConfig(input);
+  checkCacheDir(config.cacheDir, config.dataDir);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const store = await openStore(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir });
-  const ctx: PlatformContext = { config, store, events: new RunEvents(), lookups: new Lookups(store), paths: platformPaths(config.dataDir), publicUrl: "" };
+  const ctx: PlatformContext = { config, store, events: new RunEvents(), lookups: new Lookups(store), paths: platformPaths(config.dataDir, config.cacheDir), publicUrl: "" };
+  const launcher = (ctx.launcher = await setupLauncher(config, ctx.paths, store, () => ctx.publicUrl));
   const workerId = `${hostname()}:${process.pid}`;
   // Runs a crashed platform left running: the embedded store's data folder is locked to this
   // platform, so none of them can still be held — take them all back now. On Postgres other nodes
@@ -93,6 +100,7 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
     port,
     adminToken: token,
     firstStart: created,
+    sandbox: launcher.status,
     ctx,
     close: () =>
       (closing ??= (async () => {
@@ -102,6 +110,7 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
         await pool.close();
         await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
         rmSync(join(config.dataDir, PLATFORM_FILE), { force: true });
+        await launcher.close();
         await store.close();
       })()),
   };

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { NboxError } from "../errors.ts";
+import { platformRuntime } from "../runtime-context.ts";
 
 /** What `nbx up` writes into its data folder so SDK and CLI can find it. */
 export interface PlatformInfo {
@@ -33,12 +34,21 @@ function readPlatform(dataDir: string): Connection | undefined {
 /**
  * Where the platform is: explicit options, else `NBOX_URL` + `NBOX_TOKEN`, else a running
  * `nbx up` found via `.nbox/platform.json` in this folder or a parent, then `$HOME/.nbox`.
+ * Inside a job or serving only the first two: user code must not pick up files it can reach.
  */
 export function discoverPlatform(opts: Partial<Connection> & { cwd?: string } = {}): Connection {
   const url = opts.url ?? process.env.NBOX_URL;
   const token = opts.token ?? process.env.NBOX_TOKEN;
   if (url && token) return { url: url.replace(/\/+$/, ""), token };
   if (url && !token) throw new NboxError("UNAUTHORIZED", `NBOX_URL is set (${url}) but NBOX_TOKEN is not`, "Set NBOX_TOKEN to a token from `nbx token create`");
+  const runtime = platformRuntime();
+  if (runtime) {
+    throw new NboxError(
+      "UNAVAILABLE",
+      `inside an nbox ${runtime} process the platform is found only through NBOX_URL and NBOX_TOKEN, which the platform sets; they are missing here (discovery through .nbox folders is off)`,
+      "Leave NBOX_URL and NBOX_TOKEN as the platform set them, or pass { url, token } explicitly",
+    );
+  }
   let dir = resolve(opts.cwd ?? process.cwd());
   for (;;) {
     const found = readPlatform(join(dir, ".nbox"));

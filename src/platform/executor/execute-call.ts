@@ -9,6 +9,7 @@ import { formatTraceParent, parseTraceParent } from "../../trace/traceparent.ts"
 import { RUN_CANCELLED, RUN_TIMEOUT, executorErrorWire } from "./errors.ts";
 import type { ProcessPool } from "./process-pool.ts";
 import type { LogStream, WorkerProcess } from "./worker-process.ts";
+import type { RuntimeLaunch } from "../../worker/spawn-runtime.ts";
 
 const DEFAULT_LOAD_TIMEOUT_MS = 5 * 60_000;
 
@@ -21,6 +22,8 @@ export interface ExecuteCallOptions {
   execArgv?: string[];
   /** Extra environment for a newly forked process (undefined deletes an inherited variable). */
   env?: Record<string, string | undefined>;
+  /** How a newly forked process is started: sandbox, workspace token (absent: unsandboxed, no token). */
+  launch?: RuntimeLaunch;
   runId: string;
   /** Codec wire values. */
   args: unknown[];
@@ -65,6 +68,7 @@ export async function executeCall(pool: ProcessPool, o: ExecuteCallOptions): Pro
     bundleDir: o.bundleDir,
     locator: o.locator,
     env: o.env,
+    launch: o.launch,
     execArgv: o.execArgv,
     loadTraceparent: formatTraceParent({ ...cold, sampled: true }),
   };

@@ -1,8 +1,7 @@
 // One forked worker child (runtime-main.mjs) seen from the parent: load once, run calls one at a
 // time, attribute its stdout/stderr lines and spans to the call that produced them, and report
 // how it ended. Scheduling (which call gets which process) is the pool's job, not this file's.
-import { RUNTIME_ENV } from "../../runtime-context.ts";
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import type { OperatorLocator } from "../../operator/locate.ts";
@@ -11,6 +10,7 @@ import type { Span } from "../../trace/span.ts";
 import { WORKER_CRASH, executorErrorWire } from "./errors.ts";
 import { LineSplitter, MAX_LINE_CHARS } from "./line-splitter.ts";
 import { MARKER_ENV, isChildMessage, markerPrefix, type ChildMessage, type ParentMessage } from "./protocol.ts";
+import { spawnRuntime, type RuntimeLaunch } from "../../worker/spawn-runtime.ts";
 
 const RUNTIME_MAIN = fileURLToPath(new URL("./runtime-main.mjs", import.meta.url));
 /** stderr lines kept for crash reports. */
@@ -24,8 +24,10 @@ export type LogStream = "stdout" | "stderr" | "system";
 export interface SpawnInfo {
   bundleDir: string;
   locator: OperatorLocator;
-  /** Extra environment (undefined deletes a variable inherited from the parent). */
+  /** Extra environment over the allow-listed one (undefined deletes). */
   env?: Record<string, string | undefined>;
+  /** Sandbox, scratch root and workspace token (absent: unsandboxed, no token). */
+  launch?: RuntimeLaunch;
   /** Node flags for the child (default none; tsx is registered by the runtime itself). */
   execArgv?: string[];
   /** Parent span for spans made while loading (the cold-start span). */
@@ -45,10 +47,6 @@ export interface ExitInfo {
 }
 
 export type WorkerState = "loading" | "ready" | "failed" | "exited";
-
-// Never hand user code the platform's own credentials; spans reach the platform through IPC,
-// so the child must not also append them to the platform's trace file.
-const WITHHELD_ENV = ["NBOX_TOKEN", "NBOX_TRACE_FILE"];
 
 interface StreamState {
   splitter: LineSplitter;
@@ -98,21 +96,15 @@ export class WorkerProcess {
   ) {
     const nonce = randomBytes(9).toString("base64url");
     this.marker = markerPrefix(nonce);
-    const env: Record<string, string | undefined> = { ...process.env };
-    for (const k of WITHHELD_ENV) delete env[k];
-    for (const [k, v] of Object.entries(spawn.env ?? {})) {
-      if (v === undefined) delete env[k];
-      else env[k] = v;
-    }
-    env[MARKER_ENV] = nonce;
-    env[RUNTIME_ENV] = "job";
-    this.child = fork(RUNTIME_MAIN, [], {
-      cwd: spawn.bundleDir,
-      env,
-      execArgv: spawn.execArgv ?? [],
+    this.child = spawnRuntime({
+      script: RUNTIME_MAIN,
+      runtime: "job",
+      bundleDir: spawn.bundleDir,
+      execArgv: spawn.execArgv,
+      env: { ...spawn.env, [MARKER_ENV]: nonce },
       serialization: "advanced",
-      stdio: ["ignore", "pipe", "pipe", "ipc"],
-    });
+      launch: spawn.launch,
+    }).child;
     this.pid = this.child.pid ?? -1;
     this.loaded = new Promise((r) => (this.settleLoad = r));
     this.streams = { stdout: this.stream("stdout"), stderr: this.stream("stderr") };

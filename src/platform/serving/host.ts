@@ -221,7 +221,8 @@ export class LocalServingHost implements ServingHost {
     };
   }
 
-  private spawn(e: Entry, v: DeploymentVersionRow): ServingProcess {
+  private async spawn(e: Entry, v: DeploymentVersionRow): Promise<ServingProcess> {
+    const launch = await this.ctx.launcher?.forWorkspace(e.d.workspaceId);
     const proc = new ServingProcess(this.childConfig(e, v), {
       onSpans: (spans) => {
         for (const s of spans) this.spans.push({ ...s, servingId: e.d.id, error: s.error ?? null });
@@ -230,14 +231,14 @@ export class LocalServingHost implements ServingHost {
         e.logs.push(`[${stream}] ${line}`);
         if (e.logs.length > LOG_LINES) e.logs.shift();
       },
-    });
+    }, launch);
     return proc;
   }
 
   /** Start `v` in a new process; on success it replaces the current one (which drains, then stops). */
   private async launch(e: Entry, v: DeploymentVersionRow, why: "deploy" | "restart"): Promise<void> {
     if (why === "deploy" && !e.proc?.alive) await this.setStatus(e, "starting", { versionId: v.id });
-    const proc = this.spawn(e, v);
+    const proc = await this.spawn(e, v);
     try {
       await proc.ready(this.o.startupTimeoutMs);
     } catch (err) {

@@ -1,13 +1,11 @@
 // One serving child process seen from the platform: fork it in the bundle folder, wait until it
 // listens and answers its health route, keep a log tail for error reports, and kill it.
-import { RUNTIME_ENV } from "../../runtime-context.ts";
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
 import http from "node:http";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { spawnRuntime, type RuntimeLaunch } from "../../worker/spawn-runtime.ts";
 import type { Span } from "../../trace/span.ts";
 import { LineSplitter, MAX_LINE_CHARS } from "../executor/line-splitter.ts";
 import { CONFIG_ENV, SECRET_ENV, SECRET_HEADER, isChildMessage, type ServingChildConfig } from "./protocol.ts";
@@ -17,13 +15,17 @@ import type { WireError } from "./wire.ts";
 const RUNTIME_MAIN = fileURLToPath(new URL("./runtime-main.mjs", import.meta.url));
 const TAIL_LINES = 40;
 const PIPE_DRAIN_MS = 200;
-// Never hand user code the platform's own credentials.
-const WITHHELD_ENV = ["NBOX_TOKEN", "NBOX_URL"];
+/** Unix socket paths longer than this do not fit `sun_path`; the child then listens on loopback TCP. */
+const MAX_SOCKET_PATH = 100;
 
-/** A fresh socket path for one child: short (unix sockets allow ~100 bytes), private to this user. */
-function socketPathFor(tag: string): string {
-  const name = `nbox-${process.pid}-${tag}.sock`;
-  return process.platform === "win32" ? `\\\\.\\pipe\\${name}` : path.join(tmpdir(), name);
+/**
+ * Where one child listens: in its scratch folder, which is private to it and visible both inside
+ * its sandbox and outside. A named pipe on Windows.
+ */
+function socketPathFor(scratchDir: string): string | undefined {
+  if (process.platform === "win32") return `\\\\.\\pipe\\nbox-${process.pid}-${randomBytes(6).toString("hex")}.sock`;
+  const p = path.join(scratchDir, "serving.sock");
+  return p.length <= MAX_SOCKET_PATH ? p : undefined;
 }
 
 export class ServingStartError extends Error {
@@ -50,7 +52,6 @@ export class ServingProcess {
   readonly startedAt = Date.now();
   /** Where the child listens (known once ready). */
   address: UpstreamAddress = { host: "127.0.0.1", port: 0 };
-  private readonly socketPath: string;
   /** Proxied requests in flight (a replaced process drains before it is stopped). */
   inflight = 0;
   /** Why the platform killed it (undefined = it died on its own). */
@@ -62,15 +63,16 @@ export class ServingProcess {
   constructor(
     readonly config: ServingChildConfig,
     private readonly events: ServingProcessEvents,
+    launch?: RuntimeLaunch,
   ) {
-    const env: Record<string, string | undefined> = { ...process.env };
-    for (const k of WITHHELD_ENV) delete env[k];
-    this.socketPath = socketPathFor(randomBytes(6).toString("hex"));
-    env[CONFIG_ENV] = JSON.stringify({ ...config, socketPath: this.socketPath });
-    env[SECRET_ENV] = this.secret;
-    // The user's module is imported again in here: deploy()/process pools at its top level must refuse.
-    env[RUNTIME_ENV] = "serving";
-    this.child = fork(RUNTIME_MAIN, [], { cwd: config.bundleDir, env, execArgv: [], stdio: ["ignore", "pipe", "pipe", "ipc"] });
+    // The user's module is imported again in here: marked as a runtime, deploy()/process pools at its top level refuse.
+    this.child = spawnRuntime({
+      script: RUNTIME_MAIN,
+      runtime: "serving",
+      bundleDir: config.bundleDir,
+      env: (scratch) => ({ [CONFIG_ENV]: JSON.stringify({ ...config, socketPath: socketPathFor(scratch.dir) }), [SECRET_ENV]: this.secret }),
+      launch,
+    }).child;
     for (const name of ["stdout", "stderr"] as const) {
       const split = new LineSplitter((line) => this.onLine(name, line), MAX_LINE_CHARS);
       const s = this.child[name]!;
@@ -84,7 +86,6 @@ export class ServingProcess {
     this.exited = new Promise((resolve) => {
       // "exit", then a short wait for the pipes: a grandchild (tsx's esbuild service) may hold them open.
       this.child.once("exit", (code, signal) => {
-        if (process.platform !== "win32") rmSync(this.socketPath, { force: true }); // left behind when it was killed
         const pipes = [this.child.stdout!, this.child.stderr!].map((p) => (p.closed ? undefined : new Promise((r) => p.once("close", r))));
         const drained = Promise.race([Promise.all(pipes), new Promise((r) => setTimeout(r, PIPE_DRAIN_MS))]);
         void drained.then(() => {

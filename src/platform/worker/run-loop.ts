@@ -229,8 +229,10 @@ export class RunLoop {
       let outcome: CallOutcome;
       try {
         const v = await this.prepare(run.versionId);
+        const launch = await this.ctx.launcher?.forWorkspace(run.workspaceId);
         outcome = await executeCall(this.pool, {
           key: run.versionId,
+          launch,
           bundleDir: v.bundleDir,
           locator: v.locator,
           execArgv: v.execArgv,

@@ -64,6 +64,12 @@ export async function freshDataDir(): Promise<string> {
   return dir;
 }
 
+let testCache: string | undefined;
+/** One worker cache per test process, shared by its platforms (as platforms on one machine share ~/.cache/nbox). */
+export function testCacheDir(): string {
+  return (testCache ??= tempDir("nbx-cache-"));
+}
+
 /** Which store the jobs suite runs on: `NBOX_TEST_STORE=postgres` runs the same tests on Postgres. */
 export const STORE_UNDER_TEST = process.env.NBOX_TEST_STORE === "postgres" ? "postgres" : "pglite";
 const TEST_DATABASE_URL = process.env.NBOX_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -92,7 +98,7 @@ async function freshPostgresSchema(): Promise<{ databaseUrl: string; drop(): Pro
 export async function startTestPlatform(config: Partial<PlatformConfig> = {}, dataDir?: string): Promise<TestPlatform> {
   const pgSchema = STORE_UNDER_TEST === "postgres" && !config.databaseUrl ? await freshPostgresSchema() : undefined;
   dataDir ??= pgSchema ? tempDir("nbx-jobs-data-") : await freshDataDir();
-  const platform = await startPlatform({ port: 0, dataDir, ...(pgSchema ? { databaseUrl: pgSchema.databaseUrl } : {}), ...config });
+  const platform = await startPlatform({ port: 0, dataDir, cacheDir: testCacheDir(), ...(pgSchema ? { databaseUrl: pgSchema.databaseUrl } : {}), ...config });
   const client = new PlatformClient({ url: platform.url, token: platform.adminToken });
   // SDK entry points that take no client (fromJob without opts, deploy without { client }) use these.
   process.env.NBOX_URL = platform.url;

@@ -8,8 +8,8 @@ import { startPlatform, type Platform } from "../../../src/platform/platform.ts"
 import { PlatformClient } from "../../../src/remote/client.ts";
 
 // Temp folders and fresh (template-copied) data dirs are shared with the job suite.
-export { REPO, tempDir, freshDataDir, eventually } from "../jobs/_helpers.ts";
-import { REPO, tempDir, freshDataDir } from "../jobs/_helpers.ts";
+export { REPO, tempDir, freshDataDir, eventually, testCacheDir } from "../jobs/_helpers.ts";
+import { REPO, tempDir, freshDataDir, testCacheDir } from "../jobs/_helpers.ts";
 
 export interface TestPlatform {
   platform: Platform;
@@ -21,7 +21,7 @@ export interface TestPlatform {
 }
 
 export async function startTestPlatform(config: Partial<PlatformConfig> = {}): Promise<TestPlatform> {
-  const platform = await startPlatform({ port: 0, dataDir: await freshDataDir(), ...config });
+  const platform = await startPlatform({ port: 0, dataDir: await freshDataDir(), cacheDir: testCacheDir(), ...config });
   // deploy() without { client } connects with these.
   process.env.NBOX_URL = platform.url;
   process.env.NBOX_TOKEN = platform.adminToken;
@@ -82,6 +82,8 @@ export const KIT_FILES: Record<string, string> = {
   "package.json": JSON.stringify({ name: "serving-kit", private: true, type: "module" }),
   "ops.ts": `import { operator, Operator } from "nbox";
 
+const PROCESS_ID = Math.floor(Math.random() * 2 ** 31) + 1;
+
 export class Boom extends Error {
   override name = "Boom";
 }
@@ -138,7 +140,8 @@ export class Kit {
     return "bye";
   }
   pid() {
-    return process.pid;
+    // Which process this is: in a sandbox (its own pid namespace) process.pid is the same for all.
+    return PROCESS_ID;
   }
   async *count(n: number) {
     for (let i = 0; i < n; i++) yield i;

@@ -1,0 +1,98 @@
+// Start one user process (a job worker or a serving): node running the runtime entry, in the
+// version's bundle folder, with a scratch folder, the allow-listed environment and, when the
+// platform has one, inside the sandbox. Job and serving processes both start here.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, readdirSync, readlinkSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { childEnv } from "./child-env.ts";
+import { bwrapArgs, isInside } from "./sandbox.ts";
+import { createScratch, removeScratch, type Scratch } from "./scratch.ts";
+
+/** How the platform starts user processes of one workspace. */
+export interface RuntimeLaunch {
+  /** Run under bubblewrap; absent = unsandboxed. */
+  sandbox?: {
+    bwrap: string;
+    /** Shown read-only: node's prefix and the nbox package. */
+    trees: readonly string[];
+    /** Hidden wherever they fall inside `trees`: data folder, ~/.nbox, the worker cache. */
+    hide: readonly string[];
+    /** Installed dependencies live here; a bundle's node_modules links into it. */
+    depsRoot: string;
+  };
+  /** Where per-process scratch folders are made. */
+  scratchRoot: string;
+  /** Set in the process: NBOX_URL and a token of this workspace. */
+  inject?: Record<string, string>;
+  /** Compiled TypeScript kept across processes of this workspace (cold starts skip recompiling). */
+  compileCache?: string;
+  /** Extra environment names passed through from the platform. */
+  passEnv?: readonly string[];
+}
+
+/** Without a platform's launch settings (executor tests): unsandboxed, nothing injected. */
+const DEFAULT_LAUNCH: RuntimeLaunch = { scratchRoot: join(tmpdir(), "nbox-scratch") };
+
+export interface RuntimeSpawn {
+  /** The runtime's entry module (runtime-main.mjs). */
+  script: string;
+  runtime: "job" | "serving";
+  bundleDir: string;
+  execArgv?: readonly string[];
+  /** Protocol variables for the runtime (undefined removes); may depend on the scratch folder. */
+  env?: Record<string, string | undefined> | ((scratch: Scratch) => Record<string, string | undefined>);
+  serialization?: "json" | "advanced";
+  launch?: RuntimeLaunch;
+}
+
+/** Spawn the process; its scratch folder is removed when it exits. */
+export function spawnRuntime(o: RuntimeSpawn): { child: ChildProcess; scratch: Scratch } {
+  const launch = o.launch ?? DEFAULT_LAUNCH;
+  const scratch = createScratch(launch.scratchRoot);
+  const extra = typeof o.env === "function" ? o.env(scratch) : o.env;
+  const env = childEnv({ runtime: o.runtime, home: scratch.home, tmp: scratch.tmp, passEnv: launch.passEnv, set: { ...launch.inject, ...extra } });
+  const readWrite = [scratch.dir];
+  if (launch.compileCache) {
+    // tsx keeps its cache in `$TMPDIR/tsx-<euid>`: point that at the workspace's cache.
+    mkdirSync(launch.compileCache, { recursive: true, mode: 0o700 });
+    symlinkSync(launch.compileCache, join(scratch.tmp, `tsx-${process.geteuid?.() ?? 0}`), "dir");
+    readWrite.push(launch.compileCache);
+  }
+  const node = [...(o.execArgv ?? []), o.script];
+  const options = { env, stdio: ["ignore", "pipe", "pipe", "ipc"] as const, serialization: o.serialization ?? "json" };
+  const sb = launch.sandbox;
+  let child: ChildProcess;
+  if (sb) {
+    const readOnly = [o.bundleDir, ...dependencyTrees(o.bundleDir, sb.depsRoot)];
+    const args = bwrapArgs({ trees: sb.trees, hide: sb.hide, readOnly, readWrite, cwd: o.bundleDir });
+    child = spawn(sb.bwrap, [...args, process.execPath, ...node], { ...options, stdio: [...options.stdio] });
+  } else {
+    child = spawn(process.execPath, node, { ...options, stdio: [...options.stdio], cwd: o.bundleDir });
+  }
+  child.once("exit", () => void removeScratch(scratch));
+  // spawn() failed (no pid): there will be no "exit".
+  child.once("error", () => child.pid === undefined && void removeScratch(scratch));
+  return { child, scratch };
+}
+
+/** The installed-dependency folders a bundle's node_modules links into (only those under `depsRoot`). */
+function dependencyTrees(bundleDir: string, depsRoot: string): string[] {
+  const nm = join(bundleDir, "node_modules");
+  const out = new Set<string>();
+  let names: string[] = [];
+  try {
+    names = readdirSync(nm);
+  } catch {
+    return [];
+  }
+  for (const name of names) {
+    try {
+      const target = resolve(nm, readlinkSync(join(nm, name)));
+      if (isInside(target, depsRoot)) out.add(dirname(target));
+    } catch {
+      // not a link: part of the bundle folder, shown already
+    }
+  }
+  return [...out];
+}

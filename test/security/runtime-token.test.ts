@@ -1,0 +1,79 @@
+// The token the platform hands user code (NBOX_TOKEN in a job or serving) is a workspace token of
+// the run's own workspace: enough to call deployments next to it, useless anywhere else.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { importProject, startTestPlatform, wsName, type TestPlatform } from "../platform/serving/_helpers.ts";
+import { PROBE_FILES, type Attempt } from "./_probe.ts";
+
+type ApiResult = Attempt<{ status: number; text: string }>;
+
+describe("the runtime token of a job or serving", () => {
+  let tp: TestPlatform;
+  let mod: any;
+  const home = wsName("home");
+  const other = wsName("other");
+  let homeId: string;
+
+  before(async () => {
+    tp = await startTestPlatform();
+    ({ mod } = await importProject(PROBE_FILES));
+    await mod.square.deploy(home, { client: tp.client });
+    await mod.square.deploy(other, { client: tp.client });
+    await mod.Probe.deploy(other, { client: tp.client });
+    homeId = (await tp.platform.ctx.store.getWorkspaceByName(home))!.id;
+  });
+
+  after(async () => {
+    await tp?.close();
+  });
+
+  /** What the token can and cannot do, asked from inside user code through `api`. */
+  async function assertConfined(api: (method: string, path: string, body?: unknown) => Promise<ApiResult>, nested: (name: string, ws: string, x: number) => Promise<Attempt<number>>) {
+    const status = async (method: string, path: string, body?: unknown) => {
+      const r = await api(method, path, body);
+      assert.ok(r.ok, JSON.stringify(r));
+      return r.value;
+    };
+    // No token administration: listing shows at most its own workspace's tokens, creating is refused.
+    const listed = await status("GET", "/api/v1/tokens");
+    if (listed.status !== 403) {
+      assert.equal(listed.status, 200, listed.text);
+      const tokens = JSON.parse(listed.text).tokens as Array<{ scope: string; workspaceId: string | null }>;
+      assert.ok(tokens.every((t) => t.scope !== "admin" && t.workspaceId === homeId), listed.text);
+    }
+    assert.equal((await status("POST", "/api/v1/tokens", { admin: true })).status, 403, "minted an admin token");
+    assert.equal((await status("POST", "/api/v1/tokens", { workspace: other })).status, 403, "minted a token for another workspace");
+    // Nothing in another workspace: no listing, no trigger, no serving call.
+    assert.equal((await status("GET", `/api/v1/workspaces/${other}/deployments`)).status, 403);
+    assert.equal((await status("POST", `/api/v1/workspaces/${other}/deployments/square/runs`, { args: [3] })).status, 403, "triggered a job in another workspace");
+    assert.equal((await status("GET", `/s/${other}/Probe/who_are_you`)).status, 403, "called a serving of another workspace");
+    const foreign = await nested("square", other, 3);
+    assert.equal(foreign.ok, false);
+    assert.equal((foreign as { code?: string }).code, "FORBIDDEN");
+    // Its own workspace: a nested job call works.
+    assert.deepEqual(await nested("square", home, 3), { ok: true, value: 9 });
+  }
+
+  it("from a job: confined to the job's workspace", async () => {
+    const [api, nested] = await Promise.all([mod.api.deploy(home, { client: tp.client }), mod.nested.deploy(home, { client: tp.client })]);
+    await assertConfined(api, nested);
+  });
+
+  it("from a serving: confined to the serving's workspace", async () => {
+    const probe = await mod.Probe.deploy(home, { client: tp.client });
+    await assertConfined(
+      (m, p, b) => probe.api(m, p, b),
+      (n, w, x) => probe.nested(n, w, x),
+    );
+  });
+
+  it("is one workspace token per workspace, named runtime, never the admin token", async () => {
+    const [env, probe] = await Promise.all([mod.env.deploy(home, { client: tp.client }), mod.Probe.deploy(home, { client: tp.client })]);
+    const fromJob = (await env()).NBOX_TOKEN as string;
+    const fromServing = (await probe.env()).NBOX_TOKEN as string;
+    assert.equal(fromJob, fromServing);
+    assert.notEqual(fromJob, tp.token);
+    const info = await tp.platform.ctx.store.verifyToken(fromJob);
+    assert.deepEqual({ scope: info?.scope, workspaceId: info?.workspaceId, name: info?.name }, { scope: "workspace", workspaceId: homeId, name: "runtime" });
+  });
+});
