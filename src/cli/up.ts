@@ -5,6 +5,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Command } from "commander";
 import { NboxError } from "../errors.ts";
 import { ADMIN_TOKEN_FILE } from "../remote/discovery.ts";
+import { describeSandbox } from "../worker/setup.ts";
 import { fail, formatValue, parseIntOption, printError } from "./output.ts";
 
 const STOP_GRACE_MS = 20_000;
@@ -19,6 +20,9 @@ interface UpOptions {
   maxBody?: string;
   slots?: string;
   withExamples?: boolean;
+  cache?: string;
+  /** false with --no-sandbox. */
+  sandbox: boolean;
 }
 
 export function registerUp(program: Command): void {
@@ -32,6 +36,8 @@ export function registerUp(program: Command): void {
     .option("--redis <url>", "queue runs through Redis/BullMQ for external workers (not implemented yet)")
     .option("--max-body <bytes>", "largest accepted request body (default 10 MiB)")
     .option("--slots <n>", "worker slots (job processes running at once)")
+    .option("--cache <dir>", "worker cache: extracted versions, dependencies, scratch folders; outside the data folder (default $NBOX_CACHE_DIR, else $XDG_CACHE_HOME/nbox or ~/.cache/nbox)")
+    .option("--no-sandbox", "run user code without the bubblewrap sandbox (it can then read every file this OS user can)")
     .option("--with-examples", "deploy examples/foo, examples/my-operator (jobs) and examples/bar (serving) and use each once")
     .action(up);
 }
@@ -48,6 +54,8 @@ async function up(o: UpOptions): Promise<void> {
     port,
     host: o.host,
     dataDir: resolve(o.data),
+    ...(o.cache !== undefined ? { cacheDir: resolve(o.cache) } : {}),
+    sandbox: o.sandbox,
     ...(o.database ? { databaseUrl: o.database } : {}),
     ...(o.maxBody !== undefined ? { maxBodyBytes: parseIntOption(o.maxBody, "--max-body", 1) } : {}),
     ...(o.slots !== undefined ? { slots: parseIntOption(o.slots, "--slots", 1) } : {}),
@@ -72,6 +80,8 @@ async function up(o: UpOptions): Promise<void> {
   out(`  admin token: ${platform.adminToken}${platform.firstStart ? "  (new)" : ""}`);
   out(`  token file:  ${tokenFile}`);
   out(`  data:        ${config.databaseUrl ?? config.dataDir}`);
+  out(`  cache:       ${platform.ctx.config.cacheDir}`);
+  out(`  sandbox:     ${describeSandbox(platform.sandbox)}`);
   out(`  use it:      export NBOX_URL=${platform.url} NBOX_TOKEN=$(cat ${tokenFile})`);
 
   let stopping = false;
