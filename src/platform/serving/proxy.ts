@@ -2,24 +2,12 @@
 // and body go through; the response streams back as it comes (NDJSON streams, backpressure).
 // When the caller goes away, the upstream request is destroyed, which cancels a streaming
 // generator in the child. The caller's bearer token is not forwarded: user code never sees it.
+// Framing towards the child is the proxy's own (see proxy-headers.ts): a body read whole goes
+// with its actual length, a streamed one chunked, and GET/HEAD go without one.
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import { Readable } from "node:stream";
-import { SECRET_HEADER } from "./protocol.ts";
+import { bodylessRefusal, downstreamHeaders, upstreamHeaders } from "./proxy-headers.ts";
 import type { WireError } from "./wire.ts";
-
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "host",
-  "authorization",
-  SECRET_HEADER,
-]);
 
 /** Where a serving child listens: a unix socket (the default) or a loopback TCP port (fallback). */
 export type UpstreamAddress = { socketPath: string } | { host: string; port: number };
@@ -41,27 +29,14 @@ export interface ProxyOptions {
   onUpstreamError(err: Error): ProxyFailure;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, close = false): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...(close ? { connection: "close" } : {}) });
   res.end(text);
-}
-
-function requestHeaders(incoming: IncomingMessage, secret: string): http.OutgoingHttpHeaders {
-  const out: http.OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(incoming.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-  out[SECRET_HEADER] = secret;
-  return out;
-}
-
-function responseHeaders(res: IncomingMessage): http.OutgoingHttpHeaders {
-  const out: http.OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && k !== "connection" && k !== "keep-alive" && k !== "transfer-encoding") out[k] = v;
-  return out;
 }
 
 /** Bodies up to this size (by Content-Length) are read whole and sent as one write; larger or chunked ones stream. */
@@ -98,8 +73,10 @@ export function proxyNode(incoming: IncomingMessage, outgoing: ServerResponse, u
       finish();
     });
 
-    const open = (): http.ClientRequest => {
-      const req = http.request({ ...up.address, method: incoming.method, path, headers: requestHeaders(incoming, up.secret), agent: up.agent });
+    // `framing`: the proxy's own Content-Length or chunked encoding for the body it is about to send.
+    const open = (framing: http.OutgoingHttpHeaders = {}): http.ClientRequest => {
+      const headers = { ...upstreamHeaders(incoming.headers, up.secret), ...framing };
+      const req = http.request({ ...up.address, method: incoming.method, path, headers, agent: up.agent });
       req.on("response", (res) => answer(res));
       req.on("error", (err) => {
         if (!outgoing.headersSent) {
@@ -113,7 +90,7 @@ export function proxyNode(incoming: IncomingMessage, outgoing: ServerResponse, u
 
     const answer = (res: IncomingMessage) => {
       const status = res.statusCode ?? 502;
-      const headers = responseHeaders(res);
+      const headers = downstreamHeaders(res.headers);
       const length = res.headers["content-length"];
       res.on("error", () => outgoing.destroy());
       if (length !== undefined && Number(length) <= BUFFER_BYTES) {
@@ -140,6 +117,13 @@ export function proxyNode(incoming: IncomingMessage, outgoing: ServerResponse, u
       res.on("close", finish);
     };
 
+    const refused = bodylessRefusal(incoming.method, (h) => incoming.headers[h] as string | undefined);
+    if (refused) {
+      // The caller's connection carries a body nobody reads: close it after the answer.
+      sendJson(outgoing, refused.status, { ok: false, error: refused.error }, true);
+      finish();
+      return;
+    }
     if (incoming.method === "GET" || incoming.method === "HEAD") {
       open().end();
       return;
@@ -155,12 +139,15 @@ export function proxyNode(incoming: IncomingMessage, outgoing: ServerResponse, u
         else if (!settled) fail(tooLarge(o.maxBodyBytes));
       });
       incoming.on("end", () => {
-        if (!settled && !outgoing.destroyed) open().end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+        if (settled || outgoing.destroyed) return;
+        const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+        open({ "content-length": body.length }).end(body);
       });
       return;
     }
-    // Chunked (or large) bodies have no trustworthy length up front: count while streaming.
-    const req = open();
+    // Chunked (or large) bodies have no trustworthy length up front: count while streaming, and say
+    // chunked explicitly (Node would otherwise send a DELETE/OPTIONS body with no framing at all).
+    const req = open({ "transfer-encoding": "chunked" });
     let seen = 0;
     incoming.on("data", (chunk: Buffer) => {
       seen += chunk.length;
@@ -175,11 +162,9 @@ export function proxyNode(incoming: IncomingMessage, outgoing: ServerResponse, u
 
 /** The same exchange for in-process `app.request()` calls (a WHATWG Request, no Node sockets to pipe). */
 export async function proxyFetch(req: Request, up: Upstream, path: string, o: ProxyOptions): Promise<Response> {
-  const headers: http.OutgoingHttpHeaders = {};
-  req.headers.forEach((v, k) => {
-    if (!HOP_BY_HOP.has(k) && k !== "content-length") headers[k] = v;
-  });
-  headers[SECRET_HEADER] = up.secret;
+  const refused = bodylessRefusal(req.method, (h) => req.headers.get(h) ?? undefined);
+  if (refused) return Response.json({ ok: false, error: refused.error }, { status: refused.status });
+  const headers = upstreamHeaders(req.headers, up.secret);
   const body = req.method !== "GET" && req.method !== "HEAD" ? Buffer.from(await req.arrayBuffer()) : undefined;
   if (body && body.length > o.maxBodyBytes) {
     const f = tooLarge(o.maxBodyBytes);
@@ -192,7 +177,7 @@ export async function proxyFetch(req: Request, up: Upstream, path: string, o: Pr
     req.signal.addEventListener("abort", abort, { once: true });
     upstream.on("response", (res) => {
       const out = new Headers();
-      for (const [k, v] of Object.entries(responseHeaders(res))) if (k !== "content-length" && v !== undefined) out.set(k, String(v));
+      for (const [k, v] of Object.entries(downstreamHeaders(res.headers))) if (k !== "content-length" && v !== undefined) out.set(k, String(v));
       const stream = Readable.toWeb(res) as ReadableStream<Uint8Array>;
       res.on("close", () => req.signal.removeEventListener("abort", abort));
       resolve(new Response(res.statusCode === 204 || res.statusCode === 304 ? null : stream, { status: res.statusCode ?? 502, headers: out }));
