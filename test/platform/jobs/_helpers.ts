@@ -3,6 +3,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import pg from "pg";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -98,6 +100,7 @@ async function freshPostgresSchema(): Promise<{ databaseUrl: string; drop(): Pro
 export async function startTestPlatform(config: Partial<PlatformConfig> = {}, dataDir?: string): Promise<TestPlatform> {
   const pgSchema = STORE_UNDER_TEST === "postgres" && !config.databaseUrl ? await freshPostgresSchema() : undefined;
   dataDir ??= pgSchema ? tempDir("nbx-jobs-data-") : await freshDataDir();
+  await attemptCounter();
   const platform = await startPlatform({ port: 0, dataDir, cacheDir: testCacheDir(), ...(pgSchema ? { databaseUrl: pgSchema.databaseUrl } : {}), ...config });
   const client = new PlatformClient({ url: platform.url, token: platform.adminToken });
   // SDK entry points that take no client (fromJob without opts, deploy without { client }) use these.
@@ -161,11 +164,30 @@ export async function eventually<T>(check: () => Promise<T | undefined | null | 
   }
 }
 
-/** A key for the `flaky` fixture, whose attempt-count file in os.tmpdir() is removed at exit. */
+let counterUrl: string | undefined;
+let counterStarting: Promise<string> | undefined;
+/**
+ * Attempt counters for the `flaky` fixture, kept by this test process and reached over HTTP:
+ * the processes running a job's attempts share no folder (each has its own scratch folder).
+ */
+function attemptCounter(): Promise<string> {
+  return (counterStarting ??= new Promise((resolve) => {
+    const counts = new Map<string, number>();
+    const server = http.createServer((req, res) => {
+      const n = (counts.get(req.url ?? "") ?? 0) + 1;
+      counts.set(req.url ?? "", n);
+      res.setHeader("connection", "close");
+      res.end(String(n));
+    });
+    server.listen(0, "127.0.0.1", () => resolve((counterUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+    server.unref();
+  }));
+}
+
+/** A key for the `flaky` fixture: the URL of a fresh attempt counter (after startTestPlatform). */
 export function flakyKey(tag = "k"): string {
-  const key = `${tag}-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
-  cleanups.push(join(tmpdir(), `nbx-flaky-${key}`));
-  return key;
+  if (!counterUrl) throw new Error("flakyKey() needs a started test platform (startTestPlatform starts the attempt counter)");
+  return `${counterUrl}/${tag}-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
 }
 
 let n = 0;
