@@ -1,4 +1,5 @@
 // Error classes for bundling. Each has a stable `name` so callers (CLI, API) can map them to messages/status codes.
+import type { BundleLimitName } from "./limits.ts";
 
 /** The manifest (nbox.json) is missing a field or has a field of the wrong shape. */
 export class ManifestError extends Error {
@@ -35,6 +36,30 @@ export class DependencyInstallError extends Error {
   constructor(
     message: string,
     readonly output: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The archive goes over one of the reading limits; nothing beyond the limit was read. */
+export class BundleLimitError extends UnsafeBundleError {
+  override name = "BundleLimitError";
+  constructor(
+    message: string,
+    readonly limit: BundleLimitName,
+    readonly max: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The archive's content does not hash to the hash it was stored or asked for under. */
+export class BundleHashMismatchError extends Error {
+  override name = "BundleHashMismatchError";
+  constructor(
+    message: string,
+    readonly expected: string,
+    readonly actual: string,
   ) {
     super(message);
   }

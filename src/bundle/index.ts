@@ -1,5 +1,12 @@
 // Bundling: collect a project's files, pack them with a manifest, extract safely, install deps (DESIGN §3).
-export { BundleTooLargeError, DependencyInstallError, ManifestError, UnsafeBundleError } from "./errors.ts";
+export {
+  BundleHashMismatchError,
+  BundleLimitError,
+  BundleTooLargeError,
+  DependencyInstallError,
+  ManifestError,
+  UnsafeBundleError,
+} from "./errors.ts";
 export {
   MANIFEST_FILE,
   MANIFEST_FORMAT_VERSION,
@@ -19,6 +26,11 @@ export {
   type PackOptions,
   type PackResult,
 } from "./pack.ts";
-export { DEFAULT_MAX_EXTRACT_BYTES, extractBundle, type ExtractOptions } from "./extract.ts";
+export { extractBundle, type ExtractOptions } from "./extract.ts";
+export { checkHash, readBundleManifest, verifyBundle, type VerifiedBundle } from "./verify.ts";
+export { verifyBundleInThread } from "./verify-thread.ts";
+export { DEFAULT_BUNDLE_LIMITS, resolveLimits, type BundleLimitName, type BundleLimits } from "./limits.ts";
+export { ContentHasher, manifestFields, type ManifestFields } from "./content-hash.ts";
+export type { BundleSource } from "./chunk-reader.ts";
 export { installDependencies, stripLockfile, stripPackageJson, type InstallOptions, type InstallResult } from "./install.ts";
 export { formatBytes } from "./format.ts";

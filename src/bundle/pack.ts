@@ -1,12 +1,12 @@
 // Builds the deployable bundle: the collected project files plus nbox.json, as a deterministic .tar.gz.
 // Same files + same manifest fields => same contentHash and same bytes, so unchanged projects upload nothing.
-import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { collectFiles, type CollectedFile } from "./collect.ts";
 import { BundleTooLargeError, ManifestError } from "./errors.ts";
 import { formatBytes } from "./format.ts";
-import { canonicalJson, sha256Hex } from "./hash.ts";
+import { ContentHasher, type ManifestFields } from "./content-hash.ts";
+import { sha256Hex } from "./hash.ts";
 import {
   MANIFEST_FILE,
   MANIFEST_FORMAT_VERSION,
@@ -106,7 +106,7 @@ async function prepare(root: string, input: ManifestInput, opts: PackOptions, en
 
   // Read every file once: the bytes feed both the hash and the tarball.
   const contents = new Map<string, Buffer>();
-  const h = createHash("sha256").update(`nbox-bundle-v${MANIFEST_FORMAT_VERSION}\0`);
+  const h = new ContentHasher();
   for (const f of files) {
     const abs = path.join(absRoot, ...f.path.split("/"));
     // For links the "content" is the stored target.
@@ -115,7 +115,7 @@ async function prepare(root: string, input: ManifestInput, opts: PackOptions, en
       contents.set(f.path, body);
       f.size = body.length; // the file may have changed since stat; the tarball carries what we read
     }
-    h.update(`${f.kind}\0${f.path}\0${f.mode.toString(8)}\0${body.length}\0`).update(body).update("\0");
+    h.add(f.kind, f.path, f.mode, body);
   }
 
   const lock = contents.get(LOCKFILE);
@@ -136,10 +136,9 @@ async function prepare(root: string, input: ManifestInput, opts: PackOptions, en
       signature: input.signature,
       options: input.options,
     }),
-  ) as Omit<BundleManifest, "contentHash">;
-  h.update("manifest\0").update(canonicalJson(fields));
+  ) as ManifestFields;
   // validateManifest also fixes the documented key order for nbox.json.
-  const manifest = validateManifest({ ...fields, contentHash: h.digest("hex") });
+  const manifest = validateManifest({ ...fields, contentHash: h.finish(fields) });
   return {
     manifest,
     files,

@@ -18,6 +18,10 @@ interface UpOptions {
   database?: string;
   redis?: string;
   maxBody?: string;
+  maxBundle?: string;
+  maxBundleUnpacked?: string;
+  maxBundleEntries?: string;
+  maxBundleFile?: string;
   slots?: string;
   withExamples?: boolean;
   cache?: string;
@@ -35,6 +39,10 @@ export function registerUp(program: Command): void {
     .option("--database <url>", "use this Postgres database instead of the embedded one (postgres://…)")
     .option("--redis <url>", "queue runs through Redis/BullMQ for external workers (not implemented yet)")
     .option("--max-body <bytes>", "largest accepted request body (default 10 MiB)")
+    .option("--max-bundle <bytes>", "largest accepted bundle upload, compressed (default 100 MiB)")
+    .option("--max-bundle-unpacked <bytes>", "most a bundle may expand to (default 1 GiB)")
+    .option("--max-bundle-entries <n>", "most files, links and folders in a bundle (default 50000)")
+    .option("--max-bundle-file <bytes>", "largest single file in a bundle (default 256 MiB)")
     .option("--slots <n>", "worker slots (job processes running at once)")
     .option("--cache <dir>", "worker cache: extracted versions, dependencies, scratch folders; outside the data folder (default $NBOX_CACHE_DIR, else $XDG_CACHE_HOME/nbox or ~/.cache/nbox)")
     .option("--no-sandbox", "run user code without the bubblewrap sandbox (it can then read every file this OS user can)")
@@ -58,6 +66,10 @@ async function up(o: UpOptions): Promise<void> {
     sandbox: o.sandbox,
     ...(o.database ? { databaseUrl: o.database } : {}),
     ...(o.maxBody !== undefined ? { maxBodyBytes: parseIntOption(o.maxBody, "--max-body", 1) } : {}),
+    ...(o.maxBundle !== undefined ? { maxBundleBytes: parseIntOption(o.maxBundle, "--max-bundle", 1) } : {}),
+    ...(o.maxBundleUnpacked !== undefined ? { maxBundleUnpackedBytes: parseIntOption(o.maxBundleUnpacked, "--max-bundle-unpacked", 1) } : {}),
+    ...(o.maxBundleEntries !== undefined ? { maxBundleEntries: parseIntOption(o.maxBundleEntries, "--max-bundle-entries", 1) } : {}),
+    ...(o.maxBundleFile !== undefined ? { maxBundleFileBytes: parseIntOption(o.maxBundleFile, "--max-bundle-file", 1) } : {}),
     ...(o.slots !== undefined ? { slots: parseIntOption(o.slots, "--slots", 1) } : {}),
   };
   if (o.database && !/^postgres(ql)?:\/\//.test(o.database)) fail(`--database must be a postgres:// URL, got ${JSON.stringify(o.database)}`);

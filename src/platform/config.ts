@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
+import { DEFAULT_BUNDLE_LIMITS } from "../bundle/limits.ts";
 import { defaultCacheDir } from "../worker/cache-dir.ts";
 import { STORE_DEFAULTS } from "./store/defaults.ts";
 
@@ -13,6 +14,10 @@ export interface PlatformConfig {
   /** Request bodies above this get 413 (the bundle upload has its own limit). */
   maxBodyBytes: number;
   maxBundleBytes: number;
+  /** What an uploaded bundle may expand to (checked while it is read; 413/400 naming the limit). */
+  maxBundleUnpackedBytes: number;
+  maxBundleEntries: number;
+  maxBundleFileBytes: number;
   /** Global worker slots (child processes running calls at once). */
   slots: number;
   /** Retry policy for deployments that set none. */
@@ -44,6 +49,9 @@ export function resolveConfig(input: Partial<PlatformConfig> = {}): PlatformConf
     redisUrl: input.redisUrl,
     maxBodyBytes: input.maxBodyBytes ?? 10 * 1024 * 1024,
     maxBundleBytes: input.maxBundleBytes ?? 100 * 1024 * 1024,
+    maxBundleUnpackedBytes: input.maxBundleUnpackedBytes ?? DEFAULT_BUNDLE_LIMITS.maxUnpackedBytes,
+    maxBundleEntries: input.maxBundleEntries ?? DEFAULT_BUNDLE_LIMITS.maxEntries,
+    maxBundleFileBytes: input.maxBundleFileBytes ?? DEFAULT_BUNDLE_LIMITS.maxFileBytes,
     slots: input.slots ?? availableParallelism(),
     defaultMaxRetries: input.defaultMaxRetries ?? 0,
     defaultRetryBackoffMs: input.defaultRetryBackoffMs ?? 1000,

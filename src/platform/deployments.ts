@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import { rename, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { extractBundle, installDependencies, validateManifest, type BundleManifest } from "../bundle/index.ts";
 import { NboxError } from "../errors.ts";
+import { bundleLimits } from "./bundle-store.ts";
 import { bundleFile, versionDir, type PlatformContext } from "./context.ts";
 
 // One extraction+install per content hash at a time, even with concurrent deploys.
@@ -23,7 +24,7 @@ export function prepareVersion(ctx: PlatformContext, manifest: BundleManifest, l
       // cache may prepare the same hash at the same time, and must never see half a version.
       const staging = `${dirname(dir)}/.${hash}.prepare-${randomBytes(6).toString("hex")}`;
       try {
-        const extracted = await extractBundle(await readFile(file), staging);
+        const extracted = await extractBundle(file, staging, { limits: bundleLimits(ctx.config), expectedHash: hash });
         if (extracted.contentHash !== hash) throw new NboxError("BAD_REQUEST", `bundle ${hash} contains a manifest for ${extracted.contentHash}`);
         await installDependencies(staging, { cacheDir: ctx.paths.deps, nboxPackageDir: ctx.paths.nboxPackage, npmCacheDir: ctx.paths.npmCache, log });
         await writeFile(`${staging}/.ready`, new Date().toISOString());

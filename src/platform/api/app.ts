@@ -9,6 +9,7 @@ import { onApiError } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
 import { adminRoutes } from "./routes-admin.ts";
 import { deploymentRoutes } from "./routes-deployments.ts";
+import { bundleRoutes } from "./routes-bundles.ts";
 import { runRoutes } from "./routes-runs.ts";
 import { blobRoutes } from "./routes-blobs.ts";
 import { servingRoutes } from "./routes-servings.ts";
@@ -25,6 +26,7 @@ export function createApi(ctx: PlatformContext, servings?: ServingHost, extra?: 
     // Bundles have their own (larger) limit; everything else the general one, checked before reading.
     .use("*", async (c, next) => (/\/(bundles|blobs)\//.test(c.req.path) ? next() : bodyLimit({ maxSize: ctx.config.maxBodyBytes, onError: tooLarge })(c, next)))
     .route("/", adminRoutes(ctx))
+    .route("/", bundleRoutes(ctx))
     .route("/", deploymentRoutes(ctx, servings))
     .route("/", runRoutes(ctx))
     .route("/", servingRoutes(ctx, servings))

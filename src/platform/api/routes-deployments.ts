@@ -1,11 +1,10 @@
-import { existsSync, statSync } from "node:fs";
-import { mkdir, rename, writeFile } from "node:fs/promises";
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { fromWire } from "../../codec/index.ts";
 import { NboxError } from "../../errors.ts";
 import { parseTraceParent } from "../../trace/traceparent.ts";
-import { bundleFile, type PlatformContext } from "../context.ts";
+import { canonicalJson } from "../../bundle/hash.ts";
+import { storedManifest } from "../bundle-store.ts";
+import type { PlatformContext } from "../context.ts";
 import { parseManifest, prepareVersion } from "../deployments.ts";
 import type { DeploymentRow } from "../store/schema.ts";
 import { checkWorkspaceAccess, resolveWorkspace } from "./auth.ts";
@@ -17,41 +16,16 @@ import { waitForRun } from "./wait.ts";
 import { scheduleSettings } from "../scheduler.ts";
 import type { ServingHost } from "../serving/types.ts";
 
-const HASH = /^[0-9a-f]{64}$/;
-
-function checkHash(hash: string): string {
-  if (!HASH.test(hash)) throw new NboxError("BAD_REQUEST", `"${hash}" is not a bundle hash (64 hex chars)`);
-  return hash;
-}
-
 async function findDeployment(ctx: PlatformContext, workspaceId: string, wsName: string, nameOrId: string): Promise<DeploymentRow> {
   const d = await ctx.store.getDeployment(workspaceId, nameOrId);
   if (!d) throw new NboxError("NOT_FOUND", `deployment "${nameOrId}" not found in workspace "${wsName}"`, "List them with `nbx runs` / GET /deployments, or deploy it first");
   return d;
 }
 
-/** Bundles (content-addressed upload), deployments (versions) and run triggers. */
+/** Deployments (versions of uploaded bundles) and run triggers. */
 export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | undefined) {
   const servingOf = async (d: DeploymentRow) => (d.type === "serving" && servings ? servings.endpoint(d) : undefined);
   return new Hono<ApiEnv>()
-    .get("/bundles/:hash", async (c) => {
-      const hash = checkHash(c.req.param("hash"));
-      return c.json({ exists: existsSync(bundleFile(ctx.paths, hash)) && (await ctx.store.hasBundle(hash)) });
-    })
-    .put("/bundles/:hash", bodyLimit({ maxSize: ctx.config.maxBundleBytes, onError: () => {
-      throw new NboxError("PAYLOAD_TOO_LARGE", `bundle is larger than the platform limit of ${ctx.config.maxBundleBytes} bytes`, "Exclude large files with .nboxignore or raise --max-bundle");
-    } }), async (c) => {
-      const hash = checkHash(c.req.param("hash"));
-      const body = Buffer.from(await c.req.arrayBuffer());
-      if (body.length === 0) throw new NboxError("BAD_REQUEST", "empty bundle body");
-      await mkdir(ctx.paths.bundles, { recursive: true });
-      const file = bundleFile(ctx.paths, hash);
-      const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-      await writeFile(tmp, body);
-      await rename(tmp, file);
-      await ctx.store.recordBundle(hash, body.length);
-      return c.json({ stored: true, bytes: body.length }, 201);
-    })
     .get("/deployments/:id", async (c) => {
       // By id alone (fromJob(id) without a workspace); a workspace token sees only its own.
       const d = await ctx.store.getDeployment(undefined, c.req.param("id"));
@@ -77,8 +51,11 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
       const body = await jsonBody<{ manifest?: unknown }>(c);
       const manifest = parseManifest(body.manifest);
       const ws = await resolveWorkspace(ctx, c.get("principal"), c.req.param("ws"), { create: true });
-      if (!(await ctx.store.hasBundle(manifest.contentHash))) {
-        throw new NboxError("BAD_REQUEST", `bundle ${manifest.contentHash} has not been uploaded`, "PUT /api/v1/bundles/<hash> first");
+      // Only a verified upload counts, and the version runs the manifest inside it: one sent alongside
+      // that differs (another entry, export or init under the same hash) is refused, not trusted.
+      const stored = await storedManifest(ctx, manifest.contentHash);
+      if (canonicalJson(stored.manifest) !== canonicalJson(manifest)) {
+        throw new NboxError("BAD_REQUEST", `the manifest does not match the nbox.json inside bundle ${manifest.contentHash}`, "Register the manifest the bundle was packed with (deploy() does this)");
       }
       // A bad cron is the caller's mistake: refuse it before a deployment version exists.
       if (manifest.schedule) scheduleSettings(manifest.schedule as Record<string, unknown>);
@@ -97,7 +74,7 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
         contentHash: manifest.contentHash,
         lockfileHash: manifest.lockfileHash,
         manifest: manifest as unknown as Record<string, unknown>,
-        bundleBytes: statSync(bundleFile(ctx.paths, manifest.contentHash)).size,
+        bundleBytes: stored.bytes,
       });
       // The manifest is the whole desired state: a version deployed without a schedule stops the old one.
       if (manifest.schedule) await ctx.scheduler?.upsert(deployment, manifest.schedule);

@@ -1,0 +1,105 @@
+// Decompression bombs, end to end: ~3 MB uploads that declare several GiB (one huge file, or many big
+// ones) and a tarball of 200,000 empty files. Each is refused with the limit it crossed while it is
+// read, the platform's memory stays flat, and /health keeps answering fast throughout (p99 < 50 ms).
+import assert from "node:assert/strict";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import v8 from "node:v8";
+import { runInNewContext } from "node:vm";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { startTestPlatform, wsName, type TestPlatform } from "../platform/jobs/_helpers.ts";
+import { fileHeader, gzipParts, manyEmptyFiles, padding, putBundle } from "./bundle-helpers.ts";
+
+/** A full GC without `--expose-gc` on the command line. */
+function collectGarbage(): void {
+  v8.setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
+}
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+/** nbox.json as the first entry (header, bytes, padding), claiming `hash`. */
+function manifestPart(hash: string): Buffer {
+  const data = Buffer.from(
+    JSON.stringify({ formatVersion: 1, entry: "ops.ts", export: "foo", kind: "fn", init: [], type: "job", name: "bomb", resource: {}, schedule: null, contentHash: hash, lockfileHash: null }),
+  );
+  return Buffer.concat([fileHeader("nbox.json", data.length), data, Buffer.alloc(padding(data.length))]);
+}
+
+describe("security: decompression bombs", () => {
+  let tp: TestPlatform;
+  let token: string;
+  before(async () => {
+    tp = await startTestPlatform();
+    token = (await tp.api("POST", "/tokens", { workspace: wsName("bombs"), name: "attacker" })).json.secret;
+  });
+  after(async () => {
+    await tp?.close();
+  });
+
+  it("bombs are refused with the limit they cross; memory stays flat and /health p99 stays under 50 ms", async () => {
+    const hashes = ["a1", "b2", "c3"].map((h) => h.repeat(32));
+    // (a) one file that declares 3 GiB (all of it really in the stream: 192 members of 16 MiB of zeros)
+    const huge = gzipParts([manifestPart(hashes[0]!), fileHeader("data/huge.bin", 3 * GiB), 3 * GiB]);
+    // (a') twelve files of 255 MiB each: every one under the per-file limit, 3 GiB together
+    const partSize = 255 * MiB;
+    const many = gzipParts([manifestPart(hashes[1]!), ...Array.from({ length: 12 }, (_, i) => [fileHeader(`data/part-${i}.bin`, partSize), partSize]).flat()]);
+    // (b) 200,000 empty files
+    const files = await manyEmptyFiles(200_000, [manifestPart(hashes[2]!)]);
+    for (const b of [huge, many, files]) assert.ok(b.length < 4 * MiB, `bomb is ${b.length} bytes`);
+
+    // Sample /health every ~10 ms (this process is the platform's) and the platform's RSS, during the uploads.
+    collectGarbage(); // the baseline should not count this test's own garbage from building the bombs
+    const baseRss = process.memoryUsage().rss;
+    let maxRss = baseRss;
+    const latencies: number[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const t0 = performance.now();
+        const res = await fetch(`${tp.url}/api/v1/health`);
+        assert.equal(res.status, 200);
+        await res.text();
+        latencies.push(performance.now() - t0);
+        maxRss = Math.max(maxRss, process.memoryUsage().rss);
+        await sleep(10);
+      }
+    })();
+
+    try {
+      const a = await putBundle(tp.url, token, hashes[0]!, huge);
+      assert.equal(a.status, 413, JSON.stringify(a.json));
+      assert.match(a.json.error.message, /limit maxFileBytes/);
+      assert.match(a.json.error.message, /--max-bundle-file/);
+
+      const m = await putBundle(tp.url, token, hashes[1]!, many);
+      assert.equal(m.status, 413, JSON.stringify(m.json));
+      assert.match(m.json.error.message, /expands to more than 1\.0 GiB.*limit maxUnpackedBytes/);
+      assert.match(m.json.error.message, /--max-bundle-unpacked/);
+
+      const f = await putBundle(tp.url, token, hashes[2]!, files);
+      assert.equal(f.status, 400, JSON.stringify(f.json));
+      assert.match(f.json.error.message, /more than 50000 entries.*limit maxEntries/);
+      assert.match(f.json.error.message, /--max-bundle-entries/);
+    } finally {
+      sampling = false;
+      await sampler;
+    }
+
+    const sorted = [...latencies].sort((x, y) => x - y);
+    const p99 = sorted[Math.floor(0.99 * (sorted.length - 1))]!;
+    assert.ok(latencies.length >= 20, `only ${latencies.length} health samples`);
+    assert.ok(p99 < 50, `/health p99 ${p99.toFixed(1)} ms during the uploads (max ${sorted.at(-1)!.toFixed(1)} ms, ${latencies.length} samples)`);
+    const grewMb = (maxRss - baseRss) / MiB;
+    assert.ok(grewMb < 500, `platform RSS grew by ${grewMb.toFixed(0)} MB`);
+
+    // Nothing of the bombs stays behind.
+    for (const h of hashes) {
+      assert.equal((await tp.api("GET", `/bundles/${h}`)).json.exists, false);
+      assert.equal(existsSync(join(tp.dataDir, "bundles", `${h}.tgz`)), false);
+    }
+    assert.deepEqual(readdirSync(join(tp.dataDir, "bundles", ".incoming")), []);
+  });
+});
