@@ -103,3 +103,31 @@ describe("security: decompression bombs", () => {
     assert.deepEqual(readdirSync(join(tp.dataDir, "bundles", ".incoming")), []);
   });
 });
+
+describe("security: bundle upload size", () => {
+  let tp: TestPlatform;
+  before(async () => {
+    tp = await startTestPlatform({ maxBundleBytes: 64 * 1024 });
+  });
+  after(async () => {
+    await tp?.close();
+  });
+
+  it("an upload over the compressed limit is 413, announced or streamed, and leaves nothing behind", async () => {
+    const token = (await tp.api("POST", "/tokens", { workspace: wsName("size"), name: "size" })).json.secret;
+    const body = Buffer.alloc(256 * 1024, 7);
+    const announced = await putBundle(tp.url, token, "d4".repeat(32), body);
+    assert.equal(announced.status, 413, JSON.stringify(announced.json));
+    assert.match(announced.json.error.message, /larger than the platform limit of 64\.0 KiB.*--max-bundle/);
+    // Without Content-Length the body is counted as it streams.
+    const stream = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let i = 0; i < body.length; i += 16 * 1024) c.enqueue(body.subarray(i, i + 16 * 1024));
+        c.close();
+      },
+    });
+    const res = await fetch(`${tp.url}/api/v1/bundles/${"e5".repeat(32)}`, { method: "PUT", headers: { authorization: `Bearer ${token}` }, body: stream, duplex: "half" } as RequestInit);
+    assert.equal(res.status, 413, await res.text());
+    assert.deepEqual(readdirSync(join(tp.dataDir, "bundles", ".incoming")), []);
+  });
+});

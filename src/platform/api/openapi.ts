@@ -7,7 +7,7 @@ export const API_ROUTES = [
   ["post", "/tokens", "Create a workspace token (admin)"],
   ["delete", "/tokens/{id}", "Revoke a token (admin)"],
   ["get", "/bundles/{hash}", "Does the platform have this bundle?"],
-  ["put", "/bundles/{hash}", "Upload a bundle (gzip tar, content-addressed)"],
+  ["put", "/bundles/{hash}", "Upload a bundle (gzip tar): verified against its hash under the unpack limits, never overwritten"],
   ["get", "/deployments/{id}", "Get a deployment by id (any workspace the token can see)"],
   ["get", "/workspaces/{ws}/deployments", "List deployments"],
   ["post", "/workspaces/{ws}/deployments", "Register a deployment version from an uploaded bundle"],
