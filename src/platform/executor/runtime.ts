@@ -3,6 +3,7 @@
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fromWire, toWire } from "../../codec/index.ts";
+import { relativeWireStacks } from "../../codec/stack-paths.ts";
 import { isOperator } from "../../operator/brand.ts";
 import { materialize } from "../../operator/materialize.ts";
 import { getTracer } from "../../trace/index.ts";
@@ -35,12 +36,17 @@ function send(msg: ChildMessage): void {
   }
 }
 
+/** The loaded bundle's folder: error stacks sent to the parent name paths relative to it. */
+let bundleRoot: string | undefined;
+
 function wireError(err: unknown): unknown {
+  let wire: unknown;
   try {
-    return toWire(err instanceof Error ? err : new Error(`non-Error thrown: ${String(err)}`));
+    wire = toWire(err instanceof Error ? err : new Error(`non-Error thrown: ${String(err)}`));
   } catch {
-    return toWire(new Error(String(err)));
+    wire = toWire(new Error(String(err)));
   }
+  return bundleRoot === undefined ? wire : relativeWireStacks(wire, bundleRoot);
 }
 
 // Every finished span goes to the parent, tagged with the run it belongs to.
@@ -62,6 +68,7 @@ async function load(msg: LoadMessage): Promise<void> {
   loading = true;
   // Spans made while loading (module top level, remoteInit) nest under the cold-start span.
   tracer.setProcessParent(msg.traceparent ?? null);
+  bundleRoot = msg.bundleDir;
   try {
     const file = path.resolve(msg.bundleDir, msg.locator.file);
     target = await materialize({ ...msg.locator, file });

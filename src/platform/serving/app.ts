@@ -11,7 +11,7 @@ import { CallQueue } from "./call-queue.ts";
 import { SECRET_HEADER } from "./protocol.ts";
 import { openApiFor } from "./openapi.ts";
 import { isReadableField, isWritableField, reachable, whoAreYou, type MethodInfo, type Surface } from "./surface.ts";
-import { errBody, okBody, ServingError, statusOf } from "./wire.ts";
+import { errBody as errBodyOf, okBody, ServingError, statusOf } from "./wire.ts";
 
 export interface ServingAppOptions {
   surface: Surface;
@@ -24,6 +24,8 @@ export interface ServingAppOptions {
   /** When set, requests without this value in `SECRET_HEADER` get 403. */
   secret?: string;
   publicUrl?: string;
+  /** The bundle's folder: stacks in error bodies name paths relative to it, never host folders. */
+  bundleRoot?: string;
 }
 
 type Iter = Iterator<unknown> | AsyncIterator<unknown>;
@@ -128,6 +130,7 @@ function checkArity(label: string, info: MethodInfo, n: number): void {
  */
 export function createServingApp(o: ServingAppOptions) {
   const { surface, meta } = o;
+  const errBody = (err: unknown) => errBodyOf(err, o.bundleRoot);
   const queue = new CallQueue(o.concurrency);
   const tracer = getTracer();
   const timeout = { timeoutMs: o.timeoutMs };

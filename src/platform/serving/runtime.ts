@@ -69,12 +69,13 @@ async function main(): Promise<void> {
     maxBodyBytes: cfg.maxBodyBytes,
     secret,
     publicUrl: cfg.publicUrl,
+    bundleRoot: cfg.bundleDir,
   });
   const server = createAdaptorServer({ fetch: app.fetch });
   const ready = (address: Extract<ChildMessage, { type: "ready" }>["address"]) => send({ type: "ready", address, loadMs: performance.now() - t0 });
   const listenTcp = () => {
     server.once("error", (err) => {
-      send({ type: "load-failed", error: wireError(err) });
+      send({ type: "load-failed", error: wireError(err, cfg.bundleDir) });
       process.exit(1);
     });
     server.listen(0, "127.0.0.1", () => ready({ host: "127.0.0.1", port: (server.address() as AddressInfo).port }));
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
 
 main().catch((err) => {
   process.stderr.write(`nbox serving: startup failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  send({ type: "load-failed", error: wireError(err) });
+  send({ type: "load-failed", error: wireError(err, cfg?.bundleDir) });
   // Give the IPC message a moment to leave before exiting.
   setTimeout(() => process.exit(1), 50);
 });

@@ -1,6 +1,7 @@
 // The serving wire format (DESIGN §4): `{ ok: true, value }` / `{ ok: false, error: { name, message, stack? } }`,
 // and the HTTP status each failure gets: 4xx for caller mistakes, 500 for user code, 504 for timeouts.
 import { toWire } from "../../codec/index.ts";
+import { relativeStack } from "../../codec/stack-paths.ts";
 import { ERROR_STATUS, type ErrorCode } from "../../errors.ts";
 import { CallTimeoutError } from "./call-queue.ts";
 
@@ -25,12 +26,17 @@ export class ServingError extends Error {
   }
 }
 
-/** Plain JSON view of anything thrown (user errors keep their name, message and stack). */
-export function wireError(err: unknown): WireError {
+/**
+ * Plain JSON view of anything thrown (user errors keep their name, message and stack). With
+ * `bundleRoot`, stack paths are made relative to it and host folders are left out (relativeStack).
+ */
+export function wireError(err: unknown, bundleRoot?: string): WireError {
   if (err instanceof Error) {
     const out: WireError = { name: err.name, message: err.message };
     // Platform-made errors (bad args, timeouts) carry no stack: it would only show nbox internals.
-    if (err.stack && !(err instanceof ServingError) && !(err instanceof CallTimeoutError)) out.stack = err.stack;
+    if (err.stack && !(err instanceof ServingError) && !(err instanceof CallTimeoutError)) {
+      out.stack = bundleRoot === undefined ? err.stack : relativeStack(err.stack, bundleRoot);
+    }
     const code = (err as { code?: unknown }).code;
     if (typeof code === "string") out.code = code;
     return out;
@@ -54,4 +60,4 @@ export function statusOf(err: unknown): number {
 }
 
 export const okBody = (value: unknown) => ({ ok: true as const, value: toWire(value, { path: "result" }) });
-export const errBody = (err: unknown) => ({ ok: false as const, error: wireError(err) });
+export const errBody = (err: unknown, bundleRoot?: string) => ({ ok: false as const, error: wireError(err, bundleRoot) });
