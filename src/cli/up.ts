@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { NboxError } from "../errors.ts";
 import { ADMIN_TOKEN_FILE } from "../remote/discovery.ts";
 import { describeSandbox } from "../worker/setup.ts";
+import { STORE_DEFAULTS } from "../platform/store/defaults.ts";
 import { fail, formatValue, parseIntOption, printError } from "./output.ts";
 
 const STOP_GRACE_MS = 20_000;
@@ -23,6 +24,7 @@ interface UpOptions {
   maxBundleEntries?: string;
   maxBundleFile?: string;
   slots?: string;
+  lease?: string;
   withExamples?: boolean;
   cache?: string;
   /** false with --no-sandbox. */
@@ -44,6 +46,7 @@ export function registerUp(program: Command): void {
     .option("--max-bundle-entries <n>", "most files, links and folders in a bundle (default 50000)")
     .option("--max-bundle-file <bytes>", "largest single file in a bundle (default 256 MiB)")
     .option("--slots <n>", "worker slots (job processes running at once)")
+    .option("--lease <ms>", `how long a claimed run is held without a heartbeat before any node takes it back (default ${STORE_DEFAULTS.leaseMs})`)
     .option("--cache <dir>", "worker cache: extracted versions, dependencies, scratch folders; outside the data folder (default $NBOX_CACHE_DIR, else $XDG_CACHE_HOME/nbox or ~/.cache/nbox)")
     .option("--no-sandbox", "run user code without the bubblewrap sandbox (it can then read every file this OS user can)")
     .option("--with-examples", "deploy examples/foo, examples/my-operator (jobs) and examples/bar (serving) and use each once")
@@ -71,6 +74,7 @@ async function up(o: UpOptions): Promise<void> {
     ...(o.maxBundleEntries !== undefined ? { maxBundleEntries: parseIntOption(o.maxBundleEntries, "--max-bundle-entries", 1) } : {}),
     ...(o.maxBundleFile !== undefined ? { maxBundleFileBytes: parseIntOption(o.maxBundleFile, "--max-bundle-file", 1) } : {}),
     ...(o.slots !== undefined ? { slots: parseIntOption(o.slots, "--slots", 1) } : {}),
+    ...(o.lease !== undefined ? { leaseMs: parseIntOption(o.lease, "--lease", 100) } : {}),
   };
   if (o.database && !/^postgres(ql)?:\/\//.test(o.database)) fail(`--database must be a postgres:// URL, got ${JSON.stringify(o.database)}`);
 

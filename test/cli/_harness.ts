@@ -1,5 +1,5 @@
 // Helpers for CLI tests: run `node bin/nbx.js …` as a child process, make a temp example project.
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -90,4 +90,51 @@ export function tempProject(prefix = "nbx-cli-"): { dir: string; root: string } 
 
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+}
+
+export interface NbxUp {
+  url: string;
+  /** The admin token it printed. */
+  token: string;
+  child: ChildProcess;
+  output(): string;
+  /** `kill -9`: no shutdown code runs; resolves once the process is gone. */
+  kill9(): Promise<void>;
+}
+
+/** Start `nbx up --port 0 …` as a real child process; resolves once it serves (kill it with `kill9()`). */
+export async function startNbxUp(args: string[], opts: { env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Promise<NbxUp> {
+  // The platform must not pick up a test process's own connection settings.
+  const env: Record<string, string | undefined> = { ...process.env, NBOX_DEBUG: "", NBOX_URL: undefined, NBOX_TOKEN: undefined, ...opts.env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+  const child = spawn(process.execPath, [NBX, "up", "--port", "0", ...args], { cwd: REPO, env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  const kill9 = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await exited;
+  };
+  try {
+    const [url, token] = await new Promise<[string, string]>((resolveUp, reject) => {
+      const timer = setTimeout(() => reject(new Error(`nbx up did not start\n${out}`)), opts.timeoutMs ?? 150_000);
+      const check = () => {
+        const m = /is up at (http:\/\/\S+)[\s\S]*admin token: (\S+)/.exec(out);
+        if (m && out.includes("Press Ctrl+C to stop.")) {
+          clearTimeout(timer);
+          resolveUp([m[1]!, m[2]!]);
+        }
+      };
+      child.stdout!.on("data", check);
+      void exited.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`nbx up exited early (${child.exitCode ?? child.signalCode})\n${out}`));
+      });
+    });
+    return { url, token, child, output: () => out, kill9 };
+  } catch (err) {
+    await kill9();
+    throw err;
+  }
 }

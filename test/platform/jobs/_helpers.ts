@@ -77,7 +77,7 @@ export const STORE_UNDER_TEST = process.env.NBOX_TEST_STORE === "postgres" ? "po
 const TEST_DATABASE_URL = process.env.NBOX_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 /** A fresh schema on the test Postgres (dropped by the returned function). */
-async function freshPostgresSchema(): Promise<{ databaseUrl: string; drop(): Promise<void> }> {
+export async function freshPostgresSchema(): Promise<{ databaseUrl: string; drop(): Promise<void> }> {
   const schema = `t_jobs_${randomBytes(6).toString("hex")}`;
   const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await admin.connect();

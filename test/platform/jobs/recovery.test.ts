@@ -1,5 +1,6 @@
 // End to end: a platform restarted on the same data dir does not leave runs of the previous one
-// `running` forever — they are requeued (retries left) or failed with a clear error.
+// `running` forever — runs that never started are requeued as they were; started ones count the
+// attempt (requeued if retries are left, else failed with a clear error).
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { RemoteError, Run } from "../../../src/index.ts";
@@ -18,19 +19,22 @@ describe("jobs e2e: recovery on restart", { skip: STORE_UNDER_TEST === "postgres
     return tp;
   };
 
-  it("runs held by the stopped platform are requeued (retries left) or failed (none left)", async () => {
+  it("runs held by the stopped platform: never started → requeued, same attempt; started → retried (retries left) or failed", async () => {
     const dataDir = await freshDataDir();
     // First platform: no executor, runs are claimed by a worker that then "dies" with the platform.
     const a = await start({ executor: false }, dataDir);
     const { mod } = await importProject("basic");
     const ws = wsName("recover");
-    const retrying = await mod.square.deploy(ws, { client: a.client, resource: { maxRetries: 1 } });
+    const retrying = await mod.square.deploy(ws, { client: a.client, resource: { maxRetries: 1, retryBackoffMs: 50 } });
     const once = await mod.picky.deploy(ws, { client: a.client, resource: { maxRetries: 0 } });
     const r1: Run<number> = await retrying.trigger(6);
     const r2: Run<number> = await once.trigger(4);
+    const ahead: Run<number> = await once.trigger(5);
     const store = a.platform.ctx.store;
-    const claimed = [await store.claimNextRun("dead-worker"), await store.claimNextRun("dead-worker")].map((r) => r?.id).sort();
-    assert.deepEqual(claimed, [r1.id, r2.id].sort());
+    const claimed = (await store.claimNextRuns("dead-worker", 3)).map((r) => r.id).sort();
+    assert.deepEqual(claimed, [r1.id, r2.id, ahead.id].sort());
+    // r1 and r2 had been handed to a process; `ahead` was only claimed ahead.
+    await store.markRunsStarted("dead-worker", [r1, r2].map((r) => ({ id: r.id, startedAt: Date.now() })));
     assert.equal(await r1.status(), "running");
     await a.close();
 
@@ -38,17 +42,20 @@ describe("jobs e2e: recovery on restart", { skip: STORE_UNDER_TEST === "postgres
     assert.equal(b.token, a.token, "same data dir, same admin token");
     const again1 = new Run<number>(b.client, r1.id);
     const again2 = new Run<number>(b.client, r2.id);
-    // Requeued and run to completion by the new platform's executor, as attempt 2.
+    const againAhead = new Run<number>(b.client, ahead.id);
+    // Claimed ahead, never started: no attempt spent, although it had no retries.
+    assert.equal(await againAhead.result(), 10);
+    assert.equal((await againAhead.info()).attempt, 1);
+    // Started, a retry left: requeued and run to completion by the new platform's executor, as attempt 2.
     assert.equal(await again1.result(), 36);
     const info1 = await again1.info();
     assert.equal(info1.status, "succeeded");
     assert.equal(info1.attempt, 2);
-    // No retries left: failed, and the error says why.
+    // Started, no retries left: failed, and the error says why.
     await assert.rejects(again2.result(), (e: any) => {
       assert.ok(e instanceof RemoteError);
-      assert.equal(e.remoteName, "StaleRunError");
-      assert.match(e.message, /left running/);
-      assert.match(e.message, new RegExp(r2.id));
+      assert.equal(e.remoteName, "WorkerCrashError");
+      assert.match(e.message, new RegExp(`run ${r2.id} \\(attempt 1 of 1\\) was running on worker dead-worker when the platform stopped; no retries left`));
       return true;
     });
     assert.equal(await again2.status(), "failed");
