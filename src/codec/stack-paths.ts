@@ -90,3 +90,8 @@ export function relativeWireStacks(wire: unknown, bundleRoot: string): unknown {
   if (out[TAG_KEY] === Tag.error && body && typeof body.stack === "string") body.stack = relativeStack(body.stack, bundleRoot);
   return out;
 }
+
+/** A finished span's error stack, rewritten in place: spans are stored and served by the API too. */
+export function relativeSpanStack(span: { error?: { stack?: string } }, bundleRoot: string | undefined): void {
+  if (bundleRoot !== undefined && span.error?.stack) span.error.stack = relativeStack(span.error.stack, bundleRoot);
+}

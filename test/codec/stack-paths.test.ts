@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { fromWire, toWire } from "../../src/codec/index.ts";
-import { relativeStack, relativeWireStacks } from "../../src/codec/stack-paths.ts";
+import { relativeSpanStack, relativeStack, relativeWireStacks } from "../../src/codec/stack-paths.ts";
 
 const NBOX = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const B = "/srv/cache/bundles/ab12";
@@ -98,5 +98,16 @@ describe("relativeWireStacks", () => {
   it("leaves values without errors as they are", () => {
     const wire = toWire({ a: [1, "x", null], m: new Map([[1, new Date(0)]]) });
     assert.deepEqual(relativeWireStacks(wire, B), wire);
+  });
+});
+
+describe("relativeSpanStack", () => {
+  it("rewrites a failed span's error stack in place, and leaves others alone", () => {
+    const span = { error: { name: "Error", message: "x", stack: `Error: x\n    at f (${B}/ops.ts:2:3)` } };
+    relativeSpanStack(span, B);
+    assert.equal(span.error.stack, "Error: x\n    at f (ops.ts:2:3)");
+    const ok = {};
+    relativeSpanStack(ok, B);
+    assert.deepEqual(ok, {});
   });
 });

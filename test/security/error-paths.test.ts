@@ -1,4 +1,4 @@
-// Error stacks reach HTTP callers (a serving's error body, a job run's error in the API). They
+// Error stacks reach HTTP callers (a serving's error body, a job run's error and spans in the API). They
 // must name the user's file and line relative to the bundle, and no host path: not the bundle's
 // folder, the data folder, the temp or home folder, nor where nbox itself is installed.
 import { after, before, describe, it } from "node:test";
@@ -71,6 +71,11 @@ describe("security: error stacks sent to callers name no host path", () => {
     const error = json.run.error;
     assert.equal(error.name, "Kaboom");
     assertHostFree(error.stack, lineOf(OPS_TS, "fail(msg)"));
+    // The run's trace keeps the error on the span that failed: the API serves it too.
+    const spans = (await tp.api("GET", `/runs/${run.id}/spans`)).json.spans as { error?: { stack?: string } }[];
+    const failed = spans.filter((s) => s.error?.stack);
+    assert.ok(failed.length >= 1, "the failed call's span carries the error");
+    for (const s of failed) assertHostFree(s.error!.stack, lineOf(OPS_TS, "fail(msg)"));
   });
 
   it("a serving call's error body", async () => {

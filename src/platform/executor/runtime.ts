@@ -3,7 +3,7 @@
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fromWire, toWire } from "../../codec/index.ts";
-import { relativeWireStacks } from "../../codec/stack-paths.ts";
+import { relativeSpanStack, relativeWireStacks } from "../../codec/stack-paths.ts";
 import { isOperator } from "../../operator/brand.ts";
 import { materialize } from "../../operator/materialize.ts";
 import { getTracer } from "../../trace/index.ts";
@@ -52,6 +52,7 @@ function wireError(err: unknown): unknown {
 // Every finished span goes to the parent, tagged with the run it belongs to.
 tracer.addSink({
   push(span) {
+    relativeSpanStack(span, bundleRoot);
     if (current) send({ type: "span", runId: current.runId, span });
     else if (loading) send({ type: "span", runId: null, span });
   },

@@ -14,6 +14,7 @@ import type { Span } from "../../trace/span.ts";
 import { createServingApp } from "./app.ts";
 import { CONFIG_ENV, SECRET_ENV, type ChildMessage, type ServingChildConfig } from "./protocol.ts";
 import { surfaceOf } from "./surface.ts";
+import { relativeSpanStack } from "../../codec/stack-paths.ts";
 import { wireError } from "./wire.ts";
 
 const SPAN_FLUSH_MS = 100;
@@ -42,6 +43,7 @@ function flushSpans(): void {
 }
 getTracer().addSink({
   push(span) {
+    relativeSpanStack(span, cfg?.bundleDir);
     spans.push(span);
     if (spans.length >= SPAN_BATCH) flushSpans();
     else flushTimer ??= setTimeout(flushSpans, SPAN_FLUSH_MS);
