@@ -6,6 +6,7 @@ const bar = new Bar();
 bar.inc();
 console.log(`bar.getvalue() = ${bar.getvalue()}`);
 console.log(`bar.x = ${bar.x}`);
+console.log(`bar.jj_guverner = ${bar.jj_guverner}`);
 
 const five = new Bar(5);
 five.inc();

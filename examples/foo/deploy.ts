@@ -2,8 +2,11 @@
 import { fromJob, isMain } from "nbox";
 import { foo } from "./ops.ts";
 
+// to deploy the operator
 if (isMain(import.meta)) {
+  // pass { type: "serving" } to make an API
   const fooRemote = await foo.deploy("examples");
+  console.log(`fooRemote() === foo(): ${(await fooRemote()) === (await foo())}`);
   console.log(`fooRemote(10) = ${await fooRemote(10)} (local: ${await foo(10)})`);
   const run = await fooRemote.trigger(7);
   console.log(`run ${run.id}: ${await run.result()} (${await run.status()})`);

@@ -68,6 +68,25 @@ function scheduleJson(s: Schedule | undefined): Record<string, unknown> | null {
 }
 
 /**
+ * A job run calls the deployed thing: an operator, or `forward` of a class's instance (built once per
+ * worker process with `init`). Anything else fails here, not at its first run.
+ */
+function assertRunnableAsJob(target: Operator | AnyClass): void {
+  const fix = "Add a forward(...) method (each run calls it), or deploy it as a serving (the default for classes)";
+  if (!isOperator(target)) {
+    if (!classSurface(target).forward) {
+      throw new NboxError("BAD_REQUEST", `${target.name} cannot be deployed as a job: it has no forward() method (a class deployed as a job runs forward(...args) once per run)`, fix);
+    }
+    return;
+  }
+  const st = stateOf(target);
+  const inner = (target as unknown as { target?: { forward?: unknown } }).target;
+  if (st.kind === "instance" && typeof inner?.forward !== "function") {
+    throw new NboxError("BAD_REQUEST", `${st.name} cannot be deployed as a job: the wrapped object has no forward() method`, fix);
+  }
+}
+
+/**
  * Pack the project that defines `target`, upload it if the platform lacks it, register a
  * deployment version and return the remote handle (job or serving).
  */
@@ -81,6 +100,7 @@ export async function deploy(target: Operator | AnyClass, workspace = "default",
   const kindDefault: DeployType = op && stateOf(op).kind !== "instance" ? "job" : "serving";
   const options = op ? stateOf(op).options : meta!.options;
   const type = opts.type ?? options.type ?? kindDefault;
+  if (type === "job") assertRunnableAsJob(target);
   opts.onStep?.("bundle");
   const loc = await locateOperator(target, { exportName: opts.export, init: opts.init });
   const root = opts.root ?? options.root ?? findProjectRoot(loc.file);

@@ -14,6 +14,8 @@ export interface LogLine {
 
 // Each wait is a server-side long-poll; the server answers at the latest after this.
 const WAIT_SLICE_MS = 25_000;
+// How long cancel() waits for the worker to stop the run by default.
+const CANCEL_TIMEOUT_MS = 30_000;
 
 /** Handle on one run: the run id is the only correlation (never "the last run"). */
 export class Run<T = unknown> {
@@ -60,8 +62,24 @@ export class Run<T = unknown> {
     }
   }
 
-  async cancel(): Promise<RunStatus> {
-    return (await this.client.request<{ run: RunInfo }>("POST", `/runs/${this.id}/cancel`)).run.status;
+  /**
+   * Cancel the run and wait until it has stopped: resolves with its final status (`cancelled`, or how
+   * it ended if it finished first). Rejects with a TIMEOUT NboxError if it is still going after `timeoutMs`.
+   */
+  async cancel(opts: { timeoutMs?: number } = {}): Promise<RunStatus> {
+    const timeoutMs = opts.timeoutMs ?? CANCEL_TIMEOUT_MS;
+    const deadline = Date.now() + timeoutMs;
+    const slice = () => Math.max(1, Math.round(Math.min(WAIT_SLICE_MS, deadline - Date.now())));
+    let { run } = await this.client.request<{ run: RunInfo }>("POST", `/runs/${this.id}/cancel?timeoutMs=${slice()}`);
+    while (!TERMINAL_STATUSES.includes(run.status) && Date.now() < deadline) {
+      ({ run } = await this.client.request<{ run: RunInfo }>("GET", `/runs/${this.id}/wait?timeoutMs=${slice()}`));
+    }
+    if (TERMINAL_STATUSES.includes(run.status)) return run.status;
+    throw new NboxError(
+      "TIMEOUT",
+      `run ${this.id} was asked to cancel but is still ${run.status} after ${timeoutMs} ms`,
+      "Its worker did not stop it: check the worker (`nbx logs " + this.id + "`); the platform still cancels it once the worker reports back",
+    );
   }
 
   async spans(): Promise<Span[]> {

@@ -3,34 +3,9 @@ import { NboxError } from "../errors.ts";
 import { getTracer } from "../trace/tracer.ts";
 import { RemoteError } from "./remote-error.ts";
 import type { DeploymentInfo } from "./types.ts";
-import type { AnyFn } from "../operator/types.ts";
+import type { RemoteServing, WhoAreYou } from "./serving-types.ts";
 
-type Visible<T> = { [K in keyof T as K extends `_${string}` | `$${string}` ? never : K]: T[K] };
-type FieldKeys<T> = { [K in keyof Visible<T>]: T[K] extends AnyFn ? never : K }[keyof Visible<T>];
-
-/** `RemoteServing<Bar>`: every method returns a Promise of its result, every field read is awaitable. */
-export type RemoteServing<T> = {
-  [K in keyof Visible<T>]: T[K] extends (...a: infer A) => AsyncGenerator<infer Y, any, any> | Generator<infer Y, any, any>
-    ? (...args: A) => AsyncIterable<Y> & PromiseLike<Y[]>
-    : T[K] extends (...a: infer A) => infer R
-      ? (...args: A) => Promise<Awaited<R>>
-      : PromiseLike<T[K]>;
-} & {
-  /** Set a public field on the remote instance. */
-  $set<K extends FieldKeys<T>>(key: K, value: T[K]): Promise<void>;
-  readonly $url: string;
-  readonly $token: string;
-  /** `{ name, kind, methods, fields, version }` of the serving. */
-  $whoAreYou(): Promise<WhoAreYou>;
-};
-
-export interface WhoAreYou {
-  name: string;
-  kind: string;
-  methods: Record<string, { params: { name: string; optional: boolean; rest: boolean }[]; maxArgs: number | null; kind: string }>;
-  fields: string[];
-  version: string;
-}
+export type { RemoteServing, WhoAreYou } from "./serving-types.ts";
 
 interface Wire {
   ok: boolean;
@@ -118,21 +93,37 @@ export class ServingClient {
   }
 }
 
-/** The untyped seam: a Proxy that turns property access into serving calls (typed by a cast). */
-export function servingProxy<T>(client: ServingClient, schema?: WhoAreYou, streams?: ReadonlySet<string>): RemoteServing<T> {
-  const known = (name: string) => !schema || name in schema.methods || schema.fields.includes(name) || name === "forward";
-  return new Proxy({} as RemoteServing<T>, {
-    get(_, key) {
+// Function.prototype members a callable handle keeps, unless the served class has a method of that name.
+const FUNCTION_MEMBERS = new Set(["call", "apply", "bind"]);
+
+/**
+ * The untyped seam: a Proxy that turns property access into serving calls (typed by a cast).
+ * Calling the handle itself calls `forward`. Field reads always ask the serving: the live
+ * instance decides what it has (getters, a Proxy answering unknown names).
+ */
+export function servingProxy<T>(client: ServingClient, schema?: WhoAreYou, known?: { methods: ReadonlySet<string>; streams: ReadonlySet<string> }): RemoteServing<T> {
+  const isMethod = (name: string) => (schema ? name in schema.methods : !!known?.methods.has(name));
+  const noMethod = (key: string) =>
+    new NboxError("NOT_FOUND", `${schema!.name} has no method "${key}"`, `Known methods: ${Object.keys(schema!.methods).join(", ") || "none"}`);
+  const forward = (args: unknown[]) =>
+    schema && schema.forward === null
+      ? Promise.reject(new NboxError("NOT_FOUND", `${schema.name} has no forward(), so the handle cannot be called`, `Call its methods: ${Object.keys(schema.methods).join(", ") || "none"}`))
+      : client.call("forward", args);
+  // An arrow function as the target: callable, and no non-configurable own properties to pin the traps.
+  const target = (() => {}) as unknown as RemoteServing<T>;
+  return new Proxy(target, {
+    apply: (_t, _this, args: unknown[]) => forward(args),
+    get(t, key) {
       if (typeof key !== "string" || key === "then") return undefined; // keeps `await proxy` from recursing
       if (key === "$url") return client.url;
       if (key === "$token") return client.token;
       if (key === "$set") return (k: string, v: unknown) => client.send("PUT", `attr/${encodeURIComponent(k)}`, { value: toWire(v, { path: "value" }) }).then(() => undefined);
       if (key === "$whoAreYou") return () => client.send("GET", "who_are_you");
-      const streaming = schema?.methods[key]?.kind === "asyncGenerator" || schema?.methods[key]?.kind === "generator" || !!streams?.has(key);
+      if (FUNCTION_MEMBERS.has(key) && !isMethod(key)) return Reflect.get(t, key);
+      const streaming = schema?.methods[key]?.kind === "asyncGenerator" || schema?.methods[key]?.kind === "generator" || !!known?.streams.has(key);
       const call = (...args: unknown[]) => {
-        if (!known(key)) {
-          return Promise.reject(new NboxError("NOT_FOUND", `${schema!.name} has no method "${key}"`, `Known methods: ${Object.keys(schema!.methods).join(", ") || "none"}`));
-        }
+        if (key === "forward") return forward(args);
+        if (schema && !isMethod(key)) return Promise.reject(noMethod(key));
         if (!streaming) return client.call(key, args);
         const it = client.stream(key, args);
         // Awaiting a stream call collects every item; `for await` consumes it lazily.
@@ -140,7 +131,7 @@ export function servingProxy<T>(client: ServingClient, schema?: WhoAreYou, strea
           then: (ok: (v: unknown[]) => unknown, no: (e: unknown) => unknown) => collect(client.stream(key, args)).then(ok, no),
         });
       };
-      const read = () => (known(key) ? client.send("GET", `attr/${encodeURIComponent(key)}`) : Promise.reject(new NboxError("NOT_FOUND", `${schema!.name} has no field "${key}"`)));
+      const read = () => client.send("GET", `attr/${encodeURIComponent(key)}`);
       return Object.assign(call, { then: (ok: any, no: any) => read().then(ok, no) });
     },
   });
@@ -157,10 +148,10 @@ export function remoteServing<T>(deployment: DeploymentInfo): RemoteServing<T> {
   if (!deployment.servingUrl || !deployment.servingToken) {
     throw new NboxError("INTERNAL", `deployment ${deployment.name} is a serving but the platform returned no URL/token`);
   }
-  // The deploy-time signature says which methods are generators (streamed); fields are not known yet.
+  // The deploy-time signature names the methods and which are generators (streamed); fields are read live.
   const methods = (deployment.signature?.methods ?? {}) as Record<string, { kind?: string }>;
   const streams = new Set(Object.keys(methods).filter((k) => methods[k]?.kind === "generator" || methods[k]?.kind === "asyncGenerator"));
-  return servingProxy<T>(new ServingClient(deployment.servingUrl, deployment.servingToken), undefined, streams);
+  return servingProxy<T>(new ServingClient(deployment.servingUrl, deployment.servingToken), undefined, { methods: new Set(Object.keys(methods)), streams });
 }
 
 /**

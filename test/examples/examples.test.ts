@@ -43,9 +43,9 @@ describe("examples", () => {
     );
   });
 
-  it("bar: a wrapped class still builds plain local objects", async () => {
+  it("bar: a wrapped class still builds plain local objects (unknown names answered by its Proxy)", async () => {
     const { stdout } = await runMain("bar");
-    assert.equal(stdout, ["bar.getvalue() = 2", "bar.x = 2", "new Bar(5) after 2 inc() = 7", "bar instanceof Bar = true", ""].join("\n"));
+    assert.equal(stdout, ["bar.getvalue() = 2", "bar.x = 2", "bar.jj_guverner = echo:jj_guverner", "new Bar(5) after 2 inc() = 7", "bar instanceof Bar = true", ""].join("\n"));
   });
 
   it("my-operator: nested child + Shell step, traced", async () => {

@@ -96,7 +96,10 @@ export function runRoutes(ctx: PlatformContext) {
       const after = await ctx.store.requestCancel(run.id);
       if (after && after.status === "running") ctx.events.emit("cancel", run.id);
       if (after && isTerminal(after)) ctx.events.emit("finished", run.id);
-      return c.json({ run: await presentRun(ctx, (await ctx.store.getRun(run.id))!) });
+      // ?timeoutMs=N: answer once the run has stopped (or as it is after N ms), so callers see the final status.
+      const ms = Math.min(Math.max(0, intParam(c.req.query("timeoutMs"), "timeoutMs", 0)), ctx.config.maxWaitMs);
+      const final = ms > 0 ? await waitForRun(ctx, run.id, ms, c.req.raw.signal) : (await ctx.store.getRun(run.id))!;
+      return c.json({ run: await presentRun(ctx, final) });
     })
     .post("/runs/:id/retry", async (c) => {
       const run = await load(c);

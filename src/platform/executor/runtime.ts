@@ -5,6 +5,7 @@ import { performance } from "node:perf_hooks";
 import { fromWire, toWire } from "../../codec/index.ts";
 import { relativeSpanStack, relativeWireStacks } from "../../codec/stack-paths.ts";
 import { isOperator } from "../../operator/brand.ts";
+import { callAsJob } from "../../operator/job-call.ts";
 import { materialize } from "../../operator/materialize.ts";
 import { getTracer } from "../../trace/index.ts";
 import type { Span } from "../../trace/span.ts";
@@ -100,10 +101,7 @@ async function remoteInit(t: unknown): Promise<void> {
 const FORBIDDEN_METHODS = new Set(["constructor", "__proto__", "prototype"]);
 
 function invokeTarget(msg: RunMessage, args: unknown[]): unknown {
-  if (msg.method === undefined) {
-    if (typeof target !== "function") throw new TypeError(`the loaded target is not callable; pass a method name`);
-    return (target as (...a: unknown[]) => unknown)(...args);
-  }
+  if (msg.method === undefined) return callAsJob(target, args);
   const m = msg.method;
   if (m.startsWith("_") || m.startsWith("#") || FORBIDDEN_METHODS.has(m) || m in Object.prototype) {
     throw new TypeError(`method "${m}" cannot be called remotely`);

@@ -10,7 +10,7 @@ import { parseTraceParent } from "../../trace/traceparent.ts";
 import { CallQueue } from "./call-queue.ts";
 import { SECRET_HEADER } from "./protocol.ts";
 import { openApiFor } from "./openapi.ts";
-import { isReadableField, isWritableField, reachable, whoAreYou, type MethodInfo, type Surface } from "./surface.ts";
+import { isWritableField, readField, reachable, whoAreYou, type MethodInfo, type Surface } from "./surface.ts";
 import { errBody as errBodyOf, okBody, ServingError, statusOf } from "./wire.ts";
 
 export interface ServingAppOptions {
@@ -271,8 +271,10 @@ export function createServingApp(o: ServingAppOptions) {
     .get("/attr/:name", (c) =>
       answer(c, async () => {
         const name = c.req.param("name");
-        if (!isReadableField(surface, name)) throw new ServingError("NOT_FOUND", `${meta.name} has no public field "${name}"`);
-        return queue.run(() => surface.host[name], { ...timeout, label: `read ${name}` });
+        // Read on the live instance, in turn with calls: getters and Proxy traps are user code.
+        const read = await queue.run(() => readField(surface, name), { ...timeout, label: `read ${name}` });
+        if (!read.ok) throw new ServingError("NOT_FOUND", `${meta.name} ${read.why} "${name}"`);
+        return read.value;
       }),
     )
     .put("/attr/:name", (c) =>

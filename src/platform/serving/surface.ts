@@ -35,7 +35,6 @@ export interface Surface {
 }
 
 const OBJECT_PROTO_NAMES = new Set(Object.getOwnPropertyNames(Object.prototype));
-const FUNCTION_PROTO_NAMES = new Set(Object.getOwnPropertyNames(Function.prototype));
 
 /**
  * May `name` be reached over the network? Never: `_`/`#`/`$` names, `constructor`, `__proto__`,
@@ -95,12 +94,15 @@ function mapMethods(s: ClassSurface): Record<string, MethodInfo> {
   return out;
 }
 
-/** Public fields of the live instance: own enumerable data fields (not functions or operators) + accessors. */
+/**
+ * The fields `who_are_you` lists: the live instance's own enumerable keys (as its Proxy's `ownKeys`
+ * reports them, if it has one) that hold data, not functions or operators, plus getters.
+ */
 export function fieldsOf(surface: Surface): string[] {
   const out = new Set<string>();
   const host = surface.host;
   for (const key of Object.keys(host)) {
-    if (!reachable(key) || FUNCTION_PROTO_NAMES.has(key)) continue;
+    if (!reachable(key)) continue;
     const v = host[key];
     if (typeof v === "function" || isOperator(v)) continue;
     out.add(key);
@@ -109,13 +111,22 @@ export function fieldsOf(surface: Surface): string[] {
   return [...out];
 }
 
-/** Is `name` a readable field right now? (own data field or getter, not a method) */
-export function isReadableField(surface: Surface, name: string): boolean {
-  if (!reachable(name) || name in surface.methods) return false;
-  if (surface.accessors[name]?.get) return true;
-  if (!Object.prototype.hasOwnProperty.call(surface.host, name)) return false;
-  const d = Object.getOwnPropertyDescriptor(surface.host, name)!;
-  return d.enumerable === true && typeof d.value !== "function" && !isOperator(d.value);
+export type FieldRead = { ok: true; value: unknown } | { ok: false; why: string };
+
+/**
+ * Read `name` on the live instance, as `instance[name]` would locally: own fields, getters, and
+ * whatever the instance's own Proxy `get` trap answers (a class may return a Proxy from its
+ * constructor to answer unknown names). Private, framework and Object names are never read;
+ * methods and child operators are not fields.
+ */
+export function readField(surface: Surface, name: string): FieldRead {
+  if (!reachable(name)) return { ok: false, why: "has no public field" };
+  if (name in surface.methods) return { ok: false, why: "has a method, not a field, named" };
+  const value = Reflect.get(surface.host, name);
+  if (typeof value === "function" || isOperator(value)) return { ok: false, why: "has no public field" };
+  // `undefined` from a name the instance does not have at all: unknown (a field set to undefined is fine).
+  if (value === undefined && !(name in surface.host)) return { ok: false, why: "has no public field" };
+  return { ok: true, value };
 }
 
 /** Is `name` a writable field? (existing own writable data field or setter) */

@@ -56,3 +56,50 @@ describe("serving app (in-process)", () => {
     assert.equal(target.closed, true);
   });
 });
+
+/** Like a class with `__getattr__`: its constructor returns a Proxy answering unknown names. */
+class Echo {
+  x = 1;
+  _secret = "hidden";
+  constructor() {
+    return new Proxy(this, { get: (t, k, r) => (typeof k === "symbol" || k in t ? Reflect.get(t, k, r) : `echo:${k}`) });
+  }
+  get double() {
+    return this.x * 2;
+  }
+  inc() {
+    return ++this.x;
+  }
+}
+
+describe("serving app: attribute reads resolve on the live instance", () => {
+  const app = createServingApp({ surface: surfaceOf(new Echo(), "class"), meta: { name: "Echo", kind: "class", version: "v1" }, timeoutMs: 1000, concurrency: 1, maxBodyBytes: 1024, secret: "s3cret" });
+  const get = async (path: string) => {
+    const r = await app.request(path, { headers: { [SECRET_HEADER]: "s3cret" } });
+    return { status: r.status, body: (await r.json()) as { ok: boolean; value?: unknown; error?: { message: string } } };
+  };
+
+  it("own fields, getters and whatever the instance's own get trap answers", async () => {
+    assert.deepEqual((await get("/attr/x")).body, { ok: true, value: 1 });
+    assert.deepEqual((await get("/attr/double")).body, { ok: true, value: 2 });
+    assert.deepEqual((await get("/attr/jj_guverner")).body, { ok: true, value: "echo:jj_guverner" });
+    await app.request("/call/inc", post({ args: [] }));
+    assert.deepEqual((await get("/attr/x")).body, { ok: true, value: 2 });
+  });
+
+  it("private, framework and Object names are never read, even when the trap would answer them", async () => {
+    for (const name of ["_secret", "%23x", "$set", "constructor", "__proto__", "prototype", "toString", "valueOf", "hasOwnProperty", "deploy", "map", "remoteInit", "forward", "then"]) {
+      const r = await get(`/attr/${name}`);
+      assert.equal(r.status, 404, `attr/${name}: ${JSON.stringify(r.body)}`);
+      assert.doesNotMatch(JSON.stringify(r.body), /echo:|hidden/);
+    }
+    const method = await get("/attr/inc");
+    assert.equal(method.status, 404);
+    assert.match(method.body.error!.message, /has a method, not a field, named "inc"/);
+  });
+
+  it("who_are_you lists the fields the instance shows (own data fields and getters)", async () => {
+    const who = (await get("/who_are_you")).body.value as { fields: string[] };
+    assert.deepEqual(who.fields.sort(), ["double", "x"]);
+  });
+});

@@ -78,7 +78,7 @@ describe("servings e2e", () => {
     assert.equal(health.json.ok, true);
   });
 
-  it("fromServing(url, token): typed proxy; unknown names rejected client-side", async () => {
+  it("fromServing(url, token): typed proxy; unknown methods rejected client-side, unknown fields by the serving", async () => {
     interface Kit {
       x: number;
       _secret: string;
