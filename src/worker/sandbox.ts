@@ -61,7 +61,9 @@ export function nodePrefix(): string {
 
 /** bubblewrap arguments (without the command) for one process. */
 export function bwrapArgs(m: SandboxMounts): string[] {
-  const a = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"];
+  // No --new-session: the sandbox is spawned as its own session and process group (no controlling
+  // terminal to inject input into), and must stay in that group so it can be killed as one.
+  const a = ["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"];
   a.push("--ro-bind", "/usr", "/usr");
   for (const p of SYSTEM_LINKS) {
     const st = lstatSync(p, { throwIfNoEntry: false });
@@ -73,7 +75,7 @@ export function bwrapArgs(m: SandboxMounts): string[] {
   const trees = m.trees.filter((t) => t !== "/" && !isInside(t, "/usr"));
   for (const t of trees) a.push("--ro-bind", t, t);
   for (const h of m.hide) {
-    if (!trees.some((t) => isInside(h, t))) continue; // not shown anyway
+    if (!["/usr", ...trees].some((t) => isInside(h, t))) continue; // not shown anyway
     const st = lstatSync(h, { throwIfNoEntry: false });
     if (st?.isDirectory()) a.push("--tmpfs", h);
     else if (st) a.push("--ro-bind", "/dev/null", h);

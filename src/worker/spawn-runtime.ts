@@ -66,7 +66,10 @@ export function spawnRuntime(o: RuntimeSpawn): { child: ChildProcess; scratch: S
   if (sb) {
     const readOnly = [o.bundleDir, ...dependencyTrees(o.bundleDir, sb.depsRoot)];
     const args = bwrapArgs({ trees: sb.trees, hide: sb.hide, readOnly, readWrite, cwd: o.bundleDir });
-    child = spawn(sb.bwrap, [...args, process.execPath, ...node], { ...options, stdio: [...options.stdio] });
+    // Its own process group (detached = setsid): bwrap killed while still setting up the sandbox
+    // can leave the processes it already started behind, so the whole group goes when bwrap exits.
+    child = spawn(sb.bwrap, [...args, process.execPath, ...node], { ...options, stdio: [...options.stdio], detached: true });
+    child.once("exit", () => killGroup(child.pid));
   } else {
     child = spawn(process.execPath, node, { ...options, stdio: [...options.stdio], cwd: o.bundleDir });
   }
@@ -74,6 +77,16 @@ export function spawnRuntime(o: RuntimeSpawn): { child: ChildProcess; scratch: S
   // spawn() failed (no pid): there will be no "exit".
   child.once("error", () => child.pid === undefined && void removeScratch(scratch));
   return { child, scratch };
+}
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    // Until every member is gone the group id is not reused, so this reaches only the sandbox's leftovers.
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // ESRCH: nothing left
+  }
 }
 
 /** The installed-dependency folders a bundle's node_modules links into (only those under `depsRoot`). */
