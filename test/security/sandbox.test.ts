@@ -6,9 +6,10 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, sep } from "node:path";
-import { REPO, freshDataDir, importProject, startTestPlatform, tempDir, testCacheDir, wsName, type TestPlatform } from "../platform/serving/_helpers.ts";
+import { REPO, eventually, freshDataDir, importProject, startTestPlatform, tempDir, testCacheDir, wsName, type TestPlatform } from "../platform/serving/_helpers.ts";
+import { WorkerProcess } from "../../src/platform/executor/index.ts";
 import { PROBE_FILES, type Attempt } from "./_probe.ts";
 
 const SECRETS: Record<string, string> = {
@@ -29,6 +30,19 @@ function withEnv(vars: Record<string, string>): () => void {
       else process.env[k] = v;
     }
   };
+}
+
+/** Pids of live processes whose command line mentions `text`. */
+function processesMentioning(text: string): number[] {
+  const out: number[] = [];
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(text)) out.push(Number(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 /** Checks shared by the job and the serving: environment, discovery, token. */
@@ -112,6 +126,20 @@ describe("sandboxed user code", { skip: process.platform !== "linux" && "the san
   it("a job gets an allow-listed environment, no discovery, a workspace token", async () => {
     const [env, discover] = [await job("env"), await job("discover")];
     await assertNoCredentials(tp, { env, discover }, REPO);
+  });
+
+  // Without the fix this hangs: leftovers hold the process's output pipes, so its end is never seen.
+  it("a sandbox killed at any moment of its start leaves no process behind", { timeout: 60_000 }, async () => {
+    const { dir } = await importProject(PROBE_FILES);
+    const launch = await tp.platform.ctx.launcher!.forWorkspace((await tp.platform.ctx.store.ensureWorkspace(ws)).id);
+    for (const ms of [0, 1, 2, 3, 5, 8, 12, 20, 30, 50, 100]) {
+      for (const graceMs of [0, 500]) {
+        const w = new WorkerProcess("k", { bundleDir: dir, locator: { file: join(dir, "ops.ts"), exportName: "square", kind: "fn", init: [] }, launch });
+        await new Promise((r) => setTimeout(r, ms));
+        await w.kill("test", graceMs);
+      }
+    }
+    await eventually(async () => processesMentioning(dir).length === 0, 5_000, `no process left of the sandbox: ${processesMentioning(dir).join(", ")}`);
   });
 
   it("a serving: same", async () => {
