@@ -10,6 +10,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { dirname, join, sep } from "node:path";
 import { REPO, eventually, freshDataDir, importProject, startTestPlatform, tempDir, testCacheDir, wsName, type TestPlatform } from "../platform/serving/_helpers.ts";
 import { WorkerProcess } from "../../src/platform/executor/index.ts";
+import { startPlatform } from "../../src/platform/platform.ts";
 import { PROBE_FILES, type Attempt } from "./_probe.ts";
 
 const SECRETS: Record<string, string> = {
@@ -184,5 +185,15 @@ describe("user code with the sandbox off (--no-sandbox)", () => {
   it("a serving: same", async () => {
     const probe = await mod.Probe.deploy(wsName("nosbx-serving"), { client: tp.client });
     await assertNoCredentials(tp, probe, dirname(dataDir));
+  });
+});
+
+describe("where user code runs from", () => {
+  it("a worker cache inside the data folder, or below the folder holding a .nbox data folder, is refused", async () => {
+    const parent = tempDir("nbx-cachecheck-");
+    const dataDir = join(parent, ".nbox");
+    await assert.rejects(startPlatform({ port: 0, dataDir, cacheDir: join(dataDir, "cache") }), (e: any) => e.code === "BAD_REQUEST" && /overlap/.test(e.message));
+    await assert.rejects(startPlatform({ port: 0, dataDir, cacheDir: join(parent, "cache") }), (e: any) => e.code === "BAD_REQUEST" && /could discover/.test(e.message) && /--cache/.test(e.message));
+    assert.ok(!existsSync(dataDir), "refused before anything was created");
   });
 });
