@@ -1,4 +1,4 @@
-// Workspaces and tokens: `nbx workspace create|list`, `nbx token create|list|revoke`.
+// Workspaces and tokens: `nbx workspace create|list`, `nbx token create|list|revoke|rotate`.
 import type { Command } from "commander";
 import { client, enc } from "./client.ts";
 import { ago, fail, printJson, printTable } from "./output.ts";
@@ -83,10 +83,24 @@ export function registerAdmin(program: Command): void {
       );
     });
   tok.command("revoke")
-    .description("revoke a token by id")
+    .description("revoke a token by id (effective at once, on the API and on serving URLs)")
     .argument("<id>", "token id (see `nbx token list`)")
     .action(async (id: string) => {
       await client().request("DELETE", `/tokens/${enc(id)}`);
       process.stdout.write(`revoked ${id}\n`);
+    });
+  tok.command("rotate")
+    .description("give a serving a new token and revoke its current one (redeploys keep the token; this replaces it)")
+    .argument("<serving>", "serving name (see `nbx servings`)")
+    .option("-w, --workspace <name>", "workspace of the serving", "default")
+    .option("--json", "print JSON")
+    .action(async (serving: string, o: { workspace: string; json?: boolean }) => {
+      const { token, secret, revoked } = await client().request<{ token: TokenInfo; secret: string; revoked: string[] }>(
+        "POST",
+        `/workspaces/${enc(o.workspace)}/servings/${enc(serving)}/token`,
+      );
+      if (o.json) return printJson({ ...token, secret, revoked });
+      process.stdout.write(secret + "\n");
+      process.stderr.write(`token ${token.id} for serving ${o.workspace}/${serving}; deploys of this serving return it until the next rotate${revoked.length ? `; revoked ${revoked.join(", ")}` : ""}\n`);
     });
 }

@@ -5,7 +5,7 @@ export const API_ROUTES = [
   ["post", "/workspaces", "Create a workspace (admin)"],
   ["get", "/tokens", "List tokens"],
   ["post", "/tokens", "Create a workspace token (admin)"],
-  ["delete", "/tokens/{id}", "Revoke a token (admin)"],
+  ["delete", "/tokens/{id}", "Revoke a token (admin: any; workspace token: its workspace's tokens); effective at once"],
   ["get", "/bundles/{hash}", "Does the platform have this bundle?"],
   ["put", "/bundles/{hash}", "Upload a bundle (gzip tar): verified against its hash under the unpack limits, never overwritten"],
   ["get", "/deployments/{id}", "Get a deployment by id (any workspace the token can see)"],
@@ -26,6 +26,7 @@ export const API_ROUTES = [
   ["get", "/events", "Platform events (restarts, missed schedule ticks)"],
   ["get", "/servings", "List servings and their status"],
   ["get", "/workspaces/{ws}/servings/{name}/logs", "Recent output lines of a serving's process"],
+  ["post", "/workspaces/{ws}/servings/{name}/token", "Rotate the serving's token: a new current one (returned once), the old one revoked at once"],
 ] as const;
 
 export function openApiDocument(serverUrl: string) {

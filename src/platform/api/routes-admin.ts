@@ -1,11 +1,11 @@
 import { Hono } from "hono";
 import { NboxError } from "../../errors.ts";
 import type { PlatformContext } from "../context.ts";
-import { requireAdmin, resolveWorkspace } from "./auth.ts";
+import { checkWorkspaceAccess, requireAdmin, resolveWorkspace } from "./auth.ts";
 import type { ApiEnv } from "./env.ts";
 import { jsonBody } from "./errors.ts";
 
-/** Workspaces, tokens, schedules and events. */
+/** Workspaces, tokens (incl. a serving's current token), schedules and events. */
 export function adminRoutes(ctx: PlatformContext) {
   return new Hono<ApiEnv>()
     .get("/workspaces", async (c) => {
@@ -37,11 +37,27 @@ export function adminRoutes(ctx: PlatformContext) {
       return c.json({ token: t.token, secret: t.secret }, 201);
     })
     .delete("/tokens/:id", async (c) => {
-      requireAdmin(c.get("principal"));
-      const ok = await ctx.store.revokeToken(c.req.param("id"));
+      // Admin: any token. Workspace token: the workspace's own tokens (its servings' too), never an admin token.
+      const id = c.req.param("id");
+      const t = await ctx.store.getToken(id);
+      if (!t) throw new NboxError("NOT_FOUND", `no token ${id}`, "See `nbx token list`");
+      if (t.workspaceId === null) requireAdmin(c.get("principal"));
+      else checkWorkspaceAccess(c.get("principal"), t.workspaceId);
+      const ok = await ctx.store.revokeToken(id);
+      // At once on this node; other nodes see the store's token epoch move.
       ctx.lookups.forgetTokens();
-      if (!ok) throw new NboxError("NOT_FOUND", `no live token ${c.req.param("id")}`);
+      if (!ok) throw new NboxError("NOT_FOUND", `no live token ${id}`, "See `nbx token list`");
       return c.json({ revoked: true });
+    })
+    .post("/workspaces/:ws/servings/:name/token", async (c) => {
+      // Rotate: a new current token for the serving; the previous one stops working at once.
+      const ws = await resolveWorkspace(ctx, c.get("principal"), c.req.param("ws"));
+      const name = c.req.param("name");
+      const d = await ctx.store.getDeployment(ws.id, name);
+      if (!d || d.type !== "serving") throw new NboxError("NOT_FOUND", `serving "${name}" not found in workspace "${ws.name}"`, "See `nbx servings`");
+      const t = await ctx.store.servingToken(d.id, { rotate: true, name: `serving ${ws.name}/${d.name}` });
+      ctx.lookups.forgetTokens();
+      return c.json({ token: t.token, secret: t.secret, revoked: t.revoked }, 201);
     })
     .get("/schedules", async (c) => {
       const p = c.get("principal");

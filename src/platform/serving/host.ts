@@ -10,7 +10,6 @@ import { versionDir, type PlatformContext } from "../context.ts";
 import { parseManifest, prepareVersion } from "../deployments.ts";
 import type { DeploymentRow, DeploymentVersionRow, ServingStatus } from "../store/schema.ts";
 import type { SpanInput } from "../store/spans-repo.ts";
-import type { TokenInfo } from "../store/tokens-repo.ts";
 import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_STARTUP_TIMEOUT_MS, type ServingChildConfig } from "./protocol.ts";
 import { proxyFetch, proxyNode, type ProxyFailure, type ProxyOptions } from "./proxy.ts";
 import { ServingProcess, ServingStartError } from "./serving-process.ts";
@@ -25,8 +24,6 @@ export interface ServingHostOptions {
   maxRestartBackoffMs?: number;
   /** How often spans and request counts are written to the store. */
   flushMs?: number;
-  /** How long a verified token is trusted without asking the store again (revocation latency). */
-  tokenCacheMs?: number;
   /** Health-ping period; a child silent for longer than its call timeout + 5 s is killed and restarted. */
   watchdogMs?: number;
   /** How long a request waits for a starting/restarting serving before 503. */
@@ -67,7 +64,6 @@ export function createServingHost(ctx: PlatformContext, app: Hono, opts: Serving
 export class LocalServingHost implements ServingHost {
   private readonly entries = new Map<string, Entry>();
   private readonly byPath = new Map<string, Entry>();
-  private readonly tokens = new Map<string, { p: TokenInfo | null; at: number }>();
   private spans: SpanInput[] = [];
   private readonly requests = new Map<string, number>();
   private flushing: Promise<void> = Promise.resolve();
@@ -86,7 +82,6 @@ export class LocalServingHost implements ServingHost {
       restartBackoffMs: opts.restartBackoffMs ?? 250,
       maxRestartBackoffMs: opts.maxRestartBackoffMs ?? 10_000,
       flushMs: opts.flushMs ?? 250,
-      tokenCacheMs: opts.tokenCacheMs ?? 5_000,
       watchdogMs: opts.watchdogMs ?? 2_000,
       readyWaitMs: opts.readyWaitMs ?? 15_000,
     };
@@ -106,8 +101,10 @@ export class LocalServingHost implements ServingHost {
       if (e.proc?.alive && e.v.id === v.id && e.status === "ready") return; // unchanged version: keep the process
       await this.launch(e, v, "deploy");
     });
-    const { secret } = await this.ctx.store.createToken({ scope: "serving", name: `serving ${e.ws}/${d.name}`, servingId: d.id });
-    return { url: this.url(e.ws, d.name), token: secret };
+    // The serving's one current token: the same across redeploys until it is rotated.
+    const t = await this.ctx.store.servingToken(d.id, { name: `serving ${e.ws}/${d.name}` });
+    if (t.revoked.length > 0) this.ctx.lookups.forgetTokens();
+    return { url: this.url(e.ws, d.name), token: t.secret };
   }
 
   async endpoint(d: DeploymentRow): Promise<{ url: string }> {
@@ -332,16 +329,6 @@ export class LocalServingHost implements ServingHost {
 
   // ---- request path ---------------------------------------------------------------------
 
-  private async verify(secret: string): Promise<TokenInfo | null> {
-    const hit = this.tokens.get(secret);
-    const now = Date.now();
-    if (hit && now - hit.at < this.o.tokenCacheMs) return hit.p;
-    const p = await this.ctx.store.verifyToken(secret);
-    if (this.tokens.size > 10_000) this.tokens.clear();
-    this.tokens.set(secret, { p, at: now });
-    return p;
-  }
-
   /** The entry for `/s/<ws>/<name>`, loading (not starting) a serving the store knows but this process has not run yet. */
   private async resolve(ws: string, name: string): Promise<Entry | undefined> {
     const hit = this.byPath.get(`${ws}/${name}`);
@@ -386,7 +373,8 @@ export class LocalServingHost implements ServingHost {
     // Who is asking comes first: without a valid token nobody learns which servings exist.
     const m = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "");
     if (!m) return fail(401, "NboxError", "UNAUTHORIZED", "missing bearer token; send `Authorization: Bearer <token>` (the serving token from deploy, or a workspace/admin token)");
-    const p = await this.verify(m[1]!);
+    // The platform's one token cache: a revoke clears it, so the serving URL refuses at once too.
+    const p = await this.ctx.lookups.token(m[1]!);
     if (!p) return fail(401, "NboxError", "UNAUTHORIZED", "invalid or revoked token");
     const e = await this.resolve(ws, name);
     if (!e) return fail(404, "NboxError", "NOT_FOUND", `no serving "${name}" in workspace "${ws}"`);

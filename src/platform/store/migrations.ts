@@ -180,8 +180,28 @@ ALTER TABLE runs ADD COLUMN lease_expires_at bigint;
 UPDATE runs SET lease_expires_at = (extract(epoch from clock_timestamp()) * 1000)::bigint + 60000 WHERE status = 'running';
 `;
 
+// Token revocation reaches every platform node: each revoke moves token_epoch on, and nodes drop
+// their cached tokens when they see it move. A serving keeps one current token across redeploys;
+// its secret is derived from the token id with a key kept here, so any node can hand it out again.
+const TOKEN_EPOCH = `
+CREATE TABLE token_epoch (
+  id integer PRIMARY KEY CHECK (id = 1),
+  value bigint NOT NULL
+);
+--> statement-breakpoint
+INSERT INTO token_epoch (id, value) VALUES (1, 0);
+--> statement-breakpoint
+CREATE TABLE platform_keys (
+  name text PRIMARY KEY,
+  value text NOT NULL,
+  created_at bigint NOT NULL
+);
+--> statement-breakpoint
+CREATE INDEX tokens_serving_live_idx ON tokens (serving_id) WHERE revoked_at IS NULL;
+`;
+
 /** MIGRATIONS[i] is version i + 1. Append only. */
-export const MIGRATIONS: readonly string[] = [V1, RUN_LEASES];
+export const MIGRATIONS: readonly string[] = [V1, RUN_LEASES, TOKEN_EPOCH];
 
 export const LATEST_VERSION = MIGRATIONS.length;
 

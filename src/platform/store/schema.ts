@@ -135,8 +135,21 @@ export const tokens = pgTable(
     createdAt: int8("created_at").notNull(),
     revokedAt: int8("revoked_at"),
   },
-  (t) => [index("tokens_workspace_idx").on(t.workspaceId)],
+  (t) => [index("tokens_workspace_idx").on(t.workspaceId), index("tokens_serving_live_idx").on(t.servingId).where(sql`revoked_at IS NULL`)],
 );
+
+/** One row (id 1): moves on with every revocation; nodes caching verified tokens compare against it. */
+export const tokenEpoch = pgTable("token_epoch", {
+  id: integer("id").primaryKey(),
+  value: int8("value").notNull(),
+});
+
+/** Secrets the platform keeps for itself (e.g. the key serving-token secrets are derived with). */
+export const platformKeys = pgTable("platform_keys", {
+  name: text("name").primaryKey(),
+  value: text("value").notNull(),
+  createdAt: int8("created_at").notNull(),
+});
 
 export const schedules = pgTable(
   "schedules",
@@ -293,6 +306,8 @@ export const schema = {
   deploymentVersions,
   bundles,
   tokens,
+  tokenEpoch,
+  platformKeys,
   schedules,
   runs,
   runLogs,

@@ -1,9 +1,9 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { and, asc, eq, isNull } from "drizzle-orm";
-import type { RepoContext } from "./db.ts";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { and, asc, desc, eq, inArray, isNull, sql } from "drizzle-orm";
+import type { Db, RepoContext } from "./db.ts";
 import { StoreError } from "./errors.ts";
 import { newId } from "./ids.ts";
-import { deployments, tokens, TOKEN_SCOPES, type TokenRow, type TokenScope } from "./schema.ts";
+import { deployments, platformKeys, tokenEpoch, tokens, TOKEN_SCOPES, type TokenRow, type TokenScope } from "./schema.ts";
 
 export const TOKEN_PREFIX = "nbx_";
 
@@ -27,15 +27,59 @@ export interface TokensRepo {
   /** All tokens (revoked ones too, see `revokedAt`); only those of one workspace when given. */
   listTokens(workspaceId?: string): Promise<TokenInfo[]>;
   getToken(id: string): Promise<TokenInfo | null>;
-  /** true if it was live and is now revoked. */
+  /** true if it was live and is now revoked (the revocation epoch then moves on). */
   revokeToken(id: string): Promise<boolean>;
+  /**
+   * A serving's current token: the same one on every call (it survives redeploys), minted when the
+   * serving has none. `rotate` mints a new one. Minting revokes every other live token of the serving.
+   */
+  servingToken(servingId: string, opts?: { rotate?: boolean; name?: string }): Promise<ServingToken>;
+  /** Moves on with every revocation: a cache of verified tokens is stale once this differs from what it saw. */
+  tokenEpoch(): Promise<number>;
+}
+
+export interface ServingToken {
+  id: string;
+  secret: string;
+  token: TokenInfo;
+  /** Ids of the tokens this call revoked (the previous current one on rotate). */
+  revoked: string[];
 }
 
 export const hashSecret = (secret: string): string => createHash("sha256").update(secret).digest("hex");
 
 const info = ({ tokenHash: _hash, ...rest }: TokenRow): TokenInfo => rest;
 
+const SERVING_KEY = "serving-token";
+
+/**
+ * A serving token's secret is derived from its id with the platform's key, so every deploy can hand
+ * out the current one again while the tokens table keeps only hashes. The key sits in the store:
+ * whoever can read the store can derive serving tokens (each calls one serving only); rotating
+ * replaces a serving's token.
+ */
+const servingSecret = (key: Buffer, tokenId: string): string => TOKEN_PREFIX + createHmac("sha256", key).update(`serving-token:${tokenId}`).digest("base64url");
+
+async function bumpEpoch(db: Db): Promise<void> {
+  await db
+    .update(tokenEpoch)
+    .set({ value: sql`${tokenEpoch.value} + 1` })
+    .where(eq(tokenEpoch.id, 1));
+}
+
 export function createTokensRepo({ db, now }: RepoContext): TokensRepo {
+  let key: Promise<Buffer> | undefined;
+  /** The derivation key: made once per store by whichever node needs it first. */
+  const servingKey = (): Promise<Buffer> =>
+    (key ??= (async () => {
+      await db.insert(platformKeys).values({ name: SERVING_KEY, value: randomBytes(32).toString("hex"), createdAt: now() }).onConflictDoNothing();
+      const [row] = await db.select().from(platformKeys).where(eq(platformKeys.name, SERVING_KEY));
+      return Buffer.from(row!.value, "hex");
+    })().catch((err) => {
+      key = undefined;
+      throw err;
+    }));
+
   async function resolveScope(input: CreateTokenInput): Promise<{ workspaceId: string | null; servingId: string | null }> {
     const workspaceId = input.workspaceId ?? null;
     const servingId = input.servingId ?? null;
@@ -111,12 +155,53 @@ export function createTokensRepo({ db, now }: RepoContext): TokensRepo {
     },
 
     async revokeToken(id) {
-      const rows = await db
-        .update(tokens)
-        .set({ revokedAt: now() })
-        .where(and(eq(tokens.id, id), isNull(tokens.revokedAt)))
-        .returning({ id: tokens.id });
-      return rows.length > 0;
+      return db.transaction(async (tx) => {
+        const rows = await tx
+          .update(tokens)
+          .set({ revokedAt: now() })
+          .where(and(eq(tokens.id, id), isNull(tokens.revokedAt)))
+          .returning({ id: tokens.id });
+        if (rows.length > 0) await bumpEpoch(tx);
+        return rows.length > 0;
+      });
+    },
+
+    async servingToken(servingId, opts = {}) {
+      const k = await servingKey();
+      return db.transaction(async (tx) => {
+        // One mint at a time per serving (two nodes deploying it at once): lock its deployment row.
+        const [dep] = await tx.select().from(deployments).where(eq(deployments.id, servingId)).for("update");
+        if (!dep) throw new StoreError("NOT_FOUND", `no deployment ${servingId}`);
+        if (dep.type !== "serving") throw new StoreError("BAD_INPUT", `deployment ${dep.name} is a ${dep.type}, not a serving`);
+        const live = await tx
+          .select()
+          .from(tokens)
+          .where(and(eq(tokens.servingId, servingId), isNull(tokens.revokedAt)))
+          .orderBy(desc(tokens.id));
+        if (!opts.rotate) {
+          // Tokens minted before secrets were derived cannot be handed out again: they are not current.
+          const current = live.find((r) => r.scope === "serving" && r.tokenHash === hashSecret(servingSecret(k, r.id)));
+          if (current) return { id: current.id, secret: servingSecret(k, current.id), token: info(current), revoked: [] };
+        }
+        const t = now();
+        const revoked = live.map((r) => r.id);
+        if (revoked.length > 0) {
+          await tx.update(tokens).set({ revokedAt: t }).where(inArray(tokens.id, revoked));
+          await bumpEpoch(tx);
+        }
+        const id = newId("token", t);
+        const secret = servingSecret(k, id);
+        const [row] = await tx
+          .insert(tokens)
+          .values({ id, name: opts.name ?? `serving ${dep.name}`, scope: "serving", workspaceId: dep.workspaceId, servingId, tokenHash: hashSecret(secret), createdAt: t, revokedAt: null })
+          .returning();
+        return { id, secret, token: info(row!), revoked };
+      });
+    },
+
+    async tokenEpoch() {
+      const [row] = await db.select({ value: tokenEpoch.value }).from(tokenEpoch).where(eq(tokenEpoch.id, 1));
+      return row?.value ?? 0;
     },
   };
 }

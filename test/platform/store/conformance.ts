@@ -207,6 +207,57 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
           "BAD_INPUT",
         );
       });
+
+      it("a serving has one current token: the same on every call, replaced by rotate; revokes move the epoch on", async () => {
+        const ws = await store.ensureWorkspace(`t-${randomUUID()}`);
+        const serving = async (name: string) =>
+          (await store.upsertDeploymentVersion({ workspaceId: ws.id, name, type: "serving", kind: "class", contentHash: `h-${randomUUID()}`, lockfileHash: null, manifest: {}, bundleBytes: 1 })).deployment;
+        const d = await serving("Svc");
+        // A token minted the old way (random secret) cannot be handed out again: the first call replaces it.
+        const legacy = await store.createToken({ scope: "serving", servingId: d.id, name: "legacy" });
+        const e0 = await store.tokenEpoch();
+        const first = await store.servingToken(d.id);
+        assert.deepEqual(first.revoked, [legacy.id]);
+        assert.equal(await store.verifyToken(legacy.secret), null);
+        assert.ok((await store.tokenEpoch()) > e0, "revoking moves the epoch on");
+        assert.deepEqual([first.token.scope, first.token.servingId, first.token.workspaceId], ["serving", d.id, ws.id]);
+        const e1 = await store.tokenEpoch();
+        const again = await store.servingToken(d.id);
+        assert.deepEqual([again.id, again.secret, again.revoked], [first.id, first.secret, []]);
+        assert.equal(await store.tokenEpoch(), e1, "handing out the current token revokes nothing");
+        const raw = await store.db.execute(sql`SELECT * FROM tokens WHERE id = ${first.id}`);
+        assert.ok(!JSON.stringify(rowsOf(raw)).includes(first.secret.slice(4)), "secret not in the row");
+
+        const rotated = await store.servingToken(d.id, { rotate: true });
+        assert.notEqual(rotated.secret, first.secret);
+        assert.deepEqual(rotated.revoked, [first.id]);
+        assert.equal(await store.verifyToken(first.secret), null);
+        assert.equal((await store.verifyToken(rotated.secret))?.id, rotated.id);
+        assert.equal((await store.servingToken(d.id)).secret, rotated.secret);
+        assert.ok((await store.tokenEpoch()) > e1);
+        assert.equal((await store.listTokens(ws.id)).filter((t) => t.revokedAt === null).length, 1);
+
+        const e2 = await store.tokenEpoch();
+        assert.equal(await store.revokeToken(rotated.id), true);
+        assert.ok((await store.tokenEpoch()) > e2);
+        const e3 = await store.tokenEpoch();
+        assert.equal(await store.revokeToken(rotated.id), false);
+        assert.equal(await store.tokenEpoch(), e3, "revoking a revoked token changes nothing");
+
+        // Two nodes deploying the same serving at once agree on one token.
+        const d2 = await serving("Svc2");
+        const second = harness.shared ? await harness.open({ now: clock }) : store;
+        try {
+          const all = await Promise.all([store, second, store, second].map((s) => s.servingToken(d2.id)));
+          assert.equal(new Set(all.map((t) => t.secret)).size, 1);
+          assert.equal((await store.listTokens(ws.id)).filter((t) => t.servingId === d2.id).length, 1);
+        } finally {
+          if (second !== store) await second.close();
+        }
+        const { deployment: job } = await store.upsertDeploymentVersion({ workspaceId: ws.id, name: "job", type: "job", kind: "fn", contentHash: `h-${randomUUID()}`, lockfileHash: null, manifest: {}, bundleBytes: 1 });
+        await rejectsWith(store.servingToken(job.id), "BAD_INPUT");
+        await rejectsWith(store.servingToken("dep_nope"), "NOT_FOUND");
+      });
     });
 
     describe("deployments", () => {
