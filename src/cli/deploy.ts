@@ -110,9 +110,11 @@ async function deployCommand(targetText: string, o: DeployCliOptions): Promise<v
     progress.failed();
     throw err;
   }
-  // A serving handle is a Proxy (property reads become calls): read the deployment from the API instead.
+  // A serving handle is a Proxy whose property reads become calls (`$url` is its own): read the
+  // deployment from the API instead.
+  const serving = typeof remote?.$url === "string";
   const info: DeploymentInfo =
-    typeof remote === "function" && remote.deployment
+    !serving && remote?.deployment
       ? remote.deployment
       : (
           await client().request<{ deployment: DeploymentInfo }>(
@@ -122,7 +124,7 @@ async function deployCommand(targetText: string, o: DeployCliOptions): Promise<v
         ).deployment;
   progress.done(`ready: ${info.name} (${info.type}) version ${info.versionId}`);
   if (o.json) {
-    printJson({ ...info, ...(remote && typeof remote !== "function" ? { servingUrl: remote.$url, servingToken: remote.$token } : {}) });
+    printJson({ ...info, ...(serving ? { servingUrl: remote.$url, servingToken: remote.$token } : {}) });
     return;
   }
   const out = (s: string) => process.stdout.write(s + "\n");
@@ -133,9 +135,10 @@ async function deployCommand(targetText: string, o: DeployCliOptions): Promise<v
     out(`  run it:  nbx run ${info.name}${info.workspace !== "default" ? ` --workspace ${info.workspace}` : ""} --arg … --wait`);
     if (opts.schedule) out(`  schedule: ${opts.schedule.cron}${opts.schedule.timezone ? ` (${opts.schedule.timezone})` : ""}`);
   } else {
-    const url = remote?.$url ?? info.servingUrl;
+    const url = serving ? remote.$url : info.servingUrl;
     if (url) out(`  url:     ${url}`);
-    if (remote?.$token) out(`  token:   ${remote.$token}  (shown once)`);
+    // One token per serving, the same across redeploys until `nbx token rotate`.
+    if (serving) out(`  token:   ${remote.$token}`);
     out(`  call it: nbx call ${info.name} <method> [JSON…]${info.workspace !== "default" ? ` --workspace ${info.workspace}` : ""}`);
   }
 }
