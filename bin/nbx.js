@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-// nbox ships TypeScript sources; tsx compiles them (and user projects) on the fly.
-import { register } from "tsx/esm/api";
-register();
-await import("../src/cli/main.ts");
+// The CLI runs nbox's compiled JavaScript (`npm run build` writes dist/); users' TypeScript is
+// loaded with tsx only by the commands that import it.
+await import("../dist/cli/main.js");

@@ -68,7 +68,7 @@ function buildOptions(o: DeployCliOptions) {
 
 async function deployCommand(targetText: string, o: DeployCliOptions): Promise<void> {
   const opts = buildOptions(o);
-  const progress = new Progress(!!o.json || !!o.dryRun);
+  const progress = await Progress.create(!!o.json || !!o.dryRun);
   progress.step(`loading ${targetText}`);
   let target: Operator | AnyClass;
   let exportOverride: string | undefined;

@@ -1,6 +1,6 @@
 // Printing helpers shared by every command: tables, JSON, values, errors, progress.
 import { inspect } from "node:util";
-import ora, { type Ora } from "ora";
+import type { Ora } from "ora";
 import { isNboxError, NboxError } from "../errors.ts";
 
 /** Failure the CLI reports as one line (+ hint) and a non-zero exit; never a stack. */
@@ -97,15 +97,25 @@ export class Progress {
   private spinner: Ora | undefined;
   private current: string | undefined;
   private readonly tty: boolean;
-  constructor(private readonly quiet = false) {
-    this.tty = !!process.stderr.isTTY && !quiet;
+
+  /** ora is loaded only for a terminal: commands that print no spinner start faster. */
+  static async create(quiet = false): Promise<Progress> {
+    const tty = !!process.stderr.isTTY && !quiet;
+    return new Progress(quiet, tty ? (await import("ora")).default : undefined);
+  }
+
+  private constructor(
+    private readonly quiet: boolean,
+    private readonly ora: typeof import("ora").default | undefined,
+  ) {
+    this.tty = ora !== undefined;
   }
 
   step(text: string): void {
     if (this.quiet) return;
     if (this.tty) {
       if (this.spinner && this.current) this.spinner.succeed(this.current);
-      this.spinner = ora({ text, stream: process.stderr }).start();
+      this.spinner = this.ora!({ text, stream: process.stderr }).start();
     } else {
       process.stderr.write(`· ${text}\n`);
     }

@@ -1,12 +1,12 @@
 // `<file.ts>:<export>` targets: parse, import the module, pick the export, say clearly what is wrong.
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { isOperator } from "../operator/brand.ts";
 import type { Operator } from "../operator/operator.ts";
 import type { AnyClass } from "../operator/types.ts";
 import { wrappedClassMeta } from "../operator/wrap-class.ts";
 import { fail } from "./output.ts";
+import { importUserModule } from "./user-module.ts";
 
 export interface TargetSpec {
   file: string;
@@ -57,7 +57,7 @@ export async function loadTarget(text: string): Promise<Loaded> {
   if (statSync(path).isDirectory()) return fail(`${spec.file} is a folder, not a module file`, USAGE_HINT);
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+    mod = await importUserModule(path);
   } catch (err) {
     const e = err as Error;
     return fail(`importing ${spec.file} failed: ${e.name && e.name !== "Error" ? `${e.name}: ` : ""}${e.message}`, "Fix the module so that `node --import tsx` can load it (NBOX_DEBUG=1 shows the stack)");

@@ -1,13 +1,14 @@
 // `nbx up`: run the platform in the foreground; `--with-examples` deploys and runs the repo's examples.
 import { existsSync, lstatSync, mkdirSync, symlinkSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { NboxError } from "../errors.ts";
 import { ADMIN_TOKEN_FILE } from "../remote/discovery.ts";
 import { describeSandbox } from "../worker/setup.ts";
 import { STORE_DEFAULTS } from "../platform/store/defaults.ts";
 import { fail, formatValue, parseIntOption, printError } from "./output.ts";
+import { importUserModule } from "./user-module.ts";
 
 const STOP_GRACE_MS = 20_000;
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -170,7 +171,7 @@ async function runExamples(url: string, token: string): Promise<void> {
       try {
         if (!existsSync(join(dir, "ops.ts"))) throw new NboxError("NOT_FOUND", `${label}/ops.ts not found`);
         linkExample(dir);
-        const mod = (await import(pathToFileURL(join(dir, "ops.ts")).href)) as Record<string, any>;
+        const mod = (await importUserModule(join(dir, "ops.ts"))) as Record<string, any>;
         const op = mod[ex.export];
         if (typeof op?.deploy !== "function") throw new NboxError("BAD_REQUEST", `${label}/ops.ts does not export an operator "${ex.export}"`);
         const t0 = Date.now();

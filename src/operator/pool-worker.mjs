@@ -10,6 +10,6 @@ register();
 // Worker threads get their own copy of process.env: mark it, so top-level code of the user's
 // module that starts another pool (or deploys) fails clearly instead of multiplying threads.
 process.env.NBOX_RUNTIME = "pool";
-const { runPoolTask } = await import("./pool-task.ts");
+const { runPoolTask } = await import("./pool-task.js");
 
 export default runPoolTask;

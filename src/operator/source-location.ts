@@ -1,8 +1,10 @@
 import { fileURLToPath } from "node:url";
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve, sep } from "node:path";
 
-// Frames inside nbox itself are skipped: the interesting frames are the user's code.
-const NBOX_SRC = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+// Frames inside nbox itself are skipped: the interesting frames are the user's code. Compiled
+// frames may be shown at their source-mapped paths (src/ instead of dist/), so both count as nbox.
+const NBOX_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const NBOX_DIRS = [join(NBOX_ROOT, "src") + sep, join(NBOX_ROOT, "dist") + sep];
 const FRAME = /^at (?:(.*?) \()?((?:file:\/\/)?\/[^():]+):(\d+):(\d+)\)?$/;
 
 export interface SourceLocation {
@@ -25,7 +27,7 @@ function userFrames(): Frame[] {
     const m = FRAME.exec(line.trim());
     if (!m) continue;
     const file = m[2]!.startsWith("file://") ? fileURLToPath(m[2]!) : m[2]!;
-    if (file.startsWith(NBOX_SRC + "/") || file.includes("/node_modules/")) continue;
+    if (NBOX_DIRS.some((d) => file.startsWith(d)) || file.includes("/node_modules/")) continue;
     frames.push({ fn: m[1] ?? "", file, line: Number(m[3]), column: Number(m[4]) });
   }
   return frames;

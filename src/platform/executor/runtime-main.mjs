@@ -6,4 +6,4 @@ import { register } from "tsx/esm/api";
 
 const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)];
 if (!flags.some((a) => a.includes("tsx"))) register();
-await import("./runtime.ts");
+await import("./runtime.js");

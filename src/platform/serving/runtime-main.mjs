@@ -3,4 +3,4 @@
 import { register } from "tsx/esm/api";
 
 if (!process.execArgv.some((a) => a.includes("tsx"))) register();
-await import("./runtime.ts");
+await import("./runtime.js");
