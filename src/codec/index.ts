@@ -13,3 +13,4 @@ export {
   type Envelope,
 } from "./envelope.ts";
 export { TAG_KEY } from "./tags.ts";
+export { toPlain, type ToPlainOptions } from "./to-plain.ts";

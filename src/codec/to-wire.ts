@@ -156,7 +156,7 @@ function encSpecial(v: object, depth: number, seen: Seen): unknown {
   return encFields(v as Record<string, unknown>, depth, seen, true);
 }
 
-function unsupportedKind(v: object): string | undefined {
+export function unsupportedKind(v: object): string | undefined {
   if (types.isPromise(v)) return "is a Promise; await it before sending";
   if (types.isWeakMap(v) || types.isWeakSet(v)) return "is a WeakMap/WeakSet, which cannot be sent over the wire";
   if (types.isRegExp(v)) return "is a RegExp, which the codec does not support; send its source string instead";

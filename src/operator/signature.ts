@@ -5,13 +5,38 @@ export interface ParamInfo {
   optional: boolean;
   rest: boolean;
 }
-/** Parameters of a function; `maxArgs` is Infinity with a rest parameter. */
+/**
+ * Parameters of a function. `minArgs`: arguments a call must pass (up to the last parameter with
+ * no default, `?` or rest); `maxArgs`: Infinity with a rest parameter.
+ */
 export interface FnSignature {
   params: ParamInfo[];
+  minArgs: number;
   maxArgs: number;
 }
 
-const UNKNOWN: FnSignature = { params: [], maxArgs: Infinity };
+const UNKNOWN: FnSignature = { params: [], minArgs: 0, maxArgs: Infinity };
+
+/** `minArgs` of a parameter list: `f(a = 1, b)` still needs both (pass `undefined` for a). */
+export function minArgsOf(params: readonly ParamInfo[]): number {
+  for (let i = params.length - 1; i >= 0; i--) if (!params[i]!.optional && !params[i]!.rest) return i + 1;
+  return 0;
+}
+
+/** A signature for messages: `add(title, body?)`, `log(...lines)`. */
+export function formatSignature(name: string, params: readonly ParamInfo[]): string {
+  return `${name}(${params.map((p) => (p.rest ? `...${p.name}` : p.optional ? `${p.name}?` : p.name)).join(", ")})`;
+}
+
+/** What an arity mismatch says, or undefined when `n` arguments fit: `add(title, body?) takes 1-2 arguments, got 0`. */
+export function arityProblem(name: string, sig: { params: readonly ParamInfo[]; minArgs?: number; maxArgs: number | null }, n: number): string | undefined {
+  const min = sig.minArgs ?? minArgsOf(sig.params);
+  const max = sig.maxArgs === null ? Infinity : sig.maxArgs;
+  if (n >= min && n <= max) return undefined;
+  const plural = (k: number) => (k === 1 ? "argument" : "arguments");
+  const range = max === Infinity ? `at least ${min} ${plural(min)}` : min === max ? `${min} ${plural(min)}` : `${min}-${max} arguments`;
+  return `${formatSignature(name, sig.params)} takes ${range}, got ${n}`;
+}
 
 function paramName(p: any): string {
   if (p.type === "Identifier") return p.name;
@@ -51,7 +76,7 @@ export function signatureOf(fn: Function): FnSignature {
       optional: p.type === "AssignmentPattern" || p.type === "RestElement",
       rest: p.type === "RestElement",
     }));
-    return { params, maxArgs: params.some((p) => p.rest) ? Infinity : params.length };
+    return { params, minArgs: minArgsOf(params), maxArgs: params.some((p) => p.rest) ? Infinity : params.length };
   } catch {
     return UNKNOWN;
   }

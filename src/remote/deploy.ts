@@ -7,7 +7,8 @@ import { isOperator } from "../operator/brand.ts";
 import { stateOf } from "../operator/invoke.ts";
 import { locateOperator } from "../operator/locate.ts";
 import type { Operator } from "../operator/operator.ts";
-import { signatureOf } from "../operator/signature.ts";
+import { minArgsOf, signatureOf, type FnSignature } from "../operator/signature.ts";
+import { deriveTypes } from "../schema/from-ts.ts";
 import type { AnyClass, DeployType, Resource, Schedule } from "../operator/types.ts";
 import { wrappedClassMeta } from "../operator/wrap-class.ts";
 import { classSurface } from "./class-surface.ts";
@@ -87,6 +88,27 @@ function assertRunnableAsJob(target: Operator | AnyClass): void {
 }
 
 /**
+ * The callable surface the manifest records: parameters as the running code has them, with what
+ * TypeScript adds (`?` parameters, and JSON Schemas of parameters, results and fields) read from
+ * the source. The manifest is part of the content hash, so this is deterministic for a given source.
+ */
+async function recordedSignature(target: Operator | AnyClass, op: Operator | undefined, loc: { file: string; exportName: string; kind: "fn" | "class" | "operator" | "instance" }) {
+  const surface: { methods?: Record<string, FnSignature>; forward: FnSignature | null } =
+    loc.kind === "class" ? classSurface(target as AnyClass) : { forward: signatureOf((op as any).forward) };
+  const methods = surface.methods ?? {};
+  const { schemas, optional } = await deriveTypes({ file: loc.file, exportName: loc.exportName, kind: loc.kind, methods: Object.keys(methods), forward: surface.forward !== null });
+  const withTsOptional = (name: string, sig: FnSignature) => {
+    const flags = optional[name];
+    if (!flags) return;
+    sig.params = sig.params.map((p, i) => (flags[i] && !p.optional ? { ...p, optional: true } : p));
+    sig.minArgs = minArgsOf(sig.params);
+  };
+  for (const [name, sig] of Object.entries(methods)) withTsOptional(name, sig);
+  if (surface.forward) withTsOptional("forward", surface.forward);
+  return { ...surface, schemas };
+}
+
+/**
  * Pack the project that defines `target`, upload it if the platform lacks it, register a
  * deployment version and return the remote handle (job or serving).
  */
@@ -107,7 +129,7 @@ export async function deploy(target: Operator | AnyClass, workspace = "default",
   const entry = relative(root, loc.file).split(sep).join("/");
   if (entry.startsWith("..")) throw new NboxError("BAD_REQUEST", `${loc.file} is outside the project root ${root}`, "Pass { root } pointing at a folder that contains it");
 
-  const signature = loc.kind === "class" ? classSurface(target as AnyClass) : { forward: signatureOf((op as any).forward) };
+  const signature = await recordedSignature(target, op, loc);
   const input: ManifestInput = {
     entry,
     export: loc.exportName,

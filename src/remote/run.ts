@@ -1,7 +1,8 @@
 import { fromWire } from "../codec/index.ts";
-import { NboxError } from "../errors.ts";
+import { NboxError, type ErrorCode } from "../errors.ts";
 import type { Span } from "../trace/span.ts";
 import type { PlatformClient } from "./client.ts";
+import { WORKER_CRASH } from "../platform/executor/errors.ts";
 import { RemoteError } from "./remote-error.ts";
 import { TERMINAL_STATUSES, type RunInfo, type RunStatus } from "./types.ts";
 
@@ -93,13 +94,19 @@ export class Run<T = unknown> {
   }
 }
 
-/** Result of a finished run, or the rebuilt remote error. */
+/** What each way a run can fail stands for: the run's status says it, not the error's name. */
+function failureCode(run: RunInfo): ErrorCode {
+  if (run.status === "cancelled") return "CANCELLED";
+  if (run.status === "timed_out") return "TIMEOUT";
+  return run.error?.name === WORKER_CRASH ? "WORKER_CRASHED" : "USER_CODE";
+}
+
+/**
+ * Result of a finished run, or the rebuilt remote error: RunCancelledError, RunTimeoutError,
+ * WorkerCrashError, or a RemoteError carrying the user's error (code USER_CODE).
+ */
 export function outcome<T>(run: RunInfo): T {
   if (run.status === "succeeded") return fromWire(run.result) as T;
   const err = run.error ?? { name: "Error", message: `run ended ${run.status}` };
-  throw new RemoteError(err.name === "Error" && run.status !== "failed" ? { ...err, name: statusName(run.status) } : err, run.id);
-}
-
-function statusName(s: RunStatus): string {
-  return s === "timed_out" ? "TimeoutError" : s === "cancelled" ? "CancelledError" : "Error";
+  throw RemoteError.from({ ...err, code: failureCode(run) }, { runId: run.id });
 }

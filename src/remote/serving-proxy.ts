@@ -1,7 +1,7 @@
 import { fromWire, toWire } from "../codec/index.ts";
 import { NboxError } from "../errors.ts";
 import { getTracer } from "../trace/tracer.ts";
-import { RemoteError } from "./remote-error.ts";
+import { RemoteError, type WireErrorBody } from "./remote-error.ts";
 import type { DeploymentInfo } from "./types.ts";
 import type { RemoteServing, WhoAreYou } from "./serving-types.ts";
 
@@ -10,11 +10,11 @@ export type { RemoteServing, WhoAreYou } from "./serving-types.ts";
 interface Wire {
   ok: boolean;
   value?: unknown;
-  error?: { name: string; message: string; stack?: string; code?: string };
+  error?: WireErrorBody;
 }
 
-const codeOf = (status: number) =>
-  status === 401 ? "UNAUTHORIZED" : status === 403 ? "FORBIDDEN" : status === 404 ? "NOT_FOUND" : status === 413 ? "PAYLOAD_TOO_LARGE" : status === 504 ? "TIMEOUT" : status === 503 ? "UNAVAILABLE" : "BAD_ARGS";
+/** The tagged codec's media type: the SDK asks for it so Dates, Maps, BigInts, … come back as they were. */
+const TAGGED_JSON = "application/vnd.nbox+json";
 
 export class ServingClient {
   constructor(
@@ -22,14 +22,18 @@ export class ServingClient {
     readonly token: string,
   ) {}
 
-  async send(method: string, path: string, body?: unknown): Promise<unknown> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
+  private headers(withBody: boolean): Record<string, string> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: TAGGED_JSON };
     const tp = getTracer().traceparent();
     if (tp) headers.traceparent = tp;
-    if (body !== undefined) headers["content-type"] = "application/json";
+    if (withBody) headers["content-type"] = TAGGED_JSON;
+    return headers;
+  }
+
+  async send(method: string, path: string, body?: unknown): Promise<unknown> {
     let res: Response;
     try {
-      res = await fetch(this.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      res = await fetch(this.url + path, { method, headers: this.headers(body !== undefined), body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (err) {
       throw new NboxError("UNAVAILABLE", `cannot reach serving ${this.url} (${(err as Error).message})`, undefined, { cause: err });
     }
@@ -38,12 +42,10 @@ export class ServingClient {
     try {
       json = JSON.parse(text) as Wire;
     } catch {
-      throw new NboxError(res.status === 404 ? "NOT_FOUND" : "INTERNAL", `${method} ${this.url}${path} answered HTTP ${res.status} with non-JSON: ${text.slice(0, 120)}`);
+      throw RemoteError.from({ message: `${method} ${this.url}${path} answered HTTP ${res.status} with non-JSON: ${text.slice(0, 120)}` }, { status: res.ok ? 502 : res.status });
     }
     if (json.ok) return fromWire(json.value);
-    const e = json.error ?? { name: "Error", message: `HTTP ${res.status}` };
-    if (res.status === 500) throw new RemoteError(e);
-    throw new NboxError(codeOf(res.status), e.message);
+    throw RemoteError.from(json.error, { status: res.status });
   }
 
   call(name: string, args: unknown[]): Promise<unknown> {
@@ -54,12 +56,9 @@ export class ServingClient {
   /** Stream an (async) generator method: newline-delimited JSON, cancelled when the consumer stops. */
   async *stream(name: string, args: unknown[]): AsyncGenerator<unknown> {
     const ctrl = new AbortController();
-    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, "content-type": "application/json" };
-    const tp = getTracer().traceparent();
-    if (tp) headers.traceparent = tp;
     const res = await fetch(`${this.url}stream/${encodeURIComponent(name)}`, {
       method: "POST",
-      headers,
+      headers: this.headers(true),
       body: JSON.stringify({ args: toWire(args, { path: "args" }) }),
       signal: ctrl.signal,
     });
@@ -69,7 +68,7 @@ export class ServingClient {
       try {
         e = (JSON.parse(text) as Wire).error;
       } catch {}
-      throw res.status === 500 ? new RemoteError(e ?? { message: text }) : new NboxError(codeOf(res.status), e?.message ?? `HTTP ${res.status}`);
+      throw RemoteError.from(e ?? { message: text || `HTTP ${res.status}` }, { status: res.status });
     }
     const decoder = new TextDecoder();
     let buf = "";
@@ -82,7 +81,7 @@ export class ServingClient {
           buf = buf.slice(nl + 1);
           if (!line) continue;
           const msg = JSON.parse(line) as Wire & { done?: boolean };
-          if (!msg.ok) throw new RemoteError(msg.error ?? { message: "stream failed" });
+          if (!msg.ok) throw RemoteError.from(msg.error ?? { message: "stream failed" });
           if (msg.done) return;
           yield fromWire(msg.value);
         }

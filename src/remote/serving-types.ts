@@ -34,7 +34,7 @@ type ServingOf<T> = ForwardCall<T> & {
   $whoAreYou(): Promise<WhoAreYou>;
 };
 
-type MethodInfo = { params: { name: string; optional: boolean; rest: boolean }[]; maxArgs: number | null; kind: string };
+type MethodInfo = { params: { name: string; optional: boolean; rest: boolean }[]; minArgs: number; maxArgs: number | null; kind: string };
 
 export interface WhoAreYou {
   name: string;

@@ -4,14 +4,14 @@
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { Hono, type Context } from "hono";
-import { CodecError, fromWire, toWire } from "../../codec/index.ts";
 import { getTracer } from "../../trace/tracer.ts";
 import { parseTraceParent } from "../../trace/traceparent.ts";
+import { CallArgs } from "./call-args.ts";
 import { CallQueue } from "./call-queue.ts";
 import { SECRET_HEADER } from "./protocol.ts";
 import { openApiFor } from "./openapi.ts";
 import { isWritableField, readField, reachable, whoAreYou, type MethodInfo, type Surface } from "./surface.ts";
-import { errBody as errBodyOf, okBody, ServingError, statusOf } from "./wire.ts";
+import { errBody as errBodyOf, okBody, requestEncoding, responseEncoding, ServingError, statusOf, TAGGED_JSON, type ValueEncoding } from "./wire.ts";
 
 export interface ServingAppOptions {
   surface: Surface;
@@ -108,20 +108,11 @@ async function readJson(c: Context, max: number): Promise<Record<string, unknown
   return v as Record<string, unknown>;
 }
 
-function decode(wire: unknown, what: string): unknown {
-  try {
-    return fromWire(wire);
-  } catch (e) {
-    if (e instanceof CodecError) throw new ServingError("BAD_ARGS", `${what} do not decode: ${e.message}`);
-    throw new ServingError("BAD_ARGS", `${what} do not decode: ${(e as Error).message}`);
-  }
-}
-
-function checkArity(label: string, info: MethodInfo, n: number): void {
-  if (info.maxArgs !== null && n > info.maxArgs) {
-    throw new ServingError("BAD_ARGS", `${label}() takes at most ${info.maxArgs} argument${info.maxArgs === 1 ? "" : "s"}, got ${n}`);
-  }
-}
+/** How the caller wants values: plain JSON unless it asks for the tagged codec (the SDK does). */
+const encodings = (c: Context): { request: ValueEncoding; response: ValueEncoding } => ({
+  request: requestEncoding(c.req.header("content-type")),
+  response: responseEncoding(c.req.header("accept")),
+});
 
 /**
  * Build the serving app for one instance.
@@ -142,13 +133,9 @@ export function createServingApp(o: ServingAppOptions) {
     return { info, fn };
   };
 
-  const args = async (c: Context, label: string, info: MethodInfo): Promise<unknown[]> => {
-    const body = await readJson(c, o.maxBodyBytes);
-    const list = decode(body.args ?? [], "args");
-    if (!Array.isArray(list)) throw new ServingError("BAD_ARGS", "args must encode an array of arguments");
-    checkArity(label, info, list.length);
-    return list;
-  };
+  const callArgs = new CallArgs(surface.schemas);
+  const args = async (c: Context, label: string, info: MethodInfo): Promise<unknown[]> =>
+    callArgs.read(await readJson(c, o.maxBodyBytes), encodings(c).request, label, info);
 
   /** Run one call in the queue, inside a span named after the method, parented to the caller's traceparent. */
   const traced = <T>(c: Context, label: string, fn: () => T | Promise<T>): Promise<T> =>
@@ -161,11 +148,14 @@ export function createServingApp(o: ServingAppOptions) {
     } catch (err) {
       return c.json(errBody(err), statusOf(err) as 500);
     }
+    const encoding = encodings(c).response;
+    let body: string;
     try {
-      return c.json(okBody(value));
+      body = JSON.stringify(okBody(value, encoding));
     } catch (err) {
       return c.json(errBody(err), 500); // the result does not encode: the user's value, the user's error
     }
+    return c.body(body, 200, { "content-type": encoding === "tagged" ? `${TAGGED_JSON}; charset=utf-8` : "application/json; charset=utf-8" });
   };
 
   /** Generators called without streaming: collect every item (like awaiting a stream client-side). */
@@ -187,7 +177,7 @@ export function createServingApp(o: ServingAppOptions) {
     })
     .get("/", (c) => c.json({ ok: true, value: { status: "ready", name: meta.name, version: meta.version, queued: queue.pending } }))
     .get("/who_are_you", (c) => c.json({ ok: true, value: whoAreYou(surface, meta) }))
-    .get("/openapi.json", (c) => c.json(openApiFor(whoAreYou(surface, meta), o.publicUrl ?? "/")))
+    .get("/openapi.json", (c) => c.json(openApiFor(whoAreYou(surface, meta), o.publicUrl ?? "/", surface.schemas)))
     .post("/forward", async (c) => {
       const fwd = surface.forward;
       if (!fwd) return c.json(errBody(new ServingError("NOT_FOUND", `${meta.name} has no forward(); call its methods at /call/<method>`)), 404);
@@ -232,6 +222,7 @@ export function createServingApp(o: ServingAppOptions) {
         return true;
       };
       const line = (x: unknown) => enc.encode(JSON.stringify(x) + "\n");
+      const encoding = encodings(c).response;
       const body = new ReadableStream<Uint8Array>(
         {
           // Pulled only when the connection can take more: a slow reader pauses the generator.
@@ -244,7 +235,7 @@ export function createServingApp(o: ServingAppOptions) {
                 finish();
                 ctrl.enqueue(line({ ok: true, done: true }));
                 ctrl.close();
-              } else ctrl.enqueue(line({ ok: true, value: toWire(r.value, { path: "value" }) }));
+              } else ctrl.enqueue(line(okBody(r.value, encoding)));
             } catch (err) {
               if (!finish(err)) return;
               ctrl.enqueue(line(errBody(err)));
@@ -281,9 +272,7 @@ export function createServingApp(o: ServingAppOptions) {
       answer(c, async () => {
         const name = c.req.param("name");
         if (!isWritableField(surface, name)) throw new ServingError("NOT_FOUND", `${meta.name} has no writable public field "${name}"`);
-        const body = await readJson(c, o.maxBodyBytes);
-        if (!("value" in body)) throw new ServingError("BAD_ARGS", "the body must be { \"value\": <wire value> }");
-        const value = decode(body.value, "value");
+        const value = await callArgs.value(await readJson(c, o.maxBodyBytes), encodings(c).request, name);
         await queue.run(() => void (surface.host[name] = value), { ...timeout, label: `set ${name}` });
         return undefined;
       }),

@@ -2,14 +2,16 @@
 // readable/writable fields, and `forward`. Every network-facing name goes through `reachable`.
 import { isOperator } from "../../operator/brand.ts";
 import { stateOf } from "../../operator/invoke.ts";
-import type { FnSignature } from "../../operator/signature.ts";
-import { signatureOf } from "../../operator/signature.ts";
+import { minArgsOf, signatureOf, type ParamInfo } from "../../operator/signature.ts";
 import { classSurface, isPublicName, type ClassSurface } from "../../remote/class-surface.ts";
+import type { RecordedSignature, SchemaSet } from "../../schema/types.ts";
 
 export type MethodKind = ClassSurface["methods"][string]["kind"];
 
 export interface MethodInfo {
-  params: FnSignature["params"];
+  params: ParamInfo[];
+  /** Arguments a call must pass. */
+  minArgs: number;
   /** null = no limit (rest parameter or unknown source). */
   maxArgs: number | null;
   kind: MethodKind;
@@ -32,6 +34,8 @@ export interface Surface {
   accessors: ClassSurface["accessors"];
   /** How to run `forward`, or null when the instance has none. */
   forward: { info: MethodInfo; call(args: unknown[]): unknown } | null;
+  /** Parameter/result schemas recorded at deploy (from the TypeScript source), when there are any. */
+  schemas?: SchemaSet;
 }
 
 const OBJECT_PROTO_NAMES = new Set(Object.getOwnPropertyNames(Object.prototype));
@@ -44,11 +48,14 @@ export function reachable(name: string): boolean {
   return name.length > 0 && isPublicName(name) && !OBJECT_PROTO_NAMES.has(name);
 }
 
-const info = (sig: FnSignature, kind: MethodKind): MethodInfo => ({
-  params: sig.params,
-  maxArgs: Number.isFinite(sig.maxArgs) ? sig.maxArgs : null,
-  kind,
-});
+type SigLike = { params: ParamInfo[]; minArgs?: number; maxArgs: number | null };
+
+/** Parameters as recorded at deploy win over the live function's: they know TypeScript's `?`. */
+const info = (live: SigLike, kind: MethodKind, recorded?: SigLike | null): MethodInfo => {
+  const sig = recorded && Array.isArray(recorded.params) ? recorded : live;
+  const max = sig.maxArgs;
+  return { params: sig.params, minArgs: typeof sig.minArgs === "number" ? sig.minArgs : minArgsOf(sig.params), maxArgs: max !== null && Number.isFinite(max) ? max : null, kind };
+};
 
 function kindOf(fn: Function): MethodKind {
   const tag = Object.prototype.toString.call(fn);
@@ -56,41 +63,47 @@ function kindOf(fn: Function): MethodKind {
 }
 
 /** Build the surface of a materialized target (see `materialize`): plain instance or Operator. */
-export function surfaceOf(target: unknown, kind: string, recorded?: Record<string, unknown>): Surface {
+export function surfaceOf(target: unknown, kind: string, recorded?: RecordedSignature): Surface {
+  const s = surfaceOfLive(target, kind, recorded ?? {});
+  if (recorded?.schemas) s.schemas = recorded.schemas;
+  return s;
+}
+
+function surfaceOfLive(target: unknown, kind: string, recorded: RecordedSignature): Surface {
+  const rec = recorded.forward ?? null;
   if (isOperator(target)) {
     const st = stateOf(target);
     if (st.kind === "fn") {
       // A wrapped function: only forward, with the function's own signature.
       const fn = (target as unknown as { fn: Function }).fn;
-      const sig = (recorded?.forward as FnSignature | undefined) ?? signatureOf(fn);
-      return { host: target as unknown as Record<string, unknown>, methods: {}, accessors: {}, forward: { info: info(sig, kindOf(fn)), call: (a) => target(...a) } };
+      return { host: target as unknown as Record<string, unknown>, methods: {}, accessors: {}, forward: { info: info(signatureOf(fn), kindOf(fn), rec), call: (a) => target(...a) } };
     }
     if (st.kind === "instance" && kind === "instance" && typeof (target as { target?: unknown }).target === "object") {
       // operator(obj): calls go to obj.forward through the operator (traced), methods live on obj.
       const obj = (target as unknown as { target: object }).target;
       const s = classSurface(obj.constructor);
-      const fwd = s.forward ? { info: info(s.forward, "method"), call: (a: unknown[]) => target(...a) } : null;
-      return { host: obj as Record<string, unknown>, methods: mapMethods(s), accessors: s.accessors, forward: fwd };
+      const fwd = s.forward ? { info: info(s.forward, "method", rec), call: (a: unknown[]) => target(...a) } : null;
+      return { host: obj as Record<string, unknown>, methods: mapMethods(s, recorded), accessors: s.accessors, forward: fwd };
     }
     const s = classSurface(target.constructor);
     const fwd = s.forward ?? signatureOf((target as unknown as { forward: Function }).forward);
     return {
       host: target as unknown as Record<string, unknown>,
-      methods: mapMethods(s),
+      methods: mapMethods(s, recorded),
       accessors: s.accessors,
-      forward: { info: info(fwd, "async"), call: (a) => target(...a) },
+      forward: { info: info(fwd, "async", rec), call: (a) => target(...a) },
     };
   }
   if (target === null || typeof target !== "object") throw new TypeError(`a serving needs an object instance, got ${typeof target}`);
   const s = classSurface(target.constructor);
   const host = target as Record<string, unknown>;
-  const fwd = s.forward && typeof host.forward === "function" ? { info: info(s.forward, kindOf(host.forward as Function)), call: (a: unknown[]) => (host.forward as Function).apply(host, a) } : null;
-  return { host, methods: mapMethods(s), accessors: s.accessors, forward: fwd };
+  const fwd = s.forward && typeof host.forward === "function" ? { info: info(s.forward, kindOf(host.forward as Function), rec), call: (a: unknown[]) => (host.forward as Function).apply(host, a) } : null;
+  return { host, methods: mapMethods(s, recorded), accessors: s.accessors, forward: fwd };
 }
 
-function mapMethods(s: ClassSurface): Record<string, MethodInfo> {
+function mapMethods(s: ClassSurface, recorded: RecordedSignature): Record<string, MethodInfo> {
   const out: Record<string, MethodInfo> = {};
-  for (const [name, m] of Object.entries(s.methods)) if (reachable(name)) out[name] = info(m, m.kind);
+  for (const [name, m] of Object.entries(s.methods)) if (reachable(name)) out[name] = info(m, m.kind, recorded.methods?.[name]);
   return out;
 }
 

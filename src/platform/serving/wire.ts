@@ -1,15 +1,30 @@
-// The serving wire format (DESIGN §4): `{ ok: true, value }` / `{ ok: false, error: { name, message, stack? } }`,
-// and the HTTP status each failure gets: 4xx for caller mistakes, 500 for user code, 504 for timeouts.
-import { toWire } from "../../codec/index.ts";
+// The serving wire format: `{ ok: true, value }` / `{ ok: false, error: { code, name, message, stack? } }`,
+// the HTTP status each failure gets (4xx caller mistakes, 500 user code, 504 timeouts), and the
+// two value encodings a caller can ask for: plain JSON (the default, for any HTTP client) or the
+// tagged codec (the SDK, which keeps Dates, Maps, BigInts, … as they were).
+import { toPlain, toWire } from "../../codec/index.ts";
 import { relativeStack } from "../../codec/stack-paths.ts";
 import { ERROR_STATUS, type ErrorCode } from "../../errors.ts";
 import { CallTimeoutError } from "./call-queue.ts";
 
+/** Media type of the tagged codec: sent as Content-Type (arguments) and Accept (results) by the SDK. */
+export const TAGGED_JSON = "application/vnd.nbox+json";
+
+/** How values travel in one exchange: plain JSON, or the tagged codec. */
+export type ValueEncoding = "plain" | "tagged";
+
+const mentionsTagged = (header: string | undefined) => header !== undefined && header.toLowerCase().includes(TAGGED_JSON);
+/** Arguments are tagged only when the Content-Type says so; anything else is read as plain JSON. */
+export const requestEncoding = (contentType: string | undefined): ValueEncoding => (mentionsTagged(contentType) ? "tagged" : "plain");
+/** Results are tagged only for callers that Accept the tagged media type. */
+export const responseEncoding = (accept: string | undefined): ValueEncoding => (mentionsTagged(accept) ? "tagged" : "plain");
+
 export interface WireError {
+  /** Always set in answers; optional for errors reported from elsewhere (a child's startup failure). */
+  code?: ErrorCode;
   name: string;
   message: string;
   stack?: string;
-  code?: string;
 }
 
 /** A caller mistake or platform condition answered with a 4xx/5xx status (never user code). */
@@ -26,22 +41,26 @@ export class ServingError extends Error {
   }
 }
 
+/** The code of anything thrown while serving: platform conditions keep theirs, everything else is the user's code failing. */
+export function codeOf(err: unknown): ErrorCode {
+  if (err instanceof ServingError) return err.code;
+  if (err instanceof CallTimeoutError) return "TIMEOUT";
+  return "USER_CODE";
+}
+
 /**
  * Plain JSON view of anything thrown (user errors keep their name, message and stack). With
  * `bundleRoot`, stack paths are made relative to it and host folders are left out (relativeStack).
  */
-export function wireError(err: unknown, bundleRoot?: string): WireError {
+export function wireError(err: unknown, bundleRoot?: string): WireError & { code: ErrorCode } {
+  const code = codeOf(err);
   if (err instanceof Error) {
-    const out: WireError = { name: err.name, message: err.message };
+    const out: WireError & { code: ErrorCode } = { code, name: err.name, message: err.message };
     // Platform-made errors (bad args, timeouts) carry no stack: it would only show nbox internals.
-    if (err.stack && !(err instanceof ServingError) && !(err instanceof CallTimeoutError)) {
-      out.stack = bundleRoot === undefined ? err.stack : relativeStack(err.stack, bundleRoot);
-    }
-    const code = (err as { code?: unknown }).code;
-    if (typeof code === "string") out.code = code;
+    if (err.stack && code === "USER_CODE") out.stack = bundleRoot === undefined ? err.stack : relativeStack(err.stack, bundleRoot);
     return out;
   }
-  return { name: "NonError", message: `non-Error thrown: ${safeString(err)}` };
+  return { code, name: "NonError", message: `non-Error thrown: ${safeString(err)}` };
 }
 
 function safeString(x: unknown): string {
@@ -54,10 +73,18 @@ function safeString(x: unknown): string {
 
 /** Status for a failure: ServingError carries its own, timeouts 504, anything else came from user code (500). */
 export function statusOf(err: unknown): number {
-  if (err instanceof ServingError) return err.status;
-  if (err instanceof CallTimeoutError) return 504;
-  return 500;
+  return ERROR_STATUS[codeOf(err)];
 }
 
-export const okBody = (value: unknown) => ({ ok: true as const, value: toWire(value, { path: "result" }) });
+/**
+ * A success body. Plain: the value as plain JSON, `value` left out when it is undefined. Tagged:
+ * the codec's wire form. Throws a CodecError when the value cannot be sent (the user's value).
+ */
+export function okBody(value: unknown, encoding: ValueEncoding = "tagged"): { ok: true; value?: unknown } {
+  if (encoding === "tagged") return { ok: true, value: toWire(value, { path: "result" }) };
+  const plain = toPlain(value, { path: "result" });
+  return plain === undefined ? { ok: true } : { ok: true, value: plain };
+}
+
 export const errBody = (err: unknown, bundleRoot?: string) => ({ ok: false as const, error: wireError(err, bundleRoot) });
+

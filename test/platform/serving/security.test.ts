@@ -3,8 +3,10 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fromServing } from "../../../src/index.ts";
+import { fromServing, WorkerCrashError } from "../../../src/index.ts";
 import { toWire } from "../../../src/codec/index.ts";
+
+const TAGGED = "application/vnd.nbox+json";
 import { eventually, importProject, KIT_FILES, raw, REPO, startTestPlatform, wsName, type TestPlatform } from "./_helpers.ts";
 
 const MAX_BODY = 64 * 1024;
@@ -58,16 +60,20 @@ describe("servings e2e: security and failure cases", () => {
       ["call/echo", "{not json"],
       ["call/echo", "[1, 2]"],
     ];
-    for (const [path, body] of cases) {
-      const r = await raw(kit.$url, kit.$token, "POST", path, body);
-      assert.equal(r.status, 400, `${path} ${JSON.stringify(body)} → ${r.status} ${r.text}`);
-      assert.equal(r.json.ok, false);
+    // Each case both as plain JSON and as the SDK's tagged encoding.
+    for (const headers of [{}, { "content-type": TAGGED }]) {
+      for (const [path, body] of cases) {
+        const r = await raw(kit.$url, kit.$token, "POST", path, body, headers);
+        assert.equal(r.status, 400, `${path} ${JSON.stringify(body)} → ${r.status} ${r.text}`);
+        assert.equal(r.json.ok, false);
+        assert.equal(r.json.error.code, r.json.error.message.startsWith("malformed JSON") || r.json.error.message.startsWith("the body must") ? "BAD_REQUEST" : "BAD_ARGS");
+      }
+      const put = await raw(kit.$url, kit.$token, "PUT", "attr/x", { value: { $nbx: "bogus" } }, headers);
+      assert.equal(put.status, 400);
     }
-    const put = await raw(kit.$url, kit.$token, "PUT", "attr/x", { value: { $nbx: "bogus" } });
-    assert.equal(put.status, 400);
-    // Fewer arguments than parameters is fine (defaults/undefined), as in JavaScript.
-    assert.equal((await raw(kit.$url, kit.$token, "POST", "call/add", { args: toWire([0]) })).status, 200);
-    await assert.rejects(kit.inc(1, 2), (e: any) => e.code === "BAD_ARGS" && /at most 0 arguments, got 2/.test(e.message));
+    // Fewer arguments than parameters is fine when the rest have defaults, as in JavaScript.
+    assert.equal((await raw(kit.$url, kit.$token, "POST", "call/add", { args: toWire([0]) }, { "content-type": TAGGED })).status, 200);
+    await assert.rejects(kit.inc(1, 2), (e: any) => e.code === "BAD_ARGS" && /^inc\(\) takes 0 arguments, got 2$/.test(e.message));
   });
 
   it("tokens: missing/wrong → 401, another serving's or workspace's token → 403; admin, own workspace and own serving tokens pass", async () => {
@@ -163,8 +169,8 @@ describe("servings e2e: security and failure cases", () => {
     const k = await kitMod.Kit.deploy(w);
     await k.inc();
     const pid = await k.pid();
-    // process.exit() in the middle of a call: the caller gets 503, the platform restarts it.
-    await assert.rejects(k.die(), (e: any) => e.code === "UNAVAILABLE");
+    // process.exit() in the middle of a call: the caller gets 503 (a WorkerCrashError), the platform restarts it.
+    await assert.rejects(k.die(), (e: any) => e instanceof WorkerCrashError && e.code === "WORKER_CRASHED" && e.status === 503);
     const listed = await eventually(async () => {
       const { json } = await tp.api("GET", `/servings?workspace=${w}`);
       const s = json.servings.find((x: any) => x.name === "Kit");

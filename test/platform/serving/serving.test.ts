@@ -64,7 +64,7 @@ describe("servings e2e", () => {
     assert.equal(who.name, "Kit");
     assert.equal(who.kind, "class");
     assert.match(who.version, /^ver_/);
-    assert.deepEqual(who.methods.add, { params: [{ name: "a", optional: false, rest: false }, { name: "b", optional: true, rest: false }], maxArgs: 2, kind: "method" });
+    assert.deepEqual(who.methods.add, { params: [{ name: "a", optional: false, rest: false }, { name: "b", optional: true, rest: false }], minArgs: 1, maxArgs: 2, kind: "method" });
     assert.equal(who.methods.count.kind, "asyncGenerator");
     assert.equal(who.methods.slowInc.kind, "async");
     for (const hidden of ["_private", "constructor", "remoteInit", "deploy"]) assert.ok(!Object.hasOwn(who.methods, hidden), hidden);
