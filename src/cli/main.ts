@@ -6,6 +6,7 @@ import { registerAdmin } from "./admin.ts";
 import { setConnection } from "./client.ts";
 import { registerDeploy } from "./deploy.ts";
 import { registerInspect } from "./inspect.ts";
+import { registerLogin } from "./login.ts";
 import { printError } from "./output.ts";
 import { registerRuns } from "./runs.ts";
 import { registerServings } from "./servings.ts";
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerServings(program);
   registerInspect(program);
   registerAdmin(program);
+  registerLogin(program);
   return program;
 }
 

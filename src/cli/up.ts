@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { NboxError } from "../errors.ts";
 import { ADMIN_TOKEN_FILE } from "../remote/discovery.ts";
+import { clearCurrentPlatform, writeCurrentPlatform } from "../remote/current-platform.ts";
 import { describeSandbox } from "../worker/setup.ts";
 import { STORE_DEFAULTS } from "../platform/store/defaults.ts";
 import { fail, formatValue, parseIntOption, printError } from "./output.ts";
@@ -99,6 +100,9 @@ async function up(o: UpOptions): Promise<void> {
   out(`  data:        ${config.databaseUrl ?? config.dataDir}`);
   out(`  cache:       ${platform.ctx.config.cacheDir}`);
   out(`  sandbox:     ${describeSandbox(platform.sandbox)}`);
+  // Commands and deploy scripts in any other folder find this platform through the user's record.
+  const record = writeCurrentPlatform({ source: "up", url: platform.url, tokenFile, pid: process.pid, dataDir: config.dataDir, writtenAt: new Date().toISOString() });
+  out(`  recorded in: ${record}  (nbx and the SDK find this platform from any folder)`);
   out(`  use it:      export NBOX_URL=${platform.url} NBOX_TOKEN=$(cat ${tokenFile})`);
 
   let stopping = false;
@@ -114,6 +118,7 @@ async function up(o: UpOptions): Promise<void> {
       process.stderr.write(`error: the platform did not stop within ${STOP_GRACE_MS / 1000} s; exiting anyway\n`);
       process.exit(1);
     }, STOP_GRACE_MS).unref();
+    clearCurrentPlatform(process.pid);
     try {
       await platform.close();
       out("stopped");

@@ -1,9 +1,9 @@
 import { processAlive } from "../lib/process-alive.ts";
 import { existsSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { NboxError } from "../errors.ts";
 import { platformRuntime } from "../runtime-context.ts";
+import { currentFile, readCurrentPlatform } from "./current-platform.ts";
 
 /** What `nbx up` writes into its data folder so SDK and CLI can find it. */
 export interface PlatformInfo {
@@ -21,7 +21,6 @@ export interface Connection {
   token: string;
 }
 
-
 function readPlatform(dataDir: string): Connection | undefined {
   const file = join(dataDir, PLATFORM_FILE);
   if (!existsSync(file)) return undefined;
@@ -33,7 +32,8 @@ function readPlatform(dataDir: string): Connection | undefined {
 
 /**
  * Where the platform is: explicit options, else `NBOX_URL` + `NBOX_TOKEN`, else a running
- * `nbx up` found via `.nbox/platform.json` in this folder or a parent, then `$HOME/.nbox`.
+ * `nbx up` found via `.nbox/platform.json` in this folder or a parent, then the user's record
+ * `~/.nbox/current.json` (written by `nbx up` and `nbx login`).
  * Inside a job or serving only the first two: user code must not pick up files it can reach.
  */
 export function discoverPlatform(opts: Partial<Connection> & { cwd?: string } = {}): Connection {
@@ -57,7 +57,11 @@ export function discoverPlatform(opts: Partial<Connection> & { cwd?: string } = 
     if (up === dir) break;
     dir = up;
   }
-  const home = readPlatform(join(homedir(), ".nbox"));
-  if (home) return home;
-  throw new NboxError("UNAVAILABLE", "no nbox platform is running (NBOX_URL is not set and no .nbox/platform.json of a live `nbx up` was found)", "Start one with `npx nbx up`, or set NBOX_URL and NBOX_TOKEN");
+  const current = readCurrentPlatform();
+  if (current) return current;
+  throw new NboxError(
+    "UNAVAILABLE",
+    `no nbox platform found (NBOX_URL is not set, no .nbox/platform.json of a live \`nbx up\` in this folder or its parents, no ${currentFile()})`,
+    "Start one with `npx nbx up`, log in to one with `nbx login <url> --token T`, or set NBOX_URL and NBOX_TOKEN",
+  );
 }

@@ -6,6 +6,7 @@ import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import type { SandboxStatus } from "./sandbox.ts";
 import { nodePrefix } from "./sandbox.ts";
+import { nboxHome } from "../remote/current-platform.ts";
 import type { RuntimeLaunch } from "./spawn-runtime.ts";
 
 export const RUNTIME_TOKEN_NAME = "runtime";
@@ -39,7 +40,7 @@ export class RuntimeLauncher {
         ? {
             bwrap: o.sandbox.bwrap,
             trees: sandboxTrees(o.nboxPackage),
-            hide: [o.dataDir, join(homedir(), ".nbox"), o.cacheDir].map((p) => resolve(p)),
+            hide: [o.dataDir, join(homedir(), ".nbox"), nboxHome(), o.cacheDir].map((p) => resolve(p)),
             depsRoot: resolve(o.depsDir),
           }
         : undefined;

@@ -1,16 +1,18 @@
 // `nbx up` as a real foreground process: starts on port 0, answers /api/v1/health, stops on SIGTERM.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { NBX, REPO, removeDir } from "./_harness.ts";
+import { NBX, REPO, nbx, removeDir } from "./_harness.ts";
 
 test("nbx up starts on port 0, serves /api/v1/health and stops cleanly on SIGTERM", { timeout: 180_000 }, async () => {
   const root = mkdtempSync(join(tmpdir(), "nbx-up-"));
   const data = join(root, "data");
-  const child = spawn(process.execPath, [NBX, "up", "--port", "0", "--data", data, "--slots", "1"], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+  const home = join(root, "nbox-home");
+  const env = { ...process.env, NBOX_HOME: home };
+  const child = spawn(process.execPath, [NBX, "up", "--port", "0", "--data", data, "--slots", "1"], { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d) => (stdout += d));
@@ -44,11 +46,19 @@ test("nbx up starts on port 0, serves /api/v1/health and stops cleanly on SIGTER
     const ws = await fetch(`${url}/api/v1/workspaces`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(ws.status, 200);
 
+    // The user's record: found from any folder, private, pointing at the token file (not a copy).
+    const record = JSON.parse(readFileSync(join(home, "current.json"), "utf8"));
+    assert.deepEqual([record.source, record.url, record.pid, record.tokenFile], ["up", url, child.pid, join(data, "admin-token")]);
+    assert.equal(statSync(join(home, "current.json")).mode & 0o777, 0o600);
+    const elsewhere = await nbx(["workspace", "list", "--json"], { cwd: root, env: { NBOX_HOME: home, NBOX_URL: undefined, NBOX_TOKEN: undefined } });
+    assert.equal(elsewhere.code, 0, elsewhere.stderr);
+
     child.kill("SIGTERM");
     const { code } = await exited;
     assert.equal(code, 0, stderr);
     assert.match(stdout, /SIGTERM: stopping the platform…\nstopped/);
     assert.equal(existsSync(join(data, "platform.json")), false, "platform.json is removed on a clean stop");
+    assert.equal(existsSync(join(home, "current.json")), false, "so is the user's record of it");
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     removeDir(root);

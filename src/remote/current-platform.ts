@@ -1,0 +1,80 @@
+// The user's record of "the platform I use": written by `nbx up` (a local platform, its token in the
+// data folder) and by `nbx login` (a remote one, its token here), so the CLI and SDK find it from any
+// folder. Lives in NBOX_HOME (default ~/.nbox), private to the user.
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { NboxError } from "../errors.ts";
+import { processAlive } from "../lib/process-alive.ts";
+
+export const CURRENT_FILE = "current.json";
+
+/** `nbx up` records where its token file is; `nbx login` records the token itself. */
+export type CurrentPlatform =
+  | { source: "up"; url: string; tokenFile: string; pid: number; dataDir: string; writtenAt: string }
+  | { source: "login"; url: string; token: string; writtenAt: string };
+
+export function nboxHome(): string {
+  return process.env.NBOX_HOME || join(homedir(), ".nbox");
+}
+
+export function currentFile(): string {
+  return join(nboxHome(), CURRENT_FILE);
+}
+
+/** Write the record atomically (temp + rename), readable by this user only. */
+export function writeCurrentPlatform(record: CurrentPlatform): string {
+  const dir = nboxHome();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, CURRENT_FILE);
+  const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
+  writeFileSync(tmp, JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
+  chmodSync(tmp, 0o600); // an existing umask or file mode must not widen it
+  renameSync(tmp, file);
+  return file;
+}
+
+/** Remove the record if it still names this `nbx up` (another platform may have replaced it). */
+export function clearCurrentPlatform(pid: number): void {
+  const rec = readRecord();
+  if (rec?.source === "up" && rec.pid === pid) rmSync(currentFile(), { force: true });
+}
+
+export function forgetCurrentPlatform(): boolean {
+  const file = currentFile();
+  if (!existsSync(file)) return false;
+  rmSync(file, { force: true });
+  return true;
+}
+
+function readRecord(): CurrentPlatform | undefined {
+  const file = currentFile();
+  if (!existsSync(file)) return undefined;
+  try {
+    const rec = JSON.parse(readFileSync(file, "utf8")) as CurrentPlatform;
+    if (typeof rec?.url === "string" && (rec.source === "up" || rec.source === "login")) return rec;
+  } catch {
+    // fall through: reported below
+  }
+  throw new NboxError("BAD_REQUEST", `${file} is not a valid platform record`, "Remove it (`nbx logout`), then `nbx up` or `nbx login <url> --token T` again");
+}
+
+/** The recorded platform's connection, or undefined when there is no record; a stale record is an error. */
+export function readCurrentPlatform(): { url: string; token: string } | undefined {
+  const rec = readRecord();
+  if (!rec) return undefined;
+  if (rec.source === "login") return { url: rec.url, token: rec.token };
+  if (!processAlive(rec.pid)) {
+    throw new NboxError(
+      "UNAVAILABLE",
+      `the platform recorded in ${currentFile()} (${rec.url}, nbx up pid ${rec.pid}, data ${rec.dataDir}) is no longer running`,
+      "Start it again with `nbx up`, log in to another one with `nbx login <url> --token T`, or set NBOX_URL and NBOX_TOKEN",
+    );
+  }
+  try {
+    return { url: rec.url, token: readFileSync(rec.tokenFile, "utf8").trim() };
+  } catch (err) {
+    throw new NboxError("UNAVAILABLE", `cannot read the token file ${rec.tokenFile} named in ${currentFile()}: ${(err as Error).message}`, "Run `nbx up` again, or set NBOX_URL and NBOX_TOKEN");
+  }
+}
