@@ -1,4 +1,4 @@
-// The project root is the nearest folder with a package.json at or above the file that defines the operator (DESIGN §3).
+// The project root is the nearest folder with a package.json at or above the file that defines the operator.
 import { existsSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";

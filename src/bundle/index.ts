@@ -1,4 +1,4 @@
-// Bundling: collect a project's files, pack them with a manifest, extract safely, install deps (DESIGN §3).
+// Bundling: collect a project's files, pack them with a manifest, extract safely, install deps.
 export {
   BundleHashMismatchError,
   BundleLimitError,

@@ -1,4 +1,4 @@
-// `nbx`: the command-line interface (DESIGN §8). Each command group lives in its own file;
+// `nbx`: the command-line interface. Each command group lives in its own file;
 // heavy layers (platform, bundler) are imported only by the commands that need them.
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";

@@ -1,4 +1,4 @@
-// nbox wire codec: JSON with tagged extensions, versioned envelope (DESIGN.md §5).
+// nbox wire codec: JSON with tagged extensions, versioned envelope.
 export { CodecError } from "./codec-error.ts";
 export { toWire, type ToWireOptions } from "./to-wire.ts";
 export { fromWire, type FromWireOptions } from "./from-wire.ts";

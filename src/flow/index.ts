@@ -1,4 +1,4 @@
-// Flow: static analysis of an operator's `forward` (DESIGN §7). The Operator base calls buildFlow
+// Flow: static analysis of an operator's `forward`. The Operator base calls buildFlow
 // with itself and a childrenOf; `nbx flow` prints formatFlow's text.
 export type {
   BuildFlowOptions,

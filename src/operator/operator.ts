@@ -101,7 +101,7 @@ export class Operator {
     return buildDag(this);
   }
 
-  /** Static analysis of `forward`, recursing into child operators (DESIGN §7). */
+  /** Static analysis of `forward`, recursing into child operators. */
   getFlow(): Flow {
     return buildFlow(this as object, {
       name: stateOf(this).name,

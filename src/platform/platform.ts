@@ -54,7 +54,7 @@ async function ensureAdminToken(ctx: PlatformContext): Promise<{ token: string; 
 }
 
 /**
- * Start API + executor + scheduler (DESIGN §4). Embedded by default: PGlite in `dataDir`,
+ * Start API + executor + scheduler. Embedded by default: PGlite in `dataDir`,
  * local worker processes; `databaseUrl` switches the store to Postgres.
  */
 export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: PlatformHooks = {}): Promise<Platform> {

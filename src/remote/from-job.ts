@@ -11,7 +11,7 @@ const DEPLOYMENT_ID = /^dep_[0-9a-z]+$/;
  */
 export async function fromJob<T = (...args: any[]) => unknown>(nameOrId: string, opts: ClientOptions & { workspace?: string } = {}): Promise<RemoteJob<T>> {
   const client = connect(opts);
-  // A deployment id needs no workspace (DESIGN §4: `fromJob(id)`); a name is looked up in one.
+  // A deployment id needs no workspace (`fromJob(id)`); a name is looked up in one.
   const byName = () =>
     client.request<{ deployment: DeploymentInfo }>("GET", `/workspaces/${encodeURIComponent(opts.workspace ?? "default")}/deployments/${encodeURIComponent(nameOrId)}`);
   const { deployment } =

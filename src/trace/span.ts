@@ -1,7 +1,7 @@
 export const SPAN_STATUSES = ["ok", "error"] as const;
 export type SpanStatus = (typeof SPAN_STATUSES)[number];
 
-/** One operator call (DESIGN §6). Times are epoch milliseconds with sub-ms precision. */
+/** One operator call. Times are epoch milliseconds with sub-ms precision. */
 export interface Span {
   traceId: string;
   spanId: string;

@@ -26,7 +26,7 @@ export async function readArgsRef(ctx: PlatformContext, ref: { argsRef: string }
 }
 
 /**
- * Large values by reference (DESIGN §5): a request body has a size limit, so an argument list
+ * Large values by reference: a request body has a size limit, so an argument list
  * above it is uploaded here first (content-addressed, up to the bundle limit) and named by hash.
  */
 export function blobRoutes(ctx: PlatformContext) {

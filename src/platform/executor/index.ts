@@ -1,5 +1,5 @@
 // Job executor: worker child processes per deployment version, one call at a time each
-// (DESIGN §4 "Job runs execute in a child process per worker slot").
+// (one child process per worker slot, reused warm for the same version).
 export { executeCall, type ExecuteCallOptions, type CallOutcome, type CallFailureReason, type CallInfo } from "./execute-call.ts";
 export { ProcessPool, PoolClosedError, type ProcessPoolOptions, type AcquireOptions, type PoolStats } from "./process-pool.ts";
 export {

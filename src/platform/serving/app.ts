@@ -1,6 +1,6 @@
-// The HTTP app a serving child process runs (DESIGN §4 routes), over one live instance.
+// The HTTP app a serving child process runs (its routes), over one live instance.
 // The platform proxy in front of it does auth and routing; this app trusts only requests that
-// carry the per-process secret. Chained so `typeof app` carries the routes (STYLE 11).
+// carry the per-process secret. Chained so `typeof app` carries the routes.
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { Hono, type Context } from "hono";

@@ -1,4 +1,4 @@
-// The platform's serving host (DESIGN §4): one child process per deployed serving, routed at
+// The platform's serving host: one child process per deployed serving, routed at
 // `/s/<workspace>/<name>/*` through an authenticating reverse proxy. Crashed children restart
 // with backoff (counted in the store, `serving.restarted` event); a new version replaces the
 // process once the new one is healthy; spans and request counts are stored per serving.

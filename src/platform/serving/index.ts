@@ -1,5 +1,5 @@
 /**
- * Servings (DESIGN §4): one child process per deployed serving behind `/s/<workspace>/<name>/`.
+ * Servings: one child process per deployed serving behind `/s/<workspace>/<name>/`.
  *
  * @example
  * const platform = await startPlatform({ port: 0, dataDir }); // hosts servings by default

@@ -17,7 +17,7 @@ export interface MethodInfo {
   kind: MethodKind;
 }
 
-/** `GET /who_are_you` (DESIGN §4). */
+/** `GET /who_are_you`. */
 export interface WhoAreYou {
   name: string;
   kind: string;

@@ -1,5 +1,5 @@
 /**
- * The platform's persistent store (DESIGN §4): one drizzle schema on embedded PGlite or Postgres.
+ * The platform's persistent store: one drizzle schema on embedded PGlite or Postgres.
  *
  * @example
  * const store = await openStore({ dataDir: ".nbox" });

@@ -1,4 +1,4 @@
-// The platform's persistent schema (DESIGN §4), written once for drizzle's pg-core so it runs
+// The platform's persistent schema, written once for drizzle's pg-core so it runs
 // unchanged on embedded PGlite and on a Postgres server. The DDL that creates it lives in
 // migrations.ts (hand-written, frozen per version); the conformance suite checks that both agree.
 //
@@ -57,7 +57,7 @@ export const EVENT_KINDS = [
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number] | (string & {});
 
-/** Error as stored on a run / span / event: the wire shape of DESIGN §4 (`{ name, message, stack? }`). */
+/** Error as stored on a run / span / event: the wire shape `{ name, message, stack? }`. */
 export interface StoredError {
   name: string;
   message: string;
@@ -187,7 +187,7 @@ export const runs = pgTable(
       .notNull()
       .references(() => deploymentVersions.id, { onDelete: "cascade" }),
     status: text("status", { enum: RUN_STATUSES }).notNull(),
-    /** Codec wire value (DESIGN §5) of the argument list. */
+    /** Codec wire value of the argument list. */
     args: jsonb("args").$type<unknown>().notNull(),
     /** Codec wire value of the return value. */
     result: jsonb("result").$type<unknown>(),
@@ -240,7 +240,7 @@ export const runLogs = pgTable(
   (t) => [unique("run_logs_seq_uq").on(t.runId, t.seq)],
 );
 
-/** Trace spans (DESIGN §6) of runs and servings. No FKs: spans may arrive before or after their owner. */
+/** Trace spans of runs and servings. No FKs: spans may arrive before or after their owner. */
 export const spans = pgTable(
   "spans",
   {

@@ -6,7 +6,7 @@ import { rowsOf } from "./migrations.ts";
 import type { Span } from "../../trace/span.ts";
 import { spans, type SpanRow, type SpanStatus, type StoredError } from "./schema.ts";
 
-/** A finished span (the tracer's `Span`, DESIGN §6) plus what it belongs to. */
+/** A finished span (the tracer's `Span`) plus what it belongs to. */
 export type SpanInput = Omit<Span, "status" | "error" | "attributes"> & {
   status: SpanStatus;
   error?: StoredError | null;
