@@ -63,7 +63,8 @@ function argsSchema(m: MethodInfo, fn: FnSchemas | undefined): JsonSchema {
   const slot = (i: number): JsonSchema => fn?.params[i] ?? UNKNOWN_TYPES;
   if (m.maxArgs === null) {
     const rest = fn?.rest ?? UNKNOWN_TYPES;
-    return { type: "array", description, prefixItems: Array.from({ length: fixed }, (_, i) => slot(i)), items: rest, minItems: m.minArgs };
+    const prefix = fixed > 0 ? { prefixItems: Array.from({ length: fixed }, (_, i) => slot(i)) } : {};
+    return { type: "array", description, ...prefix, items: rest, minItems: m.minArgs };
   }
   if (m.maxArgs === 0) return { type: "array", description, maxItems: 0 };
   const variants: JsonSchema[] = [];
