@@ -112,10 +112,14 @@ export async function startNbxUp(args: string[], opts: { env?: Record<string, st
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  let killing = false;
   const kill9 = async () => {
+    killing = true;
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     await exited;
   };
+  // A platform that dies on its own explains the test failure that follows: show why.
+  void exited.then(() => killing || process.stderr.write(`nbx up ${args.join(" ")} exited (${child.exitCode ?? child.signalCode}):\n${out}\n`));
   try {
     const [url, token] = await new Promise<[string, string]>((resolveUp, reject) => {
       const timer = setTimeout(() => reject(new Error(`nbx up did not start\n${out}`)), opts.timeoutMs ?? 150_000);

@@ -7,6 +7,10 @@ import type { SpanInput } from "../store/spans-repo.ts";
 // Log lines and spans alone wait a little to form batches; a finished run is written at once.
 const OUTPUT_FLUSH_MS = 50;
 const BATCH_PAUSE_MS = 3;
+// A started mark waits this long: a call that ends sooner needs none (its finish records when it
+// started), so short calls cost no extra write. The price: a platform crash within this moment of
+// a run's start counts it as not started (it is tried again without spending an attempt).
+const STARTED_MARK_DELAY_MS = 20;
 
 type FinishItem = FinishRunInput & { id: string; attempt: number };
 
@@ -17,6 +21,9 @@ type FinishItem = FinishRunInput & { id: string; attempt: number };
  */
 export class OutputWriter {
   private starts: StartedInput[] = [];
+  /** Started marks still waiting out STARTED_MARK_DELAY_MS, by run id, oldest first. */
+  private pendingStarts = new Map<string, { startedAt: number; due: number }>();
+  private startTimer: NodeJS.Timeout | undefined;
   private logs = new Map<string, LogLineInput[]>();
   private spans: SpanInput[] = [];
   private finishes: Array<{ item: FinishItem; done: () => void }> = [];
@@ -33,13 +40,32 @@ export class OutputWriter {
   ) {}
 
   /**
-   * The run's call was handed to its process: from now on a crash costs the attempt. Written with
-   * the next batch, not awaited, so it adds no latency to the call (a crash in the moment before the
-   * write lands still counts as "not started": the run is then tried again without spending an attempt).
+   * The run's call was handed to its process: from now on a crash costs the attempt. Written in a
+   * batch, shortly after and never awaited, so it adds no latency to the call.
    */
   started(runId: string, startedAt: number): void {
-    this.starts.push({ id: runId, startedAt });
-    this.soon();
+    this.pendingStarts.set(runId, { startedAt, due: Date.now() + STARTED_MARK_DELAY_MS });
+    this.startTimer ??= setTimeout(this.matureStarts, STARTED_MARK_DELAY_MS);
+  }
+
+  /** Queue the marks that waited long enough; wait again for the youngest ones. */
+  private readonly matureStarts = () => {
+    this.startTimer = undefined;
+    const now = Date.now();
+    for (const [id, { startedAt, due }] of this.pendingStarts) {
+      if (due > now) {
+        this.startTimer = setTimeout(this.matureStarts, due - now);
+        break;
+      }
+      this.starts.push({ id, startedAt });
+      this.pendingStarts.delete(id);
+    }
+    if (this.starts.length > 0) this.soon();
+  };
+
+  /** The run's call is over: a mark not written yet is not needed any more (finish or requeue says the rest). */
+  ended(runId: string): void {
+    this.pendingStarts.delete(runId);
   }
 
   log(runId: string, stream: "stdout" | "stderr" | "system", line: string): void {

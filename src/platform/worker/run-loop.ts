@@ -248,6 +248,7 @@ export class RunLoop {
       } catch (err) {
         outcome = { ok: false, reason: "error", error: { $nbx: "error", v: { name: "PrepareError", message: (err as Error).message } }, coldStart: false };
       }
+      out.ended(run.id);
       // The slot is free as soon as the call is over; storing the outcome goes on in the background.
       const settling = this.settle(run, outcome, startedAt).catch((err) => console.error(`[nbox run-loop] settling run ${run.id} failed:`, err));
       this.settling.add(settling);
