@@ -11,5 +11,6 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
 rmSync(join(root, "dist"), { recursive: true, force: true });
 const r = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
-if (r.status !== 0) process.exit(r.status ?? 1);
+// tsc emits even with type errors; copy the rest anyway so dist/ is never half a package, then fail.
 for (const f of globSync(["**/*", "!**/*.ts"], { cwd: join(root, "src") })) cpSync(join(root, "src", f), join(root, "dist", f));
+if (r.status !== 0) process.exit(r.status ?? 1);
