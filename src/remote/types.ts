@@ -1,6 +1,8 @@
 import type { AnyFn } from "../operator/types.ts";
 import type { FanOutOptions, SettledResult } from "../operator/fan-out.ts";
 import type { Run } from "./run.ts";
+import type { z } from "zod";
+import type { Deployment as DeploymentSchema, Run as RunSchema } from "../platform/api/contract/schemas.ts";
 
 /** Arguments a job takes: `forward`'s parameters for operators, the parameters of a plain function type. */
 export type JobArgs<T> = T extends { forward: infer F extends AnyFn } ? Parameters<F> : T extends AnyFn ? Parameters<T> : any[];
@@ -11,37 +13,11 @@ export const RUN_STATUSES = ["queued", "running", "succeeded", "failed", "cancel
 export type RunStatus = (typeof RUN_STATUSES)[number];
 export const TERMINAL_STATUSES: readonly RunStatus[] = ["succeeded", "failed", "cancelled", "timed_out"];
 
-/** A run as the API returns it. */
-export interface RunInfo {
-  id: string;
-  workspace: string;
-  deployment: string;
-  deploymentId: string;
-  versionId: string;
-  status: RunStatus;
-  attempt: number;
-  maxRetries: number;
-  args: unknown;
-  result: unknown;
-  error: { name: string; message: string; stack?: string } | null;
-  traceId: string | null;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
+/** A run as the API returns it (the API's declared schema). */
+export type RunInfo = z.infer<typeof RunSchema>;
 
-export interface DeploymentInfo {
-  id: string;
-  workspace: string;
-  name: string;
-  type: "job" | "serving";
-  kind: string;
-  versionId: string;
-  contentHash: string;
-  signature?: Record<string, unknown>;
-  servingUrl?: string;
-  servingToken?: string;
-}
+/** A deployment as the API returns it (the API's declared schema). */
+export type DeploymentInfo = z.infer<typeof DeploymentSchema>;
 
 export interface RemoteMapOptions extends FanOutOptions {}
 

@@ -1,11 +1,13 @@
-import { Hono } from "hono";
+import type { Hono } from "hono";
+import type { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { NboxError } from "../../errors.ts";
 import type { PlatformContext } from "../context.ts";
 import type { ServingHost } from "../serving/types.ts";
 import { bearerAuth } from "./auth.ts";
+import { adminContract } from "./contract/routes-admin.ts";
 import type { ApiEnv } from "./env.ts";
-import { onApiError } from "./errors.ts";
+import { apiFailure, onApiError } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
 import { adminRoutes } from "./routes-admin.ts";
 import { deploymentRoutes } from "./routes-deployments.ts";
@@ -13,15 +15,21 @@ import { bundleRoutes } from "./routes-bundles.ts";
 import { runRoutes } from "./routes-runs.ts";
 import { blobRoutes } from "./routes-blobs.ts";
 import { servingRoutes } from "./routes-servings.ts";
+import { router } from "./validation.ts";
 
 /** The `/api/v1` application: open health + OpenAPI, everything else behind bearer auth. */
-export function createApi(ctx: PlatformContext, servings?: ServingHost, extra?: (app: Hono<ApiEnv>) => void) {
+// Typed by the route declarations (./contract), not by this app's inferred type: that one is too
+// large to write into the package's declarations.
+export function createApi(ctx: PlatformContext, servings?: ServingHost, extra?: (app: Hono<ApiEnv>) => void): OpenAPIHono<ApiEnv> {
   const tooLarge = () => {
     throw new NboxError("PAYLOAD_TOO_LARGE", `request body is larger than the limit of ${ctx.config.maxBodyBytes} bytes`, "Send large values by reference or raise --max-body");
   };
-  const api = new Hono<ApiEnv>()
-    .get("/health", (c) => c.json({ ok: true }))
-    .get("/openapi.json", (c) => c.json(openApiDocument(ctx.publicUrl)))
+  const root = router();
+  let doc: ReturnType<typeof openApiDocument> | undefined;
+  const api = root
+    .openapi(adminContract["GET /health"], (c) => c.json({ ok: true as const }, 200))
+    // Generated once from the declarations mounted below (they do not change while the platform runs).
+    .get("/openapi.json", (c) => c.json((doc ??= openApiDocument(root, ctx.publicUrl))))
     .use("*", bearerAuth(ctx))
     // Bundles have their own (larger) limit; everything else the general one, checked before reading.
     .use("*", async (c, next) => (/\/(bundles|blobs)\//.test(c.req.path) ? next() : bodyLimit({ maxSize: ctx.config.maxBodyBytes, onError: tooLarge })(c, next)))
@@ -33,6 +41,6 @@ export function createApi(ctx: PlatformContext, servings?: ServingHost, extra?: 
     .route("/", blobRoutes(ctx));
   extra?.(api);
   api.onError(onApiError);
-  api.notFound((c) => c.json({ error: { code: "NOT_FOUND", message: `no API route ${c.req.method} ${c.req.path}` } }, 404));
-  return api;
+  api.notFound((c) => c.json(apiFailure("NOT_FOUND", "NotFound", `no API route ${c.req.method} ${c.req.path}`), 404));
+  return root;
 }

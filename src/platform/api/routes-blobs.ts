@@ -2,13 +2,12 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { NboxError } from "../../errors.ts";
 import type { PlatformContext } from "../context.ts";
-import type { ApiEnv } from "./env.ts";
-
-const HASH = /^[0-9a-f]{64}$/;
+import { HASH } from "./contract/helpers.ts";
+import { deploymentContract as r } from "./contract/routes-deployments.ts";
+import { router } from "./validation.ts";
 
 const blobFile = (ctx: PlatformContext, hash: string) => join(ctx.config.dataDir, "blobs", `${hash}.json`);
 
@@ -30,17 +29,16 @@ export async function readArgsRef(ctx: PlatformContext, ref: { argsRef: string }
  * above it is uploaded here first (content-addressed, up to the bundle limit) and named by hash.
  */
 export function blobRoutes(ctx: PlatformContext) {
-  return new Hono<ApiEnv>().put(
-    "/blobs/:hash",
-    bodyLimit({
-      maxSize: ctx.config.maxBundleBytes,
-      onError: () => {
-        throw new NboxError("PAYLOAD_TOO_LARGE", `value is larger than the platform limit of ${ctx.config.maxBundleBytes} bytes`);
-      },
-    }),
+  const limit = bodyLimit({
+    maxSize: ctx.config.maxBundleBytes,
+    onError: () => {
+      throw new NboxError("PAYLOAD_TOO_LARGE", `value is larger than the platform limit of ${ctx.config.maxBundleBytes} bytes`);
+    },
+  });
+  return router().openapi(
+    { ...r["PUT /blobs/{hash}"], middleware: limit },
     async (c) => {
-      const hash = c.req.param("hash");
-      if (!HASH.test(hash)) throw new NboxError("BAD_REQUEST", `"${hash}" is not a sha256 hash`);
+      const { hash } = c.req.valid("param");
       const body = Buffer.from(await c.req.arrayBuffer());
       if (createHash("sha256").update(body).digest("hex") !== hash) throw new NboxError("BAD_REQUEST", `the body does not hash to ${hash}`);
       try {
@@ -53,7 +51,7 @@ export function blobRoutes(ctx: PlatformContext) {
       const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
       await writeFile(tmp, body);
       await rename(tmp, file);
-      return c.json({ stored: true, bytes: body.length }, 201);
+      return c.json({ stored: true as const, bytes: body.length }, 201);
     },
   );
 }

@@ -1,4 +1,3 @@
-import { Hono } from "hono";
 import { fromWire } from "../../codec/index.ts";
 import { NboxError } from "../../errors.ts";
 import { parseTraceParent } from "../../trace/traceparent.ts";
@@ -8,8 +7,8 @@ import type { PlatformContext } from "../context.ts";
 import { parseManifest, prepareVersion } from "../deployments.ts";
 import type { DeploymentRow } from "../store/schema.ts";
 import { checkWorkspaceAccess, resolveWorkspace } from "./auth.ts";
-import type { ApiEnv } from "./env.ts";
-import { jsonBody } from "./errors.ts";
+import { deploymentContract as r } from "./contract/routes-deployments.ts";
+import { router } from "./validation.ts";
 import { isArgsRef, readArgsRef } from "./routes-blobs.ts";
 import { presentDeployment, presentRun } from "./present.ts";
 import { waitForRun } from "./wait.ts";
@@ -25,32 +24,33 @@ async function findDeployment(ctx: PlatformContext, workspaceId: string, wsName:
 /** Deployments (versions of uploaded bundles) and run triggers. */
 export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | undefined) {
   const servingOf = async (d: DeploymentRow) => (d.type === "serving" && servings ? servings.endpoint(d) : undefined);
-  return new Hono<ApiEnv>()
-    .get("/deployments/:id", async (c) => {
+  return router()
+    .openapi(r["GET /deployments/{id}"], async (c) => {
       // By id alone (fromJob(id) without a workspace); a workspace token sees only its own.
-      const d = await ctx.store.getDeployment(undefined, c.req.param("id"));
-      if (!d) throw new NboxError("NOT_FOUND", `deployment ${c.req.param("id")} not found`, "Look a deployment up by name with its workspace: fromJob(name, { workspace })");
+      const { id } = c.req.valid("param");
+      const d = await ctx.store.getDeployment(undefined, id);
+      if (!d) throw new NboxError("NOT_FOUND", `deployment ${id} not found`, "Look a deployment up by name with its workspace: fromJob(name, { workspace })");
       checkWorkspaceAccess(c.get("principal"), d.workspaceId);
       const v = d.currentVersionId ? await ctx.store.getVersion(d.currentVersionId) : null;
-      return c.json({ deployment: await presentDeployment(ctx, d, v, await servingOf(d)) });
+      return c.json({ deployment: await presentDeployment(ctx, d, v, await servingOf(d)) }, 200);
     })
-    .get("/workspaces/:ws/deployments", async (c) => {
-      const ws = await resolveWorkspace(ctx, c.get("principal"), c.req.param("ws"));
+    .openapi(r["GET /workspaces/{ws}/deployments"], async (c) => {
+      const ws = await resolveWorkspace(ctx, c.get("principal"), c.req.valid("param").ws);
       const rows = await ctx.store.listDeployments(ws.id);
       const out = [];
       for (const d of rows) out.push(await presentDeployment(ctx, d, d.currentVersionId ? await ctx.store.getVersion(d.currentVersionId) : null, await servingOf(d)));
-      return c.json({ deployments: out });
+      return c.json({ deployments: out }, 200);
     })
-    .get("/workspaces/:ws/deployments/:name", async (c) => {
-      const ws = await resolveWorkspace(ctx, c.get("principal"), c.req.param("ws"));
-      const d = await findDeployment(ctx, ws.id, ws.name, c.req.param("name"));
+    .openapi(r["GET /workspaces/{ws}/deployments/{name}"], async (c) => {
+      const params = c.req.valid("param");
+      const ws = await resolveWorkspace(ctx, c.get("principal"), params.ws);
+      const d = await findDeployment(ctx, ws.id, ws.name, params.name);
       const v = d.currentVersionId ? await ctx.store.getVersion(d.currentVersionId) : null;
-      return c.json({ deployment: await presentDeployment(ctx, d, v, await servingOf(d)) });
+      return c.json({ deployment: await presentDeployment(ctx, d, v, await servingOf(d)) }, 200);
     })
-    .post("/workspaces/:ws/deployments", async (c) => {
-      const body = await jsonBody<{ manifest?: unknown }>(c);
-      const manifest = parseManifest(body.manifest);
-      const ws = await resolveWorkspace(ctx, c.get("principal"), c.req.param("ws"), { create: true });
+    .openapi(r["POST /workspaces/{ws}/deployments"], async (c) => {
+      const manifest = parseManifest(c.req.valid("json").manifest);
+      const ws = await resolveWorkspace(ctx, c.get("principal"), c.req.valid("param").ws, { create: true });
       // Only a verified upload counts, and the version runs the manifest inside it: one sent alongside
       // that differs (another entry, export or init under the same hash) is refused, not trusted.
       const stored = await storedManifest(ctx, manifest.contentHash);
@@ -86,11 +86,12 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
       }
       return c.json({ deployment: await presentDeployment(ctx, deployment, version, serving), created }, created ? 201 : 200);
     })
-    .post("/workspaces/:ws/deployments/:name/runs", async (c) => {
-      const ws = await resolveWorkspace(ctx, c.get("principal"), c.req.param("ws"));
-      const { deployment: d, version: v } = await ctx.lookups.currentVersion(ws.id, c.req.param("name"), () => findDeployment(ctx, ws.id, ws.name, c.req.param("name")));
+    .openapi(r["POST /workspaces/{ws}/deployments/{name}/runs"], async (c) => {
+      const params = c.req.valid("param");
+      const ws = await resolveWorkspace(ctx, c.get("principal"), params.ws);
+      const { deployment: d, version: v } = await ctx.lookups.currentVersion(ws.id, params.name, () => findDeployment(ctx, ws.id, ws.name, params.name));
       if (d.type !== "job") throw new NboxError("BAD_REQUEST", `"${d.name}" is a serving, not a job`, "Call its methods at its URL (nbx servings / fromServing)");
-      const body = await jsonBody<{ args?: unknown; argsRef?: unknown; batch?: unknown; traceparent?: string; wait?: boolean }>(c);
+      const body = c.req.valid("json");
       const manifest = v.manifest as { signature?: { forward?: { maxArgs?: number | null } }; resource?: Record<string, number> };
       const max = manifest.signature?.forward?.maxArgs;
       // Validate every argument list before queueing anything: a bad item never leaves half a batch behind.
@@ -103,7 +104,6 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
         return wire ?? [];
       };
       const batch = body.batch;
-      if (batch !== undefined && (!Array.isArray(batch) || batch.length === 0)) throw new NboxError("BAD_ARGS", "batch must be a non-empty array of encoded argument lists");
       // An argument list may come by reference (uploaded to /blobs because it is above the body limit).
       const deref = async (x: unknown) => (isArgsRef(x) ? readArgsRef(ctx, x) : x);
       const argLists = Array.isArray(batch)

@@ -1,0 +1,135 @@
+// The shapes the platform API sends and accepts, declared once: the server validates input with
+// them, the OpenAPI document is generated from them, and the SDK's client takes its types from them.
+import { z } from "@hono/zod-openapi";
+import { ERROR_CODES } from "../../../errors.ts";
+import { DEPLOYMENT_KINDS, DEPLOYMENT_TYPES, LOG_STREAMS, RUN_STATUSES, SERVING_STATUSES, SPAN_STATUSES, TOKEN_SCOPES } from "../../store/schema.ts";
+
+/** Every failure: `{ ok: false, error: { code, name, message } }` (code from the one closed list). */
+export const ErrorEnvelope = z
+  .object({
+    ok: z.literal(false),
+    error: z.object({ code: z.enum(ERROR_CODES), name: z.string(), message: z.string() }),
+  })
+  .openapi("Error");
+
+/** Epoch milliseconds as the store keeps them. */
+const epochMs = z.number().int();
+const isoTime = z.string().openapi({ format: "date-time" });
+/** A value in the SDK's tagged wire encoding (plain JSON for plain values). */
+export const WireValue = z.unknown().openapi({ description: "a value in the tagged wire encoding (plain JSON for plain values)" });
+
+export const StoredErrorSchema = z.looseObject({ name: z.string(), message: z.string(), stack: z.string().optional() }).openapi("StoredError");
+
+export const Run = z
+  .object({
+    id: z.string(),
+    workspace: z.string(),
+    deployment: z.string(),
+    deploymentId: z.string(),
+    versionId: z.string(),
+    status: z.enum(RUN_STATUSES),
+    attempt: z.number().int(),
+    maxRetries: z.number().int(),
+    args: WireValue,
+    result: WireValue,
+    error: StoredErrorSchema.nullable(),
+    traceId: z.string().nullable(),
+    createdAt: isoTime,
+    startedAt: isoTime.nullable(),
+    finishedAt: isoTime.nullable(),
+  })
+  .openapi("Run");
+
+export const Deployment = z
+  .object({
+    id: z.string(),
+    workspace: z.string(),
+    name: z.string(),
+    type: z.enum(DEPLOYMENT_TYPES),
+    kind: z.enum(DEPLOYMENT_KINDS),
+    versionId: z.string(),
+    contentHash: z.string(),
+    signature: z.record(z.string(), z.unknown()).optional(),
+    servingUrl: z.string().optional(),
+    servingToken: z.string().optional(),
+  })
+  .openapi("Deployment");
+
+export const Workspace = z.object({ id: z.string(), name: z.string(), createdAt: epochMs }).openapi("Workspace");
+
+export const Token = z
+  .object({
+    id: z.string(),
+    workspaceId: z.string().nullable(),
+    name: z.string(),
+    scope: z.enum(TOKEN_SCOPES),
+    servingId: z.string().nullable(),
+    createdAt: epochMs,
+    revokedAt: epochMs.nullable(),
+  })
+  .openapi("Token");
+
+/** A token just minted: its secret is shown this once. */
+export const NewToken = z.object({ token: Token, secret: z.string() });
+
+export const Schedule = z
+  .object({
+    id: z.string(),
+    deploymentId: z.string(),
+    cron: z.string(),
+    timezone: z.string(),
+    startsAt: epochMs.nullable(),
+    endsAt: epochMs.nullable(),
+    lastTickAt: epochMs.nullable(),
+    nextTickAt: epochMs.nullable(),
+    enabled: z.boolean(),
+    createdAt: epochMs,
+    updatedAt: epochMs,
+  })
+  .openapi("Schedule");
+
+export const PlatformEvent = z
+  .object({
+    id: z.string(),
+    workspaceId: z.string().nullable(),
+    deploymentId: z.string().nullable(),
+    runId: z.string().nullable(),
+    kind: z.string(),
+    message: z.string(),
+    data: z.record(z.string(), z.unknown()).nullable(),
+    ts: epochMs,
+  })
+  .openapi("Event");
+
+export const LogLine = z.object({ seq: z.number().int(), stream: z.enum(LOG_STREAMS), line: z.string(), ts: isoTime }).openapi("LogLine");
+
+export const Span = z
+  .object({
+    traceId: z.string(),
+    spanId: z.string(),
+    parentSpanId: z.string().nullable(),
+    op: z.string(),
+    name: z.string(),
+    start: z.number(),
+    end: z.number(),
+    status: z.enum(SPAN_STATUSES),
+    error: StoredErrorSchema.optional(),
+    attributes: z.record(z.string(), z.unknown()),
+  })
+  .openapi("Span");
+
+export const Serving = z
+  .object({
+    id: z.string(),
+    workspace: z.string(),
+    name: z.string(),
+    url: z.string().nullable(),
+    status: z.enum(SERVING_STATUSES),
+    restarts: z.number().int(),
+    requests: z.number().int(),
+    versionId: z.string().nullable(),
+    pid: z.number().int().nullable(),
+    lastError: z.string().nullable(),
+    updatedAt: isoTime.nullable(),
+  })
+  .openapi("Serving");
