@@ -71,9 +71,11 @@ function derive(T: TS, input: DeriveInput): DerivedTypes {
   const optional: Record<string, boolean[]> = {};
   const fnOf = (name: string): ts.Signature | undefined => {
     const prop = checker.getPropertyOfType(instance, name);
-    const sigs = prop ? checker.getTypeOfSymbol(prop).getCallSignatures() : [];
+    const all = prop ? checker.getTypeOfSymbol(prop).getCallSignatures() : [];
+    // `Operator & { forward: F }` also carries the base's `forward(...args: any[])`: F is the one that says something.
+    const sigs = all.filter((sig) => !isAnyRest(T, checker, sig));
     if (sigs.length > 1) notes.push(`${name}() has ${sigs.length} overloads; the first one is published`);
-    return sigs[0];
+    return sigs[0] ?? all[0];
   };
   const read = (name: string, sig: ts.Signature | undefined): FnSchemas | undefined => {
     if (!sig) {
@@ -97,6 +99,17 @@ function derive(T: TS, input: DeriveInput): DerivedTypes {
   }
   if (notes.length > 0) schemas.notes = notes;
   return { schemas, optional };
+}
+
+/** `(...args: any[]) => …`: a signature that accepts anything and tells nothing. */
+function isAnyRest(T: TS, checker: ts.TypeChecker, sig: ts.Signature): boolean {
+  const params = sig.getParameters();
+  if (params.length !== 1) return false;
+  const decl = params[0]!.valueDeclaration;
+  if (!decl || !T.isParameter(decl) || !decl.dotDotDotToken) return false;
+  const type = checker.getTypeOfSymbol(params[0]!);
+  const item = checker.isArrayType(type) ? checker.getTypeArguments(type as ts.TypeReference)[0] : undefined;
+  return !!item && (item.flags & T.TypeFlags.Any) !== 0;
 }
 
 function fnSchemas(T: TS, checker: ts.TypeChecker, conv: SchemaConverter, sig: ts.Signature): { schemas: FnSchemas; optional: boolean[] } {

@@ -31,6 +31,9 @@ const NOT_JSON: Record<string, string> = {
   DataView: "only Uint8Array/Buffer binary data can be sent",
 };
 
+const LIB_FILE = /[\\/]typescript[\\/]lib[\\/]lib\.[^\\/]*\.d\.ts$/;
+const isStandardLibrary = (symbol: ts.Symbol): boolean => (symbol.declarations ?? []).some((d) => LIB_FILE.test(d.getSourceFile().fileName));
+
 export class SchemaConverter {
   readonly defs: Record<string, JsonSchema> = {};
   private readonly names = new Map<ts.Type, string>();
@@ -64,7 +67,12 @@ export class SchemaConverter {
       if (c && c !== t && !(c.flags & TypeFlags.Unknown)) return this.convert(c, depth + 1);
       return unrepresentable(`type parameter ${this.checker.typeToString(t)}`);
     }
-    if (f & TypeFlags.Union) return this.union((t as ts.UnionType).types, depth);
+    if (f & TypeFlags.Union) {
+      const union = () => this.union((t as ts.UnionType).types, depth);
+      // A named union of object types (`type Shape = Circle | Square`) is worth its own definition.
+      const objects = (t as ts.UnionType).types.some((m) => m.flags & TypeFlags.Object);
+      return t.aliasSymbol && objects ? this.named(t, depth, union) : union();
+    }
     if (f & TypeFlags.NonPrimitive) return { type: "object" };
     if (f & TypeFlags.Intersection) {
       const parts = (t as ts.IntersectionType).types;
@@ -101,7 +109,9 @@ export class SchemaConverter {
     if (hasTrue && hasFalse) out.unshift({ type: "boolean" });
     if (literals.length === 1) out.unshift({ const: literals[0] });
     else if (literals.length > 1) out.unshift({ enum: literals });
-    const unique = [...new Map(out.map((s) => [JSON.stringify(s), s])).values()];
+    // null last: `string | null` reads as written, whatever order the checker keeps.
+    const ordered = [...out.filter((s) => s.type !== "null"), ...out.filter((s) => s.type === "null")];
+    const unique = [...new Map(ordered.map((s) => [JSON.stringify(s), s])).values()];
     if (unique.length === 0) return unrepresentable("undefined is sent as an absent value or null");
     if (unique.length === 1) return unique[0]!;
     return { anyOf: unique };
@@ -203,10 +213,13 @@ export class SchemaConverter {
     return out;
   }
 
-  /** Named types are described once under `defs` and referenced; anonymous ones inline. */
+  /**
+   * Named types are described once under `defs` and referenced; anonymous ones inline, and so do
+   * the standard library's helpers (`Record<string, number>`, `Partial<T>`): their name says nothing.
+   */
   private named(t: ts.Type, depth: number, build: () => JsonSchema): JsonSchema {
     const symbol = t.aliasSymbol ?? t.getSymbol();
-    const anonymous = !symbol || symbol.getName().startsWith("__");
+    const anonymous = !symbol || symbol.getName().startsWith("__") || isStandardLibrary(symbol);
     if (anonymous) {
       if (this.active.has(t)) return unrepresentable("a recursive anonymous type; give it a name (interface or type alias)");
       this.active.add(t);

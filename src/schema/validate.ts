@@ -33,7 +33,8 @@ export class SchemaValidator {
   check(schema: JsonSchema, value: unknown, root: string): SchemaProblem | undefined {
     const validate = this.compiled(schema);
     if (!validate || validate(value)) return undefined;
-    const e = validate.errors?.[0];
+    // The last error is the outermost one (a union's own error comes after its branches').
+    const e = validate.errors?.at(-1);
     return e ? { path: root + pointerToPath(e.instancePath), message: explain(e, this.defs) } : { path: root, message: "does not match its type" };
   }
 
@@ -107,7 +108,7 @@ function preview(v: unknown): string {
 /** A short reading of a schema for messages: `string`, `Note`, `array of number`, `"a" or "b"`. */
 export function describe(s: JsonSchema | undefined, defs: Record<string, JsonSchema>, depth = 0): string {
   if (!s || depth > 3) return "a value";
-  if (typeof s.$ref === "string") return s.$ref.replace(/^#\/\$defs\//, "");
+  if (typeof s.$ref === "string") return s.$ref.replace(/^.*#\/\$defs\//, "");
   if (typeof s[NBOX_TYPE_KEY] === "string") return s[NBOX_TYPE_KEY] === "Date" ? "a date (ISO 8601 string)" : s[NBOX_TYPE_KEY] === "bigint" ? "an integer string" : String(s[NBOX_TYPE_KEY]);
   if ("const" in s) return JSON.stringify(s.const);
   if (Array.isArray(s.enum)) return s.enum.map((v) => JSON.stringify(v)).join(" or ");

@@ -9,7 +9,7 @@ describe("toPlain", () => {
     assert.equal(toPlain(new Date("2024-01-02T03:04:05.678Z")), "2024-01-02T03:04:05.678Z");
     assert.equal(toPlain(new Date(NaN)), null);
     assert.deepEqual(toPlain(new Set([1, "a"])), [1, "a"]);
-    assert.deepEqual(toPlain(new Map([["a", 1], ["b", new Set([2])]])), { a: 1, b: [2] });
+    assert.deepEqual(toPlain(new Map<string, unknown>([["a", 1], ["b", new Set([2])]])), { a: 1, b: [2] });
     assert.deepEqual(toPlain(new Map<unknown, unknown>([[1, "x"], ["k", "y"]])), [[1, "x"], ["k", "y"]]);
     assert.deepEqual(toPlain(new Map([[new Date(0), 1]])), [["1970-01-01T00:00:00.000Z", 1]]);
     assert.deepEqual(toPlain(new Map()), {});

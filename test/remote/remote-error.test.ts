@@ -44,7 +44,8 @@ describe("RemoteError and its classes", () => {
   });
 
   it("two loaded copies of nbox recognise each other's errors", async () => {
-    const other = (await import("../../src/remote/remote-error.ts?second-copy")) as typeof import("../../src/remote/remote-error.ts");
+    const second = new URL("../../src/remote/remote-error.ts?second-copy", import.meta.url).href;
+    const other = (await import(second)) as typeof import("../../src/remote/remote-error.ts");
     assert.notEqual(other.RemoteError, RemoteError, "a distinct copy of the module");
     const theirs = other.RemoteError.from({ code: "TIMEOUT", message: "slow" }, { status: 504 });
     assert.ok(!Object.prototype.isPrototypeOf.call(RunTimeoutError.prototype, theirs), "not on our prototype chain");

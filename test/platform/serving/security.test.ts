@@ -61,7 +61,7 @@ describe("servings e2e: security and failure cases", () => {
       ["call/echo", "[1, 2]"],
     ];
     // Each case both as plain JSON and as the SDK's tagged encoding.
-    for (const headers of [{}, { "content-type": TAGGED }]) {
+    for (const headers of [{}, { "content-type": TAGGED }] as Record<string, string>[]) {
       for (const [path, body] of cases) {
         const r = await raw(kit.$url, kit.$token, "POST", path, body, headers);
         assert.equal(r.status, 400, `${path} ${JSON.stringify(body)} → ${r.status} ${r.text}`);
