@@ -50,11 +50,16 @@ export function reachable(name: string): boolean {
 
 type SigLike = { params: ParamInfo[]; minArgs?: number; maxArgs: number | null };
 
-/** Parameters as recorded at deploy win over the live function's: they know TypeScript's `?`. */
+/**
+ * Parameters as recorded at deploy win over the live function's: they know TypeScript's `?`. A
+ * recording without `minArgs` predates it and cannot tell `?` parameters apart: no lower bound then.
+ */
 const info = (live: SigLike, kind: MethodKind, recorded?: SigLike | null): MethodInfo => {
-  const sig = recorded && Array.isArray(recorded.params) ? recorded : live;
+  const fromDeploy = !!recorded && Array.isArray(recorded.params);
+  const sig = fromDeploy ? recorded! : live;
   const max = sig.maxArgs;
-  return { params: sig.params, minArgs: typeof sig.minArgs === "number" ? sig.minArgs : minArgsOf(sig.params), maxArgs: max !== null && Number.isFinite(max) ? max : null, kind };
+  const min = typeof sig.minArgs === "number" ? sig.minArgs : fromDeploy ? 0 : minArgsOf(sig.params);
+  return { params: sig.params, minArgs: min, maxArgs: max !== null && Number.isFinite(max) ? max : null, kind };
 };
 
 function kindOf(fn: Function): MethodKind {

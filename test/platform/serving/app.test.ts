@@ -57,6 +57,43 @@ describe("serving app (in-process)", () => {
   });
 });
 
+describe("serving app: arity from the signature recorded at deploy", () => {
+  class Notes {
+    add(title: string, body?: string) {
+      return body === undefined ? title : `${title}: ${body}`;
+    }
+  }
+  const params = [
+    { name: "title", optional: false, rest: false },
+    { name: "body", optional: true, rest: false },
+  ];
+  const appWith = (recorded: Record<string, unknown>) =>
+    createServingApp({ surface: surfaceOf(new Notes(), "class", recorded), meta: { name: "Notes", kind: "class", version: "v1" }, timeoutMs: 1000, concurrency: 1, maxBodyBytes: 1024, secret: "s3cret" });
+  const status = async (app: ReturnType<typeof appWith>, args: unknown[]) => (await app.request("/call/add", post({ args }))).status;
+
+  it("TypeScript's ? (recorded at deploy) makes a parameter optional; too few or too many is 400", async () => {
+    const app = appWith({ methods: { add: { params, minArgs: 1, maxArgs: 2 } } });
+    assert.equal(await status(app, ["t"]), 200);
+    assert.equal(await status(app, ["t", "b"]), 200);
+    const r = await app.request("/call/add", post({ args: [] }));
+    assert.equal(r.status, 400);
+    assert.deepEqual(await r.json(), { ok: false, error: { code: "BAD_ARGS", name: "ServingError", message: "add(title, body?) takes 1-2 arguments, got 0" } });
+    assert.equal(await status(app, ["a", "b", "c"]), 400);
+  });
+
+  it("a signature recorded before minArgs existed sets no lower bound (it cannot tell ? parameters apart)", async () => {
+    const app = appWith({ methods: { add: { params: params.map((p) => ({ ...p, optional: false })), maxArgs: 2 } } });
+    assert.equal(await status(app, []), 200);
+    assert.equal(await status(app, ["a", "b", "c"]), 400);
+  });
+
+  it("without a recording, the live function's parameters count (defaults are optional)", async () => {
+    const app = appWith({});
+    assert.equal(await status(app, []), 400, "the compiled JavaScript has no ?: title and body are required");
+    assert.equal(await status(app, ["t", "b"]), 200);
+  });
+});
+
 /** Like a class with `__getattr__`: its constructor returns a Proxy answering unknown names. */
 class Echo {
   x = 1;
