@@ -43,7 +43,7 @@ export const platformJobs: BenchCase = {
       out.push(result({ name: "job-warm-p95", value: percentile(warm, 95), unit: "ms trigger→result", baseline: "in-process operator call", baselineValue: percentile(local, 95), target: 25, better: "lower" }));
 
       // Cold start: fork + load of the deployed bundle, vs spawning `node -e 0`.
-      const { deployment } = await b.client.request<any>("GET", "/workspaces/bench/deployments/foo");
+      const { deployment } = await b.client.call("GET /workspaces/{ws}/deployments/{name}", { params: { ws: "bench", name: "foo" } });
       const bundleDir = join(b.platform.ctx.paths.versions, deployment.contentHash);
       const cold: number[] = [];
       for (let i = 0; i < COLD_STARTS; i++) {

@@ -3,26 +3,10 @@ import type { Command } from "commander";
 import { client, enc } from "./client.ts";
 import { ago, fail, printJson, printTable } from "./output.ts";
 
-interface Workspace {
-  id: string;
-  name: string;
-  createdAt: number | string;
-}
-
-interface TokenInfo {
-  id: string;
-  name: string;
-  scope: string;
-  workspaceId: string | null;
-  servingId: string | null;
-  createdAt: number | string;
-  revokedAt: number | string | null;
-}
-
 const iso = (v: number | string | null | undefined) => (v === null || v === undefined ? null : new Date(Number(v)).toISOString());
 
-async function workspaces(): Promise<Workspace[]> {
-  return (await client().request<{ workspaces: Workspace[] }>("GET", "/workspaces")).workspaces;
+async function workspaces() {
+  return (await client().call("GET /workspaces")).workspaces;
 }
 
 export function registerAdmin(program: Command): void {
@@ -32,7 +16,7 @@ export function registerAdmin(program: Command): void {
     .argument("<name>", "workspace name")
     .option("--json", "print JSON")
     .action(async (name: string, o: { json?: boolean }) => {
-      const { workspace } = await client().request<{ workspace: Workspace }>("POST", "/workspaces", { name });
+      const { workspace } = await client().call("POST /workspaces", { body: { name } });
       if (o.json) return printJson(workspace);
       process.stdout.write(`workspace ${workspace.name} (${workspace.id})\n`);
     });
@@ -55,7 +39,7 @@ export function registerAdmin(program: Command): void {
     .action(async (o: { workspace: string; admin?: boolean; name?: string; json?: boolean }, cmd: Command) => {
       if (o.admin && cmd.getOptionValueSource("workspace") === "cli") fail("--admin and --workspace exclude each other", "An admin token is valid in every workspace");
       const body = o.admin ? { admin: true, name: o.name ?? "admin (nbx token create)" } : { workspace: o.workspace, name: o.name ?? `nbx token create (${o.workspace})` };
-      const { token, secret } = await client().request<{ token: TokenInfo; secret: string }>("POST", "/tokens", body);
+      const { token, secret } = await client().call("POST /tokens", { body });
       if (o.json) return printJson({ ...token, secret });
       process.stdout.write(secret + "\n");
       process.stderr.write(`token ${token.id} (${o.admin ? "admin" : `workspace ${o.workspace}`}); the secret above is shown only once\n`);
@@ -65,10 +49,10 @@ export function registerAdmin(program: Command): void {
     .option("--all", "include revoked tokens")
     .option("--json", "print JSON")
     .action(async (o: { all?: boolean; json?: boolean }) => {
-      const { tokens } = await client().request<{ tokens: TokenInfo[] }>("GET", "/tokens");
+      const { tokens } = await client().call("GET /tokens");
       const shown = o.all ? tokens : tokens.filter((t) => t.revokedAt === null || t.revokedAt === undefined);
       if (o.json) return printJson(shown);
-      const names = new Map((await workspaces().catch(() => [] as Workspace[])).map((w) => [w.id, w.name]));
+      const names = new Map((await workspaces().catch(() => [])).map((w) => [w.id, w.name]));
       printTable(
         ["ID", "NAME", "SCOPE", "WORKSPACE", "CREATED", ...(o.all ? ["REVOKED"] : [])],
         shown.map((t) => [
@@ -86,7 +70,7 @@ export function registerAdmin(program: Command): void {
     .description("revoke a token by id (effective at once, on the API and on serving URLs)")
     .argument("<id>", "token id (see `nbx token list`)")
     .action(async (id: string) => {
-      await client().request("DELETE", `/tokens/${enc(id)}`);
+      await client().call("DELETE /tokens/{id}", { params: { id } });
       process.stdout.write(`revoked ${id}\n`);
     });
   tok.command("rotate")
@@ -95,10 +79,7 @@ export function registerAdmin(program: Command): void {
     .option("-w, --workspace <name>", "workspace of the serving", "default")
     .option("--json", "print JSON")
     .action(async (serving: string, o: { workspace: string; json?: boolean }) => {
-      const { token, secret, revoked } = await client().request<{ token: TokenInfo; secret: string; revoked: string[] }>(
-        "POST",
-        `/workspaces/${enc(o.workspace)}/servings/${enc(serving)}/token`,
-      );
+      const { token, secret, revoked } = await client().call("POST /workspaces/{ws}/servings/{name}/token", { params: { ws: o.workspace, name: serving } });
       if (o.json) return printJson({ ...token, secret, revoked });
       process.stdout.write(secret + "\n");
       process.stderr.write(`token ${token.id} for serving ${o.workspace}/${serving}; deploys of this serving return it until the next rotate${revoked.length ? `; revoked ${revoked.join(", ")}` : ""}\n`);

@@ -117,10 +117,7 @@ async function deployCommand(targetText: string, o: DeployCliOptions): Promise<v
     !serving && remote?.deployment
       ? remote.deployment
       : (
-          await client().request<{ deployment: DeploymentInfo }>(
-            "GET",
-            `/workspaces/${enc(o.workspace)}/deployments/${enc(opts.name ?? exportOverride ?? "")}`,
-          )
+          await client().call("GET /workspaces/{ws}/deployments/{name}", { params: { ws: o.workspace, name: opts.name ?? exportOverride ?? "" } })
         ).deployment;
   progress.done(`ready: ${info.name} (${info.type}) version ${info.versionId}`);
   if (o.json) {

@@ -17,7 +17,7 @@ export function registerLogin(program: Command): void {
       if (!/^https?:\/\/[^/]/.test(url)) fail(`"${url}" is not a platform URL`, "Give its base URL, e.g. nbx login http://build-box:7070 --token …");
       const base = url.replace(/\/+$/, "").replace(/\/api\/v1$/, "");
       // Check the pair before recording it: a typo must not become the default for every folder.
-      const workspaces = await new PlatformClient({ url: base, token }).request<{ workspaces: Array<{ name: string }> }>("GET", "/workspaces");
+      const workspaces = await new PlatformClient({ url: base, token }).call("GET /workspaces");
       const file = writeCurrentPlatform({ source: "login", url: base, token, writtenAt: new Date().toISOString() });
       if (o.json) return printJson({ url: base, file, workspaces: workspaces.workspaces.map((w) => w.name) });
       process.stdout.write(`logged in to ${base} (workspaces: ${workspaces.workspaces.map((w) => w.name).join(", ") || "none yet"})\n  recorded in ${file}\n`);

@@ -4,6 +4,7 @@ import { fromWire, toWire } from "../codec/index.ts";
 import { RemoteError } from "../remote/remote-error.ts";
 import { Run, type LogLine } from "../remote/run.ts";
 import { RUN_STATUSES, TERMINAL_STATUSES, type RunInfo } from "../remote/types.ts";
+import { triggerRun } from "../remote/trigger.ts";
 import { client, enc } from "./client.ts";
 import { ago, debug, duration, fail, formatValue, parseIntOption, parseJsonArg, printJson, printTable } from "./output.ts";
 
@@ -45,7 +46,7 @@ export function registerRuns(program: Command): void {
     .argument("<runId>", "run id")
     .option("--json", "print the run as JSON")
     .action(async (id: string, o: { json?: boolean }) => {
-      const { run } = await client().request<{ run: RunInfo }>("POST", `/runs/${enc(id)}/cancel`);
+      const { run } = await client().call("POST /runs/{id}/cancel", { params: { id } });
       if (o.json) return printJson(run);
       process.stdout.write(`run ${run.id}: ${run.status}${run.status === "running" ? " (cancel requested)" : ""}\n`);
     });
@@ -56,7 +57,7 @@ export function registerRuns(program: Command): void {
     .argument("<runId>", "run id")
     .option("--json", "print the new run as JSON")
     .action(async (id: string, o: { json?: boolean }) => {
-      const { run } = await client().request<{ run: RunInfo }>("POST", `/runs/${enc(id)}/retry`);
+      const { run } = await client().call("POST /runs/{id}/retry", { params: { id } });
       if (o.json) return printJson(run);
       process.stdout.write(run.id + "\n");
     });
@@ -65,9 +66,7 @@ export function registerRuns(program: Command): void {
 async function runCommand(name: string, o: { workspace: string; arg: string[]; wait?: boolean; logs?: boolean; json?: boolean }): Promise<void> {
   const args = o.arg.map((a, i) => parseJsonArg(a, `--arg #${i + 1}`));
   const c = client();
-  const { run } = await c.request<{ run: RunInfo }>("POST", `/workspaces/${enc(o.workspace)}/deployments/${enc(name)}/runs`, {
-    args: toWire(args, { path: "args" }),
-  });
+  const run = await triggerRun(c, { workspace: o.workspace, name }, { args: toWire(args, { path: "args" }) as unknown[] });
   if (!o.wait) {
     if (o.json) printJson(run);
     else process.stdout.write(run.id + "\n");
@@ -114,13 +113,10 @@ async function pipeLogs(run: Run, signal: AbortSignal): Promise<void> {
 }
 
 async function listRuns(o: { workspace?: string; status?: string; deployment?: string; limit: string; json?: boolean }): Promise<void> {
-  if (o.status && !(RUN_STATUSES as readonly string[]).includes(o.status)) fail(`unknown status "${o.status}"`, `Use one of ${RUN_STATUSES.join(", ")}`);
-  const q = new URLSearchParams();
-  if (o.workspace) q.set("workspace", o.workspace);
-  if (o.status) q.set("status", o.status);
-  if (o.deployment) q.set("deployment", o.deployment);
-  q.set("limit", String(parseIntOption(o.limit, "--limit", 1)));
-  const { runs } = await client().request<{ runs: RunInfo[] }>("GET", `/runs?${q}`);
+  const status = RUN_STATUSES.find((s) => s === o.status);
+  if (o.status && !status) fail(`unknown status "${o.status}"`, `Use one of ${RUN_STATUSES.join(", ")}`);
+  const query = { workspace: o.workspace, status, deployment: o.deployment, limit: parseIntOption(o.limit, "--limit", 1) };
+  const { runs } = await client().call("GET /runs", { query });
   if (o.json) return printJson(runs);
   printTable(
     ["ID", "DEPLOYMENT", "WORKSPACE", "STATUS", "ATTEMPT", "CREATED", "DURATION"],

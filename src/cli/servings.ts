@@ -9,15 +9,15 @@ import { fail, formatValue, parseJsonArg, printJson, printTable } from "./output
 interface ServingRow {
   workspace: string;
   name: string;
-  url?: string;
+  url?: string | null | undefined;
   status?: string;
   [k: string]: unknown;
 }
 
 async function deploymentsOf(workspace: string | undefined): Promise<DeploymentInfo[]> {
   const c = client();
-  const names = workspace ? [workspace] : (await c.request<{ workspaces: { name: string }[] }>("GET", "/workspaces")).workspaces.map((w) => w.name);
-  const lists = await Promise.all(names.map((w) => c.request<{ deployments: DeploymentInfo[] }>("GET", `/workspaces/${enc(w)}/deployments`)));
+  const names = workspace ? [workspace] : (await c.call("GET /workspaces")).workspaces.map((w) => w.name);
+  const lists = await Promise.all(names.map((w) => c.call("GET /workspaces/{ws}/deployments", { params: { ws: w } })));
   return lists.flatMap((l) => l.deployments);
 }
 
@@ -45,8 +45,7 @@ export function registerServings(program: Command): void {
     .action(async (o: { workspace?: string; json?: boolean }) => {
       let rows: ServingRow[];
       try {
-        const q = o.workspace ? `?workspace=${enc(o.workspace)}` : "";
-        rows = (await client().request<{ servings: ServingRow[] }>("GET", `/servings${q}`)).servings;
+        rows = (await client().call("GET /servings", { query: { workspace: o.workspace } })).servings;
       } catch (err) {
         // Platforms without the servings listing route: derive it from the deployments.
         if (!(isNboxError(err) && err.code === "NOT_FOUND" && /no API route|failed with HTTP 404/.test(err.message))) throw err;
@@ -69,7 +68,7 @@ export function registerServings(program: Command): void {
     .option("-w, --workspace <name>", "workspace", "default")
     .option("--json", "print JSON")
     .action(async (name: string, o: { workspace: string; json?: boolean }) => {
-      const { logs } = await client().request<{ logs: string[] }>("GET", `/workspaces/${enc(o.workspace)}/servings/${enc(name)}/logs`);
+      const { logs } = await client().call("GET /workspaces/{ws}/servings/{name}/logs", { params: { ws: o.workspace, name } });
       if (o.json) return printJson(logs);
       process.stdout.write(logs.length ? logs.join("\n") + "\n" : "(no output yet)\n");
     });
@@ -85,7 +84,7 @@ export function registerServings(program: Command): void {
     .action(async (serving: string, method: string, rawArgs: string[], o: { workspace: string; json?: boolean }) => {
       const args = rawArgs.map((a, i) => parseJsonArg(a, `argument #${i + 1}`));
       const c = client();
-      const { deployment } = await c.request<{ deployment: DeploymentInfo }>("GET", `/workspaces/${enc(o.workspace)}/deployments/${enc(serving)}`);
+      const { deployment } = await c.call("GET /workspaces/{ws}/deployments/{name}", { params: { ws: o.workspace, name: serving } });
       if (deployment.type !== "serving") fail(`"${deployment.name}" is a job, not a serving`, `Run it with: nbx run ${deployment.name} --arg … --wait`);
       if (!deployment.servingUrl) fail(`serving "${deployment.name}" has no URL (is it running?)`, "Check `nbx servings`, or redeploy it");
       const url = deployment.servingUrl!.endsWith("/") ? deployment.servingUrl! : deployment.servingUrl + "/";

@@ -50,14 +50,15 @@ const views = {
     }
     return '<table><tr><th>Workspace</th><th>Name</th><th>Type</th><th>Kind</th><th>Version</th><th>URL</th></tr>' + rows + '</table>';
   },
+  // Fields as the API's declared Serving and Event schemas name them (GET /servings, GET /events).
   async servings() {
     const { servings } = await api("/servings");
     return '<table><tr><th>Serving</th><th>Status</th><th>Restarts</th><th>Requests</th><th>URL</th></tr>' +
-      servings.map((s) => '<tr><td>' + esc(s.name ?? s.deploymentId) + '</td><td>' + esc(s.status) + '</td><td>' + esc(s.restarts) + '</td><td>' + esc(s.requestCount ?? s.requests ?? "") + '</td><td>' + esc(s.url ?? s.urlPath ?? "") + '</td></tr>').join("") + '</table>';
+      servings.map((s) => '<tr><td>' + esc(s.workspace + "/" + s.name) + '</td><td>' + esc(s.status) + '</td><td>' + esc(s.restarts) + '</td><td>' + esc(s.requests) + '</td><td>' + esc(s.url ?? "") + '</td></tr>').join("") + '</table>';
   },
   async events() {
     const { events } = await api("/events");
-    return '<table><tr><th>Time</th><th>Kind</th><th>Message</th></tr>' + events.map((e) => '<tr><td>' + new Date(Number(e.ts ?? e.createdAt)).toLocaleString() + '</td><td>' + esc(e.kind) + '</td><td>' + esc(e.message) + '</td></tr>').join("") + '</table>';
+    return '<table><tr><th>Time</th><th>Kind</th><th>Message</th></tr>' + events.map((e) => '<tr><td>' + new Date(e.ts).toLocaleString() + '</td><td>' + esc(e.kind) + '</td><td>' + esc(e.message) + '</td></tr>').join("") + '</table>';
   },
 };
 // Timeline bars are placed through the DOM: the CSP refuses inline style attributes.

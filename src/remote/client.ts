@@ -1,4 +1,5 @@
-import { ERROR_STATUS, NboxError, type ErrorCode } from "../errors.ts";
+import { ERROR_STATUS, isErrorCode, NboxError, type ErrorCode } from "../errors.ts";
+import type { ApiArgs, ApiInput, ApiOutput, RouteKey } from "./api-types.ts";
 import { discoverPlatform, type Connection } from "./discovery.ts";
 
 export interface ClientOptions extends Partial<Connection> {
@@ -9,7 +10,27 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = Object.fromEntries(
   Object.entries(ERROR_STATUS).map(([code, status]) => [status, code as ErrorCode]).reverse(),
 );
 
-/** Thin JSON-over-HTTP client for the platform API (`/api/v1`); every failure is an NboxError. */
+/** Transport options of one exchange. */
+export interface SendInit {
+  headers?: Record<string, string> | undefined;
+  signal?: AbortSignal | undefined;
+  raw?: Uint8Array | undefined;
+}
+
+/** `/runs/{id}` with `{ id: "r 1" }` → `/runs/r%201`, plus the query string of the defined values. */
+function concretePath(template: string, params: Record<string, unknown> = {}, query: Record<string, unknown> = {}): string {
+  const path = template.replace(/\{(\w+)\}/g, (_m, name: string) => encodeURIComponent(String(params[name])));
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) q.set(k, String(v));
+  const qs = q.toString();
+  return qs ? `${path}?${qs}` : path;
+}
+
+/**
+ * Client for the platform API (`/api/v1`), typed by the API's route declarations: `call(route, input)`
+ * takes the route's declared params, query and body and answers its declared success body. Every
+ * failure is an NboxError.
+ */
 export class PlatformClient {
   readonly url: string;
   readonly token: string;
@@ -18,7 +39,17 @@ export class PlatformClient {
     this.token = conn.token;
   }
 
-  async request<T>(method: string, path: string, body?: unknown, init: { headers?: Record<string, string>; signal?: AbortSignal; raw?: Uint8Array } = {}): Promise<T> {
+  /** @example const { run } = await client.call("GET /runs/{id}", { params: { id } }) */
+  async call<K extends RouteKey>(route: K, ...[input]: ApiArgs<K>): Promise<ApiOutput<K>> {
+    const i = (input ?? {}) as ApiInput<RouteKey> & { params?: Record<string, unknown>; query?: Record<string, unknown>; body?: unknown; raw?: Uint8Array };
+    const space = route.indexOf(" ");
+    const path = concretePath(route.slice(space + 1), i.params, i.query);
+    // The declarations are the contract the server validates against: the answer has their shape.
+    return (await this.send(route.slice(0, space), path, i.body, { headers: i.headers, signal: i.signal, raw: i.raw })) as ApiOutput<K>;
+  }
+
+  /** One HTTP exchange: JSON (or raw bytes) out, the parsed JSON answer back, failures as NboxError. */
+  protected async send(method: string, path: string, body?: unknown, init: SendInit = {}): Promise<unknown> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, ...init.headers };
     let payload: string | Uint8Array | undefined;
     if (init.raw) {
@@ -36,7 +67,7 @@ export class PlatformClient {
       throw new NboxError("UNAVAILABLE", `cannot reach the nbox platform at ${this.url} (${(err as Error).message})`, "Is `nbx up` running? Check NBOX_URL", { cause: err });
     }
     const text = await res.text();
-    let json: any;
+    let json: { error?: { code?: string; message?: string } } | undefined;
     try {
       json = text ? JSON.parse(text) : undefined;
     } catch {
@@ -44,16 +75,16 @@ export class PlatformClient {
     }
     if (!res.ok) {
       const e = json?.error;
-      const code = (e?.code as ErrorCode) ?? CODE_BY_STATUS[res.status] ?? "INTERNAL";
+      const code = isErrorCode(e?.code) ? e.code : (CODE_BY_STATUS[res.status] ?? "INTERNAL");
       throw new NboxError(code, e?.message ?? `${method} ${path} failed with HTTP ${res.status}: ${text.slice(0, 200)}`);
     }
-    return json as T;
+    return json;
   }
 }
 
 /**
  * Platform client: defaults from NBOX_URL/NBOX_TOKEN, else the local `nbx up`.
- * @example const client = connect(); await client.request("GET", "/workspaces")
+ * @example const client = connect(); await client.call("GET /workspaces")
  */
 export function connect(opts: ClientOptions = {}): PlatformClient {
   return new PlatformClient(discoverPlatform(opts));

@@ -148,17 +148,13 @@ export async function deploy(target: Operator | AnyClass, workspace = "default",
   const packed = await packBundle(root, input, { ignore: opts.ignore, maxBytes: opts.maxBundleBytes });
   const client = opts.client ?? connect();
   const hash = packed.manifest.contentHash;
-  const { exists } = await client.request<{ exists: boolean }>("GET", `/bundles/${hash}`);
+  const { exists } = await client.call("GET /bundles/{hash}", { params: { hash } });
   if (!exists) {
     opts.onStep?.("upload", `${packed.tarball.length} bytes`);
-    await client.request("PUT", `/bundles/${hash}`, undefined, { raw: packed.tarball });
+    await client.call("PUT /bundles/{hash}", { params: { hash }, raw: packed.tarball });
   } else opts.onStep?.("upload", "unchanged, 0 bytes");
   opts.onStep?.("install");
-  const { deployment } = await client.request<{ deployment: DeploymentInfo; created: boolean }>(
-    "POST",
-    `/workspaces/${encodeURIComponent(workspace)}/deployments`,
-    { manifest: packed.manifest },
-  );
+  const { deployment } = await client.call("POST /workspaces/{ws}/deployments", { params: { ws: workspace }, body: { manifest: packed.manifest as unknown as Record<string, unknown> } });
   opts.onStep?.("ready", deployment.versionId);
   return deployment.type === "serving" ? remoteServing(deployment) : remoteJob(client, deployment);
 }

@@ -13,10 +13,10 @@ export async function fromJob<T = (...args: any[]) => unknown>(nameOrId: string,
   const client = connect(opts);
   // A deployment id needs no workspace (`fromJob(id)`); a name is looked up in one.
   const byName = () =>
-    client.request<{ deployment: DeploymentInfo }>("GET", `/workspaces/${encodeURIComponent(opts.workspace ?? "default")}/deployments/${encodeURIComponent(nameOrId)}`);
+    client.call("GET /workspaces/{ws}/deployments/{name}", { params: { ws: opts.workspace ?? "default", name: nameOrId } });
   const { deployment } =
     opts.workspace === undefined && DEPLOYMENT_ID.test(nameOrId)
-      ? await client.request<{ deployment: DeploymentInfo }>("GET", `/deployments/${encodeURIComponent(nameOrId)}`).catch((err) => {
+      ? await client.call("GET /deployments/{id}", { params: { id: nameOrId } }).catch((err) => {
           if ((err as NboxError).code === "NOT_FOUND") return byName().catch(() => Promise.reject(err));
           throw err;
         })

@@ -4,26 +4,26 @@ import type { PlatformClient } from "./client.ts";
 import { outcome, Run } from "./run.ts";
 import { RunBatcher } from "./run-batcher.ts";
 import { argsPayload } from "./args-transport.ts";
-import type { DeploymentInfo, RemoteJob, RemoteMapOptions, RunInfo } from "./types.ts";
+import { triggerRun } from "./trigger.ts";
+import type { DeploymentInfo, RemoteJob, RemoteMapOptions } from "./types.ts";
 
 // Default runs in flight for remote map: enough to keep every worker slot busy.
 const REMOTE_MAP_CONCURRENCY = 1_000;
 
 /** Build the callable remote handle of a deployed job. */
 export function remoteJob<T>(client: PlatformClient, deployment: DeploymentInfo): RemoteJob<T> {
-  const path = `/workspaces/${encodeURIComponent(deployment.workspace)}/deployments/${encodeURIComponent(deployment.name)}/runs`;
   const tracer = getTracer();
 
   const trigger = async (...args: unknown[]): Promise<Run<any>> => {
     const body = { ...(await argsPayload(client, args)), traceparent: tracer.traceparent() };
-    const { run } = await client.request<{ run: RunInfo }>("POST", path, body);
+    const run = await triggerRun(client, deployment, body);
     return new Run(client, run.id);
   };
   // Trigger and wait inside one client span, so the run's spans nest under the caller's call.
   const call = (...args: unknown[]) =>
     tracer.withSpan(`remote:${deployment.name}`, async (span) => {
       const body = { ...(await argsPayload(client, args)), traceparent: tracer.traceparent(), wait: true };
-      const { run } = await client.request<{ run: RunInfo }>("POST", path, body);
+      const run = await triggerRun(client, deployment, body);
       span.attributes.runId = run.id;
       return run.status === "queued" || run.status === "running" ? new Run(client, run.id).result() : outcome(run);
     });
@@ -32,7 +32,7 @@ export function remoteJob<T>(client: PlatformClient, deployment: DeploymentInfo)
     const items = Array.from(inputs);
     const runIds: (string | undefined)[] = new Array(items.length);
     const settled: boolean[] = new Array(items.length).fill(false);
-    const batcher = new RunBatcher(client, path, () => tracer.traceparent());
+    const batcher = new RunBatcher(client, deployment, () => tracer.traceparent());
     try {
       const results = await fanOut(
         items.length,
@@ -51,7 +51,7 @@ export function remoteJob<T>(client: PlatformClient, deployment: DeploymentInfo)
     } catch (err) {
       // Stopped early (abort, first error, ratio): cancel the runs still going, best effort.
       batcher.abandon();
-      runIds.forEach((id, i) => id && !settled[i] && void client.request("POST", `/runs/${id}/cancel`).catch(() => {}));
+      runIds.forEach((id, i) => id && !settled[i] && void client.call("POST /runs/{id}/cancel", { params: { id } }).catch(() => {}));
       throw err;
     }
   };

@@ -2,7 +2,8 @@ import { argsPayload } from "./args-transport.ts";
 import { isNboxError } from "../errors.ts";
 import type { PlatformClient } from "./client.ts";
 import { outcome } from "./run.ts";
-import type { RunInfo } from "./types.ts";
+import { triggerRuns } from "./trigger.ts";
+import type { DeploymentInfo, RunInfo } from "./types.ts";
 
 // Requests per batch and ids per long-poll stay well below the server's limits.
 const MAX_BATCH = 1_000;
@@ -36,7 +37,7 @@ export class RunBatcher {
 
   constructor(
     private readonly client: PlatformClient,
-    private readonly triggerPath: string,
+    private readonly deployment: Pick<DeploymentInfo, "workspace" | "name">,
     private readonly traceparent: () => string | undefined,
   ) {}
 
@@ -82,7 +83,7 @@ export class RunBatcher {
           return "argsRef" in payload ? payload : payload.args;
         }),
       );
-      const { runs } = await this.client.request<{ runs: RunInfo[] }>("POST", this.triggerPath, { batch, traceparent: this.traceparent() });
+      const runs = await triggerRuns(this.client, this.deployment, { batch, traceparent: this.traceparent() });
       runs.forEach((r, i) => items[i]!.resolve(r.id));
     } catch (err) {
       // The server queues nothing when one item is bad: retry one by one so only that item fails.
@@ -112,7 +113,7 @@ export class RunBatcher {
         this.poll = new AbortController();
         let runs: RunInfo[] = [];
         try {
-          ({ runs } = await this.client.request<{ runs: RunInfo[] }>("POST", "/runs/wait", { ids, timeoutMs: POLL_MS }, { signal: this.poll.signal }));
+          ({ runs } = await this.client.call("POST /runs/wait", { body: { ids, timeoutMs: POLL_MS }, signal: this.poll.signal }));
         } catch (err) {
           if ((err as Error).name === "AbortError") continue;
           for (const id of ids) this.waiters.get(id)?.reject(err);

@@ -26,7 +26,7 @@ export class Run<T = unknown> {
   ) {}
 
   info(): Promise<RunInfo> {
-    return this.client.request<{ run: RunInfo }>("GET", `/runs/${this.id}`).then((r) => r.run);
+    return this.client.call("GET /runs/{id}", { params: { id: this.id } }).then((r) => r.run);
   }
 
   async status(): Promise<RunStatus> {
@@ -40,21 +40,20 @@ export class Run<T = unknown> {
       const left = deadline - Date.now();
       if (left <= 0) throw new NboxError("TIMEOUT", `run ${this.id} did not finish within ${opts.timeoutMs} ms`);
       const slice = Math.min(WAIT_SLICE_MS, left);
-      const { run } = await this.client.request<{ run: RunInfo }>("GET", `/runs/${this.id}/wait?timeoutMs=${Math.round(slice)}`, undefined, { signal: opts.signal });
+      const { run } = await this.client.call("GET /runs/{id}/wait", { params: { id: this.id }, query: { timeoutMs: Math.round(slice) }, signal: opts.signal });
       if (TERMINAL_STATUSES.includes(run.status)) return outcome<T>(run);
     }
   }
 
   async logs(opts: { afterSeq?: number } = {}): Promise<LogLine[]> {
-    const q = opts.afterSeq === undefined ? "" : `?after=${opts.afterSeq}`;
-    return (await this.client.request<{ logs: LogLine[] }>("GET", `/runs/${this.id}/logs${q}`)).logs;
+    return (await this.client.call("GET /runs/{id}/logs", { params: { id: this.id }, query: { after: opts.afterSeq } })).logs;
   }
 
   /** Log lines as they arrive, until the run ends. */
   async *followLogs(signal?: AbortSignal): AsyncGenerator<LogLine> {
     let after = -1;
     for (;;) {
-      const { logs, done } = await this.client.request<{ logs: LogLine[]; done: boolean }>("GET", `/runs/${this.id}/logs?after=${after}&follow=1`, undefined, { signal });
+      const { logs, done } = await this.client.call("GET /runs/{id}/logs", { params: { id: this.id }, query: { after, follow: "1" }, signal });
       for (const l of logs) {
         after = l.seq;
         yield l;
@@ -71,9 +70,9 @@ export class Run<T = unknown> {
     const timeoutMs = opts.timeoutMs ?? CANCEL_TIMEOUT_MS;
     const deadline = Date.now() + timeoutMs;
     const slice = () => Math.max(1, Math.round(Math.min(WAIT_SLICE_MS, deadline - Date.now())));
-    let { run } = await this.client.request<{ run: RunInfo }>("POST", `/runs/${this.id}/cancel?timeoutMs=${slice()}`);
+    let { run } = await this.client.call("POST /runs/{id}/cancel", { params: { id: this.id }, query: { timeoutMs: slice() } });
     while (!TERMINAL_STATUSES.includes(run.status) && Date.now() < deadline) {
-      ({ run } = await this.client.request<{ run: RunInfo }>("GET", `/runs/${this.id}/wait?timeoutMs=${slice()}`));
+      ({ run } = await this.client.call("GET /runs/{id}/wait", { params: { id: this.id }, query: { timeoutMs: slice() } }));
     }
     if (TERMINAL_STATUSES.includes(run.status)) return run.status;
     throw new NboxError(
@@ -84,12 +83,12 @@ export class Run<T = unknown> {
   }
 
   async spans(): Promise<Span[]> {
-    return (await this.client.request<{ spans: Span[] }>("GET", `/runs/${this.id}/spans`)).spans;
+    return (await this.client.call("GET /runs/{id}/spans", { params: { id: this.id } })).spans;
   }
 
   /** Run the same deployment version again with the same arguments (e.g. a failed map item). */
   async retry(): Promise<Run<T>> {
-    const { run } = await this.client.request<{ run: RunInfo }>("POST", `/runs/${this.id}/retry`);
+    const { run } = await this.client.call("POST /runs/{id}/retry", { params: { id: this.id } });
     return new Run<T>(this.client, run.id);
   }
 }

@@ -8,6 +8,7 @@ import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { toWire } from "../../src/codec/index.ts";
 import { PlatformClient } from "../../src/remote/client.ts";
+import { triggerRuns } from "../../src/remote/trigger.ts";
 import type { RunInfo } from "../../src/remote/types.ts";
 import { startNbxUp, type NbxUp } from "../cli/_harness.ts";
 import { eventually, freshDataDir, freshPostgresSchema, importProject, tempDir, wsName } from "../platform/jobs/_helpers.ts";
@@ -37,7 +38,7 @@ async function startGate(): Promise<{ url: string; open(): void; close(): Promis
 
 const client = (up: NbxUp) => new PlatformClient({ url: up.url, token: up.token });
 const listRuns = async (up: NbxUp, ws: string) =>
-  (await client(up).request<{ runs: RunInfo[] }>("GET", `/runs?workspace=${ws}&limit=1000`)).runs;
+  (await client(up).call("GET /runs", { query: { workspace: ws, limit: 1000 } })).runs;
 const TERMINAL = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
 /** Undone in reverse order after the suite: processes, gates, schemas. */
 type Cleanup = Array<() => Promise<void>>;
@@ -69,10 +70,8 @@ async function crashWhileHolding(up: NbxUp, cleanup: Cleanup, beforeKill: () => 
   const gate1 = await mod.gate.deploy(ws, { client: c, name: "gate1", resource: { maxRetries: 1, retryBackoffMs: 100 } });
   const batch = async (from: number) =>
     (
-      await c.request<{ runs: RunInfo[] }>("POST", `/workspaces/${ws}/deployments/tiny/runs`, {
-        batch: Array.from({ length: TINY_PER_BATCH }, (_, i) => toWire([from + i])),
-      })
-    ).runs.map((r) => r.id);
+      await triggerRuns(c, { workspace: ws, name: "tiny" }, { batch: Array.from({ length: TINY_PER_BATCH }, (_, i) => toWire([from + i]) as unknown[]) })
+    ).map((r) => r.id);
   const first = await batch(0);
   const started0 = (await gate0.trigger(gate.url)).id;
   const started1 = (await gate1.trigger(gate.url)).id;

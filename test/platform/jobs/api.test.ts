@@ -6,7 +6,7 @@ import { request } from "node:http";
 import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { apiContract } from "../../../src/platform/api/contract/index.ts";
-import { PlatformClient } from "../../../src/remote/client.ts";
+import { PlatformClient, type SendInit } from "../../../src/remote/client.ts";
 import { importProject, startTestPlatform, wsName, type TestPlatform } from "./_helpers.ts";
 
 /** POST with a Content-Length header but (almost) no body: the answer must not wait for the body. */
@@ -28,8 +28,8 @@ function postDeclaringLength(url: string, token: string, length: number): Promis
 /** Records every API call the SDK makes. */
 class SpyClient extends PlatformClient {
   calls: { method: string; path: string; body: any; res: any }[] = [];
-  override async request<T>(method: string, path: string, body?: unknown, init?: Parameters<PlatformClient["request"]>[3]): Promise<T> {
-    const res = await super.request<T>(method, path, body, init);
+  protected override async send(method: string, path: string, body?: unknown, init?: SendInit): Promise<unknown> {
+    const res = await super.send(method, path, body, init);
     this.calls.push({ method, path, body, res });
     return res;
   }

@@ -44,7 +44,7 @@ describe("jobs e2e: examples", () => {
 
   it("fromJob of an unknown deployment fails with a 404 naming it", async () => {
     const ws = wsName("none");
-    await tp.client.request("POST", "/workspaces", { name: ws });
+    await tp.client.call("POST /workspaces", { body: { name: ws } });
     await assert.rejects(fromJob("nope-not-here", { workspace: ws, url: tp.url, token: tp.token }), (e: any) => {
       assert.equal(e.code, "NOT_FOUND");
       assert.match(e.message, /nope-not-here/);
@@ -124,7 +124,7 @@ describe("jobs e2e: examples", () => {
       seen.push(span.spanId);
       assert.equal(await remote(4), 4 + (1 + 4) * 3);
     });
-    const last = (await tp.client.request<{ runs: { id: string }[] }>("GET", `/runs?workspace=${ws}&limit=1`)).runs[0]!;
+    const last = (await tp.client.call("GET /runs", { query: { workspace: ws, limit: 1 } })).runs[0]!;
     const spans2 = await new Run(tp.client, last.id).spans();
     const root2 = spans2.find((s) => s.name === "MyOperator")!;
     const clientSpan = tracer.memory.spans().find((s: any) => s.spanId === root2.parentSpanId);

@@ -3,14 +3,14 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { PlatformClient } from "../../../src/remote/client.ts";
+import { PlatformClient, type SendInit } from "../../../src/remote/client.ts";
 import { importProject, startTestPlatform, wsName, type TestPlatform } from "./_helpers.ts";
 
 class SpyClient extends PlatformClient {
   paths: string[] = [];
-  override request<T>(method: string, path: string, body?: unknown, init?: Parameters<PlatformClient["request"]>[3]): Promise<T> {
+  protected override send(method: string, path: string, body?: unknown, init?: SendInit): Promise<unknown> {
     this.paths.push(`${method} ${path}`);
-    return super.request<T>(method, path, body, init);
+    return super.send(method, path, body, init);
   }
 }
 
