@@ -337,7 +337,7 @@ describe("nbx without a platform", () => {
         nbx(["frobnicate"], { cwd: home, env }),
       ]);
       assert.equal(runs.code, 1);
-      assert.match(runs.stderr, /^error: no nbox platform is running/m);
+      assert.match(runs.stderr, /^error: no nbox platform found/m);
       assert.match(runs.stderr, /^hint: Start one with/m);
       assert.equal(worker.code, 1);
       assert.match(worker.stderr, /error: nbx worker is not supported yet/);
