@@ -13,7 +13,7 @@ function scripted(statuses: RunStatus[]) {
   const client = {
     async call(route: string, input: { params?: Record<string, string>; query?: Record<string, unknown> } = {}) {
       const path = route.replace(/\{(\w+)\}/g, (_m, k: string) => input.params?.[k] ?? "");
-      const q = new URLSearchParams(Object.entries(input.query ?? {}).map(([k, v]) => [k, String(v)])).toString();
+      const q = new URLSearchParams(Object.entries(input.query ?? {}).map(([k, v]): [string, string] => [k, String(v)])).toString();
       calls.push(q ? `${path}?${q}` : path);
       const status = statuses.length > 1 ? statuses.shift()! : statuses[0]!;
       return { run: { id: "run_1", status } };
