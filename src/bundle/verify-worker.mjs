@@ -12,6 +12,6 @@ try {
   // not Linux, or not allowed: normal priority
 }
 register();
-const { runVerifyTask } = await import("./verify-task.ts");
+const { runVerifyTask } = await import("./verify-task.js");
 
 export default runVerifyTask;

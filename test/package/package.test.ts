@@ -2,7 +2,7 @@
 // way a user would — plain Node (ESM and CommonJS), a strict TypeScript project, and the CLI.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, readdirSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { REPO, tempDir } from "../platform/jobs/_helpers.ts";
@@ -32,6 +32,16 @@ test("the tarball ships the compiled package only", () => {
   assert.ok(packed.includes("bin/nbx.js") && packed.includes("README.md") && packed.includes("LICENSE"));
   const stray = packed.filter((p) => /^(src|test|bench|scripts|examples|\.ci)\//.test(p) || p.endsWith(".ts") && !p.endsWith(".d.ts"));
   assert.deepEqual(stray, []);
+});
+
+test("plain-JS entries import compiled siblings (.js), which exist in dist and resolve to .ts under tsx", () => {
+  // Worker threads and child processes start from these files; a ".ts" import works from the
+  // sources (tsx) but breaks the installed package.
+  for (const f of packed.filter((p) => p.endsWith(".mjs"))) {
+    const text = readFileSync(join(REPO, f), "utf8");
+    assert.doesNotMatch(text, /import\(\s*["']\.{1,2}\/[^"']+\.ts["']\s*\)|from\s+["']\.{1,2}\/[^"']+\.ts["']/, f);
+  }
+  assert.ok(packed.some((p) => p.endsWith("verify-worker.mjs")));
 });
 
 test("plain node imports nbox and runs an operator tree", () => {
