@@ -1,5 +1,7 @@
 // The type of a serving's remote handle, derived from the served class (or Operator).
+import type { ParamInfo } from "../operator/signature.ts";
 import type { AnyFn } from "../operator/types.ts";
+import type { ClassSurface } from "./class-surface.ts";
 
 /** Names a serving never answers (framework methods, Object plumbing): left out of the remote type. */
 type Unreachable =
@@ -34,8 +36,19 @@ type ServingOf<T> = ForwardCall<T> & {
   $whoAreYou(): Promise<WhoAreYou>;
 };
 
-type MethodInfo = { params: { name: string; optional: boolean; rest: boolean }[]; minArgs: number; maxArgs: number | null; kind: string };
+export type MethodKind = ClassSurface["methods"][string]["kind"];
 
+/** How one method (or `forward`) of a serving is called. */
+export interface MethodInfo {
+  params: ParamInfo[];
+  /** Arguments a call must pass. */
+  minArgs: number;
+  /** null = no limit (rest parameter or unknown source). */
+  maxArgs: number | null;
+  kind: MethodKind;
+}
+
+/** `GET /who_are_you` of a serving: the one shape the serving sends and the SDK reads. */
 export interface WhoAreYou {
   name: string;
   kind: string;
@@ -43,5 +56,5 @@ export interface WhoAreYou {
   fields: string[];
   version: string;
   /** How `forward` is called (POST /forward), or null when the served object has none. */
-  forward?: MethodInfo | null;
+  forward: MethodInfo | null;
 }

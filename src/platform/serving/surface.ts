@@ -5,27 +5,10 @@ import { stateOf } from "../../operator/invoke.ts";
 import { minArgsOf, signatureOf, type ParamInfo } from "../../operator/signature.ts";
 import { classSurface, isPublicName, type ClassSurface } from "../../remote/class-surface.ts";
 import type { RecordedSignature, SchemaSet } from "../../schema/types.ts";
+import type { MethodInfo, MethodKind, WhoAreYou } from "../../remote/serving-types.ts";
 
-export type MethodKind = ClassSurface["methods"][string]["kind"];
+export type { MethodInfo, MethodKind, WhoAreYou } from "../../remote/serving-types.ts";
 
-export interface MethodInfo {
-  params: ParamInfo[];
-  /** Arguments a call must pass. */
-  minArgs: number;
-  /** null = no limit (rest parameter or unknown source). */
-  maxArgs: number | null;
-  kind: MethodKind;
-}
-
-/** `GET /who_are_you`. */
-export interface WhoAreYou {
-  name: string;
-  kind: string;
-  methods: Record<string, MethodInfo>;
-  fields: string[];
-  version: string;
-  forward: MethodInfo | null;
-}
 
 export interface Surface {
   /** Object whose methods and fields are served (an InstanceOperator's `target`, else the instance). */
