@@ -8,6 +8,7 @@ import type { DeployStep } from "../remote/deploy.ts";
 import type { DeploymentInfo } from "../remote/types.ts";
 import { client, enc } from "./client.ts";
 import { fail, parseIntOption, parseJsonArg, printJson, printTable, Progress } from "./output.ts";
+import { wrappedClassMeta } from "../operator/wrap-class.ts";
 import { loadTarget } from "./target.ts";
 
 interface DeployCliOptions {
@@ -85,6 +86,8 @@ async function deployCommand(targetText: string, o: DeployCliOptions): Promise<v
     } else {
       target = t.value;
       exportOverride = t.spec.exportName;
+      // The CLI prints what it gets, so a wrapper's own type choice stands here (no handle type to keep).
+      if (t.kind === "wrappedClass") opts.type ??= wrappedClassMeta(t.value)?.options.type;
     }
   } catch (err) {
     progress.failed();

@@ -121,6 +121,16 @@ export async function deploy(target: Operator | AnyClass, workspace = "default",
   }
   const kindDefault: DeployType = op && stateOf(op).kind !== "instance" ? "job" : "serving";
   const options = op ? stateOf(op).options : meta!.options;
+  // TypeScript cannot see a wrapper's options, so a class wrapped as a job would get a serving's
+  // handle type: the type that differs from the default must be chosen at deploy, where it is typed.
+  if (meta && opts.type === undefined && options.type !== undefined && options.type !== kindDefault) {
+    const name = (target as AnyClass).name;
+    throw new NboxError(
+      "BAD_REQUEST",
+      `${name} was wrapped with { type: "${options.type}" }, which its deploy() handle cannot be typed from (a wrapped class deploys as a ${kindDefault} by default)`,
+      `Choose the type at deploy, where it is typed: deploy(${name}, workspace, { type: "${options.type}" })`,
+    );
+  }
   const type = opts.type ?? options.type ?? kindDefault;
   if (type === "job") assertRunnableAsJob(target);
   opts.onStep?.("bundle");
