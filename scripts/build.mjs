@@ -1,16 +1,23 @@
 // `npm run build`: compile src/ to dist/ (JavaScript, declarations, source maps) and copy the files
-// tsc does not emit (plain-JS process entries, dashboard assets) beside them.
+// tsc does not emit (plain-JS process entries) beside them. Built in a fresh folder and swapped in,
+// so processes using dist/ meanwhile (tests, a running platform) never see it half-written.
 import { spawnSync } from "node:child_process";
-import { cpSync, rmSync } from "node:fs";
+import { cpSync, existsSync, renameSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { globSync } from "tinyglobby";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const dist = join(root, "dist");
+const fresh = `${dist}.${process.pid}.tmp`;
 const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-rmSync(join(root, "dist"), { recursive: true, force: true });
-const r = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
-// tsc emits even with type errors; copy the rest anyway so dist/ is never half a package, then fail.
-for (const f of globSync(["**/*", "!**/*.ts"], { cwd: join(root, "src") })) cpSync(join(root, "src", f), join(root, "dist", f));
+rmSync(fresh, { recursive: true, force: true });
+const r = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json", "--outDir", fresh], { cwd: root, stdio: "inherit" });
+// tsc emits even with type errors; the package is completed anyway, and the build still fails.
+for (const f of globSync(["**/*", "!**/*.ts"], { cwd: join(root, "src") })) cpSync(join(root, "src", f), join(fresh, f));
+const old = `${dist}.${process.pid}.old`;
+if (existsSync(dist)) renameSync(dist, old);
+renameSync(fresh, dist);
+rmSync(old, { recursive: true, force: true });
 if (r.status !== 0) process.exit(r.status ?? 1);
