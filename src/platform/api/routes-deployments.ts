@@ -1,4 +1,3 @@
-import { fromWire } from "../../codec/index.ts";
 import { NboxError } from "../../errors.ts";
 import { parseTraceParent } from "../../trace/traceparent.ts";
 import { canonicalJson } from "../../bundle/hash.ts";
@@ -10,6 +9,7 @@ import { checkWorkspaceAccess, resolveWorkspace } from "./auth.ts";
 import { deploymentContract as r } from "./contract/routes-deployments.ts";
 import { router } from "./validation.ts";
 import { isArgsRef, readArgsRef } from "./routes-blobs.ts";
+import { JobArgs } from "./job-args.ts";
 import { presentDeployment, presentRun } from "./present.ts";
 import { waitForRun } from "./wait.ts";
 import { scheduleSettings } from "../scheduler.ts";
@@ -23,6 +23,7 @@ async function findDeployment(ctx: PlatformContext, workspaceId: string, wsName:
 
 /** Deployments (versions of uploaded bundles) and run triggers. */
 export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | undefined) {
+  const jobArgs = new JobArgs();
   const servingOf = async (d: DeploymentRow) => (d.type === "serving" && servings ? servings.endpoint(d) : undefined);
   return router()
     .openapi(r["GET /deployments/{id}"], async (c) => {
@@ -92,23 +93,15 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
       const { deployment: d, version: v } = await ctx.lookups.currentVersion(ws.id, params.name, () => findDeployment(ctx, ws.id, ws.name, params.name));
       if (d.type !== "job") throw new NboxError("BAD_REQUEST", `"${d.name}" is a serving, not a job`, "Call its methods at its URL (nbx servings / fromServing)");
       const body = c.req.valid("json");
-      const manifest = v.manifest as { signature?: { forward?: { maxArgs?: number | null } }; resource?: Record<string, number> };
-      const max = manifest.signature?.forward?.maxArgs;
-      // Validate every argument list before queueing anything: a bad item never leaves half a batch behind.
-      const check = (wire: unknown, label: string) => {
-        const args = fromWire(wire ?? [], { path: label });
-        if (!Array.isArray(args)) throw new NboxError("BAD_ARGS", `${label} must encode an array of arguments`);
-        if (typeof max === "number" && args.length > max) {
-          throw new NboxError("BAD_ARGS", `${d.name}() takes at most ${max} argument${max === 1 ? "" : "s"}, got ${args.length}${label === "args" ? "" : ` in ${label}`}`);
-        }
-        return wire ?? [];
-      };
+      const manifest = v.manifest as { resource?: Record<string, number> };
+      // Check every argument list before queueing anything: a bad item never leaves half a batch behind.
+      const check = (wire: unknown, what: string) => jobArgs.check(v, d.name, wire, what);
       const batch = body.batch;
       // An argument list may come by reference (uploaded to /blobs because it is above the body limit).
       const deref = async (x: unknown) => (isArgsRef(x) ? readArgsRef(ctx, x) : x);
       const argLists = Array.isArray(batch)
         ? await Promise.all(batch.map(async (w, i) => check(await deref(w), `batch[${i}]`)))
-        : [check(await deref(body.argsRef !== undefined ? { argsRef: body.argsRef } : body.args), "args")];
+        : [await check(await deref(body.argsRef !== undefined ? { argsRef: body.argsRef } : body.args), "args")];
       const r = manifest.resource ?? {};
       const header = body.traceparent ?? c.req.header("traceparent");
       const parent = parseTraceParent(header);
