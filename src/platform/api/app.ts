@@ -17,6 +17,9 @@ import { blobRoutes } from "./routes-blobs.ts";
 import { servingRoutes } from "./routes-servings.ts";
 import { router } from "./validation.ts";
 
+/** PUT /api/v1/bundles/<hash> and PUT /api/v1/blobs/<hash>: limited by their own routes. */
+const UPLOAD_ROUTE = /^PUT \/api\/v1\/(bundles|blobs)\/[^/]+$/;
+
 /** The `/api/v1` application: open health + OpenAPI, everything else behind bearer auth. */
 // Typed by the route declarations (./contract), not by this app's inferred type: that one is too
 // large to write into the package's declarations.
@@ -31,8 +34,9 @@ export function createApi(ctx: PlatformContext, servings?: ServingHost, extra?: 
     // Generated once from the declarations mounted below (they do not change while the platform runs).
     .get("/openapi.json", (c) => c.json((doc ??= openApiDocument(root, ctx.publicUrl))))
     .use("*", bearerAuth(ctx))
-    // Bundles have their own (larger) limit; everything else the general one, checked before reading.
-    .use("*", async (c, next) => (/\/(bundles|blobs)\//.test(c.req.path) ? next() : bodyLimit({ maxSize: ctx.config.maxBodyBytes, onError: tooLarge })(c, next)))
+    // The two upload routes have their own (larger) limits; everything else the general one, checked
+    // before reading. Matched exactly: a deployment or workspace named "bundles" gets no exemption.
+    .use("*", async (c, next) => (UPLOAD_ROUTE.test(`${c.req.method} ${c.req.path}`) ? next() : bodyLimit({ maxSize: ctx.config.maxBodyBytes, onError: tooLarge })(c, next)))
     .route("/", adminRoutes(ctx))
     .route("/", bundleRoutes(ctx))
     .route("/", deploymentRoutes(ctx, servings))
