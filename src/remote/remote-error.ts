@@ -53,9 +53,7 @@ export class RemoteError extends Error {
    */
   static from(wire: WireErrorBody | null | undefined, opts: { status?: number; runId?: string; cause?: unknown } = {}): RemoteError {
     const body = wire ?? { message: opts.status === undefined ? "request failed" : `HTTP ${opts.status}` };
-    let code = toErrorCode(body.code, opts.status ?? 500);
-    // A serving process that died mid-request is answered by the platform as unavailable.
-    if (code === "UNAVAILABLE" && body.name === "ServingCrashed") code = "WORKER_CRASHED";
+    const code = toErrorCode(body.code, opts.status ?? 500);
     const Class = BY_CODE[code] ?? RemoteError;
     return new Class(body, opts.runId, { status: opts.status, cause: opts.cause, code });
   }

@@ -30,7 +30,7 @@ describe("RemoteError and its classes", () => {
     assert.equal(RemoteError.from({ code: "LOCKED", message: "m" }, { status: 404 }).code, "NOT_FOUND");
     assert.equal(RemoteError.from({ message: "m" }, { status: 401 }).constructor, UnauthorizedError);
     assert.equal(RemoteError.from(undefined, { status: 500 }).code, "USER_CODE");
-    const crashed = RemoteError.from({ code: "UNAVAILABLE", name: "ServingCrashed", message: "exited" }, { status: 503 });
+    const crashed = RemoteError.from({ code: "WORKER_CRASHED", name: "ServingCrashed", message: "exited" }, { status: 503 });
     assert.ok(crashed instanceof WorkerCrashError && crashed.code === "WORKER_CRASHED" && crashed.status === 503);
     for (const c of Object.keys(CLASSES)) assert.ok((ERROR_CODES as readonly string[]).includes(c));
   });

@@ -409,7 +409,7 @@ export class LocalServingHost implements ServingHost {
       return { status: 504, error: { name: "TimeoutError", code: "TIMEOUT", message: `serving ${e.ws}/${e.d.name} stopped answering for more than ${e.timeoutMs} ms (a call blocked its event loop); it is being restarted` } };
     }
     const why = proc.exitInfo ? `exited (code ${proc.exitInfo.code})` : `dropped the connection (${err.message})`;
-    return { status: 503, error: { name: "ServingCrashed", code: "UNAVAILABLE", message: `serving ${e.ws}/${e.d.name} ${why} while handling this request; it is being restarted` } };
+    return { status: 503, error: { name: "ServingCrashed", code: "WORKER_CRASHED", message: `serving ${e.ws}/${e.d.name} ${why} while handling this request; it is being restarted` } };
   }
 }
 
