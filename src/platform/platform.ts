@@ -63,7 +63,12 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const store = await openStore(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir });
   const ctx: PlatformContext = { config, store, events: new RunEvents(), lookups: new Lookups(store), paths: platformPaths(config.dataDir, config.cacheDir), publicUrl: "" };
-  const launcher = (ctx.launcher = await setupLauncher(config, ctx.paths, store, () => ctx.publicUrl));
+  const tokens = {
+    createToken: store.createToken.bind(store),
+    revokeToken: store.revokeToken.bind(store),
+    isLive: async (secret: string) => (await ctx.lookups.token(secret)) !== null,
+  };
+  const launcher = (ctx.launcher = await setupLauncher(config, ctx.paths, tokens, () => ctx.publicUrl));
   const workerId = `${hostname()}:${process.pid}`;
   // Runs a crashed platform left running: the embedded store's data folder is locked to this
   // platform, so none of them can still be held — take them all back now. On Postgres other nodes

@@ -27,6 +27,8 @@ export interface LauncherOptions {
   tokens: {
     createToken(input: { scope: "workspace"; workspaceId: string; name: string }): Promise<{ id: string; secret: string }>;
     revokeToken(id: string): Promise<unknown>;
+    /** Whether a token still works (false once revoked, on this node or another). */
+    isLive(secret: string): Promise<boolean>;
   };
 }
 
@@ -51,8 +53,21 @@ export class RuntimeLauncher {
     return this.o.sandbox;
   }
 
-  /** Launch settings for a process of this workspace (its token minted on first use). */
-  forWorkspace(workspaceId: string): Promise<RuntimeLaunch> {
+  /**
+   * Launch settings for a process of this workspace (its token minted on first use, and again
+   * after someone revoked it: a leaked runtime token is revoked, not a reason to restart).
+   */
+  async forWorkspace(workspaceId: string): Promise<RuntimeLaunch> {
+    const held = this.perWorkspace.get(workspaceId);
+    if (held) {
+      const l = await held.catch(() => undefined);
+      if (l && (await this.o.tokens.isLive(l.inject!.NBOX_TOKEN!))) return l;
+      if (this.perWorkspace.get(workspaceId) === held) this.perWorkspace.delete(workspaceId);
+    }
+    return this.mint(workspaceId);
+  }
+
+  private mint(workspaceId: string): Promise<RuntimeLaunch> {
     let p = this.perWorkspace.get(workspaceId);
     if (!p) {
       p = this.o.tokens.createToken({ scope: "workspace", workspaceId, name: RUNTIME_TOKEN_NAME }).then(({ id, secret }) => ({

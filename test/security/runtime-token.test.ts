@@ -76,4 +76,17 @@ describe("the runtime token of a job or serving", () => {
     const info = await tp.platform.ctx.store.verifyToken(fromJob);
     assert.deepEqual({ scope: info?.scope, workspaceId: info?.workspaceId, name: info?.name }, { scope: "workspace", workspaceId: homeId, name: "runtime" });
   });
+
+  it("once revoked (say it leaked), new processes of the workspace get a fresh one", async () => {
+    const env = await mod.env.deploy(home, { client: tp.client, name: "env-before-revoke" });
+    const leaked = (await env()).NBOX_TOKEN as string;
+    const id = (await tp.platform.ctx.store.verifyToken(leaked))!.id;
+    assert.equal((await tp.api("DELETE", `/tokens/${id}`)).status, 200);
+    assert.equal(await tp.platform.ctx.store.verifyToken(leaked), null);
+    // A new deployment starts a new process: it must not be handed the revoked token.
+    const nested = await mod.nested.deploy(home, { client: tp.client, name: "nested-after-revoke" });
+    assert.deepEqual(await nested("square", home, 4), { ok: true, value: 16 });
+    const fresh = (await (await mod.env.deploy(home, { client: tp.client, name: "env-after-revoke" }))()).NBOX_TOKEN as string;
+    assert.notEqual(fresh, leaked);
+  });
 });
