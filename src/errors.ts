@@ -107,8 +107,9 @@ export class NboxError extends CodedError<ErrorCode> {
 }
 Object.defineProperty(NboxError.prototype, NBOX_ERROR_BRAND, { value: true });
 
+/** An NboxError, or an error nbox rebuilt from a coded answer (the SDK's RemoteError classes, not user code). */
 export function isNboxError(e: unknown): e is NboxError {
-  return e instanceof Error && e.name === "NboxError" && typeof (e as NboxError).code === "string";
+  return e instanceof NboxError || (e instanceof Error && e.name === "NboxError" && typeof (e as NboxError).code === "string");
 }
 
 /** Made by some copy of nbox (NboxError, RemoteError and its subclasses), with a code from the list. */

@@ -1,6 +1,7 @@
 import { ERROR_STATUS, isErrorCode, NboxError, type ErrorCode } from "../errors.ts";
 import type { ApiArgs, ApiInput, ApiOutput, RouteKey } from "./api-types.ts";
 import { discoverPlatform, type Connection } from "./discovery.ts";
+import { RemoteError, type WireErrorBody } from "./remote-error.ts";
 
 export interface ClientOptions extends Partial<Connection> {
   cwd?: string;
@@ -29,7 +30,8 @@ function concretePath(template: string, params: Record<string, unknown> = {}, qu
 /**
  * Client for the platform API (`/api/v1`), typed by the API's route declarations: `call(route, input)`
  * takes the route's declared params, query and body and answers its declared success body. Every
- * failure is an NboxError.
+ * failure is an NboxError; a coded API answer is rebuilt as the SDK's typed class for its code
+ * (NotFoundError, UnauthorizedError, … or RemoteError), as serving and run errors are.
  */
 export class PlatformClient {
   readonly url: string;
@@ -67,7 +69,7 @@ export class PlatformClient {
       throw new NboxError("UNAVAILABLE", `cannot reach the nbox platform at ${this.url} (${(err as Error).message})`, "Is `nbx up` running? Check NBOX_URL", { cause: err });
     }
     const text = await res.text();
-    let json: { error?: { code?: string; message?: string } } | undefined;
+    let json: { error?: WireErrorBody } | undefined;
     try {
       json = text ? JSON.parse(text) : undefined;
     } catch {
@@ -75,7 +77,9 @@ export class PlatformClient {
     }
     if (!res.ok) {
       const e = json?.error;
-      const code = isErrorCode(e?.code) ? e.code : (CODE_BY_STATUS[res.status] ?? "INTERNAL");
+      // `instanceof NotFoundError` holds for a missing deployment as for a missing serving method.
+      if (isErrorCode(e?.code)) throw RemoteError.from(e, { status: res.status });
+      const code = CODE_BY_STATUS[res.status] ?? "INTERNAL";
       throw new NboxError(code, e?.message ?? `${method} ${path} failed with HTTP ${res.status}: ${text.slice(0, 200)}`);
     }
     return json;
