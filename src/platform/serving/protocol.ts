@@ -1,10 +1,16 @@
-// What the platform (parent) and a serving child process tell each other: the spawn config in the
-// environment, a few IPC messages, and the secret header that proves a request came through the
+// What the platform (parent) and a serving child process tell each other: the spawn config (a file
+// in the child's scratch folder), a few IPC messages, and the secret header that proves a request came through the
 // platform's proxy (which did the auth). Declared once here, used by both sides.
 import type { Span } from "../../trace/span.ts";
 
-/** Env var carrying the JSON `ServingChildConfig`. */
-export const CONFIG_ENV = "NBOX_SERVING_CONFIG";
+/**
+ * Env var naming the file that holds the JSON `ServingChildConfig`. A file, not the value itself:
+ * the config carries init arguments and parameter schemas, and Linux refuses to start a process
+ * with any one environment string above 128 KiB.
+ */
+export const CONFIG_FILE_ENV = "NBOX_SERVING_CONFIG_FILE";
+/** The config file's name inside the child's scratch folder (read, then removed, by the child). */
+export const CONFIG_FILE_NAME = "serving-config.json";
 /** Env var carrying the per-process secret the proxy sends in `SECRET_HEADER`. */
 export const SECRET_ENV = "NBOX_SERVING_SECRET";
 /** Header the platform proxy adds; the child refuses requests without it (403). */

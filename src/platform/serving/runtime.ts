@@ -2,7 +2,7 @@
 // `remoteInit` (whole Operator trees via triggerRemoteInit), then serve it over HTTP on the unix
 // socket the parent chose (127.0.0.1:<any port> if that fails) and tell the parent where.
 // Spans go to the parent in small batches.
-import { chmodSync } from "node:fs";
+import { chmodSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
@@ -12,7 +12,7 @@ import { materialize } from "../../operator/materialize.ts";
 import { getTracer } from "../../trace/tracer.ts";
 import type { Span } from "../../trace/span.ts";
 import { createServingApp } from "./app.ts";
-import { CONFIG_ENV, SECRET_ENV, type ChildMessage, type ServingChildConfig } from "./protocol.ts";
+import { CONFIG_FILE_ENV, SECRET_ENV, type ChildMessage, type ServingChildConfig } from "./protocol.ts";
 import { surfaceOf } from "./surface.ts";
 import { relativeSpanStack } from "../../codec/stack-paths.ts";
 import { wireError } from "./wire.ts";
@@ -20,9 +20,19 @@ import { wireError } from "./wire.ts";
 const SPAN_FLUSH_MS = 100;
 const SPAN_BATCH = 500;
 
-const cfg = JSON.parse(process.env[CONFIG_ENV] ?? "null") as ServingChildConfig | null;
+const cfg = readConfig();
 const secret = process.env[SECRET_ENV];
 delete process.env[SECRET_ENV]; // user code has no business with it
+
+/** The config the platform wrote to this process's scratch folder; removed once read (the folder is the user's HOME's parent). */
+function readConfig(): ServingChildConfig | null {
+  const file = process.env[CONFIG_FILE_ENV];
+  delete process.env[CONFIG_FILE_ENV];
+  if (!file) return null;
+  const text = readFileSync(file, "utf8");
+  rmSync(file, { force: true });
+  return JSON.parse(text) as ServingChildConfig;
+}
 
 function send(msg: ChildMessage): void {
   if (process.connected) process.send!(msg);
@@ -58,7 +68,7 @@ async function remoteInit(t: unknown): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  if (!cfg || !secret) throw new Error(`serving runtime started without ${CONFIG_ENV}/${SECRET_ENV}`);
+  if (!cfg || !secret) throw new Error(`serving runtime started without ${CONFIG_FILE_ENV}/${SECRET_ENV}`);
   const t0 = performance.now();
   const target = await materialize({ file: path.resolve(cfg.bundleDir, cfg.entry), exportName: cfg.exportName, kind: cfg.kind, init: cfg.init, state: cfg.state });
   await getTracer().withSpan("remote-init", () => remoteInit(target), { attributes: { serving: cfg.name } });

@@ -2,13 +2,14 @@
 // listens and answers its health route, keep a log tail for error reports, and kill it.
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { spawnRuntime, type RuntimeLaunch } from "../../worker/spawn-runtime.ts";
 import type { Span } from "../../trace/span.ts";
 import { LineSplitter, MAX_LINE_CHARS } from "../executor/line-splitter.ts";
-import { CONFIG_ENV, SECRET_ENV, SECRET_HEADER, isChildMessage, type ServingChildConfig } from "./protocol.ts";
+import { CONFIG_FILE_ENV, CONFIG_FILE_NAME, SECRET_ENV, SECRET_HEADER, isChildMessage, type ServingChildConfig } from "./protocol.ts";
 import type { UpstreamAddress } from "./proxy.ts";
 import type { WireError } from "./wire.ts";
 
@@ -26,6 +27,13 @@ function socketPathFor(scratchDir: string): string | undefined {
   if (process.platform === "win32") return `\\\\.\\pipe\\nbox-${process.pid}-${randomBytes(6).toString("hex")}.sock`;
   const p = path.join(scratchDir, "serving.sock");
   return p.length <= MAX_SOCKET_PATH ? p : undefined;
+}
+
+/** The child's config as a private file in its scratch folder (no size limit, unlike one env string). */
+function writeConfig(scratchDir: string, config: ServingChildConfig): string {
+  const file = path.join(scratchDir, CONFIG_FILE_NAME);
+  writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
+  return file;
 }
 
 export class ServingStartError extends Error {
@@ -70,7 +78,7 @@ export class ServingProcess {
       script: RUNTIME_MAIN,
       runtime: "serving",
       bundleDir: config.bundleDir,
-      env: (scratch) => ({ [CONFIG_ENV]: JSON.stringify({ ...config, socketPath: socketPathFor(scratch.dir) }), [SECRET_ENV]: this.secret }),
+      env: (scratch) => ({ [CONFIG_FILE_ENV]: writeConfig(scratch.dir, { ...config, socketPath: socketPathFor(scratch.dir) }), [SECRET_ENV]: this.secret }),
       launch,
     }).child;
     for (const name of ["stdout", "stderr"] as const) {
