@@ -3,7 +3,6 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { executeCall, ProcessPool } from "../../src/platform/executor/index.ts";
 import { startBenchPlatform } from "../fixtures/platform-project.ts";
 import { median, result, type BenchCase, type BenchResult } from "../harness.ts";
 
@@ -45,11 +44,16 @@ export const platformJobs: BenchCase = {
       // Cold start: fork + load of the deployed bundle, vs spawning `node -e 0`.
       const { deployment } = await b.client.call("GET /workspaces/{ws}/deployments/{name}", { params: { ws: "bench", name: "foo" } });
       const bundleDir = join(b.platform.ctx.paths.versions, deployment.contentHash);
+      // The shipped executor (dist/, what `nbx up` runs) with the platform's own launch settings for
+      // the workspace (sandbox, scratch folder, shared compile cache, runtime token): a user's cold start.
+      const shipped = (await import("../../dist/platform/executor/index.js")) as unknown as typeof import("../../src/platform/executor/index.ts");
+      const ws = await b.platform.ctx.store.getWorkspaceByName("bench");
+      const launch = await b.platform.ctx.launcher!.forWorkspace(ws!.id);
       const cold: number[] = [];
       for (let i = 0; i < COLD_STARTS; i++) {
-        const pool = new ProcessPool({ slots: 1 });
+        const pool = new shipped.ProcessPool({ slots: 1 });
         const t0 = performance.now();
-        const r = await executeCall(pool, { key: "bench", bundleDir, locator: { file: join(bundleDir, "ops.ts"), exportName: "foo", kind: "fn", init: [] }, runId: `cold-${i}`, args: [2] });
+        const r = await shipped.executeCall(pool, { key: "bench", bundleDir, launch, locator: { file: join(bundleDir, "ops.ts"), exportName: "foo", kind: "fn", init: [] }, runId: `cold-${i}`, args: [2] });
         cold.push(performance.now() - t0);
         await pool.close();
         if (!r.ok) throw new Error(`cold start call failed: ${JSON.stringify(r.error)}`);
