@@ -1,6 +1,7 @@
 // Printing helpers shared by every command: tables, JSON, values, errors, progress.
 import { inspect } from "node:util";
 import type { Ora } from "ora";
+import { toPlain } from "../codec/to-plain.ts";
 import { isNboxError, NboxError } from "../errors.ts";
 
 /** Failure the CLI reports as one line (+ hint) and a non-zero exit; never a stack. */
@@ -29,23 +30,20 @@ export function printTable(headers: string[], rows: string[][], empty = "(none)"
   process.stdout.write([line(headers), ...rows.map(line)].join("\n") + "\n");
 }
 
-function isPlainJson(v: unknown, depth = 0): boolean {
-  if (depth > 50) return false;
-  if (v === null || typeof v === "boolean" || typeof v === "string") return true;
-  if (typeof v === "number") return Number.isFinite(v);
-  if (Array.isArray(v)) return v.every((x) => isPlainJson(x, depth + 1));
-  if (typeof v === "object") {
-    const proto = Object.getPrototypeOf(v);
-    return (proto === Object.prototype || proto === null) && Object.values(v as object).every((x) => isPlainJson(x, depth + 1));
-  }
-  return false;
-}
-
-/** A decoded value for humans: strings raw, plain data as JSON, everything else (Map, Date, bigint…) inspected. */
+/**
+ * A result as the CLI prints it: a string as is (shell-friendly), anything else as the same plain
+ * JSON a curl caller gets (Dates as ISO strings, Maps as objects, bigints as strings…), nothing for
+ * `undefined`.
+ */
 export function formatValue(v: unknown): string {
   if (typeof v === "string") return v;
-  if (isPlainJson(v)) return JSON.stringify(v, null, typeof v === "object" && v !== null && JSON.stringify(v).length > 80 ? 2 : undefined);
-  return inspect(v, { depth: null, colors: false });
+  if (v === undefined) return "";
+  try {
+    const json = JSON.stringify(toPlain(v));
+    return json.length > 80 ? JSON.stringify(JSON.parse(json), null, 2) : json;
+  } catch {
+    return inspect(v, { depth: null, colors: false }); // a value plain JSON cannot hold (a cycle)
+  }
 }
 
 /** Parse one JSON command-line value, with an error that names it. */

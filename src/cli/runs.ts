@@ -6,6 +6,7 @@ import { Run, type LogLine } from "../remote/run.ts";
 import { RUN_STATUSES, TERMINAL_STATUSES, type RunInfo } from "../remote/types.ts";
 import { triggerRun } from "../remote/trigger.ts";
 import { client, enc } from "./client.ts";
+import { toPlain } from "../codec/to-plain.ts";
 import { ago, debug, duration, fail, formatValue, parseIntOption, parseJsonArg, printJson, printTable } from "./output.ts";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -88,7 +89,7 @@ async function runCommand(name: string, o: { workspace: string; arg: string[]; w
     ctrl.abort();
   }
   if (o.json) {
-    printJson({ ...final, result: final.status === "succeeded" ? fromWire(final.result) : null });
+    printJson({ ...final, result: final.status === "succeeded" ? toPlain(fromWire(final.result)) : null });
     if (final.status !== "succeeded") process.exitCode = 1;
     return;
   }

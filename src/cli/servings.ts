@@ -4,6 +4,7 @@ import { isNboxError } from "../errors.ts";
 import { ServingClient } from "../remote/serving-proxy.ts";
 import type { DeploymentInfo } from "../remote/types.ts";
 import { client, enc } from "./client.ts";
+import { toPlain } from "../codec/to-plain.ts";
 import { fail, formatValue, parseJsonArg, printJson, printTable } from "./output.ts";
 
 interface ServingRow {
@@ -90,7 +91,7 @@ export function registerServings(program: Command): void {
       const url = deployment.servingUrl!.endsWith("/") ? deployment.servingUrl! : deployment.servingUrl + "/";
       // The CLI's own token (admin or workspace) is accepted by servings of its workspace.
       const value = await new ServingClient(url, c.token).call(method, args);
-      if (o.json) return printJson({ value });
+      if (o.json) return printJson({ value: toPlain(value) });
       process.stdout.write(formatValue(value) + "\n");
     });
 }

@@ -21,6 +21,12 @@ export class Counter {
   hello(name: string) {
     return \`hello \${name}\`;
   }
+  stats() {
+    return { at: new Date(0), seen: new Map([["a", 1n]]), tags: new Set(["x"]) };
+  }
+  reset() {
+    this.x = 0;
+  }
 }
 `;
 
@@ -262,6 +268,15 @@ describe("nbx against a running platform", { timeout: 600_000 }, () => {
     const hello = await run(["call", "Counter", "hello", '"bob"', "--json"]);
     assert.equal(hello.code, 0, hello.stderr);
     assert.deepEqual(JSON.parse(hello.stdout), { value: "hello bob" });
+    // Rich values print as the plain JSON a curl caller gets; undefined prints nothing.
+    const stats = await run(["call", "Counter", "stats"]);
+    assert.equal(stats.code, 0, stats.stderr);
+    assert.deepEqual(JSON.parse(stats.stdout), { at: "1970-01-01T00:00:00.000Z", seen: { a: "1" }, tags: ["x"] });
+    const statsJson = await run(["call", "Counter", "stats", "--json"]);
+    assert.deepEqual(JSON.parse(statsJson.stdout).value.seen, { a: "1" });
+    const reset = await run(["call", "Counter", "reset"]);
+    assert.equal(reset.code, 0, reset.stderr);
+    assert.equal(reset.stdout.trim(), "");
     const nope = await run(["call", "Counter", "nope"]);
     assert.equal(nope.code, 1);
     assert.match(nope.stderr, /^error: .*nope/m);

@@ -8,6 +8,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
+import { compileErrors, validate } from "@readme/openapi-parser";
 import openapiTS, { astToString } from "openapi-typescript";
 import { importProject, raw, REPO, startTestPlatform, tempDir, wsName, type TestPlatform } from "./_helpers.ts";
 
@@ -98,6 +99,9 @@ describe("a client generated from a serving's OpenAPI document", () => {
   it("openapi-typescript + openapi-fetch: typed arguments and results, checked by tsc, working against the serving", async () => {
     const doc = await raw(typed.$url, typed.$token, "GET", "openapi.json");
     assert.equal(doc.status, 200);
+    // The serving's document is valid OpenAPI by a real validator, like the platform's own.
+    const checked = await validate(structuredClone(doc.json) as never);
+    assert.ok(checked.valid, compileErrors(checked));
     const dir = tempDir("nbx-openapi-client-");
     writeFileSync(join(dir, "schema.ts"), astToString(await openapiTS(doc.json)));
     writeFileSync(join(dir, "client.ts"), CLIENT);
