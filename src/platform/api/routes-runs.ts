@@ -2,7 +2,7 @@ import { NboxError } from "../../errors.ts";
 import type { PlatformContext } from "../context.ts";
 import type { RunRow } from "../store/schema.ts";
 import type { TokenInfo } from "../store/tokens-repo.ts";
-import { checkWorkspaceAccess, resolveWorkspace } from "./auth.ts";
+import { resolveWorkspace } from "./auth.ts";
 import { runContract as r } from "./contract/routes-runs.ts";
 import { presentRun } from "./present.ts";
 import { isTerminal, waitForAny, waitForRun } from "./wait.ts";
@@ -13,10 +13,12 @@ const int = (v: string | undefined, fallback: number) => (v === undefined || v =
 
 /** Runs: list, read, long-poll, logs, spans, cancel, retry. */
 export function runRoutes(ctx: PlatformContext) {
+  // Another workspace's run answers exactly like a missing one: a token learns nothing about runs
+  // outside its workspace, not even that they exist or when they finish.
+  const visible = (p: TokenInfo, run: RunRow | null | undefined): run is RunRow => !!run && (p.scope === "admin" || run.workspaceId === p.workspaceId);
   const load = async (p: TokenInfo, id: string): Promise<RunRow> => {
     const run = await ctx.store.getRun(id);
-    if (!run) throw new NboxError("NOT_FOUND", `run ${id} not found`);
-    checkWorkspaceAccess(p, run.workspaceId);
+    if (!visible(p, run)) throw new NboxError("NOT_FOUND", `run ${id} not found`);
     return run;
   };
   const capWait = (ms: number) => Math.min(Math.max(0, ms), ctx.config.maxWaitMs);
@@ -33,8 +35,9 @@ export function runRoutes(ctx: PlatformContext) {
     .openapi(r["POST /runs/wait"], async (c) => {
       const { ids, timeoutMs } = c.req.valid("json");
       const p = c.get("principal");
-      const done = await waitForAny(ctx, ids, capWait(timeoutMs ?? ctx.config.maxWaitMs), c.req.raw.signal);
-      for (const run of done) checkWorkspaceAccess(p, run.workspaceId);
+      // Wait only on the caller's own runs; ids of other workspaces are treated as unknown ones.
+      const own = p.scope === "admin" ? ids : (await ctx.store.getRuns(ids)).filter((run) => visible(p, run)).map((run) => run.id);
+      const done = await waitForAny(ctx, own, capWait(timeoutMs ?? ctx.config.maxWaitMs), c.req.raw.signal);
       return c.json({ runs: await Promise.all(done.map((run) => presentRun(ctx, run))) }, 200);
     })
     .openapi(r["GET /runs/{id}"], async (c) => c.json({ run: await presentRun(ctx, await load(c.get("principal"), c.req.valid("param").id)) }, 200))

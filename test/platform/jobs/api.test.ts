@@ -95,10 +95,20 @@ describe("jobs e2e: API input checks", () => {
     assert.equal(theirs.json.error.code, "FORBIDDEN");
     const read = await tp.api("GET", `/workspaces/${other}/deployments/square`, undefined, auth);
     assert.equal(read.status, 403);
-    // A run of the other workspace cannot be read by id either.
-    const otherRun = await tp.api("POST", `/workspaces/${other}/deployments/square/runs`, { args: [2] });
+    // A run of the other workspace cannot be read by id either: it answers like a missing run, so
+    // the token learns nothing (not even that it exists); waiting on it waits on nothing.
+    const otherRun = await tp.api("POST", `/workspaces/${other}/deployments/square/runs`, { args: [2], wait: true });
+    assert.equal(otherRun.json.run.status, "succeeded");
     const peek = await tp.api("GET", `/runs/${otherRun.json.run.id}`, undefined, auth);
-    assert.equal(peek.status, 403);
+    const missing = await tp.api("GET", `/runs/run_does-not-exist`, undefined, auth);
+    assert.equal(peek.status, 404);
+    assert.equal(missing.status, 404);
+    for (const path of ["wait", "logs", "spans"]) assert.equal((await tp.api("GET", `/runs/${otherRun.json.run.id}/${path}`, undefined, auth)).status, 404, path);
+    const waited = await tp.api("POST", "/runs/wait", { ids: [otherRun.json.run.id, mine.json.run.id], timeoutMs: 200 }, auth);
+    assert.equal(waited.status, 200);
+    assert.deepEqual(waited.json.runs.map((r: { id: string }) => r.id), [mine.json.run.id]);
+    const onlyTheirs = await tp.api("POST", "/runs/wait", { ids: [otherRun.json.run.id], timeoutMs: 200 }, auth);
+    assert.deepEqual([onlyTheirs.status, onlyTheirs.json.runs], [200, []]);
     // Nor can it create tokens.
     const mint = await tp.api("POST", "/tokens", { workspace: ws }, auth);
     assert.equal(mint.status, 403);
