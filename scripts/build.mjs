@@ -12,7 +12,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "dist");
 const fresh = `${dist}.${process.pid}.tmp`;
 const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-rmSync(fresh, { recursive: true, force: true });
+// Folders a killed build left behind (named by its pid); a build still running elsewhere keeps its own.
+for (const left of globSync(["dist.*.tmp", "dist.*.old"], { cwd: root, onlyDirectories: true })) {
+  const pid = Number(left.split(".")[1]);
+  if (!isAlive(pid)) rmSync(join(root, left), { recursive: true, force: true });
+}
 const r = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json", "--outDir", fresh], { cwd: root, stdio: "inherit" });
 // tsc emits even with type errors; the package is completed anyway, and the build still fails.
 for (const f of globSync(["**/*", "!**/*.ts"], { cwd: join(root, "src") })) cpSync(join(root, "src", f), join(fresh, f));
@@ -21,3 +25,12 @@ if (existsSync(dist)) renameSync(dist, old);
 renameSync(fresh, dist);
 rmSync(old, { recursive: true, force: true });
 if (r.status !== 0) process.exit(r.status ?? 1);
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === "EPERM";
+  }
+}
