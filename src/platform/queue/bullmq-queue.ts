@@ -1,0 +1,208 @@
+// The control plane's side of the BullMQ run queue (`nbx up --redis`): it adds run jobs, removes
+// queued ones on cancel, sets per-deployment concurrency and keeps schedules as BullMQ job
+// schedulers. It never processes a job. Jobs carry references only; the store stays the truth.
+import { Queue, type JobsOptions } from "bullmq";
+import type { Redis } from "ioredis";
+import { DEFAULT_BULLMQ_PREFIX, RUN_JOB, SCHEDULE_JOB, SCHEDULE_JOB_OPTIONS, deploymentQueueName, runJobOptions, type QueueableRun, type RunJobData, type ScheduleJobData } from "../../queue/bullmq-names.ts";
+import { FailFastGate, failFastRedis, redactRedisUrl, type FailFastTimeouts } from "../../queue/redis-client.ts";
+
+export type { QueueableRun } from "../../queue/bullmq-names.ts";
+export { RedisUnavailableError } from "../../queue/redis-client.ts";
+
+/** Options of {@link BullRunQueue}. */
+export interface BullRunQueueOptions extends FailFastTimeouts {
+  /** `redis://[user:password@]host:port[/db]`; the queue owns (and closes) its connection. */
+  url: string;
+  /** Key prefix shared with the workers (default `nbx`); all keys are `<prefix>:<queue>:…`. */
+  prefix?: string;
+}
+
+/** A schedule as the store keeps it; its id names the job scheduler. */
+export interface QueueSchedule {
+  id: string;
+  deploymentId: string;
+  /** Cron pattern (5 fields, or 6 with leading seconds), read by cron-parser like the store's scheduler. */
+  cron: string;
+  /** IANA time zone of the pattern; null/empty = the process's zone. */
+  timezone: string | null;
+  /** No fire before this time (epoch ms). */
+  startsAt: number | null;
+  /** No fire after this time (epoch ms). */
+  endsAt: number | null;
+}
+
+/** Where a run's job was when {@link BullRunQueue.remove} was called. */
+export type RemoveResult = "removed" | "active" | "absent";
+
+/** Jobs of one deployment's queue by BullMQ state. */
+export interface QueueCounts {
+  waiting: number;
+  prioritized: number;
+  delayed: number;
+  active: number;
+  completed: number;
+  failed: number;
+}
+
+/**
+ * Producer of the BullMQ run queue: one BullMQ queue per job deployment (named by
+ * `deploymentQueueName`), job id = run id.
+ *
+ * Redis down: every method fails within the connect/command timeouts with a
+ * `RedisUnavailableError` (code UNAVAILABLE, the URL in the message, password redacted); nothing
+ * is queued in memory meanwhile (no offline queue). The connection keeps reconnecting in the
+ * background, so calls succeed again once Redis is back.
+ */
+export class BullRunQueue {
+  /** The key prefix in use. */
+  readonly prefix: string;
+  /** The Redis URL, password redacted. */
+  readonly url: string;
+  private readonly client: Redis;
+  private readonly gate: FailFastGate;
+  private readonly queues = new Map<string, Queue>();
+  private closed = false;
+
+  constructor(opts: BullRunQueueOptions) {
+    this.prefix = opts.prefix ?? DEFAULT_BULLMQ_PREFIX;
+    this.url = redactRedisUrl(opts.url);
+    this.client = failFastRedis(opts.url, opts);
+    this.gate = new FailFastGate(this.client, opts.url, opts.connectTimeoutMs ?? 2000);
+  }
+
+  /**
+   * Queue runs (one `addBulk` per deployment). A run with `scheduledFor` in the future is delayed
+   * until then; `attempts = maxRetries + 1` with exponential backoff from `retryBackoffMs`.
+   * Idempotent while a run's job exists: adding it again changes nothing.
+   */
+  async add(runs: readonly QueueableRun[]): Promise<void> {
+    if (runs.length === 0) return;
+    const now = Date.now();
+    const byDeployment = new Map<string, Array<{ name: string; data: RunJobData; opts: JobsOptions }>>();
+    for (const r of runs) {
+      const jobs = byDeployment.get(r.deploymentId) ?? [];
+      jobs.push({ name: RUN_JOB, data: { runId: r.id, deploymentId: r.deploymentId }, opts: runJobOptions(r, now) });
+      byDeployment.set(r.deploymentId, jobs);
+    }
+    await this.gate.run(async () => {
+      await Promise.all([...byDeployment].map(([deploymentId, jobs]) => this.queue(deploymentId).addBulk(jobs)));
+    });
+  }
+
+  /**
+   * Take a queued (waiting or delayed) run out of the queue, for cancel. An active job is left
+   * alone ("active": its worker must be told by other means); "absent": no job for this run.
+   */
+  async remove(runId: string, deploymentId: string): Promise<RemoveResult> {
+    return this.gate.run(async () => {
+      const q = this.queue(deploymentId);
+      const state = await q.getJobState(runId);
+      if (state === "unknown" || state === "completed" || state === "failed") return "absent";
+      if (state === "active") return "active";
+      return (await q.remove(runId)) === 1 ? "removed" : "active";
+    });
+  }
+
+  /**
+   * At most `n` runs of the deployment in flight over all workers (BullMQ global concurrency);
+   * `n <= 0` or null removes the limit.
+   */
+  async setConcurrency(deploymentId: string, n: number | null): Promise<void> {
+    await this.gate.run(async () => {
+      const q = this.queue(deploymentId);
+      if (n != null && n > 0) await q.setGlobalConcurrency(Math.floor(n));
+      else await q.removeGlobalConcurrency();
+    });
+  }
+
+  /**
+   * Create or replace the schedule's job scheduler on its deployment's queue. Each fire becomes a
+   * `schedule` job (data `{ scheduleId, deploymentId }`, id `repeat:<scheduleId>:<fire ms>`).
+   * Returns the next fire time, or null when the schedule has ended (then it is removed).
+   */
+  async upsertSchedule(s: QueueSchedule): Promise<{ nextFireAt: number | null }> {
+    return this.gate.run(async () => {
+      const q = this.queue(s.deploymentId);
+      if (s.endsAt != null && s.endsAt <= Date.now()) {
+        await q.removeJobScheduler(s.id);
+        return { nextFireAt: null };
+      }
+      const data: ScheduleJobData = { scheduleId: s.id, deploymentId: s.deploymentId };
+      const next = await q.upsertJobScheduler(
+        s.id,
+        {
+          pattern: s.cron,
+          ...(s.timezone ? { tz: s.timezone } : {}),
+          ...(s.startsAt != null ? { startDate: s.startsAt } : {}),
+          ...(s.endsAt != null ? { endDate: s.endsAt } : {}),
+        },
+        { name: SCHEDULE_JOB, data, opts: SCHEDULE_JOB_OPTIONS },
+      );
+      return { nextFireAt: next?.opts.prevMillis ?? null };
+    });
+  }
+
+  /** Remove the schedule's job scheduler and its pending fire; true if it existed. */
+  async removeSchedule(scheduleId: string, deploymentId: string): Promise<boolean> {
+    return this.gate.run(async () => {
+      const q = this.queue(deploymentId);
+      const existed = (await q.getJobScheduler(scheduleId)) != null;
+      await q.removeJobScheduler(scheduleId);
+      return existed;
+    });
+  }
+
+  /** Job counts of one deployment's queue by state. */
+  async counts(deploymentId: string): Promise<QueueCounts> {
+    return this.gate.run(async () => {
+      const c = await this.queue(deploymentId).getJobCounts("waiting", "prioritized", "delayed", "active", "completed", "failed");
+      return { waiting: c.waiting ?? 0, prioritized: c.prioritized ?? 0, delayed: c.delayed ?? 0, active: c.active ?? 0, completed: c.completed ?? 0, failed: c.failed ?? 0 };
+    });
+  }
+
+  /** Round-trip time to Redis in ms; throws `RedisUnavailableError` when it cannot be reached. */
+  async ping(): Promise<number> {
+    return this.gate.run(async () => {
+      const t0 = performance.now();
+      await this.client.ping();
+      return performance.now() - t0;
+    });
+  }
+
+  /**
+   * Delete one deployment's queue and everything in it (jobs, schedulers, counters), e.g. when
+   * the deployment is deleted. Active jobs are dropped too; their workers' finishes then fail.
+   */
+  async dropDeployment(deploymentId: string): Promise<void> {
+    await this.gate.run(async () => {
+      await this.queue(deploymentId).obliterate({ force: true });
+    });
+    await this.queues.get(deploymentId)?.close();
+    this.queues.delete(deploymentId);
+  }
+
+  /** Close every queue and the connection. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+    this.queues.clear();
+    if (this.client.status === "ready") await this.client.quit().catch(() => this.client.disconnect());
+    else this.client.disconnect();
+  }
+
+  // One BullMQ Queue per deployment, all on the one connection (a shared client is never closed by them).
+  private queue(deploymentId: string): Queue {
+    if (this.closed) throw new Error("BullRunQueue is closed");
+    let q = this.queues.get(deploymentId);
+    if (!q) {
+      // The version check would send INFO while BullMQ sets up, and a failure there would break
+      // this Queue object for good; the workers check the version instead.
+      q = new Queue(deploymentQueueName(deploymentId), { connection: this.client, prefix: this.prefix, skipVersionCheck: true });
+      // Failures reach the caller through the rejected call; the event only repeats them.
+      q.on("error", () => {});
+      this.queues.set(deploymentId, q);
+    }
+    return q;
+  }
+}

@@ -1,0 +1,59 @@
+// The worker's run slots: how many runs execute at once in this worker, over all deployments'
+// queues together. First come, first served, so a busy queue cannot starve the others.
+
+/** Gives a taken slot back; calling it more than once does nothing. */
+export type ReleaseSlot = () => void;
+
+/** A counting semaphore with FIFO waiters and abortable waits. */
+export class Slots {
+  private used = 0;
+  private readonly waiters: Array<(release: ReleaseSlot) => void> = [];
+
+  constructor(readonly size: number) {
+    if (!Number.isInteger(size) || size < 1) throw new Error(`slots must be an integer ≥ 1, got ${size}`);
+  }
+
+  /** Slots taken right now. */
+  get inUse(): number {
+    return this.used;
+  }
+
+  /** A slot if one is free now (and nobody is waiting for one), else null. */
+  tryAcquire(): ReleaseSlot | null {
+    if (this.used >= this.size || this.waiters.length > 0) return null;
+    this.used++;
+    return this.releaser();
+  }
+
+  /** Wait for a slot; null if `signal` aborts first. */
+  acquire(signal?: AbortSignal): Promise<ReleaseSlot | null> {
+    if (signal?.aborted) return Promise.resolve(null);
+    const now = this.tryAcquire();
+    if (now) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      const waiter = (release: ReleaseSlot) => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(release);
+      };
+      const onAbort = () => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve(null);
+      };
+      this.waiters.push(waiter);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  private releaser(): ReleaseSlot {
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const next = this.waiters.shift();
+      // Hand the slot straight to the next waiter: the count stays, nobody can jump the line.
+      if (next) next(this.releaser());
+      else this.used--;
+    };
+  }
+}

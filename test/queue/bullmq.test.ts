@@ -1,0 +1,417 @@
+// The BullMQ run queue against the real Redis: the control plane's producer (BullRunQueue) and the
+// worker's consumer (BullRunConsumer). One fresh key prefix for the file, every key removed after.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
+import { after, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
+import { BullRunQueue, RedisUnavailableError, type QueueableRun } from "../../src/platform/queue/bullmq-queue.ts";
+import { deploymentQueueName } from "../../src/queue/bullmq-names.ts";
+import { BullRunConsumer, type Delivery, type Outcome } from "../../src/worker/bullmq-consumer.ts";
+import { TEST_REDIS_URL, countKeys, deferred, deleteKeys, freshPrefix, redisSkip, until } from "./_redis.ts";
+
+const skip = await redisSkip();
+const prefix = freshPrefix();
+const LEASE_MS = 1000;
+
+type Seen = Omit<Delivery, "signal"> & { at: number; runId?: string; scheduleId?: string; firedAt?: number };
+
+const closers: Array<() => Promise<unknown>> = [];
+function producer(): BullRunQueue {
+  const q = new BullRunQueue({ url: TEST_REDIS_URL, prefix });
+  closers.push(() => q.close());
+  return q;
+}
+function consumer(deployments: string[], process: (d: Delivery) => Promise<Outcome>, opts: { slots?: number; leaseMs?: number } = {}): BullRunConsumer {
+  const errors: string[] = [];
+  const c = new BullRunConsumer({ url: TEST_REDIS_URL, prefix, slots: opts.slots ?? 4, leaseMs: opts.leaseMs ?? LEASE_MS, process, onError: (e, ctx) => errors.push(`${ctx}: ${e.message}`) });
+  c.setDeployments(deployments);
+  closers.push(async () => {
+    await c.close({ force: true });
+    assert.deepEqual(errors, [], "the consumer reported no problem");
+  });
+  return c;
+}
+const record = (seen: Seen[], d: Delivery) => {
+  const { signal: _signal, ...rest } = d;
+  seen.push({ ...rest, at: Date.now() });
+};
+const run = (id: string, deploymentId: string, extra: Partial<QueueableRun> = {}): QueueableRun => ({ id, deploymentId, maxRetries: 0, retryBackoffMs: 0, scheduledFor: null, ...extra });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The events BullMQ wrote to a deployment queue's event stream, oldest first. */
+async function queueEvents(deploymentId: string): Promise<Array<Record<string, string>>> {
+  const r = new Redis(TEST_REDIS_URL);
+  try {
+    const entries = await r.xrange(`${prefix}:${deploymentQueueName(deploymentId)}:events`, "-", "+");
+    return entries.map(([, fields]) => {
+      const o: Record<string, string> = {};
+      for (let i = 0; i < fields.length; i += 2) o[fields[i]!] = fields[i + 1]!;
+      return o;
+    });
+  } finally {
+    r.disconnect();
+  }
+}
+const eventFor = (deploymentId: string, jobId: string, event: string) => until(async () => (await queueEvents(deploymentId)).find((e) => e.jobId === jobId && e.event === event), `event ${event} of ${jobId}`);
+
+describe("BullMQ run queue (producer + consumer on the real Redis)", { skip }, () => {
+  after(async () => {
+    for (const close of closers.reverse()) await close();
+    await deleteKeys(prefix);
+    assert.equal(await countKeys(prefix), 0, "no key of this test file is left in Redis");
+  });
+
+  it("add → process → complete; adding a queued run again changes nothing", { timeout: 60_000 }, async () => {
+    const q = producer();
+    await q.add([run("run_a1", "dep_a"), run("run_a1", "dep_a"), run("run_a2", "dep_a")]);
+    const counts = await q.counts("dep_a");
+    assert.equal(counts.waiting, 2, "the duplicate add queued nothing");
+    const seen: Seen[] = [];
+    consumer(["dep_a"], async (d) => (record(seen, d), { kind: "done" }), { slots: 1 });
+    await eventFor("dep_a", "run_a2", "completed");
+    assert.deepEqual(
+      seen.map(({ at: _at, ...d }) => d),
+      [
+        { kind: "run", runId: "run_a1", deploymentId: "dep_a", jobId: "run_a1", attempt: 1, maxAttempts: 1, stalled: 0 },
+        { kind: "run", runId: "run_a2", deploymentId: "dep_a", jobId: "run_a2", attempt: 1, maxAttempts: 1, stalled: 0 },
+      ],
+    );
+    assert.ok(await eventFor("dep_a", "run_a1", "completed"));
+    assert.deepEqual(await q.counts("dep_a"), { waiting: 0, prioritized: 0, delayed: 0, active: 0, completed: 0, failed: 0 }, "finished jobs are removed (the store keeps outcomes)");
+  });
+
+  it("retry: attempts 1, 2, 3 with exponential backoff, then the job fails", { timeout: 60_000 }, async () => {
+    const q = producer();
+    const seen: Seen[] = [];
+    consumer(["dep_r"], async (d) => (record(seen, d), { kind: "retry", error: new Error(`attempt ${d.attempt} broke`) }));
+    await q.add([run("run_r", "dep_r", { maxRetries: 2, retryBackoffMs: 150 })]);
+    const failed = await eventFor("dep_r", "run_r", "failed");
+    assert.equal(failed.failedReason, "attempt 3 broke");
+    assert.deepEqual(
+      seen.map((d) => [d.attempt, d.maxAttempts, d.stalled]),
+      [
+        [1, 3, 0],
+        [2, 3, 0],
+        [3, 3, 0],
+      ],
+    );
+    // Exponential: the 2nd attempt waits ≥ 150 ms after the 1st failed, the 3rd ≥ 300 ms after the 2nd.
+    assert.ok(seen[1]!.at - seen[0]!.at >= 150, `2nd attempt ${seen[1]!.at - seen[0]!.at} ms after the 1st`);
+    assert.ok(seen[2]!.at - seen[1]!.at >= 300, `3rd attempt ${seen[2]!.at - seen[1]!.at} ms after the 2nd`);
+    const events = (await queueEvents("dep_r")).filter((e) => e.jobId === "run_r").map((e) => e.event);
+    assert.equal(events.filter((e) => e === "delayed").length, 2, "two retries were delayed by the backoff");
+    assert.ok(events.includes("retries-exhausted"));
+    assert.equal(seen.length, 3, "no delivery after the last attempt");
+  });
+
+  it("fail: unrecoverable stops retries (failed); not unrecoverable ends the job quietly (completed)", { timeout: 60_000 }, async () => {
+    const q = producer();
+    const seen: Seen[] = [];
+    consumer(["dep_u"], async (d) => {
+      record(seen, d);
+      const runId = d.kind === "run" ? d.runId : "";
+      return { kind: "fail", error: new Error(`module of ${runId} does not import`), unrecoverable: runId === "run_u1" };
+    });
+    await q.add([run("run_u1", "dep_u", { maxRetries: 5, retryBackoffMs: 10 }), run("run_u2", "dep_u", { maxRetries: 5, retryBackoffMs: 10 })]);
+    const failed = await eventFor("dep_u", "run_u1", "failed");
+    assert.equal(failed.failedReason, "module of run_u1 does not import");
+    await eventFor("dep_u", "run_u2", "completed");
+    assert.deepEqual(seen.map((d) => [d.kind === "run" && d.runId, d.attempt, d.maxAttempts]).sort(), [
+      ["run_u1", 1, 6],
+      ["run_u2", 1, 6],
+    ]);
+    const counts = await q.counts("dep_u");
+    assert.equal(counts.delayed + counts.waiting + counts.active, 0, "nothing is left to retry");
+  });
+
+  it("a delayed run is not delivered before its time; a later immediate run passes it", { timeout: 60_000 }, async () => {
+    const q = producer();
+    const seen: Seen[] = [];
+    const scheduledFor = Date.now() + 1500;
+    await q.add([run("run_d_late", "dep_d", { scheduledFor })]);
+    await q.add([run("run_d_now", "dep_d", { scheduledFor: Date.now() - 5000 })]);
+    consumer(["dep_d"], async (d) => (record(seen, d), { kind: "done" }), { slots: 1 });
+    await eventFor("dep_d", "run_d_late", "completed");
+    assert.deepEqual(
+      seen.map((d) => d.kind === "run" && d.runId),
+      ["run_d_now", "run_d_late"],
+    );
+    assert.ok(seen[1]!.at >= scheduledFor, `delivered ${scheduledFor - seen[1]!.at} ms before its time`);
+  });
+
+  it("cron: a job scheduler produces schedule deliveries at the pattern's fire times", { timeout: 60_000 }, async () => {
+    const q = producer();
+    const seen: Seen[] = [];
+    const { nextFireAt } = await q.upsertSchedule({ id: "sch_c", deploymentId: "dep_c", cron: "* * * * * *", timezone: "Europe/Paris", startsAt: null, endsAt: null });
+    assert.ok(nextFireAt !== null && nextFireAt % 1000 === 0);
+    consumer(["dep_c"], async (d) => (record(seen, d), { kind: "done" }));
+    await until(() => seen.length >= 2 && seen, "two schedule deliveries");
+    const [first, second] = seen;
+    for (const d of [first!, second!]) {
+      assert.equal(d.kind, "schedule");
+      assert.equal(d.scheduleId, "sch_c");
+      assert.equal(d.deploymentId, "dep_c");
+      assert.equal(d.jobId, `repeat:sch_c:${d.firedAt}`);
+      assert.equal(d.firedAt! % 1000, 0);
+      assert.ok(d.at >= d.firedAt!, "not delivered before its fire time");
+      assert.deepEqual([d.attempt, d.maxAttempts, d.stalled], [1, 5, 0]);
+    }
+    assert.equal(first!.firedAt, nextFireAt);
+    assert.ok(second!.firedAt! > first!.firedAt!);
+
+    assert.equal(await q.removeSchedule("sch_c", "dep_c"), true);
+    assert.equal(await q.removeSchedule("sch_c", "dep_c"), false);
+    const counts = await q.counts("dep_c");
+    assert.equal(counts.delayed + counts.waiting, 0, "no pending fire after removal");
+
+    // Bounds: a start in the future delays the first fire; an end in the past schedules nothing.
+    const startsAt = Date.UTC(2099, 0, 1);
+    assert.deepEqual(await q.upsertSchedule({ id: "sch_c2", deploymentId: "dep_c2", cron: "0 12 * * *", timezone: "UTC", startsAt, endsAt: null }), { nextFireAt: startsAt + 12 * 3600_000 });
+    assert.deepEqual(await q.upsertSchedule({ id: "sch_c2", deploymentId: "dep_c2", cron: "0 12 * * *", timezone: "UTC", startsAt: null, endsAt: Date.now() - 1000 }), { nextFireAt: null });
+    assert.equal((await q.counts("dep_c2")).delayed, 0, "the ended schedule was removed");
+  });
+
+  it("stalled: a worker killed with SIGKILL loses the job, another worker gets it with a stalled count", { timeout: 90_000 }, async () => {
+    const q = producer();
+    await q.add([run("run_s", "dep_s", { maxRetries: 2 })]);
+    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./_consumer-child.ts", import.meta.url))], {
+      env: { ...process.env, NBX_TEST_REDIS_URL: TEST_REDIS_URL, NBX_TEST_PREFIX: prefix, NBX_TEST_DEPLOYMENT: "dep_s", NBX_TEST_LEASE_MS: String(LEASE_MS) },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once("exit", (_code, signal) => resolve(signal)));
+    closers.push(async () => void (child.exitCode === null && child.signalCode === null && child.kill("SIGKILL")));
+    const took = deferred<{ took: string; attempt: number; stalled: number }>();
+    let buffered = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString();
+      for (const line of buffered.split("\n").slice(0, -1)) {
+        const msg = JSON.parse(line);
+        if (msg.took) took.resolve(msg);
+      }
+      buffered = buffered.slice(buffered.lastIndexOf("\n") + 1);
+    });
+    assert.deepEqual(await took.promise, { took: "run_s", attempt: 1, stalled: 0 });
+    assert.equal((await q.counts("dep_s")).active, 1);
+    child.kill("SIGKILL");
+    assert.equal(await exited, "SIGKILL");
+
+    const seen: Seen[] = [];
+    consumer(["dep_s"], async (d) => (record(seen, d), { kind: "done" }));
+    await eventFor("dep_s", "run_s", "completed");
+    assert.equal(seen.length, 1);
+    const again = seen[0]!;
+    assert.equal(again.kind === "run" && again.runId, "run_s");
+    assert.equal(again.attempt, 1, "a crash spends no BullMQ attempt: the store decides");
+    assert.ok(again.stalled >= 1, `stalled count ${again.stalled}`);
+    assert.ok((await queueEvents("dep_s")).some((e) => e.event === "stalled" && e.jobId === "run_s"));
+  });
+
+  it("locks of long deliveries are renewed: a second worker never gets the job meanwhile", { timeout: 60_000 }, async () => {
+    const q = producer();
+    const seen: Seen[] = [];
+    const leaseMs = 300;
+    const slow = async (d: Delivery): Promise<Outcome> => {
+      record(seen, d);
+      await sleep(leaseMs * 6);
+      return { kind: "done" };
+    };
+    consumer(["dep_l"], slow, { leaseMs });
+    consumer(["dep_l"], slow, { leaseMs });
+    await q.add([run("run_l", "dep_l")]);
+    await eventFor("dep_l", "run_l", "completed");
+    assert.deepEqual(
+      seen.map((d) => [d.jobId, d.stalled]),
+      [["run_l", 0]],
+    );
+    assert.ok(!(await queueEvents("dep_l")).some((e) => e.event === "stalled"));
+  });
+
+  it("per-deployment concurrency: at most n in flight over all workers", { timeout: 60_000 }, async () => {
+    const q = producer();
+    await q.setConcurrency("dep_g", 2);
+    let inFlight = 0;
+    let max = 0;
+    const done: string[] = [];
+    const work = async (d: Delivery): Promise<Outcome> => {
+      max = Math.max(max, ++inFlight);
+      await sleep(40);
+      inFlight--;
+      done.push(d.jobId);
+      return { kind: "done" };
+    };
+    consumer(["dep_g"], work, { slots: 4 });
+    consumer(["dep_g"], work, { slots: 4 });
+    await q.add(Array.from({ length: 12 }, (_, i) => run(`run_g${i}`, "dep_g")));
+    await until(() => done.length === 12, "12 runs done");
+    assert.ok(max <= 2, `max in flight ${max}`);
+    assert.equal(new Set(done).size, 12);
+  });
+
+  it("slots are shared by all of a worker's queues: at most `slots` in flight in total", { timeout: 60_000 }, async () => {
+    const q = producer();
+    let inFlight = 0;
+    let max = 0;
+    const done: string[] = [];
+    let c: BullRunConsumer | undefined;
+    let maxBusy = 0;
+    c = consumer(
+      ["dep_x", "dep_y"],
+      async (d) => {
+        max = Math.max(max, ++inFlight);
+        maxBusy = Math.max(maxBusy, c?.busySlots ?? 0);
+        await sleep(30);
+        inFlight--;
+        done.push(`${d.deploymentId}/${d.jobId}`);
+        return { kind: "done" };
+      },
+      { slots: 3 },
+    );
+    await q.add([...Array.from({ length: 10 }, (_, i) => run(`run_x${i}`, "dep_x")), ...Array.from({ length: 10 }, (_, i) => run(`run_y${i}`, "dep_y"))]);
+    await until(() => done.length === 20, "20 runs done");
+    assert.ok(max <= 3, `max in flight ${max}`);
+    assert.ok(maxBusy <= 3, `max busy slots ${maxBusy}`);
+    assert.equal(done.filter((x) => x.startsWith("dep_x/")).length, 10);
+    assert.equal(done.filter((x) => x.startsWith("dep_y/")).length, 10);
+  });
+
+  it("remove: a queued run is taken out (cancel), an active one is left to its worker", { timeout: 60_000 }, async () => {
+    const q = producer();
+    await q.add([run("run_k1", "dep_k"), run("run_k2", "dep_k", { scheduledFor: Date.now() + 60_000 }), run("run_k3", "dep_k")]);
+    assert.equal(await q.remove("run_k2", "dep_k"), "removed", "a delayed run");
+    assert.equal(await q.remove("run_k3", "dep_k"), "removed", "a waiting run");
+    assert.equal(await q.remove("run_k_none", "dep_k"), "absent");
+    const holding = deferred();
+    const release = deferred();
+    const seen: Seen[] = [];
+    consumer(["dep_k"], async (d) => {
+      record(seen, d);
+      holding.resolve();
+      await release.promise;
+      return { kind: "done" };
+    });
+    await holding.promise;
+    assert.equal(await q.remove("run_k1", "dep_k"), "active");
+    release.resolve();
+    await eventFor("dep_k", "run_k1", "completed");
+    await q.add([run("run_k4", "dep_k")]);
+    await eventFor("dep_k", "run_k4", "completed");
+    assert.deepEqual(
+      seen.map((d) => d.jobId),
+      ["run_k1", "run_k4"],
+      "removed runs were never delivered",
+    );
+  });
+
+  it("close waits for running deliveries and reports their outcome; setDeployments drops a queue the same way", { timeout: 60_000 }, async () => {
+    const q = producer();
+    const started = deferred();
+    const c = new BullRunConsumer({
+      url: TEST_REDIS_URL,
+      prefix,
+      slots: 2,
+      leaseMs: LEASE_MS,
+      process: async () => {
+        started.resolve();
+        await sleep(300);
+        return { kind: "done" };
+      },
+    });
+    c.setDeployments(["dep_w"]);
+    await q.add([run("run_w", "dep_w")]);
+    await started.promise;
+    c.setDeployments([]);
+    assert.deepEqual(c.deployments, []);
+    await q.add([run("run_w2", "dep_w")]);
+    await c.close();
+    assert.ok(await eventFor("dep_w", "run_w", "completed"));
+    const counts = await q.counts("dep_w");
+    assert.equal(counts.waiting, 1, "the dropped queue took nothing new");
+    assert.equal(counts.active, 0);
+  });
+
+  it("Redis unreachable: calls fail fast with an error naming Redis and the URL, and work again when it is back", { timeout: 60_000 }, async () => {
+    // A closed port.
+    const closedPort = await freePort();
+    const dead = new BullRunQueue({ url: `redis://:s3cret@127.0.0.1:${closedPort}`, prefix });
+    closers.push(() => dead.close());
+    for (const call of [() => dead.add([run("run_z", "dep_z")]), () => dead.ping(), () => dead.counts("dep_z")]) {
+      await assert.rejects(call(), (err: unknown) => {
+        assert.ok(err instanceof RedisUnavailableError, String(err));
+        assert.equal(err.code, "UNAVAILABLE");
+        assert.match(err.message, new RegExp(`^Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${closedPort}\\b.* is unreachable`));
+        assert.doesNotMatch(err.message, /s3cret/);
+        return true;
+      });
+    }
+
+    // Redis going away and coming back, through a proxy the test can cut.
+    const proxy = await redisProxy();
+    closers.push(() => proxy.down());
+    const q = new BullRunQueue({ url: `redis://127.0.0.1:${proxy.port}`, prefix });
+    closers.push(() => q.close());
+    assert.ok((await q.ping()) >= 0);
+    await proxy.down();
+    const err = await until(
+      () =>
+        q.ping().then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+      "a failing ping",
+    );
+    assert.ok(err instanceof RedisUnavailableError, String(err));
+    await assert.rejects(q.add([run("run_p", "dep_p")]), RedisUnavailableError);
+    await proxy.up();
+    await until(
+      () =>
+        q.ping().then(
+          () => true,
+          () => false,
+        ),
+      "ping after Redis is back",
+    );
+    await q.add([run("run_p", "dep_p")]);
+    assert.equal((await q.counts("dep_p")).waiting, 1);
+  });
+});
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** A TCP proxy to the test Redis that can be taken down (all connections cut) and brought back on the same port. */
+async function redisProxy(): Promise<{ port: number; down: () => Promise<void>; up: () => Promise<void> }> {
+  const target = new URL(TEST_REDIS_URL);
+  const sockets = new Set<Socket>();
+  let server: Server | null = null;
+  let port = 0;
+  const up = async () => {
+    server = createServer((client) => {
+      const upstream = tcpConnect(Number(target.port || 6379), target.hostname);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on("close", () => sockets.delete(s));
+        s.on("error", () => {});
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((r) => server!.listen(port, "127.0.0.1", r));
+    port = (server.address() as { port: number }).port;
+  };
+  const down = async () => {
+    const s = server;
+    server = null;
+    if (!s) return;
+    const closed = new Promise((r) => s.close(r));
+    for (const sock of sockets) sock.destroy();
+    await closed;
+  };
+  await up();
+  return { port, up, down };
+}
