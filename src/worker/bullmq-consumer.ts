@@ -72,7 +72,7 @@ export class BullRunConsumer {
     this.slotPool = new Slots(opts.slots);
     this.onError = opts.onError ?? ((err, context) => console.error(`[nbox queue] ${context}: ${err.message}`));
     this.client = patientRedis(opts.url, `nbx:worker${opts.workerName ? `:${opts.workerName}` : ""}`);
-    this.client.on("error", (err: Error) => this.report(err, `Redis at ${this.url}`));
+    this.client.on("error", (err: Error) => this.report(err, "worker connection"));
     this.client.on("ready", () => {
       this.connectionTroubleReported = false;
     });

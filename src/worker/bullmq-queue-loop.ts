@@ -187,6 +187,8 @@ export class QueueLoop {
 
   private start(job: Job, token: string, release: ReleaseSlot): void {
     const h: Held = { job, token, controller: new AbortController(), settling: false };
+    // Fetched again while an earlier delivery still runs here: that one's lock is long gone.
+    this.held.get(String(job.id))?.controller.abort(new Error(`job ${job.id} was delivered again: this delivery no longer owns it`));
     this.held.set(String(job.id), h);
     const run = this.execute(h, release).finally(() => {
       if (this.held.get(String(job.id)) === h) this.held.delete(String(job.id));

@@ -23,13 +23,26 @@ function producer(): BullRunQueue {
   closers.push(() => q.close());
   return q;
 }
-function consumer(deployments: string[], process: (d: Delivery) => Promise<Outcome>, opts: { slots?: number; leaseMs?: number } = {}): BullRunConsumer {
-  const errors: string[] = [];
-  const c = new BullRunConsumer({ url: TEST_REDIS_URL, prefix, slots: opts.slots ?? 4, leaseMs: opts.leaseMs ?? LEASE_MS, process, onError: (e, ctx) => errors.push(`${ctx}: ${e.message}`) });
+function consumer(
+  deployments: string[],
+  process: (d: Delivery) => Promise<Outcome>,
+  opts: { slots?: number; leaseMs?: number; workerName?: string; url?: string; errors?: string[] } = {},
+): BullRunConsumer {
+  const errors = opts.errors ?? [];
+  const c = new BullRunConsumer({
+    url: opts.url ?? TEST_REDIS_URL,
+    prefix,
+    slots: opts.slots ?? 4,
+    leaseMs: opts.leaseMs ?? LEASE_MS,
+    process,
+    ...(opts.workerName ? { workerName: opts.workerName } : {}),
+    onError: (e, ctx) => errors.push(`${ctx}: ${e.message}`),
+  });
   c.setDeployments(deployments);
   closers.push(async () => {
     await c.close({ force: true });
-    assert.deepEqual(errors, [], "the consumer reported no problem");
+    // Tests that expect problems pass their own list and check it.
+    if (!opts.errors) assert.deepEqual(errors, [], "the consumer reported no problem");
   });
   return c;
 }
@@ -54,13 +67,16 @@ async function queueEvents(deploymentId: string): Promise<Array<Record<string, s
     r.disconnect();
   }
 }
-const eventFor = (deploymentId: string, jobId: string, event: string) => until(async () => (await queueEvents(deploymentId)).find((e) => e.jobId === jobId && e.event === event), `event ${event} of ${jobId}`);
+const eventFor = (deploymentId: string, jobId: string, event: string, more: Record<string, string> = {}) =>
+  until(async () => (await queueEvents(deploymentId)).find((e) => e.jobId === jobId && e.event === event && Object.entries(more).every(([k, v]) => e[k] === v)), `event ${event} of ${jobId}`);
 
 describe("BullMQ run queue (producer + consumer on the real Redis)", { skip }, () => {
   after(async () => {
-    for (const close of closers.reverse()) await close();
+    const problems: unknown[] = [];
+    for (const close of closers.reverse()) await close().catch((err: unknown) => problems.push(err));
     await deleteKeys(prefix);
     assert.equal(await countKeys(prefix), 0, "no key of this test file is left in Redis");
+    if (problems.length) throw problems[0];
   });
 
   it("add → process → complete; adding a queued run again changes nothing", { timeout: 60_000 }, async () => {
@@ -276,6 +292,106 @@ describe("BullMQ run queue (producer + consumer on the real Redis)", { skip }, (
     assert.equal(done.filter((x) => x.startsWith("dep_y/")).length, 10);
   });
 
+  it("a job that arrives while every slot is busy is handed back at once, for a worker with a free slot", { timeout: 60_000 }, async () => {
+    const q = producer();
+    const release = deferred();
+    const busy = deferred();
+    const seen1: Seen[] = [];
+    consumer(
+      ["dep_h1", "dep_h2"],
+      async (d) => {
+        record(seen1, d);
+        busy.resolve();
+        await release.promise;
+        return { kind: "done" };
+      },
+      { slots: 1, workerName: "c1" },
+    );
+    // Both of c1's queues are idle, blocked in Redis without a slot.
+    await until(async () => (await blockedOn("dep_h1", "c1")) && (await blockedOn("dep_h2", "c1")), "c1 blocked on both queues");
+    await q.add([run("run_h1", "dep_h1")]);
+    await busy.promise;
+    await q.add([run("run_h2", "dep_h2")]);
+    // c1 took run_h2 and put it back (to waiting from active).
+    await eventFor("dep_h2", "run_h2", "waiting", { prev: "active" });
+    assert.equal((await q.counts("dep_h2")).waiting, 1);
+    const seen2: Seen[] = [];
+    consumer(["dep_h2"], async (d) => (record(seen2, d), { kind: "done" }), { workerName: "c2" });
+    await eventFor("dep_h2", "run_h2", "completed");
+    assert.deepEqual(
+      seen2.map((d) => [d.jobId, d.attempt, d.stalled]),
+      [["run_h2", 1, 0]],
+      "handing back spends no attempt and is no stall",
+    );
+    assert.deepEqual(
+      seen1.map((d) => d.jobId),
+      ["run_h1"],
+    );
+    release.resolve();
+    await eventFor("dep_h1", "run_h1", "completed");
+  });
+
+  it("a delivery whose lock is lost sees its signal aborted; the job comes back as stalled", { timeout: 60_000 }, async () => {
+    const q = producer();
+    const errors: string[] = [];
+    const seen: Seen[] = [];
+    const aborted = deferred<string>();
+    const holding = deferred();
+    consumer(
+      ["dep_lost"],
+      async (d) => {
+        record(seen, d);
+        if (seen.length > 1) return { kind: "done" };
+        holding.resolve();
+        await new Promise((resolve) => d.signal.addEventListener("abort", resolve, { once: true }));
+        aborted.resolve(String((d.signal.reason as Error).message));
+        return { kind: "done" };
+      },
+      { errors },
+    );
+    await q.add([run("run_lost", "dep_lost")]);
+    await holding.promise;
+    const r = new Redis(TEST_REDIS_URL);
+    assert.equal(await r.del(`${prefix}:${deploymentQueueName("dep_lost")}:run_lost:lock`), 1);
+    r.disconnect();
+    assert.match(await aborted.promise, /run_lost/);
+    await eventFor("dep_lost", "run_lost", "completed");
+    assert.deepEqual(
+      seen.map((d) => d.attempt),
+      [1, 1],
+    );
+    assert.equal(seen[0]!.stalled, 0);
+    assert.ok(seen[1]!.stalled >= 1, `stalled ${seen[1]!.stalled}`);
+    assert.ok(errors.length > 0 && errors.every((e) => /run_lost/.test(e)), errors.join("\n"));
+  });
+
+  it("a worker waits while Redis is away and goes on when it is back", { timeout: 90_000 }, async () => {
+    const q = producer();
+    const proxy = await redisProxy();
+    closers.push(() => proxy.down());
+    await proxy.down();
+    const errors: string[] = [];
+    const seen: Seen[] = [];
+    consumer(["dep_o"], async (d) => (record(seen, d), { kind: "done" }), { url: `redis://127.0.0.1:${proxy.port}`, errors });
+    await q.add([run("run_o1", "dep_o")]);
+    await until(() => errors.length > 0, "the outage reported");
+    assert.equal(seen.length, 0);
+    await proxy.up();
+    await eventFor("dep_o", "run_o1", "completed");
+    await proxy.down();
+    await q.add([run("run_o2", "dep_o")]);
+    await proxy.up();
+    await eventFor("dep_o", "run_o2", "completed");
+    assert.deepEqual(
+      seen.map((d) => [d.jobId, d.attempt, d.stalled]),
+      [
+        ["run_o1", 1, 0],
+        ["run_o2", 1, 0],
+      ],
+    );
+    assert.ok(errors.every((e) => /Redis at redis:\/\/127\.0\.0\.1:\d+\/? is unreachable/.test(e)), errors.join("\n"));
+  });
+
   it("remove: a queued run is taken out (cancel), an active one is left to its worker", { timeout: 60_000 }, async () => {
     const q = producer();
     await q.add([run("run_k1", "dep_k"), run("run_k2", "dep_k", { scheduledFor: Date.now() + 60_000 }), run("run_k3", "dep_k")]);
@@ -376,6 +492,18 @@ describe("BullMQ run queue (producer + consumer on the real Redis)", { skip }, (
     assert.equal((await q.counts("dep_p")).waiting, 1);
   });
 });
+
+/** True when the worker named `workerName` has a connection blocked waiting on the deployment's queue. */
+async function blockedOn(deploymentId: string, workerName: string): Promise<boolean> {
+  const r = new Redis(TEST_REDIS_URL);
+  try {
+    const name = `${prefix}:${Buffer.from(deploymentQueueName(deploymentId)).toString("base64")}:w:${workerName}`;
+    const list = (await r.client("LIST")) as string;
+    return list.split("\n").some((line) => line.includes(` name=${name} `) && line.includes(" cmd=bzpopmin"));
+  } finally {
+    r.disconnect();
+  }
+}
 
 async function freePort(): Promise<number> {
   const s = createServer();
