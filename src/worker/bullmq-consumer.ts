@@ -128,15 +128,18 @@ export class BullRunConsumer {
 
   /**
    * Stop consuming. Without `force`, running deliveries finish and their outcomes are reported
-   * (locks stay renewed meanwhile). With `force`, their signals abort and they are not waited for;
-   * their jobs come back to the queue once their lease lapses. Idempotent.
+   * (locks stay renewed meanwhile); reporting waits for Redis if it is away, so `timeoutMs` bounds
+   * the wait, after which the close is forced. With `force`, delivery signals abort and deliveries
+   * are not waited for; their jobs come back to the queue once their lease lapses. Idempotent.
    */
-  close(opts: { force?: boolean } = {}): Promise<void> {
+  close(opts: { force?: boolean; timeoutMs?: number } = {}): Promise<void> {
     this.closing ??= (async () => {
       const loops = [...this.loops.values()];
       this.loops.clear();
       for (const l of loops) this.retire(l, opts.force ?? false);
+      const escalate = opts.timeoutMs != null && !opts.force ? setTimeout(() => this.draining.forEach((l) => void l.stop(true)), opts.timeoutMs) : undefined;
       await Promise.allSettled([...this.stopping]);
+      clearTimeout(escalate);
       clearInterval(this.renewTimer);
       if (this.client.status === "ready") await this.client.quit().catch(() => this.client.disconnect());
       else this.client.disconnect();

@@ -63,6 +63,11 @@ export class QueueLoop {
   private readonly held = new Map<string, Held>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly stopper = new AbortController();
+  private readonly forced = (() => {
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    return { promise, resolve };
+  })();
   private readonly running: Promise<void>;
   private stopping: Promise<void> | null = null;
   private renewing = false;
@@ -94,19 +99,26 @@ export class QueueLoop {
   /**
    * Stop fetching. Without `force`, running deliveries finish and are settled first; with it,
    * their signals abort and their jobs are left to the stalled check (back in the queue after the
-   * lease). Then the queue's connections close.
+   * lease). Then the queue's connections close. Calling it again with `force` during a graceful
+   * stop stops waiting for the deliveries.
    */
   stop(force = false): Promise<void> {
+    if (force) this.forceStop();
     this.stopping ??= (async () => {
       this.stopper.abort();
-      if (force) for (const h of this.held.values()) h.controller.abort(new Error("the worker is shutting down"));
-      else await Promise.allSettled([...this.inFlight]);
+      await Promise.race([Promise.allSettled([...this.inFlight]), this.forced.promise]);
       // Forced on BullMQ's side: a graceful close would QUIT the blocking connection behind a
       // pending BZPOPMIN (up to the drain delay); nothing of ours is running by now anyway.
       await this.worker.close(true).catch((err) => this.deps.report(err, "closing a queue"));
       await this.running;
     })();
     return this.stopping;
+  }
+
+  private forceStop(): void {
+    this.stopper.abort();
+    for (const h of this.held.values()) h.controller.abort(new Error("the worker is shutting down"));
+    this.forced.resolve();
   }
 
   /** Extend the locks of every held job by one lease; a job whose lock is gone gets its signal aborted. */

@@ -447,6 +447,19 @@ describe("BullMQ run queue (producer + consumer on the real Redis)", { skip }, (
     assert.equal(counts.active, 0);
   });
 
+  it("close with a timeout stops waiting for a delivery that does not end, and aborts its signal", { timeout: 60_000 }, async () => {
+    const q = producer();
+    const started = deferred<AbortSignal>();
+    const c = new BullRunConsumer({ url: TEST_REDIS_URL, prefix, slots: 1, leaseMs: LEASE_MS, process: (d) => (started.resolve(d.signal), new Promise(() => {})) });
+    c.setDeployments(["dep_t"]);
+    await q.add([run("run_t", "dep_t")]);
+    const signal = await started.promise;
+    await c.close({ timeoutMs: 100 });
+    assert.equal(signal.aborted, true);
+    assert.match(String((signal.reason as Error).message), /shutting down/);
+    assert.equal((await q.counts("dep_t")).active, 1, "left to the stalled check of the next worker");
+  });
+
   it("Redis unreachable: calls fail fast with an error naming Redis and the URL, and work again when it is back", { timeout: 60_000 }, async () => {
     // A closed port.
     const closedPort = await freePort();
