@@ -16,6 +16,8 @@ export interface WorkerProc {
   id: string;
   /** Its pid, also its process group id. */
   pid: number;
+  /** The folder it was started in, and its cache. */
+  cwd: string;
   cache: string;
   child: ChildProcess;
   output(): string;
@@ -98,7 +100,7 @@ export async function startWorkerProcess(o: { url: string; token: string; slots?
         reject(new Error(`nbx worker exited before joining (${child.exitCode ?? child.signalCode})\n${out}`));
       });
     });
-    return { id, pid, cache, child, output: () => out, kill9, stop };
+    return { id, pid, cwd, cache, child, output: () => out, kill9, stop };
   } catch (err) {
     await kill9();
     throw err;
