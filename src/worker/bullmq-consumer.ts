@@ -30,8 +30,9 @@ export interface BullRunConsumerOptions {
   /** Recorded on the jobs this worker takes (BullMQ `processedBy`). */
   workerName?: string;
   /**
-   * Problems that do not belong to one delivery (Redis away, a lock that could not be renewed, an
-   * outcome that could not be reported). Connection trouble is reported once per outage.
+   * Problems outside the processor's answer: Redis away, a lock that could not be renewed, an
+   * outcome that could not be reported, a processor that threw. Connection trouble is reported
+   * once per outage.
    * Default: `console.error`.
    */
   onError?: (err: Error, context: string) => void;

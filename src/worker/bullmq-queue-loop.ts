@@ -91,11 +91,6 @@ export class QueueLoop {
     this.running = this.loop();
   }
 
-  /** Jobs taken from this queue and not yet settled (running, or finishing). */
-  get holding(): number {
-    return this.held.size;
-  }
-
   /**
    * Stop fetching. Without `force`, running deliveries finish and are settled first; with it,
    * their signals abort and their jobs are left to the stalled check (back in the queue after the
@@ -108,7 +103,7 @@ export class QueueLoop {
       this.stopper.abort();
       await Promise.race([Promise.allSettled([...this.inFlight]), this.forced.promise]);
       // Forced on BullMQ's side: a graceful close would QUIT the blocking connection behind a
-      // pending BZPOPMIN (up to the drain delay); nothing of ours is running by now anyway.
+      // pending BZPOPMIN (up to the drain delay). Our deliveries are settled (or abandoned) by now.
       await this.worker.close(true).catch((err) => this.deps.report(err, "closing a queue"));
       await this.running;
     })();
