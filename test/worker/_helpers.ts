@@ -155,6 +155,17 @@ export function processesMatching(fragment: string): ProcInfo[] {
   return out;
 }
 
+/** Poll `check` every `everyMs` until it returns a truthy value; `ms` is a hang guard, not an expectation. */
+export async function until<T>(check: () => Promise<T | undefined | null | false>, ms: number, what: string, everyMs = 500): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
 /** Raw JSON call with any token (for status codes the SDK would turn into exceptions). */
 export async function call(url: string, token: string, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<{ status: number; json: any; headers: Headers }> {
   const res = await fetch(`${url}${path}`, {

@@ -1,0 +1,277 @@
+// Chaos on the control plane / worker split, with kill -9 (no shutdown code runs):
+// (a) a worker dies mid-run: another worker finishes the run if it has retries left, else it
+//     fails with WorkerCrashError — never left `running`;
+// (b) the worker hosting a serving dies: callers get an answer or a 503 with Retry-After, never a
+//     hang, and the serving answers again from another worker;
+// (c) the control plane dies with thousands of runs queued and running: its local worker goes
+//     with it (no orphan process), and after a restart on the same data folder every run succeeds.
+// `npm run test:chaos` runs this file alone.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import { toWire } from "../../src/codec/index.ts";
+import { PlatformClient } from "../../src/remote/client.ts";
+import { triggerRuns } from "../../src/remote/trigger.ts";
+import { startNbxUp, type NbxUp } from "../cli/_harness.ts";
+import { freshDataDir, freshPostgresSchema, STORE_UNDER_TEST } from "../platform/jobs/_helpers.ts";
+import { importProject as importServingProject, KIT_FILES } from "../platform/serving/_helpers.ts";
+import { call, createWorkerToken, CRASH_FIXTURE, eventually, importProject, processesMatching, startTestPlatform, startWorkerProcess, tempDir, until, wsName, type TestPlatform, type WorkerProc } from "./_helpers.ts";
+
+const LEASE_MS = 1_500;
+const TERMINAL = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
+// Hang guards only: nothing asserts how fast anything happens.
+const REQUEST_TIMEOUT_MS = 15_000;
+const SERVING_RETRIES = 200;
+
+/** An HTTP gate the crash fixture's `gate` job polls: closed until `open()`. */
+async function startGate(): Promise<{ url: string; open(): void; close(): Promise<void> }> {
+  let state = "closed";
+  const server: Server = createServer((_req, res) => res.end(state));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  server.unref();
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    open: () => (state = "open"),
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("chaos: workers killed with -9", () => {
+  let tp: TestPlatform;
+  let token: Awaited<ReturnType<typeof createWorkerToken>>;
+  const workers: WorkerProc[] = [];
+  const cleanup: Array<() => Promise<void>> = [];
+  const startWorker = async (slots?: number) => {
+    const w = await startWorkerProcess({ url: tp.url, token: token.secret, ...(slots ? { slots } : {}) });
+    workers.push(w);
+    return w;
+  };
+  const liveIds = async () => (await tp.platform.ctx.store.listLiveWorkers()).map((w) => w.id).sort();
+
+  before(async () => {
+    tp = await startTestPlatform({ executor: false, leaseMs: LEASE_MS });
+    token = await createWorkerToken(tp.url, tp.token, "chaos test workers");
+  });
+  after(async () => {
+    for (const w of workers) await w.kill9();
+    for (const f of cleanup.reverse()) await f();
+    await token?.revoke();
+    await tp?.close();
+  });
+
+  it("(a) a worker killed mid-run: with a retry left the run succeeds on the other worker, without one it fails with WorkerCrashError", { timeout: 240_000 }, async () => {
+    const ws = wsName("chaos-a");
+    const gate = await startGate();
+    cleanup.push(() => gate.close());
+    const { mod } = await importProject(CRASH_FIXTURE);
+    const gate0 = await mod.gate.deploy(ws, { client: tp.client, name: "gate0", resource: { maxRetries: 0 } });
+    const gate1 = await mod.gate.deploy(ws, { client: tp.client, name: "gate1", resource: { maxRetries: 1, retryBackoffMs: 100 } });
+
+    // Only the doomed worker is up when the runs come: it holds both, and their user code starts.
+    const doomed = await startWorker(2);
+    const noRetry = (await gate0.trigger(gate.url)).id;
+    const oneRetry = (await gate1.trigger(gate.url)).id;
+    await eventually(
+      async () => {
+        const rows = await Promise.all([noRetry, oneRetry].map((id) => tp.platform.ctx.store.getRun(id)));
+        return rows.every((r) => r?.status === "running" && r.workerId === doomed.id && r.startedAt !== null);
+      },
+      120_000,
+      "both gate runs to start on the first worker",
+    );
+    const survivor = await startWorker(2);
+    assert.deepEqual(await liveIds(), [doomed.id, survivor.id].sort());
+
+    await doomed.kill9();
+    await eventually(async () => processesMatching(doomed.cache).length === 0, 30_000, "the killed worker's user processes to go with it");
+
+    // The run without retries ends failed, naming the worker it died on; it is not left running.
+    const failed = await eventually(
+      async () => {
+        const r = (await tp.api("GET", `/runs/${noRetry}`)).json.run;
+        return TERMINAL.has(r.status) && r;
+      },
+      120_000,
+      "the run without retries to end",
+    );
+    assert.deepEqual([failed.status, failed.attempt, failed.error?.name], ["failed", 1, "WorkerCrashError"]);
+    assert.match(failed.error.message, new RegExp(`was running on worker ${doomed.id}\\b`));
+    assert.match(failed.error.message, /no retries left/);
+
+    // The run with a retry is taken by the surviving worker as attempt 2 (still waiting at the gate).
+    await eventually(
+      async () => {
+        const r = await tp.platform.ctx.store.getRun(oneRetry);
+        return r?.status === "running" && r.attempt === 2 && r.workerId === survivor.id && r.startedAt !== null;
+      },
+      120_000,
+      "the retried run to start on the surviving worker",
+    );
+    gate.open();
+    const done = await eventually(
+      async () => {
+        const r = (await tp.api("GET", `/runs/${oneRetry}`)).json.run;
+        return TERMINAL.has(r.status) && r;
+      },
+      120_000,
+      "the retried run to end",
+    );
+    assert.deepEqual([done.status, done.attempt, done.result], ["succeeded", 2, "passed"]);
+    assert.equal((await tp.platform.ctx.store.getRun(oneRetry))?.workerId, survivor.id);
+    const logs = (await tp.api("GET", `/runs/${oneRetry}/logs`)).json.logs.map((l: { line: string }) => l.line);
+    assert.ok(logs.includes(`attempt 2 started on ${survivor.id}`), logs.join("\n"));
+    // The dead worker was declared dead; the survivor is the only live one.
+    assert.deepEqual(await liveIds(), [survivor.id]);
+    await survivor.stop();
+  });
+
+  // Filled by (b): every answer callers got after the kill.
+  const answers: Array<{ status: number; retryAfter: string | null; code?: string }> = [];
+
+  it("(b) the worker hosting a serving killed: callers get 503 or an answer, never a hang, and the serving answers again from the other worker", { timeout: 300_000 }, async () => {
+    const pair = [await startWorker(1), await startWorker(1)];
+    const { mod } = await importServingProject(KIT_FILES);
+    const ws = wsName("chaos-b");
+    const kit = await mod.Kit.deploy(ws, { client: tp.client, init: [5] });
+    const hostOf = async () => (await tp.platform.ctx.store.listServings()).find((s) => s.urlPath === `/s/${ws}/Kit/`);
+    const serving = await hostOf();
+    const host = pair.find((w) => w.id === serving?.workerId);
+    assert.ok(host, `the serving is placed on one of the two workers (${serving?.workerId})`);
+    const other = pair.find((w) => w !== host)!;
+    const pidCall = (signal: AbortSignal) => call(kit.$url.replace(/\/$/, ""), kit.$token, "POST", "/call/pid", { args: [] }, signal);
+    const first = await pidCall(AbortSignal.timeout(REQUEST_TIMEOUT_MS));
+    assert.equal(first.status, 200, JSON.stringify(first.json));
+    const firstProcess = first.json.value;
+
+    await host.kill9();
+    let answered: { value: unknown } | undefined;
+    for (let i = 0; i < SERVING_RETRIES && !answered; i++) {
+      let r: Awaited<ReturnType<typeof pidCall>>;
+      try {
+        r = await pidCall(AbortSignal.timeout(REQUEST_TIMEOUT_MS));
+      } catch (err) {
+        assert.fail(`call ${i} after the kill did not answer within ${REQUEST_TIMEOUT_MS / 1000} s: ${(err as Error).message}`);
+      }
+      const retryAfter = r.headers.get("retry-after");
+      answers.push({ status: r.status, retryAfter, code: r.json?.error?.code });
+      assert.ok(r.status === 200 || r.status === 503, `call ${i} after the kill answered ${r.status}: ${JSON.stringify(r.json)}`);
+      if (r.status === 200) answered = r.json;
+      else await sleep(Math.max(100, Math.min(2_000, Number(retryAfter ?? 0) * 1000 || 250)));
+    }
+    assert.ok(answered, `the serving answered again within ${SERVING_RETRIES} calls: ${JSON.stringify(answers.slice(-5))}`);
+    assert.notEqual(answered.value, firstProcess, "a new serving process answers");
+    const moved = await hostOf();
+    assert.deepEqual([moved?.workerId, moved?.status], [other.id, "ready"], "the serving now lives on the other worker");
+    // It keeps answering there, and it is a fresh instance (init arguments applied again).
+    assert.equal(await kit.x, 5);
+    assert.equal(await kit.inc(), 6);
+    assert.ok(answers.some((a) => a.status === 503), "callers saw the serving unavailable while it moved");
+  });
+
+  it("(b) every 503 a caller got while the serving moved carries Retry-After", () => {
+    assert.ok(answers.length > 0, "runs after (b) above");
+    const without = answers.filter((a) => a.status === 503 && a.retryAfter === null);
+    assert.deepEqual(without, [], "503 answers without a Retry-After header");
+  });
+});
+
+const RUNS = 2_000;
+
+describe("chaos: control plane killed with -9", () => {
+  const ups: NbxUp[] = [];
+  const cleanup: Array<() => Promise<void>> = [];
+  let cache: string;
+  after(async () => {
+    for (const up of ups) await up.kill9();
+    // A local worker (or a user process of one) that outlived its control plane is a finding of
+    // the test below; here it is only made sure that none outlives the test.
+    if (cache) {
+      for (const p of processesMatching(cache)) {
+        try {
+          process.kill(p.pid, "SIGKILL");
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+    }
+    for (const f of cleanup.reverse()) await f();
+  });
+
+  it("(c) killed with thousands of runs queued and running, restarted on the same data folder: every run succeeds, none lost; its local worker does not outlive it", { timeout: 600_000 }, async (t) => {
+    const data = STORE_UNDER_TEST === "postgres" ? tempDir("nbx-chaos-data-") : await freshDataDir();
+    cache = tempDir("nbx-chaos-cache-");
+    const args = ["--data", data, "--cache", cache, "--lease", String(LEASE_MS), "--slots", "2", "--no-sandbox"];
+    if (STORE_UNDER_TEST === "postgres") {
+      const schema = await freshPostgresSchema();
+      cleanup.push(() => schema.drop());
+      args.push("--database", schema.databaseUrl);
+    }
+    const env = { NBOX_HOME: tempDir("nbx-chaos-home-") };
+    const a = await startNbxUp(args, { env });
+    ups.push(a);
+    const client = new PlatformClient({ url: a.url, token: a.token });
+    const ws = wsName("chaos-c");
+    const { mod } = await importProject(CRASH_FIXTURE);
+    // A run whose user code had started when the control plane died spends its attempt: one retry covers it.
+    await mod.tiny.deploy(ws, { client, resource: { maxRetries: 1, retryBackoffMs: 100 } });
+    const runs = await triggerRuns(client, { workspace: ws, name: "tiny" }, { batch: Array.from({ length: RUNS }, (_, i) => toWire([i]) as unknown[]) });
+    const ids = runs.map((r) => r.id);
+    const index = new Map(ids.map((id, i) => [id, i]));
+
+    // Kill it while some runs are done, some held by its worker and some still queued.
+    const finishedRuns = async (up: NbxUp) => (await call(up.url, up.token, "POST", "/api/v1/runs/wait", { ids, timeoutMs: 0 })).json.runs as Array<{ id: string; status: string; attempt: number; result: unknown; error: { name: string } | null }>;
+    const someIn = async (status: string) => (await call(a.url, a.token, "GET", `/api/v1/runs?workspace=${ws}&status=${status}&limit=1`)).json.runs.length > 0;
+    await until(
+      async () => {
+        const done = (await finishedRuns(a)).length;
+        if (done === RUNS) throw new Error("every run finished before the control plane could be killed mid-way");
+        return done > 0 && (await someIn("running")) && (await someIn("queued"));
+      },
+      300_000,
+      "some runs to finish while others are running and queued",
+      100,
+    );
+    const localWorkers = processesMatching(`--platform ${a.url}`).filter((p) => /\bworker\b/.test(p.cmd) && p.cmd.includes("--local"));
+    assert.equal(localWorkers.length, 1, `the control plane runs one local worker: ${JSON.stringify(localWorkers)}`);
+    await a.kill9();
+
+    // Its local worker notices its parent is gone and stops, taking its user processes along.
+    await until(async () => processesMatching(cache).length === 0, 60_000, "the killed control plane's local worker and its processes to exit", 100).catch((err) => {
+      throw new Error(`${(err as Error).message}; still alive: ${JSON.stringify(processesMatching(cache), null, 1)}`);
+    });
+
+    const b = await startNbxUp(args, { env });
+    ups.push(b);
+    assert.equal(b.token, a.token, "the same data folder, the same admin token");
+    const all = await until(
+      async () => {
+        const r = await finishedRuns(b);
+        return r.length === RUNS && r;
+      },
+      480_000,
+      `all ${RUNS} runs to finish after the restart`,
+    );
+    const notOk = all.filter((r) => r.status !== "succeeded");
+    assert.deepEqual(notOk.slice(0, 10).map((r) => [r.id, r.status, r.attempt, r.error]), [], `${notOk.length} runs did not succeed`);
+    for (const r of all) {
+      assert.equal(r.result, index.get(r.id), `run ${r.id} answered for its own argument`);
+      assert.ok(r.attempt <= 2, `run ${r.id} took ${r.attempt} attempts`);
+    }
+    // None lost and none added: the workspace holds exactly the batch.
+    const listed = new Set<string>();
+    for (let before: string | undefined; ; ) {
+      const page = (await call(b.url, b.token, "GET", `/api/v1/runs?workspace=${ws}&limit=1000${before ? `&before=${before}` : ""}`)).json.runs as Array<{ id: string }>;
+      for (const r of page) listed.add(r.id);
+      if (page.length < 1000) break;
+      before = page[page.length - 1]!.id;
+    }
+    assert.deepEqual([...listed].sort(), [...ids].sort());
+    t.diagnostic(`runs recovered after the crash with a second attempt: ${all.filter((r) => r.attempt === 2).length}`);
+  });
+});
