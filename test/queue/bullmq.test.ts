@@ -3,13 +3,13 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { BullRunQueue, RedisUnavailableError, type QueueableRun } from "../../src/platform/queue/bullmq-queue.ts";
 import { deploymentQueueName } from "../../src/queue/bullmq-names.ts";
 import { BullRunConsumer, type Delivery, type Outcome } from "../../src/worker/bullmq-consumer.ts";
-import { TEST_REDIS_URL, countKeys, deferred, deleteKeys, freshPrefix, redisSkip, until } from "./_redis.ts";
+import { TEST_REDIS_URL, countKeys, deferred, deleteKeys, freshPrefix, redisSkip, redisUnavailable, until } from "./_redis.ts";
 
 const skip = await redisSkip();
 const prefix = freshPrefix();
@@ -71,9 +71,15 @@ const eventFor = (deploymentId: string, jobId: string, event: string, more: Reco
   until(async () => (await queueEvents(deploymentId)).find((e) => e.jobId === jobId && e.event === event && Object.entries(more).every(([k, v]) => e[k] === v)), `event ${event} of ${jobId}`);
 
 describe("BullMQ run queue (producer + consumer on the real Redis)", { skip }, () => {
+  // In CI Redis is part of the contract: its absence fails every test at once.
+  before(async () => {
+    const why = await redisUnavailable();
+    if (why) assert.fail(why);
+  });
   after(async () => {
     const problems: unknown[] = [];
     for (const close of closers.reverse()) await close().catch((err: unknown) => problems.push(err));
+    if (await redisUnavailable()) return;
     await deleteKeys(prefix);
     assert.equal(await countKeys(prefix), 0, "no key of this test file is left in Redis");
     if (problems.length) throw problems[0];
