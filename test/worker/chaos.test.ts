@@ -4,11 +4,14 @@
 // (b) the worker hosting a serving dies: callers get an answer or a 503 with Retry-After, never a
 //     hang, and the serving answers again from another worker;
 // (c) the control plane dies with thousands of runs queued and running: its local worker goes
-//     with it (no orphan process), and after a restart on the same data folder every run succeeds.
+//     with it (no orphan process), and after a restart on the same data folder every run succeeds;
+// (d) a remote worker rides out a kill -9 and restart of its control plane (back within a lease):
+//     no run is lost or failed, and it goes on taking runs from the restarted one.
 // `npm run test:chaos` runs this file alone.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { toWire } from "../../src/codec/index.ts";
 import { PlatformClient } from "../../src/remote/client.ts";
 import { triggerRuns } from "../../src/remote/trigger.ts";
@@ -134,7 +137,7 @@ describe("chaos: workers killed with -9", () => {
   // Filled by (b): every answer callers got after the kill.
   const answers: Array<{ status: number; retryAfter: string | null; code?: string }> = [];
 
-  it("(b) the worker hosting a serving killed: callers get 503 or an answer, never a hang, and the serving answers again from the other worker", { timeout: 300_000 }, async () => {
+  it("(b) the worker hosting a serving killed: callers get 503 or an answer, never a hang, and the serving answers again from the other worker", { timeout: 300_000 }, async (t) => {
     const pair = [await startWorker(1), await startWorker(1)];
     const { mod } = await importServingProject(KIT_FILES);
     const ws = wsName("chaos-b");
@@ -172,6 +175,7 @@ describe("chaos: workers killed with -9", () => {
     assert.equal(await kit.x, 5);
     assert.equal(await kit.inc(), 6);
     assert.ok(answers.some((a) => a.status === 503), "callers saw the serving unavailable while it moved");
+    t.diagnostic(`answers after the kill: ${JSON.stringify(answers)}`);
   });
 
   it("(b) every 503 a caller got while the serving moved carries Retry-After", () => {
@@ -273,5 +277,114 @@ describe("chaos: control plane killed with -9", () => {
     }
     assert.deepEqual([...listed].sort(), [...ids].sort());
     t.diagnostic(`runs recovered after the crash with a second attempt: ${all.filter((r) => r.attempt === 2).length}`);
+  });
+});
+
+/** A port free right now (the restarted control plane must come back where its workers look). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+// A job that tells which worker ran it: its process runs in the bundle folder inside that worker's cache.
+const WHERE_FILES: Record<string, string> = {
+  "package.json": JSON.stringify({ name: "chaos-where", private: true, type: "module" }),
+  "ops.ts": `import { operator } from "nbox";
+
+export const where = operator(function where(i: number) {
+  return [i, process.cwd()];
+});
+`,
+};
+
+describe("chaos: a remote worker and a control plane killed with -9", () => {
+  const ups: NbxUp[] = [];
+  const workers: WorkerProc[] = [];
+  const cleanup: Array<() => Promise<void>> = [];
+  let localCache: string;
+  after(async () => {
+    for (const w of workers) await w.kill9();
+    for (const up of ups) await up.kill9();
+    if (localCache) {
+      for (const p of processesMatching(localCache)) {
+        try {
+          process.kill(p.pid, "SIGKILL");
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+    }
+    for (const f of cleanup.reverse()) await f();
+  });
+
+  it("(d) a remote worker rides out a kill -9 and restart of its control plane: every run succeeds, and it goes on taking runs", { timeout: 600_000 }, async () => {
+    const runsN = 600;
+    const data = STORE_UNDER_TEST === "postgres" ? tempDir("nbx-chaos-data-") : await freshDataDir();
+    localCache = tempDir("nbx-chaos-cache-");
+    const port = await freePort();
+    // The lease is long enough for the restart: the remote worker must not be declared dead meanwhile.
+    const args = ["--port", String(port), "--data", data, "--cache", localCache, "--lease", "60000", "--slots", "1", "--no-sandbox"];
+    if (STORE_UNDER_TEST === "postgres") {
+      const schema = await freshPostgresSchema();
+      cleanup.push(() => schema.drop());
+      args.push("--database", schema.databaseUrl);
+    }
+    const env = { NBOX_HOME: tempDir("nbx-chaos-home-") };
+    const a = await startNbxUp(args, { env });
+    ups.push(a);
+    assert.equal(a.url, `http://127.0.0.1:${port}`);
+    const token = await createWorkerToken(a.url, a.token, "chaos (d) remote worker");
+    const remote = await startWorkerProcess({ url: a.url, token: token.secret, slots: 2 });
+    workers.push(remote);
+    const client = new PlatformClient({ url: a.url, token: a.token });
+    const ws = wsName("chaos-d");
+    const { mod } = await importServingProject(WHERE_FILES);
+    await mod.where.deploy(ws, { client, resource: { maxRetries: 1, retryBackoffMs: 100 } });
+    const trigger = async (from: number, n: number) =>
+      (await triggerRuns(client, { workspace: ws, name: "where" }, { batch: Array.from({ length: n }, (_, i) => toWire([from + i]) as unknown[]) })).map((r) => r.id);
+    const ids = await trigger(0, runsN);
+    type Done = { id: string; status: string; result: [number, string] | null; finishedAt: string | null; error: unknown };
+    const finished = async (up: NbxUp, which: string[]) => (await call(up.url, up.token, "POST", "/api/v1/runs/wait", { ids: which, timeoutMs: 0 })).json.runs as Done[];
+    const someIn = async (status: string) => (await call(a.url, a.token, "GET", `/api/v1/runs?workspace=${ws}&status=${status}&limit=1`)).json.runs.length > 0;
+    await until(
+      async () => {
+        const done = await finished(a, ids);
+        if (done.length === runsN) throw new Error("every run finished before the control plane could be killed mid-way");
+        return done.some((r) => r.result?.[1].startsWith(remote.cache)) && (await someIn("running")) && (await someIn("queued"));
+      },
+      300_000,
+      "the remote worker to finish runs while others are running and queued",
+      100,
+    );
+    await a.kill9();
+    await until(async () => processesMatching(localCache).length === 0, 60_000, "the killed control plane's local worker to exit", 100);
+    assert.equal(remote.child.exitCode, null, `the remote worker lives on:\n${remote.output()}`);
+
+    const b = await startNbxUp(args, { env });
+    ups.push(b);
+    assert.equal(b.url, a.url);
+    const restartedAt = Date.now();
+    const more = await trigger(runsN, 200);
+    const all = await until(
+      async () => {
+        const r = await finished(b, [...ids, ...more]);
+        return r.length === ids.length + more.length && r;
+      },
+      480_000,
+      "every run to finish after the restart",
+    );
+    const notOk = all.filter((r) => r.status !== "succeeded");
+    assert.deepEqual(notOk.slice(0, 10).map((r) => [r.id, r.status, r.error]), [], `${notOk.length} runs did not succeed`);
+    const index = new Map([...ids, ...more].map((id, i) => [id, i]));
+    for (const r of all) assert.equal(r.result?.[0], index.get(r.id), `run ${r.id} answered for its own argument`);
+    const byRemoteAfter = all.filter((r) => r.result![1].startsWith(remote.cache) && Date.parse(r.finishedAt!) >= restartedAt);
+    assert.ok(byRemoteAfter.length > 0, "the remote worker finished runs after the control plane came back");
+    assert.equal(remote.child.exitCode, null, `the remote worker is still up:\n${remote.output()}`);
+    assert.doesNotMatch(remote.output(), /refused this worker/);
+    await remote.stop();
+    await token.revoke();
   });
 });
