@@ -135,7 +135,7 @@ describe("chaos: workers killed with -9", () => {
   });
 
   // Filled by (b): every answer callers got after the kill.
-  const answers: Array<{ status: number; retryAfter: string | null; code?: string }> = [];
+  const answers: Array<{ status: number; retryAfter: string | null; code?: string; message?: string }> = [];
 
   it("(b) the worker hosting a serving killed: callers get 503 or an answer, never a hang, and the serving answers again from the other worker", { timeout: 300_000 }, async (t) => {
     const pair = [await startWorker(1), await startWorker(1)];
@@ -162,7 +162,7 @@ describe("chaos: workers killed with -9", () => {
         assert.fail(`call ${i} after the kill did not answer within ${REQUEST_TIMEOUT_MS / 1000} s: ${(err as Error).message}`);
       }
       const retryAfter = r.headers.get("retry-after");
-      answers.push({ status: r.status, retryAfter, code: r.json?.error?.code });
+      answers.push({ status: r.status, retryAfter, code: r.json?.error?.code, message: r.json?.error?.message });
       assert.ok(r.status === 200 || r.status === 503, `call ${i} after the kill answered ${r.status}: ${JSON.stringify(r.json)}`);
       if (r.status === 200) answered = r.json;
       else await sleep(Math.max(100, Math.min(2_000, Number(retryAfter ?? 0) * 1000 || 250)));
