@@ -46,7 +46,7 @@ export const platformJobs: BenchCase = {
       const bundleDir = join(b.platform.ctx.paths.versions, deployment.contentHash);
       // The shipped executor (dist/, what `nbx up` runs) with the platform's own launch settings for
       // the workspace (sandbox, scratch folder, shared compile cache, runtime token): a user's cold start.
-      const shipped = (await import("../../dist/platform/executor/index.js")) as unknown as typeof import("../../src/platform/executor/index.ts");
+      const shipped = (await import("../../dist/worker/jobs/index.js")) as unknown as typeof import("../../src/worker/jobs/index.ts");
       const ws = await b.platform.ctx.store.getWorkspaceByName("bench");
       const launch = await b.platform.ctx.launcher!.forWorkspace(ws!.id);
       const cold: number[] = [];

@@ -31,13 +31,22 @@ export function registerAdmin(program: Command): void {
 
   const tok = program.command("token").alias("tokens").description("manage API tokens");
   tok.command("create")
-    .description("create a token (scoped to a workspace, or --admin)")
+    .description("create a token (scoped to a workspace, or --admin, or --worker)")
     .option("-w, --workspace <name>", "workspace the token may use (created if missing)", "default")
     .option("--admin", "an admin token (every workspace)")
+    .option("--worker", "a worker token: for `nbx worker`, the worker API only")
     .option("--name <name>", "a label for the token")
     .option("--json", "print JSON")
-    .action(async (o: { workspace: string; admin?: boolean; name?: string; json?: boolean }, cmd: Command) => {
+    .action(async (o: { workspace: string; admin?: boolean; worker?: boolean; name?: string; json?: boolean }, cmd: Command) => {
       if (o.admin && cmd.getOptionValueSource("workspace") === "cli") fail("--admin and --workspace exclude each other", "An admin token is valid in every workspace");
+      if (o.worker && (o.admin || cmd.getOptionValueSource("workspace") === "cli")) fail("--worker excludes --admin and --workspace", "A worker token belongs to no workspace");
+      if (o.worker) {
+        const { token, secret } = await client().call("POST /tokens", { body: { worker: true, name: o.name ?? "worker (nbx token create)" } });
+        if (o.json) return printJson({ ...token, secret });
+        process.stdout.write(secret + "\n");
+        process.stderr.write(`worker token ${token.id}; the secret above is shown only once. Use it: nbx worker --platform <url> --token <secret>\n`);
+        return;
+      }
       const body = o.admin ? { admin: true, name: o.name ?? "admin (nbx token create)" } : { workspace: o.workspace, name: o.name ?? `nbx token create (${o.workspace})` };
       const { token, secret } = await client().call("POST /tokens", { body });
       if (o.json) return printJson({ ...token, secret });

@@ -31,12 +31,14 @@ interface UpOptions {
   cache?: string;
   /** false with --no-sandbox. */
   sandbox: boolean;
+  /** false with --no-local-worker. */
+  localWorker: boolean;
 }
 
 export function registerUp(program: Command): void {
   program
     .command("up")
-    .description("start the platform (API + executor + scheduler) in the foreground")
+    .description("start the control plane (API, scheduler, serving router, dashboard) and one local worker in the foreground")
     .option("-p, --port <port>", "port to listen on (0 = any free port)", "7070")
     .option("--host <host>", "interface to bind", "127.0.0.1")
     .option("--data <dir>", "data folder (embedded database, bundles, admin token)", ".nbox")
@@ -47,7 +49,8 @@ export function registerUp(program: Command): void {
     .option("--max-bundle-unpacked <bytes>", "most a bundle may expand to (default 1 GiB)")
     .option("--max-bundle-entries <n>", "most files, links and folders in a bundle (default 50000)")
     .option("--max-bundle-file <bytes>", "largest single file in a bundle (default 256 MiB)")
-    .option("--slots <n>", "worker slots (job processes running at once)")
+    .option("--slots <n>", "slots of the local worker (calls running at once)")
+    .option("--no-local-worker", "start no local worker: runs wait for `nbx worker` processes")
     .option("--lease <ms>", `how long a claimed run is held without a heartbeat before any node takes it back (default ${STORE_DEFAULTS.leaseMs})`)
     .option("--cache <dir>", "worker cache: extracted versions, dependencies, scratch folders; outside the data folder (default $NBOX_CACHE_DIR, else $XDG_CACHE_HOME/nbox or ~/.cache/nbox)")
     .option("--no-sandbox", "run user code without the bubblewrap sandbox (it can then read every file this OS user can)")
@@ -59,7 +62,7 @@ async function up(o: UpOptions): Promise<void> {
   if (o.redis) {
     fail(
       `--redis is not supported yet: this platform build has no BullMQ queue / external worker support (got ${o.redis})`,
-      "Run without --redis: runs execute on local worker processes of `nbx up`",
+      "Run without --redis: runs go through the store's leased queue, to the local worker and any `nbx worker --platform <url>`",
     );
   }
   const port = parseIntOption(o.port, "--port");
@@ -69,6 +72,7 @@ async function up(o: UpOptions): Promise<void> {
     dataDir: resolve(o.data),
     ...(o.cache !== undefined ? { cacheDir: resolve(o.cache) } : {}),
     sandbox: o.sandbox,
+    executor: o.localWorker,
     ...(o.database ? { databaseUrl: o.database } : {}),
     ...(o.maxBody !== undefined ? { maxBodyBytes: parseIntOption(o.maxBody, "--max-body", 1) } : {}),
     ...(o.maxBundle !== undefined ? { maxBundleBytes: parseIntOption(o.maxBundle, "--max-bundle", 1) } : {}),
@@ -99,7 +103,7 @@ async function up(o: UpOptions): Promise<void> {
   out(`  token file:  ${tokenFile}`);
   out(`  data:        ${config.databaseUrl ?? config.dataDir}`);
   out(`  cache:       ${platform.ctx.config.cacheDir}`);
-  out(`  sandbox:     ${describeSandbox(platform.sandbox)}`);
+  out(`  worker:      ${o.localWorker ? `local, sandbox ${describeSandbox(platform.sandbox)}` : "none started here (--no-local-worker): start `nbx worker --platform " + platform.url + " --token <worker token>`"}`);
   // Commands and deploy scripts in any other folder find this platform through the user's record.
   const record = writeCurrentPlatform({ source: "up", url: platform.url, tokenFile, pid: process.pid, dataDir: config.dataDir, writtenAt: new Date().toISOString() });
   out(`  recorded in: ${record}  (nbx and the SDK find this platform from any folder)`);

@@ -1,17 +1,89 @@
-// `nbx worker --platform URL`: external workers for the Redis/BullMQ scale path (not in the platform yet).
-import type { Command } from "commander";
-import { fail } from "./output.ts";
+// `nbx worker --platform URL --token T`: run jobs and host servings for a control plane, from any
+// folder on any machine that reaches it. Holds nothing but the worker token.
+import { resolve } from "node:path";
+import { Option, type Command } from "commander";
+import { describeSandbox } from "../worker/setup.ts";
+import { fail, parseIntOption, printError } from "./output.ts";
+
+/** The worker token may come from the environment instead of the command line (where `ps` shows it). */
+export const WORKER_TOKEN_ENV = "NBOX_WORKER_TOKEN";
+const STOP_GRACE_MS = 20_000;
+
+interface WorkerCliOptions {
+  platform: string;
+  token?: string;
+  slots?: string;
+  cache?: string;
+  sandbox: boolean;
+  passEnv?: string[];
+  hide?: string[];
+  name?: string;
+  local?: boolean;
+}
 
 export function registerWorker(program: Command): void {
   program
     .command("worker")
-    .description("run jobs and host servings for a platform started with --redis (not implemented yet)")
-    .requiredOption("--platform <url>", "URL of the platform")
-    .option("--slots <n>", "worker slots")
-    .action((o: { platform: string }) => {
-      fail(
-        `nbx worker is not supported yet: the platform has no Redis/BullMQ queue for external workers (asked to join ${o.platform})`,
-        "Jobs run on the local worker processes of `nbx up` for now",
-      );
-    });
+    .description("run jobs and host servings for a platform (user code runs only in workers)")
+    .requiredOption("--platform <url>", "URL of the control plane (nbx up)")
+    .option("--token <token>", `a worker token (nbx token create --worker); default $${WORKER_TOKEN_ENV}`)
+    .option("--slots <n>", "calls at once (default: the number of cores)")
+    .option("--cache <dir>", "worker cache: bundles, versions, dependencies, scratch folders (default $NBOX_CACHE_DIR, else ~/.cache/nbox)")
+    .option("--no-sandbox", "run user code without the bubblewrap sandbox")
+    .option("--pass-env <name...>", "environment variables handed to user code besides the allow-list")
+    .option("--hide <dir...>", "folders user code must never see (sandboxed)")
+    .option("--name <name>", "how the worker is listed (default host:pid)")
+    .addOption(new Option("--local", "started by nbx up: stop when it stops").hideHelp())
+    .action((o: WorkerCliOptions, cmd: Command) => worker({ ...o, token: o.token ?? (cmd.optsWithGlobals() as { token?: string }).token }));
+}
+
+async function worker(o: WorkerCliOptions): Promise<void> {
+  const token = o.token ?? process.env[WORKER_TOKEN_ENV];
+  delete process.env[WORKER_TOKEN_ENV];
+  if (!token) fail("nbx worker needs a worker token", `Pass --token or set ${WORKER_TOKEN_ENV} (create one with \`nbx token create --worker\`)`);
+  if (!/^https?:\/\//.test(o.platform)) fail(`--platform must be an http(s) URL, got ${JSON.stringify(o.platform)}`);
+  const { startWorker } = await import("../worker/worker.ts");
+  const w = await startWorker({
+    platformUrl: o.platform,
+    token: token!,
+    ...(o.slots !== undefined ? { slots: parseIntOption(o.slots, "--slots", 1) } : {}),
+    ...(o.cache !== undefined ? { cacheDir: resolve(o.cache) } : {}),
+    sandbox: o.sandbox,
+    passEnv: o.passEnv ?? [],
+    hide: (o.hide ?? []).map((d) => resolve(d)),
+    ...(o.name ? { name: o.name } : {}),
+    local: o.local ?? false,
+  }).catch((err) => {
+    printError(err);
+    process.exit(1);
+  });
+  const out = (s: string) => process.stdout.write(s + "\n");
+  out(`nbox worker ${w.id} joined ${o.platform}`);
+  out(`  cache:   ${w.paths.cache}`);
+  out(`  sandbox: ${describeSandbox(w.sandbox)}`);
+
+  let stopping = false;
+  const stop = async (why: string, code: number) => {
+    if (stopping) process.exit(code || 130);
+    stopping = true;
+    out(`${why}: stopping the worker…`);
+    setTimeout(() => process.exit(1), STOP_GRACE_MS).unref();
+    try {
+      await w.close();
+    } catch (err) {
+      printError(err);
+      process.exit(1);
+    }
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void stop("SIGINT", 0));
+  process.on("SIGTERM", () => void stop("SIGTERM", 0));
+  // Started by `nbx up`: when it goes (even killed), this worker goes too and takes its children along.
+  if (o.local && process.send) process.on("disconnect", () => void stop("the control plane went away", 0));
+  void w.ended.then((why) => {
+    process.stderr.write(`error: ${why}\n`);
+    void stop("refused", 1);
+  });
+  // Runs until a signal, a refusal or (local) the control plane's end stops it.
+  await new Promise<never>(() => {});
 }

@@ -9,17 +9,18 @@ import { mountDashboard } from "../dashboard/index.ts";
 import { createApi } from "./api/app.ts";
 import { resolveConfig, type PlatformConfig } from "./config.ts";
 import { platformPaths, type PlatformContext } from "./context.ts";
-import { ProcessPool } from "./executor/index.ts";
 import { RunEvents } from "./run-events.ts";
 import { Lookups } from "./lookups.ts";
 import { Scheduler } from "./scheduler.ts";
-import { createServingHost } from "./serving/host.ts";
+import { ServingRouter } from "./router/serving-router.ts";
 import type { ServingHost } from "./serving/types.ts";
 import { openStore } from "./store/index.ts";
-import { RunLoop } from "./worker/run-loop.ts";
 import { checkCacheDir } from "../worker/cache-dir.ts";
 import type { SandboxStatus } from "../worker/sandbox.ts";
-import { setupLauncher } from "../worker/setup.ts";
+import { workerRoutes } from "./api/routes-worker.ts";
+import { WorkerHub } from "./workers/hub.ts";
+import { LocalWorker } from "./workers/local-worker.ts";
+import { ReportWriter } from "./workers/report.ts";
 
 export interface Platform {
   url: string;
@@ -27,14 +28,14 @@ export interface Platform {
   adminToken: string;
   /** True when this start created the data folder's admin token. */
   firstStart: boolean;
-  /** Whether user processes run sandboxed (and if not, why). */
+  /** Whether the local worker runs user processes sandboxed (and if not, why); unknown without a local worker. */
   sandbox: SandboxStatus;
   ctx: PlatformContext;
   close(): Promise<void>;
 }
 
 export interface PlatformHooks {
-  /** Serving layer factory; omitted = the local process host (`createServingHost`), null = this node hosts no servings. */
+  /** Serving layer factory; omitted = the router to servings on workers, null = this node routes no servings. */
   servings?: ((ctx: PlatformContext, app: Hono) => ServingHost & { close(): Promise<void> }) | null;
   /** Dashboard mounted at `/`. */
   dashboard?: (ctx: PlatformContext, app: Hono) => void;
@@ -53,6 +54,9 @@ async function ensureAdminToken(ctx: PlatformContext): Promise<{ token: string; 
   return { token: secret, created: true };
 }
 
+// How long `nbx up` waits for its local worker to join before it reports the platform up anyway.
+const LOCAL_WORKER_START_MS = 30_000;
+
 /**
  * Start API + executor + scheduler. Embedded by default: PGlite in `dataDir`,
  * local worker processes; `databaseUrl` switches the store to Postgres.
@@ -63,28 +67,23 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const store = await openStore(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir });
   const ctx: PlatformContext = { config, store, events: new RunEvents(), lookups: new Lookups(store), paths: platformPaths(config.dataDir, config.cacheDir), publicUrl: "" };
-  const tokens = {
-    createToken: store.createToken.bind(store),
-    revokeToken: store.revokeToken.bind(store),
-    isLive: async (secret: string) => (await ctx.lookups.token(secret)) !== null,
-  };
-  const launcher = (ctx.launcher = await setupLauncher(config, ctx.paths, tokens, () => ctx.publicUrl));
-  const workerId = `${hostname()}:${process.pid}`;
-  // Runs a crashed platform left running: the embedded store's data folder is locked to this
-  // platform, so none of them can still be held — take them all back now. On Postgres other nodes
-  // may hold runs; there the run loop takes back only runs whose lease lapsed.
-  if (!config.databaseUrl) await store.recoverStaleRuns();
+  const hub = new WorkerHub(ctx);
+  const reports = new ReportWriter(ctx);
+  ctx.flushRunOutput = () => reports.flush();
+  // The embedded store's data folder is locked to this control plane: runs held by the local worker
+  // of an earlier start (it died with it) come back now. On Postgres other control planes may run:
+  // there runs come back when their lease lapses.
+  if (!config.databaseUrl) await hub.recoverAtStart();
 
   const root = new Hono();
-  const servings = hooks.servings === null ? undefined : (hooks.servings ?? createServingHost)(ctx, root);
+  const router = hooks.servings === undefined ? new ServingRouter(ctx, hub, root) : undefined;
+  const servings = hooks.servings === null ? undefined : (router ?? hooks.servings!(ctx, root));
+  if (router) hub.onGone = (ids) => router.workersGone(ids);
   const scheduler = new Scheduler(ctx);
   ctx.scheduler = scheduler;
-  root.route("/api/v1", createApi(ctx, servings));
+  root.route("/api/v1", createApi(ctx, servings, (api) => api.route("/", workerRoutes(ctx, { hub, reports, assignments: async (id) => (router ? router.assignments(id) : []), servingNotes: async (id, notes) => router?.apply(id, notes), queue: () => ({ kind: "embedded" }) }))));
   (hooks.dashboard ?? ((_ctx, app) => mountDashboard(app)))(ctx, root);
 
-  const pool = new ProcessPool({ slots: config.slots });
-  const loop = config.executor ? new RunLoop(ctx, pool, workerId, config.slots) : undefined;
-  if (loop) ctx.flushRunOutput = () => loop.flushOutput();
 
   let server: ServerType | undefined;
   const port = await new Promise<number>((resolve, reject) => {
@@ -94,8 +93,26 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   const url = `http://${config.host}:${port}`;
   ctx.publicUrl = url;
   const { token, created } = await ensureAdminToken(ctx);
-  loop?.start();
+  hub.start();
+  router?.start();
   scheduler.start();
+  // The embedded path: one worker process of our own, with a worker token minted for this start.
+  let local: LocalWorker | undefined;
+  let sandbox: SandboxStatus = { kind: "none", reason: "no local worker (runs wait for `nbx worker` processes)" };
+  let localToken: string | undefined;
+  if (config.executor) {
+    const t = await store.createToken({ scope: "worker", name: `local worker (${url})` });
+    localToken = t.token.id;
+    local = new LocalWorker(config, url, t.secret);
+    const joined = hub.waitForWorker((w) => w.local, LOCAL_WORKER_START_MS);
+    local.start();
+    const w = await joined;
+    if (w) {
+      const sb = hub.sandboxOf(w.id);
+      if (sb) sandbox = sb.kind === "bwrap" ? { kind: "bwrap", bwrap: sb.detail } : { kind: "none", reason: sb.detail };
+      void router?.reconcile();
+    } else sandbox = { kind: "none", reason: `the local worker did not join within ${LOCAL_WORKER_START_MS / 1000} s` };
+  }
   const info: PlatformInfo = { url, pid: process.pid, dataDir: config.dataDir, startedAt: new Date().toISOString() };
   writeFileSync(join(config.dataDir, PLATFORM_FILE), JSON.stringify(info, null, 2) + "\n");
 
@@ -105,17 +122,19 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
     port,
     adminToken: token,
     firstStart: created,
-    sandbox: launcher.status,
+    sandbox,
     ctx,
     close: () =>
       (closing ??= (async () => {
         scheduler.stop();
-        await loop?.stop();
-        await servings?.close();
-        await pool.close();
+        await local?.stop();
+        if (localToken) await store.revokeToken(localToken).catch(() => {});
+        hub.stop();
+        await router?.close();
+        if (servings !== router) await servings?.close();
+        await reports.flush();
         await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
         rmSync(join(config.dataDir, PLATFORM_FILE), { force: true });
-        await launcher.close();
         await store.close();
       })()),
   };

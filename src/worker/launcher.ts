@@ -1,7 +1,7 @@
-// How this platform starts user processes, per workspace: sandboxed or not, and which token the
-// process gets. The token is a workspace token minted once per workspace per platform start
-// (never the admin token), enough for nested fromJob()/deploy() inside the same workspace;
-// the platform revokes them when it stops.
+// How this worker starts user processes, per workspace: sandboxed or not, and which token the
+// process gets. The token is a workspace token the control plane mints for this worker (never an
+// admin or worker token), enough for nested fromJob()/deploy() inside the same workspace; the
+// control plane re-mints it when it was revoked and revokes it when the worker goes away.
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import type { SandboxStatus } from "./sandbox.ts";
@@ -9,12 +9,15 @@ import { nodePrefix } from "./sandbox.ts";
 import { nboxHome } from "../remote/current-platform.ts";
 import type { RuntimeLaunch } from "./spawn-runtime.ts";
 
-export const RUNTIME_TOKEN_NAME = "runtime";
+// A token handed out is used again for this long before the control plane is asked (and re-mints
+// a revoked one): one question per workspace per interval, not one per run.
+const TOKEN_REUSE_MS = 1_000;
 
 export interface LauncherOptions {
   sandbox: SandboxStatus;
-  dataDir: string;
   cacheDir: string;
+  /** Folders user code must never see even where they fall inside shown trees (a control plane's data folder). */
+  hide: readonly string[];
   /** Installed dependencies, inside the cache. */
   depsDir: string;
   scratchDir: string;
@@ -22,18 +25,12 @@ export interface LauncherOptions {
   compileDir: string;
   nboxPackage: string;
   passEnv: readonly string[];
-  /** The URL user code reaches the platform at (known once it listens). */
-  url(): string;
-  tokens: {
-    createToken(input: { scope: "workspace"; workspaceId: string; name: string }): Promise<{ id: string; secret: string }>;
-    revokeToken(id: string): Promise<unknown>;
-    /** Whether a token still works (false once revoked, on this node or another). */
-    isLive(secret: string): Promise<boolean>;
-  };
+  /** The token user processes of this workspace get, and the URL they reach the platform at. */
+  runtimeToken(workspaceId: string): Promise<{ token: string; url: string }>;
 }
 
 export class RuntimeLauncher {
-  private readonly perWorkspace = new Map<string, Promise<RuntimeLaunch & { tokenId: string }>>();
+  private readonly perWorkspace = new Map<string, { at: number; launch: Promise<RuntimeLaunch> }>();
   private readonly sandbox: RuntimeLaunch["sandbox"];
 
   constructor(private readonly o: LauncherOptions) {
@@ -42,7 +39,7 @@ export class RuntimeLauncher {
         ? {
             bwrap: o.sandbox.bwrap,
             trees: sandboxTrees(o.nboxPackage),
-            hide: [o.dataDir, join(homedir(), ".nbox"), nboxHome(), o.cacheDir].map((p) => resolve(p)),
+            hide: [...o.hide, join(homedir(), ".nbox"), nboxHome(), o.cacheDir].map((p) => resolve(p)),
             depsRoot: resolve(o.depsDir),
           }
         : undefined;
@@ -53,45 +50,20 @@ export class RuntimeLauncher {
     return this.o.sandbox;
   }
 
-  /**
-   * Launch settings for a process of this workspace (its token minted on first use, and again
-   * after someone revoked it: a leaked runtime token is revoked, not a reason to restart).
-   */
-  async forWorkspace(workspaceId: string): Promise<RuntimeLaunch> {
+  /** Launch settings for a process of this workspace. */
+  forWorkspace(workspaceId: string): Promise<RuntimeLaunch> {
     const held = this.perWorkspace.get(workspaceId);
-    if (held) {
-      const l = await held.catch(() => undefined);
-      if (l && (await this.o.tokens.isLive(l.inject!.NBOX_TOKEN!))) return l;
-      if (this.perWorkspace.get(workspaceId) === held) this.perWorkspace.delete(workspaceId);
-    }
-    return this.mint(workspaceId);
-  }
-
-  private mint(workspaceId: string): Promise<RuntimeLaunch> {
-    let p = this.perWorkspace.get(workspaceId);
-    if (!p) {
-      p = this.o.tokens.createToken({ scope: "workspace", workspaceId, name: RUNTIME_TOKEN_NAME }).then(({ id, secret }) => ({
-        tokenId: id,
-        sandbox: this.sandbox,
-        scratchRoot: this.o.scratchDir,
-        inject: { NBOX_URL: this.o.url(), NBOX_TOKEN: secret },
-        compileCache: join(this.o.compileDir, workspaceId),
-        passEnv: this.o.passEnv,
-      }));
-      p.catch(() => this.perWorkspace.delete(workspaceId));
-      this.perWorkspace.set(workspaceId, p);
-    }
-    return p;
-  }
-
-  /** Revoke the runtime tokens this start minted. */
-  async close(): Promise<void> {
-    const all = [...this.perWorkspace.values()];
-    this.perWorkspace.clear();
-    for (const p of all) {
-      const l = await p.catch(() => undefined);
-      if (l) await this.o.tokens.revokeToken(l.tokenId).catch(() => {});
-    }
+    if (held && Date.now() - held.at < TOKEN_REUSE_MS) return held.launch;
+    const launch = this.o.runtimeToken(workspaceId).then(({ token, url }) => ({
+      sandbox: this.sandbox,
+      scratchRoot: this.o.scratchDir,
+      inject: { NBOX_URL: url, NBOX_TOKEN: token },
+      compileCache: join(this.o.compileDir, workspaceId),
+      passEnv: this.o.passEnv,
+    }));
+    launch.catch(() => this.perWorkspace.get(workspaceId)?.launch === launch && this.perWorkspace.delete(workspaceId));
+    this.perWorkspace.set(workspaceId, { at: Date.now(), launch });
+    return launch;
   }
 }
 

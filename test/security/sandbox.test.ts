@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, sep } from "node:path";
 import { REPO, eventually, freshDataDir, importProject, startTestPlatform, tempDir, testCacheDir, wsName, type TestPlatform } from "../platform/serving/_helpers.ts";
-import { WorkerProcess } from "../../src/platform/executor/index.ts";
+import { WorkerProcess } from "../../src/worker/jobs/index.ts";
 import { startPlatform } from "../../src/platform/platform.ts";
 import { PROBE_FILES, type Attempt } from "./_probe.ts";
 

@@ -5,6 +5,9 @@ import type { WorkspaceRow } from "../store/schema.ts";
 import type { TokenInfo } from "../store/tokens-repo.ts";
 import type { ApiEnv } from "./env.ts";
 
+/** Routes only worker tokens may call. */
+const WORKER_API = "/api/v1/worker/";
+
 /** Bearer token → principal; 401 when missing, malformed, unknown or revoked. */
 export function bearerAuth(ctx: PlatformContext) {
   return createMiddleware<ApiEnv>(async (c, next) => {
@@ -14,6 +17,10 @@ export function bearerAuth(ctx: PlatformContext) {
     const principal = await ctx.lookups.token(m[1]!);
     if (!principal) throw new NboxError("UNAUTHORIZED", "invalid or revoked token");
     if (principal.scope === "serving") throw new NboxError("FORBIDDEN", "a serving token can only call its serving");
+    // Workers speak only the worker API, and nothing else accepts their tokens.
+    if ((principal.scope === "worker") !== c.req.path.startsWith(WORKER_API)) {
+      throw new NboxError("FORBIDDEN", principal.scope === "worker" ? "a worker token can only call the worker API" : "the worker API needs a worker token");
+    }
     c.set("principal", principal);
     await next();
   });

@@ -25,8 +25,9 @@ export function adminRoutes(ctx: PlatformContext) {
       requireAdmin(c.get("principal"));
       const body = c.req.valid("json");
       const name = body.name ?? "token";
-      if (body.admin === true) {
-        const t = await ctx.store.createToken({ scope: "admin", name });
+      if (body.admin === true && body.worker === true) throw new NboxError("BAD_REQUEST", "body: admin and worker exclude each other");
+      if (body.admin === true || body.worker === true) {
+        const t = await ctx.store.createToken({ scope: body.admin ? "admin" : "worker", name });
         return c.json({ token: t.token, secret: t.secret }, 201);
       }
       if (body.workspace === undefined) throw new NboxError("BAD_REQUEST", "body.workspace: expected string (the token's workspace), or { admin: true } for an admin token");

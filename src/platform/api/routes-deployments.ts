@@ -3,7 +3,7 @@ import { parseTraceParent } from "../../trace/traceparent.ts";
 import { canonicalJson } from "../../bundle/hash.ts";
 import { storedManifest } from "../bundle-store.ts";
 import type { PlatformContext } from "../context.ts";
-import { parseManifest, prepareVersion } from "../deployments.ts";
+import { parseManifest } from "../deployments.ts";
 import type { DeploymentRow } from "../store/schema.ts";
 import { checkWorkspaceAccess, resolveWorkspace } from "./auth.ts";
 import { deploymentContract as r } from "./contract/routes-deployments.ts";
@@ -60,12 +60,6 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
       }
       // A bad cron is the caller's mistake: refuse it before a deployment version exists.
       if (manifest.schedule) scheduleSettings(manifest.schedule as Record<string, unknown>);
-      const logs: string[] = [];
-      try {
-        await prepareVersion(ctx, manifest, (l) => logs.push(l));
-      } catch (err) {
-        throw new NboxError("BAD_REQUEST", `preparing the bundle failed: ${(err as Error).message}`, logs.length ? `install log tail:\n${logs.slice(-20).join("\n")}` : undefined);
-      }
       ctx.lookups.forgetDeployments();
       const { deployment, version, created } = await ctx.store.upsertDeploymentVersion({
         workspaceId: ws.id,

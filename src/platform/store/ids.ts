@@ -13,6 +13,7 @@ export const ID_PREFIXES = {
   run: "run",
   schedule: "sch",
   event: "evt",
+  worker: "wrk",
 } as const;
 export type IdKind = keyof typeof ID_PREFIXES;
 

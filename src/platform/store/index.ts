@@ -60,3 +60,4 @@ export type { SpanInput, SpanQuery } from "./spans-repo.ts";
 export type { UpsertScheduleInput } from "./schedules-repo.ts";
 export type { AddEventInput, ListEventsInput } from "./events-repo.ts";
 export type { ServingStatusInput } from "./servings-repo.ts";
+export type { RegisterWorkerInput } from "./workers-repo.ts";

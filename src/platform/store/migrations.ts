@@ -200,8 +200,25 @@ CREATE TABLE platform_keys (
 CREATE INDEX tokens_serving_live_idx ON tokens (serving_id) WHERE revoked_at IS NULL;
 `;
 
+// Workers register with the control plane; servings record which one hosts them (servings.worker_id).
+const WORKERS = `
+CREATE TABLE workers (
+  id text PRIMARY KEY,
+  name text NOT NULL,
+  address text,
+  slots integer NOT NULL,
+  local boolean NOT NULL,
+  token_id text NOT NULL,
+  registered_at bigint NOT NULL,
+  last_seen_at bigint NOT NULL,
+  gone_at bigint
+);
+--> statement-breakpoint
+CREATE INDEX workers_live_idx ON workers (last_seen_at) WHERE gone_at IS NULL;
+`;
+
 /** MIGRATIONS[i] is version i + 1. Append only. */
-export const MIGRATIONS: readonly string[] = [V1, RUN_LEASES, TOKEN_EPOCH];
+export const MIGRATIONS: readonly string[] = [V1, RUN_LEASES, TOKEN_EPOCH, WORKERS];
 
 export const LATEST_VERSION = MIGRATIONS.length;
 

@@ -13,6 +13,7 @@ import { schema } from "./schema.ts";
 import { createServingsRepo, type ServingsRepo } from "./servings-repo.ts";
 import { createSpansRepo, type SpansRepo } from "./spans-repo.ts";
 import { createTokensRepo, type TokensRepo } from "./tokens-repo.ts";
+import { createWorkersRepo, type WorkersRepo } from "./workers-repo.ts";
 import { createWorkspacesRepo, type WorkspacesRepo } from "./workspaces-repo.ts";
 
 interface CommonOptions {
@@ -44,7 +45,8 @@ export interface StoreRepos
     SpansRepo,
     SchedulesRepo,
     EventsRepo,
-    ServingsRepo {}
+    ServingsRepo,
+    WorkersRepo {}
 
 export interface Store extends StoreRepos {
   /** drizzle over `schema` (import tables from ./schema.ts) for queries the repos do not cover. */
@@ -98,6 +100,7 @@ function createRepos(ctx: RepoContext): StoreRepos {
     ...createSchedulesRepo(ctx),
     ...createEventsRepo(ctx),
     ...createServingsRepo(ctx),
+    ...createWorkersRepo(ctx),
   };
 }
 

@@ -5,7 +5,7 @@ import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
 import { StoreError } from "./errors.ts";
 import { newId, newTraceId } from "./ids.ts";
 // The same error name the executor gives a call whose process died: to the user, both are a crash.
-import { WORKER_CRASH as WORKER_CRASH_ERROR } from "../executor/errors.ts";
+import { WORKER_CRASH as WORKER_CRASH_ERROR } from "../../worker/runtime/errors.ts";
 import {
   RUN_STATUSES,
   runs,
@@ -89,6 +89,8 @@ export interface ListRunsInput {
 export interface RecoverOptions {
   /** Only runs held by these (dead) workers. */
   workerIds?: string[];
+  /** Never runs held by these (live) workers. */
+  exceptWorkerIds?: string[];
   /**
    * Only runs whose lease has lapsed (the check any node makes as it goes). Without it every
    * matching running run is taken back: right only when no live node can hold one (the embedded
@@ -438,6 +440,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
       const which = and(
         eq(runs.status, "running"),
         opts.workerIds === undefined ? undefined : inArray(runs.workerId, opts.workerIds),
+        opts.exceptWorkerIds?.length ? notInArray(runs.workerId, opts.exceptWorkerIds) : undefined,
         opts.lapsedOnly ? lt(runs.leaseExpiresAt, t) : undefined,
       );
       // Per row, from the values before the update: asked to cancel → cancelled; never started →

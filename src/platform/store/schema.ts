@@ -24,7 +24,7 @@ export const TERMINAL_RUN_STATUSES = ["succeeded", "failed", "cancelled", "timed
 export type TerminalRunStatus = (typeof TERMINAL_RUN_STATUSES)[number];
 export const ACTIVE_RUN_STATUSES = ["queued", "running"] as const satisfies readonly RunStatus[];
 
-export const TOKEN_SCOPES = ["admin", "workspace", "serving"] as const;
+export const TOKEN_SCOPES = ["admin", "workspace", "serving", "worker"] as const;
 export type TokenScope = (typeof TOKEN_SCOPES)[number];
 
 export const DEPLOYMENT_TYPES = ["job", "serving"] as const;
@@ -300,6 +300,23 @@ export const servings = pgTable("servings", {
   updatedAt: int8("updated_at").notNull(),
 });
 
+/** Worker processes that registered with the control plane (`nbx worker`, or the local one of `nbx up`). */
+export const workers = pgTable("workers", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  /** Where the control plane reaches the worker's serving listener (`http://host:port`). */
+  address: text("address"),
+  slots: integer("slots").notNull(),
+  /** Started by `nbx up` itself: it dies with its control plane, so a restart takes its runs back at once. */
+  local: boolean("local").notNull(),
+  /** The token it registered with (workers sharing a token are one principal). */
+  tokenId: text("token_id").notNull(),
+  registeredAt: int8("registered_at").notNull(),
+  lastSeenAt: int8("last_seen_at").notNull(),
+  /** Set when it left cleanly or was declared dead (heartbeat lapsed). */
+  goneAt: int8("gone_at"),
+});
+
 export const schema = {
   workspaces,
   deployments,
@@ -314,6 +331,7 @@ export const schema = {
   spans,
   events,
   servings,
+  workers,
 };
 export type Schema = typeof schema;
 
@@ -328,3 +346,5 @@ export type RunLogRow = typeof runLogs.$inferSelect;
 export type SpanRow = typeof spans.$inferSelect;
 export type EventRow = typeof events.$inferSelect;
 export type ServingRow = typeof servings.$inferSelect;
+
+export type WorkerRow = typeof workers.$inferSelect;

@@ -20,6 +20,8 @@ export interface CreateTokenInput {
 }
 
 export interface TokensRepo {
+  /** The secret the control plane sends with requests it proxies to worker `workerId` (derived: any node gets the same). */
+  workerProxySecret(workerId: string): Promise<string>;
   /** The secret is returned once and never stored (only its sha256). */
   createToken(input: CreateTokenInput): Promise<{ id: string; secret: string; token: TokenInfo }>;
   /** The live (not revoked) token whose secret this is, or null. */
@@ -85,8 +87,9 @@ export function createTokensRepo({ db, now }: RepoContext): TokensRepo {
     const servingId = input.servingId ?? null;
     switch (input.scope) {
       case "admin":
+      case "worker":
         if (workspaceId !== null || servingId !== null) {
-          throw new StoreError("BAD_INPUT", "an admin token belongs to no workspace and no serving");
+          throw new StoreError("BAD_INPUT", `${input.scope === "admin" ? "an admin" : "a worker"} token belongs to no workspace and no serving`);
         }
         return { workspaceId, servingId };
       case "workspace":
@@ -108,6 +111,10 @@ export function createTokensRepo({ db, now }: RepoContext): TokensRepo {
   }
 
   return {
+    async workerProxySecret(workerId) {
+      return createHmac("sha256", await servingKey()).update(`worker-proxy:${workerId}`).digest("base64url");
+    },
+
     async createToken(input) {
       const owner = await resolveScope(input);
       const secret = TOKEN_PREFIX + randomBytes(32).toString("base64url");

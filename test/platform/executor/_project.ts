@@ -5,7 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { OperatorKind, OperatorLocator } from "../../../src/operator/locate.ts";
 import type { Span } from "../../../src/trace/span.ts";
-import type { ExecuteCallOptions } from "../../../src/platform/executor/index.ts";
+import type { ExecuteCallOptions } from "../../../src/worker/jobs/index.ts";
 
 const REPO = path.resolve(fileURLToPath(new URL("../../..", import.meta.url)));
 

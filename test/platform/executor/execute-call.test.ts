@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { fromWire, toWire } from "../../../src/codec/index.ts";
 import type { OperatorKind } from "../../../src/operator/locate.ts";
-import { ProcessPool, executeCall, type CallOutcome, type ExecuteCallOptions } from "../../../src/platform/executor/index.ts";
+import { ProcessPool, executeCall, type CallOutcome, type ExecuteCallOptions } from "../../../src/worker/jobs/index.ts";
 import { OPS } from "./ops-fixture.ts";
 import { PARENT_SPAN, TRACEPARENT, TRACE_ID, recorder, runId, tempProject, type TempProject } from "./_project.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { LineSplitter } from "../../../src/platform/executor/index.ts";
+import { LineSplitter } from "../../../src/worker/jobs/index.ts";
 
 function split(chunks: string[], max?: number): string[] {
   const out: string[] = [];

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, afterEach, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fromWire, toWire } from "../../../src/codec/index.ts";
-import { PoolClosedError, ProcessPool, executeCall, type CallOutcome, type SpawnInfo } from "../../../src/platform/executor/index.ts";
+import { PoolClosedError, ProcessPool, executeCall, type CallOutcome, type SpawnInfo } from "../../../src/worker/jobs/index.ts";
 import { OPS } from "./ops-fixture.ts";
 import { runId, tempProject, type TempProject } from "./_project.ts";
 

@@ -3,7 +3,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { parseMemory } from "../../../src/lib/quantity.ts";
-import { workerExecArgv } from "../../../src/platform/worker/resource-limits.ts";
+import { workerExecArgv } from "../../../src/worker/resource-limits.ts";
 import { importProject, startTestPlatform, wsName, type TestPlatform } from "./_helpers.ts";
 
 describe("jobs e2e: resource.memory", () => {

@@ -1,10 +1,15 @@
-// The serving app in-process (no child, no platform): `app.request()` over a plain instance.
-import { describe, it } from "node:test";
+// The serving app without a platform: `app.request()` in this process over a child runtime that
+// holds the instance (no socket, no proxy).
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { toWire } from "../../../src/codec/index.ts";
-import { createServingApp, SECRET_HEADER, surfaceOf } from "../../../src/platform/serving/index.ts";
+import { SECRET_HEADER } from "../../../src/worker/serving/config.ts";
+import type { RuntimeProcess } from "../../../src/worker/runtime/runtime-process.ts";
+import { tempProject, type TempProject } from "../executor/_project.ts";
+import { appOver, get, post, servingRuntime } from "../../worker/runtime/_runtime.ts";
 
-class Counter {
+const OPS = `
+export class Counter {
   n = 0;
   closed = false;
   inc(by = 1) {
@@ -19,60 +24,100 @@ class Counter {
   }
 }
 
-const make = (target = new Counter()) => ({
-  target,
-  app: createServingApp({ surface: surfaceOf(target, "class"), meta: { name: "Counter", kind: "class", version: "v1" }, timeoutMs: 1000, concurrency: 1, maxBodyBytes: 1024, secret: "s3cret" }),
-});
-const post = (body: unknown) => ({ method: "POST", headers: { [SECRET_HEADER]: "s3cret", "content-type": "application/json" }, body: JSON.stringify(body) });
+export class Notes {
+  add(title: string, body?: string) {
+    return body === undefined ? title : title + ": " + body;
+  }
+}
 
-describe("serving app (in-process)", () => {
+/** Like a class with __getattr__: its constructor returns a Proxy answering unknown names. */
+export class Echo {
+  x = 1;
+  _secret = "hidden";
+  constructor() {
+    return new Proxy(this, { get: (t, k, r) => (typeof k === "symbol" || k in t ? Reflect.get(t, k, r) : "echo:" + String(k)) });
+  }
+  get double() {
+    return this.x * 2;
+  }
+  inc() {
+    return ++this.x;
+  }
+}
+`;
+
+let project: TempProject;
+const runtimes: RuntimeProcess[] = [];
+before(async () => {
+  project = await tempProject(OPS);
+});
+after(async () => {
+  await Promise.all(runtimes.map((rt) => rt.kill("test")));
+  await project.cleanup();
+});
+
+async function appFor(exportName: string, signature?: Record<string, unknown>) {
+  const { rt, surface } = await servingRuntime(project, exportName, { signature });
+  runtimes.push(rt);
+  return appOver(rt, surface, exportName);
+}
+
+const json = async (r: Response) => (await r.json()) as { ok: boolean; value?: unknown; error?: { code?: string; name?: string; message: string } };
+
+describe("serving app", () => {
+  let app: Awaited<ReturnType<typeof appFor>>;
+  before(async () => {
+    app = await appFor("Counter");
+  });
+
   it("answers only requests carrying the platform's secret", async () => {
-    const { app } = make();
     assert.equal((await app.request("/who_are_you")).status, 403);
     assert.equal((await app.request("/who_are_you", { headers: { [SECRET_HEADER]: "wrong!" } })).status, 403);
-    const ok = await app.request("/who_are_you", { headers: { [SECRET_HEADER]: "s3cret" } });
+    const ok = await app.request("/who_are_you", get);
     assert.equal(ok.status, 200);
-    assert.deepEqual(((await ok.json()) as { value: { fields: string[] } }).value.fields, ["n", "closed"]);
+    assert.deepEqual(((await json(ok)).value as { fields: string[] }).fields, ["n", "closed"]);
   });
 
   it("calls methods with codec args and reports the state", async () => {
-    const { app, target } = make();
     const r = await app.request("/call/inc", post({ args: toWire([5]) }));
     assert.deepEqual(await r.json(), { ok: true, value: 5 });
-    assert.equal(target.n, 5);
+    assert.deepEqual(await json(await app.request("/attr/n", get)), { ok: true, value: 5 });
     assert.equal((await app.request("/call/inc", post({ args: toWire([1, 2]) }))).status, 400);
     assert.equal((await app.request("/call/inc", post({ args: toWire(["x".repeat(2000)]) }))).status, 413);
+    assert.equal((await app.request("/call/constructor", post({ args: [] }))).status, 404);
+  });
+
+  it("health answers once the child does", async () => {
+    const r = await app.request("/", get);
+    assert.equal(r.status, 200);
+    assert.deepEqual((await json(r)).value, { status: "ready", name: "Counter", version: "v1", queued: 0 });
   });
 
   it("a cancelled stream calls the generator's return()", async () => {
-    const { app, target } = make();
     const res = await app.request("/stream/ticks", post({ args: [] }));
     assert.equal(res.status, 200);
     const reader = res.body!.getReader();
     const first = new TextDecoder().decode((await reader.read()).value);
     assert.equal(JSON.parse(first.split("\n")[0]!).value, 0);
     await reader.cancel();
-    for (let i = 0; i < 50 && !target.closed; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(target.closed, true);
+    let closed: unknown;
+    for (let i = 0; i < 50 && closed !== true; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      closed = (await json(await app.request("/attr/closed", get))).value;
+    }
+    assert.equal(closed, true);
   });
 });
 
 describe("serving app: arity from the signature recorded at deploy", () => {
-  class Notes {
-    add(title: string, body?: string) {
-      return body === undefined ? title : `${title}: ${body}`;
-    }
-  }
   const params = [
     { name: "title", optional: false, rest: false },
     { name: "body", optional: true, rest: false },
   ];
-  const appWith = (recorded: Record<string, unknown>) =>
-    createServingApp({ surface: surfaceOf(new Notes(), "class", recorded), meta: { name: "Notes", kind: "class", version: "v1" }, timeoutMs: 1000, concurrency: 1, maxBodyBytes: 1024, secret: "s3cret" });
-  const status = async (app: ReturnType<typeof appWith>, args: unknown[]) => (await app.request("/call/add", post({ args }))).status;
+  const status = async (app: Awaited<ReturnType<typeof appFor>>, args: unknown[]) => (await app.request("/call/add", post({ args }))).status;
 
   it("TypeScript's ? (recorded at deploy) makes a parameter optional; too few or too many is 400", async () => {
-    const app = appWith({ methods: { add: { params, minArgs: 1, maxArgs: 2 } } });
+    const app = await appFor("Notes", { methods: { add: { params, minArgs: 1, maxArgs: 2 } } });
     assert.equal(await status(app, ["t"]), 200);
     assert.equal(await status(app, ["t", "b"]), 200);
     const r = await app.request("/call/add", post({ args: [] }));
@@ -82,61 +127,49 @@ describe("serving app: arity from the signature recorded at deploy", () => {
   });
 
   it("a signature recorded before minArgs existed sets no lower bound (it cannot tell ? parameters apart)", async () => {
-    const app = appWith({ methods: { add: { params: params.map((p) => ({ ...p, optional: false })), maxArgs: 2 } } });
+    const app = await appFor("Notes", { methods: { add: { params: params.map((p) => ({ ...p, optional: false })), maxArgs: 2 } } });
     assert.equal(await status(app, []), 200);
     assert.equal(await status(app, ["a", "b", "c"]), 400);
   });
 
   it("without a recording, the live function's parameters count (defaults are optional)", async () => {
-    const app = appWith({});
+    const app = await appFor("Notes");
     assert.equal(await status(app, []), 400, "the compiled JavaScript has no ?: title and body are required");
     assert.equal(await status(app, ["t", "b"]), 200);
   });
 });
 
-/** Like a class with `__getattr__`: its constructor returns a Proxy answering unknown names. */
-class Echo {
-  x = 1;
-  _secret = "hidden";
-  constructor() {
-    return new Proxy(this, { get: (t, k, r) => (typeof k === "symbol" || k in t ? Reflect.get(t, k, r) : `echo:${k}`) });
-  }
-  get double() {
-    return this.x * 2;
-  }
-  inc() {
-    return ++this.x;
-  }
-}
-
 describe("serving app: attribute reads resolve on the live instance", () => {
-  const app = createServingApp({ surface: surfaceOf(new Echo(), "class"), meta: { name: "Echo", kind: "class", version: "v1" }, timeoutMs: 1000, concurrency: 1, maxBodyBytes: 1024, secret: "s3cret" });
-  const get = async (path: string) => {
-    const r = await app.request(path, { headers: { [SECRET_HEADER]: "s3cret" } });
-    return { status: r.status, body: (await r.json()) as { ok: boolean; value?: unknown; error?: { message: string } } };
+  let app: Awaited<ReturnType<typeof appFor>>;
+  before(async () => {
+    app = await appFor("Echo");
+  });
+  const read = async (path: string) => {
+    const r = await app.request(path, get);
+    return { status: r.status, body: await json(r) };
   };
 
   it("own fields, getters and whatever the instance's own get trap answers", async () => {
-    assert.deepEqual((await get("/attr/x")).body, { ok: true, value: 1 });
-    assert.deepEqual((await get("/attr/double")).body, { ok: true, value: 2 });
-    assert.deepEqual((await get("/attr/jj_guverner")).body, { ok: true, value: "echo:jj_guverner" });
+    assert.deepEqual((await read("/attr/x")).body, { ok: true, value: 1 });
+    assert.deepEqual((await read("/attr/double")).body, { ok: true, value: 2 });
+    assert.deepEqual((await read("/attr/jj_guverner")).body, { ok: true, value: "echo:jj_guverner" });
     await app.request("/call/inc", post({ args: [] }));
-    assert.deepEqual((await get("/attr/x")).body, { ok: true, value: 2 });
+    assert.deepEqual((await read("/attr/x")).body, { ok: true, value: 2 });
   });
 
   it("private, framework and Object names are never read, even when the trap would answer them", async () => {
     for (const name of ["_secret", "%23x", "$set", "constructor", "__proto__", "prototype", "toString", "valueOf", "hasOwnProperty", "deploy", "map", "remoteInit", "forward", "then"]) {
-      const r = await get(`/attr/${name}`);
+      const r = await read(`/attr/${name}`);
       assert.equal(r.status, 404, `attr/${name}: ${JSON.stringify(r.body)}`);
       assert.doesNotMatch(JSON.stringify(r.body), /echo:|hidden/);
     }
-    const method = await get("/attr/inc");
+    const method = await read("/attr/inc");
     assert.equal(method.status, 404);
     assert.match(method.body.error!.message, /has a method, not a field, named "inc"/);
   });
 
   it("who_are_you lists the fields the instance shows (own data fields and getters)", async () => {
-    const who = (await get("/who_are_you")).body.value as { fields: string[] };
+    const who = (await read("/who_are_you")).body.value as { fields: string[] };
     assert.deepEqual(who.fields.sort(), ["double", "x"]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { CallQueue, CallTimeoutError } from "../../../src/platform/serving/call-queue.ts";
+import { CallQueue, CallTimeoutError } from "../../../src/worker/runtime/call-queue.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -3,7 +3,8 @@
 import { adminContract } from "./routes-admin.ts";
 import { deploymentContract } from "./routes-deployments.ts";
 import { runContract } from "./routes-runs.ts";
+import { workerContract } from "./routes-worker.ts";
 
-export const apiContract = { ...adminContract, ...deploymentContract, ...runContract } as const;
+export const apiContract = { ...adminContract, ...deploymentContract, ...runContract, ...workerContract } as const;
 export type ApiContract = typeof apiContract;
 export type RouteKey = keyof ApiContract;

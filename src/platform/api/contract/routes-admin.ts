@@ -29,8 +29,8 @@ export const adminContract = {
   "POST /tokens": createRoute({
     method: "post",
     path: "/tokens",
-    summary: "Create a workspace token, or an admin token with { admin: true } (admin)",
-    request: { body: jsonBody(z.object({ workspace: z.string().min(1).optional(), name: z.string().optional(), admin: z.boolean().optional() }), false) },
+    summary: "Create a workspace token, an admin token with { admin: true } or a worker token with { worker: true } (admin)",
+    request: { body: jsonBody(z.object({ workspace: z.string().min(1).optional(), name: z.string().optional(), admin: z.boolean().optional(), worker: z.boolean().optional() }), false) },
     responses: { 201: json(NewToken, "The token; its secret is shown once"), ...failures },
   }),
   "DELETE /tokens/{id}": createRoute({

@@ -3,7 +3,7 @@
 // JSON exchange any HTTP client gets; the SDK's tagged encoding is mentioned, not modelled.
 import { ERROR_CODES } from "../../errors.ts";
 import type { FnSchemas, JsonSchema, SchemaSet } from "../../schema/types.ts";
-import type { MethodInfo, WhoAreYou } from "./surface.ts";
+import type { MethodInfo, WhoAreYou } from "../runtime/surface.ts";
 import { TAGGED_JSON } from "./wire.ts";
 
 const ERROR_REF = { $ref: "#/components/schemas/nbox.ServingError" };

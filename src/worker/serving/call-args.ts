@@ -2,7 +2,7 @@
 // checks (schema/args-check.ts) over the body's `args` / `value`, failing as a BAD_ARGS ServingError.
 import { ArgsChecker } from "../../schema/args-check.ts";
 import type { SchemaSet } from "../../schema/types.ts";
-import type { MethodInfo } from "./surface.ts";
+import type { MethodInfo } from "../runtime/surface.ts";
 import { ServingError, type ValueEncoding } from "./wire.ts";
 
 export class CallArgs {

@@ -2,16 +2,14 @@
 // the HTTP status each failure gets (4xx caller mistakes, 500 user code, 504 timeouts), and the
 // two value encodings a caller can ask for: plain JSON (the default, for any HTTP client) or the
 // tagged codec (the SDK, which keeps Dates, Maps, BigInts, … as they were).
-import { toPlain, toWire } from "../../codec/index.ts";
 import { relativeStack } from "../../codec/stack-paths.ts";
 import { ERROR_STATUS, type ErrorCode } from "../../errors.ts";
-import { CallTimeoutError } from "./call-queue.ts";
+import type { ValueEncoding } from "../runtime/protocol.ts";
+
+export type { ValueEncoding } from "../runtime/protocol.ts";
 
 /** Media type of the tagged codec: sent as Content-Type (arguments) and Accept (results) by the SDK. */
 export const TAGGED_JSON = "application/vnd.nbox+json";
-
-/** How values travel in one exchange: plain JSON, or the tagged codec. */
-export type ValueEncoding = "plain" | "tagged";
 
 const mentionsTagged = (header: string | undefined) => header !== undefined && header.toLowerCase().includes(TAGGED_JSON);
 /** Arguments are tagged only when the Content-Type says so; anything else is read as plain JSON. */
@@ -29,23 +27,22 @@ export interface WireError {
 
 /** A caller mistake or platform condition answered with a 4xx/5xx status (never user code). */
 export class ServingError extends Error {
-  override name = "ServingError";
   constructor(
     readonly code: ErrorCode,
     message: string,
+    name = "ServingError",
   ) {
     super(message);
+    this.name = name;
   }
   get status(): number {
     return ERROR_STATUS[this.code];
   }
 }
 
-/** The code of anything thrown while serving: platform conditions keep theirs, everything else is the user's code failing. */
+/** The code of anything thrown while serving: platform conditions (refusals, timeouts, crashes) keep theirs, everything else is the user's code failing. */
 export function codeOf(err: unknown): ErrorCode {
-  if (err instanceof ServingError) return err.code;
-  if (err instanceof CallTimeoutError) return "TIMEOUT";
-  return "USER_CODE";
+  return err instanceof ServingError ? err.code : "USER_CODE";
 }
 
 /**
@@ -77,13 +74,11 @@ export function statusOf(err: unknown): number {
 }
 
 /**
- * A success body. Plain: the value as plain JSON, `value` left out when it is undefined. Tagged:
- * the codec's wire form. Throws a CodecError when the value cannot be sent (the user's value).
+ * A success body around a value the runtime already encoded (runtime/values.ts): plain JSON with
+ * `value` left out when it is undefined, or the codec's wire form.
  */
-export function okBody(value: unknown, encoding: ValueEncoding = "tagged"): { ok: true; value?: unknown } {
-  if (encoding === "tagged") return { ok: true, value: toWire(value, { path: "result" }) };
-  const plain = toPlain(value, { path: "result" });
-  return plain === undefined ? { ok: true } : { ok: true, value: plain };
+export function okBody(encoded: unknown, encoding: ValueEncoding): { ok: true; value?: unknown } {
+  return encoding === "plain" && encoded === undefined ? { ok: true } : { ok: true, value: encoded };
 }
 
 export const errBody = (err: unknown, bundleRoot?: string) => ({ ok: false as const, error: wireError(err, bundleRoot) });

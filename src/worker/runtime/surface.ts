@@ -1,5 +1,6 @@
-// What a serving exposes, read from the live instance: callable methods with their signatures,
-// readable/writable fields, and `forward`. Every network-facing name goes through `reachable`.
+// What a loaded target exposes, read from the live instance in the child runtime: callable methods
+// with their signatures, readable/writable fields, and `forward`. Every name that comes from outside
+// the child (HTTP path, job method) goes through `reachable`, the one allow-list.
 import { isOperator } from "../../operator/brand.ts";
 import { stateOf } from "../../operator/invoke.ts";
 import { minArgsOf, signatureOf, type ParamInfo } from "../../operator/signature.ts";
@@ -8,7 +9,6 @@ import type { RecordedSignature, SchemaSet } from "../../schema/types.ts";
 import type { MethodInfo, MethodKind, WhoAreYou } from "../../remote/serving-types.ts";
 
 export type { MethodInfo, MethodKind, WhoAreYou } from "../../remote/serving-types.ts";
-
 
 export interface Surface {
   /** Object whose methods and fields are served (an InstanceOperator's `target`, else the instance). */
@@ -138,6 +138,22 @@ export function isWritableField(surface: Surface, name: string): boolean {
   return !!d && d.enumerable === true && d.writable === true && typeof d.value !== "function" && !isOperator(d.value);
 }
 
-export function whoAreYou(surface: Surface, meta: { name: string; kind: string; version: string }): WhoAreYou {
-  return { ...meta, methods: surface.methods, fields: fieldsOf(surface), forward: surface.forward?.info ?? null };
+/**
+ * What the parent learns about a loaded target when it is ready (sent once): enough to route
+ * calls, check their arguments and describe the serving without asking the child.
+ */
+export interface SurfaceInfo {
+  methods: Record<string, MethodInfo>;
+  forward: MethodInfo | null;
+  /** Fields at load time; `fields` asks the live instance again (a call may add some). */
+  fields: string[];
+  schemas?: SchemaSet;
+}
+
+export function describeSurface(surface: Surface): SurfaceInfo {
+  return { methods: surface.methods, forward: surface.forward?.info ?? null, fields: fieldsOf(surface), ...(surface.schemas ? { schemas: surface.schemas } : {}) };
+}
+
+export function whoAreYou(surface: SurfaceInfo, fields: string[], meta: { name: string; kind: string; version: string }): WhoAreYou {
+  return { ...meta, methods: surface.methods, fields, forward: surface.forward };
 }

@@ -1,4 +1,4 @@
-import { parseMemory } from "../../lib/quantity.ts";
+import { parseMemory } from "../lib/quantity.ts";
 
 /**
  * Node flags that enforce `resource.memory` on a worker process: the V8 heap limit (what a

@@ -1,21 +1,26 @@
 import { join } from "node:path";
-import { fromWire } from "../../codec/index.ts";
-import type { BundleManifest } from "../../bundle/index.ts";
-import type { OperatorLocator } from "../../operator/locate.ts";
-import type { Span } from "../../trace/span.ts";
-import type { PlatformContext } from "../context.ts";
-import { prepareVersion } from "../deployments.ts";
-import { executeCall, type CallOutcome, type ProcessPool } from "../executor/index.ts";
-import { retryDelayMs } from "../store/runs-repo.ts";
-import type { RunRow, StoredError } from "../store/schema.ts";
-import { LeaseKeeper } from "./lease-keeper.ts";
-import { OutputWriter } from "./output-writer.ts";
+import type { z } from "@hono/zod-openapi";
+import { fromWire } from "../codec/index.ts";
+import type { OperatorLocator } from "../operator/locate.ts";
+import type { Span } from "../trace/span.ts";
+import type { ClaimedRun } from "../platform/api/contract/routes-worker.ts";
+import { executeCall, type CallOutcome, type ProcessPool } from "./jobs/index.ts";
+import { retryDelayMs } from "../platform/store/runs-repo.ts";
+import type { StoredError } from "../platform/store/schema.ts";
+import type { ControlPlane } from "./control-plane.ts";
+import type { RuntimeLauncher } from "./launcher.ts";
+import type { ReportBatcher } from "./report-batcher.ts";
 import { workerExecArgv } from "./resource-limits.ts";
+import type { Versions } from "./versions.ts";
+
+type RunRow = z.output<typeof ClaimedRun>;
 
 // Runs claimed ahead per slot: one claim statement feeds several calls.
 const PREFETCH_PER_SLOT = 4;
-// Wake-up for delayed work (retry backoff) that no event announces.
-const IDLE_POLL_MS = 250;
+// A claim is held open this long by the control plane while the queue is empty.
+const CLAIM_WAIT_MS = 20_000;
+// After a failed claim (control plane down), wait before the next.
+const CLAIM_RETRY_MS = 500;
 // On stop, how long to wait for interrupted attempts to be requeued before closing anyway.
 const STOP_DRAIN_MS = 10_000;
 
@@ -33,17 +38,27 @@ function storedError(wire: unknown): StoredError {
   return e instanceof Error ? { name: e.name, message: e.message, stack: e.stack } : { name: "Error", message: String(e) };
 }
 
-/** Claims queued runs while slots are free and executes each attempt in a worker process. */
+export interface RunLoopDeps {
+  cp: ControlPlane;
+  workerId: string;
+  pool: ProcessPool;
+  slots: number;
+  output: ReportBatcher;
+  versions: Versions;
+  launcher: RuntimeLauncher;
+}
+
+/** Claims runs from the control plane while slots are free and executes each attempt in a worker process. */
 export class RunLoop {
   private active = 0;
   private pumping = false;
   private again = false;
   private stopped = false;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly claimAbort = new AbortController();
   private readonly controllers = new Map<string, AbortController>();
+  /** Cancels that arrived for runs claimed but not yet in `ready` (still being prepared). */
+  private readonly cancelSoon = new Set<string>();
   private readonly versions = new Map<string, Promise<PreparedVersion>>();
-  private readonly output: OutputWriter;
-  private readonly leases: LeaseKeeper;
   private readonly settling = new Set<Promise<void>>();
   /** Claimed (status running) but waiting for a free slot. */
   private ready: RunRow[] = [];
@@ -51,77 +66,55 @@ export class RunLoop {
   private readonly runningPer = new Map<string, number>();
   /** Concurrency limit per deployment, learnt from its version's manifest. */
   private readonly limitPer = new Map<string, number>();
-  /** False after a claim came back short: the next claim waits for news (a queued event or the idle tick). */
-  private maybeQueued = true;
-  /** Counts queued events, so a claim that raced with one does not conclude the queue is empty. */
-  private queuedSeq = 0;
-  private readonly onQueued = () => {
-    this.maybeQueued = true;
-    this.queuedSeq++;
-    this.kick();
-  };
-  private readonly onCancel = (runId: string) => {
-    this.controllers.get(runId)?.abort();
-    const i = this.ready.findIndex((r) => r.id === runId);
-    if (i >= 0) {
-      const [run] = this.ready.splice(i, 1);
-      void this.output.finish({ id: run!.id, attempt: run!.attempt, status: "cancelled", workerId: this.workerId, error: { name: "RunCancelledError", message: `run ${run!.id} was cancelled before it started` } });
-    }
-  };
+  private readonly workerId: string;
+  private readonly output: ReportBatcher;
 
-  constructor(
-    private readonly ctx: PlatformContext,
-    private readonly pool: ProcessPool,
-    private readonly workerId: string,
-    private readonly slots: number,
-  ) {
-    // The run being settled still counts as active: "busy" means other runs are in flight.
-    this.output = new OutputWriter(ctx, workerId, () => this.active > 1 || this.ready.length > 0);
-    this.leases = new LeaseKeeper(ctx, workerId, ctx.config.leaseMs, this.onQueued);
+  constructor(private readonly d: RunLoopDeps) {
+    this.workerId = d.workerId;
+    this.output = d.output;
+  }
+
+  /** The control plane asked to cancel a run this worker holds. */
+  cancel(runId: string): void {
+    const c = this.controllers.get(runId);
+    if (c) return c.abort();
+    const i = this.ready.findIndex((r) => r.id === runId);
+    if (i >= 0) return this.cancelBeforeStart(this.ready.splice(i, 1)[0]!);
+    // Claimed a moment ago and still being prepared (its version downloading, say): cancelled on arrival.
+    this.cancelSoon.add(runId);
+  }
+
+  private cancelBeforeStart(run: RunRow): void {
+    void this.output.finish({ id: run.id, attempt: run.attempt, status: "cancelled", error: { name: "RunCancelledError", message: `run ${run.id} was cancelled before it started` } });
+  }
+
+  /** Runs executing or waiting for a slot (the report batcher waits a moment for more finishes then). */
+  get busy(): boolean {
+    return this.active > 1 || this.ready.length > 0;
   }
 
   start(): void {
-    this.ctx.events.on("queued", this.onQueued);
-    this.ctx.events.on("cancel", this.onCancel);
-    const tick = () => {
-      // Delayed work (retry backoff, runs queued by other nodes) announces itself only through time.
-      this.maybeQueued = true;
-      this.kick();
-      if (!this.stopped) this.timer = setTimeout(tick, IDLE_POLL_MS);
-    };
-    tick();
-    this.leases.start();
+    this.kick();
   }
 
   /**
    * Stop claiming, interrupt the attempts in flight and wait until each is back in the queue
-   * (same attempt number: a platform stop is not the run's failure), so nothing is left `running`.
+   * (same attempt number: a worker stop is not the run's failure), so nothing is left `running`.
    */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    this.ctx.events.off("queued", this.onQueued);
-    this.ctx.events.off("cancel", this.onCancel);
+    this.claimAbort.abort();
     while (this.pumping) await new Promise((r) => setTimeout(r, 10));
     // Claimed but never started: straight back to the queue, same attempt.
-    for (const run of this.ready.splice(0)) {
-      await this.ctx.store.requeueForRetry(run.id, { attempt: run.attempt, scheduledFor: null, error: null, workerId: this.workerId });
-    }
+    await Promise.all(this.ready.splice(0).map((run) => this.output.requeue({ id: run.id, attempt: run.attempt, scheduledFor: null, error: null })));
     for (const c of this.controllers.values()) c.abort();
     const deadline = Date.now() + STOP_DRAIN_MS;
     while (this.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     await Promise.all(this.settling);
     await this.output.flush();
-    // Held runs stay leased until every one is settled above.
-    await this.leases.stop();
   }
 
-  /** Write buffered run output (logs, spans) now, e.g. before an API read of a run's spans. */
-  flushOutput(): Promise<void> {
-    return this.output.flush();
-  }
-
-  /** Claim and start runs until slots are full or the queue is empty (one pump at a time). */
+  /** Claim and start runs until slots are full (one pump at a time; an empty queue holds the claim open). */
   kick(): void {
     if (this.stopped) return;
     if (this.pumping) {
@@ -133,21 +126,25 @@ export class RunLoop {
       try {
         do {
           this.again = false;
-          while (this.active < this.slots && !this.stopped) {
+          while (this.active < this.d.slots && !this.stopped) {
             let run = this.takeStartable();
             if (!run) {
-              if (!this.maybeQueued) break;
-              // One statement claims work for every free slot and a few calls ahead, skipping
-              // deployments already at their concurrency limit.
-              const want = this.slots * PREFETCH_PER_SLOT - this.active - this.ready.length;
-              const seq = this.queuedSeq;
-              const claimed =
-                want > 0 ? await this.ctx.store.claimNextRuns(this.workerId, want, { excludeDeploymentIds: this.saturated(), leaseMs: this.ctx.config.leaseMs }) : [];
-              if (claimed.length < want && seq === this.queuedSeq) this.maybeQueued = false;
+              // One request claims work for every free slot and a few calls ahead, skipping
+              // deployments already at their concurrency limit; it waits while the queue is empty.
+              const want = this.d.slots * PREFETCH_PER_SLOT - this.active - this.ready.length;
+              if (want <= 0) break;
+              const claimed = await this.claim(want);
               for (const r of claimed) await this.learnLimit(r);
-              this.ready.push(...claimed);
+              for (const r of claimed) {
+                if (this.cancelSoon.delete(r.id)) this.cancelBeforeStart(r);
+                else this.ready.push(r);
+              }
               run = this.takeStartable();
-              if (!run) break;
+              // Nothing claimed after a held-open claim: claim again. Otherwise runs in flight kick us when they end.
+              if (!run) {
+                if (claimed.length === 0 && this.active === 0) continue;
+                break;
+              }
             }
             this.active++;
             this.runningPer.set(run.deploymentId, (this.runningPer.get(run.deploymentId) ?? 0) + 1);
@@ -159,12 +156,24 @@ export class RunLoop {
             });
           }
         } while (this.again && !this.stopped);
-      } catch (err) {
-        if (!this.stopped) console.error("[nbox run-loop] claim failed:", err);
       } finally {
         this.pumping = false;
       }
     })();
+  }
+
+  private async claim(max: number): Promise<RunRow[]> {
+    // With runs in flight, do not hold the pump on an empty queue: their ends kick it again.
+    const waitMs = this.active > 0 ? 0 : CLAIM_WAIT_MS;
+    try {
+      const { runs } = await this.d.cp.call("POST /worker/claim", { body: { workerId: this.workerId, max, exclude: this.saturated(), waitMs }, signal: this.claimAbort.signal });
+      return runs;
+    } catch (err) {
+      if (this.stopped) return [];
+      console.error(`[nbox worker] claim failed: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, CLAIM_RETRY_MS));
+      return [];
+    }
   }
 
   private hasCapacity(deploymentId: string): boolean {
@@ -201,10 +210,8 @@ export class RunLoop {
     let p = this.versions.get(versionId);
     if (!p) {
       p = (async () => {
-        const v = await this.ctx.store.getVersion(versionId);
-        if (!v) throw new Error(`deployment version ${versionId} is gone`);
-        const manifest = v.manifest as unknown as BundleManifest;
-        const bundleDir = await prepareVersion(this.ctx, manifest);
+        const manifest = await this.d.versions.manifest(versionId);
+        const bundleDir = await this.d.versions.prepare(manifest);
         return {
           bundleDir,
           locator: { file: join(bundleDir, manifest.entry), exportName: manifest.export, kind: manifest.kind, init: manifest.init, ...(manifest.state ? { state: manifest.state } : {}) },
@@ -229,8 +236,8 @@ export class RunLoop {
       let outcome: CallOutcome;
       try {
         const v = await this.prepare(run.versionId);
-        const launch = await this.ctx.launcher?.forWorkspace(run.workspaceId);
-        outcome = await executeCall(this.pool, {
+        const launch = await this.d.launcher.forWorkspace(run.workspaceId);
+        outcome = await executeCall(this.d.pool, {
           key: run.versionId,
           launch,
           bundleDir: v.bundleDir,
@@ -242,7 +249,7 @@ export class RunLoop {
           timeoutMs: run.timeoutMs ?? undefined,
           signal: controller.signal,
           onLog: (stream, line) => out.log(run.id, stream, line),
-          onSpan: (span: Span) => out.span(run.id, span),
+          onSpan: (span: Span) => out.span({ runId: run.id }, span),
           onStart: () => out.started(run.id, startedAt),
         });
       } catch (err) {
@@ -262,18 +269,18 @@ export class RunLoop {
     const out = this.output;
     const workerId = this.workerId;
     const finish = (status: "succeeded" | "failed" | "cancelled" | "timed_out", fields: { result?: unknown; error?: StoredError }) =>
-      out.finish({ id: run.id, attempt: run.attempt, status, workerId, startedAt, finishedAt: Date.now(), ...fields });
+      out.finish({ id: run.id, attempt: run.attempt, status, startedAt, finishedAt: Date.now(), ...fields });
     if (outcome.ok) return finish("succeeded", { result: outcome.value });
     const error = safeStoredError(outcome.error);
-    // Back to the queue: the run's output so far is written first, then the requeue.
+    // Back to the queue, after the run's output so far (one report keeps that order). A run whose
+    // cancel was asked meanwhile is finished as cancelled by the control plane instead.
     const requeue = async (line: string, input: { attempt?: number; scheduledFor: number | null; error: StoredError }) => {
       out.log(run.id, "system", line);
-      await out.flush();
-      if (!(await this.ctx.store.requeueForRetry(run.id, { ...input, workerId }))) await finish("cancelled", { error });
+      await out.requeue({ id: run.id, ...input });
     };
     if (this.stopped) {
-      // Interrupted by the platform stopping (not by the run): back to the queue for the next start.
-      const why = { name: "PlatformStopped", message: `the platform stopped while attempt ${run.attempt} of run ${run.id} was running; requeued` };
+      // Interrupted by the worker stopping (not by the run): back to the queue for another worker.
+      const why = { name: "WorkerStopped", message: `worker ${workerId} stopped while attempt ${run.attempt} of run ${run.id} was running; requeued` };
       return requeue(`${why.message} (${outcome.reason})`, { attempt: run.attempt, scheduledFor: null, error: why });
     }
     if (outcome.reason === "cancelled") {

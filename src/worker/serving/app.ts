@@ -1,34 +1,33 @@
-// The HTTP app a serving child process runs (its routes), over one live instance.
+// The HTTP app of one serving (its routes). It runs in the platform's process; the instance lives
+// in the child runtime, and every operation on it is one call over IPC (runtime/protocol.ts). The
+// instance's FIFO and call timeouts live in the child, next to the instance (runtime/target.ts).
 // The platform proxy in front of it does auth and routing; this app trusts only requests that
 // carry the per-process secret. Chained so `typeof app` carries the routes.
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { Hono, type Context } from "hono";
-import { getTracer } from "../../trace/tracer.ts";
-import { parseTraceParent } from "../../trace/traceparent.ts";
+import { fromWire, toWire } from "../../codec/index.ts";
+import type { CallOp } from "../runtime/protocol.ts";
+import type { CallOptions, CallResult } from "../runtime/runtime-process.ts";
+import { reachable, whoAreYou, type MethodInfo, type SurfaceInfo } from "../runtime/surface.ts";
 import { CallArgs } from "./call-args.ts";
-import { CallQueue } from "./call-queue.ts";
-import { SECRET_HEADER } from "./protocol.ts";
+import { SECRET_HEADER } from "./config.ts";
 import { openApiFor } from "./openapi.ts";
-import { isWritableField, readField, reachable, whoAreYou, type MethodInfo, type Surface } from "./surface.ts";
-import { errBody as errBodyOf, okBody, requestEncoding, responseEncoding, ServingError, statusOf, TAGGED_JSON, type ValueEncoding } from "./wire.ts";
+import { errBody, okBody, requestEncoding, responseEncoding, ServingError, statusOf, TAGGED_JSON, type ValueEncoding } from "./wire.ts";
 
 export interface ServingAppOptions {
-  surface: Surface;
+  /** The child runtime holding the instance (a RuntimeProcess in serving mode). */
+  runtime: { call(op: CallOp, opts?: CallOptions): Promise<CallResult> };
+  /** What the instance exposes, as the runtime reported when it was ready. */
+  surface: SurfaceInfo;
   meta: { name: string; kind: string; version: string };
-  /** Per-call timeout (ms); 0 = none. */
-  timeoutMs: number;
-  /** Calls at once on the instance; 0 = unbounded. */
-  concurrency: number;
   maxBodyBytes: number;
   /** When set, requests without this value in `SECRET_HEADER` get 403. */
   secret?: string;
   publicUrl?: string;
-  /** The bundle's folder: stacks in error bodies name paths relative to it, never host folders. */
-  bundleRoot?: string;
+  /** The error a call answers with when the runtime died under it (default: 503 WORKER_CRASHED). */
+  crashError?: (wire: unknown) => ServingError;
 }
-
-type Iter = Iterator<unknown> | AsyncIterator<unknown>;
 
 const NDJSON = { "content-type": "application/x-ndjson; charset=utf-8", "cache-control": "no-store" };
 
@@ -115,56 +114,57 @@ const encodings = (c: Context): { request: ValueEncoding; response: ValueEncodin
 });
 
 /**
- * Build the serving app for one instance.
- * @example const app = createServingApp({ surface: surfaceOf(new Bar(), "class"), meta, timeoutMs: 30_000, concurrency: 1, maxBodyBytes: 1 << 20 })
+ * Build the serving app for one instance held by a child runtime.
+ * @example const app = createServingApp({ runtime, surface, meta, timeoutMs: 30_000, concurrency: 1, maxBodyBytes: 1 << 20 })
  * await app.request("/call/inc", { method: "POST", body: "{}" })
  */
 export function createServingApp(o: ServingAppOptions) {
   const { surface, meta } = o;
-  const errBody = (err: unknown) => errBodyOf(err, o.bundleRoot);
-  const queue = new CallQueue(o.concurrency);
-  const tracer = getTracer();
-  const timeout = { timeoutMs: o.timeoutMs };
+  const crashError = o.crashError ?? ((wire: unknown) => new ServingError("WORKER_CRASHED", `serving ${meta.name} died while handling this request: ${readError(wire).message}`, "ServingCrashed"));
+  let streams = 0;
 
-  const method = (name: string): { info: MethodInfo; fn: Function } => {
+  /**
+   * One operation in the child: its encoded answer, or what it threw — user errors as thrown;
+   * refusals, timeouts and crashes as ServingErrors with their code.
+   */
+  const run = async (op: CallOp, encoding?: ValueEncoding, traceparent?: string): Promise<any> => {
+    const r = await o.runtime.call(op, { encoding, traceparent });
+    if (r.ok) return r.value;
+    if (r.reason === "crash") throw crashError(r.error);
+    if (r.refused) {
+      const e = readError(r.error);
+      throw new ServingError(r.refused, e.message, e.name === "Error" ? "ServingError" : e.name);
+    }
+    throw fromWire(r.error);
+  };
+
+  const method = (name: string): MethodInfo => {
     const info = reachable(name) ? surface.methods[name] : undefined;
-    const fn = info ? surface.host[name] : undefined;
-    if (!info || typeof fn !== "function") throw new ServingError("NOT_FOUND", `${meta.name} has no method "${name}"`);
-    return { info, fn };
+    if (!info) throw new ServingError("NOT_FOUND", `${meta.name} has no method "${name}"`);
+    return info;
   };
 
   const callArgs = new CallArgs(surface.schemas);
+  /** The checked arguments of a call, as codec wire for the child. */
   const args = async (c: Context, label: string, info: MethodInfo): Promise<unknown[]> =>
-    callArgs.read(await readJson(c, o.maxBodyBytes), encodings(c).request, label, info);
+    (await callArgs.read(await readJson(c, o.maxBodyBytes), encodings(c).request, label, info)).map((a) => toWire(a));
 
-  /** Run one call in the queue, inside a span named after the method, parented to the caller's traceparent. */
-  const traced = <T>(c: Context, label: string, fn: () => T | Promise<T>): Promise<T> =>
-    queue.run(() => tracer.withSpan(label, fn, { parent: parseTraceParent(c.req.header("traceparent")) ?? null, attributes: { serving: meta.name } }), { ...timeout, label: `${label}()` });
-
-  const answer = async (c: Context, run: () => Promise<unknown>) => {
-    let value: unknown;
+  const answer = async (c: Context, fn: () => Promise<unknown>) => {
+    let encoded: unknown;
     try {
-      value = await run();
+      encoded = await fn();
     } catch (err) {
       return c.json(errBody(err), statusOf(err) as 500);
     }
     const encoding = encodings(c).response;
-    let body: string;
-    try {
-      body = JSON.stringify(okBody(value, encoding));
-    } catch (err) {
-      return c.json(errBody(err), 500); // the result does not encode: the user's value, the user's error
-    }
-    return c.body(body, 200, { "content-type": encoding === "tagged" ? `${TAGGED_JSON}; charset=utf-8` : "application/json; charset=utf-8" });
+    return c.body(JSON.stringify(okBody(encoded, encoding)), 200, { "content-type": encoding === "tagged" ? `${TAGGED_JSON}; charset=utf-8` : "application/json; charset=utf-8" });
   };
 
-  /** Generators called without streaming: collect every item (like awaiting a stream client-side). */
-  const settle = async (value: unknown, kind: MethodInfo["kind"]): Promise<unknown> => {
-    if (kind !== "generator" && kind !== "asyncGenerator") return value;
-    const out: unknown[] = [];
-    for await (const x of value as AsyncIterable<unknown>) out.push(x);
-    return out;
-  };
+  /** One call on the instance (in turn in its FIFO in the child, where its span is made, parented to the caller's traceparent). */
+  const onInstance = (c: Context, op: CallOp) => run(op, encodings(c).response, c.req.header("traceparent"));
+
+  /** The instance's public fields right now (a call may have added some). */
+  const fields = (): Promise<string[]> => run({ kind: "fields" });
 
   const app = new Hono()
     .use("*", async (c, next) => {
@@ -175,84 +175,83 @@ export function createServingApp(o: ServingAppOptions) {
       if (Number(c.req.header("content-length") ?? 0) > o.maxBodyBytes) return c.json(errBody(tooLarge(o.maxBodyBytes)), 413);
       await next();
     })
-    .get("/", (c) => c.json({ ok: true, value: { status: "ready", name: meta.name, version: meta.version, queued: queue.pending } }))
-    .get("/who_are_you", (c) => c.json({ ok: true, value: whoAreYou(surface, meta) }))
-    .get("/openapi.json", (c) => c.json(openApiFor(whoAreYou(surface, meta), o.publicUrl ?? "/", surface.schemas)))
+    // Health: answered only once the child's event loop is free to (a blocked child fails the platform's watchdog).
+    .get("/", async (c) => {
+      let waiting: number;
+      try {
+        ({ queued: waiting } = await run({ kind: "ping" }));
+      } catch (err) {
+        return c.json(errBody(err), statusOf(err) as 500);
+      }
+      return c.json({ ok: true, value: { status: "ready", name: meta.name, version: meta.version, queued: waiting } });
+    })
+    .get("/who_are_you", async (c) => {
+      try {
+        return c.json({ ok: true, value: whoAreYou(surface, await fields(), meta) });
+      } catch (err) {
+        return c.json(errBody(err), statusOf(err) as 500);
+      }
+    })
+    .get("/openapi.json", async (c) => {
+      try {
+        return c.json(openApiFor(whoAreYou(surface, await fields(), meta), o.publicUrl ?? "/", surface.schemas));
+      } catch (err) {
+        return c.json(errBody(err), statusOf(err) as 500);
+      }
+    })
     .post("/forward", async (c) => {
       const fwd = surface.forward;
       if (!fwd) return c.json(errBody(new ServingError("NOT_FOUND", `${meta.name} has no forward(); call its methods at /call/<method>`)), 404);
-      return answer(c, async () => {
-        const list = await args(c, "forward", fwd.info);
-        return traced(c, "forward", async () => settle(await fwd.call(list), fwd.info.kind));
-      });
+      return answer(c, async () => onInstance(c, { kind: "forward", args: await args(c, "forward", fwd) }));
     })
     .post("/call/:method", (c) =>
       answer(c, async () => {
         const name = c.req.param("method");
-        const { info, fn } = method(name);
-        const list = await args(c, name, info);
-        return traced(c, name, async () => settle(await fn.apply(surface.host, list), info.kind));
+        const info = method(name);
+        return onInstance(c, { kind: "method", name, args: await args(c, name, info) });
       }),
     )
     .post("/stream/:method", async (c) => {
       const name = c.req.param("method");
-      let it: Iter;
-      const tp = parseTraceParent(c.req.header("traceparent"));
-      const span = tracer.startSpan(name, name, { parent: tp ?? null, attributes: { serving: meta.name, stream: true } });
-      const inSpan = <T>(fn: () => T): T => tracer.runInFrame({ span, path: "" }, fn);
+      const stream = ++streams;
+      const encoding = encodings(c).response;
       try {
-        const { info, fn } = method(name);
-        const list = await args(c, name, info);
-        const made = await queue.run(() => inSpan(() => fn.apply(surface.host, list)), { ...timeout, label: `${name}()` });
-        const asyncIt = (made as AsyncIterable<unknown> | null)?.[Symbol.asyncIterator];
-        const syncIt = (made as Iterable<unknown> | null)?.[Symbol.iterator];
-        if (typeof asyncIt === "function") it = asyncIt.call(made);
-        else if (typeof syncIt === "function" && typeof made !== "string") it = syncIt.call(made);
-        else throw new ServingError("BAD_REQUEST", `${name}() is not a generator method; call it at /call/${name}`);
+        const info = method(name);
+        await onInstance(c, { kind: "stream-start", stream, name, args: await args(c, name, info) });
       } catch (err) {
-        tracer.endSpan(span, err);
         return c.json(errBody(err), statusOf(err) as 500);
       }
       const enc = new TextEncoder();
       let finished = false;
-      const finish = (err?: unknown) => {
-        if (finished) return false;
-        finished = true;
-        tracer.endSpan(span, err);
-        return true;
-      };
       const line = (x: unknown) => enc.encode(JSON.stringify(x) + "\n");
-      const encoding = encodings(c).response;
       const body = new ReadableStream<Uint8Array>(
         {
           // Pulled only when the connection can take more: a slow reader pauses the generator.
           async pull(ctrl) {
             if (finished) return;
             try {
-              const r = await queue.run(() => inSpan(() => it.next()), { ...timeout, label: `${name}() step` });
+              const r = (await run({ kind: "stream-next", stream }, encoding)) as { done: boolean; value?: unknown };
               if (finished) return;
               if (r.done) {
-                finish();
+                finished = true;
                 ctrl.enqueue(line({ ok: true, done: true }));
                 ctrl.close();
               } else ctrl.enqueue(line(okBody(r.value, encoding)));
             } catch (err) {
-              if (!finish(err)) return;
+              // A failed or late step ended the stream in the child too.
+              if (finished) return;
+              finished = true;
               ctrl.enqueue(line(errBody(err)));
               ctrl.close();
-              void Promise.resolve()
-                .then(() => it.return?.())
-                .catch(() => {});
             }
           },
           // The client went away (or broke out of its `for await`): stop the generator.
           async cancel() {
-            if (!finish()) return;
-            try {
-              await queue.run(() => inSpan(() => it.return?.()), { ...timeout, label: `${name}() return` });
-            } catch {
+            if (finished) return;
+            finished = true;
+            await run({ kind: "stream-return", stream }).catch(() => {
               // Cancellation is best effort: a generator stuck in a step cannot be returned.
-            }
+            });
           },
         },
         { highWaterMark: 0 },
@@ -262,19 +261,15 @@ export function createServingApp(o: ServingAppOptions) {
     .get("/attr/:name", (c) =>
       answer(c, async () => {
         const name = c.req.param("name");
-        // Read on the live instance, in turn with calls: getters and Proxy traps are user code.
-        const read = await queue.run(() => readField(surface, name), { ...timeout, label: `read ${name}` });
-        if (!read.ok) throw new ServingError("NOT_FOUND", `${meta.name} ${read.why} "${name}"`);
-        return read.value;
+        return onInstance(c, { kind: "get", name });
       }),
     )
     .put("/attr/:name", (c) =>
       answer(c, async () => {
         const name = c.req.param("name");
-        if (!isWritableField(surface, name)) throw new ServingError("NOT_FOUND", `${meta.name} has no writable public field "${name}"`);
+        if (!reachable(name) || !(await run({ kind: "writable", name }))) throw new ServingError("NOT_FOUND", `${meta.name} has no writable public field "${name}"`);
         const value = await callArgs.value(await readJson(c, o.maxBodyBytes), encodings(c).request, name);
-        await queue.run(() => void (surface.host[name] = value), { ...timeout, label: `set ${name}` });
-        return undefined;
+        return onInstance(c, { kind: "set", name, value: toWire(value) });
       }),
     );
   app.notFound((c) => c.json(errBody(new ServingError("NOT_FOUND", `no serving route ${c.req.method} ${c.req.path}`)), 404));
@@ -283,3 +278,12 @@ export function createServingApp(o: ServingAppOptions) {
 }
 
 export type ServingApp = ReturnType<typeof createServingApp>;
+
+function readError(wire: unknown): { name: string; message: string } {
+  try {
+    const e = fromWire(wire);
+    return e instanceof Error ? { name: e.name, message: e.message } : { name: "Error", message: String(e) };
+  } catch {
+    return { name: "Error", message: "unreadable error" };
+  }
+}

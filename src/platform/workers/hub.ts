@@ -1,0 +1,230 @@
+// The control plane's side of its workers: who is registered and alive, claims (held open while
+// the queue is empty), the events channel each worker keeps open (cancels, servings to start or
+// stop), and the sweep that declares silent workers dead and takes back what they held.
+import { NboxError } from "../../errors.ts";
+import type { PlatformContext } from "../context.ts";
+import type { RunRow, WorkerRow } from "../store/schema.ts";
+import { RuntimeTokens } from "./runtime-tokens.ts";
+
+export interface WorkerEvents {
+  cancel: string[];
+  /** Serving deployment ids to stop hosting (placed elsewhere, or undeployed). */
+  stop: string[];
+  /** Something about servings changed: ask for the assignment list (heartbeat) now. */
+  servings: boolean;
+}
+
+interface Live {
+  row: WorkerRow;
+  sandbox?: { kind: "bwrap" | "none"; detail: string };
+  pending: WorkerEvents;
+  /** The open events request, if any. */
+  wake: (() => void) | undefined;
+}
+
+// A claim held open re-reads the store at this pace too: runs queued by another control plane
+// node, or delayed runs coming due, announce themselves only through time.
+const CLAIM_RECHECK_MS = 250;
+
+export class WorkerHub {
+  private readonly live = new Map<string, Live>();
+  readonly runtimeTokens: RuntimeTokens;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly joined = new Set<(w: WorkerRow) => void>();
+  /** Called with workers just declared gone (servings must be placed elsewhere). */
+  onGone: (ids: string[]) => void = () => {};
+
+  constructor(private readonly ctx: PlatformContext) {
+    this.runtimeTokens = new RuntimeTokens(ctx);
+    ctx.events.on("cancel", this.onCancel);
+  }
+
+  /** How often workers beat: three beats per lease. */
+  get heartbeatMs(): number {
+    return Math.max(50, Math.floor(this.ctx.config.leaseMs / 3));
+  }
+
+  async register(input: { name: string; slots: number; address: string | null; local: boolean; tokenId: string }, sandbox?: Live["sandbox"]): Promise<WorkerRow> {
+    const row = await this.ctx.store.registerWorker(input);
+    this.live.set(row.id, { row, sandbox, pending: { cancel: [], stop: [], servings: false }, wake: undefined });
+    for (const f of [...this.joined]) f(row);
+    return row;
+  }
+
+  /** The registered, live worker `id` of the token `tokenId` (404 otherwise: the worker must register again). */
+  async get(id: string, tokenId: string): Promise<WorkerRow> {
+    let w = this.live.get(id);
+    if (!w) {
+      // Registered with another control-plane node, or before a restart of this one.
+      const row = await this.ctx.store.getWorker(id);
+      if (row && row.goneAt === null) this.live.set(id, (w = { row, pending: { cancel: [], stop: [], servings: false }, wake: undefined }));
+    }
+    if (!w || w.row.tokenId !== tokenId) throw new NboxError("NOT_FOUND", `worker ${id} is not registered (or was declared dead)`, "Register again");
+    return w.row;
+  }
+
+  /** Resolves with the first worker matching `match` to register (or undefined after `ms`). */
+  waitForWorker(match: (w: WorkerRow) => boolean, ms: number): Promise<WorkerRow | undefined> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => done(undefined), ms);
+      const done = (w: WorkerRow | undefined) => {
+        clearTimeout(t);
+        this.joined.delete(check);
+        resolve(w);
+      };
+      const check = (w: WorkerRow) => match(w) && done(w);
+      this.joined.add(check);
+    });
+  }
+
+  /** How worker `id` said it runs user code. */
+  sandboxOf(id: string): Live["sandbox"] {
+    return this.live.get(id)?.sandbox;
+  }
+
+  liveWorkers(): WorkerRow[] {
+    return [...this.live.values()].map((w) => w.row);
+  }
+
+  async heartbeat(id: string): Promise<number> {
+    if (!(await this.ctx.store.touchWorker(id))) {
+      this.live.delete(id);
+      throw new NboxError("NOT_FOUND", `worker ${id} was declared dead`, "Register again");
+    }
+    const w = this.live.get(id);
+    if (w) w.row = { ...w.row, lastSeenAt: Date.now() };
+    return this.ctx.store.renewLeases(id, { leaseMs: this.ctx.config.leaseMs });
+  }
+
+  /** Claim up to `max` runs for worker `id`, waiting up to `waitMs` (or until `signal`) while none are queued. */
+  async claim(id: string, max: number, exclude: string[], waitMs: number, signal?: AbortSignal): Promise<RunRow[]> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const wake = new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(t);
+          this.ctx.events.off("queued", done);
+          signal?.removeEventListener("abort", done);
+          resolve();
+        };
+        const t = setTimeout(done, Math.max(0, Math.min(CLAIM_RECHECK_MS, deadline - Date.now())));
+        this.ctx.events.on("queued", done);
+        signal?.addEventListener("abort", done, { once: true });
+      });
+      const runs = await this.ctx.store.claimNextRuns(id, max, { excludeDeploymentIds: exclude, leaseMs: this.ctx.config.leaseMs });
+      if (runs.length > 0 || Date.now() >= deadline || signal?.aborted) {
+        void wake;
+        return runs;
+      }
+      await wake;
+    }
+  }
+
+  /** What worker `id` must act on; waits up to `waitMs` for something to happen. */
+  async events(id: string, waitMs: number, signal?: AbortSignal): Promise<WorkerEvents> {
+    const w = this.live.get(id);
+    if (!w) throw new NboxError("NOT_FOUND", `worker ${id} is not registered`, "Register again");
+    if (!hasAny(w.pending)) {
+      w.wake?.();
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(t);
+          signal?.removeEventListener("abort", done);
+          if (w.wake === done) w.wake = undefined;
+          resolve();
+        };
+        const t = setTimeout(done, waitMs);
+        signal?.addEventListener("abort", done, { once: true });
+        w.wake = done;
+      });
+    }
+    const out = w.pending;
+    w.pending = { cancel: [], stop: [], servings: false };
+    return out;
+  }
+
+  /** Tell a worker something (delivered on its events channel). */
+  notify(id: string, what: Partial<WorkerEvents>): void {
+    const w = this.live.get(id);
+    if (!w) return;
+    if (what.cancel) w.pending.cancel.push(...what.cancel);
+    if (what.stop) w.pending.stop.push(...what.stop);
+    if (what.servings) w.pending.servings = true;
+    w.wake?.();
+  }
+
+  /** A worker stops cleanly. */
+  async leave(id: string): Promise<void> {
+    await this.declareGone([id]);
+  }
+
+  private readonly onCancel = (runId: string) => {
+    void this.ctx.store.getRun(runId).then((run) => {
+      if (run?.workerId && run.status === "running") this.notify(run.workerId, { cancel: [runId] });
+    });
+  };
+
+  start(): void {
+    const sweep = () => {
+      void this.sweep().finally(() => {
+        if (this.sweepTimer !== undefined) this.sweepTimer = setTimeout(sweep, this.heartbeatMs).unref();
+      });
+    };
+    this.sweepTimer = setTimeout(sweep, this.heartbeatMs).unref();
+  }
+
+  stop(): void {
+    clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.ctx.events.off("cancel", this.onCancel);
+    for (const w of this.live.values()) w.wake?.();
+  }
+
+  /**
+   * Declare workers silent for a whole lease dead and take back their runs: never started →
+   * queued again at the same attempt; started → the attempt counts (retry, or WorkerCrashError).
+   */
+  async sweep(): Promise<void> {
+    try {
+      const gone = await this.ctx.store.markWorkersGone({ silentSince: Date.now() - this.ctx.config.leaseMs });
+      if (gone.length > 0) await this.afterGone(gone);
+      const r = await this.ctx.store.recoverStaleRuns({ lapsedOnly: true });
+      if (r.requeued.length + r.retried.length > 0) this.ctx.events.emit("queued", "");
+      for (const id of [...r.failed, ...r.cancelled]) this.ctx.events.emit("finished", id);
+    } catch (err) {
+      if (this.sweepTimer !== undefined) console.error("[nbox workers] sweep failed:", err);
+    }
+  }
+
+  /**
+   * At the start of the only control plane of an embedded store: the local worker of an earlier
+   * start died with it, so every run not held by a live remote worker is taken back at once.
+   */
+  async recoverAtStart(): Promise<void> {
+    const workers = await this.ctx.store.listLiveWorkers();
+    const dead = workers.filter((w) => w.local).map((w) => w.id);
+    if (dead.length) {
+      await this.ctx.store.markWorkersGone({ ids: dead });
+      await this.afterGone(dead);
+    }
+    await this.ctx.store.recoverStaleRuns({ exceptWorkerIds: workers.filter((w) => !w.local).map((w) => w.id) });
+  }
+
+  private async declareGone(ids: string[]): Promise<void> {
+    const gone = await this.ctx.store.markWorkersGone({ ids });
+    if (gone.length > 0) await this.afterGone(gone);
+  }
+
+  private async afterGone(ids: string[]): Promise<void> {
+    for (const id of ids) {
+      this.live.get(id)?.wake?.();
+      this.live.delete(id);
+    }
+    await this.runtimeTokens.revokeFor(ids);
+    this.onGone(ids);
+  }
+}
+
+function hasAny(e: WorkerEvents): boolean {
+  return e.cancel.length > 0 || e.stop.length > 0 || e.servings;
+}

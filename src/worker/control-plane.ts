@@ -1,0 +1,58 @@
+// The worker's only line to the control plane: its HTTP API, with a worker token. Transient
+// failures (the control plane restarting, a network blip) are retried where the call is safe to
+// repeat; the caller decides for the rest.
+import { createWriteStream } from "node:fs";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import { NboxError } from "../errors.ts";
+import type { ApiArgs, ApiOutput, RouteKey } from "../remote/api-types.ts";
+import { PlatformClient } from "../remote/client.ts";
+
+type WorkerRoute = Extract<RouteKey, `${string} /worker/${string}`>;
+
+export class ControlPlane {
+  private readonly client: PlatformClient;
+
+  constructor(
+    readonly url: string,
+    private readonly token: string,
+  ) {
+    this.client = new PlatformClient({ url, token });
+  }
+
+  call<K extends WorkerRoute>(route: K, ...input: ApiArgs<K>): Promise<ApiOutput<K>> {
+    return this.client.call(route, ...input);
+  }
+
+  /**
+   * `call`, retried with backoff while the control plane is unreachable or answers 5xx, until
+   * `signal` aborts. For calls that may be repeated (heartbeats, reports guarded by worker id).
+   */
+  async persist<K extends WorkerRoute>(route: K, signal: AbortSignal | undefined, ...input: ApiArgs<K>): Promise<ApiOutput<K>> {
+    let delay = 100;
+    for (;;) {
+      try {
+        return await this.client.call(route, ...input);
+      } catch (err) {
+        if (!isTransient(err) || signal?.aborted) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 2_000);
+      }
+    }
+  }
+
+  /** Stream bundle `hash` into `file`. */
+  async download(hash: string, file: string): Promise<void> {
+    const res = await fetch(`${this.url}/api/v1/worker/bundles/${hash}`, { headers: { authorization: `Bearer ${this.token}` } });
+    if (!res.ok || !res.body) throw new NboxError(res.status === 404 ? "NOT_FOUND" : "UNAVAILABLE", `downloading bundle ${hash} failed with HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`);
+    await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), createWriteStream(file, { mode: 0o600 }));
+  }
+}
+
+/** Worth trying again: the control plane is down or restarting, not refusing. */
+export function isTransient(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  const status = (err as { status?: unknown }).status;
+  return code === "UNAVAILABLE" || code === "INTERNAL" || (typeof status === "number" && status >= 500);
+}

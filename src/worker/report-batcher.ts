@@ -1,0 +1,170 @@
+// Everything a worker tells the control plane about its runs goes out in batches: started marks,
+// log lines, spans, finished and requeued runs. One report keeps that order (the control plane
+// applies it in order), so a caller that sees a run finished also sees all its logs. A report the
+// control plane could not take is sent again, merged with what came meanwhile: nothing is dropped.
+import type { z } from "@hono/zod-openapi";
+import type { WorkerReport } from "../platform/api/contract/routes-worker.ts";
+import type { Span } from "../trace/span.ts";
+import type { ControlPlane } from "./control-plane.ts";
+
+type Report = z.input<typeof WorkerReport>;
+type Finished = NonNullable<Report["finished"]>[number];
+type Requeued = NonNullable<Report["requeued"]>[number];
+type ServingNote = NonNullable<Report["servings"]>[number];
+type LogLine = { stream: "stdout" | "stderr" | "system"; line: string; ts: number };
+
+// Log lines and spans alone wait a little to form batches; a finished run goes out at once.
+const OUTPUT_FLUSH_MS = 50;
+const BATCH_PAUSE_MS = 2;
+// A started mark waits this long: a call that ends sooner needs none (its finish records when it
+// started), so short calls cost nothing extra. The price: a worker crash within this moment of a
+// run's start counts it as not started (it is tried again without spending an attempt).
+const STARTED_MARK_DELAY_MS = 20;
+
+export class ReportBatcher {
+  private starts: Array<{ id: string; startedAt: number }> = [];
+  private pendingStarts = new Map<string, { startedAt: number; due: number }>();
+  private startTimer: NodeJS.Timeout | undefined;
+  private logs = new Map<string, LogLine[]>();
+  private spans: NonNullable<Report["spans"]> = [];
+  private finished: Array<{ item: Finished; done: () => void }> = [];
+  private requeued: Array<{ item: Requeued; done: (applied: boolean) => void }> = [];
+  private servings: ServingNote[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private immediate = false;
+  private sending = false;
+  private chain: Promise<void> = Promise.resolve();
+  private readonly stopping = new AbortController();
+
+  /** `busy()`: more runs are executing, so more finishes are about to come — wait a moment to batch them. */
+  constructor(
+    private readonly cp: ControlPlane,
+    /** Known once the worker registered (nothing is sent before). */
+    private readonly workerId: () => string,
+    private readonly busy: () => boolean = () => false,
+  ) {}
+
+  /** The run's call was handed to its process: from now on a crash costs the attempt. */
+  started(runId: string, startedAt: number): void {
+    this.pendingStarts.set(runId, { startedAt, due: Date.now() + STARTED_MARK_DELAY_MS });
+    this.startTimer ??= setTimeout(this.matureStarts, STARTED_MARK_DELAY_MS);
+  }
+
+  private readonly matureStarts = () => {
+    this.startTimer = undefined;
+    const now = Date.now();
+    for (const [id, { startedAt, due }] of this.pendingStarts) {
+      if (due > now) {
+        this.startTimer = setTimeout(this.matureStarts, due - now);
+        break;
+      }
+      this.starts.push({ id, startedAt });
+      this.pendingStarts.delete(id);
+    }
+    if (this.starts.length > 0) this.soon();
+  };
+
+  /** The run's call is over: a mark not sent yet is not needed any more. */
+  ended(runId: string): void {
+    this.pendingStarts.delete(runId);
+  }
+
+  log(runId: string, stream: LogLine["stream"], line: string): void {
+    let lines = this.logs.get(runId);
+    if (!lines) this.logs.set(runId, (lines = []));
+    lines.push({ stream, line, ts: Date.now() });
+    this.later();
+  }
+
+  span(owner: { runId: string } | { servingId: string }, span: Span): void {
+    this.spans.push({ ...span, error: span.error ?? null, ...owner });
+    this.later();
+  }
+
+  serving(note: ServingNote): void {
+    this.servings.push(note);
+    this.later();
+  }
+
+  /** Report a run finished; resolves once the control plane stored it. */
+  finish(item: Finished): Promise<void> {
+    return new Promise((done) => {
+      this.finished.push({ item, done });
+      this.soon();
+    });
+  }
+
+  /** Put a run back in the queue; resolves with whether it went back (false: it was cancelled meanwhile). */
+  requeue(item: Requeued): Promise<boolean> {
+    return new Promise((done) => {
+      this.requeued.push({ item, done });
+      this.soon();
+    });
+  }
+
+  private soon(): void {
+    if (this.immediate || this.sending) return;
+    this.immediate = true;
+    const go = () => {
+      this.immediate = false;
+      void this.flush();
+    };
+    // A lone run goes out at once (latency); under load a short pause gathers a batch (throughput).
+    if (this.busy()) setTimeout(go, BATCH_PAUSE_MS);
+    else setImmediate(go);
+  }
+
+  private later(): void {
+    this.timer ??= setTimeout(() => void this.flush(), OUTPUT_FLUSH_MS);
+  }
+
+  /** Send everything pending now (after any report under way, so order is kept). */
+  flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const finished = this.finished;
+    const requeued = this.requeued;
+    const finishing = new Set([...finished.map((f) => f.item.id), ...requeued.map((q) => q.item.id)]);
+    const report: Report = {
+      workerId: this.workerId(),
+      started: this.starts.filter((s) => !finishing.has(s.id)),
+      logs: [...this.logs].map(([runId, lines]) => ({ runId, lines })),
+      spans: this.spans,
+      finished: finished.map((f) => f.item),
+      requeued: requeued.map((q) => q.item),
+      servings: this.servings,
+    };
+    this.starts = [];
+    this.logs = new Map();
+    this.spans = [];
+    this.finished = [];
+    this.requeued = [];
+    this.servings = [];
+    if (report.started!.length + report.logs!.length + report.spans!.length + finished.length + requeued.length + report.servings!.length === 0) return this.chain;
+    this.sending = true;
+    this.chain = this.chain
+      .then(async () => {
+        let applied = { finished: [] as string[], requeued: [] as string[] };
+        try {
+          applied = await this.cp.persist("POST /worker/report", this.stopping.signal, { body: report });
+        } catch (err) {
+          if (!this.stopping.signal.aborted) console.error("[nbox worker] a report was refused:", (err as Error).message);
+        }
+        const back = new Set(applied.requeued);
+        for (const f of finished) f.done();
+        for (const q of requeued) q.done(back.has(q.item.id));
+      })
+      .finally(() => {
+        this.sending = false;
+        if (this.finished.length > 0 || this.requeued.length > 0 || this.starts.length > 0) void this.flush();
+      });
+    return this.chain;
+  }
+
+  /** Send what is pending, then stop retrying reports the control plane cannot take. */
+  async close(): Promise<void> {
+    clearTimeout(this.startTimer);
+    await Promise.race([this.flush(), new Promise((r) => setTimeout(r, 5_000))]);
+    this.stopping.abort();
+  }
+}

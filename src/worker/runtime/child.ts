@@ -1,0 +1,205 @@
+// The child runtime, one per user process (job worker or serving): builds one deployment version
+// when the parent says `load` (import → construct with `init` → `remoteInit`), reports its surface,
+// then runs calls by id over IPC (see protocol.ts). Started through runtime-main.mjs, which
+// installs tsx first.
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { relativeSpanStack } from "../../codec/stack-paths.ts";
+import { isOperator } from "../../operator/brand.ts";
+import { materialize } from "../../operator/materialize.ts";
+import { getTracer } from "../../trace/tracer.ts";
+import type { Span } from "../../trace/span.ts";
+import { MARKER_ENV, isParentMessage, markerPrefix, type CallMessage, type ChildMessage, type LoadMessage, type Owner, type RuntimeMode } from "./protocol.ts";
+import { Outbox, unpack, type Envelope } from "./outbox.ts";
+import { describeSurface, surfaceOf } from "./surface.ts";
+import { LoadedTarget } from "./target.ts";
+import { errorWire, refusalOf } from "./values.ts";
+
+// Spans travel in small batches: one IPC message per span would cost a busy serving more than the spans.
+const SPAN_FLUSH_MS = 100;
+const SPAN_BATCH = 500;
+
+const marker = markerPrefix(process.env[MARKER_ENV] ?? "none");
+delete process.env[MARKER_ENV]; // user code must not learn the nonce (it could fake markers)
+const tracer = getTracer();
+
+let mode: RuntimeMode = "job";
+let target: LoadedTarget | undefined;
+/** The loaded bundle's folder: stacks sent to the parent name paths relative to it. */
+let bundleRoot: string | undefined;
+let loading = false;
+let loaded: Promise<void> = new Promise(() => {}); // no call runs before `load`
+/** Job mode: the call running now; its spans and stray errors are its own. */
+let current: { id: number; fail: (err: unknown) => void } | null = null;
+
+/** One message, or a batch that failed as a whole (a span JSON cannot carry): each on its own. */
+function write(batch: Envelope<ChildMessage>): void {
+  if (!process.connected) return;
+  try {
+    process.send!(batch);
+  } catch {
+    for (const msg of Array.isArray(batch) ? batch : [batch]) {
+      try {
+        process.send!(msg);
+      } catch {
+        // A span attribute JSON cannot carry (a bigint, a cycle): send a sanitised copy.
+        if (msg.type !== "spans") continue;
+        try {
+          process.send!({ ...msg, spans: JSON.parse(safeJson(msg.spans)) as Span[] });
+        } catch {
+          // Drop the spans rather than the process.
+        }
+      }
+    }
+  }
+}
+const outbox = new Outbox<ChildMessage>(write);
+const send = (msg: ChildMessage) => outbox.push(msg);
+
+/** JSON text of `v`: bigints as strings, an object seen before (a cycle) cut. */
+function safeJson(v: unknown): string {
+  const seen = new WeakSet<object>();
+  return JSON.stringify(v, (_k, x: unknown) => {
+    if (typeof x === "bigint") return String(x);
+    if (x !== null && typeof x === "object") {
+      if (seen.has(x)) return "[cycle]";
+      seen.add(x);
+    }
+    return x;
+  });
+}
+
+let spans: Span[] = [];
+let spansOwner: Owner = null;
+let flushTimer: NodeJS.Timeout | undefined;
+function flushSpans(): void {
+  clearTimeout(flushTimer);
+  flushTimer = undefined;
+  if (spans.length === 0) return;
+  const batch = spans;
+  spans = [];
+  send({ type: "spans", owner: spansOwner, spans: batch });
+}
+tracer.addSink({
+  push(span) {
+    relativeSpanStack(span, bundleRoot);
+    const owner: Owner = loading ? "load" : (current?.id ?? null);
+    if (spans.length > 0 && owner !== spansOwner) flushSpans();
+    spansOwner = owner;
+    spans.push(span);
+    if (spans.length >= SPAN_BATCH) flushSpans();
+    else flushTimer ??= setTimeout(flushSpans, SPAN_FLUSH_MS);
+  },
+});
+
+function writeMarker(kind: "begin" | "end", owner: number | "load"): void {
+  // Synchronous on Linux pipes; order within each stream is what matters.
+  process.stdout.write(`${marker}${kind}:${owner}\n`);
+  process.stderr.write(`${marker}${kind}:${owner}\n`);
+}
+
+const wire = (err: unknown) => errorWire(err, mode, bundleRoot);
+
+async function load(msg: LoadMessage): Promise<void> {
+  const t0 = performance.now();
+  mode = msg.mode;
+  bundleRoot = msg.bundleDir;
+  loading = true;
+  writeMarker("begin", "load");
+  // Spans made while loading (module top level, remoteInit) nest under the cold-start span.
+  tracer.setProcessParent(msg.traceparent ?? null);
+  let answer: ChildMessage;
+  try {
+    const value = await materialize({ ...msg.locator, file: path.resolve(msg.bundleDir, msg.locator.file) });
+    const attributes = msg.name !== undefined ? { serving: msg.name } : undefined;
+    if (hasRemoteInit(value)) await tracer.withSpan("remote-init", () => remoteInit(value), { attributes });
+    const surface = mode === "serving" ? surfaceOf(value, msg.locator.kind, msg.signature) : undefined;
+    target = new LoadedTarget(value, { surface, name: msg.name ?? msg.locator.exportName, concurrency: msg.concurrency, timeoutMs: msg.timeoutMs });
+    // performance.now() counts from this process's start: fork → ready as the child sees it.
+    answer = { type: "ready", coldStartMs: performance.now(), loadMs: performance.now() - t0, ...(surface ? { surface: describeSurface(surface) } : {}) };
+  } catch (err) {
+    if (mode === "serving") process.stderr.write(`nbox serving: startup failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    answer = { type: "load-failed", error: wire(err) };
+  }
+  tracer.setProcessParent(null);
+  flushSpans();
+  loading = false;
+  writeMarker("end", "load");
+  send(answer);
+}
+
+function hasRemoteInit(t: unknown): boolean {
+  return isOperator(t) || (t !== null && typeof t === "object" && typeof (t as { remoteInit?: unknown }).remoteInit === "function");
+}
+
+async function remoteInit(t: unknown): Promise<void> {
+  // Operators run `remoteInit` across their whole tree; a plain (wrapped-class) instance may have its own hook.
+  if (isOperator(t)) await t.triggerRemoteInit();
+  else await (t as { remoteInit(): unknown }).remoteInit();
+}
+
+function result(id: number, outcome: { ok: true; value: unknown } | { ok: false; err: unknown }): void {
+  if (outcome.ok) send({ type: "result", id, ok: true, value: outcome.value });
+  else {
+    const refused = refusalOf(outcome.err);
+    send({ type: "result", id, ok: false, error: wire(outcome.err), ...(refused ? { refused } : {}) });
+  }
+}
+
+async function call(msg: CallMessage): Promise<void> {
+  if (!target) return result(msg.id, { ok: false, err: new Error("call before a successful load") });
+  if (mode === "job") return jobCall(msg, target);
+  try {
+    result(msg.id, { ok: true, value: await target.run(msg.op, msg.traceparent, msg.encoding) });
+  } catch (err) {
+    result(msg.id, { ok: false, err });
+  }
+}
+
+/** Job mode: one call at a time, its output between markers, its spans and stray errors its own. */
+async function jobCall(msg: CallMessage, t: LoadedTarget): Promise<void> {
+  // Root spans of this run become children of the caller's span.
+  tracer.setProcessParent(msg.traceparent ?? null);
+  writeMarker("begin", msg.id);
+  let outcome: { ok: true; value: unknown } | { ok: false; err: unknown };
+  try {
+    // An error thrown from a timer or an unhandled rejection during the call fails the call (not the process).
+    const crashed = new Promise<never>((_, reject) => (current = { id: msg.id, fail: reject }));
+    crashed.catch(() => {});
+    outcome = { ok: true, value: await Promise.race([t.run(msg.op, undefined, msg.encoding), crashed]) };
+  } catch (err) {
+    outcome = { ok: false, err };
+  }
+  flushSpans(); // the call's spans reach the parent before its result
+  current = null;
+  tracer.setProcessParent(null);
+  writeMarker("end", msg.id);
+  result(msg.id, outcome);
+}
+
+process.on("message", (envelope: unknown) => {
+  for (const msg of unpack(envelope)) {
+    if (!isParentMessage(msg)) continue;
+    if (msg.type === "load") loaded = load(msg);
+    // Calls start in arrival order: the order the parent received them in is the instance's FIFO.
+    else void loaded.then(() => call(msg));
+  }
+});
+
+// User code must not be able to kill the runtime by accident; process.exit still does (on purpose).
+function onStray(err: unknown): void {
+  const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  if (mode === "serving") process.stderr.write(`nbox serving: uncaught error: ${text}\n`);
+  else if (current) current.fail(err);
+  else process.stderr.write(`nbox worker: uncaught error outside a run: ${text}\n`);
+}
+process.on("uncaughtException", onStray);
+process.on("unhandledRejection", onStray);
+
+// Answers already made still leave when user code exits the process on purpose.
+process.on("exit", () => {
+  flushSpans();
+  outbox.flush();
+});
+// Parent gone (crashed or closed the channel): nothing more will ever be asked of us.
+process.on("disconnect", () => process.exit(0));

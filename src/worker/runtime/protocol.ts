@@ -1,0 +1,130 @@
+// The one IPC protocol between the platform (parent, runtime-process.ts) and a child runtime
+// (child.ts), for jobs and servings alike: load a deployment version once, then calls by id.
+// Every user value crosses as codec wire (or plain JSON when an HTTP caller asked for it), so the
+// parent stores or answers it as-is; errors carry stacks relative to the bundle.
+import type { ErrorCode } from "../../errors.ts";
+import type { OperatorLocator } from "../../operator/locate.ts";
+import type { RecordedSignature } from "../../schema/types.ts";
+import type { Span } from "../../trace/span.ts";
+import type { SurfaceInfo } from "./surface.ts";
+
+/**
+ * job: calls come one at a time, their output is marked so lines are attributed to the call, and
+ * an error thrown outside the call's own chain (a timer) fails the call in flight.
+ * serving: calls may overlap, output is not attributed, a stray error is logged and serving goes on.
+ */
+export type RuntimeMode = "job" | "serving";
+
+/** How results are encoded: the tagged codec (jobs, the SDK) or plain JSON (any HTTP client). */
+export type ValueEncoding = "plain" | "tagged";
+
+/** Parent → child, first and once: build the target. */
+export interface LoadMessage {
+  type: "load";
+  mode: RuntimeMode;
+  /** Extracted bundle directory (also the child's cwd); a relative `locator.file` is resolved against it. */
+  bundleDir: string;
+  locator: OperatorLocator;
+  /** Serving name: in refusal messages and the `serving` attribute of the child's spans. */
+  name?: string;
+  /** Signature recorded at deploy: parameters and schemas of the surface (serving mode). */
+  signature?: RecordedSignature;
+  /** Parent for spans made while loading (e.g. `remote-init`), normally the cold-start span. */
+  traceparent?: string;
+  /** Serving mode: calls run at once on the instance (0 = no limit), in arrival order. */
+  concurrency?: number;
+  /** Serving mode: per-call limit in ms (0 = none); a late call keeps running, its slot is freed. */
+  timeoutMs?: number;
+}
+
+/** One operation on the loaded target. */
+export type CallOp =
+  /** A job run: the target itself (`callAsJob`), or one of its methods. */
+  | { kind: "job"; args: unknown[]; method?: string }
+  | { kind: "forward"; args: unknown[] }
+  | { kind: "method"; name: string; args: unknown[] }
+  /** Read an attribute on the live instance (getters and Proxy traps are user code). */
+  | { kind: "get"; name: string }
+  | { kind: "set"; name: string; value: unknown }
+  /** Is `name` a writable field right now? (answers a boolean) */
+  | { kind: "writable"; name: string }
+  /** The instance's public fields right now (answers string[]). */
+  | { kind: "fields" }
+  /** Answers `{ queued }` (calls waiting for the instance) once the child's event loop gets to it (health checks). */
+  | { kind: "ping" }
+  /** Call generator method `name`; `stream` is the parent's id for it in later steps. */
+  | { kind: "stream-start"; stream: number; name: string; args: unknown[] }
+  /** Answers `{ done: true }` or `{ done: false, value }`. */
+  | { kind: "stream-next"; stream: number }
+  /** Stop a stream (the caller went away): the generator's `return()`. */
+  | { kind: "stream-return"; stream: number };
+
+/**
+ * Parent → child: one call. In job mode the parent sends one at a time; in serving mode it sends
+ * them as they come, and the child runs the ones that touch the instance through its FIFO.
+ */
+export interface CallMessage {
+  type: "call";
+  id: number;
+  op: CallOp;
+  /** W3C traceparent of the caller: the call's span becomes its child. */
+  traceparent?: string;
+  /** Encoding of the result value (default tagged). */
+  encoding?: ValueEncoding;
+}
+
+export type ParentMessage = LoadMessage | CallMessage;
+
+export interface ReadyMessage {
+  type: "ready";
+  /** Child-measured: process start → target built and remote-initialised. */
+  coldStartMs: number;
+  /** Child-measured: import + materialize + remoteInit only. */
+  loadMs: number;
+  /** Serving mode: what the target exposes. */
+  surface?: SurfaceInfo;
+}
+
+export interface LoadFailedMessage {
+  type: "load-failed";
+  /** Codec wire of the Error. */
+  error: unknown;
+}
+
+/** Whom output belongs to: a call id, the load, or nobody (between calls, or overlapping calls). */
+export type Owner = number | "load" | null;
+
+export interface SpansMessage {
+  type: "spans";
+  owner: Owner;
+  spans: Span[];
+}
+
+export type ResultMessage =
+  | { type: "result"; id: number; ok: true; value: unknown }
+  /** `refused`: the op did not run or did not finish (unknown or private name, not a generator, past its timeout…); `error` says why. */
+  | { type: "result"; id: number; ok: false; error: unknown; refused?: ErrorCode };
+
+export type ChildMessage = ReadyMessage | LoadFailedMessage | SpansMessage | ResultMessage;
+
+/**
+ * Stdout/stderr marker lines: the child writes `<prefix>begin:<owner>` before the load and before
+ * each job call and `<prefix>end:<owner>` after, on both streams, so the parent attributes lines by
+ * their position in the stream rather than by when they arrive (pipes and IPC are not ordered with
+ * each other). The prefix carries a per-process random nonce, removed from the child's environment
+ * before user code runs, so user output cannot fake one.
+ */
+export const MARKER_ENV = "NBOX_EXEC_MARKER";
+export const markerPrefix = (nonce: string): string => `\u001enbox-exec:${nonce}:`;
+
+export function isChildMessage(m: unknown): m is ChildMessage {
+  if (m === null || typeof m !== "object") return false;
+  const t = (m as { type?: unknown }).type;
+  return t === "ready" || t === "load-failed" || t === "spans" || t === "result";
+}
+
+export function isParentMessage(m: unknown): m is ParentMessage {
+  if (m === null || typeof m !== "object") return false;
+  const t = (m as { type?: unknown }).type;
+  return t === "load" || t === "call";
+}

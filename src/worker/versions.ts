@@ -1,0 +1,81 @@
+// A deployment version made ready on this worker: its bundle downloaded from the control plane,
+// extracted (checked against its hash on the way) and its dependencies installed, once per hash.
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { extractBundle, installDependencies, validateManifest, type BundleManifest } from "../bundle/index.ts";
+import type { BundleLimits } from "../bundle/limits.ts";
+import { NboxError } from "../errors.ts";
+import { versionDir, type WorkerPaths } from "./paths.ts";
+
+export interface VersionSource {
+  /** The version's manifest (immutable: cached for good). */
+  manifest(versionId: string): Promise<BundleManifest>;
+  /** Write bundle `hash` to `file`. */
+  download(hash: string, file: string): Promise<void>;
+}
+
+export class Versions {
+  private readonly manifests = new Map<string, Promise<BundleManifest>>();
+  private readonly preparing = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly paths: WorkerPaths,
+    private readonly source: VersionSource,
+    private readonly limits: Partial<BundleLimits> = {},
+  ) {}
+
+  manifest(versionId: string): Promise<BundleManifest> {
+    let p = this.manifests.get(versionId);
+    if (!p) {
+      p = this.source.manifest(versionId).then((m) => {
+        try {
+          return validateManifest(m);
+        } catch (err) {
+          throw new NboxError("BAD_REQUEST", `deployment version ${versionId} has an invalid manifest: ${(err as Error).message}`);
+        }
+      });
+      p.catch(() => this.manifests.delete(versionId));
+      this.manifests.set(versionId, p);
+    }
+    return p;
+  }
+
+  /** The ready folder of `manifest`'s bundle (extracted, dependencies installed). */
+  prepare(manifest: BundleManifest, log: (line: string) => void = () => {}): Promise<string> {
+    const hash = manifest.contentHash;
+    const dir = versionDir(this.paths, hash);
+    if (existsSync(`${dir}/.ready`)) return Promise.resolve(dir);
+    let p = this.preparing.get(hash);
+    if (!p) {
+      p = this.build(hash, dir, log).finally(() => this.preparing.delete(hash));
+      this.preparing.set(hash, p);
+    }
+    return p;
+  }
+
+  private async build(hash: string, dir: string, log: (line: string) => void): Promise<string> {
+    const tag = randomBytes(6).toString("hex");
+    await mkdir(this.paths.bundles, { recursive: true, mode: 0o700 });
+    const file = join(this.paths.bundles, `${hash}.${tag}.tgz`);
+    // Prepared aside and renamed into place when complete: another worker sharing this cache may
+    // prepare the same hash at the same time, and must never see half a version.
+    const staging = `${dirname(dir)}/.${hash}.prepare-${tag}`;
+    try {
+      await this.source.download(hash, file);
+      const extracted = await extractBundle(file, staging, { limits: this.limits, expectedHash: hash });
+      if (extracted.contentHash !== hash) throw new NboxError("BAD_REQUEST", `bundle ${hash} contains a manifest for ${extracted.contentHash}`);
+      await installDependencies(staging, { cacheDir: this.paths.deps, nboxPackageDir: this.paths.nboxPackage, npmCacheDir: this.paths.npmCache, log });
+      await writeFile(`${staging}/.ready`, new Date().toISOString());
+      await rename(staging, dir).catch((err) => {
+        if (!existsSync(`${dir}/.ready`)) throw new NboxError("INTERNAL", `cannot move the prepared version into ${dir}: ${(err as Error).message}`, `Delete ${dir} and try again`);
+        // Someone else finished the same hash first; theirs is identical.
+      });
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+      await rm(file, { force: true });
+    }
+    return dir;
+  }
+}

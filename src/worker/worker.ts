@@ -1,0 +1,167 @@
+// A worker: the only place user code runs. It registers with a control plane over its API,
+// keeps its leases alive with heartbeats, claims runs and executes them in warm child processes,
+// reports what happened in batches, and hosts the servings placed on it. It holds no store
+// connection and no admin token: everything goes through the worker API with a worker token.
+import { availableParallelism, hostname } from "node:os";
+import { resolve } from "node:path";
+import { resolveLimits } from "../bundle/limits.ts";
+import { WORKER_PROTOCOL } from "../platform/api/contract/routes-worker.ts";
+import { ProcessPool } from "./jobs/index.ts";
+import { ControlPlane, isTransient } from "./control-plane.ts";
+import { defaultCacheDir } from "./cache-dir.ts";
+import type { RuntimeLauncher } from "./launcher.ts";
+import { workerPaths, type WorkerPaths } from "./paths.ts";
+import { ReportBatcher } from "./report-batcher.ts";
+import { RunLoop } from "./run-loop.ts";
+import { ServingHost } from "./serving-host.ts";
+import type { SandboxStatus } from "./sandbox.ts";
+import { setupLauncher } from "./setup.ts";
+import { Versions } from "./versions.ts";
+
+export interface WorkerOptions {
+  /** The control plane's URL. */
+  platformUrl: string;
+  /** A worker token (`nbx token create --worker`). */
+  token: string;
+  /** Calls at once (child processes running calls); default: the machine's cores. */
+  slots?: number;
+  cacheDir?: string;
+  /** Run user processes under bubblewrap where the OS allows it (default true). */
+  sandbox?: boolean;
+  /** Extra environment variable names handed to user processes. */
+  passEnv?: string[];
+  /** Folders user processes must never see (the local control plane's data folder). */
+  hide?: string[];
+  /** Started by `nbx up` (dies with it). */
+  local?: boolean;
+  name?: string;
+  /** Where servings listen for the control plane's proxied requests (default 127.0.0.1, any port). */
+  listenHost?: string;
+  listenPort?: number;
+  /** The URL the control plane reaches that listener at, when not the listening address (NAT, 0.0.0.0). */
+  advertise?: string;
+}
+
+export interface Worker {
+  id: string;
+  sandbox: SandboxStatus;
+  paths: WorkerPaths;
+  /** Resolves when the worker stopped on its own (declared dead, token revoked), with why. */
+  readonly ended: Promise<string>;
+  /** Stop claiming, put held runs back, stop servings, leave. */
+  close(): Promise<void>;
+}
+
+const EVENTS_WAIT_MS = 25_000;
+
+export async function startWorker(o: WorkerOptions): Promise<Worker> {
+  const cp = new ControlPlane(o.platformUrl.replace(/\/+$/, ""), o.token);
+  const slots = o.slots ?? availableParallelism();
+  const paths = workerPaths(resolve(o.cacheDir ?? defaultCacheDir()));
+  let workerId = "";
+  const launcher: RuntimeLauncher = await setupLauncher(paths, {
+    sandbox: o.sandbox ?? true,
+    passEnv: o.passEnv ?? [],
+    hide: o.hide ?? [],
+    runtimeToken: (workspaceId) => cp.call("POST /worker/runtime-token", { body: { workerId, workspaceId } }),
+  });
+  const versions = new Versions(
+    paths,
+    {
+      manifest: async (id) => (await cp.call("GET /worker/versions/{id}", { params: { id } })).manifest as never,
+      download: (hash, file) => cp.download(hash, file),
+    },
+    resolveLimits(),
+  );
+  let loop: RunLoop | undefined;
+  const output = new ReportBatcher(cp, () => workerId, () => loop?.busy ?? false);
+  const servings = new ServingHost({ launcher, versions, output }, { maxBodyBytes: 10 * 1024 * 1024 });
+  const listened = await servings.listen(o.listenHost ?? "127.0.0.1", o.listenPort ?? 0);
+  const status = launcher.status;
+  const reg = await cp
+    .call("POST /worker/register", {
+      body: {
+        name: o.name ?? `${hostname()}:${process.pid}`,
+        slots,
+        protocol: WORKER_PROTOCOL,
+        address: o.advertise ?? listened,
+        local: o.local ?? false,
+        sandbox: status.kind === "bwrap" ? { kind: "bwrap", detail: status.bwrap } : { kind: "none", detail: status.reason },
+      },
+    })
+    .catch(async (err) => {
+      await servings.close();
+      throw err;
+    });
+  workerId = reg.workerId;
+  servings.proxySecret = reg.proxySecret;
+  servings.maxBodyBytes = reg.maxBodyBytes;
+  const pool = new ProcessPool({ slots });
+  loop = new RunLoop({ cp, workerId, pool, slots, output, versions, launcher });
+
+  let stopped = false;
+  let endWith!: (why: string) => void;
+  const ended = new Promise<string>((r) => (endWith = r));
+  const life = new AbortController();
+  /** A refusal that will not go away by retrying: this worker must stop. */
+  const fatal = (err: unknown) => {
+    if (stopped || isTransient(err) || (err as Error).name === "AbortError") return false;
+    endWith(`the control plane refused this worker: ${(err as Error).message}`);
+    return true;
+  };
+
+  const heartbeat = async () => {
+    while (!stopped) {
+      try {
+        const beat = await cp.persist("POST /worker/heartbeat", life.signal, { body: { workerId, servings: servings.hosted() }, signal: life.signal });
+        servings.reconcile(beat.servings);
+      } catch (err) {
+        if (fatal(err)) return;
+      }
+      await sleep(reg.heartbeatMs, life.signal);
+    }
+  };
+  const events = async () => {
+    while (!stopped) {
+      try {
+        const e = await cp.call("POST /worker/events", { body: { workerId, waitMs: EVENTS_WAIT_MS }, signal: life.signal });
+        for (const id of e.cancel) loop!.cancel(id);
+        for (const id of e.stop ?? []) void servings.stop(id);
+        if (e.servings) servings.reconcile(e.servings);
+      } catch (err) {
+        if (fatal(err)) return;
+        if (!stopped) console.error(`[nbox worker] events: ${(err as Error).message}`);
+        await sleep(500, life.signal);
+      }
+    }
+  };
+  void heartbeat();
+  void events();
+  loop.start();
+
+  let closing: Promise<void> | undefined;
+  return {
+    id: workerId,
+    sandbox: launcher.status,
+    paths,
+    ended,
+    close: () =>
+      (closing ??= (async () => {
+        stopped = true;
+        await loop!.stop();
+        await servings.close();
+        await output.close();
+        life.abort();
+        await cp.call("POST /worker/leave", { body: { workerId } }).catch(() => {});
+        await pool.close();
+      })()),
+  };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((r) => {
+    const t = setTimeout(r, ms);
+    signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
+  });
+}
+
