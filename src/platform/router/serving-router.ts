@@ -280,7 +280,7 @@ export class ServingRouter implements ServingHost {
     const up = { address: { host: url.hostname, port: Number(url.port) }, agent: this.agentFor(worker.id), secret: await this.ctx.store.workerProxySecret(worker.id) };
     await proxyNode(env.incoming, env.outgoing, up, env.incoming.url ?? "/", {
       maxBodyBytes: this.ctx.config.maxBodyBytes,
-      onUpstreamError: (err) => ({ status: 503, error: { name: "NboxError", code: "UNAVAILABLE", message: `the worker hosting serving ${ws}/${name} did not answer (${err.message}); it is being moved — retry in a moment` } }),
+      onUpstreamError: (err) => ({ status: 503, headers: { "retry-after": "1" }, error: { name: "NboxError", code: "UNAVAILABLE", message: `the worker hosting serving ${ws}/${name} did not answer (${err.message}); it is being moved — retry in a moment` } }),
     });
     return RESPONSE_ALREADY_SENT;
   }

@@ -21,6 +21,8 @@ export interface Upstream {
 export interface ProxyFailure {
   status: number;
   error: WireError;
+  /** Extra response headers (e.g. `retry-after` when the upstream is being replaced). */
+  headers?: Record<string, string>;
 }
 
 export interface ProxyOptions {
@@ -29,13 +31,13 @@ export interface ProxyOptions {
   onUpstreamError(err: Error): ProxyFailure;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, close = false): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, close = false, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...(close ? { connection: "close" } : {}) });
+  res.writeHead(status, { ...headers, "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...(close ? { connection: "close" } : {}) });
   res.end(text);
 }
 
@@ -63,7 +65,7 @@ export function proxyNode(incoming: IncomingMessage, outgoing: ServerResponse, u
     };
     const fail = (f: ProxyFailure) => {
       upstream?.destroy();
-      sendJson(outgoing, f.status, { ok: false, error: f.error });
+      sendJson(outgoing, f.status, { ok: false, error: f.error }, false, f.headers);
       finish();
     };
     // The caller went away before the answer was complete: drop the upstream exchange too
@@ -81,7 +83,7 @@ export function proxyNode(incoming: IncomingMessage, outgoing: ServerResponse, u
       req.on("error", (err) => {
         if (!outgoing.headersSent) {
           const f = o.onUpstreamError(err);
-          sendJson(outgoing, f.status, { ok: false, error: f.error });
+          sendJson(outgoing, f.status, { ok: false, error: f.error }, false, f.headers);
         } else outgoing.destroy();
         finish();
       });

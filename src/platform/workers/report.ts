@@ -25,11 +25,15 @@ export class ReportWriter {
     const finishing = new Set(r.finished.map((f) => f.id));
     const started = r.started.filter((s) => !finishing.has(s.id));
     if (started.length) await store.markRunsStarted(workerId, started);
-    for (const { runId, lines } of r.logs) {
+    // Output only about runs this worker holds (or held last): a worker cannot write into others' runs.
+    const about = [...new Set([...r.logs.map((l) => l.runId), ...r.spans.flatMap((s) => (s.runId ? [s.runId] : []))])];
+    const held = new Set(about.length ? (await store.getRuns(about)).filter((run) => run.workerId === workerId).map((run) => run.id) : []);
+    for (const { runId, lines } of r.logs.filter((l) => held.has(l.runId))) {
       await store.appendLogs(runId, lines);
       events.emit("logs", runId);
     }
-    if (r.spans.length) this.addSpans(r.spans.map((s) => ({ ...s, parentSpanId: s.parentSpanId ?? null, error: s.error ?? null, runId: s.runId ?? null, servingId: s.servingId ?? null }) as SpanInput));
+    const spans = r.spans.filter((s) => (s.runId ? held.has(s.runId) : true));
+    if (spans.length) this.addSpans(spans.map((s) => ({ ...s, parentSpanId: s.parentSpanId ?? null, error: s.error ?? null, runId: s.runId ?? null, servingId: s.servingId ?? null }) as SpanInput));
     let finished: string[] = [];
     if (r.finished.length) {
       finished = await store.finishRuns(r.finished.map(({ attempt: _a, ...f }) => ({ ...f, workerId })));
