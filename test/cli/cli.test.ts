@@ -341,7 +341,7 @@ describe("nbx against a running platform", { timeout: 600_000 }, () => {
 });
 
 describe("nbx without a platform", () => {
-  test("remote commands fail clearly; worker and --redis say they are not supported", T, async () => {
+  test("remote commands fail clearly; worker asks for its token and --redis says it is not supported", T, async () => {
     const home = mkdtempSync(join(tmpdir(), "nbx-nohome-"));
     try {
       const env = { NBOX_URL: undefined, NBOX_TOKEN: undefined, HOME: home };
@@ -355,7 +355,9 @@ describe("nbx without a platform", () => {
       assert.match(runs.stderr, /^error: no nbox platform found/m);
       assert.match(runs.stderr, /^hint: Start one with/m);
       assert.equal(worker.code, 1);
-      assert.match(worker.stderr, /error: nbx worker is not supported yet/);
+      // Without a worker token it says which token it needs and how to get one.
+      assert.match(worker.stderr, /error: nbx worker needs a worker token/);
+      assert.match(worker.stderr, /nbx token create --worker/);
       assert.equal(redis.code, 1);
       assert.match(redis.stderr, /error: --redis is not supported yet/);
       assert.notEqual(usage.code, 0);
