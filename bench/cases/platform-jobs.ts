@@ -48,7 +48,12 @@ export const platformJobs: BenchCase = {
       // the workspace (sandbox, scratch folder, shared compile cache, runtime token): a user's cold start.
       const shipped = (await import("../../dist/worker/jobs/index.js")) as unknown as typeof import("../../src/worker/jobs/index.ts");
       const ws = await b.platform.ctx.store.getWorkspaceByName("bench");
-      const launch = await b.platform.ctx.launcher!.forWorkspace(ws!.id);
+      // The launch settings the local worker uses (same cache, sandbox, a workspace token for the run).
+      const { setupLauncher } = await import("../../src/worker/setup.ts");
+      const { workerPaths } = await import("../../src/worker/paths.ts");
+      const cfg = b.platform.ctx.config;
+      const launcher = await setupLauncher(workerPaths(cfg.cacheDir), { sandbox: cfg.sandbox, passEnv: cfg.passEnv, hide: [cfg.dataDir], runtimeToken: async () => ({ token: b.platform.adminToken, url: b.platform.url }) });
+      const launch = await launcher.forWorkspace(ws!.id);
       const cold: number[] = [];
       for (let i = 0; i < COLD_STARTS; i++) {
         const pool = new shipped.ProcessPool({ slots: 1 });

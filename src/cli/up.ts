@@ -20,6 +20,7 @@ interface UpOptions {
   data: string;
   database?: string;
   redis?: string;
+  redisPrefix?: string;
   maxBody?: string;
   maxBundle?: string;
   maxBundleUnpacked?: string;
@@ -43,7 +44,8 @@ export function registerUp(program: Command): void {
     .option("--host <host>", "interface to bind", "127.0.0.1")
     .option("--data <dir>", "data folder (embedded database, bundles, admin token)", ".nbox")
     .option("--database <url>", "use this Postgres database instead of the embedded one (postgres://…)")
-    .option("--redis <url>", "queue runs through Redis/BullMQ for external workers (not implemented yet)")
+    .option("--redis <url>", "queue runs through BullMQ on this Redis (redis://…); workers consume it directly")
+    .option("--redis-prefix <prefix>", "key prefix of the BullMQ queues (default nbx)")
     .option("--max-body <bytes>", "largest accepted request body (default 10 MiB)")
     .option("--max-bundle <bytes>", "largest accepted bundle upload, compressed (default 100 MiB)")
     .option("--max-bundle-unpacked <bytes>", "most a bundle may expand to (default 1 GiB)")
@@ -59,12 +61,7 @@ export function registerUp(program: Command): void {
 }
 
 async function up(o: UpOptions): Promise<void> {
-  if (o.redis) {
-    fail(
-      `--redis is not supported yet: this platform build has no BullMQ queue / external worker support (got ${o.redis})`,
-      "Run without --redis: runs go through the store's leased queue, to the local worker and any `nbx worker --platform <url>`",
-    );
-  }
+  if (o.redis && !/^rediss?:\/\//.test(o.redis)) fail(`--redis must be a redis:// URL, got ${JSON.stringify(o.redis)}`, "e.g. --redis redis://127.0.0.1:6379");
   const port = parseIntOption(o.port, "--port");
   const config = {
     port,
@@ -74,6 +71,8 @@ async function up(o: UpOptions): Promise<void> {
     sandbox: o.sandbox,
     executor: o.localWorker,
     ...(o.database ? { databaseUrl: o.database } : {}),
+    ...(o.redis ? { redisUrl: o.redis } : {}),
+    ...(o.redisPrefix ? { queuePrefix: o.redisPrefix } : {}),
     ...(o.maxBody !== undefined ? { maxBodyBytes: parseIntOption(o.maxBody, "--max-body", 1) } : {}),
     ...(o.maxBundle !== undefined ? { maxBundleBytes: parseIntOption(o.maxBundle, "--max-bundle", 1) } : {}),
     ...(o.maxBundleUnpacked !== undefined ? { maxBundleUnpackedBytes: parseIntOption(o.maxBundleUnpacked, "--max-bundle-unpacked", 1) } : {}),
@@ -102,6 +101,7 @@ async function up(o: UpOptions): Promise<void> {
   out(`  admin token: ${platform.adminToken}${platform.firstStart ? "  (new)" : ""}`);
   out(`  token file:  ${tokenFile}`);
   out(`  data:        ${config.databaseUrl ?? config.dataDir}`);
+  out(`  queue:       ${o.redis ? `BullMQ on ${o.redis.replace(/\/\/[^@/]*@/, "//***@")}` : "the store (embedded)"}`);
   out(`  cache:       ${platform.ctx.config.cacheDir}`);
   out(`  worker:      ${o.localWorker ? `local, sandbox ${describeSandbox(platform.sandbox)}` : "none started here (--no-local-worker): start `nbx worker --platform " + platform.url + " --token <worker token>`"}`);
   // Commands and deploy scripts in any other folder find this platform through the user's record.

@@ -10,7 +10,10 @@ export interface PlatformConfig {
   host: string;
   dataDir: string;
   databaseUrl?: string;
+  /** Runs go through BullMQ on this Redis (workers consume it directly). */
   redisUrl?: string;
+  /** Key prefix of the BullMQ queues (several platforms can share one Redis under different prefixes). */
+  queuePrefix: string;
   /** Request bodies above this get 413 (the bundle upload has its own limit). */
   maxBodyBytes: number;
   maxBundleBytes: number;
@@ -47,6 +50,7 @@ export function resolveConfig(input: Partial<PlatformConfig> = {}): PlatformConf
     dataDir: resolve(input.dataDir ?? ".nbox"),
     databaseUrl: input.databaseUrl,
     redisUrl: input.redisUrl,
+    queuePrefix: input.queuePrefix ?? "nbx",
     maxBodyBytes: input.maxBodyBytes ?? 10 * 1024 * 1024,
     maxBundleBytes: input.maxBundleBytes ?? 100 * 1024 * 1024,
     maxBundleUnpackedBytes: input.maxBundleUnpackedBytes ?? DEFAULT_BUNDLE_LIMITS.maxUnpackedBytes,

@@ -5,7 +5,7 @@ import type { DeploymentRow } from "./store/schema.ts";
 import type { PlatformConfig } from "./config.ts";
 import type { RunEvents } from "./run-events.ts";
 import type { Lookups } from "./lookups.ts";
-import type { RuntimeLauncher } from "../worker/launcher.ts";
+import type { RunQueue } from "./queue/run-queue.ts";
 
 /** Everything a platform component needs, passed explicitly (no globals). */
 export interface PlatformContext {
@@ -19,8 +19,8 @@ export interface PlatformContext {
   /** Base URL clients use (set once the server listens). */
   publicUrl: string;
   scheduler?: { upsert(d: DeploymentRow, schedule: Record<string, unknown>): Promise<void> };
-  /** Starts user processes: sandbox, scratch folders, the workspace token they get. */
-  launcher?: RuntimeLauncher;
+  /** Where queued runs wait for a worker (the store's rows, or BullMQ on Redis). */
+  queue: RunQueue;
 }
 
 /** Uploaded bundles stay in the data folder; everything user code runs from is in the worker cache. */

@@ -12,6 +12,7 @@ import { platformPaths, type PlatformContext } from "./context.ts";
 import { RunEvents } from "./run-events.ts";
 import { Lookups } from "./lookups.ts";
 import { Scheduler } from "./scheduler.ts";
+import { BullQueue, StoreQueue } from "./queue/run-queue.ts";
 import { ServingRouter } from "./router/serving-router.ts";
 import type { ServingHost } from "./serving/types.ts";
 import { openStore } from "./store/index.ts";
@@ -54,6 +55,17 @@ async function ensureAdminToken(ctx: PlatformContext): Promise<{ token: string; 
   return { token: secret, created: true };
 }
 
+/** Every run the store holds as queued goes (again) to BullMQ: adding a run already there does nothing. */
+async function requeueStoredRuns(ctx: PlatformContext): Promise<void> {
+  let before: string | undefined;
+  for (;;) {
+    const page = await ctx.store.listRuns({ status: "queued", limit: 500, ...(before ? { before } : {}) });
+    if (page.length === 0) return;
+    await ctx.queue.enqueue(page);
+    before = page[page.length - 1]!.id;
+  }
+}
+
 // How long `nbx up` waits for its local worker to join before it reports the platform up anyway.
 const LOCAL_WORKER_START_MS = 30_000;
 
@@ -66,7 +78,20 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   checkCacheDir(config.cacheDir, config.dataDir);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const store = await openStore(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir });
-  const ctx: PlatformContext = { config, store, events: new RunEvents(), lookups: new Lookups(store), paths: platformPaths(config.dataDir, config.cacheDir), publicUrl: "" };
+  const events = new RunEvents();
+  const queue = config.redisUrl ? new BullQueue(config.redisUrl, config.queuePrefix, events) : new StoreQueue(events);
+  const ctx: PlatformContext = { config, store, events, queue, lookups: new Lookups(store), paths: platformPaths(config.dataDir, config.cacheDir), publicUrl: "" };
+  if (queue instanceof BullQueue) {
+    // Redis must answer before anything is queued; runs queued while Redis was away are queued again.
+    try {
+      await queue.ping();
+      await requeueStoredRuns(ctx);
+    } catch (err) {
+      await queue.close().catch(() => {});
+      await store.close();
+      throw err;
+    }
+  }
   const hub = new WorkerHub(ctx);
   const reports = new ReportWriter(ctx);
   ctx.flushRunOutput = () => reports.flush();
@@ -81,7 +106,7 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   if (router) hub.onGone = (ids) => router.workersGone(ids);
   const scheduler = new Scheduler(ctx);
   ctx.scheduler = scheduler;
-  root.route("/api/v1", createApi(ctx, servings, (api) => api.route("/", workerRoutes(ctx, { hub, reports, assignments: async (id) => (router ? router.assignments(id) : []), servingNotes: async (id, notes) => router?.apply(id, notes), queue: () => ({ kind: "embedded" }) }))));
+  root.route("/api/v1", createApi(ctx, servings, (api) => api.route("/", workerRoutes(ctx, { hub, reports, assignments: async (id) => (router ? router.assignments(id) : []), servingNotes: async (id, notes) => router?.apply(id, notes), jobDeployments: async () => (await store.listDeployments()).filter((d) => d.type === "job").map((d) => d.id) }))));
   (hooks.dashboard ?? ((_ctx, app) => mountDashboard(app)))(ctx, root);
 
 
@@ -135,6 +160,7 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
         await reports.flush();
         await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
         rmSync(join(config.dataDir, PLATFORM_FILE), { force: true });
+        await queue.close().catch(() => {});
         await store.close();
       })()),
   };

@@ -91,7 +91,7 @@ export class Scheduler {
     }
     const v = await store.getVersion(d.currentVersionId);
     const r = ((v?.manifest as { resource?: Record<string, number> })?.resource ?? {}) as Record<string, number>;
-    await store.createRun({
+    const run = await store.createRun({
       workspaceId: d.workspaceId,
       deploymentId: d.id,
       versionId: d.currentVersionId,
@@ -101,7 +101,7 @@ export class Scheduler {
       timeoutMs: r.timeoutMs ?? null,
       retryBackoffMs: r.retryBackoffMs ?? this.ctx.config.defaultRetryBackoffMs,
     });
-    this.ctx.events.emit("queued", d.id);
+    await this.ctx.queue.enqueue([run]);
     return true;
   }
 }

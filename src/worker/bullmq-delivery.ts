@@ -52,7 +52,8 @@ export type Delivery = RunDelivery | ScheduleDelivery;
  *   (`UnrecoverableError`, e.g. the module does not import); `unrecoverable: false` ends it quietly
  *   for outcomes the store has already settled (cancelled, run gone).
  */
-export type Outcome = { kind: "done" } | { kind: "retry"; error: Error } | { kind: "fail"; error: Error; unrecoverable: boolean };
+/** `release`: back to wait without spending an attempt (the worker is stopping; the run never ran here). */
+export type Outcome = { kind: "done" } | { kind: "retry"; error: Error } | { kind: "fail"; error: Error; unrecoverable: boolean } | { kind: "release" };
 
 /** A job this consumer cannot interpret (not produced by the nbox producer). */
 export class UnknownJobError extends Error {
@@ -93,6 +94,9 @@ export async function settle(job: Job, token: string, outcome: Outcome, fetchNex
     case "fail":
       if (outcome.unrecoverable) return job.moveToFailed(asUnrecoverable(outcome.error), token, fetchNext);
       return job.moveToCompleted(null, token, fetchNext);
+    case "release":
+      await job.moveToWait(token);
+      return undefined;
   }
 }
 

@@ -12,6 +12,8 @@ import { defaultCacheDir } from "./cache-dir.ts";
 import type { RuntimeLauncher } from "./launcher.ts";
 import { workerPaths, type WorkerPaths } from "./paths.ts";
 import { ReportBatcher } from "./report-batcher.ts";
+import { BullRunSource } from "./bull-source.ts";
+import { RunExecutor } from "./run-executor.ts";
 import { RunLoop } from "./run-loop.ts";
 import { ServingHost } from "./serving-host.ts";
 import type { SandboxStatus } from "./sandbox.ts";
@@ -74,7 +76,8 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     resolveLimits(),
   );
   let loop: RunLoop | undefined;
-  const output = new ReportBatcher(cp, () => workerId, () => loop?.busy ?? false);
+  let bullBusy = () => false;
+  const output = new ReportBatcher(cp, () => workerId, () => loop?.busy ?? bullBusy());
   const servings = new ServingHost({ launcher, versions, output }, { maxBodyBytes: 10 * 1024 * 1024 });
   const listened = await servings.listen(o.listenHost ?? "127.0.0.1", o.listenPort ?? 0);
   const status = launcher.status;
@@ -97,7 +100,12 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   servings.proxySecret = reg.proxySecret;
   servings.maxBodyBytes = reg.maxBodyBytes;
   const pool = new ProcessPool({ slots });
-  loop = new RunLoop({ cp, workerId, pool, slots, output, versions, launcher });
+  const executor = new RunExecutor({ workerId, pool, output, versions, launcher });
+  // Runs come from claims at the control plane (embedded queue) or from BullMQ on Redis.
+  const q = reg.queue;
+  const bull = q.kind === "bullmq" && q.redisUrl ? new BullRunSource({ cp, workerId, executor, redisUrl: q.redisUrl, prefix: q.prefix ?? "nbx", slots, leaseMs: reg.leaseMs }) : undefined;
+  loop = bull ? undefined : new RunLoop({ cp, workerId, slots, executor });
+  if (bull) bullBusy = () => bull.busy;
 
   let stopped = false;
   let endWith!: (why: string) => void;
@@ -115,6 +123,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       try {
         const beat = await cp.persist("POST /worker/heartbeat", life.signal, { body: { workerId, servings: servings.hosted() }, signal: life.signal });
         servings.reconcile(beat.servings);
+        bull?.setDeployments(beat.deployments ?? []);
       } catch (err) {
         if (fatal(err)) return;
       }
@@ -125,7 +134,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     while (!stopped) {
       try {
         const e = await cp.call("POST /worker/events", { body: { workerId, waitMs: EVENTS_WAIT_MS }, signal: life.signal });
-        for (const id of e.cancel) loop!.cancel(id);
+        for (const id of e.cancel) (loop ? loop.cancel(id) : executor.cancel(id));
         for (const id of e.stop ?? []) void servings.stop(id);
         if (e.servings) servings.reconcile(e.servings);
       } catch (err) {
@@ -137,7 +146,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   };
   void heartbeat();
   void events();
-  loop.start();
+  loop?.start();
 
   let closing: Promise<void> | undefined;
   return {
@@ -148,7 +157,13 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     close: () =>
       (closing ??= (async () => {
         stopped = true;
-        await loop!.stop();
+        executor.stopping = true;
+        await loop?.stop();
+        if (bull) {
+          executor.abortAll();
+          await bull.close();
+          await executor.drain();
+        }
         await servings.close();
         await output.close();
         life.abort();

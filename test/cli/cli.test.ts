@@ -341,14 +341,14 @@ describe("nbx against a running platform", { timeout: 600_000 }, () => {
 });
 
 describe("nbx without a platform", () => {
-  test("remote commands fail clearly; worker asks for its token and --redis says it is not supported", T, async () => {
+  test("remote commands fail clearly; worker asks for its token and --redis asks for a redis:// URL", T, async () => {
     const home = mkdtempSync(join(tmpdir(), "nbx-nohome-"));
     try {
       const env = { NBOX_URL: undefined, NBOX_TOKEN: undefined, HOME: home };
       const [runs, worker, redis, usage] = await Promise.all([
         nbx(["runs"], { cwd: home, env }),
         nbx(["worker", "--platform", "http://127.0.0.1:1"], { cwd: home, env }),
-        nbx(["up", "--redis", "redis://localhost:6379", "--data", join(home, "d")], { cwd: home, env }),
+        nbx(["up", "--redis", "localhost:6379", "--data", join(home, "d")], { cwd: home, env }),
         nbx(["frobnicate"], { cwd: home, env }),
       ]);
       assert.equal(runs.code, 1);
@@ -359,7 +359,7 @@ describe("nbx without a platform", () => {
       assert.match(worker.stderr, /error: nbx worker needs a worker token/);
       assert.match(worker.stderr, /nbx token create --worker/);
       assert.equal(redis.code, 1);
-      assert.match(redis.stderr, /error: --redis is not supported yet/);
+      assert.match(redis.stderr, /error: --redis must be a redis:\/\/ URL/);
       assert.notEqual(usage.code, 0);
       assert.match(usage.stderr, /unknown command 'frobnicate'/);
 

@@ -4,6 +4,8 @@
 // folder the sandbox shows; they get an allow-listed environment, no discovery, and a workspace
 // token at most. With the sandbox off the environment, discovery and token rules still hold.
 import { after, before, describe, it } from "node:test";
+import { setupLauncher } from "../../src/worker/setup.ts";
+import { workerPaths } from "../../src/worker/paths.ts";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -132,7 +134,10 @@ describe("sandboxed user code", { skip: process.platform !== "linux" && "the san
   // Without the fix this hangs: leftovers hold the process's output pipes, so its end is never seen.
   it("a sandbox killed at any moment of its start leaves no process behind", { timeout: 60_000 }, async () => {
     const { dir } = await importProject(PROBE_FILES);
-    const launch = await tp.platform.ctx.launcher!.forWorkspace((await tp.platform.ctx.store.ensureWorkspace(ws)).id);
+    // The launch settings a worker of this platform uses (sandboxed; the token does not matter here).
+    const cfg = tp.platform.ctx.config;
+    const launcher = await setupLauncher(workerPaths(cfg.cacheDir), { sandbox: cfg.sandbox, passEnv: [], hide: [cfg.dataDir], runtimeToken: async () => ({ token: "unused", url: tp.url }) });
+    const launch = await launcher.forWorkspace((await tp.platform.ctx.store.ensureWorkspace(ws)).id);
     for (const ms of [0, 1, 2, 3, 5, 8, 12, 20, 30, 50, 100]) {
       for (const graceMs of [0, 500]) {
         const w = new WorkerProcess("k", { bundleDir: dir, locator: { file: join(dir, "ops.ts"), exportName: "square", kind: "fn", init: [] }, launch });

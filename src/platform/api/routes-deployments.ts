@@ -71,6 +71,7 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
         manifest: manifest as unknown as Record<string, unknown>,
         bundleBytes: stored.bytes,
       });
+      if (deployment.type === "job") await ctx.queue.setConcurrency(deployment.id, Number((manifest.resource as { concurrency?: number } | undefined)?.concurrency ?? 0));
       // The manifest is the whole desired state: a version deployed without a schedule stops the old one.
       if (manifest.schedule) await ctx.scheduler?.upsert(deployment, manifest.schedule);
       else if (deployment.type === "job") await ctx.store.deleteSchedule(deployment.id);
@@ -111,7 +112,7 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
           ...(parent ? { traceId: parent.traceId, parentSpanId: parent.spanId, traceparent: header } : {}),
         })),
       );
-      ctx.events.emit("queued", d.id);
+      await ctx.queue.enqueue(runs);
       if (Array.isArray(batch)) return c.json({ runs: await Promise.all(runs.map((run) => presentRun(ctx, run))) }, 201);
       // `wait: true` saves the caller a round trip for short calls: answer when done (or still running after a while).
       const latest = body.wait ? await waitForRun(ctx, runs[0]!.id, Math.min(ctx.config.maxWaitMs, 20_000), c.req.raw.signal, runs[0]) : runs[0]!;

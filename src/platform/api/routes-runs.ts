@@ -74,8 +74,10 @@ export function runRoutes(ctx: PlatformContext) {
     })
     .openapi(r["POST /runs/{id}/cancel"], async (c) => {
       const run = await load(c.get("principal"), c.req.valid("param").id);
+      const wasQueued = run.status === "queued";
       const after = await ctx.store.requestCancel(run.id);
       if (after && after.status === "running") ctx.events.emit("cancel", run.id);
+      if (after && wasQueued && after.status === "cancelled") await ctx.queue.cancelled(after);
       if (after && isTerminal(after)) ctx.events.emit("finished", run.id);
       // ?timeoutMs=N: answer once the run has stopped (or as it is after N ms), so callers see the final status.
       const ms = capWait(int(c.req.valid("query").timeoutMs, 0));
@@ -93,7 +95,7 @@ export function runRoutes(ctx: PlatformContext) {
         timeoutMs: run.timeoutMs,
         retryBackoffMs: run.retryBackoffMs,
       });
-      ctx.events.emit("queued", run.deploymentId);
+      await ctx.queue.enqueue([again]);
       return c.json({ run: await presentRun(ctx, again) }, 201);
     });
 }

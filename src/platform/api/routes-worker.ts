@@ -19,8 +19,8 @@ export interface WorkerApiDeps {
   assignments(workerId: string): Promise<Array<z.output<typeof ServingAssignment>>>;
   /** A worker's notes about the servings it hosts (status, requests, logs, events). */
   servingNotes(workerId: string, notes: Report["servings"]): Promise<void>;
-  /** BullMQ settings handed to workers when runs go through Redis. */
-  queue(): { kind: "embedded" } | { kind: "bullmq"; redisUrl: string; prefix: string };
+  /** Job deployments whose queues BullMQ consumers read. */
+  jobDeployments(): Promise<string[]>;
 }
 
 function requireWorker(p: TokenInfo): void {
@@ -59,13 +59,14 @@ export function workerRoutes(ctx: PlatformContext, deps: WorkerApiDeps) {
       }
       const row = await hub.register({ name: body.name, slots: body.slots, address: body.address ?? null, local: body.local ?? false, tokenId: p.id }, body.sandbox);
       const proxySecret = await ctx.store.workerProxySecret(row.id);
-      return c.json({ workerId: row.id, leaseMs: ctx.config.leaseMs, heartbeatMs: hub.heartbeatMs, maxBodyBytes: ctx.config.maxBodyBytes, proxySecret, queue: deps.queue() }, 200);
+      return c.json({ workerId: row.id, leaseMs: ctx.config.leaseMs, heartbeatMs: hub.heartbeatMs, maxBodyBytes: ctx.config.maxBodyBytes, proxySecret, queue: ctx.queue.workerSettings() }, 200);
     })
     .openapi(r["POST /worker/heartbeat"], async (c) => {
       const { workerId } = c.req.valid("json");
       await worker(c.get("principal"), workerId);
       const leases = await hub.heartbeat(workerId);
-      return c.json({ leases, servings: await deps.assignments(workerId) }, 200);
+      const deployments = ctx.queue.kind === "bullmq" ? await deps.jobDeployments() : undefined;
+      return c.json({ leases, servings: await deps.assignments(workerId), ...(deployments ? { deployments } : {}) }, 200);
     })
     .openapi(r["POST /worker/claim"], async (c) => {
       const { workerId, max, exclude, waitMs } = c.req.valid("json");

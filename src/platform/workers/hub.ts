@@ -3,6 +3,7 @@
 // stop), and the sweep that declares silent workers dead and takes back what they held.
 import { NboxError } from "../../errors.ts";
 import type { PlatformContext } from "../context.ts";
+import type { RecoverResult } from "../store/runs-repo.ts";
 import type { RunRow, WorkerRow } from "../store/schema.ts";
 import { RuntimeTokens } from "./runtime-tokens.ts";
 
@@ -188,9 +189,7 @@ export class WorkerHub {
     try {
       const gone = await this.ctx.store.markWorkersGone({ silentSince: Date.now() - this.ctx.config.leaseMs });
       if (gone.length > 0) await this.afterGone(gone);
-      const r = await this.ctx.store.recoverStaleRuns({ lapsedOnly: true });
-      if (r.requeued.length + r.retried.length > 0) this.ctx.events.emit("queued", "");
-      for (const id of [...r.failed, ...r.cancelled]) this.ctx.events.emit("finished", id);
+      await this.recovered(await this.ctx.store.recoverStaleRuns({ lapsedOnly: true }));
     } catch (err) {
       if (this.sweepTimer !== undefined) console.error("[nbox workers] sweep failed:", err);
     }
@@ -207,7 +206,14 @@ export class WorkerHub {
       await this.ctx.store.markWorkersGone({ ids: dead });
       await this.afterGone(dead);
     }
-    await this.ctx.store.recoverStaleRuns({ exceptWorkerIds: workers.filter((w) => !w.local).map((w) => w.id) });
+    await this.recovered(await this.ctx.store.recoverStaleRuns({ exceptWorkerIds: workers.filter((w) => !w.local).map((w) => w.id) }));
+  }
+
+  /** Runs taken back from dead workers: queued again (the queue must deliver them anew), or ended. */
+  private async recovered(r: RecoverResult): Promise<void> {
+    const again = [...r.requeued, ...r.retried];
+    if (again.length > 0) await this.ctx.queue.enqueue(await this.ctx.store.getRuns(again));
+    for (const id of [...r.failed, ...r.cancelled]) this.ctx.events.emit("finished", id);
   }
 
   private async declareGone(ids: string[]): Promise<void> {

@@ -115,7 +115,8 @@ const encodings = (c: Context): { request: ValueEncoding; response: ValueEncodin
 
 /**
  * Build the serving app for one instance held by a child runtime.
- * @example const app = createServingApp({ runtime, surface, meta, timeoutMs: 30_000, concurrency: 1, maxBodyBytes: 1 << 20 })
+ * @example const loaded = await runtime.loaded; // a RuntimeProcess in serving mode
+ * const app = createServingApp({ runtime, surface: loaded.surface, meta, maxBodyBytes: 1 << 20 })
  * await app.request("/call/inc", { method: "POST", body: "{}" })
  */
 export function createServingApp(o: ServingAppOptions) {

@@ -96,12 +96,27 @@ export async function freshPostgresSchema(): Promise<{ databaseUrl: string; drop
   };
 }
 
-/** A fresh platform; every test file starts its own (fresh data dir, or a fresh Postgres schema). */
+/** `NBOX_TEST_QUEUE=bullmq`: runs go through BullMQ on the test Redis (a fresh key prefix per platform). */
+export const QUEUE_UNDER_TEST = process.env.NBOX_TEST_QUEUE === "bullmq" ? "bullmq" : "embedded";
+/** `NBOX_TEST_WORKERS=2`: an `nbx worker` process joins besides the local one. */
+const EXTRA_WORKERS = Math.max(0, Number(process.env.NBOX_TEST_WORKERS ?? 1) - 1);
+
+/** A fresh platform; every test file starts its own (fresh data dir, or a fresh Postgres schema, and a fresh queue prefix). */
 export async function startTestPlatform(config: Partial<PlatformConfig> = {}, dataDir?: string): Promise<TestPlatform> {
   const pgSchema = STORE_UNDER_TEST === "postgres" && !config.databaseUrl ? await freshPostgresSchema() : undefined;
   dataDir ??= pgSchema ? tempDir("nbx-jobs-data-") : await freshDataDir();
   await attemptCounter();
-  const platform = await startPlatform({ port: 0, dataDir, cacheDir: testCacheDir(), ...(pgSchema ? { databaseUrl: pgSchema.databaseUrl } : {}), ...config });
+  const redis = QUEUE_UNDER_TEST === "bullmq" && !config.redisUrl ? await import("../../queue/_redis.ts") : undefined;
+  const queuePrefix = redis?.freshPrefix();
+  const queue = redis ? { redisUrl: redis.TEST_REDIS_URL, queuePrefix } : {};
+  const platform = await startPlatform({ port: 0, dataDir, cacheDir: testCacheDir(), ...(pgSchema ? { databaseUrl: pgSchema.databaseUrl } : {}), ...queue, ...config });
+  // The scale path: more workers join the same control plane (imported here: those helpers import this file).
+  const extra: Array<{ stop(): Promise<void> }> = [];
+  if (EXTRA_WORKERS > 0 && config.executor !== false) {
+    const w = await import("../../worker/_helpers.ts");
+    const token = await w.createWorkerToken(platform.url, platform.adminToken, "extra test worker");
+    for (let i = 0; i < EXTRA_WORKERS; i++) extra.push(await w.startWorkerProcess({ url: platform.url, token: token.secret, slots: config.slots ?? 2 }));
+  }
   const client = new PlatformClient({ url: platform.url, token: platform.adminToken });
   // SDK entry points that take no client (fromJob without opts, deploy without { client }) use these.
   process.env.NBOX_URL = platform.url;
@@ -130,8 +145,10 @@ export async function startTestPlatform(config: Partial<PlatformConfig> = {}, da
       return { status: res.status, json };
     },
     close: async () => {
+      await Promise.all(extra.map((w) => w.stop()));
       await platform.close();
       await pgSchema?.drop();
+      if (redis && queuePrefix) await redis.deleteKeys(queuePrefix);
     },
   };
 }

@@ -136,7 +136,10 @@ export const workerContract = {
     path: "/worker/heartbeat",
     summary: "Renew the leases of every run this worker holds; learn what it should host",
     request: { body: jsonBody(z.object({ workerId, servings: z.array(z.string()).default([]) })) },
-    responses: { 200: json(z.object({ leases: z.number().int(), servings: z.array(ServingAssignment) }), "Renewed"), ...failures },
+    responses: {
+      200: json(z.object({ leases: z.number().int(), servings: z.array(ServingAssignment), deployments: z.array(z.string()).optional().openapi({ description: "job deployments whose BullMQ queues workers consume" }) }), "Renewed"),
+      ...failures,
+    },
   }),
   "POST /worker/claim": createRoute({
     method: "post",

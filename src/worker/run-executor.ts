@@ -1,0 +1,206 @@
+// One attempt of one run, on this worker: prepare its version once (download, verify, install),
+// hand the call to a warm child process, and settle what happened — finished, back to the queue for
+// a retry, or cancelled — through the worker's report. Whatever hands the worker runs (claims from
+// the control plane, or BullMQ deliveries) goes through here, so the run-state rules are written once.
+import { join } from "node:path";
+import type { z } from "@hono/zod-openapi";
+import { fromWire } from "../codec/index.ts";
+import type { OperatorLocator } from "../operator/locate.ts";
+import type { Span } from "../trace/span.ts";
+import type { ClaimedRun } from "../platform/api/contract/routes-worker.ts";
+import { retryDelayMs } from "../platform/store/runs-repo.ts";
+import type { StoredError } from "../platform/store/schema.ts";
+import { executeCall, type CallOutcome, type ProcessPool } from "./jobs/index.ts";
+import type { RuntimeLauncher } from "./launcher.ts";
+import type { ReportBatcher } from "./report-batcher.ts";
+import { workerExecArgv } from "./resource-limits.ts";
+import type { Versions } from "./versions.ts";
+
+export type RunRow = z.output<typeof ClaimedRun>;
+
+/**
+ * How an attempt ended, once its report was taken: `retry` — back in the queue for another attempt;
+ * `released` — back in the queue at the same attempt (the worker is stopping); `unrecoverable` — failed
+ * for good because its version could not be prepared.
+ */
+export type Verdict = "succeeded" | "failed" | "cancelled" | "retry" | "released" | "unrecoverable";
+
+interface PreparedVersion {
+  bundleDir: string;
+  locator: OperatorLocator;
+  /** `resource.concurrency` of the deployment: runs at once on this worker (0 or unset = no limit). */
+  concurrency: number;
+  /** Node flags enforcing `resource.memory`. */
+  execArgv: string[];
+}
+
+export interface RunExecutorDeps {
+  workerId: string;
+  pool: ProcessPool;
+  output: ReportBatcher;
+  versions: Versions;
+  launcher: RuntimeLauncher;
+}
+
+const PREPARE_ERROR = "PrepareError";
+
+export class RunExecutor {
+  private readonly prepared = new Map<string, Promise<PreparedVersion>>();
+  private readonly controllers = new Map<string, AbortController>();
+  private readonly settling = new Set<Promise<unknown>>();
+  /** Set when the worker stops: attempts interrupted from now on go back at the same attempt. */
+  stopping = false;
+
+  constructor(private readonly d: RunExecutorDeps) {}
+
+  /** The version's concurrency limit (0 = none); 0 when it cannot be prepared (the run then fails with why). */
+  async concurrencyOf(versionId: string): Promise<number> {
+    try {
+      return (await this.prepare(versionId)).concurrency;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Abort the attempt of `runId` if it runs here; false when it does not. */
+  cancel(runId: string): boolean {
+    const c = this.controllers.get(runId);
+    c?.abort();
+    return c !== undefined;
+  }
+
+  abortAll(): void {
+    for (const c of this.controllers.values()) c.abort();
+  }
+
+  get running(): number {
+    return this.controllers.size;
+  }
+
+  /** Wait for every outcome to be handed to the report. */
+  async drain(): Promise<void> {
+    await Promise.all(this.settling);
+  }
+
+  /** A claimed run cancelled before it started. */
+  cancelBeforeStart(run: RunRow): Promise<void> {
+    return this.d.output.finish({ id: run.id, attempt: run.attempt, status: "cancelled", error: { name: "RunCancelledError", message: `run ${run.id} was cancelled before it started` } });
+  }
+
+  /** A claimed run this worker gives back untouched (same attempt). */
+  release(run: RunRow): Promise<boolean> {
+    return this.d.output.requeue({ id: run.id, attempt: run.attempt, scheduledFor: null, error: null });
+  }
+
+  /**
+   * Run one attempt. Resolves when the call is over (the slot is free), with `settled`: the verdict
+   * once the outcome was handed to the control plane.
+   */
+  async execute(run: RunRow): Promise<{ settled: Promise<Verdict> }> {
+    const out = this.d.output;
+    const startedAt = Date.now();
+    const controller = new AbortController();
+    this.controllers.set(run.id, controller);
+    try {
+      if (run.cancelRequested) controller.abort();
+      if (run.attempt > 1) out.log(run.id, "system", `attempt ${run.attempt} started on ${this.d.workerId}`);
+      let outcome: CallOutcome;
+      try {
+        const v = await this.prepare(run.versionId);
+        const launch = await this.d.launcher.forWorkspace(run.workspaceId);
+        outcome = await executeCall(this.d.pool, {
+          key: run.versionId,
+          launch,
+          bundleDir: v.bundleDir,
+          locator: v.locator,
+          execArgv: v.execArgv,
+          runId: run.id,
+          args: run.args as unknown[],
+          traceparent: run.traceparent ?? undefined,
+          timeoutMs: run.timeoutMs ?? undefined,
+          signal: controller.signal,
+          onLog: (stream, line) => out.log(run.id, stream, line),
+          onSpan: (span: Span) => out.span({ runId: run.id }, span),
+          onStart: () => out.started(run.id, startedAt),
+        });
+      } catch (err) {
+        outcome = { ok: false, reason: "error", error: { $nbx: "error", v: { name: PREPARE_ERROR, message: (err as Error).message } }, coldStart: false };
+      }
+      out.ended(run.id);
+      const settled = this.settle(run, outcome, startedAt).catch((err): Verdict => {
+        console.error(`[nbox worker] settling run ${run.id} failed:`, err);
+        return "failed";
+      });
+      this.settling.add(settled);
+      void settled.finally(() => this.settling.delete(settled));
+      return { settled };
+    } finally {
+      this.controllers.delete(run.id);
+    }
+  }
+
+  private prepare(versionId: string): Promise<PreparedVersion> {
+    let p = this.prepared.get(versionId);
+    if (!p) {
+      p = (async () => {
+        const manifest = await this.d.versions.manifest(versionId);
+        const bundleDir = await this.d.versions.prepare(manifest);
+        return {
+          bundleDir,
+          locator: { file: join(bundleDir, manifest.entry), exportName: manifest.export, kind: manifest.kind, init: manifest.init, ...(manifest.state ? { state: manifest.state } : {}) },
+          concurrency: Number((manifest.resource as { concurrency?: number }).concurrency ?? 0),
+          execArgv: workerExecArgv(manifest.resource),
+        };
+      })();
+      p.catch(() => this.prepared.delete(versionId));
+      this.prepared.set(versionId, p);
+    }
+    return p;
+  }
+
+  private async settle(run: RunRow, outcome: CallOutcome, startedAt: number): Promise<Verdict> {
+    const out = this.d.output;
+    const workerId = this.d.workerId;
+    const finish = async (status: "succeeded" | "failed" | "cancelled" | "timed_out", fields: { result?: unknown; error?: StoredError }) => {
+      await out.finish({ id: run.id, attempt: run.attempt, status, startedAt, finishedAt: Date.now(), ...fields });
+    };
+    if (outcome.ok) {
+      await finish("succeeded", { result: outcome.value });
+      return "succeeded";
+    }
+    const error = safeStoredError(outcome.error);
+    // Back to the queue, after the run's output so far (one report keeps that order). A run whose
+    // cancel was asked meanwhile is finished as cancelled by the control plane instead.
+    const requeue = async (line: string, input: { attempt?: number; scheduledFor: number | null; error: StoredError }) => {
+      out.log(run.id, "system", line);
+      return out.requeue({ id: run.id, ...input });
+    };
+    if (this.stopping) {
+      // Interrupted by the worker stopping (not by the run): back to the queue for another worker.
+      const why = { name: "WorkerStopped", message: `worker ${workerId} stopped while attempt ${run.attempt} of run ${run.id} was running; requeued` };
+      return (await requeue(`${why.message} (${outcome.reason})`, { attempt: run.attempt, scheduledFor: null, error: why })) ? "released" : "cancelled";
+    }
+    if (outcome.reason === "cancelled") {
+      out.log(run.id, "system", "cancelled");
+      await finish("cancelled", { error });
+      return "cancelled";
+    }
+    if (run.attempt <= run.maxRetries) {
+      const backoff = retryDelayMs(run.retryBackoffMs, run.attempt);
+      return (await requeue(`attempt ${run.attempt} failed (${outcome.reason}: ${error.message}); retrying in ${backoff} ms`, { scheduledFor: Date.now() + backoff, error })) ? "retry" : "cancelled";
+    }
+    out.log(run.id, "system", `failed (${outcome.reason}): ${error.name}: ${error.message}`);
+    await finish(outcome.reason === "timeout" ? "timed_out" : "failed", { error });
+    // Its version could not even be prepared: the queue must not try it again either.
+    return error.name === PREPARE_ERROR ? "unrecoverable" : "failed";
+  }
+}
+
+function safeStoredError(wire: unknown): StoredError {
+  try {
+    const e = fromWire(wire) as Error;
+    return e instanceof Error ? { name: e.name, message: e.message, stack: e.stack } : { name: "Error", message: String(e) };
+  } catch {
+    return { name: "Error", message: JSON.stringify(wire).slice(0, 500) };
+  }
+}
