@@ -43,7 +43,7 @@ export const platformJobs: BenchCase = {
 
       // Cold start: fork + load of the deployed bundle, vs spawning `node -e 0`.
       const { deployment } = await b.client.call("GET /workspaces/{ws}/deployments/{name}", { params: { ws: "bench", name: "foo" } });
-      const bundleDir = join(b.platform.ctx.paths.versions, deployment.contentHash);
+      const bundleDir = join(b.platform.ctx.config.cacheDir, "versions", deployment.contentHash);
       // The shipped executor (dist/, what `nbx up` runs) with the platform's own launch settings for
       // the workspace (sandbox, scratch folder, shared compile cache, runtime token): a user's cold start.
       const shipped = (await import("../../dist/worker/jobs/index.js")) as unknown as typeof import("../../src/worker/jobs/index.ts");

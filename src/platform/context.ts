@@ -1,5 +1,4 @@
-import { join, resolve, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import type { Store } from "./store/index.ts";
 import type { DeploymentRow } from "./store/schema.ts";
 import type { PlatformConfig } from "./config.ts";
@@ -13,7 +12,7 @@ export interface PlatformContext {
   store: Store;
   events: RunEvents;
   lookups: Lookups;
-  /** Writes run output this node still buffers (embedded executor); readers call it before reading spans. */
+  /** Writes spans this node still buffers from worker reports; readers call it before reading spans. */
   flushRunOutput?: () => Promise<void>;
   paths: PlatformPaths;
   /** Base URL clients use (set once the server listens). */
@@ -23,33 +22,13 @@ export interface PlatformContext {
   queue: RunQueue;
 }
 
-/** Uploaded bundles stay in the data folder; everything user code runs from is in the worker cache. */
+/** What the control plane keeps on disk besides its store: uploaded, checked bundles. */
 export interface PlatformPaths {
   bundles: string;
-  versions: string;
-  deps: string;
-  npmCache: string;
-  /** Per-process scratch folders (HOME, TMPDIR, serving sockets). */
-  scratch: string;
-  /** Per-workspace compiled-TypeScript caches. */
-  compile: string;
-  /** This nbox package, linked into every bundle as `node_modules/nbox`. */
-  nboxPackage: string;
 }
 
-export const NBOX_PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-
-export function platformPaths(dataDir: string, cacheDir: string): PlatformPaths {
-  return {
-    bundles: join(dataDir, "bundles"),
-    versions: join(cacheDir, "versions"),
-    deps: join(cacheDir, "deps"),
-    npmCache: join(cacheDir, "npm-cache"),
-    scratch: join(cacheDir, "scratch"),
-    compile: join(cacheDir, "compile"),
-    nboxPackage: NBOX_PACKAGE_DIR,
-  };
+export function platformPaths(dataDir: string): PlatformPaths {
+  return { bundles: join(dataDir, "bundles") };
 }
 
 export const bundleFile = (paths: PlatformPaths, hash: string) => join(paths.bundles, `${hash}.tgz`);
-export const versionDir = (paths: PlatformPaths, hash: string) => join(paths.versions, hash);

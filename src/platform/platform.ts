@@ -80,7 +80,7 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   const store = await openStore(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir });
   const events = new RunEvents();
   const queue = config.redisUrl ? new BullQueue(config.redisUrl, config.queuePrefix, events) : new StoreQueue(events);
-  const ctx: PlatformContext = { config, store, events, queue, lookups: new Lookups(store), paths: platformPaths(config.dataDir, config.cacheDir), publicUrl: "" };
+  const ctx: PlatformContext = { config, store, events, queue, lookups: new Lookups(store), paths: platformPaths(config.dataDir), publicUrl: "" };
   if (queue instanceof BullQueue) {
     // Redis must answer before anything is queued; runs queued while Redis was away are queued again.
     try {

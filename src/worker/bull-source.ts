@@ -8,7 +8,7 @@ import type { RunExecutor, Verdict } from "./run-executor.ts";
 
 export interface BullSourceOptions {
   cp: ControlPlane;
-  workerId: string;
+  me: { id: string };
   executor: RunExecutor;
   redisUrl: string;
   prefix: string;
@@ -20,7 +20,7 @@ export class BullRunSource {
   private readonly consumer: BullRunConsumer;
 
   constructor(private readonly o: BullSourceOptions) {
-    this.consumer = new BullRunConsumer({ url: o.redisUrl, prefix: o.prefix, slots: o.slots, leaseMs: o.leaseMs, process: (d) => this.process(d), workerName: o.workerId });
+    this.consumer = new BullRunConsumer({ url: o.redisUrl, prefix: o.prefix, slots: o.slots, leaseMs: o.leaseMs, process: (d) => this.process(d), workerName: o.me.id });
   }
 
   /** Consume the queues of these job deployments (the control plane lists them in heartbeats). */
@@ -40,7 +40,7 @@ export class BullRunSource {
   private async process(d: Delivery): Promise<Outcome> {
     // Cron fires through the control plane's scheduler, which queues ordinary runs.
     if (d.kind !== "run") return { kind: "done" };
-    const { run } = await this.o.cp.call("POST /worker/claim-run", { body: { workerId: this.o.workerId, runId: d.runId, stalled: d.stalled > 0 } });
+    const { run } = await this.o.cp.call("POST /worker/claim-run", { body: { workerId: this.o.me.id, runId: d.runId, stalled: d.stalled > 0 } });
     // Finished, cancelled or held elsewhere: nothing to do for this delivery.
     if (!run) return { kind: "done" };
     if (this.o.executor.stopping) {

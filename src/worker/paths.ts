@@ -1,10 +1,7 @@
 // Everything a worker keeps lives in its cache folder (never in a control plane's data folder):
 // downloaded bundles, extracted versions, installed dependencies, scratch folders, compile caches.
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-
-/** This nbox package, linked into every bundle as `node_modules/nbox`. */
-export const NBOX_PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+import { join } from "node:path";
+import { NBOX_PACKAGE_DIR } from "../lib/package-dir.ts";
 
 export interface WorkerPaths {
   cache: string;

@@ -35,7 +35,8 @@ interface PreparedVersion {
 }
 
 export interface RunExecutorDeps {
-  workerId: string;
+  /** This worker's id at the control plane (it changes if the worker has to register again). */
+  me: { id: string };
   pool: ProcessPool;
   output: ReportBatcher;
   versions: Versions;
@@ -103,7 +104,7 @@ export class RunExecutor {
     this.controllers.set(run.id, controller);
     try {
       if (run.cancelRequested) controller.abort();
-      if (run.attempt > 1) out.log(run.id, "system", `attempt ${run.attempt} started on ${this.d.workerId}`);
+      if (run.attempt > 1) out.log(run.id, "system", `attempt ${run.attempt} started on ${this.d.me.id}`);
       let outcome: CallOutcome;
       try {
         const v = await this.prepare(run.versionId);
@@ -160,7 +161,7 @@ export class RunExecutor {
 
   private async settle(run: RunRow, outcome: CallOutcome, startedAt: number): Promise<Verdict> {
     const out = this.d.output;
-    const workerId = this.d.workerId;
+    const workerId = this.d.me.id;
     const finish = async (status: "succeeded" | "failed" | "cancelled" | "timed_out", fields: { result?: unknown; error?: StoredError }) => {
       await out.finish({ id: run.id, attempt: run.attempt, status, startedAt, finishedAt: Date.now(), ...fields });
     };

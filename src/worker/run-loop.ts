@@ -8,6 +8,8 @@ import type { RunExecutor, RunRow } from "./run-executor.ts";
 const PREFETCH_PER_SLOT = 4;
 // A claim is held open this long by the control plane while the queue is empty.
 const CLAIM_WAIT_MS = 20_000;
+// While runs are in flight, how long a claim is held open.
+const BUSY_CLAIM_WAIT_MS = 200;
 // After a failed claim (control plane down), wait before the next.
 const CLAIM_RETRY_MS = 500;
 // On stop, how long to wait for interrupted attempts to be requeued before closing anyway.
@@ -15,7 +17,8 @@ const STOP_DRAIN_MS = 10_000;
 
 export interface RunLoopDeps {
   cp: ControlPlane;
-  workerId: string;
+  /** This worker's id at the control plane (it changes if the worker has to register again). */
+  me: { id: string };
   slots: number;
   executor: RunExecutor;
 }
@@ -35,11 +38,9 @@ export class RunLoop {
   private readonly runningPer = new Map<string, number>();
   /** Concurrency limit per deployment, learnt from its version's manifest. */
   private readonly limitPer = new Map<string, number>();
-  private readonly workerId: string;
   private readonly executor: RunExecutor;
 
   constructor(private readonly d: RunLoopDeps) {
-    this.workerId = d.workerId;
     this.executor = d.executor;
   }
 
@@ -104,9 +105,10 @@ export class RunLoop {
                 else this.ready.push(r);
               }
               run = this.takeStartable();
-              // Nothing to start and nothing running: claim again (held open). Otherwise runs in flight kick us when they end.
+              // Nothing came (the claim was held open): claim again while slots are free. Runs claimed but
+              // held back by their deployment's limit wait for a run of it to end (which kicks us).
               if (!run) {
-                if (this.active === 0) continue;
+                if (claimed.length === 0) continue;
                 break;
               }
             }
@@ -127,10 +129,12 @@ export class RunLoop {
   }
 
   private async claim(max: number): Promise<RunRow[]> {
-    // With runs in flight, do not hold the pump on an empty queue: their ends kick it again.
-    const waitMs = this.active > 0 ? 0 : CLAIM_WAIT_MS;
+    // Held open while the queue is empty: a queued run is claimed the moment it arrives. While runs
+    // are in flight the hold is short, so a run that ends (and may lift its deployment's limit)
+    // is followed by a fresh claim soon; an aborted claim could lose the runs it took.
+    const waitMs = this.active > 0 ? BUSY_CLAIM_WAIT_MS : CLAIM_WAIT_MS;
     try {
-      const { runs } = await this.d.cp.call("POST /worker/claim", { body: { workerId: this.workerId, max, exclude: this.saturated(), waitMs }, signal: this.claimAbort.signal });
+      const { runs } = await this.d.cp.call("POST /worker/claim", { body: { workerId: this.d.me.id, max, exclude: this.saturated(), waitMs }, signal: this.claimAbort.signal });
       return runs;
     } catch (err) {
       if (this.stopped) return [];

@@ -60,12 +60,13 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const cp = new ControlPlane(o.platformUrl.replace(/\/+$/, ""), o.token);
   const slots = o.slots ?? availableParallelism();
   const paths = workerPaths(resolve(o.cacheDir ?? defaultCacheDir()));
-  let workerId = "";
+  // Its id at the control plane: set at registration, and again if it must register anew.
+  const me = { id: "" };
   const launcher: RuntimeLauncher = await setupLauncher(paths, {
     sandbox: o.sandbox ?? true,
     passEnv: o.passEnv ?? [],
     hide: o.hide ?? [],
-    runtimeToken: (workspaceId) => cp.call("POST /worker/runtime-token", { body: { workerId, workspaceId } }),
+    runtimeToken: (workspaceId) => cp.call("POST /worker/runtime-token", { body: { workerId: me.id, workspaceId } }),
   });
   const versions = new Versions(
     paths,
@@ -77,12 +78,12 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   );
   let loop: RunLoop | undefined;
   let bullBusy = () => false;
-  const output = new ReportBatcher(cp, () => workerId, () => loop?.busy ?? bullBusy());
+  const output = new ReportBatcher(cp, () => me.id, () => loop?.busy ?? bullBusy());
   const servings = new ServingHost({ launcher, versions, output }, { maxBodyBytes: 10 * 1024 * 1024 });
   const listened = await servings.listen(o.listenHost ?? "127.0.0.1", o.listenPort ?? 0);
   const status = launcher.status;
-  const reg = await cp
-    .call("POST /worker/register", {
+  const register = async () => {
+    const r = await cp.call("POST /worker/register", {
       body: {
         name: o.name ?? `${hostname()}:${process.pid}`,
         slots,
@@ -91,29 +92,50 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
         local: o.local ?? false,
         sandbox: status.kind === "bwrap" ? { kind: "bwrap", detail: status.bwrap } : { kind: "none", detail: status.reason },
       },
-    })
-    .catch(async (err) => {
-      await servings.close();
-      throw err;
     });
-  workerId = reg.workerId;
-  servings.proxySecret = reg.proxySecret;
-  servings.maxBodyBytes = reg.maxBodyBytes;
+    me.id = r.workerId;
+    servings.proxySecret = r.proxySecret;
+    servings.maxBodyBytes = r.maxBodyBytes;
+    return r;
+  };
+  const reg = await register().catch(async (err) => {
+    await servings.close();
+    throw err;
+  });
   const pool = new ProcessPool({ slots });
-  const executor = new RunExecutor({ workerId, pool, output, versions, launcher });
+  const executor = new RunExecutor({ me, pool, output, versions, launcher });
   // Runs come from claims at the control plane (embedded queue) or from BullMQ on Redis.
   const q = reg.queue;
-  const bull = q.kind === "bullmq" && q.redisUrl ? new BullRunSource({ cp, workerId, executor, redisUrl: q.redisUrl, prefix: q.prefix ?? "nbx", slots, leaseMs: reg.leaseMs }) : undefined;
-  loop = bull ? undefined : new RunLoop({ cp, workerId, slots, executor });
+  const bull = q.kind === "bullmq" && q.redisUrl ? new BullRunSource({ cp, me, executor, redisUrl: q.redisUrl, prefix: q.prefix ?? "nbx", slots, leaseMs: reg.leaseMs }) : undefined;
+  loop = bull ? undefined : new RunLoop({ cp, me, slots, executor });
   if (bull) bullBusy = () => bull.busy;
 
   let stopped = false;
   let endWith!: (why: string) => void;
   const ended = new Promise<string>((r) => (endWith = r));
   const life = new AbortController();
-  /** A refusal that will not go away by retrying: this worker must stop. */
-  const fatal = (err: unknown) => {
+  // Declared dead while the control plane could not hear it (it was down longer than a lease, say):
+  // its runs were taken back and its servings placed elsewhere, so it joins again as a new worker.
+  let rejoining: Promise<void> | undefined;
+  const rejoin = () =>
+    (rejoining ??= (async () => {
+      const was = me.id;
+      try {
+        await register();
+        console.error(`[nbox worker] ${was} was declared dead by the control plane; joined again as ${me.id}`);
+      } catch (err) {
+        if (!fatal(err)) await sleep(500, life.signal);
+      } finally {
+        rejoining = undefined;
+      }
+    })());
+  /** A refusal that will not go away by retrying: this worker must stop (or, when it was declared dead, join again). */
+  const fatal = (err: unknown): boolean => {
     if (stopped || isTransient(err) || (err as Error).name === "AbortError") return false;
+    if ((err as { code?: unknown }).code === "NOT_FOUND") {
+      void rejoin();
+      return false;
+    }
     endWith(`the control plane refused this worker: ${(err as Error).message}`);
     return true;
   };
@@ -121,7 +143,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const heartbeat = async () => {
     while (!stopped) {
       try {
-        const beat = await cp.persist("POST /worker/heartbeat", life.signal, { body: { workerId, servings: servings.hosted() }, signal: life.signal });
+        const beat = await cp.persist("POST /worker/heartbeat", life.signal, { body: { workerId: me.id, servings: servings.hosted() }, signal: life.signal });
         servings.reconcile(beat.servings);
         bull?.setDeployments(beat.deployments ?? []);
       } catch (err) {
@@ -133,7 +155,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const events = async () => {
     while (!stopped) {
       try {
-        const e = await cp.call("POST /worker/events", { body: { workerId, waitMs: EVENTS_WAIT_MS }, signal: life.signal });
+        const e = await cp.call("POST /worker/events", { body: { workerId: me.id, waitMs: EVENTS_WAIT_MS }, signal: life.signal });
         for (const id of e.cancel) (loop ? loop.cancel(id) : executor.cancel(id));
         for (const id of e.stop ?? []) void servings.stop(id);
         if (e.servings) servings.reconcile(e.servings);
@@ -150,7 +172,9 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
 
   let closing: Promise<void> | undefined;
   return {
-    id: workerId,
+    get id() {
+      return me.id;
+    },
     sandbox: launcher.status,
     paths,
     ended,
@@ -167,7 +191,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
         await servings.close();
         await output.close();
         life.abort();
-        await cp.call("POST /worker/leave", { body: { workerId } }).catch(() => {});
+        await cp.call("POST /worker/leave", { body: { workerId: me.id } }).catch(() => {});
         await pool.close();
       })()),
   };

@@ -146,7 +146,6 @@ describe("chaos: workers killed with -9", () => {
     const serving = await hostOf();
     const host = pair.find((w) => w.id === serving?.workerId);
     assert.ok(host, `the serving is placed on one of the two workers (${serving?.workerId})`);
-    const other = pair.find((w) => w !== host)!;
     const pidCall = (signal: AbortSignal) => call(kit.$url.replace(/\/$/, ""), kit.$token, "POST", "/call/pid", { args: [] }, signal);
     const first = await pidCall(AbortSignal.timeout(REQUEST_TIMEOUT_MS));
     assert.equal(first.status, 200, JSON.stringify(first.json));
@@ -170,7 +169,10 @@ describe("chaos: workers killed with -9", () => {
     assert.ok(answered, `the serving answered again within ${SERVING_RETRIES} calls: ${JSON.stringify(answers.slice(-5))}`);
     assert.notEqual(answered.value, firstProcess, "a new serving process answers");
     const moved = await hostOf();
-    assert.deepEqual([moved?.workerId, moved?.status], [other.id, "ready"], "the serving now lives on the other worker");
+    // The other worker hosts it now (under a loaded machine a short lease can see it declared dead and
+    // joined again under a new id: what matters is that the serving left the killed worker and is ready).
+    assert.notEqual(moved?.workerId, host.id, "the serving left the killed worker");
+    assert.equal(moved?.status, "ready");
     // It keeps answering there, and it is a fresh instance (init arguments applied again).
     assert.equal(await kit.x, 5);
     assert.equal(await kit.inc(), 6);

@@ -3,7 +3,7 @@
 // dies, and it stops when the control plane goes, even when the control plane is killed.
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { NBOX_PACKAGE_DIR } from "../context.ts";
+import { NBOX_PACKAGE_DIR } from "../../lib/package-dir.ts";
 import type { PlatformConfig } from "../config.ts";
 
 const NBX = join(NBOX_PACKAGE_DIR, "bin", "nbx.js");

@@ -101,6 +101,9 @@ export const QUEUE_UNDER_TEST = process.env.NBOX_TEST_QUEUE === "bullmq" ? "bull
 /** `NBOX_TEST_WORKERS=2`: an `nbx worker` process joins besides the local one. */
 const EXTRA_WORKERS = Math.max(0, Number(process.env.NBOX_TEST_WORKERS ?? 1) - 1);
 
+/** Calls that run at once over all workers of a test platform started with `slots` (each worker gets as many). */
+export const totalSlots = (slots: number): number => slots * (1 + EXTRA_WORKERS);
+
 /** A fresh platform; every test file starts its own (fresh data dir, or a fresh Postgres schema, and a fresh queue prefix). */
 export async function startTestPlatform(config: Partial<PlatformConfig> = {}, dataDir?: string): Promise<TestPlatform> {
   const pgSchema = STORE_UNDER_TEST === "postgres" && !config.databaseUrl ? await freshPostgresSchema() : undefined;

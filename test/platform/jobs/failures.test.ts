@@ -2,7 +2,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { RemoteError, type Run } from "../../../src/index.ts";
-import { eventually, flakyKey, importProject, startTestPlatform, wsName, type TestPlatform } from "./_helpers.ts";
+import { eventually, flakyKey, importProject, startTestPlatform, totalSlots, wsName, type TestPlatform } from "./_helpers.ts";
 
 describe("jobs e2e: failures", () => {
   let tp: TestPlatform;
@@ -83,8 +83,9 @@ describe("jobs e2e: failures", () => {
 
   it("cancel: a queued run is cancelled before it starts", async () => {
     const remote = await mod.sleeper.deploy(wsName("cancelq"), { client: tp.client });
-    // Fill both slots, then queue one more.
-    const busy: Run<number>[] = [await remote.trigger(120_000), await remote.trigger(120_000)];
+    // Fill every slot (of every worker), then queue one more.
+    const busy: Run<number>[] = [];
+    for (let i = 0; i < totalSlots(2); i++) busy.push(await remote.trigger(120_000));
     await eventually(async () => (await Promise.all(busy.map((r) => r.status()))).every((s) => s === "running"), 30_000, "slots to fill");
     const queued: Run<number> = await remote.trigger(5);
     assert.equal(await queued.status(), "queued");

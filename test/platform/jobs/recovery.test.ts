@@ -75,7 +75,8 @@ describe("jobs e2e: recovery on restart", { skip: STORE_UNDER_TEST === "postgres
     await between.close();
     assert.equal(row?.status, "queued");
     assert.equal(row?.attempt, 1);
-    assert.equal((row?.error as { name?: string } | null)?.name, "PlatformStopped");
+    // The platform stopped its local worker, which put the run back before leaving.
+    assert.equal((row?.error as { name?: string } | null)?.name, "WorkerStopped");
 
     const b = await start({}, dataDir);
     const again = new Run<number>(b.client, run.id);

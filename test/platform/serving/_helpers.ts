@@ -4,12 +4,12 @@ import { cpSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { PlatformConfig } from "../../../src/platform/config.ts";
-import { startPlatform, type Platform } from "../../../src/platform/platform.ts";
+import type { Platform } from "../../../src/platform/platform.ts";
 import { PlatformClient } from "../../../src/remote/client.ts";
 
 // Temp folders and fresh (template-copied) data dirs are shared with the job suite.
 export { REPO, tempDir, freshDataDir, eventually, testCacheDir } from "../jobs/_helpers.ts";
-import { REPO, tempDir, freshDataDir, testCacheDir } from "../jobs/_helpers.ts";
+import { REPO, tempDir, startTestPlatform as startJobsPlatform } from "../jobs/_helpers.ts";
 
 export interface TestPlatform {
   platform: Platform;
@@ -20,11 +20,10 @@ export interface TestPlatform {
   close(): Promise<void>;
 }
 
+/** A fresh platform on the backend under test (the job suite's: embedded, or Postgres + Redis + more workers). */
 export async function startTestPlatform(config: Partial<PlatformConfig> = {}): Promise<TestPlatform> {
-  const platform = await startPlatform({ port: 0, dataDir: await freshDataDir(), cacheDir: testCacheDir(), ...config });
-  // deploy() without { client } connects with these.
-  process.env.NBOX_URL = platform.url;
-  process.env.NBOX_TOKEN = platform.adminToken;
+  const started = await startJobsPlatform(config);
+  const platform = started.platform;
   return {
     platform,
     client: new PlatformClient({ url: platform.url, token: platform.adminToken }),
@@ -39,7 +38,7 @@ export async function startTestPlatform(config: Partial<PlatformConfig> = {}): P
       const text = await res.text();
       return { status: res.status, json: text ? JSON.parse(text) : undefined };
     },
-    close: () => platform.close(),
+    close: () => started.close(),
   };
 }
 

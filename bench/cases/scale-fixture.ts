@@ -1,0 +1,242 @@
+// The scale path for benchmarks: a control plane on a fresh Postgres schema with runs through BullMQ
+// under a fresh Redis key prefix, no local worker (`executor: false`), and `nbx worker` processes
+// joining it. close() stops every process it started and removes the schema, the keys and the folders.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { startPlatform, type Platform } from "../../src/platform/platform.ts";
+import { PlatformClient } from "../../src/remote/client.ts";
+
+const REPO = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+const NBX = join(REPO, "bin", "nbx.js");
+export const BENCH_DATABASE_URL = process.env.NBOX_BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+export const BENCH_REDIS_URL = process.env.NBOX_BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
+
+// The deployed project: a no-op and a job burning a given number of loop iterations (pure CPU,
+// so a run costs the same whether or not the machine is busy; `spinIterations` calibrates it).
+const OPS = `import { operator } from "nbox";
+
+export const noop = operator(function noop(i = 0) {
+  return i;
+});
+
+export const spin = operator(function spin(n = 0) {
+  let x = 0;
+  for (let i = 0; i < n; i++) x = (x * 31 + i) % 1000003;
+  return x;
+});
+`;
+
+export function spinLocal(n: number): number {
+  let x = 0;
+  for (let i = 0; i < n; i++) x = (x * 31 + i) % 1000003;
+  return x;
+}
+
+/** Loop iterations of `spin` that take about `ms` of CPU in this process (warmed up first). */
+export function spinIterations(ms: number): number {
+  let n = 100_000;
+  for (let i = 0; i < 20; i++) spinLocal(n);
+  const samples: number[] = [];
+  for (let i = 0; i < 15; i++) {
+    const t0 = process.cpuUsage();
+    spinLocal(n);
+    const used = process.cpuUsage(t0);
+    samples.push((used.user + used.system) / 1000);
+  }
+  samples.sort((a, b) => a - b);
+  const perIter = samples[samples.length >> 1]! / n;
+  n = Math.max(1, Math.round(ms / perIter));
+  return n;
+}
+
+interface WorkerProc {
+  /** The worker id it printed when it joined. */
+  id: string;
+  pid: number;
+  child: ChildProcess;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+// Every process group started here dies with the bench process, whatever happened.
+const groups = new Set<number>();
+process.on("exit", () => {
+  for (const g of groups) killGroup(g, "SIGKILL");
+});
+
+function killGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // Gone already.
+  }
+}
+
+export interface ScalePlatform {
+  platform: Platform;
+  client: PlatformClient;
+  /** The deployable operators (`noop`, `spin`) of a temp project with nbox linked. */
+  ops: { noop: any; spin: any };
+  /** Start an `nbx worker --slots n` process; resolves once it joined. */
+  addWorker(slots: number): Promise<WorkerProc>;
+  /** Finished runs per worker id (checks that every worker took part). */
+  runsPerWorker(): Promise<Record<string, number>>;
+  close(): Promise<void>;
+}
+
+/** Postgres and Redis answer? null when they do, else why not. */
+export async function scaleServicesMissing(): Promise<string | null> {
+  const c = new pg.Client({ connectionString: BENCH_DATABASE_URL, connectionTimeoutMillis: 2000 });
+  try {
+    await c.connect();
+    await c.query("select 1");
+  } catch (err) {
+    return `no Postgres at ${BENCH_DATABASE_URL}: ${(err as Error).message}`;
+  } finally {
+    await c.end().catch(() => {});
+  }
+  const r = new Redis(BENCH_REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  r.on("error", () => {});
+  try {
+    await r.connect();
+    await r.ping();
+  } catch (err) {
+    return `no Redis at ${BENCH_REDIS_URL}: ${(err as Error).message}`;
+  } finally {
+    r.disconnect();
+  }
+  return null;
+}
+
+async function sql(text: string): Promise<void> {
+  const c = new pg.Client({ connectionString: BENCH_DATABASE_URL });
+  await c.connect();
+  try {
+    await c.query(text);
+  } finally {
+    await c.end();
+  }
+}
+
+async function deleteKeys(prefix: string): Promise<void> {
+  const r = new Redis(BENCH_REDIS_URL, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await r.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 500);
+      cursor = next;
+      if (keys.length) await r.del(...keys);
+    } while (cursor !== "0");
+  } finally {
+    r.disconnect();
+  }
+}
+
+function startWorker(url: string, token: string, slots: number, dirs: string[]): Promise<WorkerProc> {
+  const cwd = mkdtempSync(join(tmpdir(), "nbox-bench-worker-"));
+  dirs.push(cwd);
+  const env: NodeJS.ProcessEnv = { ...process.env, NBOX_DEBUG: "", NBOX_HOME: join(cwd, "home") };
+  for (const k of ["NBOX_URL", "NBOX_TOKEN", "NBOX_WORKER_TOKEN", "NBOX_CACHE_DIR"]) delete env[k];
+  const args = [NBX, "worker", "--platform", url, "--token", token, "--slots", String(slots), "--cache", join(cwd, "cache")];
+  // Its own process group: stopping it takes its user processes along.
+  const child = spawn(process.execPath, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const pid = child.pid!;
+  groups.add(pid);
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    const t = setTimeout(() => killGroup(pid, "SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(t);
+    killGroup(pid, "SIGKILL");
+    groups.delete(pid);
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`nbx worker did not join within 60 s\n${out}`)), 60_000);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      void stop().then(() => reject(err));
+    };
+    child.stdout!.on("data", () => {
+      const m = /nbox worker (\S+) joined/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ id: m[1]!, pid, child, output: () => out, stop });
+      }
+    });
+    void exited.then(() => fail(new Error(`nbx worker exited before joining (${child.exitCode ?? child.signalCode})\n${out}`)));
+  });
+}
+
+/** A control plane on the scale path with no worker yet (add them with addWorker). */
+export async function startScalePlatform(): Promise<ScalePlatform> {
+  const dirs: string[] = [];
+  const workers: WorkerProc[] = [];
+  const schema = `bench_${randomBytes(6).toString("hex")}`;
+  const prefix = `nbxbench:${randomBytes(5).toString("hex")}`;
+  let platform: Platform | undefined;
+  const close = async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    await platform?.close();
+    await sql(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch((err) => console.error(`  dropping schema ${schema}: ${(err as Error).message}`));
+    await deleteKeys(prefix).catch((err) => console.error(`  removing Redis keys ${prefix}:*: ${(err as Error).message}`));
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  };
+  try {
+    await sql(`CREATE SCHEMA ${schema}`);
+    const db = new URL(BENCH_DATABASE_URL);
+    db.searchParams.set("options", `-c search_path=${schema}`);
+    const dataDir = mkdtempSync(join(tmpdir(), "nbox-bench-scale-data-"));
+    const cacheDir = mkdtempSync(join(tmpdir(), "nbox-bench-scale-cache-"));
+    const project = mkdtempSync(join(tmpdir(), "nbox-bench-scale-project-"));
+    dirs.push(dataDir, cacheDir, project);
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "nbox-bench-scale", private: true, type: "module" }, null, 2));
+    writeFileSync(join(project, "ops.ts"), OPS);
+    mkdirSync(join(project, "node_modules"));
+    symlinkSync(REPO, join(project, "node_modules", "nbox"), "dir");
+    platform = await startPlatform({ port: 0, dataDir, cacheDir, databaseUrl: db.toString(), redisUrl: BENCH_REDIS_URL, queuePrefix: prefix, executor: false });
+    const p = platform;
+    const client = new PlatformClient({ url: p.url, token: p.adminToken });
+    const res = await fetch(`${p.url}/api/v1/tokens`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${p.adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ worker: true, name: "bench worker" }),
+    });
+    if (res.status !== 201) throw new Error(`creating a worker token: HTTP ${res.status} ${await res.text()}`);
+    const workerToken = ((await res.json()) as { secret: string }).secret;
+    const ops = (await import(pathToFileURL(join(project, "ops.ts")).href)) as ScalePlatform["ops"];
+    return {
+      platform: p,
+      client,
+      ops,
+      async addWorker(slots) {
+        const w = await startWorker(p.url, workerToken, slots, dirs);
+        workers.push(w);
+        return w;
+      },
+      async runsPerWorker() {
+        const c = new pg.Client({ connectionString: db.toString() });
+        await c.connect();
+        try {
+          const { rows } = await c.query<{ worker_id: string; n: string }>("select worker_id, count(*) as n from runs where status = 'succeeded' group by worker_id");
+          return Object.fromEntries(rows.map((r) => [r.worker_id, Number(r.n)]));
+        } finally {
+          await c.end();
+        }
+      },
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
