@@ -22,6 +22,8 @@ export interface BenchCase {
   name: string;
   /** One line for the listing. */
   description: string;
+  /** Names of the rows it writes when they differ from `name` (`npm run bench -- <row>` selects the case too). */
+  rows?: string[];
   run(): Promise<BenchResult[]>;
 }
 

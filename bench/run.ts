@@ -1,5 +1,5 @@
-// `npm run bench` runs every benchmark; `npm run bench -- <name>…` only those whose name
-// contains one of the arguments. Prints a table and writes bench/results.json (DESIGN §10).
+// `npm run bench` runs every benchmark; `npm run bench -- <name>…` only those whose name (or one
+// of whose rows) contains one of the arguments. Prints a table and writes bench/results.json (DESIGN §10).
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -17,7 +17,7 @@ function table(rows: BenchResult[]): string {
 }
 
 const filters = process.argv.slice(2);
-const selected = CASES.filter((c) => filters.length === 0 || filters.some((f) => c.name.includes(f)));
+const selected = CASES.filter((c) => filters.length === 0 || filters.some((f) => [c.name, ...(c.rows ?? [])].some((n) => n.includes(f))));
 if (selected.length === 0) {
   console.error(`no benchmark matches ${filters.join(" ")}; known: ${CASES.map((c) => c.name).join(", ")}`);
   process.exit(1);

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Redis } from "ioredis";
 import pg from "pg";
@@ -32,7 +33,7 @@ export const spin = operator(function spin(n = 0) {
 });
 `;
 
-export function spinLocal(n: number): number {
+function spinLocal(n: number): number {
   let x = 0;
   for (let i = 0; i < n; i++) x = (x * 31 + i) % 1000003;
   return x;
@@ -69,6 +70,13 @@ const groups = new Set<number>();
 process.on("exit", () => {
   for (const g of groups) killGroup(g, "SIGKILL");
 });
+// A worker outlives its control plane (it keeps trying to reach it): an interrupted bench takes them along.
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.once(sig, () => {
+    for (const g of groups) killGroup(g, "SIGKILL");
+    process.exit(130);
+  });
+}
 
 function killGroup(pgid: number, signal: NodeJS.Signals): void {
   try {
@@ -239,4 +247,25 @@ export async function startScalePlatform(): Promise<ScalePlatform> {
     await close();
     throw err;
   }
+}
+
+/** Map until every worker in `ids` has finished at least one run (each pays its cold start here, untimed). */
+export async function warmWorkers(s: ScalePlatform, remote: any, ids: string[], item: unknown): Promise<void> {
+  for (let round = 0; round < 20; round++) {
+    await remote.map(Array.from({ length: 100 }, () => item));
+    const per = await s.runsPerWorker();
+    if (ids.every((id) => (per[id] ?? 0) > 0)) return;
+  }
+  throw new Error(`workers ${ids.join(", ")} did not all take runs during warm-up`);
+}
+
+/** Runs/s of one remote.map of `items`, and how many of them each worker ran. */
+export async function timedMap(s: ScalePlatform, remote: any, items: unknown[]): Promise<{ rate: number; split: Record<string, number> }> {
+  const before = await s.runsPerWorker();
+  const t0 = performance.now();
+  await remote.map(items);
+  const rate = items.length / ((performance.now() - t0) / 1000);
+  const after = await s.runsPerWorker();
+  const split = Object.fromEntries(Object.entries(after).map(([id, n]) => [id, n - (before[id] ?? 0)]));
+  return { rate, split };
 }

@@ -1,33 +1,11 @@
 // Does a second worker add throughput? Runs/s of a remote.map of CPU-bound runs (~2 ms of CPU
 // each) on Postgres + BullMQ with no local worker, first with one `nbx worker --slots 1`, then
 // with a second one joined — baseline and value from the same control plane, same run.
-import { performance } from "node:perf_hooks";
 import { result, type BenchCase } from "../harness.ts";
-import { scaleServicesMissing, spinIterations, startScalePlatform, type ScalePlatform } from "./scale-fixture.ts";
+import { scaleServicesMissing, spinIterations, startScalePlatform, timedMap, warmWorkers } from "./scale-fixture.ts";
 
-const ITEMS = 5_000;
+const ITEMS = 2_000;
 const CPU_MS = 2;
-
-/** Map until every worker in `ids` has finished at least one run (each pays its cold start here, untimed). */
-export async function warmWorkers(s: ScalePlatform, remote: any, ids: string[], item: unknown): Promise<void> {
-  for (let round = 0; round < 20; round++) {
-    await remote.map(Array.from({ length: 100 }, () => item));
-    const per = await s.runsPerWorker();
-    if (ids.every((id) => (per[id] ?? 0) > 0)) return;
-  }
-  throw new Error(`workers ${ids.join(", ")} did not all take runs during warm-up`);
-}
-
-/** Runs/s of one remote.map of `items`, and how many of them each worker ran. */
-export async function timedMap(s: ScalePlatform, remote: any, items: unknown[]): Promise<{ rate: number; split: Record<string, number> }> {
-  const before = await s.runsPerWorker();
-  const t0 = performance.now();
-  await remote.map(items);
-  const rate = items.length / ((performance.now() - t0) / 1000);
-  const after = await s.runsPerWorker();
-  const split = Object.fromEntries(Object.entries(after).map(([id, n]) => [id, n - (before[id] ?? 0)]));
-  return { rate, split };
-}
 
 export const scaleWorkers: BenchCase = {
   name: "scale-2-workers",
