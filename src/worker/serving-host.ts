@@ -216,7 +216,7 @@ export class ServingHost {
     e.timeoutMs = proc.config.timeoutMs;
     e.lastHealthyAt = Date.now();
     this.watch(e, proc);
-    this.setStatus(e, "ready", { versionId: a.versionId, pid: proc.pid ?? null, lastError: null, restarted: why === "restart" });
+    // The event first: it travels in the same report as the status, so whoever sees `ready` sees it too.
     output.serving({
       deploymentId: id,
       event: {
@@ -225,6 +225,7 @@ export class ServingHost {
         data: { pid: proc.pid ?? null, versionId: a.versionId },
       },
     });
+    this.setStatus(e, "ready", { versionId: a.versionId, pid: proc.pid ?? null, lastError: null, restarted: why === "restart" });
     if (old && old !== proc) void drainThenKill(old, `replaced by version ${a.versionId}`);
   }
 
@@ -246,8 +247,8 @@ export class ServingHost {
       const why = proc.killReason === UNRESPONSIVE ? `stopped answering for more than ${e.timeoutMs} ms` : `exited (code ${x.code}${x.signal ? `, signal ${x.signal}` : ""})`;
       const tail = proc.tail();
       if (Date.now() - proc.startedAt > STABLE_MS) e.backoffMs = this.o.restartBackoffMs;
-      this.setStatus(e, "crashed", { pid: null, lastError: `${why}\n${tail}`.trim() });
       this.deps.output.serving({ deploymentId: e.a.deploymentId, event: { kind: "serving.crashed", message: `serving ${e.a.workspace}/${e.a.name} ${why}`, data: { code: x.code, signal: x.signal, tail } } });
+      this.setStatus(e, "crashed", { pid: null, lastError: `${why}\n${tail}`.trim() });
       this.scheduleRestart(e);
     });
   }

@@ -4,7 +4,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fromJob, getTracer, Run } from "../../../src/index.ts";
-import { importProject, REPO, startTestPlatform, wsName, type TestPlatform } from "./_helpers.ts";
+import { importProject, REPO, startTestPlatform, wsName, type TestPlatform, totalSlots } from "./_helpers.ts";
 
 describe("jobs e2e: examples", () => {
   let tp: TestPlatform;
@@ -130,7 +130,8 @@ describe("jobs e2e: examples", () => {
     const clientSpan = tracer.memory.spans().find((s: any) => s.spanId === root2.parentSpanId);
     assert.ok(clientSpan, "root span's parent is a span of this process");
     assert.equal(clientSpan.parentSpanId, seen[0]);
-    assert.ok(!spans2.some((s) => s.op === "cold-start"), "a warm process has no cold start");
+    // With one worker the second call reuses the warm process; with several it may land on another one.
+    if (totalSlots(1) === 1) assert.ok(!spans2.some((s) => s.op === "cold-start"), "a warm process has no cold start");
   });
 
   it("examples/my-operator: a non-exported instance of the exported class is rebuilt from its snapshot", async () => {

@@ -96,7 +96,7 @@ describe("jobs e2e: failures", () => {
     await assert.rejects(queued.result(), (e: any) => e instanceof RemoteError && e.runId === queued.id);
     for (const r of busy) await r.cancel();
     for (const r of busy) await assert.rejects(r.result());
-    assert.deepEqual(await Promise.all(busy.map((r) => r.status())), ["cancelled", "cancelled"]);
+    assert.deepEqual(await Promise.all(busy.map((r) => r.status())), busy.map(() => "cancelled"));
   });
 
   it("crash: process.exit(3) fails only that run; the next run succeeds", async () => {

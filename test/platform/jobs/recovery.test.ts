@@ -84,6 +84,6 @@ describe("jobs e2e: recovery on restart", { skip: STORE_UNDER_TEST === "postgres
     const info = await again.info();
     assert.equal(info.attempt, 1, "a platform stop does not use up a retry");
     const system = (await again.logs()).filter((l) => l.stream === "system").map((l) => l.line);
-    assert.ok(system.some((l) => /platform stopped/.test(l)), system.join("\n"));
+    assert.ok(system.some((l) => /stopped while attempt 1/.test(l)), system.join("\n"));
   });
 });
