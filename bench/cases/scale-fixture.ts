@@ -269,3 +269,11 @@ export async function timedMap(s: ScalePlatform, remote: any, items: unknown[]):
   const split = Object.fromEntries(Object.entries(after).map(([id, n]) => [id, n - (before[id] ?? 0)]));
   return { rate, split };
 }
+
+/**
+ * How many items keep a timed map near `seconds` at `rate` runs/s, in [min, max] (whole hundreds):
+ * on a busy machine the scale path runs at tens of runs/s, and `npm run bench` has a time budget.
+ */
+export function itemsFor(rate: number, seconds: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, Math.round((rate * seconds) / 100) * 100));
+}
