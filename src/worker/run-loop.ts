@@ -105,10 +105,11 @@ export class RunLoop {
                 else this.ready.push(r);
               }
               run = this.takeStartable();
-              // Nothing came (the claim was held open): claim again while slots are free. Runs claimed but
-              // held back by their deployment's limit wait for a run of it to end (which kicks us).
+              // Nothing startable (none came, or all were cancelled on arrival): claim again while slots
+              // are free. Runs held back by their deployment's limit wait for one of its runs to end,
+              // which kicks us; with nothing running, nothing would.
               if (!run) {
-                if (claimed.length === 0) continue;
+                if (claimed.length === 0 || this.active === 0) continue;
                 break;
               }
             }
