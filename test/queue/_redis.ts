@@ -29,37 +29,32 @@ export async function redisSkip(): Promise<string | false> {
 /** A key prefix no other test uses. */
 export const freshPrefix = (): string => `nbxtest:${randomBytes(5).toString("hex")}`;
 
-/** Delete every key under `prefix:` (SCAN, never KEYS). */
-export async function deleteKeys(prefix: string): Promise<number> {
+/** Every key under `prefix:`, in SCAN batches (never KEYS). */
+async function eachKeyBatch(prefix: string, use: (r: Redis, keys: string[]) => Promise<unknown>): Promise<void> {
   const r = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
-  let deleted = 0;
   try {
     let cursor = "0";
     do {
       const [next, keys] = await r.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 500);
       cursor = next;
-      if (keys.length) deleted += await r.del(...keys);
+      if (keys.length) await use(r, keys);
     } while (cursor !== "0");
   } finally {
     r.disconnect();
   }
+}
+
+/** Delete every key under `prefix:`. */
+export async function deleteKeys(prefix: string): Promise<number> {
+  let deleted = 0;
+  await eachKeyBatch(prefix, async (r, keys) => (deleted += await r.del(...keys)));
   return deleted;
 }
 
 /** Count keys under `prefix:`. */
 export async function countKeys(prefix: string): Promise<number> {
-  const r = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
   let n = 0;
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await r.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 500);
-      cursor = next;
-      n += keys.length;
-    } while (cursor !== "0");
-  } finally {
-    r.disconnect();
-  }
+  await eachKeyBatch(prefix, async (_r, keys) => (n += keys.length));
   return n;
 }
 

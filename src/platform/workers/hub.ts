@@ -113,10 +113,8 @@ export class WorkerHub {
         signal?.addEventListener("abort", done, { once: true });
       });
       const runs = await this.ctx.store.claimNextRuns(id, max, { excludeDeploymentIds: exclude, leaseMs: this.ctx.config.leaseMs });
-      if (runs.length > 0 || Date.now() >= deadline || signal?.aborted) {
-        void wake;
-        return runs;
-      }
+      // The wake-up still pending ends by itself at its timer (at most CLAIM_RECHECK_MS).
+      if (runs.length > 0 || Date.now() >= deadline || signal?.aborted) return runs;
       await wake;
     }
   }

@@ -2,6 +2,7 @@
 import { toPlain, toWire } from "../../codec/index.ts";
 import { relativeWireStacks } from "../../codec/stack-paths.ts";
 import type { ErrorCode } from "../../errors.ts";
+import { ServingError } from "../serving/wire.ts";
 import { CallTimeoutError } from "./call-queue.ts";
 import type { RuntimeMode, ValueEncoding } from "./protocol.ts";
 
@@ -10,15 +11,10 @@ export function encodeValue(value: unknown, encoding: ValueEncoding = "tagged"):
   return encoding === "tagged" ? toWire(value, { path: "result" }) : toPlain(value, { path: "result" });
 }
 
-/** The child would not run an operation: the name is not reachable, not a method, not a generator… */
-export class Refusal extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    name = "ServingError",
-  ) {
-    super(message);
-    this.name = name;
+/** The child would not run an operation (the name is not reachable, not a method…): a ServingError without a stack. */
+export class Refusal extends ServingError {
+  constructor(code: ErrorCode, message: string, name?: string) {
+    super(code, message, name);
     // A refusal is the platform's answer, not a place in user code.
     delete (this as { stack?: string }).stack;
   }
