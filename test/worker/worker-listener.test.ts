@@ -20,7 +20,7 @@ describe("worker listener", () => {
     for (const headers of [{}, { "x-nbox-serving-secret": "guess" }, { authorization: `Bearer ${tp.token}` }] as Array<Record<string, string>>) {
       const res = await fetch(`${local.address}/s/any/Thing/who_are_you`, { headers });
       assert.equal(res.status, 403, JSON.stringify(headers));
-      assert.equal((await res.json()).error.code, "FORBIDDEN");
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, "FORBIDDEN");
     }
   });
 });
