@@ -164,6 +164,23 @@ describe("worker API", () => {
     for (const id of [A, B]) await api(worker.secret, "POST", "/worker/leave", { workerId: id });
   });
 
+  it("serving spans are kept only from the worker the serving is placed on", async () => {
+    const a = await register(worker.secret, "serving host");
+    const b = await register(worker.secret, "not the host");
+    const [A, B] = [a.json.workerId as string, b.json.workerId as string];
+    const store = tp.platform.ctx.store;
+    const w = (await store.getWorkspaceByName(ws))!;
+    const { deployment } = await store.upsertDeploymentVersion({ workspaceId: w.id, name: "placed", type: "serving", kind: "class", contentHash: `h-placed-${Date.now()}`, lockfileHash: null, manifest: {}, bundleBytes: 1 });
+    await store.upsertServingStatus({ deploymentId: deployment.id, status: "ready", workerId: A });
+    const now = Date.now();
+    const span = (n: number, name: string) => ({ traceId: "a".repeat(31) + n, spanId: "a".repeat(15) + n, op: "serving", name, start: now, end: now + 1, status: "ok", attributes: {}, servingId: deployment.id });
+    assert.equal((await api(worker.secret, "POST", "/worker/report", { workerId: B, spans: [span(1, "forged")] })).status, 200);
+    assert.equal((await api(worker.secret, "POST", "/worker/report", { workerId: A, spans: [span(2, "hosted")] })).status, 200);
+    await tp.platform.ctx.flushRunOutput?.();
+    assert.deepEqual((await store.getSpans({ servingId: deployment.id })).map((s) => s.name), ["hosted"]);
+    for (const id of [A, B]) await api(worker.secret, "POST", "/worker/leave", { workerId: id });
+  });
+
   it("log lines and spans about runs the worker does not hold are not written", () => {
     assert.ok(forgedOutput, "runs after the report test above");
     assert.deepEqual(forgedOutput.after, forgedOutput.before, "the runs' logs and spans are as they were");

@@ -22,6 +22,8 @@ export interface ServingsRepo {
   upsertServingStatus(input: ServingStatusInput): Promise<ServingRow>;
   getServing(deploymentId: string): Promise<ServingRow | null>;
   listServings(filter?: { workspaceId?: string }): Promise<ServingRow[]>;
+  /** Deployment ids of the servings placed on worker `workerId`. */
+  servingsOn(workerId: string): Promise<string[]>;
   /** Add `n` (default 1) to request_count; batch counts in memory if calls are hot. false if no such serving. */
   incrementRequests(deploymentId: string, n?: number): Promise<boolean>;
 }
@@ -79,6 +81,10 @@ export function createServingsRepo({ db, now }: RepoContext): ServingsRepo {
         .where(eq(deployments.workspaceId, filter.workspaceId))
         .orderBy(asc(deployments.name));
       return rows.map((r) => r.s);
+    },
+
+    async servingsOn(workerId) {
+      return (await db.select({ id: servings.deploymentId }).from(servings).where(eq(servings.workerId, workerId))).map((r) => r.id);
     },
 
     async incrementRequests(deploymentId, n = 1) {

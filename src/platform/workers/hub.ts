@@ -32,11 +32,19 @@ export class WorkerHub {
   readonly runtimeTokens: RuntimeTokens;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly joined = new Set<(w: WorkerRow) => void>();
+  /** When a claim last found the queue empty (undefined once something was queued since). */
+  private drainedAt: number | undefined;
+  /** Counts "queued" events, so a claim knows whether runs came while it read. */
+  private queuedSeq = 0;
   /** Called with workers just declared gone (servings must be placed elsewhere). */
   onGone: (ids: string[]) => void = () => {};
 
   constructor(private readonly ctx: PlatformContext) {
     this.runtimeTokens = new RuntimeTokens(ctx);
+    ctx.events.on("queued", () => {
+      this.queuedSeq++;
+      this.drainedAt = undefined;
+    });
     ctx.events.on("cancel", this.onCancel);
   }
 
@@ -112,11 +120,23 @@ export class WorkerHub {
         this.ctx.events.on("queued", done);
         signal?.addEventListener("abort", done, { once: true });
       });
-      const runs = await this.ctx.store.claimNextRuns(id, max, { excludeDeploymentIds: exclude, leaseMs: this.ctx.config.leaseMs });
+      // A queue seen drained a moment ago, with nothing queued since, is not read again before the
+      // recheck: a worker with runs in flight keeps a claim open, and its empty reads would sit in
+      // front of the reports on the store's one connection.
+      const drained = this.drainedAt !== undefined && Date.now() - this.drainedAt < CLAIM_RECHECK_MS;
+      const runs = drained ? [] : await this.readClaim(id, max, exclude);
       // The wake-up still pending ends by itself at its timer (at most CLAIM_RECHECK_MS).
       if (runs.length > 0 || Date.now() >= deadline || signal?.aborted) return runs;
       await wake;
     }
+  }
+
+  private async readClaim(id: string, max: number, exclude: string[]): Promise<RunRow[]> {
+    const queuedBefore = this.queuedSeq;
+    const runs = await this.ctx.store.claimNextRuns(id, max, { excludeDeploymentIds: exclude, leaseMs: this.ctx.config.leaseMs });
+    // Fewer than asked, with no deployment left out and nothing queued meanwhile: the queue is empty now.
+    if (runs.length < max && exclude.length === 0 && this.queuedSeq === queuedBefore) this.drainedAt = Date.now();
+    return runs;
   }
 
   /** What worker `id` must act on; waits up to `waitMs` for something to happen. */

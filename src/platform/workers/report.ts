@@ -25,34 +25,45 @@ export class ReportWriter {
     const finishing = new Set(r.finished.map((f) => f.id));
     const started = r.started.filter((s) => !finishing.has(s.id));
     if (started.length) await store.markRunsStarted(workerId, started);
-    // Output only about runs this worker holds (or held last): a worker cannot write into others' runs.
-    const about = [...new Set([...r.logs.map((l) => l.runId), ...r.spans.flatMap((s) => (s.runId ? [s.runId] : []))])];
-    const held = new Set(about.length ? (await store.getRuns(about)).filter((run) => run.workerId === workerId).map((run) => run.id) : []);
-    for (const { runId, lines } of r.logs.filter((l) => held.has(l.runId))) {
-      await store.appendLogs(runId, lines);
-      events.emit("logs", runId);
+    // Log lines only go into runs this worker holds (or held last): checked by the statement that writes them.
+    for (const { runId, lines } of r.logs) {
+      if (await store.appendLogs(runId, lines, { heldBy: workerId })) events.emit("logs", runId);
     }
-    const spans = r.spans.filter((s) => (s.runId ? held.has(s.runId) : true));
-    if (spans.length) this.addSpans(spans.map((s) => ({ ...s, parentSpanId: s.parentSpanId ?? null, error: s.error ?? null, runId: s.runId ?? null, servingId: s.servingId ?? null }) as SpanInput));
-    let finished: string[] = [];
-    if (r.finished.length) {
-      finished = await store.finishRuns(r.finished.map(({ attempt: _a, ...f }) => ({ ...f, workerId })));
-      const applied = new Set(finished);
-      for (const f of r.finished) {
-        const final = applied.has(f.id)
-          ? { status: f.status, result: f.result ?? null, error: f.error ?? null, attempt: f.attempt, startedAt: f.startedAt ?? null, finishedAt: f.finishedAt ?? Date.now() }
-          : undefined;
-        events.emit("finished", f.id, final);
-      }
-    }
+    const finished = r.finished.length ? await store.finishRuns(r.finished.map(({ attempt: _a, ...f }) => ({ ...f, workerId }))) : [];
     const requeued: string[] = [];
+    const cancelled: string[] = [];
     for (const q of r.requeued) {
       if (await store.requeueForRetry(q.id, { ...q, workerId })) requeued.push(q.id);
       // Not requeued because a cancel was asked meanwhile: the run ends here as cancelled.
-      else if (await store.finishRun(q.id, { status: "cancelled", error: q.error, workerId })) events.emit("finished", q.id);
+      else if (await store.finishRun(q.id, { status: "cancelled", error: q.error, workerId })) cancelled.push(q.id);
     }
+    // Before anyone hears of a finish, so a reader of the run's spans finds them (readers flush first).
+    await this.takeSpans(workerId, r.spans, [...finished, ...requeued, ...cancelled]);
+    const applied = new Set(finished);
+    for (const f of r.finished) {
+      const final = applied.has(f.id)
+        ? { status: f.status, result: f.result ?? null, error: f.error ?? null, attempt: f.attempt, startedAt: f.startedAt ?? null, finishedAt: f.finishedAt ?? Date.now() }
+        : undefined;
+      events.emit("finished", f.id, final);
+    }
+    for (const id of cancelled) events.emit("finished", id);
     if (requeued.length) events.emit("queued", "");
     return { finished, requeued };
+  }
+
+  /**
+   * A worker's spans, kept only for runs it holds (or held last) and servings placed on it.
+   * `settled`: runs whose finish or requeue by this worker was just applied (held, no need to look).
+   */
+  private async takeSpans(workerId: string, spans: Report["spans"], settled: string[]): Promise<void> {
+    if (spans.length === 0) return;
+    const held = new Set(settled);
+    const runIds = [...new Set(spans.flatMap((s) => (s.runId && !held.has(s.runId) ? [s.runId] : [])))];
+    if (runIds.length) for (const run of await this.ctx.store.getRuns(runIds)) if (run.workerId === workerId) held.add(run.id);
+    const servingIds = [...new Set(spans.flatMap((s) => (s.servingId ? [s.servingId] : [])))];
+    const hosted = new Set(servingIds.length ? await this.ctx.store.servingsOn(workerId) : []);
+    const kept = spans.filter((s) => (s.runId ? held.has(s.runId) : s.servingId ? hosted.has(s.servingId) : false));
+    if (kept.length) this.addSpans(kept.map((s) => ({ ...s, parentSpanId: s.parentSpanId ?? null, error: s.error ?? null, runId: s.runId ?? null, servingId: s.servingId ?? null }) as SpanInput));
   }
 
   /** Spans waiting to be written (serving spans come this way too). */

@@ -758,6 +758,22 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         assert.equal((await store.getLogs(r.id, { afterSeq: 1246 }))[0]?.line, "nul\uFFFDbyte");
         await rejectsWith(store.appendLogs("run_nope", [{ line: "x" }]), "NOT_FOUND");
       });
+
+      it("with heldBy, only a run that worker holds takes the lines (others: null, nothing written)", async () => {
+        const { newRun, deployment } = await fixture();
+        const held = await newRun();
+        const other = await newRun();
+        const [claimed] = await store.claimNextRuns("worker-a", 1, { deploymentIds: [deployment.id] });
+        assert.equal(claimed!.id, held.id);
+        assert.deepEqual(await store.appendLogs(held.id, [{ line: "mine" }], { heldBy: "worker-a" }), { firstSeq: 1, lastSeq: 1 });
+        assert.equal(await store.appendLogs(held.id, [{ line: "forged" }], { heldBy: "worker-b" }), null);
+        assert.equal(await store.appendLogs(other.id, [{ line: "queued, held by nobody" }], { heldBy: "worker-a" }), null);
+        assert.equal(await store.appendLogs("run_nope", [{ line: "x" }], { heldBy: "worker-a" }), null);
+        assert.deepEqual((await store.getLogs(held.id)).map((l) => l.line), ["mine"]);
+        assert.deepEqual(await store.getLogs(other.id), []);
+        // A forged batch did not use up seq numbers.
+        assert.deepEqual(await store.appendLogs(held.id, [{ line: "next" }], { heldBy: "worker-a" }), { firstSeq: 2, lastSeq: 2 });
+      });
     });
 
     describe("spans", () => {
