@@ -17,7 +17,11 @@ export interface PlatformContext {
   paths: PlatformPaths;
   /** Base URL clients use (set once the server listens). */
   publicUrl: string;
-  scheduler?: { upsert(d: DeploymentRow, schedule: Record<string, unknown>): Promise<void> };
+  scheduler?: {
+    upsert(d: DeploymentRow, schedule: Record<string, unknown>): Promise<void>;
+    remove(d: DeploymentRow): Promise<void>;
+    fired(scheduleId: string, deploymentId: string, firedAt: number): Promise<string | null>;
+  };
   /** Where queued runs wait for a worker (the store's rows, or BullMQ on Redis). */
   queue: RunQueue;
 }

@@ -27,9 +27,14 @@ export function scheduleSettings(schedule: Record<string, unknown>, now = Date.n
   return { cron, timezone, startsAt, endsAt, nextTickAt: nextTick(cron, now, { timezone, startsAt, endsAt }) };
 }
 
+const scheduleTimes = (s: ScheduleRow) => ({ timezone: s.timezone, startsAt: s.startsAt === null ? null : Number(s.startsAt), endsAt: s.endsAt === null ? null : Number(s.endsAt) });
+const queueSchedule = (s: ScheduleRow) => ({ id: s.id, deploymentId: s.deploymentId, cron: s.cron, ...scheduleTimes(s) });
+
 /**
- * Fires due schedules by creating runs. Ticks missed while the platform was down are
- * reported as a `schedule.missed` event and not replayed; the schedule resumes at the next tick.
+ * Turns schedules into runs. Embedded: fires due schedules itself; ticks missed while the platform
+ * was down are reported as a `schedule.missed` event and not replayed, and the schedule resumes at
+ * the next tick. On BullMQ each schedule is a job scheduler on its deployment's queue: a worker
+ * hands each fire back here ({@link Scheduler.fired}), and the store records it once.
  */
 export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
@@ -38,10 +43,44 @@ export class Scheduler {
   constructor(private readonly ctx: PlatformContext) {}
 
   async upsert(d: DeploymentRow, schedule: Record<string, unknown>): Promise<void> {
-    await this.ctx.store.upsertSchedule({ deploymentId: d.id, ...scheduleSettings(schedule), enabled: true });
+    const row = await this.ctx.store.upsertSchedule({ deploymentId: d.id, ...scheduleSettings(schedule), enabled: true });
+    await this.ctx.queue.upsertSchedule(queueSchedule(row));
+  }
+
+  /** The deployment has no schedule any more (redeployed without one). */
+  async remove(d: DeploymentRow): Promise<void> {
+    const s = await this.ctx.store.getSchedule(d.id);
+    if (!s) return;
+    await this.ctx.queue.removeSchedule(s.id, d.id);
+    await this.ctx.store.deleteSchedule(d.id);
+  }
+
+  /**
+   * A fire of schedule `scheduleId` delivered by the queue: its run, created once however often
+   * the fire is delivered (compare-and-set on the schedule's last tick); null when already fired,
+   * or the schedule is gone or disabled.
+   */
+  async fired(scheduleId: string, deploymentId: string, firedAt: number): Promise<string | null> {
+    const { store } = this.ctx;
+    const s = await store.getSchedule(deploymentId);
+    if (!s || s.id !== scheduleId || !s.enabled) return null;
+    const d = await store.getDeployment(undefined, deploymentId);
+    if (!d?.currentVersionId) return null;
+    if (!(await store.markTick(s.id, firedAt, nextTick(s.cron, Math.max(firedAt, Date.now()), scheduleTimes(s))))) return null;
+    return this.createRun(s, d, d.currentVersionId);
+  }
+
+  /** Make sure the queue fires every enabled schedule (after a restart, or a Redis that lost its keys). */
+  async syncQueue(): Promise<void> {
+    for (const s of await this.ctx.store.listSchedules()) if (s.enabled) await this.ctx.queue.upsertSchedule(queueSchedule(s));
   }
 
   start(): void {
+    // The queue fires schedules itself: nothing to tick here.
+    if (this.ctx.queue.firesSchedules) {
+      void this.syncQueue().catch((err) => console.error("[nbox scheduler] could not register schedules with the queue:", err));
+      return;
+    }
     const loop = async () => {
       if (this.busy) return;
       this.busy = true;
@@ -72,7 +111,7 @@ export class Scheduler {
   private async fire(s: ScheduleRow, now: number): Promise<boolean> {
     const store = this.ctx.store;
     const due = Number(s.nextTickAt);
-    const opts = { timezone: s.timezone, startsAt: s.startsAt === null ? null : Number(s.startsAt), endsAt: s.endsAt === null ? null : Number(s.endsAt) };
+    const opts = scheduleTimes(s);
     const next = nextTick(s.cron, now, opts);
     // Claim the tick first (compare-and-set on next_tick_at), so two platform nodes never both fire it.
     if (!(await store.markTick(s.id, due, next))) return false;
@@ -89,12 +128,19 @@ export class Scheduler {
         data: { missed, since: new Date(due).toISOString() },
       });
     }
-    const v = await store.getVersion(d.currentVersionId);
+    await this.createRun(s, d, d.currentVersionId);
+    return true;
+  }
+
+  /** The run of one fire of `s`, queued. */
+  private async createRun(s: ScheduleRow, d: DeploymentRow, currentVersionId: string): Promise<string> {
+    const store = this.ctx.store;
+    const v = await store.getVersion(currentVersionId);
     const r = ((v?.manifest as { resource?: Record<string, number> })?.resource ?? {}) as Record<string, number>;
     const run = await store.createRun({
       workspaceId: d.workspaceId,
       deploymentId: d.id,
-      versionId: d.currentVersionId,
+      versionId: currentVersionId,
       args: [],
       scheduleId: s.id,
       maxRetries: r.maxRetries ?? this.ctx.config.defaultMaxRetries,
@@ -102,6 +148,6 @@ export class Scheduler {
       retryBackoffMs: r.retryBackoffMs ?? this.ctx.config.defaultRetryBackoffMs,
     });
     await this.ctx.queue.enqueue([run]);
-    return true;
+    return run.id;
   }
 }

@@ -5,6 +5,13 @@
 import type { ControlPlane } from "./control-plane.ts";
 import { BullRunConsumer, type Delivery, type Outcome } from "./bullmq-consumer.ts";
 import type { RunExecutor, Verdict } from "./run-executor.ts";
+import { RunClaims } from "./run-claims.ts";
+
+// Deliveries held per run slot while calls are short. The extra ones are claimed and wait for a
+// worker process (the process pool has `slots` of them): the requests to the control plane and to
+// Redis around one run overlap with another run's call instead of leaving its process idle. With
+// long calls a worker holds one delivery per slot, so no run waits here while another worker is idle.
+const DELIVERIES_PER_SLOT = 4;
 
 export interface BullSourceOptions {
   cp: ControlPlane;
@@ -18,8 +25,13 @@ export interface BullSourceOptions {
 
 export class BullRunSource {
   private readonly consumer: BullRunConsumer;
+  private readonly claims: RunClaims;
+  private readonly closing = new AbortController();
+  /** Runs executing here: a second delivery of one of them (its lock lapsed meanwhile) is not run twice. */
+  private readonly inProgress = new Set<string>();
 
   constructor(private readonly o: BullSourceOptions) {
+    this.claims = new RunClaims(o.cp, o.me, this.closing.signal);
     this.consumer = new BullRunConsumer({ url: o.redisUrl, prefix: o.prefix, slots: o.slots, leaseMs: o.leaseMs, process: (d) => this.process(d), workerName: o.me.id });
   }
 
@@ -33,22 +45,33 @@ export class BullRunSource {
   }
 
   /** Stop taking deliveries; runs in flight end (released when the worker is stopping) and report first. */
-  close(): Promise<void> {
-    return this.consumer.close({ timeoutMs: 10_000 });
+  async close(): Promise<void> {
+    await this.consumer.close({ timeoutMs: 10_000 });
+    this.closing.abort();
   }
 
   private async process(d: Delivery): Promise<Outcome> {
-    // Cron fires through the control plane's scheduler, which queues ordinary runs.
-    if (d.kind !== "run") return { kind: "done" };
-    const { run } = await this.o.cp.call("POST /worker/claim-run", { body: { workerId: this.o.me.id, runId: d.runId, stalled: d.stalled > 0 } });
+    // A schedule's fire becomes an ordinary run at the control plane (once, however often it is delivered).
+    if (d.kind === "schedule") {
+      await this.o.cp.persist("POST /worker/schedule-fire", this.closing.signal, { body: { workerId: this.o.me.id, scheduleId: d.scheduleId, deploymentId: d.deploymentId, firedAt: d.firedAt } });
+      return { kind: "done" };
+    }
+    if (this.inProgress.has(d.runId)) return { kind: "done" };
+    const run = await this.claims.claim(d.runId);
     // Finished, cancelled or held elsewhere: nothing to do for this delivery.
-    if (!run) return { kind: "done" };
+    if (!run || this.inProgress.has(run.id)) return { kind: "done" };
     if (this.o.executor.stopping) {
       await this.o.executor.release(run);
       return { kind: "release" };
     }
-    const { settled } = await this.o.executor.execute(run);
-    return outcomeOf(await settled, run.id);
+    this.inProgress.add(run.id);
+    try {
+      const { settled } = await this.o.executor.execute(run);
+      this.consumer.resize(this.o.slots * (this.o.executor.callsAreShort ? DELIVERIES_PER_SLOT : 1));
+      return outcomeOf(await settled, run.id);
+    } finally {
+      this.inProgress.delete(run.id);
+    }
   }
 }
 

@@ -87,6 +87,11 @@ export class BullRunConsumer {
     return [...this.loops.keys()];
   }
 
+  /** Deliveries held at once from now on (more are fetched at once; fewer as deliveries end). */
+  resize(slots: number): void {
+    this.slotPool.resize(slots);
+  }
+
   /** Slots in use (deliveries being processed). */
   get busySlots(): number {
     return this.slotPool.inUse;

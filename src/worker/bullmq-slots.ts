@@ -9,8 +9,18 @@ export class Slots {
   private used = 0;
   private readonly waiters: Array<(release: ReleaseSlot) => void> = [];
 
-  constructor(readonly size: number) {
-    if (!Number.isInteger(size) || size < 1) throw new Error(`slots must be an integer ≥ 1, got ${size}`);
+  constructor(private size: number) {
+    checkSize(size);
+  }
+
+  /** Change how many slots there are: more hands slots to waiters now; fewer takes effect as slots come back. */
+  resize(size: number): void {
+    checkSize(size);
+    this.size = size;
+    while (this.used < this.size && this.waiters.length > 0) {
+      this.used++;
+      this.waiters.shift()!(this.releaser());
+    }
   }
 
   /** Slots taken right now. */
@@ -50,10 +60,15 @@ export class Slots {
     return () => {
       if (done) return;
       done = true;
-      const next = this.waiters.shift();
-      // Hand the slot straight to the next waiter: the count stays, nobody can jump the line.
+      // Hand the slot straight to the next waiter: the count stays, nobody can jump the line
+      // (unless the pool shrank meanwhile).
+      const next = this.used <= this.size ? this.waiters.shift() : undefined;
       if (next) next(this.releaser());
       else this.used--;
     };
   }
+}
+
+function checkSize(size: number): void {
+  if (!Number.isInteger(size) || size < 1) throw new Error(`slots must be an integer ≥ 1, got ${size}`);
 }

@@ -44,6 +44,12 @@ export interface RunExecutorDeps {
 }
 
 const PREPARE_ERROR = "PrepareError";
+// Calls shorter than this on average make holding runs ahead worth it: the control-plane round trips
+// around a run then cost as much as the run. Longer calls would keep runs held ahead waiting
+// behind them while another worker may be idle.
+const SHORT_CALL_MS = 100;
+// Weight of the newest call in the running average of call durations.
+const PACE_WEIGHT = 0.2;
 
 export class RunExecutor {
   private readonly prepared = new Map<string, Promise<PreparedVersion>>();
@@ -51,6 +57,8 @@ export class RunExecutor {
   private readonly settling = new Set<Promise<unknown>>();
   /** Set when the worker stops: attempts interrupted from now on go back at the same attempt. */
   stopping = false;
+  /** Running average of call durations (ms); undefined before the first call. */
+  private averageCallMs: number | undefined;
 
   constructor(private readonly d: RunExecutorDeps) {}
 
@@ -61,6 +69,11 @@ export class RunExecutor {
     } catch {
       return 0;
     }
+  }
+
+  /** Whether recent calls were short enough that holding runs ahead of free slots pays (see SHORT_CALL_MS). */
+  get callsAreShort(): boolean {
+    return this.averageCallMs !== undefined && this.averageCallMs < SHORT_CALL_MS;
   }
 
   /** Abort the attempt of `runId` if it runs here; false when it does not. */
@@ -128,6 +141,8 @@ export class RunExecutor {
         outcome = { ok: false, reason: "error", error: { $nbx: "error", v: { name: PREPARE_ERROR, message: (err as Error).message } }, coldStart: false };
       }
       out.ended(run.id);
+      const callMs = Date.now() - startedAt;
+      this.averageCallMs = this.averageCallMs === undefined ? callMs : this.averageCallMs + PACE_WEIGHT * (callMs - this.averageCallMs);
       const settled = this.settle(run, outcome, startedAt).catch((err): Verdict => {
         console.error(`[nbox worker] settling run ${run.id} failed:`, err);
         return "failed";

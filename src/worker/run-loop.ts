@@ -4,8 +4,11 @@
 import type { ControlPlane } from "./control-plane.ts";
 import type { RunExecutor, RunRow } from "./run-executor.ts";
 
-// Runs claimed ahead per slot: one claim statement feeds several calls.
+// Runs claimed ahead per slot: one claim statement feeds several calls. While claims come back full
+// (a deep queue) and calls are short, the number doubles up to the maximum, so a large fan-out of
+// small runs moves in large batches; a claim that comes back short, or long calls, bring it back down.
 const PREFETCH_PER_SLOT = 4;
+const MAX_PREFETCH_PER_SLOT = 64;
 // A claim is held open this long by the control plane while the queue is empty.
 const CLAIM_WAIT_MS = 20_000;
 // While runs are in flight, how long a claim is held open.
@@ -39,6 +42,7 @@ export class RunLoop {
   /** Concurrency limit per deployment, learnt from its version's manifest. */
   private readonly limitPer = new Map<string, number>();
   private readonly executor: RunExecutor;
+  private prefetch = PREFETCH_PER_SLOT;
 
   constructor(private readonly d: RunLoopDeps) {
     this.executor = d.executor;
@@ -96,9 +100,11 @@ export class RunLoop {
             if (!run) {
               // One request claims work for every free slot and a few calls ahead, skipping
               // deployments already at their concurrency limit; it waits while the queue is empty.
-              const want = this.d.slots * PREFETCH_PER_SLOT - this.active - this.ready.length;
+              const want = this.d.slots * this.prefetch - this.active - this.ready.length;
               if (want <= 0) break;
               const claimed = await this.claim(want);
+              const deep = claimed.length >= want && this.executor.callsAreShort;
+              this.prefetch = deep ? Math.min(MAX_PREFETCH_PER_SLOT, this.prefetch * 2) : Math.max(PREFETCH_PER_SLOT, this.prefetch >> 1);
               for (const r of claimed) await this.learnLimit(r);
               for (const r of claimed) {
                 if (this.cancelSoon.delete(r.id)) void this.executor.cancelBeforeStart(r);

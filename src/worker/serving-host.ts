@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { timingSafeEqual } from "node:crypto";
 import type { z } from "@hono/zod-openapi";
 import type { ServingAssignment } from "../platform/api/contract/routes-worker.ts";
-import { proxyNode, type ProxyFailure } from "../platform/serving/proxy.ts";
+import { proxyNode, type ProxyFailure } from "../serving-proxy/proxy.ts";
 import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_STARTUP_TIMEOUT_MS, SECRET_HEADER, type ServingChildConfig } from "./serving/config.ts";
 import { ServingProcess, ServingStartError } from "./serving/serving-process.ts";
 import type { ServingStatus } from "../platform/store/schema.ts";

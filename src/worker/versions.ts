@@ -56,7 +56,8 @@ export class Versions {
   }
 
   private async build(hash: string, dir: string, log: (line: string) => void): Promise<string> {
-    const tag = randomBytes(6).toString("hex");
+    // The pid in the names lets a later start tell a dead worker's leftovers from live work (cache-sweep.ts).
+    const tag = `${process.pid}-${randomBytes(6).toString("hex")}`;
     await mkdir(this.paths.bundles, { recursive: true, mode: 0o700 });
     const file = join(this.paths.bundles, `${hash}.${tag}.tgz`);
     // Prepared aside and renamed into place when complete: another worker sharing this cache may

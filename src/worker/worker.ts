@@ -9,6 +9,7 @@ import { WORKER_PROTOCOL } from "../platform/api/contract/routes-worker.ts";
 import { ProcessPool } from "./jobs/index.ts";
 import { ControlPlane, isTransient } from "./control-plane.ts";
 import { defaultCacheDir } from "./cache-dir.ts";
+import { sweepCache } from "./cache-sweep.ts";
 import type { RuntimeLauncher } from "./launcher.ts";
 import { workerPaths, type WorkerPaths } from "./paths.ts";
 import { ReportBatcher } from "./report-batcher.ts";
@@ -60,6 +61,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const cp = new ControlPlane(o.platformUrl.replace(/\/+$/, ""), o.token);
   const slots = o.slots ?? availableParallelism();
   const paths = workerPaths(resolve(o.cacheDir ?? defaultCacheDir()));
+  await sweepCache(paths);
   // Its id at the control plane: set at registration, and again if it must register anew.
   const me = { id: "" };
   const launcher: RuntimeLauncher = await setupLauncher(paths, {

@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
-import { upstreamHeaders } from "../../src/platform/serving/proxy-headers.ts";
+import { upstreamHeaders } from "../../src/serving-proxy/proxy-headers.ts";
 import { SECRET_HEADER } from "../../src/worker/serving/config.ts";
 import { importProject, KIT_FILES, raw, startTestPlatform, wsName, type TestPlatform } from "../platform/serving/_helpers.ts";
 

@@ -181,6 +181,33 @@ describe("worker API", () => {
     for (const id of [A, B]) await api(worker.secret, "POST", "/worker/leave", { workerId: id });
   });
 
+  it("a schedule's fire delivered twice (or by two workers) becomes one run", async () => {
+    const a = await register(worker.secret, "fire one");
+    const b = await register(worker.secret, "fire two");
+    const [A, B] = [a.json.workerId as string, b.json.workerId as string];
+    const { mod } = await importProject("basic");
+    await mod.square.deploy(ws, { client: tp.client, name: "hourly", schedule: { cron: "0 * * * *" } });
+    const store = tp.platform.ctx.store;
+    const d = (await store.getDeployment((await store.getWorkspaceByName(ws))!.id, "hourly"))!;
+    const s = (await store.getSchedule(d.id))!;
+    // A tick a day ahead: the control plane's own scheduler (embedded here) cannot get to it first.
+    const firedAt = Number(s.nextTickAt) + 86_400_000;
+    const fire = (workerId: string, at = firedAt, scheduleId = s.id) => api(worker.secret, "POST", "/worker/schedule-fire", { workerId, scheduleId, deploymentId: d.id, firedAt: at });
+    const [first, second] = await Promise.all([fire(A), fire(B)]);
+    assert.equal(first.status, 200, JSON.stringify(first.json));
+    const ids = [first.json.runId, second.json.runId].filter(Boolean);
+    assert.equal(ids.length, 1, `exactly one of two racing deliveries made a run: ${JSON.stringify([first.json, second.json])}`);
+    assert.equal((await fire(A)).json.runId, null, "a redelivery later makes none");
+    const run = (await api(tp.token, "GET", `/runs/${ids[0]}`)).json.run;
+    assert.equal(run.deployment, "hourly");
+    assert.equal((await store.getRun(ids[0]))?.scheduleId, s.id);
+    assert.ok(Number((await store.getSchedule(d.id))!.nextTickAt) > firedAt, "the next tick moved on");
+    // The next hour's fire is a new run; a fire of a schedule id that is not this deployment's makes none.
+    assert.ok((await fire(A, firedAt + 3_600_000)).json.runId);
+    assert.equal((await fire(A, firedAt + 7_200_000, "sch_not_this_one")).json.runId, null);
+    for (const id of [A, B]) await api(worker.secret, "POST", "/worker/leave", { workerId: id });
+  });
+
   it("log lines and spans about runs the worker does not hold are not written", () => {
     assert.ok(forgedOutput, "runs after the report test above");
     assert.deepEqual(forgedOutput.after, forgedOutput.before, "the runs' logs and spans are as they were");

@@ -74,7 +74,7 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
       if (deployment.type === "job") await ctx.queue.setConcurrency(deployment.id, Number((manifest.resource as { concurrency?: number } | undefined)?.concurrency ?? 0));
       // The manifest is the whole desired state: a version deployed without a schedule stops the old one.
       if (manifest.schedule) await ctx.scheduler?.upsert(deployment, manifest.schedule);
-      else if (deployment.type === "job") await ctx.store.deleteSchedule(deployment.id);
+      else if (deployment.type === "job") await ctx.scheduler?.remove(deployment);
       let serving: { url: string; token?: string } | undefined;
       if (deployment.type === "serving") {
         if (!servings) throw new NboxError("UNAVAILABLE", "this platform node hosts no servings");

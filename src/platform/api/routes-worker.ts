@@ -74,11 +74,16 @@ export function workerRoutes(ctx: PlatformContext, deps: WorkerApiDeps) {
       const runs = await hub.claim(workerId, max, exclude, Math.min(waitMs, ctx.config.maxWaitMs), c.req.raw.signal);
       return c.json({ runs: runs.map(claimed) }, 200);
     })
-    .openapi(r["POST /worker/claim-run"], async (c) => {
-      const { workerId, runId } = c.req.valid("json");
+    .openapi(r["POST /worker/claim-runs"], async (c) => {
+      const { workerId, runIds } = c.req.valid("json");
       await worker(c.get("principal"), workerId);
-      const run = await ctx.store.claimRun(runId, workerId, { leaseMs: ctx.config.leaseMs });
-      return c.json({ run: run ? claimed(run) : null }, 200);
+      const runs = await ctx.store.claimRuns(runIds, workerId, { leaseMs: ctx.config.leaseMs });
+      return c.json({ runs: runs.map(claimed) }, 200);
+    })
+    .openapi(r["POST /worker/schedule-fire"], async (c) => {
+      const { workerId, scheduleId, deploymentId, firedAt } = c.req.valid("json");
+      await worker(c.get("principal"), workerId);
+      return c.json({ runId: (await ctx.scheduler?.fired(scheduleId, deploymentId, firedAt)) ?? null }, 200);
     })
     .openapi(r["POST /worker/events"], async (c) => {
       const { workerId, waitMs } = c.req.valid("json");

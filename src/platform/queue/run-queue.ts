@@ -5,7 +5,7 @@
 // workers consume it directly and claim each delivered run at the control plane.
 import type { RunEvents } from "../run-events.ts";
 import type { RunRow } from "../store/schema.ts";
-import { BullRunQueue } from "./bullmq-queue.ts";
+import { BullRunQueue, type QueueSchedule } from "./bullmq-queue.ts";
 
 export interface RunQueue {
   readonly kind: "embedded" | "bullmq";
@@ -15,6 +15,14 @@ export interface RunQueue {
   cancelled(run: RunRow): Promise<void>;
   /** A job deployment's runs may run this many at once over all workers (0 = no limit). */
   setConcurrency(deploymentId: string, n: number): Promise<void>;
+  /**
+   * Who fires cron schedules: false — the control plane's scheduler (embedded); true — a BullMQ job
+   * scheduler on the deployment's queue, whose fires workers turn into runs at the control plane.
+   */
+  readonly firesSchedules: boolean;
+  /** Create or replace a schedule's fires in the queue (nothing to do when the queue does not fire them). */
+  upsertSchedule(s: QueueSchedule): Promise<void>;
+  removeSchedule(scheduleId: string, deploymentId: string): Promise<void>;
   /** What workers are told at registration. */
   workerSettings(): { kind: "embedded" } | { kind: "bullmq"; redisUrl: string; prefix: string };
   close(): Promise<void>;
@@ -22,6 +30,7 @@ export interface RunQueue {
 
 export class StoreQueue implements RunQueue {
   readonly kind = "embedded";
+  readonly firesSchedules = false;
   constructor(private readonly events: RunEvents) {}
   async enqueue(runs: readonly RunRow[]): Promise<void> {
     for (const d of new Set(runs.map((r) => r.deploymentId))) this.events.emit("queued", d);
@@ -29,6 +38,8 @@ export class StoreQueue implements RunQueue {
   async cancelled(): Promise<void> {}
   // Workers learn the limit from the manifest and claim around deployments at it.
   async setConcurrency(): Promise<void> {}
+  async upsertSchedule(): Promise<void> {}
+  async removeSchedule(): Promise<void> {}
   workerSettings() {
     return { kind: "embedded" as const };
   }
@@ -37,6 +48,7 @@ export class StoreQueue implements RunQueue {
 
 export class BullQueue implements RunQueue {
   readonly kind = "bullmq";
+  readonly firesSchedules = true;
   private readonly q: BullRunQueue;
 
   constructor(
@@ -59,6 +71,14 @@ export class BullQueue implements RunQueue {
 
   async setConcurrency(deploymentId: string, n: number): Promise<void> {
     await this.q.setConcurrency(deploymentId, n > 0 ? n : null);
+  }
+
+  async upsertSchedule(s: QueueSchedule): Promise<void> {
+    await this.q.upsertSchedule(s);
+  }
+
+  async removeSchedule(scheduleId: string, deploymentId: string): Promise<void> {
+    await this.q.removeSchedule(scheduleId, deploymentId);
   }
 
   workerSettings() {

@@ -10,7 +10,7 @@ import type { z } from "@hono/zod-openapi";
 import { NboxError } from "../../errors.ts";
 import type { ServingAssignment, WorkerReport } from "../api/contract/routes-worker.ts";
 import type { PlatformContext } from "../context.ts";
-import { proxyNode } from "../serving/proxy.ts";
+import { proxyNode } from "../../serving-proxy/proxy.ts";
 import type { ServingHost } from "../serving/types.ts";
 import type { DeploymentRow, DeploymentVersionRow, WorkerRow } from "../store/schema.ts";
 import type { WorkerHub } from "../workers/hub.ts";

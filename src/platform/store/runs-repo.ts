@@ -137,6 +137,11 @@ export interface RunsRepo {
   /** Claim one specific queued run (e.g. delivered by BullMQ). null if it is not queued any more. */
   claimRun(id: string, workerId: string, opts?: LeaseOptions): Promise<RunRow | null>;
   /**
+   * claimRun for many runs in one statement: those of `ids` that were queued, now held by `workerId`
+   * (with those it already holds and has not started: a repeated request gets the same answer).
+   */
+  claimRuns(ids: string[], workerId: string, opts?: LeaseOptions): Promise<RunRow[]>;
+  /**
    * Record that these runs' user code started (their call was handed to a process), so a crash
    * from now on costs the attempt. Only runs `workerId` still holds; returns the ids it applied to.
    */
@@ -237,6 +242,22 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
     return claimed.sort((a, b) => Number(a.scheduledFor ?? a.createdAt) - Number(b.scheduledFor ?? b.createdAt) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   };
 
+  const claimRuns: RunsRepo["claimRuns"] = async (ids, workerId, opts) => {
+    if (ids.length === 0) return [];
+    return db
+      .update(runs)
+      .set(claimSet(workerId, now(), opts))
+      // The ids travel as one JSON parameter, however many there are. A run this worker claimed and
+      // has not started is handed to it again: a repeated request (its answer was lost) orphans nothing.
+      .where(
+        and(
+          sql`${runs.id} in (select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))`,
+          or(eq(runs.status, "queued"), and(eq(runs.status, "running"), eq(runs.workerId, workerId), isNull(runs.startedAt))),
+        ),
+      )
+      .returning();
+  };
+
   const finishRuns: RunsRepo["finishRuns"] = async (items) => {
     if (items.length === 0) return [];
     for (const it of items) {
@@ -247,16 +268,14 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
     const t = now();
     const applied: string[] = [];
     for (let i = 0; i < items.length; i += STORE_DEFAULTS.insertBatch) {
-      const chunk = items.slice(i, i + STORE_DEFAULTS.insertBatch);
-      // One UPDATE … FROM (VALUES …) for the whole batch; each row keeps finishRun's guards.
-      const values = sql.join(
-        chunk.map((it) => sql`(${it.id}, ${it.status}, ${JSON.stringify(it.result ?? null)}::jsonb, ${JSON.stringify(it.error ?? null)}::jsonb, ${it.workerId ?? null}::text, ${it.startedAt ?? null}::bigint, ${it.finishedAt ?? null}::bigint)`),
-        sql`, `,
-      );
+      const chunk = items.slice(i, i + STORE_DEFAULTS.insertBatch).map((it) => ({
+        id: it.id, status: it.status, result: it.result ?? null, error: it.error ?? null, worker: it.workerId ?? null, started: it.startedAt ?? null, finished: it.finishedAt ?? null,
+      }));
+      // One UPDATE for the whole batch, its rows as one JSON parameter; each row keeps finishRun's guards.
       const res = await db.execute(sql`
         update ${runs} set status = v.status, result = v.result, error = v.error, finished_at = coalesce(v.finished, ${t}),
           started_at = coalesce(v.started, ${runs.startedAt})
-        from (values ${values}) as v(id, status, result, error, worker, started, finished)
+        from jsonb_to_recordset(${JSON.stringify(chunk)}::jsonb) as v(id text, status text, result jsonb, error jsonb, worker text, started bigint, finished bigint)
         where ${runs.id} = v.id and ${runs.status} in ('queued', 'running') and (v.worker is null or ${runs.workerId} = v.worker)
         returning ${runs.id} as id`);
       applied.push(...rowsOf<{ id: string }>(res).map((r) => r.id));
@@ -319,13 +338,10 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
     },
 
     async claimRun(id, workerId, opts) {
-      const [row] = await db
-        .update(runs)
-        .set(claimSet(workerId, now(), opts))
-        .where(and(eq(runs.id, id), eq(runs.status, "queued")))
-        .returning();
-      return row ?? null;
+      return (await claimRuns([id], workerId, opts))[0] ?? null;
     },
+
+    claimRuns,
 
     async finishRun(id, input) {
       return (await finishRuns([{ id, ...input }])).length > 0;

@@ -12,7 +12,7 @@ import { fromWire } from "../../codec/index.ts";
 import type { OperatorLocator } from "../../operator/locate.ts";
 import type { RecordedSignature } from "../../schema/types.ts";
 import type { Span } from "../../trace/span.ts";
-import type { UpstreamAddress } from "../../platform/serving/proxy.ts";
+import type { UpstreamAddress } from "../../serving-proxy/proxy.ts";
 import { RuntimeProcess, type ExitInfo } from "../runtime/runtime-process.ts";
 import type { SurfaceInfo } from "../runtime/surface.ts";
 import type { RuntimeLaunch } from "../spawn-runtime.ts";

@@ -371,7 +371,8 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         const r1 = await newRun();
         const later = await newRun({ scheduledFor: clock() + 60_000 });
         const r2 = await newRun();
-        const r3 = await newRun({ scheduledFor: clock() - 1 });
+        // Due since r2 was created (not "a moment ago", which on a slow machine may be before r2).
+        const r3 = await newRun({ scheduledFor: Number(r2.createdAt) });
         const c1 = await claim("w1");
         assert.equal(c1?.id, r1.id);
         assert.equal(c1?.status, "running");
@@ -398,7 +399,11 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         assert.equal(await store.claimNextRun("w", { deploymentIds: [] }), null);
         assert.equal((await store.claimNextRun("w", { deploymentIds: [a.deployment.id] }))?.id, ra.id);
         assert.equal((await store.claimRun(rb.id, "w9"))?.workerId, "w9");
-        assert.equal(await store.claimRun(rb.id, "w9"), null, "claimRun only takes queued runs");
+        assert.equal(await store.claimRun(rb.id, "w8"), null, "claimRun only takes queued runs");
+        assert.equal((await store.claimRun(rb.id, "w9"))?.id, rb.id, "the holder asking again (its answer was lost) gets it again");
+        await store.markRunsStarted("w9", [{ id: rb.id, startedAt: Date.now() }]);
+        assert.equal(await store.claimRun(rb.id, "w9"), null, "not once it started");
+        assert.deepEqual((await store.claimRuns([rb.id, ra.id, "run_nope"], "w9")).map((r) => r.id), [], "none of them is queued");
       });
 
       it("concurrent claimers never claim the same run", async () => {

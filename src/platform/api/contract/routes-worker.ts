@@ -6,7 +6,10 @@ import { failures, hashParam, json, jsonBody } from "./helpers.ts";
 import { StoredErrorSchema, WireValue } from "./schemas.ts";
 
 /** Bumped when the worker API changes incompatibly: a worker of another version is refused at registration. */
-export const WORKER_PROTOCOL = 1;
+export const WORKER_PROTOCOL = 2;
+
+/** Runs one claim-runs request may name. */
+export const MAX_CLAIM_RUNS = 1_000;
 
 const workerId = z.string().min(1);
 const epochMs = z.number();
@@ -150,12 +153,19 @@ export const workerContract = {
     },
     responses: { 200: json(z.object({ runs: z.array(ClaimedRun) }), "Claimed runs (possibly none)"), ...failures },
   }),
-  "POST /worker/claim-run": createRoute({
+  "POST /worker/claim-runs": createRoute({
     method: "post",
-    path: "/worker/claim-run",
-    summary: "Claim one run the queue delivered (BullMQ); null when it is not runnable any more",
-    request: { body: jsonBody(z.object({ workerId, runId: z.string(), stalled: z.boolean().default(false) })) },
-    responses: { 200: json(z.object({ run: ClaimedRun.nullable() }), "The run, or null"), ...failures },
+    path: "/worker/claim-runs",
+    summary: "Claim runs the queue delivered (BullMQ); those not runnable any more are left out",
+    request: { body: jsonBody(z.object({ workerId, runIds: z.array(z.string()).min(1).max(MAX_CLAIM_RUNS) })) },
+    responses: { 200: json(z.object({ runs: z.array(ClaimedRun) }), "The runs now held by the worker"), ...failures },
+  }),
+  "POST /worker/schedule-fire": createRoute({
+    method: "post",
+    path: "/worker/schedule-fire",
+    summary: "A schedule's fire the queue delivered (BullMQ job scheduler): the control plane creates its run once",
+    request: { body: jsonBody(z.object({ workerId, scheduleId: z.string(), deploymentId: z.string(), firedAt: z.number().int().nonnegative() })) },
+    responses: { 200: json(z.object({ runId: z.string().nullable() }), "The run it became; null when this fire was recorded already, or the schedule is gone or disabled"), ...failures },
   }),
   "POST /worker/events": createRoute({
     method: "post",

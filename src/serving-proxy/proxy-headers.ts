@@ -3,7 +3,7 @@
 // Content-Length or Transfer-Encoding that the proxy does not honour byte for byte would leave that
 // connection half-read, and the next, unrelated request on it would be misparsed (request desync).
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
-import { SECRET_HEADER } from "../../worker/serving/config.ts";
+import { SECRET_HEADER } from "../worker/serving/config.ts";
 import type { ProxyFailure } from "./proxy.ts";
 
 /** Hop-by-hop headers: they describe one connection and never travel past it. */

@@ -1,13 +1,14 @@
-// Reverse proxy from the platform to a serving child: method, path, headers (incl. `traceparent`)
-// and body go through; the response streams back as it comes (NDJSON streams, backpressure).
-// When the caller goes away, the upstream request is destroyed, which cancels a streaming
-// generator in the child. The caller's bearer token is not forwarded: user code never sees it.
-// Framing towards the child is the proxy's own (see proxy-headers.ts): a body read whole goes
-// with its actual length, a streamed one chunked, and GET/HEAD go without one.
+// The serving proxy, one implementation for both hops of a serving call: the control plane's
+// router to a worker's listener, and the worker to its serving child. Method, path, headers (incl.
+// `traceparent`) and body go through; the response streams back as it comes (NDJSON streams,
+// backpressure). When the caller goes away, the upstream request is destroyed, which cancels a
+// streaming generator in the child. The caller's bearer token is not forwarded: user code never
+// sees it. Framing towards the upstream is the proxy's own (see proxy-headers.ts): a body read
+// whole goes with its actual length, a streamed one chunked, and GET/HEAD go without one.
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { bodylessRefusal, downstreamHeaders, upstreamHeaders } from "./proxy-headers.ts";
-import type { WireError } from "../../worker/serving/wire.ts";
+import type { WireError } from "../worker/serving/wire.ts";
 
 /** Where a serving child listens: a unix socket (the default) or a loopback TCP port (fallback). */
 export type UpstreamAddress = { socketPath: string } | { host: string; port: number };
