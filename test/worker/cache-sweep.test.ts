@@ -1,0 +1,72 @@
+// A worker start sweeps what a killed worker left in the cache (half-downloaded bundles, staging
+// folders of a prepare), and nothing else: finished versions, the work of live processes sharing
+// the cache, and anything changed in the last minute stay.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { LEFTOVER_MIN_AGE_MS, sweepCache } from "../../src/worker/cache-sweep.ts";
+import { workerPaths } from "../../src/worker/paths.ts";
+
+const HASH = "ab".repeat(32);
+const OTHER = "cd".repeat(32);
+
+/** The pid of a process that has exited. */
+function deadPid(): number {
+  const r = spawnSync(process.execPath, ["-e", ""]);
+  return r.pid!;
+}
+
+describe("worker cache sweep", () => {
+  const root = mkdtempSync(join(tmpdir(), "nbx-cache-sweep-"));
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it("removes a dead worker's old downloads and staging folders, and keeps everything else", async () => {
+    const paths = workerPaths(join(root, "cache"));
+    mkdirSync(paths.bundles, { recursive: true });
+    mkdirSync(paths.versions, { recursive: true });
+    const dead = deadPid();
+    const live = process.pid;
+    const old = (Date.now() - 2 * LEFTOVER_MIN_AGE_MS) / 1000;
+    const file = (p: string, age: "old" | "new" = "old") => {
+      writeFileSync(p, "x");
+      if (age === "old") utimesSync(p, old, old);
+      return p;
+    };
+    const folder = (p: string, age: "old" | "new" = "old") => {
+      mkdirSync(join(p, "sub"), { recursive: true });
+      writeFileSync(join(p, "sub", "f.js"), "x");
+      if (age === "old") utimesSync(p, old, old);
+      return p;
+    };
+
+    const gone = [
+      file(join(paths.bundles, `${HASH}.${dead}-0a1b2c3d4e5f.tgz`)),
+      file(join(paths.bundles, `${OTHER}.0a1b2c3d4e5f.tgz`)), // named before the pid was part of the name
+      folder(join(paths.versions, `.${HASH}.prepare-${dead}-0a1b2c3d4e5f`)),
+      folder(join(paths.versions, `..${HASH}.prepare-${dead}-0a1b2c3d4e5f.extract-Ab12Cd`)),
+      folder(join(paths.versions, `.${OTHER}.prepare-0a1b2c3d4e5f`)),
+    ];
+    const kept = [
+      file(join(paths.bundles, `${OTHER}.${dead}-0a1b2c3d4e5f.tgz`), "new"), // changed just now
+      file(join(paths.bundles, `${HASH}.${live}-0a1b2c3d4e5f.tgz`)), // its writer is running
+      file(join(paths.bundles, `${HASH}.tgz`)),
+      folder(join(paths.versions, `.${OTHER}.prepare-${live}-0a1b2c3d4e5f`)),
+      folder(join(paths.versions, `.${HASH}.prepare-${dead}-ffffffffffff`), "new"),
+      folder(join(paths.versions, HASH)),
+      file(join(paths.versions, HASH, ".ready")),
+      folder(join(paths.deps, "k".repeat(64))),
+    ];
+
+    const removed = await sweepCache(paths);
+    assert.deepEqual([...removed].sort(), [...gone].sort());
+    for (const p of gone) assert.equal(existsSync(p), false, `${p} is removed`);
+    for (const p of kept) assert.equal(existsSync(p), true, `${p} is kept`);
+  });
+
+  it("a cache without those folders is nothing to sweep", async () => {
+    assert.deepEqual(await sweepCache(workerPaths(join(root, "empty"))), []);
+  });
+});
