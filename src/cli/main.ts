@@ -12,6 +12,7 @@ import { registerRuns } from "./runs.ts";
 import { registerServings } from "./servings.ts";
 import { registerUp } from "./up.ts";
 import { registerWorker } from "./worker.ts";
+import { registerWorkers } from "./workers.ts";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   });
   registerUp(program);
   registerWorker(program);
+  registerWorkers(program);
   registerDeploy(program);
   registerRuns(program);
   registerServings(program);

@@ -5,6 +5,6 @@ export const DASHBOARD_HTML = /* html */ `<!doctype html>
 <link rel="stylesheet" href="/dashboard.css">
 <script type="module" src="/dashboard.js"></script>
 </head>
-<body><header><b>nbox</b><a data-view="runs">Runs</a><a data-view="deployments">Deployments</a><a data-view="servings">Servings</a><a data-view="events">Events</a><span id="who" class="muted"></span></header>
+<body><header><b>nbox</b><a data-view="runs">Runs</a><a data-view="deployments">Deployments</a><a data-view="servings">Servings</a><a data-view="workers">Workers</a><a data-view="events">Events</a><span id="who" class="muted"></span></header>
 <main id="main"></main>
 </body></html>`;

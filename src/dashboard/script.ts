@@ -14,7 +14,7 @@ const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "
 async function api(path) {
   const r = await fetch("/api/v1" + path, { headers: { authorization: "Bearer " + token() } });
   const j = await r.json();
-  if (!r.ok) throw new Error(j.error?.message ?? r.status);
+  if (!r.ok) throw Object.assign(new Error(j.error?.message ?? r.status), { status: r.status });
   return j;
 }
 function login(msg) {
@@ -55,6 +55,15 @@ const views = {
     const { servings } = await api("/servings");
     return '<table><tr><th>Serving</th><th>Status</th><th>Restarts</th><th>Requests</th><th>URL</th></tr>' +
       servings.map((s) => '<tr><td>' + esc(s.workspace + "/" + s.name) + '</td><td>' + esc(s.status) + '</td><td>' + esc(s.restarts) + '</td><td>' + esc(s.requests) + '</td><td>' + esc(s.url ?? "") + '</td></tr>').join("") + '</table>';
+  },
+  // GET /workers answers admin tokens only: workers are shared by every workspace.
+  async workers() {
+    let workers;
+    try { ({ workers } = await api("/workers")); } catch (e) { if (e.status === 403) return '<p class="muted">Workers are shown to admin tokens only.</p>'; throw e; }
+    return '<table><tr><th>Worker</th><th>Name</th><th>State</th><th>Slots</th><th>Running</th><th>Sandbox</th><th>Registered</th><th>Last seen</th><th>Address</th></tr>' +
+      workers.map((w) => '<tr><td><code>' + esc(w.id) + '</code></td><td>' + esc(w.name) + (w.local ? ' <span class="muted">(local)</span>' : "") + '</td><td class="' + (w.alive ? "w-alive" : "w-gone") + '">' +
+        (w.alive ? "alive" : "gone " + esc(new Date(w.goneAt).toLocaleString())) + '</td><td>' + esc(w.slots) + '</td><td>' + esc(w.running) + '</td><td>' + esc(w.sandbox ?? "") + '</td><td>' +
+        esc(new Date(w.registeredAt).toLocaleString()) + '</td><td>' + ago(w.lastSeenAt) + '</td><td>' + esc(w.address ?? "") + '</td></tr>').join("") + '</table>';
   },
   async events() {
     const { events } = await api("/events");

@@ -24,6 +24,8 @@ export interface PlatformContext {
   };
   /** Where queued runs wait for a worker (the store's rows, or BullMQ on Redis). */
   queue: RunQueue;
+  /** How a live worker that registered with this node runs user code (undefined: not known here). */
+  workerSandbox?: (workerId: string) => "bwrap" | "none" | undefined;
 }
 
 /** What the control plane keeps on disk besides its store: uploaded, checked bundles. */

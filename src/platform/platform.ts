@@ -92,6 +92,7 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
     }
   }
   const hub = new WorkerHub(ctx);
+  ctx.workerSandbox = (id) => hub.sandboxOf(id)?.kind;
   const reports = new ReportWriter(ctx);
   ctx.flushRunOutput = () => reports.flush();
   // The embedded store's data folder is locked to this control plane: runs held by the local worker

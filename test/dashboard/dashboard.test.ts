@@ -36,9 +36,22 @@ describe("dashboard", () => {
     assert.match(await css.text(), /\.bar\{/);
   });
 
+  it("has a Workers tab: the workers the platform lists, and a note instead of an error for workspace tokens", async () => {
+    const html = await (await fetch(`${tp.url}/`)).text();
+    assert.match(html, /<a data-view="workers">Workers<\/a>/);
+    assert.match(DASHBOARD_JS, /async workers\(\) \{/);
+    assert.match(DASHBOARD_JS, /e\.status === 403/, "a workspace token's 403 is shown as a note, not the login form");
+    const { status, json } = await tp.api("GET", "/workers");
+    assert.equal(status, 200);
+    assert.ok(json.workers.some((w: { local: boolean; alive: boolean }) => w.local && w.alive), "the local worker is there to show");
+    const ws = await tp.api("POST", "/tokens", { workspace: "dashboard-workers" });
+    const res = await fetch(`${tp.url}/api/v1/workers`, { headers: { authorization: `Bearer ${ws.json.secret}` } });
+    assert.equal(res.status, 403);
+  });
+
   it("every API path the page reads answers 200 with a token and 401 without", async () => {
     const paths = [...DASHBOARD_JS.matchAll(/api\("(\/[a-z]+)/g)].map((m) => m[1]!);
-    assert.deepEqual([...new Set(paths)].sort(), ["/events", "/runs", "/servings", "/workspaces"]);
+    assert.deepEqual([...new Set(paths)].sort(), ["/events", "/runs", "/servings", "/workers", "/workspaces"]);
     for (const p of new Set(paths)) {
       const ok = await fetch(`${tp.url}/api/v1${p}`, { headers: { authorization: `Bearer ${tp.token}` } });
       assert.equal(ok.status, 200, p);

@@ -15,6 +15,7 @@ import { bundleRoutes } from "./routes-bundles.ts";
 import { runRoutes } from "./routes-runs.ts";
 import { blobRoutes } from "./routes-blobs.ts";
 import { servingRoutes } from "./routes-servings.ts";
+import { workersAdminRoutes } from "./routes-workers-admin.ts";
 import { router } from "./validation.ts";
 
 /** PUT /api/v1/bundles/<hash> and PUT /api/v1/blobs/<hash>: limited by their own routes. */
@@ -42,7 +43,8 @@ export function createApi(ctx: PlatformContext, servings?: ServingHost, extra?: 
     .route("/", deploymentRoutes(ctx, servings))
     .route("/", runRoutes(ctx))
     .route("/", servingRoutes(ctx, servings))
-    .route("/", blobRoutes(ctx));
+    .route("/", blobRoutes(ctx))
+    .route("/", workersAdminRoutes(ctx));
   extra?.(api);
   api.onError(onApiError);
   api.notFound((c) => c.json(apiFailure("NOT_FOUND", "NotFound", `no API route ${c.req.method} ${c.req.path}`), 404));

@@ -1,7 +1,7 @@
-import { and, asc, eq, inArray, isNull, lt } from "drizzle-orm";
+import { and, asc, count, desc, eq, gte, inArray, isNull, isNotNull, lt, or, sql } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
 import { newId } from "./ids.ts";
-import { workers, type WorkerRow } from "./schema.ts";
+import { runs, workers, type WorkerRow } from "./schema.ts";
 
 export interface RegisterWorkerInput {
   name: string;
@@ -20,6 +20,10 @@ export interface WorkersRepo {
   listLiveWorkers(): Promise<WorkerRow[]>;
   /** Mark workers gone (left, or silent since before `silentSince`); returns the ids it marked. */
   markWorkersGone(opts: { ids?: string[]; silentSince?: number }): Promise<string[]>;
+  /** Live workers, then those gone (only since `goneSince` when given); newest registration first in each. */
+  listWorkers(opts?: { goneSince?: number }): Promise<WorkerRow[]>;
+  /** How many runs each worker holds running (workers holding none are left out). */
+  runningByWorker(): Promise<Map<string, number>>;
 }
 
 export function createWorkersRepo({ db, now }: RepoContext): WorkersRepo {
@@ -59,6 +63,24 @@ export function createWorkersRepo({ db, now }: RepoContext): WorkersRepo {
       if (silentSince !== undefined) conds.push(lt(workers.lastSeenAt, silentSince));
       const rows = await db.update(workers).set({ goneAt: now() }).where(and(...conds)).returning({ id: workers.id });
       return rows.map((r) => r.id);
+    },
+
+    async listWorkers({ goneSince } = {}) {
+      return db
+        .select()
+        .from(workers)
+        .where(goneSince === undefined ? undefined : or(isNull(workers.goneAt), gte(workers.goneAt, goneSince)))
+        .orderBy(desc(sql`${workers.goneAt} IS NULL`), desc(workers.registeredAt));
+    },
+
+    async runningByWorker() {
+      // The partial index on running runs' worker answers this without reading other runs.
+      const rows = await db
+        .select({ workerId: runs.workerId, n: count() })
+        .from(runs)
+        .where(and(eq(runs.status, "running"), isNotNull(runs.workerId)))
+        .groupBy(runs.workerId);
+      return new Map(rows.map((r) => [r.workerId!, Number(r.n)]));
     },
   };
 }

@@ -4,7 +4,8 @@ import { adminContract } from "./routes-admin.ts";
 import { deploymentContract } from "./routes-deployments.ts";
 import { runContract } from "./routes-runs.ts";
 import { workerContract } from "./routes-worker.ts";
+import { workersAdminContract } from "./routes-workers-admin.ts";
 
-export const apiContract = { ...adminContract, ...deploymentContract, ...runContract, ...workerContract } as const;
+export const apiContract = { ...adminContract, ...deploymentContract, ...runContract, ...workerContract, ...workersAdminContract } as const;
 export type ApiContract = typeof apiContract;
 export type RouteKey = keyof ApiContract;
