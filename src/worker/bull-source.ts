@@ -21,6 +21,8 @@ export interface BullSourceOptions {
   prefix: string;
   slots: number;
   leaseMs: number;
+  /** Where claimed runs are recorded as held (the heartbeat renews exactly those). */
+  held: { hold(runIds: Iterable<string>): void };
 }
 
 export class BullRunSource {
@@ -31,7 +33,7 @@ export class BullRunSource {
   private readonly inProgress = new Set<string>();
 
   constructor(private readonly o: BullSourceOptions) {
-    this.claims = new RunClaims(o.cp, o.me, this.closing.signal);
+    this.claims = new RunClaims(o.cp, o.me, o.held, this.closing.signal);
     this.consumer = new BullRunConsumer({ url: o.redisUrl, prefix: o.prefix, slots: o.slots, leaseMs: o.leaseMs, process: (d) => this.process(d), workerName: o.me.id });
   }
 

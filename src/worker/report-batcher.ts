@@ -30,6 +30,8 @@ export class ReportBatcher {
   private finished: Array<{ item: Finished; done: () => void }> = [];
   private requeued: Array<{ item: Requeued; done: (applied: boolean) => void }> = [];
   private servings: ServingNote[] = [];
+  /** Runs the control plane counts as held by this worker: claimed, and not yet reported finished or requeued. */
+  private readonly holding = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private immediate = false;
   private sending = false;
@@ -43,6 +45,16 @@ export class ReportBatcher {
     private readonly workerId: () => string,
     private readonly busy: () => boolean = () => false,
   ) {}
+
+  /** Runs just claimed: they are this worker's until a report that finishes or requeues them was answered. */
+  hold(runIds: Iterable<string>): void {
+    for (const id of runIds) this.holding.add(id);
+  }
+
+  /** What the heartbeat renews: a run missing here (its claim's answer never arrived) lapses and comes back. */
+  get held(): string[] {
+    return [...this.holding];
+  }
 
   /** The run's call was handed to its process: from now on a crash costs the attempt. */
   started(runId: string, startedAt: number): void {
@@ -151,6 +163,9 @@ export class ReportBatcher {
           if (!this.stopping.signal.aborted) console.error("[nbox worker] a report was refused:", (err as Error).message);
         }
         const back = new Set(applied.requeued);
+        // Taken or not, a run reported over is not this worker's any more (one not taken was not
+        // its own: cancelled meanwhile, or taken back).
+        for (const id of finishing) this.holding.delete(id);
         for (const f of finished) f.done();
         for (const q of requeued) q.done(back.has(q.item.id));
       })

@@ -13,6 +13,8 @@ export class RunClaims {
   constructor(
     private readonly cp: ControlPlane,
     private readonly me: { id: string },
+    /** Where claimed runs are recorded as held (the heartbeat renews exactly those). */
+    private readonly held: { hold(runIds: Iterable<string>): void },
     /** Aborted when the worker stops: a claim the control plane cannot take is not retried after that. */
     private readonly stopping: AbortSignal,
   ) {}
@@ -40,6 +42,7 @@ export class RunClaims {
         // Safe to repeat: the control plane hands a run again to the worker that claimed it and
         // has not started it, so a claim whose answer was lost is not orphaned.
         const { runs } = await this.cp.persist("POST /worker/claim-runs", this.stopping, { body: { workerId: this.me.id, runIds: chunk } });
+        this.held.hold(runs.map((r) => r.id));
         const claimed = new Map(runs.map((r) => [r.id, r]));
         for (const id of chunk) {
           // The same run delivered twice at once: only one delivery runs it.

@@ -24,6 +24,8 @@ export interface RunLoopDeps {
   me: { id: string };
   slots: number;
   executor: RunExecutor;
+  /** Where claimed runs are recorded as held (the heartbeat renews exactly those). */
+  held: { hold(runIds: Iterable<string>): void };
 }
 
 /** Claims runs from the control plane while slots are free and executes each attempt in a worker process. */
@@ -142,6 +144,7 @@ export class RunLoop {
     const waitMs = this.active > 0 ? BUSY_CLAIM_WAIT_MS : CLAIM_WAIT_MS;
     try {
       const { runs } = await this.d.cp.call("POST /worker/claim", { body: { workerId: this.d.me.id, max, exclude: this.saturated(), waitMs }, signal: this.claimAbort.signal });
+      this.d.held.hold(runs.map((r) => r.id));
       return runs;
     } catch (err) {
       if (this.stopped) return [];

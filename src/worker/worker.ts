@@ -108,8 +108,8 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const executor = new RunExecutor({ me, pool, output, versions, launcher });
   // Runs come from claims at the control plane (embedded queue) or from BullMQ on Redis.
   const q = reg.queue;
-  const bull = q.kind === "bullmq" && q.redisUrl ? new BullRunSource({ cp, me, executor, redisUrl: q.redisUrl, prefix: q.prefix ?? "nbx", slots, leaseMs: reg.leaseMs }) : undefined;
-  loop = bull ? undefined : new RunLoop({ cp, me, slots, executor });
+  const bull = q.kind === "bullmq" && q.redisUrl ? new BullRunSource({ cp, me, executor, redisUrl: q.redisUrl, prefix: q.prefix ?? "nbx", slots, leaseMs: reg.leaseMs, held: output }) : undefined;
+  loop = bull ? undefined : new RunLoop({ cp, me, slots, executor, held: output });
   if (bull) bullBusy = () => bull.busy;
 
   let stopped = false;
@@ -145,7 +145,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const heartbeat = async () => {
     while (!stopped) {
       try {
-        const beat = await cp.persist("POST /worker/heartbeat", life.signal, { body: { workerId: me.id, servings: servings.hosted() }, signal: life.signal });
+        const beat = await cp.persist("POST /worker/heartbeat", life.signal, { body: { workerId: me.id, servings: servings.hosted(), holding: output.held }, signal: life.signal });
         servings.reconcile(beat.servings);
         bull?.setDeployments(beat.deployments ?? []);
       } catch (err) {

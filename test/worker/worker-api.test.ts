@@ -4,6 +4,7 @@
 // The "workers" here are this test speaking the worker API by hand (the platform has no executor).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { sql } from "drizzle-orm";
 import { WORKER_PROTOCOL } from "../../src/platform/api/contract/routes-worker.ts";
 import { call, createWorkerToken, importProject, startTestPlatform, wsName, type TestPlatform } from "./_helpers.ts";
 
@@ -206,6 +207,30 @@ describe("worker API", () => {
     assert.ok((await fire(A, firedAt + 3_600_000)).json.runId);
     assert.equal((await fire(A, firedAt + 7_200_000, "sch_not_this_one")).json.runId, null);
     for (const id of [A, B]) await api(worker.secret, "POST", "/worker/leave", { workerId: id });
+  });
+
+  it("a heartbeat renews only the runs the worker says it holds; one it lost track of lapses and is queued again", async () => {
+    const a = await register(worker.secret, "forgetful");
+    const A = a.json.workerId as string;
+    const store = tp.platform.ctx.store;
+    const ids: string[] = [];
+    for (const x of [7, 8]) ids.push((await api(tp.token, "POST", `/workspaces/${ws}/deployments/square/runs`, { args: [x] })).json.run.id);
+    const claimed = (await api(worker.secret, "POST", "/worker/claim", { workerId: A, max: 10 })).json.runs.map((r: { id: string }) => r.id);
+    for (const id of ids) assert.ok(claimed.includes(id), `claimed ${id}`);
+    const [kept, lost] = ids as [string, string];
+    // Leases as if the claim were long ago: only a renewal keeps a run.
+    const past = Date.now() - 1;
+    await store.db.execute(sql`update runs set lease_expires_at = ${past} where id in (${kept}, ${lost})`);
+    const beat = await api(worker.secret, "POST", "/worker/heartbeat", { workerId: A, holding: claimed.filter((id: string) => id !== lost) });
+    assert.equal(beat.status, 200, JSON.stringify(beat.json));
+    assert.ok((await store.getRun(kept))!.leaseExpiresAt! > Date.now(), "the run it holds is renewed");
+    assert.equal((await store.getRun(lost))!.leaseExpiresAt, past, "the run it did not name is not");
+    // What the control plane's sweep does with lapsed leases (it may already have).
+    await store.recoverStaleRuns({ lapsedOnly: true, workerIds: [A] });
+    assert.equal((await store.getRun(lost))!.status, "queued", "the lapsed run goes back to the queue");
+    assert.equal((await store.getRun(kept))!.status, "running");
+    assert.equal((await store.getRun(lost))!.attempt, 1, "never started: no attempt spent");
+    await api(worker.secret, "POST", "/worker/leave", { workerId: A });
   });
 
   it("log lines and spans about runs the worker does not hold are not written", () => {

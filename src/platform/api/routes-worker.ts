@@ -62,9 +62,9 @@ export function workerRoutes(ctx: PlatformContext, deps: WorkerApiDeps) {
       return c.json({ workerId: row.id, leaseMs: ctx.config.leaseMs, heartbeatMs: hub.heartbeatMs, maxBodyBytes: ctx.config.maxBodyBytes, proxySecret, queue: ctx.queue.workerSettings() }, 200);
     })
     .openapi(r["POST /worker/heartbeat"], async (c) => {
-      const { workerId } = c.req.valid("json");
+      const { workerId, holding } = c.req.valid("json");
       await worker(c.get("principal"), workerId);
-      const leases = await hub.heartbeat(workerId);
+      const leases = await hub.heartbeat(workerId, holding);
       const deployments = ctx.queue.kind === "bullmq" ? await deps.jobDeployments() : undefined;
       return c.json({ leases, servings: await deps.assignments(workerId), ...(deployments ? { deployments } : {}) }, 200);
     })

@@ -146,8 +146,12 @@ export interface RunsRepo {
    * from now on costs the attempt. Only runs `workerId` still holds; returns the ids it applied to.
    */
   markRunsStarted(workerId: string, items: StartedInput[]): Promise<string[]>;
-  /** Heartbeat: extend the lease of every run `workerId` holds, in one statement. Returns how many. */
-  renewLeases(workerId: string, opts?: LeaseOptions): Promise<number>;
+  /**
+   * Heartbeat: extend the leases of the runs `workerId` holds, in one statement; with `ids`, only
+   * those of them (the ones the worker says it holds: a run it lost track of then lapses and comes
+   * back instead of being renewed forever). Returns how many.
+   */
+  renewLeases(workerId: string, opts?: LeaseOptions & { ids?: readonly string[] }): Promise<number>;
   /** Move a queued/running run to a terminal status. false if it was already terminal (or held by another worker). */
   finishRun(id: string, input: FinishRunInput): Promise<boolean>;
   /** running → queued for another attempt. false if not running, or cancel was requested (finish it as cancelled instead). */
@@ -445,7 +449,13 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
       const held = await db
         .update(runs)
         .set({ leaseExpiresAt: now() + leaseMsOf(opts) })
-        .where(and(eq(runs.status, "running"), eq(runs.workerId, workerId)))
+        .where(
+          and(
+            eq(runs.status, "running"),
+            eq(runs.workerId, workerId),
+            opts?.ids === undefined ? undefined : sql`${runs.id} in (select jsonb_array_elements_text(${JSON.stringify(opts.ids)}::jsonb))`,
+          ),
+        )
         .returning({ id: runs.id });
       return held.length;
     },

@@ -95,14 +95,15 @@ export class WorkerHub {
     return [...this.live.values()].map((w) => w.row);
   }
 
-  async heartbeat(id: string): Promise<number> {
+  /** Worker `id` is alive and holds the runs `holding`: their leases are renewed (others it may still hold in the store lapse). */
+  async heartbeat(id: string, holding: readonly string[]): Promise<number> {
     if (!(await this.ctx.store.touchWorker(id))) {
       this.live.delete(id);
       throw new NboxError("NOT_FOUND", `worker ${id} was declared dead`, "Register again");
     }
     const w = this.live.get(id);
     if (w) w.row = { ...w.row, lastSeenAt: Date.now() };
-    return this.ctx.store.renewLeases(id, { leaseMs: this.ctx.config.leaseMs });
+    return this.ctx.store.renewLeases(id, { leaseMs: this.ctx.config.leaseMs, ids: holding });
   }
 
   /** Claim up to `max` runs for worker `id`, waiting up to `waitMs` (or until `signal`) while none are queued. */

@@ -614,6 +614,7 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
           for (const r of await store.getRuns(mine.map((m) => m.id))) assert.ok(r.leaseExpiresAt! >= clock() + LEASE - 500, "renewed from now");
           assert.equal((await store.getRun(theirs.id))?.leaseExpiresAt, other!.leaseExpiresAt, "another worker's lease is not ours to renew");
           assert.equal(await store.renewLeases(`nobody-${randomUUID()}`), 0);
+          assert.equal(await store.renewLeases(worker, { leaseMs: LEASE, ids: [mine[0]!.id, theirs.id] }), 1, "with ids: only those of them it holds");
           const back = await store.recoverStaleRuns({ lapsedOnly: true, workerIds: [worker, other!.workerId!] });
           assert.deepEqual(back.requeued, [theirs.id], "only the lapsed lease is taken back");
           assert.deepEqual((await store.getRuns(mine.map((m) => m.id))).map((r) => r.status), ["running", "running"]);

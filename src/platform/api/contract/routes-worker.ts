@@ -137,8 +137,16 @@ export const workerContract = {
   "POST /worker/heartbeat": createRoute({
     method: "post",
     path: "/worker/heartbeat",
-    summary: "Renew the leases of every run this worker holds; learn what it should host",
-    request: { body: jsonBody(z.object({ workerId, servings: z.array(z.string()).default([]) })) },
+    summary: "Renew the leases of the runs this worker holds; learn what it should host",
+    request: {
+      body: jsonBody(
+        z.object({
+          workerId,
+          servings: z.array(z.string()).default([]),
+          holding: z.array(z.string()).max(1_000_000).default([]).openapi({ description: "runs it claimed and has not reported finished or requeued: only these leases are renewed" }),
+        }),
+      ),
+    },
     responses: {
       200: json(z.object({ leases: z.number().int(), servings: z.array(ServingAssignment), deployments: z.array(z.string()).optional().openapi({ description: "job deployments whose BullMQ queues workers consume" }) }), "Renewed"),
       ...failures,
