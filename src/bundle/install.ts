@@ -84,7 +84,9 @@ async function build(
   log: (line: string) => void,
 ): Promise<string> {
   await mkdir(cacheDir, { recursive: true });
-  const tmp = await mkdtemp(`${final}.tmp-`);
+  // The pid lets a later worker start tell a killed installer's leftover from an install still running
+  // (src/worker/cache-sweep.ts); mkdtemp's random tail keeps concurrent installers of one key apart.
+  const tmp = await mkdtemp(`${final}.tmp-${process.pid}-`);
   try {
     await writeFile(path.join(tmp, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
     if (lock) await writeFile(path.join(tmp, "package-lock.json"), JSON.stringify(lock, null, 2) + "\n");

@@ -1,17 +1,18 @@
 // A worker start sweeps what a killed worker left in the cache (half-downloaded bundles, staging
-// folders of a prepare), and nothing else: finished versions, the work of live processes sharing
-// the cache, and anything changed in the last minute stay.
+// folders of a prepare, half-done dependency installs), and nothing else: finished versions and
+// installs, the work of live processes sharing the cache, and anything changed in the last minute stay.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { LEFTOVER_MIN_AGE_MS, sweepCache } from "../../src/worker/cache-sweep.ts";
+import { LEFTOVER_MIN_AGE_MS, UNNAMED_INSTALL_MIN_AGE_MS, sweepCache } from "../../src/worker/cache-sweep.ts";
 import { workerPaths } from "../../src/worker/paths.ts";
 
 const HASH = "ab".repeat(32);
 const OTHER = "cd".repeat(32);
+const KEY = "ef".repeat(32);
 
 /** The pid of a process that has exited. */
 function deadPid(): number {
@@ -23,10 +24,11 @@ describe("worker cache sweep", () => {
   const root = mkdtempSync(join(tmpdir(), "nbx-cache-sweep-"));
   after(() => rmSync(root, { recursive: true, force: true }));
 
-  it("removes a dead worker's old downloads and staging folders, and keeps everything else", async () => {
+  it("removes a dead worker's old downloads, staging and install folders, and keeps everything else", async () => {
     const paths = workerPaths(join(root, "cache"));
     mkdirSync(paths.bundles, { recursive: true });
     mkdirSync(paths.versions, { recursive: true });
+    mkdirSync(paths.deps, { recursive: true });
     const dead = deadPid();
     const live = process.pid;
     const old = (Date.now() - 2 * LEFTOVER_MIN_AGE_MS) / 1000;
@@ -48,6 +50,7 @@ describe("worker cache sweep", () => {
       folder(join(paths.versions, `.${HASH}.prepare-${dead}-0a1b2c3d4e5f`)),
       folder(join(paths.versions, `..${HASH}.prepare-${dead}-0a1b2c3d4e5f.extract-Ab12Cd`)),
       folder(join(paths.versions, `.${OTHER}.prepare-0a1b2c3d4e5f`)),
+      folder(join(paths.deps, `${KEY}.tmp-${dead}-Ab12Cd`)),
     ];
     const kept = [
       file(join(paths.bundles, `${OTHER}.${dead}-0a1b2c3d4e5f.tgz`), "new"), // changed just now
@@ -58,12 +61,33 @@ describe("worker cache sweep", () => {
       folder(join(paths.versions, HASH)),
       file(join(paths.versions, HASH, ".ready")),
       folder(join(paths.deps, "k".repeat(64))),
+      folder(join(paths.deps, KEY)), // a finished install
+      folder(join(paths.deps, `${HASH}.tmp-${live}-Ab12Cd`)), // its installer is running
+      folder(join(paths.deps, `${OTHER}.tmp-${dead}-Ab12Cd`), "new"),
+      folder(join(paths.deps, `${OTHER}.tmp-Ab12Cd`)), // no pid, and younger than an install may run
     ];
 
     const removed = await sweepCache(paths);
     assert.deepEqual([...removed].sort(), [...gone].sort());
     for (const p of gone) assert.equal(existsSync(p), false, `${p} is removed`);
     for (const p of kept) assert.equal(existsSync(p), true, `${p} is kept`);
+  });
+
+  it("an install folder named without a pid is removed only once older than an install may run", async () => {
+    const paths = workerPaths(join(root, "unnamed"));
+    const stale = join(paths.deps, `${KEY}.tmp-Ab12Cd`);
+    const recent = join(paths.deps, `${HASH}.tmp-Xy34Zw`);
+    for (const [p, ageMs] of [
+      [stale, UNNAMED_INSTALL_MIN_AGE_MS + LEFTOVER_MIN_AGE_MS],
+      [recent, UNNAMED_INSTALL_MIN_AGE_MS - LEFTOVER_MIN_AGE_MS],
+    ] as const) {
+      mkdirSync(join(p, "node_modules"), { recursive: true });
+      const t = (Date.now() - ageMs) / 1000;
+      utimesSync(p, t, t);
+    }
+    assert.deepEqual(await sweepCache(paths), [stale]);
+    assert.equal(existsSync(stale), false);
+    assert.equal(existsSync(recent), true);
   });
 
   it("a cache without those folders is nothing to sweep", async () => {
