@@ -5,6 +5,7 @@ import type { PlatformConfig } from "./config.ts";
 import type { RunEvents } from "./run-events.ts";
 import type { Lookups } from "./lookups.ts";
 import type { RunQueue } from "./queue/run-queue.ts";
+import type { ClaimTaker } from "./workers/hub.ts";
 
 /** Everything a platform component needs, passed explicitly (no globals). */
 export interface PlatformContext {
@@ -24,6 +25,8 @@ export interface PlatformContext {
   };
   /** Where queued runs wait for a worker (the store's rows, or BullMQ on Redis). */
   queue: RunQueue;
+  /** Embedded queue: a worker waiting on the empty queue that takes `n` new runs of a deployment directly. */
+  handoff?: (deploymentId: string, n: number) => ClaimTaker | undefined;
   /** How a live worker that registered with this node runs user code (undefined: not known here). */
   workerSandbox?: (workerId: string) => "bwrap" | "none" | undefined;
 }

@@ -92,6 +92,8 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
     }
   }
   const hub = new WorkerHub(ctx);
+  // Embedded queue: a trigger hands its runs straight to a worker waiting on the empty queue.
+  if (queue.kind === "embedded") ctx.handoff = (deploymentId, n) => hub.takeWaitingClaim(deploymentId, n);
   ctx.workerSandbox = (id) => hub.sandboxOf(id)?.kind;
   const reports = new ReportWriter(ctx);
   ctx.flushRunOutput = () => reports.flush();

@@ -12,6 +12,7 @@ import { isArgsRef, readArgsRef } from "./routes-blobs.ts";
 import { JobArgs } from "./job-args.ts";
 import { presentDeployment, presentRun } from "./present.ts";
 import { waitForRun } from "./wait.ts";
+import { createAndQueue } from "../queue/create-and-queue.ts";
 import { scheduleSettings } from "../scheduler.ts";
 import type { ServingHost } from "../serving/types.ts";
 
@@ -100,7 +101,9 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
       const r = manifest.resource ?? {};
       const header = body.traceparent ?? c.req.header("traceparent");
       const parent = parseTraceParent(header);
-      const runs = await ctx.store.createRuns(
+      const runs = await createAndQueue(
+        ctx,
+        d.id,
         argLists.map((args) => ({
           workspaceId: ws.id,
           deploymentId: d.id,
@@ -112,10 +115,10 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
           ...(parent ? { traceId: parent.traceId, parentSpanId: parent.spanId, traceparent: header } : {}),
         })),
       );
-      await ctx.queue.enqueue(runs);
       if (Array.isArray(batch)) return c.json({ runs: await Promise.all(runs.map((run) => presentRun(ctx, run))) }, 201);
       // `wait: true` saves the caller a round trip for short calls: answer when done (or still running after a while).
       const latest = body.wait ? await waitForRun(ctx, runs[0]!.id, Math.min(ctx.config.maxWaitMs, 20_000), c.req.raw.signal, runs[0]) : runs[0]!;
       return c.json({ run: await presentRun(ctx, latest) }, 201);
     });
 }
+

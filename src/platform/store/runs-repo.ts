@@ -121,7 +121,7 @@ export function retryDelayMs(baseMs: number, attempt: number): number {
 export interface RunsRepo {
   createRun(input: CreateRunInput): Promise<RunRow>;
   /** Many runs in few statements (fan-out); same order as `inputs`. */
-  createRuns(inputs: CreateRunInput[]): Promise<RunRow[]>;
+  createRuns(inputs: CreateRunInput[], opts?: { claimedBy?: { workerId: string } & LeaseOptions }): Promise<RunRow[]>;
   /** Claim up to `limit` queued runs at once, oldest first (same rules as claimNextRun). */
   claimNextRuns(workerId: string, limit: number, opts?: ClaimOptions): Promise<RunRow[]>;
   /** finishRun for many runs in one statement; returns the ids it applied to. */
@@ -293,28 +293,32 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
       return row!;
     },
 
-    async createRuns(inputs) {
+    async createRuns(inputs, opts = {}) {
       const t = now();
       const out: RunRow[] = [];
+      // Handed straight to a waiting worker: created already claimed by it (no queue stop, no claim statement).
+      const holder = opts.claimedBy ? { status: "running" as const, workerId: opts.claimedBy.workerId, leaseExpiresAt: t + leaseMsOf(opts.claimedBy) } : undefined;
       for (let i = 0; i < inputs.length; i += STORE_DEFAULTS.insertBatch) {
-        const rows = inputs.slice(i, i + STORE_DEFAULTS.insertBatch).map((x) => runValues(x, t));
+        const rows = inputs.slice(i, i + STORE_DEFAULTS.insertBatch).map((x) => ({ ...runValues(x, t), ...holder }));
         // One statement per chunk with the rows as a single JSON parameter (far cheaper than
         // 23 parameters per row); the rows are fully built here, so they are returned as they are.
         const json = rows.map((r) => ({
           id: r.id, workspace_id: r.workspaceId, deployment_id: r.deploymentId, version_id: r.versionId, status: r.status,
           args: r.args, attempt: r.attempt, max_retries: r.maxRetries, timeout_ms: r.timeoutMs, retry_backoff_ms: r.retryBackoffMs,
           trace_id: r.traceId, parent_span_id: r.parentSpanId, traceparent: r.traceparent, scheduled_for: r.scheduledFor,
-          schedule_id: r.scheduleId, created_at: r.createdAt,
+          schedule_id: r.scheduleId, created_at: r.createdAt, worker_id: r.workerId, lease_expires_at: r.leaseExpiresAt,
         }));
         await db.execute(sql`
           insert into ${runs} (id, workspace_id, deployment_id, version_id, status, args, result, error, attempt, max_retries, timeout_ms,
             retry_backoff_ms, trace_id, parent_span_id, traceparent, scheduled_for, schedule_id, created_at, started_at, finished_at,
-            worker_id, cancel_requested, log_seq)
+            worker_id, lease_expires_at, cancel_requested, log_seq)
           select id, workspace_id, deployment_id, version_id, status, args, null, null, attempt, max_retries, timeout_ms,
-            retry_backoff_ms, trace_id, parent_span_id, traceparent, scheduled_for, schedule_id, created_at, null, null, null, false, 0
+            retry_backoff_ms, trace_id, parent_span_id, traceparent, scheduled_for, schedule_id, created_at, null, null, worker_id,
+            lease_expires_at, false, 0
           from jsonb_to_recordset(${JSON.stringify(json)}::jsonb) as x(id text, workspace_id text, deployment_id text, version_id text,
             status text, args jsonb, attempt int, max_retries int, timeout_ms int, retry_backoff_ms int, trace_id text,
-            parent_span_id text, traceparent text, scheduled_for bigint, schedule_id text, created_at bigint)`);
+            parent_span_id text, traceparent text, scheduled_for bigint, schedule_id text, created_at bigint, worker_id text,
+            lease_expires_at bigint)`);
         out.push(...(rows as RunRow[]));
       }
       return out;

@@ -15,6 +15,21 @@ export interface WorkerEvents {
   servings: boolean;
 }
 
+/** A claim held open on an empty queue: new runs can be handed to it directly. */
+interface ClaimWaiter {
+  workerId: string;
+  max: number;
+  exclude: ReadonlySet<string>;
+  signal?: AbortSignal;
+  deliver(runs: RunRow[]): void;
+}
+
+/** Who takes runs handed over directly: create them claimed by `workerId`, then `deliver` them (or `deliver([])` if that failed). */
+export interface ClaimTaker {
+  workerId: string;
+  deliver(runs: RunRow[]): void;
+}
+
 interface Live {
   row: WorkerRow;
   sandbox?: { kind: "bwrap" | "none"; detail: string };
@@ -36,6 +51,7 @@ export class WorkerHub {
   private drainedAt: number | undefined;
   /** Counts "queued" events, so a claim knows whether runs came while it read. */
   private queuedSeq = 0;
+  private readonly waiters = new Set<ClaimWaiter>();
   /** Called with workers just declared gone (servings must be placed elsewhere). */
   onGone: (ids: string[]) => void = () => {};
 
@@ -109,10 +125,15 @@ export class WorkerHub {
   /** Claim up to `max` runs for worker `id`, waiting up to `waitMs` (or until `signal`) while none are queued. */
   async claim(id: string, max: number, exclude: string[], waitMs: number, signal?: AbortSignal): Promise<RunRow[]> {
     const deadline = Date.now() + waitMs;
+    const excluded = new Set(exclude);
     for (;;) {
+      let handed: RunRow[] = [];
+      let done!: () => void;
+      const waiter: ClaimWaiter = { workerId: id, max, exclude: excluded, signal, deliver: (runs) => ((handed = runs), done()) };
       const wake = new Promise<void>((resolve) => {
-        const done = () => {
+        done = () => {
           clearTimeout(t);
+          this.waiters.delete(waiter);
           this.ctx.events.off("queued", done);
           signal?.removeEventListener("abort", done);
           resolve();
@@ -120,16 +141,42 @@ export class WorkerHub {
         const t = setTimeout(done, Math.max(0, Math.min(CLAIM_RECHECK_MS, deadline - Date.now())));
         this.ctx.events.on("queued", done);
         signal?.addEventListener("abort", done, { once: true });
+        this.waiters.add(waiter);
       });
       // A queue seen drained a moment ago, with nothing queued since, is not read again before the
       // recheck: a worker with runs in flight keeps a claim open, and its empty reads would sit in
       // front of the reports on the store's one connection.
       const drained = this.drainedAt !== undefined && Date.now() - this.drainedAt < CLAIM_RECHECK_MS;
       const runs = drained ? [] : await this.readClaim(id, max, exclude);
-      // The wake-up still pending ends by itself at its timer (at most CLAIM_RECHECK_MS).
-      if (runs.length > 0 || Date.now() >= deadline || signal?.aborted) return runs;
+      if (runs.length > 0 || handed.length > 0 || Date.now() >= deadline || signal?.aborted) {
+        done();
+        return [...runs, ...handed];
+      }
       await wake;
+      if (handed.length > 0) return handed;
     }
+  }
+
+  /** Claims waiting on the drained queue right now (each could take new runs directly). */
+  get claimsWaiting(): number {
+    return this.drainedAt === undefined ? 0 : [...this.waiters].filter((w) => !w.signal?.aborted).length;
+  }
+
+  /**
+   * A claim waiting on the drained queue that can take `n` runs of `deploymentId` now, taken off
+   * the waiting list: new runs go to it directly, already claimed (no queue stop, no claim
+   * statement). None while older runs may still be queued (they go first). A taker whose request
+   * went away before the runs reached it leaves them to lapse back into the queue (its heartbeat
+   * does not name them).
+   */
+  takeWaitingClaim(deploymentId: string, n: number): ClaimTaker | undefined {
+    if (this.drainedAt === undefined) return undefined;
+    for (const w of this.waiters) {
+      if (w.max < n || w.exclude.has(deploymentId) || w.signal?.aborted) continue;
+      this.waiters.delete(w);
+      return w;
+    }
+    return undefined;
   }
 
   private async readClaim(id: string, max: number, exclude: string[]): Promise<RunRow[]> {
