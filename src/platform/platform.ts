@@ -54,17 +54,6 @@ async function ensureAdminToken(ctx: PlatformContext): Promise<{ token: string; 
   return { token: secret, created: true };
 }
 
-/** Every run the store holds as queued goes (again) to BullMQ: adding a run already there does nothing. */
-async function requeueStoredRuns(ctx: PlatformContext): Promise<void> {
-  let before: string | undefined;
-  for (;;) {
-    const page = await ctx.store.listRuns({ status: "queued", limit: 500, ...(before ? { before } : {}) });
-    if (page.length === 0) return;
-    await ctx.queue.enqueue(page);
-    before = page[page.length - 1]!.id;
-  }
-}
-
 // How long `nbx up` waits for its local worker to join before it reports the platform up anyway.
 const LOCAL_WORKER_START_MS = 30_000;
 
@@ -78,13 +67,13 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const store = await openStore(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir });
   const events = new RunEvents();
-  const queue = config.redisUrl ? new BullQueue(config.redisUrl, config.queuePrefix, events) : new StoreQueue(events);
+  const queue = config.redisUrl ? new BullQueue(config.redisUrl, config.queuePrefix, events, store) : new StoreQueue(events);
   const ctx: PlatformContext = { config, store, events, queue, lookups: new Lookups(store), paths: platformPaths(config.dataDir), publicUrl: "" };
   if (queue instanceof BullQueue) {
     // Redis must answer before anything is queued; runs queued while Redis was away are queued again.
     try {
       await queue.ping();
-      await requeueStoredRuns(ctx);
+      await queue.requeueStored();
     } catch (err) {
       await queue.close().catch(() => {});
       await store.close();

@@ -51,7 +51,7 @@ export interface QueueCounts {
  * Redis down: every method fails within the connect/command timeouts with a
  * `RedisUnavailableError` (code UNAVAILABLE, the URL in the message, password redacted); nothing
  * is queued in memory meanwhile (no offline queue). The connection keeps reconnecting in the
- * background, so calls succeed again once Redis is back.
+ * background, so calls succeed again once Redis is back ({@link onReconnect}).
  */
 export class BullRunQueue {
   /** The key prefix in use. */
@@ -62,12 +62,21 @@ export class BullRunQueue {
   private readonly gate: FailFastGate;
   private readonly queues = new Map<string, Queue>();
   private closed = false;
+  private readyCount = 0;
 
   constructor(opts: BullRunQueueOptions) {
     this.prefix = opts.prefix ?? DEFAULT_BULLMQ_PREFIX;
     this.url = redactRedisUrl(opts.url);
     this.client = failFastRedis(opts.url, opts);
     this.gate = new FailFastGate(this.client, opts.url, opts.connectTimeoutMs ?? 2000);
+    this.client.on("ready", () => this.readyCount++);
+  }
+
+  /** `fn` runs each time the connection is ready again after it was lost (not at the first connect). */
+  onReconnect(fn: () => void): void {
+    this.client.on("ready", () => {
+      if (this.readyCount > 1 && !this.closed) fn();
+    });
   }
 
   /**

@@ -4,14 +4,19 @@
 // (`nbx up --redis`): a queue per deployment, attempts with backoff, delays, stalled-job recovery;
 // workers consume it directly and claim each delivered run at the control plane.
 import type { RunEvents } from "../run-events.ts";
+import type { Store } from "../store/index.ts";
 import type { RunRow } from "../store/schema.ts";
-import { BullRunQueue, type QueueSchedule } from "./bullmq-queue.ts";
+import { BullRunQueue, RedisUnavailableError, type QueueSchedule } from "./bullmq-queue.ts";
+import { PendingAdds } from "./pending-adds.ts";
 
 export interface RunQueue {
   readonly kind: "embedded" | "bullmq";
-  /** Runs the store just made `queued` (new, or taken back from a dead worker). */
+  /**
+   * Runs the store just made `queued` (new, or taken back from a dead worker). Does not fail
+   * because the queue's backend is away: the runs are queued in the store and reach it later.
+   */
   enqueue(runs: readonly RunRow[]): Promise<void>;
-  /** A queued run was cancelled: it must not be delivered. */
+  /** A queued run was cancelled: it must not be run (a delivery that finds it cancelled runs nothing). */
   cancelled(run: RunRow): Promise<void>;
   /** A job deployment's runs may run this many at once over all workers (0 = no limit). */
   setConcurrency(deploymentId: string, n: number): Promise<void>;
@@ -46,27 +51,68 @@ export class StoreQueue implements RunQueue {
   async close(): Promise<void> {}
 }
 
+/**
+ * BullMQ on Redis. A run is queued once the store holds it: while Redis is away, runs whose add
+ * failed are kept and added in the background once it answers (see {@link PendingAdds}), so
+ * triggers, retries, runs taken back from dead workers and schedule fires all wait instead of
+ * failing. Settings (concurrency, schedules) still fail fast with a `RedisUnavailableError`.
+ */
 export class BullQueue implements RunQueue {
   readonly kind = "bullmq";
   readonly firesSchedules = true;
   private readonly q: BullRunQueue;
+  private readonly pending: PendingAdds;
 
   constructor(
     private readonly redisUrl: string,
     readonly prefix: string,
     private readonly events: RunEvents,
+    private readonly store: Pick<Store, "listRuns">,
   ) {
     this.q = new BullRunQueue({ url: redisUrl, prefix });
+    this.pending = new PendingAdds({
+      add: (runs) => this.q.add(runs),
+      requeueStored: () => this.requeueStored(),
+      log: (message) => console.error(`[nbox queue] ${message}`),
+    });
+    // Redis may have come back without its data: the store's queued runs are added again.
+    this.q.onReconnect(() => this.pending.reconnected());
   }
 
   async enqueue(runs: readonly RunRow[]): Promise<void> {
     if (runs.length === 0) return;
-    await this.q.add(runs.map((r) => ({ id: r.id, deploymentId: r.deploymentId, maxRetries: r.maxRetries, retryBackoffMs: r.retryBackoffMs, scheduledFor: r.scheduledFor })));
+    const queueable = runs.map((r) => ({ id: r.id, deploymentId: r.deploymentId, maxRetries: r.maxRetries, retryBackoffMs: r.retryBackoffMs, scheduledFor: r.scheduledFor }));
+    try {
+      await this.q.add(queueable);
+    } catch (err) {
+      if (!(err instanceof RedisUnavailableError)) throw err;
+      this.pending.keep(queueable, err.message);
+    }
     for (const d of new Set(runs.map((r) => r.deploymentId))) this.events.emit("queued", d);
   }
 
+  /**
+   * The store has the run cancelled already. A job that cannot be removed while Redis is away is
+   * delivered later, and its claim finds nothing to run.
+   */
   async cancelled(run: RunRow): Promise<void> {
-    await this.q.remove(run.id, run.deploymentId);
+    if (this.pending.forget(run.id)) return;
+    try {
+      await this.q.remove(run.id, run.deploymentId);
+    } catch (err) {
+      if (!(err instanceof RedisUnavailableError)) throw err;
+    }
+  }
+
+  /** Every run the store holds as queued goes (again) to BullMQ: adding a run already there does nothing. */
+  async requeueStored(): Promise<void> {
+    let before: string | undefined;
+    for (;;) {
+      const page = await this.store.listRuns({ status: "queued", limit: 500, ...(before ? { before } : {}) });
+      if (page.length === 0) return;
+      await this.enqueue(page);
+      before = page[page.length - 1]!.id;
+    }
   }
 
   async setConcurrency(deploymentId: string, n: number): Promise<void> {
@@ -90,7 +136,8 @@ export class BullQueue implements RunQueue {
     return this.q.ping();
   }
 
-  close(): Promise<void> {
-    return this.q.close();
+  async close(): Promise<void> {
+    await this.pending.close();
+    await this.q.close();
   }
 }
