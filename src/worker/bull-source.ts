@@ -58,10 +58,15 @@ export class BullRunSource {
       await this.o.cp.persist("POST /worker/schedule-fire", this.closing.signal, { body: { workerId: this.o.me.id, scheduleId: d.scheduleId, deploymentId: d.deploymentId, firedAt: d.firedAt } });
       return { kind: "done" };
     }
-    if (this.inProgress.has(d.runId)) return { kind: "done" };
+    // Its run is still being run (here, or by another worker the queue gave up on): the job must
+    // outlive this delivery, so the run's outcome still has a job to settle — look again later.
+    const later = { kind: "later", delayMs: this.o.leaseMs } as const;
+    if (this.inProgress.has(d.runId)) return later;
     const run = await this.claims.claim(d.runId);
-    // Finished, cancelled or held elsewhere: nothing to do for this delivery.
-    if (!run || this.inProgress.has(run.id)) return { kind: "done" };
+    if (run === "held") return later;
+    // Finished, cancelled or unknown: nothing to do for this delivery.
+    if (!run) return { kind: "done" };
+    if (this.inProgress.has(run.id)) return later;
     if (this.o.executor.stopping) {
       await this.o.executor.release(run);
       return { kind: "release" };

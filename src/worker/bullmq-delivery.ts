@@ -53,7 +53,13 @@ export type Delivery = RunDelivery | ScheduleDelivery;
  *   for outcomes the store has already settled (cancelled, run gone).
  */
 /** `release`: back to wait without spending an attempt (the worker is stopping; the run never ran here). */
-export type Outcome = { kind: "done" } | { kind: "retry"; error: Error } | { kind: "fail"; error: Error; unrecoverable: boolean } | { kind: "release" };
+/** `later`: delivered again after `delayMs`, no attempt spent (its run is still held by another worker). */
+export type Outcome =
+  | { kind: "done" }
+  | { kind: "retry"; error: Error }
+  | { kind: "fail"; error: Error; unrecoverable: boolean }
+  | { kind: "release" }
+  | { kind: "later"; delayMs: number };
 
 /** A job this consumer cannot interpret (not produced by the nbox producer). */
 export class UnknownJobError extends Error {
@@ -96,6 +102,9 @@ export async function settle(job: Job, token: string, outcome: Outcome, fetchNex
       return job.moveToCompleted(null, token, fetchNext);
     case "release":
       await job.moveToWait(token);
+      return undefined;
+    case "later":
+      await job.moveToDelayed(Date.now() + outcome.delayMs, token);
       return undefined;
   }
 }

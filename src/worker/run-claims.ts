@@ -4,7 +4,9 @@ import { MAX_CLAIM_RUNS } from "../platform/api/contract/routes-worker.ts";
 import type { ControlPlane } from "./control-plane.ts";
 import type { RunRow } from "./run-executor.ts";
 
-type Resolver = { resolve(run: RunRow | null): void; reject(err: unknown): void };
+/** What a claim got: the run (now held here), "held" (another worker still holds it), or null (nothing to run). */
+export type Claimed = RunRow | "held" | null;
+type Resolver = { resolve(run: Claimed): void; reject(err: unknown): void };
 
 export class RunClaims {
   private pending = new Map<string, Resolver[]>();
@@ -19,8 +21,8 @@ export class RunClaims {
     private readonly stopping: AbortSignal,
   ) {}
 
-  /** The run, now held by this worker; null when it is not runnable any more (finished, cancelled, held elsewhere). */
-  claim(runId: string): Promise<RunRow | null> {
+  /** The run, now held by this worker; "held" while another worker holds it; null when it is finished, cancelled or unknown. */
+  claim(runId: string): Promise<Claimed> {
     return new Promise((resolve, reject) => {
       const waiting = this.pending.get(runId);
       if (waiting) waiting.push({ resolve, reject });
@@ -41,13 +43,14 @@ export class RunClaims {
       try {
         // Safe to repeat: the control plane hands a run again to the worker that claimed it and
         // has not started it, so a claim whose answer was lost is not orphaned.
-        const { runs } = await this.cp.persist("POST /worker/claim-runs", this.stopping, { body: { workerId: this.me.id, runIds: chunk } });
+        const { runs, held } = await this.cp.persist("POST /worker/claim-runs", this.stopping, { body: { workerId: this.me.id, runIds: chunk } });
         this.held.hold(runs.map((r) => r.id));
         const claimed = new Map(runs.map((r) => [r.id, r]));
+        const elsewhere = new Set(held);
         for (const id of chunk) {
           // The same run delivered twice at once: only one delivery runs it.
           const [first, ...others] = batch.get(id)!;
-          first!.resolve(claimed.get(id) ?? null);
+          first!.resolve(claimed.get(id) ?? (elsewhere.has(id) ? "held" : null));
           for (const o of others) o.resolve(null);
         }
       } catch (err) {

@@ -128,6 +128,24 @@ describe("BullMQ run queue (producer + consumer on the real Redis)", { skip }, (
     assert.equal(seen.length, 3, "no delivery after the last attempt");
   });
 
+  it("later: the job is delivered again after the delay, without spending an attempt, and stays until settled", { timeout: 60_000 }, async () => {
+    const q = producer();
+    const seen: Seen[] = [];
+    consumer(["dep_l"], async (d) => (record(seen, d), seen.length < 3 ? { kind: "later", delayMs: 200 } : { kind: "done" }));
+    await q.add([run("run_l", "dep_l", { maxRetries: 0 })]);
+    await eventFor("dep_l", "run_l", "completed");
+    assert.deepEqual(
+      seen.map((d) => [d.attempt, d.maxAttempts, d.stalled]),
+      [
+        [1, 1, 0],
+        [1, 1, 0],
+        [1, 1, 0],
+      ],
+      "three deliveries of a job allowed one attempt: none was spent",
+    );
+    assert.ok(seen[1]!.at - seen[0]!.at >= 200, `delivered again ${seen[1]!.at - seen[0]!.at} ms later`);
+  });
+
   it("fail: unrecoverable stops retries (failed); not unrecoverable ends the job quietly (completed)", { timeout: 60_000 }, async () => {
     const q = producer();
     const seen: Seen[] = [];

@@ -233,6 +233,21 @@ describe("worker API", () => {
     await api(worker.secret, "POST", "/worker/leave", { workerId: A });
   });
 
+  it("claim-runs: a run another worker holds is named as held (deliver it later), a finished one is not", async () => {
+    const a = await register(worker.secret, "holder of a delivered run");
+    const b = await register(worker.secret, "second delivery");
+    const [A, B] = [a.json.workerId as string, b.json.workerId as string];
+    const id = (await api(tp.token, "POST", `/workspaces/${ws}/deployments/square/runs`, { args: [5] })).json.run.id as string;
+    const first = await api(worker.secret, "POST", "/worker/claim-runs", { workerId: A, runIds: [id] });
+    assert.deepEqual(first.json.runs.map((r: { id: string }) => r.id), [id]);
+    const again = await api(worker.secret, "POST", "/worker/claim-runs", { workerId: B, runIds: [id, "run_unknown"] });
+    assert.equal(again.status, 200, JSON.stringify(again.json));
+    assert.deepEqual(again.json, { runs: [], held: [id] }, "A holds it: B must not end the queue's job");
+    await api(worker.secret, "POST", "/worker/report", { workerId: A, finished: [{ id, attempt: 1, status: "succeeded", result: 25 }] });
+    assert.deepEqual((await api(worker.secret, "POST", "/worker/claim-runs", { workerId: B, runIds: [id] })).json, { runs: [], held: [] }, "finished: nothing to run, nothing to wait for");
+    for (const w of [A, B]) await api(worker.secret, "POST", "/worker/leave", { workerId: w });
+  });
+
   it("log lines and spans about runs the worker does not hold are not written", () => {
     assert.ok(forgedOutput, "runs after the report test above");
     assert.deepEqual(forgedOutput.after, forgedOutput.before, "the runs' logs and spans are as they were");

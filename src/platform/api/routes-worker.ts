@@ -78,7 +78,12 @@ export function workerRoutes(ctx: PlatformContext, deps: WorkerApiDeps) {
       const { workerId, runIds } = c.req.valid("json");
       await worker(c.get("principal"), workerId);
       const runs = await ctx.store.claimRuns(runIds, workerId, { leaseMs: ctx.config.leaseMs });
-      return c.json({ runs: runs.map(claimed) }, 200);
+      // A delivery of a run still running elsewhere (the queue gave up on a holder that may yet finish
+      // it) must not end the queue's job: the worker delivers it again later.
+      const got = new Set(runs.map((r) => r.id));
+      const rest = runIds.filter((id) => !got.has(id));
+      const held = rest.length ? (await ctx.store.getRuns(rest)).filter((r) => r.status === "running").map((r) => r.id) : [];
+      return c.json({ runs: runs.map(claimed), held }, 200);
     })
     .openapi(r["POST /worker/schedule-fire"], async (c) => {
       const { workerId, scheduleId, deploymentId, firedAt } = c.req.valid("json");

@@ -232,9 +232,18 @@ export class WorkerHub {
   };
 
   start(): void {
+    let due = Date.now() + this.heartbeatMs;
+    let heardFirst = false;
     const sweep = () => {
-      void this.sweep().finally(() => {
-        if (this.sweepTimer !== undefined) this.sweepTimer = setTimeout(sweep, this.heartbeatMs).unref();
+      // A sweep far behind its time means this control plane's own event loop was blocked: the
+      // workers' heartbeats may be sitting unread in its sockets. Hear them for one beat before
+      // declaring anyone silent (once: a loop that is always late still sweeps every other beat).
+      const late = Date.now() - due > this.heartbeatMs / 2;
+      heardFirst = late && !heardFirst;
+      void (heardFirst ? Promise.resolve() : this.sweep()).finally(() => {
+        if (this.sweepTimer === undefined) return;
+        due = Date.now() + this.heartbeatMs;
+        this.sweepTimer = setTimeout(sweep, this.heartbeatMs).unref();
       });
     };
     this.sweepTimer = setTimeout(sweep, this.heartbeatMs).unref();

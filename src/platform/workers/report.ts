@@ -47,7 +47,9 @@ export class ReportWriter {
       events.emit("finished", f.id, final);
     }
     for (const id of cancelled) events.emit("finished", id);
-    if (requeued.length) events.emit("queued", "");
+    // Into the queue again: for BullMQ a no-op while the run's job is still there (its worker is
+    // about to hand it back), and the job it needs if the job went away meanwhile.
+    if (requeued.length) await this.ctx.queue.enqueue(await store.getRuns(requeued));
     return { finished, requeued };
   }
 

@@ -166,7 +166,16 @@ export const workerContract = {
     path: "/worker/claim-runs",
     summary: "Claim runs the queue delivered (BullMQ); those not runnable any more are left out",
     request: { body: jsonBody(z.object({ workerId, runIds: z.array(z.string()).min(1).max(MAX_CLAIM_RUNS) })) },
-    responses: { 200: json(z.object({ runs: z.array(ClaimedRun) }), "The runs now held by the worker"), ...failures },
+    responses: {
+      200: json(
+        z.object({
+          runs: z.array(ClaimedRun),
+          held: z.array(z.string()).openapi({ description: "runs another worker still holds: deliver them again later (the holder may finish, requeue or die)" }),
+        }),
+        "The runs now held by the worker; the rest are finished, cancelled or unknown",
+      ),
+      ...failures,
+    },
   }),
   "POST /worker/schedule-fire": createRoute({
     method: "post",
