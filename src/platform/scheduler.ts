@@ -63,7 +63,12 @@ export class Scheduler {
   async fired(scheduleId: string, deploymentId: string, firedAt: number): Promise<string | null> {
     const { store } = this.ctx;
     const s = await store.getSchedule(deploymentId);
-    if (!s || s.id !== scheduleId || !s.enabled) return null;
+    if (!s || s.id !== scheduleId) {
+      // A job scheduler whose schedule is gone (removed while Redis was away, say) stops here.
+      await this.ctx.queue.removeSchedule(scheduleId, deploymentId).catch(() => {});
+      return null;
+    }
+    if (!s.enabled) return null;
     const d = await store.getDeployment(undefined, deploymentId);
     if (!d?.currentVersionId) return null;
     if (!(await store.markTick(s.id, firedAt, nextTick(s.cron, Math.max(firedAt, Date.now()), scheduleTimes(s))))) return null;
