@@ -9,9 +9,6 @@ import { nodePrefix } from "./sandbox.ts";
 import { nboxHome } from "../remote/current-platform.ts";
 import type { RuntimeLaunch } from "./spawn-runtime.ts";
 
-// A token handed out is used again for this long before the control plane is asked (and re-mints
-// a revoked one): one question per workspace per interval, not one per run.
-const TOKEN_REUSE_MS = 1_000;
 
 export interface LauncherOptions {
   sandbox: SandboxStatus;
@@ -30,7 +27,10 @@ export interface LauncherOptions {
 }
 
 export class RuntimeLauncher {
-  private readonly perWorkspace = new Map<string, { at: number; launch: Promise<RuntimeLaunch> }>();
+  /** Questions to the control plane under way, per workspace (asked once for everyone waiting). */
+  private readonly asking = new Map<string, Promise<RuntimeLaunch>>();
+  /** The last settings each workspace got. */
+  private readonly latest = new Map<string, RuntimeLaunch>();
   private readonly sandbox: RuntimeLaunch["sandbox"];
 
   constructor(private readonly o: LauncherOptions) {
@@ -50,20 +50,37 @@ export class RuntimeLauncher {
     return this.o.sandbox;
   }
 
-  /** Launch settings for a process of this workspace. */
+  /**
+   * Launch settings for a new process of this workspace, with its token as the control plane has it
+   * now (it re-mints one that was revoked): asked for every process started, never from a cache.
+   */
   forWorkspace(workspaceId: string): Promise<RuntimeLaunch> {
-    const held = this.perWorkspace.get(workspaceId);
-    if (held && Date.now() - held.at < TOKEN_REUSE_MS) return held.launch;
-    const launch = this.o.runtimeToken(workspaceId).then(({ token, url }) => ({
-      sandbox: this.sandbox,
-      scratchRoot: this.o.scratchDir,
-      inject: { NBOX_URL: url, NBOX_TOKEN: token },
-      compileCache: join(this.o.compileDir, workspaceId),
-      passEnv: this.o.passEnv,
-    }));
-    launch.catch(() => this.perWorkspace.get(workspaceId)?.launch === launch && this.perWorkspace.delete(workspaceId));
-    this.perWorkspace.set(workspaceId, { at: Date.now(), launch });
-    return launch;
+    let launch = this.asking.get(workspaceId);
+    if (launch) return launch;
+    launch = this.o.runtimeToken(workspaceId).then(({ token, url }) => {
+      const l: RuntimeLaunch = {
+        sandbox: this.sandbox,
+        scratchRoot: this.o.scratchDir,
+        inject: { NBOX_URL: url, NBOX_TOKEN: token },
+        compileCache: join(this.o.compileDir, workspaceId),
+        passEnv: this.o.passEnv,
+      };
+      this.latest.set(workspaceId, l);
+      return l;
+    });
+    const asked = launch;
+    void asked.catch(() => {}).finally(() => this.asking.get(workspaceId) === asked && this.asking.delete(workspaceId));
+    this.asking.set(workspaceId, asked);
+    return asked;
+  }
+
+  /**
+   * For a call that will most likely reuse a live process (which holds its token already): the
+   * settings this workspace got last, without asking; a fresh question when there are none.
+   */
+  forWarmCall(workspaceId: string): Promise<RuntimeLaunch> {
+    const l = this.latest.get(workspaceId);
+    return l ? Promise.resolve(l) : this.forWorkspace(workspaceId);
   }
 }
 

@@ -121,7 +121,9 @@ export class RunExecutor {
       let outcome: CallOutcome;
       try {
         const v = await this.prepare(run.versionId);
-        const launch = await this.d.launcher.forWorkspace(run.workspaceId);
+        // A version with a live process reuses it (it holds its token); one without starts a process,
+        // whose token is asked for now (a revoked one is never handed to a new process).
+        const launch = await (this.d.pool.has(run.versionId) ? this.d.launcher.forWarmCall(run.workspaceId) : this.d.launcher.forWorkspace(run.workspaceId));
         outcome = await executeCall(this.d.pool, {
           key: run.versionId,
           launch,

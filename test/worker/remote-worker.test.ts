@@ -45,8 +45,10 @@ describe("a remote worker runs jobs and hosts servings for a control plane witho
     const chatty = await mod.chatty.deploy(ws, { client: tp.client });
     const r = await chatty.trigger(2);
     assert.equal(await r.result(), 2);
-    const logs = (await tp.api("GET", `/runs/${r.id}/logs`)).json.logs.map((l: { line: string }) => l.line);
-    assert.deepEqual(logs.filter((l: string) => /^line \d$|^to stderr$/.test(l)), ["line 0", "line 1", "to stderr"]);
+    const logs = (await tp.api("GET", `/runs/${r.id}/logs`)).json.logs as Array<{ line: string; stream: string }>;
+    // Each stream in its own order (stdout and stderr are two pipes: no order between them).
+    assert.deepEqual(logs.filter((l) => l.stream === "stdout" && /^line \d$/.test(l.line)).map((l) => l.line), ["line 0", "line 1"]);
+    assert.deepEqual(logs.filter((l) => l.stream === "stderr" && l.line === "to stderr").length, 1);
   });
 
   it("a deployed serving is hosted by the remote worker and answers through the control plane", async () => {

@@ -136,6 +136,12 @@ export class ProcessPool {
     return [...this.procs];
   }
 
+  /** Whether a live process of `key` exists (busy or idle): a call for it then usually needs no new one. */
+  has(key: string): boolean {
+    for (const p of this.procs) if (p.key === key && p.alive) return true;
+    return false;
+  }
+
   private pump(): void {
     for (let i = 0; i < this.waiters.length; ) {
       const w = this.waiters[i]!;
