@@ -9,9 +9,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import pg from "pg";
 import { toWire } from "../../src/codec/index.ts";
 import { freshPostgresSchema } from "../platform/jobs/_helpers.ts";
+import { postgresUnavailable } from "../platform/store/pg-harness.ts";
 import { deleteKeys, freshPrefix, redisUnavailable } from "../queue/_redis.ts";
 import { call, createWorkerToken, importProject, REPO, startTestPlatform, startWorkerProcess, tempDir, until, wsName, type TestPlatform, type WorkerProc } from "./_helpers.ts";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
@@ -28,26 +28,11 @@ const SLOW_MS = 1_000;
 // Hang guards only: nothing asserts how fast anything happens.
 const SETTLE_AFTER_RESTORE_MS = 60_000;
 const TERMINAL = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
-const TEST_DATABASE_URL = process.env.NBOX_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A worker's ids at the control plane: the one it joined with, then one per join after being declared dead. */
 const joinedAs = (w: WorkerProc): string[] => [w.id, ...[...w.output().matchAll(/declared dead by the control plane; joined again as (\S+)/g)].map((m) => m[1]!)];
-
-async function postgresUnavailable(): Promise<string | null> {
-  const c = new pg.Client({ connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 2000 });
-  c.on("error", () => {});
-  try {
-    await c.connect();
-    await c.query("SELECT 1");
-    return null;
-  } catch (err) {
-    return `no Postgres at ${TEST_DATABASE_URL}: ${(err as Error).message}`;
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
 
 // Outside CI a missing Redis or Postgres skips the file with the reason; in CI it fails.
 const missing = (await redisUnavailable()) ?? (await postgresUnavailable());
