@@ -9,7 +9,10 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
 import { toWire } from "../../src/codec/index.ts";
+import { deploymentQueueName } from "../../src/queue/bullmq-names.ts";
 import { freshPostgresSchema } from "../platform/jobs/_helpers.ts";
 import { postgresUnavailable } from "../platform/store/pg-harness.ts";
 import { deleteKeys, freshPrefix, redisUnavailable } from "../queue/_redis.ts";
@@ -64,6 +67,7 @@ describe("chaos: Redis stops for 5 s under load", { skip }, () => {
   let token: Awaited<ReturnType<typeof createWorkerToken>>;
   const workers: WorkerProc[] = [];
   const ws = wsName("chaos-redis");
+  let fooOp: any;
 
   before(async () => {
     proxy = await startTcpProxy(Number(new URL(process.env.NBOX_TEST_REDIS_URL ?? "redis://127.0.0.1:6379").port || 6379));
@@ -76,6 +80,7 @@ describe("chaos: Redis stops for 5 s under load", { skip }, () => {
     const { mod: basic } = await importProject("basic");
     const resource = { maxRetries: 1, retryBackoffMs: 100 };
     await fooProject.foo.deploy(ws, { client: tp.client, resource });
+    fooOp = fooProject.foo;
     await basic.sleeper.deploy(ws, { client: tp.client, resource });
     token = await createWorkerToken(tp.url, tp.token, "redis chaos workers");
     for (let i = 0; i < 2; i++) workers.push(await startWorkerProcess({ url: tp.url, token: token.secret, slots: SLOTS }));
@@ -135,6 +140,11 @@ describe("chaos: Redis stops for 5 s under load", { skip }, () => {
       const r = await call(tp.url, tp.token, "POST", `/api/v1/runs/${waiting.id}/cancel`);
       cancels.push({ id: waiting.id, status: r.status, json: r.json, fromLoad: true });
     }
+    // A deploy during the outage: its queue settings (a concurrency limit) wait for Redis, the deploy does not fail.
+    const deployedDuring = await fooOp.deploy(ws, { client: tp.client, name: "foo-during-outage", resource: { concurrency: 2 } }).then(
+      (remote: any) => ({ remote }),
+      (err: Error) => ({ err }),
+    );
     for (let round = 0; Date.now() - cutAt < OUTAGE_MS - 1_000; round++) {
       during.push(await trigger(`single foo #${round}`, "foo", [1000 + round]));
       during.push(await trigger(`single sleeper #${round}`, "sleeper", [SLOW_MS]));
@@ -166,6 +176,7 @@ describe("chaos: Redis stops for 5 s under load", { skip }, () => {
     }
     assert.ok(proxy.refused > 0, "the outage was felt: reconnects were closed while Redis was away");
     for (const c of cancels) assert.equal(c.status, 200, `cancel of ${c.id} during the outage: HTTP ${c.status} ${JSON.stringify(c.json)}`);
+    assert.ok(!("err" in deployedDuring), `a deploy during the outage failed: ${"err" in deployedDuring ? deployedDuring.err.message : ""}`);
     const refused = during.filter((a) => a.status !== 201);
     t.diagnostic(`during the outage: ${during.length - refused.length} triggers answered 201, ${refused.length} refused (${[...new Set(refused.map((a) => a.json?.error?.message))].join(" | ")}); ${proxy.refused} reconnects closed`);
 
@@ -231,5 +242,18 @@ describe("chaos: Redis stops for 5 s under load", { skip }, () => {
       "both workers to run runs triggered after the outage",
       0,
     );
+
+    // The deploy made during the outage runs now, under the concurrency limit it asked for.
+    assert.equal(await (deployedDuring as { remote: (x: number) => Promise<number> }).remote(7), 49);
+    const wsRow = (await tp.platform.ctx.store.getWorkspaceByName(ws))!;
+    const d = (await tp.platform.ctx.store.getDeployment(wsRow.id, "foo-during-outage"))!;
+    const conn = new Redis(process.env.NBOX_TEST_REDIS_URL ?? "redis://127.0.0.1:6379", { maxRetriesPerRequest: null });
+    const q = new Queue(deploymentQueueName(d.id), { connection: conn, prefix });
+    try {
+      await until(async () => (await q.getGlobalConcurrency()) === 2, 30_000, "the concurrency asked for during the outage to be set once Redis was back");
+    } finally {
+      await q.close();
+      await conn.quit();
+    }
   });
 });

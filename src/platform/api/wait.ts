@@ -23,9 +23,9 @@ export async function waitForRun(ctx: PlatformContext, id: string, ms: number, s
     if (isTerminal(run) || Date.now() >= deadline || signal?.aborted) {
       return run;
     }
-    // The finisher sends the final fields with the wake-up: no read back for the common case.
-    const final = await wake;
-    if (final) return { ...run, ...final };
+    // The finisher sends the finished row with the wake-up: no read back for the common case.
+    const finished = await wake;
+    if (finished) return finished;
   }
 }
 
@@ -33,12 +33,13 @@ export async function waitForRun(ctx: PlatformContext, id: string, ms: number, s
 export async function waitForAny(ctx: PlatformContext, ids: string[], ms: number, signal?: AbortSignal): Promise<RunRow[]> {
   const deadline = Date.now() + ms;
   const wanted = new Set(ids);
-  // Runs heard finishing: after the first read only these are read back, not every watched id.
-  let heard = new Set<string>();
+  // Runs heard finishing, with their rows when the finisher sent them: after the first read only
+  // those heard without a row are read back, not every watched id.
+  let heard = new Map<string, RunRow | undefined>();
   let wake: (() => void) | undefined;
-  const onFinished = (id: string) => {
+  const onFinished = (id: string, row?: RunRow) => {
     if (!wanted.has(id)) return;
-    heard.add(id);
+    heard.set(id, row);
     wake?.();
   };
   ctx.events.on("finished", onFinished);
@@ -63,9 +64,11 @@ export async function waitForAny(ctx: PlatformContext, ids: string[], ms: number
         // Runs of a fan-out finish in bursts: gather more before reading them all at once (longer
         // for more watched runs: a large fan-out wants throughput, one run wants its answer now).
         await new Promise((r) => setTimeout(r, Math.min(BURST_MAX_MS, ids.length / BURST_IDS_PER_MS)));
-        const batch = [...heard];
-        heard = new Set();
-        done = await ctx.store.getRuns(batch, { terminalOnly: true });
+        const batch = heard;
+        heard = new Map();
+        done = [...batch.values()].filter((row): row is RunRow => row !== undefined);
+        const unknown = [...batch].flatMap(([id, row]) => (row ? [] : [id]));
+        if (unknown.length) done.push(...(await ctx.store.getRuns(unknown, { terminalOnly: true })));
       } else if (rechecked) {
         // Nothing heard: runs finished through another control plane announce themselves only here.
         done = await ctx.store.getRuns(ids, { terminalOnly: true });

@@ -7,6 +7,7 @@ import type { RunEvents } from "../run-events.ts";
 import type { Store } from "../store/index.ts";
 import type { RunRow } from "../store/schema.ts";
 import { BullRunQueue, RedisUnavailableError, type QueueSchedule } from "./bullmq-queue.ts";
+import { KeptSettings } from "./kept-settings.ts";
 import { PendingAdds } from "./pending-adds.ts";
 
 export interface RunQueue {
@@ -55,13 +56,14 @@ export class StoreQueue implements RunQueue {
  * BullMQ on Redis. A run is queued once the store holds it: while Redis is away, runs whose add
  * failed are kept and added in the background once it answers (see {@link PendingAdds}), so
  * triggers, retries, runs taken back from dead workers and schedule fires all wait instead of
- * failing. Settings (concurrency, schedules) still fail fast with a `RedisUnavailableError`.
+ * failing. Settings (concurrency, schedules) are kept the same way and applied once Redis answers.
  */
 export class BullQueue implements RunQueue {
   readonly kind = "bullmq";
   readonly firesSchedules = true;
   private readonly q: BullRunQueue;
   private readonly pending: PendingAdds;
+  private readonly settings = new KeptSettings((message) => console.error(`[nbox queue] ${message}`));
 
   constructor(
     private readonly redisUrl: string,
@@ -76,7 +78,10 @@ export class BullQueue implements RunQueue {
       log: (message) => console.error(`[nbox queue] ${message}`),
     });
     // Redis may have come back without its data: the store's queued runs are added again.
-    this.q.onReconnect(() => this.pending.reconnected());
+    this.q.onReconnect(() => {
+      this.pending.reconnected();
+      void this.settings.reconnected();
+    });
   }
 
   async enqueue(runs: readonly RunRow[]): Promise<void> {
@@ -115,16 +120,16 @@ export class BullQueue implements RunQueue {
     }
   }
 
-  async setConcurrency(deploymentId: string, n: number): Promise<void> {
-    await this.q.setConcurrency(deploymentId, n > 0 ? n : null);
+  setConcurrency(deploymentId: string, n: number): Promise<void> {
+    return this.settings.apply(`concurrency:${deploymentId}`, () => this.q.setConcurrency(deploymentId, n > 0 ? n : null));
   }
 
-  async upsertSchedule(s: QueueSchedule): Promise<void> {
-    await this.q.upsertSchedule(s);
+  upsertSchedule(s: QueueSchedule): Promise<void> {
+    return this.settings.apply(`schedule:${s.id}`, async () => void (await this.q.upsertSchedule(s)));
   }
 
-  async removeSchedule(scheduleId: string, deploymentId: string): Promise<void> {
-    await this.q.removeSchedule(scheduleId, deploymentId);
+  removeSchedule(scheduleId: string, deploymentId: string): Promise<void> {
+    return this.settings.apply(`schedule:${scheduleId}`, async () => void (await this.q.removeSchedule(scheduleId, deploymentId)));
   }
 
   workerSettings() {

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, inArray, isNull, lt, lte, notInArray, or, sql } from "drizzle-orm";
+import { and, getTableColumns, asc, count, desc, eq, inArray, isNull, lt, lte, notInArray, or, sql } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
 import { rowsOf } from "./migrations.ts";
 import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
@@ -124,8 +124,8 @@ export interface RunsRepo {
   createRuns(inputs: CreateRunInput[], opts?: { claimedBy?: { workerId: string } & LeaseOptions }): Promise<RunRow[]>;
   /** Claim up to `limit` queued runs at once, oldest first (same rules as claimNextRun). */
   claimNextRuns(workerId: string, limit: number, opts?: ClaimOptions): Promise<RunRow[]>;
-  /** finishRun for many runs in one statement; returns the ids it applied to. */
-  finishRuns(items: Array<FinishRunInput & { id: string }>): Promise<string[]>;
+  /** finishRun for many runs in one statement; returns the rows it applied to, as they are now. */
+  finishRuns(items: Array<FinishRunInput & { id: string }>): Promise<RunRow[]>;
   /** Runs by id (missing ids are left out); only finished ones with `terminalOnly`. */
   getRuns(ids: string[], opts?: { terminalOnly?: boolean }): Promise<RunRow[]>;
   /**
@@ -204,6 +204,18 @@ function runValues(input: CreateRunInput, t: number) {
   };
 }
 
+const RUN_COLUMNS = Object.entries(getTableColumns(runs));
+
+/** A `runs` row from a raw statement (snake_case, driver values) as drizzle would have returned it. */
+function runFromDriver(raw: Record<string, unknown>): RunRow {
+  const row: Record<string, unknown> = {};
+  for (const [key, column] of RUN_COLUMNS) {
+    const v = raw[column.name];
+    row[key] = v === null || v === undefined ? null : column.mapFromDriverValue(v);
+  }
+  return row as RunRow;
+}
+
 function leaseMsOf(opts: LeaseOptions | undefined): number {
   return nonNegativeInt("leaseMs", opts?.leaseMs ?? STORE_DEFAULTS.leaseMs);
 }
@@ -270,7 +282,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
       }
     }
     const t = now();
-    const applied: string[] = [];
+    const applied: RunRow[] = [];
     for (let i = 0; i < items.length; i += STORE_DEFAULTS.insertBatch) {
       const chunk = items.slice(i, i + STORE_DEFAULTS.insertBatch).map((it) => ({
         id: it.id, status: it.status, result: it.result ?? null, error: it.error ?? null, worker: it.workerId ?? null, started: it.startedAt ?? null, finished: it.finishedAt ?? null,
@@ -281,8 +293,9 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
           started_at = coalesce(v.started, ${runs.startedAt})
         from jsonb_to_recordset(${JSON.stringify(chunk)}::jsonb) as v(id text, status text, result jsonb, error jsonb, worker text, started bigint, finished bigint)
         where ${runs.id} = v.id and ${runs.status} in ('queued', 'running') and (v.worker is null or ${runs.workerId} = v.worker)
-        returning ${runs.id} as id`);
-      applied.push(...rowsOf<{ id: string }>(res).map((r) => r.id));
+        returning ${runs}.*`);
+      // The finished rows as they are now: whoever waits for them needs no read back.
+      applied.push(...rowsOf<Record<string, unknown>>(res).map(runFromDriver));
     }
     return applied;
   };

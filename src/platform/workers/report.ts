@@ -29,7 +29,8 @@ export class ReportWriter {
     for (const { runId, lines } of r.logs) {
       if (await store.appendLogs(runId, lines, { heldBy: workerId })) events.emit("logs", runId);
     }
-    const finished = r.finished.length ? await store.finishRuns(r.finished.map(({ attempt: _a, ...f }) => ({ ...f, workerId }))) : [];
+    const finishedRows = r.finished.length ? await store.finishRuns(r.finished.map(({ attempt: _a, ...f }) => ({ ...f, workerId }))) : [];
+    const finished = finishedRows.map((row) => row.id);
     const requeued: string[] = [];
     const cancelled: string[] = [];
     for (const q of r.requeued) {
@@ -39,13 +40,10 @@ export class ReportWriter {
     }
     // Before anyone hears of a finish, so a reader of the run's spans finds them (readers flush first).
     await this.takeSpans(workerId, r.spans, [...finished, ...requeued, ...cancelled]);
-    const applied = new Set(finished);
-    for (const f of r.finished) {
-      const final = applied.has(f.id)
-        ? { status: f.status, result: f.result ?? null, error: f.error ?? null, attempt: f.attempt, startedAt: f.startedAt ?? null, finishedAt: f.finishedAt ?? Date.now() }
-        : undefined;
-      events.emit("finished", f.id, final);
-    }
+    // Waiters get the finished row with the wake-up: no read back. (A finish not applied — the
+    // run was cancelled or taken back meanwhile — still wakes them, to read what the run is now.)
+    const applied = new Map(finishedRows.map((row) => [row.id, row]));
+    for (const f of r.finished) events.emit("finished", f.id, applied.get(f.id));
     for (const id of cancelled) events.emit("finished", id);
     // Into the queue again: for BullMQ a no-op while the run's job is still there (its worker is
     // about to hand it back), and the job it needs if the job went away meanwhile.

@@ -487,7 +487,8 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
           ...mine.map((r) => ({ id: r.id, status: "succeeded" as const, result: { v: (r.args as number[])[0] }, workerId: "wa" })),
           { id: made.find((r) => !mine.some((m) => m.id === r.id))!.id, status: "failed" as const, error: { name: "E", message: "x" }, workerId: "wa" },
         ]);
-        assert.deepEqual([...applied].sort(), mine.map((r) => r.id).sort(), "the run held by another worker is not finished");
+        assert.deepEqual(applied.map((r) => r.id).sort(), mine.map((r) => r.id).sort(), "the run held by another worker is not finished");
+        for (const row of applied) assert.deepEqual(row, await store.getRun(row.id), "each returned row is the stored row, typed as a read gives it");
         const again = await store.finishRuns(mine.map((r) => ({ id: r.id, status: "failed" as const })));
         assert.deepEqual(again, [], "finished runs stay finished");
         const done = await store.getRun(mine[0]!.id);
