@@ -3,6 +3,7 @@
 // observe half an install). The bundle gets its own node_modules folder whose entries are symlinks into the cache,
 // plus node_modules/nbox -> the platform's own nbox (user projects point at nbox with `file:../..`, which can't
 // resolve here, so it is stripped from the staged package.json/lock before npm runs).
+import { writerTag } from "../lib/writer-tag.ts";
 import { spawn } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -84,9 +85,10 @@ async function build(
   log: (line: string) => void,
 ): Promise<string> {
   await mkdir(cacheDir, { recursive: true });
-  // The pid lets a later worker start tell a killed installer's leftover from an install still running
-  // (src/worker/cache-sweep.ts); mkdtemp's random tail keeps concurrent installers of one key apart.
-  const tmp = await mkdtemp(`${final}.tmp-${process.pid}-`);
+  // The writer (pid and host) lets a later worker start tell a killed installer's leftover from an
+  // install still running (src/worker/cache-sweep.ts); mkdtemp's random tail keeps concurrent
+  // installers of one key apart.
+  const tmp = await mkdtemp(`${final}.tmp-${writerTag()}-`);
   try {
     await writeFile(path.join(tmp, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
     if (lock) await writeFile(path.join(tmp, "package-lock.json"), JSON.stringify(lock, null, 2) + "\n");

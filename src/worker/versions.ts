@@ -1,5 +1,6 @@
 // A deployment version made ready on this worker: its bundle downloaded from the control plane,
 // extracted (checked against its hash on the way) and its dependencies installed, once per hash.
+import { writerTag } from "../lib/writer-tag.ts";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
@@ -56,8 +57,8 @@ export class Versions {
   }
 
   private async build(hash: string, dir: string, log: (line: string) => void): Promise<string> {
-    // The pid in the names lets a later start tell a dead worker's leftovers from live work (cache-sweep.ts).
-    const tag = `${process.pid}-${randomBytes(6).toString("hex")}`;
+    // The writer in the names lets a later start tell a dead worker's leftovers from live work (cache-sweep.ts).
+    const tag = `${writerTag()}-${randomBytes(6).toString("hex")}`;
     await mkdir(this.paths.bundles, { recursive: true, mode: 0o700 });
     const file = join(this.paths.bundles, `${hash}.${tag}.tgz`);
     // Prepared aside and renamed into place when complete: another worker sharing this cache may

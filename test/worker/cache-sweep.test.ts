@@ -7,8 +7,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { LEFTOVER_MIN_AGE_MS, UNNAMED_INSTALL_MIN_AGE_MS, sweepCache } from "../../src/worker/cache-sweep.ts";
+import { LEFTOVER_MIN_AGE_MS, UNCHECKED_MIN_AGE_MS, sweepCache } from "../../src/worker/cache-sweep.ts";
 import { workerPaths } from "../../src/worker/paths.ts";
+import { HOST_TAG } from "../../src/lib/writer-tag.ts";
 
 const HASH = "ab".repeat(32);
 const OTHER = "cd".repeat(32);
@@ -29,8 +30,10 @@ describe("worker cache sweep", () => {
     mkdirSync(paths.bundles, { recursive: true });
     mkdirSync(paths.versions, { recursive: true });
     mkdirSync(paths.deps, { recursive: true });
-    const dead = deadPid();
-    const live = process.pid;
+    const dead = `${deadPid()}@${HOST_TAG}`;
+    const live = `${process.pid}@${HOST_TAG}`;
+    const deadBefore = deadPid(); // a name from before the host was part of it
+    const elsewhere = `${process.pid}@${HOST_TAG === "ffffffff" ? "00000000" : "ffffffff"}`; // another machine sharing the folder
     const old = (Date.now() - 2 * LEFTOVER_MIN_AGE_MS) / 1000;
     const file = (p: string, age: "old" | "new" = "old") => {
       writeFileSync(p, "x");
@@ -46,10 +49,9 @@ describe("worker cache sweep", () => {
 
     const gone = [
       file(join(paths.bundles, `${HASH}.${dead}-0a1b2c3d4e5f.tgz`)),
-      file(join(paths.bundles, `${OTHER}.0a1b2c3d4e5f.tgz`)), // named before the pid was part of the name
+      file(join(paths.bundles, `${OTHER}.${deadBefore}-0a1b2c3d4e5f.tgz`)),
       folder(join(paths.versions, `.${HASH}.prepare-${dead}-0a1b2c3d4e5f`)),
       folder(join(paths.versions, `..${HASH}.prepare-${dead}-0a1b2c3d4e5f.extract-Ab12Cd`)),
-      folder(join(paths.versions, `.${OTHER}.prepare-0a1b2c3d4e5f`)),
       folder(join(paths.deps, `${KEY}.tmp-${dead}-Ab12Cd`)),
     ];
     const kept = [
@@ -65,6 +67,10 @@ describe("worker cache sweep", () => {
       folder(join(paths.deps, `${HASH}.tmp-${live}-Ab12Cd`)), // its installer is running
       folder(join(paths.deps, `${OTHER}.tmp-${dead}-Ab12Cd`), "new"),
       folder(join(paths.deps, `${OTHER}.tmp-Ab12Cd`)), // no pid, and younger than an install may run
+      file(join(paths.bundles, `${HASH}.0a1b2c3d4e5f.tgz`)), // no writer: by age alone, and not that old
+      folder(join(paths.versions, `.${OTHER}.prepare-0a1b2c3d4e5f`)),
+      folder(join(paths.versions, `.${OTHER}.prepare-${elsewhere}-0a1b2c3d4e5f`)), // another machine's: its pid means nothing here
+      folder(join(paths.deps, `${KEY}.tmp-${elsewhere}-Zz99Yy`)),
     ];
 
     const removed = await sweepCache(paths);
@@ -73,19 +79,21 @@ describe("worker cache sweep", () => {
     for (const p of kept) assert.equal(existsSync(p), true, `${p} is kept`);
   });
 
-  it("an install folder named without a pid is removed only once older than an install may run", async () => {
+  it("a leftover whose writer cannot be asked (no pid, or another machine) is removed only once older than an install may run", async () => {
     const paths = workerPaths(join(root, "unnamed"));
     const stale = join(paths.deps, `${KEY}.tmp-Ab12Cd`);
     const recent = join(paths.deps, `${HASH}.tmp-Xy34Zw`);
+    const staleElsewhere = join(paths.deps, `${OTHER}.tmp-${process.pid}@${HOST_TAG === "ffffffff" ? "00000000" : "ffffffff"}-Qq11Rr`);
     for (const [p, ageMs] of [
-      [stale, UNNAMED_INSTALL_MIN_AGE_MS + LEFTOVER_MIN_AGE_MS],
-      [recent, UNNAMED_INSTALL_MIN_AGE_MS - LEFTOVER_MIN_AGE_MS],
+      [stale, UNCHECKED_MIN_AGE_MS + LEFTOVER_MIN_AGE_MS],
+      [staleElsewhere, UNCHECKED_MIN_AGE_MS + LEFTOVER_MIN_AGE_MS],
+      [recent, UNCHECKED_MIN_AGE_MS - LEFTOVER_MIN_AGE_MS],
     ] as const) {
       mkdirSync(join(p, "node_modules"), { recursive: true });
       const t = (Date.now() - ageMs) / 1000;
       utimesSync(p, t, t);
     }
-    assert.deepEqual(await sweepCache(paths), [stale]);
+    assert.deepEqual((await sweepCache(paths)).sort(), [stale, staleElsewhere].sort());
     assert.equal(existsSync(stale), false);
     assert.equal(existsSync(recent), true);
   });
