@@ -11,6 +11,7 @@ import { platformPaths, type PlatformContext } from "./context.ts";
 import { RunEvents } from "./run-events.ts";
 import { Lookups } from "./lookups.ts";
 import { Scheduler } from "./scheduler.ts";
+import { syncConcurrency } from "./queue/concurrency.ts";
 import { BullQueue, StoreQueue } from "./queue/run-queue.ts";
 import { ServingRouter } from "./router/serving-router.ts";
 import type { ServingHost } from "./serving/types.ts";
@@ -70,10 +71,12 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   const queue = config.redisUrl ? new BullQueue(config.redisUrl, config.queuePrefix, events, store) : new StoreQueue(events);
   const ctx: PlatformContext = { config, store, events, queue, lookups: new Lookups(store), paths: platformPaths(config.dataDir), publicUrl: "" };
   if (queue instanceof BullQueue) {
-    // Redis must answer before anything is queued; runs queued while Redis was away are queued again.
+    // Redis must answer before anything is queued; runs queued while Redis was away are queued
+    // again, and every deployment's limit is set again.
     try {
       await queue.ping();
       await queue.requeueStored();
+      await syncConcurrency(ctx);
     } catch (err) {
       await queue.close().catch(() => {});
       await store.close();

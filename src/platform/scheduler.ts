@@ -4,6 +4,9 @@ import type { PlatformContext } from "./context.ts";
 import type { DeploymentRow, ScheduleRow } from "./store/schema.ts";
 
 const TICK_MS = 1000;
+// How far ahead of this clock a delivered fire may claim to be (clock skew between machines). A fire
+// from further ahead would record a last tick in the future and hold back every fire until then.
+const FIRE_SKEW_MS = 60_000;
 
 /** Next fire time strictly after `after` (null when past `endsAt`). Throws a 400 for a bad cron/timezone. */
 export function nextTick(cron: string, after: number, opts: { timezone?: string | null; startsAt?: number | null; endsAt?: number | null }): number | null {
@@ -61,6 +64,9 @@ export class Scheduler {
    * or the schedule is gone or disabled.
    */
   async fired(scheduleId: string, deploymentId: string, firedAt: number): Promise<string | null> {
+    if (firedAt > Date.now() + FIRE_SKEW_MS) {
+      throw new NboxError("BAD_REQUEST", `a fire of schedule ${scheduleId} at ${new Date(firedAt).toISOString()} is in the future`, "Check the clocks of the worker and the control plane");
+    }
     const { store } = this.ctx;
     const s = await store.getSchedule(deploymentId);
     if (!s || s.id !== scheduleId) {

@@ -1,7 +1,9 @@
 // Runs delivered by BullMQ (`nbx up --redis`): every delivery is claimed at the control plane
 // (the store stays what users see), executed like any run, and its verdict handed back to BullMQ —
 // a retry as a failed attempt (BullMQ's backoff schedules the next), a run that can never work as
-// an UnrecoverableError, a worker stopping as a job moved back to wait without spending an attempt.
+// an UnrecoverableError, a worker stopping as a job moved back to wait without spending an attempt,
+// a run still held elsewhere as a job delayed to look again later. A schedule's fire is handed to
+// the control plane, which turns it into a run once.
 import type { ControlPlane } from "./control-plane.ts";
 import { BullRunConsumer, type Delivery, type Outcome } from "./bullmq-consumer.ts";
 import type { RunExecutor, Verdict } from "./run-executor.ts";

@@ -14,6 +14,7 @@ import { executeCall, type CallOutcome, type ProcessPool } from "./jobs/index.ts
 import type { RuntimeLauncher } from "./launcher.ts";
 import type { ReportBatcher } from "./report-batcher.ts";
 import { workerExecArgv } from "./resource-limits.ts";
+import { concurrencyOf } from "../lib/manifest-concurrency.ts";
 import type { Versions } from "./versions.ts";
 
 export type RunRow = z.output<typeof ClaimedRun>;
@@ -166,7 +167,7 @@ export class RunExecutor {
         return {
           bundleDir,
           locator: { file: join(bundleDir, manifest.entry), exportName: manifest.export, kind: manifest.kind, init: manifest.init, ...(manifest.state ? { state: manifest.state } : {}) },
-          concurrency: Number((manifest.resource as { concurrency?: number }).concurrency ?? 0),
+          concurrency: concurrencyOf(manifest),
           execArgv: workerExecArgv(manifest.resource),
         };
       })();

@@ -191,8 +191,9 @@ describe("worker API", () => {
     const store = tp.platform.ctx.store;
     const d = (await store.getDeployment((await store.getWorkspaceByName(ws))!.id, "hourly"))!;
     const s = (await store.getSchedule(d.id))!;
-    // A tick a day ahead: the control plane's own scheduler (embedded here) cannot get to it first.
-    const firedAt = Number(s.nextTickAt) + 86_400_000;
+    // A fire delivered late (an hour ago): the control plane's own scheduler (embedded here) only
+    // fires the next tick, in the future, so it cannot get to this one first.
+    const firedAt = Date.now() - 3_600_000;
     const fire = (workerId: string, at = firedAt, scheduleId = s.id) => api(worker.secret, "POST", "/worker/schedule-fire", { workerId, scheduleId, deploymentId: d.id, firedAt: at });
     const [first, second] = await Promise.all([fire(A), fire(B)]);
     assert.equal(first.status, 200, JSON.stringify(first.json));
@@ -205,7 +206,12 @@ describe("worker API", () => {
     assert.ok(Number((await store.getSchedule(d.id))!.nextTickAt) > firedAt, "the next tick moved on");
     // The next hour's fire is a new run; a fire of a schedule id that is not this deployment's makes none.
     assert.ok((await fire(A, firedAt + 3_600_000)).json.runId);
-    assert.equal((await fire(A, firedAt + 7_200_000, "sch_not_this_one")).json.runId, null);
+    assert.equal((await fire(A, firedAt + 1_800_000, "sch_not_this_one")).json.runId, null);
+    // A fire claiming to be from a day ahead is refused: its last tick would hold back every fire until then.
+    const ahead = await fire(A, Date.now() + 86_400_000);
+    assert.equal(ahead.status, 400, JSON.stringify(ahead.json));
+    assert.match(ahead.json.error.message, /in the future/);
+    assert.ok((await fire(A, Date.now())).json.runId, "and the schedule still fires");
     for (const id of [A, B]) await api(worker.secret, "POST", "/worker/leave", { workerId: id });
   });
 

@@ -13,6 +13,7 @@ import { JobArgs } from "./job-args.ts";
 import { presentDeployment, presentRun } from "./present.ts";
 import { waitForRun } from "./wait.ts";
 import { createAndQueue } from "../queue/create-and-queue.ts";
+import { concurrencyOf } from "../../lib/manifest-concurrency.ts";
 import { scheduleSettings } from "../scheduler.ts";
 import type { ServingHost } from "../serving/types.ts";
 
@@ -72,7 +73,7 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
         manifest: manifest as unknown as Record<string, unknown>,
         bundleBytes: stored.bytes,
       });
-      if (deployment.type === "job") await ctx.queue.setConcurrency(deployment.id, Number((manifest.resource as { concurrency?: number } | undefined)?.concurrency ?? 0));
+      if (deployment.type === "job") await ctx.queue.setConcurrency(deployment.id, concurrencyOf(manifest));
       // The manifest is the whole desired state: a version deployed without a schedule stops the old one.
       if (manifest.schedule) await ctx.scheduler?.upsert(deployment, manifest.schedule);
       else if (deployment.type === "job") await ctx.scheduler?.remove(deployment);

@@ -154,8 +154,8 @@ export interface RunsRepo {
   renewLeases(workerId: string, opts?: LeaseOptions & { ids?: readonly string[] }): Promise<number>;
   /** Move a queued/running run to a terminal status. false if it was already terminal (or held by another worker). */
   finishRun(id: string, input: FinishRunInput): Promise<boolean>;
-  /** running → queued for another attempt. false if not running, or cancel was requested (finish it as cancelled instead). */
-  requeueForRetry(id: string, input: RequeueInput): Promise<boolean>;
+  /** running → queued for another attempt: the row as it is now. null if not running, or cancel was requested (finish it as cancelled instead). */
+  requeueForRetry(id: string, input: RequeueInput): Promise<RunRow | null>;
   /** queued → cancelled at once; running → cancel_requested = true (the executor kills it and finishes it). null if unknown. */
   requestCancel(id: string): Promise<RunRow | null>;
   getRun(id: string): Promise<RunRow | null>;
@@ -388,8 +388,8 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
             input.workerId === undefined ? undefined : eq(runs.workerId, input.workerId),
           ),
         )
-        .returning({ id: runs.id });
-      return rows.length > 0;
+        .returning();
+      return rows[0] ?? null;
     },
 
     async requestCancel(id) {

@@ -6,6 +6,7 @@ import type { z } from "@hono/zod-openapi";
 import type { WorkerReport } from "../api/contract/routes-worker.ts";
 import type { PlatformContext } from "../context.ts";
 import type { SpanInput } from "../store/spans-repo.ts";
+import type { RunRow } from "../store/schema.ts";
 
 const SPAN_FLUSH_MS = 50;
 
@@ -31,13 +32,15 @@ export class ReportWriter {
     }
     const finishedRows = r.finished.length ? await store.finishRuns(r.finished.map(({ attempt: _a, ...f }) => ({ ...f, workerId }))) : [];
     const finished = finishedRows.map((row) => row.id);
-    const requeued: string[] = [];
+    const requeuedRows: RunRow[] = [];
     const cancelled: string[] = [];
     for (const q of r.requeued) {
-      if (await store.requeueForRetry(q.id, { ...q, workerId })) requeued.push(q.id);
+      const row = await store.requeueForRetry(q.id, { ...q, workerId });
+      if (row) requeuedRows.push(row);
       // Not requeued because a cancel was asked meanwhile: the run ends here as cancelled.
       else if (await store.finishRun(q.id, { status: "cancelled", error: q.error, workerId })) cancelled.push(q.id);
     }
+    const requeued = requeuedRows.map((row) => row.id);
     // Before anyone hears of a finish, so a reader of the run's spans finds them (readers flush first).
     await this.takeSpans(workerId, r.spans, [...finished, ...requeued, ...cancelled]);
     // Waiters get the finished row with the wake-up: no read back. (A finish not applied — the
@@ -47,7 +50,7 @@ export class ReportWriter {
     for (const id of cancelled) events.emit("finished", id);
     // Into the queue again: for BullMQ a no-op while the run's job is still there (its worker is
     // about to hand it back), and the job it needs if the job went away meanwhile.
-    if (requeued.length) await this.ctx.queue.enqueue(await store.getRuns(requeued));
+    if (requeuedRows.length) await this.ctx.queue.enqueue(requeuedRows);
     return { finished, requeued };
   }
 

@@ -503,8 +503,8 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         const r = await newRun();
         await claim("w1");
         const error = { name: "Error", message: "boom", stack: "Error: boom\n    at x" };
-        assert.equal(await store.requeueForRetry(r.id, { scheduledFor: clock() + 5_000, error, workerId: "w1" }), true);
-        assert.equal(await store.requeueForRetry(r.id, { scheduledFor: null, error }), false, "only running runs");
+        assert.equal((await store.requeueForRetry(r.id, { scheduledFor: clock() + 5_000, error, workerId: "w1" }))?.status, "queued", "the row as it is now");
+        assert.equal(await store.requeueForRetry(r.id, { scheduledFor: null, error }), null, "only running runs");
         const q = await store.getRun(r.id);
         assert.deepEqual([q?.status, q?.attempt, q?.workerId, q?.error], ["queued", 2, null, error]);
         assert.equal(await claim("w2"), null, "backoff respected");
@@ -515,11 +515,11 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         } finally {
           skew -= 6_000;
         }
-        assert.equal(await store.requeueForRetry(r.id, { attempt: 3, scheduledFor: null, error }), true);
+        assert.equal((await store.requeueForRetry(r.id, { attempt: 3, scheduledFor: null, error }))?.attempt, 3);
         assert.equal((await store.getRun(r.id))?.attempt, 3);
         await claim("w3");
         await store.requestCancel(r.id);
-        assert.equal(await store.requeueForRetry(r.id, { scheduledFor: null, error }), false, "cancel wins over retry");
+        assert.equal(await store.requeueForRetry(r.id, { scheduledFor: null, error }), null, "cancel wins over retry");
         assert.equal(await store.finishRun(r.id, { status: "cancelled" }), true);
       });
 
