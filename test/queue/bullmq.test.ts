@@ -131,9 +131,9 @@ describe("BullMQ run queue (producer + consumer on the real Redis)", { skip }, (
   it("later: the job is delivered again after the delay, without spending an attempt, and stays until settled", { timeout: 60_000 }, async () => {
     const q = producer();
     const seen: Seen[] = [];
-    consumer(["dep_l"], async (d) => (record(seen, d), seen.length < 3 ? { kind: "later", delayMs: 200 } : { kind: "done" }));
-    await q.add([run("run_l", "dep_l", { maxRetries: 0 })]);
-    await eventFor("dep_l", "run_l", "completed");
+    consumer(["dep_later"], async (d) => (record(seen, d), seen.length < 3 ? { kind: "later", delayMs: 200 } : { kind: "done" }));
+    await q.add([run("run_later", "dep_later", { maxRetries: 0 })]);
+    await eventFor("dep_later", "run_later", "completed");
     assert.deepEqual(
       seen.map((d) => [d.attempt, d.maxAttempts, d.stalled]),
       [
