@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import { FinishedFeed } from "./finished-feed.ts";
 import type { RunRow } from "./store/schema.ts";
 
 /** In-process wake-ups (run queued/finished, logs appended, cancel asked): long-polls and the run loop wait on these instead of sleeping. */
@@ -10,9 +11,14 @@ export interface RunEventMap {
 }
 
 export class RunEvents extends EventEmitter<RunEventMap> {
+  /** Every finish heard here, in order: long-polls resume from a position in it. */
+  readonly finishedFeed = new FinishedFeed();
+
   constructor() {
     super();
     this.setMaxListeners(0);
+    // First listener: a waiter woken by a finish already finds it in the feed.
+    this.on("finished", (id) => this.finishedFeed.push(id));
   }
 
   /** Resolve when `event` fires for `id` (with the finished row, when the finisher gave it), or after `ms`. */

@@ -108,12 +108,18 @@ export class RunBatcher {
   private async loop(): Promise<void> {
     this.polling = true;
     try {
+      // The last answered poll's cursor and ids: the next poll names only the ids added since, and
+      // the platform reads back only those and the runs it heard finishing.
+      let cursor: string | undefined;
+      let watched = new Set<string>();
       while (this.waiters.size > 0) {
         const ids = [...this.waiters.keys()].slice(0, MAX_WAIT_IDS);
         this.poll = new AbortController();
         let runs: RunInfo[] = [];
         try {
-          ({ runs } = await this.client.call("POST /runs/wait", { body: { ids, timeoutMs: POLL_MS }, signal: this.poll.signal }));
+          const added = cursor ? ids.filter((id) => !watched.has(id)) : undefined;
+          ({ runs, cursor } = await this.client.call("POST /runs/wait", { body: { ids, timeoutMs: POLL_MS, cursor, added }, signal: this.poll.signal }));
+          watched = new Set(ids);
         } catch (err) {
           if ((err as Error).name === "AbortError") continue;
           for (const id of ids) this.waiters.get(id)?.reject(err);

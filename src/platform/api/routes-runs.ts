@@ -5,7 +5,8 @@ import type { TokenInfo } from "../store/tokens-repo.ts";
 import { resolveWorkspace } from "./auth.ts";
 import { runContract as r } from "./contract/routes-runs.ts";
 import { presentRun } from "./present.ts";
-import { isTerminal, waitForAny, waitForRun } from "./wait.ts";
+import { isTerminal, waitForRun } from "./wait.ts";
+import { waitForAny } from "./wait-any.ts";
 import { router } from "./validation.ts";
 
 /** An integer query parameter (already checked to be one), or the fallback when absent. */
@@ -33,12 +34,11 @@ export function runRoutes(ctx: PlatformContext) {
       return c.json({ runs: await Promise.all(rows.map((row) => presentRun(ctx, row))) }, 200);
     })
     .openapi(r["POST /runs/wait"], async (c) => {
-      const { ids, timeoutMs } = c.req.valid("json");
+      const { ids, timeoutMs, cursor, added } = c.req.valid("json");
       const p = c.get("principal");
-      // Wait only on the caller's own runs; ids of other workspaces are treated as unknown ones.
-      const own = p.scope === "admin" ? ids : (await ctx.store.getRuns(ids)).filter((run) => visible(p, run)).map((run) => run.id);
-      const done = await waitForAny(ctx, own, capWait(timeoutMs ?? ctx.config.maxWaitMs), c.req.raw.signal);
-      return c.json({ runs: await Promise.all(done.map((run) => presentRun(ctx, run))) }, 200);
+      // Only the caller's own runs are answered; ids of other workspaces are treated as unknown ones.
+      const done = await waitForAny(ctx, ids, capWait(timeoutMs ?? ctx.config.maxWaitMs), { signal: c.req.raw.signal, visible: (run) => visible(p, run), cursor, added });
+      return c.json({ runs: await Promise.all(done.runs.map((run) => presentRun(ctx, run))), cursor: done.cursor }, 200);
     })
     .openapi(r["GET /runs/{id}"], async (c) => c.json({ run: await presentRun(ctx, await load(c.get("principal"), c.req.valid("param").id)) }, 200))
     .openapi(r["GET /runs/{id}/wait"], async (c) => {

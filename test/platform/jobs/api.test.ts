@@ -109,6 +109,9 @@ describe("jobs e2e: API input checks", () => {
     assert.deepEqual(waited.json.runs.map((r: { id: string }) => r.id), [mine.json.run.id]);
     const onlyTheirs = await tp.api("POST", "/runs/wait", { ids: [otherRun.json.run.id], timeoutMs: 200 }, auth);
     assert.deepEqual([onlyTheirs.status, onlyTheirs.json.runs], [200, []]);
+    // Resuming from a cursor with their run named as added changes nothing.
+    const resumed = await tp.api("POST", "/runs/wait", { ids: [otherRun.json.run.id], added: [otherRun.json.run.id], cursor: waited.json.cursor, timeoutMs: 200 }, auth);
+    assert.deepEqual([resumed.status, resumed.json.runs], [200, []]);
     // Nor can it create tokens.
     const mint = await tp.api("POST", "/tokens", { workspace: ws }, auth);
     assert.equal(mint.status, 403);

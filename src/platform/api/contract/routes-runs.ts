@@ -31,8 +31,17 @@ export const runContract = {
     method: "post",
     path: "/runs/wait",
     summary: "Long-poll many runs: the finished ones, as soon as any is (or none at the deadline)",
-    request: { body: jsonBody(z.object({ ids: z.array(z.string()).min(1).max(MAX_WAIT_IDS), timeoutMs: z.number().optional() })) },
-    responses: { 200: json(z.object({ runs: z.array(Run) }), "The finished runs among ids"), ...failures },
+    request: {
+      body: jsonBody(
+        z.object({
+          ids: z.array(z.string()).min(1).max(MAX_WAIT_IDS),
+          timeoutMs: z.number().optional(),
+          cursor: z.string().max(64).optional().openapi({ description: "the cursor of the previous poll: only runs finished since (and `added`) are read again" }),
+          added: z.array(z.string()).max(MAX_WAIT_IDS).optional().openapi({ description: "ids the previous poll did not watch" }),
+        }),
+      ),
+    },
+    responses: { 200: json(z.object({ runs: z.array(Run), cursor: z.string() }), "The finished runs among ids, and the cursor for the next poll"), ...failures },
   }),
   "GET /runs/{id}": createRoute({ method: "get", path: "/runs/{id}", summary: "Get a run", request: { params: idParams }, responses: { 200: oneRun("The run"), ...failures } }),
   "GET /runs/{id}/wait": createRoute({
