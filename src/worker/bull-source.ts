@@ -7,7 +7,7 @@
 import type { ControlPlane } from "./control-plane.ts";
 import { BullRunConsumer, type Delivery, type Outcome } from "./bullmq-consumer.ts";
 import type { RunExecutor, Verdict } from "./run-executor.ts";
-import { RunClaims } from "./run-claims.ts";
+import { RunClaims, type ClaimCarrier } from "./run-claims.ts";
 
 // Deliveries held per run slot while calls are short. The extra ones are claimed and wait for a
 // worker process (the process pool has `slots` of them): the requests to the control plane and to
@@ -23,8 +23,8 @@ export interface BullSourceOptions {
   prefix: string;
   slots: number;
   leaseMs: number;
-  /** Where claimed runs are recorded as held (the heartbeat renews exactly those). */
-  held: { hold(runIds: Iterable<string>): void };
+  /** The worker's report: claims ride on it (and it records claimed runs as held). */
+  reports: ClaimCarrier;
 }
 
 export class BullRunSource {
@@ -35,7 +35,7 @@ export class BullRunSource {
   private readonly inProgress = new Set<string>();
 
   constructor(private readonly o: BullSourceOptions) {
-    this.claims = new RunClaims(o.cp, o.me, o.held, this.closing.signal);
+    this.claims = new RunClaims(o.reports);
     this.consumer = new BullRunConsumer({ url: o.redisUrl, prefix: o.prefix, slots: o.slots, leaseMs: o.leaseMs, process: (d) => this.process(d), workerName: o.me.id });
   }
 

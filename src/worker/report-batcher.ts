@@ -1,17 +1,21 @@
 // Everything a worker tells the control plane about its runs goes out in batches: started marks,
-// log lines, spans, finished and requeued runs. One report keeps that order (the control plane
-// applies it in order), so a caller that sees a run finished also sees all its logs. A report the
-// control plane could not take is sent again, merged with what came meanwhile: nothing is dropped.
+// log lines, spans, finished and requeued runs, and claims of runs the queue delivered. One report
+// keeps that order (the control plane applies it in order), so a caller that sees a run finished
+// also sees all its logs. A report the control plane could not take is sent again, merged with
+// what came meanwhile: nothing is dropped.
 import type { z } from "@hono/zod-openapi";
-import type { WorkerReport } from "../platform/api/contract/routes-worker.ts";
+import { MAX_CLAIM_RUNS, type WorkerReport } from "../platform/api/contract/routes-worker.ts";
 import type { Span } from "../trace/span.ts";
 import type { ControlPlane } from "./control-plane.ts";
+import type { RunRow } from "./run-executor.ts";
 
 type Report = z.input<typeof WorkerReport>;
 type Finished = NonNullable<Report["finished"]>[number];
 type Requeued = NonNullable<Report["requeued"]>[number];
 type ServingNote = NonNullable<Report["servings"]>[number];
 type LogLine = { stream: "stdout" | "stderr" | "system"; line: string; ts: number };
+type ClaimAnswer = { claimed: RunRow[]; held: string[] };
+type Claims = { runIds: string[]; resolve(answer: ClaimAnswer): void; reject(err: unknown): void };
 
 // Log lines and spans alone wait a little to form batches; a finished run goes out at once.
 const OUTPUT_FLUSH_MS = 50;
@@ -30,6 +34,7 @@ export class ReportBatcher {
   private finished: Array<{ item: Finished; done: () => void }> = [];
   private requeued: Array<{ item: Requeued; done: (applied: boolean) => void }> = [];
   private servings: ServingNote[] = [];
+  private claims: Claims[] = [];
   /** Runs the control plane counts as held by this worker: claimed, and not yet reported finished or requeued. */
   private readonly holding = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
@@ -114,6 +119,18 @@ export class ReportBatcher {
     });
   }
 
+  /**
+   * Claim runs the queue delivered, with the next report (a finish and the claim of the next
+   * delivery usually go together). Safe to repeat: the control plane hands a run again to the
+   * worker that claimed it and has not started it, so a claim whose answer was lost orphans nothing.
+   */
+  claim(runIds: string[]): Promise<ClaimAnswer> {
+    return new Promise((resolve, reject) => {
+      this.claims.push({ runIds, resolve, reject });
+      this.soon();
+    });
+  }
+
   private soon(): void {
     if (this.immediate || this.sending) return;
     this.immediate = true;
@@ -137,6 +154,14 @@ export class ReportBatcher {
     const finished = this.finished;
     const requeued = this.requeued;
     const finishing = new Set([...finished.map((f) => f.item.id), ...requeued.map((q) => q.item.id)]);
+    // Whole groups of claims, up to what one report may carry; the rest go with the next.
+    let claiming = 0;
+    const claims: Claims[] = [];
+    while (this.claims.length > 0 && claiming + this.claims[0]!.runIds.length <= MAX_CLAIM_RUNS) {
+      const c = this.claims.shift()!;
+      claiming += c.runIds.length;
+      claims.push(c);
+    }
     const report: Report = {
       workerId: this.workerId(),
       started: this.starts.filter((s) => !finishing.has(s.id)),
@@ -145,6 +170,7 @@ export class ReportBatcher {
       finished: finished.map((f) => f.item),
       requeued: requeued.map((q) => q.item),
       servings: this.servings,
+      claim: claims.flatMap((c) => c.runIds),
     };
     this.starts = [];
     this.logs = new Map();
@@ -152,15 +178,22 @@ export class ReportBatcher {
     this.finished = [];
     this.requeued = [];
     this.servings = [];
-    if (report.started!.length + report.logs!.length + report.spans!.length + finished.length + requeued.length + report.servings!.length === 0) return this.chain;
+    if (report.started!.length + report.logs!.length + report.spans!.length + finished.length + requeued.length + report.servings!.length + claiming === 0) return this.chain;
     this.sending = true;
     this.chain = this.chain
       .then(async () => {
-        let applied = { finished: [] as string[], requeued: [] as string[] };
+        let applied = { finished: [] as string[], requeued: [] as string[], claimed: [] as RunRow[], held: [] as string[] };
         try {
           applied = await this.cp.persist("POST /worker/report", this.stopping.signal, { body: report });
+          this.hold(applied.claimed.map((r) => r.id));
+          const held = new Set(applied.held);
+          for (const c of claims) {
+            const mine = new Set(c.runIds);
+            c.resolve({ claimed: applied.claimed.filter((r) => mine.has(r.id)), held: c.runIds.filter((id) => held.has(id)) });
+          }
         } catch (err) {
           if (!this.stopping.signal.aborted) console.error("[nbox worker] a report was refused:", (err as Error).message);
+          for (const c of claims) c.reject(err);
         }
         const back = new Set(applied.requeued);
         // Taken or not, a run reported over is not this worker's any more (one not taken was not
@@ -171,7 +204,7 @@ export class ReportBatcher {
       })
       .finally(() => {
         this.sending = false;
-        if (this.finished.length > 0 || this.requeued.length > 0 || this.starts.length > 0) void this.flush();
+        if (this.finished.length > 0 || this.requeued.length > 0 || this.starts.length > 0 || this.claims.length > 0) void this.flush();
       });
     return this.chain;
   }

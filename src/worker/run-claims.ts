@@ -1,25 +1,23 @@
 // Runs BullMQ delivered are claimed at the control plane in batches: the deliveries of one moment
-// go out as one request (one statement there) instead of one request each.
+// go out together (one statement there), riding on the worker's next report — so a run's finish
+// and the claim of the next delivery usually cost one request.
 import { MAX_CLAIM_RUNS } from "../platform/api/contract/routes-worker.ts";
-import type { ControlPlane } from "./control-plane.ts";
 import type { RunRow } from "./run-executor.ts";
 
 /** What a claim got: the run (now held here), "held" (another worker still holds it), or null (nothing to run). */
 export type Claimed = RunRow | "held" | null;
 type Resolver = { resolve(run: Claimed): void; reject(err: unknown): void };
 
+/** Where claims go out: with the next report, which answers them. */
+export interface ClaimCarrier {
+  claim(runIds: string[]): Promise<{ claimed: RunRow[]; held: string[] }>;
+}
+
 export class RunClaims {
   private pending = new Map<string, Resolver[]>();
   private scheduled = false;
 
-  constructor(
-    private readonly cp: ControlPlane,
-    private readonly me: { id: string },
-    /** Where claimed runs are recorded as held (the heartbeat renews exactly those). */
-    private readonly held: { hold(runIds: Iterable<string>): void },
-    /** Aborted when the worker stops: a claim the control plane cannot take is not retried after that. */
-    private readonly stopping: AbortSignal,
-  ) {}
+  constructor(private readonly carrier: ClaimCarrier) {}
 
   /** The run, now held by this worker; "held" while another worker holds it; null when it is finished, cancelled or unknown. */
   claim(runId: string): Promise<Claimed> {
@@ -41,10 +39,7 @@ export class RunClaims {
     for (let i = 0; i < ids.length; i += MAX_CLAIM_RUNS) {
       const chunk = ids.slice(i, i + MAX_CLAIM_RUNS);
       try {
-        // Safe to repeat: the control plane hands a run again to the worker that claimed it and
-        // has not started it, so a claim whose answer was lost is not orphaned.
-        const { runs, held } = await this.cp.persist("POST /worker/claim-runs", this.stopping, { body: { workerId: this.me.id, runIds: chunk } });
-        this.held.hold(runs.map((r) => r.id));
+        const { claimed: runs, held } = await this.carrier.claim(chunk);
         const claimed = new Map(runs.map((r) => [r.id, r]));
         const elsewhere = new Set(held);
         for (const id of chunk) {

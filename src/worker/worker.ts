@@ -108,7 +108,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const executor = new RunExecutor({ me, pool, output, versions, launcher });
   // Runs come from claims at the control plane (embedded queue) or from BullMQ on Redis.
   const q = reg.queue;
-  const bull = q.kind === "bullmq" && q.redisUrl ? new BullRunSource({ cp, me, executor, redisUrl: q.redisUrl, prefix: q.prefix ?? "nbx", slots, leaseMs: reg.leaseMs, held: output }) : undefined;
+  const bull = q.kind === "bullmq" && q.redisUrl ? new BullRunSource({ cp, me, executor, redisUrl: q.redisUrl, prefix: q.prefix ?? "nbx", slots, leaseMs: reg.leaseMs, reports: output }) : undefined;
   loop = bull ? undefined : new RunLoop({ cp, me, slots, executor, held: output });
   if (bull) bullBusy = () => bull.busy;
 

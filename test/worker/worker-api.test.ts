@@ -128,7 +128,7 @@ describe("worker API", () => {
     const more = await api(worker.secret, "POST", "/worker/claim", { workerId: A, max: 5 });
     assert.deepEqual(more.json.runs.map((r: { id: string }) => r.id).sort(), [queued, done].sort());
     const finishDone = await api(worker.secret, "POST", "/worker/report", { workerId: A, started: [{ id: done, startedAt: Date.now() }], finished: [{ id: done, attempt: 1, status: "succeeded", result: 9 }], requeued: [{ id: queued, attempt: 1, scheduledFor: null, error: null }] });
-    assert.deepEqual(finishDone.json, { finished: [done], requeued: [queued] }, "A's own report applies (the control case)");
+    assert.deepEqual(finishDone.json, { finished: [done], requeued: [queued], claimed: [], held: [] }, "A's own report applies (the control case)");
 
     const snapshot = async () => {
       const runs: Record<string, unknown> = {};
@@ -153,7 +153,7 @@ describe("worker API", () => {
       requeued: ids.map((id) => ({ id, attempt: 1, scheduledFor: null, error: { name: "Forged", message: "not B's run" } })),
     });
     assert.equal(bogus.status, 200, JSON.stringify(bogus.json));
-    assert.deepEqual(bogus.json, { finished: [], requeued: [] }, "nothing applied");
+    assert.deepEqual(bogus.json, { finished: [], requeued: [], claimed: [], held: [] }, "nothing applied");
     await tp.platform.ctx.flushRunOutput?.();
     const after = await snapshot();
     assert.deepEqual(after.runs, before.runs, "the runs are as they were (status, attempt, result, error, times, holder)");
@@ -239,18 +239,30 @@ describe("worker API", () => {
     await api(worker.secret, "POST", "/worker/leave", { workerId: A });
   });
 
-  it("claim-runs: a run another worker holds is named as held (deliver it later), a finished one is not", async () => {
+  it("claims ride on reports: a run another worker holds is named as held (deliver it later), a finished one is not", async () => {
     const a = await register(worker.secret, "holder of a delivered run");
     const b = await register(worker.secret, "second delivery");
     const [A, B] = [a.json.workerId as string, b.json.workerId as string];
-    const id = (await api(tp.token, "POST", `/workspaces/${ws}/deployments/square/runs`, { args: [5] })).json.run.id as string;
-    const first = await api(worker.secret, "POST", "/worker/claim-runs", { workerId: A, runIds: [id] });
-    assert.deepEqual(first.json.runs.map((r: { id: string }) => r.id), [id]);
-    const again = await api(worker.secret, "POST", "/worker/claim-runs", { workerId: B, runIds: [id, "run_unknown"] });
+    const trigger = async (x: number) => (await api(tp.token, "POST", `/workspaces/${ws}/deployments/square/runs`, { args: [x] })).json.run.id as string;
+    const id = await trigger(5);
+    const first = await api(worker.secret, "POST", "/worker/report", { workerId: A, claim: [id] });
+    assert.deepEqual(first.json.claimed.map((r: { id: string }) => r.id), [id]);
+    assert.deepEqual(first.json.claimed[0].args, [5]);
+    const repeated = await api(worker.secret, "POST", "/worker/report", { workerId: A, claim: [id] });
+    assert.deepEqual(repeated.json.claimed.map((r: { id: string }) => r.id), [id], "asking again (the answer was lost) hands it again while it has not started");
+    const again = await api(worker.secret, "POST", "/worker/report", { workerId: B, claim: [id, "run_unknown"] });
     assert.equal(again.status, 200, JSON.stringify(again.json));
-    assert.deepEqual(again.json, { runs: [], held: [id] }, "A holds it: B must not end the queue's job");
-    await api(worker.secret, "POST", "/worker/report", { workerId: A, finished: [{ id, attempt: 1, status: "succeeded", result: 25 }] });
-    assert.deepEqual((await api(worker.secret, "POST", "/worker/claim-runs", { workerId: B, runIds: [id] })).json, { runs: [], held: [] }, "finished: nothing to run, nothing to wait for");
+    assert.deepEqual([again.json.claimed, again.json.held], [[], [id]], "A holds it: B must not end the queue's job");
+    // A's finish and its claim of the next delivery in one report: the finish is applied first.
+    const next = await trigger(6);
+    const both = await api(worker.secret, "POST", "/worker/report", { workerId: A, finished: [{ id, attempt: 1, status: "succeeded", result: 25 }], claim: [next] });
+    assert.deepEqual([both.json.finished, both.json.claimed.map((r: { id: string }) => r.id)], [[id], [next]]);
+    assert.equal((await api(tp.token, "GET", `/runs/${id}`)).json.run.result, 25);
+    const late = await api(worker.secret, "POST", "/worker/report", { workerId: B, claim: [id] });
+    assert.deepEqual([late.json.claimed, late.json.held], [[], []], "finished: nothing to run, nothing to wait for");
+    const tooMany = await api(worker.secret, "POST", "/worker/report", { workerId: B, claim: Array.from({ length: 1001 }, (_, i) => `run_${i}`) });
+    assert.equal(tooMany.status, 400);
+    await api(worker.secret, "POST", "/worker/report", { workerId: A, finished: [{ id: next, attempt: 1, status: "succeeded", result: 36 }] });
     for (const w of [A, B]) await api(worker.secret, "POST", "/worker/leave", { workerId: w });
   });
 

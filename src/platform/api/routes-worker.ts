@@ -74,17 +74,6 @@ export function workerRoutes(ctx: PlatformContext, deps: WorkerApiDeps) {
       const runs = await hub.claim(workerId, max, exclude, Math.min(waitMs, ctx.config.maxWaitMs), c.req.raw.signal);
       return c.json({ runs: runs.map(claimed) }, 200);
     })
-    .openapi(r["POST /worker/claim-runs"], async (c) => {
-      const { workerId, runIds } = c.req.valid("json");
-      await worker(c.get("principal"), workerId);
-      const runs = await ctx.store.claimRuns(runIds, workerId, { leaseMs: ctx.config.leaseMs });
-      // A delivery of a run still running elsewhere (the queue gave up on a holder that may yet finish
-      // it) must not end the queue's job: the worker delivers it again later.
-      const got = new Set(runs.map((r) => r.id));
-      const rest = runIds.filter((id) => !got.has(id));
-      const held = rest.length ? (await ctx.store.getRuns(rest)).filter((r) => r.status === "running").map((r) => r.id) : [];
-      return c.json({ runs: runs.map(claimed), held }, 200);
-    })
     .openapi(r["POST /worker/schedule-fire"], async (c) => {
       const { workerId, scheduleId, deploymentId, firedAt } = c.req.valid("json");
       await worker(c.get("principal"), workerId);
@@ -99,9 +88,9 @@ export function workerRoutes(ctx: PlatformContext, deps: WorkerApiDeps) {
     .openapi(r["POST /worker/report"], async (c) => {
       const report = c.req.valid("json");
       await worker(c.get("principal"), report.workerId);
-      const applied = await deps.reports.apply(report);
+      const { claimed: runs, ...applied } = await deps.reports.apply(report);
       if (report.servings.length) await deps.servingNotes(report.workerId, report.servings);
-      return c.json(applied, 200);
+      return c.json({ ...applied, claimed: runs.map(claimed) }, 200);
     })
     .openapi(r["GET /worker/versions/{id}"], async (c) => {
       requireWorker(c.get("principal"));

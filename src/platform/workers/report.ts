@@ -1,5 +1,6 @@
 // Applies a worker's report to the store, always in this order: started marks, log lines, spans,
-// finished runs, requeued runs — so a caller that sees a run finished also sees its logs. Waiters
+// finished runs, requeued runs, claims of runs the queue delivered — so a caller that sees a run
+// finished also sees its logs, and a worker's finish and its next claim cost one request. Waiters
 // hear about finished runs with the final fields (no read back). Spans are written a moment later
 // in batches (off the result's path); readers of a run's spans flush them first.
 import type { z } from "@hono/zod-openapi";
@@ -19,7 +20,7 @@ export class ReportWriter {
 
   constructor(private readonly ctx: PlatformContext) {}
 
-  async apply(r: Report): Promise<{ finished: string[]; requeued: string[] }> {
+  async apply(r: Report): Promise<{ finished: string[]; requeued: string[]; claimed: RunRow[]; held: string[] }> {
     const { store, events } = this.ctx;
     const workerId = r.workerId;
     // Started marks of runs finishing in this same report are not needed: the finish says when.
@@ -51,7 +52,21 @@ export class ReportWriter {
     // Into the queue again: for BullMQ a no-op while the run's job is still there (its worker is
     // about to hand it back), and the job it needs if the job went away meanwhile.
     if (requeuedRows.length) await this.ctx.queue.enqueue(requeuedRows);
-    return { finished, requeued };
+    return { finished, requeued, ...(await this.claim(workerId, r.claim)) };
+  }
+
+  /**
+   * Delivered runs become this worker's. A run it claimed and has not started is handed to it again
+   * (a claim whose answer was lost orphans nothing); one still running elsewhere is named `held`:
+   * the queue gave up on a holder that may yet finish it, so its job must not end.
+   */
+  private async claim(workerId: string, runIds: string[]): Promise<{ claimed: RunRow[]; held: string[] }> {
+    if (runIds.length === 0) return { claimed: [], held: [] };
+    const claimed = await this.ctx.store.claimRuns(runIds, workerId, { leaseMs: this.ctx.config.leaseMs });
+    const got = new Set(claimed.map((row) => row.id));
+    const rest = runIds.filter((id) => !got.has(id));
+    const held = rest.length ? (await this.ctx.store.getRuns(rest)).filter((row) => row.status === "running").map((row) => row.id) : [];
+    return { claimed, held };
   }
 
   /**

@@ -6,9 +6,9 @@ import { failures, hashParam, json, jsonBody } from "./helpers.ts";
 import { StoredErrorSchema, WireValue } from "./schemas.ts";
 
 /** Bumped when the worker API changes incompatibly: a worker of another version is refused at registration. */
-export const WORKER_PROTOCOL = 2;
+export const WORKER_PROTOCOL = 3;
 
-/** Runs one claim-runs request may name. */
+/** Runs one report may claim. */
 export const MAX_CLAIM_RUNS = 1_000;
 
 const workerId = z.string().min(1);
@@ -85,6 +85,8 @@ export const WorkerReport = z.object({
       }),
     )
     .default([]),
+  /** Runs the queue (BullMQ) delivered to this worker: claimed after everything above is applied. */
+  claim: z.array(z.string()).max(MAX_CLAIM_RUNS).default([]),
 });
 
 /** What a worker is told to host (a serving placed on it). */
@@ -161,22 +163,6 @@ export const workerContract = {
     },
     responses: { 200: json(z.object({ runs: z.array(ClaimedRun) }), "Claimed runs (possibly none)"), ...failures },
   }),
-  "POST /worker/claim-runs": createRoute({
-    method: "post",
-    path: "/worker/claim-runs",
-    summary: "Claim runs the queue delivered (BullMQ); those not runnable any more are left out",
-    request: { body: jsonBody(z.object({ workerId, runIds: z.array(z.string()).min(1).max(MAX_CLAIM_RUNS) })) },
-    responses: {
-      200: json(
-        z.object({
-          runs: z.array(ClaimedRun),
-          held: z.array(z.string()).openapi({ description: "runs another worker still holds: deliver them again later (the holder may finish, requeue or die)" }),
-        }),
-        "The runs now held by the worker; the rest are finished, cancelled or unknown",
-      ),
-      ...failures,
-    },
-  }),
   "POST /worker/schedule-fire": createRoute({
     method: "post",
     path: "/worker/schedule-fire",
@@ -194,9 +180,20 @@ export const workerContract = {
   "POST /worker/report": createRoute({
     method: "post",
     path: "/worker/report",
-    summary: "Started marks, log lines, spans, finished and requeued runs, serving status — in one batch, applied in that order",
+    summary: "Started marks, log lines, spans, finished and requeued runs, serving status, claims of delivered runs — in one batch, applied in that order",
     request: { body: jsonBody(WorkerReport) },
-    responses: { 200: json(z.object({ finished: z.array(z.string()), requeued: z.array(z.string()) }), "The runs each part applied to"), ...failures },
+    responses: {
+      200: json(
+        z.object({
+          finished: z.array(z.string()),
+          requeued: z.array(z.string()),
+          claimed: z.array(ClaimedRun).openapi({ description: "the runs of `claim` now held by the worker; the rest are finished, cancelled or unknown" }),
+          held: z.array(z.string()).openapi({ description: "runs of `claim` another worker still holds: deliver them again later (the holder may finish, requeue or die)" }),
+        }),
+        "The runs each part applied to",
+      ),
+      ...failures,
+    },
   }),
   "GET /worker/versions/{id}": createRoute({
     method: "get",
