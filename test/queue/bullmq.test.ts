@@ -5,6 +5,7 @@ import { spawn } from "node:child_process";
 import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { BullRunQueue, RedisUnavailableError, type QueueableRun } from "../../src/platform/queue/bullmq-queue.ts";
 import { deploymentQueueName } from "../../src/queue/bullmq-names.ts";
@@ -442,6 +443,41 @@ describe("BullMQ run queue (producer + consumer on the real Redis)", { skip }, (
       ["run_k1", "run_k4"],
       "removed runs were never delivered",
     );
+  });
+
+  it("release: runs taken back from a dead worker are delivered again now, not when its lock lapses", { timeout: 60_000 }, async () => {
+    const q = producer();
+    const later = Date.now() + 60_000;
+    await q.add([run("run_rel1", "dep_release"), run("run_rel2", "dep_release"), run("run_rel3", "dep_release", { scheduledFor: later })]);
+    // A holder that took two jobs under a long lock and then went silent (never renews, never completes).
+    const conn = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+    const dead = new Worker(deploymentQueueName("dep_release"), null, { connection: conn, prefix, lockDuration: 600_000, autorun: false });
+    const look = new Queue(deploymentQueueName("dep_release"), { connection: conn, prefix });
+    closers.push(async () => {
+      await dead.close(true);
+      await look.close();
+      conn.disconnect();
+    });
+    const taken = [await dead.getNextJob("dead-token-1"), await dead.getNextJob("dead-token-2")];
+    assert.deepEqual(taken.map((j) => j?.id).sort(), ["run_rel1", "run_rel2"]);
+    const state = async (id: string) => (await (await look.getJob(id))?.getState()) ?? "absent";
+    await q.release([
+      run("run_rel1", "dep_release"), // due now: back to wait
+      run("run_rel2", "dep_release", { scheduledFor: later }), // a retry's backoff: delayed until then
+      run("run_rel3", "dep_release"), // delayed to look again later, but its holder is gone: due now
+      run("run_rel4", "dep_release"), // its job went away: added
+    ]);
+    assert.deepEqual(
+      [await state("run_rel1"), await state("run_rel2"), await state("run_rel3"), await state("run_rel4")],
+      ["waiting", "delayed", "waiting", "waiting"],
+    );
+    // A live worker gets them at once; the silent holder can no longer complete its old delivery.
+    const seen: Seen[] = [];
+    consumer(["dep_release"], async (d) => (record(seen, d), { kind: "done" }));
+    for (const id of ["run_rel1", "run_rel3", "run_rel4"]) await eventFor("dep_release", id, "completed");
+    await assert.rejects(taken[1]!.moveToCompleted("late", "dead-token-2", false));
+    assert.deepEqual(seen.map((d) => d.jobId).sort(), ["run_rel1", "run_rel3", "run_rel4"]);
+    assert.equal(await state("run_rel2"), "delayed", "the backoff is kept");
   });
 
   it("close waits for running deliveries and reports their outcome; setDeployments drops a queue the same way", { timeout: 60_000 }, async () => {

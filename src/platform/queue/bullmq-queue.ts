@@ -99,6 +99,38 @@ export class BullRunQueue {
   }
 
   /**
+   * Runs taken back from a dead worker: a job still active under its lock goes back to wait now
+   * (or to delayed until `scheduledFor`, a retry's backoff) instead of when BullMQ's stalled check
+   * finds the lock lapsed — up to a lock and two check intervals later. A job delayed to look again
+   * later (another worker found the run held by the dead one) is promoted; a job that is gone is
+   * added. The dead worker's lock is left to lapse: the worker that takes the job next sets its own,
+   * and a holder that was only cut off can neither renew nor complete it any more.
+   */
+  async release(runs: readonly QueueableRun[]): Promise<void> {
+    if (runs.length === 0) return;
+    const now = Date.now();
+    const gone: QueueableRun[] = [];
+    await this.gate.run(async () => {
+      await Promise.all(
+        runs.map(async (r) => {
+          const job = await this.queue(r.deploymentId).getJob(r.id);
+          if (!job) return void gone.push(r);
+          const state = await job.getState();
+          const due = r.scheduledFor ?? 0;
+          try {
+            // Token "0": move the job whoever holds its lock.
+            if (state === "active") await (due > now ? job.moveToDelayed(due, "0") : job.moveToWait("0"));
+            else if (state === "delayed" && due <= now) await job.promote();
+          } catch {
+            // Moved meanwhile (completed by a holder that was only cut off, or by the stalled check): delivered either way.
+          }
+        }),
+      );
+    });
+    await this.add(gone);
+  }
+
+  /**
    * Take a queued (waiting or delayed) run out of the queue, for cancel. An active job is left
    * alone ("active": its worker must be told by other means); "absent": no job for this run.
    */

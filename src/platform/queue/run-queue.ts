@@ -6,7 +6,7 @@
 import type { RunEvents } from "../run-events.ts";
 import type { Store } from "../store/index.ts";
 import type { RunRow } from "../store/schema.ts";
-import { BullRunQueue, RedisUnavailableError, type QueueSchedule } from "./bullmq-queue.ts";
+import { BullRunQueue, RedisUnavailableError, type QueueableRun, type QueueSchedule } from "./bullmq-queue.ts";
 import { KeptSettings } from "./kept-settings.ts";
 import { PendingAdds } from "./pending-adds.ts";
 
@@ -17,6 +17,11 @@ export interface RunQueue {
    * because the queue's backend is away: the runs are queued in the store and reach it later.
    */
   enqueue(runs: readonly RunRow[]): Promise<void>;
+  /**
+   * Runs taken back from a worker declared dead (queued again in the store): the queue delivers
+   * them now — not once a lock the dead worker held in the queue lapses.
+   */
+  takenBack(runs: readonly RunRow[]): Promise<void>;
   /** A queued run was cancelled: it must not be run (a delivery that finds it cancelled runs nothing). */
   cancelled(run: RunRow): Promise<void>;
   /** A job deployment's runs may run this many at once over all workers (0 = no limit). */
@@ -40,6 +45,9 @@ export class StoreQueue implements RunQueue {
   constructor(private readonly events: RunEvents) {}
   async enqueue(runs: readonly RunRow[]): Promise<void> {
     for (const d of new Set(runs.map((r) => r.deploymentId))) this.events.emit("queued", d);
+  }
+  takenBack(runs: readonly RunRow[]): Promise<void> {
+    return this.enqueue(runs);
   }
   async cancelled(): Promise<void> {}
   // Workers learn the limit from the manifest and claim around deployments at it.
@@ -85,12 +93,22 @@ export class BullQueue implements RunQueue {
   }
 
   async enqueue(runs: readonly RunRow[]): Promise<void> {
+    await this.queueAgain(runs, (q) => this.q.add(q));
+  }
+
+  async takenBack(runs: readonly RunRow[]): Promise<void> {
+    await this.queueAgain(runs, (q) => this.q.release(q));
+  }
+
+  private async queueAgain(runs: readonly RunRow[], put: (q: QueueableRun[]) => Promise<void>): Promise<void> {
     if (runs.length === 0) return;
     const queueable = runs.map((r) => ({ id: r.id, deploymentId: r.deploymentId, maxRetries: r.maxRetries, retryBackoffMs: r.retryBackoffMs, scheduledFor: r.scheduledFor }));
     try {
-      await this.q.add(queueable);
+      await put(queueable);
     } catch (err) {
       if (!(err instanceof RedisUnavailableError)) throw err;
+      // Kept and added once Redis answers; a job still held by the dead worker then comes back
+      // through BullMQ's stalled check.
       this.pending.keep(queueable, err.message);
     }
     for (const d of new Set(runs.map((r) => r.deploymentId))) this.events.emit("queued", d);

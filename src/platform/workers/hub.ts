@@ -287,7 +287,7 @@ export class WorkerHub {
   /** Runs taken back from dead workers: queued again (the queue must deliver them anew), or ended. */
   private async recovered(r: RecoverResult): Promise<void> {
     const again = [...r.requeued, ...r.retried];
-    if (again.length > 0) await this.ctx.queue.enqueue(await this.ctx.store.getRuns(again));
+    if (again.length > 0) await this.ctx.queue.takenBack(await this.ctx.store.getRuns(again));
     for (const id of [...r.failed, ...r.cancelled]) this.ctx.events.emit("finished", id);
   }
 
