@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
-import { FinishedFeed } from "./finished-feed.ts";
 import type { RunRow } from "./store/schema.ts";
+import { WaitWatches } from "./wait-watches.ts";
 
 /** In-process wake-ups (run queued/finished, logs appended, cancel asked): long-polls and the run loop wait on these instead of sleeping. */
 export interface RunEventMap {
@@ -11,14 +11,12 @@ export interface RunEventMap {
 }
 
 export class RunEvents extends EventEmitter<RunEventMap> {
-  /** Every finish heard here, in order: long-polls resume from a position in it. */
-  readonly finishedFeed = new FinishedFeed();
+  /** Long-polls over many runs listen through these (and resume from them). */
+  readonly waitWatches = new WaitWatches(this);
 
   constructor() {
     super();
     this.setMaxListeners(0);
-    // First listener: a waiter woken by a finish already finds it in the feed.
-    this.on("finished", (id) => this.finishedFeed.push(id));
   }
 
   /** Resolve when `event` fires for `id` (with the finished row, when the finisher gave it), or after `ms`. */

@@ -1,7 +1,8 @@
-// The long-poll behind remote map resumes from a cursor: the next poll reads back only the runs
-// heard finishing since and the ids it added, yet misses nothing — not a run that finished between
-// polls, not an added run that finished long before, not a finish this control plane never heard
-// (another node's), which the periodic full read still finds. Other workspaces' runs never answer.
+// The long-poll behind remote map resumes from a cursor: the previous poll's watch kept listening,
+// so the next poll reads back only the ids it added, yet misses nothing — not a run that finished
+// between polls, not an added run that finished long before, not an answer that never arrived, not a
+// finish this control plane never heard (another node's), which the periodic full read still finds.
+// Other workspaces' runs never answer; watches left behind are bounded.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -9,28 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PlatformContext } from "../../../src/platform/context.ts";
 import { waitForAny } from "../../../src/platform/api/wait-any.ts";
-import { FinishedFeed } from "../../../src/platform/finished-feed.ts";
 import { RunEvents } from "../../../src/platform/run-events.ts";
 import { openStore, type Store } from "../../../src/platform/store/index.ts";
 import type { RunRow } from "../../../src/platform/store/schema.ts";
-
-describe("FinishedFeed", () => {
-  it("answers the ids heard after a position, and null once it no longer reaches back that far", () => {
-    const feed = new FinishedFeed(3);
-    assert.equal(feed.position, 0);
-    assert.deepEqual(feed.since(0), []);
-    for (const id of ["a", "b", "c", "d", "e"]) feed.push(id);
-    assert.equal(feed.position, 5);
-    assert.deepEqual(feed.since(3), ["d", "e"]);
-    assert.deepEqual(feed.since(5), []);
-    feed.push("f"); // six kept ids: the oldest three go
-    assert.equal(feed.position, 6);
-    assert.deepEqual(feed.since(3), ["d", "e", "f"]);
-    assert.equal(feed.since(2), null, "c is gone: a cursor before it cannot be served");
-    assert.equal(feed.since(7), null, "a position from the future (or another process) is refused");
-    assert.equal(feed.since(1.5), null);
-  });
-});
 
 describe("waitForAny with a cursor", () => {
   let dir: string;
@@ -73,7 +55,7 @@ describe("waitForAny with a cursor", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("the next poll reads only what finished since and what it added, and still finds both", async () => {
+  it("the next poll reads only the ids it added, and still finds what finished between polls", async () => {
     const runs = await mine(50);
     const ids = runs.map((r) => r.id);
     await finish(runs[0]!);
@@ -90,8 +72,7 @@ describe("waitForAny with a cursor", () => {
     reads = [];
     const second = await waitForAny(ctx, watch, 5_000, { cursor: first.cursor, added: [late!.id] });
     assert.deepEqual(second.runs.map((r) => r.id).sort(), [ids[7], late!.id].sort());
-    assert.equal(reads.length, 1);
-    assert.deepEqual(reads[0]!.sort(), [ids[7], late!.id].sort(), "only the run heard finishing and the added one are read");
+    assert.deepEqual(reads, [[late!.id]], "only the added run is read: the finish between polls was heard");
 
     // Nothing finished since: the poll waits, and answers with the next finish it hears.
     const rest = watch.filter((id) => id !== ids[7] && id !== late!.id);
@@ -102,6 +83,13 @@ describe("waitForAny with a cursor", () => {
     const third = await waiting;
     assert.deepEqual(third.runs.map((r) => r.id), [ids[9]]);
     assert.deepEqual(reads, [], "the finisher's row needs no read back");
+
+    // The third answer never arrived: the caller polls again with the second cursor and gets it again.
+    await finish(runs[11]!);
+    const again = await waitForAny(ctx, rest, 5_000, { cursor: second.cursor, added: [] });
+    assert.deepEqual(again.runs.map((r) => r.id).sort(), [ids[9], ids[11]].sort());
+    const after = await waitForAny(ctx, rest.filter((id) => id !== ids[9] && id !== ids[11]), 200, { cursor: again.cursor, added: [] });
+    assert.deepEqual(after.runs, [], "an answer that arrived is not answered twice");
   });
 
   it("a finish this control plane never heard is found by the full read a cursor cannot skip for long", async () => {
@@ -118,11 +106,11 @@ describe("waitForAny with a cursor", () => {
     assert.deepEqual(got.map((r) => r.id), [ids[1]]);
   });
 
-  it("a cursor of another process or from too far back falls back to reading every watched run", async () => {
+  it("a cursor of another process, an unknown watch or garbage falls back to reading every watched run", async () => {
     const runs = await mine(3);
     const ids = runs.map((r) => r.id);
     await finish(runs[2]!);
-    for (const cursor of ["0123abcd.1.99999999999999", "garbage", `${ctx.events.finishedFeed.epoch}.999999999.${Date.now()}`]) {
+    for (const cursor of [`notawatch.1.${Date.now()}`, "garbage", `${"x".repeat(30)}.1.1`]) {
       reads = [];
       const r = await waitForAny(ctx, ids, 1_000, { cursor, added: [] });
       assert.deepEqual(r.runs.map((x) => x.id), [ids[2]], `cursor ${cursor}`);
@@ -144,5 +132,13 @@ describe("waitForAny with a cursor", () => {
     assert.deepEqual(got.runs.map((r) => r.id), [own!.id]);
     const none = await waitForAny(ctx, foreign.map((r) => r.id), 300, { visible });
     assert.deepEqual(none.runs, []);
+  });
+
+  it("watches left behind by callers that never come back are bounded, and stop listening", async () => {
+    const [run] = await mine(1);
+    const before = ctx.events.listenerCount("finished");
+    for (let i = 0; i < 300; i++) await waitForAny(ctx, [run!.id], 0);
+    assert.equal(ctx.events.waitWatches.size, 256);
+    assert.ok(ctx.events.listenerCount("finished") <= before + 256, "the oldest watches stopped listening");
   });
 });

@@ -1,0 +1,105 @@
+// A long-poll over many runs (remote map's one poll for all its runs in flight) listens through a
+// watch that outlives its answer for a moment: the caller polls again at once, and the runs that
+// finished in between are then in hand — not read back from the store.
+import { randomBytes } from "node:crypto";
+import type { RunEvents } from "./run-events.ts";
+import type { RunRow } from "./store/schema.ts";
+
+// How long a watch keeps listening after its answer, waiting for the caller's next poll.
+const LINGER_MS = 3_000;
+// Watches kept listening at once; beyond that the oldest stops (its caller's next poll reads the store).
+const MAX_LINGERING = 256;
+
+export class Watch {
+  /** Names the watch in the poll's cursor (unguessable: another caller's poll cannot take it). */
+  readonly token = randomBytes(9).toString("base64url");
+  wanted: Set<string>;
+  /** Watched runs heard finishing and not answered yet, with their rows when the finisher sent them. */
+  heard = new Map<string, RunRow | undefined>();
+  /** Set by a poll waiting on this watch: called when a watched run is heard finishing. */
+  wake: (() => void) | undefined;
+
+  constructor(ids: Iterable<string>) {
+    this.wanted = new Set(ids);
+  }
+
+  readonly onFinished = (id: string, row?: RunRow): void => {
+    if (!this.wanted.has(id)) return;
+    this.heard.set(id, row);
+    this.wake?.();
+  };
+
+  /** The last answer, until the caller's next poll shows it arrived. */
+  private answered: { seq: number; rows: RunRow[] } = { seq: 0, rows: [] };
+
+  /** What was heard, leaving nothing. */
+  take(): Map<string, RunRow | undefined> {
+    const heard = this.heard;
+    this.heard = new Map();
+    return heard;
+  }
+
+  /** An answer goes out; returns its number (the caller's next poll names it). */
+  answer(rows: RunRow[]): number {
+    for (const row of rows) this.heard.delete(row.id);
+    this.answered = { seq: this.answered.seq + 1, rows };
+    return this.answered.seq;
+  }
+
+  /**
+   * The caller's next poll names the last answer it received. An older one: the last answer never
+   * arrived (the caller gave up on that poll), so its runs are answered again.
+   */
+  acknowledge(seq: number): void {
+    if (seq !== this.answered.seq) for (const row of this.answered.rows) if (this.wanted.has(row.id)) this.heard.set(row.id, row);
+    this.answered = { seq: this.answered.seq, rows: [] };
+  }
+}
+
+export class WaitWatches {
+  /** Watches waiting for their caller's next poll, oldest first. */
+  private readonly lingering = new Map<string, { watch: Watch; timer: NodeJS.Timeout }>();
+
+  constructor(private readonly events: RunEvents) {}
+
+  /**
+   * The watch the caller's previous poll left (`resumed`: it heard every finish since), now over
+   * `ids`; else a new one, listening from now on.
+   */
+  open(token: string | undefined, ids: string[]): { watch: Watch; resumed: boolean } {
+    const kept = token ? this.lingering.get(token) : undefined;
+    if (kept) {
+      this.lingering.delete(token!);
+      clearTimeout(kept.timer);
+      const { watch } = kept;
+      watch.wanted = new Set(ids);
+      for (const id of watch.heard.keys()) if (!watch.wanted.has(id)) watch.heard.delete(id);
+      return { watch, resumed: true };
+    }
+    const watch = new Watch(ids);
+    this.events.on("finished", watch.onFinished);
+    return { watch, resumed: false };
+  }
+
+  /** The poll answered: keep listening for a moment, for the caller's next poll. */
+  linger(watch: Watch): void {
+    watch.wake = undefined;
+    if (this.lingering.size >= MAX_LINGERING) {
+      const [oldest] = this.lingering.keys();
+      this.close(oldest!);
+    }
+    this.lingering.set(watch.token, { watch, timer: setTimeout(() => this.close(watch.token), LINGER_MS).unref() });
+  }
+
+  get size(): number {
+    return this.lingering.size;
+  }
+
+  private close(token: string): void {
+    const kept = this.lingering.get(token);
+    if (!kept) return;
+    this.lingering.delete(token);
+    clearTimeout(kept.timer);
+    this.events.off("finished", kept.watch.onFinished);
+  }
+}
