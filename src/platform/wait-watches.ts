@@ -29,8 +29,8 @@ export class Watch {
     this.wake?.();
   };
 
-  /** The last answer, until the caller's next poll shows it arrived. */
-  private answered: { seq: number; rows: RunRow[] } = { seq: 0, rows: [] };
+  /** The runs of the last answer, until the caller's next poll shows it arrived (ids only: a watch left behind holds no results). */
+  private answered: { seq: number; ids: string[] } = { seq: 0, ids: [] };
 
   /** What was heard, leaving nothing. */
   take(): Map<string, RunRow | undefined> {
@@ -42,17 +42,17 @@ export class Watch {
   /** An answer goes out; returns its number (the caller's next poll names it). */
   answer(rows: RunRow[]): number {
     for (const row of rows) this.heard.delete(row.id);
-    this.answered = { seq: this.answered.seq + 1, rows };
+    this.answered = { seq: this.answered.seq + 1, ids: rows.map((row) => row.id) };
     return this.answered.seq;
   }
 
   /**
    * The caller's next poll names the last answer it received. An older one: the last answer never
-   * arrived (the caller gave up on that poll), so its runs are answered again.
+   * arrived (the caller gave up on that poll), so its runs are answered again (read back).
    */
   acknowledge(seq: number): void {
-    if (seq !== this.answered.seq) for (const row of this.answered.rows) if (this.wanted.has(row.id)) this.heard.set(row.id, row);
-    this.answered = { seq: this.answered.seq, rows: [] };
+    if (seq !== this.answered.seq) for (const id of this.answered.ids) if (this.wanted.has(id) && !this.heard.has(id)) this.heard.set(id, undefined);
+    this.answered = { seq: this.answered.seq, ids: [] };
   }
 }
 
