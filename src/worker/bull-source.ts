@@ -7,7 +7,7 @@
 import type { ControlPlane } from "./control-plane.ts";
 import { BullRunConsumer, type Delivery, type Outcome } from "./bullmq-consumer.ts";
 import type { RunExecutor, Verdict } from "./run-executor.ts";
-import { RunClaims, type ClaimCarrier } from "./run-claims.ts";
+import { RunClaims, type ClaimCarrier, type Claimed } from "./run-claims.ts";
 
 // Deliveries held per run slot while calls are short. The extra ones are claimed and wait for a
 // worker process (the process pool has `slots` of them): the requests to the control plane and to
@@ -64,7 +64,16 @@ export class BullRunSource {
     // outlive this delivery, so the run's outcome still has a job to settle — look again later.
     const later = { kind: "later", delayMs: this.o.leaseMs } as const;
     if (this.inProgress.has(d.runId)) return later;
-    const run = await this.claims.claim(d.runId);
+    let run: Claimed;
+    try {
+      run = await this.claims.claim(d.runId);
+    } catch (err) {
+      // Not claimed: the control plane could not be reached, or refused this worker (declared dead:
+      // it joins again). The run is still queued in the store, so its job goes back to wait without
+      // spending an attempt — a failed attempt here could end the job and leave the run queued with none.
+      console.error(`[nbox worker] claiming run ${d.runId} failed, handing it back to the queue: ${(err as Error).message}`);
+      return { kind: "release" };
+    }
     if (run === "held") return later;
     // Finished, cancelled or unknown: nothing to do for this delivery.
     if (!run) return { kind: "done" };
