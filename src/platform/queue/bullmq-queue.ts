@@ -130,6 +130,21 @@ export class BullRunQueue {
     await this.add(gone);
   }
 
+  /** Ids of these runs that have no job in their deployment's queue (one pipelined round trip). */
+  async withoutJob(runs: readonly Pick<QueueableRun, "id" | "deploymentId">[]): Promise<string[]> {
+    if (runs.length === 0) return [];
+    return this.gate.run(async () => {
+      const pipe = this.client.pipeline();
+      for (const r of runs) pipe.exists(this.queue(r.deploymentId).toKey(r.id));
+      const answers = (await pipe.exec()) ?? [];
+      return runs.filter((_, i) => {
+        const [err, n] = answers[i] ?? [new Error("no answer"), null];
+        if (err) throw err;
+        return n === 0;
+      }).map((r) => r.id);
+    });
+  }
+
   /**
    * Take a queued (waiting or delayed) run out of the queue, for cancel. An active job is left
    * alone ("active": its worker must be told by other means); "absent": no job for this run.

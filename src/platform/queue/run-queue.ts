@@ -9,6 +9,7 @@ import type { RunRow } from "../store/schema.ts";
 import { BullRunQueue, RedisUnavailableError, type QueueableRun, type QueueSchedule } from "./bullmq-queue.ts";
 import { KeptSettings } from "./kept-settings.ts";
 import { PendingAdds } from "./pending-adds.ts";
+import { StrandedRuns } from "./stranded-runs.ts";
 
 export interface RunQueue {
   readonly kind: "embedded" | "bullmq";
@@ -72,14 +73,18 @@ export class BullQueue implements RunQueue {
   private readonly q: BullRunQueue;
   private readonly pending: PendingAdds;
   private readonly settings = new KeptSettings((message) => console.error(`[nbox queue] ${message}`));
+  /** Queued runs whose job went missing are queued again. */
+  readonly stranded: StrandedRuns;
 
   constructor(
     private readonly redisUrl: string,
     readonly prefix: string,
     private readonly events: RunEvents,
-    private readonly store: Pick<Store, "listRuns">,
+    private readonly store: Pick<Store, "listRuns" | "getRuns">,
   ) {
     this.q = new BullRunQueue({ url: redisUrl, prefix });
+    this.stranded = new StrandedRuns({ store, withoutJob: (runs) => this.q.withoutJob(runs), add: (runs) => this.q.add(runs.map(queueable)), log: (message) => console.error(`[nbox queue] ${message}`) });
+    this.stranded.start();
     this.pending = new PendingAdds({
       add: (runs) => this.q.add(runs),
       requeueStored: () => this.requeueStored(),
@@ -102,14 +107,14 @@ export class BullQueue implements RunQueue {
 
   private async queueAgain(runs: readonly RunRow[], put: (q: QueueableRun[]) => Promise<void>): Promise<void> {
     if (runs.length === 0) return;
-    const queueable = runs.map((r) => ({ id: r.id, deploymentId: r.deploymentId, maxRetries: r.maxRetries, retryBackoffMs: r.retryBackoffMs, scheduledFor: r.scheduledFor }));
+    const queued = runs.map(queueable);
     try {
-      await put(queueable);
+      await put(queued);
     } catch (err) {
       if (!(err instanceof RedisUnavailableError)) throw err;
       // Kept and added once Redis answers; a job still held by the dead worker then comes back
       // through BullMQ's stalled check.
-      this.pending.keep(queueable, err.message);
+      this.pending.keep(queued, err.message);
     }
     for (const d of new Set(runs.map((r) => r.deploymentId))) this.events.emit("queued", d);
   }
@@ -160,7 +165,10 @@ export class BullQueue implements RunQueue {
   }
 
   async close(): Promise<void> {
+    this.stranded.stop();
     await this.pending.close();
     await this.q.close();
   }
 }
+
+const queueable = (r: RunRow): QueueableRun => ({ id: r.id, deploymentId: r.deploymentId, maxRetries: r.maxRetries, retryBackoffMs: r.retryBackoffMs, scheduledFor: r.scheduledFor });
