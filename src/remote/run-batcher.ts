@@ -108,8 +108,8 @@ export class RunBatcher {
   private async loop(): Promise<void> {
     this.polling = true;
     try {
-      // The last answered poll's cursor and ids: the next poll names only the ids added since, and
-      // the platform reads back only those and the runs it heard finishing.
+      // The last answered poll's cursor and ids: the next poll names the ids added since, and the
+      // platform reads back only those (the previous poll's watch heard the others finishing).
       let cursor: string | undefined;
       let watched = new Set<string>();
       while (this.waiters.size > 0) {
