@@ -104,7 +104,8 @@ export class BullRunQueue {
    * finds the lock lapsed — up to a lock and two check intervals later. A job delayed to look again
    * later (another worker found the run held by the dead one) is promoted; a job that is gone is
    * added. The dead worker's lock is left to lapse: the worker that takes the job next sets its own,
-   * and a holder that was only cut off can neither renew nor complete it any more.
+   * and a holder that was only cut off cannot complete it any more (the job left the active list;
+   * the store refuses its report too, as it was declared dead).
    */
   async release(runs: readonly QueueableRun[]): Promise<void> {
     if (runs.length === 0) return;
