@@ -91,6 +91,12 @@ export class WaitWatches {
     this.lingering.set(watch.token, { watch, timer: setTimeout(() => this.close(watch.token), LINGER_MS).unref() });
   }
 
+  /** A poll that failed: its watch stops listening at once. */
+  discard(watch: Watch): void {
+    watch.wake = undefined;
+    this.events.off("finished", watch.onFinished);
+  }
+
   get size(): number {
     return this.lingering.size;
   }

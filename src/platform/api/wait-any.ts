@@ -4,6 +4,7 @@
 // store, not every watched run.
 import type { PlatformContext } from "../context.ts";
 import type { RunRow } from "../store/schema.ts";
+import type { Watch } from "../wait-watches.ts";
 import { STORE_RECHECK_MS } from "./wait.ts";
 
 // Gathering a burst of finishes: 1 ms per this many watched runs, at most BURST_MAX_MS.
@@ -48,11 +49,22 @@ function parseCursor(text: string | undefined): Cursor | null {
 
 /** Those among `ids` that are terminal, as soon as at least one is (or none at the deadline). */
 export async function waitForAny(ctx: PlatformContext, ids: string[], ms: number, opts: WaitAnyOptions = {}): Promise<WaitAnyResult> {
-  const { signal, visible = () => true } = opts;
   const deadline = Date.now() + ms;
   const prior = parseCursor(opts.cursor);
   const { watch, resumed } = ctx.events.waitWatches.open(prior?.token, ids);
-  if (resumed) watch.acknowledge(prior!.seq);
+  try {
+    return await answerFrom(ctx, watch, resumed ? prior : null, ids, deadline, opts);
+  } catch (err) {
+    // Never left listening with nobody to take it over.
+    ctx.events.waitWatches.discard(watch);
+    throw err;
+  }
+}
+
+/** The poll itself, on its watch (`prior`: the cursor it was resumed from, null for a new watch). */
+async function answerFrom(ctx: PlatformContext, watch: Watch, prior: Cursor | null, ids: string[], deadline: number, opts: WaitAnyOptions): Promise<WaitAnyResult> {
+  const { signal, visible = () => true } = opts;
+  if (prior) watch.acknowledge(prior.seq);
   const terminal = async (some: string[]) => (some.length ? (await ctx.store.getRuns(some, { terminalOnly: true })).filter(visible) : []);
   // Rows heard with the finish need no read; runs heard without one are read.
   const answer = async (heard: Map<string, RunRow | undefined>, more: string[] = []) => {
@@ -62,7 +74,7 @@ export async function waitForAny(ctx: PlatformContext, ids: string[], ms: number
   };
   let readAt: number;
   let done: RunRow[];
-  if (resumed && prior && Date.now() - prior.readAt < FULL_READ_EVERY_MS) {
+  if (prior && Date.now() - prior.readAt < FULL_READ_EVERY_MS) {
     // Everything that finished since the last answer was heard; the added ids were not watched then.
     readAt = prior.readAt;
     done = await answer(watch.take(), (opts.added ?? []).filter((id) => watch.wanted.has(id)));

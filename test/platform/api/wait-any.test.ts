@@ -141,4 +141,12 @@ describe("waitForAny with a cursor", () => {
     assert.equal(ctx.events.waitWatches.size, 256);
     assert.ok(ctx.events.listenerCount("finished") <= before + 256, "the oldest watches stopped listening");
   });
+
+  it("a poll that fails leaves no watch listening", async () => {
+    const [run] = await mine(1);
+    const before = ctx.events.listenerCount("finished");
+    const failing = { ...ctx, store: { getRuns: async () => Promise.reject(new Error("store hiccup")) } } as unknown as PlatformContext;
+    for (let i = 0; i < 5; i++) await assert.rejects(waitForAny(failing, [run!.id], 1_000), /store hiccup/);
+    assert.equal(ctx.events.listenerCount("finished"), before);
+  });
 });

@@ -51,6 +51,12 @@ describe("jobs e2e: batch trigger and POST /runs/wait", () => {
   it("/runs/wait validates its ids and answers [] at the deadline for unfinished runs", async () => {
     assert.equal((await tp.api("POST", "/runs/wait", { ids: [] })).status, 400);
     assert.equal((await tp.api("POST", "/runs/wait", { ids: [1, 2] })).status, 400);
+    for (const bad of ["run_\u0000", "x".repeat(65), "run 1"]) {
+      const r = await tp.api("POST", "/runs/wait", { ids: [bad] });
+      assert.equal(r.status, 400, JSON.stringify(bad));
+      assert.match(r.json.error.message, /run id/);
+    }
+    assert.equal((await tp.api("POST", "/runs/wait", { ids: ["run_ok"], added: ["bad\u0000"] })).status, 400);
     const r = await tp.api("POST", runsPath, { batch: [[5]] });
     const id = r.json.runs[0].id;
     const cancelled = await tp.api("POST", `/runs/${id}/cancel`);

@@ -20,6 +20,12 @@ export const failures = {
   413: failure("Body larger than the platform's limit"),
 } as const;
 
+/**
+ * An id the platform made (`run_…`, `wrk_…`): letters, digits, `_` and `-`. Anything else (a NUL, a
+ * megabyte of text) is refused at the door instead of reaching the store.
+ */
+export const platformId = (what: string) => z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, `expected ${what} (letters, digits, _ and -, at most 64)`);
+
 export const HASH = /^[0-9a-f]{64}$/;
 export const hashParam = (what: string) => z.string().regex(HASH, `expected ${what} (64 lowercase hex characters)`);
 

@@ -1,13 +1,14 @@
 // Declarations of the run and serving-listing routes.
 import { createRoute, z } from "@hono/zod-openapi";
 import { RUN_STATUSES } from "../../store/schema.ts";
-import { failures, intQuery, json, jsonBody } from "./helpers.ts";
+import { failures, intQuery, json, jsonBody, platformId } from "./helpers.ts";
 import { LogLine, Run, Serving, Span } from "./schemas.ts";
 
 /** One long-poll may watch this many runs (remote map keeps its window below it). */
 export const MAX_WAIT_IDS = 5_000;
 
-const idParams = z.object({ id: z.string().min(1) });
+const runId = platformId("a run id");
+const idParams = z.object({ id: runId });
 const oneRun = (what: string) => json(z.object({ run: Run }), what);
 const status = z.enum(RUN_STATUSES, { error: (iss) => `unknown status ${JSON.stringify(iss.input)}; use one of ${RUN_STATUSES.join(", ")}` });
 
@@ -34,10 +35,10 @@ export const runContract = {
     request: {
       body: jsonBody(
         z.object({
-          ids: z.array(z.string()).min(1).max(MAX_WAIT_IDS),
+          ids: z.array(runId).min(1).max(MAX_WAIT_IDS),
           timeoutMs: z.number().optional(),
           cursor: z.string().max(64).optional().openapi({ description: "the cursor of the previous poll: only runs finished since (and `added`) are read again" }),
-          added: z.array(z.string()).max(MAX_WAIT_IDS).optional().openapi({ description: "ids the previous poll did not watch" }),
+          added: z.array(runId).max(MAX_WAIT_IDS).optional().openapi({ description: "ids the previous poll did not watch" }),
         }),
       ),
     },

@@ -2,7 +2,7 @@
 // starts) reaches the control plane. Worker tokens may call these routes and nothing else.
 import { createRoute, z } from "@hono/zod-openapi";
 import { LOG_STREAMS, SERVING_STATUSES, TERMINAL_RUN_STATUSES } from "../../store/schema.ts";
-import { failures, hashParam, json, jsonBody } from "./helpers.ts";
+import { failures, hashParam, json, jsonBody, platformId } from "./helpers.ts";
 import { StoredErrorSchema, WireValue } from "./schemas.ts";
 
 /** Bumped when the worker API changes incompatibly: a worker of another version is refused at registration. */
@@ -86,7 +86,7 @@ export const WorkerReport = z.object({
     )
     .default([]),
   /** Runs the queue (BullMQ) delivered to this worker: claimed after everything above is applied. */
-  claim: z.array(z.string()).max(MAX_CLAIM_RUNS).default([]),
+  claim: z.array(platformId("a run id")).max(MAX_CLAIM_RUNS).default([]),
 });
 
 /** What a worker is told to host (a serving placed on it). */
