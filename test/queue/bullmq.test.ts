@@ -448,25 +448,31 @@ describe("BullMQ run queue (producer + consumer on the real Redis)", { skip }, (
   it("release: runs taken back from a dead worker are delivered again now, not when its lock lapses", { timeout: 60_000 }, async () => {
     const q = producer();
     const later = Date.now() + 60_000;
-    await q.add([run("run_rel1", "dep_release"), run("run_rel2", "dep_release"), run("run_rel3", "dep_release", { scheduledFor: later })]);
+    await q.add([run("run_rel1", "dep_release"), run("run_rel2", "dep_release"), run("run_rel3", "dep_release", { scheduledFor: later }), run("run_rel5", "dep_release")]);
     // A holder that took two jobs under a long lock and then went silent (never renews, never completes).
     const conn = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-    const dead = new Worker(deploymentQueueName("dep_release"), null, { connection: conn, prefix, lockDuration: 600_000, autorun: false });
+    const dead = new Worker(deploymentQueueName("dep_release"), null, { connection: conn, prefix, lockDuration: 600_000, autorun: false, name: "wrk_dead" });
+    const alive = new Worker(deploymentQueueName("dep_release"), null, { connection: conn, prefix, lockDuration: 600_000, autorun: false, name: "wrk_alive" });
     const look = new Queue(deploymentQueueName("dep_release"), { connection: conn, prefix });
     closers.push(async () => {
       await dead.close(true);
+      await alive.close(true);
       await look.close();
       conn.disconnect();
     });
     const taken = [await dead.getNextJob("dead-token-1"), await dead.getNextJob("dead-token-2")];
     assert.deepEqual(taken.map((j) => j?.id).sort(), ["run_rel1", "run_rel2"]);
+    // A live worker already holds another delivery of a run the dead one had (BullMQ redelivered it).
+    const redelivered = await alive.getNextJob("alive-token");
+    assert.equal(redelivered?.id, "run_rel5");
     const state = async (id: string) => (await (await look.getJob(id))?.getState()) ?? "absent";
     await q.release([
       run("run_rel1", "dep_release"), // due now: back to wait
       run("run_rel2", "dep_release", { scheduledFor: later }), // a retry's backoff: delayed until then
       run("run_rel3", "dep_release"), // delayed to look again later, but its holder is gone: due now
       run("run_rel4", "dep_release"), // its job went away: added
-    ]);
+      run("run_rel5", "dep_release"), // with a live worker: left to it
+    ], new Set(["wrk_alive"]));
     assert.deepEqual(
       [await state("run_rel1"), await state("run_rel2"), await state("run_rel3"), await state("run_rel4")],
       ["waiting", "delayed", "waiting", "waiting"],
@@ -478,6 +484,8 @@ describe("BullMQ run queue (producer + consumer on the real Redis)", { skip }, (
     await assert.rejects(taken[1]!.moveToCompleted("late", "dead-token-2", false));
     assert.deepEqual(seen.map((d) => d.jobId).sort(), ["run_rel1", "run_rel3", "run_rel4"]);
     assert.equal(await state("run_rel2"), "delayed", "the backoff is kept");
+    assert.equal(await state("run_rel5"), "active", "the live worker's delivery was not taken from it");
+    await redelivered!.moveToCompleted("ok", "alive-token", false);
   });
 
   it("close waits for running deliveries and reports their outcome; setDeployments drops a queue the same way", { timeout: 60_000 }, async () => {

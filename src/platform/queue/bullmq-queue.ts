@@ -103,11 +103,12 @@ export class BullRunQueue {
    * (or to delayed until `scheduledFor`, a retry's backoff) instead of when BullMQ's stalled check
    * finds the lock lapsed — up to a lock and two check intervals later. A job delayed to look again
    * later (another worker found the run held by the dead one) is promoted; a job that is gone is
-   * added. The dead worker's lock is left to lapse: the worker that takes the job next sets its own,
+   * added; a job active at one of the `live` workers (its name, BullMQ's `processedBy`) is theirs —
+   * the queue redelivered it, and their claim finds the run queued. The dead worker's lock is left to lapse: the worker that takes the job next sets its own,
    * and a holder that was only cut off cannot complete it any more (the job left the active list;
    * the store refuses its report too, as it was declared dead).
    */
-  async release(runs: readonly QueueableRun[]): Promise<void> {
+  async release(runs: readonly QueueableRun[], live: ReadonlySet<string> = new Set()): Promise<void> {
     if (runs.length === 0) return;
     const now = Date.now();
     const gone: QueueableRun[] = [];
@@ -120,6 +121,7 @@ export class BullRunQueue {
           const due = r.scheduledFor ?? 0;
           try {
             // Token "0": move the job whoever holds its lock.
+            if (state === "active" && job.processedBy && live.has(job.processedBy)) return;
             if (state === "active") await (due > now ? job.moveToDelayed(due, "0") : job.moveToWait("0"));
             else if (state === "delayed" && due <= now) await job.promote();
           } catch {

@@ -20,9 +20,10 @@ export interface RunQueue {
   enqueue(runs: readonly RunRow[]): Promise<void>;
   /**
    * Runs taken back from a worker declared dead (queued again in the store): the queue delivers
-   * them now — not once a lock the dead worker held in the queue lapses.
+   * them now — not once a lock the dead worker held in the queue lapses. A delivery already with one
+   * of the `live` workers is left to it.
    */
-  takenBack(runs: readonly RunRow[]): Promise<void>;
+  takenBack(runs: readonly RunRow[], live: ReadonlySet<string>): Promise<void>;
   /** A queued run was cancelled: it must not be run (a delivery that finds it cancelled runs nothing). */
   cancelled(run: RunRow): Promise<void>;
   /** A job deployment's runs may run this many at once over all workers (0 = no limit). */
@@ -101,8 +102,8 @@ export class BullQueue implements RunQueue {
     await this.queueAgain(runs, (q) => this.q.add(q));
   }
 
-  async takenBack(runs: readonly RunRow[]): Promise<void> {
-    await this.queueAgain(runs, (q) => this.q.release(q));
+  async takenBack(runs: readonly RunRow[], live: ReadonlySet<string>): Promise<void> {
+    await this.queueAgain(runs, (q) => this.q.release(q, live));
   }
 
   private async queueAgain(runs: readonly RunRow[], put: (q: QueueableRun[]) => Promise<void>): Promise<void> {

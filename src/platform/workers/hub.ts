@@ -287,7 +287,11 @@ export class WorkerHub {
   /** Runs taken back from dead workers: queued again (the queue must deliver them anew), or ended. */
   private async recovered(r: RecoverResult): Promise<void> {
     const again = [...r.requeued, ...r.retried];
-    if (again.length > 0) await this.ctx.queue.takenBack(await this.ctx.store.getRuns(again));
+    if (again.length > 0) {
+      // A run's job may already be with a live worker (BullMQ redelivered it): that one is left to it.
+      const live = new Set((await this.ctx.store.listLiveWorkers()).map((w) => w.id));
+      await this.ctx.queue.takenBack(await this.ctx.store.getRuns(again), live);
+    }
     for (const id of [...r.failed, ...r.cancelled]) this.ctx.events.emit("finished", id);
   }
 
