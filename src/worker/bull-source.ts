@@ -14,6 +14,8 @@ import { RunClaims, type ClaimCarrier, type Claimed } from "./run-claims.ts";
 // Redis around one run overlap with another run's call instead of leaving its process idle. With
 // long calls a worker holds one delivery per slot, so no run waits here while another worker is idle.
 const DELIVERIES_PER_SLOT = 4;
+// A delivery whose claim the control plane refused is delivered again after this long.
+const CLAIM_REFUSED_DELAY_MS = 1_000;
 
 export interface BullSourceOptions {
   cp: ControlPlane;
@@ -68,11 +70,13 @@ export class BullRunSource {
     try {
       run = await this.claims.claim(d.runId);
     } catch (err) {
-      // Not claimed: the control plane could not be reached, or refused this worker (declared dead:
-      // it joins again). The run is still queued in the store, so its job goes back to wait without
-      // spending an attempt — a failed attempt here could end the job and leave the run queued with none.
-      console.error(`[nbox worker] claiming run ${d.runId} failed, handing it back to the queue: ${(err as Error).message}`);
-      return { kind: "release" };
+      // The control plane refused the claim (this worker was declared dead and is about to join
+      // again, say; an unreachable control plane is retried, not refused). The run is still queued
+      // in the store: its job waits a moment without spending an attempt — a failed attempt could
+      // end the job and leave the run queued with none, and handing it straight back would have
+      // this worker fetch and refuse it again in a loop.
+      console.error(`[nbox worker] claiming run ${d.runId} was refused, delivering it again in ${CLAIM_REFUSED_DELAY_MS} ms: ${(err as Error).message}`);
+      return { kind: "later", delayMs: CLAIM_REFUSED_DELAY_MS };
     }
     if (run === "held") return later;
     // Finished, cancelled or unknown: nothing to do for this delivery.

@@ -1,6 +1,6 @@
-// A delivery whose claim fails (the control plane unreachable, or this worker refused because it was
-// declared dead) goes back to the queue without spending an attempt: with no retries left a failed
-// attempt would end the job and leave the run queued in the store with no job to deliver it.
+// A delivery whose claim the control plane refuses (this worker was declared dead) is delivered
+// again a moment later without spending an attempt: with no retries left a failed attempt would end
+// the job and leave the run queued in the store with no job to deliver it.
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { BullRunQueue } from "../../src/platform/queue/bullmq-queue.ts";
@@ -19,7 +19,7 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
     await deleteKeys(prefix);
   });
 
-  it("a claim that fails hands the job back, no attempt spent; the next delivery claims it", { timeout: 60_000 }, async () => {
+  it("a refused claim delivers the job again a moment later, no attempt spent; the next delivery claims it", { timeout: 60_000 }, async () => {
     const queue = new BullRunQueue({ url: TEST_REDIS_URL, prefix });
     closers.push(() => queue.close());
     const claims: string[] = [];
