@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { CodecError } from "../../codec/index.ts";
@@ -17,6 +18,9 @@ export function onApiError(err: Error, c: Context): Response {
     // Hono's body parsers say "Malformed JSON in request body"; other statuses keep their own code.
     return c.json(apiFailure(status === 415 ? "BAD_REQUEST" : codeForStatus(status), "HTTPException", err.message || `HTTP ${status}`), status);
   }
-  console.error("[nbox api] unexpected error:", err);
-  return c.json(apiFailure("INTERNAL", err.name, err.message), 500);
+  // Its message may hold internals (a failed statement with its parameters): the caller gets a
+  // reference to the control plane's log, the operator the details.
+  const ref = randomBytes(4).toString("hex");
+  console.error(`[nbox api] unexpected error ${ref}:`, err);
+  return c.json(apiFailure("INTERNAL", "InternalError", `internal error ${ref}; the control plane's log has the details`), 500);
 }

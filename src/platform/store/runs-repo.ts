@@ -2,6 +2,7 @@ import { and, getTableColumns, asc, count, desc, eq, inArray, isNull, lt, lte, n
 import type { RepoContext } from "./db.ts";
 import { rowsOf } from "./migrations.ts";
 import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
+import { holdsNul, mayHoldNul, withoutNul } from "./nul.ts";
 import { StoreError } from "./errors.ts";
 import { newId, newTraceId } from "./ids.ts";
 // The same error name the executor gives a call whose process died: to the user, both are a crash.
@@ -220,6 +221,12 @@ function leaseMsOf(opts: LeaseOptions | undefined): number {
   return nonNegativeInt("leaseMs", opts?.leaseMs ?? STORE_DEFAULTS.leaseMs);
 }
 
+/** What a run whose result the store cannot keep fails with. */
+const RESULT_WITH_NUL = {
+  name: "ResultNotStorableError",
+  message: "the run's result contains a NUL character (U+0000), which the store cannot keep; return such data encoded (base64, or a Buffer/Uint8Array)",
+};
+
 export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
   // A claimed run is held under a lease but not started: a crash before its call reaches a
   // process costs no attempt.
@@ -284,14 +291,19 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
     const t = now();
     const applied: RunRow[] = [];
     for (let i = 0; i < items.length; i += STORE_DEFAULTS.insertBatch) {
-      const chunk = items.slice(i, i + STORE_DEFAULTS.insertBatch).map((it) => ({
+      let chunk = items.slice(i, i + STORE_DEFAULTS.insertBatch).map((it) => ({
         id: it.id, status: it.status, result: it.result ?? null, error: it.error ?? null, worker: it.workerId ?? null, started: it.startedAt ?? null, finished: it.finishedAt ?? null,
       }));
+      let param = JSON.stringify(chunk);
+      if (mayHoldNul(param)) {
+        chunk = chunk.map((it) => (holdsNul(it.result) ? { ...it, status: "failed" as const, result: null, error: RESULT_WITH_NUL } : { ...it, error: withoutNul(it.error) }));
+        param = JSON.stringify(chunk);
+      }
       // One UPDATE for the whole batch, its rows as one JSON parameter; each row keeps finishRun's guards.
       const res = await db.execute(sql`
         update ${runs} set status = v.status, result = v.result, error = v.error, finished_at = coalesce(v.finished, ${t}),
           started_at = coalesce(v.started, ${runs.startedAt})
-        from jsonb_to_recordset(${JSON.stringify(chunk)}::jsonb) as v(id text, status text, result jsonb, error jsonb, worker text, started bigint, finished bigint)
+        from jsonb_to_recordset(${param}::jsonb) as v(id text, status text, result jsonb, error jsonb, worker text, started bigint, finished bigint)
         where ${runs.id} = v.id and ${runs.status} in ('queued', 'running') and (v.worker is null or ${runs.workerId} = v.worker)
         returning ${runs}.*`);
       // The finished rows as they are now: whoever waits for them needs no read back.
@@ -321,6 +333,11 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
           trace_id: r.traceId, parent_span_id: r.parentSpanId, traceparent: r.traceparent, scheduled_for: r.scheduledFor,
           schedule_id: r.scheduleId, created_at: r.createdAt, worker_id: r.workerId, lease_expires_at: r.leaseExpiresAt,
         }));
+        const param = JSON.stringify(json);
+        if (mayHoldNul(param)) {
+          const bad = rows.findIndex((r) => holdsNul(r.args));
+          if (bad >= 0) throw new StoreError("BAD_INPUT", `the arguments of run ${i + bad + 1} of ${inputs.length} contain a NUL character (U+0000), which the store cannot keep`, "Pass such data encoded (base64, or a Buffer/Uint8Array)");
+        }
         await db.execute(sql`
           insert into ${runs} (id, workspace_id, deployment_id, version_id, status, args, result, error, attempt, max_retries, timeout_ms,
             retry_backoff_ms, trace_id, parent_span_id, traceparent, scheduled_for, schedule_id, created_at, started_at, finished_at,
@@ -328,7 +345,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
           select id, workspace_id, deployment_id, version_id, status, args, null, null, attempt, max_retries, timeout_ms,
             retry_backoff_ms, trace_id, parent_span_id, traceparent, scheduled_for, schedule_id, created_at, null, null, worker_id,
             lease_expires_at, false, 0
-          from jsonb_to_recordset(${JSON.stringify(json)}::jsonb) as x(id text, workspace_id text, deployment_id text, version_id text,
+          from jsonb_to_recordset(${param}::jsonb) as x(id text, workspace_id text, deployment_id text, version_id text,
             status text, args jsonb, attempt int, max_retries int, timeout_ms int, retry_backoff_ms int, trace_id text,
             parent_span_id text, traceparent text, scheduled_for bigint, schedule_id text, created_at bigint, worker_id text,
             lease_expires_at bigint)`);
@@ -375,7 +392,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
           status: "queued",
           attempt: input.attempt ?? sql`${runs.attempt} + 1`,
           scheduledFor: input.scheduledFor,
-          error: input.error,
+          error: withoutNul(input.error),
           workerId: null,
           startedAt: null,
           leaseExpiresAt: null,

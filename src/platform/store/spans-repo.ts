@@ -1,6 +1,7 @@
 import { and, asc, eq, sql } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
 import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
+import { mayHoldNul, withoutNul } from "./nul.ts";
 import { StoreError } from "./errors.ts";
 import { rowsOf } from "./migrations.ts";
 import type { Span } from "../../trace/span.ts";
@@ -35,7 +36,7 @@ export function createSpansRepo({ db }: RepoContext): SpansRepo {
     async insertSpans(input) {
       let inserted = 0;
       for (let i = 0; i < input.length; i += STORE_DEFAULTS.insertBatch) {
-        const rows = input.slice(i, i + STORE_DEFAULTS.insertBatch).map((s) => ({
+        let rows = input.slice(i, i + STORE_DEFAULTS.insertBatch).map((s) => ({
           span_id: s.spanId,
           trace_id: s.traceId,
           parent_span_id: s.parentSpanId ?? null,
@@ -51,10 +52,12 @@ export function createSpansRepo({ db }: RepoContext): SpansRepo {
         }));
         // The whole batch travels as one JSON parameter: several times cheaper per span than a
         // VALUES list with twelve parameters per row (spans are the most frequent write).
+        let param = JSON.stringify(rows);
+        if (mayHoldNul(param)) param = JSON.stringify((rows = withoutNul(rows)));
         const res = await db.execute(sql`
           insert into ${spans} (span_id, trace_id, parent_span_id, run_id, serving_id, op, name, start, "end", status, error, attributes)
           select span_id, trace_id, parent_span_id, run_id, serving_id, op, name, start, "end", status, error, attributes
-          from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(span_id text, trace_id text, parent_span_id text, run_id text,
+          from jsonb_to_recordset(${param}::jsonb) as x(span_id text, trace_id text, parent_span_id text, run_id text,
             serving_id text, op text, name text, start double precision, "end" double precision, status text, error jsonb, attributes jsonb)
           on conflict (span_id) do nothing
           returning span_id`);

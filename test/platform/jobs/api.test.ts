@@ -137,6 +137,17 @@ describe("jobs e2e: API input checks", () => {
     assert.equal(runs.json.runs.length, 0);
   });
 
+  it("a NUL character (which the store cannot keep): in arguments → 400 saying so; in a result → the run fails saying so, and the worker goes on", async () => {
+    const measure = await mod.measure.deploy(ws, { client: tp.client });
+    const bad = await tp.api("POST", `/workspaces/${ws}/deployments/${measure.deployment.name}/runs`, { args: ["a\u0000b"] });
+    assert.equal(bad.status, 400, JSON.stringify(bad.json));
+    assert.match(bad.json.error.message, /NUL character/);
+    const nul = await mod.nul.deploy(ws, { client: tp.client });
+    await assert.rejects(nul(), (err: Error & { remoteName?: string }) => err.remoteName === "ResultNotStorableError" && /NUL character/.test(err.message));
+    const after = await tp.api("POST", runsPath, { args: [8], wait: true });
+    assert.equal(after.json.run.result, 64);
+  });
+
   it("more args than forward declares → 400 naming the function", async () => {
     const r = await tp.api("POST", runsPath, { args: [1, 2, 3] });
     assert.equal(r.status, 400);

@@ -596,6 +596,44 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
       });
     });
 
+    describe("NUL characters (Postgres cannot keep them)", () => {
+      it("arguments with one are refused naming the run; a result with one fails its run, the rest of the batch is kept; errors and spans keep U+FFFD", async () => {
+        const { ws, deployment, version, newRun } = await fixture();
+        const input = (args: unknown) => ({ workspaceId: ws.id, deploymentId: deployment.id, versionId: version.id, args });
+        const before = (await store.listRuns({ deploymentId: deployment.id })).length;
+        await assert.rejects(store.createRuns([input([1]), input([{ k: "a\u0000b" }])]), (err: Error) => err instanceof StoreError && err.code === "BAD_INPUT" && /run 2 of 2/.test(err.message) && /NUL/.test(err.message));
+        assert.equal((await store.listRuns({ deploymentId: deployment.id })).length, before, "nothing was queued");
+        // A backslash followed by "u0000" is ordinary text.
+        const [plain] = await store.createRuns([input(["\\u0000"])]);
+        assert.deepEqual(plain!.args, ["\\u0000"]);
+
+        const [a, b, c] = [await newRun(), await newRun(), await newRun()];
+        for (const r of [a, b, c]) await store.claimRun(r.id, "w1");
+        const done = await store.finishRuns([
+          { id: a.id, status: "succeeded", result: { text: "x\u0000y" }, workerId: "w1" },
+          { id: b.id, status: "succeeded", result: 7, workerId: "w1" },
+          { id: c.id, status: "failed", error: { name: "Error", message: "bad\u0000byte" }, workerId: "w1" },
+        ]);
+        assert.equal(done.length, 3);
+        const [ra, rb, rc] = [await store.getRun(a.id), await store.getRun(b.id), await store.getRun(c.id)];
+        assert.equal(ra!.status, "failed");
+        assert.equal((ra!.error as { name: string }).name, "ResultNotStorableError");
+        assert.deepEqual([rb!.status, rb!.result], ["succeeded", 7]);
+        assert.equal((rc!.error as { message: string }).message, "bad\ufffdbyte");
+
+        const d = await newRun();
+        await store.claimRun(d.id, "w1");
+        const requeued = await store.requeueForRetry(d.id, { scheduledFor: null, error: { name: "Error", message: "once\u0000more" }, workerId: "w1" });
+        assert.equal((requeued!.error as { message: string }).message, "once\ufffdmore");
+
+        const traceId = randomUUID().replaceAll("-", "");
+        await store.insertSpans([{ traceId, spanId: `${traceId.slice(0, 16)}`, parentSpanId: null, runId: d.id, servingId: null, op: "Op\u0000", name: "forward", start: 1, end: 2, status: "ok", error: null, attributes: { "k\u0000": "v\u0000" } }]);
+        const [span] = await store.getSpans({ runId: d.id });
+        assert.equal(span!.op, "Op\ufffd");
+        assert.deepEqual(span!.attributes, { "k\ufffd": "v\ufffd" });
+      });
+    });
+
     describe("leases", () => {
       const LEASE = 1_000;
 
