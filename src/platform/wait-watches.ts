@@ -7,19 +7,24 @@ import type { RunRow } from "./store/schema.ts";
 
 // How long a watch keeps listening after its answer, waiting for the caller's next poll.
 const LINGER_MS = 3_000;
-// Watches kept listening at once; beyond that the oldest stops (its caller's next poll reads the store).
+// Watches kept listening at once, in all and per caller (token); beyond that the oldest stops (its
+// caller's next poll reads the store). One caller cannot push out everyone else's.
 const MAX_LINGERING = 256;
+const MAX_LINGERING_PER_OWNER = 32;
 
 export class Watch {
   /** Names the watch in the poll's cursor (unguessable: another caller's poll cannot take it). */
   readonly token = randomBytes(9).toString("base64url");
   wanted: Set<string>;
+  /** Who polls through it (a token id): only its own next poll takes it over. */
+  readonly owner: string;
   /** Watched runs heard finishing and not answered yet, with their rows when the finisher sent them. */
   heard = new Map<string, RunRow | undefined>();
   /** Set by a poll waiting on this watch: called when a watched run is heard finishing. */
   wake: (() => void) | undefined;
 
-  constructor(ids: Iterable<string>) {
+  constructor(owner: string, ids: Iterable<string>) {
+    this.owner = owner;
     this.wanted = new Set(ids);
   }
 
@@ -66,9 +71,9 @@ export class WaitWatches {
    * The watch the caller's previous poll left (`resumed`: it heard every finish since), now over
    * `ids`; else a new one, listening from now on.
    */
-  open(token: string | undefined, ids: string[]): { watch: Watch; resumed: boolean } {
+  open(owner: string, token: string | undefined, ids: string[]): { watch: Watch; resumed: boolean } {
     const kept = token ? this.lingering.get(token) : undefined;
-    if (kept) {
+    if (kept && kept.watch.owner === owner) {
       this.lingering.delete(token!);
       clearTimeout(kept.timer);
       const { watch } = kept;
@@ -76,7 +81,7 @@ export class WaitWatches {
       for (const id of watch.heard.keys()) if (!watch.wanted.has(id)) watch.heard.delete(id);
       return { watch, resumed: true };
     }
-    const watch = new Watch(ids);
+    const watch = new Watch(owner, ids);
     this.events.on("finished", watch.onFinished);
     return { watch, resumed: false };
   }
@@ -84,7 +89,9 @@ export class WaitWatches {
   /** The poll answered: keep listening for a moment, for the caller's next poll. */
   linger(watch: Watch): void {
     watch.wake = undefined;
-    if (this.lingering.size >= MAX_LINGERING) {
+    const own = [...this.lingering.values()].filter((k) => k.watch.owner === watch.owner);
+    if (own.length >= MAX_LINGERING_PER_OWNER) this.close(own[0]!.watch.token);
+    else if (this.lingering.size >= MAX_LINGERING) {
       const [oldest] = this.lingering.keys();
       this.close(oldest!);
     }

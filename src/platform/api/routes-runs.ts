@@ -37,7 +37,7 @@ export function runRoutes(ctx: PlatformContext) {
       const { ids, timeoutMs, cursor, added } = c.req.valid("json");
       const p = c.get("principal");
       // Only the caller's own runs are answered; ids of other workspaces are treated as unknown ones.
-      const done = await waitForAny(ctx, ids, capWait(timeoutMs ?? ctx.config.maxWaitMs), { signal: c.req.raw.signal, visible: (run) => visible(p, run), cursor, added });
+      const done = await waitForAny(ctx, ids, capWait(timeoutMs ?? ctx.config.maxWaitMs), { signal: c.req.raw.signal, owner: p.id, visible: (run) => visible(p, run), cursor, added });
       return c.json({ runs: await Promise.all(done.runs.map((run) => presentRun(ctx, run))), cursor: done.cursor }, 200);
     })
     .openapi(r["GET /runs/{id}"], async (c) => c.json({ run: await presentRun(ctx, await load(c.get("principal"), c.req.valid("param").id)) }, 200))

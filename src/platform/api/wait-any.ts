@@ -16,6 +16,8 @@ const FULL_READ_EVERY_MS = 1_000;
 
 export interface WaitAnyOptions {
   signal?: AbortSignal;
+  /** Who polls (a token id): a cursor resumes only that caller's own watch. */
+  owner?: string;
   /** The caller may see this run (others are treated as unknown: never answered). */
   visible?: (run: RunRow) => boolean;
   /** The cursor of this caller's previous poll. */
@@ -51,7 +53,7 @@ function parseCursor(text: string | undefined): Cursor | null {
 export async function waitForAny(ctx: PlatformContext, ids: string[], ms: number, opts: WaitAnyOptions = {}): Promise<WaitAnyResult> {
   const deadline = Date.now() + ms;
   const prior = parseCursor(opts.cursor);
-  const { watch, resumed } = ctx.events.waitWatches.open(prior?.token, ids);
+  const { watch, resumed } = ctx.events.waitWatches.open(opts.owner ?? "", prior?.token, ids);
   try {
     return await answerFrom(ctx, watch, resumed ? prior : null, ids, deadline, opts);
   } catch (err) {

@@ -134,12 +134,32 @@ describe("waitForAny with a cursor", () => {
     assert.deepEqual(none.runs, []);
   });
 
-  it("watches left behind by callers that never come back are bounded, and stop listening", async () => {
+  it("watches left behind by callers that never come back are bounded, per caller and in all, and stop listening", async () => {
     const [run] = await mine(1);
     const before = ctx.events.listenerCount("finished");
-    for (let i = 0; i < 300; i++) await waitForAny(ctx, [run!.id], 0);
-    assert.equal(ctx.events.waitWatches.size, 256);
+    const lingering = () => ctx.events.waitWatches.size;
+    const start = lingering();
+    for (let i = 0; i < 100; i++) await waitForAny(ctx, [run!.id], 0, { owner: "greedy" });
+    assert.equal(lingering() - start, 32, "one caller keeps at most 32");
+    for (let i = 0; i < 300; i++) await waitForAny(ctx, [run!.id], 0, { owner: `caller-${i % 10}` });
+    assert.equal(lingering(), 256);
     assert.ok(ctx.events.listenerCount("finished") <= before + 256, "the oldest watches stopped listening");
+  });
+
+  it("a cursor resumes only its own caller's watch", async () => {
+    const runs = await mine(3);
+    const ids = runs.map((r) => r.id);
+    await finish(runs[0]!);
+    const mineFirst = await waitForAny(ctx, ids, 5_000, { owner: "me" });
+    await finish(runs[1]!);
+    reads = [];
+    const stolen = await waitForAny(ctx, ids.slice(1), 5_000, { owner: "someone else", cursor: mineFirst.cursor, added: [] });
+    assert.deepEqual(stolen.runs.map((r) => r.id), [ids[1]]);
+    assert.deepEqual(reads, [ids.slice(1)], "another caller's cursor does not resume the watch: a full read");
+    reads = [];
+    const own = await waitForAny(ctx, ids.slice(1), 5_000, { owner: "me", cursor: mineFirst.cursor, added: [] });
+    assert.deepEqual(own.runs.map((r) => r.id), [ids[1]]);
+    assert.deepEqual(reads, [], "the owner's next poll still resumes it");
   });
 
   it("a poll that fails leaves no watch listening", async () => {
