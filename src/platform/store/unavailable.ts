@@ -1,0 +1,18 @@
+// A store that cannot be reached (Postgres restarting, the network to it down, its connections used
+// up) is not a bug: callers should hear "try again shortly", not "internal error". Errors from the
+// driver arrive wrapped (drizzle's "Failed query" keeps the driver's error as its cause).
+
+const CONNECTION_ERRNOS = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
+// Postgres SQLSTATEs: admin/crash shutdown, cannot connect now, too many connections; class 08 is "connection exception".
+const UNAVAILABLE_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300"]);
+const CONNECTION_MESSAGES = /Connection terminated|connection timeout|Client has encountered a connection error|Client was closed/i;
+
+/** The error (or one of its causes) says the store cannot be reached right now. */
+export function isStoreUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === "object" && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && (CONNECTION_ERRNOS.has(code) || UNAVAILABLE_SQLSTATES.has(code) || /^08[0-9A-Z]{3}$/.test(code))) return true;
+    if (e instanceof Error && CONNECTION_MESSAGES.test(e.message)) return true;
+  }
+  return false;
+}
