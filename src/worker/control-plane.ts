@@ -11,6 +11,10 @@ import { PlatformClient } from "../remote/client.ts";
 
 type WorkerRoute = Extract<RouteKey, `${string} /worker/${string}`>;
 
+const MAX_RETRY_MS = 2_000;
+// Failures in a row before a persisted call says so (~3 s of backoff).
+const PERSIST_SAY_AFTER = 5;
+
 export class ControlPlane {
   private readonly client: PlatformClient;
 
@@ -31,13 +35,15 @@ export class ControlPlane {
    */
   async persist<K extends WorkerRoute>(route: K, signal: AbortSignal | undefined, ...input: ApiArgs<K>): Promise<ApiOutput<K>> {
     let delay = 100;
-    for (;;) {
+    for (let attempt = 1; ; attempt++) {
       try {
         return await this.client.call(route, ...input);
       } catch (err) {
         if (!isTransient(err) || signal?.aborted) throw err;
+        // Said once per call, after a few seconds: an internal error names a reference to find in the control plane's log.
+        if (attempt === PERSIST_SAY_AFTER) console.error(`[nbox worker] ${route} keeps failing (${(err as Error).message}); trying again every ${MAX_RETRY_MS / 1000} s`);
         await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 2_000);
+        delay = Math.min(delay * 2, MAX_RETRY_MS);
       }
     }
   }
