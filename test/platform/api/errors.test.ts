@@ -10,22 +10,26 @@ import { openStore } from "../../../src/platform/store/index.ts";
 import { isStoreUnavailable } from "../../../src/platform/store/unavailable.ts";
 import { TEST_DATABASE_URL, postgresUnavailable } from "../store/pg-harness.ts";
 
+/** The API's answer to a route that throws `err`, and what it logged meanwhile. */
+async function answerTo(err: unknown): Promise<{ res: Response; logged: string[] }> {
+  const app = new Hono();
+  app.onError(onApiError);
+  app.get("/throws", () => {
+    throw err;
+  });
+  const logged: string[] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => void logged.push(args.map((a) => (a instanceof Error ? a.message : String(a))).join(" "));
+  try {
+    return { res: await app.request("/throws"), logged };
+  } finally {
+    console.error = original;
+  }
+}
+
 describe("API errors", () => {
   it("an unexpected error keeps its details in the log and gives the caller a reference", async () => {
-    const app = new Hono();
-    app.onError(onApiError);
-    app.get("/boom", () => {
-      throw new Error('Failed query: select * from tokens where secret_hash = $1\nparams: 5e3cr3t');
-    });
-    const logged: string[] = [];
-    const original = console.error;
-    console.error = (...args: unknown[]) => void logged.push(args.map((a) => (a instanceof Error ? a.message : String(a))).join(" "));
-    let res: Response;
-    try {
-      res = await app.request("/boom");
-    } finally {
-      console.error = original;
-    }
+    const { res, logged } = await answerTo(new Error("Failed query: select * from tokens where secret_hash = $1\nparams: 5e3cr3t"));
     assert.equal(res.status, 500);
     const body = (await res.json()) as { ok: boolean; error: { code: string; message: string } };
     assert.equal(body.error.code, "INTERNAL");
@@ -53,19 +57,7 @@ describe("API errors", () => {
       assert.equal(isStoreUnavailable(bad), false, String(bad));
     }
 
-    const app = new Hono();
-    app.onError(onApiError);
-    app.get("/down", () => {
-      throw unreachable;
-    });
-    const original = console.error;
-    console.error = () => {};
-    let res: Response;
-    try {
-      res = await app.request("/down");
-    } finally {
-      console.error = original;
-    }
+    const { res } = await answerTo(unreachable);
     assert.equal(res.status, 503);
     assert.equal(res.headers.get("retry-after"), "2");
     const body = (await res.json()) as { error: { code: string; message: string } };
