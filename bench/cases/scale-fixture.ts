@@ -1,7 +1,6 @@
 // The scale path for benchmarks: a control plane on a fresh Postgres schema with runs through BullMQ
 // under a fresh Redis key prefix, no local worker (`executor: false`), and `nbx worker` processes
 // joining it. close() stops every process it started and removes the schema, the keys and the folders.
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,9 +11,10 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { startPlatform, type Platform } from "../../src/platform/platform.ts";
 import { PlatformClient } from "../../src/remote/client.ts";
+// The same `nbx worker` processes the worker tests start (own folder, own process group, stopped at exit).
+import { startWorkerProcess, type WorkerProc } from "../../test/worker/_helpers.ts";
 
 const REPO = resolve(fileURLToPath(new URL("../..", import.meta.url)));
-const NBX = join(REPO, "bin", "nbx.js");
 export const BENCH_DATABASE_URL = process.env.NBOX_BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 export const BENCH_REDIS_URL = process.env.NBOX_BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 
@@ -56,35 +56,9 @@ export function spinIterations(ms: number): number {
   return n;
 }
 
-interface WorkerProc {
-  /** The worker id it printed when it joined. */
-  id: string;
-  pid: number;
-  child: ChildProcess;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-// Every process group started here dies with the bench process, whatever happened.
-const groups = new Set<number>();
-process.on("exit", () => {
-  for (const g of groups) killGroup(g, "SIGKILL");
-});
-// A worker outlives its control plane (it keeps trying to reach it): an interrupted bench takes them along.
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.once(sig, () => {
-    for (const g of groups) killGroup(g, "SIGKILL");
-    process.exit(130);
-  });
-}
-
-function killGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    // Gone already.
-  }
-}
+// An interrupted bench exits through its exit handlers, which stop every worker it started (they
+// outlive their control plane otherwise: they keep trying to reach it).
+for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130));
 
 export interface ScalePlatform {
   platform: Platform;
@@ -146,45 +120,6 @@ async function deleteKeys(prefix: string): Promise<void> {
   }
 }
 
-function startWorker(url: string, token: string, slots: number, dirs: string[]): Promise<WorkerProc> {
-  const cwd = mkdtempSync(join(tmpdir(), "nbox-bench-worker-"));
-  dirs.push(cwd);
-  const env: NodeJS.ProcessEnv = { ...process.env, NBOX_DEBUG: "", NBOX_HOME: join(cwd, "home") };
-  for (const k of ["NBOX_URL", "NBOX_TOKEN", "NBOX_WORKER_TOKEN", "NBOX_CACHE_DIR"]) delete env[k];
-  const args = [NBX, "worker", "--platform", url, "--token", token, "--slots", String(slots), "--cache", join(cwd, "cache")];
-  // Its own process group: stopping it takes its user processes along.
-  const child = spawn(process.execPath, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-  const pid = child.pid!;
-  groups.add(pid);
-  let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-    const t = setTimeout(() => killGroup(pid, "SIGKILL"), 10_000);
-    await exited;
-    clearTimeout(t);
-    killGroup(pid, "SIGKILL");
-    groups.delete(pid);
-  };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error(`nbx worker did not join within 60 s\n${out}`)), 60_000);
-    const fail = (err: Error) => {
-      clearTimeout(timer);
-      void stop().then(() => reject(err));
-    };
-    child.stdout!.on("data", () => {
-      const m = /nbox worker (\S+) joined/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ id: m[1]!, pid, child, output: () => out, stop });
-      }
-    });
-    void exited.then(() => fail(new Error(`nbx worker exited before joining (${child.exitCode ?? child.signalCode})\n${out}`)));
-  });
-}
-
 /** A control plane on the scale path with no worker yet (add them with addWorker). */
 export async function startScalePlatform(): Promise<ScalePlatform> {
   const dirs: string[] = [];
@@ -227,7 +162,7 @@ export async function startScalePlatform(): Promise<ScalePlatform> {
       client,
       ops,
       async addWorker(slots) {
-        const w = await startWorker(p.url, workerToken, slots, dirs);
+        const w = await startWorkerProcess({ url: p.url, token: workerToken, slots });
         workers.push(w);
         return w;
       },
