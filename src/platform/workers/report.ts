@@ -8,6 +8,7 @@ import type { WorkerReport } from "../api/contract/routes-worker.ts";
 import type { PlatformContext } from "../context.ts";
 import type { SpanInput } from "../store/spans-repo.ts";
 import type { RunRow } from "../store/schema.ts";
+import { isStoreUnavailable } from "../store/unavailable.ts";
 
 const SPAN_FLUSH_MS = 50;
 
@@ -23,24 +24,25 @@ export class ReportWriter {
   async apply(r: Report): Promise<{ finished: string[]; requeued: string[]; claimed: RunRow[]; held: string[] }> {
     const { store, events } = this.ctx;
     const workerId = r.workerId;
+    const alone = applyAlone(workerId);
     // Started marks of runs finishing in this same report are not needed: the finish says when.
     const finishing = new Set(r.finished.map((f) => f.id));
     const started = r.started.filter((s) => !finishing.has(s.id));
-    if (started.length) await store.markRunsStarted(workerId, started);
+    await alone.each(started, "started mark", async (some) => void (await store.markRunsStarted(workerId, some)));
     // Log lines only go into runs this worker holds (or held last): checked by the statement that writes them.
-    for (const { runId, lines } of r.logs) {
+    await alone.one(r.logs, "log lines", async ({ runId, lines }) => {
       if (await store.appendLogs(runId, lines, { heldBy: workerId })) events.emit("logs", runId);
-    }
-    const finishedRows = r.finished.length ? await store.finishRuns(r.finished.map(({ attempt: _a, ...f }) => ({ ...f, workerId }))) : [];
+    });
+    const finishedRows = await alone.each(r.finished, "finish", (some) => store.finishRuns(some.map(({ attempt: _a, ...f }) => ({ ...f, workerId }))));
     const finished = finishedRows.map((row) => row.id);
     const requeuedRows: RunRow[] = [];
     const cancelled: string[] = [];
-    for (const q of r.requeued) {
+    await alone.one(r.requeued, "requeue", async (q) => {
       const row = await store.requeueForRetry(q.id, { ...q, workerId });
       if (row) requeuedRows.push(row);
       // Not requeued because a cancel was asked meanwhile: the run ends here as cancelled.
       else if (await store.finishRun(q.id, { status: "cancelled", error: q.error, workerId })) cancelled.push(q.id);
-    }
+    });
     const requeued = requeuedRows.map((row) => row.id);
     // Before anyone hears of a finish, so a reader of the run's spans finds them (readers flush first).
     await this.takeSpans(workerId, r.spans, [...finished, ...requeued, ...cancelled]);
@@ -52,7 +54,7 @@ export class ReportWriter {
     // Into the queue again: for BullMQ a no-op while the run's job is still there (its worker is
     // about to hand it back), and the job it needs if the job went away meanwhile.
     if (requeuedRows.length) await this.ctx.queue.enqueue(requeuedRows);
-    return { finished, requeued, ...(await this.claim(workerId, r.claim)) };
+    return { finished, requeued, ...(await this.claim(workerId, r.claim).catch((err: unknown) => claimsLater(err, r.claim))) };
   }
 
   /**
@@ -105,4 +107,50 @@ export class ReportWriter {
     );
     return this.chain;
   }
+}
+
+/**
+ * A statement a report's part fails with for a reason other than an unreachable store (a bug, data
+ * the store refuses) must not fail the whole report: the worker would send it again forever, holding
+ * back everything it reports after it. The part is applied one item at a time instead, and an item
+ * that still fails is skipped and logged (a finish skipped so leaves its run to lapse back to the queue).
+ * Each statement is atomic, so nothing is applied twice.
+ */
+function applyAlone(workerId: string) {
+  const skip = (what: string, item: { id?: string; runId?: string }, err: unknown) =>
+    console.error(`[nbox workers] the ${what} of run ${item.id ?? item.runId} from worker ${workerId} could not be applied and was skipped:`, err);
+  const one = async <T extends { id?: string; runId?: string }>(items: readonly T[], what: string, apply: (item: T) => Promise<void>): Promise<void> => {
+    for (const item of items) {
+      try {
+        await apply(item);
+      } catch (err) {
+        if (isStoreUnavailable(err)) throw err;
+        skip(what, item, err);
+      }
+    }
+  };
+  /** All items in one statement; when that fails, one by one. */
+  const each = async <T extends { id: string }, R>(items: T[], what: string, apply: (some: T[]) => Promise<R[] | void>): Promise<R[]> => {
+    if (items.length === 0) return [];
+    try {
+      return (await apply(items)) ?? [];
+    } catch (err) {
+      if (isStoreUnavailable(err)) throw err;
+      if (items.length === 1) {
+        skip(what, items[0], err);
+        return [];
+      }
+      const out: R[] = [];
+      await one(items, what, async (item) => void out.push(...((await apply([item])) ?? [])));
+      return out;
+    }
+  };
+  return { one, each };
+}
+
+/** Claims that failed (not for an unreachable store) are answered "held": the worker delivers them again later. */
+function claimsLater(err: unknown, runIds: string[]): { claimed: RunRow[]; held: string[] } {
+  if (isStoreUnavailable(err)) throw err;
+  console.error(`[nbox workers] claiming ${runIds.length} run(s) failed; they are delivered again later:`, err);
+  return { claimed: [], held: runIds };
 }

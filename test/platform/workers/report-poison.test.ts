@@ -1,0 +1,86 @@
+// A report part the store fails on for a reason other than being unreachable (a bug, data it
+// refuses) does not fail the whole report — the worker would send it again forever, holding back all
+// it reports later. The part is applied item by item and only the item that fails is skipped. An
+// unreachable store still fails the report (the worker sends it again), and failed claims come back
+// as "held" (delivered again later), never lost.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { PlatformContext } from "../../../src/platform/context.ts";
+import { StoreQueue } from "../../../src/platform/queue/run-queue.ts";
+import { RunEvents } from "../../../src/platform/run-events.ts";
+import { openStore, type Store } from "../../../src/platform/store/index.ts";
+import type { RunRow } from "../../../src/platform/store/schema.ts";
+import { ReportWriter, type Report } from "../../../src/platform/workers/report.ts";
+
+const report = (r: Partial<Report>): Report => ({ workerId: "w1", started: [], logs: [], spans: [], finished: [], requeued: [], servings: [], claim: [], ...r });
+
+describe("a report part the store fails on", () => {
+  let dir: string;
+  let store: Store;
+  let poison = new Set<string>();
+  let unreachable = false;
+  let writer: ReportWriter;
+  let queued: (n: number) => Promise<RunRow[]>;
+  let runs: (n: number) => Promise<RunRow[]>;
+  const logged: string[] = [];
+  const original = console.error;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "nbox-report-poison-"));
+    store = await openStore({ dataDir: dir });
+    const failing = Object.create(store) as Store;
+    const check = (ids: string[]) => {
+      if (unreachable) throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" });
+      const bad = ids.find((id) => poison.has(id));
+      if (bad) throw new Error(`a bug on ${bad}`);
+    };
+    failing.finishRuns = async (items) => (check(items.map((i) => i.id)), store.finishRuns(items));
+    failing.claimRuns = async (ids, w, o) => (check(ids), store.claimRuns(ids, w, o));
+    const events = new RunEvents();
+    const ctx = { config: { leaseMs: 20_000 }, store: failing, events, queue: new StoreQueue(events) } as unknown as PlatformContext;
+    writer = new ReportWriter(ctx);
+    const ws = await store.ensureWorkspace("poison");
+    const { deployment, version } = await store.upsertDeploymentVersion({ workspaceId: ws.id, name: "job", type: "job", kind: "fn", contentHash: "h-poison", lockfileHash: null, manifest: {}, bundleBytes: 1 });
+    queued = (n) => store.createRuns(Array.from({ length: n }, (_, i) => ({ workspaceId: ws.id, deploymentId: deployment.id, versionId: version.id, args: [i] })));
+    runs = async (n) => store.claimRuns((await queued(n)).map((r) => r.id), "w1");
+    console.error = (...args: unknown[]) => void logged.push(args.map(String).join(" "));
+  });
+  after(async () => {
+    console.error = original;
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("applies the rest of the report and skips only the item that fails, saying so", async () => {
+    const [a, b, c] = await runs(3);
+    poison = new Set([a!.id]);
+    const out = await writer.apply(
+      report({
+        logs: [{ runId: a!.id, lines: [{ stream: "stdout", line: "from a", ts: 1 }] }],
+        finished: [a!, b!, c!].map((r, i) => ({ id: r.id, attempt: 1, status: "succeeded" as const, result: i })),
+      }),
+    );
+    assert.deepEqual(out.finished.sort(), [b!.id, c!.id].sort());
+    assert.equal((await store.getRun(a!.id))!.status, "running", "the skipped finish left its run to lapse back");
+    assert.equal((await store.getRun(b!.id))!.status, "succeeded");
+    assert.deepEqual((await store.getLogs(a!.id)).map((l) => l.line), ["from a"], "its log lines, applied before, are there once");
+    assert.ok(logged.some((l) => l.includes(a!.id) && l.includes("skipped")), logged.join("\n"));
+    poison = new Set();
+  });
+
+  it("claims that fail come back as held; an unreachable store fails the report", async () => {
+    const [d] = await queued(1);
+    poison = new Set([d!.id]);
+    const out = await writer.apply(report({ claim: [d!.id] }));
+    assert.deepEqual([out.claimed, out.held], [[], [d!.id]]);
+    poison = new Set();
+    const [e] = await runs(1);
+    unreachable = true;
+    await assert.rejects(writer.apply(report({ finished: [{ id: e!.id, attempt: 1, status: "succeeded", result: 1 }] })), /ECONNREFUSED/);
+    unreachable = false;
+    assert.equal((await store.getRun(e!.id))!.status, "running", "nothing was skipped: the worker sends it again");
+  });
+});
