@@ -45,7 +45,11 @@ export class ReportWriter {
     });
     const requeued = requeuedRows.map((row) => row.id);
     // Before anyone hears of a finish, so a reader of the run's spans finds them (readers flush first).
-    await this.takeSpans(workerId, r.spans, [...finished, ...requeued, ...cancelled]);
+    // Spans are diagnostics: ones that cannot be taken are dropped (logged), never the report.
+    await this.takeSpans(workerId, r.spans, [...finished, ...requeued, ...cancelled]).catch((err: unknown) => {
+      if (isStoreUnavailable(err)) throw err;
+      console.error(`[nbox workers] ${r.spans.length} span(s) from worker ${workerId} could not be taken and were dropped:`, err);
+    });
     // Waiters get the finished row with the wake-up: no read back. (A finish not applied — the
     // run was cancelled or taken back meanwhile — still wakes them, to read what the run is now.)
     const applied = new Map(finishedRows.map((row) => [row.id, row]));

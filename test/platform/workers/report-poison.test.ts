@@ -39,6 +39,7 @@ describe("a report part the store fails on", () => {
     };
     failing.finishRuns = async (items) => (check(items.map((i) => i.id)), store.finishRuns(items));
     failing.claimRuns = async (ids, w, o) => (check(ids), store.claimRuns(ids, w, o));
+    failing.getRuns = async (ids, o) => (check(ids), store.getRuns(ids, o));
     const events = new RunEvents();
     const ctx = { config: { leaseMs: 20_000 }, store: failing, events, queue: new StoreQueue(events) } as unknown as PlatformContext;
     writer = new ReportWriter(ctx);
@@ -82,5 +83,15 @@ describe("a report part the store fails on", () => {
     await assert.rejects(writer.apply(report({ finished: [{ id: e!.id, attempt: 1, status: "succeeded", result: 1 }] })), /ECONNREFUSED/);
     unreachable = false;
     assert.equal((await store.getRun(e!.id))!.status, "running", "nothing was skipped: the worker sends it again");
+  });
+
+  it("spans that cannot be taken are dropped, not the report", async () => {
+    const [f, g] = await runs(2);
+    poison = new Set([g!.id]); // looking up whether this worker holds g fails
+    const span = (runId: string) => ({ traceId: "t".repeat(32), spanId: runId.slice(-16), op: "Op", name: "forward", start: 1, end: 2, status: "ok" as const, attributes: {}, runId });
+    const out = await writer.apply(report({ finished: [{ id: f!.id, attempt: 1, status: "succeeded", result: 1 }], spans: [span(g!.id)] }));
+    assert.deepEqual(out.finished, [f!.id]);
+    assert.ok(logged.some((l) => l.includes("span(s)") && l.includes("dropped")), logged.join("\n"));
+    poison = new Set();
   });
 });
