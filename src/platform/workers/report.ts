@@ -46,10 +46,9 @@ export class ReportWriter {
     const requeued = requeuedRows.map((row) => row.id);
     // Before anyone hears of a finish, so a reader of the run's spans finds them (readers flush first).
     // Spans are diagnostics: ones that cannot be taken are dropped (logged), never the report.
-    await this.takeSpans(workerId, r.spans, [...finished, ...requeued, ...cancelled]).catch((err: unknown) => {
-      if (isStoreUnavailable(err)) throw err;
-      console.error(`[nbox workers] ${r.spans.length} span(s) from worker ${workerId} could not be taken and were dropped:`, err);
-    });
+    await this.takeSpans(workerId, r.spans, [...finished, ...requeued, ...cancelled]).catch((err: unknown) =>
+      passOver(err, `${r.spans.length} span(s) from worker ${workerId} could not be taken and were dropped`),
+    );
     // Waiters get the finished row with the wake-up: no read back. (A finish not applied — the
     // run was cancelled or taken back meanwhile — still wakes them, to read what the run is now.)
     const applied = new Map(finishedRows.map((row) => [row.id, row]));
@@ -122,13 +121,12 @@ export class ReportWriter {
  */
 function applyAlone(workerId: string) {
   const skip = (what: string, item: { id?: string; runId?: string }, err: unknown) =>
-    console.error(`[nbox workers] the ${what} of run ${item.id ?? item.runId} from worker ${workerId} could not be applied and was skipped:`, err);
+    passOver(err, `the ${what} of run ${item.id ?? item.runId} from worker ${workerId} could not be applied and was skipped`);
   const one = async <T extends { id?: string; runId?: string }>(items: readonly T[], what: string, apply: (item: T) => Promise<void>): Promise<void> => {
     for (const item of items) {
       try {
         await apply(item);
       } catch (err) {
-        if (isStoreUnavailable(err)) throw err;
         skip(what, item, err);
       }
     }
@@ -139,11 +137,11 @@ function applyAlone(workerId: string) {
     try {
       return (await apply(items)) ?? [];
     } catch (err) {
-      if (isStoreUnavailable(err)) throw err;
       if (items.length === 1) {
-        skip(what, items[0], err);
+        skip(what, items[0]!, err);
         return [];
       }
+      if (isStoreUnavailable(err)) throw err;
       const out: R[] = [];
       await one(items, what, async (item) => void out.push(...((await apply([item])) ?? [])));
       return out;
@@ -154,7 +152,12 @@ function applyAlone(workerId: string) {
 
 /** Claims that failed (not for an unreachable store) are answered "held": the worker delivers them again later. */
 function claimsLater(err: unknown, runIds: string[]): { claimed: RunRow[]; held: string[] } {
-  if (isStoreUnavailable(err)) throw err;
-  console.error(`[nbox workers] claiming ${runIds.length} run(s) failed; they are delivered again later:`, err);
+  passOver(err, `claiming ${runIds.length} run(s) failed; they are delivered again later`);
   return { claimed: [], held: runIds };
+}
+
+/** An unreachable store fails the report (the worker sends it again); any other failure is logged and passed over. */
+function passOver(err: unknown, what: string): void {
+  if (isStoreUnavailable(err)) throw err;
+  console.error(`[nbox workers] ${what}:`, err);
 }
