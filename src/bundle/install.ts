@@ -3,6 +3,7 @@
 // observe half an install). The bundle gets its own node_modules folder whose entries are symlinks into the cache,
 // plus node_modules/nbox -> the platform's own nbox (user projects point at nbox with `file:../..`, which can't
 // resolve here, so it is stripped from the staged package.json/lock before npm runs).
+import { touch } from "../lib/touch.ts";
 import { writerTag } from "../lib/writer-tag.ts";
 import { spawn } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
@@ -62,7 +63,9 @@ export async function installDependencies(dir: string, opts: InstallOptions): Pr
   const cacheDir = path.resolve(opts.cacheDir);
   const final = path.join(cacheDir, key);
   let ranNpm = false;
-  if (!(await exists(path.join(final, "node_modules")))) {
+  // A hit is stamped as used first (the worker cache evicts sets nobody used for a while, and puts
+  // back one stamped while it was being removed); a set being evicted right now is built again.
+  if (!(await touch(final)) || !(await exists(path.join(final, "node_modules")))) {
     let p = inflight.get(key);
     if (!p) {
       ranNpm = true;

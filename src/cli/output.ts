@@ -3,6 +3,7 @@ import { inspect } from "node:util";
 import type { Ora } from "ora";
 import { toPlain } from "../codec/to-plain.ts";
 import { isNboxError, NboxError } from "../errors.ts";
+import { parseDuration } from "../lib/duration.ts";
 
 /** Failure the CLI reports as one line (+ hint) and a non-zero exit; never a stack. */
 export class CliError extends NboxError {}
@@ -62,6 +63,18 @@ export function parseIntOption(text: string, what: string, min = 0): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < min) fail(`${what} must be an integer ≥ ${min}, got ${JSON.stringify(text)}`);
   return n;
+}
+
+/** Milliseconds of a duration option ("12h", "7d"); at least `minMs`. */
+export function durationOption(text: string, what: string, minMs = 0): number {
+  let ms = 0;
+  try {
+    ms = parseDuration(text, what);
+  } catch (err) {
+    fail((err as NboxError).message, (err as NboxError).hint);
+  }
+  if (ms < minMs) fail(`${what} must be at least ${minMs / 1000} s, got ${JSON.stringify(text)}`);
+  return ms;
 }
 
 export const debug = (): boolean => process.env.NBOX_DEBUG === "1" || process.env.NBOX_DEBUG === "true";

@@ -8,7 +8,8 @@ import { ADMIN_TOKEN_FILE } from "../remote/discovery.ts";
 import { clearCurrentPlatform, writeCurrentPlatform } from "../remote/current-platform.ts";
 import { describeSandbox } from "../worker/setup.ts";
 import { STORE_DEFAULTS } from "../platform/store/defaults.ts";
-import { fail, formatValue, parseIntOption, printError } from "./output.ts";
+import { MIN_CACHE_KEEP_MS } from "../worker/cache-evict.ts";
+import { durationOption, fail, formatValue, parseIntOption, printError } from "./output.ts";
 import { importUserModule } from "./user-module.ts";
 
 const STOP_GRACE_MS = 20_000;
@@ -30,6 +31,7 @@ interface UpOptions {
   lease?: string;
   withExamples?: boolean;
   cache?: string;
+  cacheKeep?: string;
   /** false with --no-sandbox. */
   sandbox: boolean;
   /** false with --no-local-worker. */
@@ -55,6 +57,7 @@ export function registerUp(program: Command): void {
     .option("--no-local-worker", "start no local worker: runs wait for `nbx worker` processes")
     .option("--lease <ms>", `how long a claimed run is held without a heartbeat before any node takes it back (default ${STORE_DEFAULTS.leaseMs})`)
     .option("--cache <dir>", "worker cache: extracted versions, dependencies, scratch folders; outside the data folder (default $NBOX_CACHE_DIR, else $XDG_CACHE_HOME/nbox or ~/.cache/nbox)")
+    .option("--cache-keep <duration>", "remove cached versions and dependencies no worker used for this long (e.g. 12h, 7d; default 7d, at least 1h)")
     .option("--no-sandbox", "run user code without the bubblewrap sandbox (it can then read every file this OS user can)")
     .option("--with-examples", "deploy examples/foo, examples/my-operator (jobs) and examples/bar (serving) and use each once")
     .action(up);
@@ -68,6 +71,7 @@ async function up(o: UpOptions): Promise<void> {
     host: o.host,
     dataDir: resolve(o.data),
     ...(o.cache !== undefined ? { cacheDir: resolve(o.cache) } : {}),
+    ...(o.cacheKeep !== undefined ? { cacheKeepMs: durationOption(o.cacheKeep, "--cache-keep", MIN_CACHE_KEEP_MS) } : {}),
     sandbox: o.sandbox,
     executor: o.localWorker,
     ...(o.database ? { databaseUrl: o.database } : {}),

@@ -3,7 +3,8 @@
 import { resolve } from "node:path";
 import { Option, type Command } from "commander";
 import { describeSandbox } from "../worker/setup.ts";
-import { fail, parseIntOption, printError } from "./output.ts";
+import { MIN_CACHE_KEEP_MS } from "../worker/cache-evict.ts";
+import { durationOption, fail, parseIntOption, printError } from "./output.ts";
 
 /** The worker token may come from the environment instead of the command line (where `ps` shows it). */
 export const WORKER_TOKEN_ENV = "NBOX_WORKER_TOKEN";
@@ -14,6 +15,7 @@ interface WorkerCliOptions {
   token?: string;
   slots?: string;
   cache?: string;
+  cacheKeep?: string;
   sandbox: boolean;
   passEnv?: string[];
   hide?: string[];
@@ -29,6 +31,7 @@ export function registerWorker(program: Command): void {
     .option("--token <token>", `a worker token (nbx token create --worker); default $${WORKER_TOKEN_ENV}`)
     .option("--slots <n>", "calls at once (default: the number of cores)")
     .option("--cache <dir>", "worker cache: bundles, versions, dependencies, scratch folders (default $NBOX_CACHE_DIR, else ~/.cache/nbox)")
+    .option("--cache-keep <duration>", "remove cached versions and dependencies no worker used for this long (e.g. 12h, 7d; default 7d, at least 1h)")
     .option("--no-sandbox", "run user code without the bubblewrap sandbox")
     .option("--pass-env <name...>", "environment variables handed to user code besides the allow-list")
     .option("--hide <dir...>", "folders user code must never see (sandboxed)")
@@ -48,6 +51,7 @@ async function worker(o: WorkerCliOptions): Promise<void> {
     token: token!,
     ...(o.slots !== undefined ? { slots: parseIntOption(o.slots, "--slots", 1) } : {}),
     ...(o.cache !== undefined ? { cacheDir: resolve(o.cache) } : {}),
+    ...(o.cacheKeep !== undefined ? { cacheKeepMs: durationOption(o.cacheKeep, "--cache-keep", MIN_CACHE_KEEP_MS) } : {}),
     sandbox: o.sandbox,
     passEnv: o.passEnv ?? [],
     hide: (o.hide ?? []).map((d) => resolve(d)),

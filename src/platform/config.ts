@@ -37,6 +37,8 @@ export interface PlatformConfig {
   leaseMs: number;
   /** Worker cache (extracted versions, installed dependencies, scratch folders): outside the data folder. */
   cacheDir: string;
+  /** The local worker keeps cached versions and dependencies used this recently (default: the worker's). */
+  cacheKeepMs?: number;
   /** Run user processes under bubblewrap where the OS allows it (false: `--no-sandbox`). */
   sandbox: boolean;
   /** Extra environment variable names handed to user processes (the rest of the platform's environment is not). */
@@ -63,6 +65,7 @@ export function resolveConfig(input: Partial<PlatformConfig> = {}): PlatformConf
     executor: input.executor ?? true,
     leaseMs: input.leaseMs ?? STORE_DEFAULTS.leaseMs,
     cacheDir: resolve(input.cacheDir ?? defaultCacheDir()),
+    ...(input.cacheKeepMs !== undefined ? { cacheKeepMs: input.cacheKeepMs } : {}),
     sandbox: input.sandbox ?? true,
     passEnv: input.passEnv ?? [],
   };

@@ -1,7 +1,8 @@
 // What a worker killed mid-download, mid-prepare or mid-install left in its cache: bundle downloads
-// (`bundles/<hash>.<writer>-<tag>.tgz`), staging folders (`versions/.<hash>.prepare-<writer>-<tag>`,
-// and the extraction folder next to it) and dependency install folders (`deps/<key>.tmp-<writer>-<tag>`),
-// where the writer is `<pid>@<host>` (src/lib/writer-tag.ts).
+// (`bundles/<hash>.<writer>-<tag>.tgz`), staging folders (`versions/<install>/.<hash>.prepare-<writer>-<tag>`,
+// and the extraction folder next to it), dependency install folders (`deps/<key>.tmp-<writer>-<tag>`)
+// and folders an eviction had moved aside (`.<name>.evict-<writer>-<tag>`, cache-evict.ts), where the
+// writer is `<pid>@<host>` (src/lib/writer-tag.ts).
 // A finished version or install is renamed into place, and a download is deleted once extracted, so
 // nothing of these names is ever kept on purpose.
 // The cache is not locked: workers may share it and be writing right now. A leftover is removed
@@ -12,6 +13,7 @@ import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { processAlive } from "../lib/process-alive.ts";
 import { localWriterPid, WRITER_PATTERN } from "../lib/writer-tag.ts";
+import { versionParents } from "./cache-evict.ts";
 import type { WorkerPaths } from "./paths.ts";
 
 export const LEFTOVER_MIN_AGE_MS = 60_000;
@@ -23,7 +25,8 @@ export const LEFTOVER_MIN_AGE_MS = 60_000;
 export const UNCHECKED_MIN_AGE_MS = 15 * 60_000;
 
 const DOWNLOAD = new RegExp(String.raw`^[0-9a-f]+\.${WRITER_PATTERN}[0-9a-f]+\.tgz$`);
-const STAGING = new RegExp(String.raw`^\..*\.prepare-${WRITER_PATTERN}`);
+const STAGING = new RegExp(String.raw`^\..*\.(?:prepare|evict)-${WRITER_PATTERN}`);
+const EVICTING = new RegExp(String.raw`^\..*\.evict-${WRITER_PATTERN}`);
 const INSTALL = new RegExp(String.raw`^[0-9a-f]+\.tmp-${WRITER_PATTERN}[A-Za-z0-9]+$`);
 
 type SweepOptions = { now?: number; minAgeMs?: number; uncheckedMinAgeMs?: number };
@@ -56,8 +59,10 @@ export async function sweepCache(paths: WorkerPaths, opts: SweepOptions = {}): P
   };
   await Promise.all([
     sweep(paths.bundles, DOWNLOAD),
-    sweep(paths.versions, STAGING),
+    // Every install's folder, and `versions/` itself, where older releases staged.
+    ...(await versionParents(paths)).map((dir) => sweep(dir, STAGING)),
     sweep(paths.deps, INSTALL),
+    sweep(paths.deps, EVICTING),
   ]);
   return removed;
 }

@@ -16,6 +16,7 @@ import type { ReportBatcher } from "./report-batcher.ts";
 import { workerExecArgv } from "./resource-limits.ts";
 import { concurrencyOf } from "../lib/manifest-concurrency.ts";
 import type { Versions } from "./versions.ts";
+import type { BundleManifest } from "../bundle/index.ts";
 
 export type RunRow = z.output<typeof ClaimedRun>;
 
@@ -27,6 +28,7 @@ export type RunRow = z.output<typeof ClaimedRun>;
 export type Verdict = "succeeded" | "failed" | "cancelled" | "retry" | "released" | "unrecoverable";
 
 interface PreparedVersion {
+  manifest: BundleManifest;
   bundleDir: string;
   locator: OperatorLocator;
   /** `resource.concurrency` of the deployment: runs at once on this worker (0 or unset = no limit). */
@@ -158,13 +160,14 @@ export class RunExecutor {
     }
   }
 
-  private prepare(versionId: string): Promise<PreparedVersion> {
+  private async prepare(versionId: string): Promise<PreparedVersion> {
     let p = this.prepared.get(versionId);
     if (!p) {
       p = (async () => {
         const manifest = await this.d.versions.manifest(versionId);
         const bundleDir = await this.d.versions.prepare(manifest);
         return {
+          manifest,
           bundleDir,
           locator: { file: join(bundleDir, manifest.entry), exportName: manifest.export, kind: manifest.kind, init: manifest.init, ...(manifest.state ? { state: manifest.state } : {}) },
           concurrency: concurrencyOf(manifest),
@@ -173,8 +176,13 @@ export class RunExecutor {
       })();
       p.catch(() => this.prepared.delete(versionId));
       this.prepared.set(versionId, p);
+      return p;
     }
-    return p;
+    const v = await p;
+    // No process holds it: its folder may have been evicted from the cache since (made again then),
+    // and a new process is about to load it (stamped as used; at most once a minute, cheap).
+    if (!this.d.pool.has(versionId)) await this.d.versions.prepare(v.manifest);
+    return v;
   }
 
   private async settle(run: RunRow, outcome: CallOutcome, startedAt: number): Promise<Verdict> {

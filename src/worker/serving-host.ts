@@ -117,6 +117,11 @@ export class ServingHost {
     return [...this.entries.keys()];
   }
 
+  /** Version folders the live serving processes run from (kept out of the cache's eviction). */
+  versionDirsInUse(): string[] {
+    return [...this.entries.values()].flatMap((e) => (e.proc?.alive ? [e.proc.config.bundleDir] : []));
+  }
+
   /** Stop hosting a serving (placed elsewhere or undeployed). */
   async stop(deploymentId: string): Promise<void> {
     const e = this.entries.get(deploymentId);

@@ -8,6 +8,8 @@ import { dirname, join } from "node:path";
 import { extractBundle, installDependencies, validateManifest, type BundleManifest } from "../bundle/index.ts";
 import type { BundleLimits } from "../bundle/limits.ts";
 import { NboxError } from "../errors.ts";
+import { touch } from "../lib/touch.ts";
+import { READY_FILE } from "./cache-evict.ts";
 import { versionDir, type WorkerPaths } from "./paths.ts";
 
 export interface VersionSource {
@@ -17,9 +19,14 @@ export interface VersionSource {
   download(hash: string, file: string): Promise<void>;
 }
 
+// A stamp touched this recently by this worker is not touched again on every call.
+const RESTAMP_MS = 60_000;
+
 export class Versions {
   private readonly manifests = new Map<string, Promise<BundleManifest>>();
   private readonly preparing = new Map<string, Promise<string>>();
+  /** When this worker last stamped each version folder. */
+  private readonly stamped = new Map<string, number>();
 
   constructor(
     private readonly paths: WorkerPaths,
@@ -43,17 +50,34 @@ export class Versions {
     return p;
   }
 
-  /** The ready folder of `manifest`'s bundle (extracted, dependencies installed). */
+  /**
+   * The ready folder of `manifest`'s bundle (extracted, dependencies installed), stamped as used
+   * (cache-evict.ts); made again if it was evicted.
+   */
   prepare(manifest: BundleManifest, log: (line: string) => void = () => {}): Promise<string> {
     const hash = manifest.contentHash;
     const dir = versionDir(this.paths, hash);
-    if (existsSync(`${dir}/.ready`)) return Promise.resolve(dir);
+    const now = Date.now();
+    if (now - (this.stamped.get(dir) ?? -Infinity) < RESTAMP_MS && existsSync(join(dir, READY_FILE))) return Promise.resolve(dir);
     let p = this.preparing.get(hash);
     if (!p) {
-      p = this.build(hash, dir, log).finally(() => this.preparing.delete(hash));
+      p = (async () => ((await this.stamp(dir, now)) ? dir : this.build(hash, dir, log)))().finally(() => this.preparing.delete(hash));
       this.preparing.set(hash, p);
     }
     return p;
+  }
+
+  /** Refresh the stamps of version folders this worker's processes hold, so no eviction takes them. */
+  async keepAlive(dirs: Iterable<string>): Promise<void> {
+    const now = Date.now();
+    for (const dir of new Set(dirs)) await this.stamp(dir, now);
+  }
+
+  private async stamp(dir: string, now: number): Promise<boolean> {
+    const there = await touch(join(dir, READY_FILE), now);
+    if (there) this.stamped.set(dir, now);
+    else this.stamped.delete(dir);
+    return there;
   }
 
   private async build(hash: string, dir: string, log: (line: string) => void): Promise<string> {
@@ -69,15 +93,16 @@ export class Versions {
       const extracted = await extractBundle(file, staging, { limits: this.limits, expectedHash: hash });
       if (extracted.contentHash !== hash) throw new NboxError("BAD_REQUEST", `bundle ${hash} contains a manifest for ${extracted.contentHash}`);
       await installDependencies(staging, { cacheDir: this.paths.deps, nboxPackageDir: this.paths.nboxPackage, npmCacheDir: this.paths.npmCache, log });
-      await writeFile(`${staging}/.ready`, new Date().toISOString());
+      await writeFile(join(staging, READY_FILE), new Date().toISOString());
       await rename(staging, dir).catch((err) => {
-        if (!existsSync(`${dir}/.ready`)) throw new NboxError("INTERNAL", `cannot move the prepared version into ${dir}: ${(err as Error).message}`, `Delete ${dir} and try again`);
+        if (!existsSync(join(dir, READY_FILE))) throw new NboxError("INTERNAL", `cannot move the prepared version into ${dir}: ${(err as Error).message}`, `Delete ${dir} and try again`);
         // Someone else finished the same hash first; theirs is identical.
       });
     } finally {
       await rm(staging, { recursive: true, force: true });
       await rm(file, { force: true });
     }
+    this.stamped.set(dir, Date.now());
     return dir;
   }
 }

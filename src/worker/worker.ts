@@ -9,6 +9,7 @@ import { WORKER_PROTOCOL } from "../platform/api/contract/routes-worker.ts";
 import { ProcessPool } from "./jobs/index.ts";
 import { ControlPlane, isTransient } from "./control-plane.ts";
 import { defaultCacheDir } from "./cache-dir.ts";
+import { CacheKeeper } from "./cache-keeper.ts";
 import { sweepCache } from "./cache-sweep.ts";
 import type { RuntimeLauncher } from "./launcher.ts";
 import { workerPaths, type WorkerPaths } from "./paths.ts";
@@ -35,6 +36,8 @@ export interface WorkerOptions {
   passEnv?: string[];
   /** Folders user processes must never see (the local control plane's data folder). */
   hide?: string[];
+  /** Keep cached versions and dependencies used this recently (default 7 days, at least 1 hour). */
+  cacheKeepMs?: number;
   /** Started by `nbx up` (dies with it). */
   local?: boolean;
   name?: string;
@@ -105,6 +108,9 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     throw err;
   });
   const pool = new ProcessPool({ slots });
+  const cache = new CacheKeeper(paths, versions, () => [...pool.processes().flatMap((p) => (p.alive ? [p.spawn.bundleDir] : [])), ...servings.versionDirsInUse()], {
+    ...(o.cacheKeepMs !== undefined ? { keepMs: o.cacheKeepMs } : {}),
+  });
   const executor = new RunExecutor({ me, pool, output, versions, launcher });
   // Runs come from claims at the control plane (embedded queue) or from BullMQ on Redis.
   const q = reg.queue;
@@ -171,6 +177,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   void heartbeat();
   void events();
   loop?.start();
+  cache.start();
 
   let closing: Promise<void> | undefined;
   return {
@@ -184,6 +191,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       (closing ??= (async () => {
         stopped = true;
         executor.stopping = true;
+        await cache.stop();
         await loop?.stop();
         if (bull) {
           executor.abortAll();

@@ -345,12 +345,19 @@ describe("nbx without a platform", () => {
     const home = mkdtempSync(join(tmpdir(), "nbx-nohome-"));
     try {
       const env = { NBOX_URL: undefined, NBOX_TOKEN: undefined, HOME: home };
-      const [runs, worker, redis, usage] = await Promise.all([
+      const [runs, worker, redis, usage, keepShort, keepBad] = await Promise.all([
         nbx(["runs"], { cwd: home, env }),
         nbx(["worker", "--platform", "http://127.0.0.1:1"], { cwd: home, env }),
         nbx(["up", "--redis", "localhost:6379", "--data", join(home, "d")], { cwd: home, env }),
         nbx(["frobnicate"], { cwd: home, env }),
+        nbx(["worker", "--platform", "http://127.0.0.1:1", "--token", "t", "--cache-keep", "30m"], { cwd: home, env }),
+        nbx(["up", "--cache-keep", "a week", "--data", join(home, "d")], { cwd: home, env }),
       ]);
+      assert.equal(keepShort.code, 1);
+      assert.match(keepShort.stderr, /error: --cache-keep must be at least 3600 s, got "30m"/);
+      assert.equal(keepBad.code, 1);
+      assert.match(keepBad.stderr, /error: --cache-keep must be a duration, got "a week"/);
+      assert.match(keepBad.stderr, /hint: Use a number with a unit/);
       assert.equal(runs.code, 1);
       assert.match(runs.stderr, /^error: no nbox platform found/m);
       assert.match(runs.stderr, /^hint: Start one with/m);

@@ -29,6 +29,7 @@ export class LocalWorker {
     const c = this.config;
     const args = [NBX, "worker", "--platform", this.url, "--local", "--slots", String(c.slots), "--cache", c.cacheDir, "--hide", c.dataDir, "--name", `local worker of ${this.url}`];
     if (!c.sandbox) args.push("--no-sandbox");
+    if (c.cacheKeepMs !== undefined) args.push("--cache-keep", `${c.cacheKeepMs}ms`);
     if (c.passEnv.length) args.push("--pass-env", ...c.passEnv);
     const env: NodeJS.ProcessEnv = { ...process.env, [TOKEN_ENV]: this.token };
     for (const k of WITHHELD_ENV) delete env[k];

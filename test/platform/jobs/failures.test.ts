@@ -1,6 +1,8 @@
 // End to end: how runs fail — retries with backoff, timeouts, cancel (running and queued), crashes.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { RemoteError, type Run } from "../../../src/index.ts";
 import { eventually, flakyKey, importProject, startTestPlatform, totalSlots, wsName, type TestPlatform } from "./_helpers.ts";
 
@@ -115,5 +117,20 @@ describe("jobs e2e: failures", () => {
     assert.equal(await run.status(), "failed");
     assert.equal(await bystander.result(), 1500, "a run in another process is unaffected");
     assert.equal(await crash(), "alive");
+  });
+
+  it("a version evicted from the worker cache while no process held it is prepared again for the next run", async () => {
+    const ws = wsName("evicted");
+    const crash = await mod.crash.deploy(ws, { client: tp.client, name: "crash-evicted", resource: { maxRetries: 0 } });
+    assert.equal(await crash(), "alive");
+    const { deployment } = await tp.client.call("GET /workspaces/{ws}/deployments/{name}", { params: { ws, name: "crash-evicted" } });
+    // Its only process exits, then the version folder goes (another worker sharing the cache evicted it).
+    await assert.rejects(crash(3), (e: any) => e instanceof RemoteError);
+    const versions = join(tp.platform.ctx.config.cacheDir, "versions");
+    const folders = readdirSync(versions).map((install) => join(versions, install, deployment.contentHash)).filter((d) => existsSync(d));
+    assert.ok(folders.length > 0, "the version was extracted into the cache");
+    for (const d of folders) rmSync(d, { recursive: true, force: true });
+    assert.equal(await crash(), "alive");
+    assert.ok(folders.some((d) => existsSync(join(d, ".ready"))), "extracted again");
   });
 });
