@@ -13,6 +13,7 @@ import type { PlatformContext } from "../context.ts";
 import { proxyNode } from "../../serving-proxy/proxy.ts";
 import type { ServingHost } from "../serving/types.ts";
 import type { DeploymentRow, DeploymentVersionRow, WorkerRow } from "../store/schema.ts";
+import { passOverUnlessUnavailable } from "../store/unavailable.ts";
 import type { WorkerHub } from "../workers/hub.ts";
 
 type Assignment = z.output<typeof ServingAssignment>;
@@ -106,33 +107,38 @@ export class ServingRouter implements ServingHost {
 
   /** A worker's notes about the servings it hosts. */
   async apply(workerId: string, notes: Note[]): Promise<void> {
-    const { store } = this.ctx;
     for (const n of notes) {
       const p = this.placements.get(n.deploymentId);
       // A worker the serving was moved away from may still report for a moment: not its serving any more.
       if (p && p.workerId !== workerId) continue;
-      if (n.logs?.length) {
-        let lines = this.logLines.get(n.deploymentId);
-        if (!lines) this.logLines.set(n.deploymentId, (lines = []));
-        lines.push(...n.logs);
-        if (lines.length > LOG_LINES) lines.splice(0, lines.length - LOG_LINES);
-      }
-      if (n.requests) await store.incrementRequests(n.deploymentId, n.requests);
-      if (n.status) {
-        await store.upsertServingStatus({
-          deploymentId: n.deploymentId,
-          status: n.status,
-          ...(n.versionId !== undefined ? { versionId: n.versionId } : {}),
-          ...(n.pid !== undefined ? { pid: n.pid } : {}),
-          ...(n.lastError !== undefined ? { lastError: n.lastError } : {}),
-          incrementRestarts: n.restarted ?? false,
-        });
-        if (n.status === "ready" || n.status === "crashed") this.status.emit(n.deploymentId, { status: n.status, versionId: n.versionId, lastError: n.lastError ?? null });
-      }
-      if (n.event) {
-        const d = await store.getDeployment(undefined, n.deploymentId);
-        if (d) await store.addEvent({ workspaceId: d.workspaceId, deploymentId: d.id, kind: n.event.kind, message: n.event.message, data: n.event.data ?? {} });
-      }
+      // One note the store fails on is skipped (logged), not the report: the worker would resend it forever.
+      await this.applyNote(n).catch((err: unknown) => passOverUnlessUnavailable(err, `the note on serving ${n.deploymentId} from worker ${workerId} could not be applied and was skipped`));
+    }
+  }
+
+  private async applyNote(n: Note): Promise<void> {
+    const { store } = this.ctx;
+    if (n.logs?.length) {
+      let lines = this.logLines.get(n.deploymentId);
+      if (!lines) this.logLines.set(n.deploymentId, (lines = []));
+      lines.push(...n.logs);
+      if (lines.length > LOG_LINES) lines.splice(0, lines.length - LOG_LINES);
+    }
+    if (n.requests) await store.incrementRequests(n.deploymentId, n.requests);
+    if (n.status) {
+      await store.upsertServingStatus({
+        deploymentId: n.deploymentId,
+        status: n.status,
+        ...(n.versionId !== undefined ? { versionId: n.versionId } : {}),
+        ...(n.pid !== undefined ? { pid: n.pid } : {}),
+        ...(n.lastError !== undefined ? { lastError: n.lastError } : {}),
+        incrementRestarts: n.restarted ?? false,
+      });
+      if (n.status === "ready" || n.status === "crashed") this.status.emit(n.deploymentId, { status: n.status, versionId: n.versionId, lastError: n.lastError ?? null });
+    }
+    if (n.event) {
+      const d = await store.getDeployment(undefined, n.deploymentId);
+      if (d) await store.addEvent({ workspaceId: d.workspaceId, deploymentId: d.id, kind: n.event.kind, message: n.event.message, data: n.event.data ?? {} });
     }
   }
 

@@ -16,3 +16,13 @@ export function isStoreUnavailable(err: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * For work a request applies piece by piece (a worker's report): an unreachable store fails the
+ * request (it is sent again); any other failure is logged as `what` and passed over, so one bad
+ * piece is never resent forever, holding back everything after it.
+ */
+export function passOverUnlessUnavailable(err: unknown, what: string): void {
+  if (isStoreUnavailable(err)) throw err;
+  console.error(`[nbox] ${what}:`, err);
+}

@@ -8,7 +8,7 @@ import type { WorkerReport } from "../api/contract/routes-worker.ts";
 import type { PlatformContext } from "../context.ts";
 import type { SpanInput } from "../store/spans-repo.ts";
 import type { RunRow } from "../store/schema.ts";
-import { isStoreUnavailable } from "../store/unavailable.ts";
+import { isStoreUnavailable, passOverUnlessUnavailable as passOver } from "../store/unavailable.ts";
 
 const SPAN_FLUSH_MS = 50;
 
@@ -154,10 +154,4 @@ function applyAlone(workerId: string) {
 function claimsLater(err: unknown, runIds: string[]): { claimed: RunRow[]; held: string[] } {
   passOver(err, `claiming ${runIds.length} run(s) failed; they are delivered again later`);
   return { claimed: [], held: runIds };
-}
-
-/** An unreachable store fails the report (the worker sends it again); any other failure is logged and passed over. */
-function passOver(err: unknown, what: string): void {
-  if (isStoreUnavailable(err)) throw err;
-  console.error(`[nbox workers] ${what}:`, err);
 }

@@ -197,5 +197,16 @@ export class BadStart {
     return 1;
   }
 }
+
+/** Fails to start with a NUL in its error message (which text in the store cannot hold). */
+@operator()
+export class NulStart {
+  constructor() {
+    throw new TypeError("bad\\u0000byte");
+  }
+  ping() {
+    return 1;
+  }
+}
 `,
 };

@@ -184,6 +184,21 @@ describe("servings e2e", () => {
     assert.equal(who.forward.maxArgs, 1);
   });
 
+  it("a serving whose start error holds a NUL is reported crashed with it replaced; the worker's reports go on", async () => {
+    const ws = wsName("nul");
+    await assert.rejects(kitMod.NulStart.deploy(ws), (e: any) => {
+      assert.match(e.message, /failed to start: TypeError: bad.byte/);
+      return true;
+    });
+    const { servings } = await tp.client.call("GET /servings", { query: { workspace: ws } });
+    const serving = servings.find((s) => s.name === "NulStart")!;
+    assert.notEqual(serving.status, "ready", "crashed (or starting again after its backoff)");
+    assert.match(serving.lastError ?? "", /bad\uFFFDbyte/);
+    // The same worker's later reports are applied: another serving starts.
+    const kit = await kitMod.Kit.deploy(wsName("after-nul"), { init: ["after"] });
+    assert.equal(await kit.ready, true);
+  });
+
   it("a serving that fails to start rejects deploy() with the error and the log tail", async () => {
     await assert.rejects(kitMod.BadStart.deploy(wsName("bad")), (e: any) => {
       assert.match(e.message, /no database configured/);

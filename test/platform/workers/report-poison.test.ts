@@ -95,3 +95,32 @@ describe("a report part the store fails on", () => {
     poison = new Set();
   });
 });
+
+describe("a serving note the store fails on", () => {
+  it("is skipped (logged) and the other notes are applied; an unreachable store fails the report", async () => {
+    const { Hono } = await import("hono");
+    const { ServingRouter } = await import("../../../src/platform/router/serving-router.ts");
+    const applied: string[] = [];
+    let unreachable = false;
+    const store = {
+      incrementRequests: async (id: string) => {
+        if (unreachable) throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" });
+        if (id === "bad") throw new Error("a bug");
+        applied.push(id);
+      },
+    };
+    const router = new ServingRouter({ store } as unknown as PlatformContext, {} as never, new Hono());
+    const logged: string[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args.map(String).join(" "));
+    try {
+      await router.apply("w1", [{ deploymentId: "bad", requests: 1 }, { deploymentId: "good", requests: 2 }]);
+      assert.deepEqual(applied, ["good"]);
+      assert.ok(logged.some((l) => l.includes("serving bad") && l.includes("skipped")), logged.join("\n"));
+      unreachable = true;
+      await assert.rejects(router.apply("w1", [{ deploymentId: "good", requests: 1 }]), /ECONNREFUSED/);
+    } finally {
+      console.error = original;
+    }
+  });
+});
