@@ -69,13 +69,12 @@ export class BullRunSource {
     let run: Claimed;
     try {
       run = await this.claims.claim(d.runId);
-    } catch (err) {
+    } catch {
       // The control plane refused the claim (this worker was declared dead and is about to join
       // again, say; an unreachable control plane is retried, not refused). The run is still queued
       // in the store: its job waits a moment without spending an attempt — a failed attempt could
       // end the job and leave the run queued with none, and handing it straight back would have
-      // this worker fetch and refuse it again in a loop.
-      console.error(`[nbox worker] claiming run ${d.runId} was refused, delivering it again in ${CLAIM_REFUSED_DELAY_MS} ms: ${(err as Error).message}`);
+      // this worker fetch and refuse it again in a loop. (The refused report that carried the claim said so.)
       return { kind: "later", delayMs: CLAIM_REFUSED_DELAY_MS };
     }
     if (run === "held") return later;

@@ -192,7 +192,10 @@ export class ReportBatcher {
             c.resolve({ claimed: applied.claimed.filter((r) => mine.has(r.id)), held: c.runIds.filter((id) => held.has(id)) });
           }
         } catch (err) {
-          if (!this.stopping.signal.aborted) console.error("[nbox worker] a report was refused:", (err as Error).message);
+          if (!this.stopping.signal.aborted) {
+            const also = claiming ? ` (its ${claiming} claim(s) are delivered again shortly)` : "";
+            console.error(`[nbox worker] a report was refused${also}: ${(err as Error).message}`);
+          }
           for (const c of claims) c.reject(err);
         }
         const back = new Set(applied.requeued);

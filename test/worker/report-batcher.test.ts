@@ -1,0 +1,31 @@
+// A report the control plane refuses is said once, with the claims it carried, and each claim in it
+// is rejected (its delivery comes back later) — not one more line per claim.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { ControlPlane } from "../../src/worker/control-plane.ts";
+import { ReportBatcher } from "../../src/worker/report-batcher.ts";
+
+describe("worker report batcher", () => {
+  it("a refused report is logged once, naming how many claims it carried; every claim in it is rejected", async () => {
+    const sent: unknown[] = [];
+    const cp = {
+      async persist(_route: string, _signal: AbortSignal, input: { body: unknown }) {
+        sent.push(input.body);
+        throw Object.assign(new Error("worker wrk_x was declared dead"), { code: "NOT_FOUND" });
+      },
+    } as unknown as ControlPlane;
+    const batcher = new ReportBatcher(cp, () => "wrk_x");
+    const lines: string[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => void lines.push(args.map(String).join(" "));
+    try {
+      const outcomes = await Promise.allSettled([batcher.claim(["run_a"]), batcher.claim(["run_b", "run_c"])]);
+      assert.deepEqual(outcomes.map((o) => o.status), ["rejected", "rejected"]);
+      assert.equal(sent.length, 1, "both claims rode on one report");
+      assert.deepEqual(lines, ["[nbox worker] a report was refused (its 3 claim(s) are delivered again shortly): worker wrk_x was declared dead"]);
+    } finally {
+      console.error = original;
+      await batcher.close();
+    }
+  });
+});
