@@ -16,6 +16,7 @@ import { BullQueue, StoreQueue } from "./queue/run-queue.ts";
 import { ServingRouter } from "./router/serving-router.ts";
 import type { ServingHost } from "./serving/types.ts";
 import { openStore } from "./store/index.ts";
+import { StoreUpkeep } from "./store/upkeep.ts";
 import { checkCacheDir } from "../worker/cache-dir.ts";
 import type { SandboxStatus } from "../worker/sandbox.ts";
 import { workerRoutes } from "./api/routes-worker.ts";
@@ -88,6 +89,9 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   if (queue.kind === "embedded") ctx.handoff = (deploymentId, n) => hub.takeWaitingClaim(deploymentId, n);
   ctx.workerSandbox = (id) => hub.sandboxOf(id)?.kind;
   const reports = new ReportWriter(ctx);
+  // PGlite has no autovacuum: the platform vacuums the runs it churns (Postgres does it on its own).
+  const upkeep = store.kind === "pglite" ? new StoreUpkeep(store) : undefined;
+  if (upkeep) events.on("finished", () => upkeep.noteFinished());
   ctx.flushRunOutput = () => reports.flush();
   // The embedded store's data folder is locked to this control plane: runs held by the local worker
   // of an earlier start (it died with it) come back now. On Postgres other control planes may run:
@@ -113,6 +117,7 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   ctx.publicUrl = url;
   const { token, created } = await ensureAdminToken(ctx);
   hub.start();
+  upkeep?.start();
   router?.start();
   scheduler.start();
   // The embedded path: one worker process of our own, with a worker token minted for this start.
@@ -155,6 +160,7 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
         await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
         rmSync(join(config.dataDir, PLATFORM_FILE), { force: true });
         await queue.close().catch(() => {});
+        await upkeep?.stop();
         await store.close();
       })()),
   };

@@ -61,7 +61,7 @@ export class RunExecutor {
   /** Set when the worker stops: attempts interrupted from now on go back at the same attempt. */
   stopping = false;
   /** Running average of call durations (ms); undefined before the first call. */
-  private averageCallMs: number | undefined;
+  private callMsAverage: number | undefined;
 
   constructor(private readonly d: RunExecutorDeps) {}
 
@@ -75,8 +75,13 @@ export class RunExecutor {
   }
 
   /** Whether recent calls were short enough that holding runs ahead of free slots pays (see SHORT_CALL_MS). */
+  /** Recent calls' average length (ms), undefined before the first. */
+  get averageCallMs(): number | undefined {
+    return this.callMsAverage;
+  }
+
   get callsAreShort(): boolean {
-    return this.averageCallMs !== undefined && this.averageCallMs < SHORT_CALL_MS;
+    return this.callMsAverage !== undefined && this.callMsAverage < SHORT_CALL_MS;
   }
 
   /** Abort the attempt of `runId` if it runs here; false when it does not. */
@@ -147,7 +152,7 @@ export class RunExecutor {
       }
       out.ended(run.id);
       const callMs = Date.now() - startedAt;
-      this.averageCallMs = this.averageCallMs === undefined ? callMs : this.averageCallMs + PACE_WEIGHT * (callMs - this.averageCallMs);
+      this.callMsAverage = this.callMsAverage === undefined ? callMs : this.callMsAverage + PACE_WEIGHT * (callMs - this.callMsAverage);
       const settled = this.settle(run, outcome, startedAt).catch((err): Verdict => {
         console.error(`[nbox worker] settling run ${run.id} failed:`, err);
         return "failed";

@@ -1,0 +1,75 @@
+// Vacuum and statistics for the embedded store. PGlite runs Postgres as a single backend, so the
+// autovacuum a Postgres server runs on its own never runs here. Every run is written three times
+// (queued, claimed, finished), so dead row versions would pile up for good (the data folder grows,
+// every index over runs with it), and the planner would never get statistics (it then plans the
+// claim's queue lookup to walk every index entry ever added).
+// A VACUUM costs about as much as the dead rows it clears (a few µs each; nothing to do: ~2 ms), so
+// it runs often; ANALYZE reads a sample of every table (~100 ms at 20,000 runs), so it runs when
+// the runs changed by a fifth since the last one. Both hold PGlite's one connection while they run.
+import { sql } from "drizzle-orm";
+import { rowsOf } from "./migrations.ts";
+import type { Store } from "./open-store.ts";
+
+const CHECK_EVERY_MS = 5_000;
+/** Vacuum once this many runs finished since the last pass, or after AT_LEAST_EVERY_MS if any did. */
+const AFTER_FINISHED = 5_000;
+const AT_LEAST_EVERY_MS = 30_000;
+/** Analyze again once this share of the runs (as of the last analyze) changed, and at least this many. */
+const ANALYZE_SHARE = 0.2;
+const ANALYZE_MIN = 5_000;
+
+export class StoreUpkeep {
+  private finished = 0;
+  private sinceAnalyze = 0;
+  private runsAtAnalyze: number | undefined;
+  private lastAt = Date.now();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly store: Store) {}
+
+  /** Count finished runs (what makes a pass worth it). */
+  readonly noteFinished = (n = 1): void => {
+    this.finished += n;
+    this.sinceAnalyze += n;
+  };
+
+  /** Enough runs finished since the last pass, or some and long enough ago. */
+  get due(): boolean {
+    return this.finished >= AFTER_FINISHED || (this.finished > 0 && Date.now() - this.lastAt >= AT_LEAST_EVERY_MS);
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.due && void this.pass(), CHECK_EVERY_MS).unref();
+  }
+
+  /** Vacuum the tables runs churn, and analyze when due (a pass under way is joined). Never throws: upkeep must not take the platform down. */
+  pass(): Promise<void> {
+    return (this.running ??= (async () => {
+      this.finished = 0;
+      this.lastAt = Date.now();
+      try {
+        await this.store.db.execute(sql`vacuum runs, workers`);
+        if (this.runsAtAnalyze === undefined || this.sinceAnalyze >= Math.max(ANALYZE_MIN, ANALYZE_SHARE * this.runsAtAnalyze)) {
+          this.sinceAnalyze = 0;
+          await this.store.db.execute(sql`analyze`);
+          this.runsAtAnalyze = await this.runsEstimate();
+        }
+      } catch (err) {
+        console.error("[nbox store] vacuum failed:", err);
+      } finally {
+        this.running = undefined;
+      }
+    })());
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  private async runsEstimate(): Promise<number> {
+    const res = await this.store.db.execute(sql`select reltuples from pg_class where relname = 'runs'`);
+    return Math.max(0, Number(rowsOf<{ reltuples: number }>(res)[0]?.reltuples ?? 0));
+  }
+}

@@ -1,0 +1,72 @@
+// The embedded store has no autovacuum (PGlite is a single backend): the platform vacuums what runs
+// churn and keeps the planner's statistics, when enough runs finished; a failing pass is logged, never thrown.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { sql } from "drizzle-orm";
+import { rowsOf } from "../../../src/platform/store/migrations.ts";
+import { openStore, type Store } from "../../../src/platform/store/index.ts";
+import { StoreUpkeep } from "../../../src/platform/store/upkeep.ts";
+
+describe("embedded store upkeep", () => {
+  let dir: string;
+  let store: Store;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "nbox-upkeep-"));
+    store = await openStore({ dataDir: dir });
+  });
+  after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const size = async () => Number(rowsOf<{ n: string }>(await store.db.execute(sql`select pg_relation_size('runs') as n`))[0]!.n);
+  const analyzed = async () => Number(rowsOf<{ n: number }>(await store.db.execute(sql`select reltuples as n from pg_class where relname = 'runs'`))[0]!.n);
+
+  it("passes let new runs reuse the space of dead row versions, and give the planner statistics", async () => {
+    const ws = await store.ensureWorkspace("upkeep");
+    const { deployment, version } = await store.upsertDeploymentVersion({ workspaceId: ws.id, name: "job", type: "job", kind: "fn", contentHash: "h-upkeep", lockfileHash: null, manifest: {}, bundleBytes: 1 });
+    // Each run is written three times: queued, claimed, finished.
+    const cycle = async () => {
+      await store.createRuns(Array.from({ length: 400 }, (_, i) => ({ workspaceId: ws.id, deploymentId: deployment.id, versionId: version.id, args: [i] })));
+      const claimed = await store.claimNextRuns("w1", 400);
+      await store.finishRuns(claimed.map((r) => ({ id: r.id, status: "succeeded" as const, result: 1 })));
+    };
+    const upkeep = new StoreUpkeep(store);
+    await cycle();
+    assert.equal(await analyzed(), -1, "never analyzed");
+    let s0 = await size();
+    for (let i = 0; i < 3; i++) await cycle();
+    const without = (await size()) - s0;
+
+    assert.equal(upkeep.due, false, "nothing counted yet");
+    upkeep.noteFinished(5_000);
+    assert.equal(upkeep.due, true, "due after many finished runs");
+    await upkeep.pass();
+    assert.equal(upkeep.due, false);
+    assert.equal(await analyzed(), 1_600, "analyzed: the planner knows the table");
+    s0 = await size();
+    for (let i = 0; i < 3; i++) {
+      await cycle();
+      await upkeep.pass();
+    }
+    const withPasses = (await size()) - s0;
+    assert.ok(withPasses < without / 2, `the table grew by ${withPasses} bytes with passes against ${without} without`);
+    await upkeep.stop();
+  });
+
+  it("a failing pass is logged, not thrown", async () => {
+    const broken = { db: { execute: async () => Promise.reject(new Error("the store went away")) } } as unknown as Store;
+    const lines: string[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => void lines.push(args.map(String).join(" "));
+    try {
+      await new StoreUpkeep(broken).pass();
+    } finally {
+      console.error = original;
+    }
+    assert.match(lines.join("\n"), /vacuum failed.*the store went away/);
+  });
+});
