@@ -5,7 +5,11 @@
 // claim's queue lookup to walk every index entry ever added).
 // A VACUUM costs about as much as the dead rows it clears (a few µs each; nothing to do: ~2 ms), so
 // it runs often; ANALYZE reads a sample of every table (~100 ms at 20,000 runs), so it runs when
-// the runs changed by a fifth since the last one. Both hold PGlite's one connection while they run.
+// the runs changed by a fifth since the last one. Nor is there a checkpointer: without CHECKPOINT the
+// write-ahead log grows to max_wal_size (1 GB, some 300,000 runs) before the statement that crosses
+// it checkpoints on the spot, and a restart after a crash replays all of it; so a pass checkpoints
+// once CHECKPOINT_WAL_BYTES were written since the last (~60 ms). All of these hold PGlite's one
+// connection while they run.
 import { sql } from "drizzle-orm";
 import { rowsOf } from "./migrations.ts";
 import type { Store } from "./open-store.ts";
@@ -17,16 +21,22 @@ const AT_LEAST_EVERY_MS = 30_000;
 /** Analyze again once this share of the runs (as of the last analyze) changed, and at least this many. */
 const ANALYZE_SHARE = 0.2;
 const ANALYZE_MIN = 5_000;
+const CHECKPOINT_WAL_BYTES = 64 * 1024 * 1024;
 
 export class StoreUpkeep {
   private finished = 0;
   private sinceAnalyze = 0;
   private runsAtAnalyze: number | undefined;
+  /** Write-ahead log position (bytes) at the last checkpoint. */
+  private walAtCheckpoint: number | undefined;
   private lastAt = Date.now();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly o: { checkpointWalBytes?: number } = {},
+  ) {}
 
   /** Count finished runs (what makes a pass worth it). */
   readonly noteFinished = (n = 1): void => {
@@ -55,6 +65,11 @@ export class StoreUpkeep {
           await this.store.db.execute(sql`analyze`);
           this.runsAtAnalyze = await this.runsEstimate();
         }
+        const wal = await this.walPosition();
+        if (wal - (this.walAtCheckpoint ?? 0) >= (this.o.checkpointWalBytes ?? CHECKPOINT_WAL_BYTES)) {
+          await this.store.db.execute(sql`checkpoint`);
+          this.walAtCheckpoint = wal;
+        }
       } catch (err) {
         console.error("[nbox store] vacuum failed:", err);
       } finally {
@@ -66,6 +81,11 @@ export class StoreUpkeep {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.running;
+  }
+
+  private async walPosition(): Promise<number> {
+    const res = await this.store.db.execute(sql`select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8 as n`);
+    return Number(rowsOf<{ n: number }>(res)[0]?.n ?? 0);
   }
 
   private async runsEstimate(): Promise<number> {

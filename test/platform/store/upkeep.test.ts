@@ -57,6 +57,22 @@ describe("embedded store upkeep", () => {
     await upkeep.stop();
   });
 
+  it("a pass checkpoints once enough write-ahead log was written since the last (PGlite has no checkpointer)", async () => {
+    const checkpointAt = async () => rowsOf<{ lsn: string }>(await store.db.execute(sql`select checkpoint_lsn::text as lsn from pg_control_checkpoint()`))[0]!.lsn;
+    const upkeep = new StoreUpkeep(store, { checkpointWalBytes: 256 * 1024 });
+    const before = await checkpointAt();
+    await upkeep.pass();
+    const first = await checkpointAt();
+    assert.notEqual(first, before, "checkpointed");
+    await upkeep.pass();
+    assert.equal(await checkpointAt(), first, "little written since: no checkpoint");
+    const ws = await store.ensureWorkspace("upkeep-wal");
+    const { deployment, version } = await store.upsertDeploymentVersion({ workspaceId: ws.id, name: "job", type: "job", kind: "fn", contentHash: "h-upkeep-wal", lockfileHash: null, manifest: {}, bundleBytes: 1 });
+    await store.createRuns(Array.from({ length: 500 }, (_, i) => ({ workspaceId: ws.id, deploymentId: deployment.id, versionId: version.id, args: [i] })));
+    await upkeep.pass();
+    assert.notEqual(await checkpointAt(), first, "written since: checkpointed again");
+  });
+
   it("a failing pass is logged, not thrown", async () => {
     const broken = { db: { execute: async () => Promise.reject(new Error("the store went away")) } } as unknown as Store;
     const lines: string[] = [];
