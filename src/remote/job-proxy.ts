@@ -15,14 +15,14 @@ export function remoteJob<T>(client: PlatformClient, deployment: DeploymentInfo)
   const tracer = getTracer();
 
   const trigger = async (...args: unknown[]): Promise<Run<any>> => {
-    const body = { ...(await argsPayload(client, args)), traceparent: tracer.traceparent() };
+    const body = { ...(await argsPayload(client, args)), traceparent: tracer.traceparent(), withArgs: false };
     const run = await triggerRun(client, deployment, body);
     return new Run(client, run.id);
   };
   // Trigger and wait inside one client span, so the run's spans nest under the caller's call.
   const call = (...args: unknown[]) =>
     tracer.withSpan(`remote:${deployment.name}`, async (span) => {
-      const body = { ...(await argsPayload(client, args)), traceparent: tracer.traceparent(), wait: true };
+      const body = { ...(await argsPayload(client, args)), traceparent: tracer.traceparent(), wait: true, withArgs: false };
       const run = await triggerRun(client, deployment, body);
       span.attributes.runId = run.id;
       return run.status === "queued" || run.status === "running" ? new Run(client, run.id).result() : outcome(run);

@@ -83,7 +83,8 @@ export class RunBatcher {
           return "argsRef" in payload ? payload : payload.args;
         }),
       );
-      const runs = await triggerRuns(this.client, this.deployment, { batch, traceparent: this.traceparent() });
+      // The answers leave out the arguments: they are ours, and would double what a fan-out moves.
+      const runs = await triggerRuns(this.client, this.deployment, { batch, traceparent: this.traceparent(), withArgs: false });
       runs.forEach((r, i) => items[i]!.resolve(r.id));
     } catch (err) {
       // The server queues nothing when one item is bad: retry one by one so only that item fails.
@@ -118,7 +119,7 @@ export class RunBatcher {
         let runs: RunInfo[] = [];
         try {
           const added = cursor ? ids.filter((id) => !watched.has(id)) : undefined;
-          ({ runs, cursor } = await this.client.call("POST /runs/wait", { body: { ids, timeoutMs: POLL_MS, cursor, added }, signal: this.poll.signal }));
+          ({ runs, cursor } = await this.client.call("POST /runs/wait", { body: { ids, timeoutMs: POLL_MS, cursor, added, withArgs: false }, signal: this.poll.signal }));
           watched = new Set(ids);
         } catch (err) {
           if ((err as Error).name === "AbortError") continue;

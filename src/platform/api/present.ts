@@ -26,8 +26,8 @@ async function deploymentName(ctx: PlatformContext, id: string): Promise<string>
 }
 
 /** API view of a run. */
-export async function presentRun(ctx: PlatformContext, r: RunRow): Promise<RunInfo> {
-  return {
+export async function presentRun(ctx: PlatformContext, r: RunRow, opts: { withArgs?: boolean } = {}): Promise<RunInfo> {
+  const run: RunInfo = {
     id: r.id,
     workspace: await workspaceName(ctx, r.workspaceId),
     deployment: await deploymentName(ctx, r.deploymentId),
@@ -44,6 +44,9 @@ export async function presentRun(ctx: PlatformContext, r: RunRow): Promise<RunIn
     startedAt: iso(r.startedAt),
     finishedAt: iso(r.finishedAt),
   };
+  // The caller already has them (the SDK's own calls and fan-outs): not sent back.
+  if (opts.withArgs === false) delete run.args;
+  return run;
 }
 
 /** API view of a deployment (and its current version). */

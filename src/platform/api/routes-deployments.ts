@@ -116,10 +116,11 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
           ...(parent ? { traceId: parent.traceId, parentSpanId: parent.spanId, traceparent: header } : {}),
         })),
       );
-      if (Array.isArray(batch)) return c.json({ runs: await Promise.all(runs.map((run) => presentRun(ctx, run))) }, 201);
+      const shown = { withArgs: body.withArgs ?? true };
+      if (Array.isArray(batch)) return c.json({ runs: await Promise.all(runs.map((run) => presentRun(ctx, run, shown))) }, 201);
       // `wait: true` saves the caller a round trip for short calls: answer when done (or still running after a while).
       const latest = body.wait ? await waitForRun(ctx, runs[0]!.id, Math.min(ctx.config.maxWaitMs, 20_000), c.req.raw.signal, runs[0]) : runs[0]!;
-      return c.json({ run: await presentRun(ctx, latest) }, 201);
+      return c.json({ run: await presentRun(ctx, latest, shown) }, 201);
     });
 }
 

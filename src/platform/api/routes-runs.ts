@@ -34,11 +34,11 @@ export function runRoutes(ctx: PlatformContext) {
       return c.json({ runs: await Promise.all(rows.map((row) => presentRun(ctx, row))) }, 200);
     })
     .openapi(r["POST /runs/wait"], async (c) => {
-      const { ids, timeoutMs, cursor, added } = c.req.valid("json");
+      const { ids, timeoutMs, cursor, added, withArgs } = c.req.valid("json");
       const p = c.get("principal");
       // Only the caller's own runs are answered; ids of other workspaces are treated as unknown ones.
       const done = await waitForAny(ctx, ids, capWait(timeoutMs ?? ctx.config.maxWaitMs), { signal: c.req.raw.signal, owner: p.id, visible: (run) => visible(p, run), cursor, added });
-      return c.json({ runs: await Promise.all(done.runs.map((run) => presentRun(ctx, run))), cursor: done.cursor }, 200);
+      return c.json({ runs: await Promise.all(done.runs.map((run) => presentRun(ctx, run, { withArgs }))), cursor: done.cursor }, 200);
     })
     .openapi(r["GET /runs/{id}"], async (c) => c.json({ run: await presentRun(ctx, await load(c.get("principal"), c.req.valid("param").id)) }, 200))
     .openapi(r["GET /runs/{id}/wait"], async (c) => {

@@ -22,6 +22,8 @@ export interface TestPlatform {
   client: PlatformClient;
   url: string;
   token: string;
+  /** The cache folders of its workers (the local one's, then any extra `nbx worker`'s). */
+  caches: string[];
   /** Raw API call: `api("POST", "/workspaces/w/deployments/x/runs", { args: [] })`. */
   api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any }>;
   close(): Promise<void>;
@@ -114,7 +116,7 @@ export async function startTestPlatform(config: Partial<PlatformConfig> = {}, da
   const queue = redis ? { redisUrl: redis.TEST_REDIS_URL, queuePrefix } : {};
   const platform = await startPlatform({ port: 0, dataDir, cacheDir: testCacheDir(), ...(pgSchema ? { databaseUrl: pgSchema.databaseUrl } : {}), ...queue, ...config });
   // The scale path: more workers join the same control plane (imported here: those helpers import this file).
-  const extra: Array<{ stop(): Promise<void> }> = [];
+  const extra: Array<{ cache: string; stop(): Promise<void> }> = [];
   if (EXTRA_WORKERS > 0 && config.executor !== false) {
     const w = await import("../../worker/_helpers.ts");
     const token = await w.createWorkerToken(platform.url, platform.adminToken, "extra test worker");
@@ -130,6 +132,7 @@ export async function startTestPlatform(config: Partial<PlatformConfig> = {}, da
     client,
     url: platform.url,
     token: platform.adminToken,
+    caches: [platform.ctx.config.cacheDir, ...extra.map((w) => w.cache)],
     async api(method, path, body, headers = {}) {
       const h: Record<string, string> = { authorization: `Bearer ${platform.adminToken}`, ...headers };
       let payload: string | undefined;

@@ -58,6 +58,40 @@ describe("jobs e2e: API input checks", () => {
     assert.equal(r.json.run.result, 49);
   });
 
+  it("answers carry the runs' arguments unless the caller says it has them (withArgs: false, as the SDK does)", async () => {
+    const r = await tp.api("POST", runsPath, { args: [7], wait: true });
+    assert.deepEqual(r.json.run.args, [7], "by default a run shows its arguments");
+    const lean = await tp.api("POST", runsPath, { args: [8], wait: true, withArgs: false });
+    assert.equal(lean.json.run.result, 64);
+    assert.ok(!("args" in lean.json.run), "left out");
+    const batch = await tp.api("POST", runsPath, { batch: [[2], [3]], withArgs: false });
+    assert.equal(batch.status, 201);
+    assert.ok(batch.json.runs.every((run: object) => !("args" in run)));
+    const ids = batch.json.runs.map((run: { id: string }) => run.id);
+    const waited = await tp.api("POST", "/runs/wait", { ids, timeoutMs: 10_000, withArgs: false });
+    assert.ok(waited.json.runs.length > 0 && waited.json.runs.every((run: object) => !("args" in run)));
+    const full = await tp.api("POST", "/runs/wait", { ids, timeoutMs: 10_000 });
+    assert.ok(full.json.runs.length > 0 && full.json.runs.every((run: { args: unknown }) => Array.isArray(run.args)));
+    // The SDK's answers leave them out: a fan-out does not get every input back.
+    const remote = await mod.square.deploy(ws, { client: tp.client });
+    const answers: unknown[] = [];
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = async (...a: Parameters<typeof fetch>) => {
+      const res = await realFetch(...a);
+      if (/\/runs(\/wait)?$/.test(String(a[0]))) answers.push(await res.clone().json());
+      return res;
+    };
+    try {
+      assert.deepEqual(await remote.map([1, 2, 3]), [1, 4, 9]);
+      assert.equal(await remote(5), 25);
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+    const runsSeen = answers.flatMap((a: any) => (a.runs ?? (a.run ? [a.run] : [])) as object[]);
+    assert.ok(runsSeen.length >= 4, `saw ${runsSeen.length} runs in answers`);
+    assert.ok(runsSeen.every((run) => !("args" in run)), JSON.stringify(answers));
+  });
+
   it("unknown deployment → 404 naming it", async () => {
     const r = await tp.api("POST", `/workspaces/${ws}/deployments/no-such-job/runs`, { args: [] });
     assert.equal(r.status, 404);

@@ -20,6 +20,7 @@ export const TriggerBody = z.object({
   batch: z.array(z.union([ArgList, ArgsRef])).min(1).optional(),
   traceparent: z.string().optional(),
   wait: z.boolean().optional().openapi({ description: "answer once the run is done (or still running after a while)" }),
+  withArgs: z.boolean().optional().openapi({ description: "false: the runs in the answer leave out their arguments (the caller has them; a fan-out's answers would carry every input back)" }),
 });
 
 export const deploymentContract = {

@@ -39,6 +39,7 @@ export const runContract = {
           timeoutMs: z.number().optional(),
           cursor: z.string().max(64).optional().openapi({ description: "the cursor of the previous poll: only runs finished since (and `added`) are read again" }),
           added: z.array(runId).max(MAX_WAIT_IDS).optional().openapi({ description: "ids the previous poll did not watch" }),
+          withArgs: z.boolean().optional().openapi({ description: "false: the runs in the answer leave out their arguments" }),
         }),
       ),
     },
