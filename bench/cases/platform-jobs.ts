@@ -44,14 +44,14 @@ export const platformJobs: BenchCase = {
 
       // Cold start: fork + load of the deployed bundle, vs spawning `node -e 0`.
       const { deployment } = await b.client.call("GET /workspaces/{ws}/deployments/{name}", { params: { ws: "bench", name: "foo" } });
-      const bundleDir = join(b.platform.ctx.config.cacheDir, "versions", deployment.contentHash);
+      const { versionDir, workerPaths } = await import("../../src/worker/paths.ts");
+      const bundleDir = versionDir(workerPaths(b.platform.ctx.config.cacheDir), deployment.contentHash);
       // The shipped executor (dist/, what `nbx up` runs) with the platform's own launch settings for
       // the workspace (sandbox, scratch folder, shared compile cache, runtime token): a user's cold start.
       const shipped = (await import("../../dist/worker/jobs/index.js")) as unknown as typeof import("../../src/worker/jobs/index.ts");
       const ws = await b.platform.ctx.store.getWorkspaceByName("bench");
       // The launch settings the local worker uses (same cache, sandbox, a workspace token for the run).
       const { setupLauncher } = await import("../../src/worker/setup.ts");
-      const { workerPaths } = await import("../../src/worker/paths.ts");
       const cfg = b.platform.ctx.config;
       const launcher = await setupLauncher(workerPaths(cfg.cacheDir), { sandbox: cfg.sandbox, passEnv: cfg.passEnv, hide: [cfg.dataDir], runtimeToken: async () => ({ token: b.platform.adminToken, url: b.platform.url }) });
       const launch = await launcher.forWorkspace(ws!.id);

@@ -74,12 +74,12 @@ export class RunExecutor {
     }
   }
 
-  /** Whether recent calls were short enough that holding runs ahead of free slots pays (see SHORT_CALL_MS). */
   /** Recent calls' average length (ms), undefined before the first. */
   get averageCallMs(): number | undefined {
     return this.callMsAverage;
   }
 
+  /** Whether recent calls were short enough that holding runs ahead of free slots pays (see SHORT_CALL_MS). */
   get callsAreShort(): boolean {
     return this.callMsAverage !== undefined && this.callMsAverage < SHORT_CALL_MS;
   }
