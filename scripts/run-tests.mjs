@@ -7,10 +7,30 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { globSync } from "tinyglobby";
 
+// Files are started in this order, the rest alphabetically after them: these take a minute or more
+// (mostly waiting on kills, leases and restarts), and started last they ran alone at the end.
+const LONG_FIRST = [
+  "test/worker/chaos",
+  "test/cli/cli.test",
+  "test/examples/seed-parity",
+  "test/security/crash-recovery",
+  "test/security/runtime-token",
+  "test/platform/jobs/failures",
+  "test/platform/jobs-on-scale/failures",
+  "test/platform/serving/security",
+  "test/platform/serving-on-scale/security",
+  "test/platform/jobs-on-postgres/recovery",
+];
+const rank = (f) => {
+  const i = LONG_FIRST.findIndex((x) => f.includes(x));
+  return i < 0 ? LONG_FIRST.length : i;
+};
+
 const filters = process.argv.slice(2);
 const files = globSync(["test/**/*.test.ts"], { cwd: process.cwd() })
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
-  .sort();
+  .sort()
+  .sort((a, b) => rank(a) - rank(b));
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(" ") || "test/**/*.test.ts"}`);
   process.exit(1);
