@@ -1,0 +1,183 @@
+// Runs claimed ahead per slot: the number doubles while claims come back full and calls are short,
+// never past what PREFETCH_WORK_MS of calls at the current pace covers (at most 256 per slot), halves
+// when the queue runs dry, and no claim is made while every slot is busy. The claim source and the
+// executor are fakes: the executor reports its average call length directly, nothing sleeps.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { ControlPlane } from "../../src/worker/control-plane.ts";
+import type { RunExecutor, RunRow } from "../../src/worker/run-executor.ts";
+import { RunLoop } from "../../src/worker/run-loop.ts";
+
+interface Claim {
+  max: number;
+  /** Hand back `n` runs. */
+  answer(n: number): void;
+}
+
+/** A claim route that waits for the test to answer each claim. */
+function fakeClaims() {
+  const asked: Claim[] = [];
+  const waiting: Array<(c: Claim) => void> = [];
+  let seq = 0;
+  const run = (): RunRow => ({ id: `run_${++seq}`, attempt: 1, maxRetries: 0, retryBackoffMs: 0, timeoutMs: null, workspaceId: "ws", deploymentId: "dep", versionId: "ver", args: [], traceparent: null, cancelRequested: false });
+  const cp = {
+    call(route: string, input: { body: { max: number }; signal?: AbortSignal }) {
+      assert.equal(route, "POST /worker/claim");
+      return new Promise((resolve, reject) => {
+        input.signal?.addEventListener("abort", () => reject(new Error("aborted")), { once: true });
+        const claim: Claim = { max: input.body.max, answer: (n) => resolve({ runs: Array.from({ length: n }, run) }) };
+        const w = waiting.shift();
+        if (w) w(claim);
+        else asked.push(claim);
+      });
+    },
+  } as unknown as ControlPlane;
+  return {
+    cp,
+    /** The next claim the loop makes. */
+    next: () => new Promise<Claim>((r) => (asked.length ? r(asked.shift()!) : waiting.push(r))),
+    get pending() {
+      return asked.length;
+    },
+  };
+}
+
+/** Calls end at once, or (with `hold`) when the test ends them. */
+class FakeExecutor {
+  averageCallMs: number | undefined = 1;
+  callsAreShort = true;
+  stopping = false;
+  hold = false;
+  started = 0;
+  private readonly held: Array<() => void> = [];
+  async concurrencyOf(): Promise<number> {
+    return 0;
+  }
+  execute(): Promise<{ settled: Promise<"succeeded"> }> {
+    this.started++;
+    const done = { settled: Promise.resolve("succeeded" as const) };
+    return this.hold ? new Promise((r) => this.held.push(() => r(done))) : Promise.resolve(done);
+  }
+  /** End the oldest held call (its slot is free). */
+  endOne(): void {
+    this.held.shift()!();
+  }
+  cancel(): boolean {
+    return false;
+  }
+  async cancelBeforeStart(): Promise<void> {}
+  async release(): Promise<boolean> {
+    return true;
+  }
+  abortAll(): void {
+    for (const end of this.held.splice(0)) end();
+  }
+  async drain(): Promise<void> {}
+}
+
+/** Let the loop react (the fakes answer in microtasks: one turn of the event loop is enough). */
+const turn = () => new Promise((r) => setImmediate(r));
+
+function loopWith(slots: number) {
+  const claims = fakeClaims();
+  const executor = new FakeExecutor();
+  const loop = new RunLoop({ cp: claims.cp, me: { id: "wrk_test" }, slots, executor: executor as unknown as RunExecutor, held: { hold() {} } });
+  return { claims, executor, loop };
+}
+
+/**
+ * Answer `count` claims in full, returning the sizes asked for. `first` runs when the first one
+ * arrives, before it is answered (a claim's size was decided by the answers before it; changing the
+ * pace any earlier would race with the loop taking the previous answer).
+ */
+async function fullClaims(claims: ReturnType<typeof fakeClaims>, count: number, first?: () => void): Promise<number[]> {
+  const maxes: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const c = await claims.next();
+    if (i === 0) first?.();
+    maxes.push(c.max);
+    c.answer(c.max);
+  }
+  return maxes;
+}
+
+/** Calls of this length on average (short below 100 ms, as RunExecutor counts them). */
+function pace(executor: FakeExecutor, averageCallMs: number): void {
+  executor.averageCallMs = averageCallMs;
+  executor.callsAreShort = averageCallMs < 100;
+}
+
+describe("worker run loop: runs claimed ahead", () => {
+  it("grows while claims come back full and calls are short, up to 256 per slot for 1 ms calls", async () => {
+    const { claims, executor, loop } = loopWith(1);
+    executor.averageCallMs = undefined;
+    executor.callsAreShort = false;
+    loop.start();
+    try {
+      assert.deepEqual(await fullClaims(claims, 2), [4, 4], "no call measured yet: no growth");
+      assert.deepEqual(await fullClaims(claims, 8, () => pace(executor, 1)), [4, 8, 16, 32, 64, 128, 256, 256]);
+      assert.deepEqual(await fullClaims(claims, 4, () => pace(executor, 400)), [256, 128, 64, 32], "long calls: full claims no longer grow it");
+    } finally {
+      await loop.stop();
+    }
+  });
+
+  it("the cap follows the average call length: 50 ms calls hold at most 10 per slot", async () => {
+    const { claims, executor, loop } = loopWith(1);
+    pace(executor, 50);
+    loop.start();
+    try {
+      assert.deepEqual(await fullClaims(claims, 4), [4, 8, 10, 10], "500 ms of 50 ms calls");
+      assert.deepEqual(await fullClaims(claims, 6, () => pace(executor, 1)), [10, 20, 40, 80, 160, 256]);
+      assert.deepEqual(await fullClaims(claims, 2, () => pace(executor, 50)), [256, 10], "calls got longer: back under the cap at once");
+    } finally {
+      await loop.stop();
+    }
+  });
+
+  it("shrinks back when the queue runs dry", async () => {
+    const { claims, loop } = loopWith(1);
+    loop.start();
+    try {
+      assert.deepEqual(await fullClaims(claims, 4), [4, 8, 16, 32]);
+      const short = await claims.next();
+      assert.equal(short.max, 64);
+      short.answer(10);
+      const maxes: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const c = await claims.next();
+        maxes.push(c.max);
+        c.answer(0);
+      }
+      assert.deepEqual(maxes, [32, 16, 8, 4, 4, 4], "halved by every short or empty claim, down to 4");
+    } finally {
+      await loop.stop();
+    }
+  });
+
+  it("makes no claim while every slot is busy, even once the runs claimed ahead are all started", async () => {
+    const { claims, executor, loop } = loopWith(2);
+    executor.hold = true;
+    loop.start();
+    try {
+      const first = await claims.next();
+      assert.equal(first.max, 8);
+      first.answer(8);
+      await turn();
+      assert.equal(executor.started, 2, "one call per slot");
+      assert.equal(claims.pending, 0, "slots full: no claim");
+      // Each call that ends frees its slot for a run already claimed: still no claim.
+      for (let i = 0; i < 6; i++) {
+        executor.endOne();
+        await turn();
+        assert.equal(claims.pending, 0);
+      }
+      assert.equal(executor.started, 8);
+      executor.endOne();
+      const next = await claims.next();
+      assert.equal(next.max, 2 * 8 - 1, "a slot free and none ahead: claims for the doubled prefetch, minus the call in flight");
+    } finally {
+      await loop.stop();
+    }
+  });
+});
