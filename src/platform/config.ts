@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { DEFAULT_BUNDLE_LIMITS } from "../bundle/limits.ts";
-import { defaultCacheDir } from "../worker/cache-dir.ts";
+import { defaultCacheDir } from "../lib/cache-root.ts";
 import { STORE_DEFAULTS } from "./store/defaults.ts";
 
 /** Every platform setting with its default, in one place (`??`, never `||`: 0 is a valid value). */

@@ -1,9 +1,13 @@
 // Deploy-time reading of the user's TypeScript source: each public method's (and forward's)
 // parameter and result types as JSON Schemas, and which parameters may be left out (`?`), which
 // the running JavaScript no longer says. The compiler is imported only here, only when deploying.
-import { statSync } from "node:fs";
-import { dirname } from "node:path";
+import { readFileSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type ts from "typescript";
+import { defaultCacheDir } from "../lib/cache-root.ts";
+import { DeriveCache, type ReadingInputs } from "./derive-cache.ts";
 import { SchemaConverter } from "./type-to-schema.ts";
 import type { FnSchemas, JsonSchema, SchemaSet } from "./types.ts";
 
@@ -32,13 +36,22 @@ const GENERATORS = new Set(["Generator", "AsyncGenerator", "IterableIterator", "
 let tsModule: Promise<TS> | undefined;
 const loadTs = () => (tsModule ??= import("typescript").then((m) => ((m as { default?: TS }).default ?? (m as unknown as TS))));
 
+export interface DeriveOptions {
+  /** Where readings are kept for the next deploy (default `<nbox cache>/types`); false: always read afresh. */
+  cacheDir?: string | false;
+}
+
 /**
  * Parameter and result schemas of an exported operator, from its source. Never throws: what cannot
- * be read is left out and said in `schemas.notes`.
+ * be read is left out and said in `schemas.notes`. A reading whose sources did not change since the
+ * last deploy is taken from the cache, without loading the compiler.
  * @example const { schemas } = await deriveTypes({ file: "/p/ops.ts", exportName: "Notes", kind: "class", methods: ["add"], forward: false })
  */
-export async function deriveTypes(input: DeriveInput): Promise<DerivedTypes> {
+export async function deriveTypes(input: DeriveInput, opts: DeriveOptions = {}): Promise<DerivedTypes> {
   const empty = (note: string): DerivedTypes => ({ schemas: { defs: {}, methods: {}, fields: {}, notes: [note] }, optional: {} });
+  const cache = cacheOf(opts);
+  const kept = cache?.read(input);
+  if (kept) return kept;
   let T: TS;
   try {
     T = await loadTs();
@@ -46,14 +59,31 @@ export async function deriveTypes(input: DeriveInput): Promise<DerivedTypes> {
     return empty(`no schemas: the typescript package could not be loaded (${(err as Error).message})`);
   }
   try {
-    return derive(T, input);
+    const { types, inputs } = derive(T, input);
+    if (cache && inputs) cache.write(input, inputs, types);
+    return types;
   } catch (err) {
     return empty(`no schemas: reading the types of ${input.exportName} failed (${(err as Error).message})`);
   }
 }
 
-function derive(T: TS, input: DeriveInput): DerivedTypes {
-  const program = programFor(T, input.file);
+/** The cache, salted with what readings also depend on: the compiler's version and this code. */
+function cacheOf(opts: DeriveOptions): DeriveCache | undefined {
+  if (opts.cacheDir === false) return undefined;
+  try {
+    const tsVersion = (JSON.parse(readFileSync(createRequire(import.meta.url).resolve("typescript/package.json"), "utf8")) as { version: string }).version;
+    const own = [fileURLToPath(import.meta.url), fileURLToPath(new URL(`./type-to-schema${import.meta.url.slice(-3)}`, import.meta.url))].map((f) => {
+      const st = statSync(f);
+      return `${st.size}:${st.mtimeMs}`;
+    });
+    return new DeriveCache(opts.cacheDir ?? join(defaultCacheDir(), "types"), JSON.stringify([tsVersion, own]));
+  } catch {
+    return undefined; // no compiler to read with: the reading says why
+  }
+}
+
+function derive(T: TS, input: DeriveInput): { types: DerivedTypes; inputs?: ReadingInputs } {
+  const { program, configs } = programFor(T, input.file);
   const checker = program.getTypeChecker();
   const source = program.getSourceFile(input.file);
   const moduleSymbol = source && checker.getSymbolAtLocation(source);
@@ -98,7 +128,24 @@ function derive(T: TS, input: DeriveInput): DerivedTypes {
     if (s) schemas.forward = s;
   }
   if (notes.length > 0) schemas.notes = notes;
-  return { schemas, optional };
+  const types = { schemas, optional };
+  // A reading with an unresolved import is not kept: installing the module would change it, and
+  // nothing the reading looked at would say so.
+  if (!importsResolved(T, program, checker)) return { types };
+  const files = program.getSourceFiles().filter((sf) => !program.isSourceFileDefaultLibrary(sf)).map((sf) => ({ path: sf.fileName, text: sf.text }));
+  return { types, inputs: { files, configs } };
+}
+
+/** Every import and re-export of the project's own files found its module. */
+function importsResolved(T: TS, program: ts.Program, checker: ts.TypeChecker): boolean {
+  for (const sf of program.getSourceFiles()) {
+    if (sf.isDeclarationFile || sf.fileName.split(/[\\/]/).includes("node_modules")) continue;
+    for (const st of sf.statements) {
+      const spec = T.isImportDeclaration(st) || T.isExportDeclaration(st) ? st.moduleSpecifier : undefined;
+      if (spec && !checker.getSymbolAtLocation(spec)) return false;
+    }
+  }
+  return true;
 }
 
 /** `(...args: any[]) => …`: a signature that accepts anything and tells nothing. */
@@ -172,23 +219,29 @@ function fieldsOf(T: TS, checker: ts.TypeChecker, conv: SchemaConverter, instanc
 const parsed = new Map<string, { mtimeMs: number; target: ts.ScriptTarget; sf: ts.SourceFile }>();
 let previous: ts.Program | undefined;
 
-function optionsFor(T: TS, file: string): ts.CompilerOptions {
+/** The options to read `file` with, and the tsconfig files they came from (the found one first). */
+function optionsFor(T: TS, file: string): { options: ts.CompilerOptions; configs: string[] } {
   const defaults: ts.CompilerOptions = { target: T.ScriptTarget.ES2022, module: T.ModuleKind.ESNext, moduleResolution: T.ModuleResolutionKind.Bundler };
   let base = defaults;
+  const configs: string[] = [];
   const configPath = T.findConfigFile(dirname(file), T.sys.fileExists);
   if (configPath) {
+    configs.push(configPath);
     const read = T.readConfigFile(configPath, T.sys.readFile);
-    if (!read.error) base = { ...defaults, ...T.parseJsonConfigFileContent(read.config, T.sys, dirname(configPath)).options };
+    // Files it `extends` are read through this host: they are what the options depend on too.
+    const host: ts.ParseConfigHost = { ...T.sys, readFile: (p) => (configs.push(p), T.sys.readFile(p)) };
+    if (!read.error) base = { ...defaults, ...T.parseJsonConfigFileContent(read.config, host, dirname(configPath)).options };
   }
   // What reading types needs, whatever the project's settings: null checks (optional parameters),
   // its own `.ts` import specifiers, plain JS files, and no output.
   // Without a project setting, the language's own library only: the DOM's declarations take longer
   // to read than everything else together, and a serving's types rarely come from them.
-  return { ...base, lib: base.lib ?? ["lib.es2023.d.ts"], strict: base.strict ?? true, strictNullChecks: true, allowJs: true, allowImportingTsExtensions: true, skipLibCheck: true, noEmit: true, incremental: false, composite: false, declaration: false };
+  const options = { ...base, lib: base.lib ?? ["lib.es2023.d.ts"], strict: base.strict ?? true, strictNullChecks: true, allowJs: true, allowImportingTsExtensions: true, skipLibCheck: true, noEmit: true, incremental: false, composite: false, declaration: false };
+  return { options, configs };
 }
 
-function programFor(T: TS, file: string): ts.Program {
-  const options = optionsFor(T, file);
+function programFor(T: TS, file: string): { program: ts.Program; configs: string[] } {
+  const { options, configs } = optionsFor(T, file);
   const host = T.createCompilerHost(options, true);
   const getSourceFile = host.getSourceFile.bind(host);
   host.getSourceFile = (fileName, lang, onError, fresh) => {
@@ -206,5 +259,5 @@ function programFor(T: TS, file: string): ts.Program {
     return sf;
   };
   previous = T.createProgram({ rootNames: [file], options, host, oldProgram: previous });
-  return previous;
+  return { program: previous, configs };
 }

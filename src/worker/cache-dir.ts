@@ -2,17 +2,9 @@
 // from here, so it must not be inside the platform's data folder, nor below a folder holding it
 // (the SDK's discovery walks up from the working folder looking for `.nbox`).
 import { homedir } from "node:os";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { NboxError } from "../errors.ts";
 import { isInside } from "./sandbox.ts";
-
-export const CACHE_DIR_ENV = "NBOX_CACHE_DIR";
-
-/** `$NBOX_CACHE_DIR`, else `$XDG_CACHE_HOME/nbox`, else `~/.cache/nbox`. */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env[CACHE_DIR_ENV]) return resolve(env[CACHE_DIR_ENV]);
-  return join(env.XDG_CACHE_HOME ? resolve(env.XDG_CACHE_HOME) : join(homedir(), ".cache"), "nbox");
-}
 
 /** Throws when user code running from `cacheDir` could find `dataDir`. */
 export function checkCacheDir(cacheDir: string, dataDir: string): void {

@@ -8,7 +8,7 @@ import { resolveLimits } from "../bundle/limits.ts";
 import { WORKER_PROTOCOL } from "../platform/api/contract/routes-worker.ts";
 import { ProcessPool } from "./jobs/index.ts";
 import { ControlPlane, isTransient } from "./control-plane.ts";
-import { defaultCacheDir } from "./cache-dir.ts";
+import { defaultCacheDir } from "../lib/cache-root.ts";
 import { CacheKeeper } from "./cache-keeper.ts";
 import { sweepCache } from "./cache-sweep.ts";
 import type { RuntimeLauncher } from "./launcher.ts";
