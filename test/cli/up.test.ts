@@ -1,11 +1,11 @@
 // `nbx up` as a real foreground process: starts on port 0, answers /api/v1/health, stops on SIGTERM.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { NBX, REPO, nbx, removeDir } from "./_harness.ts";
+import { NBX, REPO, nbx, removeDir, startNbxUp } from "./_harness.ts";
 
 test("nbx up starts on port 0, serves /api/v1/health and stops cleanly on SIGTERM", { timeout: 180_000 }, async () => {
   const root = mkdtempSync(join(tmpdir(), "nbx-up-"));
@@ -61,6 +61,53 @@ test("nbx up starts on port 0, serves /api/v1/health and stops cleanly on SIGTER
     assert.equal(existsSync(join(home, "current.json")), false, "so is the user's record of it");
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    removeDir(root);
+  }
+});
+
+// `--cache-keep` reaches the local worker: its eviction at start keeps what was used within the
+// given time, not the default 7 days. Version folders of another nbox install sharing the cache
+// (`versions/<install>/<hash>`, finished: a `.ready` stamp) are evicted by every worker.
+test("nbx up --cache-keep reaches the local worker's cache eviction", { timeout: 300_000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), "nbx-up-keep-"));
+  const cache = join(root, "cache");
+  const HOUR = 3_600_000;
+  const version = (name: string, agoMs: number) => {
+    const dir = join(cache, "versions", "0123456789ab", name.repeat(64));
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, ".ready"), "");
+    const t = (Date.now() - agoMs) / 1000;
+    utimesSync(join(dir, ".ready"), t, t);
+    return dir;
+  };
+  /** Start `nbx up` with `keep` and stop it once its worker's first eviction pass removed something. */
+  const upUntilEvicted = async (keep: string) => {
+    const up = await startNbxUp(["--data", join(root, `data-${keep}`), "--cache", cache, "--cache-keep", keep, "--slots", "1"], { env: { NBOX_HOME: join(root, "nbox-home") } });
+    try {
+      const deadline = Date.now() + 120_000;
+      while (!/cache: removed \d+ version/.test(up.output())) {
+        if (Date.now() > deadline) throw new Error(`no eviction logged\n${up.output()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return up.output();
+    } finally {
+      await up.kill9();
+    }
+  };
+  try {
+    const used = version("a", 0);
+    const hoursAgo = version("b", 2 * HOUR); // kept by the default 7 days
+    assert.match(await upUntilEvicted("1h"), /removed 1 version\(s\) and 0 dependency set\(s\) unused for 1 h/);
+    assert.equal(existsSync(hoursAgo), false, "unused for 2 h: evicted with --cache-keep 1h");
+    assert.equal(existsSync(used), true, "stamped just now: kept");
+
+    const daysAgo = version("c", 8 * 24 * HOUR); // evicted by the default 7 days
+    const monthsAgo = version("d", 40 * 24 * HOUR);
+    assert.match(await upUntilEvicted("30d"), /removed 1 version\(s\) and 0 dependency set\(s\) unused for 720 h/);
+    assert.equal(existsSync(monthsAgo), false, "unused for 40 days: evicted with --cache-keep 30d");
+    assert.equal(existsSync(daysAgo), true, "unused for 8 days: kept with --cache-keep 30d");
+    assert.equal(existsSync(used), true);
+  } finally {
     removeDir(root);
   }
 });
