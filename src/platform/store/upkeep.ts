@@ -10,6 +10,13 @@
 // it checkpoints on the spot, and a restart after a crash replays all of it; so a pass checkpoints
 // once CHECKPOINT_WAL_BYTES were written since the last (~60 ms). All of these hold PGlite's one
 // connection while they run.
+// The other tables change little or only grow (logs, spans, events), yet deleting a workspace (no
+// route does yet) cascades to its deployments, runs, their logs and its events, rows updated in place
+// (a serving's request count, a schedule's ticks) leave dead versions, and every table's rows must be
+// frozen by a vacuum before the transaction counter wraps around (~2 billion write transactions). So
+// the first pass, and one every TABLES_EVERY_MS after, also vacuums the tables autovacuum would pick.
+// Not the whole store: a first vacuum of a large append-only table reads all of it, even with nothing
+// to clear.
 import { sql } from "drizzle-orm";
 import { rowsOf } from "./migrations.ts";
 import type { Store } from "./open-store.ts";
@@ -22,6 +29,13 @@ const AT_LEAST_EVERY_MS = 30_000;
 const ANALYZE_SHARE = 0.2;
 const ANALYZE_MIN = 5_000;
 const CHECKPOINT_WAL_BYTES = 64 * 1024 * 1024;
+/** How often a pass looks at the statistics of the other tables (a query of ~1 ms). */
+const TABLES_EVERY_MS = 10 * 60_000;
+// Autovacuum's rule, with Postgres's defaults: dead rows over 50 + 20% of the live ones, or rows
+// left unfrozen for 200 million transactions.
+const DEAD_MIN = 50;
+const DEAD_SHARE = 0.2;
+const FREEZE_MAX_AGE = 200_000_000;
 
 export class StoreUpkeep {
   private finished = 0;
@@ -30,12 +44,14 @@ export class StoreUpkeep {
   /** Write-ahead log position (bytes) at the last checkpoint. */
   private walAtCheckpoint: number | undefined;
   private lastAt = Date.now();
+  /** When a pass last looked at the other tables (0: not yet). */
+  private tablesAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store,
-    private readonly o: { checkpointWalBytes?: number } = {},
+    private readonly o: { checkpointWalBytes?: number; tablesEveryMs?: number; freezeMaxAge?: number } = {},
   ) {}
 
   /** Count finished runs (what makes a pass worth it). */
@@ -49,17 +65,30 @@ export class StoreUpkeep {
     return this.finished >= AFTER_FINISHED || (this.finished > 0 && Date.now() - this.lastAt >= AT_LEAST_EVERY_MS);
   }
 
-  start(): void {
-    this.timer = setInterval(() => this.due && void this.pass(), CHECK_EVERY_MS).unref();
+  /** Whether the next pass looks at the other tables too. */
+  private get tablesDue(): boolean {
+    return Date.now() - this.tablesAt >= (this.o.tablesEveryMs ?? TABLES_EVERY_MS);
   }
 
-  /** Vacuum the tables runs churn, and analyze when due (a pass under way is joined). Never throws: upkeep must not take the platform down. */
+  start(): void {
+    this.timer = setInterval(() => (this.due || this.tablesDue) && void this.pass(), CHECK_EVERY_MS).unref();
+  }
+
+  /**
+   * Vacuum the tables runs churn (and, when due, the others autovacuum would pick), and analyze when
+   * due (a pass under way is joined). Never throws: upkeep must not take the platform down.
+   */
   pass(): Promise<void> {
     return (this.running ??= (async () => {
       this.finished = 0;
       this.lastAt = Date.now();
       try {
-        await this.store.db.execute(sql`vacuum runs, workers`);
+        const tables = ["runs", "workers"];
+        if (this.tablesDue) {
+          this.tablesAt = Date.now();
+          tables.push(...(await this.othersToVacuum()));
+        }
+        await this.store.db.execute(sql`vacuum ${sql.join(tables.map((t) => sql.identifier(t)), sql`, `)}`);
         if (this.runsAtAnalyze === undefined || this.sinceAnalyze >= Math.max(ANALYZE_MIN, ANALYZE_SHARE * this.runsAtAnalyze)) {
           this.sinceAnalyze = 0;
           await this.store.db.execute(sql`analyze`);
@@ -81,6 +110,17 @@ export class StoreUpkeep {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.running;
+  }
+
+  /** Tables besides runs and workers that autovacuum would vacuum now. */
+  private async othersToVacuum(): Promise<string[]> {
+    // This backend's counts since its last report reach the statistics at the end of the next statement.
+    await this.store.db.execute(sql`select pg_stat_force_next_flush()`);
+    const res = await this.store.db.execute(sql`
+      select s.relname as name from pg_stat_user_tables s join pg_class c on c.oid = s.relid
+      where s.schemaname = current_schema() and s.relname not in ('runs', 'workers')
+        and (s.n_dead_tup > ${DEAD_MIN}::float8 + ${DEAD_SHARE}::float8 * s.n_live_tup or age(c.relfrozenxid) > ${this.o.freezeMaxAge ?? FREEZE_MAX_AGE}::int)`);
+    return rowsOf<{ name: string }>(res).map((r) => r.name);
   }
 
   private async walPosition(): Promise<number> {

@@ -1,5 +1,6 @@
 // The embedded store has no autovacuum (PGlite is a single backend): the platform vacuums what runs
-// churn and keeps the planner's statistics, when enough runs finished; a failing pass is logged, never thrown.
+// churn and keeps the planner's statistics, when enough runs finished, and now and then the other
+// tables autovacuum would pick; a failing pass is logged, never thrown.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -71,6 +72,43 @@ describe("embedded store upkeep", () => {
     await store.createRuns(Array.from({ length: 500 }, (_, i) => ({ workspaceId: ws.id, deploymentId: deployment.id, versionId: version.id, args: [i] })));
     await upkeep.pass();
     assert.notEqual(await checkpointAt(), first, "written since: checkpointed again");
+  });
+
+  /** Per table: dead rows and vacuums so far (this backend's latest counts flushed first). */
+  const tableStats = async () => {
+    await store.db.execute(sql`select pg_stat_force_next_flush()`);
+    const rows = rowsOf<{ name: string; dead: string; vacuums: string }>(await store.db.execute(sql`select relname as name, n_dead_tup as dead, vacuum_count as vacuums from pg_stat_user_tables`));
+    return Object.fromEntries(rows.map((r) => [r.name, { dead: Number(r.dead), vacuums: Number(r.vacuums) }]));
+  };
+
+  it("a pass also vacuums the other tables autovacuum would pick: a deleted workspace's logs and events", async () => {
+    const ws = await store.ensureWorkspace("upkeep-gone");
+    const { deployment, version } = await store.upsertDeploymentVersion({ workspaceId: ws.id, name: "job", type: "job", kind: "fn", contentHash: "h-upkeep-gone", lockfileHash: null, manifest: {}, bundleBytes: 1 });
+    const runs = await store.createRuns(Array.from({ length: 100 }, (_, i) => ({ workspaceId: ws.id, deploymentId: deployment.id, versionId: version.id, args: [i] })));
+    for (const r of runs) await store.appendLogs(r.id, [{ line: "one" }, { line: "two" }]);
+    for (let i = 0; i < 100; i++) await store.addEvent({ workspaceId: ws.id, kind: "deployment.updated", message: `event ${i}` });
+    const upkeep = new StoreUpkeep(store, { tablesEveryMs: 0 });
+    await upkeep.pass();
+    const before = await tableStats();
+
+    await store.db.execute(sql`delete from workspaces where id = ${ws.id}`);
+    const deleted = await tableStats();
+    assert.ok(deleted.run_logs!.dead >= 200 && deleted.events!.dead >= 100, `the cascade left dead rows: ${JSON.stringify(deleted)}`);
+    await upkeep.pass();
+    const after = await tableStats();
+    for (const t of ["run_logs", "events"]) {
+      assert.equal(after[t]!.dead, 0, `${t}: dead rows cleared`);
+      assert.equal(after[t]!.vacuums, before[t]!.vacuums + 1, `${t} vacuumed`);
+    }
+    assert.equal(after.spans!.vacuums, before.spans!.vacuums, "nothing dead in spans: not vacuumed");
+    await upkeep.stop();
+  });
+
+  it("a pass vacuums the tables whose rows are left unfrozen too long (before the transaction counter wraps)", async () => {
+    const before = await tableStats();
+    await new StoreUpkeep(store, { freezeMaxAge: 0 }).pass();
+    const after = await tableStats();
+    for (const t of ["spans", "tokens", "schedules"]) assert.equal(after[t]!.vacuums, before[t]!.vacuums + 1, `${t} vacuumed`);
   });
 
   it("a failing pass is logged, not thrown", async () => {
