@@ -58,7 +58,8 @@ export async function versionFolders(paths: WorkerPaths, opts: { staging?: boole
 
 /**
  * Move `dir` out of the way and delete it, unless its stamp (`stamp` inside it, or the folder itself)
- * changed from `seenMtimeMs` meanwhile: then it is put back. true when it was removed.
+ * changed from `seenMtimeMs` meanwhile: then it is put back. true when it was removed; throws when
+ * the delete fails.
  */
 export async function removeUnlessTouched(dir: string, stamp: string | null, seenMtimeMs: number): Promise<boolean> {
   const doomed = join(dirname(dir), `.${basename(dir)}.evict-${writerTag()}-${randomBytes(4).toString("hex")}`);
@@ -86,7 +87,11 @@ export interface Evicted {
   deps: string[];
 }
 
-/** Remove versions and dependency sets nobody stamped for `keepMs`. Never throws: eviction must not stop a worker. */
+/**
+ * Remove versions and dependency sets nobody stamped for `keepMs`. What it cannot read is skipped,
+ * but a folder that cannot be deleted once moved aside throws: the cache keeper logs it, and a later
+ * worker start sweeps what was left aside (cache-sweep.ts).
+ */
 export async function evictIdle(paths: WorkerPaths, opts: { keepMs: number; now?: number }): Promise<Evicted> {
   const cutoff = (opts.now ?? Date.now()) - opts.keepMs;
   const evicted: Evicted = { versions: [], deps: [] };
