@@ -1,11 +1,12 @@
 import { EventEmitter } from "node:events";
-import type { RunRow } from "./store/schema.ts";
+import type { FinishedRun } from "./store/runs-repo.ts";
 import { WaitWatches } from "./wait-watches.ts";
 
 /** In-process wake-ups (run queued/finished, logs appended, cancel asked): long-polls and the run loop wait on these instead of sleeping. */
 export interface RunEventMap {
   queued: [deploymentId: string];
-  finished: [runId: string, row?: RunRow];
+  // The row as the finish returned it: without args (a waiter that wants them reads them).
+  finished: [runId: string, row?: FinishedRun];
   logs: [runId: string, final?: undefined];
   cancel: [runId: string];
 }
@@ -20,19 +21,19 @@ export class RunEvents extends EventEmitter<RunEventMap> {
   }
 
   /** Resolve when `event` fires for `id` (with the finished row, when the finisher gave it), or after `ms`. */
-  waitFor(event: "finished" | "logs", id: string, ms: number, signal?: AbortSignal): Promise<RunRow | undefined> {
+  waitFor(event: "finished" | "logs", id: string, ms: number, signal?: AbortSignal): Promise<FinishedRun | undefined> {
     return this.waitUntil(event, (x) => x === id, ms, signal);
   }
 
-  private waitUntil(event: "finished" | "logs", match: (id: string) => boolean, ms: number, signal?: AbortSignal): Promise<RunRow | undefined> {
+  private waitUntil(event: "finished" | "logs", match: (id: string) => boolean, ms: number, signal?: AbortSignal): Promise<FinishedRun | undefined> {
     return new Promise((resolve) => {
-      const done = (final?: RunRow) => {
+      const done = (final?: FinishedRun) => {
         clearTimeout(timer);
         this.off(event, onEvent);
         signal?.removeEventListener("abort", onAbort);
         resolve(final);
       };
-      const onEvent = (runId: string, final?: RunRow) => match(runId) && done(final);
+      const onEvent = (runId: string, final?: FinishedRun) => match(runId) && done(final);
       const onAbort = () => done();
       const timer = setTimeout(done, ms);
       this.on(event, onEvent);

@@ -3,7 +3,7 @@
 // finished in between are then in hand — not read back from the store.
 import { randomBytes } from "node:crypto";
 import type { RunEvents } from "./run-events.ts";
-import type { RunRow } from "./store/schema.ts";
+import type { FinishedRun } from "./store/runs-repo.ts";
 
 // How long a watch keeps listening after its answer, waiting for the caller's next poll.
 const LINGER_MS = 3_000;
@@ -19,7 +19,7 @@ export class Watch {
   /** Who polls through it (a token id): only its own next poll takes it over. */
   readonly owner: string;
   /** Watched runs heard finishing and not answered yet, with their rows when the finisher sent them. */
-  heard = new Map<string, RunRow | undefined>();
+  heard = new Map<string, FinishedRun | undefined>();
   /** Set by a poll waiting on this watch: called when a watched run is heard finishing. */
   wake: (() => void) | undefined;
 
@@ -28,7 +28,7 @@ export class Watch {
     this.wanted = new Set(ids);
   }
 
-  readonly onFinished = (id: string, row?: RunRow): void => {
+  readonly onFinished = (id: string, row?: FinishedRun): void => {
     if (!this.wanted.has(id)) return;
     this.heard.set(id, row);
     this.wake?.();
@@ -38,14 +38,14 @@ export class Watch {
   private answered: { seq: number; ids: string[] } = { seq: 0, ids: [] };
 
   /** What was heard, leaving nothing. */
-  take(): Map<string, RunRow | undefined> {
+  take(): Map<string, FinishedRun | undefined> {
     const heard = this.heard;
     this.heard = new Map();
     return heard;
   }
 
   /** An answer goes out; returns its number (the caller's next poll names it). */
-  answer(rows: RunRow[]): number {
+  answer(rows: readonly FinishedRun[]): number {
     for (const row of rows) this.heard.delete(row.id);
     this.answered = { seq: this.answered.seq + 1, ids: rows.map((row) => row.id) };
     return this.answered.seq;

@@ -1,5 +1,6 @@
 import type { DeploymentInfo, RunInfo } from "../../remote/types.ts";
 import type { PlatformContext } from "../context.ts";
+import type { FinishedRun } from "../store/runs-repo.ts";
 import type { DeploymentRow, DeploymentVersionRow, RunRow } from "../store/schema.ts";
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
@@ -25,8 +26,10 @@ async function deploymentName(ctx: PlatformContext, id: string): Promise<string>
   return n;
 }
 
-/** API view of a run. */
-export async function presentRun(ctx: PlatformContext, r: RunRow, opts: { withArgs?: boolean } = {}): Promise<RunInfo> {
+/** API view of a run (one without args only when the answer leaves them out). */
+export async function presentRun(ctx: PlatformContext, r: RunRow, opts?: { withArgs?: boolean }): Promise<RunInfo>;
+export async function presentRun(ctx: PlatformContext, r: FinishedRun, opts: { withArgs: false }): Promise<RunInfo>;
+export async function presentRun(ctx: PlatformContext, r: FinishedRun, opts: { withArgs?: boolean } = {}): Promise<RunInfo> {
   const run: RunInfo = {
     id: r.id,
     workspace: await workspaceName(ctx, r.workspaceId),
@@ -36,7 +39,7 @@ export async function presentRun(ctx: PlatformContext, r: RunRow, opts: { withAr
     status: r.status,
     attempt: r.attempt,
     maxRetries: r.maxRetries,
-    args: r.args,
+    args: "args" in r ? r.args : undefined,
     result: r.result ?? null,
     error: (r.error as RunInfo["error"]) ?? null,
     traceId: r.traceId,
@@ -47,6 +50,17 @@ export async function presentRun(ctx: PlatformContext, r: RunRow, opts: { withAr
   // The caller already has them (the SDK's own calls and fan-outs): not sent back.
   if (opts.withArgs === false) delete run.args;
   return run;
+}
+
+/**
+ * API view of runs a wait answers with. Rows heard from their finish carry no args: unless the answer
+ * leaves them out, those are read in one statement for the whole answer.
+ */
+export async function presentRuns(ctx: PlatformContext, rows: readonly FinishedRun[], opts: { withArgs?: boolean } = {}): Promise<RunInfo[]> {
+  if (opts.withArgs === false) return Promise.all(rows.map((r) => presentRun(ctx, r, { withArgs: false })));
+  const missing = rows.flatMap((r) => ("args" in r ? [] : [r.id]));
+  const args = missing.length ? await ctx.store.argsOf(missing) : new Map<string, unknown>();
+  return Promise.all(rows.map((r) => presentRun(ctx, "args" in r ? r : { ...r, args: args.get(r.id) })));
 }
 
 /** API view of a deployment (and its current version). */

@@ -10,7 +10,7 @@ import { deploymentContract as r } from "./contract/routes-deployments.ts";
 import { router } from "./validation.ts";
 import { isArgsRef, readArgsRef } from "./routes-blobs.ts";
 import { JobArgs } from "./job-args.ts";
-import { presentDeployment, presentRun } from "./present.ts";
+import { presentDeployment, presentRun, presentRuns } from "./present.ts";
 import { waitForRun } from "./wait.ts";
 import { createAndQueue } from "../queue/create-and-queue.ts";
 import { concurrencyOf } from "../../lib/manifest-concurrency.ts";
@@ -120,7 +120,8 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
       if (Array.isArray(batch)) return c.json({ runs: await Promise.all(runs.map((run) => presentRun(ctx, run, shown))) }, 201);
       // `wait: true` saves the caller a round trip for short calls: answer when done (or still running after a while).
       const latest = body.wait ? await waitForRun(ctx, runs[0]!.id, Math.min(ctx.config.maxWaitMs, 20_000), c.req.raw.signal, runs[0]) : runs[0]!;
-      return c.json({ run: await presentRun(ctx, latest, shown) }, 201);
+      const [run] = await presentRuns(ctx, [latest], shown);
+      return c.json({ run: run! }, 201);
     });
 }
 

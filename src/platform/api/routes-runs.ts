@@ -1,10 +1,11 @@
 import { NboxError } from "../../errors.ts";
 import type { PlatformContext } from "../context.ts";
+import type { FinishedRun } from "../store/runs-repo.ts";
 import type { RunRow } from "../store/schema.ts";
 import type { TokenInfo } from "../store/tokens-repo.ts";
 import { resolveWorkspace } from "./auth.ts";
 import { runContract as r } from "./contract/routes-runs.ts";
-import { presentRun } from "./present.ts";
+import { presentRun, presentRuns } from "./present.ts";
 import { isTerminal, waitForRun } from "./wait.ts";
 import { waitForAny } from "./wait-any.ts";
 import { router } from "./validation.ts";
@@ -16,7 +17,7 @@ const int = (v: string | undefined, fallback: number) => (v === undefined || v =
 export function runRoutes(ctx: PlatformContext) {
   // Another workspace's run answers exactly like a missing one: a token learns nothing about runs
   // outside its workspace, not even that they exist or when they finish.
-  const visible = (p: TokenInfo, run: RunRow | null | undefined): run is RunRow => !!run && (p.scope === "admin" || run.workspaceId === p.workspaceId);
+  const visible = <R extends FinishedRun>(p: TokenInfo, run: R | null | undefined): run is R => !!run && (p.scope === "admin" || run.workspaceId === p.workspaceId);
   const load = async (p: TokenInfo, id: string): Promise<RunRow> => {
     const run = await ctx.store.getRun(id);
     if (!visible(p, run)) throw new NboxError("NOT_FOUND", `run ${id} not found`);
@@ -38,14 +39,15 @@ export function runRoutes(ctx: PlatformContext) {
       const p = c.get("principal");
       // Only the caller's own runs are answered; ids of other workspaces are treated as unknown ones.
       const done = await waitForAny(ctx, ids, capWait(timeoutMs ?? ctx.config.maxWaitMs), { signal: c.req.raw.signal, owner: p.id, visible: (run) => visible(p, run), cursor, added });
-      return c.json({ runs: await Promise.all(done.runs.map((run) => presentRun(ctx, run, { withArgs }))), cursor: done.cursor }, 200);
+      return c.json({ runs: await presentRuns(ctx, done.runs, { withArgs }), cursor: done.cursor }, 200);
     })
     .openapi(r["GET /runs/{id}"], async (c) => c.json({ run: await presentRun(ctx, await load(c.get("principal"), c.req.valid("param").id)) }, 200))
     .openapi(r["GET /runs/{id}/wait"], async (c) => {
       const { id } = c.req.valid("param");
       await load(c.get("principal"), id);
       const ms = capWait(int(c.req.valid("query").timeoutMs, ctx.config.maxWaitMs));
-      return c.json({ run: await presentRun(ctx, await waitForRun(ctx, id, ms, c.req.raw.signal)) }, 200);
+      const [run] = await presentRuns(ctx, [await waitForRun(ctx, id, ms, c.req.raw.signal)]);
+      return c.json({ run: run! }, 200);
     })
     .openapi(r["GET /runs/{id}/logs"], async (c) => {
       const run = await load(c.get("principal"), c.req.valid("param").id);
@@ -82,7 +84,8 @@ export function runRoutes(ctx: PlatformContext) {
       // ?timeoutMs=N: answer once the run has stopped (or as it is after N ms), so callers see the final status.
       const ms = capWait(int(c.req.valid("query").timeoutMs, 0));
       const final = ms > 0 ? await waitForRun(ctx, run.id, ms, c.req.raw.signal) : (await ctx.store.getRun(run.id))!;
-      return c.json({ run: await presentRun(ctx, final) }, 200);
+      const [shown] = await presentRuns(ctx, [final]);
+      return c.json({ run: shown! }, 200);
     })
     .openapi(r["POST /runs/{id}/retry"], async (c) => {
       const run = await load(c.get("principal"), c.req.valid("param").id);

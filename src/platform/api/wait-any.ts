@@ -3,7 +3,7 @@
 // previous poll kept listening meanwhile (wait-watches.ts), so only the added ids are read from the
 // store, not every watched run.
 import type { PlatformContext } from "../context.ts";
-import type { RunRow } from "../store/schema.ts";
+import type { FinishedRun } from "../store/runs-repo.ts";
 import type { Watch } from "../wait-watches.ts";
 import { STORE_RECHECK_MS } from "./wait.ts";
 
@@ -19,7 +19,7 @@ export interface WaitAnyOptions {
   /** Who polls (a token id): a cursor resumes only that caller's own watch. */
   owner?: string;
   /** The caller may see this run (others are treated as unknown: never answered). */
-  visible?: (run: RunRow) => boolean;
+  visible?: (run: FinishedRun) => boolean;
   /** The cursor of this caller's previous poll. */
   cursor?: string;
   /** Ids watched now that the previous poll did not watch. */
@@ -27,8 +27,8 @@ export interface WaitAnyOptions {
 }
 
 export interface WaitAnyResult {
-  /** Runs among the ids that are terminal (at least one, unless the deadline passed). */
-  runs: RunRow[];
+  /** Runs among the ids that are terminal (at least one, unless the deadline passed); those heard finishing have no args. */
+  runs: FinishedRun[];
   /** Pass back with the next poll. */
   cursor: string;
 }
@@ -67,15 +67,15 @@ export async function waitForAny(ctx: PlatformContext, ids: string[], ms: number
 async function answerFrom(ctx: PlatformContext, watch: Watch, prior: Cursor | null, ids: string[], deadline: number, opts: WaitAnyOptions): Promise<WaitAnyResult> {
   const { signal, visible = () => true } = opts;
   if (prior) watch.acknowledge(prior.seq);
-  const terminal = async (some: string[]) => (some.length ? (await ctx.store.getRuns(some, { terminalOnly: true })).filter(visible) : []);
+  const terminal = async (some: string[]): Promise<FinishedRun[]> => (some.length ? (await ctx.store.getRuns(some, { terminalOnly: true })).filter(visible) : []);
   // Rows heard with the finish need no read; runs heard without one are read.
-  const answer = async (heard: Map<string, RunRow | undefined>, more: string[] = []) => {
-    const rows = [...heard.values()].filter((row): row is RunRow => row !== undefined).filter(visible);
+  const answer = async (heard: Map<string, FinishedRun | undefined>, more: string[] = []) => {
+    const rows = [...heard.values()].filter((row): row is FinishedRun => row !== undefined).filter(visible);
     const unknown = [...heard].flatMap(([id, row]) => (row ? [] : [id]));
     return [...rows, ...(await terminal([...new Set([...unknown, ...more])]))];
   };
   let readAt: number;
-  let done: RunRow[];
+  let done: FinishedRun[];
   if (prior && Date.now() - prior.readAt < FULL_READ_EVERY_MS) {
     // Everything that finished since the last answer was heard; the added ids were not watched then.
     readAt = prior.readAt;

@@ -1,14 +1,18 @@
 import { NboxError } from "../../errors.ts";
 import type { PlatformContext } from "../context.ts";
+import type { FinishedRun } from "../store/runs-repo.ts";
 import { TERMINAL_RUN_STATUSES, type RunRow } from "../store/schema.ts";
 
 // Other processes (scale path) cannot signal us in-process: re-read the store at this pace too.
 export const STORE_RECHECK_MS = 500;
 
-export const isTerminal = (r: RunRow) => (TERMINAL_RUN_STATUSES as readonly string[]).includes(r.status);
+export const isTerminal = (r: Pick<RunRow, "status">) => (TERMINAL_RUN_STATUSES as readonly string[]).includes(r.status);
 
-/** Long-poll: the run once it is terminal, or as it is when `ms` elapse. */
-export async function waitForRun(ctx: PlatformContext, id: string, ms: number, signal?: AbortSignal, known?: RunRow): Promise<RunRow> {
+/**
+ * Long-poll: the run once it is terminal, or as it is when `ms` elapse. A row heard from its finish
+ * has no args: present it with presentRuns, which reads them if the answer shows them.
+ */
+export async function waitForRun(ctx: PlatformContext, id: string, ms: number, signal?: AbortSignal, known?: FinishedRun): Promise<FinishedRun> {
   const deadline = Date.now() + ms;
   for (;;) {
     // Listen before reading, so a finish between the read and the wait is not missed.

@@ -49,6 +49,13 @@ export interface LeaseOptions {
 
 export type ClaimOptions = ClaimFilter & LeaseOptions;
 
+/**
+ * A run as its finish returns it: every column but `args` (up to 1 MB a run, decoded for nothing
+ * when the waiter asks without them). Absent, not null: null is a value args can hold (JSON null).
+ * Whoever needs them reads them with argsOf.
+ */
+export type FinishedRun = Omit<RunRow, "args">;
+
 export interface StartedInput {
   id: string;
   /** When the attempt started (epoch ms). */
@@ -125,8 +132,10 @@ export interface RunsRepo {
   createRuns(inputs: CreateRunInput[], opts?: { claimedBy?: { workerId: string } & LeaseOptions }): Promise<RunRow[]>;
   /** Claim up to `limit` queued runs at once, oldest first (same rules as claimNextRun). */
   claimNextRuns(workerId: string, limit: number, opts?: ClaimOptions): Promise<RunRow[]>;
-  /** finishRun for many runs in one statement; returns the rows it applied to, as they are now. */
-  finishRuns(items: Array<FinishRunInput & { id: string }>): Promise<RunRow[]>;
+  /** finishRun for many runs in one statement; returns the rows it applied to, as they are now (without args). */
+  finishRuns(items: Array<FinishRunInput & { id: string }>): Promise<FinishedRun[]>;
+  /** The stored args of these runs, by id, in one statement (missing ids are left out). */
+  argsOf(ids: readonly string[]): Promise<Map<string, unknown>>;
   /** Runs by id (missing ids are left out); only finished ones with `terminalOnly`. */
   getRuns(ids: string[], opts?: { terminalOnly?: boolean }): Promise<RunRow[]>;
   /**
@@ -205,16 +214,17 @@ function runValues(input: CreateRunInput, t: number) {
   };
 }
 
-const RUN_COLUMNS = Object.entries(getTableColumns(runs));
+const FINISHED_COLUMNS = Object.entries(getTableColumns(runs)).filter(([key]) => key !== "args");
+const FINISHED_RETURNING = sql.join(FINISHED_COLUMNS.map(([, column]) => column), sql`, `);
 
-/** A `runs` row from a raw statement (snake_case, driver values) as drizzle would have returned it. */
-function runFromDriver(raw: Record<string, unknown>): RunRow {
+/** A finished `runs` row from a raw statement (snake_case, driver values) as drizzle would have returned it. */
+function finishedFromDriver(raw: Record<string, unknown>): FinishedRun {
   const row: Record<string, unknown> = {};
-  for (const [key, column] of RUN_COLUMNS) {
+  for (const [key, column] of FINISHED_COLUMNS) {
     const v = raw[column.name];
     row[key] = v === null || v === undefined ? null : column.mapFromDriverValue(v);
   }
-  return row as RunRow;
+  return row as FinishedRun;
 }
 
 function leaseMsOf(opts: LeaseOptions | undefined): number {
@@ -289,7 +299,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
       }
     }
     const t = now();
-    const applied: RunRow[] = [];
+    const applied: FinishedRun[] = [];
     for (let i = 0; i < items.length; i += STORE_DEFAULTS.insertBatch) {
       let chunk = items.slice(i, i + STORE_DEFAULTS.insertBatch).map((it) => ({
         id: it.id, status: it.status, result: it.result ?? null, error: it.error ?? null, worker: it.workerId ?? null, started: it.startedAt ?? null, finished: it.finishedAt ?? null,
@@ -305,9 +315,9 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
           started_at = coalesce(v.started, ${runs.startedAt})
         from jsonb_to_recordset(${param}::jsonb) as v(id text, status text, result jsonb, error jsonb, worker text, started bigint, finished bigint)
         where ${runs.id} = v.id and ${runs.status} in ('queued', 'running') and (v.worker is null or ${runs.workerId} = v.worker)
-        returning ${runs}.*`);
-      // The finished rows as they are now: whoever waits for them needs no read back.
-      applied.push(...rowsOf<Record<string, unknown>>(res).map(runFromDriver));
+        returning ${FINISHED_RETURNING}`);
+      // The finished rows as they are now: whoever waits for them needs no read back (but for args).
+      applied.push(...rowsOf<Record<string, unknown>>(res).map(finishedFromDriver));
     }
     return applied;
   };
@@ -356,6 +366,15 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
 
     claimNextRuns,
     finishRuns,
+
+    async argsOf(ids) {
+      if (ids.length === 0) return new Map();
+      const rows = await db
+        .select({ id: runs.id, args: runs.args })
+        .from(runs)
+        .where(sql`${runs.id} in (select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))`);
+      return new Map(rows.map((r) => [r.id, r.args]));
+    },
 
     async claimNextRun(workerId, filter) {
       return (await claimNextRuns(workerId, 1, filter))[0] ?? null;

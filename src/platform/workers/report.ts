@@ -1,8 +1,9 @@
 // Applies a worker's report to the store, always in this order: started marks, log lines, spans,
 // finished runs, requeued runs, claims of runs the queue delivered — so a caller that sees a run
 // finished also sees its logs, and a worker's finish and its next claim cost one request. Waiters
-// hear about finished runs with the final fields (no read back). Spans are written a moment later
-// in batches (off the result's path); readers of a run's spans flush them first.
+// hear about finished runs with the final fields but args (no read back; an answer that shows args
+// reads them, one statement per answer). Spans are written a moment later in batches (off the
+// result's path); readers of a run's spans flush them first.
 import type { z } from "@hono/zod-openapi";
 import type { WorkerReport } from "../api/contract/routes-worker.ts";
 import type { PlatformContext } from "../context.ts";

@@ -2,7 +2,8 @@
 // so the next poll reads back only the ids it added, yet misses nothing — not a run that finished
 // between polls, not an added run that finished long before, not an answer that never arrived, not a
 // finish this control plane never heard (another node's), which the periodic full read still finds.
-// Other workspaces' runs never answer; watches left behind are bounded.
+// Other workspaces' runs never answer; watches left behind are bounded. Runs heard finishing come
+// without their args; an answer that shows them reads them in one statement.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -10,8 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PlatformContext } from "../../../src/platform/context.ts";
 import { waitForAny } from "../../../src/platform/api/wait-any.ts";
+import { presentRuns } from "../../../src/platform/api/present.ts";
 import { RunEvents } from "../../../src/platform/run-events.ts";
-import { openStore, type Store } from "../../../src/platform/store/index.ts";
+import { openStore, type FinishedRun, type Store } from "../../../src/platform/store/index.ts";
 import type { RunRow } from "../../../src/platform/store/schema.ts";
 
 describe("waitForAny with a cursor", () => {
@@ -19,6 +21,7 @@ describe("waitForAny with a cursor", () => {
   let store: Store;
   let ctx: PlatformContext;
   let reads: string[][];
+  const argsReads: string[][] = [];
   let mine: (n: number) => Promise<RunRow[]>;
   let theirs: (n: number) => Promise<RunRow[]>;
   let wsId: string;
@@ -37,6 +40,10 @@ describe("waitForAny with a cursor", () => {
     counted.getRuns = (ids, opts) => {
       reads.push([...ids]);
       return store.getRuns(ids, opts);
+    };
+    counted.argsOf = (ids) => {
+      argsReads.push([...ids]);
+      return store.argsOf(ids);
     };
     ctx = { store: counted, events: new RunEvents() } as unknown as PlatformContext;
     const runsIn = async (wsName: string) => {
@@ -100,7 +107,7 @@ describe("waitForAny with a cursor", () => {
     await finish(runs[1]!, { heard: false }); // finished through another node
     const rest = ids.slice(1);
     const t0 = Date.now();
-    let got: RunRow[] = [];
+    let got: FinishedRun[] = [];
     let cursor = first.cursor;
     while (got.length === 0 && Date.now() - t0 < 5_000) ({ runs: got, cursor } = await waitForAny(ctx, rest, 300, { cursor, added: [] }));
     assert.deepEqual(got.map((r) => r.id), [ids[1]]);
@@ -122,7 +129,7 @@ describe("waitForAny with a cursor", () => {
     const [own] = await mine(1);
     const foreign = await theirs(2);
     await finish(foreign[0]!);
-    const visible = (r: RunRow) => r.workspaceId === wsId;
+    const visible = (r: FinishedRun) => r.workspaceId === wsId;
     const waiting = waitForAny(ctx, [foreign[0]!.id, foreign[1]!.id, own!.id], 5_000, { visible });
     await new Promise((r) => setTimeout(r, 50));
     await finish(foreign[1]!);
@@ -160,6 +167,31 @@ describe("waitForAny with a cursor", () => {
     const own = await waitForAny(ctx, ids.slice(1), 5_000, { owner: "me", cursor: mineFirst.cursor, added: [] });
     assert.deepEqual(own.runs.map((r) => r.id), [ids[1]]);
     assert.deepEqual(reads, [], "the owner's next poll still resumes it");
+  });
+
+  it("runs heard finishing come without args: an answer showing them reads them in one statement, one leaving them out reads nothing", async () => {
+    const runs = await mine(3);
+    const ids = runs.map((r) => r.id);
+    const waiting = waitForAny(ctx, ids, 5_000);
+    await new Promise((r) => setTimeout(r, 20));
+    reads = [];
+    const rows = await store.finishRuns(runs.map((r) => ({ id: r.id, status: "succeeded" as const, result: 1 })));
+    for (const row of rows) ctx.events.emit("finished", row.id, row);
+    const got = await waiting;
+    assert.deepEqual(reads, [], "heard, not read back");
+    assert.deepEqual(got.runs.map((r) => r.id).sort(), [...ids].sort());
+    assert.ok(got.runs.every((r) => !("args" in r)));
+    argsReads.length = 0;
+    const lean = await presentRuns(ctx, got.runs, { withArgs: false });
+    assert.ok(lean.every((r) => !("args" in r)));
+    assert.equal(argsReads.length, 0, "left out: nothing read");
+    // A row read from the store has its args already: only the heard ones are read, together.
+    const { workspaceId, deploymentId, versionId } = runs[0]!;
+    const readBack = await store.createRuns([{ workspaceId, deploymentId, versionId, args: ["read back"] }]);
+    const shown = await presentRuns(ctx, [...got.runs, readBack[0]!]);
+    assert.deepEqual(argsReads.map((x) => x.sort()), [got.runs.map((r) => r.id).sort()]);
+    const argsOf = new Map(runs.map((r) => [r.id, r.args]));
+    assert.deepEqual(shown.map((r) => r.args), [...got.runs.map((r) => argsOf.get(r.id)), ["read back"]]);
   });
 
   it("a poll that fails leaves no watch listening", async () => {

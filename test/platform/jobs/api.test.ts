@@ -40,12 +40,14 @@ describe("jobs e2e: API input checks", () => {
   let mod: any;
   let ws: string;
   let runsPath: string;
+  let sleeperPath: string;
   before(async () => {
     tp = await startTestPlatform();
     ({ mod } = await importProject("basic"));
     ws = wsName("api");
     const remote = await mod.square.deploy(ws, { client: tp.client });
     runsPath = `/workspaces/${ws}/deployments/${remote.deployment.name}/runs`;
+    sleeperPath = `/workspaces/${ws}/deployments/${(await mod.sleeper.deploy(ws, { client: tp.client })).deployment.name}/runs`;
   });
   after(async () => {
     await tp?.close();
@@ -90,6 +92,44 @@ describe("jobs e2e: API input checks", () => {
     const runsSeen = answers.flatMap((a: any) => (a.runs ?? (a.run ? [a.run] : [])) as object[]);
     assert.ok(runsSeen.length >= 4, `saw ${runsSeen.length} runs in answers`);
     assert.ok(runsSeen.every((run) => !("args" in run)), JSON.stringify(answers));
+  });
+
+  it("runs that finish while a wait is open answer with their arguments (the finish does not carry them), unless left out", async () => {
+    const finishedAfter = (run: { finishedAt: string }, t: number) => assert.ok(Date.parse(run.finishedAt) >= t, `finished at ${run.finishedAt}, the wait opened at ${new Date(t).toISOString()}`);
+    let opened = Date.now();
+    const waited = await tp.api("POST", sleeperPath, { args: [300], wait: true });
+    assert.deepEqual([waited.json.run.status, waited.json.run.args], ["succeeded", [300]]);
+    finishedAfter(waited.json.run, opened);
+    const lean = await tp.api("POST", sleeperPath, { args: [301], wait: true, withArgs: false });
+    assert.equal(lean.json.run.result, 301);
+    assert.ok(!("args" in lean.json.run));
+
+    const [one] = (await tp.api("POST", sleeperPath, { batch: [[302]] })).json.runs;
+    opened = Date.now();
+    const single = await tp.api("GET", `/runs/${one.id}/wait?timeoutMs=10000`);
+    assert.deepEqual([single.json.run.status, single.json.run.args], ["succeeded", [302]]);
+    finishedAfter(single.json.run, opened);
+
+    // Every run of a batch, through /runs/wait polls resumed by cursor (as remote map does).
+    const waitAll = async (batch: number[][], withArgs?: boolean) => {
+      const ids: string[] = (await tp.api("POST", sleeperPath, { batch, withArgs: false })).json.runs.map((run: { id: string }) => run.id);
+      const t = Date.now();
+      const got = new Map<string, any>();
+      let cursor: string | undefined;
+      while (got.size < ids.length) {
+        const rest = ids.filter((id) => !got.has(id));
+        const r = await tp.api("POST", "/runs/wait", { ids: rest, timeoutMs: 10_000, cursor, added: cursor ? [] : undefined, ...(withArgs === undefined ? {} : { withArgs }) });
+        assert.equal(r.status, 200);
+        for (const run of r.json.runs) got.set(run.id, run);
+        cursor = r.json.cursor;
+      }
+      for (const run of got.values()) finishedAfter(run, t);
+      return ids.map((id) => got.get(id));
+    };
+    const full = await waitAll([[310], [320], [330]]);
+    assert.deepEqual(full.map((run) => [run.status, run.args]), [["succeeded", [310]], ["succeeded", [320]], ["succeeded", [330]]]);
+    const left = await waitAll([[311], [321]], false);
+    assert.ok(left.every((run) => run.status === "succeeded" && !("args" in run)));
   });
 
   it("unknown deployment → 404 naming it", async () => {

@@ -488,7 +488,17 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
           { id: made.find((r) => !mine.some((m) => m.id === r.id))!.id, status: "failed" as const, error: { name: "E", message: "x" }, workerId: "wa" },
         ]);
         assert.deepEqual(applied.map((r) => r.id).sort(), mine.map((r) => r.id).sort(), "the run held by another worker is not finished");
-        for (const row of applied) assert.deepEqual(row, await store.getRun(row.id), "each returned row is the stored row, typed as a read gives it");
+        for (const row of applied) {
+          const { args, ...stored } = (await store.getRun(row.id))!;
+          assert.ok(!("args" in row), "a finished row leaves out its args (waiters read them only when they show them)");
+          assert.deepEqual(row, stored, "each returned row is the stored row but for args, typed as a read gives it");
+          assert.deepEqual((await store.argsOf([row.id])).get(row.id), args);
+        }
+        // argsOf: many runs at once, each with its own args; missing ids left out.
+        const [nested] = await store.createRuns([{ ...base, args: [{ b: [null, "x"], a: 1 }] }]);
+        const many = await store.argsOf([...made.slice(0, 3).map((r) => r.id), nested!.id, "run_missing"]);
+        assert.deepEqual(many, new Map([...made.slice(0, 3).map((r) => [r.id, r.args] as const), [nested!.id, [{ b: [null, "x"], a: 1 }]] as const]));
+        assert.deepEqual(await store.argsOf([]), new Map());
         const again = await store.finishRuns(mine.map((r) => ({ id: r.id, status: "failed" as const })));
         assert.deepEqual(again, [], "finished runs stay finished");
         const done = await store.getRun(mine[0]!.id);
