@@ -5,14 +5,11 @@
 import type { PlatformContext } from "../context.ts";
 import type { FinishedRun } from "../store/runs-repo.ts";
 import type { Watch } from "../wait-watches.ts";
-import { STORE_RECHECK_MS } from "./wait.ts";
+import { storeRechecks } from "./wait.ts";
 
 // Gathering a burst of finishes: 1 ms per this many watched runs, at most BURST_MAX_MS.
 const BURST_IDS_PER_MS = 50;
 const BURST_MAX_MS = 25;
-// Finishes reported through another control plane are never heard here: whatever the cursor,
-// every watched run is read again at least this often.
-const FULL_READ_EVERY_MS = 1_000;
 
 export interface WaitAnyOptions {
   signal?: AbortSignal;
@@ -76,7 +73,10 @@ async function answerFrom(ctx: PlatformContext, watch: Watch, prior: Cursor | nu
   };
   let readAt: number;
   let done: FinishedRun[];
-  if (prior && Date.now() - prior.readAt < FULL_READ_EVERY_MS) {
+  // Finishes reported through another control plane are never heard here: whatever the cursor,
+  // every watched run is read again now and then (see storeRechecks).
+  const { recheckMs, fullReadMs } = storeRechecks(ctx);
+  if (prior && Date.now() - prior.readAt < fullReadMs) {
     // Everything that finished since the last answer was heard; the added ids were not watched then.
     readAt = prior.readAt;
     done = await answer(watch.take(), (opts.added ?? []).filter((id) => watch.wanted.has(id)));
@@ -85,6 +85,8 @@ async function answerFrom(ctx: PlatformContext, watch: Watch, prior: Cursor | nu
     watch.take();
     done = await terminal(ids);
   }
+  // Nothing heard for `recheckMs`: the store is read again (not merely because the deadline came).
+  let quietSince = Date.now();
   while (done.length === 0 && Date.now() < deadline && !signal?.aborted) {
     const rechecked = await new Promise<boolean>((resolve) => {
       const finish = (timedOut: boolean) => {
@@ -94,7 +96,7 @@ async function answerFrom(ctx: PlatformContext, watch: Watch, prior: Cursor | nu
         resolve(timedOut);
       };
       const onAbort = () => finish(false);
-      const t = setTimeout(() => finish(true), Math.max(0, Math.min(deadline - Date.now(), STORE_RECHECK_MS)));
+      const t = setTimeout(() => finish(true), Math.max(0, Math.min(deadline - Date.now(), recheckMs)));
       watch.wake = () => finish(false);
       signal?.addEventListener("abort", onAbort, { once: true });
       if (watch.heard.size > 0 || signal?.aborted) finish(false);
@@ -105,9 +107,9 @@ async function answerFrom(ctx: PlatformContext, watch: Watch, prior: Cursor | nu
       // runs: a large fan-out wants throughput, one run wants its answer now).
       await new Promise((r) => setTimeout(r, Math.min(BURST_MAX_MS, ids.length / BURST_IDS_PER_MS)));
       done = await answer(watch.take());
-    } else if (rechecked) {
+    } else if (rechecked && Date.now() - quietSince >= recheckMs) {
       // Nothing heard: runs finished through another control plane announce themselves only here.
-      readAt = Date.now();
+      readAt = quietSince = Date.now();
       done = await terminal(ids);
     }
   }

@@ -1,7 +1,8 @@
 // The long-poll behind remote map resumes from a cursor: the previous poll's watch kept listening,
 // so the next poll reads back only the ids it added, yet misses nothing — not a run that finished
 // between polls, not an added run that finished long before, not an answer that never arrived, not a
-// finish this control plane never heard (another node's), which the periodic full read still finds.
+// finish this control plane never heard (another node's, on a shared store), which the periodic full
+// read still finds; the embedded store, whose finishes are all heard, is not read again and again.
 // Other workspaces' runs never answer; watches left behind are bounded. Runs heard finishing come
 // without their args; an answer that shows them reads them in one statement.
 import { after, before, describe, it } from "node:test";
@@ -99,18 +100,39 @@ describe("waitForAny with a cursor", () => {
     assert.deepEqual(after.runs, [], "an answer that arrived is not answered twice");
   });
 
-  it("a finish this control plane never heard is found by the full read a cursor cannot skip for long", async () => {
+  it("a store shared with other control planes: a finish this one never heard is found by the full read a cursor cannot skip for long", async () => {
+    // The same store, seen as Postgres: other nodes may finish its runs.
+    const shared = { ...ctx, store: Object.assign(Object.create(ctx.store) as Store, { kind: "postgres" }) } as PlatformContext;
     const runs = await mine(5);
     const ids = runs.map((r) => r.id);
     await finish(runs[0]!);
-    const first = await waitForAny(ctx, ids, 5_000);
+    const first = await waitForAny(shared, ids, 5_000);
     await finish(runs[1]!, { heard: false }); // finished through another node
     const rest = ids.slice(1);
     const t0 = Date.now();
     let got: FinishedRun[] = [];
     let cursor = first.cursor;
-    while (got.length === 0 && Date.now() - t0 < 5_000) ({ runs: got, cursor } = await waitForAny(ctx, rest, 300, { cursor, added: [] }));
+    while (got.length === 0 && Date.now() - t0 < 5_000) ({ runs: got, cursor } = await waitForAny(shared, rest, 300, { cursor, added: [] }));
     assert.deepEqual(got.map((r) => r.id), [ids[1]]);
+  });
+
+  it("the embedded store (this process's alone): polls with a cursor read only the ids they add, also while nothing is heard", async () => {
+    const runs = await mine(20);
+    const ids = runs.map((r) => r.id);
+    await finish(runs[0]!);
+    const first = await waitForAny(ctx, ids, 5_000);
+    const rest = ids.slice(1);
+    const [added] = await mine(1);
+    reads = [];
+    // Longer than a shared store's recheck and full-read pace, with nothing finishing.
+    const quiet = await waitForAny(ctx, [...rest, added!.id], 1_500, { cursor: first.cursor, added: [added!.id] });
+    assert.deepEqual(quiet.runs, []);
+    assert.deepEqual(reads, [[added!.id]], "only the added id was read");
+    await finish(runs[3]!);
+    reads = [];
+    const next = await waitForAny(ctx, [...rest, added!.id], 5_000, { cursor: quiet.cursor, added: [] });
+    assert.deepEqual(next.runs.map((r) => r.id), [ids[3]]);
+    assert.deepEqual(reads, [], "heard: nothing read");
   });
 
   it("a cursor of another process, an unknown watch or garbage falls back to reading every watched run", async () => {
