@@ -16,7 +16,10 @@ import { postgresUnavailable } from "../platform/store/pg-harness.ts";
 
 const FIXTURE = join(import.meta.dirname, "fixtures", "crash");
 const SLOTS = 2;
-const LEASE_MS = 1_500;
+// Short, so recovery comes soon; not so short that a busy machine's late heartbeat gets a live worker
+// declared dead (two platforms share the store in one case: each would take back the other's runs,
+// and a run started there would count an attempt).
+const LEASE_MS = 4_000;
 const TINY_PER_BATCH = 100;
 
 /** An HTTP gate the `gate` job polls: closed until `open()`. */
