@@ -39,7 +39,7 @@ describe("installDependencies", () => {
   });
   after(() => cleanup());
 
-  it("fast path: only nbox (and dev deps) => no npm, just the nbox symlink, in milliseconds", async () => {
+  it("fast path: only nbox (and dev deps) => no npm, just the nbox symlink", async () => {
     const dir = path.join(work, "fast");
     await writeTree(dir, {
       "package.json": JSON.stringify({ dependencies: { nbox: "file:../.." }, devDependencies: { typescript: "^5" } }),
@@ -47,11 +47,9 @@ describe("installDependencies", () => {
     });
     const cacheDir = path.join(work, "cache-fast");
     const lines: string[] = [];
-    const t0 = performance.now();
     const r = await installDependencies(dir, { cacheDir, nboxPackageDir: nboxDir, log: (l) => lines.push(l) });
-    const ms = performance.now() - t0;
+    // No npm run and no cache folder: nothing slow happened (no timing threshold needed).
     assert.deepEqual(r, { key: null, ranNpm: false });
-    assert.ok(ms < 500, `fast path took ${ms} ms`);
     assert.equal(await readlink(path.join(dir, "node_modules/nbox")), nboxDir);
     assert.deepEqual(await readdir(path.join(dir, "node_modules")), ["nbox"]);
     assert.equal(existsSync(cacheDir), false);
