@@ -112,6 +112,21 @@ describe("deploy-time type readings cache", () => {
     }
   });
 
+  it("after a power loss: an empty entry is read afresh, a writer's leftover is removed once old", async () => {
+    const cacheDir = temp("nbx-derive-cache-");
+    const dir = project();
+    await deriveTypes(input(dir), { cacheDir });
+    const [name] = readdirSync(cacheDir);
+    writeFileSync(join(cacheDir, name!), ""); // renamed into place, its data never reached the disk
+    const leftover = join(cacheDir, `${name}.dead.tmp`);
+    writeFileSync(leftover, "{ half");
+    const old = new Date(Date.now() - 120_000);
+    utimesSync(leftover, old, old);
+    assert.deepEqual(shapeProps(await deriveTypes(input(dir), { cacheDir })), ["h", "w"]);
+    assert.ok(JSON.parse(readFileSync(join(cacheDir, name!), "utf8")).result, "rewritten whole");
+    assert.deepEqual(readdirSync(cacheDir).filter((n) => n.endsWith(".tmp")), [], "the leftover is gone");
+  });
+
   it("keeps the most recently used entries", () => {
     const cacheDir = temp("nbx-derive-cache-");
     const cache = new DeriveCache(cacheDir, "salt", 2);
