@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import { RecentFinishes } from "./recent-finishes.ts";
 import type { FinishedRun } from "./store/runs-repo.ts";
 import { WaitWatches } from "./wait-watches.ts";
 
@@ -14,10 +15,13 @@ export interface RunEventMap {
 export class RunEvents extends EventEmitter<RunEventMap> {
   /** Long-polls over many runs listen through these (and resume from them). */
   readonly waitWatches = new WaitWatches(this);
+  /** Runs heard finishing since this process started (the first listener: before any wait hears one). */
+  readonly recentFinishes = new RecentFinishes();
 
   constructor() {
     super();
     this.setMaxListeners(0);
+    this.on("finished", (id) => this.recentFinishes.add(id));
   }
 
   /** Resolve when `event` fires for `id` (with the finished row, when the finisher gave it), or after `ms`. */

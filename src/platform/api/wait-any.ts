@@ -78,8 +78,10 @@ async function answerFrom(ctx: PlatformContext, watch: Watch, prior: Cursor | nu
   const { recheckMs, fullReadMs } = storeRechecks(ctx);
   if (prior && Date.now() - prior.readAt < fullReadMs) {
     // Everything that finished since the last answer was heard; the added ids were not watched then.
+    // On the embedded store an added run not heard finishing (the watch hears it from now on) has not.
     readAt = prior.readAt;
-    done = await answer(watch.take(), (opts.added ?? []).filter((id) => watch.wanted.has(id)));
+    const added = (opts.added ?? []).filter((id) => watch.wanted.has(id));
+    done = await answer(watch.take(), ctx.store.kind === "pglite" ? added.filter((id) => ctx.events.recentFinishes.mayHaveFinished(id)) : added);
   } else {
     readAt = Date.now();
     watch.take();

@@ -30,5 +30,11 @@ export function newId(kind: IdKind, now: number = Date.now()): string {
   return `${ID_PREFIXES[kind]}_${time}${seq}${randomBytes(5).toString("hex")}`;
 }
 
+/** When an id was made (epoch ms, from its time part); NaN for a string that is not such an id. */
+export function idTime(id: string): number {
+  const m = /^[a-z]+_([0-9a-f]{12})/.exec(id);
+  return m ? parseInt(m[1]!, 16) : NaN;
+}
+
 /** 16-byte W3C trace id, for runs triggered without a parent trace. */
 export const newTraceId = (): string => randomBytes(16).toString("hex");
