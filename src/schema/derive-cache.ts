@@ -56,19 +56,18 @@ export class DeriveCache {
     }
   }
 
-  /** Keep a reading. Failing to write (read-only or full disk) only costs the next deploy time. */
+  /** Keep a reading. Failing to (read-only or full disk, a file gone meanwhile) only costs the next deploy time. */
   write(input: DeriveInput, inputs: ReadingInputs, result: DerivedTypes): void {
     const base = dirname(input.file);
     const rel = (p: string) => relative(base, p);
-    const entry: Entry = {
-      format: FORMAT,
-      files: inputs.files.map((f) => [rel(f.path), sha(f.text)]),
-      dirs: [...new Set(inputs.files.map((f) => dirname(f.path)).filter((d) => !d.split(sep).includes("node_modules")))].map((d) => [rel(d), listingSha(d)]),
-      config: inputs.configs[0] ? rel(inputs.configs[0]) : null,
-      result,
-    };
-    for (const c of inputs.configs) entry.files.push([rel(c), sha(readFileSync(c))]);
     try {
+      const entry: Entry = {
+        format: FORMAT,
+        files: [...inputs.files.map((f): [string, string] => [rel(f.path), sha(f.text)]), ...inputs.configs.map((c): [string, string] => [rel(c), sha(readFileSync(c))])],
+        dirs: [...new Set(inputs.files.map((f) => dirname(f.path)).filter((d) => !d.split(sep).includes("node_modules")))].map((d) => [rel(d), listingSha(d)]),
+        config: inputs.configs[0] ? rel(inputs.configs[0]) : null,
+        result,
+      };
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       const path = this.entryPath(input);
       const tmp = `${path}.${randomBytes(4).toString("hex")}.tmp`;

@@ -127,6 +127,15 @@ describe("deploy-time type readings cache", () => {
     assert.deepEqual(readdirSync(cacheDir).filter((n) => n.endsWith(".tmp")), [], "the leftover is gone");
   });
 
+  it("a file gone between reading and keeping: nothing kept, nothing thrown", () => {
+    const cacheDir = temp("nbx-derive-cache-");
+    const dir = project();
+    const cache = new DeriveCache(cacheDir, "salt");
+    const result = { schemas: { defs: {}, methods: {}, fields: {} }, optional: {} };
+    assert.doesNotThrow(() => cache.write(input(dir), { files: [], configs: [join(dir, "gone", "tsconfig.json")] }, result));
+    assert.equal(cache.read(input(dir)), undefined);
+  });
+
   it("keeps the most recently used entries", () => {
     const cacheDir = temp("nbx-derive-cache-");
     const cache = new DeriveCache(cacheDir, "salt", 2);

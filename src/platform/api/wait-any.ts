@@ -5,7 +5,7 @@
 import type { PlatformContext } from "../context.ts";
 import type { FinishedRun } from "../store/runs-repo.ts";
 import type { Watch } from "../wait-watches.ts";
-import { storeRechecks } from "./wait.ts";
+import { hearsEveryFinish, storeRechecks } from "./wait.ts";
 
 // Gathering a burst of finishes: 1 ms per this many watched runs, at most BURST_MAX_MS.
 const BURST_IDS_PER_MS = 50;
@@ -81,7 +81,7 @@ async function answerFrom(ctx: PlatformContext, watch: Watch, prior: Cursor | nu
     // On the embedded store an added run not heard finishing (the watch hears it from now on) has not.
     readAt = prior.readAt;
     const added = (opts.added ?? []).filter((id) => watch.wanted.has(id));
-    done = await answer(watch.take(), ctx.store.kind === "pglite" ? added.filter((id) => ctx.events.recentFinishes.mayHaveFinished(id)) : added);
+    done = await answer(watch.take(), hearsEveryFinish(ctx) ? added.filter((id) => ctx.events.recentFinishes.mayHaveFinished(id)) : added);
   } else {
     readAt = Date.now();
     watch.take();

@@ -12,8 +12,11 @@ import { TERMINAL_RUN_STATUSES, type RunRow } from "../store/schema.ts";
  * watched runs every second cost more than running them).
  */
 export function storeRechecks(ctx: Pick<PlatformContext, "store">): { recheckMs: number; fullReadMs: number } {
-  return ctx.store.kind === "pglite" ? { recheckMs: 5_000, fullReadMs: 10_000 } : { recheckMs: 500, fullReadMs: 1_000 };
+  return hearsEveryFinish(ctx) ? { recheckMs: 5_000, fullReadMs: 10_000 } : { recheckMs: 500, fullReadMs: 1_000 };
 }
+
+/** Whether every finish in the store is announced in this process (the embedded store: its data folder is locked to it). */
+export const hearsEveryFinish = (ctx: Pick<PlatformContext, "store">): boolean => ctx.store.kind === "pglite";
 
 export const isTerminal = (r: Pick<RunRow, "status">) => (TERMINAL_RUN_STATUSES as readonly string[]).includes(r.status);
 
