@@ -1,7 +1,7 @@
 // Types of the platform API's routes, taken from their declarations (type-only: the SDK loads no
 // schema code at run time). A route is named "METHOD /path", as declared.
 import type { z } from "zod";
-import type { ApiContract } from "../platform/api/contract/index.ts";
+import type { ApiContract } from "../contract/index.ts";
 
 export type RouteKey = keyof ApiContract;
 type Req<K extends RouteKey> = ApiContract[K] extends { request: infer R } ? R : {};

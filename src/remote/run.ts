@@ -2,7 +2,7 @@ import { fromWire } from "../codec/index.ts";
 import { NboxError, type ErrorCode } from "../errors.ts";
 import type { Span } from "../trace/span.ts";
 import type { PlatformClient } from "./client.ts";
-import { WORKER_CRASH } from "../worker/runtime/errors.ts";
+import { WORKER_CRASH } from "../contract/run-errors.ts";
 import { RemoteError } from "./remote-error.ts";
 import { TERMINAL_STATUSES, type RunInfo, type RunStatus } from "./types.ts";
 

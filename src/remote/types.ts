@@ -2,7 +2,7 @@ import type { AnyFn } from "../operator/types.ts";
 import type { FanOutOptions, SettledResult } from "../operator/fan-out.ts";
 import type { Run } from "./run.ts";
 import type { z } from "zod";
-import type { Deployment as DeploymentSchema, Run as RunSchema } from "../platform/api/contract/schemas.ts";
+import type { Deployment as DeploymentSchema, Run as RunSchema } from "../contract/schemas.ts";
 
 /** Arguments a job takes: `forward`'s parameters for operators, the parameters of a plain function type. */
 export type JobArgs<T> = T extends { forward: infer F extends AnyFn } ? Parameters<F> : T extends AnyFn ? Parameters<T> : any[];

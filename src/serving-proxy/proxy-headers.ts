@@ -3,8 +3,10 @@
 // Content-Length or Transfer-Encoding that the proxy does not honour byte for byte would leave that
 // connection half-read, and the next, unrelated request on it would be misparsed (request desync).
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
-import { SECRET_HEADER } from "../worker/serving/config.ts";
 import type { ProxyFailure } from "./proxy.ts";
+
+/** Header the proxy adds on both hops: a worker and a serving refuse requests without it (403). */
+export const SECRET_HEADER = "x-nbox-serving-secret";
 
 /** Hop-by-hop headers: they describe one connection and never travel past it. */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "te", "trailer", "upgrade", "expect"]);

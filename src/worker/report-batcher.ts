@@ -4,7 +4,7 @@
 // also sees all its logs. A report the control plane could not take is sent again, merged with
 // what came meanwhile: nothing is dropped.
 import type { z } from "@hono/zod-openapi";
-import { MAX_CLAIM_RUNS, type WorkerReport } from "../platform/api/contract/routes-worker.ts";
+import { MAX_CLAIM_RUNS, type WorkerReport } from "../contract/routes-worker.ts";
 import type { Span } from "../trace/span.ts";
 import type { ControlPlane } from "./control-plane.ts";
 import type { RunRow } from "./run-executor.ts";

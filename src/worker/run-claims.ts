@@ -1,7 +1,7 @@
 // Runs BullMQ delivered are claimed at the control plane in batches: the deliveries of one moment
 // go out together (one statement there), riding on the worker's next report — so a run's finish
 // and the claim of the next delivery usually cost one request.
-import { MAX_CLAIM_RUNS } from "../platform/api/contract/routes-worker.ts";
+import { MAX_CLAIM_RUNS } from "../contract/routes-worker.ts";
 import type { RunRow } from "./run-executor.ts";
 
 /** What a claim got: the run (now held here), "held" (another worker still holds it), or null (nothing to run). */

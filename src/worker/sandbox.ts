@@ -5,9 +5,12 @@
 // The network is shared: user code may call APIs, including the platform's own.
 import { execFile } from "node:child_process";
 import { accessSync, constants, lstatSync, readlinkSync, realpathSync } from "node:fs";
-import { delimiter, dirname, join, sep } from "node:path";
+import { delimiter, dirname, join } from "node:path";
+import { isInside } from "../lib/is-inside.ts";
 
-export type SandboxStatus = { kind: "bwrap"; bwrap: string } | { kind: "none"; reason: string };
+import type { SandboxStatus } from "../contract/vocabulary.ts";
+
+export type { SandboxStatus };
 
 export interface SandboxMounts {
   /** Trees shown read-only at their own path (node's install prefix, the nbox package). */
@@ -51,8 +54,6 @@ const ETC = [
   "mime.types",
   "os-release",
 ];
-
-export const isInside = (p: string, tree: string) => p === tree || p.startsWith(tree.endsWith(sep) ? tree : tree + sep);
 
 /** Node's install prefix (`<prefix>/bin/node`): it may live outside /usr (nvm, a tarball in /opt). */
 export function nodePrefix(): string {

@@ -6,7 +6,8 @@ import { mkdirSync, readdirSync, readlinkSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { childEnv } from "./child-env.ts";
-import { bwrapArgs, isInside } from "./sandbox.ts";
+import { isInside } from "../lib/is-inside.ts";
+import { bwrapArgs } from "./sandbox.ts";
 import { createScratch, removeScratch, type Scratch } from "./scratch.ts";
 
 /** How the platform starts user processes of one workspace. */

@@ -5,7 +5,7 @@
 import { availableParallelism, hostname } from "node:os";
 import { resolve } from "node:path";
 import { resolveLimits } from "../bundle/limits.ts";
-import { WORKER_PROTOCOL } from "../platform/api/contract/routes-worker.ts";
+import { WORKER_PROTOCOL } from "../contract/routes-worker.ts";
 import { ProcessPool } from "./jobs/index.ts";
 import { ControlPlane, isTransient } from "./control-plane.ts";
 import { defaultCacheDir } from "../lib/cache-root.ts";

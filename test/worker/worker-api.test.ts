@@ -5,7 +5,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { sql } from "drizzle-orm";
-import { WORKER_PROTOCOL } from "../../src/platform/api/contract/routes-worker.ts";
+import { WORKER_PROTOCOL } from "../../src/contract/routes-worker.ts";
 import { call, createWorkerToken, importProject, startTestPlatform, wsName, type TestPlatform } from "./_helpers.ts";
 
 describe("worker API", () => {

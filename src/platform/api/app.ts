@@ -5,7 +5,7 @@ import { NboxError } from "../../errors.ts";
 import type { PlatformContext } from "../context.ts";
 import type { ServingHost } from "../serving/types.ts";
 import { bearerAuth } from "./auth.ts";
-import { adminContract } from "./contract/routes-admin.ts";
+import { adminContract } from "../../contract/routes-admin.ts";
 import type { ApiEnv } from "./env.ts";
 import { apiFailure, onApiError } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";

@@ -1,7 +1,7 @@
 import { NboxError } from "../../errors.ts";
 import type { PlatformContext } from "../context.ts";
 import { checkWorkspaceAccess, requireAdmin, resolveWorkspace } from "./auth.ts";
-import { adminContract as r } from "./contract/routes-admin.ts";
+import { adminContract as r } from "../../contract/routes-admin.ts";
 import { router } from "./validation.ts";
 
 /** Workspaces, tokens (incl. a serving's current token), schedules and events. */

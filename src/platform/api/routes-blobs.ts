@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { bodyLimit } from "hono/body-limit";
 import { NboxError } from "../../errors.ts";
 import type { PlatformContext } from "../context.ts";
-import { HASH } from "./contract/helpers.ts";
-import { deploymentContract as r } from "./contract/routes-deployments.ts";
+import { HASH } from "../../contract/helpers.ts";
+import { deploymentContract as r } from "../../contract/routes-deployments.ts";
 import { router } from "./validation.ts";
 
 const blobFile = (ctx: PlatformContext, hash: string) => join(ctx.config.dataDir, "blobs", `${hash}.json`);

@@ -1,6 +1,6 @@
 import { storeBundle, storedBundleSize, sweepStaleUploads, tooLarge } from "../bundle-store.ts";
 import type { PlatformContext } from "../context.ts";
-import { deploymentContract as r } from "./contract/routes-deployments.ts";
+import { deploymentContract as r } from "../../contract/routes-deployments.ts";
 import { router } from "./validation.ts";
 
 /** Content-addressed bundles: uploads are verified against their hash and never overwritten. */

@@ -6,7 +6,7 @@ import type { PlatformContext } from "../context.ts";
 import { parseManifest } from "../deployments.ts";
 import type { DeploymentRow } from "../store/schema.ts";
 import { checkWorkspaceAccess, resolveWorkspace } from "./auth.ts";
-import { deploymentContract as r } from "./contract/routes-deployments.ts";
+import { deploymentContract as r } from "../../contract/routes-deployments.ts";
 import { router } from "./validation.ts";
 import { isArgsRef, readArgsRef } from "./routes-blobs.ts";
 import { JobArgs } from "./job-args.ts";

@@ -4,7 +4,7 @@ import type { FinishedRun } from "../store/runs-repo.ts";
 import type { RunRow } from "../store/schema.ts";
 import type { TokenInfo } from "../store/tokens-repo.ts";
 import { resolveWorkspace } from "./auth.ts";
-import { runContract as r } from "./contract/routes-runs.ts";
+import { runContract as r } from "../../contract/routes-runs.ts";
 import { presentRun, presentRuns } from "./present.ts";
 import { isTerminal, waitForRun } from "./wait.ts";
 import { waitForAny } from "./wait-any.ts";

@@ -2,7 +2,7 @@ import type { PlatformContext } from "../context.ts";
 import type { ServingHost } from "../serving/types.ts";
 import { resolveWorkspace } from "./auth.ts";
 import { NboxError } from "../../errors.ts";
-import { runContract as r } from "./contract/routes-runs.ts";
+import { runContract as r } from "../../contract/routes-runs.ts";
 import { router } from "./validation.ts";
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());

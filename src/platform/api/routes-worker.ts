@@ -8,7 +8,7 @@ import type { TokenInfo } from "../store/tokens-repo.ts";
 import type { WorkerHub } from "../workers/hub.ts";
 import type { Report, ReportWriter } from "../workers/report.ts";
 import type { z } from "@hono/zod-openapi";
-import { ServingAssignment, WORKER_PROTOCOL, workerContract as r } from "./contract/routes-worker.ts";
+import { ServingAssignment, WORKER_PROTOCOL, workerContract as r } from "../../contract/routes-worker.ts";
 import { router } from "./validation.ts";
 
 /** What the worker routes need besides the context. */

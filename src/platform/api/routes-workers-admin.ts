@@ -2,7 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import type { PlatformContext } from "../context.ts";
 import type { WorkerRow } from "../store/schema.ts";
 import { requireAdmin } from "./auth.ts";
-import { workersAdminContract as r, type WorkerInfo } from "./contract/routes-workers-admin.ts";
+import { workersAdminContract as r, type WorkerInfo } from "../../contract/routes-workers-admin.ts";
 import { router } from "./validation.ts";
 
 /** Gone workers stay listed this long (all of them with ?all=true): every `nbx up` start registers a new local worker. */

@@ -8,7 +8,7 @@ import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Context, Hono } from "hono";
 import type { z } from "@hono/zod-openapi";
 import { NboxError } from "../../errors.ts";
-import type { ServingAssignment, WorkerReport } from "../api/contract/routes-worker.ts";
+import type { ServingAssignment, WorkerReport } from "../../contract/routes-worker.ts";
 import type { PlatformContext } from "../context.ts";
 import { proxyNode } from "../../serving-proxy/proxy.ts";
 import type { ServingHost } from "../serving/types.ts";

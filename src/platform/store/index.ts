@@ -54,7 +54,6 @@ export type { Db, StoreKind } from "./db.ts";
 export type { TokenInfo, CreateTokenInput } from "./tokens-repo.ts";
 export type { UpsertDeploymentVersionInput, UpsertDeploymentVersionResult } from "./deployments-repo.ts";
 export type { CreateRunInput, FinishedRun, ClaimFilter, ClaimOptions, LeaseOptions, StartedInput, FinishRunInput, RequeueInput, ListRunsInput, RecoverOptions, RecoverResult } from "./runs-repo.ts";
-export { retryDelayMs, MAX_RETRY_BACKOFF_MS } from "./runs-repo.ts";
 export type { LogLineInput } from "./logs-repo.ts";
 export type { SpanInput, SpanQuery } from "./spans-repo.ts";
 export type { UpsertScheduleInput } from "./schedules-repo.ts";

@@ -5,8 +5,9 @@ import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
 import { holdsNul, mayHoldNul, withoutNul } from "./nul.ts";
 import { StoreError } from "./errors.ts";
 import { newId, newTraceId } from "./ids.ts";
+import { MAX_RETRY_BACKOFF_MS } from "../../contract/retry.ts";
 // The same error name the executor gives a call whose process died: to the user, both are a crash.
-import { WORKER_CRASH as WORKER_CRASH_ERROR } from "../../worker/runtime/errors.ts";
+import { WORKER_CRASH as WORKER_CRASH_ERROR } from "../../contract/run-errors.ts";
 import {
   RUN_STATUSES,
   runs,
@@ -118,13 +119,6 @@ export interface RecoverResult {
   cancelled: string[];
 }
 
-// Retry backoff doubles per attempt, capped so a long retry chain still makes progress.
-export const MAX_RETRY_BACKOFF_MS = 5 * 60_000;
-
-/** Delay before the attempt after `attempt` (1-based) failed. */
-export function retryDelayMs(baseMs: number, attempt: number): number {
-  return Math.min(baseMs * 2 ** (attempt - 1), MAX_RETRY_BACKOFF_MS);
-}
 
 export interface RunsRepo {
   createRun(input: CreateRunInput): Promise<RunRow>;

@@ -5,7 +5,7 @@
 // reads them, one statement per answer). Spans are written a moment later in batches (off the
 // result's path); readers of a run's spans flush them first.
 import type { z } from "@hono/zod-openapi";
-import type { WorkerReport } from "../api/contract/routes-worker.ts";
+import type { WorkerReport } from "../../contract/routes-worker.ts";
 import type { PlatformContext } from "../context.ts";
 import type { SpanInput } from "../store/spans-repo.ts";
 import type { RunRow } from "../store/schema.ts";

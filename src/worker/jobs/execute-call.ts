@@ -6,7 +6,7 @@ import type { OperatorLocator } from "../../operator/locate.ts";
 import { newSpanId, newTraceId } from "../../trace/ids.ts";
 import type { Span } from "../../trace/span.ts";
 import { formatTraceParent, parseTraceParent } from "../../trace/traceparent.ts";
-import { RUN_CANCELLED, RUN_TIMEOUT, executorErrorWire } from "../runtime/errors.ts";
+import { RUN_CANCELLED, RUN_TIMEOUT, executorErrorWire } from "../../contract/run-errors.ts";
 import type { ProcessPool } from "./process-pool.ts";
 import type { LogStream, WorkerProcess } from "./worker-process.ts";
 import type { RuntimeLaunch } from "../spawn-runtime.ts";

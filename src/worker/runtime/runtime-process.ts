@@ -11,7 +11,7 @@ import type { Span } from "../../trace/span.ts";
 import type { ErrorCode } from "../../errors.ts";
 import { spawnRuntime, type RuntimeLaunch } from "../spawn-runtime.ts";
 import type { Scratch } from "../scratch.ts";
-import { WORKER_CRASH, executorErrorWire } from "./errors.ts";
+import { WORKER_CRASH, executorErrorWire } from "../../contract/run-errors.ts";
 import { LineSplitter, MAX_LINE_CHARS } from "./line-splitter.ts";
 import { MARKER_ENV, isChildMessage, markerPrefix, type CallOp, type ChildMessage, type Owner, type ParentMessage, type RuntimeMode, type ValueEncoding } from "./protocol.ts";
 import { Outbox, unpack, type Envelope } from "./outbox.ts";

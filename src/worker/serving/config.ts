@@ -1,9 +1,8 @@
 // What the serving host hands a serving process: which deployment version to load and how to
 // serve it; and the secret header that proves a request came through the platform's proxy
-// (which did the auth).
+// (which did the auth; the proxy owns its name).
 
-/** Header the platform proxy adds; the serving app refuses requests without it (403). */
-export const SECRET_HEADER = "x-nbox-serving-secret";
+export { SECRET_HEADER } from "../../serving-proxy/proxy-headers.ts";
 
 /** Default per-call timeout when the manifest sets no `resource.timeoutMs`. */
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { request } from "node:http";
 import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { apiContract } from "../../../src/platform/api/contract/index.ts";
+import { apiContract } from "../../../src/contract/index.ts";
 import { PlatformClient, type SendInit } from "../../../src/remote/client.ts";
 import { importProject, startTestPlatform, wsName, type TestPlatform } from "./_helpers.ts";
 

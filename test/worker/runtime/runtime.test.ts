@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 import { fromWire, toWire } from "../../../src/codec/index.ts";
 import type { Span } from "../../../src/trace/span.ts";
 import { RuntimeProcess } from "../../../src/worker/runtime/runtime-process.ts";
-import { WORKER_CRASH } from "../../../src/worker/runtime/errors.ts";
+import { WORKER_CRASH } from "../../../src/contract/run-errors.ts";
 import { tempProject, type TempProject } from "../../platform/executor/_project.ts";
 import { appOver, ok, post, servingRuntime } from "./_runtime.ts";
 

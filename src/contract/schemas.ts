@@ -1,8 +1,8 @@
 // The shapes the platform API sends and accepts, declared once: the server validates input with
 // them, the OpenAPI document is generated from them, and the SDK's client takes its types from them.
 import { z } from "@hono/zod-openapi";
-import { ERROR_CODES } from "../../../errors.ts";
-import { DEPLOYMENT_KINDS, DEPLOYMENT_TYPES, LOG_STREAMS, RUN_STATUSES, SERVING_STATUSES, SPAN_STATUSES, TOKEN_SCOPES } from "../../store/schema.ts";
+import { ERROR_CODES } from "../errors.ts";
+import { DEPLOYMENT_KINDS, DEPLOYMENT_TYPES, LOG_STREAMS, RUN_STATUSES, SERVING_STATUSES, SPAN_STATUSES, TOKEN_SCOPES } from "./vocabulary.ts";
 
 /** Every failure: `{ ok: false, error: { code, name, message } }` (code from the one closed list). */
 export const ErrorEnvelope = z

@@ -1,6 +1,6 @@
 // Declarations of the run and serving-listing routes.
 import { createRoute, z } from "@hono/zod-openapi";
-import { RUN_STATUSES } from "../../store/schema.ts";
+import { RUN_STATUSES } from "./vocabulary.ts";
 import { failures, intQuery, json, jsonBody, platformId } from "./helpers.ts";
 import { LogLine, Run, Serving, Span } from "./schemas.ts";
 

@@ -1,6 +1,7 @@
-// Errors the executor itself reports (as opposed to errors thrown by user code). They travel as
-// codec wire like user errors, so the run record and the RemoteError on the caller look the same.
-import { toWire } from "../../codec/index.ts";
+// Errors the worker's executor reports (as opposed to errors thrown by user code), and the crash
+// error the store gives a run whose worker died. They travel as codec wire like user errors, so the
+// run record and the RemoteError on the caller look the same.
+import { toWire } from "../codec/index.ts";
 
 /** The worker process died during a call (process.exit, a fatal signal, out of memory…). */
 export const WORKER_CRASH = "WorkerCrashError";

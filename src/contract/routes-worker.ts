@@ -1,7 +1,7 @@
 // Declarations of the worker API: the only way a worker (`nbx worker`, or the local one `nbx up`
 // starts) reaches the control plane. Worker tokens may call these routes and nothing else.
 import { createRoute, z } from "@hono/zod-openapi";
-import { LOG_STREAMS, SERVING_STATUSES, TERMINAL_RUN_STATUSES } from "../../store/schema.ts";
+import { LOG_STREAMS, SERVING_STATUSES, TERMINAL_RUN_STATUSES } from "./vocabulary.ts";
 import { failures, hashParam, json, jsonBody, platformId } from "./helpers.ts";
 import { StoredErrorSchema, WireValue } from "./schemas.ts";
 

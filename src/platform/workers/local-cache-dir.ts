@@ -3,8 +3,8 @@
 // (the SDK's discovery walks up from the working folder looking for `.nbox`).
 import { homedir } from "node:os";
 import { basename, dirname, resolve } from "node:path";
-import { NboxError } from "../errors.ts";
-import { isInside } from "./sandbox.ts";
+import { NboxError } from "../../errors.ts";
+import { isInside } from "../../lib/is-inside.ts";
 
 /** Throws when user code running from `cacheDir` could find `dataDir`. */
 export function checkCacheDir(cacheDir: string, dataDir: string): void {
