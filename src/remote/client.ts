@@ -1,6 +1,7 @@
 import { ERROR_STATUS, isErrorCode, NboxError, type ErrorCode } from "../errors.ts";
 import type { ApiArgs, ApiInput, ApiOutput, RouteKey } from "./api-types.ts";
 import { discoverPlatform, type Connection } from "./discovery.ts";
+import { httpExchange, type ExchangeAnswer } from "./http-exchange.ts";
 import { RemoteError, type WireErrorBody } from "./remote-error.ts";
 
 export interface ClientOptions extends Partial<Connection> {
@@ -61,21 +62,22 @@ export class PlatformClient {
       payload = JSON.stringify(body);
       headers["content-type"] = "application/json";
     }
-    let res: Response;
+    let res: ExchangeAnswer;
     try {
-      res = await fetch(`${this.url}/api/v1${path}`, { method, headers, body: payload, signal: init.signal });
+      res = await httpExchange(`${this.url}/api/v1${path}`, { method, headers, body: payload, signal: init.signal });
     } catch (err) {
       if ((err as Error).name === "AbortError") throw err;
       throw new NboxError("UNAVAILABLE", `cannot reach the nbox platform at ${this.url} (${(err as Error).message})`, "Is `nbx up` running? Check NBOX_URL", { cause: err });
     }
-    const text = await res.text();
+    const text = res.text;
+    const ok = res.status >= 200 && res.status < 300;
     let json: { error?: WireErrorBody } | undefined;
     try {
       json = text ? JSON.parse(text) : undefined;
     } catch {
       json = undefined;
     }
-    if (!res.ok) {
+    if (!ok) {
       const e = json?.error;
       // `instanceof NotFoundError` holds for a missing deployment as for a missing serving method.
       if (isErrorCode(e?.code)) throw RemoteError.from(e, { status: res.status });

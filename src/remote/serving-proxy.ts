@@ -1,6 +1,7 @@
 import { fromWire, toWire } from "../codec/index.ts";
 import { NboxError } from "../errors.ts";
 import { getTracer } from "../trace/tracer.ts";
+import { httpExchange, type ExchangeAnswer } from "./http-exchange.ts";
 import { RemoteError, type WireErrorBody } from "./remote-error.ts";
 import type { DeploymentInfo } from "./types.ts";
 import type { RemoteServing, WhoAreYou } from "./serving-types.ts";
@@ -31,18 +32,19 @@ export class ServingClient {
   }
 
   async send(method: string, path: string, body?: unknown): Promise<unknown> {
-    let res: Response;
+    let res: ExchangeAnswer;
     try {
-      res = await fetch(this.url + path, { method, headers: this.headers(body !== undefined), body: body === undefined ? undefined : JSON.stringify(body) });
+      res = await httpExchange(this.url + path, { method, headers: this.headers(body !== undefined), body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (err) {
       throw new NboxError("UNAVAILABLE", `cannot reach serving ${this.url} (${(err as Error).message})`, undefined, { cause: err });
     }
-    const text = await res.text();
+    const text = res.text;
     let json: Wire | undefined;
     try {
       json = JSON.parse(text) as Wire;
     } catch {
-      throw RemoteError.from({ message: `${method} ${this.url}${path} answered HTTP ${res.status} with non-JSON: ${text.slice(0, 120)}` }, { status: res.ok ? 502 : res.status });
+      const ok = res.status >= 200 && res.status < 300;
+      throw RemoteError.from({ message: `${method} ${this.url}${path} answered HTTP ${res.status} with non-JSON: ${text.slice(0, 120)}` }, { status: ok ? 502 : res.status });
     }
     if (json.ok) return fromWire(json.value);
     throw RemoteError.from(json.error, { status: res.status });

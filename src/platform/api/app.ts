@@ -1,10 +1,10 @@
 import type { Hono } from "hono";
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import { bodyLimit } from "hono/body-limit";
 import { NboxError } from "../../errors.ts";
 import type { PlatformContext } from "../context.ts";
 import type { ServingHost } from "../serving/types.ts";
 import { bearerAuth } from "./auth.ts";
+import { requestBodyLimit } from "./body-limit.ts";
 import { adminContract } from "../../contract/routes-admin.ts";
 import type { ApiEnv } from "./env.ts";
 import { apiFailure, onApiError } from "./errors.ts";
@@ -28,6 +28,7 @@ export function createApi(ctx: PlatformContext, servings?: ServingHost, extra?: 
   const tooLarge = () => {
     throw new NboxError("PAYLOAD_TOO_LARGE", `request body is larger than the limit of ${ctx.config.maxBodyBytes} bytes`, "Send large values by reference or raise --max-body");
   };
+  const limit = requestBodyLimit(ctx.config.maxBodyBytes, tooLarge);
   const root = router();
   let doc: ReturnType<typeof openApiDocument> | undefined;
   const api = root
@@ -37,7 +38,7 @@ export function createApi(ctx: PlatformContext, servings?: ServingHost, extra?: 
     .use("*", bearerAuth(ctx))
     // The two upload routes have their own (larger) limits; everything else the general one, checked
     // before reading. Matched exactly: a deployment or workspace named "bundles" gets no exemption.
-    .use("*", async (c, next) => (UPLOAD_ROUTE.test(`${c.req.method} ${c.req.path}`) ? next() : bodyLimit({ maxSize: ctx.config.maxBodyBytes, onError: tooLarge })(c, next)))
+    .use("*", async (c, next) => (UPLOAD_ROUTE.test(`${c.req.method} ${c.req.path}`) ? next() : limit(c, next)))
     .route("/", adminRoutes(ctx))
     .route("/", bundleRoutes(ctx))
     .route("/", deploymentRoutes(ctx, servings))

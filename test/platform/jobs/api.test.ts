@@ -75,20 +75,12 @@ describe("jobs e2e: API input checks", () => {
     const full = await tp.api("POST", "/runs/wait", { ids, timeoutMs: 10_000 });
     assert.ok(full.json.runs.length > 0 && full.json.runs.every((run: { args: unknown }) => Array.isArray(run.args)));
     // The SDK's answers leave them out: a fan-out does not get every input back.
-    const remote = await mod.square.deploy(ws, { client: tp.client });
-    const answers: unknown[] = [];
-    const realFetch = globalThis.fetch;
-    globalThis.fetch = async (...a: Parameters<typeof fetch>) => {
-      const res = await realFetch(...a);
-      if (/\/runs(\/wait)?$/.test(String(a[0]))) answers.push(await res.clone().json());
-      return res;
-    };
-    try {
-      assert.deepEqual(await remote.map([1, 2, 3]), [1, 4, 9]);
-      assert.equal(await remote(5), 25);
-    } finally {
-      globalThis.fetch = realFetch;
-    }
+    const spy = new SpyClient({ url: tp.url, token: tp.client.token });
+    const remote = await mod.square.deploy(ws, { client: spy });
+    spy.calls.length = 0;
+    assert.deepEqual(await remote.map([1, 2, 3]), [1, 4, 9]);
+    assert.equal(await remote(5), 25);
+    const answers = spy.calls.filter((c) => /\/runs(\/wait)?$/.test(c.path)).map((c) => c.res);
     const runsSeen = answers.flatMap((a: any) => (a.runs ?? (a.run ? [a.run] : [])) as object[]);
     assert.ok(runsSeen.length >= 4, `saw ${runsSeen.length} runs in answers`);
     assert.ok(runsSeen.every((run) => !("args" in run)), JSON.stringify(answers));
