@@ -316,10 +316,9 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
     return applied;
   };
 
-  return {
+  const repo: RunsRepo = {
     async createRun(input) {
-      const [row] = await db.insert(runs).values(runValues(input, now())).returning();
-      return row!;
+      return (await repo.createRuns([input]))[0]!;
     },
 
     async createRuns(inputs, opts = {}) {
@@ -331,6 +330,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
         const rows = inputs.slice(i, i + STORE_DEFAULTS.insertBatch).map((x) => ({ ...runValues(x, t), ...holder }));
         // One statement per chunk with the rows as a single JSON parameter (far cheaper than
         // 23 parameters per row); the rows are fully built here, so they are returned as they are.
+        // jsonb_to_recordset reads a JSON null as SQL NULL: args that are JSON null are kept as such.
         const json = rows.map((r) => ({
           id: r.id, workspace_id: r.workspaceId, deployment_id: r.deploymentId, version_id: r.versionId, status: r.status,
           args: r.args, attempt: r.attempt, max_retries: r.maxRetries, timeout_ms: r.timeoutMs, retry_backoff_ms: r.retryBackoffMs,
@@ -346,7 +346,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
           insert into ${runs} (id, workspace_id, deployment_id, version_id, status, args, result, error, attempt, max_retries, timeout_ms,
             retry_backoff_ms, trace_id, parent_span_id, traceparent, scheduled_for, schedule_id, created_at, started_at, finished_at,
             worker_id, lease_expires_at, cancel_requested, log_seq)
-          select id, workspace_id, deployment_id, version_id, status, args, null, null, attempt, max_retries, timeout_ms,
+          select id, workspace_id, deployment_id, version_id, status, coalesce(args, 'null'::jsonb), null, null, attempt, max_retries, timeout_ms,
             retry_backoff_ms, trace_id, parent_span_id, traceparent, scheduled_for, schedule_id, created_at, null, null, worker_id,
             lease_expires_at, false, 0
           from jsonb_to_recordset(${param}::jsonb) as x(id text, workspace_id text, deployment_id text, version_id text,
@@ -557,4 +557,5 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
       return out;
     },
   };
+  return repo;
 }

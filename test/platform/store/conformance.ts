@@ -499,6 +499,15 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         const many = await store.argsOf([...made.slice(0, 3).map((r) => r.id), nested!.id, "run_missing"]);
         assert.deepEqual(many, new Map([...made.slice(0, 3).map((r) => [r.id, r.args] as const), [nested!.id, [{ b: [null, "x"], a: 1 }]] as const]));
         assert.deepEqual(await store.argsOf([]), new Map());
+        // JSON null is a value like any other (not a missing column), alone or in a batch.
+        const [nullOne] = [await store.createRun({ ...base, args: null })];
+        const nullMany = await store.createRuns([{ ...base, args: null }, { ...base, args: [null] }]);
+        assert.deepEqual([nullOne!.args, ...nullMany.map((r) => r.args)], [null, null, [null]]);
+        assert.deepEqual(
+          await store.argsOf([nullOne!.id, ...nullMany.map((r) => r.id)]),
+          new Map([[nullOne!.id, null], [nullMany[0]!.id, null], [nullMany[1]!.id, [null]]]),
+        );
+        assert.equal((await store.getRun(nullOne!.id))?.args, null);
         const again = await store.finishRuns(mine.map((r) => ({ id: r.id, status: "failed" as const })));
         assert.deepEqual(again, [], "finished runs stay finished");
         const done = await store.getRun(mine[0]!.id);
