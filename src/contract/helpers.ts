@@ -35,3 +35,9 @@ export const intQuery = (description: string) =>
     .string()
     .regex(/^-?\d+$/, "expected an integer")
     .openapi({ type: "integer", description });
+
+/** A yes/no carried in the query string: `true` or `false`. */
+export const boolQuery = (description: string) =>
+  z
+    .enum(["true", "false"], { error: "expected true or false" })
+    .openapi({ type: "boolean", description });

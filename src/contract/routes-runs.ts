@@ -1,7 +1,7 @@
 // Declarations of the run and serving-listing routes.
 import { createRoute, z } from "@hono/zod-openapi";
 import { RUN_STATUSES } from "./vocabulary.ts";
-import { failures, intQuery, json, jsonBody, platformId } from "./helpers.ts";
+import { boolQuery, failures, intQuery, json, jsonBody, platformId } from "./helpers.ts";
 import { LogLine, Run, Serving, Span } from "./schemas.ts";
 
 /** One long-poll may watch this many runs (remote map keeps its window below it). */
@@ -10,6 +10,7 @@ export const MAX_WAIT_IDS = 5_000;
 const runId = platformId("a run id");
 const idParams = z.object({ id: runId });
 const oneRun = (what: string) => json(z.object({ run: Run }), what);
+const withArgsQuery = boolQuery("false: the run in the answer leaves out its arguments").optional();
 const status = z.enum(RUN_STATUSES, { error: (iss) => `unknown status ${JSON.stringify(iss.input)}; use one of ${RUN_STATUSES.join(", ")}` });
 
 export const runContract = {
@@ -50,7 +51,7 @@ export const runContract = {
     method: "get",
     path: "/runs/{id}/wait",
     summary: "Long-poll until the run ends",
-    request: { params: idParams, query: z.object({ timeoutMs: intQuery("give up after this long (capped by the platform)").optional() }) },
+    request: { params: idParams, query: z.object({ timeoutMs: intQuery("give up after this long (capped by the platform)").optional(), withArgs: withArgsQuery }) },
     responses: { 200: oneRun("The run, finished or as it is at the deadline"), ...failures },
   }),
   "GET /runs/{id}/logs": createRoute({
@@ -74,7 +75,7 @@ export const runContract = {
     method: "post",
     path: "/runs/{id}/cancel",
     summary: "Cancel a run",
-    request: { params: idParams, query: z.object({ timeoutMs: intQuery("answer once the run has stopped, waiting at most this long").optional() }) },
+    request: { params: idParams, query: z.object({ timeoutMs: intQuery("answer once the run has stopped, waiting at most this long").optional(), withArgs: withArgsQuery }) },
     responses: { 200: oneRun("The run after the request"), ...failures },
   }),
   "POST /runs/{id}/retry": createRoute({

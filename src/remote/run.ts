@@ -40,7 +40,7 @@ export class Run<T = unknown> {
       const left = deadline - Date.now();
       if (left <= 0) throw new NboxError("TIMEOUT", `run ${this.id} did not finish within ${opts.timeoutMs} ms`);
       const slice = Math.min(WAIT_SLICE_MS, left);
-      const { run } = await this.client.call("GET /runs/{id}/wait", { params: { id: this.id }, query: { timeoutMs: Math.round(slice) }, signal: opts.signal });
+      const { run } = await this.client.call("GET /runs/{id}/wait", { params: { id: this.id }, query: { timeoutMs: Math.round(slice), withArgs: "false" }, signal: opts.signal });
       if (TERMINAL_STATUSES.includes(run.status)) return outcome<T>(run);
     }
   }
@@ -70,9 +70,9 @@ export class Run<T = unknown> {
     const timeoutMs = opts.timeoutMs ?? CANCEL_TIMEOUT_MS;
     const deadline = Date.now() + timeoutMs;
     const slice = () => Math.max(1, Math.round(Math.min(WAIT_SLICE_MS, deadline - Date.now())));
-    let { run } = await this.client.call("POST /runs/{id}/cancel", { params: { id: this.id }, query: { timeoutMs: slice() } });
+    let { run } = await this.client.call("POST /runs/{id}/cancel", { params: { id: this.id }, query: { timeoutMs: slice(), withArgs: "false" } });
     while (!TERMINAL_STATUSES.includes(run.status) && Date.now() < deadline) {
-      ({ run } = await this.client.call("GET /runs/{id}/wait", { params: { id: this.id }, query: { timeoutMs: slice() } }));
+      ({ run } = await this.client.call("GET /runs/{id}/wait", { params: { id: this.id }, query: { timeoutMs: slice(), withArgs: "false" } }));
     }
     if (TERMINAL_STATUSES.includes(run.status)) return run.status;
     throw new NboxError(

@@ -45,8 +45,9 @@ export function runRoutes(ctx: PlatformContext) {
     .openapi(r["GET /runs/{id}/wait"], async (c) => {
       const { id } = c.req.valid("param");
       await load(c.get("principal"), id);
-      const ms = capWait(int(c.req.valid("query").timeoutMs, ctx.config.maxWaitMs));
-      const [run] = await presentRuns(ctx, [await waitForRun(ctx, id, ms, c.req.raw.signal)]);
+      const q = c.req.valid("query");
+      const ms = capWait(int(q.timeoutMs, ctx.config.maxWaitMs));
+      const [run] = await presentRuns(ctx, [await waitForRun(ctx, id, ms, c.req.raw.signal)], { withArgs: q.withArgs !== "false" });
       return c.json({ run: run! }, 200);
     })
     .openapi(r["GET /runs/{id}/logs"], async (c) => {
@@ -82,9 +83,10 @@ export function runRoutes(ctx: PlatformContext) {
       if (after && wasQueued && after.status === "cancelled") await ctx.queue.cancelled(after);
       if (after && isTerminal(after)) ctx.events.emit("finished", run.id);
       // ?timeoutMs=N: answer once the run has stopped (or as it is after N ms), so callers see the final status.
-      const ms = capWait(int(c.req.valid("query").timeoutMs, 0));
+      const q = c.req.valid("query");
+      const ms = capWait(int(q.timeoutMs, 0));
       const final = ms > 0 ? await waitForRun(ctx, run.id, ms, c.req.raw.signal) : (await ctx.store.getRun(run.id))!;
-      const [shown] = await presentRuns(ctx, [final]);
+      const [shown] = await presentRuns(ctx, [final], { withArgs: q.withArgs !== "false" });
       return c.json({ run: shown! }, 200);
     })
     .openapi(r["POST /runs/{id}/retry"], async (c) => {

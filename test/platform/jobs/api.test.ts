@@ -80,9 +80,12 @@ describe("jobs e2e: API input checks", () => {
     spy.calls.length = 0;
     assert.deepEqual(await remote.map([1, 2, 3]), [1, 4, 9]);
     assert.equal(await remote(5), 25);
-    const answers = spy.calls.filter((c) => /\/runs(\/wait)?$/.test(c.path)).map((c) => c.res);
+    const handle = await remote.trigger(6);
+    assert.equal(await handle.result(), 36);
+    const answers = spy.calls.filter((c) => /\/runs(\/wait)?(\?|$)/.test(c.path)).map((c) => c.res);
+    assert.ok(spy.calls.some((c) => c.path.startsWith(`/runs/${handle.id}/wait?`)), "the handle waited on its run");
     const runsSeen = answers.flatMap((a: any) => (a.runs ?? (a.run ? [a.run] : [])) as object[]);
-    assert.ok(runsSeen.length >= 4, `saw ${runsSeen.length} runs in answers`);
+    assert.ok(runsSeen.length >= 6, `saw ${runsSeen.length} runs in answers`);
     assert.ok(runsSeen.every((run) => !("args" in run)), JSON.stringify(answers));
   });
 
@@ -101,6 +104,18 @@ describe("jobs e2e: API input checks", () => {
     const single = await tp.api("GET", `/runs/${one.id}/wait?timeoutMs=10000`);
     assert.deepEqual([single.json.run.status, single.json.run.args], ["succeeded", [302]]);
     finishedAfter(single.json.run, opened);
+    // The single-run wait and cancel take the same choice, as a query flag.
+    const [two, three] = (await tp.api("POST", sleeperPath, { batch: [[303], [304]] })).json.runs;
+    const leanOne = await tp.api("GET", `/runs/${two.id}/wait?timeoutMs=10000&withArgs=false`);
+    assert.deepEqual([leanOne.json.run.result, "args" in leanOne.json.run], [303, false]);
+    assert.deepEqual((await tp.api("GET", `/runs/${two.id}/wait?withArgs=true`)).json.run.args, [303]);
+    const cancelled = await tp.api("POST", `/runs/${three.id}/cancel?timeoutMs=10000&withArgs=false`);
+    assert.equal(cancelled.status, 200);
+    assert.ok(!("args" in cancelled.json.run));
+    const bad = await tp.api("GET", `/runs/${two.id}/wait?withArgs=no`);
+    assert.equal(bad.status, 400);
+    assert.match(bad.json.error.message, /withArgs/);
+    assert.match(bad.json.error.message, /true or false/);
 
     // Every run of a batch, through /runs/wait polls resumed by cursor (as remote map does).
     const waitAll = async (batch: number[][], withArgs?: boolean) => {
