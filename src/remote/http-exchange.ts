@@ -18,10 +18,12 @@ export interface ExchangeAnswer {
 }
 
 // Node's agent closes an idle connection a second before the server's Keep-Alive hint says the
-// server will, so a kept connection is rarely found closed; `retried` covers the rest.
+// server will, so a kept connection is rarely found closed; `retried` covers the rest. No cap on
+// connections (as with fetch): a thousand remote calls awaited together are a thousand requests
+// held open at once, and a cap would hold back the triggers of all but the first ones.
 const agents = {
-  "http:": new http.Agent({ keepAlive: true, maxSockets: 256 }),
-  "https:": new https.Agent({ keepAlive: true, maxSockets: 256 }),
+  "http:": new http.Agent({ keepAlive: true }),
+  "https:": new https.Agent({ keepAlive: true }),
 };
 
 /** An AbortError, as fetch throws it: callers tell a cancel from a failure by its name. */

@@ -88,6 +88,20 @@ describe("httpExchange", () => {
     assert.equal(connections, 2);
   });
 
+  it("sends every request at once, however many are awaited together", { timeout: 30_000 }, async () => {
+    // The server answers none until all have arrived: a cap on connections would never get there.
+    const n = 300;
+    const held: http.ServerResponse[] = [];
+    const server = http.createServer((_req, res) => {
+      held.push(res);
+      if (held.length === n) for (const r of held) r.end("all");
+    });
+    servers.push(server);
+    const url = await listen(server);
+    const answers = await Promise.all(Array.from({ length: n }, () => httpExchange(url, { method: "POST", headers: {}, body: "{}" })));
+    assert.ok(answers.every((a) => a.text === "all"));
+  });
+
   it("does not keep a process alive once its requests are answered", async () => {
     const server = http.createServer((_req, res) => res.end("done"));
     servers.push(server);
