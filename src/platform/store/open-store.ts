@@ -21,6 +21,8 @@ interface CommonOptions {
   now?: () => number;
   /** Apply migrations on open (default true). */
   migrate?: boolean;
+  /** Hears every statement the store sends, with its parameters (tests read the planner's plans). */
+  onQuery?: (query: string, params: unknown[]) => void;
 }
 
 export type OpenStoreOptions =
@@ -68,7 +70,7 @@ export interface Store extends StoreRepos {
 /** Open (and migrate) the platform store: PGlite for `{ dataDir }`, node-postgres for `{ databaseUrl }`. */
 export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   const now = opts.now ?? Date.now;
-  const { db, kind, closeDriver } = "dataDir" in opts ? await openPglite(opts.dataDir) : await openPostgres(opts.databaseUrl, opts.poolSize);
+  const { db, kind, closeDriver } = "dataDir" in opts ? await openPglite(opts.dataDir, opts.onQuery) : await openPostgres(opts.databaseUrl, opts.poolSize, opts.onQuery);
   let migration: MigrateResult | null = null;
   try {
     if (opts.migrate ?? true) migration = await migrate(db, now);
@@ -110,7 +112,10 @@ interface Driver {
   closeDriver(): Promise<void>;
 }
 
-async function openPglite(dataDir: string): Promise<Driver> {
+/** drizzle's logger option: every statement to `onQuery`, if given. */
+const queryLogger = (onQuery?: CommonOptions["onQuery"]) => (onQuery ? { logger: { logQuery: onQuery } } : {});
+
+async function openPglite(dataDir: string, onQuery?: CommonOptions["onQuery"]): Promise<Driver> {
   // Imported lazily so a Postgres deployment never loads the wasm build, and vice versa.
   const [{ PGlite }, { drizzle }] = await Promise.all([import("@electric-sql/pglite"), import("drizzle-orm/pglite")]);
   const release = await lockDataDir(dataDir);
@@ -118,7 +123,7 @@ async function openPglite(dataDir: string): Promise<Driver> {
     await seedPgdata(path.join(dataDir, "pgdata"), PGlite);
     const client = new PGlite(path.join(dataDir, "pgdata"));
     await client.waitReady;
-    const db = drizzle({ client, schema }) as unknown as Db;
+    const db = drizzle({ client, schema, ...queryLogger(onQuery) }) as unknown as Db;
     return {
       db,
       kind: "pglite",
@@ -136,11 +141,11 @@ async function openPglite(dataDir: string): Promise<Driver> {
   }
 }
 
-async function openPostgres(databaseUrl: string, poolSize?: number): Promise<Driver> {
+async function openPostgres(databaseUrl: string, poolSize?: number, onQuery?: CommonOptions["onQuery"]): Promise<Driver> {
   const [{ default: pg }, { drizzle }] = await Promise.all([import("pg"), import("drizzle-orm/node-postgres")]);
   const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize ?? STORE_DEFAULTS.poolSize });
   // An idle client that loses its connection emits on the pool; without a listener that kills the process.
   pool.on("error", () => {});
-  const db = drizzle({ client: pool, schema }) as unknown as Db;
+  const db = drizzle({ client: pool, schema, ...queryLogger(onQuery) }) as unknown as Db;
   return { db, kind: "postgres", closeDriver: () => pool.end() };
 }

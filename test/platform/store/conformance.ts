@@ -9,7 +9,7 @@ import { rowsOf } from "../../../src/platform/store/migrations.ts";
 
 /** A fresh, empty location (temp dir / schema) that stores can be opened on, one after another or at once. */
 export interface StoreHarness {
-  open(opts?: { now?: () => number }): Promise<Store>;
+  open(opts?: { now?: () => number; onQuery?: (query: string, params: unknown[]) => void }): Promise<Store>;
   /** Whether two stores may be open on the location at the same time (Postgres: yes; PGlite: no). */
   readonly shared: boolean;
   dispose(): Promise<void>;
@@ -41,10 +41,13 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
     /** Added to the wall clock: tests move time forward instead of sleeping. */
     let skew = 0;
     const clock = () => Date.now() + skew;
+    /** Set by a test that reads the statements the store sends. */
+    let heard: ((query: string, params: unknown[]) => void) | undefined;
+    const openStore = () => harness.open({ now: clock, onQuery: (q, p) => heard?.(q, p) });
 
     before(async () => {
       harness = await makeHarness();
-      store = await harness.open({ now: clock });
+      store = await openStore();
     });
     after(async () => {
       await store?.close();
@@ -83,7 +86,7 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         const ws = await store.ensureWorkspace(`t-${randomUUID()}`);
         await store.close();
         const t0 = performance.now();
-        store = await harness.open({ now: clock });
+        store = await openStore();
         const reopenMs = performance.now() - t0;
         assert.deepEqual(store.migration, { applied: [], version: LATEST_VERSION });
         assert.equal((await store.getWorkspaceByName(ws.name))?.id, ws.id, "data survives reopen");
@@ -458,6 +461,45 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         const r3 = await newRun();
         assert.equal(await store.finishRun(r3.id, { status: "timed_out", error: { name: "TimeoutError", message: "x" } }), true);
         await rejectsWith(store.finishRun(r3.id, { status: "running" as never }), "BAD_INPUT");
+      });
+
+      it("statements about a few runs find them by id, however many runs the table holds", async () => {
+        // The ids travel as one JSON parameter; planned as if it held a hundred, a claim or a finish
+        // of three runs scanned every queued run, or the whole table, at a cost growing with history.
+        const { ws, deployment, version } = await fixture();
+        const many = await store.createRuns(Array.from({ length: 1500 }, (_, i) => ({ workspaceId: ws.id, deploymentId: deployment.id, versionId: version.id, args: [i] })));
+        await store.db.execute(sql`analyze runs`);
+        const few = many.slice(0, 3).map((r) => r.id);
+        const sent: Array<{ what: string; query: string; params: unknown[] }> = [];
+        const watch = async (what: string, step: () => Promise<unknown>) => {
+          heard = (query, params) => sent.push({ what, query, params });
+          try {
+            await step();
+          } finally {
+            heard = undefined;
+          }
+        };
+        await watch("claimRuns", async () => assert.equal((await store.claimRuns(few, "w-plan")).length, 3));
+        await watch("getRuns", () => store.getRuns(few));
+        await watch("argsOf", () => store.argsOf(few));
+        await watch("finishRuns", async () => assert.equal((await store.finishRuns(few.map((id) => ({ id, status: "succeeded" as const, workerId: "w-plan" })))).length, 3));
+        assert.ok(sent.length >= 4, `heard ${sent.length} statements`);
+        const client = (store.db as unknown as { $client: { query(q: string, p: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }> } }).$client;
+        for (const { what, query, params } of sent) {
+          const { rows } = await client.query(`explain (format json) ${query}`, params);
+          const plan = rows[0]!["QUERY PLAN"];
+          const nodes: Array<Record<string, unknown>> = [];
+          const walk = (n: Record<string, unknown>) => {
+            nodes.push(n);
+            for (const c of (n.Plans as Array<Record<string, unknown>> | undefined) ?? []) walk(c);
+          };
+          walk((typeof plan === "string" ? JSON.parse(plan) : plan)[0].Plan);
+          const onRuns = nodes.filter((n) => n["Relation Name"] === "runs" || (typeof n["Index Name"] === "string" && (n["Index Name"] as string).startsWith("runs_")));
+          const how = onRuns.map((n) => `${n["Node Type"]}${n["Index Name"] ? ` using ${n["Index Name"]}` : ""}`);
+          assert.ok(!how.some((h) => h.startsWith("Seq Scan")), `${what} reads the whole runs table: ${how.join(", ")}`);
+          assert.ok(how.some((h) => h.endsWith("using runs_pkey")), `${what} does not find the runs by id: ${how.join(", ")}`);
+          assert.deepEqual(how.filter((h) => h.includes(" using ") && !h.endsWith("using runs_pkey")), [], `${what} goes through another index of runs`);
+        }
       });
 
       it("batches: createRuns, claimNextRuns (ordered, no double claims), finishRuns with guards, getRuns", async () => {
