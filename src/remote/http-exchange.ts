@@ -18,13 +18,16 @@ export interface ExchangeAnswer {
 }
 
 // Node's agent closes an idle connection a second before the server's Keep-Alive hint says the
-// server will, so a kept connection is rarely found closed; `retried` covers the rest. No cap on
+// server will, so a kept connection is rarely found closed; a repeatable request found so is retried. No cap on
 // connections (as with fetch): a thousand remote calls awaited together are a thousand requests
 // held open at once, and a cap would hold back the triggers of all but the first ones.
 const agents = {
   "http:": new http.Agent({ keepAlive: true }),
   "https:": new https.Agent({ keepAlive: true }),
 };
+
+/** Methods a server must be able to receive twice (RFC 9110 idempotent methods). */
+const REPEATABLE = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
 
 /** An AbortError, as fetch throws it: callers tell a cancel from a failure by its name. */
 function abortError(signal: AbortSignal): Error {
@@ -73,10 +76,12 @@ function attempt(url: URL, init: ExchangeInit, retried: boolean): Promise<Exchan
       settled = true;
       init.signal?.removeEventListener("abort", onAbort);
       if (init.signal?.aborted) return reject(abortError(init.signal));
-      // A kept connection the server closed just as this request went out: nothing was processed
-      // (no answer byte came back), so one fresh connection may try again.
+      // A kept connection the server closed just as this request went out: one fresh connection
+      // tries again. Only for methods that may be repeated: a server that died while acting on a
+      // POST fails it the same way, and a trigger sent twice would be two runs.
       const code = (err as NodeJS.ErrnoException).code;
-      if (!retried && !answered && req.reusedSocket && (code === "ECONNRESET" || code === "EPIPE")) return resolve(attempt(url, init, true));
+      const repeatable = REPEATABLE.has(init.method.toUpperCase());
+      if (repeatable && !retried && !answered && req.reusedSocket && (code === "ECONNRESET" || code === "EPIPE")) return resolve(attempt(url, init, true));
       reject(err);
     }
     req.on("error", fail);
