@@ -10,6 +10,8 @@ export interface ExchangeInit {
   headers: Record<string, string>;
   body?: string | Uint8Array | undefined;
   signal?: AbortSignal | undefined;
+  /** Give up when no byte moved either way for this long (default five minutes, as fetch does). */
+  idleMs?: number | undefined;
 }
 
 export interface ExchangeAnswer {
@@ -28,6 +30,10 @@ const agents = {
 
 /** Methods a server must be able to receive twice (RFC 9110 idempotent methods). */
 const REPEATABLE = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
+
+// Every long-poll of the platform answers well within this; a peer gone without closing the
+// connection (a network partition) must not hold a caller forever.
+const IDLE_MS = 300_000;
 
 /** An AbortError, as fetch throws it: callers tell a cancel from a failure by its name. */
 function abortError(signal: AbortSignal): Error {
@@ -54,7 +60,8 @@ function attempt(url: URL, init: ExchangeInit, retried: boolean): Promise<Exchan
     let settled = false;
     const mod = url.protocol === "https:" ? https : http;
     let answered = false;
-    const req = mod.request(url, { method: init.method, headers, agent }, (res) => {
+    const idleMs = init.idleMs ?? IDLE_MS;
+    const req = mod.request(url, { method: init.method, headers, agent, timeout: idleMs }, (res) => {
       answered = true;
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
@@ -85,6 +92,7 @@ function attempt(url: URL, init: ExchangeInit, retried: boolean): Promise<Exchan
       reject(err);
     }
     req.on("error", fail);
+    req.on("timeout", () => req.destroy(new Error(`no answer from ${url.host}: nothing arrived for ${idleMs < 1000 ? `${idleMs} ms` : `${Math.round(idleMs / 1000)} s`}`)));
     req.end(body);
   });
 }

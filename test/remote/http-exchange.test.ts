@@ -59,6 +59,13 @@ describe("httpExchange", () => {
     await assert.rejects(httpExchange(url, { method: "GET", headers: {}, signal: AbortSignal.abort() }), { name: "AbortError" });
   });
 
+  it("gives up on a server that stops answering, saying so", async () => {
+    const server = http.createServer(() => {}); // reads the request, never answers
+    servers.push(server);
+    const url = await listen(server);
+    await assert.rejects(httpExchange(url, { method: "POST", headers: {}, body: "{}", idleMs: 200 }), /no answer from 127\.0\.0\.1:\d+: nothing arrived for 200 ms/);
+  });
+
   it("rejects when nothing listens, and refuses a protocol it cannot speak", async () => {
     const server = net.createServer();
     const url = await listen(server);
