@@ -20,12 +20,12 @@ export interface ExchangeAnswer {
 }
 
 // Node's agent closes an idle connection a second before the server's Keep-Alive hint says the
-// server will, so a kept connection is rarely found closed; a repeatable request found so is retried. No cap on
-// connections (as with fetch): a thousand remote calls awaited together are a thousand requests
-// held open at once, and a cap would hold back the triggers of all but the first ones.
-const agents = {
-  "http:": new http.Agent({ keepAlive: true }),
-  "https:": new https.Agent({ keepAlive: true }),
+// server will, so a kept connection is rarely found closed; a repeatable request found so is
+// retried. No cap on connections (as with fetch): a thousand remote calls awaited together are a
+// thousand requests held open at once, and a cap would hold back all but the first triggers.
+const transports = {
+  "http:": { request: http.request, agent: new http.Agent({ keepAlive: true }) },
+  "https:": { request: https.request, agent: new https.Agent({ keepAlive: true }) },
 };
 
 /** Methods a server must be able to receive twice (RFC 9110 idempotent methods). */
@@ -50,18 +50,17 @@ export function httpExchange(url: string, init: ExchangeInit): Promise<ExchangeA
 }
 
 function attempt(url: URL, init: ExchangeInit, retried: boolean): Promise<ExchangeAnswer> {
-  const agent = agents[url.protocol as keyof typeof agents];
-  if (!agent) return Promise.reject(new Error(`unsupported protocol ${url.protocol} in ${url.href} (use http: or https:)`));
+  const transport = transports[url.protocol as keyof typeof transports];
+  if (!transport) return Promise.reject(new Error(`unsupported protocol ${url.protocol} in ${url.href} (use http: or https:)`));
   if (init.signal?.aborted) return Promise.reject(abortError(init.signal));
   const body = typeof init.body === "string" ? Buffer.from(init.body) : init.body;
   const headers: Record<string, string | number> = { ...init.headers };
   if (body) headers["content-length"] = body.byteLength;
   return new Promise((resolve, reject) => {
     let settled = false;
-    const mod = url.protocol === "https:" ? https : http;
     let answered = false;
     const idleMs = init.idleMs ?? IDLE_MS;
-    const req = mod.request(url, { method: init.method, headers, agent, timeout: idleMs }, (res) => {
+    const req = transport.request(url, { method: init.method, headers, agent: transport.agent, timeout: idleMs }, (res) => {
       answered = true;
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));

@@ -4,7 +4,7 @@
 // control plane re-mints it when it was revoked and revokes it when the worker goes away.
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
-import type { SandboxStatus } from "./sandbox.ts";
+import type { SandboxStatus } from "../contract/vocabulary.ts";
 import { nodePrefix } from "./sandbox.ts";
 import { nboxHome } from "../remote/current-platform.ts";
 import type { RuntimeLaunch } from "./spawn-runtime.ts";

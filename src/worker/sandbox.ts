@@ -10,8 +10,6 @@ import { isInside } from "../lib/is-inside.ts";
 
 import type { SandboxStatus } from "../contract/vocabulary.ts";
 
-export type { SandboxStatus };
-
 export interface SandboxMounts {
   /** Trees shown read-only at their own path (node's install prefix, the nbox package). */
   trees: readonly string[];

@@ -2,7 +2,8 @@
 import { mkdirSync } from "node:fs";
 import { RuntimeLauncher, sandboxTrees, type LauncherOptions } from "./launcher.ts";
 import type { WorkerPaths } from "./paths.ts";
-import { probeSandbox, type SandboxStatus } from "./sandbox.ts";
+import type { SandboxStatus } from "../contract/vocabulary.ts";
+import { probeSandbox } from "./sandbox.ts";
 import { sweepScratch } from "./scratch.ts";
 
 export interface LauncherSettings {

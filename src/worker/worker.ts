@@ -18,7 +18,7 @@ import { BullRunSource } from "./bull-source.ts";
 import { RunExecutor } from "./run-executor.ts";
 import { RunLoop } from "./run-loop.ts";
 import { ServingHost } from "./serving-host.ts";
-import type { SandboxStatus } from "./sandbox.ts";
+import type { SandboxStatus } from "../contract/vocabulary.ts";
 import { setupLauncher } from "./setup.ts";
 import { Versions } from "./versions.ts";
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
 import { upstreamHeaders } from "../../src/serving-proxy/proxy-headers.ts";
-import { SECRET_HEADER } from "../../src/worker/serving/config.ts";
+import { SECRET_HEADER } from "../../src/serving-proxy/proxy-headers.ts";
 import { importProject, KIT_FILES, raw, startTestPlatform, wsName, type TestPlatform } from "../platform/serving/_helpers.ts";
 
 /** Write `text` on a fresh connection; resolve with whatever comes back before the server closes or `ms` pass. */

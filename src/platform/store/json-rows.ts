@@ -2,7 +2,8 @@
 // cannot see how many a JSON parameter holds and assumes a hundred; against the runs table that made
 // a hash join over every queued or running run, or a scan of the whole table, look cheaper than
 // finding each id by its primary key, so a statement about three runs cost more with every run the
-// table had ever held. A LIMIT of the true count tells the planner how many there are.
+// table had ever held. Ids are matched with `= any(array(…))`, which the planner looks up in the
+// column's index; rows get a LIMIT of their true count, which tells the planner how many there are.
 import { sql, type AnyColumn, type SQL } from "drizzle-orm";
 
 /**

@@ -11,7 +11,7 @@ import type { CallOp } from "../runtime/protocol.ts";
 import type { CallOptions, CallResult } from "../runtime/runtime-process.ts";
 import { reachable, whoAreYou, type MethodInfo, type SurfaceInfo } from "../runtime/surface.ts";
 import { CallArgs } from "./call-args.ts";
-import { SECRET_HEADER } from "./config.ts";
+import { SECRET_HEADER } from "../../serving-proxy/proxy-headers.ts";
 import { openApiFor } from "./openapi.ts";
 import { errBody, okBody, requestEncoding, responseEncoding, ServingError, statusOf, TAGGED_JSON, type ValueEncoding } from "./wire.ts";
 

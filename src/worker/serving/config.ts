@@ -1,8 +1,5 @@
 // What the serving host hands a serving process: which deployment version to load and how to
-// serve it; and the secret header that proves a request came through the platform's proxy
-// (which did the auth; the proxy owns its name).
-
-export { SECRET_HEADER } from "../../serving-proxy/proxy-headers.ts";
+// serve it.
 
 /** Default per-call timeout when the manifest sets no `resource.timeoutMs`. */
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;

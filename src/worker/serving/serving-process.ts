@@ -17,7 +17,8 @@ import { RuntimeProcess, type ExitInfo } from "../runtime/runtime-process.ts";
 import type { SurfaceInfo } from "../runtime/surface.ts";
 import type { RuntimeLaunch } from "../spawn-runtime.ts";
 import { createServingApp } from "./app.ts";
-import { SECRET_HEADER, type ServingChildConfig } from "./config.ts";
+import { SECRET_HEADER } from "../../serving-proxy/proxy-headers.ts";
+import type { ServingChildConfig } from "./config.ts";
 import { ServingError, type WireError } from "./wire.ts";
 
 const TAIL_LINES = 40;

@@ -3,7 +3,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { toWire } from "../../../src/codec/index.ts";
-import { SECRET_HEADER } from "../../../src/worker/serving/config.ts";
+import { SECRET_HEADER } from "../../../src/serving-proxy/proxy-headers.ts";
 import type { RuntimeProcess } from "../../../src/worker/runtime/runtime-process.ts";
 import { tempProject, type TempProject } from "../executor/_project.ts";
 import { appOver, get, post, servingRuntime } from "../../worker/runtime/_runtime.ts";

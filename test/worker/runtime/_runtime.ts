@@ -4,7 +4,7 @@ import type { OperatorKind } from "../../../src/operator/locate.ts";
 import { RuntimeProcess, type CallResult } from "../../../src/worker/runtime/runtime-process.ts";
 import type { SurfaceInfo } from "../../../src/worker/runtime/surface.ts";
 import { createServingApp, type ServingAppOptions } from "../../../src/worker/serving/app.ts";
-import { SECRET_HEADER } from "../../../src/worker/serving/config.ts";
+import { SECRET_HEADER } from "../../../src/serving-proxy/proxy-headers.ts";
 import type { TempProject } from "../../platform/executor/_project.ts";
 
 export const SECRET = "s3cret";
