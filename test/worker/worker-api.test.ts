@@ -166,7 +166,8 @@ describe("worker API", () => {
   });
 
   it("serving spans are kept only from the worker the serving is placed on", async () => {
-    const a = await register(worker.secret, "serving host");
+    // With an address the host is a placement candidate, so the router's periodic re-placing keeps the serving on it.
+    const a = await register(worker.secret, "serving host", { address: "http://127.0.0.1:9" });
     const b = await register(worker.secret, "not the host");
     const [A, B] = [a.json.workerId as string, b.json.workerId as string];
     const store = tp.platform.ctx.store;
