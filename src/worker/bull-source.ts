@@ -6,14 +6,15 @@
 // the control plane, which turns it into a run once.
 import type { ControlPlane } from "./control-plane.ts";
 import { BullRunConsumer, type Delivery, type Outcome } from "./bullmq-consumer.ts";
-import type { RunExecutor, Verdict } from "./run-executor.ts";
+import { Slots } from "./bullmq-slots.ts";
+import { PREFETCH_PER_SLOT, prefetchCap } from "./prefetch.ts";
+import type { RunExecutor, RunRow, Verdict } from "./run-executor.ts";
 import { RunClaims, type ClaimCarrier, type Claimed } from "./run-claims.ts";
 
-// Deliveries held per run slot while calls are short. The extra ones are claimed and wait for a
-// worker process (the process pool has `slots` of them): the requests to the control plane and to
-// Redis around one run overlap with another run's call instead of leaving its process idle. With
-// long calls a worker holds one delivery per slot, so no run waits here while another worker is idle.
-const DELIVERIES_PER_SLOT = 4;
+// Deliveries are held ahead of the run slots while calls are short (prefetch.ts: about half a second
+// of calls per slot): they are claimed and wait here for a slot, so the claims and outcomes of many
+// runs share one report and the Redis round trips overlap other runs' calls. With long calls a
+// worker holds one delivery per slot, so no run waits here while another worker is idle.
 // A delivery whose claim the control plane refused is delivered again after this long.
 const CLAIM_REFUSED_DELAY_MS = 1_000;
 
@@ -35,10 +36,21 @@ export class BullRunSource {
   private readonly closing = new AbortController();
   /** Runs executing here: a second delivery of one of them (its lock lapsed meanwhile) is not run twice. */
   private readonly inProgress = new Set<string>();
+  /** A run starts only in one of these: its call begins when a worker process is free, not before. */
+  private readonly runSlots: Slots;
+  /** Claimed runs waiting for a run slot, each with what stops its wait (a cancel, the worker stopping). */
+  private readonly waiting = new Map<string, AbortController>();
+  private stopWaiting = false;
 
   constructor(private readonly o: BullSourceOptions) {
     this.claims = new RunClaims(o.reports);
+    this.runSlots = new Slots(o.slots);
     this.consumer = new BullRunConsumer({ url: o.redisUrl, prefix: o.prefix, slots: o.slots, leaseMs: o.leaseMs, process: (d) => this.process(d), workerName: o.me.id });
+  }
+
+  /** The control plane asked to cancel a run this worker holds. */
+  cancel(runId: string): void {
+    if (!this.o.executor.cancel(runId)) this.waiting.get(runId)?.abort();
   }
 
   /** Consume the queues of these job deployments (the control plane lists them in heartbeats). */
@@ -52,6 +64,9 @@ export class BullRunSource {
 
   /** Stop taking deliveries; runs in flight end (released when the worker is stopping) and report first. */
   async close(): Promise<void> {
+    // Runs waiting for a slot go back to the queue untouched, without waiting for the ones ahead.
+    this.stopWaiting = true;
+    for (const w of this.waiting.values()) w.abort();
     await this.consumer.close({ timeoutMs: 10_000 });
     this.closing.abort();
   }
@@ -81,17 +96,45 @@ export class BullRunSource {
     // Finished, cancelled or unknown: nothing to do for this delivery.
     if (!run) return { kind: "done" };
     if (this.inProgress.has(run.id)) return later;
-    if (this.o.executor.stopping) {
-      await this.o.executor.release(run);
-      return { kind: "release" };
-    }
     this.inProgress.add(run.id);
     try {
-      const { settled } = await this.o.executor.execute(run);
-      this.consumer.resize(this.o.slots * (this.o.executor.callsAreShort ? DELIVERIES_PER_SLOT : 1));
+      const slot = await this.slotFor(run);
+      if (slot === "cancelled") {
+        await this.o.executor.cancelBeforeStart(run);
+        return { kind: "done" };
+      }
+      if (slot === "stopping") {
+        await this.o.executor.release(run);
+        return { kind: "release" };
+      }
+      let settled: Promise<Verdict>;
+      try {
+        ({ settled } = await this.o.executor.execute(run));
+      } finally {
+        slot();
+      }
+      const e = this.o.executor;
+      this.consumer.resize(this.o.slots * (e.callsAreShort ? prefetchCap(e.averageCallMs) : 1));
       return outcomeOf(await settled, run.id);
     } finally {
       this.inProgress.delete(run.id);
+    }
+  }
+
+  /** Wait for a run slot; what ended the wait instead when it did not come. */
+  private async slotFor(run: RunRow): Promise<(() => void) | "cancelled" | "stopping"> {
+    const stopping = () => this.stopWaiting || this.o.executor.stopping;
+    if (stopping()) return "stopping";
+    if (run.cancelRequested) return "cancelled";
+    const stop = new AbortController();
+    this.waiting.set(run.id, stop);
+    try {
+      const slot = await this.runSlots.acquire(stop.signal);
+      if (slot && !stopping()) return slot;
+      slot?.();
+      return stopping() ? "stopping" : "cancelled";
+    } finally {
+      this.waiting.delete(run.id);
     }
   }
 }

@@ -2,16 +2,13 @@
 // claim is held open while the queue is empty) and run them through the executor, keeping each
 // deployment below its `resource.concurrency`.
 import type { ControlPlane } from "./control-plane.ts";
+import { PREFETCH_PER_SLOT, prefetchCap } from "./prefetch.ts";
 import type { RunExecutor, RunRow } from "./run-executor.ts";
 
 // Runs claimed ahead per slot: one claim statement feeds several calls. While claims come back full
-// (a deep queue) and calls are short, the number doubles up to the maximum, so a large fan-out of
-// small runs moves in large batches (a claim statement costs far less per run with hundreds of rows);
-// a claim that comes back short, or long calls, bring it back down. Never more than about
-// PREFETCH_WORK_MS of calls per slot is held ahead: runs another worker could start are not hoarded.
-const PREFETCH_PER_SLOT = 4;
-const MAX_PREFETCH_PER_SLOT = 256;
-const PREFETCH_WORK_MS = 500;
+// (a deep queue) and calls are short, the number doubles up to the cap of prefetch.ts, so a large
+// fan-out of small runs moves in large batches (a claim statement costs far less per run with
+// hundreds of rows); a claim that comes back short, or long calls, bring it back down.
 // A claim is held open this long by the control plane while the queue is empty.
 const CLAIM_WAIT_MS = 20_000;
 // While runs are in flight, how long a claim is held open.
@@ -109,7 +106,7 @@ export class RunLoop {
               if (want <= 0) break;
               const claimed = await this.claim(want);
               const deep = claimed.length >= want && this.executor.callsAreShort;
-              this.prefetch = deep ? Math.min(this.prefetchCap(), this.prefetch * 2) : Math.max(PREFETCH_PER_SLOT, this.prefetch >> 1);
+              this.prefetch = deep ? Math.min(prefetchCap(this.executor.averageCallMs), this.prefetch * 2) : Math.max(PREFETCH_PER_SLOT, this.prefetch >> 1);
               for (const r of claimed) await this.learnLimit(r);
               for (const r of claimed) {
                 if (this.cancelSoon.delete(r.id)) void this.executor.cancelBeforeStart(r);
@@ -138,12 +135,6 @@ export class RunLoop {
         this.pumping = false;
       }
     })();
-  }
-
-  /** The most runs per slot worth holding ahead at the current pace of calls. */
-  private prefetchCap(): number {
-    const callMs = Math.max(1, this.executor.averageCallMs ?? PREFETCH_WORK_MS);
-    return Math.min(MAX_PREFETCH_PER_SLOT, Math.max(PREFETCH_PER_SLOT, Math.floor(PREFETCH_WORK_MS / callMs)));
   }
 
   private async claim(max: number): Promise<RunRow[]> {

@@ -164,7 +164,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     while (!stopped) {
       try {
         const e = await cp.call("POST /worker/events", { body: { workerId: me.id, waitMs: EVENTS_WAIT_MS }, signal: life.signal });
-        for (const id of e.cancel) (loop ? loop.cancel(id) : executor.cancel(id));
+        for (const id of e.cancel) (loop ?? bull)?.cancel(id);
         for (const id of e.stop ?? []) void servings.stop(id);
         if (e.servings) servings.reconcile(e.servings);
       } catch (err) {

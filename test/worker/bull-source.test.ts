@@ -6,7 +6,7 @@ import { after, describe, it } from "node:test";
 import { BullRunQueue } from "../../src/platform/queue/bullmq-queue.ts";
 import { BullRunSource } from "../../src/worker/bull-source.ts";
 import type { ControlPlane } from "../../src/worker/control-plane.ts";
-import type { RunExecutor } from "../../src/worker/run-executor.ts";
+import type { RunExecutor, RunRow, Verdict } from "../../src/worker/run-executor.ts";
 import { TEST_REDIS_URL, deleteKeys, freshPrefix, redisSkip, until } from "../queue/_redis.ts";
 
 const skip = await redisSkip();
@@ -48,5 +48,77 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
     await until(async () => (await queue.counts("dep_claim")).active === 0 && (await queue.counts("dep_claim")).waiting === 0, "the job settled");
     const counts = await queue.counts("dep_claim");
     assert.equal(counts.failed, 0, "the failed claim did not fail the job");
+  });
+  it("claims runs ahead but starts one per slot; a cancel or a stop reaches runs still waiting for their slot", { timeout: 60_000 }, async () => {
+    const queue = new BullRunQueue({ url: TEST_REDIS_URL, prefix });
+    closers.push(() => queue.close());
+    const claimed: string[] = [];
+    const executed: string[] = [];
+    const cancelledBeforeStart: string[] = [];
+    const released: string[] = [];
+    let running = 0;
+    let mostAtOnce = 0;
+    const calls = new Map<string, () => void>();
+    const executor = {
+      stopping: false,
+      callsAreShort: true,
+      averageCallMs: 1,
+      cancel: () => false,
+      async execute(run: RunRow) {
+        executed.push(run.id);
+        mostAtOnce = Math.max(mostAtOnce, ++running);
+        await new Promise<void>((end) => calls.set(run.id, end));
+        running--;
+        return { settled: Promise.resolve<Verdict>("succeeded") };
+      },
+      async cancelBeforeStart(run: RunRow) {
+        cancelledBeforeStart.push(run.id);
+      },
+      async release(run: RunRow) {
+        released.push(run.id);
+        return true;
+      },
+    } as unknown as RunExecutor;
+    const source = new BullRunSource({
+      cp: {} as ControlPlane,
+      me: { id: "wrk_gate" },
+      executor,
+      redisUrl: TEST_REDIS_URL,
+      prefix,
+      slots: 1,
+      leaseMs: 5_000,
+      reports: {
+        async claim(runIds) {
+          claimed.push(...runIds);
+          return { claimed: runIds.map((id) => ({ id, attempt: 1, cancelRequested: false, deploymentId: "dep_gate" }) as RunRow), held: [] };
+        },
+      },
+    });
+    let closed: Promise<void> | undefined;
+    closers.push(() => closed ?? source.close());
+    source.setDeployments(["dep_gate"]);
+    const add = (id: string) => queue.add([{ id, deploymentId: "dep_gate", maxRetries: 0, retryBackoffMs: 0, scheduledFor: null }]);
+    await add("run_g1");
+    await until(() => calls.has("run_g1"), "the first run started");
+    calls.get("run_g1")!();
+    // Calls are short: the worker now holds deliveries ahead of its one slot.
+    await add("run_g2");
+    await until(() => calls.has("run_g2"), "the second run started");
+    await add("run_g3");
+    await until(() => claimed.includes("run_g3"), "the third run claimed while the second is running");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(executed, ["run_g1", "run_g2"], "the third waits for the slot");
+    source.cancel("run_g3");
+    await until(() => cancelledBeforeStart.includes("run_g3"), "the waiting run cancelled");
+    await add("run_g4");
+    await until(() => claimed.includes("run_g4"), "the fourth run claimed");
+    closed = source.close();
+    await until(() => released.includes("run_g4"), "the waiting run given back at the stop");
+    calls.get("run_g2")!();
+    await closed;
+    assert.deepEqual(executed, ["run_g1", "run_g2"], "neither waiting run ever started");
+    assert.equal(mostAtOnce, 1, "one call at a time in one slot");
+    assert.deepEqual(cancelledBeforeStart, ["run_g3"]);
+    assert.deepEqual(released, ["run_g4"]);
   });
 });

@@ -1,0 +1,15 @@
+// How far ahead of its free slots a worker holds runs, on either queue. Holding runs ahead lets one
+// request (a claim, a report) carry many runs, so the round trips around a run overlap other runs'
+// calls instead of leaving a process idle; holding too many keeps runs waiting here that another
+// worker could start. The bound is time: about PREFETCH_WORK_MS of calls per slot at the current pace.
+
+/** Runs held per slot before the pace of calls is known, and the least while calls are short. */
+export const PREFETCH_PER_SLOT = 4;
+export const MAX_PREFETCH_PER_SLOT = 256;
+export const PREFETCH_WORK_MS = 500;
+
+/** The most runs per slot worth holding ahead when calls take `averageCallMs` on average. */
+export function prefetchCap(averageCallMs: number | undefined): number {
+  const callMs = Math.max(1, averageCallMs ?? PREFETCH_WORK_MS);
+  return Math.min(MAX_PREFETCH_PER_SLOT, Math.max(PREFETCH_PER_SLOT, Math.floor(PREFETCH_WORK_MS / callMs)));
+}
