@@ -20,6 +20,10 @@ type Claims = { runIds: string[]; resolve(answer: ClaimAnswer): void; reject(err
 // Log lines and spans alone wait a little to form batches; a finished run goes out at once.
 const OUTPUT_FLUSH_MS = 50;
 const BATCH_PAUSE_MS = 2;
+// While the worker is busy, reports go out at most this often: a report costs the control plane a
+// request and a few statements whatever it carries, so under load it carries every finish and claim
+// of the moment (a run's result waits at most this long more). A lone run goes out at once.
+const BUSY_REPORT_INTERVAL_MS = 20;
 // A started mark waits this long: a call that ends sooner needs none (its finish records when it
 // started), so short calls cost nothing extra. The price: a worker crash within this moment of a
 // run's start counts it as not started (it is tried again without spending an attempt).
@@ -40,6 +44,8 @@ export class ReportBatcher {
   private timer: NodeJS.Timeout | undefined;
   private immediate = false;
   private sending = false;
+  /** When the last report went out (Date.now()). */
+  private lastSentAt = 0;
   private chain: Promise<void> = Promise.resolve();
   private readonly stopping = new AbortController();
 
@@ -138,8 +144,8 @@ export class ReportBatcher {
       this.immediate = false;
       void this.flush();
     };
-    // A lone run goes out at once (latency); under load a short pause gathers a batch (throughput).
-    if (this.busy()) setTimeout(go, BATCH_PAUSE_MS);
+    // A lone run goes out at once (latency); under load a pause gathers a batch (throughput).
+    if (this.busy()) setTimeout(go, Math.max(BATCH_PAUSE_MS, this.lastSentAt + BUSY_REPORT_INTERVAL_MS - Date.now()));
     else setImmediate(go);
   }
 
@@ -183,6 +189,7 @@ export class ReportBatcher {
     this.chain = this.chain
       .then(async () => {
         let applied = { finished: [] as string[], requeued: [] as string[], claimed: [] as RunRow[], held: [] as string[] };
+        this.lastSentAt = Date.now();
         try {
           applied = await this.cp.persist("POST /worker/report", this.stopping.signal, { body: report });
           this.hold(applied.claimed.map((r) => r.id));
@@ -207,7 +214,7 @@ export class ReportBatcher {
       })
       .finally(() => {
         this.sending = false;
-        if (this.finished.length > 0 || this.requeued.length > 0 || this.starts.length > 0 || this.claims.length > 0) void this.flush();
+        if (this.finished.length > 0 || this.requeued.length > 0 || this.starts.length > 0 || this.claims.length > 0) this.soon();
       });
     return this.chain;
   }

@@ -1,5 +1,6 @@
 // A report the control plane refuses is said once, with the claims it carried, and each claim in it
-// is rejected (its delivery comes back later) — not one more line per claim.
+// is rejected (its delivery comes back later) — not one more line per claim. A busy worker's
+// reports are spaced out so that each carries the finishes of a moment.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ControlPlane } from "../../src/worker/control-plane.ts";
@@ -25,6 +26,28 @@ describe("worker report batcher", () => {
       assert.deepEqual(lines, ["[nbox worker] a report was refused (its 3 claim(s) are delivered again shortly): worker wrk_x was declared dead"]);
     } finally {
       console.error = original;
+      await batcher.close();
+    }
+  });
+  it("while the worker is busy, a finish waits for the report interval and goes out with the ones after it", async () => {
+    const sent: Array<{ at: number; finished: string[] }> = [];
+    const cp = {
+      async persist(_route: string, _signal: AbortSignal, input: { body: { finished?: Array<{ id: string }> } }) {
+        const finished = (input.body.finished ?? []).map((f) => f.id);
+        sent.push({ at: performance.now(), finished });
+        return { finished, requeued: [], claimed: [], held: [] };
+      },
+    } as unknown as ControlPlane;
+    const batcher = new ReportBatcher(cp, () => "wrk_busy", () => true);
+    const finish = (id: string) => batcher.finish({ id, attempt: 1, status: "succeeded", result: null, startedAt: 0, finishedAt: 0 });
+    try {
+      await finish("run_1");
+      const second = finish("run_2");
+      await new Promise((r) => setTimeout(r, 8));
+      await Promise.all([second, finish("run_3")]);
+      assert.deepEqual(sent.map((r) => r.finished), [["run_1"], ["run_2", "run_3"]], "the two later finishes rode on one report");
+      assert.ok(sent[1]!.at - sent[0]!.at >= 15, `the second report waited for the interval (${(sent[1]!.at - sent[0]!.at).toFixed(1)} ms after the first)`);
+    } finally {
       await batcher.close();
     }
   });
