@@ -17,6 +17,8 @@ import { RunClaims, type ClaimCarrier, type Claimed } from "./run-claims.ts";
 // worker holds one delivery per slot, so no run waits here while another worker is idle.
 // A delivery whose claim the control plane refused is delivered again after this long.
 const CLAIM_REFUSED_DELAY_MS = 1_000;
+// How long a cancel that came before its run's claim answer is remembered.
+const CANCEL_SOON_KEPT_MS = 60_000;
 
 export interface BullSourceOptions {
   cp: ControlPlane;
@@ -41,6 +43,8 @@ export class BullRunSource {
   /** Claimed runs waiting for a run slot, each with what stops its wait (a cancel, the worker stopping). */
   private readonly waiting = new Map<string, AbortController>();
   private stopWaiting = false;
+  /** Cancels that came before the claim's answer (run id → when). */
+  private readonly cancelSoon = new Map<string, number>();
 
   constructor(private readonly o: BullSourceOptions) {
     this.claims = new RunClaims(o.reports);
@@ -50,7 +54,14 @@ export class BullRunSource {
 
   /** The control plane asked to cancel a run this worker holds. */
   cancel(runId: string): void {
-    if (!this.o.executor.cancel(runId)) this.waiting.get(runId)?.abort();
+    if (this.o.executor.cancel(runId)) return;
+    const waiting = this.waiting.get(runId);
+    if (waiting) return waiting.abort();
+    // Its claim's answer has not reached this worker yet: cancelled on arrival. Cancels are only
+    // sent for runs held here, so the few left over (a run that ended meanwhile) go after a while.
+    const now = Date.now();
+    for (const [id, at] of this.cancelSoon) if (now - at > CANCEL_SOON_KEPT_MS) this.cancelSoon.delete(id);
+    this.cancelSoon.set(runId, now);
   }
 
   /** Consume the queues of these job deployments (the control plane lists them in heartbeats). */
@@ -125,7 +136,7 @@ export class BullRunSource {
   private async slotFor(run: RunRow): Promise<(() => void) | "cancelled" | "stopping"> {
     const stopping = () => this.stopWaiting || this.o.executor.stopping;
     if (stopping()) return "stopping";
-    if (run.cancelRequested) return "cancelled";
+    if (this.cancelSoon.delete(run.id) || run.cancelRequested) return "cancelled";
     const stop = new AbortController();
     this.waiting.set(run.id, stop);
     try {

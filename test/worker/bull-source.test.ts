@@ -49,7 +49,7 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
     const counts = await queue.counts("dep_claim");
     assert.equal(counts.failed, 0, "the failed claim did not fail the job");
   });
-  it("claims runs ahead but starts one per slot; a cancel or a stop reaches runs still waiting for their slot", { timeout: 60_000 }, async () => {
+  it("claims runs ahead but starts one per slot; a cancel or a stop reaches runs still waiting for their slot or their claim", { timeout: 60_000 }, async () => {
     const queue = new BullRunQueue({ url: TEST_REDIS_URL, prefix });
     closers.push(() => queue.close());
     const claimed: string[] = [];
@@ -90,6 +90,8 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
       reports: {
         async claim(runIds) {
           claimed.push(...runIds);
+          // The cancel of this one reaches the worker before its claim's answer does.
+          if (runIds.includes("run_g5")) source.cancel("run_g5");
           return { claimed: runIds.map((id) => ({ id, attempt: 1, cancelRequested: false, deploymentId: "dep_gate" }) as RunRow), held: [] };
         },
       },
@@ -110,6 +112,8 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
     assert.deepEqual(executed, ["run_g1", "run_g2"], "the third waits for the slot");
     source.cancel("run_g3");
     await until(() => cancelledBeforeStart.includes("run_g3"), "the waiting run cancelled");
+    await add("run_g5");
+    await until(() => cancelledBeforeStart.includes("run_g5"), "the run cancelled before its claim's answer came is cancelled on arrival");
     await add("run_g4");
     await until(() => claimed.includes("run_g4"), "the fourth run claimed");
     closed = source.close();
@@ -118,7 +122,7 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
     await closed;
     assert.deepEqual(executed, ["run_g1", "run_g2"], "neither waiting run ever started");
     assert.equal(mostAtOnce, 1, "one call at a time in one slot");
-    assert.deepEqual(cancelledBeforeStart, ["run_g3"]);
+    assert.deepEqual(cancelledBeforeStart, ["run_g3", "run_g5"]);
     assert.deepEqual(released, ["run_g4"]);
   });
 });
