@@ -7,7 +7,8 @@
 import type { ControlPlane } from "./control-plane.ts";
 import { BullRunConsumer, type Delivery, type Outcome } from "./bullmq-consumer.ts";
 import { Slots } from "./bullmq-slots.ts";
-import { PREFETCH_PER_SLOT, prefetchCap } from "./prefetch.ts";
+import { prefetchCap } from "./prefetch.ts";
+import type { WorkerLoad } from "./report-batcher.ts";
 import type { RunExecutor, RunRow, Verdict } from "./run-executor.ts";
 import { RunClaims, type ClaimCarrier, type Claimed } from "./run-claims.ts";
 
@@ -69,8 +70,9 @@ export class BullRunSource {
     this.consumer.setDeployments(ids);
   }
 
-  get busy(): boolean {
-    return this.consumer.busySlots > 1;
+  /** Runs held here, and waiting for a run slot (the report batcher waits a moment for more finishes then). */
+  get load(): WorkerLoad {
+    return this.waiting.size > 0 ? "backlog" : this.consumer.busySlots > 1 ? "busy" : "idle";
   }
 
   /** Stop taking deliveries; runs in flight end (released when the worker is stopping) and report first. */

@@ -20,10 +20,13 @@ type Claims = { runIds: string[]; resolve(answer: ClaimAnswer): void; reject(err
 // Log lines and spans alone wait a little to form batches; a finished run goes out at once.
 const OUTPUT_FLUSH_MS = 50;
 const BATCH_PAUSE_MS = 2;
-// While the worker is busy, reports go out at most this often: a report costs the control plane a
-// request and a few statements whatever it carries, so under load it carries every finish and claim
-// of the moment (a run's result waits at most this long more). A lone run goes out at once.
-const BUSY_REPORT_INTERVAL_MS = 20;
+// While runs wait here for a slot (they wait anyway), reports go out at most this often: a report costs
+// the control plane a request and a few statements whatever it carries, so under a backlog it carries
+// every finish and claim of the moment. Without one, a result never waits for the interval.
+const BACKLOG_REPORT_INTERVAL_MS = 20;
+
+/** How loaded the worker is: `busy` runs several at once, `backlog` also has runs waiting for a slot. */
+export type WorkerLoad = "idle" | "busy" | "backlog";
 // A started mark waits this long: a call that ends sooner needs none (its finish records when it
 // started), so short calls cost nothing extra. The price: a worker crash within this moment of a
 // run's start counts it as not started (it is tried again without spending an attempt).
@@ -49,12 +52,12 @@ export class ReportBatcher {
   private chain: Promise<void> = Promise.resolve();
   private readonly stopping = new AbortController();
 
-  /** `busy()`: more runs are executing, so more finishes are about to come — wait a moment to batch them. */
+  /** `load()`: with more runs executing, more finishes are about to come — wait a moment to batch them. */
   constructor(
     private readonly cp: ControlPlane,
     /** Known once the worker registered (nothing is sent before). */
     private readonly workerId: () => string,
-    private readonly busy: () => boolean = () => false,
+    private readonly load: () => WorkerLoad = () => "idle",
   ) {}
 
   /** Runs just claimed: they are this worker's until a report that finishes or requeues them was answered. */
@@ -145,8 +148,9 @@ export class ReportBatcher {
       void this.flush();
     };
     // A lone run goes out at once (latency); under load a pause gathers a batch (throughput).
-    if (this.busy()) setTimeout(go, Math.max(BATCH_PAUSE_MS, this.lastSentAt + BUSY_REPORT_INTERVAL_MS - Date.now()));
-    else setImmediate(go);
+    const load = this.load();
+    if (load === "idle") setImmediate(go);
+    else setTimeout(go, load === "backlog" ? Math.max(BATCH_PAUSE_MS, this.lastSentAt + BACKLOG_REPORT_INTERVAL_MS - Date.now()) : BATCH_PAUSE_MS);
   }
 
   private later(): void {

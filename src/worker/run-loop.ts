@@ -3,6 +3,7 @@
 // deployment below its `resource.concurrency`.
 import type { ControlPlane } from "./control-plane.ts";
 import { PREFETCH_PER_SLOT, prefetchCap } from "./prefetch.ts";
+import type { WorkerLoad } from "./report-batcher.ts";
 import type { RunExecutor, RunRow } from "./run-executor.ts";
 
 // Runs claimed ahead per slot: one claim statement feeds several calls. While claims come back full
@@ -59,9 +60,9 @@ export class RunLoop {
     this.cancelSoon.add(runId);
   }
 
-  /** Runs executing or waiting for a slot (the report batcher waits a moment for more finishes then). */
-  get busy(): boolean {
-    return this.active > 1 || this.ready.length > 0;
+  /** Runs executing, and waiting for a slot (the report batcher waits a moment for more finishes then). */
+  get load(): WorkerLoad {
+    return this.ready.length > 0 ? "backlog" : this.active > 1 ? "busy" : "idle";
   }
 
   start(): void {

@@ -13,7 +13,7 @@ import { CacheKeeper } from "./cache-keeper.ts";
 import { sweepCache } from "./cache-sweep.ts";
 import type { RuntimeLauncher } from "./launcher.ts";
 import { workerPaths, type WorkerPaths } from "./paths.ts";
-import { ReportBatcher } from "./report-batcher.ts";
+import { ReportBatcher, type WorkerLoad } from "./report-batcher.ts";
 import { BullRunSource } from "./bull-source.ts";
 import { RunExecutor } from "./run-executor.ts";
 import { RunLoop } from "./run-loop.ts";
@@ -82,8 +82,8 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     resolveLimits(),
   );
   let loop: RunLoop | undefined;
-  let bullBusy = () => false;
-  const output = new ReportBatcher(cp, () => me.id, () => loop?.busy ?? bullBusy());
+  let bullLoad = (): WorkerLoad => "idle";
+  const output = new ReportBatcher(cp, () => me.id, () => loop?.load ?? bullLoad());
   const servings = new ServingHost({ launcher, versions, output }, { maxBodyBytes: 10 * 1024 * 1024 });
   const listened = await servings.listen(o.listenHost ?? "127.0.0.1", o.listenPort ?? 0);
   const status = launcher.status;
@@ -116,7 +116,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const q = reg.queue;
   const bull = q.kind === "bullmq" && q.redisUrl ? new BullRunSource({ cp, me, executor, redisUrl: q.redisUrl, prefix: q.prefix ?? "nbx", slots, leaseMs: reg.leaseMs, reports: output }) : undefined;
   loop = bull ? undefined : new RunLoop({ cp, me, slots, executor, held: output });
-  if (bull) bullBusy = () => bull.busy;
+  if (bull) bullLoad = () => bull.load;
 
   let stopped = false;
   let endWith!: (why: string) => void;

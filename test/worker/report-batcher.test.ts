@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ControlPlane } from "../../src/worker/control-plane.ts";
-import { ReportBatcher } from "../../src/worker/report-batcher.ts";
+import { ReportBatcher, type WorkerLoad } from "../../src/worker/report-batcher.ts";
 
 describe("worker report batcher", () => {
   it("a refused report is logged once, naming how many claims it carried; every claim in it is rejected", async () => {
@@ -29,7 +29,7 @@ describe("worker report batcher", () => {
       await batcher.close();
     }
   });
-  it("while the worker is busy, a finish waits for the report interval and goes out with the ones after it", async () => {
+  it("while runs wait for a slot, a finish waits for the report interval and goes out with the ones after it; without a backlog it does not", async () => {
     const sent: Array<{ at: number; finished: string[] }> = [];
     const cp = {
       async persist(_route: string, _signal: AbortSignal, input: { body: { finished?: Array<{ id: string }> } }) {
@@ -38,15 +38,23 @@ describe("worker report batcher", () => {
         return { finished, requeued: [], claimed: [], held: [] };
       },
     } as unknown as ControlPlane;
-    const batcher = new ReportBatcher(cp, () => "wrk_busy", () => true);
+    let load: WorkerLoad = "backlog";
+    const batcher = new ReportBatcher(cp, () => "wrk_busy", () => load);
     const finish = (id: string) => batcher.finish({ id, attempt: 1, status: "succeeded", result: null, startedAt: 0, finishedAt: 0 });
+    const twoFinishesApart = async (a: string, b: string) => {
+      const first = finish(a);
+      await new Promise((r) => setTimeout(r, 8));
+      await Promise.all([first, finish(b)]);
+    };
     try {
       await finish("run_1");
-      const second = finish("run_2");
-      await new Promise((r) => setTimeout(r, 8));
-      await Promise.all([second, finish("run_3")]);
+      await twoFinishesApart("run_2", "run_3");
       assert.deepEqual(sent.map((r) => r.finished), [["run_1"], ["run_2", "run_3"]], "the two later finishes rode on one report");
       assert.ok(sent[1]!.at - sent[0]!.at >= 15, `the second report waited for the interval (${(sent[1]!.at - sent[0]!.at).toFixed(1)} ms after the first)`);
+      // Several runs at once but none waiting: a finish goes out after a short pause, not the interval.
+      load = "busy";
+      await twoFinishesApart("run_4", "run_5");
+      assert.deepEqual(sent.slice(2).map((r) => r.finished), [["run_4"], ["run_5"]]);
     } finally {
       await batcher.close();
     }
