@@ -24,13 +24,13 @@ const BATCH_PAUSE_MS = 2;
 // the control plane a request and a few statements whatever it carries, so under a backlog it carries
 // every finish and claim of the moment. Without one, a result never waits for the interval.
 const BACKLOG_REPORT_INTERVAL_MS = 20;
-
-/** How loaded the worker is: `busy` runs several at once, `backlog` also has runs waiting for a slot. */
-export type WorkerLoad = "idle" | "busy" | "backlog";
 // A started mark waits this long: a call that ends sooner needs none (its finish records when it
 // started), so short calls cost nothing extra. The price: a worker crash within this moment of a
 // run's start counts it as not started (it is tried again without spending an attempt).
 const STARTED_MARK_DELAY_MS = 20;
+
+/** How loaded the worker is: `busy` runs several at once, `backlog` also has runs waiting for a slot. */
+export type WorkerLoad = "idle" | "busy" | "backlog";
 
 export class ReportBatcher {
   private starts: Array<{ id: string; startedAt: number }> = [];
