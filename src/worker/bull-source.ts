@@ -7,7 +7,7 @@
 import type { ControlPlane } from "./control-plane.ts";
 import { BullRunConsumer, type Delivery, type Outcome } from "./bullmq-consumer.ts";
 import { Slots } from "./bullmq-slots.ts";
-import { prefetchCap } from "./prefetch.ts";
+import { SHORT_CALL_MS, prefetchCap } from "./prefetch.ts";
 import type { WorkerLoad } from "./report-batcher.ts";
 import type { RunExecutor, RunRow, Verdict } from "./run-executor.ts";
 import { RunClaims, type ClaimCarrier, type Claimed } from "./run-claims.ts";
@@ -31,6 +31,8 @@ export interface BullSourceOptions {
   leaseMs: number;
   /** The worker's report: claims ride on it (and it records claimed runs as held). */
   reports: ClaimCarrier;
+  /** A call running longer than this hands back the runs waiting behind it (default: a short call's length). */
+  longCallMs?: number;
 }
 
 export class BullRunSource {
@@ -46,6 +48,10 @@ export class BullRunSource {
   private stopWaiting = false;
   /** Cancels that came before the claim's answer (run id → when). */
   private readonly cancelSoon = new Map<string, number>();
+  /** Calls running here for longer than a short call: the runs waiting behind them may wait long. */
+  private longCalls = 0;
+  /** Waiting runs told to go back to the queue (a long call blocks their slot). */
+  private readonly handingBack = new Set<string>();
 
   constructor(private readonly o: BullSourceOptions) {
     this.claims = new RunClaims(o.reports);
@@ -116,14 +122,21 @@ export class BullRunSource {
         await this.o.executor.cancelBeforeStart(run);
         return { kind: "done" };
       }
-      if (slot === "stopping") {
+      if (slot === "stopping" || slot === "handed back") {
         await this.o.executor.release(run);
         return { kind: "release" };
       }
       let settled: Promise<Verdict>;
+      let long = false;
+      const turnsLong = setTimeout(() => {
+        long = true;
+        this.callTurnedLong();
+      }, this.o.longCallMs ?? SHORT_CALL_MS);
       try {
         ({ settled } = await this.o.executor.execute(run));
       } finally {
+        clearTimeout(turnsLong);
+        if (long) this.longCalls--;
         slot();
       }
       const e = this.o.executor;
@@ -134,8 +147,27 @@ export class BullRunSource {
     }
   }
 
+  /**
+   * A call has run longer than a short one: the runs held ahead were sized for short calls. Hold no
+   * more than one delivery per slot from now on, and give back the waiting runs that no slot free of
+   * a long call will take soon — untouched, oldest kept — so an idle worker can run them.
+   */
+  private callTurnedLong(): void {
+    this.longCalls++;
+    this.consumer.resize(this.o.slots);
+    let keep = Math.max(0, this.o.slots - this.longCalls);
+    for (const [id, wait] of this.waiting) {
+      if (keep > 0) {
+        keep--;
+        continue;
+      }
+      this.handingBack.add(id);
+      wait.abort();
+    }
+  }
+
   /** Wait for a run slot; what ended the wait instead when it did not come. */
-  private async slotFor(run: RunRow): Promise<(() => void) | "cancelled" | "stopping"> {
+  private async slotFor(run: RunRow): Promise<(() => void) | "cancelled" | "stopping" | "handed back"> {
     const stopping = () => this.stopWaiting || this.o.executor.stopping;
     if (stopping()) return "stopping";
     if (this.cancelSoon.delete(run.id) || run.cancelRequested) return "cancelled";
@@ -145,9 +177,10 @@ export class BullRunSource {
       const slot = await this.runSlots.acquire(stop.signal);
       if (slot && !stopping()) return slot;
       slot?.();
-      return stopping() ? "stopping" : "cancelled";
+      return stopping() ? "stopping" : this.handingBack.has(run.id) ? "handed back" : "cancelled";
     } finally {
       this.waiting.delete(run.id);
+      this.handingBack.delete(run.id);
     }
   }
 }

@@ -3,6 +3,12 @@
 // calls instead of leaving a process idle; holding too many keeps runs waiting here that another
 // worker could start. The bound is time: about PREFETCH_WORK_MS of calls per slot at the current pace.
 
+/**
+ * Calls shorter than this on average make holding runs ahead worth it: the control-plane round trips
+ * around a run then cost as much as the run. Longer calls would keep runs held ahead waiting behind
+ * them while another worker may be idle.
+ */
+export const SHORT_CALL_MS = 100;
 /** Runs held per slot before the pace of calls is known, and the least while calls are short. */
 export const PREFETCH_PER_SLOT = 4;
 export const MAX_PREFETCH_PER_SLOT = 256;

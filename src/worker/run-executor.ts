@@ -17,6 +17,7 @@ import { workerExecArgv } from "./resource-limits.ts";
 import { concurrencyOf } from "../lib/manifest-concurrency.ts";
 import type { Versions } from "./versions.ts";
 import type { BundleManifest } from "../bundle/index.ts";
+import { SHORT_CALL_MS } from "./prefetch.ts";
 
 export type RunRow = z.output<typeof ClaimedRun>;
 
@@ -47,10 +48,6 @@ export interface RunExecutorDeps {
 }
 
 const PREPARE_ERROR = "PrepareError";
-// Calls shorter than this on average make holding runs ahead worth it: the control-plane round trips
-// around a run then cost as much as the run. Longer calls would keep runs held ahead waiting
-// behind them while another worker may be idle.
-const SHORT_CALL_MS = 100;
 // Weight of the newest call in the running average of call durations.
 const PACE_WEIGHT = 0.2;
 

@@ -87,6 +87,8 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
       prefix,
       slots: 1,
       leaseMs: 5_000,
+      // The calls here are held open by the test: none counts as long.
+      longCallMs: 600_000,
       reports: {
         async claim(runIds) {
           claimed.push(...runIds);
@@ -124,5 +126,63 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
     assert.equal(mostAtOnce, 1, "one call at a time in one slot");
     assert.deepEqual(cancelledBeforeStart, ["run_g3", "run_g5"]);
     assert.deepEqual(released, ["run_g4"]);
+  });
+  it("a call that turns long hands the runs waiting behind it back to the queue, untouched", { timeout: 60_000 }, async () => {
+    const queue = new BullRunQueue({ url: TEST_REDIS_URL, prefix });
+    closers.push(() => queue.close());
+    const executed: string[] = [];
+    const released: string[] = [];
+    const calls = new Map<string, () => void>();
+    const executor = {
+      stopping: false,
+      callsAreShort: true,
+      averageCallMs: 1,
+      cancel: () => false,
+      async execute(run: RunRow) {
+        executed.push(run.id);
+        await new Promise<void>((end) => calls.set(run.id, end));
+        return { settled: Promise.resolve<Verdict>("succeeded") };
+      },
+      async release(run: RunRow) {
+        released.push(run.id);
+        return true;
+      },
+    } as unknown as RunExecutor;
+    const source = new BullRunSource({
+      cp: {} as ControlPlane,
+      me: { id: "wrk_long" },
+      executor,
+      redisUrl: TEST_REDIS_URL,
+      prefix,
+      slots: 1,
+      leaseMs: 5_000,
+      reports: {
+        async claim(runIds) {
+          return { claimed: runIds.map((id) => ({ id, attempt: 1, cancelRequested: false, deploymentId: "dep_long" }) as RunRow), held: [] };
+        },
+      },
+    });
+    closers.push(() => source.close());
+    source.setDeployments(["dep_long"]);
+    const add = (id: string) => queue.add([{ id, deploymentId: "dep_long", maxRetries: 0, retryBackoffMs: 0, scheduledFor: null }]);
+    await add("run_l0");
+    await until(() => calls.has("run_l0"), "a short call first");
+    calls.get("run_l0")!();
+    await add("run_l1");
+    await until(() => calls.has("run_l1"), "the call that turns long started");
+    await add("run_l2");
+    await add("run_l3");
+    await until(() => released.includes("run_l2") && released.includes("run_l3"), "the runs waiting behind the long call handed back");
+    assert.deepEqual(executed, ["run_l0", "run_l1"], "neither waiting run started behind it");
+    calls.get("run_l1")!();
+    // Back in the queue, they are delivered again and run, one at a time in the one slot (each call
+    // here is held open until the test ends it, so one may hand the other back again meanwhile).
+    const ended = new Set(["run_l0", "run_l1"]);
+    while (!ended.has("run_l2") || !ended.has("run_l3")) {
+      const next = await until(() => [...calls.keys()].find((id) => !ended.has(id)), "a handed-back run delivered again and run");
+      ended.add(next);
+      calls.get(next)!();
+    }
+    assert.equal(executed.length, 4, "each run ran once");
   });
 });
