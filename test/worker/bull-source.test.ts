@@ -49,59 +49,69 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
     const counts = await queue.counts("dep_claim");
     assert.equal(counts.failed, 0, "the failed claim did not fail the job");
   });
-  it("claims runs ahead but starts one per slot; a cancel or a stop reaches runs still waiting for their slot or their claim", { timeout: 60_000 }, async () => {
+  /**
+   * A source with one slot over a fake executor whose calls stay open until the test ends them
+   * (`calls.get(id)()`), claiming whatever is delivered; records what the source asked of it.
+   */
+  function gatedSource(o: { worker: string; deployment: string; longCallMs?: number; onClaim?: (runIds: string[]) => void }) {
     const queue = new BullRunQueue({ url: TEST_REDIS_URL, prefix });
     closers.push(() => queue.close());
-    const claimed: string[] = [];
-    const executed: string[] = [];
-    const cancelledBeforeStart: string[] = [];
-    const released: string[] = [];
-    let running = 0;
-    let mostAtOnce = 0;
+    const seen = { claimed: [] as string[], executed: [] as string[], cancelledBeforeStart: [] as string[], released: [] as string[], mostAtOnce: 0 };
     const calls = new Map<string, () => void>();
+    let running = 0;
     const executor = {
       stopping: false,
       callsAreShort: true,
       averageCallMs: 1,
       cancel: () => false,
       async execute(run: RunRow) {
-        executed.push(run.id);
-        mostAtOnce = Math.max(mostAtOnce, ++running);
+        seen.executed.push(run.id);
+        seen.mostAtOnce = Math.max(seen.mostAtOnce, ++running);
         await new Promise<void>((end) => calls.set(run.id, end));
         running--;
         return { settled: Promise.resolve<Verdict>("succeeded") };
       },
       async cancelBeforeStart(run: RunRow) {
-        cancelledBeforeStart.push(run.id);
+        seen.cancelledBeforeStart.push(run.id);
       },
       async release(run: RunRow) {
-        released.push(run.id);
+        seen.released.push(run.id);
         return true;
       },
     } as unknown as RunExecutor;
-    const source = new BullRunSource({
+    const source: BullRunSource = new BullRunSource({
       cp: {} as ControlPlane,
-      me: { id: "wrk_gate" },
+      me: { id: o.worker },
       executor,
       redisUrl: TEST_REDIS_URL,
       prefix,
       slots: 1,
       leaseMs: 5_000,
-      // The calls here are held open by the test: none counts as long.
-      longCallMs: 600_000,
+      ...(o.longCallMs !== undefined ? { longCallMs: o.longCallMs } : {}),
       reports: {
         async claim(runIds) {
-          claimed.push(...runIds);
-          // The cancel of this one reaches the worker before its claim's answer does.
-          if (runIds.includes("run_g5")) source.cancel("run_g5");
-          return { claimed: runIds.map((id) => ({ id, attempt: 1, cancelRequested: false, deploymentId: "dep_gate" }) as RunRow), held: [] };
+          seen.claimed.push(...runIds);
+          o.onClaim?.(runIds);
+          return { claimed: runIds.map((id) => ({ id, attempt: 1, cancelRequested: false, deploymentId: o.deployment }) as RunRow), held: [] };
         },
       },
     });
+    source.setDeployments([o.deployment]);
+    const add = (id: string) => queue.add([{ id, deploymentId: o.deployment, maxRetries: 0, retryBackoffMs: 0, scheduledFor: null }]);
+    return { source, seen, calls, add };
+  }
+
+  it("claims runs ahead but starts one per slot; a cancel or a stop reaches runs still waiting for their slot or their claim", { timeout: 60_000 }, async () => {
+    const { source, seen, calls, add } = gatedSource({
+      worker: "wrk_gate",
+      deployment: "dep_gate",
+      // The calls here are held open by the test: none counts as long.
+      longCallMs: 600_000,
+      // The cancel of this one reaches the worker before its claim's answer does.
+      onClaim: (runIds) => runIds.includes("run_g5") && source.cancel("run_g5"),
+    });
     let closed: Promise<void> | undefined;
     closers.push(() => closed ?? source.close());
-    source.setDeployments(["dep_gate"]);
-    const add = (id: string) => queue.add([{ id, deploymentId: "dep_gate", maxRetries: 0, retryBackoffMs: 0, scheduledFor: null }]);
     await add("run_g1");
     await until(() => calls.has("run_g1"), "the first run started");
     calls.get("run_g1")!();
@@ -109,62 +119,28 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
     await add("run_g2");
     await until(() => calls.has("run_g2"), "the second run started");
     await add("run_g3");
-    await until(() => claimed.includes("run_g3"), "the third run claimed while the second is running");
+    await until(() => seen.claimed.includes("run_g3"), "the third run claimed while the second is running");
     await new Promise((r) => setTimeout(r, 200));
-    assert.deepEqual(executed, ["run_g1", "run_g2"], "the third waits for the slot");
+    assert.deepEqual(seen.executed, ["run_g1", "run_g2"], "the third waits for the slot");
     source.cancel("run_g3");
-    await until(() => cancelledBeforeStart.includes("run_g3"), "the waiting run cancelled");
+    await until(() => seen.cancelledBeforeStart.includes("run_g3"), "the waiting run cancelled");
     await add("run_g5");
-    await until(() => cancelledBeforeStart.includes("run_g5"), "the run cancelled before its claim's answer came is cancelled on arrival");
+    await until(() => seen.cancelledBeforeStart.includes("run_g5"), "the run cancelled before its claim's answer came is cancelled on arrival");
     await add("run_g4");
-    await until(() => claimed.includes("run_g4"), "the fourth run claimed");
+    await until(() => seen.claimed.includes("run_g4"), "the fourth run claimed");
     closed = source.close();
-    await until(() => released.includes("run_g4"), "the waiting run given back at the stop");
+    await until(() => seen.released.includes("run_g4"), "the waiting run given back at the stop");
     calls.get("run_g2")!();
     await closed;
-    assert.deepEqual(executed, ["run_g1", "run_g2"], "neither waiting run ever started");
-    assert.equal(mostAtOnce, 1, "one call at a time in one slot");
-    assert.deepEqual(cancelledBeforeStart, ["run_g3", "run_g5"]);
-    assert.deepEqual(released, ["run_g4"]);
+    assert.deepEqual(seen.executed, ["run_g1", "run_g2"], "neither waiting run ever started");
+    assert.equal(seen.mostAtOnce, 1, "one call at a time in one slot");
+    assert.deepEqual(seen.cancelledBeforeStart, ["run_g3", "run_g5"]);
+    assert.deepEqual(seen.released, ["run_g4"]);
   });
+
   it("a call that turns long hands the runs waiting behind it back to the queue, untouched", { timeout: 60_000 }, async () => {
-    const queue = new BullRunQueue({ url: TEST_REDIS_URL, prefix });
-    closers.push(() => queue.close());
-    const executed: string[] = [];
-    const released: string[] = [];
-    const calls = new Map<string, () => void>();
-    const executor = {
-      stopping: false,
-      callsAreShort: true,
-      averageCallMs: 1,
-      cancel: () => false,
-      async execute(run: RunRow) {
-        executed.push(run.id);
-        await new Promise<void>((end) => calls.set(run.id, end));
-        return { settled: Promise.resolve<Verdict>("succeeded") };
-      },
-      async release(run: RunRow) {
-        released.push(run.id);
-        return true;
-      },
-    } as unknown as RunExecutor;
-    const source = new BullRunSource({
-      cp: {} as ControlPlane,
-      me: { id: "wrk_long" },
-      executor,
-      redisUrl: TEST_REDIS_URL,
-      prefix,
-      slots: 1,
-      leaseMs: 5_000,
-      reports: {
-        async claim(runIds) {
-          return { claimed: runIds.map((id) => ({ id, attempt: 1, cancelRequested: false, deploymentId: "dep_long" }) as RunRow), held: [] };
-        },
-      },
-    });
+    const { source, seen, calls, add } = gatedSource({ worker: "wrk_long", deployment: "dep_long" });
     closers.push(() => source.close());
-    source.setDeployments(["dep_long"]);
-    const add = (id: string) => queue.add([{ id, deploymentId: "dep_long", maxRetries: 0, retryBackoffMs: 0, scheduledFor: null }]);
     await add("run_l0");
     await until(() => calls.has("run_l0"), "a short call first");
     calls.get("run_l0")!();
@@ -172,8 +148,8 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
     await until(() => calls.has("run_l1"), "the call that turns long started");
     await add("run_l2");
     await add("run_l3");
-    await until(() => released.includes("run_l2") && released.includes("run_l3"), "the runs waiting behind the long call handed back");
-    assert.deepEqual(executed, ["run_l0", "run_l1"], "neither waiting run started behind it");
+    await until(() => seen.released.includes("run_l2") && seen.released.includes("run_l3"), "the runs waiting behind the long call handed back");
+    assert.deepEqual(seen.executed, ["run_l0", "run_l1"], "neither waiting run started behind it");
     calls.get("run_l1")!();
     // Back in the queue, they are delivered again and run, one at a time in the one slot (each call
     // here is held open until the test ends it, so one may hand the other back again meanwhile).
@@ -183,6 +159,6 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
       ended.add(next);
       calls.get(next)!();
     }
-    assert.equal(executed.length, 4, "each run ran once");
+    assert.equal(seen.executed.length, 4, "each run ran once");
   });
 });
