@@ -21,6 +21,9 @@ const CLAIM_REFUSED_DELAY_MS = 1_000;
 // How long a cancel that came before its run's claim answer is remembered.
 const CANCEL_SOON_KEPT_MS = 60_000;
 
+/** Why a run stopped waiting for a run slot without getting one. */
+type WaitEnd = "cancelled" | "stopping" | "handed back";
+
 export interface BullSourceOptions {
   cp: ControlPlane;
   me: { id: string };
@@ -43,15 +46,13 @@ export class BullRunSource {
   private readonly inProgress = new Set<string>();
   /** A run starts only in one of these: its call begins when a worker process is free, not before. */
   private readonly runSlots: Slots;
-  /** Claimed runs waiting for a run slot, each with what stops its wait (a cancel, the worker stopping). */
+  /** Claimed runs waiting for a run slot, each with what stops its wait (aborted with why it ended). */
   private readonly waiting = new Map<string, AbortController>();
   private stopWaiting = false;
   /** Cancels that came before the claim's answer (run id → when). */
   private readonly cancelSoon = new Map<string, number>();
   /** Calls running here for longer than a short call: the runs waiting behind them may wait long. */
   private longCalls = 0;
-  /** Waiting runs told to go back to the queue (a long call blocks their slot). */
-  private readonly handingBack = new Set<string>();
 
   constructor(private readonly o: BullSourceOptions) {
     this.claims = new RunClaims(o.reports);
@@ -63,7 +64,7 @@ export class BullRunSource {
   cancel(runId: string): void {
     if (this.o.executor.cancel(runId)) return;
     const waiting = this.waiting.get(runId);
-    if (waiting) return waiting.abort();
+    if (waiting) return waiting.abort("cancelled" satisfies WaitEnd);
     // Its claim's answer has not reached this worker yet: cancelled on arrival. Cancels are only
     // sent for runs held here, so the few left over (a run that ended meanwhile) go after a while.
     const now = Date.now();
@@ -85,7 +86,7 @@ export class BullRunSource {
   async close(): Promise<void> {
     // Runs waiting for a slot go back to the queue untouched, without waiting for the ones ahead.
     this.stopWaiting = true;
-    for (const w of this.waiting.values()) w.abort();
+    for (const w of this.waiting.values()) w.abort("stopping" satisfies WaitEnd);
     await this.consumer.close({ timeoutMs: 10_000 });
     this.closing.abort();
   }
@@ -156,18 +157,14 @@ export class BullRunSource {
     this.longCalls++;
     this.consumer.resize(this.o.slots);
     let keep = Math.max(0, this.o.slots - this.longCalls);
-    for (const [id, wait] of this.waiting) {
-      if (keep > 0) {
-        keep--;
-        continue;
-      }
-      this.handingBack.add(id);
-      wait.abort();
+    for (const wait of this.waiting.values()) {
+      if (keep > 0) keep--;
+      else wait.abort("handed back" satisfies WaitEnd);
     }
   }
 
   /** Wait for a run slot; what ended the wait instead when it did not come. */
-  private async slotFor(run: RunRow): Promise<(() => void) | "cancelled" | "stopping" | "handed back"> {
+  private async slotFor(run: RunRow): Promise<(() => void) | WaitEnd> {
     const stopping = () => this.stopWaiting || this.o.executor.stopping;
     if (stopping()) return "stopping";
     if (this.cancelSoon.delete(run.id) || run.cancelRequested) return "cancelled";
@@ -177,10 +174,9 @@ export class BullRunSource {
       const slot = await this.runSlots.acquire(stop.signal);
       if (slot && !stopping()) return slot;
       slot?.();
-      return stopping() ? "stopping" : this.handingBack.has(run.id) ? "handed back" : "cancelled";
+      return stopping() ? "stopping" : (stop.signal.reason as WaitEnd);
     } finally {
       this.waiting.delete(run.id);
-      this.handingBack.delete(run.id);
     }
   }
 }

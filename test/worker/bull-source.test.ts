@@ -98,11 +98,19 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
     });
     source.setDeployments([o.deployment]);
     const add = (id: string) => queue.add([{ id, deploymentId: o.deployment, maxRetries: 0, retryBackoffMs: 0, scheduledFor: null }]);
-    return { source, seen, calls, add };
+    const started = (id: string, what: string) => until(() => calls.has(id), what);
+    const end = (id: string) => calls.get(id)!();
+    /** One call that ends at once: the executor's pace is short from then on, so runs are held ahead. */
+    const shortCall = async (id: string) => {
+      await add(id);
+      await started(id, "a short call first");
+      end(id);
+    };
+    return { source, seen, calls, add, started, end, shortCall };
   }
 
   it("claims runs ahead but starts one per slot; a cancel or a stop reaches runs still waiting for their slot or their claim", { timeout: 60_000 }, async () => {
-    const { source, seen, calls, add } = gatedSource({
+    const { source, seen, add, started, end, shortCall } = gatedSource({
       worker: "wrk_gate",
       deployment: "dep_gate",
       // The calls here are held open by the test: none counts as long.
@@ -112,12 +120,9 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
     });
     let closed: Promise<void> | undefined;
     closers.push(() => closed ?? source.close());
-    await add("run_g1");
-    await until(() => calls.has("run_g1"), "the first run started");
-    calls.get("run_g1")!();
-    // Calls are short: the worker now holds deliveries ahead of its one slot.
+    await shortCall("run_g1");
     await add("run_g2");
-    await until(() => calls.has("run_g2"), "the second run started");
+    await started("run_g2", "the second run started");
     await add("run_g3");
     await until(() => seen.claimed.includes("run_g3"), "the third run claimed while the second is running");
     await new Promise((r) => setTimeout(r, 200));
@@ -130,7 +135,7 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
     await until(() => seen.claimed.includes("run_g4"), "the fourth run claimed");
     closed = source.close();
     await until(() => seen.released.includes("run_g4"), "the waiting run given back at the stop");
-    calls.get("run_g2")!();
+    end("run_g2");
     await closed;
     assert.deepEqual(seen.executed, ["run_g1", "run_g2"], "neither waiting run ever started");
     assert.equal(seen.mostAtOnce, 1, "one call at a time in one slot");
@@ -139,25 +144,23 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
   });
 
   it("a call that turns long hands the runs waiting behind it back to the queue, untouched", { timeout: 60_000 }, async () => {
-    const { source, seen, calls, add } = gatedSource({ worker: "wrk_long", deployment: "dep_long" });
+    const { source, seen, calls, add, started, end, shortCall } = gatedSource({ worker: "wrk_long", deployment: "dep_long" });
     closers.push(() => source.close());
-    await add("run_l0");
-    await until(() => calls.has("run_l0"), "a short call first");
-    calls.get("run_l0")!();
+    await shortCall("run_l0");
     await add("run_l1");
-    await until(() => calls.has("run_l1"), "the call that turns long started");
+    await started("run_l1", "the call that turns long started");
     await add("run_l2");
     await add("run_l3");
     await until(() => seen.released.includes("run_l2") && seen.released.includes("run_l3"), "the runs waiting behind the long call handed back");
     assert.deepEqual(seen.executed, ["run_l0", "run_l1"], "neither waiting run started behind it");
-    calls.get("run_l1")!();
+    end("run_l1");
     // Back in the queue, they are delivered again and run, one at a time in the one slot (each call
     // here is held open until the test ends it, so one may hand the other back again meanwhile).
     const ended = new Set(["run_l0", "run_l1"]);
     while (!ended.has("run_l2") || !ended.has("run_l3")) {
       const next = await until(() => [...calls.keys()].find((id) => !ended.has(id)), "a handed-back run delivered again and run");
       ended.add(next);
-      calls.get(next)!();
+      end(next);
     }
     assert.equal(seen.executed.length, 4, "each run ran once");
   });
