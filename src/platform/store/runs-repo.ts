@@ -1,6 +1,7 @@
 import { and, getTableColumns, asc, count, desc, eq, inArray, isNull, lt, lte, notInArray, or, sql } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
 import { rowsOf } from "./migrations.ts";
+import { asJsonRows, jsonRowDecoder } from "./json-result.ts";
 import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
 import { holdsNul, mayHoldNul, withoutNul } from "./nul.ts";
 import { StoreError } from "./errors.ts";
@@ -212,15 +213,8 @@ function runValues(input: CreateRunInput, t: number) {
 const FINISHED_COLUMNS = Object.entries(getTableColumns(runs)).filter(([key]) => key !== "args");
 const FINISHED_RETURNING = sql.join(FINISHED_COLUMNS.map(([, column]) => column), sql`, `);
 
-/** A finished `runs` row from a raw statement (snake_case, driver values) as drizzle would have returned it. */
-function finishedFromDriver(raw: Record<string, unknown>): FinishedRun {
-  const row: Record<string, unknown> = {};
-  for (const [key, column] of FINISHED_COLUMNS) {
-    const v = raw[column.name];
-    row[key] = v === null || v === undefined ? null : column.mapFromDriverValue(v);
-  }
-  return row as FinishedRun;
-}
+const finishedRows = jsonRowDecoder<FinishedRun>(Object.fromEntries(FINISHED_COLUMNS));
+const runRows = jsonRowDecoder<RunRow>(runs);
 
 function leaseMsOf(opts: LeaseOptions | undefined): number {
   return nonNegativeInt("leaseMs", opts?.leaseMs ?? STORE_DEFAULTS.leaseMs);
@@ -261,18 +255,24 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
       .for("update", { skipLocked: true });
     // One statement: `= any(array(subquery))` evaluates the locking subquery once (an InitPlan),
     // unlike `in (subquery)`, which may re-run it per row and claim more than `limit`.
-    const claimed = await db
-      .update(runs)
-      .set(claimSet(workerId, t, filter))
-      .where(and(sql`${runs.id} = any(array(${next}))`, eq(runs.status, "queued")))
-      .returning();
+    const claimed = runRows(
+      await db.execute(
+        asJsonRows(
+          db
+            .update(runs)
+            .set(claimSet(workerId, t, filter))
+            .where(and(sql`${runs.id} = any(array(${next}))`, eq(runs.status, "queued")))
+            .returning(),
+        ),
+      ),
+    );
     // Keep queue order (UPDATE … RETURNING does not promise one).
     return claimed.sort((a, b) => Number(a.scheduledFor ?? a.createdAt) - Number(b.scheduledFor ?? b.createdAt) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   };
 
   const claimRuns: RunsRepo["claimRuns"] = async (ids, workerId, opts) => {
     if (ids.length === 0) return [];
-    return db
+    const claim = db
       .update(runs)
       .set(claimSet(workerId, now(), opts))
       // The ids travel as one JSON parameter, however many there are. A run this worker claimed and
@@ -286,6 +286,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
         ),
       )
       .returning();
+    return runRows(await db.execute(asJsonRows(claim)));
   };
 
   const finishRuns: RunsRepo["finishRuns"] = async (items) => {
@@ -307,14 +308,14 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
         param = JSON.stringify(chunk);
       }
       // One UPDATE for the whole batch, its rows as one JSON parameter; each row keeps finishRun's guards.
-      const res = await db.execute(sql`
+      const res = await db.execute(asJsonRows(sql`
         update ${runs} set status = v.status, result = v.result, error = v.error, finished_at = coalesce(v.finished, ${t}),
           started_at = coalesce(v.started, ${runs.startedAt})
         from ${jsonRecords(param, chunk.length, "id text, status text, result jsonb, error jsonb, worker text, started bigint, finished bigint")} as v
         where ${runs.id} = v.id and ${runs.status} in ('queued', 'running') and (v.worker is null or ${runs.workerId} = v.worker)
-        returning ${FINISHED_RETURNING}`);
+        returning ${FINISHED_RETURNING}`));
       // The finished rows as they are now: whoever waits for them needs no read back (but for args).
-      applied.push(...rowsOf<Record<string, unknown>>(res).map(finishedFromDriver));
+      applied.push(...finishedRows(res));
     }
     return applied;
   };
@@ -379,7 +380,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
 
     async getRuns(ids, opts = {}) {
       if (ids.length === 0) return [];
-      return db
+      const read = db
         .select()
         .from(runs)
         // The ids travel as one JSON parameter: a long-poll over thousands of runs stays one cheap statement.
@@ -389,6 +390,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
             opts.terminalOnly ? inArray(runs.status, [...TERMINAL_RUN_STATUSES]) : undefined,
           ),
         );
+      return runRows(await db.execute(asJsonRows(read)));
     },
 
     async claimRun(id, workerId, opts) {

@@ -3,7 +3,7 @@ import type { RepoContext } from "./db.ts";
 import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
 import { mayHoldNul, withoutNul } from "./nul.ts";
 import { StoreError } from "./errors.ts";
-import { rowsOf } from "./migrations.ts";
+import { countOf, countReturned } from "./json-result.ts";
 import type { Span } from "../../trace/span.ts";
 import { spans, type SpanRow, type SpanStatus, type StoredError } from "./schema.ts";
 
@@ -54,14 +54,14 @@ export function createSpansRepo({ db }: RepoContext): SpansRepo {
         // VALUES list with twelve parameters per row (spans are the most frequent write).
         let param = JSON.stringify(rows);
         if (mayHoldNul(param)) param = JSON.stringify((rows = withoutNul(rows)));
-        const res = await db.execute(sql`
+        const res = await db.execute(countReturned(sql`
           insert into ${spans} (span_id, trace_id, parent_span_id, run_id, serving_id, op, name, start, "end", status, error, attributes)
           select span_id, trace_id, parent_span_id, run_id, serving_id, op, name, start, "end", status, error, attributes
           from jsonb_to_recordset(${param}::jsonb) as x(span_id text, trace_id text, parent_span_id text, run_id text,
             serving_id text, op text, name text, start double precision, "end" double precision, status text, error jsonb, attributes jsonb)
           on conflict (span_id) do nothing
-          returning span_id`);
-        inserted += rowsOf(res).length;
+          returning 1`));
+        inserted += countOf(res);
       }
       return inserted;
     },
