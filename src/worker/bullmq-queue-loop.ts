@@ -157,7 +157,7 @@ export class QueueLoop {
     while (!this.stopped) {
       try {
         if (polling) {
-          const release = await this.deps.slots.acquire(this.stopper.signal);
+          const release = await this.deps.slots.acquire(this.stopper.signal, this);
           if (!release) break;
           let job: Job | undefined;
           const token = this.nextToken();
@@ -213,15 +213,18 @@ export class QueueLoop {
       outcome = { kind: "retry", error: errorOf(err) };
       if (err instanceof Error && err.name === "UnknownJobError") outcome = { kind: "fail", error: err, unrecoverable: true };
       this.deps.report(err, `processing job ${h.job.id}`);
-    } finally {
-      // The slot is for user code; settling is bookkeeping (the lock is still renewed meanwhile).
-      release();
     }
     h.settling = true;
-    // When a slot is free (and no other queue waits for one), BullMQ hands this queue's next job
-    // over in the same call. This is also how a deployment at its concurrency limit goes on: the
-    // spot this job frees is not announced to workers blocked on the queue.
-    const slot = this.stopped ? null : this.deps.slots.tryAcquire();
+    // BullMQ hands this queue's next job over in the finishing call when a slot is there for it:
+    // this job's own, unless another queue waits for one (then it goes there, first come first
+    // served) or the window shrank, else a free one. One Redis call per job instead of a finish and a fetch. This is also
+    // how a deployment at its concurrency limit goes on: the spot this job frees is not announced to
+    // workers blocked on the queue.
+    let slot: ReleaseSlot | null = release;
+    if (this.stopped || !this.deps.slots.mayKeep(this)) {
+      release();
+      slot = this.stopped ? null : this.deps.slots.tryAcquire();
+    }
     let next: Job | undefined;
     try {
       next = await this.worker.nextFetched(await settle(h.job, h.token, outcome, slot !== null), h.token);

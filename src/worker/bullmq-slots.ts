@@ -7,7 +7,7 @@ export type ReleaseSlot = () => void;
 /** A counting semaphore with FIFO waiters and abortable waits. */
 export class Slots {
   private used = 0;
-  private readonly waiters: Array<(release: ReleaseSlot) => void> = [];
+  private readonly waiters: Array<{ take: (release: ReleaseSlot) => void; owner: unknown }> = [];
 
   constructor(private size: number) {
     checkSize(size);
@@ -19,7 +19,7 @@ export class Slots {
     this.size = size;
     while (this.used < this.size && this.waiters.length > 0) {
       this.used++;
-      this.waiters.shift()!(this.releaser());
+      this.waiters.shift()!.take(this.releaser());
     }
   }
 
@@ -35,15 +35,26 @@ export class Slots {
     return this.releaser();
   }
 
-  /** Wait for a slot; null if `signal` aborts first. */
-  acquire(signal?: AbortSignal): Promise<ReleaseSlot | null> {
+  /**
+   * Whether a slot `owner` holds may go on to its next task instead of coming back: the pool has not
+   * shrunk below the slots taken, and nobody but `owner` itself waits for one.
+   */
+  mayKeep(owner: unknown): boolean {
+    return this.used <= this.size && !this.waiters.some((w) => w.owner !== owner);
+  }
+
+  /** Wait for a slot; null if `signal` aborts first. `owner` names the waiter for {@link mayKeep}. */
+  acquire(signal?: AbortSignal, owner?: unknown): Promise<ReleaseSlot | null> {
     if (signal?.aborted) return Promise.resolve(null);
     const now = this.tryAcquire();
     if (now) return Promise.resolve(now);
     return new Promise((resolve) => {
-      const waiter = (release: ReleaseSlot) => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve(release);
+      const waiter = {
+        owner,
+        take: (release: ReleaseSlot) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(release);
+        },
       };
       const onAbort = () => {
         const i = this.waiters.indexOf(waiter);
@@ -63,7 +74,7 @@ export class Slots {
       // Hand the slot straight to the next waiter: the count stays, nobody can jump the line
       // (unless the pool shrank meanwhile).
       const next = this.used <= this.size ? this.waiters.shift() : undefined;
-      if (next) next(this.releaser());
+      if (next) next.take(this.releaser());
       else this.used--;
     };
   }

@@ -317,6 +317,40 @@ describe("BullMQ run queue (producer + consumer on the real Redis)", { skip }, (
     assert.equal(done.filter((x) => x.startsWith("dep_y/")).length, 10);
   });
 
+  it("a finished job's call brings the next one: one fetch for a run of jobs, not one per job", { timeout: 60_000 }, async () => {
+    const q = producer();
+    const queue = deploymentQueueName("dep_chain");
+    // Jobs the consumer fetched on their own (a moveToActive call each), as opposed to those a finish brought along.
+    let fetched = 0;
+    const original = Worker.prototype.getNextJob;
+    Worker.prototype.getNextJob = async function (this: Worker, ...args: Parameters<Worker["getNextJob"]>) {
+      const job = await original.apply(this, args);
+      if (job && this.name === queue) fetched++;
+      return job;
+    };
+    try {
+      const done: string[] = [];
+      const gate = deferred<void>();
+      consumer(
+        ["dep_chain"],
+        async (d) => {
+          await gate.promise;
+          done.push(d.jobId);
+          return { kind: "done" };
+        },
+        { slots: 1 },
+      );
+      await q.add(Array.from({ length: 30 }, (_, i) => run(`run_chain${i}`, "dep_chain")));
+      await sleep(100); // the first job is fetched and waits at the gate with the rest queued behind it
+      gate.resolve();
+      await until(() => done.length === 30, "30 runs done");
+      assert.deepEqual(done, Array.from({ length: 30 }, (_, i) => `run_chain${i}`), "in queue order");
+      assert.ok(fetched <= 2, `${fetched} of 30 jobs needed a fetch of their own`);
+    } finally {
+      Worker.prototype.getNextJob = original;
+    }
+  });
+
   it("a job that arrives while every slot is busy is handed back at once, for a worker with a free slot", { timeout: 60_000 }, async () => {
     const q = producer();
     const release = deferred();

@@ -51,6 +51,30 @@ describe("Slots", () => {
     assert.equal(await s.acquire(AbortSignal.abort()), null);
   });
 
+  it("mayKeep: a held slot may go on to its holder's next task unless someone else waits or the pool shrank", async () => {
+    const s = new Slots(2);
+    const me = {};
+    const mine = s.tryAcquire()!;
+    const other = s.tryAcquire()!;
+    assert.equal(s.mayKeep(me), true, "nobody waits");
+    const ownWait = s.acquire(undefined, me);
+    assert.equal(s.mayKeep(me), true, "only the holder itself waits");
+    const theirs = s.acquire(undefined, "someone else");
+    assert.equal(s.mayKeep(me), false, "another waits: the slot goes back to the line");
+    other();
+    const second = (await ownWait)!;
+    assert.equal(s.mayKeep(me), false, "the other still waits");
+    second();
+    (await theirs)!();
+    assert.equal(s.mayKeep(me), true, "the other waiter was served");
+    const again = s.tryAcquire()!;
+    s.resize(1);
+    assert.equal(s.mayKeep(me), false, "2 slots taken of 1 left: they come back");
+    again();
+    assert.equal(s.mayKeep(me), true, "1 taken of 1");
+    mine();
+  });
+
   it("refuses a size below 1", () => {
     assert.throws(() => new Slots(0), /slots must be an integer ≥ 1/);
   });
