@@ -1,13 +1,14 @@
 import { randomFillSync } from "node:crypto";
 
-// Span ids are on the hot path of every call: refill a random pool in bulk and hex-encode it
+// Span, trace and record ids are on the hot path of every call and run: refill a random pool in bulk and hex-encode it
 // once, so an id is a cheap substring instead of a CSPRNG call plus an encoding per span.
 const POOL_BYTES = 16384;
 const pool = Buffer.alloc(POOL_BYTES);
 let hex = "";
 let offset = POOL_BYTES;
 
-function randomHex(bytes: number): string {
+/** `bytes` random bytes as hex, from the pool. */
+export function randomHex(bytes: number): string {
   if (offset + bytes > POOL_BYTES) {
     randomFillSync(pool);
     hex = pool.toString("hex");

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomHex } from "../../trace/ids.ts";
 
 // Ids are `<prefix>_<12 hex ms><6 hex counter><10 hex random>`: they sort by creation time
 // (and by creation order within one process), so "newest first" and cursors are `ORDER BY id`.
@@ -27,7 +27,7 @@ export function newId(kind: IdKind, now: number = Date.now()): string {
   counter = (counter + 1) % 0x1000000;
   const time = ms.toString(16).padStart(12, "0");
   const seq = counter.toString(16).padStart(6, "0");
-  return `${ID_PREFIXES[kind]}_${time}${seq}${randomBytes(5).toString("hex")}`;
+  return `${ID_PREFIXES[kind]}_${time}${seq}${randomHex(5)}`;
 }
 
 /** When an id was made (epoch ms, from its time part); NaN for a string that is not such an id. */
@@ -37,4 +37,4 @@ export function idTime(id: string): number {
 }
 
 /** 16-byte W3C trace id, for runs triggered without a parent trace. */
-export const newTraceId = (): string => randomBytes(16).toString("hex");
+export { newTraceId } from "../../trace/ids.ts";
