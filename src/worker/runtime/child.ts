@@ -14,6 +14,7 @@ import { Outbox, unpack, type Envelope } from "./outbox.ts";
 import { describeSurface, surfaceOf } from "./surface.ts";
 import { LoadedTarget } from "./target.ts";
 import { errorWire, refusalOf } from "./values.ts";
+import { watchOutput } from "./output-watch.ts";
 
 // Spans travel in small batches: one IPC message per span would cost a busy serving more than the spans.
 const SPAN_FLUSH_MS = 100;
@@ -29,8 +30,8 @@ let target: LoadedTarget | undefined;
 let bundleRoot: string | undefined;
 let loading = false;
 let loaded: Promise<void> = new Promise(() => {}); // no call runs before `load`
-/** Job mode: the call running now; its spans and stray errors are its own. */
-let current: { id: number; fail: (err: unknown) => void } | null = null;
+/** Job mode: the call running now; its spans and stray errors are its own. `marked`: its begin markers are out. */
+let current: { id: number; fail: (err: unknown) => void; marked: boolean } | null = null;
 
 /** One message, or a batch that failed as a whole (a span JSON cannot carry): each on its own. */
 function write(batch: Envelope<ChildMessage>): void {
@@ -92,10 +93,19 @@ tracer.addSink({
   },
 });
 
+// A job call's begin markers go out just before its first output (see output-watch.ts): a call that
+// prints nothing has no markers, and its result needs no wait for them.
+const raw = watchOutput(() => {
+  if (current && !current.marked) {
+    current.marked = true;
+    writeMarker("begin", current.id);
+  }
+});
+
 function writeMarker(kind: "begin" | "end", owner: number | "load"): void {
   // Synchronous on Linux pipes; order within each stream is what matters.
-  process.stdout.write(`${marker}${kind}:${owner}\n`);
-  process.stderr.write(`${marker}${kind}:${owner}\n`);
+  raw.stdout(`${marker}${kind}:${owner}\n`);
+  raw.stderr(`${marker}${kind}:${owner}\n`);
 }
 
 const wire = (err: unknown) => errorWire(err, mode, bundleRoot);
@@ -138,11 +148,12 @@ async function remoteInit(t: unknown): Promise<void> {
   else await (t as { remoteInit(): unknown }).remoteInit();
 }
 
-function result(id: number, outcome: { ok: true; value: unknown } | { ok: false; err: unknown }): void {
-  if (outcome.ok) send({ type: "result", id, ok: true, value: outcome.value });
+function result(id: number, outcome: { ok: true; value: unknown } | { ok: false; err: unknown }, marked?: boolean): void {
+  const m = marked ? { marked } : {};
+  if (outcome.ok) send({ type: "result", id, ok: true, value: outcome.value, ...m });
   else {
     const refused = refusalOf(outcome.err);
-    send({ type: "result", id, ok: false, error: wire(outcome.err), ...(refused ? { refused } : {}) });
+    send({ type: "result", id, ok: false, error: wire(outcome.err), ...(refused ? { refused } : {}), ...m });
   }
 }
 
@@ -160,11 +171,12 @@ async function call(msg: CallMessage): Promise<void> {
 async function jobCall(msg: CallMessage, t: LoadedTarget): Promise<void> {
   // Root spans of this run become children of the caller's span.
   tracer.setProcessParent(msg.traceparent ?? null);
-  writeMarker("begin", msg.id);
   let outcome: { ok: true; value: unknown } | { ok: false; err: unknown };
+  const call = { id: msg.id, fail: (_err: unknown) => {}, marked: false };
+  current = call;
   try {
     // An error thrown from a timer or an unhandled rejection during the call fails the call (not the process).
-    const crashed = new Promise<never>((_, reject) => (current = { id: msg.id, fail: reject }));
+    const crashed = new Promise<never>((_, reject) => (call.fail = reject));
     crashed.catch(() => {});
     outcome = { ok: true, value: await Promise.race([t.run(msg.op, undefined, msg.encoding), crashed]) };
   } catch (err) {
@@ -173,8 +185,8 @@ async function jobCall(msg: CallMessage, t: LoadedTarget): Promise<void> {
   flushSpans(); // the call's spans reach the parent before its result
   current = null;
   tracer.setProcessParent(null);
-  writeMarker("end", msg.id);
-  result(msg.id, outcome);
+  if (call.marked) writeMarker("end", msg.id);
+  result(msg.id, outcome, call.marked);
 }
 
 process.on("message", (envelope: unknown) => {

@@ -100,16 +100,18 @@ export interface SpansMessage {
   spans: Span[];
 }
 
+/** `marked` (job mode): the call printed, so its end markers follow on both streams; without it there are none to wait for. */
 export type ResultMessage =
-  | { type: "result"; id: number; ok: true; value: unknown }
+  | { type: "result"; id: number; ok: true; value: unknown; marked?: boolean }
   /** `refused`: the op did not run or did not finish (unknown or private name, not a generator, past its timeout…); `error` says why. */
-  | { type: "result"; id: number; ok: false; error: unknown; refused?: ErrorCode };
+  | { type: "result"; id: number; ok: false; error: unknown; refused?: ErrorCode; marked?: boolean };
 
 export type ChildMessage = ReadyMessage | LoadFailedMessage | SpansMessage | ResultMessage;
 
 /**
  * Stdout/stderr marker lines: the child writes `<prefix>begin:<owner>` before the load and before
- * each job call and `<prefix>end:<owner>` after, on both streams, so the parent attributes lines by
+ * a job call's first output and `<prefix>end:<owner>` after the call, on both streams (a call that
+ * printed nothing has none), so the parent attributes lines by
  * their position in the stream rather than by when they arrive (pipes and IPC are not ordered with
  * each other). The prefix carries a per-process random nonce, removed from the child's environment
  * before user code runs, so user output cannot fake one.

@@ -283,7 +283,7 @@ export class RuntimeProcess {
         const p = this.pending.get(m.id);
         if (!p) break;
         const r: CallResult = m.ok ? { ok: true, value: m.value } : { ok: false, reason: "error", error: m.error, ...(m.refused ? { refused: m.refused } : {}) };
-        if (this.mode !== "job") return p.done(r);
+        if (this.mode !== "job" || !m.marked) return p.done(r);
         // Lines the call printed may still be in the pipes: wait for its end markers (briefly).
         p.result = r;
         p.markerTimer = setTimeout(() => p.done(r), MARKER_WAIT_MS);

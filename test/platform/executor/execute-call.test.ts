@@ -112,6 +112,25 @@ describe("executeCall", () => {
     }
   });
 
+  test("output that bypasses console is attributed too: fd writes and subprocesses that inherit stdout/stderr", async () => {
+    // In one process, with quiet calls between: a call that prints nothing has no markers, the next still gets its own lines.
+    const steps = [["none", "q1"], ["fd", "a"], ["none", "q2"], ["subprocess", "b"], ["none", "q3"]] as const;
+    const recs = steps.map(() => recorder());
+    const pids = new Set<number | undefined>();
+    for (const [i, [how, tag]] of steps.entries()) {
+      const r = await call("bypass", [how, tag], recs[i]);
+      assert.equal(value(r), tag);
+      pids.add(r.pid);
+    }
+    assert.equal(pids.size, 1, "every call ran in the same process");
+    const out = (i: number, stream: string) => recs[i]!.lines(stream);
+    for (const i of [0, 2, 4]) assert.deepEqual([...out(i, "stdout"), ...out(i, "stderr")], [], `quiet call ${steps[i]![1]} has no lines`);
+    assert.deepEqual(out(1, "stdout"), ["fd1 a"]);
+    assert.deepEqual(out(1, "stderr"), ["fd2 a"]);
+    assert.deepEqual(out(3, "stdout"), ["child out b", "spawned b"]);
+    assert.deepEqual(out(3, "stderr"), ["child err b"]);
+  });
+
   test("a thrown error keeps name, message and stack; the process survives and is reused", async () => {
     const r1 = await call("check", [-1]);
     const err = failure(r1, "error");

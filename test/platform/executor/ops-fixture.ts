@@ -1,6 +1,8 @@
 // Source of the ops.ts written into temp projects (kept as a string: it imports "nbox" from the temp project).
 export const OPS = `
 import { operator, Operator } from "nbox";
+import { execSync, spawn } from "node:child_process";
+import { writeSync } from "node:fs";
 
 export const square = operator(function square(x: number) { return x * x; });
 export const addLater = operator(async function addLater(a: number, b: number) {
@@ -16,6 +18,24 @@ export const chatty = operator(async function chatty(tag: string, ms = 0) {
   await new Promise((r) => setTimeout(r, ms));
   console.log("out " + tag + " 2");
   process.stdout.write("partial " + tag);
+  return tag;
+});
+
+// Output that does not go through console or process.stdout: file descriptors and subprocesses.
+export const bypass = operator(async function bypass(how: "none" | "fd" | "subprocess", tag: string) {
+  if (how === "fd") {
+    writeSync(1, "fd1 " + tag + "\\n");
+    writeSync(2, "fd2 " + tag + "\\n");
+  }
+  if (how === "subprocess") {
+    const script = "console.log('child out " + tag + "'); console.error('child err " + tag + "')";
+    execSync(JSON.stringify(process.execPath) + " -e " + JSON.stringify(script), { stdio: "inherit" });
+    await new Promise((resolve, reject) => {
+      const p = spawn(process.execPath, ["-e", "console.log('spawned " + tag + "')"], { stdio: "inherit" });
+      p.on("exit", resolve);
+      p.on("error", reject);
+    });
+  }
   return tag;
 });
 

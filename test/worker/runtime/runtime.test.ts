@@ -278,4 +278,26 @@ describe("child runtime, job mode", () => {
       await rt.kill("test");
     }
   });
+
+  test("a job call that prints nothing writes no output markers; one that prints is framed by them", async () => {
+    const rt = new RuntimeProcess({ mode: "job", bundleDir: project.dir, locator: project.locator("Counter", "class") });
+    try {
+      assert.equal((await rt.loaded).ok, true);
+      // The raw stream as it leaves the child, markers included (the parent consumes them).
+      let raw = "";
+      rt.child.stdout!.on("data", (chunk: Buffer | string) => void (raw += String(chunk)));
+      const MARK = "\u001enbox-exec:";
+      for (let i = 0; i < 5; i++) ok(await rt.call({ kind: "job", args: [toWire(1)], method: "inc" }));
+      assert.equal(raw.includes(MARK), false, `no markers for quiet calls, got ${JSON.stringify(raw)}`);
+      const lines: string[] = [];
+      ok(await rt.call({ kind: "job", args: [toWire("x")], method: "shout" }, { onLog: (_s, line) => void lines.push(line) }));
+      assert.deepEqual(lines, ["shout x"]);
+      const marks = raw.split("\n").filter((l) => l.includes(MARK)).map((l) => l.slice(l.lastIndexOf(":") - 5));
+      assert.equal(marks.length, 2, `a begin and an end marker on stdout, got ${JSON.stringify(raw)}`);
+      assert.match(marks[0]!, /begin:\d+$/);
+      assert.match(marks[1]!, /end:\d+$/);
+    } finally {
+      await rt.kill("test");
+    }
+  });
 });

@@ -1,0 +1,57 @@
+// Notices, in a child runtime, the moments user code may start writing to stdout or stderr, so a job
+// call that prints nothing needs no output markers (four pipe writes in the child and as many reads
+// in the parent: about half of what a short call costs). Watched: the streams' own write (console
+// and process.stdout/stderr), fs writes to file descriptors 1 and 2, and the start of a subprocess,
+// which may inherit them. Output that takes none of these ways (a native addon writing to fd 1) is
+// attributed to a call only when the call also printed in a watched way; otherwise it is the
+// worker's, like output between calls.
+import childProcess from "node:child_process";
+import fs from "node:fs";
+import { syncBuiltinESMExports } from "node:module";
+
+type Write = typeof process.stdout.write;
+
+/** The streams' original write functions: for markers, which must not count as user output. */
+export interface RawWriters {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const STD_FDS = new Set([1, 2]);
+const SUBPROCESS_STARTS = ["spawn", "spawnSync", "exec", "execSync", "execFile", "execFileSync", "fork"] as const;
+
+/** Call `onOutput` before each watched write or subprocess start; returns the unwatched writers. */
+export function watchOutput(onOutput: () => void): RawWriters {
+  const raw = { stdout: process.stdout.write.bind(process.stdout), stderr: process.stderr.write.bind(process.stderr) };
+  for (const name of ["stdout", "stderr"] as const) {
+    const original = process[name].write;
+    process[name].write = function (this: NodeJS.WriteStream, ...args: Parameters<Write>) {
+      onOutput();
+      return original.apply(this, args);
+    } as Write;
+  }
+  const fsAny = fs as unknown as Record<string, (...args: unknown[]) => unknown>;
+  for (const name of ["writeSync", "write", "writev", "writevSync"] as const) {
+    const original = fsAny[name];
+    if (typeof original !== "function") continue;
+    fsAny[name] = function (this: unknown, fd: unknown, ...rest: unknown[]) {
+      if (typeof fd === "number" && STD_FDS.has(fd)) onOutput();
+      return original.call(this, fd, ...rest);
+    };
+  }
+  const cpAny = childProcess as unknown as Record<string, (...args: unknown[]) => unknown>;
+  for (const name of SUBPROCESS_STARTS) {
+    const original = cpAny[name]!;
+    const watched = function (this: unknown, ...args: unknown[]) {
+      onOutput();
+      return original.apply(this, args);
+    };
+    // exec and execFile have promisified forms that util.promisify looks up on the function itself.
+    Object.assign(watched, original);
+    for (const symbol of Object.getOwnPropertySymbols(original)) Object.defineProperty(watched, symbol, Object.getOwnPropertyDescriptor(original, symbol)!);
+    cpAny[name] = watched;
+  }
+  // ESM `import { execSync } from "node:child_process"` (and fs) see the watched functions too.
+  syncBuiltinESMExports();
+  return { stdout: (text) => void raw.stdout(text), stderr: (text) => void raw.stderr(text) };
+}
