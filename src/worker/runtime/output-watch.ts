@@ -23,35 +23,31 @@ const SUBPROCESS_STARTS = ["spawn", "spawnSync", "exec", "execSync", "execFile",
 /** Call `onOutput` before each watched write or subprocess start; returns the unwatched writers. */
 export function watchOutput(onOutput: () => void): RawWriters {
   const raw = { stdout: process.stdout.write.bind(process.stdout), stderr: process.stderr.write.bind(process.stderr) };
-  for (const name of ["stdout", "stderr"] as const) {
-    const original = process[name].write;
-    process[name].write = function (this: NodeJS.WriteStream, ...args: Parameters<Write>) {
-      onOutput();
-      return original.apply(this, args);
-    } as Write;
-  }
+  for (const name of ["stdout", "stderr"] as const) process[name].write = watched(process[name].write as never, onOutput) as Write;
   const fsAny = fs as unknown as Record<string, (...args: unknown[]) => unknown>;
   for (const name of ["writeSync", "write", "writev", "writevSync"] as const) {
     const original = fsAny[name];
-    if (typeof original !== "function") continue;
-    fsAny[name] = function (this: unknown, fd: unknown, ...rest: unknown[]) {
-      if (typeof fd === "number" && STD_FDS.has(fd)) onOutput();
-      return original.call(this, fd, ...rest);
-    };
+    if (typeof original === "function") fsAny[name] = watched(original, (fd) => typeof fd === "number" && STD_FDS.has(fd) && onOutput());
   }
   const cpAny = childProcess as unknown as Record<string, (...args: unknown[]) => unknown>;
-  for (const name of SUBPROCESS_STARTS) {
-    const original = cpAny[name]!;
-    const watched = function (this: unknown, ...args: unknown[]) {
-      onOutput();
-      return original.apply(this, args);
-    };
-    // exec and execFile have promisified forms that util.promisify looks up on the function itself.
-    Object.assign(watched, original);
-    for (const symbol of Object.getOwnPropertySymbols(original)) Object.defineProperty(watched, symbol, Object.getOwnPropertyDescriptor(original, symbol)!);
-    cpAny[name] = watched;
-  }
+  for (const name of SUBPROCESS_STARTS) cpAny[name] = watched(cpAny[name]!, onOutput);
   // ESM `import { execSync } from "node:child_process"` (and fs) see the watched functions too.
   syncBuiltinESMExports();
   return { stdout: (text) => void raw.stdout(text), stderr: (text) => void raw.stderr(text) };
+}
+
+/**
+ * `original` with `before(first argument)` called first; it keeps the function's own properties and
+ * symbols (util.promisify reads `exec`'s and `fs.write`'s custom forms from them).
+ */
+function watched(original: (...args: unknown[]) => unknown, before: (first: unknown) => unknown): (...args: unknown[]) => unknown {
+  const fn = function (this: unknown, ...args: unknown[]) {
+    before(args[0]);
+    return original.apply(this, args);
+  };
+  for (const key of Reflect.ownKeys(original)) {
+    if (key === "length" || key === "name" || key === "prototype") continue;
+    Object.defineProperty(fn, key, Object.getOwnPropertyDescriptor(original, key)!);
+  }
+  return fn;
 }

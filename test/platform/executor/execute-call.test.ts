@@ -129,6 +129,9 @@ describe("executeCall", () => {
     assert.deepEqual(out(1, "stderr"), ["fd2 a"]);
     assert.deepEqual(out(3, "stdout"), ["child out b", "spawned b"]);
     assert.deepEqual(out(3, "stderr"), ["child err b"]);
+    const rec = recorder();
+    assert.deepEqual(value(await call("bypass", ["promisified", "c"], rec)), [["buffer", "bytesWritten"], "42"], "util.promisify forms of the watched functions");
+    assert.deepEqual(rec.lines("stdout"), ["promised c"]);
   });
 
   test("a thrown error keeps name, message and stack; the process survives and is reused", async () => {

@@ -1,8 +1,9 @@
 // Source of the ops.ts written into temp projects (kept as a string: it imports "nbox" from the temp project).
 export const OPS = `
 import { operator, Operator } from "nbox";
-import { execSync, spawn } from "node:child_process";
-import { writeSync } from "node:fs";
+import { exec, execSync, spawn } from "node:child_process";
+import { write, writeSync } from "node:fs";
+import { promisify } from "node:util";
 
 export const square = operator(function square(x: number) { return x * x; });
 export const addLater = operator(async function addLater(a: number, b: number) {
@@ -22,7 +23,13 @@ export const chatty = operator(async function chatty(tag: string, ms = 0) {
 });
 
 // Output that does not go through console or process.stdout: file descriptors and subprocesses.
-export const bypass = operator(async function bypass(how: "none" | "fd" | "subprocess", tag: string) {
+export const bypass = operator(async function bypass(how: "none" | "fd" | "subprocess" | "promisified", tag: string) {
+  if (how === "promisified") {
+    // The watched functions keep their promisified forms: fs.write resolves to an object, exec to { stdout, stderr }.
+    const written = await promisify(write)(1, "promised " + tag + "\\n");
+    const ran = await promisify(exec)(JSON.stringify(process.execPath) + " -e \\"console.log(6 * 7)\\"");
+    return [Object.keys(written).sort(), ran.stdout.trim()];
+  }
   if (how === "fd") {
     writeSync(1, "fd1 " + tag + "\\n");
     writeSync(2, "fd2 " + tag + "\\n");
