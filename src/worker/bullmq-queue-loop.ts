@@ -217,9 +217,9 @@ export class QueueLoop {
     h.settling = true;
     // BullMQ hands this queue's next job over in the finishing call when a slot is there for it:
     // this job's own, unless another queue waits for one (then it goes there, first come first
-    // served) or the window shrank, else a free one. One Redis call per job instead of a finish and a fetch. This is also
-    // how a deployment at its concurrency limit goes on: the spot this job frees is not announced to
-    // workers blocked on the queue.
+    // served) or the window shrank, else a free one — one Redis call per job instead of a finish
+    // and a fetch. This is also how a deployment at its concurrency limit goes on: the spot this
+    // job frees is not announced to workers blocked on the queue.
     let slot: ReleaseSlot | null = release;
     if (this.stopped || !this.deps.slots.mayKeep(this)) {
       release();

@@ -7,7 +7,7 @@
 import { Table, getTableColumns, is, sql, type Column, type SQL, type SQLWrapper } from "drizzle-orm";
 import { rowsOf } from "./migrations.ts";
 
-/** `statement`'s rows as one JSON array (text, in a column `rows`); decode with `rowsFromJson`. */
+/** `statement`'s rows as one JSON array (text, in a column `rows`); decode with `jsonRowDecoder`. */
 export function asJsonRows(statement: SQLWrapper): SQL {
   return sql`with w as (${statement.getSQL()}) select coalesce(json_agg(w), '[]')::text as rows from w`;
 }
