@@ -14,7 +14,7 @@ import { Outbox, unpack, type Envelope } from "./outbox.ts";
 import { describeSurface, surfaceOf } from "./surface.ts";
 import { LoadedTarget } from "./target.ts";
 import { errorWire, refusalOf } from "./values.ts";
-import { watchOutput } from "./output-watch.ts";
+import { rawWriters, watchOutput } from "./output-watch.ts";
 
 // Spans travel in small batches: one IPC message per span would cost a busy serving more than the spans.
 const SPAN_FLUSH_MS = 100;
@@ -94,18 +94,27 @@ tracer.addSink({
 });
 
 // A job call's begin markers go out just before its first output (see output-watch.ts): a call that
-// prints nothing has no markers, and its result needs no wait for them.
-const raw = watchOutput(() => {
+// prints nothing has no markers, and its result needs no wait for them. Once user code took a way to
+// stdout/stderr that cannot be watched, every call is framed from its start.
+let frameEveryCall = false;
+function markCurrent(): void {
   if (current && !current.marked) {
     current.marked = true;
     writeMarker("begin", current.id);
   }
-});
+}
+const outputHooks = {
+  output: markCurrent,
+  unwatchable() {
+    frameEveryCall = true;
+    markCurrent();
+  },
+};
 
 function writeMarker(kind: "begin" | "end", owner: number | "load"): void {
   // Synchronous on Linux pipes; order within each stream is what matters.
-  raw.stdout(`${marker}${kind}:${owner}\n`);
-  raw.stderr(`${marker}${kind}:${owner}\n`);
+  rawWriters.stdout(`${marker}${kind}:${owner}\n`);
+  rawWriters.stderr(`${marker}${kind}:${owner}\n`);
 }
 
 const wire = (err: unknown) => errorWire(err, mode, bundleRoot);
@@ -114,6 +123,8 @@ async function load(msg: LoadMessage): Promise<void> {
   const t0 = performance.now();
   mode = msg.mode;
   bundleRoot = msg.bundleDir;
+  // Before user code loads (a serving's output is not attributed per call: nothing to watch).
+  if (mode === "job") watchOutput(outputHooks);
   loading = true;
   writeMarker("begin", "load");
   // Spans made while loading (module top level, remoteInit) nest under the cold-start span.
@@ -174,6 +185,7 @@ async function jobCall(msg: CallMessage, t: LoadedTarget): Promise<void> {
   let outcome: { ok: true; value: unknown } | { ok: false; err: unknown };
   const call = { id: msg.id, fail: (_err: unknown) => {}, marked: false };
   current = call;
+  if (frameEveryCall) markCurrent();
   try {
     // An error thrown from a timer or an unhandled rejection during the call fails the call (not the process).
     const crashed = new Promise<never>((_, reject) => (call.fail = reject));

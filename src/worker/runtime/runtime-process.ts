@@ -258,8 +258,10 @@ export class RuntimeProcess {
       this.stderrTail.push(line);
       if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
     }
-    // Unmarked lines before the load's own markers (node's warnings) belong to the load too.
-    const owner = st.active ?? (this.state === "loading" ? "load" : null);
+    // Unmarked lines before the load's own markers (node's warnings) belong to the load too; in job
+    // mode, unmarked lines while one call is in flight are that call's (a quiet call has no markers,
+    // and output its child could not watch may still come).
+    const owner = st.active ?? (this.state === "loading" ? "load" : this.mode === "job" && this.pending.size === 1 ? this.pending.keys().next().value! : null);
     const own = typeof owner === "number" ? this.pending.get(owner)?.opts.onLog : undefined;
     if (own) own(name, line);
     else this.onLog(name, line, owner);

@@ -114,7 +114,7 @@ describe("executeCall", () => {
 
   test("output that bypasses console is attributed too: fd writes and subprocesses that inherit stdout/stderr", async () => {
     // In one process, with quiet calls between: a call that prints nothing has no markers, the next still gets its own lines.
-    const steps = [["none", "q1"], ["fd", "a"], ["none", "q2"], ["subprocess", "b"], ["none", "q3"]] as const;
+    const steps = [["none", "q1"], ["fd", "a"], ["none", "q2"], ["subprocess", "b"], ["none", "q3"], ["file", "f"], ["thread", "t"], ["none", "q4"], ["fd", "a2"]] as const;
     const recs = steps.map(() => recorder());
     const pids = new Set<number | undefined>();
     for (const [i, [how, tag]] of steps.entries()) {
@@ -124,7 +124,10 @@ describe("executeCall", () => {
     }
     assert.equal(pids.size, 1, "every call ran in the same process");
     const out = (i: number, stream: string) => recs[i]!.lines(stream);
-    for (const i of [0, 2, 4]) assert.deepEqual([...out(i, "stdout"), ...out(i, "stderr")], [], `quiet call ${steps[i]![1]} has no lines`);
+    for (const i of [0, 2, 4, 7]) assert.deepEqual([...out(i, "stdout"), ...out(i, "stderr")], [], `quiet call ${steps[i]![1]} has no lines`);
+    assert.deepEqual(out(5, "stdout"), ["file f"], "writeFileSync to fd 1");
+    assert.deepEqual(out(6, "stdout"), ["thread t"], "a worker thread writing to fd 1");
+    assert.deepEqual(out(8, "stdout"), ["fd1 a2"], "calls after a worker thread are framed from their start");
     assert.deepEqual(out(1, "stdout"), ["fd1 a"]);
     assert.deepEqual(out(1, "stderr"), ["fd2 a"]);
     assert.deepEqual(out(3, "stdout"), ["child out b", "spawned b"]);

@@ -2,8 +2,9 @@
 export const OPS = `
 import { operator, Operator } from "nbox";
 import { exec, execSync, spawn } from "node:child_process";
-import { write, writeSync } from "node:fs";
+import { write, writeFileSync, writeSync } from "node:fs";
 import { promisify } from "node:util";
+import { Worker } from "node:worker_threads";
 
 export const square = operator(function square(x: number) { return x * x; });
 export const addLater = operator(async function addLater(a: number, b: number) {
@@ -23,7 +24,13 @@ export const chatty = operator(async function chatty(tag: string, ms = 0) {
 });
 
 // Output that does not go through console or process.stdout: file descriptors and subprocesses.
-export const bypass = operator(async function bypass(how: "none" | "fd" | "subprocess" | "promisified", tag: string) {
+export const bypass = operator(async function bypass(how: "none" | "fd" | "file" | "thread" | "subprocess" | "promisified", tag: string) {
+  if (how === "file") writeFileSync(1, "file " + tag + "\\n");
+  if (how === "thread") {
+    // A worker thread has its own fs: what it writes to fd 1 cannot be watched call by call.
+    const w = new Worker("require('node:fs').writeSync(1, 'thread " + tag + "\\\\n')", { eval: true });
+    await new Promise((resolve, reject) => { w.on("exit", resolve); w.on("error", reject); });
+  }
   if (how === "promisified") {
     // The watched functions keep their promisified forms: fs.write resolves to an object, exec to { stdout, stderr }.
     const written = await promisify(write)(1, "promised " + tag + "\\n");

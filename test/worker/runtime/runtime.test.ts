@@ -10,6 +10,18 @@ import { appOver, ok, post, servingRuntime } from "./_runtime.ts";
 
 const OPS = `
 import { Operator } from "nbox";
+import { writeFileSync } from "node:fs";
+import { Worker } from "node:worker_threads";
+
+export class Printer {
+  quiet() { return 1; }
+  file(tag: string) { writeFileSync(1, "file " + tag + "\\n"); return tag; }
+  async thread(tag: string) {
+    const w = new Worker("require('node:fs').writeSync(1, 'thread " + tag + "\\\\n')", { eval: true });
+    await new Promise((resolve) => w.on("exit", resolve));
+    return tag;
+  }
+}
 
 export class Counter {
   n = 0;
@@ -296,6 +308,33 @@ describe("child runtime, job mode", () => {
       assert.equal(marks.length, 2, `a begin and an end marker on stdout, got ${JSON.stringify(raw)}`);
       assert.match(marks[0]!, /begin:\d+$/);
       assert.match(marks[1]!, /end:\d+$/);
+    } finally {
+      await rt.kill("test");
+    }
+  });
+
+  test("fs whole-file writes to fd 1 frame their call; after a worker thread every call is framed", async () => {
+    const rt = new RuntimeProcess({ mode: "job", bundleDir: project.dir, locator: project.locator("Printer", "class") });
+    try {
+      assert.equal((await rt.loaded).ok, true);
+      let raw = "";
+      rt.child.stdout!.on("data", (chunk: Buffer | string) => void (raw += String(chunk)));
+      const begins = () => raw.split("\n").filter((l) => /\u001enbox-exec:[^:]+:begin:\d+$/.test(l)).length;
+      const run = async (method: string, args: unknown[] = []) => {
+        const lines: string[] = [];
+        ok(await rt.call({ kind: "job", args: args.map((a) => toWire(a)), method }, { onLog: (_s, line) => void lines.push(line) }));
+        return lines;
+      };
+      await run("quiet");
+      assert.equal(begins(), 0, "a quiet call is not framed");
+      assert.deepEqual(await run("file", ["f"]), ["file f"]);
+      assert.equal(begins(), 1, "writeFileSync(1, …) framed its call");
+      await run("quiet");
+      assert.equal(begins(), 1, "quiet again: not framed");
+      assert.deepEqual(await run("thread", ["t"]), ["thread t"]);
+      assert.equal(begins(), 2, "the call that started a worker thread is framed");
+      await run("quiet");
+      assert.equal(begins(), 3, "from then on every call is framed, quiet or not");
     } finally {
       await rt.kill("test");
     }
