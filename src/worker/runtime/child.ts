@@ -9,7 +9,7 @@ import { isOperator } from "../../operator/brand.ts";
 import { materialize } from "../../operator/materialize.ts";
 import { getTracer } from "../../trace/tracer.ts";
 import type { Span } from "../../trace/span.ts";
-import { MARKER_ENV, isParentMessage, markerPrefix, type CallMessage, type ChildMessage, type LoadMessage, type Owner, type RuntimeMode } from "./protocol.ts";
+import { isParentMessage, markerPrefix, type CallMessage, type ChildMessage, type LoadMessage, type Owner, type RuntimeMode } from "./protocol.ts";
 import { Outbox, unpack, type Envelope } from "./outbox.ts";
 import { describeSurface, surfaceOf } from "./surface.ts";
 import { LoadedTarget } from "./target.ts";
@@ -20,8 +20,8 @@ import { rawWriters, watchOutput } from "./output-watch.ts";
 const SPAN_FLUSH_MS = 100;
 const SPAN_BATCH = 500;
 
-const marker = markerPrefix(process.env[MARKER_ENV] ?? "none");
-delete process.env[MARKER_ENV]; // user code must not learn the nonce (it could fake markers)
+/** Set by `load`, before any user code runs (user code must not learn it: it could fake markers). */
+let marker = markerPrefix("none");
 const tracer = getTracer();
 
 let mode: RuntimeMode = "job";
@@ -122,6 +122,7 @@ const wire = (err: unknown) => errorWire(err, mode, bundleRoot);
 async function load(msg: LoadMessage): Promise<void> {
   const t0 = performance.now();
   mode = msg.mode;
+  marker = markerPrefix(msg.markerNonce);
   bundleRoot = msg.bundleDir;
   // Before user code loads (a serving's output is not attributed per call: nothing to watch).
   if (mode === "job") watchOutput(outputHooks);

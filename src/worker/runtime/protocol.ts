@@ -35,6 +35,8 @@ export interface LoadMessage {
   concurrency?: number;
   /** Serving mode: per-call limit in ms (0 = none); a late call keeps running, its slot is freed. */
   timeoutMs?: number;
+  /** The per-process nonce of the output markers (over IPC: the environment is readable in /proc). */
+  markerNonce: string;
 }
 
 /** One operation on the loaded target. */
@@ -113,10 +115,11 @@ export type ChildMessage = ReadyMessage | LoadFailedMessage | SpansMessage | Res
  * a job call's first output and `<prefix>end:<owner>` after the call, on both streams (a call that
  * printed nothing has none), so the parent attributes lines by
  * their position in the stream rather than by when they arrive (pipes and IPC are not ordered with
- * each other). The prefix carries a per-process random nonce, removed from the child's environment
- * before user code runs, so user output cannot fake one.
+ * each other). The prefix carries a per-process random nonce, sent in the load message (never in the
+ * environment, which /proc/self/environ shows), so user output cannot fake one. (User code that digs
+ * into the stdout stream's internals can still see a marker pass: it could then misattribute its own
+ * lines among the calls of its own process.)
  */
-export const MARKER_ENV = "NBOX_EXEC_MARKER";
 export const markerPrefix = (nonce: string): string => `\u001enbox-exec:${nonce}:`;
 
 export function isChildMessage(m: unknown): m is ChildMessage {

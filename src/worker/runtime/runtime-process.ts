@@ -13,7 +13,7 @@ import { spawnRuntime, type RuntimeLaunch } from "../spawn-runtime.ts";
 import type { Scratch } from "../scratch.ts";
 import { WORKER_CRASH, executorErrorWire } from "../../contract/run-errors.ts";
 import { LineSplitter, MAX_LINE_CHARS } from "./line-splitter.ts";
-import { MARKER_ENV, isChildMessage, markerPrefix, type CallOp, type ChildMessage, type Owner, type ParentMessage, type RuntimeMode, type ValueEncoding } from "./protocol.ts";
+import { isChildMessage, markerPrefix, type CallOp, type ChildMessage, type Owner, type ParentMessage, type RuntimeMode, type ValueEncoding } from "./protocol.ts";
 import { Outbox, unpack, type Envelope } from "./outbox.ts";
 import type { SurfaceInfo } from "./surface.ts";
 
@@ -121,7 +121,7 @@ export class RuntimeProcess {
       runtime: o.mode,
       bundleDir: o.bundleDir,
       execArgv: o.execArgv,
-      env: { ...o.env, [MARKER_ENV]: nonce },
+      env: o.env,
       // Every message is JSON-safe by construction (codec wire); JSON measured faster than
       // structured clone for the small messages calls are.
       serialization: "json",
@@ -152,6 +152,7 @@ export class RuntimeProcess {
       traceparent: o.loadTraceparent,
       concurrency: o.concurrency,
       timeoutMs: o.timeoutMs,
+      markerNonce: nonce,
     });
   }
 

@@ -10,11 +10,13 @@ import { appOver, ok, post, servingRuntime } from "./_runtime.ts";
 
 const OPS = `
 import { Operator } from "nbox";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 
 export class Printer {
   quiet() { return 1; }
+  /** Everything the process was started with, as user code can read it. */
+  environ() { return readFileSync("/proc/self/environ", "utf8"); }
   file(tag: string) { writeFileSync(1, "file " + tag + "\\n"); return tag; }
   async thread(tag: string) {
     const w = new Worker("require('node:fs').writeSync(1, 'thread " + tag + "\\\\n')", { eval: true });
@@ -327,6 +329,7 @@ describe("child runtime, job mode", () => {
       };
       await run("quiet");
       assert.equal(begins(), 0, "a quiet call is not framed");
+
       assert.deepEqual(await run("file", ["f"]), ["file f"]);
       assert.equal(begins(), 1, "writeFileSync(1, …) framed its call");
       await run("quiet");
@@ -335,6 +338,22 @@ describe("child runtime, job mode", () => {
       assert.equal(begins(), 2, "the call that started a worker thread is framed");
       await run("quiet");
       assert.equal(begins(), 3, "from then on every call is framed, quiet or not");
+    } finally {
+      await rt.kill("test");
+    }
+  });
+
+  test("the marker nonce is not in the process's environment, where /proc/self/environ would show it", async () => {
+    const rt = new RuntimeProcess({ mode: "job", bundleDir: project.dir, locator: project.locator("Printer", "class") });
+    try {
+      assert.equal((await rt.loaded).ok, true);
+      let raw = "";
+      rt.child.stdout!.on("data", (chunk: Buffer | string) => void (raw += String(chunk)));
+      ok(await rt.call({ kind: "job", args: [toWire("n")], method: "file" }));
+      const nonce = /\u001enbox-exec:([^:]+):/.exec(raw)?.[1];
+      assert.ok(nonce, `a marker was seen: ${JSON.stringify(raw)}`);
+      const environ = fromWire(ok(await rt.call({ kind: "job", args: [], method: "environ" }))) as string;
+      assert.equal(environ.includes(nonce), false, "user code read the marker nonce in /proc/self/environ");
     } finally {
       await rt.kill("test");
     }
