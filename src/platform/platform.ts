@@ -113,6 +113,11 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
     server = serve({ fetch: root.fetch, port: config.port, hostname: config.host }, (info: AddressInfo) => resolve(info.port));
     server.once("error", reject);
   });
+  // Clients keep connections open between calls and close an idle one a second before the server's
+  // Keep-Alive hint. With node's 5 s, a fan-out's hundreds of idle connections all reached that edge
+  // during a deploy of a few seconds, and a call sent on one the server was closing failed
+  // (ECONNRESET; a POST cannot be sent again). The worker's listener keeps them a minute too.
+  (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = 60_000;
   const url = `http://${config.host}:${port}`;
   ctx.publicUrl = url;
   const { token, created } = await ensureAdminToken(ctx);
