@@ -293,35 +293,36 @@ describe("child runtime, job mode", () => {
     }
   });
 
-  test("a job call that prints nothing writes no output markers; one that prints is framed by them", async () => {
-    const rt = new RuntimeProcess({ mode: "job", bundleDir: project.dir, locator: project.locator("Counter", "class") });
+  /** A job runtime over `exportName`, loaded, with what its child wrote to stdout so far (markers included: the parent consumes them). */
+  async function withRawJobRuntime(exportName: string, fn: (rt: RuntimeProcess, raw: () => string) => Promise<void>): Promise<void> {
+    const rt = new RuntimeProcess({ mode: "job", bundleDir: project.dir, locator: project.locator(exportName, "class") });
     try {
       assert.equal((await rt.loaded).ok, true);
-      // The raw stream as it leaves the child, markers included (the parent consumes them).
       let raw = "";
       rt.child.stdout!.on("data", (chunk: Buffer | string) => void (raw += String(chunk)));
-      const MARK = "\u001enbox-exec:";
-      for (let i = 0; i < 5; i++) ok(await rt.call({ kind: "job", args: [toWire(1)], method: "inc" }));
-      assert.equal(raw.includes(MARK), false, `no markers for quiet calls, got ${JSON.stringify(raw)}`);
-      const lines: string[] = [];
-      ok(await rt.call({ kind: "job", args: [toWire("x")], method: "shout" }, { onLog: (_s, line) => void lines.push(line) }));
-      assert.deepEqual(lines, ["shout x"]);
-      const marks = raw.split("\n").filter((l) => l.includes(MARK)).map((l) => l.slice(l.lastIndexOf(":") - 5));
-      assert.equal(marks.length, 2, `a begin and an end marker on stdout, got ${JSON.stringify(raw)}`);
-      assert.match(marks[0]!, /begin:\d+$/);
-      assert.match(marks[1]!, /end:\d+$/);
+      await fn(rt, () => raw);
     } finally {
       await rt.kill("test");
     }
-  });
+  }
 
-  test("fs whole-file writes to fd 1 frame their call; after a worker thread every call is framed", async () => {
-    const rt = new RuntimeProcess({ mode: "job", bundleDir: project.dir, locator: project.locator("Printer", "class") });
-    try {
-      assert.equal((await rt.loaded).ok, true);
-      let raw = "";
-      rt.child.stdout!.on("data", (chunk: Buffer | string) => void (raw += String(chunk)));
-      const begins = () => raw.split("\n").filter((l) => /\u001enbox-exec:[^:]+:begin:\d+$/.test(l)).length;
+  test("a job call that prints nothing writes no output markers; one that prints is framed by them", () =>
+    withRawJobRuntime("Counter", async (rt, raw) => {
+      const MARK = "\u001enbox-exec:";
+      for (let i = 0; i < 5; i++) ok(await rt.call({ kind: "job", args: [toWire(1)], method: "inc" }));
+      assert.equal(raw().includes(MARK), false, `no markers for quiet calls, got ${JSON.stringify(raw())}`);
+      const lines: string[] = [];
+      ok(await rt.call({ kind: "job", args: [toWire("x")], method: "shout" }, { onLog: (_s, line) => void lines.push(line) }));
+      assert.deepEqual(lines, ["shout x"]);
+      const marks = raw().split("\n").filter((l) => l.includes(MARK)).map((l) => l.slice(l.lastIndexOf(":") - 5));
+      assert.equal(marks.length, 2, `a begin and an end marker on stdout, got ${JSON.stringify(raw())}`);
+      assert.match(marks[0]!, /begin:\d+$/);
+      assert.match(marks[1]!, /end:\d+$/);
+    }));
+
+  test("fs whole-file writes to fd 1 frame their call; after a worker thread every call is framed", () =>
+    withRawJobRuntime("Printer", async (rt, raw) => {
+      const begins = () => raw().split("\n").filter((l) => /\u001enbox-exec:[^:]+:begin:\d+$/.test(l)).length;
       const run = async (method: string, args: unknown[] = []) => {
         const lines: string[] = [];
         ok(await rt.call({ kind: "job", args: args.map((a) => toWire(a)), method }, { onLog: (_s, line) => void lines.push(line) }));
@@ -329,7 +330,6 @@ describe("child runtime, job mode", () => {
       };
       await run("quiet");
       assert.equal(begins(), 0, "a quiet call is not framed");
-
       assert.deepEqual(await run("file", ["f"]), ["file f"]);
       assert.equal(begins(), 1, "writeFileSync(1, …) framed its call");
       await run("quiet");
@@ -338,24 +338,14 @@ describe("child runtime, job mode", () => {
       assert.equal(begins(), 2, "the call that started a worker thread is framed");
       await run("quiet");
       assert.equal(begins(), 3, "from then on every call is framed, quiet or not");
-    } finally {
-      await rt.kill("test");
-    }
-  });
+    }));
 
-  test("the marker nonce is not in the process's environment, where /proc/self/environ would show it", async () => {
-    const rt = new RuntimeProcess({ mode: "job", bundleDir: project.dir, locator: project.locator("Printer", "class") });
-    try {
-      assert.equal((await rt.loaded).ok, true);
-      let raw = "";
-      rt.child.stdout!.on("data", (chunk: Buffer | string) => void (raw += String(chunk)));
+  test("the marker nonce is not in the process's environment, where /proc/self/environ would show it", () =>
+    withRawJobRuntime("Printer", async (rt, raw) => {
       ok(await rt.call({ kind: "job", args: [toWire("n")], method: "file" }));
-      const nonce = /\u001enbox-exec:([^:]+):/.exec(raw)?.[1];
-      assert.ok(nonce, `a marker was seen: ${JSON.stringify(raw)}`);
+      const nonce = /\u001enbox-exec:([^:]+):/.exec(raw())?.[1];
+      assert.ok(nonce, `a marker was seen: ${JSON.stringify(raw())}`);
       const environ = fromWire(ok(await rt.call({ kind: "job", args: [], method: "environ" }))) as string;
       assert.equal(environ.includes(nonce), false, "user code read the marker nonce in /proc/self/environ");
-    } finally {
-      await rt.kill("test");
-    }
-  });
+    }));
 });
