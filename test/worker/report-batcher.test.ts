@@ -41,19 +41,21 @@ describe("worker report batcher", () => {
     let load: WorkerLoad = "backlog";
     const batcher = new ReportBatcher(cp, () => "wrk_busy", () => load);
     const finish = (id: string) => batcher.finish({ id, attempt: 1, status: "succeeded", result: null, startedAt: 0, finishedAt: 0 });
-    const twoFinishesApart = async (a: string, b: string) => {
+    // Two finishes in different turns of the event loop; `gapMs` 0 = the very next turn (well inside the
+    // 20 ms interval even on a slow machine, where a timer of a few ms can fire after it).
+    const twoFinishesApart = async (a: string, b: string, gapMs: number) => {
       const first = finish(a);
-      await new Promise((r) => setTimeout(r, 8));
+      await new Promise((r) => (gapMs === 0 ? setImmediate(r) : setTimeout(r, gapMs)));
       await Promise.all([first, finish(b)]);
     };
     try {
       await finish("run_1");
-      await twoFinishesApart("run_2", "run_3");
+      await twoFinishesApart("run_2", "run_3", 0);
       assert.deepEqual(sent.map((r) => r.finished), [["run_1"], ["run_2", "run_3"]], "the two later finishes rode on one report");
       assert.ok(sent[1]!.at - sent[0]!.at >= 15, `the second report waited for the interval (${(sent[1]!.at - sent[0]!.at).toFixed(1)} ms after the first)`);
       // Several runs at once but none waiting: a finish goes out after a short pause, not the interval.
       load = "busy";
-      await twoFinishesApart("run_4", "run_5");
+      await twoFinishesApart("run_4", "run_5", 8);
       assert.deepEqual(sent.slice(2).map((r) => r.finished), [["run_4"], ["run_5"]]);
     } finally {
       await batcher.close();
