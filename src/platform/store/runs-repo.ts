@@ -1,6 +1,7 @@
 import { and, getTableColumns, asc, count, desc, eq, inArray, isNull, lt, lte, notInArray, or, sql } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
 import { rowsOf } from "./migrations.ts";
+import { runStatusIs } from "./run-status-is.ts";
 import { asJsonRows, jsonRowDecoder } from "./json-result.ts";
 import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
 import { holdsNul, mayHoldNul, withoutNul } from "./nul.ts";
@@ -244,7 +245,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
       .from(runs)
       .where(
         and(
-          eq(runs.status, "queued"),
+          runStatusIs("queued"),
           or(isNull(runs.scheduledFor), lte(runs.scheduledFor, t)),
           filter?.deploymentIds === undefined ? undefined : inArray(runs.deploymentId, filter.deploymentIds),
           filter?.excludeDeploymentIds?.length ? notInArray(runs.deploymentId, filter.excludeDeploymentIds) : undefined,
@@ -261,7 +262,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
           db
             .update(runs)
             .set(claimSet(workerId, t, filter))
-            .where(and(sql`${runs.id} = any(array(${next}))`, eq(runs.status, "queued")))
+            .where(and(sql`${runs.id} = any(array(${next}))`, runStatusIs("queued")))
             .returning(),
         ),
       ),
@@ -418,7 +419,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
         .where(
           and(
             eq(runs.id, id),
-            eq(runs.status, "running"),
+            runStatusIs("running"),
             eq(runs.cancelRequested, false),
             input.workerId === undefined ? undefined : eq(runs.workerId, input.workerId),
           ),
@@ -437,13 +438,13 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
           finishedAt: t,
           error: { name: "CancelledError", message: `run ${id} was cancelled before it started` },
         })
-        .where(and(eq(runs.id, id), eq(runs.status, "queued")))
+        .where(and(eq(runs.id, id), runStatusIs("queued")))
         .returning();
       if (queued) return queued;
       const [running] = await db
         .update(runs)
         .set({ cancelRequested: true })
-        .where(and(eq(runs.id, id), eq(runs.status, "running")))
+        .where(and(eq(runs.id, id), runStatusIs("running")))
         .returning();
       if (running) return running;
       return (await db.select().from(runs).where(eq(runs.id, id)))[0] ?? null;
@@ -503,7 +504,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
         .set({ leaseExpiresAt: now() + leaseMsOf(opts) })
         .where(
           and(
-            eq(runs.status, "running"),
+            runStatusIs("running"),
             eq(runs.workerId, workerId),
             opts?.ids === undefined ? undefined : oneOf(runs.id, opts.ids),
           ),
@@ -516,7 +517,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
       const t = now();
       if (opts.workerIds?.length === 0) return { requeued: [], retried: [], failed: [], cancelled: [] };
       const which = and(
-        eq(runs.status, "running"),
+        runStatusIs("running"),
         opts.workerIds === undefined ? undefined : inArray(runs.workerId, opts.workerIds),
         opts.exceptWorkerIds?.length ? notInArray(runs.workerId, opts.exceptWorkerIds) : undefined,
         opts.lapsedOnly ? lt(runs.leaseExpiresAt, t) : undefined,

@@ -2,6 +2,7 @@ import { and, asc, count, desc, eq, gte, inArray, isNull, isNotNull, lt, or, sql
 import type { RepoContext } from "./db.ts";
 import { newId } from "./ids.ts";
 import { runs, workers, type WorkerRow } from "./schema.ts";
+import { runStatusIs } from "./run-status-is.ts";
 
 export interface RegisterWorkerInput {
   name: string;
@@ -78,7 +79,7 @@ export function createWorkersRepo({ db, now }: RepoContext): WorkersRepo {
       const rows = await db
         .select({ workerId: runs.workerId, n: count() })
         .from(runs)
-        .where(and(eq(runs.status, "running"), isNotNull(runs.workerId)))
+        .where(and(runStatusIs("running"), isNotNull(runs.workerId)))
         .groupBy(runs.workerId);
       return new Map(rows.map((r) => [r.workerId!, Number(r.n)]));
     },
