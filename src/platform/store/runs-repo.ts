@@ -138,7 +138,7 @@ export interface RunsRepo {
   /**
    * Atomically move the oldest eligible queued run (scheduled_for null or past) to `running`,
    * held by `workerId` under a lease (`lease_expires_at`), not yet started. Oldest = smallest
-   * coalesce(scheduled_for, created_at), then id. Safe with many concurrent claimers (FOR UPDATE SKIP LOCKED).
+   * coalesce(scheduled_for, created_at), then id. Safe with many concurrent claimers (FOR UPDATE SKIP LOCKED on Postgres; PGlite runs one statement at a time).
    */
   claimNextRun(workerId: string, opts?: ClaimOptions): Promise<RunRow | null>;
   /** Claim one specific queued run (e.g. delivered by BullMQ). null if it is not queued any more. */
@@ -227,7 +227,7 @@ const RESULT_WITH_NUL = {
   message: "the run's result contains a NUL character (U+0000), which the store cannot keep; return such data encoded (base64, or a Buffer/Uint8Array)",
 };
 
-export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
+export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
   // A claimed run is held under a lease but not started: a crash before its call reaches a
   // process costs no attempt.
   const claimSet = (workerId: string, t: number, opts: LeaseOptions | undefined) => ({
@@ -252,8 +252,10 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
         ),
       )
       .orderBy(sql`coalesce(${runs.scheduledFor}, ${runs.createdAt})`, asc(runs.id))
-      .limit(limit)
-      .for("update", { skipLocked: true });
+      .limit(limit);
+    // PGlite is one backend running one statement at a time: no other claimer can hold these rows,
+    // and taking their row locks would write each row once more.
+    const locked = kind === "pglite" ? next : next.for("update", { skipLocked: true });
     // One statement: `= any(array(subquery))` evaluates the locking subquery once (an InitPlan),
     // unlike `in (subquery)`, which may re-run it per row and claim more than `limit`.
     const claimed = runRows(
@@ -262,7 +264,7 @@ export function createRunsRepo({ db, now }: RepoContext): RunsRepo {
           db
             .update(runs)
             .set(claimSet(workerId, t, filter))
-            .where(and(sql`${runs.id} = any(array(${next}))`, runStatusIs("queued")))
+            .where(and(sql`${runs.id} = any(array(${locked}))`, runStatusIs("queued")))
             .returning(),
         ),
       ),

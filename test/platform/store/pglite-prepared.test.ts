@@ -116,7 +116,7 @@ describe("the embedded store uses them", () => {
     await store.db.execute(sql`analyze runs`);
     statements.length = 0;
     assert.equal((await store.claimNextRuns("w2", 1)).length, 1);
-    const claim = statements.find((s) => /for update skip locked/i.test(s));
+    const claim = statements.find((s) => /^with w as \(update "runs" set "status"/.test(s) && /order by coalesce/.test(s));
     assert.ok(claim, "the claim statement was seen");
     // The plan a prepared statement falls back to once Postgres stops planning it per call.
     // (simple protocol: an EXPLAIN of a statement with unbound $n placeholders cannot be prepared)
