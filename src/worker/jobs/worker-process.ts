@@ -32,9 +32,14 @@ export type RunOutcome = { ok: true; value: unknown } | { ok: false; error: unkn
 export class WorkerProcess extends RuntimeProcess {
   /** Finished calls (successful or not). */
   runs = 0;
-  /** Lines printed outside any call (between calls, after a crash report…). */
+  /** Lines printed before this process ran any call, outside its load. */
   onStrayLog: ((stream: LogStream, line: string) => void) | undefined;
   private handlers: CallHandlers | undefined;
+  /**
+   * The caller of the last call: output printed after its call returned (a timer it left, a logger
+   * flushing late) is its own, not dropped. (While a later call is in flight, such lines are that one's.)
+   */
+  private previous: CallHandlers | undefined;
   /** Run in flight, if any. */
   private running: string | undefined;
 
@@ -46,7 +51,7 @@ export class WorkerProcess extends RuntimeProcess {
     // Output of the load goes to whoever waits for it (the cold-starting call); the rest is stray.
     this.onLog = (stream, line, owner) => {
       if (owner === "load" && this.handlers) this.handlers.onLog(stream, line);
-      else this.onStrayLog?.(stream, line);
+      else this.stray(stream, line);
     };
     this.onSpans = (spans, owner) => {
       if (owner === "load") for (const s of spans) this.handlers?.onSpan(s);
@@ -59,7 +64,13 @@ export class WorkerProcess extends RuntimeProcess {
   }
 
   detach(): void {
+    this.previous = this.handlers ?? this.previous;
     this.handlers = undefined;
+  }
+
+  private stray(stream: LogStream, line: string): void {
+    if (this.previous) this.previous.onLog(stream, line);
+    else this.onStrayLog?.(stream, line);
   }
 
   /** Run one call. The caller must wait for it before the next (the pool guarantees this). */
@@ -71,7 +82,7 @@ export class WorkerProcess extends RuntimeProcess {
         { kind: "job", args, ...(method !== undefined ? { method } : {}) },
         {
           traceparent,
-          onLog: (stream, line) => (this.handlers ? this.handlers.onLog(stream, line) : this.onStrayLog?.(stream, line)),
+          onLog: (stream, line) => (this.handlers ? this.handlers.onLog(stream, line) : this.stray(stream, line)),
           onSpans: (spans) => {
             for (const s of spans) this.handlers?.onSpan(s);
           },

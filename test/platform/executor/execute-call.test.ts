@@ -137,6 +137,25 @@ describe("executeCall", () => {
     assert.deepEqual(rec.lines("stdout"), ["promised c"]);
   });
 
+  test("output printed after a call returned (a timer, a logger flushing late) goes to that call, not nowhere", async () => {
+    const first = recorder();
+    assert.equal(value(await call("late", ["x", 30], first)), "x");
+    const lines = async (rec: ReturnType<typeof recorder>, want: number) => {
+      for (let i = 0; i < 100 && rec.lines("stdout").length + rec.lines("stderr").length < want; i++) await new Promise((r) => setTimeout(r, 20));
+      return [...rec.lines("stdout"), ...rec.lines("stderr")];
+    };
+    assert.deepEqual(await lines(first, 2), ["late x", "late fd x"], "the process was idle when they came");
+    // A later quiet call in the same process leaves them with the call that printed them.
+    const second = recorder();
+    const third = recorder();
+    const a = await call("late", ["y", 30], second);
+    await lines(second, 2);
+    const b = await call("late", ["z", -1], third);
+    assert.equal(a.pid, b.pid);
+    assert.deepEqual(await lines(second, 2), ["late y", "late fd y"]);
+    assert.deepEqual(await lines(third, 0), []);
+  });
+
   test("a thrown error keeps name, message and stack; the process survives and is reused", async () => {
     const r1 = await call("check", [-1]);
     const err = failure(r1, "error");

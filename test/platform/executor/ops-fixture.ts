@@ -53,6 +53,16 @@ export const bypass = operator(async function bypass(how: "none" | "fd" | "file"
   return tag;
 });
 
+// Output after the call returned: a timer, and an fs write that completes later (how async loggers flush).
+// A negative delay prints nothing.
+export const late = operator(function late(tag: string, ms: number) {
+  if (ms >= 0) setTimeout(() => {
+    console.log("late " + tag);
+    write(2, "late fd " + tag + "\\n", () => {});
+  }, ms);
+  return tag;
+});
+
 class ValidationError extends Error { override name = "ValidationError"; }
 export const check = operator(function check(x: number) {
   if (x < 0) throw new ValidationError("x must be >= 0, got " + x);

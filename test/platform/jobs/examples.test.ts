@@ -81,6 +81,20 @@ describe("jobs e2e: examples", () => {
     assert.deepEqual((await run2.logs()).filter((l) => l.stream === "stdout").map((l) => l.line), ["line 0", "line 1"]);
   });
 
+  it("a line printed after the run returned still lands in that run's log", async () => {
+    const ws = wsName("afterglow");
+    const { mod } = await importProject("basic");
+    const remote = await mod.afterglow.deploy(ws, { client: tp.client });
+    const run: Run<number> = await remote.trigger(50);
+    assert.equal(await run.result(), 50);
+    let out: string[] = [];
+    for (let i = 0; i < 100 && !out.includes("after return 50"); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      out = (await run.logs()).filter((l) => l.stream === "stdout").map((l) => l.line);
+    }
+    assert.deepEqual(out, ["after return 50"]);
+  });
+
   it("examples/my-operator: the exported instance `job` runs the operator tree with its Shell step", async () => {
     const ws = wsName("myop");
     const { mod } = await importProject(join(REPO, "examples/my-operator"));
