@@ -14,7 +14,7 @@ import { Scheduler } from "./scheduler.ts";
 import { syncConcurrency } from "./queue/concurrency.ts";
 import { BullQueue, StoreQueue } from "./queue/run-queue.ts";
 import { ServingRouter } from "./router/serving-router.ts";
-import type { ServingHost } from "./serving/types.ts";
+import type { ServingHost } from "./router/serving-control.ts";
 import { openStore } from "./store/index.ts";
 import { StoreUpkeep } from "./store/upkeep.ts";
 import { checkCacheDir } from "./workers/local-cache-dir.ts";

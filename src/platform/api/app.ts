@@ -2,7 +2,7 @@ import type { Hono } from "hono";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { NboxError } from "../../errors.ts";
 import type { PlatformContext } from "../context.ts";
-import type { ServingHost } from "../serving/types.ts";
+import type { ServingHost } from "../router/serving-control.ts";
 import { bearerAuth } from "./auth.ts";
 import { requestBodyLimit } from "./body-limit.ts";
 import { adminContract } from "../../contract/routes-admin.ts";

@@ -15,7 +15,7 @@ import { waitForRun } from "./wait.ts";
 import { createAndQueue } from "../queue/create-and-queue.ts";
 import { concurrencyOf } from "../../lib/manifest-concurrency.ts";
 import { scheduleSettings } from "../scheduler.ts";
-import type { ServingHost } from "../serving/types.ts";
+import type { ServingHost } from "../router/serving-control.ts";
 
 async function findDeployment(ctx: PlatformContext, workspaceId: string, wsName: string, nameOrId: string): Promise<DeploymentRow> {
   const d = await ctx.store.getDeployment(workspaceId, nameOrId);

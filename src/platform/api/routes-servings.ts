@@ -1,5 +1,5 @@
 import type { PlatformContext } from "../context.ts";
-import type { ServingHost } from "../serving/types.ts";
+import type { ServingHost } from "../router/serving-control.ts";
 import { resolveWorkspace } from "./auth.ts";
 import { NboxError } from "../../errors.ts";
 import { runContract as r } from "../../contract/routes-runs.ts";

@@ -11,7 +11,7 @@ import { NboxError } from "../../errors.ts";
 import type { ServingAssignment, WorkerReport } from "../../contract/routes-worker.ts";
 import type { PlatformContext } from "../context.ts";
 import { proxyNode } from "../../serving-proxy/proxy.ts";
-import type { ServingHost } from "../serving/types.ts";
+import type { ServingHost } from "./serving-control.ts";
 import type { DeploymentRow, DeploymentVersionRow, WorkerRow } from "../store/schema.ts";
 import { passOverUnlessUnavailable } from "../store/unavailable.ts";
 import type { WorkerHub } from "../workers/hub.ts";

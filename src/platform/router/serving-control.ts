@@ -1,6 +1,6 @@
 import type { DeploymentRow, DeploymentVersionRow } from "../store/schema.ts";
 
-/** What the API needs from the serving layer (hosts one process per deployed serving). */
+/** What the API controls servings through (the serving router places each on a worker and proxies to it). */
 export interface ServingHost {
   /** Start (or restart on a new version) the serving and resolve when it is healthy. */
   deploy(d: DeploymentRow, v: DeploymentVersionRow): Promise<{ url: string; token: string }>;
