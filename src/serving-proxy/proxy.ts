@@ -8,7 +8,7 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { bodylessRefusal, downstreamHeaders, upstreamHeaders } from "./proxy-headers.ts";
-import type { WireError } from "../worker/serving/wire.ts";
+import type { WireError } from "../contract/wire-error.ts";
 
 /** Where a serving child listens: a unix socket (the default) or a loopback TCP port (fallback). */
 export type UpstreamAddress = { socketPath: string } | { host: string; port: number };

@@ -4,6 +4,7 @@
 // tagged codec (the SDK, which keeps Dates, Maps, BigInts, … as they were).
 import { relativeStack } from "../../codec/stack-paths.ts";
 import { ERROR_STATUS, type ErrorCode } from "../../errors.ts";
+import type { WireError } from "../../contract/wire-error.ts";
 import type { ValueEncoding } from "../runtime/protocol.ts";
 
 export type { ValueEncoding } from "../runtime/protocol.ts";
@@ -17,13 +18,7 @@ export const requestEncoding = (contentType: string | undefined): ValueEncoding 
 /** Results are tagged only for callers that Accept the tagged media type. */
 export const responseEncoding = (accept: string | undefined): ValueEncoding => (mentionsTagged(accept) ? "tagged" : "plain");
 
-export interface WireError {
-  /** Always set in answers; optional for errors reported from elsewhere (a child's startup failure). */
-  code?: ErrorCode;
-  name: string;
-  message: string;
-  stack?: string;
-}
+export type { WireError } from "../../contract/wire-error.ts";
 
 /** A caller mistake or platform condition answered with a 4xx/5xx status (never user code). */
 export class ServingError extends Error {
