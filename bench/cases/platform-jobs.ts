@@ -73,15 +73,17 @@ export const platformJobs: BenchCase = {
       out.push(result({ name: "job-cold-start-p50", value: median(cold), unit: "ms fork→loaded→result", baseline: "spawn `node -e 0`", baselineValue: median(spawn), target: 400, better: "lower" }));
 
       // Throughput of remote.map: one run per item through the embedded platform (PGlite, the
-      // local worker), vs local map.
+      // local worker), vs local map. Steady state, like the scale rows: a warm-up map first starts a
+      // process in every slot of the local worker (their cold starts have their own row).
       const items = Array.from({ length: MAP_ITEMS }, (_, i) => i);
+      await remote.map(items.slice(0, 500));
       let t0 = performance.now();
       await remote.map(items);
       const remoteRate = MAP_ITEMS / ((performance.now() - t0) / 1000);
       t0 = performance.now();
       await b.foo.map(items);
       const localRate = MAP_ITEMS / ((performance.now() - t0) / 1000);
-      out.push(result({ name: `job-map-${MAP_ITEMS}`, value: remoteRate, unit: "runs/s (embedded: PGlite, local worker)", baseline: "local op.map items/s", baselineValue: localRate, target: 10_000, better: "higher" }));
+      out.push(result({ name: `job-map-${MAP_ITEMS}`, value: remoteRate, unit: "runs/s (embedded: PGlite, local worker, after a warm-up map)", baseline: "local op.map items/s", baselineValue: localRate, target: 10_000, better: "higher" }));
 
       // Redeploy of an unchanged project: nothing uploaded, no new version.
       const redeploy: number[] = [];
