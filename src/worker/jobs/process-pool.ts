@@ -15,7 +15,7 @@ export interface ProcessPoolOptions {
   maxProcessesPerKey?: number;
   /** SIGTERM → SIGKILL grace when stopping a process. Default 500 ms. */
   killGraceMs?: number;
-  /** Lines a process prints outside any call (e.g. from a timer between calls). */
+  /** Lines a process prints outside any call (e.g. from a timer between calls); `proc.lastRunId` names the call it ran last. */
   onStrayLog?: (proc: WorkerProcess, stream: LogStream, line: string) => void;
 }
 

@@ -32,14 +32,11 @@ export type RunOutcome = { ok: true; value: unknown } | { ok: false; error: unkn
 export class WorkerProcess extends RuntimeProcess {
   /** Finished calls (successful or not). */
   runs = 0;
-  /** Lines printed before this process ran any call, outside its load. */
+  /** Lines printed outside any call (a timer a call left behind, a logger flushing after it returned…). */
   onStrayLog: ((stream: LogStream, line: string) => void) | undefined;
+  /** The run whose call this process ran last: where its stray lines most likely come from. */
+  lastRunId: string | undefined;
   private handlers: CallHandlers | undefined;
-  /**
-   * The caller of the last call: output printed after its call returned (a timer it left, a logger
-   * flushing late) is its own, not dropped. (While a later call is in flight, such lines are that one's.)
-   */
-  private previous: CallHandlers | undefined;
   /** Run in flight, if any. */
   private running: string | undefined;
 
@@ -51,7 +48,7 @@ export class WorkerProcess extends RuntimeProcess {
     // Output of the load goes to whoever waits for it (the cold-starting call); the rest is stray.
     this.onLog = (stream, line, owner) => {
       if (owner === "load" && this.handlers) this.handlers.onLog(stream, line);
-      else this.stray(stream, line);
+      else this.onStrayLog?.(stream, line);
     };
     this.onSpans = (spans, owner) => {
       if (owner === "load") for (const s of spans) this.handlers?.onSpan(s);
@@ -64,13 +61,7 @@ export class WorkerProcess extends RuntimeProcess {
   }
 
   detach(): void {
-    this.previous = this.handlers ?? this.previous;
     this.handlers = undefined;
-  }
-
-  private stray(stream: LogStream, line: string): void {
-    if (this.previous) this.previous.onLog(stream, line);
-    else this.onStrayLog?.(stream, line);
   }
 
   /** Run one call. The caller must wait for it before the next (the pool guarantees this). */
@@ -82,7 +73,7 @@ export class WorkerProcess extends RuntimeProcess {
         { kind: "job", args, ...(method !== undefined ? { method } : {}) },
         {
           traceparent,
-          onLog: (stream, line) => (this.handlers ? this.handlers.onLog(stream, line) : this.stray(stream, line)),
+          onLog: (stream, line) => (this.handlers ? this.handlers.onLog(stream, line) : this.onStrayLog?.(stream, line)),
           onSpans: (spans) => {
             for (const s of spans) this.handlers?.onSpan(s);
           },
@@ -91,6 +82,7 @@ export class WorkerProcess extends RuntimeProcess {
       return r.ok ? r : { ok: false, reason: r.reason, error: r.error };
     } finally {
       this.running = undefined;
+      this.lastRunId = runId;
       this.runs++;
     }
   }

@@ -8,10 +8,12 @@ import { PARENT_SPAN, TRACEPARENT, TRACE_ID, recorder, runId, tempProject, type 
 
 let project: TempProject;
 let pool: ProcessPool;
+/** Lines the pool's processes printed outside any call, with the run each process ran last. */
+const stray: Array<{ runId: string | undefined; line: string }> = [];
 
 before(async () => {
   project = await tempProject(OPS);
-  pool = new ProcessPool({ slots: 2, idleMs: 30_000 });
+  pool = new ProcessPool({ slots: 2, idleMs: 30_000, onStrayLog: (proc, _stream, line) => void stray.push({ runId: proc.lastRunId, line }) });
 });
 after(async () => {
   await pool.close();
@@ -137,23 +139,25 @@ describe("executeCall", () => {
     assert.deepEqual(rec.lines("stdout"), ["promised c"]);
   });
 
-  test("output printed after a call returned (a timer, a logger flushing late) goes to that call, not nowhere", async () => {
-    const first = recorder();
-    assert.equal(value(await call("late", ["x", 30], first)), "x");
-    const lines = async (rec: ReturnType<typeof recorder>, want: number) => {
-      for (let i = 0; i < 100 && rec.lines("stdout").length + rec.lines("stderr").length < want; i++) await new Promise((r) => setTimeout(r, 20));
-      return [...rec.lines("stdout"), ...rec.lines("stderr")];
+  test("output printed after a call returned (a timer, a logger flushing late) is handed on with the run the process ran last", async () => {
+    const linesOf = async (id: string, want: number) => {
+      for (let i = 0; i < 100 && stray.filter((s) => s.runId === id).length < want; i++) await new Promise((r) => setTimeout(r, 20));
+      return stray.filter((s) => s.runId === id).map((s) => s.line);
     };
-    assert.deepEqual(await lines(first, 2), ["late x", "late fd x"], "the process was idle when they came");
-    // A later quiet call in the same process leaves them with the call that printed them.
-    const second = recorder();
-    const third = recorder();
-    const a = await call("late", ["y", 30], second);
-    await lines(second, 2);
-    const b = await call("late", ["z", -1], third);
+    const first = runId();
+    const rec = recorder();
+    assert.equal(value(await call("late", ["x", 30], { ...rec, runId: first })), "x");
+    assert.deepEqual((await linesOf(first, 2)).sort(), ["late fd x", "late x"], "the process was idle when they came");
+    assert.deepEqual([...rec.lines("stdout"), ...rec.lines("stderr")], [], "not in the call's own output: it had ended");
+    // A later quiet call of the same process: what came before it stays with the run that printed it.
+    const second = runId();
+    const a = await call("late", ["y", 30], { runId: second });
+    await linesOf(second, 2);
+    const third = runId();
+    const b = await call("late", ["z", -1], { runId: third });
     assert.equal(a.pid, b.pid);
-    assert.deepEqual(await lines(second, 2), ["late y", "late fd y"]);
-    assert.deepEqual(await lines(third, 0), []);
+    assert.deepEqual((await linesOf(second, 2)).sort(), ["late fd y", "late y"]);
+    assert.deepEqual(await linesOf(third, 0), []);
   });
 
   test("a thrown error keeps name, message and stack; the process survives and is reused", async () => {
