@@ -30,7 +30,7 @@ export function usePreparedStatements(client: PGlite, max = MAX_PREPARED): void 
   const statements = new Map<string, Prepared>();
   let seq = 0;
 
-  const send = async (parts: Uint8Array[], syncToFs: boolean) => (await client.execProtocol(concat([...parts, protocol.serialize.sync()]), { syncToFs })).messages;
+  const send = async (parts: Uint8Array[], syncToFs: boolean) => (await client.execProtocol(Buffer.concat([...parts, protocol.serialize.sync()]), { syncToFs })).messages;
 
   const prepare = async (text: string): Promise<Prepared> => {
     const known = statements.get(text);
@@ -101,14 +101,4 @@ function withQuery(err: DatabaseError, query: string, params: unknown[], options
     err.queryOptions = options;
   }
   return err;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -18,7 +18,7 @@ export const requestEncoding = (contentType: string | undefined): ValueEncoding 
 /** Results are tagged only for callers that Accept the tagged media type. */
 export const responseEncoding = (accept: string | undefined): ValueEncoding => (mentionsTagged(accept) ? "tagged" : "plain");
 
-export type { WireError } from "../../contract/wire-error.ts";
+export type { WireError };
 
 /** A caller mistake or platform condition answered with a 4xx/5xx status (never user code). */
 export class ServingError extends Error {
