@@ -22,7 +22,9 @@ import type { SandboxStatus } from "../contract/vocabulary.ts";
 import { workerRoutes } from "./api/routes-worker.ts";
 import { WorkerHub } from "./workers/hub.ts";
 import { LocalWorker } from "./workers/local-worker.ts";
+import { earlierLocalWorker, forgetLocalWorker, recordLocalWorker } from "./workers/local-worker-record.ts";
 import { ReportWriter } from "./workers/report.ts";
+import { writeFileAtomic } from "../lib/write-file-atomic.ts";
 
 export interface Platform {
   url: string;
@@ -93,10 +95,14 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   const upkeep = store.kind === "pglite" ? new StoreUpkeep(store) : undefined;
   if (upkeep) events.on("finished", () => upkeep.noteFinished());
   ctx.flushRunOutput = () => reports.flush();
-  // The embedded store's data folder is locked to this control plane: runs held by the local worker
-  // of an earlier start (it died with it) come back now. On Postgres other control planes may run:
-  // there runs come back when their lease lapses.
+  // The local worker of an earlier start that crashed died with it: what it held comes back now.
+  // The embedded store's data folder is locked to this control plane, so that is every local
+  // worker's; on Postgres other control planes may run, so only the one this data folder recorded
+  // (the rest come back when their lease lapses). Its token goes too.
+  const earlier = earlierLocalWorker(config.dataDir);
   if (!config.databaseUrl) await hub.recoverAtStart();
+  else if (earlier) await hub.recoverLocalWorker(earlier.tokenId);
+  if (earlier) await store.revokeToken(earlier.tokenId);
 
   const root = new Hono();
   const router = hooks.servings === undefined ? new ServingRouter(ctx, hub, root) : undefined;
@@ -132,6 +138,7 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   if (config.executor) {
     const t = await store.createToken({ scope: "worker", name: `local worker (${url})` });
     localToken = t.token.id;
+    recordLocalWorker(config.dataDir, localToken);
     local = new LocalWorker(config, url, t.secret);
     const joined = hub.waitForWorker((w) => w.local, LOCAL_WORKER_START_MS);
     local.start();
@@ -143,7 +150,7 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
     } else sandbox = { kind: "none", reason: `the local worker did not join within ${LOCAL_WORKER_START_MS / 1000} s` };
   }
   const info: PlatformInfo = { url, pid: process.pid, dataDir: config.dataDir, startedAt: new Date().toISOString() };
-  writeFileSync(join(config.dataDir, PLATFORM_FILE), JSON.stringify(info, null, 2) + "\n");
+  writeFileAtomic(join(config.dataDir, PLATFORM_FILE), JSON.stringify(info, null, 2) + "\n");
 
   let closing: Promise<void> | undefined;
   return {
@@ -157,7 +164,10 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
       (closing ??= (async () => {
         scheduler.stop();
         await local?.stop();
-        if (localToken) await store.revokeToken(localToken).catch(() => {});
+        if (localToken) {
+          await store.revokeToken(localToken).catch(() => {});
+          forgetLocalWorker(config.dataDir);
+        }
         hub.stop();
         await router?.close();
         if (servings !== router) await servings?.close();

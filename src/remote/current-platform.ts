@@ -1,12 +1,12 @@
 // The user's record of "the platform I use": written by `nbx up` (a local platform, its token in the
 // data folder) and by `nbx login` (a remote one, its token here), so the CLI and SDK find it from any
 // folder. Lives in NBOX_HOME (default ~/.nbox), private to the user.
-import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { NboxError } from "../errors.ts";
 import { processAlive } from "../lib/process-alive.ts";
+import { writeFileAtomic } from "../lib/write-file-atomic.ts";
 
 export const CURRENT_FILE = "current.json";
 
@@ -28,10 +28,7 @@ export function writeCurrentPlatform(record: CurrentPlatform): string {
   const dir = nboxHome();
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, CURRENT_FILE);
-  const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
-  writeFileSync(tmp, JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
-  chmodSync(tmp, 0o600); // an existing umask or file mode must not widen it
-  renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
   return file;
 }
 

@@ -5,9 +5,10 @@
 // sit in (a new file can change what an import resolves to) and the tsconfig files — and reused
 // only while all of that is unchanged. Paths are kept relative to the operator's folder, so a copy
 // of a project elsewhere reuses it too.
-import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
+import { writeFileAtomic } from "../lib/write-file-atomic.ts";
 import type { DeriveInput, DerivedTypes } from "./from-ts.ts";
 
 // Bump when the entry's shape changes.
@@ -69,10 +70,8 @@ export class DeriveCache {
         result,
       };
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      const path = this.entryPath(input);
-      const tmp = `${path}.${randomBytes(4).toString("hex")}.tmp`;
-      writeFileSync(tmp, JSON.stringify(entry));
-      renameSync(tmp, path); // whole or not at all, also with another deploy writing the same entry
+      // Whole or not at all, also with another deploy writing the same entry.
+      writeFileAtomic(this.entryPath(input), JSON.stringify(entry));
       this.prune();
     } catch {
       // best effort: see above

@@ -1,7 +1,8 @@
 // kill -9 of `nbx up` while it holds runs: runs it had only claimed ahead go back to the queue
 // without spending an attempt, a run whose user code had started counts the attempt (retried if
-// it has retries left, else failed with a WorkerCrashError). Embedded: recovered by the restart.
-// Postgres: recovered when their lease lapses — by the restarted platform, or by another live one.
+// it has retries left, else failed with a WorkerCrashError). Recovered by the restart on the same
+// data folder (on Postgres too: that folder names its local worker), or, by another platform
+// sharing the Postgres store, when their lease lapses.
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
@@ -131,6 +132,15 @@ async function assertRecovered(up: NbxUp, held: Held, cause: RegExp): Promise<vo
   assert.match(s0.error!.message, /no retries left/);
 }
 
+/** The killed start's local-worker token was revoked by the restart; the new local worker's is live. */
+async function assertEarlierWorkerTokenRevoked(up: NbxUp): Promise<void> {
+  const tokens = (await client(up).call("GET /tokens", {})).tokens.filter((t) => t.scope === "worker");
+  const live = tokens.filter((t) => t.revokedAt === null);
+  assert.equal(tokens.length, 2, `a worker token for each start's local worker: ${JSON.stringify(tokens)}`);
+  assert.equal(live.length, 1, `only the running local worker's token is live: ${JSON.stringify(tokens)}`);
+  assert.equal(live[0]!.createdAt, Math.max(...tokens.map((t) => t.createdAt)));
+}
+
 describe("crash recovery: embedded store", () => {
   const cleanup: Cleanup = [];
   after(async () => {
@@ -146,6 +156,7 @@ describe("crash recovery: embedded store", () => {
     const b = await startNbxUp(args);
     cleanup.push(() => b.kill9());
     await assertRecovered(b, held, /when the platform stopped/);
+    await assertEarlierWorkerTokenRevoked(b);
   });
 });
 
@@ -170,12 +181,14 @@ describe("crash recovery: Postgres store (leases)", { skip: skipPostgres }, () =
     return s.databaseUrl;
   };
 
-  it("kill -9 then restart: the restarted platform takes the runs back once their lease lapses", { timeout: 300_000 }, async () => {
+  it("kill -9 then restart on the same data folder: the restarted platform takes back its own local worker's runs at once (not a lease later) and revokes that worker's token", { timeout: 300_000 }, async () => {
     const url = await schema();
     const { up: a, data } = await node(url);
     const held = await crashWhileHolding(a, cleanup);
     const { up: b } = await node(url, data);
-    await assertRecovered(b, held, /whose lease on it lapsed at /);
+    // The cause names the restart, not a lapsed lease: the runs came back when it started.
+    await assertRecovered(b, held, /when the platform stopped/);
+    await assertEarlierWorkerTokenRevoked(b);
   });
 
   it("two platforms on one database: when one is killed, the other takes its runs after the lease lapses (no restart)", { timeout: 300_000 }, async () => {

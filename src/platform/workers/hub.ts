@@ -277,11 +277,20 @@ export class WorkerHub {
   async recoverAtStart(): Promise<void> {
     const workers = await this.ctx.store.listLiveWorkers();
     const dead = workers.filter((w) => w.local).map((w) => w.id);
-    if (dead.length) {
-      await this.ctx.store.markWorkersGone({ ids: dead });
-      await this.afterGone(dead);
-    }
+    if (dead.length) await this.declareGone(dead);
     await this.recovered(await this.ctx.store.recoverStaleRuns({ exceptWorkerIds: workers.filter((w) => !w.local).map((w) => w.id) }));
+  }
+
+  /**
+   * At a start after a crash, on a store other control planes may share: the local worker of this
+   * control plane's earlier start (known by its token) died with it, so its runs are taken back at
+   * once, not a lease later. Other workers' runs are left to their leases.
+   */
+  async recoverLocalWorker(tokenId: string): Promise<void> {
+    const ids = (await this.ctx.store.listLiveWorkers()).filter((w) => w.local && w.tokenId === tokenId).map((w) => w.id);
+    if (ids.length === 0) return;
+    await this.declareGone(ids);
+    await this.recovered(await this.ctx.store.recoverStaleRuns({ workerIds: ids }));
   }
 
   /** Runs taken back from dead workers: queued again (the queue must deliver them anew), or ended. */
