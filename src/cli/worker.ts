@@ -9,6 +9,8 @@ import { durationOption, fail, parseIntOption, printError } from "./output.ts";
 /** The worker token may come from the environment instead of the command line (where `ps` shows it). */
 export const WORKER_TOKEN_ENV = "NBOX_WORKER_TOKEN";
 const STOP_GRACE_MS = 20_000;
+// User processes get SIGTERM, then SIGKILL half a second later: this is only a backstop.
+const ABANDON_GRACE_MS = 5_000;
 
 interface WorkerCliOptions {
   platform: string;
@@ -82,8 +84,15 @@ async function worker(o: WorkerCliOptions): Promise<void> {
   };
   process.on("SIGINT", () => void stop("SIGINT", 0));
   process.on("SIGTERM", () => void stop("SIGTERM", 0));
-  // Started by `nbx up`: when it goes (even killed), this worker goes too and takes its children along.
-  if (o.local && process.send) process.on("disconnect", () => void stop("the control plane went away", 0));
+  // Started by `nbx up`: when it goes (even killed), this worker goes too and takes its children
+  // along at once — there is no one left to hand runs back to (its next start takes them back).
+  if (o.local && process.send) {
+    process.on("disconnect", () => {
+      out("the control plane went away: stopping the worker and its user processes");
+      setTimeout(() => process.exit(1), ABANDON_GRACE_MS).unref();
+      void w.abandon().finally(() => process.exit(0));
+    });
+  }
   void w.ended.then((why) => {
     process.stderr.write(`error: ${why}\n`);
     void stop("refused", 1);

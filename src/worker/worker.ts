@@ -56,6 +56,12 @@ export interface Worker {
   readonly ended: Promise<string>;
   /** Stop claiming, put held runs back, stop servings, leave. */
   close(): Promise<void>;
+  /**
+   * The control plane is gone for good (the local worker of a killed `nbx up`): nothing can be
+   * reported and its next start takes back every run held here, so user code stops now — it must
+   * not run on beside the next start's worker while a graceful close waits on a dead control plane.
+   */
+  abandon(): Promise<void>;
 }
 
 const EVENTS_WAIT_MS = 25_000;
@@ -206,6 +212,12 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
         await cp.call("POST /worker/leave", { body: { workerId: me.id } }).catch(() => {});
         await pool.close();
       })()),
+    abandon: async () => {
+      stopped = true;
+      executor.stopping = true;
+      life.abort();
+      await Promise.all([pool.close(), servings.close()]);
+    },
   };
 }
 

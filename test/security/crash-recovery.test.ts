@@ -23,16 +23,21 @@ const SLOTS = 2;
 const LEASE_MS = 4_000;
 const TINY_PER_BATCH = 100;
 
-/** An HTTP gate the `gate` job polls: closed until `open()`. */
-async function startGate(): Promise<{ url: string; open(): void; close(): Promise<void> }> {
+/** An HTTP gate the `gate` job polls: closed until `open()`. It notes when each path was last polled. */
+async function startGate(): Promise<{ url: string; open(): void; lastPolled(path: string): number | undefined; close(): Promise<void> }> {
   let state = "closed";
-  const server: Server = createServer((_req, res) => res.end(state));
+  const polled = new Map<string, number>();
+  const server: Server = createServer((req, res) => {
+    polled.set(req.url ?? "/", Date.now());
+    res.end(state);
+  });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   server.unref(); // a failed test must not be kept alive by it
   const { port } = server.address() as { port: number };
   return {
     url: `http://127.0.0.1:${port}/`,
     open: () => (state = "open"),
+    lastPolled: (path) => polled.get(path),
     close: () => {
       server.closeAllConnections();
       return new Promise<void>((r) => server.close(() => r()));
@@ -84,7 +89,8 @@ async function crashWhileHolding(up: NbxUp, cleanup: Cleanup, beforeKill: () => 
     const runs = await runsNow();
     return first.every((id) => runs.get(id)?.status === "succeeded");
   }, 120_000, "the first batch to finish");
-  const started0 = (await gate0.trigger(gate.url)).id;
+  // Its own path: the gate can tell its polls from the other gate run's.
+  const started0 = (await gate0.trigger(`${gate.url}gate0`)).id;
   await eventually(async () => startedNow(await runsNow(), started0), 120_000, "the first gate run to start");
   const [started1, ...second] = await batch([gate.url, ...upTo(TINY_PER_BATCH)]);
   const runs = await eventually(
@@ -130,6 +136,10 @@ async function assertRecovered(up: NbxUp, held: Held, cause: RegExp): Promise<vo
   assert.match(s0.error!.message, new RegExp(`run ${held.started0} \\(attempt 1 of 1\\) was running on worker `));
   assert.match(s0.error!.message, cause);
   assert.match(s0.error!.message, /no retries left/);
+  // The killed platform's user code did not outlive it: the run it was executing stopped polling
+  // before another platform recorded that run failed (its local worker took its processes along at once).
+  const lastPoll = held.gate.lastPolled("/gate0");
+  assert.ok(lastPoll !== undefined && lastPoll < Date.parse(s0.finishedAt!), `the killed platform's gate run polled at ${lastPoll && new Date(lastPoll).toISOString()}, after the run was recorded failed at ${s0.finishedAt}`);
 }
 
 /** The killed start's local-worker token was revoked by the restart; the new local worker's is live. */
