@@ -27,6 +27,7 @@ interface UpOptions {
   maxBundleUnpacked?: string;
   maxBundleEntries?: string;
   maxBundleFile?: string;
+  maxRunLog?: string;
   slots?: string;
   lease?: string;
   withExamples?: boolean;
@@ -53,6 +54,7 @@ export function registerUp(program: Command): void {
     .option("--max-bundle-unpacked <bytes>", "most a bundle may expand to (default 1 GiB)")
     .option("--max-bundle-entries <n>", "most files, links and folders in a bundle (default 50000)")
     .option("--max-bundle-file <bytes>", "largest single file in a bundle (default 256 MiB)")
+    .option("--max-run-log <bytes>", `bytes of log lines one run keeps; what it prints past that is dropped (default ${STORE_DEFAULTS.maxRunLogBytes / 1024 / 1024} MiB)`)
     .option("--slots <n>", "slots of the local worker (calls running at once)")
     .option("--no-local-worker", "start no local worker: runs wait for `nbx worker` processes")
     .option("--lease <ms>", `how long a claimed run is held without a heartbeat before any node takes it back (default ${STORE_DEFAULTS.leaseMs})`)
@@ -82,6 +84,7 @@ async function up(o: UpOptions): Promise<void> {
     ...(o.maxBundleUnpacked !== undefined ? { maxBundleUnpackedBytes: parseIntOption(o.maxBundleUnpacked, "--max-bundle-unpacked", 1) } : {}),
     ...(o.maxBundleEntries !== undefined ? { maxBundleEntries: parseIntOption(o.maxBundleEntries, "--max-bundle-entries", 1) } : {}),
     ...(o.maxBundleFile !== undefined ? { maxBundleFileBytes: parseIntOption(o.maxBundleFile, "--max-bundle-file", 1) } : {}),
+    ...(o.maxRunLog !== undefined ? { maxRunLogBytes: parseIntOption(o.maxRunLog, "--max-run-log", 1) } : {}),
     ...(o.slots !== undefined ? { slots: parseIntOption(o.slots, "--slots", 1) } : {}),
     ...(o.lease !== undefined ? { leaseMs: parseIntOption(o.lease, "--lease", 100) } : {}),
   };

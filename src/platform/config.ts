@@ -21,6 +21,8 @@ export interface PlatformConfig {
   maxBundleUnpackedBytes: number;
   maxBundleEntries: number;
   maxBundleFileBytes: number;
+  /** Bytes of log lines one run keeps; what it prints past that is dropped (one line says so). */
+  maxRunLogBytes: number;
   /** Global worker slots (child processes running calls at once). */
   slots: number;
   /** Retry policy for deployments that set none. */
@@ -58,6 +60,7 @@ export function resolveConfig(input: Partial<PlatformConfig> = {}): PlatformConf
     maxBundleUnpackedBytes: input.maxBundleUnpackedBytes ?? DEFAULT_BUNDLE_LIMITS.maxUnpackedBytes,
     maxBundleEntries: input.maxBundleEntries ?? DEFAULT_BUNDLE_LIMITS.maxEntries,
     maxBundleFileBytes: input.maxBundleFileBytes ?? DEFAULT_BUNDLE_LIMITS.maxFileBytes,
+    maxRunLogBytes: input.maxRunLogBytes ?? STORE_DEFAULTS.maxRunLogBytes,
     slots: input.slots ?? availableParallelism(),
     defaultMaxRetries: input.defaultMaxRetries ?? 0,
     defaultRetryBackoffMs: input.defaultRetryBackoffMs ?? 1000,

@@ -12,6 +12,8 @@ export const STORE_DEFAULTS = {
   maxListLimit: 1_000,
   /** getLogs page size. */
   logsLimit: 10_000,
+  /** Bytes of log lines one run keeps (over all its attempts); what it prints past that is dropped. */
+  maxRunLogBytes: 8 * 1024 * 1024,
   /** Rows per INSERT for batched inserts (logs, spans): keeps params far below Postgres' 65535. */
   insertBatch: 500,
   scheduleTimezone: "UTC",

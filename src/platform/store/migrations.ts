@@ -217,8 +217,13 @@ CREATE TABLE workers (
 CREATE INDEX workers_live_idx ON workers (last_seen_at) WHERE gone_at IS NULL;
 `;
 
+// Bytes of log a run has kept, for its limit (a run that printed past it holds the limit + 1).
+const RUN_LOG_BYTES = `
+ALTER TABLE runs ADD COLUMN log_bytes bigint NOT NULL DEFAULT 0;
+`;
+
 /** MIGRATIONS[i] is version i + 1. Append only. */
-export const MIGRATIONS: readonly string[] = [V1, RUN_LEASES, TOKEN_EPOCH, WORKERS];
+export const MIGRATIONS: readonly string[] = [V1, RUN_LEASES, TOKEN_EPOCH, WORKERS, RUN_LOG_BYTES];
 
 export const LATEST_VERSION = MIGRATIONS.length;
 

@@ -208,6 +208,7 @@ function runValues(input: CreateRunInput, t: number) {
     leaseExpiresAt: null,
     cancelRequested: false,
     logSeq: 0,
+    logBytes: 0,
   };
 }
 

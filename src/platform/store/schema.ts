@@ -171,6 +171,8 @@ export const runs = pgTable(
     cancelRequested: boolean("cancel_requested").notNull(),
     /** Last log seq handed out (see appendLogs); internal. */
     logSeq: integer("log_seq").notNull(),
+    /** Bytes of log lines kept (see appendLogs' limit); internal. */
+    logBytes: int8("log_bytes").notNull().default(0),
   },
   (t) => [
     index("runs_queue_idx")

@@ -32,7 +32,7 @@ export class ReportWriter {
     await alone.each(started, "started mark", async (some) => void (await store.markRunsStarted(workerId, some)));
     // Log lines only go into runs this worker holds (or held last): checked by the statement that writes them.
     await alone.one(r.logs, "log lines", async ({ runId, lines }) => {
-      if (await store.appendLogs(runId, lines, { heldBy: workerId })) events.emit("logs", runId);
+      if (await store.appendLogs(runId, lines, { heldBy: workerId, maxBytes: this.ctx.config.maxRunLogBytes })) events.emit("logs", runId);
     });
     const finishedRows = await alone.each(r.finished, "finish", (some) => store.finishRuns(some.map(({ attempt: _a, ...f }) => ({ ...f, workerId }))));
     const finished = finishedRows.map((row) => row.id);

@@ -865,6 +865,30 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         await rejectsWith(store.appendLogs("run_nope", [{ line: "x" }]), "NOT_FOUND");
       });
 
+      it("a run keeps at most maxBytes of lines: the prefix that fits, one note when a batch crosses it, nothing after", async () => {
+        const { newRun } = await fixture();
+        const r = await newRun();
+        const other = await newRun();
+        const max = 20;
+        // 8 + 8 bytes fit; "é" is two bytes (UTF-8), so the third line (5 bytes) crosses 20.
+        assert.deepEqual(await store.appendLogs(r.id, [{ line: "12345678" }, { line: "abcdefgh" }], { maxBytes: max }), { firstSeq: 1, lastSeq: 2 });
+        assert.deepEqual(await store.appendLogs(r.id, [{ line: "xy" }, { line: "éabc" }, { line: "z" }], { maxBytes: max }), { firstSeq: 3, lastSeq: 4 });
+        assert.equal(await store.appendLogs(r.id, [{ line: "later" }], { maxBytes: max }), null, "past the limit nothing is kept");
+        assert.equal(await store.appendLogs(r.id, [{ line: "" }], { maxBytes: max }), null, "not even an empty line");
+        const logs = await store.getLogs(r.id);
+        assert.deepEqual(logs.map((l) => [l.seq, l.stream, l.line]), [
+          [1, "stdout", "12345678"],
+          [2, "stdout", "abcdefgh"],
+          [3, "stdout", "xy"],
+          [4, "system", `[nbox] this run's log reached its limit of ${max} bytes: further output is dropped`],
+        ]);
+        // The limit is per run, and a batch that fits exactly keeps every line.
+        assert.deepEqual(await store.appendLogs(other.id, [{ line: "x".repeat(max) }], { maxBytes: max }), { firstSeq: 1, lastSeq: 1 });
+        assert.deepEqual(await store.appendLogs(other.id, [{ line: "y" }, { line: "z" }], { maxBytes: max }), { firstSeq: 2, lastSeq: 2 });
+        assert.deepEqual((await store.getLogs(other.id)).map((l) => l.stream), ["stdout", "system"]);
+        await rejectsWith(store.appendLogs("run_nope", [{ line: "x" }], { maxBytes: max }), "NOT_FOUND");
+      });
+
       it("with heldBy, only a run that worker holds takes the lines (others: null, nothing written)", async () => {
         const { newRun, deployment } = await fixture();
         const held = await newRun();
