@@ -102,7 +102,8 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   const earlier = earlierLocalWorker(config.dataDir);
   if (!config.databaseUrl) await hub.recoverAtStart();
   else if (earlier) await hub.recoverLocalWorker(earlier.tokenId);
-  if (earlier) await store.revokeToken(earlier.tokenId);
+  // Only ever a worker token: the record names no other kind, whoever wrote the file.
+  if (earlier && (await store.getToken(earlier.tokenId))?.scope === "worker") await store.revokeToken(earlier.tokenId);
 
   const root = new Hono();
   const router = hooks.servings === undefined ? new ServingRouter(ctx, hub, root) : undefined;

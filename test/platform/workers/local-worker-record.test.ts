@@ -1,10 +1,11 @@
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { earlierLocalWorker, forgetLocalWorker, recordLocalWorker } from "../../../src/platform/workers/local-worker-record.ts";
+import { freshDataDir, startTestPlatform } from "../jobs/_helpers.ts";
 
 const dir = () => mkdtempSync(join(tmpdir(), "nbx-local-record-"));
 
@@ -49,5 +50,43 @@ describe("the data folder's record of its local worker", () => {
     } finally {
       rmSync(d, { recursive: true, force: true });
     }
+  });
+});
+
+describe("a start after a crash and the recorded local worker's token", () => {
+  // A failed assertion must not leave a platform running (the test process would never end).
+  const open: Array<{ close(): Promise<void> }> = [];
+  const data: string[] = [];
+  after(async () => {
+    for (const p of open) await p.close().catch(() => {});
+    for (const d of data) rmSync(d, { recursive: true, force: true });
+  });
+  const start = async (dir: string) => {
+    const tp = await startTestPlatform({ executor: false }, dir);
+    open.push(tp);
+    return tp;
+  };
+
+  it("a recorded worker token is revoked at the next start; a record naming any other token revokes nothing", { timeout: 120_000 }, async () => {
+    const dir = await freshDataDir();
+    data.push(dir);
+    const first = await start(dir);
+    const admin = (await first.api("GET", "/tokens")).json.tokens.find((t: { scope: string }) => t.scope === "admin");
+    const worker = (await first.api("POST", "/tokens", { worker: true, name: "a crashed start's local worker" })).json.token;
+    await first.close();
+
+    // A record naming the admin token (a hand-edited or planted file): the admin token lives on.
+    writeFileSync(join(dir, "local-worker.json"), JSON.stringify({ tokenId: admin.id, pid: process.pid }));
+    const second = await start(dir);
+    const afterSecond = (await second.api("GET", "/tokens")).json.tokens;
+    assert.equal(afterSecond.find((t: { id: string }) => t.id === admin.id).revokedAt, null);
+    await second.close();
+
+    // A record naming a worker token: revoked by the start that finds it.
+    recordLocalWorker(dir, worker.id);
+    const third = await start(dir);
+    const afterThird = (await third.api("GET", "/tokens")).json.tokens;
+    assert.notEqual(afterThird.find((t: { id: string }) => t.id === worker.id).revokedAt, null);
+    assert.equal(afterThird.find((t: { id: string }) => t.id === admin.id).revokedAt, null);
   });
 });
