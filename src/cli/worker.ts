@@ -82,7 +82,10 @@ async function worker(o: WorkerCliOptions): Promise<void> {
     }
     process.exit(code);
   };
-  process.on("SIGINT", () => void stop("SIGINT", 0));
+  // A local worker shares `nbx up`'s terminal, so Ctrl+C reaches it too: its platform stops it
+  // (SIGTERM, after which it hands its runs back and leaves), and a second signal must not cut that short.
+  if (!o.local) process.on("SIGINT", () => void stop("SIGINT", 0));
+  else process.on("SIGINT", () => {});
   process.on("SIGTERM", () => void stop("SIGTERM", 0));
   // Started by `nbx up`: when it goes (even killed), this worker goes too and takes its children
   // along at once — there is no one left to hand runs back to (its next start takes them back).

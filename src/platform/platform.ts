@@ -167,7 +167,7 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
         await local?.stop();
         if (localToken) {
           await store.revokeToken(localToken).catch(() => {});
-          forgetLocalWorker(config.dataDir);
+          forgetLocalWorker(config.dataDir, localToken);
         }
         hub.stop();
         await router?.close();

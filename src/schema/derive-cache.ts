@@ -70,8 +70,8 @@ export class DeriveCache {
         result,
       };
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      // Whole or not at all, also with another deploy writing the same entry.
-      writeFileAtomic(this.entryPath(input), JSON.stringify(entry));
+      // Whole or not at all, also with another deploy writing the same entry (a cache: no fsync).
+      writeFileAtomic(this.entryPath(input), JSON.stringify(entry), { durable: false });
       this.prune();
     } catch {
       // best effort: see above

@@ -111,3 +111,37 @@ test("nbx up --cache-keep reaches the local worker's cache eviction", { timeout:
     removeDir(root);
   }
 });
+
+// Ctrl+C in a terminal signals the whole process group: `nbx up` and its local worker. The worker
+// must not take that as its own stop and then be cut short by the platform's SIGTERM: it leaves.
+test("Ctrl+C (SIGINT to the process group) stops nbx up cleanly and its local worker leaves", { timeout: 180_000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), "nbx-up-int-"));
+  const data = join(root, "data");
+  const env = { ...process.env, NBOX_HOME: join(root, "nbox-home") };
+  const child = spawn(process.execPath, [NBX, "up", "--port", "0", "--data", data, "--slots", "1"], { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  try {
+    const deadline = Date.now() + 150_000;
+    while (!out.includes("Press Ctrl+C to stop.")) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`nbx up did not start\n${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    process.kill(-child.pid!, "SIGINT");
+    assert.equal(await exited, 0, out);
+    const { openStore } = await import("../../src/platform/store/index.ts");
+    const store = await openStore({ dataDir: data });
+    try {
+      const workers = await store.listWorkers();
+      assert.equal(workers.length, 1, JSON.stringify(workers));
+      assert.ok(workers[0]!.local && workers[0]!.goneAt !== null, `the local worker left: ${JSON.stringify(workers)}`);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, "SIGKILL");
+    removeDir(root);
+  }
+});

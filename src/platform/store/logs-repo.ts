@@ -5,6 +5,9 @@ import { StoreError } from "./errors.ts";
 import { rowsOf } from "./migrations.ts";
 import { LOG_STREAMS, runLogs, runs, type LogStream, type RunLogRow } from "./schema.ts";
 
+/** What a stored line costs beyond its text, counted against a run's log limit (so empty lines are not free). */
+export const LOG_LINE_OVERHEAD_BYTES = 64;
+
 export interface LogLineInput {
   line: string;
   /** Default "stdout". */
@@ -18,7 +21,8 @@ export interface LogsRepo {
    * Append lines in order; seq continues per run (1, 2, 3…) even with concurrent appenders.
    * Returns the seq range given to these lines, or null for an empty batch. With `heldBy` (a worker
    * id) only a run that worker holds (or held last) takes them: null when it does not.
-   * A run keeps at most `maxBytes` of log lines (default {@link STORE_DEFAULTS.maxRunLogBytes}):
+   * A run keeps at most `maxBytes` of log lines (default {@link STORE_DEFAULTS.maxRunLogBytes}; each
+   * line counts its UTF-8 bytes plus {@link LOG_LINE_OVERHEAD_BYTES}):
    * the lines that would cross it are dropped, and one system line says so, once. The range then
    * covers what was kept (null when nothing was).
    */
@@ -43,41 +47,42 @@ export function createLogsRepo({ db, now }: RepoContext): LogsRepo {
       const limitNote = `[nbox] this run's log reached its limit of ${max} bytes: further output is dropped`;
       // One statement: the run's row, locked first, orders concurrent appenders; the lines that fit
       // under the run's limit go in (a prefix of the batch), with one note when this batch crosses
-      // it, and the run's counters move by what was written. A run past its limit holds max + 1.
+      // it, and the run's counters move by what was written. A run that reached its limit holds -1
+      // bytes (a lower limit set later still gets its note), and its row is not written again.
       const res = await db.execute(sql`
         with cur as materialized (
           select log_seq, log_bytes from ${runs}
           where id = ${runId} ${opts.heldBy === undefined ? sql`` : sql`and worker_id = ${opts.heldBy}`}
           for update
         ), lines as materialized (
-          select x.i, x.stream, x.line, x.ts, sum(octet_length(x.line)) over (order by x.i) as upto
+          select x.i, x.stream, x.line, x.ts, sum(octet_length(x.line) + ${LOG_LINE_OVERHEAD_BYTES}) over (order by x.i) as upto
           from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(i int, stream text, line text, ts bigint)
         ), tally as materialized (
           select cur.log_seq as seq0,
-            count(l.i) filter (where cur.log_bytes + l.upto <= ${max})::int as kept,
-            coalesce(max(l.upto) filter (where cur.log_bytes + l.upto <= ${max}), 0)::bigint as kept_bytes,
-            (cur.log_bytes <= ${max} and bool_or(cur.log_bytes + l.upto > ${max})) as crossing
+            count(l.i) filter (where cur.log_bytes >= 0 and cur.log_bytes + l.upto <= ${max})::int as kept,
+            coalesce(max(l.upto) filter (where cur.log_bytes >= 0 and cur.log_bytes + l.upto <= ${max}), 0)::bigint as kept_bytes,
+            (cur.log_bytes >= 0 and bool_or(cur.log_bytes + l.upto > ${max})) as crossing
           from cur, lines l group by cur.log_seq, cur.log_bytes
         ), reserved as (
           update ${runs} set
             log_seq = log_seq + tally.kept + (case when tally.crossing then 1 else 0 end),
-            log_bytes = case when tally.crossing then ${max + 1}::bigint else log_bytes + tally.kept_bytes end
-          from tally where ${runs.id} = ${runId}
-          returning ${runs.logSeq} as last, tally.kept as kept, tally.crossing as crossing
+            log_bytes = case when tally.crossing then -1 else log_bytes + tally.kept_bytes end
+          from tally where ${runs.id} = ${runId} and (tally.kept > 0 or tally.crossing)
+          returning ${runs.logSeq} as last
         ), written as (
           insert into ${runLogs} (run_id, seq, stream, line, ts)
           select ${runId}, tally.seq0 + l.i, l.stream, l.line, l.ts from lines l, tally where l.i <= tally.kept
           union all
           select ${runId}, tally.seq0 + tally.kept + 1, 'system', ${limitNote}, ${t}::bigint from tally where tally.crossing
         )
-        select last, kept, crossing from reserved`);
-      const [reserved] = rowsOf<{ last: number; kept: number; crossing: boolean }>(res);
+        select (select last from reserved) as last, kept, crossing from tally`);
+      const [reserved] = rowsOf<{ last: number | null; kept: number; crossing: boolean }>(res);
       if (!reserved) {
         if (opts.heldBy !== undefined) return null;
         throw new StoreError("NOT_FOUND", `no run ${runId}`);
       }
       const written = reserved.kept + (reserved.crossing ? 1 : 0);
-      if (written === 0) return null;
+      if (written === 0 || reserved.last === null) return null;
       const last = Number(reserved.last);
       return { firstSeq: last - written + 1, lastSeq: last };
     },

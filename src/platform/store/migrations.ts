@@ -217,7 +217,7 @@ CREATE TABLE workers (
 CREATE INDEX workers_live_idx ON workers (last_seen_at) WHERE gone_at IS NULL;
 `;
 
-// Bytes of log a run has kept, for its limit (a run that printed past it holds the limit + 1).
+// Bytes of log a run has kept, for its limit (a run that reached it holds -1).
 const RUN_LOG_BYTES = `
 ALTER TABLE runs ADD COLUMN log_bytes bigint NOT NULL DEFAULT 0;
 `;

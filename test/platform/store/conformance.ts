@@ -6,6 +6,7 @@ import { getTableConfig } from "drizzle-orm/pg-core";
 import { sql } from "drizzle-orm";
 import { LATEST_VERSION, STORE_DEFAULTS, StoreError, tables, type Store } from "../../../src/platform/store/index.ts";
 import { rowsOf } from "../../../src/platform/store/migrations.ts";
+import { LOG_LINE_OVERHEAD_BYTES } from "../../../src/platform/store/logs-repo.ts";
 
 /** A fresh, empty location (temp dir / schema) that stores can be opened on, one after another or at once. */
 export interface StoreHarness {
@@ -869,8 +870,10 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         const { newRun } = await fixture();
         const r = await newRun();
         const other = await newRun();
-        const max = 20;
-        // 8 + 8 bytes fit; "é" is two bytes (UTF-8), so the third line (5 bytes) crosses 20.
+        // Each line counts its UTF-8 bytes and a fixed overhead: 8 + 8 fit, then "xy", and "é" is two
+        // bytes, so "éabc" (5) crosses the limit.
+        const o = LOG_LINE_OVERHEAD_BYTES;
+        const max = 3 * o + 20;
         assert.deepEqual(await store.appendLogs(r.id, [{ line: "12345678" }, { line: "abcdefgh" }], { maxBytes: max }), { firstSeq: 1, lastSeq: 2 });
         assert.deepEqual(await store.appendLogs(r.id, [{ line: "xy" }, { line: "éabc" }, { line: "z" }], { maxBytes: max }), { firstSeq: 3, lastSeq: 4 });
         assert.equal(await store.appendLogs(r.id, [{ line: "later" }], { maxBytes: max }), null, "past the limit nothing is kept");
@@ -883,10 +886,20 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
           [4, "system", `[nbox] this run's log reached its limit of ${max} bytes: further output is dropped`],
         ]);
         // The limit is per run, and a batch that fits exactly keeps every line.
-        assert.deepEqual(await store.appendLogs(other.id, [{ line: "x".repeat(max) }], { maxBytes: max }), { firstSeq: 1, lastSeq: 1 });
+        assert.deepEqual(await store.appendLogs(other.id, [{ line: "x".repeat(max - o) }], { maxBytes: max }), { firstSeq: 1, lastSeq: 1 });
         assert.deepEqual(await store.appendLogs(other.id, [{ line: "y" }, { line: "z" }], { maxBytes: max }), { firstSeq: 2, lastSeq: 2 });
         assert.deepEqual((await store.getLogs(other.id)).map((l) => l.stream), ["stdout", "system"]);
         await rejectsWith(store.appendLogs("run_nope", [{ line: "x" }], { maxBytes: max }), "NOT_FOUND");
+        // Empty lines are not free: a flood of them stops at the limit too.
+        const empty = await newRun();
+        await store.appendLogs(empty.id, Array.from({ length: 1000 }, () => ({ line: "" })), { maxBytes: max });
+        assert.deepEqual((await store.getLogs(empty.id)).map((l) => l.stream), ["stdout", "stdout", "stdout", "system"]);
+        // A limit lowered below what a run already kept: its next line gets the note, once.
+        const lowered = await newRun();
+        await store.appendLogs(lowered.id, [{ line: "a".repeat(100) }], { maxBytes: 1000 });
+        assert.deepEqual(await store.appendLogs(lowered.id, [{ line: "b" }], { maxBytes: 100 }), { firstSeq: 2, lastSeq: 2 });
+        assert.equal(await store.appendLogs(lowered.id, [{ line: "c" }], { maxBytes: 100 }), null);
+        assert.deepEqual((await store.getLogs(lowered.id)).map((l) => l.stream), ["stdout", "system"]);
       });
 
       it("with heldBy, only a run that worker holds takes the lines (others: null, nothing written)", async () => {

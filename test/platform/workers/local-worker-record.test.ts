@@ -1,8 +1,8 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { earlierLocalWorker, forgetLocalWorker, recordLocalWorker } from "../../../src/platform/workers/local-worker-record.ts";
 import { freshDataDir, startTestPlatform } from "../jobs/_helpers.ts";
@@ -15,10 +15,13 @@ describe("the data folder's record of its local worker", () => {
     try {
       assert.equal(earlierLocalWorker(d), undefined, "a first start has none");
       recordLocalWorker(d, "tok_1");
-      assert.deepEqual(earlierLocalWorker(d), { tokenId: "tok_1", pid: process.pid });
+      assert.deepEqual({ ...earlierLocalWorker(d), boot: undefined }, { tokenId: "tok_1", pid: process.pid, host: hostname(), boot: undefined });
       assert.equal(statSync(join(d, "local-worker.json")).mode & 0o777, 0o600);
       assert.deepEqual(readdirSync(d), ["local-worker.json"], "no temporary file left behind");
-      forgetLocalWorker(d);
+      // A clean stop removes its own record only (another start may have written one since).
+      forgetLocalWorker(d, "tok_other");
+      assert.equal(earlierLocalWorker(d)?.tokenId, "tok_1");
+      forgetLocalWorker(d, "tok_1");
       assert.equal(earlierLocalWorker(d), undefined);
     } finally {
       rmSync(d, { recursive: true, force: true });
@@ -29,13 +32,29 @@ describe("the data folder's record of its local worker", () => {
     const d = dir();
     const other = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60_000)"], { stdio: "ignore" });
     try {
-      writeFileSync(join(d, "local-worker.json"), JSON.stringify({ tokenId: "tok_live", pid: other.pid }));
+      const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+      const write = (rec: object) => writeFileSync(join(d, "local-worker.json"), JSON.stringify({ tokenId: "tok_live", pid: other.pid, host: hostname(), boot, ...rec }));
+      write({});
       assert.equal(earlierLocalWorker(d), undefined);
+      // Written on another host (a data folder on a shared volume): its pid says nothing here.
       other.kill("SIGKILL");
       await new Promise((r) => other.once("exit", r));
-      assert.deepEqual(earlierLocalWorker(d), { tokenId: "tok_live", pid: other.pid });
+      write({ host: `not-${hostname()}` });
+      assert.equal(earlierLocalWorker(d), undefined);
+      write({});
+      assert.equal(earlierLocalWorker(d)?.tokenId, "tok_live");
     } finally {
       other.kill("SIGKILL");
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  it("a record of an earlier boot of this machine is an earlier start's, whatever runs under its pid now", () => {
+    const d = dir();
+    try {
+      writeFileSync(join(d, "local-worker.json"), JSON.stringify({ tokenId: "tok_before_reboot", pid: process.ppid, host: hostname(), boot: "an-earlier-boot" }));
+      assert.equal(earlierLocalWorker(d)?.tokenId, "tok_before_reboot");
+    } finally {
       rmSync(d, { recursive: true, force: true });
     }
   });
@@ -76,7 +95,7 @@ describe("a start after a crash and the recorded local worker's token", () => {
     await first.close();
 
     // A record naming the admin token (a hand-edited or planted file): the admin token lives on.
-    writeFileSync(join(dir, "local-worker.json"), JSON.stringify({ tokenId: admin.id, pid: process.pid }));
+    writeFileSync(join(dir, "local-worker.json"), JSON.stringify({ tokenId: admin.id, pid: process.pid, host: hostname() }));
     const second = await start(dir);
     const afterSecond = (await second.api("GET", "/tokens")).json.tokens;
     assert.equal(afterSecond.find((t: { id: string }) => t.id === admin.id).revokedAt, null);
