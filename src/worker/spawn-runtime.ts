@@ -63,17 +63,15 @@ export function spawnRuntime(o: RuntimeSpawn): { child: ChildProcess; scratch: S
   const node = [...(o.execArgv ?? []), o.script];
   const options = { env, stdio: ["ignore", "pipe", "pipe", "ipc"] as const, serialization: o.serialization ?? "json" };
   const sb = launch.sandbox;
-  let child: ChildProcess;
-  if (sb) {
-    const readOnly = [o.bundleDir, ...dependencyTrees(o.bundleDir, sb.depsRoot)];
-    const args = bwrapArgs({ trees: sb.trees, hide: sb.hide, readOnly, readWrite, cwd: o.bundleDir });
-    // Its own process group (detached = setsid): bwrap killed while still setting up the sandbox
-    // can leave the processes it already started behind, so the whole group goes when bwrap exits.
-    child = spawn(sb.bwrap, [...args, process.execPath, ...node], { ...options, stdio: [...options.stdio], detached: true });
-    child.once("exit", () => killGroup(child.pid));
-  } else {
-    child = spawn(process.execPath, node, { ...options, stdio: [...options.stdio], cwd: o.bundleDir });
-  }
+  // Its own process group (detached = setsid), and the whole group goes when its leader exits:
+  // processes user code started (a Shell command, a stray subprocess) must not outlive a run that
+  // timed out, was cancelled or whose worker stopped — and bwrap killed while still setting up the
+  // sandbox can leave the processes it already started behind. (Under bwrap, its PID namespace and
+  // --die-with-parent take the sandbox's processes along too.)
+  const child: ChildProcess = sb
+    ? spawn(sb.bwrap, [...bwrapArgs({ trees: sb.trees, hide: sb.hide, readOnly: [o.bundleDir, ...dependencyTrees(o.bundleDir, sb.depsRoot)], readWrite, cwd: o.bundleDir }), process.execPath, ...node], { ...options, stdio: [...options.stdio], detached: true })
+    : spawn(process.execPath, node, { ...options, stdio: [...options.stdio], cwd: o.bundleDir, detached: true });
+  child.once("exit", () => killGroup(child.pid));
   child.once("exit", () => void removeScratch(scratch));
   // spawn() failed (no pid): there will be no "exit".
   child.once("error", () => child.pid === undefined && void removeScratch(scratch));

@@ -75,6 +75,12 @@ export const exit3 = operator(function exit3(code = 3) {
   process.exit(code);
 });
 export const spin = operator(function spin() { console.log("spinning"); while (true) {} });
+/** Starts a long subprocess (output not inherited, not waited for), says its pid, then spins. */
+export const spawnThenSpin = operator(function spawnThenSpin() {
+  const sub = spawn("sleep", ["300"], { stdio: "ignore" });
+  console.log(\`subprocess \${sub.pid}\`);
+  while (true) {}
+});
 export const sleep = operator(async function sleep(ms: number) {
   console.log("sleeping");
   await new Promise((r) => setTimeout(r, ms));
