@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { childEnv } from "./child-env.ts";
 import { isInside } from "../lib/is-inside.ts";
+import { WATCH_PARENT_ENV } from "./runtime/protocol.ts";
 import { bwrapArgs } from "./sandbox.ts";
 import { createScratch, removeScratch, type Scratch } from "./scratch.ts";
 
@@ -52,7 +53,8 @@ export function spawnRuntime(o: RuntimeSpawn): { child: ChildProcess; scratch: S
   const launch = o.launch ?? DEFAULT_LAUNCH;
   const scratch = createScratch(launch.scratchRoot);
   const extra = typeof o.env === "function" ? o.env(scratch) : o.env;
-  const env = childEnv({ runtime: o.runtime, home: scratch.home, tmp: scratch.tmp, passEnv: launch.passEnv, set: { ...launch.inject, ...extra } });
+  const watch = launch.sandbox ? {} : { [WATCH_PARENT_ENV]: "1" };
+  const env = childEnv({ runtime: o.runtime, home: scratch.home, tmp: scratch.tmp, passEnv: launch.passEnv, set: { ...launch.inject, ...extra, ...watch } });
   const readWrite = [scratch.dir];
   if (launch.compileCache) {
     // tsx keeps its cache in `$TMPDIR/tsx-<euid>`: point that at the workspace's cache.

@@ -9,12 +9,13 @@ import { isOperator } from "../../operator/brand.ts";
 import { materialize } from "../../operator/materialize.ts";
 import { getTracer } from "../../trace/tracer.ts";
 import type { Span } from "../../trace/span.ts";
-import { isParentMessage, markerPrefix, type CallMessage, type ChildMessage, type LoadMessage, type Owner, type RuntimeMode } from "./protocol.ts";
+import { isParentMessage, markerPrefix, WATCH_PARENT_ENV, type CallMessage, type ChildMessage, type LoadMessage, type Owner, type RuntimeMode } from "./protocol.ts";
 import { Outbox, unpack, type Envelope } from "./outbox.ts";
 import { describeSurface, surfaceOf } from "./surface.ts";
 import { LoadedTarget } from "./target.ts";
 import { errorWire, refusalOf } from "./values.ts";
 import { rawWriters, watchOutput } from "./output-watch.ts";
+import { watchParent } from "./parent-watch.ts";
 
 // Spans travel in small batches: one IPC message per span would cost a busy serving more than the spans.
 const SPAN_FLUSH_MS = 100;
@@ -228,3 +229,6 @@ process.on("exit", () => {
 });
 // Parent gone (crashed or closed the channel): nothing more will ever be asked of us.
 process.on("disconnect", () => process.exit(0));
+// Unsandboxed, also when user code keeps the event loop from ever hearing that.
+if (process.env[WATCH_PARENT_ENV] === "1") watchParent();
+delete process.env[WATCH_PARENT_ENV];

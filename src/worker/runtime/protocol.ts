@@ -133,3 +133,6 @@ export function isParentMessage(m: unknown): m is ParentMessage {
   const t = (m as { type?: unknown }).type;
   return t === "load" || t === "call";
 }
+
+/** Set to "1" in an unsandboxed user process's environment: it watches its parent from a thread. */
+export const WATCH_PARENT_ENV = "NBOX_WATCH_PARENT";
