@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 
@@ -16,7 +16,7 @@ export function writeFileAtomic(file: string, data: string, opts: { mode?: numbe
   try {
     const fd = openSync(tmp, "w", opts.mode ?? 0o666);
     try {
-      writeSync(fd, data);
+      writeFileSync(fd, data); // through a descriptor, and all of it (a bare write may stop short)
       if (durable) fsyncSync(fd);
     } finally {
       closeSync(fd);

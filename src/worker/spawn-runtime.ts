@@ -70,11 +70,19 @@ export function spawnRuntime(o: RuntimeSpawn): { child: ChildProcess; scratch: S
   // timed out, was cancelled or whose worker stopped — and bwrap killed while still setting up the
   // sandbox can leave the processes it already started behind. (Under bwrap, its PID namespace and
   // --die-with-parent take the sandbox's processes along too.)
-  const child: ChildProcess = sb
-    ? spawn(sb.bwrap, [...bwrapArgs({ trees: sb.trees, hide: sb.hide, readOnly: [o.bundleDir, ...dependencyTrees(o.bundleDir, sb.depsRoot)], readWrite, cwd: o.bundleDir }), process.execPath, ...node], { ...options, stdio: [...options.stdio], detached: true })
-    : spawn(process.execPath, node, { ...options, stdio: [...options.stdio], cwd: o.bundleDir, detached: true });
-  child.once("exit", () => killGroup(child.pid));
-  child.once("exit", () => void removeScratch(scratch));
+  const spawnOptions = { ...options, stdio: [...options.stdio], detached: true };
+  let child: ChildProcess;
+  if (sb) {
+    const readOnly = [o.bundleDir, ...dependencyTrees(o.bundleDir, sb.depsRoot)];
+    const args = bwrapArgs({ trees: sb.trees, hide: sb.hide, readOnly, readWrite, cwd: o.bundleDir });
+    child = spawn(sb.bwrap, [...args, process.execPath, ...node], spawnOptions);
+  } else {
+    child = spawn(process.execPath, node, { ...spawnOptions, cwd: o.bundleDir });
+  }
+  child.once("exit", () => {
+    killGroup(child.pid);
+    void removeScratch(scratch);
+  });
   // spawn() failed (no pid): there will be no "exit".
   child.once("error", () => child.pid === undefined && void removeScratch(scratch));
   return { child, scratch };

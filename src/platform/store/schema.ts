@@ -171,7 +171,7 @@ export const runs = pgTable(
     cancelRequested: boolean("cancel_requested").notNull(),
     /** Last log seq handed out (see appendLogs); internal. */
     logSeq: integer("log_seq").notNull(),
-    /** Bytes of log lines kept (see appendLogs' limit); internal. */
+    /** Bytes of log lines kept (see appendLogs' limit), -1 once the run reached it; internal. */
     logBytes: int8("log_bytes").notNull().default(0),
   },
   (t) => [
