@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { Option, type Command } from "commander";
 import { describeSandbox } from "../worker/setup.ts";
 import { MIN_CACHE_KEEP_MS } from "../worker/cache-evict.ts";
+import type { Worker } from "../worker/worker.ts";
 import { durationOption, fail, parseIntOption, printError } from "./output.ts";
 
 /** The worker token may come from the environment instead of the command line (where `ps` shows it). */
@@ -47,6 +48,32 @@ async function worker(o: WorkerCliOptions): Promise<void> {
   delete process.env[WORKER_TOKEN_ENV];
   if (!token) fail("nbx worker needs a worker token", `Pass --token or set ${WORKER_TOKEN_ENV} (create one with \`nbx token create --worker\`)`);
   if (!/^https?:\/\//.test(o.platform)) fail(`--platform must be an http(s) URL, got ${JSON.stringify(o.platform)}`);
+  // Signals are heard from the start: one that arrives while the worker joins stops it once it has
+  // joined (it must leave, not vanish with a registration the platform still counts as live).
+  let stopping: { why: string; code: number } | undefined;
+  let started: ((w: Worker) => void) | undefined;
+  const joined = new Promise<Worker>((r) => (started = r));
+  const out = (s: string) => process.stdout.write(s + "\n");
+  const stop = async (why: string, code: number) => {
+    if (stopping) process.exit(code || 130);
+    stopping = { why, code };
+    out(`${why}: stopping the worker…`);
+    setTimeout(() => process.exit(1), STOP_GRACE_MS).unref();
+    try {
+      await (await joined).close();
+    } catch (err) {
+      printError(err);
+      process.exit(1);
+    }
+    process.exit(code);
+  };
+  // A local worker runs in a process group of its own, but may still be signalled with `nbx up`'s
+  // (kill -INT -<group>): its platform stops it (SIGTERM, after which it hands its runs back and
+  // leaves), and a second signal must not cut that short.
+  if (!o.local) process.on("SIGINT", () => void stop("SIGINT", 0));
+  else process.on("SIGINT", () => {});
+  process.on("SIGTERM", () => void stop("SIGTERM", 0));
+
   const { startWorker } = await import("../worker/worker.ts");
   const w = await startWorker({
     platformUrl: o.platform,
@@ -63,30 +90,10 @@ async function worker(o: WorkerCliOptions): Promise<void> {
     printError(err);
     process.exit(1);
   });
-  const out = (s: string) => process.stdout.write(s + "\n");
+  started!(w);
   out(`nbox worker ${w.id} joined ${o.platform}`);
   out(`  cache:   ${w.paths.cache}`);
   out(`  sandbox: ${describeSandbox(w.sandbox)}`);
-
-  let stopping = false;
-  const stop = async (why: string, code: number) => {
-    if (stopping) process.exit(code || 130);
-    stopping = true;
-    out(`${why}: stopping the worker…`);
-    setTimeout(() => process.exit(1), STOP_GRACE_MS).unref();
-    try {
-      await w.close();
-    } catch (err) {
-      printError(err);
-      process.exit(1);
-    }
-    process.exit(code);
-  };
-  // A local worker shares `nbx up`'s terminal, so Ctrl+C reaches it too: its platform stops it
-  // (SIGTERM, after which it hands its runs back and leaves), and a second signal must not cut that short.
-  if (!o.local) process.on("SIGINT", () => void stop("SIGINT", 0));
-  else process.on("SIGINT", () => {});
-  process.on("SIGTERM", () => void stop("SIGTERM", 0));
   // Started by `nbx up`: when it goes (even killed), this worker goes too and takes its children
   // along at once — there is no one left to hand runs back to (its next start takes them back).
   if (o.local && process.send) {

@@ -166,6 +166,9 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
         scheduler.stop();
         await local?.stop();
         if (localToken) {
+          // A local worker that died instead of leaving (killed during its stop) held runs no one
+          // else will hand back: take them back now, not a lease after the next start.
+          await hub.recoverLocalWorker(localToken).catch(() => {});
           await store.revokeToken(localToken).catch(() => {});
           forgetLocalWorker(config.dataDir, localToken);
         }

@@ -34,7 +34,9 @@ export class LocalWorker {
     const env: NodeJS.ProcessEnv = { ...process.env, [TOKEN_ENV]: this.token };
     for (const k of WITHHELD_ENV) delete env[k];
     const startedAt = Date.now();
-    const child = spawn(process.execPath, args, { env, stdio: ["ignore", "ignore", "inherit", "ipc"] });
+    // Its own process group: Ctrl+C in `nbx up`'s terminal reaches `nbx up` alone, which stops the
+    // worker in order (SIGTERM: runs handed back, then it leaves) instead of both racing to exit.
+    const child = spawn(process.execPath, args, { env, stdio: ["ignore", "ignore", "inherit", "ipc"], detached: true });
     this.child = child;
     child.once("exit", (code, signal) => {
       if (this.child === child) this.child = undefined;
