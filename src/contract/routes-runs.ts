@@ -36,7 +36,7 @@ export const runContract = {
     request: {
       body: jsonBody(
         z.object({
-          ids: z.array(runId).min(1).max(MAX_WAIT_IDS),
+          ids: z.array(runId).min(1).max(MAX_WAIT_IDS).optional().openapi({ description: "every run to watch; may be left out with a cursor (the watch then keeps what it watched, less the runs it answered, plus `added`)" }),
           timeoutMs: z.number().optional(),
           cursor: z.string().max(64).optional().openapi({ description: "the cursor of the previous poll: only runs finished since (and `added`) are read again" }),
           added: z.array(runId).max(MAX_WAIT_IDS).optional().openapi({ description: "ids the previous poll did not watch" }),
@@ -44,7 +44,17 @@ export const runContract = {
         }),
       ),
     },
-    responses: { 200: json(z.object({ runs: z.array(Run), cursor: z.string() }), "The finished runs among ids, and the cursor for the next poll"), ...failures },
+    responses: {
+      200: json(
+        z.object({
+          runs: z.array(Run),
+          cursor: z.string(),
+          watchLost: z.literal(true).optional().openapi({ description: "the poll named no ids and its cursor's watch is gone: poll again with every id in `ids`" }),
+        }),
+        "The finished runs among ids, and the cursor for the next poll",
+      ),
+      ...failures,
+    },
   }),
   "GET /runs/{id}": createRoute({ method: "get", path: "/runs/{id}", summary: "Get a run", request: { params: idParams }, responses: { 200: oneRun("The run"), ...failures } }),
   "GET /runs/{id}/wait": createRoute({

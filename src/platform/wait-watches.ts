@@ -54,9 +54,15 @@ export class Watch {
   /**
    * The caller's next poll names the last answer it received. An older one: the last answer never
    * arrived (the caller gave up on that poll), so its runs are answered again (read back).
+   * `dropAnswered`: the poll names no ids, so the watch itself keeps track of what is still wanted.
    */
-  acknowledge(seq: number): void {
-    if (seq !== this.answered.seq) for (const id of this.answered.ids) if (this.wanted.has(id) && !this.heard.has(id)) this.heard.set(id, undefined);
+  acknowledge(seq: number, opts: { dropAnswered: boolean }): void {
+    if (seq !== this.answered.seq) {
+      for (const id of this.answered.ids) if (this.wanted.has(id) && !this.heard.has(id)) this.heard.set(id, undefined);
+    } else if (opts.dropAnswered) {
+      // Received: a caller that no longer names its ids watches those runs no more.
+      for (const id of this.answered.ids) this.wanted.delete(id);
+    }
     this.answered = { seq: this.answered.seq, ids: [] };
   }
 }
@@ -69,18 +75,22 @@ export class WaitWatches {
 
   /**
    * The watch the caller's previous poll left (`resumed`: it heard every finish since), now over
-   * `ids`; else a new one, listening from now on.
+   * `ids` — or, without them, over what it watched minus the runs answered since plus `added`; else
+   * a new one, listening from now on. Without `ids` there is no new one to make: undefined.
    */
-  open(owner: string, token: string | undefined, ids: string[]): { watch: Watch; resumed: boolean } {
+  open(owner: string, token: string | undefined, ids: string[] | undefined, added: readonly string[] = []): { watch: Watch; resumed: boolean } | undefined {
     const kept = token ? this.lingering.get(token) : undefined;
     if (kept && kept.watch.owner === owner) {
       this.lingering.delete(token!);
       clearTimeout(kept.timer);
       const { watch } = kept;
-      watch.wanted = new Set(ids);
-      for (const id of watch.heard.keys()) if (!watch.wanted.has(id)) watch.heard.delete(id);
+      if (ids) {
+        watch.wanted = new Set(ids);
+        for (const id of watch.heard.keys()) if (!watch.wanted.has(id)) watch.heard.delete(id);
+      } else for (const id of added) watch.wanted.add(id);
       return { watch, resumed: true };
     }
+    if (!ids) return undefined;
     const watch = new Watch(owner, ids);
     this.events.on("finished", watch.onFinished);
     return { watch, resumed: false };

@@ -34,6 +34,8 @@ export class RunBatcher {
   private polling = false;
   private poll?: AbortController;
   private repoll?: NodeJS.Timeout;
+  /** The ids of the long-poll in flight (none between polls). */
+  private inFlight: Set<string> | undefined;
 
   constructor(
     private readonly client: PlatformClient,
@@ -56,7 +58,7 @@ export class RunBatcher {
   result(runId: string): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.waiters.set(runId, { resolve, reject });
-      this.watch();
+      this.watch(runId);
     });
   }
 
@@ -94,11 +96,15 @@ export class RunBatcher {
     }
   }
 
-  private watch(): void {
+  private watch(runId: string): void {
     if (!this.polling) {
-      void this.loop();
+      // The first poll starts on the next turn: the ids of a batch arrive together, one by one.
+      this.polling = true;
+      setImmediate(() => void this.loop());
       return;
     }
+    // Between polls the next one takes it; a full poll cannot.
+    if (!this.inFlight || this.inFlight.has(runId) || this.inFlight.size >= MAX_WAIT_IDS) return;
     // A long-poll is in flight without the new id: restart it shortly (batching more new ids).
     this.repoll ??= setTimeout(() => {
       this.repoll = undefined;
@@ -107,10 +113,10 @@ export class RunBatcher {
   }
 
   private async loop(): Promise<void> {
-    this.polling = true;
     try {
-      // The last answered poll's cursor and ids: the next poll names the ids added since, and the
-      // platform reads back only those (the previous poll's watch heard the others finishing).
+      // After the first poll, a poll names only the ids added since: the platform's watch keeps the
+      // rest (what it watched, less what it answered), so a fan-out of thousands of runs sends and
+      // parses a few ids per poll, not all of them every time. `watched` mirrors that watch.
       let cursor: string | undefined;
       let watched = new Set<string>();
       while (this.waiters.size > 0) {
@@ -118,13 +124,24 @@ export class RunBatcher {
         this.poll = new AbortController();
         let runs: RunInfo[] = [];
         try {
-          const added = cursor ? ids.filter((id) => !watched.has(id)) : undefined;
-          ({ runs, cursor } = await this.client.call("POST /runs/wait", { body: { ids, timeoutMs: POLL_MS, cursor, added, withArgs: false }, signal: this.poll.signal }));
+          const added = ids.filter((id) => !watched.has(id));
+          const body = cursor ? { cursor, added, timeoutMs: POLL_MS, withArgs: false } : { ids, timeoutMs: POLL_MS, withArgs: false };
+          this.inFlight = new Set(ids);
+          const answer = await this.client.call("POST /runs/wait", { body, signal: this.poll.signal }).finally(() => (this.inFlight = undefined));
+          if (answer.watchLost) {
+            // Its watch is gone (it waited too long for this poll): name every id again.
+            [cursor, watched] = [undefined, new Set()];
+            continue;
+          }
+          ({ runs, cursor } = answer);
           watched = new Set(ids);
+          for (const run of runs) watched.delete(run.id);
         } catch (err) {
           if ((err as Error).name === "AbortError") continue;
           for (const id of ids) this.waiters.get(id)?.reject(err);
           for (const id of ids) this.waiters.delete(id);
+          // The ids given up on may still be in a watch the platform keeps: start a new one.
+          [cursor, watched] = [undefined, new Set()];
           continue;
         }
         for (const run of runs) {

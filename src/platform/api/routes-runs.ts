@@ -38,7 +38,9 @@ export function runRoutes(ctx: PlatformContext) {
       const { ids, timeoutMs, cursor, added, withArgs } = c.req.valid("json");
       const p = c.get("principal");
       // Only the caller's own runs are answered; ids of other workspaces are treated as unknown ones.
+      if (!ids && !cursor) throw new NboxError("BAD_REQUEST", "a poll names the runs to watch in `ids`", "Pass `ids`, or the `cursor` of your previous poll");
       const done = await waitForAny(ctx, ids, capWait(timeoutMs ?? ctx.config.maxWaitMs), { signal: c.req.raw.signal, owner: p.id, visible: (run) => visible(p, run), cursor, added });
+      if (done.watchLost) return c.json({ runs: [], cursor: "", watchLost: true as const }, 200);
       return c.json({ runs: await presentRuns(ctx, done.runs, { withArgs }), cursor: done.cursor }, 200);
     })
     .openapi(r["GET /runs/{id}"], async (c) => c.json({ run: await presentRun(ctx, await load(c.get("principal"), c.req.valid("param").id)) }, 200))

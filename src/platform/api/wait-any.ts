@@ -5,6 +5,8 @@
 import type { PlatformContext } from "../context.ts";
 import type { FinishedRun } from "../store/runs-repo.ts";
 import type { Watch } from "../wait-watches.ts";
+import { MAX_WAIT_IDS } from "../../contract/routes-runs.ts";
+import { NboxError } from "../../errors.ts";
 import { hearsEveryFinish, storeRechecks } from "./wait.ts";
 
 // Gathering a burst of finishes: 1 ms per this many watched runs, at most BURST_MAX_MS.
@@ -28,6 +30,8 @@ export interface WaitAnyResult {
   runs: FinishedRun[];
   /** Pass back with the next poll. */
   cursor: string;
+  /** The cursor's watch is gone: poll again naming every id. */
+  watchLost?: true;
 }
 
 interface Cursor {
@@ -46,13 +50,21 @@ function parseCursor(text: string | undefined): Cursor | null {
   return m ? { token: m[1]!, seq: Number(m[2]), readAt: Number(m[3]) } : null;
 }
 
-/** Those among `ids` that are terminal, as soon as at least one is (or none at the deadline). */
-export async function waitForAny(ctx: PlatformContext, ids: string[], ms: number, opts: WaitAnyOptions = {}): Promise<WaitAnyResult> {
+/**
+ * Those among `ids` that are terminal, as soon as at least one is (or none at the deadline).
+ * Without `ids`, the cursor's watch knows them (what it watched, less the runs answered since, plus
+ * `added`); when that watch is gone (it lingered too long, or lives on another control plane) the
+ * answer says `watchLost` and the caller polls again naming every id.
+ */
+export async function waitForAny(ctx: PlatformContext, ids: string[] | undefined, ms: number, opts: WaitAnyOptions = {}): Promise<WaitAnyResult> {
   const deadline = Date.now() + ms;
   const prior = parseCursor(opts.cursor);
-  const { watch, resumed } = ctx.events.waitWatches.open(opts.owner ?? "", prior?.token, ids);
+  const opened = ctx.events.waitWatches.open(opts.owner ?? "", prior?.token, ids, ids ? [] : opts.added);
+  if (!opened) return { runs: [], cursor: "", watchLost: true };
+  const { watch, resumed } = opened;
   try {
-    return await answerFrom(ctx, watch, resumed ? prior : null, ids, deadline, opts);
+    if (watch.wanted.size > MAX_WAIT_IDS) throw new NboxError("BAD_REQUEST", `a poll watches at most ${MAX_WAIT_IDS} runs; this one would watch ${watch.wanted.size}`, "Add more ids once some of the watched runs have finished");
+    return await answerFrom(ctx, watch, resumed ? prior : null, !ids, deadline, opts);
   } catch (err) {
     // Never left listening with nobody to take it over.
     ctx.events.waitWatches.discard(watch);
@@ -61,9 +73,10 @@ export async function waitForAny(ctx: PlatformContext, ids: string[], ms: number
 }
 
 /** The poll itself, on its watch (`prior`: the cursor it was resumed from, null for a new watch). */
-async function answerFrom(ctx: PlatformContext, watch: Watch, prior: Cursor | null, ids: string[], deadline: number, opts: WaitAnyOptions): Promise<WaitAnyResult> {
+async function answerFrom(ctx: PlatformContext, watch: Watch, prior: Cursor | null, incremental: boolean, deadline: number, opts: WaitAnyOptions): Promise<WaitAnyResult> {
   const { signal, visible = () => true } = opts;
-  if (prior) watch.acknowledge(prior.seq);
+  if (prior) watch.acknowledge(prior.seq, { dropAnswered: incremental });
+  const ids = [...watch.wanted];
   const terminal = async (some: string[]): Promise<FinishedRun[]> => (some.length ? (await ctx.store.getRuns(some, { terminalOnly: true })).filter(visible) : []);
   // Rows heard with the finish need no read; runs heard without one are read.
   const answer = async (heard: Map<string, FinishedRun | undefined>, more: string[] = []) => {

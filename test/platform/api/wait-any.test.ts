@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PlatformContext } from "../../../src/platform/context.ts";
 import { waitForAny } from "../../../src/platform/api/wait-any.ts";
+import { MAX_WAIT_IDS } from "../../../src/contract/routes-runs.ts";
 import { presentRuns } from "../../../src/platform/api/present.ts";
 import { RunEvents } from "../../../src/platform/run-events.ts";
 import { openStore, type FinishedRun, type Store } from "../../../src/platform/store/index.ts";
@@ -214,6 +215,71 @@ describe("waitForAny with a cursor", () => {
     assert.deepEqual(argsReads.map((x) => x.sort()), [got.runs.map((r) => r.id).sort()]);
     const argsOf = new Map(runs.map((r) => [r.id, r.args]));
     assert.deepEqual(shown.map((r) => r.args), [...got.runs.map((r) => argsOf.get(r.id)), ["read back"]]);
+  });
+
+  it("a poll naming no ids resumes its watch: what it watched, less the runs it answered, plus the added ones", async () => {
+    const runs = await mine(6);
+    const ids = runs.map((r) => r.id);
+    await finish(runs[0]!);
+    const first = await waitForAny(ctx, ids, 5_000, { owner: "lean" });
+    assert.deepEqual(first.runs.map((r) => r.id), [ids[0]]);
+    // Between polls one watched run finishes and a new one joins; the poll names only the new one.
+    await finish(runs[2]!);
+    const [late] = await mine(1);
+    reads = [];
+    const second = await waitForAny(ctx, undefined, 5_000, { owner: "lean", cursor: first.cursor, added: [late!.id] });
+    assert.deepEqual(second.runs.map((r) => r.id), [ids[2]], "the answered run is not answered again; the gap's finish is");
+    assert.deepEqual(reads, [], "an added run not heard finishing is not read");
+    // The added run is watched: its finish answers the next poll, which again names no ids.
+    const waiting = waitForAny(ctx, undefined, 5_000, { owner: "lean", cursor: second.cursor, added: [] });
+    await new Promise((r) => setTimeout(r, 50));
+    await finish(late!);
+    const third = await waiting;
+    assert.deepEqual(third.runs.map((r) => r.id), [late!.id]);
+    // The third answer never arrived: a poll naming the second cursor gets it again.
+    const again = await waitForAny(ctx, undefined, 5_000, { owner: "lean", cursor: second.cursor, added: [] });
+    assert.deepEqual(again.runs.map((r) => r.id), [late!.id]);
+    // Received now: what is left is exactly the never-finished ids.
+    const rest = await waitForAny(ctx, undefined, 200, { owner: "lean", cursor: again.cursor, added: [] });
+    assert.deepEqual(rest.runs, []);
+    for (const run of [runs[1]!, runs[3]!, runs[4]!, runs[5]!]) await finish(run);
+    const last = await waitForAny(ctx, undefined, 5_000, { owner: "lean", cursor: rest.cursor, added: [] });
+    assert.deepEqual(last.runs.map((r) => r.id).sort(), [ids[1], ids[3], ids[4], ids[5]].sort());
+  });
+
+  it("on a shared store, the full read of a poll naming no ids does not answer a run it answered before", async () => {
+    const shared = { ...ctx, store: Object.assign(Object.create(ctx.store) as Store, { kind: "postgres" }) } as PlatformContext;
+    const runs = await mine(2);
+    await finish(runs[0]!);
+    const first = await waitForAny(shared, runs.map((r) => r.id), 5_000, { owner: "lean-shared" });
+    assert.deepEqual(first.runs.map((r) => r.id), [runs[0]!.id]);
+    reads = [];
+    // Longer than the shared store's full-read pace: every watched run is read again, the answered one no longer watched.
+    const quiet = await waitForAny(shared, undefined, 1_600, { owner: "lean-shared", cursor: first.cursor, added: [] });
+    assert.deepEqual(quiet.runs, []);
+    assert.ok(reads.length > 0 && reads.every((r) => r.length === 1 && r[0] === runs[1]!.id), JSON.stringify(reads));
+  });
+
+  it("a poll naming no ids whose watch is gone (or never was its caller's) is told to name them all", async () => {
+    const [run] = await mine(1);
+    const first = await waitForAny(ctx, [run!.id], 0, { owner: "owner-a" });
+    for (const [owner, cursor] of [["owner-b", first.cursor], ["owner-a", `gone.1.${Date.now()}`], ["owner-a", undefined]] as const) {
+      const r = await waitForAny(ctx, undefined, 1_000, { owner, cursor, added: [run!.id] });
+      assert.deepEqual(r, { runs: [], cursor: "", watchLost: true }, `${owner} ${cursor}`);
+    }
+    // The owner's watch was not taken by those polls.
+    await finish(run!);
+    const own = await waitForAny(ctx, undefined, 5_000, { owner: "owner-a", cursor: first.cursor, added: [] });
+    assert.deepEqual(own.runs.map((r) => r.id), [run!.id]);
+  });
+
+  it("added ids cannot grow a watch past the limit of one poll", async () => {
+    const runs = await mine(2);
+    const first = await waitForAny(ctx, [runs[0]!.id], 0, { owner: "grower" });
+    const many = Array.from({ length: MAX_WAIT_IDS }, (_, i) => `run_fake${i}`);
+    await assert.rejects(waitForAny(ctx, undefined, 0, { owner: "grower", cursor: first.cursor, added: many }), /at most 5000 runs/);
+    const r = await waitForAny(ctx, undefined, 0, { owner: "grower", cursor: first.cursor, added: [] });
+    assert.equal(r.watchLost, true, "the overgrown watch was dropped");
   });
 
   it("a poll that fails leaves no watch listening", async () => {

@@ -66,6 +66,34 @@ describe("jobs e2e: batch trigger and POST /runs/wait", () => {
     assert.ok(w.json.runs.every((x: any) => x.id === id), "unknown ids are ignored");
   });
 
+  it("/runs/wait without ids needs the cursor of a previous poll; a cursor whose watch is gone is told to name them", async () => {
+    const none = await tp.api("POST", "/runs/wait", { timeoutMs: 100 });
+    assert.equal(none.status, 400);
+    assert.match(none.json.error.message, /ids/);
+    const lost = await tp.api("POST", "/runs/wait", { cursor: `gone.1.${Date.now()}`, added: [], timeoutMs: 100 });
+    assert.equal(lost.status, 200);
+    assert.deepEqual(lost.json, { runs: [], cursor: "", watchLost: true });
+  });
+
+  it("remote map's polls after the first name only the runs they add, and every result still arrives", async () => {
+    const { mod } = await importProject("basic");
+    const bodies: Array<Record<string, unknown>> = [];
+    const spy = Object.create(tp.client) as typeof tp.client;
+    spy.call = ((route: string, input?: { body?: Record<string, unknown> }) => {
+      if (route === "POST /runs/wait") bodies.push(input!.body!);
+      return (tp.client.call as (...a: unknown[]) => unknown)(route, input);
+    }) as typeof tp.client.call;
+    const remote = await mod.square.deploy(wsName("batch-lean"), { client: spy });
+    const xs = Array.from({ length: 300 }, (_, i) => i);
+    assert.deepEqual(await remote.map(xs), xs.map((x) => x * x));
+    assert.ok(bodies.length > 1, `several polls (${bodies.length})`);
+    assert.equal((bodies[0]!.ids as string[]).length, xs.length, "the first poll names every run of the batch");
+    const later = bodies.slice(1);
+    assert.ok(later.every((b) => b.ids === undefined && typeof b.cursor === "string"), `later polls name no ids, only the cursor: ${JSON.stringify(bodies.map((b) => [(b.ids as string[] | undefined)?.length, b.cursor, (b.added as string[] | undefined)?.length]))}`);
+    const addedIds = later.flatMap((b) => (b.added as string[] | undefined) ?? []);
+    assert.equal(new Set(addedIds).size, addedIds.length, "no run is added twice");
+  });
+
   it("remote map with settle reports each failure with its run id while the rest succeed", async () => {
     const { mod } = await importProject("basic");
     const ws = wsName("batch-map");
