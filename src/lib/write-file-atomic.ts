@@ -1,6 +1,9 @@
-import { chmodSync, closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { dirname } from "node:path";
+import { basename, dirname, join } from "node:path";
+
+// A temporary file older than this was left by a writer that died (a write takes milliseconds).
+const LEFTOVER_AGE_MS = 60_000;
 
 /**
  * Write `file` whole or not at all: a crash or power loss mid-write leaves the old file (or none),
@@ -8,7 +11,8 @@ import { dirname } from "node:path";
  * The bytes reach the disk before the rename, and the rename before this returns (without the first,
  * a power loss can leave the new name on an empty file); `durable: false` skips that for caches, which
  * may lose an entry but must never show half of one. With `mode`, the file has exactly that mode,
- * whatever the umask or an earlier file's mode.
+ * whatever the umask or an earlier file's mode. A durable write also removes what earlier writers
+ * of the same file left behind when they died mid-write.
  */
 export function writeFileAtomic(file: string, data: string, opts: { mode?: number; durable?: boolean } = {}): void {
   const durable = opts.durable ?? true;
@@ -27,7 +31,26 @@ export function writeFileAtomic(file: string, data: string, opts: { mode?: numbe
     rmSync(tmp, { force: true });
     throw err;
   }
-  if (durable) syncFolder(dirname(file));
+  if (durable) {
+    syncFolder(dirname(file));
+    removeLeftovers(file);
+  }
+}
+
+/** Temporary files of `file` that writers killed mid-write (power loss, kill -9) left behind. */
+function removeLeftovers(file: string): void {
+  const dir = dirname(file);
+  const name = basename(file);
+  const own = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\.[0-9a-f]{12}\\.tmp$`);
+  try {
+    for (const entry of readdirSync(dir)) {
+      if (!own.test(entry)) continue;
+      const path = join(dir, entry);
+      if (Date.now() - statSync(path).mtimeMs > LEFTOVER_AGE_MS) rmSync(path, { force: true });
+    }
+  } catch {
+    // Best effort: a leftover costs a few bytes, never a wrong read.
+  }
 }
 
 function syncFolder(dir: string): void {
