@@ -316,7 +316,7 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
         update ${runs} set status = v.status, result = v.result, error = v.error, finished_at = coalesce(v.finished, ${t}),
           started_at = coalesce(v.started, ${runs.startedAt})
         from ${jsonRecords(param, chunk.length, "id text, status text, result jsonb, error jsonb, worker text, started bigint, finished bigint")} as v
-        where ${runs.id} = v.id and ${runs.status} in ('queued', 'running') and (v.worker is null or ${runs.workerId} = v.worker)
+        where ${oneOf(runs.id, chunk.map((it) => it.id))} and ${runs.id} = v.id and ${runs.status} in ('queued', 'running') and (v.worker is null or ${runs.workerId} = v.worker)
         returning ${FINISHED_RETURNING}`));
       // The finished rows as they are now: whoever waits for them needs no read back (but for args).
       applied.push(...finishedRows(res));
@@ -496,7 +496,7 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
       const res = await db.execute(sql`
         update ${runs} set started_at = x.started
         from ${jsonRecords(json, items.length, "id text, started bigint")} as x
-        where ${runs.id} = x.id and ${runs.status} = 'running' and ${runs.workerId} = ${workerId} and ${runs.startedAt} is null
+        where ${oneOf(runs.id, items.map((it) => it.id))} and ${runs.id} = x.id and ${runs.status} = 'running' and ${runs.workerId} = ${workerId} and ${runs.startedAt} is null
         returning ${runs.id} as id`);
       return rowsOf<{ id: string }>(res).map((r) => r.id);
     },
