@@ -135,12 +135,10 @@ export const runs = pgTable(
   "runs",
   {
     id: text("id").primaryKey(),
-    workspaceId: text("workspace_id")
-      .notNull()
-      .references(() => workspaces.id, { onDelete: "cascade" }),
-    deploymentId: text("deployment_id")
-      .notNull()
-      .references(() => deployments.id, { onDelete: "cascade" }),
+    /** Its version's (not a key of its own: the version references the deployment and the workspace). */
+    workspaceId: text("workspace_id").notNull(),
+    /** Its version's (see workspaceId). */
+    deploymentId: text("deployment_id").notNull(),
     versionId: text("version_id")
       .notNull()
       .references(() => deploymentVersions.id, { onDelete: "cascade" }),

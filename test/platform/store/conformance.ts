@@ -119,6 +119,23 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         }
       });
 
+      it("a run is removed with its workspace or deployment, through its version (its only parent key besides its schedule)", async () => {
+        const keys = await store.db.execute(sql`SELECT conname FROM pg_constraint WHERE conrelid = 'runs'::regclass AND contype = 'f' ORDER BY conname`);
+        assert.deepEqual(rowsOf<{ conname: string }>(keys).map((r) => r.conname), ["runs_schedule_id_fkey", "runs_version_id_fkey"]);
+        const a = await fixture();
+        const b = await fixture();
+        const [runA] = await store.createRuns([{ workspaceId: a.ws.id, deploymentId: a.deployment.id, versionId: a.version.id, args: [] }]);
+        const [runB] = await store.createRuns([{ workspaceId: b.ws.id, deploymentId: b.deployment.id, versionId: b.version.id, args: [] }]);
+        await store.appendLogs(runA!.id, [{ stream: "stdout", line: "kept until its run goes" }]);
+        await store.db.execute(sql`DELETE FROM deployments WHERE id = ${a.deployment.id}`);
+        assert.equal(await store.getRun(runA!.id), null, "the deployment's run went with it");
+        assert.deepEqual(await store.getLogs(runA!.id), []);
+        await store.db.execute(sql`DELETE FROM workspaces WHERE id = ${b.ws.id}`);
+        assert.equal(await store.getRun(runB!.id), null, "the workspace's run went with it");
+        // A run of a version that does not exist is still refused.
+        await assert.rejects(store.createRuns([{ workspaceId: a.ws.id, deploymentId: a.deployment.id, versionId: "ver_missing", args: [] }]));
+      });
+
       it("the DDL matches schema.ts (columns, types, nullability)", async () => {
         for (const table of Object.values(tables.schema)) {
           const cfg = getTableConfig(table);
