@@ -34,6 +34,8 @@ export class RunBatcher {
   private polling = false;
   private poll?: AbortController;
   private repoll?: NodeJS.Timeout;
+  /** Whether polls after the first name only the ids they add (false against a platform that needs them all). */
+  private leanPolls = true;
   /** The ids of the long-poll in flight (none between polls). */
   private inFlight: Set<string> | undefined;
 
@@ -123,9 +125,10 @@ export class RunBatcher {
         const ids = [...this.waiters.keys()].slice(0, MAX_WAIT_IDS);
         this.poll = new AbortController();
         let runs: RunInfo[] = [];
+        const lean = cursor !== undefined && this.leanPolls;
         try {
           const added = ids.filter((id) => !watched.has(id));
-          const body = cursor ? { cursor, added, timeoutMs: POLL_MS, withArgs: false } : { ids, timeoutMs: POLL_MS, withArgs: false };
+          const body = lean ? { cursor, added, timeoutMs: POLL_MS, withArgs: false } : { ids, cursor, added: cursor ? added : undefined, timeoutMs: POLL_MS, withArgs: false };
           this.inFlight = new Set(ids);
           const answer = await this.client.call("POST /runs/wait", { body, signal: this.poll.signal }).finally(() => (this.inFlight = undefined));
           if (answer.watchLost) {
@@ -138,6 +141,11 @@ export class RunBatcher {
           for (const run of runs) watched.delete(run.id);
         } catch (err) {
           if ((err as Error).name === "AbortError") continue;
+          if (lean && isNboxError(err) && err.code === "BAD_REQUEST") {
+            // A platform of an earlier release needs every id in every poll: name them from now on.
+            this.leanPolls = false;
+            continue;
+          }
           for (const id of ids) this.waiters.get(id)?.reject(err);
           for (const id of ids) this.waiters.delete(id);
           // The ids given up on may still be in a watch the platform keeps: start a new one.

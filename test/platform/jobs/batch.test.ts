@@ -94,6 +94,25 @@ describe("jobs e2e: batch trigger and POST /runs/wait", () => {
     assert.equal(new Set(addedIds).size, addedIds.length, "no run is added twice");
   });
 
+  it("against a platform that needs every id in every poll (an earlier release), remote map names them all and still gets every result", async () => {
+    const { mod } = await importProject("basic");
+    const { NboxError } = await import("../../../src/errors.ts");
+    const bodies: Array<Record<string, unknown>> = [];
+    const spy = Object.create(tp.client) as typeof tp.client;
+    spy.call = ((route: string, input?: { body?: Record<string, unknown> }) => {
+      if (route === "POST /runs/wait") {
+        bodies.push(input!.body!);
+        // What an earlier platform's validation answers to a poll without ids.
+        if (!input!.body!.ids) return Promise.reject(new NboxError("BAD_REQUEST", "invalid request: ids: Required"));
+      }
+      return (tp.client.call as (...a: unknown[]) => unknown)(route, input);
+    }) as typeof tp.client.call;
+    const remote = await mod.square.deploy(wsName("batch-old-platform"), { client: spy });
+    const xs = Array.from({ length: 200 }, (_, i) => i);
+    assert.deepEqual(await remote.map(xs), xs.map((x) => x * x));
+    assert.equal(bodies.filter((b) => !b.ids).length, 1, "one lean poll was tried, then never again");
+  });
+
   it("remote map with settle reports each failure with its run id while the rest succeed", async () => {
     const { mod } = await importProject("basic");
     const ws = wsName("batch-map");
