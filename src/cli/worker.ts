@@ -73,6 +73,19 @@ async function worker(o: WorkerCliOptions): Promise<void> {
   if (!o.local) process.on("SIGINT", () => void stop("SIGINT", 0));
   else process.on("SIGINT", () => {});
   process.on("SIGTERM", () => void stop("SIGTERM", 0));
+  // Started by `nbx up`: when it goes (even killed), this worker goes too and takes its children
+  // along at once — there is no one left to hand runs back to (its next start takes them back).
+  let joinedWorker: Worker | undefined;
+  if (o.local && process.send) {
+    const abandon = () => {
+      out("the control plane went away: stopping the worker and its user processes");
+      setTimeout(() => process.exit(1), ABANDON_GRACE_MS).unref();
+      if (!joinedWorker) process.exit(0); // nothing of its own runs yet
+      void joinedWorker.abandon().finally(() => process.exit(0));
+    };
+    process.on("disconnect", abandon);
+    if (!process.connected) abandon(); // gone before this process listened
+  }
 
   const { startWorker } = await import("../worker/worker.ts");
   const w = await startWorker({
@@ -90,19 +103,11 @@ async function worker(o: WorkerCliOptions): Promise<void> {
     printError(err);
     process.exit(1);
   });
+  joinedWorker = w;
   started!(w);
   out(`nbox worker ${w.id} joined ${o.platform}`);
   out(`  cache:   ${w.paths.cache}`);
   out(`  sandbox: ${describeSandbox(w.sandbox)}`);
-  // Started by `nbx up`: when it goes (even killed), this worker goes too and takes its children
-  // along at once — there is no one left to hand runs back to (its next start takes them back).
-  if (o.local && process.send) {
-    process.on("disconnect", () => {
-      out("the control plane went away: stopping the worker and its user processes");
-      setTimeout(() => process.exit(1), ABANDON_GRACE_MS).unref();
-      void w.abandon().finally(() => process.exit(0));
-    });
-  }
   void w.ended.then((why) => {
     process.stderr.write(`error: ${why}\n`);
     void stop("refused", 1);

@@ -42,14 +42,19 @@ function removeLeftovers(file: string): void {
   const dir = dirname(file);
   const name = basename(file);
   const own = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\.[0-9a-f]{12}\\.tmp$`);
+  let entries: string[];
   try {
-    for (const entry of readdirSync(dir)) {
-      if (!own.test(entry)) continue;
+    entries = readdirSync(dir).filter((entry) => own.test(entry));
+  } catch {
+    return; // Best effort: a leftover costs a few bytes, never a wrong read.
+  }
+  for (const entry of entries) {
+    try {
       const path = join(dir, entry);
       if (Date.now() - statSync(path).mtimeMs > LEFTOVER_AGE_MS) rmSync(path, { force: true });
+    } catch {
+      // Gone already (another writer swept it): the others are still looked at.
     }
-  } catch {
-    // Best effort: a leftover costs a few bytes, never a wrong read.
   }
 }
 

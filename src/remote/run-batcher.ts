@@ -130,7 +130,12 @@ export class RunBatcher {
           const added = ids.filter((id) => !watched.has(id));
           const body = lean ? { cursor, added, timeoutMs: POLL_MS, withArgs: false } : { ids, cursor, added: cursor ? added : undefined, timeoutMs: POLL_MS, withArgs: false };
           this.inFlight = new Set(ids);
-          const answer = await this.client.call("POST /runs/wait", { body, signal: this.poll.signal }).finally(() => (this.inFlight = undefined));
+          const answer = await this.client.call("POST /runs/wait", { body, signal: this.poll.signal }).finally(() => {
+            // Settled: a restart planned for this poll must not cut the next one short.
+            this.inFlight = undefined;
+            clearTimeout(this.repoll);
+            this.repoll = undefined;
+          });
           if (answer.watchLost) {
             // Its watch is gone (it waited too long for this poll): name every id again.
             [cursor, watched] = [undefined, new Set()];

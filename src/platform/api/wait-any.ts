@@ -63,7 +63,6 @@ export async function waitForAny(ctx: PlatformContext, ids: string[] | undefined
   if (!opened) return { runs: [], cursor: "", watchLost: true };
   const { watch, resumed } = opened;
   try {
-    if (watch.wanted.size > MAX_WAIT_IDS) throw new NboxError("BAD_REQUEST", `a poll watches at most ${MAX_WAIT_IDS} runs; this one would watch ${watch.wanted.size}`, "Add more ids once some of the watched runs have finished");
     return await answerFrom(ctx, watch, resumed ? prior : null, !ids, deadline, opts);
   } catch (err) {
     // Never left listening with nobody to take it over.
@@ -76,6 +75,8 @@ export async function waitForAny(ctx: PlatformContext, ids: string[] | undefined
 async function answerFrom(ctx: PlatformContext, watch: Watch, prior: Cursor | null, incremental: boolean, deadline: number, opts: WaitAnyOptions): Promise<WaitAnyResult> {
   const { signal, visible = () => true } = opts;
   if (prior) watch.acknowledge(prior.seq, { dropAnswered: incremental });
+  // Counted once the runs the caller received are let go.
+  if (watch.wanted.size > MAX_WAIT_IDS) throw new NboxError("BAD_REQUEST", `a poll watches at most ${MAX_WAIT_IDS} runs; this one would watch ${watch.wanted.size}`, "Add more ids once some of the watched runs have finished");
   const ids = [...watch.wanted];
   const terminal = async (some: string[]): Promise<FinishedRun[]> => (some.length ? (await ctx.store.getRuns(some, { terminalOnly: true })).filter(visible) : []);
   // Rows heard with the finish need no read; runs heard without one are read.

@@ -280,6 +280,12 @@ describe("waitForAny with a cursor", () => {
     await assert.rejects(waitForAny(ctx, undefined, 0, { owner: "grower", cursor: first.cursor, added: many }), /at most 5000 runs/);
     const r = await waitForAny(ctx, undefined, 0, { owner: "grower", cursor: first.cursor, added: [] });
     assert.equal(r.watchLost, true, "the overgrown watch was dropped");
+    // The runs of the last answer, which the caller received, do not count against the limit.
+    await finish(runs[1]!);
+    const full = await waitForAny(ctx, [runs[1]!.id, ...many.slice(0, MAX_WAIT_IDS - 1)], 5_000, { owner: "grower" });
+    assert.deepEqual(full.runs.map((x) => x.id), [runs[1]!.id]);
+    const topped = await waitForAny(ctx, undefined, 0, { owner: "grower", cursor: full.cursor, added: [`run_fakeextra`] });
+    assert.deepEqual(topped, { runs: [], cursor: topped.cursor });
   });
 
   it("a poll that fails leaves no watch listening", async () => {
