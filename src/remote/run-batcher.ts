@@ -36,6 +36,7 @@ export class RunBatcher {
   private repoll?: NodeJS.Timeout;
   /** Whether polls after the first name only the ids they add (false against a platform that needs them all). */
   private leanPolls = true;
+  private watchesLostInARow = 0;
   /** The ids of the long-poll in flight (none between polls). */
   private inFlight: Set<string> | undefined;
 
@@ -137,10 +138,14 @@ export class RunBatcher {
             this.repoll = undefined;
           });
           if (answer.watchLost) {
-            // Its watch is gone (it waited too long for this poll): name every id again.
+            // Its watch is gone (it waited too long for this poll): name every id again. Twice in a
+            // row, polls land on control planes that did not answer the last one (several behind
+            // one address): from then on every poll names every id.
+            if (++this.watchesLostInARow >= 2) this.leanPolls = false;
             [cursor, watched] = [undefined, new Set()];
             continue;
           }
+          if (lean) this.watchesLostInARow = 0;
           ({ runs, cursor } = answer);
           watched = new Set(ids);
           for (const run of runs) watched.delete(run.id);

@@ -113,6 +113,25 @@ describe("jobs e2e: batch trigger and POST /runs/wait", () => {
     assert.equal(bodies.filter((b) => !b.ids).length, 1, "one lean poll was tried, then never again");
   });
 
+  it("when lean polls keep finding their watch gone (control planes behind one address), remote map names every id from then on", async () => {
+    const { mod } = await importProject("basic");
+    const bodies: Array<Record<string, unknown>> = [];
+    const spy = Object.create(tp.client) as typeof tp.client;
+    spy.call = ((route: string, input?: { body?: Record<string, unknown> }) => {
+      if (route !== "POST /runs/wait") return (tp.client.call as (...a: unknown[]) => unknown)(route, input);
+      bodies.push(input!.body!);
+      // Every poll lands on another control plane: none knows the previous poll's watch.
+      const body = { ...input!.body!, cursor: input!.body!.cursor ? `other.1.${Date.now()}` : undefined };
+      return (tp.client.call as (...a: unknown[]) => unknown)(route, { ...input, body });
+    }) as typeof tp.client.call;
+    const remote = await mod.sleeper.deploy(wsName("batch-many-cps"), { client: spy });
+    const xs = Array.from({ length: 40 }, () => 20);
+    assert.equal((await remote.map(xs)).length, xs.length);
+    const lean = bodies.filter((b) => !b.ids).length;
+    assert.ok(bodies.length > 4, `several polls (${bodies.length})`);
+    assert.equal(lean, 2, "two lean polls lost their watch, then every poll named every id");
+  });
+
   it("remote map with settle reports each failure with its run id while the rest succeed", async () => {
     const { mod } = await importProject("basic");
     const ws = wsName("batch-map");
