@@ -50,13 +50,13 @@ async function worker(o: WorkerCliOptions): Promise<void> {
   if (!/^https?:\/\//.test(o.platform)) fail(`--platform must be an http(s) URL, got ${JSON.stringify(o.platform)}`);
   // Signals are heard from the start: one that arrives while the worker joins stops it once it has
   // joined (it must leave, not vanish with a registration the platform still counts as live).
-  let stopping: { why: string; code: number } | undefined;
+  let stopping = false;
   let started: ((w: Worker) => void) | undefined;
   const joined = new Promise<Worker>((r) => (started = r));
   const out = (s: string) => process.stdout.write(s + "\n");
   const stop = async (why: string, code: number) => {
     if (stopping) process.exit(code || 130);
-    stopping = { why, code };
+    stopping = true;
     out(`${why}: stopping the worker…`);
     setTimeout(() => process.exit(1), STOP_GRACE_MS).unref();
     try {

@@ -130,7 +130,8 @@ export class RunBatcher {
         try {
           const added = ids.filter((id) => !watched.has(id));
           const body = lean ? { cursor, added, timeoutMs: POLL_MS, withArgs: false } : { ids, cursor, added: cursor ? added : undefined, timeoutMs: POLL_MS, withArgs: false };
-          this.inFlight = new Set(ids);
+          const polled = new Set(ids);
+          this.inFlight = polled;
           const answer = await this.client.call("POST /runs/wait", { body, signal: this.poll.signal }).finally(() => {
             // Settled: a restart planned for this poll must not cut the next one short.
             this.inFlight = undefined;
@@ -147,7 +148,7 @@ export class RunBatcher {
           }
           if (lean) this.watchesLostInARow = 0;
           ({ runs, cursor } = answer);
-          watched = new Set(ids);
+          watched = polled;
           for (const run of runs) watched.delete(run.id);
         } catch (err) {
           if ((err as Error).name === "AbortError") continue;

@@ -162,6 +162,13 @@ describe("waitForAny with a cursor", () => {
     assert.deepEqual(got.runs.map((r) => r.id), [own!.id]);
     const none = await waitForAny(ctx, foreign.map((r) => r.id), 300, { visible });
     assert.deepEqual(none.runs, []);
+    // Added to a poll that names no ids: the same (finished, heard or not, they never answer).
+    const [mineToo] = await mine(1);
+    const first = await waitForAny(ctx, [mineToo!.id], 0, { owner: "peeker", visible });
+    const [more] = await theirs(1);
+    await finish(more!);
+    const lean = await waitForAny(ctx, undefined, 300, { owner: "peeker", visible, cursor: first.cursor, added: [...foreign.map((r) => r.id), more!.id] });
+    assert.deepEqual(lean.runs, []);
   });
 
   it("watches left behind by callers that never come back are bounded, per caller and in all, and stop listening", async () => {
