@@ -351,9 +351,31 @@ describe("chaos: a remote worker and a control plane killed with -9", () => {
     await mod.where.deploy(ws, { client, resource: { maxRetries: 1, retryBackoffMs: 100 } });
     const trigger = async (from: number, n: number) =>
       (await triggerRuns(client, { workspace: ws, name: "where" }, { batch: Array.from({ length: n }, (_, i) => toWire([from + i]) as unknown[]) })).map((r) => r.id);
-    const ids = await trigger(0, runsN);
     type Done = { id: string; status: string; result: [number, string] | null; finishedAt: string | null; error: unknown };
     const finished = async (up: NbxUp, which: string[]) => (await call(up.url, up.token, "POST", "/api/v1/runs/wait", { ids: which, timeoutMs: 0 })).json.runs as Done[];
+    // The remote worker's process is warm first: while it started, the local worker alone could
+    // finish every run of the batch below before the moment to kill came (seen on a slow machine).
+    let warmFrom = 10_000;
+    await until(
+      async () => {
+        const warm = await trigger(warmFrom, 10);
+        warmFrom += 10;
+        const done = await until(
+          async () => {
+            const r = await finished(a, warm);
+            return r.length === warm.length && r;
+          },
+          120_000,
+          "warm-up runs to finish",
+          50,
+        );
+        return done.some((r) => r.result?.[1].startsWith(remote.cache));
+      },
+      300_000,
+      "the remote worker to finish a warm-up run",
+      0,
+    );
+    const ids = await trigger(0, runsN);
     const someIn = async (status: string) => (await call(a.url, a.token, "GET", `/api/v1/runs?workspace=${ws}&status=${status}&limit=1`)).json.runs.length > 0;
     await until(
       async () => {
