@@ -143,12 +143,16 @@ export class ReportBatcher {
   private soon(): void {
     if (this.immediate || this.sending) return;
     this.immediate = true;
+    const load = this.load();
     const go = () => {
+      // A timer can fire early: its start is the event loop's clock of the turn that set it, which
+      // lags behind after a long turn. Under a backlog the interval is a promise: wait out the rest.
+      const rest = load === "backlog" ? this.lastSentAt + BACKLOG_REPORT_INTERVAL_MS - Date.now() : 0;
+      if (rest > 0) return void setTimeout(go, rest);
       this.immediate = false;
       void this.flush();
     };
     // A lone run goes out at once (latency); under load a pause gathers a batch (throughput).
-    const load = this.load();
     if (load === "idle") setImmediate(go);
     else setTimeout(go, load === "backlog" ? Math.max(BATCH_PAUSE_MS, this.lastSentAt + BACKLOG_REPORT_INTERVAL_MS - Date.now()) : BATCH_PAUSE_MS);
   }
