@@ -300,7 +300,8 @@ const WHERE_FILES: Record<string, string> = {
   "package.json": JSON.stringify({ name: "chaos-where", private: true, type: "module" }),
   "ops.ts": `import { operator } from "nbox";
 
-export const where = operator(function where(i: number) {
+export const where = operator(async function where(i: number, ms = 0) {
+  if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
   return [i, process.cwd()];
 });
 `,
@@ -349,8 +350,8 @@ describe("chaos: a remote worker and a control plane killed with -9", () => {
     const ws = wsName("chaos-d");
     const { mod } = await importServingProject(WHERE_FILES);
     await mod.where.deploy(ws, { client, resource: { maxRetries: 1, retryBackoffMs: 100 } });
-    const trigger = async (from: number, n: number) =>
-      (await triggerRuns(client, { workspace: ws, name: "where" }, { batch: Array.from({ length: n }, (_, i) => toWire([from + i]) as unknown[]) })).map((r) => r.id);
+    const trigger = async (from: number, n: number, ms = 0) =>
+      (await triggerRuns(client, { workspace: ws, name: "where" }, { batch: Array.from({ length: n }, (_, i) => toWire([from + i, ms]) as unknown[]) })).map((r) => r.id);
     type Done = { id: string; status: string; result: [number, string] | null; finishedAt: string | null; error: unknown };
     const finished = async (up: NbxUp, which: string[]) => (await call(up.url, up.token, "POST", "/api/v1/runs/wait", { ids: which, timeoutMs: 0 })).json.runs as Done[];
     // The remote worker's process is warm first: while it started, the local worker alone could
@@ -375,7 +376,9 @@ describe("chaos: a remote worker and a control plane killed with -9", () => {
       "the remote worker to finish a warm-up run",
       0,
     );
-    const ids = await trigger(0, runsN);
+    // Each run of the batch to kill during takes 10 ms: on a fast machine, no-op runs had all
+    // finished before a poll could see some running and some still queued.
+    const ids = await trigger(0, runsN, 10);
     const someIn = async (status: string) => (await call(a.url, a.token, "GET", `/api/v1/runs?workspace=${ws}&status=${status}&limit=1`)).json.runs.length > 0;
     await until(
       async () => {
