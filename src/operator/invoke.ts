@@ -1,4 +1,5 @@
 import { DagRecorder } from "../trace/dag-recorder.ts";
+import { MapItemError } from "./fan-out.ts";
 import type { ActiveSpan } from "../trace/span.ts";
 import { getTracer, type TraceFrame, type Tracer } from "../trace/tracer.ts";
 import { OPERATOR_STATE } from "./brand.ts";
@@ -27,18 +28,73 @@ function childName(owner: Operator, child: Operator): string | undefined {
   return name;
 }
 
-// Module-level helpers instead of per-call closures: this is the hot path of every call.
-function callForward(op: any, args: unknown[]): unknown {
-  return op.forward(...args);
+/** What ending an operator call's span needs, kept on its frame (no closure per call). */
+interface CallFrame extends TraceFrame {
+  parent: TraceFrame | undefined;
+  isChild: boolean;
+  /** The fan-out this call is item `index` of (`invokeAll`), told of its outcome directly. */
+  join: Join | undefined;
+  index: number;
 }
 
-function finish(tracer: Tracer, st: OperatorState, frame: TraceFrame, parent: TraceFrame | undefined, isChild: boolean, err: unknown): void {
-  const span = frame.span;
-  const done = tracer.endSpan(span, err);
-  if (isChild) {
+/** Results of a fan-out in item order; the first failure rejects it, naming its item. */
+class Join {
+  private left: number;
+  private done = false;
+  readonly results: unknown[];
+  constructor(total: number, private readonly resolve: (results: unknown[]) => void, private readonly reject: (err: unknown) => void) {
+    this.left = total;
+    this.results = new Array(total);
+  }
+  ok(index: number, value: unknown): void {
+    if (this.done) return;
+    this.results[index] = value;
+    if (--this.left === 0) {
+      this.done = true;
+      this.resolve(this.results);
+    }
+  }
+  fail(index: number, err: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    this.reject(new MapItemError(index, err));
+  }
+}
+
+function finish(tracer: Tracer, frame: CallFrame, err: unknown): void {
+  const done = tracer.endSpan(frame.span, err);
+  if (frame.isChild) {
     const box = frame.dag!;
-    (box.recorder ??= new DagRecorder()).record(parent!.path || box.rootName, frame.path, done.end - done.start);
-  } else st.lastDag = frame.dag?.recorder;
+    (box.recorder ??= new DagRecorder()).record(frame.parent!.path || box.rootName, frame.path, done.end - done.start);
+  } else stateOf(frame.owner as Operator).lastDag = frame.dag?.recorder;
+}
+
+// The settle callbacks of an async forward are shared module-level functions, not closures per
+// call: they are attached inside the call's frame, so they run with that frame as the current
+// trace context and find it there. A fan-out of 100k calls holds every one of them at once.
+function settledOk(value: unknown): unknown {
+  const tracer = getTracer();
+  const frame = tracer.currentFrame() as CallFrame;
+  finish(tracer, frame, undefined);
+  frame.join?.ok(frame.index, value);
+  return value;
+}
+
+function settledErr(err: unknown): unknown {
+  const tracer = getTracer();
+  const frame = tracer.currentFrame() as CallFrame;
+  finish(tracer, frame, err ?? new Error("forward rejected with undefined"));
+  // A fan-out's item hands its failure to the fan-out; this promise is nobody's, so it must not reject.
+  if (frame.join) return frame.join.fail(frame.index, err);
+  throw err;
+}
+
+/** Runs inside the call's frame: `forward`, and for a thenable result the settle callbacks. */
+function callForward(op: any, args: unknown[]): unknown {
+  const out = op.forward(...args);
+  if (!isThenable(out)) return out;
+  // A native promise is chained directly: Promise.resolve() around it would add a tick.
+  return (out instanceof Promise ? out : Promise.resolve(out)).then(settledOk, settledErr);
 }
 
 function isThenable(x: unknown): x is PromiseLike<unknown> {
@@ -59,6 +115,51 @@ export function invoke(op: Operator, args: unknown[]): Promise<any> {
     }
   }
   const tracer = getTracer();
+  const frame = enter(tracer, op, undefined, 0);
+  let out: unknown;
+  try {
+    out = tracer.runInFrame(frame, callForward, op, args);
+  } catch (err) {
+    finish(tracer, frame, err ?? new Error("forward threw undefined"));
+    return Promise.reject(err);
+  }
+  // A thenable result came back chained to the settle callbacks (a promise of ours).
+  if (isThenable(out)) return out as Promise<unknown>;
+  finish(tracer, frame, undefined);
+  return Promise.resolve(out);
+}
+
+/**
+ * `total` traced calls, `argsOf(i)` each, results in item order; rejects with `MapItemError` at the
+ * first failure. What `Promise.all` over `invoke` gives, for a fan-out's common case, without a
+ * promise reaction per item on top of each call's own: every item of a large fan-out is alive at
+ * once, so what each one holds is what the fan-out costs.
+ */
+export function invokeAll(op: Operator, total: number, argsOf: (index: number) => unknown[]): Promise<unknown[]> {
+  if (tracingOff) return Promise.all(Array.from({ length: total }, (_, i) => invoke(op, argsOf(i))));
+  return new Promise((resolve, reject) => {
+    const join = new Join(total, resolve, reject);
+    if (total === 0) return resolve([]);
+    const tracer = getTracer();
+    for (let i = 0; i < total; i++) {
+      const frame = enter(tracer, op, join, i);
+      let out: unknown;
+      try {
+        out = tracer.runInFrame(frame, callForward, op, argsOf(i));
+      } catch (err) {
+        finish(tracer, frame, err ?? new Error("forward threw undefined"));
+        join.fail(i, err);
+        continue;
+      }
+      if (isThenable(out)) continue; // told through the settle callbacks
+      finish(tracer, frame, undefined);
+      join.ok(i, out);
+    }
+  });
+}
+
+/** The frame of a new call of `op`: its span opened under the current one, its place in the tree. */
+function enter(tracer: Tracer, op: Operator, join: Join | undefined, index: number): CallFrame {
   const parent = tracer.currentFrame();
   const st = stateOf(op);
   const key = parent?.owner !== undefined ? childName(parent.owner as Operator, op) : undefined;
@@ -67,27 +168,5 @@ export function invoke(op: Operator, args: unknown[]): Promise<any> {
   const span: ActiveSpan = tracer.openSpan(path || st.name, st.name, parent ? parent.span : tracer.rootParent);
   // The DAG box of a root call is made by its first child call (leaf calls never need one).
   if (isChild) parent!.dag ??= { recorder: undefined, rootName: parent!.path || stateOf(parent!.owner as Operator).name };
-  const frame: TraceFrame = { span, owner: op, path, dag: isChild ? parent!.dag : undefined };
-  let out: unknown;
-  try {
-    out = tracer.runInFrame(frame, callForward, op, args);
-  } catch (err) {
-    finish(tracer, st, frame, parent, isChild, err ?? new Error("forward threw undefined"));
-    return Promise.reject(err);
-  }
-  if (isThenable(out)) {
-    // A native promise is chained directly: Promise.resolve() around it would add a tick.
-    return (out instanceof Promise ? out : Promise.resolve(out)).then(
-      (v) => {
-        finish(tracer, st, frame, parent, isChild, undefined);
-        return v;
-      },
-      (err) => {
-        finish(tracer, st, frame, parent, isChild, err ?? new Error("forward rejected with undefined"));
-        throw err;
-      },
-    );
-  }
-  finish(tracer, st, frame, parent, isChild, undefined);
-  return Promise.resolve(out);
+  return { span, owner: op, path, dag: isChild ? parent!.dag : undefined, parent, isChild, join, index };
 }

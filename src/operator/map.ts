@@ -1,5 +1,5 @@
 import { fanOut, type FanOutOptions, type SettledResult } from "./fan-out.ts";
-import { invoke, stateOf } from "./invoke.ts";
+import { invoke, invokeAll, stateOf } from "./invoke.ts";
 import { getTracer } from "../trace/tracer.ts";
 import type { Operator } from "./operator.ts";
 
@@ -21,7 +21,8 @@ export async function mapOperator(op: Operator, inputs: Iterable<unknown>, opts:
   // one trace (and items need no trace id of their own).
   return getTracer().withSpan(`${stateOf(op).name}.map`, (span) => {
     span.attributes.items = items.length;
-    return fanOut(items.length, (i) => invoke(op, [items[i]]), opts);
+    const argsOf = (i: number) => [items[i]];
+    return fanOut(items.length, (i) => invoke(op, argsOf(i)), opts, (n) => invokeAll(op, n, argsOf));
   });
 }
 

@@ -147,6 +147,31 @@ describe("op.map", () => {
     g.open(2);
   });
 
+  it("many failing items (thrown at once or rejected later) reject the map once, with no unhandled rejection", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      // Items 1 and 3 throw synchronously, 4 and 5 reject later; the map rejects for the first (1).
+      const mixed = operator(function mixed(i: number): number | Promise<number> {
+        if (i === 1 || i === 3) throw new RangeError(`sync ${i}`);
+        if (i >= 4) return new Promise((_, reject) => setTimeout(() => reject(new Error(`async ${i}`)), 5));
+        return i * 10; // a plain value: no promise at all
+      });
+      await assert.rejects(mixed.map([0, 1, 2, 3, 4, 5]), (e: unknown) => e instanceof MapItemError && e.index === 1 && (e.cause as Error).message === "sync 1");
+      const late = operator(async function late(i: number) {
+        await new Promise((resolve) => setTimeout(resolve, 5 * i));
+        throw new Error(`late ${i}`);
+      });
+      await assert.rejects(late.map([0, 1, 2]), (e: unknown) => e instanceof MapItemError && e.index === 0);
+      assert.deepEqual(await mixed.map([0, 2]), [0, 20], "plain values come back in order");
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the later failures have all settled
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
   it("settle: true resolves every item as { ok, value } | { ok, error }", async () => {
     const res = await failsOnOdd.map([0, 1, 2, 3], { settle: true });
     assert.equal(res.length, 4);
