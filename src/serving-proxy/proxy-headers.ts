@@ -1,18 +1,18 @@
-// Which headers cross the serving proxy. The connection to a serving child is pooled and shared by
+// Which headers cross the serving proxy. The connection to a worker is pooled and shared by
 // every caller, so message framing on it must come from the proxy alone: a caller's
 // Content-Length or Transfer-Encoding that the proxy does not honour byte for byte would leave that
 // connection half-read, and the next, unrelated request on it would be misparsed (request desync).
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { ProxyFailure } from "./proxy.ts";
 
-/** Header the proxy adds on both hops: a worker and a serving refuse requests without it (403). */
+/** Header the proxy adds: a worker refuses requests for its servings without it (403). */
 export const SECRET_HEADER = "x-nbox-serving-secret";
 
 /** Hop-by-hop headers: they describe one connection and never travel past it. */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "te", "trailer", "upgrade", "expect"]);
 /** Framing: the proxy sets its own, from the bytes it actually sends. */
 const FRAMING = new Set(["content-length", "transfer-encoding"]);
-/** The caller's credentials stay with the platform (user code never sees them); the child's secret is the proxy's to add. */
+/** The caller's credentials stay with the platform (user code never sees them); the worker's secret is the proxy's to add. */
 const PLATFORM_ONLY = new Set(["host", "authorization", SECRET_HEADER]);
 
 /** Header names the `Connection` header lists: hop-by-hop for this message too. */

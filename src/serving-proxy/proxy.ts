@@ -1,5 +1,5 @@
-// The serving proxy, one implementation for both hops of a serving call: the control plane's
-// router to a worker's listener, and the worker to its serving child. Method, path, headers (incl.
+// The serving proxy: the control plane's router to the listener of the worker hosting the serving
+// (which hands the request to the serving's app in its own process). Method, path, headers (incl.
 // `traceparent`) and body go through; the response streams back as it comes (NDJSON streams,
 // backpressure). When the caller goes away, the upstream request is destroyed, which cancels a
 // streaming generator in the child. The caller's bearer token is not forwarded: user code never
@@ -10,7 +10,7 @@ import { Readable } from "node:stream";
 import { bodylessRefusal, downstreamHeaders, upstreamHeaders } from "./proxy-headers.ts";
 import type { WireError } from "../contract/wire-error.ts";
 
-/** Where a serving child listens: a unix socket (the default) or a loopback TCP port (fallback). */
+/** Where the upstream listens: a TCP address, or a unix socket. */
 export type UpstreamAddress = { socketPath: string } | { host: string; port: number };
 
 export interface Upstream {
@@ -51,7 +51,7 @@ const tooLarge = (max: number): ProxyFailure => ({
 });
 
 /**
- * One request to the child over node:http (keep-alive agent); resolves when the exchange is over.
+ * One request to the upstream over node:http (keep-alive agent); resolves when the exchange is over.
  * Small bodies and small answers (known length) go through whole, in one write each way; anything
  * else (chunked uploads, NDJSON streams, large bodies) is piped chunk by chunk with backpressure.
  */

@@ -8,7 +8,6 @@ import type { AddressInfo } from "node:net";
 import { timingSafeEqual } from "node:crypto";
 import type { z } from "@hono/zod-openapi";
 import type { ServingAssignment } from "../contract/routes-worker.ts";
-import { proxyNode, type ProxyFailure } from "../serving-proxy/proxy.ts";
 import { SECRET_HEADER } from "../serving-proxy/proxy-headers.ts";
 import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_STARTUP_TIMEOUT_MS, type ServingChildConfig } from "./serving/config.ts";
 import { ServingProcess, ServingStartError } from "./serving/serving-process.ts";
@@ -329,24 +328,9 @@ export class ServingHost {
     const proc = await this.waitReady(e);
     if (!proc) return fail(503, "NboxError", "UNAVAILABLE", `serving ${e.a.workspace}/${e.a.name} is not running (status ${e.status}); retry shortly`);
     this.requests.set(e.a.deploymentId, (this.requests.get(e.a.deploymentId) ?? 0) + 1);
-    proc.inflight++;
-    try {
-      await proxyNode(req, res, { address: proc.address, agent: proc.agent, secret: proc.secret }, downstreamPath(req.url ?? "/"), {
-        maxBodyBytes: this.o.maxBodyBytes,
-        onUpstreamError: (err) => this.upstreamFailure(e, proc, err),
-      });
-    } finally {
-      proc.inflight--;
-    }
-  }
-
-  private upstreamFailure(e: Entry, proc: ServingProcess, err: Error): ProxyFailure {
-    const label = `${e.a.workspace}/${e.a.name}`;
-    if (proc.killReason === UNRESPONSIVE) {
-      return { status: 504, error: { name: "TimeoutError", code: "TIMEOUT", message: `serving ${label} stopped answering for more than ${e.timeoutMs} ms (a call blocked its event loop); it is being restarted` } };
-    }
-    const why = proc.exitInfo ? `exited (code ${proc.exitInfo.code})` : `dropped the connection (${err.message})`;
-    return { status: 503, error: { name: "ServingCrashed", code: "WORKER_CRASHED", message: `serving ${label} ${why} while handling this request; it is being restarted` } };
+    // The serving's app answers in this process: it sees the request at the serving's own path.
+    req.url = downstreamPath(req.url ?? "/");
+    await proc.serve(req, res);
   }
 }
 
