@@ -53,6 +53,8 @@ export const hashSecret = (secret: string): string => createHash("sha256").updat
 const info = ({ tokenHash: _hash, ...rest }: TokenRow): TokenInfo => rest;
 
 const SERVING_KEY = "serving-token";
+/** Worker proxy secrets kept derived (one per worker id seen). */
+const MAX_KEPT_PROXY_SECRETS = 1_000;
 
 /**
  * A serving token's secret is derived from its id with the platform's key, so every deploy can hand
@@ -71,6 +73,7 @@ async function bumpEpoch(db: Db): Promise<void> {
 
 export function createTokensRepo({ db, now }: RepoContext): TokensRepo {
   let key: Promise<Buffer> | undefined;
+  const proxySecrets = new Map<string, string>();
   /** The derivation key: made once per store by whichever node needs it first. */
   const servingKey = (): Promise<Buffer> =>
     (key ??= (async () => {
@@ -112,7 +115,14 @@ export function createTokensRepo({ db, now }: RepoContext): TokensRepo {
 
   return {
     async workerProxySecret(workerId) {
-      return createHmac("sha256", await servingKey()).update(`worker-proxy:${workerId}`).digest("base64url");
+      // Asked on every proxied serving call: an HMAC each time cost more than the rest of the routing.
+      let secret = proxySecrets.get(workerId);
+      if (secret === undefined) {
+        secret = createHmac("sha256", await servingKey()).update(`worker-proxy:${workerId}`).digest("base64url");
+        if (proxySecrets.size >= MAX_KEPT_PROXY_SECRETS) proxySecrets.clear(); // workers come and go: stay bounded
+        proxySecrets.set(workerId, secret);
+      }
+      return secret;
     },
 
     async createToken(input) {
