@@ -4,8 +4,9 @@
 // every index over runs with it), and the planner would never get statistics (it then plans the
 // claim's queue lookup to walk every index entry ever added).
 // A VACUUM costs about as much as the dead rows it clears (a few µs each; nothing to do: ~2 ms), so
-// it runs often; ANALYZE reads a sample of every table (~100 ms at 20,000 runs), so it runs when
-// the runs changed by a fifth since the last one. Nor is there a checkpointer: without CHECKPOINT the
+// it runs often; ANALYZE reads a sample of the table, so the runs' columns that statements filter on
+// are analyzed when the runs changed by a fifth since the last time (~35 ms at 20,000 runs; every
+// column of every table took ~200 ms, all of it holding the platform's one thread). Nor is there a checkpointer: without CHECKPOINT the
 // write-ahead log grows to max_wal_size (1 GB, some 300,000 runs) before the statement that crosses
 // it checkpoints on the spot, and a restart after a crash replays all of it; so a pass checkpoints
 // once CHECKPOINT_WAL_BYTES were written since the last (~60 ms). All of these hold PGlite's one
@@ -14,9 +15,10 @@
 // route does yet) cascades to its deployments, runs, their logs and its events, rows updated in place
 // (a serving's request count, a schedule's ticks) leave dead versions, and every table's rows must be
 // frozen by a vacuum before the transaction counter wraps around (~2 billion write transactions). So
-// the first pass, and one every TABLES_EVERY_MS after, also vacuums the tables autovacuum would pick.
-// Not the whole store: a first vacuum of a large append-only table reads all of it, even with nothing
-// to clear.
+// the first pass, and one every TABLES_EVERY_MS after, also vacuums and analyzes the tables
+// autovacuum would pick. Not the whole store: a first vacuum of a large append-only table reads all
+// of it, even with nothing to clear. The steps of a pass are separate statements with other work let
+// in between them.
 import { sql } from "drizzle-orm";
 import { rowsOf } from "./migrations.ts";
 import type { Store } from "./open-store.ts";
@@ -36,6 +38,16 @@ const TABLES_EVERY_MS = 10 * 60_000;
 const DEAD_MIN = 50;
 const DEAD_SHARE = 0.2;
 const FREEZE_MAX_AGE = 200_000_000;
+// ...and analyze: rows changed since the last over 50 + 10% of the live ones.
+const CHANGED_MIN = 50;
+const CHANGED_SHARE = 0.1;
+/** The runs' columns statements look runs up by (the planner's statistics are about these). */
+const RUNS_PLANNED_COLUMNS = ["id", "workspace_id", "deployment_id", "version_id", "status", "worker_id", "created_at", "scheduled_for", "lease_expires_at", "schedule_id", "trace_id"];
+
+/** Let other work (requests) run between the statements of a pass. */
+const yieldTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+const identifiers = (names: string[]) => sql.join(names.map((n) => sql.identifier(n)), sql`, `);
 
 export class StoreUpkeep {
   private finished = 0;
@@ -84,16 +96,25 @@ export class StoreUpkeep {
       this.lastAt = Date.now();
       try {
         const tables = ["runs", "workers"];
+        let others: string[] = [];
         if (this.tablesDue) {
           this.tablesAt = Date.now();
-          tables.push(...(await this.othersToVacuum()));
+          const due = await this.othersDue();
+          tables.push(...due.vacuum);
+          others = due.analyze;
         }
-        await this.store.db.execute(sql`vacuum ${sql.join(tables.map((t) => sql.identifier(t)), sql`, `)}`);
+        await this.store.db.execute(sql`vacuum ${identifiers(tables)}`);
         if (this.runsAtAnalyze === undefined || this.sinceAnalyze >= Math.max(ANALYZE_MIN, ANALYZE_SHARE * this.runsAtAnalyze)) {
           this.sinceAnalyze = 0;
-          await this.store.db.execute(sql`analyze`);
+          await yieldTurn();
+          await this.store.db.execute(sql`analyze runs (${identifiers(RUNS_PLANNED_COLUMNS)})`);
           this.runsAtAnalyze = await this.runsEstimate();
         }
+        if (others.length > 0) {
+          await yieldTurn();
+          await this.store.db.execute(sql`analyze ${identifiers(others)}`);
+        }
+        await yieldTurn();
         const wal = await this.walPosition();
         if (wal - (this.walAtCheckpoint ?? 0) >= (this.o.checkpointWalBytes ?? CHECKPOINT_WAL_BYTES)) {
           await this.store.db.execute(sql`checkpoint`);
@@ -112,15 +133,19 @@ export class StoreUpkeep {
     await this.running;
   }
 
-  /** Tables besides runs and workers that autovacuum would vacuum now. */
-  private async othersToVacuum(): Promise<string[]> {
+  /** Tables besides runs and workers that autovacuum would vacuum, and those it would analyze, now. */
+  private async othersDue(): Promise<{ vacuum: string[]; analyze: string[] }> {
     // This backend's counts since its last report reach the statistics at the end of the next statement.
     await this.store.db.execute(sql`select pg_stat_force_next_flush()`);
     const res = await this.store.db.execute(sql`
-      select s.relname as name from pg_stat_user_tables s join pg_class c on c.oid = s.relid
-      where s.schemaname = current_schema() and s.relname not in ('runs', 'workers')
-        and (s.n_dead_tup > ${DEAD_MIN}::float8 + ${DEAD_SHARE}::float8 * s.n_live_tup or age(c.relfrozenxid) > ${this.o.freezeMaxAge ?? FREEZE_MAX_AGE}::int)`);
-    return rowsOf<{ name: string }>(res).map((r) => r.name);
+      select s.relname as name,
+        (s.n_dead_tup > ${DEAD_MIN}::float8 + ${DEAD_SHARE}::float8 * s.n_live_tup or age(c.relfrozenxid) > ${this.o.freezeMaxAge ?? FREEZE_MAX_AGE}::int) as vacuum,
+        (s.n_mod_since_analyze > ${CHANGED_MIN}::float8 + ${CHANGED_SHARE}::float8 * s.n_live_tup) as analyze
+      from pg_stat_user_tables s join pg_class c on c.oid = s.relid
+      where s.schemaname = current_schema() and s.relname <> 'runs'`);
+    const rows = rowsOf<{ name: string; vacuum: boolean; analyze: boolean }>(res);
+    // Workers are vacuumed at every pass anyway.
+    return { vacuum: rows.filter((r) => r.vacuum && r.name !== "workers").map((r) => r.name), analyze: rows.filter((r) => r.analyze).map((r) => r.name) };
   }
 
   private async walPosition(): Promise<number> {

@@ -111,6 +111,29 @@ describe("embedded store upkeep", () => {
     for (const t of ["spans", "tokens", "schedules"]) assert.equal(after[t]!.vacuums, before[t]!.vacuums + 1, `${t} vacuumed`);
   });
 
+  it("the runs' statistics cover the columns statements look runs up by, not their payloads; other changed tables are analyzed in the tables pass", async () => {
+    const columns = async (table: string) => rowsOf<{ name: string }>(await store.db.execute(sql`select attname as name from pg_stats where schemaname = current_schema() and tablename = ${table}`)).map((r) => r.name);
+    const analyzeCount = async (table: string) => Number(rowsOf<{ n: string }>(await store.db.execute(sql`select analyze_count as n from pg_stat_user_tables where relname = ${table}`))[0]!.n);
+    const ws = await store.ensureWorkspace("upkeep-stats");
+    const { deployment, version } = await store.upsertDeploymentVersion({ workspaceId: ws.id, name: "job", type: "job", kind: "fn", contentHash: "h-upkeep-stats", lockfileHash: null, manifest: {}, bundleBytes: 1 });
+    const runs = await store.createRuns(Array.from({ length: 200 }, (_, i) => ({ workspaceId: ws.id, deploymentId: deployment.id, versionId: version.id, args: [{ big: "x".repeat(100), i }] })));
+    for (const r of runs.slice(0, 100)) await store.addEvent({ workspaceId: ws.id, kind: "deployment.updated", message: `event for ${r.id}` });
+    await store.db.execute(sql`select pg_stat_force_next_flush()`);
+    const eventsBefore = await analyzeCount("events");
+    const upkeep = new StoreUpkeep(store, { tablesEveryMs: 0 });
+    upkeep.noteFinished(1_000_000);
+    await upkeep.pass();
+    const runColumns = await columns("runs");
+    for (const c of ["status", "deployment_id", "workspace_id", "worker_id", "created_at"]) assert.ok(runColumns.includes(c), `runs.${c} has statistics (${runColumns.join(", ")})`);
+    for (const c of ["args", "result", "error"]) assert.ok(!runColumns.includes(c), `runs.${c} is not sampled`);
+    await store.db.execute(sql`select pg_stat_force_next_flush()`);
+    assert.equal(await analyzeCount("events"), eventsBefore + 1, "events changed enough: analyzed");
+    await upkeep.pass();
+    await store.db.execute(sql`select pg_stat_force_next_flush()`);
+    assert.equal(await analyzeCount("events"), eventsBefore + 1, "unchanged since: not analyzed again");
+    await upkeep.stop();
+  });
+
   it("a failing pass is logged, not thrown", async () => {
     const broken = { db: { execute: async () => Promise.reject(new Error("the store went away")) } } as unknown as Store;
     const lines: string[] = [];
