@@ -8,6 +8,11 @@ import type { OperatorState } from "./state.ts";
 import { childEntries } from "./tree.ts";
 
 const tracingOff = process.env.NBOX_TRACE === "0";
+// The engine's own promise and `then`, whatever the global `Promise` is now (an app may swap in a
+// library's): its reactions run in the trace context they were attached in, which the settle
+// callbacks below rely on. An async function always returns one of these.
+const NativePromise = (async () => {})().constructor as PromiseConstructor;
+const nativeThen = NativePromise.prototype.then;
 
 export function stateOf(op: Operator): OperatorState {
   return (op as any)[OPERATOR_STATE] as OperatorState;
@@ -75,7 +80,7 @@ function finish(tracer: Tracer, frame: CallFrame, err: unknown): void {
 function settledOk(value: unknown): unknown {
   const tracer = getTracer();
   const frame = tracer.currentFrame() as CallFrame;
-  finish(tracer, frame, undefined);
+  endQuietly(tracer, frame, undefined);
   frame.join?.ok(frame.index, value);
   return value;
 }
@@ -83,18 +88,27 @@ function settledOk(value: unknown): unknown {
 function settledErr(err: unknown): unknown {
   const tracer = getTracer();
   const frame = tracer.currentFrame() as CallFrame;
-  finish(tracer, frame, err ?? new Error("forward rejected with undefined"));
+  endQuietly(tracer, frame, err ?? new Error("forward rejected with undefined"));
   // A fan-out's item hands its failure to the fan-out; this promise is nobody's, so it must not reject.
   if (frame.join) return frame.join.fail(frame.index, err);
   throw err;
+}
+
+/** Tracing is bookkeeping: a failure to end a span must not replace the call's outcome or strand a fan-out. */
+function endQuietly(tracer: Tracer, frame: CallFrame, err: unknown): void {
+  try {
+    finish(tracer, frame, err);
+  } catch (e) {
+    process.emitWarning(`nbox tracing: a span could not be ended (${e instanceof Error ? e.message : String(e)})`);
+  }
 }
 
 /** Runs inside the call's frame: `forward`, and for a thenable result the settle callbacks. */
 function callForward(op: any, args: unknown[]): unknown {
   const out = op.forward(...args);
   if (!isThenable(out)) return out;
-  // A native promise is chained directly: Promise.resolve() around it would add a tick.
-  return (out instanceof Promise ? out : Promise.resolve(out)).then(settledOk, settledErr);
+  // A native promise is chained directly: wrapping it would add a tick.
+  return nativeThen.call(out instanceof NativePromise ? out : NativePromise.resolve(out), settledOk, settledErr);
 }
 
 function isThenable(x: unknown): x is PromiseLike<unknown> {
@@ -109,9 +123,9 @@ function isThenable(x: unknown): x is PromiseLike<unknown> {
 export function invoke(op: Operator, args: unknown[]): Promise<any> {
   if (tracingOff) {
     try {
-      return Promise.resolve((op as any).forward(...args));
+      return NativePromise.resolve((op as any).forward(...args));
     } catch (err) {
-      return Promise.reject(err);
+      return NativePromise.reject(err);
     }
   }
   const tracer = getTracer();
@@ -120,13 +134,13 @@ export function invoke(op: Operator, args: unknown[]): Promise<any> {
   try {
     out = tracer.runInFrame(frame, callForward, op, args);
   } catch (err) {
-    finish(tracer, frame, err ?? new Error("forward threw undefined"));
-    return Promise.reject(err);
+    endQuietly(tracer, frame, err ?? new Error("forward threw undefined"));
+    return NativePromise.reject(err);
   }
   // A thenable result came back chained to the settle callbacks (a promise of ours).
   if (isThenable(out)) return out as Promise<unknown>;
-  finish(tracer, frame, undefined);
-  return Promise.resolve(out);
+  endQuietly(tracer, frame, undefined);
+  return NativePromise.resolve(out);
 }
 
 /**
@@ -136,10 +150,15 @@ export function invoke(op: Operator, args: unknown[]): Promise<any> {
  * once, so what each one holds is what the fan-out costs.
  */
 export function invokeAll(op: Operator, total: number, argsOf: (index: number) => unknown[]): Promise<unknown[]> {
-  if (tracingOff) return Promise.all(Array.from({ length: total }, (_, i) => invoke(op, argsOf(i))));
-  return new Promise((resolve, reject) => {
+  return new NativePromise((resolve, reject) => {
     const join = new Join(total, resolve, reject);
     if (total === 0) return resolve([]);
+    if (tracingOff) {
+      for (let i = 0; i < total; i++) {
+        nativeThen.call(invoke(op, argsOf(i)), (v: unknown) => join.ok(i, v), (err: unknown) => join.fail(i, err));
+      }
+      return;
+    }
     const tracer = getTracer();
     for (let i = 0; i < total; i++) {
       const frame = enter(tracer, op, join, i);
@@ -147,12 +166,12 @@ export function invokeAll(op: Operator, total: number, argsOf: (index: number) =
       try {
         out = tracer.runInFrame(frame, callForward, op, argsOf(i));
       } catch (err) {
-        finish(tracer, frame, err ?? new Error("forward threw undefined"));
+        endQuietly(tracer, frame, err ?? new Error("forward threw undefined"));
         join.fail(i, err);
         continue;
       }
       if (isThenable(out)) continue; // told through the settle callbacks
-      finish(tracer, frame, undefined);
+      endQuietly(tracer, frame, undefined);
       join.ok(i, out);
     }
   });

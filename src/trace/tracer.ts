@@ -28,9 +28,14 @@ export interface StartOptions {
   parent?: TraceParent | null;
 }
 
+/** What a span keeps of an error; never throws (a hostile error's getters must not fail the traced call). */
 function errorInfo(err: unknown): Span["error"] {
-  if (err instanceof Error) return { name: err.name, message: err.message, stack: err.stack };
-  return { name: "NonError", message: String(err) };
+  try {
+    if (err instanceof Error) return { name: String(err.name), message: String(err.message), stack: err.stack === undefined ? undefined : String(err.stack) };
+    return { name: "NonError", message: String(err) };
+  } catch {
+    return { name: "Error", message: "an error whose fields could not be read" };
+  }
 }
 
 export class Tracer {

@@ -138,7 +138,8 @@ export class ServingProcess {
     if (!this.listener) throw new Error(`serving ${this.config.name} is not loaded`);
     this.inflight++;
     try {
-      // Over when the answer is written or the caller went away, whichever comes first.
+      // Over once the app is done with it and the response is finished (or its caller went away):
+      // a process being replaced is stopped only after the calls it is answering.
       await Promise.all([this.listener(req, res), finished(res).catch(() => {})]);
     } finally {
       this.inflight--;
