@@ -98,8 +98,9 @@ export class StoreUpkeep {
         const tables = ["runs", "workers"];
         let others: string[] = [];
         if (this.tablesDue) {
+          const first = this.tablesAt === 0;
           this.tablesAt = Date.now();
-          const due = await this.othersDue();
+          const due = await this.othersDue(first);
           tables.push(...due.vacuum);
           others = due.analyze;
         }
@@ -133,14 +134,20 @@ export class StoreUpkeep {
     await this.running;
   }
 
-  /** Tables besides runs and workers that autovacuum would vacuum, and those it would analyze, now. */
-  private async othersDue(): Promise<{ vacuum: string[]; analyze: string[] }> {
+  /**
+   * Tables besides runs and workers that autovacuum would vacuum, and those it would analyze, now.
+   * The change counters start from zero at every start of the store, so a first pass also analyzes
+   * tables holding rows that were never analyzed (a platform restarted more often than the tables
+   * pass runs would otherwise never give them statistics).
+   */
+  private async othersDue(first: boolean): Promise<{ vacuum: string[]; analyze: string[] }> {
     // This backend's counts since its last report reach the statistics at the end of the next statement.
     await this.store.db.execute(sql`select pg_stat_force_next_flush()`);
     const res = await this.store.db.execute(sql`
       select s.relname as name,
         (s.n_dead_tup > ${DEAD_MIN}::float8 + ${DEAD_SHARE}::float8 * s.n_live_tup or age(c.relfrozenxid) > ${this.o.freezeMaxAge ?? FREEZE_MAX_AGE}::int) as vacuum,
-        (s.n_mod_since_analyze > ${CHANGED_MIN}::float8 + ${CHANGED_SHARE}::float8 * s.n_live_tup) as analyze
+        (s.n_mod_since_analyze > ${CHANGED_MIN}::float8 + ${CHANGED_SHARE}::float8 * s.n_live_tup
+          or (${first}::boolean and c.reltuples <> 0 and not exists (select 1 from pg_statistic st where st.starelid = c.oid))) as analyze
       from pg_stat_user_tables s join pg_class c on c.oid = s.relid
       where s.schemaname = current_schema() and s.relname <> 'runs'`);
     const rows = rowsOf<{ name: string; vacuum: boolean; analyze: boolean }>(res);

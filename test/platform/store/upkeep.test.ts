@@ -134,6 +134,24 @@ describe("embedded store upkeep", () => {
     await upkeep.stop();
   });
 
+  it("after a restart (change counters start from zero), the first pass analyzes tables with rows and no statistics", async () => {
+    const dir2 = mkdtempSync(join(tmpdir(), "nbox-upkeep-restart-"));
+    try {
+      let s2 = await openStore({ dataDir: dir2 });
+      const ws = await s2.ensureWorkspace("restart");
+      for (let i = 0; i < 30; i++) await s2.addEvent({ workspaceId: ws.id, kind: "deployment.updated", message: `event ${i}` });
+      await s2.close();
+      s2 = await openStore({ dataDir: dir2 });
+      const statsRows = async () => Number(rowsOf<{ n: string }>(await s2.db.execute(sql`select count(*) as n from pg_stats where schemaname = current_schema() and tablename = 'events'`))[0]!.n);
+      assert.equal(await statsRows(), 0, "never analyzed");
+      await new StoreUpkeep(s2).pass(); // 30 changed rows would not reach autovacuum's rule, and the counters restarted anyway
+      assert.ok((await statsRows()) > 0, "the first pass gave events statistics");
+      await s2.close();
+    } finally {
+      rmSync(dir2, { recursive: true, force: true });
+    }
+  });
+
   it("a failing pass is logged, not thrown", async () => {
     const broken = { db: { execute: async () => Promise.reject(new Error("the store went away")) } } as unknown as Store;
     const lines: string[] = [];
