@@ -1,8 +1,9 @@
-// The HTTP app of one serving (its routes). It runs in the platform's process; the instance lives
-// in the child runtime, and every operation on it is one call over IPC (runtime/protocol.ts). The
-// instance's FIFO and call timeouts live in the child, next to the instance (runtime/target.ts).
-// The platform proxy in front of it does auth and routing; this app trusts only requests that
-// carry the per-process secret. Chained so `typeof app` carries the routes.
+// The HTTP app of one serving (its routes). It runs in the worker's process, which hands it the
+// requests the control plane's proxy checked and routed; the instance lives in the child runtime,
+// and every operation on it is one call over IPC (runtime/protocol.ts). The instance's FIFO and
+// call timeouts live in the child, next to the instance (runtime/target.ts). With `secret` set,
+// requests without it are refused (an app served where others could reach it). Chained so
+// `typeof app` carries the routes.
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { Hono, type Context } from "hono";
