@@ -254,9 +254,52 @@ export interface MigrateResult {
  * A transaction-scoped advisory lock, keyed by schema name, makes two processes starting at
  * once on the same Postgres take turns: the second one sees the versions the first recorded.
  */
-export async function migrate(db: Db, now: () => number = Date.now): Promise<MigrateResult> {
+export interface MigrateOptions {
+  /** How long one statement of a migration may wait for a lock another session holds (default 10 s). */
+  lockTimeoutMs?: number;
+  /** Tries before giving up on locks held elsewhere (default 5, a growing pause between them). */
+  attempts?: number;
+}
+
+const MIGRATION_LOCK_TIMEOUT_MS = 10_000;
+const MIGRATION_ATTEMPTS = 5;
+/** Postgres's code for a lock not taken within `lock_timeout`. */
+const LOCK_NOT_AVAILABLE = "55P03";
+
+/**
+ * Bring the schema to LATEST_VERSION, in one transaction under an advisory lock (control planes
+ * starting together migrate once). A migration that alters a table waits for every session using
+ * it, and every statement on that table then queues behind the migration: on a shared Postgres,
+ * one long transaction elsewhere would stall the whole cluster. So a migration's statements wait
+ * at most `lockTimeoutMs` for their locks, and the migration is tried again a few times before it
+ * fails saying what held it up.
+ */
+export async function migrate(db: Db, now: () => number = Date.now, o: MigrateOptions = {}): Promise<MigrateResult> {
+  const lockTimeoutMs = o.lockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS;
+  const attempts = o.attempts ?? MIGRATION_ATTEMPTS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrateOnce(db, now, lockTimeoutMs);
+    } catch (err) {
+      if (!isLockNotAvailable(err)) throw err;
+      if (attempt >= attempts) {
+        throw new Error(
+          `could not update the database schema to version ${LATEST_VERSION}: another session held a table lock it needs for more than ` +
+            `${lockTimeoutMs} ms, ${attempts} times (a long transaction, or a control plane of an earlier release busy on the tables). ` +
+            `Let it finish or stop it (pg_stat_activity and pg_locks show who holds what), then start again.`,
+          { cause: err },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** (attempt - 1))));
+    }
+  }
+}
+
+async function migrateOnce(db: Db, now: () => number, lockTimeoutMs: number): Promise<MigrateResult> {
   return db.transaction(async (tx) => {
     await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext('nbox_migrations:' || current_schema()))`);
+    // After the advisory lock: waiting for another control plane's migration is fine.
+    await tx.execute(sql.raw(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(lockTimeoutMs))}`));
     await tx.execute(
       sql`CREATE TABLE IF NOT EXISTS nbox_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)`,
     );
@@ -275,6 +318,14 @@ export async function migrate(db: Db, now: () => number = Date.now): Promise<Mig
     }
     return { applied, version: LATEST_VERSION };
   });
+}
+
+/** The error (or one it wraps: the ORM wraps the driver's) is Postgres's lock timeout. */
+function isLockNotAvailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { code?: unknown }).code === LOCK_NOT_AVAILABLE) return true;
+  }
+  return false;
 }
 
 /** `execute` returns `{ rows }` on both drivers; keep the one place that knows it. */

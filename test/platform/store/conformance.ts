@@ -10,7 +10,7 @@ import { LOG_LINE_OVERHEAD_BYTES } from "../../../src/platform/store/logs-repo.t
 
 /** A fresh, empty location (temp dir / schema) that stores can be opened on, one after another or at once. */
 export interface StoreHarness {
-  open(opts?: { now?: () => number; onQuery?: (query: string, params: unknown[]) => void }): Promise<Store>;
+  open(opts?: { now?: () => number; onQuery?: (query: string, params: unknown[]) => void; migrate?: boolean }): Promise<Store>;
   /** Whether two stores may be open on the location at the same time (Postgres: yes; PGlite: no). */
   readonly shared: boolean;
   dispose(): Promise<void>;
