@@ -10,8 +10,8 @@ import { Readable } from "node:stream";
 import { bodylessRefusal, downstreamHeaders, upstreamHeaders } from "./proxy-headers.ts";
 import type { WireError } from "../contract/wire-error.ts";
 
-/** Where the upstream listens: a TCP address, or a unix socket. */
-export type UpstreamAddress = { socketPath: string } | { host: string; port: number };
+/** Where the upstream (a worker's listener) listens. */
+export type UpstreamAddress = { host: string; port: number };
 
 export interface Upstream {
   address: UpstreamAddress;

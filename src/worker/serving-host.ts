@@ -10,12 +10,13 @@ import type { z } from "@hono/zod-openapi";
 import type { ServingAssignment } from "../contract/routes-worker.ts";
 import { SECRET_HEADER } from "../serving-proxy/proxy-headers.ts";
 import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_STARTUP_TIMEOUT_MS, type ServingChildConfig } from "./serving/config.ts";
-import { ServingProcess, ServingStartError } from "./serving/serving-process.ts";
+import { ServingProcess, ServingStartError, UNRESPONSIVE } from "./serving/serving-process.ts";
 import type { ServingStatus } from "../contract/vocabulary.ts";
 import type { BundleManifest } from "../bundle/index.ts";
 import type { RuntimeLauncher } from "./launcher.ts";
 import type { ReportBatcher } from "./report-batcher.ts";
 import type { Versions } from "./versions.ts";
+import { sleep } from "../lib/pause.ts";
 
 type Assignment = z.output<typeof ServingAssignment>;
 
@@ -30,7 +31,6 @@ export interface ServingHostOptions {
   maxBodyBytes: number;
 }
 
-const UNRESPONSIVE = "unresponsive";
 const STABLE_MS = 30_000;
 const REQUEST_FLUSH_MS = 250;
 
@@ -354,6 +354,6 @@ export function downstreamPath(raw: string): string {
 async function drainThenKill(proc: ServingProcess, reason: string, maxMs = 5_000): Promise<void> {
   proc.killReason ??= reason; // no restart when it exits
   const until = Date.now() + maxMs;
-  while (proc.inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  while (proc.inflight > 0 && Date.now() < until) await sleep(50);
   await proc.kill(reason);
 }

@@ -1,10 +1,8 @@
 // The HTTP app of one serving (its routes). It runs in the worker's process, which hands it the
 // requests the control plane's proxy checked and routed; the instance lives in the child runtime,
 // and every operation on it is one call over IPC (runtime/protocol.ts). The instance's FIFO and
-// call timeouts live in the child, next to the instance (runtime/target.ts). With `secret` set,
-// requests without it are refused (an app served where others could reach it). Chained so
-// `typeof app` carries the routes.
-import { timingSafeEqual } from "node:crypto";
+// call timeouts live in the child, next to the instance (runtime/target.ts). It has no socket of its
+// own: nothing reaches it but the worker's listener. Chained so `typeof app` carries the routes.
 import type { IncomingMessage } from "node:http";
 import { Hono, type Context } from "hono";
 import { fromWire, toWire } from "../../codec/index.ts";
@@ -12,7 +10,6 @@ import type { CallOp } from "../runtime/protocol.ts";
 import type { CallOptions, CallResult } from "../runtime/runtime-process.ts";
 import { reachable, whoAreYou, type MethodInfo, type SurfaceInfo } from "../runtime/surface.ts";
 import { CallArgs } from "./call-args.ts";
-import { SECRET_HEADER } from "../../serving-proxy/proxy-headers.ts";
 import { openApiFor } from "./openapi.ts";
 import { errBody, okBody, requestEncoding, responseEncoding, ServingError, statusOf, TAGGED_JSON, type ValueEncoding } from "./wire.ts";
 
@@ -23,21 +20,12 @@ export interface ServingAppOptions {
   surface: SurfaceInfo;
   meta: { name: string; kind: string; version: string };
   maxBodyBytes: number;
-  /** When set, requests without this value in `SECRET_HEADER` get 403. */
-  secret?: string;
   publicUrl?: string;
   /** The error a call answers with when the runtime died under it (default: 503 WORKER_CRASHED). */
   crashError?: (wire: unknown) => ServingError;
 }
 
 const NDJSON = { "content-type": "application/x-ndjson; charset=utf-8", "cache-control": "no-store" };
-
-function sameSecret(a: string | undefined, b: string): boolean {
-  if (a === undefined) return false;
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
 
 const tooLarge = (max: number) => new ServingError("PAYLOAD_TOO_LARGE", `request body is larger than the limit of ${max} bytes`);
 
@@ -170,9 +158,6 @@ export function createServingApp(o: ServingAppOptions) {
 
   const app = new Hono()
     .use("*", async (c, next) => {
-      if (o.secret !== undefined && !sameSecret(c.req.header(SECRET_HEADER), o.secret)) {
-        return c.json(errBody(new ServingError("FORBIDDEN", "requests reach a serving only through the platform")), 403);
-      }
       // A declared length over the limit: 413 before reading (chunked bodies are counted in readBody).
       if (Number(c.req.header("content-length") ?? 0) > o.maxBodyBytes) return c.json(errBody(tooLarge(o.maxBodyBytes)), 413);
       await next();

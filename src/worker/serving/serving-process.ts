@@ -19,7 +19,7 @@ import { ServingError, type WireError } from "./wire.ts";
 
 const TAIL_LINES = 40;
 /** The reason the serving host kills a child whose event loop stopped answering. */
-const UNRESPONSIVE = "unresponsive";
+export const UNRESPONSIVE = "unresponsive";
 
 export class ServingStartError extends Error {
   override name = "ServingStartError";

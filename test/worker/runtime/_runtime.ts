@@ -4,10 +4,7 @@ import type { OperatorKind } from "../../../src/operator/locate.ts";
 import { RuntimeProcess, type CallResult } from "../../../src/worker/runtime/runtime-process.ts";
 import type { SurfaceInfo } from "../../../src/worker/runtime/surface.ts";
 import { createServingApp, type ServingAppOptions } from "../../../src/worker/serving/app.ts";
-import { SECRET_HEADER } from "../../../src/serving-proxy/proxy-headers.ts";
 import type { TempProject } from "../../platform/executor/_project.ts";
-
-export const SECRET = "s3cret";
 
 /** A serving-mode runtime for `exportName`, loaded and ready, with the surface it reported. */
 export async function servingRuntime(
@@ -25,11 +22,11 @@ export async function servingRuntime(
 
 /** The serving app in this process over a ready runtime (no socket, no platform): `app.request()`. */
 export function appOver(rt: RuntimeProcess, surface: SurfaceInfo, name: string, o: Partial<ServingAppOptions> = {}) {
-  return createServingApp({ runtime: rt, surface, meta: { name, kind: "class", version: "v1" }, maxBodyBytes: 1024, secret: SECRET, ...o });
+  return createServingApp({ runtime: rt, surface, meta: { name, kind: "class", version: "v1" }, maxBodyBytes: 1024, ...o });
 }
 
-export const post = (body: unknown) => ({ method: "POST", headers: { [SECRET_HEADER]: SECRET, "content-type": "application/json" }, body: JSON.stringify(body) });
-export const get = { headers: { [SECRET_HEADER]: SECRET } };
+export const post = (body: unknown) => ({ method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+export const get = { headers: {} };
 
 /** The value of a successful call, or a failure naming what went wrong. */
 export function ok(r: CallResult): unknown {
