@@ -6,6 +6,7 @@ import { open } from "node:fs/promises";
 import { Readable, pipeline } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { UnsafeBundleError } from "./errors.ts";
+import { nextTurn } from "../lib/pause.ts";
 
 /** Path of a .tgz / .tar file, or its bytes. */
 export type BundleSource = string | Uint8Array;
@@ -81,7 +82,7 @@ export class ChunkReader {
   async #fill(): Promise<boolean> {
     // Buffered data resolves reads as microtasks, which never let other requests in: yield now and then.
     if (performance.now() - this.#sliceStart > SLICE_MS) {
-      await new Promise((r) => setImmediate(r));
+      await nextTurn();
       this.#sliceStart = performance.now();
     }
     while (this.#off >= this.#chunk.length) {

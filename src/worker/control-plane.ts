@@ -8,6 +8,7 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { NboxError } from "../errors.ts";
 import type { ApiArgs, ApiOutput, RouteKey } from "../remote/api-types.ts";
 import { PlatformClient } from "../remote/client.ts";
+import { sleep } from "../lib/pause.ts";
 
 type WorkerRoute = Extract<RouteKey, `${string} /worker/${string}`>;
 
@@ -42,7 +43,7 @@ export class ControlPlane {
         if (!isTransient(err) || signal?.aborted) throw err;
         // Said once per call, after a few seconds: an internal error names a reference to find in the control plane's log.
         if (attempt === PERSIST_SAY_AFTER) console.error(`[nbox worker] ${route} keeps failing (${(err as Error).message}); trying again every ${MAX_RETRY_MS / 1000} s`);
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay);
         delay = Math.min(delay * 2, MAX_RETRY_MS);
       }
     }

@@ -5,6 +5,7 @@ import type { ControlPlane } from "./control-plane.ts";
 import { PREFETCH_PER_SLOT, prefetchCap } from "./prefetch.ts";
 import type { WorkerLoad } from "./report-batcher.ts";
 import type { RunExecutor, RunRow } from "./run-executor.ts";
+import { sleep } from "../lib/pause.ts";
 
 // Runs claimed ahead per slot: one claim statement feeds several calls. While claims come back full
 // (a deep queue) and calls are short, the number doubles up to the cap of prefetch.ts, so a large
@@ -77,12 +78,12 @@ export class RunLoop {
     this.stopped = true;
     this.executor.stopping = true;
     this.claimAbort.abort();
-    while (this.pumping) await new Promise((r) => setTimeout(r, 10));
+    while (this.pumping) await sleep(10);
     // Claimed but never started: straight back to the queue, same attempt.
     await Promise.all(this.ready.splice(0).map((run) => this.executor.release(run)));
     this.executor.abortAll();
     const deadline = Date.now() + STOP_DRAIN_MS;
-    while (this.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while (this.active > 0 && Date.now() < deadline) await sleep(10);
     await this.executor.drain();
   }
 
@@ -150,7 +151,7 @@ export class RunLoop {
     } catch (err) {
       if (this.stopped) return [];
       console.error(`[nbox worker] claim failed: ${(err as Error).message}`);
-      await new Promise((r) => setTimeout(r, CLAIM_RETRY_MS));
+      await sleep(CLAIM_RETRY_MS);
       return [];
     }
   }

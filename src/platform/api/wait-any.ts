@@ -8,6 +8,7 @@ import type { Watch } from "../wait-watches.ts";
 import { MAX_WAIT_IDS } from "../../contract/routes-runs.ts";
 import { NboxError } from "../../errors.ts";
 import { hearsEveryFinish, storeRechecks } from "./wait.ts";
+import { sleep } from "../../lib/pause.ts";
 
 // Gathering a burst of finishes: 1 ms per this many watched runs, at most BURST_MAX_MS.
 const BURST_IDS_PER_MS = 50;
@@ -121,7 +122,7 @@ async function answerFrom(ctx: PlatformContext, watch: Watch, prior: Cursor | nu
     if (watch.heard.size > 0) {
       // Runs of a fan-out finish in bursts: gather more before answering (longer for more watched
       // runs: a large fan-out wants throughput, one run wants its answer now).
-      await new Promise((r) => setTimeout(r, Math.min(BURST_MAX_MS, ids.length / BURST_IDS_PER_MS)));
+      await sleep(Math.min(BURST_MAX_MS, ids.length / BURST_IDS_PER_MS));
       done = await answer(watch.take());
     } else if (rechecked && Date.now() - quietSince >= recheckMs) {
       // Nothing heard: runs finished through another control plane announce themselves only here.

@@ -4,6 +4,7 @@
 // PGlite's extended protocol runs one statement per query.
 import { sql } from "drizzle-orm";
 import type { Db } from "./db.ts";
+import { sleep } from "../../lib/pause.ts";
 
 export const STATEMENT_BREAKPOINT = "--> statement-breakpoint";
 
@@ -290,7 +291,7 @@ export async function migrate(db: Db, now: () => number = Date.now, o: MigrateOp
           { cause: err },
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** (attempt - 1))));
+      await sleep(Math.min(5_000, 250 * 2 ** (attempt - 1)));
     }
   }
 }

@@ -22,6 +22,7 @@
 import { sql } from "drizzle-orm";
 import { rowsOf } from "./migrations.ts";
 import type { Store } from "./open-store.ts";
+import { nextTurn } from "../../lib/pause.ts";
 
 const CHECK_EVERY_MS = 5_000;
 /** Vacuum once this many runs finished since the last pass, or after AT_LEAST_EVERY_MS if any did. */
@@ -43,9 +44,6 @@ const CHANGED_MIN = 50;
 const CHANGED_SHARE = 0.1;
 /** The runs' columns statements look runs up by (the planner's statistics are about these). */
 const RUNS_PLANNED_COLUMNS = ["id", "workspace_id", "deployment_id", "version_id", "status", "worker_id", "created_at", "scheduled_for", "lease_expires_at", "schedule_id", "trace_id"];
-
-/** Let other work (requests) run between the statements of a pass. */
-const yieldTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const identifiers = (names: string[]) => sql.join(names.map((n) => sql.identifier(n)), sql`, `);
 
@@ -107,15 +105,15 @@ export class StoreUpkeep {
         await this.store.db.execute(sql`vacuum ${identifiers(tables)}`);
         if (this.runsAtAnalyze === undefined || this.sinceAnalyze >= Math.max(ANALYZE_MIN, ANALYZE_SHARE * this.runsAtAnalyze)) {
           this.sinceAnalyze = 0;
-          await yieldTurn();
+          await nextTurn();
           await this.store.db.execute(sql`analyze runs (${identifiers(RUNS_PLANNED_COLUMNS)})`);
           this.runsAtAnalyze = await this.runsEstimate();
         }
         if (others.length > 0) {
-          await yieldTurn();
+          await nextTurn();
           await this.store.db.execute(sql`analyze ${identifiers(others)}`);
         }
-        await yieldTurn();
+        await nextTurn();
         const wal = await this.walPosition();
         if (wal - (this.walAtCheckpoint ?? 0) >= (this.o.checkpointWalBytes ?? CHECKPOINT_WAL_BYTES)) {
           await this.store.db.execute(sql`checkpoint`);

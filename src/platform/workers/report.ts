@@ -10,6 +10,7 @@ import type { PlatformContext } from "../context.ts";
 import type { SpanInput } from "../store/spans-repo.ts";
 import type { RunRow } from "../store/schema.ts";
 import { isStoreUnavailable, passOverUnlessUnavailable as passOver } from "../store/unavailable.ts";
+import { nextTurn } from "../../lib/pause.ts";
 
 const SPAN_FLUSH_MS = 50;
 /** Spans per statement (about 2 ms of the embedded store's time each). */
@@ -116,7 +117,7 @@ export class ReportWriter {
    */
   private async write(batch: SpanInput[]): Promise<void> {
     for (let i = 0; i < batch.length; i += SPAN_CHUNK) {
-      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      if (i > 0) await nextTurn();
       await this.ctx.store.insertSpans(batch.slice(i, i + SPAN_CHUNK)).catch((err: unknown) => console.error("[nbox] could not store spans:", err));
     }
   }
