@@ -201,6 +201,8 @@ async function jobCall(msg: CallMessage, t: LoadedTarget): Promise<void> {
   tracer.setProcessParent(null);
   if (call.marked) writeMarker("end", msg.id);
   result(msg.id, outcome, call.marked);
+  // Nothing else can join a job's result (one call at a time): out now, not at the end of the turn.
+  outbox.flush();
 }
 
 process.on("message", (envelope: unknown) => {

@@ -207,6 +207,9 @@ export class RuntimeProcess {
 
   private send(msg: ParentMessage): void {
     this.outbox.push(msg);
+    // A job process gets one call at a time: nothing would join it in the batch, and waiting for
+    // the end of the event-loop turn only delays the call.
+    if (this.mode === "job") this.outbox.flush();
   }
 
   private write(batch: Envelope<ParentMessage>): void {

@@ -15,6 +15,8 @@ import { Worker } from "node:worker_threads";
 
 export class Printer {
   quiet() { return 1; }
+  /** Returns, and the process dies in the very next turn of its event loop. */
+  killedNextTurn() { setImmediate(() => process.kill(process.pid, "SIGKILL")); return "answered"; }
   /** Everything the process was started with, as user code can read it. */
   environ() { return readFileSync("/proc/self/environ", "utf8"); }
   file(tag: string) { writeFileSync(1, "file " + tag + "\\n"); return tag; }
@@ -338,6 +340,19 @@ describe("child runtime, job mode", () => {
       assert.equal(begins(), 2, "the call that started a worker thread is framed");
       await run("quiet");
       assert.equal(begins(), 3, "from then on every call is framed, quiet or not");
+    }));
+
+  test("a job call and its result leave at once, not at the end of the event loop's turn", () =>
+    withRawJobRuntime("Printer", async (rt) => {
+      // Parent side: the call is on the channel before call() returns (one call per job process: nothing would join it).
+      const sent: unknown[] = [];
+      const send = rt.child.send.bind(rt.child);
+      rt.child.send = ((msg: unknown, ...rest: unknown[]) => (sent.push(msg), (send as (...a: unknown[]) => boolean)(msg, ...rest))) as typeof rt.child.send;
+      const answer = rt.call({ kind: "job", args: [], method: "killedNextTurn" });
+      assert.equal(sent.length, 1, "the call was written synchronously");
+      // Child side: the result went out before the user's next-turn callback killed the process.
+      assert.equal(fromWire(ok(await answer)), "answered");
+      await rt.exited;
     }));
 
   test("the marker nonce is not in the process's environment, where /proc/self/environ would show it", () =>
