@@ -122,7 +122,7 @@ describe("deploying servings opens no listening socket in the worker or its serv
     assert.equal(await bar.x, 2);
     assert.equal(await typed.label, "typed");
     for (const s of [bar, typed]) assert.ok(s.$url.startsWith(`${tp.url}/s/${ws}/`), s.$url);
-    const placed = (await tp.platform.ctx.store.listServings()).filter((s) => s.urlPath.startsWith(`/s/${ws}/`));
+    const placed = (await tp.platform.ctx.store.listServings()).filter((s) => s.urlPath?.startsWith(`/s/${ws}/`));
     assert.deepEqual(
       placed.map((s) => [s.urlPath, s.workerId, s.status]).sort(),
       [
