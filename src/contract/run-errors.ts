@@ -9,6 +9,8 @@ export const WORKER_CRASH = "WorkerCrashError";
 export const RUN_TIMEOUT = "RunTimeoutError";
 /** The call was cancelled (AbortSignal) and its process was killed. */
 export const RUN_CANCELLED = "RunCancelledError";
+/** The call never started on this worker (it waited behind a long call): its run went back to the queue. */
+export const RUN_RELEASED = "RunReleasedError";
 
 /**
  * Wire form of an executor error. No stack: it would point into the executor, not at anything

@@ -7,7 +7,7 @@
 import type { ControlPlane } from "./control-plane.ts";
 import { BullRunConsumer, type Delivery, type Outcome } from "./bullmq-consumer.ts";
 import { Slots } from "./bullmq-slots.ts";
-import { SHORT_CALL_MS, prefetchCap } from "./prefetch.ts";
+import { SHORT_CALL_MS, executesFor, prefetchCap } from "./prefetch.ts";
 import type { WorkerLoad } from "./report-batcher.ts";
 import type { RunExecutor, RunRow, Verdict } from "./run-executor.ts";
 import { RunClaims, type ClaimCarrier, type Claimed } from "./run-claims.ts";
@@ -44,7 +44,10 @@ export class BullRunSource {
   private readonly closing = new AbortController();
   /** Runs executing here: a second delivery of one of them (its lock lapsed meanwhile) is not run twice. */
   private readonly inProgress = new Set<string>();
-  /** A run starts only in one of these: its call begins when a worker process is free, not before. */
+  /**
+   * A run starts only in one of these: one per worker process, and while calls are short one more
+   * per process, whose call waits behind a running one (prefetch.ts, executesFor).
+   */
   private readonly runSlots: Slots;
   /** Claimed runs waiting for a run slot, each with what stops its wait (aborted with why it ended). */
   private readonly waiting = new Map<string, AbortController>();
@@ -142,6 +145,7 @@ export class BullRunSource {
       }
       const e = this.o.executor;
       this.consumer.resize(this.o.slots * (e.callsAreShort ? prefetchCap(e.averageCallMs) : 1));
+      if (this.longCalls === 0) this.runSlots.resize(executesFor(this.o.slots, e.callsAreShort));
       return outcomeOf(await settled, run.id);
     } finally {
       this.inProgress.delete(run.id);
@@ -156,6 +160,7 @@ export class BullRunSource {
   private callTurnedLong(): void {
     this.longCalls++;
     this.consumer.resize(this.o.slots);
+    this.runSlots.resize(this.o.slots);
     let keep = Math.max(0, this.o.slots - this.longCalls);
     for (const wait of this.waiting.values()) {
       if (keep > 0) keep--;

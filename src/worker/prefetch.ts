@@ -19,3 +19,12 @@ export function prefetchCap(averageCallMs: number | undefined): number {
   const callMs = Math.max(1, averageCallMs ?? PREFETCH_WORK_MS);
   return Math.min(MAX_PREFETCH_PER_SLOT, Math.max(PREFETCH_PER_SLOT, Math.floor(PREFETCH_WORK_MS / callMs)));
 }
+
+/**
+ * Attempts worth executing at once on `slots` process slots: while calls are short, one more per
+ * slot, sent behind a running call of its version so it starts the moment that one ends instead of
+ * a round trip between this worker and the process later.
+ */
+export function executesFor(slots: number, callsAreShort: boolean): number {
+  return callsAreShort ? slots * 2 : slots;
+}

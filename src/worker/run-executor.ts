@@ -54,6 +54,8 @@ const PACE_WEIGHT = 0.2;
 export class RunExecutor {
   private readonly prepared = new Map<string, Promise<PreparedVersion>>();
   private readonly controllers = new Map<string, AbortController>();
+  /** When the call of each run executing here started (runs whose call has started). */
+  private readonly runningSince = new Map<string, number>();
   private readonly settling = new Set<Promise<unknown>>();
   /** Set when the worker stops: attempts interrupted from now on go back at the same attempt. */
   stopping = false;
@@ -76,9 +78,16 @@ export class RunExecutor {
     return this.callMsAverage;
   }
 
-  /** Whether recent calls were short enough that holding runs ahead of free slots pays (see SHORT_CALL_MS). */
+  /**
+   * Whether calls are short enough that holding runs ahead of free slots pays (see SHORT_CALL_MS):
+   * recent calls were, and none running now has run longer (a long call says so while it runs, not
+   * only once it ends).
+   */
   get callsAreShort(): boolean {
-    return this.callMsAverage !== undefined && this.callMsAverage < SHORT_CALL_MS;
+    if (this.callMsAverage === undefined || this.callMsAverage >= SHORT_CALL_MS) return false;
+    const longSince = Date.now() - SHORT_CALL_MS;
+    for (const t of this.runningSince.values()) if (t < longSince) return false;
+    return true;
   }
 
   /** Abort the attempt of `runId` if it runs here; false when it does not. */
@@ -117,7 +126,8 @@ export class RunExecutor {
    */
   async execute(run: RunRow): Promise<{ settled: Promise<Verdict> }> {
     const out = this.d.output;
-    const startedAt = Date.now();
+    // When user code started (a call sent behind another starts when that one ends).
+    let startedAt = Date.now();
     const controller = new AbortController();
     this.controllers.set(run.id, controller);
     try {
@@ -140,16 +150,23 @@ export class RunExecutor {
           traceparent: run.traceparent ?? undefined,
           timeoutMs: run.timeoutMs ?? undefined,
           signal: controller.signal,
+          behind: this.callsAreShort,
           onLog: (stream, line) => out.log(run.id, stream, line),
           onSpan: (span: Span) => out.span({ runId: run.id }, span),
-          onStart: () => out.started(run.id, startedAt),
+          onStart: () => {
+            this.runningSince.set(run.id, (startedAt = Date.now()));
+            out.started(run.id, startedAt);
+          },
         });
       } catch (err) {
         outcome = { ok: false, reason: "error", error: { $nbx: "error", v: { name: PREPARE_ERROR, message: (err as Error).message } }, coldStart: false };
       }
       out.ended(run.id);
-      const callMs = Date.now() - startedAt;
-      this.callMsAverage = this.callMsAverage === undefined ? callMs : this.callMsAverage + PACE_WEIGHT * (callMs - this.callMsAverage);
+      // A call that never started says nothing about how long calls take.
+      if (outcome.ok || outcome.reason !== "released") {
+        const callMs = Date.now() - startedAt;
+        this.callMsAverage = this.callMsAverage === undefined ? callMs : this.callMsAverage + PACE_WEIGHT * (callMs - this.callMsAverage);
+      }
       const settled = this.settle(run, outcome, startedAt).catch((err): Verdict => {
         console.error(`[nbox worker] settling run ${run.id} failed:`, err);
         return "failed";
@@ -159,6 +176,7 @@ export class RunExecutor {
       return { settled };
     } finally {
       this.controllers.delete(run.id);
+      this.runningSince.delete(run.id);
     }
   }
 
@@ -204,6 +222,10 @@ export class RunExecutor {
       out.log(run.id, "system", line);
       return out.requeue({ id: run.id, ...input });
     };
+    if (outcome.reason === "released") {
+      // It waited behind a call that ran long and never started: back to the queue, attempt unspent.
+      return (await requeue(`${error.message}; back in the queue (attempt ${run.attempt} not spent)`, { attempt: run.attempt, scheduledFor: null, error })) ? "released" : "cancelled";
+    }
     if (this.stopping) {
       // Interrupted by the worker stopping (not by the run): back to the queue for another worker.
       const why = { name: "WorkerStopped", message: `worker ${workerId} stopped while attempt ${run.attempt} of run ${run.id} was running; requeued` };

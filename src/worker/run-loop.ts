@@ -2,7 +2,7 @@
 // claim is held open while the queue is empty) and run them through the executor, keeping each
 // deployment below its `resource.concurrency`.
 import type { ControlPlane } from "./control-plane.ts";
-import { PREFETCH_PER_SLOT, prefetchCap } from "./prefetch.ts";
+import { PREFETCH_PER_SLOT, executesFor, prefetchCap } from "./prefetch.ts";
 import type { WorkerLoad } from "./report-batcher.ts";
 import type { RunExecutor, RunRow } from "./run-executor.ts";
 import { sleep } from "../lib/pause.ts";
@@ -99,7 +99,7 @@ export class RunLoop {
       try {
         do {
           this.again = false;
-          while (this.active < this.d.slots && !this.stopped) {
+          while (this.active < executesFor(this.d.slots, this.executor.callsAreShort) && !this.stopped) {
             let run = this.takeStartable();
             if (!run) {
               // One request claims work for every free slot and a few calls ahead, skipping

@@ -109,7 +109,7 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
     return { source, seen, calls, add, started, end, shortCall };
   }
 
-  it("claims runs ahead but starts one per slot; a cancel or a stop reaches runs still waiting for their slot or their claim", { timeout: 60_000 }, async () => {
+  it("claims runs ahead but starts two per slot while calls are short (one runs, one behind it); a cancel or a stop reaches runs still waiting for their slot or their claim", { timeout: 60_000 }, async () => {
     const { source, seen, add, started, end, shortCall } = gatedSource({
       worker: "wrk_gate",
       deployment: "dep_gate",
@@ -124,44 +124,53 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
     await add("run_g2");
     await started("run_g2", "the second run started");
     await add("run_g3");
-    await until(() => seen.claimed.includes("run_g3"), "the third run claimed while the second is running");
+    await started("run_g3", "the third run handed to the executor too: calls are short, it goes behind the second");
+    await add("run_g4");
+    await until(() => seen.claimed.includes("run_g4"), "the fourth run claimed while the second and third are in flight");
     await new Promise((r) => setTimeout(r, 200));
-    assert.deepEqual(seen.executed, ["run_g1", "run_g2"], "the third waits for the slot");
-    source.cancel("run_g3");
-    await until(() => seen.cancelledBeforeStart.includes("run_g3"), "the waiting run cancelled");
+    assert.deepEqual(seen.executed, ["run_g1", "run_g2", "run_g3"], "the fourth waits for the slot");
+    source.cancel("run_g4");
+    await until(() => seen.cancelledBeforeStart.includes("run_g4"), "the waiting run cancelled");
     await add("run_g5");
     await until(() => seen.cancelledBeforeStart.includes("run_g5"), "the run cancelled before its claim's answer came is cancelled on arrival");
-    await add("run_g4");
-    await until(() => seen.claimed.includes("run_g4"), "the fourth run claimed");
+    await add("run_g6");
+    await until(() => seen.claimed.includes("run_g6"), "the sixth run claimed");
     closed = source.close();
-    await until(() => seen.released.includes("run_g4"), "the waiting run given back at the stop");
+    await until(() => seen.released.includes("run_g6"), "the waiting run given back at the stop");
     end("run_g2");
+    end("run_g3");
     await closed;
-    assert.deepEqual(seen.executed, ["run_g1", "run_g2"], "neither waiting run ever started");
-    assert.equal(seen.mostAtOnce, 1, "one call at a time in one slot");
-    assert.deepEqual(seen.cancelledBeforeStart, ["run_g3", "run_g5"]);
-    assert.deepEqual(seen.released, ["run_g4"]);
+    assert.deepEqual(seen.executed, ["run_g1", "run_g2", "run_g3"], "neither waiting run ever started");
+    assert.equal(seen.mostAtOnce, 2, "one slot: one call running and one behind it");
+    assert.deepEqual(seen.cancelledBeforeStart, ["run_g4", "run_g5"]);
+    assert.deepEqual(seen.released, ["run_g6"]);
   });
 
   it("a call that turns long hands the runs waiting behind it back to the queue, untouched", { timeout: 60_000 }, async () => {
-    const { source, seen, calls, add, started, end, shortCall } = gatedSource({ worker: "wrk_long", deployment: "dep_long" });
+    // A call turns long after 1 s here, so the run sent behind it is in before it does, even on a busy machine.
+    const { source, seen, calls, add, started, end, shortCall } = gatedSource({ worker: "wrk_long", deployment: "dep_long", longCallMs: 1_000 });
     closers.push(() => source.close());
     await shortCall("run_l0");
     await add("run_l1");
     await started("run_l1", "the call that turns long started");
+    // Handed to the executor behind it while calls were short (the executor releases such a call
+    // itself when it waits too long: test/platform/executor/behind.test.ts).
     await add("run_l2");
+    await started("run_l2", "the run behind the call that turns long");
     await add("run_l3");
-    await until(() => seen.released.includes("run_l2") && seen.released.includes("run_l3"), "the runs waiting behind the long call handed back");
-    assert.deepEqual(seen.executed, ["run_l0", "run_l1"], "neither waiting run started behind it");
+    await add("run_l4");
+    await until(() => seen.released.includes("run_l3") && seen.released.includes("run_l4"), "the runs waiting for a slot behind the long call handed back");
+    assert.deepEqual(seen.executed, ["run_l0", "run_l1", "run_l2"], "neither waiting run started behind it");
     end("run_l1");
+    end("run_l2");
     // Back in the queue, they are delivered again and run, one at a time in the one slot (each call
     // here is held open until the test ends it, so one may hand the other back again meanwhile).
-    const ended = new Set(["run_l0", "run_l1"]);
-    while (!ended.has("run_l2") || !ended.has("run_l3")) {
+    const ended = new Set(["run_l0", "run_l1", "run_l2"]);
+    while (!ended.has("run_l3") || !ended.has("run_l4")) {
       const next = await until(() => [...calls.keys()].find((id) => !ended.has(id)), "a handed-back run delivered again and run");
       ended.add(next);
       end(next);
     }
-    assert.equal(seen.executed.length, 4, "each run ran once");
+    assert.equal(seen.executed.length, 5, "each run ran once");
   });
 });

@@ -1,7 +1,9 @@
 // Runs claimed ahead per slot: the number doubles while claims come back full and calls are short,
 // never past what PREFETCH_WORK_MS of calls at the current pace covers (at most 256 per slot), halves
-// when the queue runs dry, and no claim is made while every slot is busy. The claim source and the
-// executor are fakes: the executor reports its average call length directly, nothing sleeps.
+// when the queue runs dry, and no claim is made while every slot is busy (while calls are short, a
+// slot runs one call and holds one more sent behind it). The claim source and the executor are
+// fakes: the executor reports its average call length directly, nothing sleeps. While calls are
+// short a claim goes out with one call still in flight (the one behind the last): it asks for one less.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ControlPlane } from "../../src/worker/control-plane.ts";
@@ -115,8 +117,8 @@ describe("worker run loop: runs claimed ahead", () => {
     loop.start();
     try {
       assert.deepEqual(await fullClaims(claims, 2), [4, 4], "no call measured yet: no growth");
-      assert.deepEqual(await fullClaims(claims, 8, () => pace(executor, 1)), [4, 8, 16, 32, 64, 128, 256, 256]);
-      assert.deepEqual(await fullClaims(claims, 4, () => pace(executor, 400)), [256, 128, 64, 32], "long calls: full claims no longer grow it");
+      assert.deepEqual(await fullClaims(claims, 8, () => pace(executor, 1)), [4, 7, 15, 31, 63, 127, 255, 255]);
+      assert.deepEqual(await fullClaims(claims, 4, () => pace(executor, 400)), [255, 128, 64, 32], "long calls: full claims no longer grow it (the first still sent with one call behind in flight)");
     } finally {
       await loop.stop();
     }
@@ -127,9 +129,9 @@ describe("worker run loop: runs claimed ahead", () => {
     pace(executor, 50);
     loop.start();
     try {
-      assert.deepEqual(await fullClaims(claims, 4), [4, 8, 10, 10], "500 ms of 50 ms calls");
-      assert.deepEqual(await fullClaims(claims, 6, () => pace(executor, 1)), [10, 20, 40, 80, 160, 256]);
-      assert.deepEqual(await fullClaims(claims, 2, () => pace(executor, 50)), [256, 10], "calls got longer: back under the cap at once");
+      assert.deepEqual(await fullClaims(claims, 4), [4, 7, 9, 9], "500 ms of 50 ms calls");
+      assert.deepEqual(await fullClaims(claims, 6, () => pace(executor, 1)), [9, 19, 39, 79, 159, 255]);
+      assert.deepEqual(await fullClaims(claims, 2, () => pace(executor, 50)), [255, 9], "calls got longer: back under the cap at once");
     } finally {
       await loop.stop();
     }
@@ -139,9 +141,9 @@ describe("worker run loop: runs claimed ahead", () => {
     const { claims, loop } = loopWith(1);
     loop.start();
     try {
-      assert.deepEqual(await fullClaims(claims, 4), [4, 8, 16, 32]);
+      assert.deepEqual(await fullClaims(claims, 4), [4, 7, 15, 31]);
       const short = await claims.next();
-      assert.equal(short.max, 64);
+      assert.equal(short.max, 63);
       short.answer(10);
       const maxes: number[] = [];
       for (let i = 0; i < 6; i++) {
@@ -149,7 +151,7 @@ describe("worker run loop: runs claimed ahead", () => {
         maxes.push(c.max);
         c.answer(0);
       }
-      assert.deepEqual(maxes, [32, 16, 8, 4, 4, 4], "halved by every short or empty claim, down to 4");
+      assert.deepEqual(maxes, [31, 16, 8, 4, 4, 4], "halved by every short or empty claim, down to 4");
     } finally {
       await loop.stop();
     }
@@ -164,10 +166,10 @@ describe("worker run loop: runs claimed ahead", () => {
       assert.equal(first.max, 8);
       first.answer(8);
       await turn();
-      assert.equal(executor.started, 2, "one call per slot");
+      assert.equal(executor.started, 4, "one call per slot, and one more sent behind each (calls are short)");
       assert.equal(claims.pending, 0, "slots full: no claim");
-      // Each call that ends frees its slot for a run already claimed: still no claim.
-      for (let i = 0; i < 6; i++) {
+      // Each call that ends frees its place for a run already claimed: still no claim.
+      for (let i = 0; i < 4; i++) {
         executor.endOne();
         await turn();
         assert.equal(claims.pending, 0);
@@ -175,7 +177,7 @@ describe("worker run loop: runs claimed ahead", () => {
       assert.equal(executor.started, 8);
       executor.endOne();
       const next = await claims.next();
-      assert.equal(next.max, 2 * 8 - 1, "a slot free and none ahead: claims for the doubled prefetch, minus the call in flight");
+      assert.equal(next.max, 2 * 8 - 3, "room for a call and none ahead: claims for the doubled prefetch, minus the calls in flight");
     } finally {
       await loop.stop();
     }

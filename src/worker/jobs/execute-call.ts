@@ -6,9 +6,10 @@ import type { OperatorLocator } from "../../operator/locate.ts";
 import { newSpanId, newTraceId } from "../../trace/ids.ts";
 import type { Span } from "../../trace/span.ts";
 import { formatTraceParent, parseTraceParent } from "../../trace/traceparent.ts";
-import { RUN_CANCELLED, RUN_TIMEOUT, executorErrorWire } from "../../contract/run-errors.ts";
-import type { ProcessPool } from "./process-pool.ts";
-import type { LogStream, WorkerProcess } from "./worker-process.ts";
+import { RUN_CANCELLED, RUN_RELEASED, RUN_TIMEOUT, executorErrorWire } from "../../contract/run-errors.ts";
+import { PoolClosedError, type ProcessPool } from "./process-pool.ts";
+import type { JobCall, LoadOutcome, LogStream, WorkerProcess } from "./worker-process.ts";
+import { SHORT_CALL_MS } from "../prefetch.ts";
 import type { RuntimeLaunch } from "../spawn-runtime.ts";
 
 const DEFAULT_LOAD_TIMEOUT_MS = 5 * 60_000;
@@ -36,6 +37,12 @@ export interface ExecuteCallOptions {
   /** Limit on a cold start (fork + import + remoteInit). Default 5 minutes. */
   loadTimeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * One call more than the process slots (short calls): it may be sent behind a running call of the
+   * same version, to start the moment that one ends. It waits no longer than a short call for a
+   * process or behind one; then it ends `released`, never started.
+   */
+  behind?: boolean;
   /** One line of output (`system` = the executor's own notes: cold start, kill, crash). */
   onLog?: (stream: LogStream, line: string) => void;
   onSpan?: (span: Span) => void;
@@ -43,7 +50,8 @@ export interface ExecuteCallOptions {
   onStart?: () => void;
 }
 
-export type CallFailureReason = "error" | "timeout" | "crash" | "cancelled";
+/** `released`: a call allowed behind another never started (see ExecuteCallOptions.behind); its run goes back to the queue untouched. */
+export type CallFailureReason = "error" | "timeout" | "crash" | "cancelled" | "released";
 
 /** Where the call ran: for run records and the dashboard. */
 export interface CallInfo {
@@ -73,11 +81,17 @@ export async function executeCall(pool: ProcessPool, o: ExecuteCallOptions): Pro
     loadTraceparent: formatTraceParent({ ...cold, sampled: true }),
   };
 
+  // A call allowed behind another is one more than the process slots: it does not wait for a
+  // process longer than a short call, and taken back from behind a call before it started (the one
+  // ahead ran long, or its process went away) it ends `released` — it never ran, and its run goes
+  // back to the queue untouched for whichever worker is free first.
+  const released = (why: string): CallOutcome => ({ ok: false, reason: "released", error: executorErrorWire(RUN_RELEASED, `run ${o.runId} ${why}`), coldStart: false });
   let proc: WorkerProcess;
   try {
-    proc = await pool.acquire(o.key, spawn, { signal: o.signal });
+    proc = await pool.acquire(o.key, spawn, { signal: o.behind ? anyOf(o.signal, AbortSignal.timeout(SHORT_CALL_MS)) : o.signal, behind: o.behind });
   } catch (err) {
     if (o.signal?.aborted) return { ok: false, reason: "cancelled", error: cancelledError(), coldStart: false };
+    if (o.behind && !(err instanceof PoolClosedError)) return released(`found no free worker process within ${SHORT_CALL_MS} ms`);
     return { ok: false, reason: "error", error: executorErrorWire("ExecutorError", `no worker process: ${err instanceof Error ? err.message : String(err)}`), coldStart: false };
   }
 
@@ -85,52 +99,101 @@ export async function executeCall(pool: ProcessPool, o: ExecuteCallOptions): Pro
   let stop = interruptions(o.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS, o.signal);
   const info: CallInfo = { pid: proc.pid, coldStart: proc.state === "loading" };
   let keep = false;
-  proc.attach({ onLog: log, onSpan: emitSpan });
   try {
     if (proc.state === "loading") {
-      log("system", `cold start: forked worker process ${proc.pid} for ${o.key}`);
-      const loaded = await Promise.race([proc.loaded, stop.promise]);
-      const end = proc.readyAt ?? Date.now();
-      info.coldStartMs = end - proc.spawnedAt;
-      const failure = typeof loaded === "string" ? { name: loaded === "timeout" ? RUN_TIMEOUT : RUN_CANCELLED, message: `interrupted by ${loaded}` } : loaded.ok ? undefined : errorInfo(loaded.error);
-      emitSpan({
-        traceId: cold.traceId,
-        spanId: cold.spanId,
-        parentSpanId: parent?.spanId ?? null,
-        op: "cold-start",
-        name: "cold-start",
-        start: proc.spawnedAt,
-        end,
-        status: failure ? "error" : "ok",
-        ...(failure ? { error: failure } : {}),
-        attributes: {
-          pid: proc.pid,
-          key: o.key,
-          ...(typeof loaded === "object" && loaded.ok ? { childColdStartMs: loaded.coldStartMs, loadMs: loaded.loadMs } : {}),
-        },
-      });
+      const loaded = await coldStart(proc, stop.promise, o, cold, parent?.spanId ?? null, info, log, emitSpan);
       if (typeof loaded === "string") return { ...(await interrupt(pool, proc, loaded, o, log, "load")), ...info };
-      if (!loaded.ok) {
-        log("system", `worker process ${proc.pid} could not load ${o.locator.exportName}: ${errorInfo(loaded.error).message}`);
-        return { ...loaded, ...info };
-      }
-      log("system", `worker process ${proc.pid} ready in ${Math.round(info.coldStartMs)} ms`);
+      if (!loaded.ok) return { ...loaded, ...info };
     }
     stop.dispose();
+    const call = proc.run(o.runId, o.args, { onLog: log, onSpan: emitSpan }, o.traceparent, o.method);
+    if (call.waiting && !(await startOf(call, o.signal))) {
+      await call.outcome;
+      keep = proc.alive; // our share of it goes back; the call ahead still holds it
+      if (o.signal?.aborted) return { ok: false, reason: "cancelled", error: cancelledError(), coldStart: false };
+      return released("waited behind a call that ran long (or whose process ended) and never started");
+    }
     stop = interruptions(o.timeoutMs, o.signal);
     safely(() => o.onStart?.());
-    const r = await Promise.race([proc.run(o.runId, o.args, o.traceparent, o.method), stop.promise]);
+    const r = await Promise.race([call.outcome, stop.promise]);
     if (typeof r === "string") return { ...(await interrupt(pool, proc, r, o, log, "run")), ...info };
     if (!r.ok && r.reason === "crash") log("system", errorInfo(r.error).message);
     // A user error leaves the process healthy and warm; a crash leaves nothing to keep.
     keep = r.ok || r.reason === "error";
-    return { ...r, ...info };
+    return { ...(r.ok ? r : { ok: false, reason: r.reason === "dropped" ? "crash" : r.reason, error: r.error }), ...info };
   } finally {
     stop.dispose();
-    proc.detach();
     if (keep) pool.release(proc);
     // Wait for the exit so a retry right after this finds the slot free again.
     else if (proc.alive) await pool.kill(proc, "call failed");
+  }
+}
+
+/** Aborts when either does. */
+function anyOf(a: AbortSignal | undefined, b: AbortSignal): AbortSignal {
+  return a ? AbortSignal.any([a, b]) : b;
+}
+
+/** Fork → ready of a new process, traced as the cold-start span; what interrupted it, or the load's outcome. */
+async function coldStart(
+  proc: WorkerProcess,
+  interrupted: Promise<"timeout" | "cancelled">,
+  o: ExecuteCallOptions,
+  cold: { traceId: string; spanId: string },
+  parentSpanId: string | null,
+  info: CallInfo,
+  log: (stream: LogStream, line: string) => void,
+  emitSpan: (span: Span) => void,
+): Promise<"timeout" | "cancelled" | LoadOutcome> {
+  log("system", `cold start: forked worker process ${proc.pid} for ${o.key}`);
+  proc.attach({ onLog: log, onSpan: emitSpan });
+  let loaded: "timeout" | "cancelled" | LoadOutcome;
+  try {
+    loaded = await Promise.race([proc.loaded, interrupted]);
+  } finally {
+    proc.detach();
+  }
+  const end = proc.readyAt ?? Date.now();
+  info.coldStartMs = end - proc.spawnedAt;
+  const failure = typeof loaded === "string" ? { name: loaded === "timeout" ? RUN_TIMEOUT : RUN_CANCELLED, message: `interrupted by ${loaded}` } : loaded.ok ? undefined : errorInfo(loaded.error);
+  emitSpan({
+    traceId: cold.traceId,
+    spanId: cold.spanId,
+    parentSpanId,
+    op: "cold-start",
+    name: "cold-start",
+    start: proc.spawnedAt,
+    end,
+    status: failure ? "error" : "ok",
+    ...(failure ? { error: failure } : {}),
+    attributes: {
+      pid: proc.pid,
+      key: o.key,
+      ...(typeof loaded === "object" && loaded.ok ? { childColdStartMs: loaded.coldStartMs, loadMs: loaded.loadMs } : {}),
+    },
+  });
+  if (typeof loaded === "object") {
+    if (!loaded.ok) log("system", `worker process ${proc.pid} could not load ${o.locator.exportName}: ${errorInfo(loaded.error).message}`);
+    else log("system", `worker process ${proc.pid} ready in ${Math.round(info.coldStartMs)} ms`);
+  }
+  return loaded;
+}
+
+/**
+ * Wait until a call sent behind a running one starts. A cancel takes it back, and so does a call
+ * ahead that runs longer than a short call: it would wait behind it for long, while another process
+ * may be free sooner. True once it started (also when taking it back came too late).
+ */
+async function startOf(call: JobCall, signal: AbortSignal | undefined): Promise<boolean> {
+  const takeBack = () => call.drop();
+  const timer = setTimeout(takeBack, SHORT_CALL_MS);
+  if (signal?.aborted) takeBack();
+  else signal?.addEventListener("abort", takeBack, { once: true });
+  try {
+    return await call.started;
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", takeBack);
   }
 }
 

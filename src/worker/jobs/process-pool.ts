@@ -2,7 +2,10 @@
 // it is reused only for calls with the same key: that is the whole point of keeping it warm.
 // The slot limit bounds live processes (busy + idle + still exiting) so the machine is never
 // oversubscribed; when all slots are taken, idle processes of other keys are evicted and
-// waiting acquirers are served in arrival order.
+// waiting acquirers are served in arrival order. An acquirer that asks to wait `behind` may, when
+// no slot is free, get a busy ready process of its key with nothing waiting yet: its call is sent
+// at once and starts the moment the running one ends (short calls then never wait for a round
+// trip between two of them). Such a process has two holders until each has released or killed it.
 import { availableParallelism } from "node:os";
 import { WorkerProcess, type LogStream, type SpawnInfo } from "./worker-process.ts";
 
@@ -22,6 +25,8 @@ export interface ProcessPoolOptions {
 export interface AcquireOptions {
   /** Stop waiting for a slot (rejects with an AbortError). */
   signal?: AbortSignal;
+  /** May get a busy process of the key to send its call behind the running one (see the file's head). */
+  behind?: boolean;
 }
 
 export interface PoolStats {
@@ -38,6 +43,7 @@ export class PoolClosedError extends Error {
 
 interface Waiter {
   key: string;
+  behind: boolean;
   spawn: SpawnInfo;
   resolve: (p: WorkerProcess) => void;
   reject: (e: unknown) => void;
@@ -57,6 +63,8 @@ export class ProcessPool {
   private idle: WorkerProcess[] = [];
   private readonly idleTimers = new Map<WorkerProcess, NodeJS.Timeout>();
   private readonly waiters: Waiter[] = [];
+  /** Processes handed to two holders at once (one call running, one waiting behind it). */
+  private readonly shared = new Set<WorkerProcess>();
   private closed = false;
 
   constructor(private readonly opts: ProcessPoolOptions = {}) {
@@ -83,16 +91,23 @@ export class ProcessPool {
         reject(abortError(signal!));
         this.pump(); // the head may have been blocking others
       };
-      const w: Waiter = { key, spawn, resolve, reject, cleanup: () => signal?.removeEventListener("abort", onAbort) };
+      const w: Waiter = { key, behind: opts.behind === true, spawn, resolve, reject, cleanup: () => signal?.removeEventListener("abort", onAbort) };
       signal?.addEventListener("abort", onAbort, { once: true });
       this.waiters.push(w);
       this.pump();
     });
   }
 
-  /** Give a process back after a call. A process that is not healthy and ready is stopped instead. */
+  /**
+   * Give a process back after a call. A process that is not healthy and ready is stopped instead;
+   * one that still has another holder stays with it.
+   */
   release(proc: WorkerProcess): void {
     if (!this.procs.has(proc) || this.idle.includes(proc)) return;
+    if (this.shared.delete(proc) && proc.alive) {
+      this.pump(); // its other call runs alone now: room behind it again
+      return;
+    }
     if (this.closed || !proc.alive || proc.state !== "ready") {
       void this.kill(proc, this.closed ? "pool closed" : `released in state ${proc.state}`);
       return;
@@ -107,6 +122,7 @@ export class ProcessPool {
   /** Stop a process (SIGTERM, then SIGKILL after the grace). Its slot frees when it has exited. */
   kill(proc: WorkerProcess, reason: string): Promise<void> {
     this.unidle(proc);
+    this.shared.delete(proc);
     return proc.kill(reason, this.killGraceMs).then(() => undefined);
   }
 
@@ -173,23 +189,40 @@ export class ProcessPool {
       if (p.key === w.key && p.alive) sameKey++;
       if (p.killReason !== undefined) exiting++;
     }
-    if (sameKey >= this.maxProcessesPerKey) return "key-limit";
-    if (this.procs.size < this.slots) {
+    if (sameKey < this.maxProcessesPerKey && this.procs.size < this.slots) {
       this.hand(w, this.fork(w.key, w.spawn));
       return "served";
     }
+    const busy = w.behind ? this.busyWithRoomBehind(w.key) : undefined;
+    if (busy) {
+      this.shared.add(busy);
+      this.hand(w, busy);
+      return "served";
+    }
+    if (sameKey >= this.maxProcessesPerKey) return "key-limit";
     // Full. A process already on its way out frees a slot soon; otherwise make room by stopping
     // the least recently used idle process (of another key: there is no idle one of ours).
     if (exiting === 0 && this.idle.length > 0) void this.kill(this.idle[0]!, `evicted for ${w.key}`);
     return "no-slot";
   }
 
+  /** A ready process of `key` running one call with nothing waiting behind it. */
+  private busyWithRoomBehind(key: string): WorkerProcess | undefined {
+    for (const p of this.procs) {
+      if (p.key === key && p.alive && p.state === "ready" && p.callsInFlight === 1 && !this.shared.has(p) && !this.idle.includes(p)) return p;
+    }
+    return undefined;
+  }
+
   private fork(key: string, spawn: SpawnInfo): WorkerProcess {
     const p = new WorkerProcess(key, spawn);
     this.procs.add(p);
     if (this.opts.onStrayLog) p.onStrayLog = (stream, line) => this.opts.onStrayLog!(p, stream, line);
+    // Its holder's call is out: a waiter allowed behind it may go now.
+    p.onCallSent = () => this.waiters.length > 0 && this.pump();
     void p.exited.then(() => {
       this.procs.delete(p);
+      this.shared.delete(p);
       this.unidle(p);
       this.pump();
     });

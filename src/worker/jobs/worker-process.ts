@@ -1,6 +1,8 @@
 // A child runtime in job mode, as the process pool and executeCall see it: one deployment version
-// (`key`), one call at a time, its output and spans routed to the caller attached to it.
-// Scheduling (which call gets which process) is the pool's job, not this file's.
+// (`key`), one call running at a time and at most one more sent ahead to wait behind it (so it
+// starts the moment the running one ends, without a round trip to this process), each call's
+// output and spans routed to its own caller. Scheduling (which call gets which process) is the
+// pool's job, not this file's.
 import type { OperatorLocator } from "../../operator/locate.ts";
 import type { Span } from "../../trace/span.ts";
 import type { RuntimeLaunch } from "../spawn-runtime.ts";
@@ -27,18 +29,42 @@ export interface CallHandlers {
   onSpan(span: Span): void;
 }
 
-export type RunOutcome = { ok: true; value: unknown } | { ok: false; error: unknown; reason: "error" | "crash" };
+export type RunOutcome = { ok: true; value: unknown } | { ok: false; error: unknown; reason: "error" | "crash" | "dropped" };
+
+/** One call handed to the process. */
+export interface JobCall {
+  /**
+   * Whether user code for it started: at once on a process with no call in flight, when the call
+   * ahead ends otherwise; false when it never will (taken back, or the process is gone).
+   */
+  started: Promise<boolean>;
+  /** Sent behind a call in flight (not started at once). */
+  waiting: boolean;
+  outcome: Promise<RunOutcome>;
+  /** Take the call back while it still waits behind another (it then ends `dropped`); no effect once started. */
+  drop(): void;
+}
+
+interface SentCall {
+  runId: string;
+  started: boolean;
+  /** The child answered it (its output may still be draining): the child has moved on to the next. */
+  answered: boolean;
+  begin(started: boolean): void;
+}
 
 export class WorkerProcess extends RuntimeProcess {
   /** Finished calls (successful or not). */
   runs = 0;
   /** Lines printed outside any call (a timer a call left behind, a logger flushing after it returned…). */
   onStrayLog: ((stream: LogStream, line: string) => void) | undefined;
+  /** A call was handed over (the pool may now send one behind it). */
+  onCallSent: (() => void) | undefined;
   /** The run whose call this process ran last: where its stray lines most likely come from. */
   lastRunId: string | undefined;
   private handlers: CallHandlers | undefined;
-  /** Run in flight, if any. */
-  private running: string | undefined;
+  /** Calls sent and not ended, in the order sent: the first is running (or about to), a second waits. */
+  private readonly calls: SentCall[] = [];
 
   constructor(
     readonly key: string,
@@ -55,7 +81,7 @@ export class WorkerProcess extends RuntimeProcess {
     };
   }
 
-  /** Route this process's logs and spans to one caller until `detach()`. */
+  /** Route the load's logs and spans (a cold start's) to one caller until `detach()`. */
   attach(handlers: CallHandlers): void {
     this.handlers = handlers;
   }
@@ -64,26 +90,65 @@ export class WorkerProcess extends RuntimeProcess {
     this.handlers = undefined;
   }
 
-  /** Run one call. The caller must wait for it before the next (the pool guarantees this). */
-  async run(runId: string, args: unknown[], traceparent?: string, method?: string): Promise<RunOutcome> {
-    if (this.running !== undefined) throw new Error(`worker ${this.pid} is already running ${this.running}`);
-    this.running = runId;
-    try {
-      const r: CallResult = await this.call(
-        { kind: "job", args, ...(method !== undefined ? { method } : {}) },
-        {
-          traceparent,
-          onLog: (stream, line) => (this.handlers ? this.handlers.onLog(stream, line) : this.onStrayLog?.(stream, line)),
-          onSpans: (spans) => {
-            for (const s of spans) this.handlers?.onSpan(s);
-          },
+  /** Calls sent and not ended (the pool keeps it at two: one running, one waiting). */
+  get callsInFlight(): number {
+    return this.calls.length;
+  }
+
+  /** Hand over one call: it runs now, or right after the one in flight. */
+  run(runId: string, args: unknown[], handlers: CallHandlers, traceparent?: string, method?: string): JobCall {
+    if (this.calls.length >= 2) throw new Error(`worker ${this.pid} already has a call waiting behind ${this.calls[0]!.runId}`);
+    let resolveStarted!: (started: boolean) => void;
+    const started = new Promise<boolean>((r) => (resolveStarted = r));
+    let decided = false;
+    const sent: SentCall = {
+      runId,
+      started: false,
+      answered: false,
+      begin(s) {
+        if (decided) return;
+        decided = true;
+        sent.started = s;
+        resolveStarted(s);
+      },
+    };
+    // The call behind this one starts when the child answers this one (it answers, then starts the
+    // next), not when this one's output has drained: a quiet call behind a chatty one can end first.
+    const startNext = (alive: boolean) => {
+      const next = this.calls[this.calls.indexOf(sent) + 1];
+      if (sent.started && next) next.begin(alive);
+    };
+    this.calls.push(sent);
+    // Every call ahead of it has answered (one may still be draining its output): the child runs it now.
+    if (this.calls.every((c) => c === sent || c.answered)) sent.begin(true);
+    const { id, result } = this.start(
+      { kind: "job", args, ...(method !== undefined ? { method } : {}) },
+      {
+        traceparent,
+        onAnswer: (r) => {
+          // An answer (not a drop) means it ran, whatever its place; then the one behind it starts.
+          sent.answered = true;
+          if (r.ok || r.reason !== "dropped") sent.begin(true);
+          startNext(true);
         },
-      );
+        onLog: (stream, line) => handlers.onLog(stream, line),
+        onSpans: (spans) => {
+          for (const s of spans) handlers.onSpan(s);
+        },
+      },
+    );
+    const outcome = result.then((r): RunOutcome => {
+      // Ended without an answer (the process died or was killed first): the one behind never starts.
+      startNext(false);
+      sent.begin(false);
+      this.calls.splice(this.calls.indexOf(sent), 1);
+      if (sent.started) {
+        this.lastRunId = runId;
+        this.runs++;
+      }
       return r.ok ? r : { ok: false, reason: r.reason, error: r.error };
-    } finally {
-      this.running = undefined;
-      this.lastRunId = runId;
-      this.runs++;
-    }
+    });
+    this.onCallSent?.();
+    return { started, waiting: !sent.started, outcome, drop: () => this.drop(id) };
   }
 }

@@ -205,12 +205,44 @@ async function jobCall(msg: CallMessage, t: LoadedTarget): Promise<void> {
   outbox.flush();
 }
 
+/** Job mode: calls waiting behind the running one, in arrival order. */
+const jobQueue: CallMessage[] = [];
+let jobsRunning = false;
+
+function enqueueJob(msg: CallMessage): void {
+  jobQueue.push(msg);
+  if (!jobsRunning) void runJobs();
+}
+
+async function runJobs(): Promise<void> {
+  jobsRunning = true;
+  for (let msg = jobQueue.shift(); msg; msg = jobQueue.shift()) {
+    try {
+      await call(msg);
+    } catch (err) {
+      onStray(err); // never expected (a call answers its own errors); the queue must go on regardless
+    }
+  }
+  jobsRunning = false;
+}
+
+/** A job call still waiting goes back unrun; one that started (or is unknown) is not touched. */
+function dropJob(id: number): void {
+  const i = jobQueue.findIndex((m) => m.id === id);
+  if (i < 0) return;
+  jobQueue.splice(i, 1);
+  send({ type: "result", id, ok: false, dropped: true, error: wire(new Error(`call ${id} was taken back before it started`)) });
+  outbox.flush();
+}
+
 process.on("message", (envelope: unknown) => {
   for (const msg of unpack(envelope)) {
     if (!isParentMessage(msg)) continue;
     if (msg.type === "load") loaded = load(msg);
-    // Calls start in arrival order: the order the parent received them in is the instance's FIFO.
-    else void loaded.then(() => call(msg));
+    else if (msg.type === "drop") void loaded.then(() => dropJob(msg.id));
+    // Calls start in arrival order: the order the parent received them in is the instance's FIFO
+    // (a job runtime runs them one at a time).
+    else void loaded.then(() => (mode === "job" && target ? enqueueJob(msg) : call(msg)));
   }
 });
 

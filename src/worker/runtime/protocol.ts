@@ -62,8 +62,9 @@ export type CallOp =
   | { kind: "stream-return"; stream: number };
 
 /**
- * Parent → child: one call. In job mode the parent sends one at a time; in serving mode it sends
- * them as they come, and the child runs the ones that touch the instance through its FIFO.
+ * Parent → child: one call. In job mode the child runs calls one at a time in arrival order (the
+ * parent may send the next while one runs, so it starts without waiting for a round trip); in
+ * serving mode it runs the ones that touch the instance through its FIFO.
  */
 export interface CallMessage {
   type: "call";
@@ -75,7 +76,13 @@ export interface CallMessage {
   encoding?: ValueEncoding;
 }
 
-export type ParentMessage = LoadMessage | CallMessage;
+/** Parent → child, job mode: take back call `id` if it is still waiting behind the running one. */
+export interface DropMessage {
+  type: "drop";
+  id: number;
+}
+
+export type ParentMessage = LoadMessage | CallMessage | DropMessage;
 
 export interface ReadyMessage {
   type: "ready";
@@ -105,8 +112,11 @@ export interface SpansMessage {
 /** `marked` (job mode): the call printed, so its end markers follow on both streams; without it there are none to wait for. */
 export type ResultMessage =
   | { type: "result"; id: number; ok: true; value: unknown; marked?: boolean }
-  /** `refused`: the op did not run or did not finish (unknown or private name, not a generator, past its timeout…); `error` says why. */
-  | { type: "result"; id: number; ok: false; error: unknown; refused?: ErrorCode; marked?: boolean };
+  /**
+   * `refused`: the op did not run or did not finish (unknown or private name, not a generator, past
+   * its timeout…); `dropped`: a job call taken back before it started; `error` says why.
+   */
+  | { type: "result"; id: number; ok: false; error: unknown; refused?: ErrorCode; dropped?: boolean; marked?: boolean };
 
 export type ChildMessage = ReadyMessage | LoadFailedMessage | SpansMessage | ResultMessage;
 
@@ -131,7 +141,7 @@ export function isChildMessage(m: unknown): m is ChildMessage {
 export function isParentMessage(m: unknown): m is ParentMessage {
   if (m === null || typeof m !== "object") return false;
   const t = (m as { type?: unknown }).type;
-  return t === "load" || t === "call";
+  return t === "load" || t === "call" || t === "drop";
 }
 
 /** Set to "1" in an unsandboxed user process's environment: it watches its parent from a thread. */

@@ -54,10 +54,16 @@ export interface CallOptions {
   /** This call's own output (job mode, where lines are attributed by markers). */
   onLog?: (stream: "stdout" | "stderr", line: string) => void;
   onSpans?: (spans: Span[]) => void;
+  /**
+   * Job mode: the child answered (the result may still wait for the call's output to drain). The
+   * child starts the next call it holds right after answering, so this is when that one starts.
+   */
+  onAnswer?: (r: CallResult) => void;
 }
 
 export type LoadOutcome = { ok: true; coldStartMs: number; loadMs: number; surface?: SurfaceInfo } | { ok: false; error: unknown; reason: "error" | "crash" };
-export type CallResult = { ok: true; value: unknown } | { ok: false; error: unknown; reason: "error" | "crash"; refused?: ErrorCode };
+/** `dropped`: a job call taken back (`drop`) before it started. */
+export type CallResult = { ok: true; value: unknown } | { ok: false; error: unknown; reason: "error" | "crash" | "dropped"; refused?: ErrorCode };
 export interface ExitInfo {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -165,10 +171,16 @@ export class RuntimeProcess {
    * call with the WorkerCrashError wire error (`reason: "crash"`).
    */
   call(op: CallOp, opts: CallOptions = {}): Promise<CallResult> {
-    if (this.state !== "ready") return Promise.resolve({ ok: false, reason: "crash", error: this.crashError("worker process is not ready") });
-    return new Promise<CallResult>((resolve) => {
+    return this.start(op, opts).result;
+  }
+
+  /** Like `call`, with the call's id (job mode: what `drop` takes back). */
+  start(op: CallOp, opts: CallOptions = {}): { id: number; result: Promise<CallResult> } {
+    const id = ++this.seq;
+    if (this.state !== "ready") return { id, result: Promise.resolve({ ok: false, reason: "crash", error: this.crashError("worker process is not ready") }) };
+    const result = new Promise<CallResult>((resolve) => {
       const p: Pending = {
-        id: ++this.seq,
+        id,
         opts,
         done: (r) => {
           if (this.pending.get(p.id) !== p) return; // settled already
@@ -180,6 +192,12 @@ export class RuntimeProcess {
       this.pending.set(p.id, p);
       this.send({ type: "call", id: p.id, op, traceparent: opts.traceparent, encoding: opts.encoding });
     });
+    return { id, result };
+  }
+
+  /** Job mode: take back call `id` if it still waits behind the running one (it then answers `dropped`). */
+  drop(id: number): void {
+    if (this.pending.has(id)) this.send({ type: "drop", id });
   }
 
   /** Calls sent and not answered yet. */
@@ -265,7 +283,7 @@ export class RuntimeProcess {
     // Unmarked lines before the load's own markers (node's warnings) belong to the load too; in job
     // mode, unmarked lines while one call is in flight are that call's (a quiet call has no markers,
     // and output its child could not watch may still come).
-    const owner = st.active ?? (this.state === "loading" ? "load" : this.mode === "job" && this.pending.size === 1 ? this.pending.keys().next().value! : null);
+    const owner = st.active ?? (this.state === "loading" ? "load" : this.mode === "job" ? this.runningJobCall() : null);
     const own = typeof owner === "number" ? this.pending.get(owner)?.opts.onLog : undefined;
     if (own) own(name, line);
     else this.onLog(name, line, owner);
@@ -288,7 +306,8 @@ export class RuntimeProcess {
       case "result": {
         const p = this.pending.get(m.id);
         if (!p) break;
-        const r: CallResult = m.ok ? { ok: true, value: m.value } : { ok: false, reason: "error", error: m.error, ...(m.refused ? { refused: m.refused } : {}) };
+        const r: CallResult = m.ok ? { ok: true, value: m.value } : { ok: false, reason: m.dropped ? "dropped" : "error", error: m.error, ...(m.refused ? { refused: m.refused } : {}) };
+        p.opts.onAnswer?.(r);
         if (this.mode !== "job" || !m.marked) return p.done(r);
         // Lines the call printed may still be in the pipes: wait for its end markers (briefly).
         p.result = r;
@@ -297,6 +316,20 @@ export class RuntimeProcess {
         break;
       }
     }
+  }
+
+  /**
+   * Job mode: the call running now — the oldest whose result has not arrived (the child runs them
+   * one at a time in the order sent; a call sent behind it has not started), else the one still
+   * waiting for its end markers. null when no call is in flight.
+   */
+  private runningJobCall(): number | null {
+    let answered: number | null = null;
+    for (const p of this.pending.values()) {
+      if (!p.result) return p.id;
+      answered ??= p.id;
+    }
+    return answered;
   }
 
   /** The load's outcome waits for the load's end markers, so its lines are in (crash reports, cold-start logs). */

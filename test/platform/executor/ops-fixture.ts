@@ -13,6 +13,12 @@ export const addLater = operator(async function addLater(a: number, b: number) {
 });
 export const rich = operator(function rich() { return new Map<string, unknown>([["when", new Date(0)], ["big", 10n]]); });
 export const whoami = operator(function whoami() { return process.pid; });
+/** Prints one line when \`loud\`, then waits \`ms\`; returns \`tag\`. */
+export const maybeLoud = operator(async function maybeLoud(tag: string, loud: boolean, ms = 0) {
+  if (loud) console.log("loud " + tag);
+  await new Promise((r) => setTimeout(r, ms));
+  return tag;
+});
 
 export const chatty = operator(async function chatty(tag: string, ms = 0) {
   console.log("out " + tag + " 1");

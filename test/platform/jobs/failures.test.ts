@@ -89,6 +89,10 @@ describe("jobs e2e: failures", () => {
     const busy: Run<number>[] = [];
     for (let i = 0; i < totalSlots(2); i++) busy.push(await remote.trigger(120_000));
     await eventually(async () => (await Promise.all(busy.map((r) => r.status()))).every((s) => s === "running"), 30_000, "slots to fill");
+    // Started (two cold starts: slow on a busy machine), and running longer than a short call: no
+    // worker holds a run behind them any more.
+    await eventually(async () => (await Promise.all(busy.map((r) => r.info()))).every((i) => i.startedAt !== null), 120_000, "the runs filling the slots to start");
+    await new Promise((r) => setTimeout(r, 150));
     const queued: Run<number> = await remote.trigger(5);
     assert.equal(await queued.status(), "queued");
     assert.equal(await queued.cancel(), "cancelled");

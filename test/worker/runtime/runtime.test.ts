@@ -342,6 +342,33 @@ describe("child runtime, job mode", () => {
       assert.equal(begins(), 3, "from then on every call is framed, quiet or not");
     }));
 
+  test("job calls sent together run one at a time in order; one still waiting can be taken back, a running one cannot", async () => {
+    const rt = new RuntimeProcess({ mode: "job", bundleDir: project.dir, locator: project.locator("Counter", "class") });
+    try {
+      assert.equal((await rt.loaded).ok, true);
+      const order: string[] = [];
+      const job = (tag: string, ms: number) => {
+        const c = rt.start({ kind: "job", args: [toWire(tag), toWire(ms)], method: "slow" });
+        void c.result.then((r) => order.push(`${tag}:${r.ok ? "ok" : r.reason}`));
+        return c;
+      };
+      // Run together, the short one would end first.
+      const a = job("a", 60);
+      const b = job("b", 0);
+      const c = job("c", 0);
+      rt.drop(c.id); // still waiting behind a and b
+      rt.drop(a.id); // running: not taken back
+      await Promise.all([a.result, b.result, c.result]);
+      assert.deepEqual(order, ["c:dropped", "a:ok", "b:ok"]);
+      assert.match((fromWire((await c.result as { error: unknown }).error) as Error).message, /taken back before it started/);
+      // b (0 ms) answered after a (60 ms): one at a time. The queue goes on after a drop.
+      const d = await rt.call({ kind: "job", args: [toWire("d"), toWire(0)], method: "slow" });
+      assert.equal(fromWire(ok(d)), "d");
+    } finally {
+      await rt.kill("test");
+    }
+  });
+
   test("a job call and its result leave at once, not at the end of the event loop's turn", () =>
     withRawJobRuntime("Printer", async (rt) => {
       // Parent side: the call is on the channel before call() returns (one call per job process: nothing would join it).

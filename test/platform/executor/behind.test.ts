@@ -1,0 +1,172 @@
+// A call sent behind a running one (`behind: true`, one process slot): it starts the moment the
+// running call answers, in the same process, with its own output, spans and timeout; taken back
+// before it started (cancelled, the call ahead ran long, or its process died) it has not run: it
+// ends `cancelled` or `released` (its run goes back to the queue untouched).
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { performance } from "node:perf_hooks";
+import { fromWire, toWire } from "../../../src/codec/index.ts";
+import { ProcessPool, executeCall, type CallOutcome, type ExecuteCallOptions } from "../../../src/worker/jobs/index.ts";
+import { OPS } from "./ops-fixture.ts";
+import { recorder, runId, tempProject, type TempProject } from "./_project.ts";
+
+let project: TempProject;
+let pool: ProcessPool;
+
+before(async () => {
+  project = await tempProject(OPS);
+  pool = new ProcessPool({ slots: 1, idleMs: 30_000 });
+});
+after(async () => {
+  await pool.close();
+  await project.cleanup();
+});
+
+/** `chatty(tag, ms)`: prints two stdout lines, one stderr line and a partial line around a wait of `ms`, returns `tag`. */
+function chatty(tag: string, ms: number, o: Partial<ExecuteCallOptions> = {}) {
+  return job("chatty", [tag, ms], o);
+}
+
+/** One call of export `name`, recording its output, spans and starts. */
+function job(name: string, args: unknown[], o: Partial<ExecuteCallOptions> = {}) {
+  const rec = recorder();
+  let startedAt: number | undefined;
+  let starts = 0;
+  const outcome = executeCall(pool, {
+    key: `${project.dir}#${name}`,
+    bundleDir: project.dir,
+    locator: project.locator(name, "fn", []),
+    runId: runId(),
+    args: args.map((a) => toWire(a)),
+    ...rec,
+    ...o,
+    onStart: () => {
+      starts++;
+      startedAt = performance.now();
+    },
+  });
+  return { rec, outcome, started: () => startedAt, starts: () => starts };
+}
+
+function value(r: CallOutcome): unknown {
+  if (!r.ok) assert.fail(`call failed (${r.reason}): ${(fromWire(r.error) as Error).stack ?? ""}`);
+  return fromWire(r.value);
+}
+
+/** Until `check` holds (polled every few ms), failing after 20 s. */
+async function until(check: () => boolean, what = "the condition"): Promise<void> {
+  for (const deadline = Date.now() + 20_000; !check(); await new Promise((r) => setTimeout(r, 2))) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+  }
+}
+
+describe("executeCall behind a running call", () => {
+  test("starts when the call ahead ends, in its process, with its own output and its own timeout", async () => {
+    value(await chatty("warm", 0).outcome);
+    const a = chatty("a", 80);
+    await until(() => a.started() !== undefined, "a started");
+    // Its limit (60 ms) is shorter than the wait behind `a` plus its own 20 ms: counted from its own start.
+    const b = chatty("b", 20, { behind: true, timeoutMs: 60 });
+    const [ra, rb] = await Promise.all([a.outcome, b.outcome]);
+    assert.equal(value(ra), "a");
+    assert.equal(value(rb), "b");
+    assert.equal(rb.coldStart, false);
+    assert.equal(rb.pid, ra.pid, "the same process ran both");
+    assert.equal(pool.stats().processes, 1);
+    assert.ok(b.started()! - a.started()! >= 80, `b started ${b.started()! - a.started()!} ms after a, which waits 80 ms`);
+    assert.equal(b.starts(), 1);
+    // Each call's lines are its own, though both were in the process at once.
+    assert.deepEqual(a.rec.lines("stdout"), ["out a 1", "out a 2", "partial a"]);
+    assert.deepEqual(b.rec.lines("stdout"), ["out b 1", "out b 2", "partial b"]);
+    assert.deepEqual(a.rec.lines("stderr"), ["err a"]);
+    assert.deepEqual(b.rec.lines("stderr"), ["err b"]);
+  });
+
+  /**
+   * `a` prints and its output is held up (its result waits for its end marker on stdout), `b` is
+   * quiet and answers at once: b ran when the child answered a, whatever is left of a's output.
+   * `sendB` says when b is sent: while a runs, or once a answered (a's span has arrived).
+   */
+  async function quietBehindChatty(sendB: "while a runs" | "after a answered") {
+    value(await job("maybeLoud", ["warm", false]).outcome);
+    const proc = pool.processes().find((p) => p.key.endsWith("#maybeLoud") && p.alive)!;
+    proc.child.stdout!.pause();
+    const a = job("maybeLoud", ["a", true, sendB === "while a runs" ? 60 : 0]);
+    await until(() => a.started() !== undefined, "a started");
+    if (sendB === "after a answered") await until(() => a.rec.spans.some((s) => s.name === "maybeLoud"), "a's answer");
+    const b = job("maybeLoud", ["b", false], { behind: true });
+    setTimeout(() => proc.child.stdout!.resume(), 400);
+    const [ra, rb] = await Promise.all([a.outcome, b.outcome]);
+    assert.equal(value(ra), "a");
+    assert.equal(value(rb), "b");
+    assert.equal(rb.pid, ra.pid);
+    assert.equal(b.starts(), 1);
+    assert.equal(b.rec.spans.filter((s) => s.name === "maybeLoud").length, 1, "b ran once");
+    assert.deepEqual(a.rec.lines("stdout"), ["loud a"]);
+    assert.deepEqual(b.rec.lines("stdout"), []);
+  }
+
+  test("a quiet call sent behind a chatty one starts when that one answers, though its output still drains: it runs once", () => quietBehindChatty("while a runs"));
+
+  test("a call sent after the one ahead answered (its output still draining) starts at once: it runs once", () => quietBehindChatty("after a answered"));
+
+  test("the call ahead times out and its process is killed: the one behind never started and is released", async () => {
+    value(await chatty("warm", 0).outcome);
+    const a = chatty("a", 60_000, { timeoutMs: 50 });
+    await until(() => a.started() !== undefined, "a started");
+    const b = chatty("b", 0, { behind: true });
+    const [ra, rb] = await Promise.all([a.outcome, b.outcome]);
+    assert.equal(ra.ok, false);
+    assert.equal(!ra.ok && ra.reason, "timeout");
+    assert.equal(rb.ok, false);
+    assert.equal(!rb.ok && rb.reason, "released");
+    assert.match((fromWire(!rb.ok && rb.error) as Error).message, /never started/);
+    assert.equal(b.starts(), 0, "the wait behind the killed call was not a start");
+    assert.deepEqual(b.rec.lines("stdout"), []);
+    assert.equal(pool.stats().processes, 0, "the killed process is gone, nothing held");
+  });
+
+  test("a cancel takes back the call behind; the call ahead and its warm process are untouched", async () => {
+    value(await chatty("warm", 0).outcome);
+    const a = chatty("a", 80);
+    await until(() => a.started() !== undefined, "a started");
+    const stop = new AbortController();
+    const b = chatty("b", 0, { behind: true, signal: stop.signal });
+    await new Promise((r) => setTimeout(r, 10));
+    stop.abort();
+    const rb = await b.outcome;
+    assert.equal(rb.ok, false);
+    assert.equal(!rb.ok && rb.reason, "cancelled");
+    assert.equal(b.starts(), 0, "it never started");
+    assert.deepEqual(b.rec.lines("stdout"), []);
+    const ra = await a.outcome;
+    assert.equal(value(ra), "a");
+    const c = await chatty("c", 0).outcome;
+    assert.equal(c.coldStart, false);
+    assert.equal(c.pid, ra.pid, "the process stayed warm");
+  });
+
+  test("a call ahead that runs long: the one behind is taken back after a short call's time and released", async () => {
+    value(await chatty("warm", 0).outcome);
+    const a = chatty("a", 400);
+    await until(() => a.started() !== undefined, "a started");
+    const b = chatty("b", 0, { behind: true });
+    const proc = pool.processes().find((p) => p.key.endsWith("#chatty") && p.alive)!;
+    await until(() => proc.callsInFlight === 2, "b sent behind a");
+    // Past a short call's length (100 ms) behind `a`, it is no longer in a's process.
+    await new Promise((r) => setTimeout(r, 250));
+    assert.equal(proc.callsInFlight, 1, "taken back from behind the long call");
+    assert.equal(b.starts(), 0);
+    const rb = await b.outcome;
+    assert.equal(!rb.ok && rb.reason, "released");
+    assert.equal(value(await a.outcome), "a");
+    // And one that finds no process within a short call's time is released too.
+    const c = chatty("c", 400);
+    await until(() => c.started() !== undefined, "c started");
+    const d = chatty("d", 0, { behind: true });
+    const e = chatty("e", 0, { behind: true });
+    const [rd, re] = await Promise.all([d.outcome, e.outcome]);
+    assert.deepEqual([!rd.ok && rd.reason, !re.ok && re.reason], ["released", "released"]);
+    assert.equal(value(await c.outcome), "c");
+  });
+});
