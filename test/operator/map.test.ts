@@ -159,11 +159,20 @@ describe("op.map", () => {
         return i * 10; // a plain value: no promise at all
       });
       await assert.rejects(mixed.map([0, 1, 2, 3, 4, 5]), (e: unknown) => e instanceof MapItemError && e.index === 1 && (e.cause as Error).message === "sync 1");
+      // Items that fail later, in an order the test sets (timers could fire together on a busy machine).
+      const gates = [0, 1, 2].map(() => {
+        let open!: () => void;
+        const opened = new Promise<void>((resolve) => (open = resolve));
+        return { opened, open };
+      });
       const late = operator(async function late(i: number) {
-        await new Promise((resolve) => setTimeout(resolve, 5 * i));
+        await gates[i]!.opened;
         throw new Error(`late ${i}`);
       });
-      await assert.rejects(late.map([0, 1, 2]), (e: unknown) => e instanceof MapItemError && e.index === 0);
+      const lateMap = late.map([0, 1, 2]);
+      gates[0]!.open();
+      await assert.rejects(lateMap, (e: unknown) => e instanceof MapItemError && e.index === 0);
+      for (const g of gates) g.open();
       assert.deepEqual(await mixed.map([0, 2]), [0, 20], "plain values come back in order");
       await new Promise((resolve) => setTimeout(resolve, 50)); // the later failures have all settled
       assert.deepEqual(unhandled, []);
