@@ -7,7 +7,7 @@
 import type { ControlPlane } from "./control-plane.ts";
 import { BullRunConsumer, type Delivery, type Outcome } from "./bullmq-consumer.ts";
 import { Slots } from "./bullmq-slots.ts";
-import { SHORT_CALL_MS, executesFor, prefetchCap } from "./prefetch.ts";
+import { executesFor, prefetchCap, watchCallLength } from "./prefetch.ts";
 import type { WorkerLoad } from "./report-batcher.ts";
 import type { RunExecutor, RunRow, Verdict } from "./run-executor.ts";
 import { RunClaims, type ClaimCarrier, type Claimed } from "./run-claims.ts";
@@ -131,16 +131,11 @@ export class BullRunSource {
         return { kind: "release" };
       }
       let settled: Promise<Verdict>;
-      let long = false;
-      const turnsLong = setTimeout(() => {
-        long = true;
-        this.callTurnedLong();
-      }, this.o.longCallMs ?? SHORT_CALL_MS);
+      const callEnded = watchCallLength(() => this.callTurnedLong(), this.o.longCallMs);
       try {
         ({ settled } = await this.o.executor.execute(run));
       } finally {
-        clearTimeout(turnsLong);
-        if (long) this.longCalls--;
+        if (callEnded()) this.longCalls--;
         slot();
       }
       const e = this.o.executor;
@@ -173,6 +168,11 @@ export class BullRunSource {
     const stopping = () => this.stopWaiting || this.o.executor.stopping;
     if (stopping()) return "stopping";
     if (this.cancelSoon.delete(run.id) || run.cancelRequested) return "cancelled";
+    const now = this.runSlots.tryAcquire();
+    if (now) return now;
+    // Delivered while calls run long (a fetch that was already out): waiting here could take as long
+    // as they do, while another worker may be idle — the same rule as callTurnedLong.
+    if (this.longCalls > 0 && this.waiting.size >= this.o.slots - this.longCalls) return "handed back";
     const stop = new AbortController();
     this.waiting.set(run.id, stop);
     try {

@@ -28,3 +28,19 @@ export function prefetchCap(averageCallMs: number | undefined): number {
 export function executesFor(slots: number, callsAreShort: boolean): number {
   return callsAreShort ? slots * 2 : slots;
 }
+
+/**
+ * Call `onLong` if the call that starts now is still running after a short call's length. Returns
+ * the call's end: whether it had turned long.
+ */
+export function watchCallLength(onLong: () => void, longCallMs = SHORT_CALL_MS): () => boolean {
+  let long = false;
+  const timer = setTimeout(() => {
+    long = true;
+    onLong();
+  }, longCallMs);
+  return () => {
+    clearTimeout(timer);
+    return long;
+  };
+}

@@ -2,7 +2,7 @@
 // claim is held open while the queue is empty) and run them through the executor, keeping each
 // deployment below its `resource.concurrency`.
 import type { ControlPlane } from "./control-plane.ts";
-import { PREFETCH_PER_SLOT, executesFor, prefetchCap } from "./prefetch.ts";
+import { PREFETCH_PER_SLOT, executesFor, prefetchCap, watchCallLength } from "./prefetch.ts";
 import type { WorkerLoad } from "./report-batcher.ts";
 import type { RunExecutor, RunRow } from "./run-executor.ts";
 import { sleep } from "../lib/pause.ts";
@@ -47,6 +47,8 @@ export class RunLoop {
   private readonly limitPer = new Map<string, number>();
   private readonly executor: RunExecutor;
   private prefetch = PREFETCH_PER_SLOT;
+  /** Calls running here for longer than a short call: the runs claimed ahead may wait long behind them. */
+  private longCalls = 0;
 
   constructor(private readonly d: RunLoopDeps) {
     this.executor = d.executor;
@@ -119,6 +121,8 @@ export class RunLoop {
               // are free. Runs held back by their deployment's limit wait for one of its runs to end,
               // which kicks us; with nothing running, nothing would.
               if (!run) {
+                // Every slot has a call: the next end of one kicks the next claim.
+                if (claimed.length === 0 && this.active >= this.d.slots) break;
                 if (claimed.length === 0 || this.active === 0) continue;
                 break;
               }
@@ -126,7 +130,9 @@ export class RunLoop {
             this.active++;
             this.runningPer.set(run.deploymentId, (this.runningPer.get(run.deploymentId) ?? 0) + 1);
             const started = run;
+            const callEnded = watchCallLength(() => this.callTurnedLong());
             void this.executor.execute(started).finally(() => {
+              if (callEnded()) this.longCalls--;
               this.active--;
               this.runningPer.set(started.deploymentId, this.runningPer.get(started.deploymentId)! - 1);
               this.kick();
@@ -143,7 +149,9 @@ export class RunLoop {
     // Held open while the queue is empty: a queued run is claimed the moment it arrives. While runs
     // are in flight the hold is short, so a run that ends (and may lift its deployment's limit)
     // is followed by a fresh claim soon; an aborted claim could lose the runs it took.
-    const waitMs = this.active > 0 ? BUSY_CLAIM_WAIT_MS : CLAIM_WAIT_MS;
+    // With a call in every slot the claim is only for runs ahead, which are not held open for: a run
+    // arriving later could be claimed after the calls turned long and wait behind them.
+    const waitMs = this.active >= this.d.slots ? 0 : this.active > 0 ? BUSY_CLAIM_WAIT_MS : CLAIM_WAIT_MS;
     try {
       const { runs } = await this.d.cp.call("POST /worker/claim", { body: { workerId: this.d.me.id, max, exclude: this.saturated(), waitMs }, signal: this.claimAbort.signal });
       this.d.held.hold(runs.map((r) => r.id));
@@ -154,6 +162,17 @@ export class RunLoop {
       await sleep(CLAIM_RETRY_MS);
       return [];
     }
+  }
+
+  /**
+   * A call has run longer than a short one: the runs claimed ahead were sized for short calls. Give
+   * back, untouched, those that no slot free of a long call will take soon (oldest kept), so an idle
+   * worker can run them.
+   */
+  private callTurnedLong(): void {
+    this.longCalls++;
+    const back = this.ready.splice(Math.max(0, this.d.slots - this.longCalls));
+    for (const run of back) void this.executor.release(run);
   }
 
   private hasCapacity(deploymentId: string): boolean {

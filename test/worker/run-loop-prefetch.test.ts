@@ -12,6 +12,8 @@ import { RunLoop } from "../../src/worker/run-loop.ts";
 
 interface Claim {
   max: number;
+  /** How long the control plane may hold the claim open while the queue is empty. */
+  waitMs: number;
   /** Hand back `n` runs. */
   answer(n: number): void;
 }
@@ -23,11 +25,11 @@ function fakeClaims() {
   let seq = 0;
   const run = (): RunRow => ({ id: `run_${++seq}`, attempt: 1, maxRetries: 0, retryBackoffMs: 0, timeoutMs: null, workspaceId: "ws", deploymentId: "dep", versionId: "ver", args: [], traceparent: null, cancelRequested: false });
   const cp = {
-    call(route: string, input: { body: { max: number }; signal?: AbortSignal }) {
+    call(route: string, input: { body: { max: number; waitMs: number }; signal?: AbortSignal }) {
       assert.equal(route, "POST /worker/claim");
       return new Promise((resolve, reject) => {
         input.signal?.addEventListener("abort", () => reject(new Error("aborted")), { once: true });
-        const claim: Claim = { max: input.body.max, answer: (n) => resolve({ runs: Array.from({ length: n }, run) }) };
+        const claim: Claim = { max: input.body.max, waitMs: input.body.waitMs, answer: (n) => resolve({ runs: Array.from({ length: n }, run) }) };
         const w = waiting.shift();
         if (w) w(claim);
         else asked.push(claim);
@@ -51,6 +53,7 @@ class FakeExecutor {
   stopping = false;
   hold = false;
   started = 0;
+  released = 0;
   private readonly held: Array<() => void> = [];
   async concurrencyOf(): Promise<number> {
     return 0;
@@ -69,6 +72,7 @@ class FakeExecutor {
   }
   async cancelBeforeStart(): Promise<void> {}
   async release(): Promise<boolean> {
+    this.released++;
     return true;
   }
   abortAll(): void {
@@ -178,6 +182,52 @@ describe("worker run loop: runs claimed ahead", () => {
       executor.endOne();
       const next = await claims.next();
       assert.equal(next.max, 2 * 8 - 3, "room for a call and none ahead: claims for the doubled prefetch, minus the calls in flight");
+    } finally {
+      await loop.stop();
+    }
+  });
+
+  it("with a call in every slot, a claim for runs ahead is not held open (a run arriving later is left to another worker)", async () => {
+    const { claims, executor, loop } = loopWith(2);
+    executor.hold = true;
+    loop.start();
+    try {
+      const first = await claims.next();
+      assert.equal(first.waitMs, 20_000, "nothing running: held open until a run comes");
+      first.answer(1);
+      const second = await claims.next();
+      assert.equal(second.waitMs, 200, "a free slot: held open a moment");
+      second.answer(1);
+      const ahead = await claims.next();
+      assert.equal(ahead.waitMs, 0, "every slot has a call: only runs already queued");
+      ahead.answer(0);
+      await turn();
+      assert.equal(claims.pending, 0, "an empty answer is not asked again until a call ends");
+      executor.endOne();
+      const afterEnd = await claims.next();
+      assert.equal(afterEnd.waitMs, 200);
+    } finally {
+      await loop.stop();
+    }
+  });
+
+  it("a call that turns long gives back the runs claimed ahead that no free slot will take", async () => {
+    const { claims, executor, loop } = loopWith(1);
+    executor.hold = true;
+    loop.start();
+    try {
+      const first = await claims.next();
+      first.answer(4);
+      await turn();
+      assert.equal(executor.started, 2, "one call and one behind it");
+      assert.equal(executor.released, 0);
+      // Both calls run past a short call's length (100 ms): no slot is free of a long call.
+      await new Promise((r) => setTimeout(r, 250));
+      assert.equal(executor.released, 2, "the two runs waiting in the worker go back to the queue");
+      executor.endOne();
+      executor.endOne();
+      await turn();
+      assert.equal(executor.started, 2, "nothing left here to start");
     } finally {
       await loop.stop();
     }
