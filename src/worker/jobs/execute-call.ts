@@ -117,10 +117,17 @@ export async function executeCall(pool: ProcessPool, o: ExecuteCallOptions): Pro
     safely(() => o.onStart?.());
     const r = await Promise.race([call.outcome, stop.promise]);
     if (typeof r === "string") return { ...(await interrupt(pool, proc, r, o, log, "run")), ...info };
+    // Taken back, and the process says it never ran the call (it still waited): whatever this side
+    // believed about its start, user code did not run — its run goes back to the queue untouched.
+    // (A `dropped` answer nobody asked for is user code writing to the channel: a crash.)
+    if (!r.ok && r.reason === "dropped" && call.dropAsked) {
+      keep = proc.alive;
+      return released("was taken back by its worker process before it started");
+    }
     if (!r.ok && r.reason === "crash") log("system", errorInfo(r.error).message);
     // A user error leaves the process healthy and warm; a crash leaves nothing to keep.
     keep = r.ok || r.reason === "error";
-    return { ...(r.ok ? r : { ok: false, reason: r.reason === "dropped" ? "crash" : r.reason, error: r.error }), ...info };
+    return { ...(r.ok ? r : { ok: false, reason: r.reason === "error" ? "error" : "crash", error: r.error }), ...info };
   } finally {
     stop.dispose();
     if (keep) pool.release(proc);

@@ -43,6 +43,8 @@ export interface JobCall {
   outcome: Promise<RunOutcome>;
   /** Take the call back while it still waits behind another (it then ends `dropped`); no effect once started. */
   drop(): void;
+  /** Whether `drop` was asked (a `dropped` answer is believed only then: user code cannot fake one). */
+  readonly dropAsked: boolean;
 }
 
 interface SentCall {
@@ -149,6 +151,16 @@ export class WorkerProcess extends RuntimeProcess {
       return r.ok ? r : { ok: false, reason: r.reason, error: r.error };
     });
     this.onCallSent?.();
-    return { started, waiting: !sent.started, outcome, drop: () => this.drop(id) };
+    const call: JobCall = {
+      started,
+      waiting: !sent.started,
+      outcome,
+      dropAsked: false,
+      drop: () => {
+        (call as { dropAsked: boolean }).dropAsked = true;
+        this.drop(id);
+      },
+    };
+    return call;
   }
 }

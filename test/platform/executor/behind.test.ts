@@ -169,4 +169,26 @@ describe("executeCall behind a running call", () => {
     assert.deepEqual([!rd.ok && rd.reason, !re.ok && re.reason], ["released", "released"]);
     assert.equal(value(await c.outcome), "c");
   });
+
+  test("a call behind taken back that its process never ran is released, even when the call ahead seemed to answer first", async () => {
+    // A fresh process (its first call is id 1): the call ahead holds the child's thread past a short
+    // call's time, so the take-back of the call behind is sent meanwhile; then it answers itself over
+    // the channel and goes on running. The child takes the call behind back (still waiting), while
+    // this side counted it as started at the call ahead's answer.
+    const a = job("answersEarly", [1, 600, 300]);
+    await until(() => a.started() !== undefined, "a started");
+    const b = job("answersEarly", [0, 0, 0], { behind: true });
+    const rb = await b.outcome;
+    assert.equal(!rb.ok && rb.reason, "released", `b ended ${JSON.stringify(rb)}`);
+    await a.outcome;
+    // The process is still good: the next call runs in it.
+    const c = await job("answersEarly", [0, 0, 0]).outcome;
+    assert.equal(c.ok, true);
+  });
+
+  test("a dropped answer nobody asked for (user code writing to the channel) is a crash, not a release", async () => {
+    const forge = job("forgeDropped", []);
+    const r = await forge.outcome;
+    assert.equal(!r.ok && r.reason, "crash", `ended ${JSON.stringify(r)}`);
+  });
 });

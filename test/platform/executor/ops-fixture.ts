@@ -20,6 +20,25 @@ export const maybeLoud = operator(async function maybeLoud(tag: string, loud: bo
   return tag;
 });
 
+/**
+ * Holds the thread for \`blockMs\`, then answers its own call early over the channel (as if it had
+ * ended: call id \`id\`), then goes on for another \`restMs\` before it really ends.
+ */
+export const answersEarly = operator(async function answersEarly(id: number, blockMs: number, restMs: number) {
+  const until = Date.now() + blockMs;
+  while (Date.now() < until) {}
+  process.send!([{ type: "result", id, ok: true, value: null }]);
+  await new Promise((r) => setTimeout(r, restMs));
+  return "late";
+});
+
+/** Answers its own call (id 1: the first call of a fresh process) as taken back, then ends. */
+export const forgeDropped = operator(async function forgeDropped() {
+  process.send!([{ type: "result", id: 1, ok: false, dropped: true, error: null }]);
+  await new Promise((r) => setTimeout(r, 50));
+  return "ran";
+});
+
 export const chatty = operator(async function chatty(tag: string, ms = 0) {
   console.log("out " + tag + " 1");
   console.error("err " + tag);
