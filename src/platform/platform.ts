@@ -12,7 +12,7 @@ import { RunEvents } from "./run-events.ts";
 import { Lookups } from "./lookups.ts";
 import { Scheduler } from "./scheduler.ts";
 import { syncConcurrency } from "./queue/concurrency.ts";
-import { BullQueue, StoreQueue } from "./queue/run-queue.ts";
+import { StoreQueue } from "./queue/run-queue.ts";
 import { ServingRouter } from "./router/serving-router.ts";
 import type { ServingHost } from "./router/serving-control.ts";
 import { openStore } from "./store/index.ts";
@@ -71,17 +71,18 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const store = await openStore(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir });
   const events = new RunEvents();
-  const queue = config.redisUrl ? new BullQueue(config.redisUrl, config.queuePrefix, events, store) : new StoreQueue(events);
+  const bull = config.redisUrl ? new (await import("./queue/bull-queue.ts")).BullQueue(config.redisUrl, config.queuePrefix, events, store) : undefined;
+  const queue = bull ?? new StoreQueue(events);
   const ctx: PlatformContext = { config, store, events, queue, lookups: new Lookups(store), paths: platformPaths(config.dataDir), publicUrl: "" };
-  if (queue instanceof BullQueue) {
+  if (bull) {
     // Redis must answer before anything is queued; runs queued while Redis was away are queued
     // again, and every deployment's limit is set again.
     try {
-      await queue.ping();
-      await queue.requeueStored();
+      await bull.ping();
+      await bull.requeueStored();
       await syncConcurrency(ctx);
     } catch (err) {
-      await queue.close().catch(() => {});
+      await bull.close().catch(() => {});
       await store.close();
       throw err;
     }

@@ -14,7 +14,6 @@ import { sweepCache } from "./cache-sweep.ts";
 import type { RuntimeLauncher } from "./launcher.ts";
 import { workerPaths, type WorkerPaths } from "./paths.ts";
 import { ReportBatcher, type WorkerLoad } from "./report-batcher.ts";
-import { BullRunSource } from "./bull-source.ts";
 import { RunExecutor } from "./run-executor.ts";
 import { RunLoop } from "./run-loop.ts";
 import { ServingHost } from "./serving-host.ts";
@@ -120,9 +119,10 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     ...(o.cacheKeepMs !== undefined ? { keepMs: o.cacheKeepMs } : {}),
   });
   const executor = new RunExecutor({ me, pool, output, versions, launcher });
-  // Runs come from claims at the control plane (embedded queue) or from BullMQ on Redis.
+  // Runs come from claims at the control plane (embedded queue) or from BullMQ on Redis (loaded only
+  // then: the embedded path never loads BullMQ and its Redis client).
   const q = reg.queue;
-  const bull = q.kind === "bullmq" && q.redisUrl ? new BullRunSource({ cp, me, executor, redisUrl: q.redisUrl, prefix: q.prefix ?? "nbx", slots, leaseMs: reg.leaseMs, reports: output }) : undefined;
+  const bull = q.kind === "bullmq" && q.redisUrl ? new (await import("./bull-source.ts")).BullRunSource({ cp, me, executor, redisUrl: q.redisUrl, prefix: q.prefix ?? "nbx", slots, leaseMs: reg.leaseMs, reports: output }) : undefined;
   loop = bull ? undefined : new RunLoop({ cp, me, slots, executor, held: output });
   if (bull) bullLoad = () => bull.load;
 

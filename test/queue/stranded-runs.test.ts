@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
-import { BullQueue } from "../../src/platform/queue/run-queue.ts";
+import { BullQueue } from "../../src/platform/queue/bull-queue.ts";
 import { RunEvents } from "../../src/platform/run-events.ts";
 import { openStore, type Store } from "../../src/platform/store/index.ts";
 import { deploymentQueueName } from "../../src/queue/bullmq-names.ts";
