@@ -39,6 +39,10 @@ if (files.length === 0) {
 // every test process, and every platform or CLI it starts, gets a private home for both.
 const scratch = mkdtempSync(join(tmpdir(), "nbx-test-run-"));
 const env = { ...process.env, NBOX_HOME: join(scratch, "nbox-home"), NBOX_CACHE_DIR: process.env.NBOX_CACHE_DIR ?? join(scratch, "cache") };
-const r = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=3", ...files], { stdio: "inherit", env });
+// --liftoff-only (handed on to every test file's process): each file opens a fresh embedded store,
+// and V8 would otherwise recompile PGlite's WebAssembly with its optimizing compiler in background
+// threads — over a CPU-second per file for queries a test runs a handful of times. (Platforms the
+// tests start as `nbx up` processes compile as users' do.)
+const r = spawnSync(process.execPath, ["--liftoff-only", "--import", "tsx", "--test", "--test-concurrency=3", ...files], { stdio: "inherit", env });
 rmSync(scratch, { recursive: true, force: true });
 process.exit(r.status ?? 1);

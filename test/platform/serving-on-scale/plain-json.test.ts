@@ -1,4 +1,0 @@
-// The same end-to-end tests as test/platform/serving/plain-json.test.ts on the scale path: Postgres store,
-// runs through BullMQ on Redis, two workers (the local one and an `nbx worker` process).
-import { scaleBackend } from "../scale-backend.ts";
-if (await scaleBackend("serving plain-json")) await import("../serving/plain-json.test.ts");
