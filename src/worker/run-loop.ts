@@ -2,7 +2,7 @@
 // claim is held open while the queue is empty) and run them through the executor, keeping each
 // deployment below its `resource.concurrency`.
 import type { ControlPlane } from "./control-plane.ts";
-import { PREFETCH_PER_SLOT, executesFor, prefetchCap, watchCallLength } from "./prefetch.ts";
+import { PREFETCH_PER_SLOT, executesFor, prefetchCap } from "./prefetch.ts";
 import type { WorkerLoad } from "./report-batcher.ts";
 import type { RunExecutor, RunRow } from "./run-executor.ts";
 import { sleep } from "../lib/pause.ts";
@@ -47,8 +47,6 @@ export class RunLoop {
   private readonly limitPer = new Map<string, number>();
   private readonly executor: RunExecutor;
   private prefetch = PREFETCH_PER_SLOT;
-  /** Calls running here for longer than a short call: the runs claimed ahead may wait long behind them. */
-  private longCalls = 0;
 
   constructor(private readonly d: RunLoopDeps) {
     this.executor = d.executor;
@@ -130,9 +128,7 @@ export class RunLoop {
             this.active++;
             this.runningPer.set(run.deploymentId, (this.runningPer.get(run.deploymentId) ?? 0) + 1);
             const started = run;
-            const callEnded = watchCallLength(() => this.callTurnedLong());
             void this.executor.execute(started).finally(() => {
-              if (callEnded()) this.longCalls--;
               this.active--;
               this.runningPer.set(started.deploymentId, this.runningPer.get(started.deploymentId)! - 1);
               this.kick();
@@ -162,17 +158,6 @@ export class RunLoop {
       await sleep(CLAIM_RETRY_MS);
       return [];
     }
-  }
-
-  /**
-   * A call has run longer than a short one: the runs claimed ahead were sized for short calls. Give
-   * back, untouched, those that no slot free of a long call will take soon (oldest kept), so an idle
-   * worker can run them.
-   */
-  private callTurnedLong(): void {
-    this.longCalls++;
-    const back = this.ready.splice(Math.max(0, this.d.slots - this.longCalls));
-    for (const run of back) void this.executor.release(run);
   }
 
   private hasCapacity(deploymentId: string): boolean {
