@@ -25,7 +25,8 @@ describe("jobs e2e: batch trigger and POST /runs/wait", () => {
     assert.deepEqual(r.json.runs.map((x: any) => x.args), [[1], [2], [3], [4]]);
     const results = new Map<string, unknown>();
     while (results.size < ids.length) {
-      const w = await tp.api("POST", "/runs/wait", { ids: ids.filter((id) => !results.has(id)), timeoutMs: 10_000 });
+      // The whole long-poll the platform allows (30 s): the first run is a cold start, slow on a busy machine.
+      const w = await tp.api("POST", "/runs/wait", { ids: ids.filter((id) => !results.has(id)), timeoutMs: 30_000 });
       assert.equal(w.status, 200);
       assert.ok(w.json.runs.length > 0, "a wait returns as soon as at least one run finished");
       for (const run of w.json.runs) {
