@@ -47,8 +47,8 @@ export class ReportBatcher {
   private timer: NodeJS.Timeout | undefined;
   private immediate = false;
   private sending = false;
-  /** When the last report went out (Date.now()). */
-  private lastSentAt = 0;
+  /** When the last report went out (performance.now(): an interval, immune to wall-clock steps). */
+  private lastSentAt = -Infinity;
   private chain: Promise<void> = Promise.resolve();
   private readonly stopping = new AbortController();
 
@@ -147,14 +147,14 @@ export class ReportBatcher {
     const go = () => {
       // A timer can fire early: its start is the event loop's clock of the turn that set it, which
       // lags behind after a long turn. Under a backlog the interval is a promise: wait out the rest.
-      const rest = load === "backlog" ? this.lastSentAt + BACKLOG_REPORT_INTERVAL_MS - Date.now() : 0;
+      const rest = load === "backlog" ? this.lastSentAt + BACKLOG_REPORT_INTERVAL_MS - performance.now() : 0;
       if (rest > 0) return void setTimeout(go, rest);
       this.immediate = false;
       void this.flush();
     };
     // A lone run goes out at once (latency); under load a pause gathers a batch (throughput).
     if (load === "idle") setImmediate(go);
-    else setTimeout(go, load === "backlog" ? Math.max(BATCH_PAUSE_MS, this.lastSentAt + BACKLOG_REPORT_INTERVAL_MS - Date.now()) : BATCH_PAUSE_MS);
+    else setTimeout(go, load === "backlog" ? Math.max(BATCH_PAUSE_MS, this.lastSentAt + BACKLOG_REPORT_INTERVAL_MS - performance.now()) : BATCH_PAUSE_MS);
   }
 
   private later(): void {
@@ -197,7 +197,7 @@ export class ReportBatcher {
     this.chain = this.chain
       .then(async () => {
         let applied = { finished: [] as string[], requeued: [] as string[], claimed: [] as RunRow[], held: [] as string[] };
-        this.lastSentAt = Date.now();
+        this.lastSentAt = performance.now();
         try {
           applied = await this.cp.persist("POST /worker/report", this.stopping.signal, { body: report });
           this.hold(applied.claimed.map((r) => r.id));
