@@ -168,11 +168,6 @@ export class BullRunSource {
     const stopping = () => this.stopWaiting || this.o.executor.stopping;
     if (stopping()) return "stopping";
     if (this.cancelSoon.delete(run.id) || run.cancelRequested) return "cancelled";
-    const now = this.runSlots.tryAcquire();
-    if (now) return now;
-    // Delivered while calls run long (a fetch that was already out): waiting here could take as long
-    // as they do, while another worker may be idle — the same rule as callTurnedLong.
-    if (this.longCalls > 0 && this.waiting.size >= this.o.slots - this.longCalls) return "handed back";
     const stop = new AbortController();
     this.waiting.set(run.id, stop);
     try {
