@@ -30,10 +30,10 @@ describe("jobs e2e: resource.memory", () => {
   it("a job over its memory fails (and the next one runs); without the limit the same work succeeds", async () => {
     const ws = wsName("mem");
     const capped = await mod.hog.deploy(ws, { client: tp.client, name: "hog-capped", resource: { memory: "48Mi" } });
-    await assert.rejects(capped(200), (err: Error) => /exited|memory|signal|crash/i.test(err.message));
+    await assert.rejects(capped(120), (err: Error) => /exited|memory|signal|crash/i.test(err.message));
     assert.equal(await capped(1), 1, "the next run gets a fresh process");
     const free = await mod.hog.deploy(ws, { client: tp.client, name: "hog-free" });
-    assert.equal(await free(200), 200);
+    assert.equal(await free(120), 120);
   });
 
   it("a bad memory quantity is refused at deploy time", async () => {
