@@ -151,16 +151,18 @@ export class WorkerProcess extends RuntimeProcess {
       return r.ok ? r : { ok: false, reason: r.reason, error: r.error };
     });
     this.onCallSent?.();
-    const call: JobCall = {
+    let dropAsked = false;
+    return {
       started,
       waiting: !sent.started,
       outcome,
-      dropAsked: false,
+      get dropAsked() {
+        return dropAsked;
+      },
       drop: () => {
-        (call as { dropAsked: boolean }).dropAsked = true;
+        dropAsked = true;
         this.drop(id);
       },
     };
-    return call;
   }
 }
