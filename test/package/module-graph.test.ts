@@ -1,8 +1,9 @@
 // The control plane and the worker meet only through the API contract: loading the worker's code
 // must not load the store (a worker holds no store connection, so it has no use for drizzle or a
 // database driver), and loading the control plane must not load the worker's code (it never runs
-// user code). Checked on the compiled package, as users run it, by recording every module a fresh
-// node process resolves while importing the entry.
+// user code). Neither loads BullMQ or its Redis client unless it runs with Redis (`--redis`): on the
+// embedded path they only cost start-up time. Checked on the compiled package, as users run it, by
+// recording every module a fresh node process resolves while importing the entry.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -46,3 +47,14 @@ test("the control plane loads no worker module", () => {
   assert.ok(urls.some((u) => u.startsWith(dist("platform/store"))), "the recording saw the store");
   assert.deepEqual(urls.filter((u) => u.startsWith(dist("worker"))), [], "control-plane code imports worker modules");
 });
+
+test("without Redis, neither the control plane nor the worker loads BullMQ or its Redis client", () => {
+  const redis = (u: string) => /\/node_modules\/(bullmq|ioredis)\//.test(u);
+  for (const entry of ["platform/platform.js", "worker/worker.js"]) {
+    const urls = resolved(entry);
+    assert.deepEqual(urls.filter(redis), [], `dist/${entry} loads BullMQ or ioredis on import`);
+  }
+  // The Redis side itself does load them (the recording would see it).
+  assert.ok(resolved("platform/queue/bull-queue.js").some(redis), "the recording saw BullMQ");
+});
+
