@@ -88,7 +88,7 @@ export async function executeCall(pool: ProcessPool, o: ExecuteCallOptions): Pro
   const released = (why: string): CallOutcome => ({ ok: false, reason: "released", error: executorErrorWire(RUN_RELEASED, `run ${o.runId} ${why}`), coldStart: false });
   let proc: WorkerProcess;
   try {
-    proc = await pool.acquire(o.key, spawn, { signal: o.behind ? anyOf(o.signal, AbortSignal.timeout(SHORT_CALL_MS)) : o.signal, behind: o.behind });
+    proc = await pool.acquire(o.key, spawn, { signal: o.signal, behind: o.behind, ...(o.behind ? { waitMs: SHORT_CALL_MS } : {}) });
   } catch (err) {
     if (o.signal?.aborted) return { ok: false, reason: "cancelled", error: cancelledError(), coldStart: false };
     if (o.behind && !(err instanceof PoolClosedError)) return released(`found no free worker process within ${SHORT_CALL_MS} ms`);
@@ -134,11 +134,6 @@ export async function executeCall(pool: ProcessPool, o: ExecuteCallOptions): Pro
     // Wait for the exit so a retry right after this finds the slot free again.
     else if (proc.alive) await pool.kill(proc, "call failed");
   }
-}
-
-/** Aborts when either does. */
-function anyOf(a: AbortSignal | undefined, b: AbortSignal): AbortSignal {
-  return a ? AbortSignal.any([a, b]) : b;
 }
 
 /** Fork → ready of a new process, traced as the cold-start span; what interrupted it, or the load's outcome. */

@@ -27,6 +27,13 @@ export interface AcquireOptions {
   signal?: AbortSignal;
   /** May get a busy process of the key to send its call behind the running one (see the file's head). */
   behind?: boolean;
+  /**
+   * Give up (reject with a TimeoutError) when no process came within this long. The timer is set
+   * only when the acquirer has to wait: most acquires are served at once, and a timer (or an
+   * `AbortSignal.timeout`) per call, firing long after its call ended, was a measurable share of
+   * a worker's time under a fan-out of short calls.
+   */
+  waitMs?: number;
 }
 
 export interface PoolStats {
@@ -85,16 +92,29 @@ export class ProcessPool {
     const { signal } = opts;
     if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise<WorkerProcess>((resolve, reject) => {
-      const onAbort = () => {
+      const giveUp = (err: unknown) => {
         const i = this.waiters.indexOf(w);
-        if (i >= 0) this.waiters.splice(i, 1);
-        reject(abortError(signal!));
+        if (i < 0) return;
+        this.waiters.splice(i, 1);
+        w.cleanup();
+        reject(err);
         this.pump(); // the head may have been blocking others
       };
-      const w: Waiter = { key, behind: opts.behind === true, spawn, resolve, reject, cleanup: () => signal?.removeEventListener("abort", onAbort) };
+      const onAbort = () => giveUp(abortError(signal!));
+      let timer: NodeJS.Timeout | undefined;
+      const w: Waiter = {
+        key, behind: opts.behind === true, spawn, resolve, reject,
+        cleanup: () => {
+          signal?.removeEventListener("abort", onAbort);
+          clearTimeout(timer);
+        },
+      };
       signal?.addEventListener("abort", onAbort, { once: true });
       this.waiters.push(w);
       this.pump();
+      if (opts.waitMs !== undefined && this.waiters.includes(w)) {
+        timer = setTimeout(() => giveUp(new DOMException(`no process within ${opts.waitMs} ms`, "TimeoutError")), opts.waitMs);
+      }
     });
   }
 

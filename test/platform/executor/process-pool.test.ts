@@ -116,6 +116,25 @@ describe("ProcessPool", () => {
     await p.kill(held, "test");
   });
 
+  test("waitMs: an acquire that has to wait gives up after it (TimeoutError) and leaves the queue; one served at once is not limited", async () => {
+    const p = (pool = new ProcessPool({ slots: 1 }));
+    const held = await p.acquire("A", spawnInfo("square"), { waitMs: 20 });
+    await held.loaded;
+    // Served at once: the wait limit has no say over a process already handed out.
+    await sleep(60);
+    assert.ok(held.alive);
+    const waiting = p.acquire("A", spawnInfo("square"), { waitMs: 50 });
+    assert.equal(p.stats().waiting, 1);
+    const t0 = performance.now();
+    await assert.rejects(waiting, { name: "TimeoutError" });
+    assert.ok(performance.now() - t0 >= 40, "gave up only after its wait");
+    assert.equal(p.stats().waiting, 0);
+    // The slot freed later goes to nobody (the gone waiter does not take it): the process idles.
+    p.release(held);
+    assert.equal(p.stats().idle, 1);
+    await p.kill(held, "test");
+  });
+
   test("idle processes stop after idleMs", async () => {
     const p = (pool = new ProcessPool({ slots: 1, idleMs: 100 }));
     ok(await call(p, "A", "square", [2]));
