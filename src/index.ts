@@ -13,7 +13,7 @@ export { encode, decode, CodecError } from "./codec/index.ts";
 // Imported file by file: the bundle layer behind deploy() loads only when deploy() is called.
 export { connect, PlatformClient } from "./remote/client.ts";
 export { fromJob } from "./remote/from-job.ts";
-export { fromServing, type RemoteServing } from "./remote/serving-proxy.ts";
+export { fromServing, type RemoteServing, type ServingClientOptions } from "./remote/serving-proxy.ts";
 export { RemoteError, RunCancelledError, RunTimeoutError, WorkerCrashError, NotFoundError, UnauthorizedError } from "./remote/remote-error.ts";
 export { Run } from "./remote/run.ts";
 export type { RemoteJob, RunInfo, RunStatus } from "./remote/types.ts";

@@ -17,6 +17,8 @@ export interface ExchangeInit {
 export interface ExchangeAnswer {
   status: number;
   text: string;
+  /** The `Retry-After` header, as sent (a 503 says when to ask again). */
+  retryAfter?: string | undefined;
 }
 
 // Node's agent closes an idle connection a second before the server's Keep-Alive hint says the
@@ -68,7 +70,7 @@ function attempt(url: URL, init: ExchangeInit, retried: boolean): Promise<Exchan
         if (settled) return;
         settled = true;
         init.signal?.removeEventListener("abort", onAbort);
-        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") });
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8"), retryAfter: res.headers["retry-after"] });
       });
       res.on("error", fail);
       res.on("close", () => {

@@ -1,10 +1,12 @@
 import { fromWire, toWire } from "../codec/index.ts";
 import { NboxError } from "../errors.ts";
 import { getTracer } from "../trace/tracer.ts";
+import { sleep } from "../lib/pause.ts";
 import { httpExchange, type ExchangeAnswer } from "./http-exchange.ts";
 import { RemoteError, type WireErrorBody } from "./remote-error.ts";
 import type { DeploymentInfo } from "./types.ts";
 import type { RemoteServing, WhoAreYou } from "./serving-types.ts";
+import { checkRetryBudget, retryWaitMs } from "./unavailable-retry.ts";
 
 export type { RemoteServing, WhoAreYou } from "./serving-types.ts";
 
@@ -17,11 +19,25 @@ interface Wire {
 /** The tagged codec's media type: the SDK asks for it so Dates, Maps, BigInts, … come back as they were. */
 const TAGGED_JSON = "application/vnd.nbox+json";
 
+export interface ServingClientOptions {
+  /**
+   * How long a call keeps asking while the serving is unavailable — being placed, moved to another
+   * worker or restarted (503 UNAVAILABLE, never delivered) — waiting as its Retry-After says.
+   * Default 30 000 ms; 0 answers the first 503 with an error.
+   */
+  retryUnavailableMs?: number;
+}
+
 export class ServingClient {
+  private readonly retryUnavailableMs: number;
+
   constructor(
     readonly url: string,
     readonly token: string,
-  ) {}
+    opts: ServingClientOptions = {},
+  ) {
+    this.retryUnavailableMs = checkRetryBudget(opts.retryUnavailableMs);
+  }
 
   private headers(withBody: boolean): Record<string, string> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: TAGGED_JSON };
@@ -32,22 +48,46 @@ export class ServingClient {
   }
 
   async send(method: string, path: string, body?: unknown): Promise<unknown> {
-    let res: ExchangeAnswer;
-    try {
-      res = await httpExchange(this.url + path, { method, headers: this.headers(body !== undefined), body: body === undefined ? undefined : JSON.stringify(body) });
-    } catch (err) {
-      throw new NboxError("UNAVAILABLE", `cannot reach serving ${this.url} (${(err as Error).message})`, undefined, { cause: err });
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const retry = this.retries();
+    for (;;) {
+      let res: ExchangeAnswer;
+      try {
+        res = await httpExchange(this.url + path, { method, headers: this.headers(body !== undefined), body: payload });
+      } catch (err) {
+        throw new NboxError("UNAVAILABLE", `cannot reach serving ${this.url} (${(err as Error).message})`, undefined, { cause: err });
+      }
+      const text = res.text;
+      let json: Wire | undefined;
+      try {
+        json = JSON.parse(text) as Wire;
+      } catch {
+        const ok = res.status >= 200 && res.status < 300;
+        throw RemoteError.from({ message: `${method} ${this.url}${path} answered HTTP ${res.status} with non-JSON: ${text.slice(0, 120)}` }, { status: ok ? 502 : res.status });
+      }
+      if (json.ok) return fromWire(json.value);
+      if (await retry(res.status, json.error, method, res.retryAfter)) continue;
+      throw RemoteError.from(retry.describe(json.error), { status: res.status });
     }
-    const text = res.text;
-    let json: Wire | undefined;
-    try {
-      json = JSON.parse(text) as Wire;
-    } catch {
-      const ok = res.status >= 200 && res.status < 300;
-      throw RemoteError.from({ message: `${method} ${this.url}${path} answered HTTP ${res.status} with non-JSON: ${text.slice(0, 120)}` }, { status: ok ? 502 : res.status });
-    }
-    if (json.ok) return fromWire(json.value);
-    throw RemoteError.from(json.error, { status: res.status });
+  }
+
+  /**
+   * One call's retries of unavailable answers: `await retry(...)` waits and says true while the
+   * answer may be asked again within the budget; `describe` adds how long it kept asking.
+   */
+  private retries() {
+    const started = performance.now();
+    let tries = 1;
+    const retry = async (status: number, error: WireErrorBody | undefined, method: string, retryAfter: string | undefined): Promise<boolean> => {
+      const wait = retryWaitMs(status, error?.code, method, retryAfter);
+      if (wait === undefined || performance.now() - started + wait > this.retryUnavailableMs) return false;
+      await sleep(wait);
+      tries++;
+      return true;
+    };
+    const describe = (error: WireErrorBody | undefined): WireErrorBody | undefined =>
+      error && tries > 1 ? { ...error, message: `${error.message ?? "unavailable"} (still so after ${tries} tries over ${((performance.now() - started) / 1000).toFixed(1)} s)` } : error;
+    return Object.assign(retry, { describe });
   }
 
   call(name: string, args: unknown[]): Promise<unknown> {
@@ -58,19 +98,19 @@ export class ServingClient {
   /** Stream an (async) generator method: newline-delimited JSON, cancelled when the consumer stops. */
   async *stream(name: string, args: unknown[]): AsyncGenerator<unknown> {
     const ctrl = new AbortController();
-    const res = await fetch(`${this.url}stream/${encodeURIComponent(name)}`, {
-      method: "POST",
-      headers: this.headers(true),
-      body: JSON.stringify({ args: toWire(args, { path: "args" }) }),
-      signal: ctrl.signal,
-    });
-    if (!res.ok || !res.body) {
+    const body = JSON.stringify({ args: toWire(args, { path: "args" }) });
+    const retry = this.retries();
+    let res: Response;
+    for (;;) {
+      res = await fetch(`${this.url}stream/${encodeURIComponent(name)}`, { method: "POST", headers: this.headers(true), body, signal: ctrl.signal });
+      if (res.ok && res.body) break;
       const text = await res.text();
       let e: Wire["error"];
       try {
         e = (JSON.parse(text) as Wire).error;
       } catch {}
-      throw RemoteError.from(e ?? { message: text || `HTTP ${res.status}` }, { status: res.status });
+      if (await retry(res.status, e, "POST", res.headers.get("retry-after") ?? undefined)) continue;
+      throw RemoteError.from(retry.describe(e) ?? { message: text || `HTTP ${res.status}` }, { status: res.status });
     }
     const decoder = new TextDecoder();
     let buf = "";
@@ -159,9 +199,9 @@ export function remoteServing<T>(deployment: DeploymentInfo): RemoteServing<T> {
  * Latch onto a serving by URL and token; checks `/who_are_you` first and fails clearly on a wrong URL or token.
  * @example const bar = await fromServing<Bar>(url, token); await bar.inc(); await bar.x
  */
-export async function fromServing<T>(url: string, token: string): Promise<RemoteServing<T>> {
+export async function fromServing<T>(url: string, token: string, opts: ServingClientOptions = {}): Promise<RemoteServing<T>> {
   const base = url.endsWith("/") ? url : url + "/";
-  const client = new ServingClient(base, token);
+  const client = new ServingClient(base, token, opts);
   let who: WhoAreYou;
   try {
     who = (await client.send("GET", "who_are_you")) as WhoAreYou;

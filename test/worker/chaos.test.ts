@@ -14,6 +14,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { toWire } from "../../src/codec/index.ts";
 import { PlatformClient } from "../../src/remote/client.ts";
+import { fromServing } from "../../src/remote/serving-proxy.ts";
 import { triggerRuns } from "../../src/remote/trigger.ts";
 import { startNbxUp, type NbxUp } from "../cli/_harness.ts";
 import { freshDataDir, freshPostgresSchema, STORE_UNDER_TEST } from "../platform/jobs/_helpers.ts";
@@ -152,6 +153,10 @@ describe("chaos: workers killed with -9", () => {
     assert.equal(first.status, 200, JSON.stringify(first.json));
     const firstProcess = first.json.value;
 
+    // An SDK handle rides through the move: its call, sent once callers see the serving unavailable,
+    // is asked again (503 UNAVAILABLE: never delivered) until the serving answers from its new worker.
+    const patient = await fromServing<{ pid(): Promise<number> }>(kit.$url, kit.$token, { retryUnavailableMs: 240_000 });
+    let sdkCall: Promise<number> | undefined;
     await host.kill9();
     let answered: { value: unknown } | undefined;
     for (let i = 0; i < SERVING_RETRIES && !answered; i++) {
@@ -165,10 +170,13 @@ describe("chaos: workers killed with -9", () => {
       answers.push({ status: r.status, retryAfter, code: r.json?.error?.code, message: r.json?.error?.message });
       assert.ok(r.status === 200 || r.status === 503, `call ${i} after the kill answered ${r.status}: ${JSON.stringify(r.json)}`);
       if (r.status === 200) answered = r.json;
-      else await sleep(Math.max(100, Math.min(2_000, Number(retryAfter ?? 0) * 1000 || 250)));
+      else sdkCall ??= patient.pid();
+      if (r.status !== 200) await sleep(Math.max(100, Math.min(2_000, Number(retryAfter ?? 0) * 1000 || 250)));
     }
     assert.ok(answered, `the serving answered again within ${SERVING_RETRIES} calls: ${JSON.stringify(answers.slice(-5))}`);
     assert.notEqual(answered.value, firstProcess, "a new serving process answers");
+    assert.ok(sdkCall, "the SDK call went out while the serving was unavailable");
+    assert.notEqual(await sdkCall, firstProcess, "the SDK call was answered by the new serving process, not failed");
     // The other worker hosts it now (under a loaded machine a short lease can see that one declared dead
     // too and joined again under a new id, the serving placed anew: what matters is that it left the
     // killed worker and settles as ready).

@@ -10,7 +10,7 @@ import type { z } from "@hono/zod-openapi";
 import { NboxError } from "../../errors.ts";
 import type { ServingAssignment, WorkerReport } from "../../contract/routes-worker.ts";
 import type { PlatformContext } from "../context.ts";
-import { proxyNode } from "../../serving-proxy/proxy.ts";
+import { proxyNode, type ProxyFailure } from "../../serving-proxy/proxy.ts";
 import type { ServingHost } from "./serving-control.ts";
 import type { DeploymentRow, DeploymentVersionRow, WorkerRow } from "../store/schema.ts";
 import { passOverUnlessUnavailable } from "../store/unavailable.ts";
@@ -286,7 +286,7 @@ export class ServingRouter implements ServingHost {
     const up = { address: { host: url.hostname, port: Number(url.port) }, agent: this.agentFor(worker.id), secret: await this.ctx.store.workerProxySecret(worker.id) };
     await proxyNode(env.incoming, env.outgoing, up, env.incoming.url ?? "/", {
       maxBodyBytes: this.ctx.config.maxBodyBytes,
-      onUpstreamError: (err) => ({ status: 503, headers: { "retry-after": "1" }, error: { name: "NboxError", code: "UNAVAILABLE", message: `the worker hosting serving ${ws}/${name} did not answer (${err.message}); it is being moved — retry in a moment` } }),
+      onUpstreamError: (err) => upstreamFailure(err, `${ws}/${name}`),
     });
     return RESPONSE_ALREADY_SENT;
   }
@@ -296,4 +296,21 @@ export class ServingRouter implements ServingHost {
     if (!a) this.agents.set(workerId, (a = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256, scheduling: "lifo" })));
     return a;
   }
+}
+
+/** Connection errors that mean the request never left this side: the worker did not get it. */
+const NOT_SENT = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
+
+/**
+ * The answer when the worker hosting a serving fails the proxied request. Not delivered (nothing
+ * listens there any more): UNAVAILABLE, which any caller may send again. Cut off once sent (the
+ * worker died during the call): WORKER_CRASHED, as when the serving's own process dies — the call
+ * may have run, so a client must not repeat a method call on its own.
+ */
+function upstreamFailure(err: Error, serving: string): ProxyFailure {
+  const notSent = NOT_SENT.has((err as NodeJS.ErrnoException).code ?? "");
+  const error = notSent
+    ? { name: "NboxError", code: "UNAVAILABLE" as const, message: `the worker hosting serving ${serving} is not reachable (${err.message}); it is being moved — retry in a moment` }
+    : { name: "ServingCrashed", code: "WORKER_CRASHED" as const, message: `the worker hosting serving ${serving} stopped answering during the call (${err.message}); it may have run — the serving is being moved` };
+  return { status: 503, headers: { "retry-after": "1" }, error };
 }
