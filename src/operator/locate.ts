@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { isOperator } from "./brand.ts";
+import { namedExports } from "./module-exports.ts";
 import { stateOf } from "./invoke.ts";
 import type { Operator } from "./operator.ts";
 import { walkNamed } from "./tree.ts";
@@ -111,8 +112,9 @@ export async function locateOperator(target: Operator | AnyClass, opts: LocateOp
   });
 
   for (const file of files) {
-    const mod = await importSettled(file);
-    if (mod) {
+    const imported = await importSettled(file);
+    if (imported) {
+      const mod = namedExports(imported);
       const entries = opts.exportName ? [[opts.exportName, mod[opts.exportName]] as const] : Object.entries(mod);
       const hit = entries.map(([name, value]) => [name, kindOf(value)] as const).sort((a, b) => rank(a[1]) - rank(b[1]))[0];
       if (hit?.[1]) return located(file, hit[0], hit[1]);

@@ -1,6 +1,7 @@
 import { pathToFileURL } from "node:url";
 import { fromWire } from "../codec/index.ts";
 import { isOperator } from "./brand.ts";
+import { namedExports } from "./module-exports.ts";
 import type { OperatorLocator } from "./locate.ts";
 import type { Operator } from "./operator.ts";
 
@@ -14,7 +15,7 @@ export class MaterializeError extends Error {
  * Returns an Operator for kinds fn/operator/instance and a plain instance for "class".
  */
 export async function materialize(loc: OperatorLocator): Promise<Operator | object> {
-  const mod = (await import(pathToFileURL(loc.file).href)) as Record<string, unknown>;
+  const mod = namedExports((await import(pathToFileURL(loc.file).href)) as Record<string, unknown>);
   if (!(loc.exportName in mod)) {
     throw new MaterializeError(`${loc.file} has no export "${loc.exportName}" (exports: ${Object.keys(mod).join(", ") || "none"})`);
   }

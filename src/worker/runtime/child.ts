@@ -3,6 +3,7 @@
 // then runs calls by id over IPC (see protocol.ts). Started through runtime-main.mjs, which
 // installs tsx first.
 import path from "node:path";
+import { useCommonJsLoaderFor } from "./commonjs-loader.ts";
 import { performance } from "node:perf_hooks";
 import { relativeSpanStack } from "../../codec/stack-paths.ts";
 import { isOperator } from "../../operator/brand.ts";
@@ -133,6 +134,7 @@ async function load(msg: LoadMessage): Promise<void> {
   tracer.setProcessParent(msg.traceparent ?? null);
   let answer: ChildMessage;
   try {
+    useCommonJsLoaderFor(msg.bundleDir);
     const value = await materialize({ ...msg.locator, file: path.resolve(msg.bundleDir, msg.locator.file) });
     const attributes = msg.name !== undefined ? { serving: msg.name } : undefined;
     if (hasRemoteInit(value)) await tracer.withSpan("remote-init", () => remoteInit(value), { attributes });
