@@ -1,7 +1,8 @@
 // The child runtime, one per user process (job worker or serving): builds one deployment version
 // when the parent says `load` (import → construct with `init` → `remoteInit`), reports its surface,
 // then runs calls by id over IPC (see protocol.ts). Started through runtime-main.mjs, which
-// installs tsx first.
+// installs tsx's ESM hooks before any message is handled (its require hooks, for CommonJS
+// projects, come with `load`).
 import path from "node:path";
 import { useCommonJsLoaderFor } from "./commonjs-loader.ts";
 import { performance } from "node:perf_hooks";
