@@ -156,7 +156,7 @@ describe("chaos: workers killed with -9", () => {
     // An SDK handle rides through the move: its call, sent once callers see the serving unavailable,
     // is asked again (503 UNAVAILABLE: never delivered) until the serving answers from its new worker.
     const patient = await fromServing<{ pid(): Promise<number> }>(kit.$url, kit.$token, { retryUnavailableMs: 240_000 });
-    let sdkCall: Promise<number> | undefined;
+    let sdkCall: Promise<{ value: number } | { error: unknown }> | undefined;
     await host.kill9();
     let answered: { value: unknown } | undefined;
     for (let i = 0; i < SERVING_RETRIES && !answered; i++) {
@@ -170,13 +170,15 @@ describe("chaos: workers killed with -9", () => {
       answers.push({ status: r.status, retryAfter, code: r.json?.error?.code, message: r.json?.error?.message });
       assert.ok(r.status === 200 || r.status === 503, `call ${i} after the kill answered ${r.status}: ${JSON.stringify(r.json)}`);
       if (r.status === 200) answered = r.json;
-      else sdkCall ??= patient.pid();
+      else sdkCall ??= patient.pid().then((value) => ({ value }), (error: unknown) => ({ error }));
       if (r.status !== 200) await sleep(Math.max(100, Math.min(2_000, Number(retryAfter ?? 0) * 1000 || 250)));
     }
     assert.ok(answered, `the serving answered again within ${SERVING_RETRIES} calls: ${JSON.stringify(answers.slice(-5))}`);
     assert.notEqual(answered.value, firstProcess, "a new serving process answers");
     assert.ok(sdkCall, "the SDK call went out while the serving was unavailable");
-    assert.notEqual(await sdkCall, firstProcess, "the SDK call was answered by the new serving process, not failed");
+    const sdk = await sdkCall;
+    assert.ok("value" in sdk, `the SDK call failed instead of waiting for the moved serving: ${"error" in sdk ? (sdk.error as Error).message : ""}`);
+    assert.notEqual(sdk.value, firstProcess, "the SDK call was answered by the new serving process");
     // The other worker hosts it now (under a loaded machine a short lease can see that one declared dead
     // too and joined again under a new id, the serving placed anew: what matters is that it left the
     // killed worker and settles as ready).

@@ -73,7 +73,9 @@ describe("executeCall behind a running call", () => {
     assert.equal(rb.coldStart, false);
     assert.equal(rb.pid, ra.pid, "the same process ran both");
     assert.equal(pool.stats().processes, 1);
-    assert.ok(b.started()! - a.started()! >= 80, `b started ${b.started()! - a.started()!} ms after a, which waits 80 ms`);
+    // A timer counts from its event loop's cached time, which a busy turn leaves a few ms behind the
+    // clock: `a`'s 80 ms can end a little early by the clock, never by more than a turn.
+    assert.ok(b.started()! - a.started()! >= 70, `b started ${b.started()! - a.started()!} ms after a, which waits 80 ms`);
     assert.equal(b.starts(), 1);
     // Each call's lines are its own, though both were in the process at once.
     assert.deepEqual(a.rec.lines("stdout"), ["out a 1", "out a 2", "partial a"]);
