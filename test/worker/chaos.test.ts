@@ -1,8 +1,8 @@
 // Chaos on the control plane / worker split, with kill -9 (no shutdown code runs):
 // (a) a worker dies mid-run: another worker finishes the run if it has retries left, else it
 //     fails with WorkerCrashError — never left `running`;
-// (b) the worker hosting a serving dies: callers get an answer or a 503 with Retry-After, never a
-//     hang, and the serving answers again from another worker;
+// (b) the worker hosting a serving dies: calls under way get 503 WORKER_CRASHED, later callers an
+//     answer or a 503 with Retry-After, never a hang, and the serving answers again from another worker;
 // (c) the control plane dies with thousands of runs queued and running: its local worker goes
 //     with it (no orphan process), and after a restart on the same data folder every run succeeds;
 // (d) a remote worker rides out a kill -9 and restart of its control plane (back within a lease):
@@ -14,6 +14,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { toWire } from "../../src/codec/index.ts";
 import { PlatformClient } from "../../src/remote/client.ts";
+import { WorkerCrashError } from "../../src/remote/remote-error.ts";
 import { fromServing } from "../../src/remote/serving-proxy.ts";
 import { triggerRuns } from "../../src/remote/trigger.ts";
 import { startNbxUp, type NbxUp } from "../cli/_harness.ts";
@@ -157,7 +158,19 @@ describe("chaos: workers killed with -9", () => {
     // is asked again (503 UNAVAILABLE: never delivered) until the serving answers from its new worker.
     const patient = await fromServing<{ pid(): Promise<number> }>(kit.$url, kit.$token, { retryUnavailableMs: 240_000 });
     let sdkCall: Promise<{ value: number } | { error: unknown }> | undefined;
+    // Calls under way when the worker dies are answered at once, 503 WORKER_CRASHED (they may have
+    // run, so nobody sends them again), never left hanging; the SDK rejects with WorkerCrashError.
+    // `hang` never returns: the raw call runs in the child, the SDK's waits behind it (one at a time).
+    const kitUrl = kit.$url.replace(/\/$/, "");
+    const rawInFlight = call(kitUrl, kit.$token, "POST", "/call/hang", { args: [] }, AbortSignal.timeout(REQUEST_TIMEOUT_MS));
+    const sdkInFlight = (kit.hang() as Promise<unknown>).then(() => undefined, (error: unknown) => error);
+    await sleep(1_000); // the control plane forwards a call as it comes: both are at the worker now
     await host.kill9();
+    const crashed = await rawInFlight.catch((err: Error) => assert.fail(`a call under way when the worker died did not answer within ${REQUEST_TIMEOUT_MS / 1000} s: ${err.message}`));
+    assert.equal(crashed.status, 503, JSON.stringify(crashed.json));
+    assert.equal(crashed.json?.error?.code, "WORKER_CRASHED", JSON.stringify(crashed.json));
+    const sdkCrash = await sdkInFlight;
+    assert.ok(sdkCrash instanceof WorkerCrashError, `the SDK's call under way rejects with WorkerCrashError, got ${String(sdkCrash)}`);
     let answered: { value: unknown } | undefined;
     for (let i = 0; i < SERVING_RETRIES && !answered; i++) {
       let r: Awaited<ReturnType<typeof pidCall>>;
