@@ -21,6 +21,8 @@ interface ClaimWaiter {
   max: number;
   exclude: ReadonlySet<string>;
   signal?: AbortSignal;
+  /** Set when a trigger took it: runs created claimed by this worker are on their way to `deliver`. */
+  taken?: boolean;
   deliver(runs: RunRow[]): void;
 }
 
@@ -129,7 +131,9 @@ export class WorkerHub {
     for (;;) {
       let handed: RunRow[] = [];
       let done!: () => void;
-      const waiter: ClaimWaiter = { workerId: id, max, exclude: excluded, signal, deliver: (runs) => ((handed = runs), done()) };
+      let delivered!: () => void;
+      const delivery = new Promise<void>((resolve) => (delivered = resolve));
+      const waiter: ClaimWaiter = { workerId: id, max, exclude: excluded, signal, deliver: (runs) => ((handed = runs), delivered(), done()) };
       const wake = new Promise<void>((resolve) => {
         done = () => {
           clearTimeout(t);
@@ -148,12 +152,14 @@ export class WorkerHub {
       // front of the reports on the store's one connection.
       const drained = this.drainedAt !== undefined && Date.now() - this.drainedAt < CLAIM_RECHECK_MS;
       const runs = drained ? [] : await this.readClaim(id, max, exclude);
-      if (runs.length > 0 || handed.length > 0 || Date.now() >= deadline || signal?.aborted) {
-        done();
-        return [...runs, ...handed];
-      }
-      await wake;
-      if (handed.length > 0) return handed;
+      const answered = () => runs.length > 0 || handed.length > 0 || Date.now() >= deadline || signal?.aborted === true;
+      if (!answered()) await wake;
+      done(); // no longer takeable
+      // Taken by a trigger before that: its runs, created claimed by this worker, are being written
+      // and belong in this answer (delivered even if writing them failed). Moving on without them
+      // (the recheck timer or another wake firing meanwhile) left them to lapse back a lease later.
+      if (waiter.taken) await delivery;
+      if (answered()) return [...runs, ...handed];
     }
   }
 
@@ -174,6 +180,7 @@ export class WorkerHub {
     for (const w of this.waiters) {
       if (w.max < n || w.exclude.has(deploymentId) || w.signal?.aborted) continue;
       this.waiters.delete(w);
+      w.taken = true;
       return w;
     }
     return undefined;

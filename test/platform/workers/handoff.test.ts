@@ -15,6 +15,8 @@ import { WorkerHub } from "../../../src/platform/workers/hub.ts";
 
 const LEASE_MS = 20_000;
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 async function until(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((r) => setTimeout(r, 5));
 }
@@ -57,6 +59,18 @@ describe("handing new runs to a waiting claim", () => {
     assert.ok(stored.leaseExpiresAt! > Date.now() + LEASE_MS / 2, "held under a lease like any claim");
     assert.equal(stored.startedAt, null, "claimed, not started");
     await store.finishRun(run!.id, { status: "succeeded", result: 1, workerId: "w1" });
+  });
+
+  it("runs handed to a claim arrive in its answer however long writing them takes (its recheck does not drop them)", async () => {
+    // Writing the claimed runs takes longer than the claim's recheck interval (a busy store, a slow
+    // Postgres): the claim must wait for them, not go round again and leave them to lapse back.
+    const slowStore = { ...store, createRuns: async (...a: Parameters<Store["createRuns"]>) => (await sleep(700), store.createRuns(...a)) };
+    const claim = hub.claim("w1", 4, [], 5_000);
+    await until(() => hub.claimsWaiting === 1);
+    const [run] = await createAndQueue({ ...ctx, store: slowStore }, deploymentId, [input(11)]);
+    assert.equal(run!.status, "running");
+    assert.deepEqual((await claim).map((r) => r.id), [run!.id]);
+    await store.finishRun(run!.id, { status: "succeeded", result: 11, workerId: "w1" });
   });
 
   it("a claim that leaves the deployment out does not get it: the run is queued", async () => {
