@@ -117,18 +117,17 @@ const queryLogger = (onQuery?: CommonOptions["onQuery"]) => (onQuery ? { logger:
 
 async function openPglite(dataDir: string, onQuery?: CommonOptions["onQuery"]): Promise<Driver> {
   // Imported lazily so a Postgres deployment never loads the wasm build, and vice versa.
-  const [{ PGlite }, { drizzle }, { usePreparedStatements }] = await Promise.all([
+  const [{ PGlite }, { drizzle }, { openPgliteThread }] = await Promise.all([
     import("@electric-sql/pglite"),
     import("drizzle-orm/pglite"),
-    import("./pglite-prepared.ts"),
+    import("./pglite-thread-client.ts"),
   ]);
   const release = await lockDataDir(dataDir);
   try {
     await seedPgdata(path.join(dataDir, "pgdata"), PGlite);
-    const client = new PGlite(path.join(dataDir, "pgdata"));
-    await client.waitReady;
-    usePreparedStatements(client);
-    const db = drizzle({ client, schema, ...queryLogger(onQuery) }) as unknown as Db;
+    const client = await openPgliteThread(path.join(dataDir, "pgdata"));
+    // drizzle's PGlite driver calls only `query` and `transaction`, which the thread's client has.
+    const db = drizzle({ client: client as unknown as InstanceType<typeof PGlite>, schema, ...queryLogger(onQuery) }) as unknown as Db;
     return {
       db,
       kind: "pglite",

@@ -6,7 +6,7 @@
 // A VACUUM costs about as much as the dead rows it clears (a few µs each; nothing to do: ~2 ms), so
 // it runs often; ANALYZE reads a sample of the table, so the runs' columns that statements filter on
 // are analyzed when the runs changed by a fifth since the last time (~35 ms at 20,000 runs; every
-// column of every table took ~200 ms, all of it holding the platform's one thread). Nor is there a checkpointer: without CHECKPOINT the
+// column of every table took ~200 ms, all of it holding the store's one connection). Nor is there a checkpointer: without CHECKPOINT the
 // write-ahead log grows to max_wal_size (1 GB, some 300,000 runs) before the statement that crosses
 // it checkpoints on the spot, and a restart after a crash replays all of it; so a pass checkpoints
 // once CHECKPOINT_WAL_BYTES were written since the last (~60 ms). All of these hold PGlite's one

@@ -111,9 +111,9 @@ export class ReportWriter {
   }
 
   /**
-   * A few spans per statement, other work between statements: the embedded store runs a statement
-   * on this thread, and a backlog of thousands of spans written at once (after a burst of serving
-   * calls) held every request behind it for tens of milliseconds.
+   * A few spans per statement, other statements between them: the store runs one statement at a
+   * time (the embedded one on its single thread), and a backlog of thousands of spans written at
+   * once (after a burst of serving calls) held every claim and finish behind it for tens of ms.
    */
   private async write(batch: SpanInput[]): Promise<void> {
     for (let i = 0; i < batch.length; i += SPAN_CHUNK) {

@@ -120,7 +120,7 @@ describe("the embedded store uses them", () => {
     assert.ok(claim, "the claim statement was seen");
     // The plan a prepared statement falls back to once Postgres stops planning it per call.
     // (simple protocol: an EXPLAIN of a statement with unbound $n placeholders cannot be prepared)
-    const client = (store.db as unknown as { $client: PGlite }).$client;
+    const client = (store.db as unknown as { $client: Pick<PGlite, "exec"> }).$client;
     const [res] = await client.exec(`explain (generic_plan) ${claim}`);
     const plan = res!.rows.map((r) => (r as { "QUERY PLAN": string })["QUERY PLAN"]).join("\n");
     assert.match(plan, /runs_queue_idx/, plan);
