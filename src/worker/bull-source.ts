@@ -168,6 +168,10 @@ export class BullRunSource {
     const stopping = () => this.stopWaiting || this.o.executor.stopping;
     if (stopping()) return "stopping";
     if (this.cancelSoon.delete(run.id) || run.cancelRequested) return "cancelled";
+    // The rule callTurnedLong applied to the runs waiting then, for one arriving later (a run given
+    // back and delivered here again, say): no slot free of a long call will take it soon, so it goes
+    // back at once, untouched, for a worker with a free slot — not to wait here behind the long calls.
+    if (this.longCalls > 0 && this.waiting.size >= Math.max(0, this.o.slots - this.longCalls)) return "handed back";
     const stop = new AbortController();
     this.waiting.set(run.id, stop);
     try {

@@ -56,8 +56,13 @@ export function openPgliteThread(pgdata: string): Promise<ThreadClient> {
     if (m.ok) p.resolve(m.value);
     else p.reject(errorFromWire(m.error));
   });
-  worker.on("error", (err) => stop(`failed: ${err.message}`));
-  worker.on("exit", (code) => stop(code === 0 ? "was closed" : `exited with code ${code}`));
+  // Not asked to close: every statement from now on fails, and whoever runs the platform must hear why.
+  const unexpected = (why: string) => {
+    if (!closing && !stopped) console.error(`[nbox] the embedded store's thread ${why}; statements fail (503) until the platform is restarted`);
+    stop(why);
+  };
+  worker.on("error", (err) => unexpected(`failed: ${err.message}`));
+  worker.on("exit", (code) => unexpected(code === 0 ? "was closed" : `exited with code ${code}`));
 
   const call = <T>(req: Request): Promise<T> => {
     if (stopped) return Promise.reject(stopped);
