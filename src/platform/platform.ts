@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import type { Server as HttpServer } from "node:http";
 import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import { ADMIN_TOKEN_FILE, PLATFORM_FILE, type PlatformInfo } from "../remote/discovery.ts";
@@ -57,6 +58,9 @@ async function ensureAdminToken(ctx: PlatformContext): Promise<{ token: string; 
   chmodSync(file, 0o600);
   return { token: secret, created: true };
 }
+
+// How long a stop waits for requests still in flight before it closes their connections.
+const SERVER_CLOSE_GRACE_MS = 2_000;
 
 // How long `nbx up` waits for its local worker to join before it reports the platform up anyway.
 const LOCAL_WORKER_START_MS = 30_000;
@@ -177,7 +181,17 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
         await router?.close();
         if (servings !== router) await servings?.close();
         await reports.flush();
-        await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+        await new Promise<void>((r) => {
+          if (!server) return r();
+          // A connection whose request body was never read (a 413 before an upload ended) sits paused:
+          // it neither ends nor keeps the process alive, so the stop would never finish. Requests
+          // still in flight get a moment; then what is left is cut.
+          const cut = setTimeout(() => (server as HttpServer).closeAllConnections(), SERVER_CLOSE_GRACE_MS);
+          server.close(() => {
+            clearTimeout(cut);
+            r();
+          });
+        });
         rmSync(join(config.dataDir, PLATFORM_FILE), { force: true });
         await queue.close().catch(() => {});
         await upkeep?.stop();

@@ -73,11 +73,17 @@ export async function hostPglite(): Promise<void> {
     }
   };
 
+  // Requests run as they come (PGlite orders them itself), but a close first lets everything asked
+  // before it finish and be answered: the port closes with it, and an answer after that is lost.
+  const inflight = new Set<Promise<unknown>>();
   port.on("message", (r: StoreRequest) => {
-    handle(r).then(
+    const run = r.op === "close" ? Promise.allSettled([...inflight]).then(() => handle(r)) : handle(r);
+    const answered = run.then(
       (value) => r.op !== "close" && port.postMessage({ id: r.id, ok: true, value } satisfies StoreReply),
       (err: unknown) => port.postMessage({ id: r.id, ok: false, error: errorToWire(err) } satisfies StoreReply),
     );
+    inflight.add(answered);
+    void answered.finally(() => inflight.delete(answered));
   });
   port.postMessage({ id: 0, ok: true, value: "ready" } satisfies StoreReply);
 }

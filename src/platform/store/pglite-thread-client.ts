@@ -33,6 +33,11 @@ export function openPgliteThread(pgdata: string): Promise<ThreadClient> {
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
   let seq = 0;
   let stopped: Error | undefined;
+  let closing: Promise<void> | undefined;
+  // The thread keeps the process alive only while a statement is out or it is closing (like a socket
+  // with a request on it). One rule for both: a reply that empties the pending set during a close
+  // must not let the process go before the thread has ended.
+  const holdOpen = () => (pending.size > 0 || closing ? worker.ref() : worker.unref());
   let ready!: { resolve(): void; reject(e: unknown): void };
   const started = new Promise<void>((resolve, reject) => (ready = { resolve, reject }));
 
@@ -51,8 +56,7 @@ export function openPgliteThread(pgdata: string): Promise<ThreadClient> {
     const p = pending.get(m.id);
     if (!p) return;
     pending.delete(m.id);
-    // The thread keeps the process alive only while a statement is out (like a socket with a request on it).
-    if (pending.size === 0) worker.unref();
+    holdOpen();
     if (m.ok) p.resolve(m.value);
     else p.reject(errorFromWire(m.error));
   });
@@ -67,9 +71,9 @@ export function openPgliteThread(pgdata: string): Promise<ThreadClient> {
   const call = <T>(req: Request): Promise<T> => {
     if (stopped) return Promise.reject(stopped);
     const id = ++seq;
-    if (pending.size === 0) worker.ref();
     return new Promise<T>((resolve, reject) => {
       pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      holdOpen();
       worker.postMessage({ id, ...req });
     });
   };
@@ -89,7 +93,6 @@ export function openPgliteThread(pgdata: string): Promise<ThreadClient> {
       return call<Results<T>>({ op: "query", text, params, rowMode: options?.rowMode, identity, ...(tx === undefined ? {} : { tx }) });
     };
 
-  let closing: Promise<void> | undefined;
   const client: ThreadClient = {
     query: queryOn(),
     exec: (text) => call<Results[]>({ op: "exec", text }),
@@ -106,17 +109,16 @@ export function openPgliteThread(pgdata: string): Promise<ThreadClient> {
       return value;
     },
     close() {
-      return (closing ??= new Promise<void>((resolve) => {
-        if (stopped) return resolve();
-        worker.once("exit", () => resolve());
-        worker.ref();
-        worker.postMessage({ id: ++seq, op: "close" } satisfies StoreRequest);
-      }));
+      if (closing) return closing;
+      closing = stopped ? Promise.resolve() : new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+      holdOpen();
+      if (!stopped) worker.postMessage({ id: ++seq, op: "close" } satisfies StoreRequest);
+      return closing;
     },
   };
   return started.then(
     () => {
-      worker.unref();
+      holdOpen();
       return client;
     },
     async (err: unknown) => {

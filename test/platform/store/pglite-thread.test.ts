@@ -93,21 +93,35 @@ describe("the embedded store's thread", () => {
     await assert.rejects(client.query("select 1"), (e: { code?: string }) => e.code === STORE_STOPPED);
   });
 
-  it("an open store does not keep a finished program alive", () => {
+  /** Run `body` (ESM, `openStore`, drizzle's `sql` and `dir` in scope) in a fresh Node process; its exit and output. */
+  function inProcess(body: string) {
     const d = mkdtempSync(join(tmpdir(), "nbox-store-thread-exit-"));
     try {
       const code = `
+        import { sql } from "drizzle-orm";
         import { openStore } from ${JSON.stringify(new URL("../../../src/platform/store/index.ts", import.meta.url).pathname)};
-        const s = await openStore({ dataDir: ${JSON.stringify(d)} });
-        await s.ensureWorkspace("left-open");
-        console.log("done");`;
-      // Hang guard only: a process kept alive by the thread would be killed here and fail the check.
-      const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { encoding: "utf8", timeout: 120_000 });
-      assert.equal(r.signal, null, `the program did not end by itself: ${r.stderr}`);
-      assert.equal(r.status, 0, r.stderr);
-      assert.match(r.stdout, /done/);
+        const dir = ${JSON.stringify(d)};
+        ${body}`;
+      // Hang guard only: a process kept alive by the thread would be killed here and fail the checks.
+      return spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { encoding: "utf8", timeout: 120_000 });
     } finally {
       rmSync(d, { recursive: true, force: true });
     }
+  }
+
+  it("an open store does not keep a finished program alive", () => {
+    const r = inProcess(`const s = await openStore({ dataDir: dir }); await s.ensureWorkspace("left-open"); console.log("done");`);
+    assert.equal(r.signal, null, `the program did not end by itself: ${r.stderr}`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /done/);
+  });
+
+  it("a close keeps the program alive until the thread has ended, even when a statement answers meanwhile", () => {
+    // The statement is under way (drizzle sends it once awaited) when the close is asked, and its answer
+    // arrives after: it must not let the process go early (which ends it with the close pending, exit 13).
+    const r = inProcess(`const s = await openStore({ dataDir: dir }); const q = s.db.execute(sql\`select pg_sleep(0.2)\`).then((x) => x); await new Promise((r) => setTimeout(r, 50)); const c = s.close(); await q; await c; console.log("closed");`);
+    assert.equal(r.signal, null, `the program did not end by itself: ${r.stderr}`);
+    assert.equal(r.status, 0, `exit ${r.status}: ${r.stderr}`);
+    assert.match(r.stdout, /closed/);
   });
 });
