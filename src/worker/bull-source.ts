@@ -156,11 +156,16 @@ export class BullRunSource {
     this.longCalls++;
     this.consumer.resize(this.o.slots);
     this.runSlots.resize(this.o.slots);
-    let keep = Math.max(0, this.o.slots - this.longCalls);
+    let keep = this.roomToWait;
     for (const wait of this.waiting.values()) {
       if (keep > 0) keep--;
       else wait.abort("handed back" satisfies WaitEnd);
     }
+  }
+
+  /** How many runs may wait here for a slot while calls run long: one per slot free of a long call. */
+  private get roomToWait(): number {
+    return Math.max(0, this.o.slots - this.longCalls);
   }
 
   /** Wait for a run slot; what ended the wait instead when it did not come. */
@@ -171,7 +176,7 @@ export class BullRunSource {
     // The rule callTurnedLong applied to the runs waiting then, for one arriving later (a run given
     // back and delivered here again, say): no slot free of a long call will take it soon, so it goes
     // back at once, untouched, for a worker with a free slot — not to wait here behind the long calls.
-    if (this.longCalls > 0 && this.waiting.size >= Math.max(0, this.o.slots - this.longCalls)) return "handed back";
+    if (this.longCalls > 0 && this.waiting.size >= this.roomToWait) return "handed back";
     const stop = new AbortController();
     this.waiting.set(run.id, stop);
     try {

@@ -5,12 +5,9 @@
 // statements and awaits rows; drizzle sees a client with PGlite's `query` and `transaction`.
 import { Worker } from "node:worker_threads";
 import type { QueryOptions, Results } from "@electric-sql/pglite";
-import { errorFromWire, type StoreReply, type StoreRequest } from "./pglite-wire.ts";
+import { errorFromWire, STORE_STOPPED, type StoreReply, type StoreRequest } from "./pglite-wire.ts";
 
 const ENTRY = new URL("./pglite-thread.mjs", import.meta.url);
-
-/** The code of the error every statement gets once the store's thread has stopped (closed or died). */
-export const STORE_STOPPED = "NBOX_STORE_STOPPED";
 
 type Request = StoreRequest extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
 

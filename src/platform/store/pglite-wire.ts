@@ -2,6 +2,9 @@
 // pglite-thread-client.ts). Values cross by structured clone; database errors cross as plain
 // fields, because a clone keeps an Error's message and stack but drops `code` and the rest.
 
+/** The code of the error every statement gets once the store's thread has stopped (closed or died). */
+export const STORE_STOPPED = "NBOX_STORE_STOPPED";
+
 export type StoreRequest =
   | { id: number; op: "query"; text: string; params: unknown[]; rowMode?: "array" | "object"; identity: number[]; tx?: number }
   | { id: number; op: "exec"; text: string }

@@ -2,8 +2,10 @@
 // up) is not a bug: callers should hear "try again shortly", not "internal error". Errors from the
 // driver arrive wrapped (drizzle's "Failed query" keeps the driver's error as its cause).
 
-// NBOX_STORE_STOPPED: the embedded store's thread was closed (a request racing the platform's stop) or died.
-const CONNECTION_ERRNOS = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENOTFOUND", "EAI_AGAIN", "NBOX_STORE_STOPPED"]);
+import { STORE_STOPPED } from "./pglite-wire.ts";
+
+// STORE_STOPPED: the embedded store's thread was closed (a request racing the platform's stop) or died.
+const CONNECTION_ERRNOS = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENOTFOUND", "EAI_AGAIN", STORE_STOPPED]);
 // Postgres SQLSTATEs: admin/crash shutdown, cannot connect now, too many connections; class 08 is "connection exception".
 const UNAVAILABLE_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300"]);
 const CONNECTION_MESSAGES = /Connection terminated|connection timeout|Client has encountered a connection error|Client was closed/i;

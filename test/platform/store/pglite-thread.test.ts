@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import { openStore, type Store } from "../../../src/platform/store/index.ts";
-import { openPgliteThread, STORE_STOPPED } from "../../../src/platform/store/pglite-thread-client.ts";
+import { openPgliteThread } from "../../../src/platform/store/pglite-thread-client.ts";
+import { STORE_STOPPED } from "../../../src/platform/store/pglite-wire.ts";
 import { isStoreUnavailable } from "../../../src/platform/store/unavailable.ts";
 import { rowsOf } from "../../../src/platform/store/migrations.ts";
 
