@@ -138,9 +138,14 @@ export class BullRunSource {
         if (callEnded()) this.longCalls--;
         slot();
       }
-      const e = this.o.executor;
-      this.consumer.resize(this.o.slots * (e.callsAreShort ? prefetchCap(e.averageCallMs) : 1));
-      if (this.longCalls === 0) this.runSlots.resize(executesFor(this.o.slots, e.callsAreShort));
+      // Held ahead again only once no call here runs long (loading included), whatever the pace of
+      // the calls that ended: else deliveries are fetched, claimed (their runs shown running) and
+      // handed back, again and again until the long calls end.
+      if (this.longCalls === 0) {
+        const e = this.o.executor;
+        this.consumer.resize(this.o.slots * (e.callsAreShort ? prefetchCap(e.averageCallMs) : 1));
+        this.runSlots.resize(executesFor(this.o.slots, e.callsAreShort));
+      }
       return outcomeOf(await settled, run.id);
     } finally {
       this.inProgress.delete(run.id);

@@ -54,8 +54,11 @@ const PACE_WEIGHT = 0.2;
 export class RunExecutor {
   private readonly prepared = new Map<string, Promise<PreparedVersion>>();
   private readonly controllers = new Map<string, AbortController>();
-  /** When the call of each run executing here started (runs whose call has started). */
-  private readonly runningSince = new Map<string, number>();
+  /**
+   * Since when each attempt here has been executing, its process's loading included: a call that
+   * waits long for its process holds up the runs behind it like a long call does.
+   */
+  private readonly executingSince = new Map<string, number>();
   private readonly settling = new Set<Promise<unknown>>();
   /** Set when the worker stops: attempts interrupted from now on go back at the same attempt. */
   stopping = false;
@@ -80,13 +83,13 @@ export class RunExecutor {
 
   /**
    * Whether calls are short enough that holding runs ahead of free slots pays (see SHORT_CALL_MS):
-   * recent calls were, and none running now has run longer (a long call says so while it runs, not
-   * only once it ends).
+   * recent calls were, and none executing now has taken longer, loading included (a long call says
+   * so while it runs, not only once it ends).
    */
   get callsAreShort(): boolean {
     if (this.callMsAverage === undefined || this.callMsAverage >= SHORT_CALL_MS) return false;
     const longSince = Date.now() - SHORT_CALL_MS;
-    for (const t of this.runningSince.values()) if (t < longSince) return false;
+    for (const t of this.executingSince.values()) if (t < longSince) return false;
     return true;
   }
 
@@ -130,6 +133,7 @@ export class RunExecutor {
     let startedAt = Date.now();
     const controller = new AbortController();
     this.controllers.set(run.id, controller);
+    this.executingSince.set(run.id, startedAt);
     try {
       if (run.cancelRequested) controller.abort();
       if (run.attempt > 1) out.log(run.id, "system", `attempt ${run.attempt} started on ${this.d.me.id}`);
@@ -154,7 +158,7 @@ export class RunExecutor {
           onLog: (stream, line) => out.log(run.id, stream, line),
           onSpan: (span: Span) => out.span({ runId: run.id }, span),
           onStart: () => {
-            this.runningSince.set(run.id, (startedAt = Date.now()));
+            startedAt = Date.now();
             out.started(run.id, startedAt);
           },
         });
@@ -176,7 +180,7 @@ export class RunExecutor {
       return { settled };
     } finally {
       this.controllers.delete(run.id);
-      this.runningSince.delete(run.id);
+      this.executingSince.delete(run.id);
     }
   }
 

@@ -3,7 +3,9 @@
 // the job and leave the run queued in the store with no job to deliver it.
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
+import { Queue } from "bullmq";
 import { BullRunQueue } from "../../src/platform/queue/bullmq-queue.ts";
+import { deploymentQueueName } from "../../src/queue/bullmq-names.ts";
 import { BullRunSource } from "../../src/worker/bull-source.ts";
 import type { ControlPlane } from "../../src/worker/control-plane.ts";
 import type { RunExecutor, RunRow, Verdict } from "../../src/worker/run-executor.ts";
@@ -172,5 +174,33 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
       end(next);
     }
     assert.equal(seen.executed.length, 5, "each run ran once");
+  });
+
+  it("while a call runs long the worker holds no run it cannot start: one arriving meanwhile is not claimed (never shows running) until a slot frees", { timeout: 60_000 }, async () => {
+    const { source, seen, add, started, end, shortCall } = gatedSource({ worker: "wrk_full", deployment: "dep_full", longCallMs: 300 });
+    closers.push(() => source.close());
+    const jobs = new Queue(deploymentQueueName("dep_full"), { connection: { url: TEST_REDIS_URL }, prefix });
+    closers.push(() => jobs.close());
+    // Short calls so far: the worker fetches ahead of its one slot, and runs a second call behind the first.
+    await shortCall("run_f0");
+    await add("run_f1");
+    await started("run_f1", "the call that turns long");
+    await add("run_f2");
+    await started("run_f2", "the call sent behind it");
+    // Both turn long (their watches were set before they were seen starting); the one behind ends
+    // (taken back, say). The executor still calls the pace short: it counts calls still loading as none.
+    await new Promise((r) => setTimeout(r, 400));
+    end("run_f2");
+    await add("run_f3");
+    await new Promise((r) => setTimeout(r, 1_000));
+    assert.ok(!seen.claimed.includes("run_f3"), "not claimed while the only slot runs a long call: the store never saw it running");
+    assert.equal(await jobs.getJobState("run_f3"), "waiting");
+    // (A fetch under way from when calls were short may take it once; the queue loop puts it back unseen.)
+    assert.ok(((await jobs.getJob("run_f3"))?.attemptsStarted ?? 0) <= 1, "not fetched again and again to be handed back");
+    assert.deepEqual(seen.released, [], "nothing claimed had to be given back");
+    end("run_f1");
+    await started("run_f3", "delivered once the slot is free, and run");
+    end("run_f3");
+    assert.deepEqual(seen.claimed, ["run_f0", "run_f1", "run_f2", "run_f3"], "each claimed once");
   });
 });
