@@ -3,13 +3,11 @@
 // meanwhile: a batch of spans or finishes (a few ms) stalled every serving call behind it, and under
 // a fan-out the store took more than half of that thread's time. Here the control plane only sends
 // statements and awaits rows; drizzle sees a client with PGlite's `query` and `transaction`.
-import { Worker } from "node:worker_threads";
+// A thread that ends unasked (a WebAssembly abort, say) is started again on the same folder, which
+// PGlite recovers like after a power cut: the statements out at that moment fail, later ones work.
+import type { Worker } from "node:worker_threads";
 import type { QueryOptions, Results } from "@electric-sql/pglite";
-import { errorFromWire, STORE_STOPPED, type StoreReply, type StoreRequest } from "./pglite-wire.ts";
-
-const ENTRY = new URL("./pglite-thread.mjs", import.meta.url);
-
-type Request = StoreRequest extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
+import { startStoreThread, storeStopped, type Request, type StoreThread } from "./pglite-thread-handle.ts";
 
 interface Queryable {
   query<T>(text: string, params?: unknown[], options?: QueryOptions): Promise<Results<T>>;
@@ -20,63 +18,46 @@ export interface ThreadClient extends Queryable {
   exec(text: string): Promise<Results[]>;
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /** The thread serving statements now (for inspection and tests). */
+  readonly thread: Worker;
 }
 
-/** Start the store's thread on `pgdata`; resolves once PGlite there is ready. */
-export function openPgliteThread(pgdata: string): Promise<ThreadClient> {
-  // None of the process's Node options: they are for its main script (`-e`, `--input-type`, a loader
-  // the thread installs itself when it needs one); V8's flags apply to every thread anyway.
-  const worker = new Worker(ENTRY, { workerData: { pgdata }, execArgv: [] });
-  const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
-  let seq = 0;
-  let stopped: Error | undefined;
-  let closing: Promise<void> | undefined;
-  // The thread keeps the process alive only while a statement is out or it is closing (like a socket
-  // with a request on it). One rule for both: a reply that empties the pending set during a close
-  // must not let the process go before the thread has ended.
-  const holdOpen = () => (pending.size > 0 || closing ? worker.ref() : worker.unref());
-  let ready!: { resolve(): void; reject(e: unknown): void };
-  const started = new Promise<void>((resolve, reject) => (ready = { resolve, reject }));
+/** Restarts allowed within RESTART_WINDOW_MS: a thread that keeps dying is left stopped (503s), with why. */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 10 * 60_000;
 
-  const stop = (why: string) => {
-    stopped ??= Object.assign(new Error(`the embedded store's thread ${why}`), { code: STORE_STOPPED });
-    ready.reject(stopped);
-    for (const p of pending.values()) p.reject(stopped);
-    pending.clear();
-  };
-  worker.on("message", (m: StoreReply) => {
-    if (m.id === 0) {
-      if (m.ok) ready.resolve();
-      else ready.reject(errorFromWire(m.error));
+/** Start the store's thread on `pgdata`; resolves once PGlite there is ready. */
+export async function openPgliteThread(pgdata: string): Promise<ThreadClient> {
+  let closing: Promise<void> | undefined;
+  const restarts: number[] = [];
+  // Statements go to the thread current when they are asked; one asked while a restart is under
+  // way waits for it (and fails with the restart if it fails).
+  let current: Promise<StoreThread>;
+  const start = (): Promise<StoreThread> => startStoreThread(pgdata, (why) => void ended(why));
+  const ended = async (why: string) => {
+    if (closing) return;
+    const now = Date.now();
+    while (restarts.length > 0 && now - restarts[0]! > RESTART_WINDOW_MS) restarts.shift();
+    if (restarts.length >= MAX_RESTARTS) {
+      console.error(`[nbox] the embedded store's thread ${why}, the ${MAX_RESTARTS + 1}th time in ${RESTART_WINDOW_MS / 60_000} minutes; statements fail (503) until the platform is restarted`);
       return;
     }
-    const p = pending.get(m.id);
-    if (!p) return;
-    pending.delete(m.id);
-    holdOpen();
-    if (m.ok) p.resolve(m.value);
-    else p.reject(errorFromWire(m.error));
-  });
-  // Not asked to close: every statement from now on fails, and whoever runs the platform must hear why.
-  const unexpected = (why: string) => {
-    if (!closing && !stopped) console.error(`[nbox] the embedded store's thread ${why}; statements fail (503) until the platform is restarted`);
-    stop(why);
-  };
-  worker.on("error", (err) => unexpected(`failed: ${err.message}`));
-  worker.on("exit", (code) => unexpected(code === 0 ? "was closed" : `exited with code ${code}`));
-
-  const call = <T>(req: Request): Promise<T> => {
-    if (stopped) return Promise.reject(stopped);
-    const id = ++seq;
-    return new Promise<T>((resolve, reject) => {
-      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      holdOpen();
-      worker.postMessage({ id, ...req });
+    restarts.push(now);
+    console.error(`[nbox] the embedded store's thread ${why}; starting it again (statements under way failed)`);
+    current = start().catch((err: unknown) => {
+      const why = `did not start again: ${(err as Error).message}`;
+      console.error(`[nbox] the embedded store's thread ${why}; statements fail (503) until the platform is restarted`);
+      throw storeStopped(why);
     });
+    current.catch(() => {}); // statements asked from now on get the rejection; nobody else must
   };
+  current = start();
+  let thread = await current;
+  const on = async (): Promise<StoreThread> => (thread = await current);
+  const call = async <T>(req: Request): Promise<T> => (await on()).call<T>(req);
 
   const queryOn =
-    (tx?: number) =>
+    (run: <T>(req: Request) => Promise<T>, tx?: number) =>
     <T>(text: string, params: unknown[] = [], options?: QueryOptions): Promise<Results<T>> => {
       if (options?.blob || options?.serializers || options?.paramTypes) {
         return Promise.reject(new Error("the embedded store's thread takes no blob, serializers or paramTypes options"));
@@ -87,42 +68,37 @@ export function openPgliteThread(pgdata: string): Promise<ThreadClient> {
       } catch (err) {
         return Promise.reject(err);
       }
-      return call<Results<T>>({ op: "query", text, params, rowMode: options?.rowMode, identity, ...(tx === undefined ? {} : { tx }) });
+      return run<Results<T>>({ op: "query", text, params, rowMode: options?.rowMode, identity, ...(tx === undefined ? {} : { tx }) });
     };
 
-  const client: ThreadClient = {
-    query: queryOn(),
+  return {
+    query: queryOn(call),
     exec: (text) => call<Results[]>({ op: "exec", text }),
     async transaction(fn) {
-      const tx = await call<number>({ op: "begin" });
+      // A transaction lives on one thread: if that one ends, its statements fail (never run on the next).
+      const t = await on();
+      const tx = await t.call<number>({ op: "begin" });
       let value;
       try {
-        value = await fn({ query: queryOn(tx) });
+        value = await fn({ query: queryOn((req) => t.call(req), tx) });
       } catch (err) {
-        await call({ op: "end", tx, commit: false }).catch(() => {});
+        await t.call({ op: "end", tx, commit: false }).catch(() => {});
         throw err;
       }
-      await call({ op: "end", tx, commit: true });
+      await t.call({ op: "end", tx, commit: true });
       return value;
     },
     close() {
-      if (closing) return closing;
-      closing = stopped ? Promise.resolve() : new Promise<void>((resolve) => worker.once("exit", () => resolve()));
-      holdOpen();
-      if (!stopped) worker.postMessage({ id: ++seq, op: "close" } satisfies StoreRequest);
+      closing ??= current.then(
+        (t) => t.close(),
+        () => undefined,
+      );
       return closing;
     },
+    get thread() {
+      return thread.worker;
+    },
   };
-  return started.then(
-    () => {
-      holdOpen();
-      return client;
-    },
-    async (err: unknown) => {
-      await worker.terminate();
-      throw err;
-    },
-  );
 }
 
 /**

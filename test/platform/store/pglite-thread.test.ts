@@ -94,6 +94,57 @@ describe("the embedded store's thread", () => {
     await assert.rejects(client.query("select 1"), (e: { code?: string }) => e.code === STORE_STOPPED);
   });
 
+  /** A raw thread client on a fresh, initialised data folder; what it printed on stderr. */
+  async function withThread(body: (client: Awaited<ReturnType<typeof openPgliteThread>>, logged: string[]) => Promise<void>) {
+    const d = mkdtempSync(join(tmpdir(), "nbox-store-thread-restart-"));
+    const s = await openStore({ dataDir: d });
+    await s.close(); // leaves pgdata initialised for the raw client below
+    const client = await openPgliteThread(join(d, "pgdata"));
+    const logged: string[] = [];
+    const error = console.error;
+    console.error = (...a: unknown[]) => void logged.push(a.join(" "));
+    try {
+      await body(client, logged);
+    } finally {
+      console.error = error;
+      await client.close();
+      rmSync(d, { recursive: true, force: true });
+    }
+  }
+  const failure = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+
+  it("a thread that ends unasked is started again: statements under way fail as unavailable, later ones work, committed data is kept", () =>
+    withThread(async (client, logged) => {
+      await client.exec("create table kept (n int); insert into kept values (1)");
+      const dying = client.thread;
+      const underWay = client.query("select pg_sleep(5)");
+      // What a WebAssembly abort does to it: the thread is gone, mid-statement.
+      await dying.terminate();
+      const err = await failure(underWay);
+      assert.ok(isStoreUnavailable(err), `the statement under way failed as unavailable (503), not as a bug: ${String(err)}`);
+      assert.deepEqual((await client.query<{ n: number }>("select n from kept")).rows, [{ n: 1 }], "a statement after it ran on a new thread; committed rows are there");
+      assert.notEqual(client.thread, dying);
+      await client.transaction(async (tx) => void (await tx.query("insert into kept values (2)")));
+      assert.deepEqual((await client.query<{ n: number }>("select n from kept order by n")).rows, [{ n: 1 }, { n: 2 }]);
+      assert.ok(logged.some((l) => /store's thread .*starting it again/.test(l)), `whoever runs the platform hears of it: ${logged.join(" | ")}`);
+    }));
+
+  it("a thread that keeps dying is left stopped after a few restarts: statements fail as unavailable, never hang", () =>
+    withThread(async (client, logged) => {
+      for (let i = 0; i < 6; i++) {
+        await client.query("select 1");
+        await client.thread.terminate();
+      }
+      const err = await failure(client.query("select 1"));
+      assert.ok(isStoreUnavailable(err), `unavailable: ${String(err)}`);
+      assert.equal(logged.filter((l) => /starting it again/.test(l)).length, 5);
+      assert.ok(logged.some((l) => /until the platform is restarted/.test(l)), logged.join(" | "));
+    }));
+
   /** Run `body` (ESM, `openStore`, drizzle's `sql` and `dir` in scope) in a fresh Node process; its exit and output. */
   function inProcess(body: string) {
     const d = mkdtempSync(join(tmpdir(), "nbox-store-thread-exit-"));
