@@ -61,4 +61,35 @@ describe("worker report batcher", () => {
       await batcher.close();
     }
   });
+
+  it("under a backlog, a report that has gathered 64 finishes and claims goes out without waiting for the interval", async () => {
+    const sent: Array<{ finished: number; claim: number }> = [];
+    const cp = {
+      async persist(_route: string, _signal: AbortSignal, input: { body: { finished?: Array<{ id: string }>; claim?: string[] } }) {
+        sent.push({ finished: input.body.finished?.length ?? 0, claim: input.body.claim?.length ?? 0 });
+        return { finished: (input.body.finished ?? []).map((f) => f.id), requeued: [], claimed: [], held: [] };
+      },
+    } as unknown as ControlPlane;
+    const batcher = new ReportBatcher(cp, () => "wrk_fast", () => "backlog");
+    const finish = (id: string) => batcher.finish({ id, attempt: 1, status: "succeeded", result: null, startedAt: 0, finishedAt: 0 });
+    const nextTurn = () => new Promise((r) => setImmediate(r));
+    try {
+      await finish("run_0");
+      assert.equal(sent.length, 1);
+      // The interval starts now: 60 finishes and 3 claims are one short of a full report.
+      const pending: Promise<unknown>[] = [];
+      for (let i = 1; i <= 60; i++) pending.push(finish(`run_${i}`));
+      pending.push(batcher.claim(["run_a", "run_b"]), batcher.claim(["run_c"]));
+      await nextTurn();
+      await nextTurn();
+      assert.equal(sent.length, 1, "not full yet: it waits for the interval");
+      pending.push(finish("run_61"));
+      await nextTurn();
+      await nextTurn();
+      assert.deepEqual(sent[1], { finished: 61, claim: 3 }, "full: out at once, well inside the 50 ms interval");
+      await Promise.all(pending);
+    } finally {
+      await batcher.close();
+    }
+  });
 });
