@@ -1,7 +1,7 @@
-// Shared pieces of the benchmark harness: the result shape of DESIGN §10 and timing helpers.
+// Shared pieces of the benchmark harness: the shape of a result row (what the README table and bench/results.json show) and timing helpers.
 import { performance } from "node:perf_hooks";
 
-/** One row of bench/results.json (DESIGN §10). */
+/** One row of bench/results.json. */
 export interface BenchResult {
   name: string;
   value: number;

@@ -1,5 +1,5 @@
 // `npm run bench` runs every benchmark; `npm run bench -- <name>…` only those whose name (or one
-// of whose rows) contains one of the arguments. Prints a table and writes bench/results.json (DESIGN §10).
+// of whose rows) contains one of the arguments. Prints a table and writes bench/results.json (the shape is in harness.ts).
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";

@@ -1,4 +1,4 @@
-// Job platform benchmarks (issue 4): warm trigger→result latency, cold start, remote map
+// Job platform benchmarks: warm trigger→result latency, cold start, remote map
 // throughput and redeploy of an unchanged project, each against a baseline from the same run.
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";

@@ -1,4 +1,4 @@
-// Serving benchmarks (DESIGN §4/§10): a method call through the platform proxy to a serving child
+// Serving benchmarks: a method call through the platform proxy to a serving child
 // (examples/bar `inc()`), latency p50/p99 on loopback and requests/s with 32 concurrent clients,
 // against a raw hono handler doing the same work in its own process, measured in the same run.
 import { fork } from "node:child_process";

@@ -64,7 +64,7 @@ class Tree extends Operator {
 }
 
 describe("Operator: calling", () => {
-  it("new X(...) is callable and runs forward with its fields (MyOperator from DESIGN §1)", async () => {
+  it("new X(...) is callable and runs forward with its fields (the MyOperator of the README)", async () => {
     const job = new MyOperator(1, 3);
     assert.equal(typeof job, "function");
     assert.ok(job instanceof MyOperator);

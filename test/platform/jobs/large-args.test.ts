@@ -1,4 +1,4 @@
-// Values above the request-body limit travel by reference (DESIGN §5): the SDK uploads the
+// Values above the request-body limit travel by reference: the SDK uploads the
 // argument list to /blobs and triggers with its hash; small ones stay inline.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

@@ -76,7 +76,7 @@ export async function raw(url: string, token: string | undefined, method: string
 let n = 0;
 export const wsName = (tag: string) => `t-${tag}-${process.pid}-${++n}`;
 
-/** A test project: async, generator, throwing, hanging and crashing methods (DESIGN §4 cases). */
+/** A test project: async, generator, throwing, hanging and crashing methods. */
 export const KIT_FILES: Record<string, string> = {
   "package.json": JSON.stringify({ name: "serving-kit", private: true, type: "module" }),
   "ops.ts": `import { operator, Operator } from "nbox";
