@@ -232,8 +232,13 @@ ALTER TABLE runs DROP CONSTRAINT IF EXISTS runs_workspace_id_fkey;
 ALTER TABLE runs DROP CONSTRAINT IF EXISTS runs_deployment_id_fkey;
 `;
 
+// The spans that come with a run's finish are kept in its row (see schema.ts, runs.spans).
+const RUN_SPANS = `
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS spans jsonb;
+`;
+
 /** MIGRATIONS[i] is version i + 1. Append only. */
-export const MIGRATIONS: readonly string[] = [V1, RUN_LEASES, TOKEN_EPOCH, WORKERS, RUN_LOG_BYTES, RUN_PARENT_KEYS];
+export const MIGRATIONS: readonly string[] = [V1, RUN_LEASES, TOKEN_EPOCH, WORKERS, RUN_LOG_BYTES, RUN_PARENT_KEYS, RUN_SPANS];
 
 export const LATEST_VERSION = MIGRATIONS.length;
 

@@ -8,6 +8,7 @@ import { holdsNul, mayHoldNul, withoutNul } from "./nul.ts";
 import { StoreError } from "./errors.ts";
 import { newId, newTraceId } from "./ids.ts";
 import { jsonRecords, oneOf } from "./json-rows.ts";
+import { spanRow, type SpanInput } from "./spans-repo.ts";
 import { MAX_RETRY_BACKOFF_MS } from "../../contract/retry.ts";
 // The same error name the executor gives a call whose process died: to the user, both are a crash.
 import { WORKER_CRASH as WORKER_CRASH_ERROR } from "../../contract/run-errors.ts";
@@ -76,6 +77,8 @@ export interface FinishRunInput {
   error?: StoredError | null;
   /** Apply only if this worker still holds the run (guards against a worker that was presumed dead). */
   workerId?: string;
+  /** Spans of the run that came with its finish: kept in its row (see schema.ts, runs.spans). */
+  spans?: SpanInput[];
 }
 
 export interface RequeueInput {
@@ -212,11 +215,13 @@ function runValues(input: CreateRunInput, t: number) {
   };
 }
 
-const FINISHED_COLUMNS = Object.entries(getTableColumns(runs)).filter(([key]) => key !== "args");
+// A run as reads and writes hand it back: without the spans its row keeps (read by spans-repo.ts only).
+const { spans: _keptSpans, ...RUN_COLUMNS } = getTableColumns(runs);
+const FINISHED_COLUMNS = Object.entries(RUN_COLUMNS).filter(([key]) => key !== "args");
 const FINISHED_RETURNING = sql.join(FINISHED_COLUMNS.map(([, column]) => column), sql`, `);
 
 const finishedRows = jsonRowDecoder<FinishedRun>(Object.fromEntries(FINISHED_COLUMNS));
-const runRows = jsonRowDecoder<RunRow>(runs);
+const runRows = jsonRowDecoder<RunRow>(RUN_COLUMNS);
 
 function leaseMsOf(opts: LeaseOptions | undefined): number {
   return nonNegativeInt("leaseMs", opts?.leaseMs ?? STORE_DEFAULTS.leaseMs);
@@ -266,7 +271,7 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
             .update(runs)
             .set(claimSet(workerId, t, filter))
             .where(and(sql`${runs.id} = any(array(${locked}))`, runStatusIs("queued")))
-            .returning(),
+            .returning(RUN_COLUMNS),
         ),
       ),
     );
@@ -289,7 +294,7 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
           sql`case ${runs.status} when 'queued' then true when 'running' then ${runs.workerId} = ${workerId} and ${runs.startedAt} is null else false end`,
         ),
       )
-      .returning();
+      .returning(RUN_COLUMNS);
     return runRows(await db.execute(asJsonRows(claim)));
   };
 
@@ -305,17 +310,18 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
     for (let i = 0; i < items.length; i += STORE_DEFAULTS.insertBatch) {
       let chunk = items.slice(i, i + STORE_DEFAULTS.insertBatch).map((it) => ({
         id: it.id, status: it.status, result: it.result ?? null, error: it.error ?? null, worker: it.workerId ?? null, started: it.startedAt ?? null, finished: it.finishedAt ?? null,
+        spans: it.spans?.length ? it.spans.map((s) => spanRow(s, it.id)) : null,
       }));
       let param = JSON.stringify(chunk);
       if (mayHoldNul(param)) {
-        chunk = chunk.map((it) => (holdsNul(it.result) ? { ...it, status: "failed" as const, result: null, error: RESULT_WITH_NUL } : { ...it, error: withoutNul(it.error) }));
+        chunk = chunk.map((it) => ({ ...(holdsNul(it.result) ? { ...it, status: "failed" as const, result: null, error: RESULT_WITH_NUL } : { ...it, error: withoutNul(it.error) }), spans: withoutNul(it.spans) }));
         param = JSON.stringify(chunk);
       }
       // One UPDATE for the whole batch, its rows as one JSON parameter; each row keeps finishRun's guards.
       const res = await db.execute(asJsonRows(sql`
         update ${runs} set status = v.status, result = v.result, error = v.error, finished_at = coalesce(v.finished, ${t}),
-          started_at = coalesce(v.started, ${runs.startedAt})
-        from ${jsonRecords(param, chunk.length, "id text, status text, result jsonb, error jsonb, worker text, started bigint, finished bigint")} as v
+          started_at = coalesce(v.started, ${runs.startedAt}), spans = coalesce(v.spans, ${runs.spans})
+        from ${jsonRecords(param, chunk.length, "id text, status text, result jsonb, error jsonb, worker text, started bigint, finished bigint, spans jsonb")} as v
         where ${oneOf(runs.id, chunk.map((it) => it.id))} and ${runs.id} = v.id and ${runs.status} in ('queued', 'running') and (v.worker is null or ${runs.workerId} = v.worker)
         returning ${FINISHED_RETURNING}`));
       // The finished rows as they are now: whoever waits for them needs no read back (but for args).
@@ -385,7 +391,7 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
     async getRuns(ids, opts = {}) {
       if (ids.length === 0) return [];
       const read = db
-        .select()
+        .select(RUN_COLUMNS)
         .from(runs)
         // The ids travel as one JSON parameter: a long-poll over thousands of runs stays one cheap statement.
         .where(
@@ -427,7 +433,7 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
             input.workerId === undefined ? undefined : eq(runs.workerId, input.workerId),
           ),
         )
-        .returning();
+        .returning(RUN_COLUMNS);
       return rows[0] ?? null;
     },
 
@@ -442,25 +448,25 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
           error: { name: "CancelledError", message: `run ${id} was cancelled before it started` },
         })
         .where(and(eq(runs.id, id), runStatusIs("queued")))
-        .returning();
+        .returning(RUN_COLUMNS);
       if (queued) return queued;
       const [running] = await db
         .update(runs)
         .set({ cancelRequested: true })
         .where(and(eq(runs.id, id), runStatusIs("running")))
-        .returning();
+        .returning(RUN_COLUMNS);
       if (running) return running;
-      return (await db.select().from(runs).where(eq(runs.id, id)))[0] ?? null;
+      return (await db.select(RUN_COLUMNS).from(runs).where(eq(runs.id, id)))[0] ?? null;
     },
 
     async getRun(id) {
-      return (await db.select().from(runs).where(eq(runs.id, id)))[0] ?? null;
+      return (await db.select(RUN_COLUMNS).from(runs).where(eq(runs.id, id)))[0] ?? null;
     },
 
     async listRuns(input = {}) {
       const statuses = input.status === undefined ? undefined : Array.isArray(input.status) ? input.status : [input.status];
       return db
-        .select()
+        .select(RUN_COLUMNS)
         .from(runs)
         .where(
           and(

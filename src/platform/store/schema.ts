@@ -171,6 +171,12 @@ export const runs = pgTable(
     logSeq: integer("log_seq").notNull(),
     /** Bytes of log lines kept (see appendLogs' limit), -1 once the run reached it; internal. */
     logBytes: int8("log_bytes").notNull().default(0),
+    /**
+     * The spans that came with the run's finish, kept in its row: written by the finish's own
+     * statement instead of a `spans` row each (with its index entries). Spans that came before the
+     * finish, or of a finish not applied, are rows of `spans`; readers see both (spans-repo.ts).
+     */
+    spans: jsonb("spans").$type<SpanRow[]>(),
   },
   (t) => [
     index("runs_queue_idx")
@@ -299,7 +305,8 @@ export type DeploymentVersionRow = typeof deploymentVersions.$inferSelect;
 export type BundleRow = typeof bundles.$inferSelect;
 export type TokenRow = typeof tokens.$inferSelect;
 export type ScheduleRow = typeof schedules.$inferSelect;
-export type RunRow = typeof runs.$inferSelect;
+/** A run as the store hands it out: its kept spans are read through spans-repo.ts only. */
+export type RunRow = Omit<typeof runs.$inferSelect, "spans">;
 export type RunLogRow = typeof runLogs.$inferSelect;
 export type SpanRow = typeof spans.$inferSelect;
 export type EventRow = typeof events.$inferSelect;

@@ -1,11 +1,11 @@
-import { and, asc, eq, sql } from "drizzle-orm";
+import { and, asc, eq, isNotNull, sql } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
 import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
 import { mayHoldNul, withoutNul } from "./nul.ts";
 import { StoreError } from "./errors.ts";
 import { countOf, countReturned } from "./json-result.ts";
 import type { Span } from "../../trace/span.ts";
-import { spans, type SpanRow, type SpanStatus, type StoredError } from "./schema.ts";
+import { runs, spans, type SpanRow, type SpanStatus, type StoredError } from "./schema.ts";
 
 /** A finished span (the tracer's `Span`) plus what it belongs to. */
 export type SpanInput = Omit<Span, "status" | "error" | "attributes"> & {
@@ -24,10 +24,34 @@ export interface SpanQuery {
   limit?: number;
 }
 
+/** A span as a row of `spans`, which is also the shape a run's row keeps (runs.spans). */
+export function spanRow(s: SpanInput, runId: string | null = s.runId ?? null): SpanRow {
+  return {
+    spanId: s.spanId,
+    traceId: s.traceId,
+    parentSpanId: s.parentSpanId ?? null,
+    runId,
+    servingId: s.servingId ?? null,
+    op: s.op,
+    name: s.name,
+    start: s.start,
+    end: s.end,
+    status: s.status,
+    error: s.error ?? null,
+    attributes: s.attributes ?? {},
+  };
+}
+
+const byStart = (a: SpanRow, b: SpanRow) => a.start - b.start || (a.spanId < b.spanId ? -1 : a.spanId > b.spanId ? 1 : 0);
+
 export interface SpansRepo {
   /** Batched; a span id already stored is ignored (senders may retry). Returns how many were new. */
   insertSpans(spans: SpanInput[]): Promise<number>;
-  /** Ordered by start time. At least one of runId / traceId / servingId. */
+  /**
+   * Ordered by start time. At least one of runId / traceId / servingId. Includes the spans kept in
+   * runs' rows (those that came with a finish): by run at no extra cost, by trace by looking through
+   * the runs (no index on a run's trace: no route asks by trace).
+   */
   getSpans(query: SpanQuery): Promise<SpanRow[]>;
 }
 
@@ -70,7 +94,8 @@ export function createSpansRepo({ db }: RepoContext): SpansRepo {
       if (q.runId === undefined && q.traceId === undefined && q.servingId === undefined) {
         throw new StoreError("BAD_INPUT", "getSpans needs runId, traceId or servingId");
       }
-      return db
+      const limit = listLimit(q.limit, STORE_DEFAULTS.maxListLimit);
+      const rows = await db
         .select()
         .from(spans)
         .where(
@@ -81,7 +106,17 @@ export function createSpansRepo({ db }: RepoContext): SpansRepo {
           ),
         )
         .orderBy(asc(spans.start), asc(spans.spanId))
-        .limit(listLimit(q.limit, STORE_DEFAULTS.maxListLimit));
+        .limit(limit);
+      // A serving's spans are never kept in a run's row.
+      if (q.servingId !== undefined) return rows;
+      const kept = await db
+        .select({ spans: runs.spans })
+        .from(runs)
+        .where(and(q.runId === undefined ? undefined : eq(runs.id, q.runId), q.traceId === undefined ? undefined : eq(runs.traceId, q.traceId), isNotNull(runs.spans)));
+      const seen = new Set(rows.map((r) => r.spanId));
+      // A report sent again after its finish was applied brings the same spans as rows: one of each.
+      const more = kept.flatMap((r) => r.spans ?? []).filter((s) => (q.traceId === undefined || s.traceId === q.traceId) && !seen.has(s.spanId) && (seen.add(s.spanId), true));
+      return more.length ? [...rows, ...more].sort(byStart).slice(0, limit) : rows;
     },
   };
 }

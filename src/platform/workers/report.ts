@@ -13,6 +13,12 @@ import { isStoreUnavailable, passOverUnlessUnavailable as passOver } from "../st
 import { nextTurn } from "../../lib/pause.ts";
 
 const SPAN_FLUSH_MS = 50;
+/**
+ * A finished run's spans that came in the same report, up to this many, are kept in its row by the
+ * finish's own statement (no `spans` row each: the span of a small run cost about as much as the rest
+ * of its writes); a run with more has them as rows, so reading runs never carries a large tree along.
+ */
+const SPANS_KEPT_WITH_FINISH = 16;
 /** Spans per statement (about 2 ms of the embedded store's time each). */
 const SPAN_CHUNK = 100;
 
@@ -37,8 +43,14 @@ export class ReportWriter {
     await alone.one(r.logs, "log lines", async ({ runId, lines }) => {
       if (await store.appendLogs(runId, lines, { heldBy: workerId, maxBytes: this.ctx.config.maxRunLogBytes })) events.emit("logs", runId);
     });
-    const finishedRows = await alone.each(r.finished, "finish", (some) => store.finishRuns(some.map(({ attempt: _a, ...f }) => ({ ...f, workerId }))));
+    const withFinish = spansWithFinish(r);
+    const finishedRows = await alone.each(r.finished, "finish", (some) =>
+      store.finishRuns(some.map(({ attempt: _a, ...f }) => ({ ...f, workerId, ...(withFinish.has(f.id) ? { spans: withFinish.get(f.id) } : {}) }))),
+    );
     const finished = finishedRows.map((row) => row.id);
+    // Spans kept with an applied finish are stored; those of a finish not applied go the usual way.
+    const kept = new Set(finished.filter((id) => withFinish.has(id)));
+    const spans = kept.size ? r.spans.filter((s) => !(s.runId && kept.has(s.runId))) : r.spans;
     const requeuedRows: RunRow[] = [];
     const cancelled: string[] = [];
     await alone.one(r.requeued, "requeue", async (q) => {
@@ -50,8 +62,8 @@ export class ReportWriter {
     const requeued = requeuedRows.map((row) => row.id);
     // Before anyone hears of a finish, so a reader of the run's spans finds them (readers flush first).
     // Spans are diagnostics: ones that cannot be taken are dropped (logged), never the report.
-    await this.takeSpans(workerId, r.spans, [...finished, ...requeued, ...cancelled]).catch((err: unknown) =>
-      passOver(err, `${r.spans.length} span(s) from worker ${workerId} could not be taken and were dropped`),
+    await this.takeSpans(workerId, spans, [...finished, ...requeued, ...cancelled]).catch((err: unknown) =>
+      passOver(err, `${spans.length} span(s) from worker ${workerId} could not be taken and were dropped`),
     );
     // Waiters get the finished row with the wake-up: no read back. (A finish not applied — the
     // run was cancelled or taken back meanwhile — still wakes them, to read what the run is now.)
@@ -90,7 +102,7 @@ export class ReportWriter {
     const servingIds = [...new Set(spans.flatMap((s) => (s.servingId ? [s.servingId] : [])))];
     const hosted = new Set(servingIds.length ? await this.ctx.store.servingsOn(workerId) : []);
     const kept = spans.filter((s) => (s.runId ? held.has(s.runId) : s.servingId ? hosted.has(s.servingId) : false));
-    if (kept.length) this.addSpans(kept.map((s) => ({ ...s, parentSpanId: s.parentSpanId ?? null, error: s.error ?? null, runId: s.runId ?? null, servingId: s.servingId ?? null }) as SpanInput));
+    if (kept.length) this.addSpans(kept.map(asSpanInput));
   }
 
   /** Spans waiting to be written (serving spans come this way too). */
@@ -165,4 +177,23 @@ function applyAlone(workerId: string) {
 function claimsLater(err: unknown, runIds: string[]): { claimed: RunRow[]; held: string[] } {
   passOver(err, `claiming ${runIds.length} run(s) failed; they are delivered again later`);
   return { claimed: [], held: runIds };
+}
+
+/** The spans of each run finishing in this report, when few enough to keep in its row. */
+function spansWithFinish(r: Report): Map<string, SpanInput[]> {
+  const out = new Map<string, SpanInput[]>();
+  if (r.spans.length === 0 || r.finished.length === 0) return out;
+  const finishing = new Set(r.finished.map((f) => f.id));
+  for (const s of r.spans) {
+    if (!s.runId || !finishing.has(s.runId)) continue;
+    let list = out.get(s.runId);
+    if (!list) out.set(s.runId, (list = []));
+    list.push(asSpanInput(s));
+  }
+  for (const [runId, list] of out) if (list.length > SPANS_KEPT_WITH_FINISH) out.delete(runId);
+  return out;
+}
+
+function asSpanInput(s: Report["spans"][number]): SpanInput {
+  return { ...s, parentSpanId: s.parentSpanId ?? null, error: s.error ?? null, runId: s.runId ?? null, servingId: s.servingId ?? null } as SpanInput;
 }

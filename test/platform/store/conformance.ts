@@ -985,6 +985,39 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         assert.equal((await store.getSpans({ traceId, limit: 5 })).length, 5);
         await rejectsWith(store.getSpans({}), "BAD_INPUT");
       });
+
+      it("spans that come with a finish are kept in the run's row: read by run and by trace with the rest, in order, once each; not on reads of runs", async () => {
+        const { newRun } = await fixture();
+        const r = await newRun();
+        const other = await newRun();
+        const span = (id: string, start: number, extra: object = {}) => ({
+          traceId: r.traceId, spanId: id, parentSpanId: null, op: "Outer", name: "forward", start, end: start + 1, status: "ok" as const, attributes: { id }, runId: r.id, ...extra,
+        });
+        // One span came early (a report before the finish): a row of its own.
+        assert.equal(await store.insertSpans([span("aaaaaaaaaaaaaaa1", 10)]), 1);
+        assert.ok(await store.claimRun(r.id, "w-kept"));
+        const [done] = await store.finishRuns([
+          { id: r.id, status: "succeeded", result: 1, workerId: "w-kept", spans: [span("aaaaaaaaaaaaaaa3", 30), span("aaaaaaaaaaaaaaa2", 20, { error: { name: "E", message: "nul \u0000 here" }, status: "error" })] },
+        ]);
+        assert.equal(done!.id, r.id);
+        assert.ok(!("spans" in done!), "a finish's answer does not carry them");
+        const byRun = await store.getSpans({ runId: r.id });
+        assert.deepEqual(byRun.map((s) => s.spanId), ["aaaaaaaaaaaaaaa1", "aaaaaaaaaaaaaaa2", "aaaaaaaaaaaaaaa3"]);
+        assert.deepEqual(byRun[1]!.error, { name: "E", message: "nul \ufffd here" }, "NUL replaced like every stored text");
+        assert.deepEqual(byRun[2], { ...span("aaaaaaaaaaaaaaa3", 30), error: null, servingId: null });
+        assert.deepEqual((await store.getSpans({ traceId: r.traceId })).map((s) => s.spanId), ["aaaaaaaaaaaaaaa1", "aaaaaaaaaaaaaaa2", "aaaaaaaaaaaaaaa3"]);
+        assert.deepEqual((await store.getSpans({ runId: r.id, limit: 2 })).map((s) => s.spanId), ["aaaaaaaaaaaaaaa1", "aaaaaaaaaaaaaaa2"]);
+        // The same spans sent again as rows (a report resent after its finish was applied): one of each.
+        await store.insertSpans([span("aaaaaaaaaaaaaaa3", 30)]);
+        assert.equal((await store.getSpans({ runId: r.id })).length, 3);
+        assert.deepEqual(await store.getSpans({ runId: other.id }), []);
+        for (const row of [await store.getRun(r.id), ...(await store.getRuns([r.id])), ...(await store.listRuns({ deploymentId: r.deploymentId }))]) {
+          assert.ok(row && !("spans" in row), "reads of runs leave the kept spans out");
+        }
+        // A finish that is not applied (the run is finished already) keeps nothing.
+        await store.finishRuns([{ id: r.id, status: "failed", workerId: "w-kept", spans: [span("aaaaaaaaaaaaaaa4", 40)] }]);
+        assert.equal((await store.getSpans({ runId: r.id })).length, 3);
+      });
     });
 
     describe("schedules", () => {

@@ -1,7 +1,9 @@
 // A backlog of spans is written a chunk per statement, with other work let in between chunks:
-// the embedded store runs each statement on the control plane's thread.
+// the embedded store runs each statement on the control plane's thread. A finished run's spans
+// that come with its finish ride on it instead.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
 import { ReportWriter } from "../../../src/platform/workers/report.ts";
 import type { PlatformContext } from "../../../src/platform/context.ts";
 import type { SpanInput } from "../../../src/platform/store/spans-repo.ts";
@@ -53,4 +55,40 @@ test("a chunk the store refuses is dropped (logged), the rest are still written"
   }
   assert.deepEqual(kept, Array.from({ length: 50 }, (_, i) => 100 + i));
   assert.equal(errors.length, 1);
+});
+
+test("a finished run's spans ride on its finish; those of a finish not applied are still kept as rows", async () => {
+  const runSpan = (runId: string, i: number): SpanInput => ({ ...span(i), servingId: null, runId });
+  const finishes: Array<{ id: string; spans?: SpanInput[] }> = [];
+  const rows: SpanInput[] = [];
+  const store = {
+    async finishRuns(items: Array<{ id: string; spans?: SpanInput[] }>) {
+      finishes.push(...items);
+      // run_done is applied; run_gone was finished meanwhile elsewhere (cancelled, say): not applied.
+      return items.filter((it) => it.id === "run_done").map((it) => ({ id: it.id }));
+    },
+    async getRuns(ids: string[]) {
+      return ids.map((id) => ({ id, workerId: "wrk_1", status: "cancelled" }));
+    },
+    async insertSpans(batch: SpanInput[]) {
+      rows.push(...batch);
+      return batch.length;
+    },
+  };
+  const ctx = { store, events: new EventEmitter(), config: { leaseMs: 20_000, maxRunLogBytes: 1 << 20 }, queue: { async enqueue() {} } };
+  const writer = new ReportWriter(ctx as unknown as PlatformContext);
+  const finished = (id: string) => ({ id, attempt: 1, status: "succeeded" as const, result: null, startedAt: 1, finishedAt: 2 });
+  await writer.apply({
+    workerId: "wrk_1",
+    started: [],
+    logs: [],
+    spans: [runSpan("run_done", 1), runSpan("run_gone", 2), runSpan("run_done", 3)],
+    finished: [finished("run_done"), finished("run_gone")],
+    requeued: [],
+    servings: [],
+    claim: [],
+  });
+  await writer.flush();
+  assert.deepEqual(finishes.find((f) => f.id === "run_done")?.spans?.map((s) => s.start), [1, 3]);
+  assert.deepEqual(rows.map((s) => [s.runId, s.start]), [["run_gone", 2]], "the span of the finish not applied became a row");
 });
