@@ -58,7 +58,7 @@ test("a chunk the store refuses is dropped (logged), the rest are still written"
 });
 
 test("a finished run's spans ride on its finish; those of a finish not applied are still kept as rows", async () => {
-  const runSpan = (runId: string, i: number): SpanInput => ({ ...span(i), servingId: null, runId });
+  const runSpan = (runId: string, i: number) => ({ ...span(i), servingId: null, runId, attributes: {} });
   const finishes: Array<{ id: string; spans?: SpanInput[] }> = [];
   const rows: SpanInput[] = [];
   const store = {
