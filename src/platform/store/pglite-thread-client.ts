@@ -33,8 +33,9 @@ export async function openPgliteThread(pgdata: string): Promise<ThreadClient> {
   // Statements go to the thread current when they are asked; one asked while a restart is under
   // way waits for it (and fails with the restart if it fails).
   let current: Promise<StoreThread>;
-  const start = (): Promise<StoreThread> => startStoreThread(pgdata, (why) => void ended(why));
-  const ended = async (why: string) => {
+  let thread: StoreThread;
+  const start = (): Promise<StoreThread> => startStoreThread(pgdata, ended).then((t) => (thread = t));
+  const ended = (why: string): void => {
     if (closing) return;
     const now = Date.now();
     while (restarts.length > 0 && now - restarts[0]! > RESTART_WINDOW_MS) restarts.shift();
@@ -52,9 +53,8 @@ export async function openPgliteThread(pgdata: string): Promise<ThreadClient> {
     current.catch(() => {}); // statements asked from now on get the rejection; nobody else must
   };
   current = start();
-  let thread = await current;
-  const on = async (): Promise<StoreThread> => (thread = await current);
-  const call = async <T>(req: Request): Promise<T> => (await on()).call<T>(req);
+  await current;
+  const call = async <T>(req: Request): Promise<T> => (await current).call<T>(req);
 
   const queryOn =
     (run: <T>(req: Request) => Promise<T>, tx?: number) =>
@@ -76,7 +76,7 @@ export async function openPgliteThread(pgdata: string): Promise<ThreadClient> {
     exec: (text) => call<Results[]>({ op: "exec", text }),
     async transaction(fn) {
       // A transaction lives on one thread: if that one ends, its statements fail (never run on the next).
-      const t = await on();
+      const t = await current;
       const tx = await t.call<number>({ op: "begin" });
       let value;
       try {

@@ -100,9 +100,14 @@ export function createSpansRepo({ db }: RepoContext): SpansRepo {
         .select({ spans: runs.spans })
         .from(runs)
         .where(and(q.runId === undefined ? undefined : eq(runs.id, q.runId), q.traceId === undefined ? undefined : eq(runs.traceId, q.traceId), isNotNull(runs.spans)));
-      const seen = new Set(rows.map((r) => r.spanId));
       // A report sent again after its finish was applied brings the same spans as rows: one of each.
-      const more = kept.flatMap((r) => r.spans ?? []).filter((s) => (q.traceId === undefined || s.traceId === q.traceId) && !seen.has(s.spanId) && (seen.add(s.spanId), true));
+      const seen = new Set(rows.map((r) => r.spanId));
+      const more: SpanRow[] = [];
+      for (const s of kept.flatMap((r) => r.spans ?? [])) {
+        if (seen.has(s.spanId) || (q.traceId !== undefined && s.traceId !== q.traceId)) continue;
+        seen.add(s.spanId);
+        more.push(s);
+      }
       return more.length ? [...rows, ...more].sort(byStart).slice(0, limit) : rows;
     },
   };
