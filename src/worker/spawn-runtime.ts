@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { childEnv } from "./child-env.ts";
 import { isInside } from "../lib/is-inside.ts";
+import { killTagged, newProcessTag, PROCESS_TAG_ENV } from "./process-tag.ts";
 import { WATCH_PARENT_ENV } from "./runtime/protocol.ts";
 import { bwrapArgs } from "./sandbox.ts";
 import { createScratch, removeScratch, type Scratch } from "./scratch.ts";
@@ -48,12 +49,23 @@ export interface RuntimeSpawn {
   launch?: RuntimeLaunch;
 }
 
+export interface SpawnedRuntime {
+  child: ChildProcess;
+  scratch: Scratch;
+  /**
+   * Resolves once the process has exited and what it left behind is gone: its process group, the
+   * processes carrying its tag (unsandboxed) and its scratch folder.
+   */
+  reaped: Promise<void>;
+}
+
 /** Spawn the process; its scratch folder is removed when it exits. */
-export function spawnRuntime(o: RuntimeSpawn): { child: ChildProcess; scratch: Scratch } {
+export function spawnRuntime(o: RuntimeSpawn): SpawnedRuntime {
   const launch = o.launch ?? DEFAULT_LAUNCH;
   const scratch = createScratch(launch.scratchRoot);
   const extra = typeof o.env === "function" ? o.env(scratch) : o.env;
-  const watch = launch.sandbox ? {} : { [WATCH_PARENT_ENV]: "1" };
+  const tag = launch.sandbox ? undefined : newProcessTag();
+  const watch = tag === undefined ? {} : { [WATCH_PARENT_ENV]: "1", [PROCESS_TAG_ENV]: tag };
   const env = childEnv({ runtime: o.runtime, home: scratch.home, tmp: scratch.tmp, passEnv: launch.passEnv, set: { ...launch.inject, ...extra, ...watch } });
   const readWrite = [scratch.dir];
   if (launch.compileCache) {
@@ -79,13 +91,18 @@ export function spawnRuntime(o: RuntimeSpawn): { child: ChildProcess; scratch: S
   } else {
     child = spawn(process.execPath, node, { ...spawnOptions, cwd: o.bundleDir });
   }
-  child.once("exit", () => {
-    killGroup(child.pid);
-    void removeScratch(scratch);
+  const reaped = new Promise<void>((resolve) => {
+    child.once("exit", () => {
+      killGroup(child.pid);
+      void (tag === undefined ? Promise.resolve(0) : killTagged(tag))
+        .catch(() => 0)
+        .then(() => removeScratch(scratch))
+        .finally(resolve);
+    });
+    // spawn() failed (no pid): there will be no "exit".
+    child.once("error", () => child.pid === undefined && void removeScratch(scratch).finally(resolve));
   });
-  // spawn() failed (no pid): there will be no "exit".
-  child.once("error", () => child.pid === undefined && void removeScratch(scratch));
-  return { child, scratch };
+  return { child, scratch, reaped };
 }
 
 function killGroup(pid: number | undefined): void {

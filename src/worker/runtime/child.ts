@@ -18,6 +18,7 @@ import { LoadedTarget } from "./target.ts";
 import { errorWire, refusalOf } from "./values.ts";
 import { rawWriters, watchOutput } from "./output-watch.ts";
 import { watchParent } from "./parent-watch.ts";
+import { PROCESS_TAG_ENV } from "../process-tag.ts";
 
 // Spans travel in small batches: one IPC message per span would cost a busy serving more than the spans.
 const SPAN_FLUSH_MS = 100;
@@ -267,5 +268,7 @@ process.on("exit", () => {
 // Parent gone (crashed or closed the channel): nothing more will ever be asked of us.
 process.on("disconnect", () => process.exit(0));
 // Unsandboxed, also when user code keeps the event loop from ever hearing that.
-if (process.env[WATCH_PARENT_ENV] === "1") watchParent();
+// The tag stays in the environment: subprocesses of user code inherit it (see process-tag.ts).
+const processTag = process.env[PROCESS_TAG_ENV];
+if (process.env[WATCH_PARENT_ENV] === "1") watchParent(processTag === undefined ? undefined : `${PROCESS_TAG_ENV}=${processTag}`);
 delete process.env[WATCH_PARENT_ENV];

@@ -100,7 +100,7 @@ export class RuntimeProcess {
   /** Why the parent is killing it, if it is. */
   killReason: string | undefined;
   exitInfo: ExitInfo | undefined;
-  /** Resolves once the process has exited and its stdout/stderr are drained. */
+  /** Resolves once the process has exited, its stdout/stderr are drained and what it started is gone. */
   readonly exited: Promise<ExitInfo>;
   /** Resolves when the target is built (or could not be). Never rejects. */
   readonly loaded: Promise<LoadOutcome>;
@@ -142,7 +142,9 @@ export class RuntimeProcess {
       for (const m of unpack(envelope)) if (isChildMessage(m)) this.onMessage(m);
     });
     this.exited = new Promise((resolve) => {
-      this.child.once("exit", (code, signal) => void this.drained().then(() => resolve(this.onClose({ code, signal }))));
+      // Settled once the output is in and nothing the process started lives on (a caller that
+      // awaits `exited` may count on its subprocesses being gone).
+      this.child.once("exit", (code, signal) => void Promise.all([this.drained(), spawned.reaped]).then(() => resolve(this.onClose({ code, signal }))));
       this.child.once("error", (err) => {
         // spawn() itself failed (no pid): there will be no "exit".
         if (this.child.pid === undefined) resolve(this.onClose({ code: null, signal: null }, err));

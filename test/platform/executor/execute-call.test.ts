@@ -211,27 +211,31 @@ describe("executeCall", () => {
     assert.ok(!pool.processes().some((p) => p.pid === r.pid), "the spinning process is gone");
   });
 
-  test("a subprocess user code started goes with the process a timeout killed", async () => {
-    const rec = recorder();
-    const r = await call("spawnThenSpin", [], { ...rec, timeoutMs: 1_000 });
-    failure(r, "timeout");
-    const line = rec.lines("stdout").find((l) => l.startsWith("subprocess "));
-    assert.ok(line, `the call said its subprocess: ${JSON.stringify(rec.lines("stdout"))}`);
-    const sub = Number(line.slice("subprocess ".length));
-    const alive = () => {
-      try {
-        process.kill(sub, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    // Bounded wait for the kill to land (a hang guard, not a timing assertion).
-    for (let i = 0; i < 200 && alive(); i++) await new Promise((res) => setTimeout(res, 25));
-    const outlived = alive();
-    if (outlived) process.kill(sub, "SIGKILL");
-    assert.equal(outlived, false, `subprocess ${sub} outlived its killed process`);
-  });
+  // In its group, and in a session of its own (setsid: the group kill misses it; without a sandbox
+  // the tag it inherited is what finds it).
+  for (const fixture of ["spawnThenSpin", "spawnDetachedThenSpin"] as const) {
+    test(`a subprocess user code started goes with the process a timeout killed (${fixture})`, async () => {
+      const rec = recorder();
+      const r = await call(fixture, [], { ...rec, timeoutMs: 1_000 });
+      failure(r, "timeout");
+      const line = rec.lines("stdout").find((l) => l.startsWith("subprocess "));
+      assert.ok(line, `the call said its subprocess: ${JSON.stringify(rec.lines("stdout"))}`);
+      const sub = Number(line.slice("subprocess ".length));
+      const alive = () => {
+        try {
+          process.kill(sub, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      // Bounded wait for the kill to land (a hang guard, not a timing assertion).
+      for (let i = 0; i < 200 && alive(); i++) await new Promise((res) => setTimeout(res, 25));
+      const outlived = alive();
+      if (outlived) process.kill(sub, "SIGKILL");
+      assert.equal(outlived, false, `subprocess ${sub} outlived its killed process`);
+    });
+  }
 
   test("cancel via AbortSignal kills the call", async () => {
     const ac = new AbortController();

@@ -106,6 +106,13 @@ export const spawnThenSpin = operator(function spawnThenSpin() {
   console.log(\`subprocess \${sub.pid}\`);
   while (true) {}
 });
+/** Starts a long subprocess in a session of its own (detached: setsid, so outside this process's group), says its pid, then spins. */
+export const spawnDetachedThenSpin = operator(function spawnDetachedThenSpin() {
+  const sub = spawn("sleep", ["300"], { stdio: "ignore", detached: true });
+  sub.unref();
+  console.log(\`subprocess \${sub.pid}\`);
+  while (true) {}
+});
 export const sleep = operator(async function sleep(ms: number) {
   console.log("sleeping");
   await new Promise((r) => setTimeout(r, ms));
