@@ -114,7 +114,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   });
   // Output a job process prints while it runs no call (a timer a call left behind, a logger that
   // flushes after the call returned) belongs to the run it ran last: it goes to that run's log.
-  const pool = new ProcessPool({ slots, onStrayLog: (proc, stream, line) => proc.lastRunId !== undefined && output.log(proc.lastRunId, stream, line) });
+  const pool = new ProcessPool({ slots, onStrayLog: (_proc, stream, line, runId) => runId !== undefined && output.log(runId, stream, line) });
   const cache = new CacheKeeper(paths, versions, () => [...pool.processes().flatMap((p) => (p.alive ? [p.spawn.bundleDir] : [])), ...servings.versionDirsInUse()], {
     ...(o.cacheKeepMs !== undefined ? { keepMs: o.cacheKeepMs } : {}),
   });

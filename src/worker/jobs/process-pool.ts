@@ -18,8 +18,8 @@ export interface ProcessPoolOptions {
   maxProcessesPerKey?: number;
   /** SIGTERM → SIGKILL grace when stopping a process. Default 500 ms. */
   killGraceMs?: number;
-  /** Lines a process prints outside any call (e.g. from a timer between calls); `proc.lastRunId` names the call it ran last. */
-  onStrayLog?: (proc: WorkerProcess, stream: LogStream, line: string) => void;
+  /** Lines no call in flight claimed, with the run they most likely belong to (see WorkerProcess.onStrayLog). */
+  onStrayLog?: (proc: WorkerProcess, stream: LogStream, line: string, runId: string | undefined) => void;
 }
 
 export interface AcquireOptions {
@@ -237,7 +237,7 @@ export class ProcessPool {
   private fork(key: string, spawn: SpawnInfo): WorkerProcess {
     const p = new WorkerProcess(key, spawn);
     this.procs.add(p);
-    if (this.opts.onStrayLog) p.onStrayLog = (stream, line) => this.opts.onStrayLog!(p, stream, line);
+    if (this.opts.onStrayLog) p.onStrayLog = (stream, line, runId) => this.opts.onStrayLog!(p, stream, line, runId);
     // Its holder's call is out: a waiter allowed behind it may go now.
     p.onCallSent = () => this.waiters.length > 0 && this.pump();
     void p.exited.then(() => {

@@ -8,6 +8,9 @@ import type { Span } from "../../trace/span.ts";
 import type { RuntimeLaunch } from "../spawn-runtime.ts";
 import { RuntimeProcess, type CallResult, type LogStream } from "../runtime/runtime-process.ts";
 
+/** How many ended calls' runs a process remembers for their late output (a call's timers rarely outlive many later calls). */
+const ENDED_CALLS_KEPT = 64;
+
 export type { LogStream, ExitInfo, LoadOutcome, RuntimeState as WorkerState } from "../runtime/runtime-process.ts";
 
 /** What a process is started with; `key` (the deployment version) says which processes are interchangeable. */
@@ -58,13 +61,19 @@ interface SentCall {
 export class WorkerProcess extends RuntimeProcess {
   /** Finished calls (successful or not). */
   runs = 0;
-  /** Lines printed outside any call (a timer a call left behind, a logger flushing after it returned…). */
-  onStrayLog: ((stream: LogStream, line: string) => void) | undefined;
+  /**
+   * Lines no call in flight claimed: printed by an ended call's async context (a timer it left behind,
+   * a logger flushing after it returned) — `runId` is that call's run — or outside any call's
+   * context, with `runId` the run whose call this process ran last.
+   */
+  onStrayLog: ((stream: LogStream, line: string, runId: string | undefined) => void) | undefined;
   /** A call was handed over (the pool may now send one behind it). */
   onCallSent: (() => void) | undefined;
   /** The run whose call this process ran last: where its stray lines most likely come from. */
   lastRunId: string | undefined;
   private handlers: CallHandlers | undefined;
+  /** Runs of the calls that ended last, by call id: where an ended call's late output goes. */
+  private readonly endedCalls = new Map<number, string>();
   /** Calls sent and not ended, in the order sent: the first is running (or about to), a second waits. */
   private readonly calls: SentCall[] = [];
 
@@ -76,7 +85,7 @@ export class WorkerProcess extends RuntimeProcess {
     // Output of the load goes to whoever waits for it (the cold-starting call); the rest is stray.
     this.onLog = (stream, line, owner) => {
       if (owner === "load" && this.handlers) this.handlers.onLog(stream, line);
-      else this.onStrayLog?.(stream, line);
+      else this.onStrayLog?.(stream, line, (typeof owner === "number" ? this.endedCalls.get(owner) : undefined) ?? this.lastRunId);
     };
     this.onSpans = (spans, owner) => {
       if (owner === "load") for (const s of spans) this.handlers?.onSpan(s);
@@ -147,6 +156,8 @@ export class WorkerProcess extends RuntimeProcess {
       if (sent.started) {
         this.lastRunId = runId;
         this.runs++;
+        this.endedCalls.set(id, runId);
+        if (this.endedCalls.size > ENDED_CALLS_KEPT) this.endedCalls.delete(this.endedCalls.keys().next().value!);
       }
       return r.ok ? r : { ok: false, reason: r.reason, error: r.error };
     });

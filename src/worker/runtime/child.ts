@@ -3,6 +3,7 @@
 // then runs calls by id over IPC (see protocol.ts). Started through runtime-main.mjs, which
 // installs tsx's ESM hooks before any message is handled (its require hooks, for CommonJS
 // projects, come with `load`).
+import { AsyncLocalStorage } from "node:async_hooks";
 import path from "node:path";
 import { useCommonJsLoaderFor } from "./commonjs-loader.ts";
 import { performance } from "node:perf_hooks";
@@ -34,8 +35,15 @@ let target: LoadedTarget | undefined;
 let bundleRoot: string | undefined;
 let loading = false;
 let loaded: Promise<void> = new Promise(() => {}); // no call runs before `load`
-/** Job mode: the call running now; its spans and stray errors are its own. `marked`: its begin markers are out. */
+/** Job mode: the call running now; its spans and stray errors are its own. `marked`: its begin markers went out. */
 let current: { id: number; fail: (err: unknown) => void; marked: boolean } | null = null;
+/**
+ * Job mode: the call whose async context code runs in. Output a call's timers (or a logger it
+ * started) print after it returned is still that call's, also while a later call is in flight.
+ */
+const callContext = new AsyncLocalStorage<number>();
+/** The call whose begin markers went out last and whose frame is still open (null: none is). */
+let framed: number | null = null;
 
 /** One message, or a batch that failed as a whole (a span JSON cannot carry): each on its own. */
 function write(batch: Envelope<ChildMessage>): void {
@@ -101,17 +109,23 @@ tracer.addSink({
 // prints nothing has no markers, and its result needs no wait for them. Once user code took a way to
 // stdout/stderr that cannot be watched, every call is framed from its start.
 let frameEveryCall = false;
-function markCurrent(): void {
-  if (current && !current.marked) {
-    current.marked = true;
-    writeMarker("begin", current.id);
-  }
+function frameOutput(): void {
+  const owner = callContext.getStore() ?? current?.id;
+  if (owner === undefined || owner === framed) return;
+  writeMarker("begin", owner);
+  framed = owner;
+  if (current?.id === owner) current.marked = true;
+}
+/** Close the open frame, if any (a frame of the ending call closes whatever frame is open). */
+function closeFrame(owner: number | null = framed): void {
+  if (owner !== null) writeMarker("end", owner);
+  framed = null;
 }
 const outputHooks = {
-  output: markCurrent,
+  output: frameOutput,
   unwatchable() {
     frameEveryCall = true;
-    markCurrent();
+    frameOutput();
   },
 };
 
@@ -190,20 +204,22 @@ async function jobCall(msg: CallMessage, t: LoadedTarget): Promise<void> {
   tracer.setProcessParent(msg.traceparent ?? null);
   let outcome: { ok: true; value: unknown } | { ok: false; err: unknown };
   const call = { id: msg.id, fail: (_err: unknown) => {}, marked: false };
+  // A frame an earlier call's late output opened: closed, so this call's unmarked output is its own.
+  closeFrame();
   current = call;
-  if (frameEveryCall) markCurrent();
+  if (frameEveryCall) frameOutput();
   try {
     // An error thrown from a timer or an unhandled rejection during the call fails the call (not the process).
     const crashed = new Promise<never>((_, reject) => (call.fail = reject));
     crashed.catch(() => {});
-    outcome = { ok: true, value: await Promise.race([t.run(msg.op, undefined, msg.encoding), crashed]) };
+    outcome = { ok: true, value: await Promise.race([callContext.run(msg.id, () => t.run(msg.op, undefined, msg.encoding)), crashed]) };
   } catch (err) {
     outcome = { ok: false, err };
   }
   flushSpans(); // the call's spans reach the parent before its result
   current = null;
   tracer.setProcessParent(null);
-  if (call.marked) writeMarker("end", msg.id);
+  closeFrame(call.marked ? msg.id : framed);
   result(msg.id, outcome, call.marked);
   // Nothing else can join a job's result (one call at a time): out now, not at the end of the turn.
   outbox.flush();

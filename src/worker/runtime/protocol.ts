@@ -123,7 +123,8 @@ export type ChildMessage = ReadyMessage | LoadFailedMessage | SpansMessage | Res
 /**
  * Stdout/stderr marker lines: the child writes `<prefix>begin:<owner>` before the load and before
  * a job call's first output and `<prefix>end:<owner>` after the call, on both streams (a call that
- * printed nothing has none), so the parent attributes lines by
+ * printed nothing has none); output a call's async context prints after it returned (a timer, a
+ * logger flushing) opens a frame of that call's again, so the parent attributes lines by
  * their position in the stream rather than by when they arrive (pipes and IPC are not ordered with
  * each other). The prefix carries a per-process random nonce, sent in the load message (never in the
  * environment, which /proc/self/environ shows), so user output cannot fake one. (User code that digs

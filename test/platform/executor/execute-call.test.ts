@@ -8,12 +8,12 @@ import { PARENT_SPAN, TRACEPARENT, TRACE_ID, recorder, runId, tempProject, type 
 
 let project: TempProject;
 let pool: ProcessPool;
-/** Lines the pool's processes printed outside any call, with the run each process ran last. */
+/** Lines the pool's processes printed outside any call in flight, with the run the pool names for each. */
 const stray: Array<{ runId: string | undefined; line: string }> = [];
 
 before(async () => {
   project = await tempProject(OPS);
-  pool = new ProcessPool({ slots: 2, idleMs: 30_000, onStrayLog: (proc, _stream, line) => void stray.push({ runId: proc.lastRunId, line }) });
+  pool = new ProcessPool({ slots: 2, idleMs: 30_000, onStrayLog: (_proc, _stream, line, runId) => void stray.push({ runId, line }) });
 });
 after(async () => {
   await pool.close();
@@ -158,6 +158,23 @@ describe("executeCall", () => {
     assert.equal(a.pid, b.pid);
     assert.deepEqual((await linesOf(second, 2)).sort(), ["late fd y", "late y"]);
     assert.deepEqual(await linesOf(third, 0), []);
+  });
+
+  test("output an ended call's timer prints while a later call of the process runs is the ended call's", async () => {
+    const linesOf = async (id: string, want: number) => {
+      for (let i = 0; i < 100 && stray.filter((s) => s.runId === id).length < want; i++) await new Promise((r) => setTimeout(r, 20));
+      return stray.filter((s) => s.runId === id).map((s) => s.line);
+    };
+    const first = runId();
+    const a = await call("late", ["w", 150], { runId: first });
+    assert.equal(value(a), "w");
+    // Its timer fires while this call (same process: warm, idle) sleeps after printing its own line.
+    const rec = recorder();
+    const b = await call("late", ["v", -1, 600], rec);
+    assert.equal(value(b), "v");
+    assert.equal(a.pid, b.pid, "the same process ran both");
+    assert.deepEqual([...rec.lines("stdout"), ...rec.lines("stderr")], ["sleeping v"], "the running call gets only its own lines");
+    assert.deepEqual((await linesOf(first, 2)).sort(), ["late fd w", "late w"], "the ended call's run gets its timer's lines");
   });
 
   test("a thrown error keeps name, message and stack; the process survives and is reused", async () => {

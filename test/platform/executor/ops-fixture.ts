@@ -79,12 +79,16 @@ export const bypass = operator(async function bypass(how: "none" | "fd" | "file"
 });
 
 // Output after the call returned: a timer, and an fs write that completes later (how async loggers flush).
-// A negative delay prints nothing.
-export const late = operator(function late(tag: string, ms: number) {
+// A negative delay prints nothing. With \`sleepMs\`, the call itself says so and takes that long.
+export const late = operator(async function late(tag: string, ms: number, sleepMs = 0) {
   if (ms >= 0) setTimeout(() => {
     console.log("late " + tag);
     write(2, "late fd " + tag + "\\n", () => {});
   }, ms);
+  if (sleepMs > 0) {
+    console.log("sleeping " + tag);
+    await new Promise((r) => setTimeout(r, sleepMs));
+  }
   return tag;
 });
 
