@@ -9,6 +9,7 @@ import { clearCurrentPlatform, writeCurrentPlatform } from "../remote/current-pl
 import { describeSandbox } from "../worker/setup.ts";
 import { STORE_DEFAULTS } from "../platform/store/defaults.ts";
 import { MIN_CACHE_KEEP_MS } from "../worker/cache-evict.ts";
+import { MIN_RETAIN_MS } from "../platform/retention.ts";
 import { durationOption, fail, formatValue, parseIntOption, printError } from "./output.ts";
 import { importUserModule } from "./user-module.ts";
 
@@ -33,6 +34,7 @@ interface UpOptions {
   withExamples?: boolean;
   cache?: string;
   cacheKeep?: string;
+  retain?: string;
   /** false with --no-sandbox. */
   sandbox: boolean;
   /** false with --no-local-worker. */
@@ -60,6 +62,7 @@ export function registerUp(program: Command): void {
     .option("--lease <ms>", `how long a claimed run is held without a heartbeat before any node takes it back (default ${STORE_DEFAULTS.leaseMs})`)
     .option("--cache <dir>", "worker cache: extracted versions, dependencies, scratch folders; outside the data folder (default $NBOX_CACHE_DIR, else $XDG_CACHE_HOME/nbox or ~/.cache/nbox)")
     .option("--cache-keep <duration>", "remove cached versions and dependencies no worker used for this long (e.g. 12h, 7d; default 7d, at least 1h)")
+    .option("--retain <duration>", "delete runs (with their logs and spans), events and serving spans that ended this long ago (e.g. 30d; at least 1h; default: keep everything)")
     .option("--no-sandbox", "run user code without the bubblewrap sandbox (it can then read every file this OS user can)")
     .option("--with-examples", "deploy examples/foo, examples/my-operator (jobs) and examples/bar (serving) and use each once")
     .action(up);
@@ -74,6 +77,7 @@ async function up(o: UpOptions): Promise<void> {
     dataDir: resolve(o.data),
     ...(o.cache !== undefined ? { cacheDir: resolve(o.cache) } : {}),
     ...(o.cacheKeep !== undefined ? { cacheKeepMs: durationOption(o.cacheKeep, "--cache-keep", MIN_CACHE_KEEP_MS) } : {}),
+    ...(o.retain !== undefined ? { retainMs: durationOption(o.retain, "--retain", MIN_RETAIN_MS) } : {}),
     sandbox: o.sandbox,
     executor: o.localWorker,
     ...(o.database ? { databaseUrl: o.database } : {}),

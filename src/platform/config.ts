@@ -41,6 +41,8 @@ export interface PlatformConfig {
   cacheDir: string;
   /** The local worker keeps cached versions and dependencies used this recently (default: the worker's). */
   cacheKeepMs?: number;
+  /** Delete runs (with logs and spans), events and serving spans that ended this long ago; undefined keeps them. */
+  retainMs?: number;
   /** Run user processes under bubblewrap where the OS allows it (false: `--no-sandbox`). */
   sandbox: boolean;
   /** Extra environment variable names handed to user processes (the rest of the platform's environment is not). */
@@ -69,6 +71,7 @@ export function resolveConfig(input: Partial<PlatformConfig> = {}): PlatformConf
     leaseMs: input.leaseMs ?? STORE_DEFAULTS.leaseMs,
     cacheDir: resolve(input.cacheDir ?? defaultCacheDir()),
     ...(input.cacheKeepMs !== undefined ? { cacheKeepMs: input.cacheKeepMs } : {}),
+    ...(input.retainMs !== undefined ? { retainMs: input.retainMs } : {}),
     sandbox: input.sandbox ?? true,
     passEnv: input.passEnv ?? [],
   };

@@ -18,6 +18,8 @@ import { ServingRouter } from "./router/serving-router.ts";
 import type { ServingHost } from "./router/serving-control.ts";
 import { openStore } from "./store/index.ts";
 import { StoreUpkeep } from "./store/upkeep.ts";
+import { Retention } from "./retention.ts";
+import { blobsDir } from "./api/routes-blobs.ts";
 import { checkCacheDir } from "./workers/local-cache-dir.ts";
 import type { SandboxStatus } from "../contract/vocabulary.ts";
 import { workerRoutes } from "./api/routes-worker.ts";
@@ -36,6 +38,8 @@ export interface Platform {
   /** Whether the local worker runs user processes sandboxed (and if not, why); unknown without a local worker. */
   sandbox: SandboxStatus;
   ctx: PlatformContext;
+  /** What the retention window and the blob sweep delete (passes run on their own; `pass()` runs one now). */
+  retention: Retention;
   close(): Promise<void>;
 }
 
@@ -99,6 +103,7 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   // PGlite has no autovacuum: the platform vacuums the runs it churns (Postgres does it on its own).
   const upkeep = store.kind === "pglite" ? new StoreUpkeep(store) : undefined;
   if (upkeep) events.on("finished", () => upkeep.noteFinished());
+  const retention = new Retention(store, { retainMs: config.retainMs, blobsDir: blobsDir(config.dataDir) });
   ctx.flushRunOutput = () => reports.flush();
   // The local worker of an earlier start that crashed died with it: what it held comes back now.
   // The embedded store's data folder is locked to this control plane, so that is every local
@@ -135,6 +140,7 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   const { token, created } = await ensureAdminToken(ctx);
   hub.start();
   upkeep?.start();
+  retention.start();
   router?.start();
   scheduler.start();
   // The embedded path: one worker process of our own, with a worker token minted for this start.
@@ -166,6 +172,7 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
     firstStart: created,
     sandbox,
     ctx,
+    retention,
     close: () =>
       (closing ??= (async () => {
         scheduler.stop();
@@ -194,6 +201,7 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
         });
         rmSync(join(config.dataDir, PLATFORM_FILE), { force: true });
         await queue.close().catch(() => {});
+        await retention.stop();
         await upkeep?.stop();
         await store.close();
       })()),

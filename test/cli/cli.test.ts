@@ -345,14 +345,17 @@ describe("nbx without a platform", () => {
     const home = mkdtempSync(join(tmpdir(), "nbx-nohome-"));
     try {
       const env = { NBOX_URL: undefined, NBOX_TOKEN: undefined, HOME: home };
-      const [runs, worker, redis, usage, keepShort, keepBad] = await Promise.all([
+      const [runs, worker, redis, usage, keepShort, keepBad, retainShort] = await Promise.all([
         nbx(["runs"], { cwd: home, env }),
         nbx(["worker", "--platform", "http://127.0.0.1:1"], { cwd: home, env }),
         nbx(["up", "--redis", "localhost:6379", "--data", join(home, "d")], { cwd: home, env }),
         nbx(["frobnicate"], { cwd: home, env }),
         nbx(["worker", "--platform", "http://127.0.0.1:1", "--token", "t", "--cache-keep", "30m"], { cwd: home, env }),
         nbx(["up", "--cache-keep", "a week", "--data", join(home, "d")], { cwd: home, env }),
+        nbx(["up", "--retain", "10m", "--data", join(home, "d")], { cwd: home, env }),
       ]);
+      assert.equal(retainShort.code, 1);
+      assert.match(retainShort.stderr, /error: --retain must be at least 3600 s, got "10m"/);
       assert.equal(keepShort.code, 1);
       assert.match(keepShort.stderr, /error: --cache-keep must be at least 3600 s, got "30m"/);
       assert.equal(keepBad.code, 1);

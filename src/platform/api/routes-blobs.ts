@@ -9,7 +9,9 @@ import { HASH } from "../../contract/helpers.ts";
 import { deploymentContract as r } from "../../contract/routes-deployments.ts";
 import { router } from "./validation.ts";
 
-const blobFile = (ctx: PlatformContext, hash: string) => join(ctx.config.dataDir, "blobs", `${hash}.json`);
+/** Where argument lists uploaded by reference wait for the trigger that names them (swept: see retention.ts). */
+export const blobsDir = (dataDir: string) => join(dataDir, "blobs");
+const blobFile = (ctx: PlatformContext, hash: string) => join(blobsDir(ctx.config.dataDir), `${hash}.json`);
 
 /** An argument list sent by reference: `{ argsRef: <sha256 of its wire JSON> }` (see PUT /blobs). */
 export function isArgsRef(x: unknown): x is { argsRef: string } {
@@ -47,7 +49,7 @@ export function blobRoutes(ctx: PlatformContext) {
         throw new NboxError("BAD_REQUEST", "a blob must be JSON (an encoded wire value)");
       }
       const file = blobFile(ctx, hash);
-      await mkdir(join(ctx.config.dataDir, "blobs"), { recursive: true });
+      await mkdir(blobsDir(ctx.config.dataDir), { recursive: true });
       const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
       await writeFile(tmp, body);
       await rename(tmp, file);

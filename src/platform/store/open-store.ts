@@ -7,6 +7,7 @@ import { createDeploymentsRepo, type DeploymentsRepo } from "./deployments-repo.
 import { createEventsRepo, type EventsRepo } from "./events-repo.ts";
 import { createLogsRepo, type LogsRepo } from "./logs-repo.ts";
 import { migrate, type MigrateResult } from "./migrations.ts";
+import { createRetentionRepo, type RetentionRepo } from "./retention-repo.ts";
 import { createRunsRepo, type RunsRepo } from "./runs-repo.ts";
 import { createSchedulesRepo, type SchedulesRepo } from "./schedules-repo.ts";
 import { schema } from "./schema.ts";
@@ -48,7 +49,8 @@ export interface StoreRepos
     SchedulesRepo,
     EventsRepo,
     ServingsRepo,
-    WorkersRepo {}
+    WorkersRepo,
+    RetentionRepo {}
 
 export interface Store extends StoreRepos {
   /** drizzle over `schema` (import tables from ./schema.ts) for queries the repos do not cover. */
@@ -103,6 +105,7 @@ function createRepos(ctx: RepoContext): StoreRepos {
     ...createEventsRepo(ctx),
     ...createServingsRepo(ctx),
     ...createWorkersRepo(ctx),
+    ...createRetentionRepo(ctx),
   };
 }
 

@@ -1073,6 +1073,62 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
       });
     });
 
+    describe("retention", () => {
+      it("deletes what ended before the cut-off (runs with their logs and spans, events, serving spans), in batches; never a run still queued or running", async () => {
+        const DAY = 86_400_000;
+        const { ws, deployment, newRun } = await fixture();
+        const span = (runId: string | null, id: string, start: number, servingId: string | null = null) => ({
+          traceId: "f".repeat(32), spanId: id, parentSpanId: null, op: "op", name: "forward", start, end: start + 1, status: "ok" as const, attributes: {}, runId, servingId,
+        });
+        // Now: two runs that end (one with a log line, a span row and a span kept in its row), one
+        // still running, one still queued, an event and a serving request's span. (Ids never go back
+        // in time, so the clock moves forward to make the rest "recent" instead of this "old".)
+        const oldStart = clock();
+        const [a, b, running, queued] = [await newRun(), await newRun(), await newRun(), await newRun()];
+        for (const r of [a, b, running]) assert.ok(await store.claimRun(r.id, "w-ret"));
+        await store.appendLogs(a.id, [{ line: "old line" }], { heldBy: "w-ret" });
+        await store.insertSpans([span(a.id, "bbbbbbbbbbbbbbb1", oldStart)]);
+        await store.finishRuns([
+          { id: a.id, status: "succeeded", result: 1, workerId: "w-ret", spans: [span(a.id, "bbbbbbbbbbbbbbb2", oldStart)] },
+          { id: b.id, status: "failed", error: { name: "E", message: "x" }, workerId: "w-ret" },
+        ]);
+        const oldEvent = await store.addEvent({ workspaceId: ws.id, kind: "custom.old", message: "old" });
+        await store.insertSpans([span(null, "bbbbbbbbbbbbbbb3", oldStart, deployment.id)]);
+        const old = { ended: [a.id, b.id], running: running.id, queued: queued.id, event: oldEvent.id };
+        // Ten days later: a run that ended, an event and a serving span — inside a five-day window.
+        skew += 10 * DAY;
+        try {
+          const recent = await newRun();
+          assert.ok(await store.claimRun(recent.id, "w-ret"));
+          await store.finishRuns([{ id: recent.id, status: "succeeded", result: 2, workerId: "w-ret" }]);
+          const recentEvent = await store.addEvent({ workspaceId: ws.id, kind: "custom.new", message: "new" });
+          await store.insertSpans([span(null, "bbbbbbbbbbbbbbb4", clock(), deployment.id)]);
+          const cutoff = clock() - 5 * DAY;
+          // One at a time first (the batch bound holds), then the rest.
+          assert.equal(await store.deleteRunsEndedBefore(cutoff, 1), 1);
+          let gone = 1;
+          for (let n = 1; n > 0; ) gone += n = await store.deleteRunsEndedBefore(cutoff, 1_000);
+          assert.ok(gone >= 2, `at least this test's two ended runs went (${gone})`);
+          for (const id of old.ended) assert.equal(await store.getRun(id), null, `ended run ${id} deleted`);
+          assert.equal((await store.getRun(old.running))?.status, "running", "a running run stays, however old");
+          assert.equal((await store.getRun(old.queued))?.status, "queued", "a queued run stays, however old");
+          assert.equal((await store.getRun(recent.id))?.status, "succeeded", "a run that ended inside the window stays");
+          assert.deepEqual(await store.getLogs(old.ended[0]!), [], "its log lines went with it");
+          assert.deepEqual(await store.getSpans({ runId: old.ended[0]! }), [], "its spans (rows and kept) went with it");
+
+          assert.ok((await store.deleteEventsBefore(cutoff, 1_000)) >= 1);
+          const events = (await store.listEvents({ workspaceId: ws.id })).map((e) => e.id);
+          assert.ok(!events.includes(old.event) && events.includes(recentEvent.id), "the old event went, the recent one stayed");
+
+          assert.ok((await store.deleteServingSpansBefore(cutoff, 1_000)) >= 1);
+          assert.deepEqual((await store.getSpans({ servingId: deployment.id })).map((x) => x.spanId), ["bbbbbbbbbbbbbbb4"]);
+          assert.equal(await store.deleteServingSpansBefore(cutoff, 1_000), 0, "nothing left to delete");
+        } finally {
+          skew -= 10 * DAY;
+        }
+      });
+    });
+
     describe("servings", () => {
       it("status upserts patch only given fields; counters", async () => {
         const { ws, deployment, version } = await fixture();
