@@ -2,16 +2,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { processAlive as alive } from "../../src/lib/process-alive.ts";
 import { carriesTag, killTagged, newProcessTag, PROCESS_TAG_ENV } from "../../src/worker/process-tag.ts";
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe("process tag", () => {
   it("matches the whole entry only, first or later in the environment", () => {

@@ -1,8 +1,9 @@
 // What a retention window removes from the store: finished runs (their logs go by cascade, their
 // span rows with them), events, and the spans of serving requests, older than a cut-off. Each call
 // deletes one bounded batch, so every statement stays short and other work (PGlite has one
-// connection) gets in between. Ids sort by creation time (ids.ts), so the oldest rows are found by
-// walking primary keys from their start, never by scanning a table.
+// connection) gets in between; rows another control plane is deleting at the same time are
+// skipped. Ids sort by creation time (ids.ts), so the oldest rows are found by walking primary
+// keys from their start, never by scanning a table.
 import { sql } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
 import { rowsOf } from "./migrations.ts";
@@ -36,7 +37,7 @@ export function createRetentionRepo({ db }: RepoContext): RetentionRepo {
           delete from runs where id in (
             select id from runs
             where id < ${idsBefore(ID_PREFIXES.run, before)} and status in (${ended}) and finished_at < ${before}
-            order by id limit ${limit}
+            order by id limit ${limit} for update skip locked
           ) returning id
         ), spans_gone as (
           delete from spans where run_id in (select id from gone)
@@ -49,7 +50,7 @@ export function createRetentionRepo({ db }: RepoContext): RetentionRepo {
       const res = await db.execute(sql`
         with gone as (
           delete from events where id in (
-            select id from events where id < ${idsBefore(ID_PREFIXES.event, before)} order by id limit ${limit}
+            select id from events where id < ${idsBefore(ID_PREFIXES.event, before)} order by id limit ${limit} for update skip locked
           ) returning 1
         )
         select count(*)::int as n from gone`);
@@ -75,7 +76,7 @@ export function createRetentionRepo({ db }: RepoContext): RetentionRepo {
           with gone as (
             delete from spans where span_id in (
               select span_id from spans where serving_id = ${serving_id} and "start" < ${before} and "end" < ${before}
-              order by serving_id, "start" limit ${limit - n}
+              order by serving_id, "start" limit ${limit - n} for update skip locked
             ) returning 1
           )
           select count(*)::int as n from gone`);
