@@ -40,3 +40,34 @@ export function assertNotInRuntime(what: string): void {
     );
   }
 }
+
+/** Where the child runtime leaves its way to ask the worker for a fresh token (shared by every copy of nbox loaded in the process). */
+const TOKEN_RENEWER = Symbol.for("nbox.runtimeTokenRenewer");
+type Renewer = () => Promise<string | undefined>;
+let renewing: Promise<string | undefined> | undefined;
+
+/** Set by the child runtime of a job or serving process: asks the worker for the workspace's token as it is now. */
+export function setRuntimeTokenRenewer(renew: Renewer): void {
+  (globalThis as Record<symbol, unknown>)[TOKEN_RENEWER] = renew;
+}
+
+/**
+ * In a job or serving process whose injected token the platform refused (it was revoked, say
+ * because it leaked): the workspace's token now, which the platform mints again for this worker,
+ * also set as NBOX_TOKEN. undefined when there is none to be had (outside a runtime, or the worker
+ * could not get one). Requests refused at the same moment share one question.
+ */
+export async function renewRuntimeToken(refused: string): Promise<string | undefined> {
+  const now = process.env.NBOX_TOKEN;
+  if (now !== undefined && now !== refused) return now; // renewed already, by a request before this one
+  const renew = (globalThis as Record<symbol, unknown>)[TOKEN_RENEWER] as Renewer | undefined;
+  if (!platformRuntime() || typeof renew !== "function") return undefined;
+  renewing ??= renew()
+    .then((token) => {
+      if (token) process.env.NBOX_TOKEN = token;
+      return token || undefined;
+    })
+    .catch(() => undefined)
+    .finally(() => (renewing = undefined));
+  return renewing;
+}

@@ -1,5 +1,6 @@
 import { ERROR_STATUS, isErrorCode, NboxError, type ErrorCode } from "../errors.ts";
 import type { ApiArgs, ApiInput, ApiOutput, RouteKey } from "./api-types.ts";
+import { platformRuntime, renewRuntimeToken } from "../runtime-context.ts";
 import { discoverPlatform, type Connection } from "./discovery.ts";
 import { httpExchange, type ExchangeAnswer } from "./http-exchange.ts";
 import { RemoteError, type WireErrorBody } from "./remote-error.ts";
@@ -36,10 +37,17 @@ function concretePath(template: string, params: Record<string, unknown> = {}, qu
  */
 export class PlatformClient {
   readonly url: string;
-  readonly token: string;
-  constructor(conn: Connection) {
+  #token: string;
+  /** The token is the one the platform injected into this job or serving process: it follows NBOX_TOKEN. */
+  readonly #injected: boolean;
+  constructor(conn: Connection & { injected?: boolean }) {
     this.url = conn.url;
-    this.token = conn.token;
+    this.#token = conn.token;
+    this.#injected = conn.injected === true;
+  }
+
+  get token(): string {
+    return this.#injected ? (process.env.NBOX_TOKEN ?? this.#token) : this.#token;
   }
 
   /** @example const { run } = await client.call("GET /runs/{id}", { params: { id } }) */
@@ -53,7 +61,21 @@ export class PlatformClient {
 
   /** One HTTP exchange: JSON (or raw bytes) out, the parsed JSON answer back, failures as NboxError. */
   protected async send(method: string, path: string, body?: unknown, init: SendInit = {}): Promise<unknown> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, ...init.headers };
+    const token = this.token;
+    try {
+      return await this.sendWith(token, method, path, body, init);
+    } catch (err) {
+      // The injected token was revoked: the worker gets this process the workspace's token now, and
+      // the request goes once more (a 401 is answered before anything was done).
+      if (!this.#injected || (err as NboxError).code !== "UNAUTHORIZED") throw err;
+      const fresh = await renewRuntimeToken(token);
+      if (fresh === undefined || fresh === token) throw err;
+      return this.sendWith(fresh, method, path, body, init);
+    }
+  }
+
+  private async sendWith(token: string, method: string, path: string, body: unknown, init: SendInit): Promise<unknown> {
+    const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...init.headers };
     let payload: string | Uint8Array | undefined;
     if (init.raw) {
       payload = init.raw;
@@ -93,5 +115,7 @@ export class PlatformClient {
  * @example const client = connect(); await client.call("GET /workspaces")
  */
 export function connect(opts: ClientOptions = {}): PlatformClient {
-  return new PlatformClient(discoverPlatform(opts));
+  const conn = discoverPlatform(opts);
+  // In a job or serving, a token taken from the environment is the platform's to renew.
+  return new PlatformClient({ ...conn, injected: opts.token === undefined && platformRuntime() !== undefined && conn.token === process.env.NBOX_TOKEN });
 }

@@ -62,6 +62,8 @@ export class RuntimeLauncher {
         sandbox: this.sandbox,
         scratchRoot: this.o.scratchDir,
         inject: { NBOX_URL: url, NBOX_TOKEN: token },
+        // Asked afresh: the control plane mints a new token when the one it handed out was revoked.
+        renewToken: () => this.forWorkspace(workspaceId).then((l) => l.inject?.NBOX_TOKEN),
         compileCache: join(this.o.compileDir, workspaceId),
         passEnv: this.o.passEnv,
       };

@@ -28,6 +28,8 @@ export interface RuntimeLaunch {
   scratchRoot: string;
   /** Set in the process: NBOX_URL and a token of this workspace. */
   inject?: Record<string, string>;
+  /** The workspace's token now, for a process whose injected one the platform refused (revoked). */
+  renewToken?: () => Promise<string | undefined>;
   /** Compiled TypeScript kept across processes of this workspace (cold starts skip recompiling). */
   compileCache?: string;
   /** Extra environment names passed through from the platform. */

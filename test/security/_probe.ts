@@ -67,6 +67,14 @@ const probes = {
       const job = await fromJob<(x: number) => number>(name, { workspace });
       return await job(x);
     }),
+  /** A nested job call, with the process's token before and after it (and which process made it). */
+  tokenAround: (name: string, workspace: string, x: number) =>
+    attemptAsync(async () => {
+      const before = process.env.NBOX_TOKEN;
+      const job = await fromJob<(x: number) => number>(name, { workspace });
+      const value = await job(x);
+      return { before, after: process.env.NBOX_TOKEN, value, pid: process.pid };
+    }),
 };
 
 export const read = operator(function read(p: string) { return probes.read(p); });
@@ -77,6 +85,7 @@ export const where = operator(function where() { return probes.where(); });
 export const discover = operator(function discover(cwd?: string, clearEnv?: boolean) { return probes.discover(cwd, clearEnv); });
 export const api = operator(function api(method: string, path: string, body?: unknown) { return probes.api(method, path, body); });
 export const nested = operator(function nested(name: string, workspace: string, x: number) { return probes.nested(name, workspace, x); });
+export const tokenAround = operator(function tokenAround(name: string, workspace: string, x: number) { return probes.tokenAround(name, workspace, x); });
 export const square = operator(function square(x: number) { return x * x; });
 
 /** The same probes from a serving process. */
@@ -90,6 +99,7 @@ export class Probe {
   discover(cwd?: string, clearEnv?: boolean) { return probes.discover(cwd, clearEnv); }
   api(method: string, path: string, body?: unknown) { return probes.api(method, path, body); }
   nested(name: string, workspace: string, x: number) { return probes.nested(name, workspace, x); }
+  tokenAround(name: string, workspace: string, x: number) { return probes.tokenAround(name, workspace, x); }
 }
 `;
 

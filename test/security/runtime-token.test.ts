@@ -90,4 +90,37 @@ describe("the runtime token of a job or serving", () => {
     const fresh = (await (await mod.env.deploy(home, { client: tp.client, name: "env-after-revoke" }))()).NBOX_TOKEN as string;
     assert.notEqual(fresh, leaked);
   });
+
+  it("once revoked, processes already running get the fresh one at their next request (job and serving)", async () => {
+    const [around, probe] = await Promise.all([
+      mod.tokenAround.deploy(home, { client: tp.client, name: "around-renew" }),
+      mod.Probe.deploy(home, { client: tp.client, name: "probe-renew" }),
+    ]);
+    type Around = { ok: true; value: { before: string; after: string; value: number; pid: number } };
+    const first = (await around("square", home, 2)) as Around;
+    assert.ok(first.ok, JSON.stringify(first));
+    const servingFirst = (await probe.tokenAround("square", home, 2)) as Around;
+    assert.ok(servingFirst.ok, JSON.stringify(servingFirst));
+    const leaked = first.value.after;
+    assert.equal(servingFirst.value.after, leaked, "one token per workspace and worker");
+    assert.equal((await tp.api("DELETE", `/tokens/${(await tp.platform.ctx.store.verifyToken(leaked))!.id}`)).status, 200);
+
+    // The same warm process: its nested call is refused once, then made with the token the worker got it.
+    const second = (await around("square", home, 3)) as Around;
+    assert.ok(second.ok, JSON.stringify(second));
+    assert.equal(second.value.pid, first.value.pid, "the job call must reuse the warm process that held the revoked token");
+    assert.deepEqual([second.value.before, second.value.value], [leaked, 9]);
+    const fresh = second.value.after;
+    assert.notEqual(fresh, leaked);
+    const info = await tp.platform.ctx.store.verifyToken(fresh);
+    assert.deepEqual({ scope: info?.scope, workspaceId: info?.workspaceId }, { scope: "workspace", workspaceId: homeId });
+    assert.match(info?.name ?? "", /^runtime:wrk_/);
+
+    const servingSecond = (await probe.tokenAround("square", home, 4)) as Around;
+    assert.ok(servingSecond.ok, JSON.stringify(servingSecond));
+    assert.equal(servingSecond.value.pid, servingFirst.value.pid, "the serving keeps its process (and its state)");
+    assert.deepEqual([servingSecond.value.before, servingSecond.value.after, servingSecond.value.value], [leaked, fresh, 16]);
+    // The leaked one stays dead.
+    assert.equal(await tp.platform.ctx.store.verifyToken(leaked), null);
+  });
 });

@@ -20,6 +20,10 @@ import { errorWire, refusalOf } from "./values.ts";
 import { rawWriters, watchOutput } from "./output-watch.ts";
 import { watchParent } from "./parent-watch.ts";
 import { PROCESS_TAG_ENV } from "../process-tag.ts";
+import { setRuntimeTokenRenewer } from "../../runtime-context.ts";
+
+/** How long a request refused for its token waits for the worker's answer before failing as it was. */
+const TOKEN_RENEW_WAIT_MS = 15_000;
 
 // Spans travel in small batches: one IPC message per span would cost a busy serving more than the spans.
 const SPAN_FLUSH_MS = 100;
@@ -255,10 +259,30 @@ function dropJob(id: number): void {
   outbox.flush();
 }
 
+// The SDK's requests with the injected token ask through here when the platform refused it.
+const tokenWaiters = new Set<(token: string | undefined) => void>();
+setRuntimeTokenRenewer(
+  () =>
+    new Promise<string | undefined>((resolve) => {
+      const done = (token: string | undefined) => {
+        clearTimeout(timer);
+        tokenWaiters.delete(done);
+        resolve(token);
+      };
+      const timer = setTimeout(() => done(undefined), TOKEN_RENEW_WAIT_MS).unref();
+      tokenWaiters.add(done);
+      if (tokenWaiters.size === 1) {
+        send({ type: "token-renew" });
+        outbox.flush();
+      }
+    }),
+);
+
 process.on("message", (envelope: unknown) => {
   for (const msg of unpack(envelope)) {
     if (!isParentMessage(msg)) continue;
-    if (msg.type === "load") loaded = load(msg);
+    if (msg.type === "token") for (const done of [...tokenWaiters]) done(msg.token ?? undefined);
+    else if (msg.type === "load") loaded = load(msg);
     else if (msg.type === "drop") void loaded.then(() => dropJob(msg.id));
     // Calls start in arrival order: the order the parent received them in is the instance's FIFO
     // (a job runtime runs them one at a time).

@@ -82,7 +82,13 @@ export interface DropMessage {
   id: number;
 }
 
-export type ParentMessage = LoadMessage | CallMessage | DropMessage;
+/** Parent → child: the workspace's token now, the answer to `token-renew` (null: none to be had). */
+export interface TokenMessage {
+  type: "token";
+  token: string | null;
+}
+
+export type ParentMessage = LoadMessage | CallMessage | DropMessage | TokenMessage;
 
 export interface ReadyMessage {
   type: "ready";
@@ -118,7 +124,12 @@ export type ResultMessage =
    */
   | { type: "result"; id: number; ok: false; error: unknown; refused?: ErrorCode; dropped?: boolean; marked?: boolean };
 
-export type ChildMessage = ReadyMessage | LoadFailedMessage | SpansMessage | ResultMessage;
+/** Child → parent: the platform refused the injected token (revoked); the parent answers with `token`. */
+export interface TokenRenewMessage {
+  type: "token-renew";
+}
+
+export type ChildMessage = ReadyMessage | LoadFailedMessage | SpansMessage | ResultMessage | TokenRenewMessage;
 
 /**
  * Stdout/stderr marker lines: the child writes `<prefix>begin:<owner>` before the load and before
@@ -136,13 +147,13 @@ export const markerPrefix = (nonce: string): string => `\u001enbox-exec:${nonce}
 export function isChildMessage(m: unknown): m is ChildMessage {
   if (m === null || typeof m !== "object") return false;
   const t = (m as { type?: unknown }).type;
-  return t === "ready" || t === "load-failed" || t === "spans" || t === "result";
+  return t === "ready" || t === "load-failed" || t === "spans" || t === "result" || t === "token-renew";
 }
 
 export function isParentMessage(m: unknown): m is ParentMessage {
   if (m === null || typeof m !== "object") return false;
   const t = (m as { type?: unknown }).type;
-  return t === "load" || t === "call" || t === "drop";
+  return t === "load" || t === "call" || t === "drop" || t === "token";
 }
 
 /** Set to "1" in an unsandboxed user process's environment: it watches its parent from a thread. */

@@ -117,9 +117,11 @@ export class RuntimeProcess {
   private readonly streams: Record<"stdout" | "stderr", StreamState>;
   private load: { outcome: LoadOutcome; timer: NodeJS.Timeout } | undefined;
   private settleLoad!: (o: LoadOutcome) => void;
+  private readonly renewToken: RuntimeLaunch["renewToken"];
 
   constructor(o: RuntimeProcessOptions) {
     this.mode = o.mode;
+    this.renewToken = o.launch?.renewToken;
     const nonce = randomBytes(9).toString("base64url");
     this.marker = markerPrefix(nonce);
     const spawned = spawnRuntime({
@@ -317,7 +319,20 @@ export class RuntimeProcess {
         this.markersThrough(p.id);
         break;
       }
+      case "token-renew":
+        void this.answerTokenRenew();
+        break;
     }
+  }
+
+  /** The process's token was refused: hand it the workspace's token now (one question at a time). */
+  private renewing: Promise<void> | undefined;
+  private answerTokenRenew(): Promise<void> {
+    return (this.renewing ??= (async () => {
+      const token = await (this.renewToken?.() ?? Promise.resolve(undefined)).catch(() => undefined);
+      this.send({ type: "token", token: token ?? null });
+      this.outbox.flush();
+    })().finally(() => (this.renewing = undefined)));
   }
 
   /**
