@@ -25,16 +25,27 @@ export interface ThreadClient extends Queryable {
 /** Restarts allowed within RESTART_WINDOW_MS: a thread that keeps dying is left stopped (503s), with why. */
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 10 * 60_000;
+/** A restart that failed is tried again after this (doubling each time), within the same budget. */
+const RETRY_START_MS = 1_000;
+
+export interface ThreadOptions {
+  /** How a thread is started (tests put a failing start in its place). */
+  startThread?: typeof startStoreThread;
+  /** The wait before trying again a start that failed (default 1 s). */
+  retryStartMs?: number;
+}
 
 /** Start the store's thread on `pgdata`; resolves once PGlite there is ready. */
-export async function openPgliteThread(pgdata: string): Promise<ThreadClient> {
+export async function openPgliteThread(pgdata: string, o: ThreadOptions = {}): Promise<ThreadClient> {
+  const startThread = o.startThread ?? startStoreThread;
   let closing: Promise<void> | undefined;
+  let retry: NodeJS.Timeout | undefined;
   const restarts: number[] = [];
   // Statements go to the thread current when they are asked; one asked while a restart is under
   // way waits for it (and fails with the restart if it fails).
   let current: Promise<StoreThread>;
   let thread: StoreThread;
-  const start = (): Promise<StoreThread> => startStoreThread(pgdata, ended).then((t) => (thread = t));
+  const start = (): Promise<StoreThread> => startThread(pgdata, ended).then((t) => (thread = t));
   const ended = (why: string): void => {
     if (closing) return;
     const now = Date.now();
@@ -46,8 +57,13 @@ export async function openPgliteThread(pgdata: string): Promise<ThreadClient> {
     restarts.push(now);
     console.error(`[nbox] the embedded store's thread ${why}; starting it again (statements under way failed)`);
     current = start().catch((err: unknown) => {
+      // Whatever kept it from starting may pass (memory, say): tried again later, statements fail meanwhile.
       const why = `did not start again: ${(err as Error).message}`;
-      console.error(`[nbox] the embedded store's thread ${why}; statements fail (503) until the platform is restarted`);
+      if (!closing) {
+        const wait = (o.retryStartMs ?? RETRY_START_MS) * 2 ** (restarts.length - 1);
+        console.error(`[nbox] the embedded store's thread ${why}; statements fail (503) until it starts, tried again in ${wait} ms`);
+        retry = setTimeout(() => ended(why), wait).unref();
+      }
       throw storeStopped(why);
     });
     current.catch(() => {}); // statements asked from now on get the rejection; nobody else must
@@ -89,6 +105,7 @@ export async function openPgliteThread(pgdata: string): Promise<ThreadClient> {
       return value;
     },
     close() {
+      clearTimeout(retry);
       closing ??= current.then(
         (t) => t.close(),
         () => undefined,

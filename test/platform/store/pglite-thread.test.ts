@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import { openStore, type Store } from "../../../src/platform/store/index.ts";
-import { openPgliteThread } from "../../../src/platform/store/pglite-thread-client.ts";
+import { openPgliteThread, type ThreadOptions } from "../../../src/platform/store/pglite-thread-client.ts";
+import { startStoreThread } from "../../../src/platform/store/pglite-thread-handle.ts";
 import { STORE_STOPPED } from "../../../src/platform/store/pglite-wire.ts";
 import { isStoreUnavailable } from "../../../src/platform/store/unavailable.ts";
 import { rowsOf } from "../../../src/platform/store/migrations.ts";
@@ -95,11 +96,11 @@ describe("the embedded store's thread", () => {
   });
 
   /** A raw thread client on a fresh, initialised data folder; what it printed on stderr. */
-  async function withThread(body: (client: Awaited<ReturnType<typeof openPgliteThread>>, logged: string[]) => Promise<void>) {
+  async function withThread(body: (client: Awaited<ReturnType<typeof openPgliteThread>>, logged: string[]) => Promise<void>, o: ThreadOptions = {}) {
     const d = mkdtempSync(join(tmpdir(), "nbox-store-thread-restart-"));
     const s = await openStore({ dataDir: d });
     await s.close(); // leaves pgdata initialised for the raw client below
-    const client = await openPgliteThread(join(d, "pgdata"));
+    const client = await openPgliteThread(join(d, "pgdata"), o);
     const logged: string[] = [];
     const error = console.error;
     console.error = (...a: unknown[]) => void logged.push(a.join(" "));
@@ -144,6 +145,52 @@ describe("the embedded store's thread", () => {
       assert.equal(logged.filter((l) => /starting it again/.test(l)).length, 5);
       assert.ok(logged.some((l) => /until the platform is restarted/.test(l)), logged.join(" | "));
     }));
+
+  it("a restart that fails is tried again later: statements fail as unavailable meanwhile, then work on the new thread", async () => {
+    let starts = 0;
+    let failing = 0;
+    // The first start works; the next `failing` ones fail as a start can (out of memory, say).
+    const startThread: typeof startStoreThread = (pgdata, onEnd) => (++starts > 1 && failing-- > 0 ? Promise.reject(new Error("no memory for the thread")) : startStoreThread(pgdata, onEnd));
+    await withThread(
+      async (client, logged) => {
+        await client.exec("create table kept (n int); insert into kept values (1)");
+        failing = 2;
+        await client.thread.terminate();
+        const meanwhile = await failure(client.query("select 1"));
+        assert.ok(isStoreUnavailable(meanwhile), `unavailable while it cannot start: ${String(meanwhile)}`);
+        assert.match(String(meanwhile), /no memory for the thread/);
+        // Tried again after 50 ms, then 100 ms: the third start works.
+        const deadline = Date.now() + 10_000;
+        let rows: unknown;
+        while (Date.now() < deadline) {
+          rows = await client.query<{ n: number }>("select n from kept").then((r) => r.rows, (e: unknown) => e);
+          if (Array.isArray(rows)) break;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        assert.deepEqual(rows, [{ n: 1 }], "statements work again once a start succeeded");
+        assert.equal(starts, 4);
+        assert.equal(logged.filter((l) => /did not start again: no memory for the thread; .*tried again in/.test(l)).length, 2, logged.join(" | "));
+      },
+      { startThread, retryStartMs: 50 },
+    );
+  });
+
+  it("a start that keeps failing ends within the restart budget: left stopped, statements fail as unavailable", async () => {
+    let starts = 0;
+    const startThread: typeof startStoreThread = (pgdata, onEnd) => (++starts > 1 ? Promise.reject(new Error("no memory for the thread")) : startStoreThread(pgdata, onEnd));
+    await withThread(
+      async (client, logged) => {
+        await client.thread.terminate();
+        const deadline = Date.now() + 10_000;
+        while (Date.now() < deadline && !logged.some((l) => /until the platform is restarted/.test(l))) await new Promise((r) => setTimeout(r, 20));
+        assert.ok(logged.some((l) => /until the platform is restarted/.test(l)), logged.join(" | "));
+        assert.equal(starts, 6, "the first start and five restarts");
+        const err = await failure(client.query("select 1"));
+        assert.ok(isStoreUnavailable(err), `unavailable: ${String(err)}`);
+      },
+      { startThread, retryStartMs: 5 },
+    );
+  });
 
   /** Run `body` (ESM, `openStore`, drizzle's `sql` and `dir` in scope) in a fresh Node process; its exit and output. */
   function inProcess(body: string) {
