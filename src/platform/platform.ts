@@ -19,7 +19,7 @@ import type { ServingHost } from "./router/serving-control.ts";
 import { openStore } from "./store/index.ts";
 import { StoreUpkeep } from "./store/upkeep.ts";
 import { Retention } from "./retention.ts";
-import { blobsDir } from "./api/routes-blobs.ts";
+import { blobsDir } from "./blob-staging.ts";
 import { checkCacheDir } from "./workers/local-cache-dir.ts";
 import type { SandboxStatus } from "../contract/vocabulary.ts";
 import { workerRoutes } from "./api/routes-worker.ts";

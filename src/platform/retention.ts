@@ -6,9 +6,8 @@
 // Argument lists uploaded by reference (`<data>/blobs`) are staging only: a trigger copies them into
 // its runs, and the SDK uploads again for every trigger. So they go an hour after their upload
 // whatever the window, and so do upload files a crash left half-written.
-import { readdir, stat, unlink } from "node:fs/promises";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { sweepBlobs } from "./blob-staging.ts";
 import type { Store } from "./store/index.ts";
 
 const EVERY_MS = 10 * 60_000;
@@ -68,7 +67,7 @@ export class Retention {
 
   private async sweep(): Promise<RetentionPass> {
     const now = (this.o.now ?? Date.now)();
-    const out: RetentionPass = { runs: 0, events: 0, servingSpans: 0, blobs: await this.sweepBlobs(now - (this.o.blobKeepMs ?? BLOB_KEEP_MS)) };
+    const out: RetentionPass = { runs: 0, events: 0, servingSpans: 0, blobs: await sweepBlobs(this.o.blobsDir, now - (this.o.blobKeepMs ?? BLOB_KEEP_MS)) };
     if (this.o.retainMs === undefined) return out;
     const before = now - this.o.retainMs;
     out.runs = await this.inBatches((n) => this.store.deleteRunsEndedBefore(before, n));
@@ -88,22 +87,5 @@ export class Retention {
       await sleep(PAUSE_MS);
     }
     return total;
-  }
-
-  private async sweepBlobs(before: number): Promise<number> {
-    const names = await readdir(this.o.blobsDir).catch(() => [] as string[]);
-    let removed = 0;
-    for (const name of names) {
-      const file = join(this.o.blobsDir, name);
-      try {
-        if ((await stat(file)).mtimeMs < before) {
-          await unlink(file);
-          removed++;
-        }
-      } catch {
-        // gone meanwhile (another pass, a new upload renamed over it)
-      }
-    }
-    return removed;
   }
 }

@@ -1,17 +1,11 @@
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { bodyLimit } from "hono/body-limit";
 import { NboxError } from "../../errors.ts";
 import type { PlatformContext } from "../context.ts";
 import { HASH } from "../../contract/helpers.ts";
 import { deploymentContract as r } from "../../contract/routes-deployments.ts";
 import { router } from "./validation.ts";
-
-/** Where argument lists uploaded by reference wait for the trigger that names them (swept: see retention.ts). */
-export const blobsDir = (dataDir: string) => join(dataDir, "blobs");
-const blobFile = (ctx: PlatformContext, hash: string) => join(blobsDir(ctx.config.dataDir), `${hash}.json`);
+import { blobsDir, putBlob, readBlob } from "../blob-staging.ts";
 
 /** An argument list sent by reference: `{ argsRef: <sha256 of its wire JSON> }` (see PUT /blobs). */
 export function isArgsRef(x: unknown): x is { argsRef: string } {
@@ -21,9 +15,9 @@ export function isArgsRef(x: unknown): x is { argsRef: string } {
 /** The wire value a ref points at (400 if it was never uploaded). */
 export async function readArgsRef(ctx: PlatformContext, ref: { argsRef: string }): Promise<unknown> {
   if (!HASH.test(ref.argsRef)) throw new NboxError("BAD_ARGS", `argsRef "${ref.argsRef}" is not a sha256 hash`);
-  const file = blobFile(ctx, ref.argsRef);
-  if (!existsSync(file)) throw new NboxError("BAD_ARGS", `argsRef ${ref.argsRef} was not uploaded`, "PUT /api/v1/blobs/<hash> first");
-  return JSON.parse(await readFile(file, "utf8"));
+  const text = await readBlob(blobsDir(ctx.config.dataDir), ref.argsRef);
+  if (text === undefined) throw new NboxError("BAD_ARGS", `argsRef ${ref.argsRef} was not uploaded`, "PUT /api/v1/blobs/<hash> first");
+  return JSON.parse(text);
 }
 
 /**
@@ -48,11 +42,7 @@ export function blobRoutes(ctx: PlatformContext) {
       } catch {
         throw new NboxError("BAD_REQUEST", "a blob must be JSON (an encoded wire value)");
       }
-      const file = blobFile(ctx, hash);
-      await mkdir(blobsDir(ctx.config.dataDir), { recursive: true });
-      const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-      await writeFile(tmp, body);
-      await rename(tmp, file);
+      await putBlob(blobsDir(ctx.config.dataDir), hash, body);
       return c.json({ stored: true as const, bytes: body.length }, 201);
     },
   );

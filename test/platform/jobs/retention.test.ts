@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Retention } from "../../../src/platform/retention.ts";
-import { blobsDir } from "../../../src/platform/api/routes-blobs.ts";
+import { blobsDir } from "../../../src/platform/blob-staging.ts";
 import { importProject, startTestPlatform, wsName, type TestPlatform } from "./_helpers.ts";
 
 const HOUR = 3_600_000;
