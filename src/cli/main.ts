@@ -9,6 +9,7 @@ import { registerInspect } from "./inspect.ts";
 import { registerLogin } from "./login.ts";
 import { printError } from "./output.ts";
 import { registerRuns } from "./runs.ts";
+import { registerSchedules } from "./schedules.ts";
 import { registerServings } from "./servings.ts";
 import { registerUp } from "./up.ts";
 import { registerWorker } from "./worker.ts";
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerDeploy(program);
   registerRuns(program);
   registerServings(program);
+  registerSchedules(program);
   registerInspect(program);
   registerAdmin(program);
   registerLogin(program);

@@ -151,13 +151,24 @@ export class Progress {
   }
 }
 
+/** Seconds as the one unit that reads best: 42s, 5m, 3h, 2d. */
+function roughly(s: number): string {
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
 export function ago(iso: string | null | undefined): string {
   if (!iso) return "-";
-  const s = Math.round((Date.now() - Date.parse(iso)) / 1000);
-  if (s < 60) return `${s}s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
-  return `${Math.floor(s / 86400)}d ago`;
+  return `${roughly(Math.round((Date.now() - Date.parse(iso)) / 1000))} ago`;
+}
+
+/** A time from now on ("in 42s"), or one already past ("5m ago"). */
+export function fromNow(epochMs: number | null | undefined): string {
+  if (epochMs === null || epochMs === undefined) return "-";
+  const s = Math.round((epochMs - Date.now()) / 1000);
+  return s < 0 ? `${roughly(-s)} ago` : `in ${roughly(s)}`;
 }
 
 export function duration(from: string | null | undefined, to: string | null | undefined): string {

@@ -50,8 +50,16 @@ export const adminContract = {
   "GET /schedules": createRoute({
     method: "get",
     path: "/schedules",
-    summary: "List schedules",
+    summary: "List schedules (a workspace token: its own workspace's)",
+    request: { query: z.object({ workspace: z.string().optional() }) },
     responses: { 200: json(z.object({ schedules: z.array(Schedule) }), "Schedules"), ...failures },
+  }),
+  "POST /workspaces/{ws}/deployments/{name}/schedule": createRoute({
+    method: "post",
+    path: "/workspaces/{ws}/deployments/{name}/schedule",
+    summary: "Pause (enabled: false) or resume (enabled: true) a deployment's schedule; a resumed one fires from its next tick on, missed ticks are not replayed",
+    request: { params: wsParams.extend({ name: z.string().min(1) }), body: jsonBody(z.object({ enabled: z.boolean() })) },
+    responses: { 200: json(z.object({ schedule: Schedule }), "The schedule as it is now"), ...failures },
   }),
   "GET /events": createRoute({
     method: "get",

@@ -76,12 +76,16 @@ export const Schedule = z
   .object({
     id: z.string(),
     deploymentId: z.string(),
+    /** The deployment's and its workspace's names. */
+    deployment: z.string(),
+    workspace: z.string(),
     cron: z.string(),
     timezone: z.string(),
     startsAt: epochMs.nullable(),
     endsAt: epochMs.nullable(),
     lastTickAt: epochMs.nullable(),
     nextTickAt: epochMs.nullable(),
+    /** false while paused (`nbx schedule pause`): no fires, kept across redeploys until resumed. */
     enabled: z.boolean(),
     createdAt: epochMs,
     updatedAt: epochMs,

@@ -42,13 +42,16 @@ const views = {
       '<h4>Logs</h4><pre>' + esc(logs.map((l) => "[" + l.stream + "] " + l.line).join("\\n")) + '</pre>';
   },
   async deployments() {
-    const { workspaces } = await api("/workspaces");
+    const [{ workspaces }, { schedules }] = await Promise.all([api("/workspaces"), api("/schedules")]);
+    // A job's cron schedule: paused, ended, or when it fires next.
+    const bySchedule = new Map(schedules.map((s) => [s.deploymentId, esc(s.cron) + ' <span class="muted">' +
+      (!s.enabled ? "paused" : s.nextTickAt === null ? "ended" : "next " + new Date(s.nextTickAt).toLocaleString()) + '</span>']));
     let rows = "";
     for (const w of workspaces) {
       const { deployments } = await api("/workspaces/" + encodeURIComponent(w.name) + "/deployments");
-      rows += deployments.map((d) => '<tr><td>' + esc(w.name) + '</td><td>' + esc(d.name) + '</td><td>' + esc(d.type) + '</td><td>' + esc(d.kind) + '</td><td><code>' + esc(d.contentHash.slice(0, 12)) + '</code></td><td>' + esc(d.servingUrl ?? "") + '</td></tr>').join("");
+      rows += deployments.map((d) => '<tr><td>' + esc(w.name) + '</td><td>' + esc(d.name) + '</td><td>' + esc(d.type) + '</td><td>' + esc(d.kind) + '</td><td><code>' + esc(d.contentHash.slice(0, 12)) + '</code></td><td>' + (bySchedule.get(d.id) ?? "") + '</td><td>' + esc(d.servingUrl ?? "") + '</td></tr>').join("");
     }
-    return '<table><tr><th>Workspace</th><th>Name</th><th>Type</th><th>Kind</th><th>Version</th><th>URL</th></tr>' + rows + '</table>';
+    return '<table><tr><th>Workspace</th><th>Name</th><th>Type</th><th>Kind</th><th>Version</th><th>Schedule</th><th>URL</th></tr>' + rows + '</table>';
   },
   // Fields as the API's declared Serving and Event schemas name them (GET /servings, GET /events).
   async servings() {

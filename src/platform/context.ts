@@ -21,6 +21,7 @@ export interface PlatformContext {
   scheduler?: {
     upsert(d: DeploymentRow, schedule: Record<string, unknown>): Promise<void>;
     remove(d: DeploymentRow): Promise<void>;
+    setEnabled(d: DeploymentRow, enabled: boolean): Promise<boolean>;
     fired(scheduleId: string, deploymentId: string, firedAt: number): Promise<string | null>;
   };
   /** Where queued runs wait for a worker (the store's rows, or BullMQ on Redis). */

@@ -45,9 +45,29 @@ export class Scheduler {
 
   constructor(private readonly ctx: PlatformContext) {}
 
+  /** A deployment's schedule as its newest version says; one paused stays paused (resume says otherwise). */
   async upsert(d: DeploymentRow, schedule: Record<string, unknown>): Promise<void> {
-    const row = await this.ctx.store.upsertSchedule({ deploymentId: d.id, ...scheduleSettings(schedule), enabled: true });
-    await this.ctx.queue.upsertSchedule(queueSchedule(row));
+    const enabled = (await this.ctx.store.getSchedule(d.id))?.enabled ?? true;
+    const row = await this.ctx.store.upsertSchedule({ deploymentId: d.id, ...scheduleSettings(schedule), enabled });
+    if (enabled) await this.ctx.queue.upsertSchedule(queueSchedule(row));
+  }
+
+  /**
+   * Pause (no fires until resumed) or resume a deployment's schedule; false when it has none. A
+   * resumed schedule fires from its next tick after now: what fell in the pause is not replayed.
+   */
+  async setEnabled(d: DeploymentRow, enabled: boolean): Promise<boolean> {
+    const s = await this.ctx.store.getSchedule(d.id);
+    if (!s) return false;
+    if (!enabled) {
+      await this.ctx.store.setScheduleEnabled(d.id, false);
+      await this.ctx.queue.removeSchedule(s.id, d.id);
+      return true;
+    }
+    await this.ctx.store.setScheduleEnabled(d.id, true, nextTick(s.cron, Date.now(), scheduleTimes(s)));
+    const row = await this.ctx.store.getSchedule(d.id);
+    if (row?.enabled) await this.ctx.queue.upsertSchedule(queueSchedule(row));
+    return true;
   }
 
   /** The deployment has no schedule any more (redeployed without one). */

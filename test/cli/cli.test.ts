@@ -90,6 +90,32 @@ describe("nbx against a running platform", { timeout: 600_000 }, () => {
     assert.equal(dry.manifest.type, "job");
   });
 
+  test("schedules: listed with their next fire; pause and resume; a job without one is a clear error", T, async () => {
+    const d = await run(["deploy", "ops.ts:foo", "--name", "yearly", "--cron", "0 0 1 1 *"]);
+    assert.equal(d.code, 0, d.stderr);
+    const listed = await run(["schedules"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /DEPLOYMENT\s+WORKSPACE\s+CRON\s+TIMEZONE\s+STATE\s+NEXT\s+LAST/);
+    assert.match(listed.stdout, /^yearly\s+default\s+0 0 1 1 \*\s+UTC\s+active\s+in \d+[smhd]\s+-$/m);
+
+    const paused = await run(["schedule", "pause", "yearly"]);
+    assert.equal(paused.code, 0, paused.stderr);
+    assert.equal(paused.stdout.trim(), 'default/yearly: "0 0 1 1 *" paused');
+    const json = await run(["schedules", "--workspace", "default", "--json"]);
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(JSON.parse(json.stdout).map((x: any) => [x.deployment, x.enabled]), [["yearly", false]]);
+    const resumed = await run(["schedule", "resume", "yearly"]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stdout, /default\/yearly: "0 0 1 1 \*" active, next in \d+[smhd]/);
+
+    await run(["deploy", "ops.ts:foo"]);
+    const none = await run(["schedule", "pause", "foo"]);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /deployment "foo" in workspace "default" has no schedule/);
+    // Leave no schedule behind for the tests after this one.
+    assert.equal((await run(["deploy", "ops.ts:foo", "--name", "yearly"])).code, 0);
+  });
+
   test("deploy, then run --wait prints the result; a redeploy uploads nothing", T, async () => {
     const d = await run(["deploy", "ops.ts:foo"]);
     assert.equal(d.code, 0, d.stderr);

@@ -51,7 +51,7 @@ describe("dashboard", () => {
 
   it("every API path the page reads answers 200 with a token and 401 without", async () => {
     const paths = [...DASHBOARD_JS.matchAll(/api\("(\/[a-z]+)/g)].map((m) => m[1]!);
-    assert.deepEqual([...new Set(paths)].sort(), ["/events", "/runs", "/servings", "/workers", "/workspaces"]);
+    assert.deepEqual([...new Set(paths)].sort(), ["/events", "/runs", "/schedules", "/servings", "/workers", "/workspaces"]);
     for (const p of new Set(paths)) {
       const ok = await fetch(`${tp.url}/api/v1${p}`, { headers: { authorization: `Bearer ${tp.token}` } });
       assert.equal(ok.status, 200, p);

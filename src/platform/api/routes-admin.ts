@@ -3,6 +3,7 @@ import type { PlatformContext } from "../context.ts";
 import { checkWorkspaceAccess, requireAdmin, resolveWorkspace } from "./auth.ts";
 import { adminContract as r } from "../../contract/routes-admin.ts";
 import { router } from "./validation.ts";
+import { findDeployment } from "./routes-deployments.ts";
 
 /** Workspaces, tokens (incl. a serving's current token), schedules and events. */
 export function adminRoutes(ctx: PlatformContext) {
@@ -60,8 +61,20 @@ export function adminRoutes(ctx: PlatformContext) {
     })
     .openapi(r["GET /schedules"], async (c) => {
       const p = c.get("principal");
-      const rows = await ctx.store.listSchedules(p.scope === "admin" ? {} : { workspaceId: p.workspaceId! });
-      return c.json({ schedules: rows }, 200);
+      const { workspace } = c.req.valid("query");
+      const workspaceId = workspace !== undefined ? (await resolveWorkspace(ctx, p, workspace)).id : p.scope === "admin" ? undefined : p.workspaceId!;
+      return c.json({ schedules: await ctx.store.listSchedules({ workspaceId }) }, 200);
+    })
+    .openapi(r["POST /workspaces/{ws}/deployments/{name}/schedule"], async (c) => {
+      const params = c.req.valid("param");
+      const { enabled } = c.req.valid("json");
+      const ws = await resolveWorkspace(ctx, c.get("principal"), params.ws);
+      const d = await findDeployment(ctx, ws.id, ws.name, params.name);
+      const noSchedule = () => new NboxError("NOT_FOUND", `deployment "${d.name}" in workspace "${ws.name}" has no schedule`, "Deploy it with one: `nbx deploy <file>:<export> --cron \"*/5 * * * *\"`");
+      if (!ctx.scheduler || !(await ctx.scheduler.setEnabled(d, enabled))) throw noSchedule();
+      const [schedule] = await ctx.store.listSchedules({ deploymentId: d.id });
+      if (!schedule) throw noSchedule();
+      return c.json({ schedule }, 200);
     })
     .openapi(r["GET /events"], async (c) => {
       const p = c.get("principal");

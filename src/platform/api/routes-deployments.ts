@@ -17,9 +17,9 @@ import { concurrencyOf } from "../../lib/manifest-concurrency.ts";
 import { scheduleSettings } from "../scheduler.ts";
 import type { ServingHost } from "../router/serving-control.ts";
 
-async function findDeployment(ctx: PlatformContext, workspaceId: string, wsName: string, nameOrId: string): Promise<DeploymentRow> {
+export async function findDeployment(ctx: PlatformContext, workspaceId: string, wsName: string, nameOrId: string): Promise<DeploymentRow> {
   const d = await ctx.store.getDeployment(workspaceId, nameOrId);
-  if (!d) throw new NboxError("NOT_FOUND", `deployment "${nameOrId}" not found in workspace "${wsName}"`, "List them with `nbx runs` / GET /deployments, or deploy it first");
+  if (!d) throw new NboxError("NOT_FOUND", `deployment "${nameOrId}" not found in workspace "${wsName}"`, "List them with `nbx deployments`, or deploy it first");
   return d;
 }
 

@@ -2,7 +2,7 @@ import { and, asc, eq, isNotNull, isNull, lt, lte, or } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
 import { STORE_DEFAULTS } from "./defaults.ts";
 import { newId } from "./ids.ts";
-import { deployments, schedules, type ScheduleRow } from "./schema.ts";
+import { deployments, schedules, workspaces, type ScheduleRow } from "./schema.ts";
 
 export interface UpsertScheduleInput {
   deploymentId: string;
@@ -27,10 +27,14 @@ export interface SchedulesRepo {
    * race only the one that gets true creates the run.
    */
   markTick(id: string, tickAt: number, nextTickAt: number | null): Promise<boolean>;
-  setScheduleEnabled(deploymentId: string, enabled: boolean): Promise<boolean>;
+  /** Pause or resume; a resume sets the next tick (`nextTickAt`), so the paused time is not a backlog. */
+  setScheduleEnabled(deploymentId: string, enabled: boolean, nextTickAt?: number | null): Promise<boolean>;
   deleteSchedule(deploymentId: string): Promise<boolean>;
-  listSchedules(filter?: { workspaceId?: string }): Promise<ScheduleRow[]>;
+  /** Schedules with their deployment's and workspace's names, by id. */
+  listSchedules(filter?: { workspaceId?: string; deploymentId?: string }): Promise<ListedSchedule[]>;
 }
+
+export type ListedSchedule = ScheduleRow & { deployment: string; workspace: string };
 
 export function createSchedulesRepo({ db, now }: RepoContext): SchedulesRepo {
   return {
@@ -74,10 +78,10 @@ export function createSchedulesRepo({ db, now }: RepoContext): SchedulesRepo {
       return rows.length > 0;
     },
 
-    async setScheduleEnabled(deploymentId, enabled) {
+    async setScheduleEnabled(deploymentId, enabled, nextTickAt) {
       const rows = await db
         .update(schedules)
-        .set({ enabled, updatedAt: now() })
+        .set({ enabled, updatedAt: now(), ...(nextTickAt === undefined ? {} : { nextTickAt }) })
         .where(eq(schedules.deploymentId, deploymentId))
         .returning({ id: schedules.id });
       return rows.length > 0;
@@ -89,14 +93,19 @@ export function createSchedulesRepo({ db, now }: RepoContext): SchedulesRepo {
     },
 
     async listSchedules(filter = {}) {
-      if (filter.workspaceId === undefined) return db.select().from(schedules).orderBy(asc(schedules.id));
       const rows = await db
-        .select({ s: schedules })
+        .select({ s: schedules, deployment: deployments.name, workspace: workspaces.name })
         .from(schedules)
         .innerJoin(deployments, eq(deployments.id, schedules.deploymentId))
-        .where(eq(deployments.workspaceId, filter.workspaceId))
+        .innerJoin(workspaces, eq(workspaces.id, deployments.workspaceId))
+        .where(
+          and(
+            filter.workspaceId === undefined ? undefined : eq(deployments.workspaceId, filter.workspaceId),
+            filter.deploymentId === undefined ? undefined : eq(schedules.deploymentId, filter.deploymentId),
+          ),
+        )
         .orderBy(asc(schedules.id));
-      return rows.map((r) => r.s);
+      return rows.map((r) => ({ ...r.s, deployment: r.deployment, workspace: r.workspace }));
     },
   };
 }

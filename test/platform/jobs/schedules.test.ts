@@ -54,6 +54,59 @@ describe("jobs e2e: schedules", () => {
     assert.equal(await store.getSchedule(first.deployment.id), null);
   });
 
+  it("pause stops the fires (also across a redeploy); resume fires again from the next tick, with no backlog", async () => {
+    const ws = wsName("pause");
+    const store = tp.platform.ctx.store;
+    const remote = await mod.crash.deploy(ws, { client: tp.client, name: "pausing", schedule: { cron: "* * * * * *" } });
+    const runsOf = async () => (await store.listRuns({ deploymentId: remote.deployment.id })).length;
+    await eventually(async () => (await runsOf()) > 0, 30_000, "a first fire");
+
+    const paused = await tp.api("POST", `/workspaces/${ws}/deployments/pausing/schedule`, { enabled: false });
+    assert.equal(paused.status, 200, JSON.stringify(paused.json));
+    assert.deepEqual([paused.json.schedule.enabled, paused.json.schedule.deployment, paused.json.schedule.workspace], [false, "pausing", ws]);
+    await new Promise((r) => setTimeout(r, 1_500)); // a fire under way at the pause may still land
+    const atPause = await runsOf();
+    // A redeploy of the same job with its schedule keeps it paused.
+    await mod.crash.deploy(ws, { client: tp.client, name: "pausing", schedule: { cron: "* * * * * *" } });
+    await new Promise((r) => setTimeout(r, 3_000));
+    assert.equal(await runsOf(), atPause, "no fire while paused");
+    const listed = await tp.api("GET", `/schedules?workspace=${ws}`);
+    assert.equal(listed.status, 200);
+    assert.deepEqual(
+      listed.json.schedules.map((s: any) => [s.deployment, s.workspace, s.cron, s.enabled]),
+      [["pausing", ws, "* * * * * *", false]],
+    );
+
+    const resumedAt = Date.now();
+    const resumed = await tp.api("POST", `/workspaces/${ws}/deployments/pausing/schedule`, { enabled: true });
+    assert.equal(resumed.status, 200, JSON.stringify(resumed.json));
+    assert.equal(resumed.json.schedule.enabled, true);
+    assert.ok(resumed.json.schedule.nextTickAt > resumedAt - 1_000, "the next tick is after the resume, not one from the pause");
+    await eventually(async () => (await runsOf()) > atPause, 30_000, "a fire after the resume");
+    const missed = (await store.listEvents({ kind: "schedule.missed" })).filter((e) => e.deploymentId === remote.deployment.id);
+    assert.deepEqual(missed, [], "the paused time is not reported as missed ticks");
+    await tp.api("POST", `/workspaces/${ws}/deployments/pausing/schedule`, { enabled: false });
+  });
+
+  it("pausing a job without a schedule is a 404 saying so; another workspace's token gets 403", async () => {
+    const ws = wsName("nosched");
+    await mod.crash.deploy(ws, { client: tp.client, name: "plain" });
+    const none = await tp.api("POST", `/workspaces/${ws}/deployments/plain/schedule`, { enabled: false });
+    assert.equal(none.status, 404);
+    assert.match(none.json.error.message, /has no schedule/);
+    assert.equal((await tp.api("POST", `/workspaces/${ws}/deployments/nope/schedule`, { enabled: false })).status, 404);
+    assert.equal((await tp.api("POST", `/workspaces/${ws}/deployments/plain/schedule`, { enabled: "no" })).status, 400);
+    const other = (await tp.api("POST", "/tokens", { workspace: wsName("other") })).json.secret;
+    const res = await fetch(`${tp.url}/api/v1/workspaces/${ws}/deployments/plain/schedule`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${other}`, "content-type": "application/json" },
+      body: JSON.stringify({ enabled: false }),
+    });
+    assert.equal(res.status, 403);
+    const mine = await fetch(`${tp.url}/api/v1/schedules?workspace=${ws}`, { headers: { authorization: `Bearer ${other}` } });
+    assert.equal(mine.status, 403, "another workspace's schedules are not listed to it");
+  });
+
   it("a bad cron is a clear 400 at deploy, and registers nothing", async () => {
     const ws = wsName("badcron");
     await assert.rejects(mod.crash.deploy(ws, { client: tp.client, name: "badcron", schedule: { cron: "every tuesday" } }), (e: any) => {
