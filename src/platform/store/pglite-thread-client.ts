@@ -5,6 +5,8 @@
 // statements and awaits rows; drizzle sees a client with PGlite's `query` and `transaction`.
 // A thread that ends unasked (a WebAssembly abort, say) is started again on the same folder, which
 // PGlite recovers like after a power cut: the statements out at that moment fail, later ones work.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { Worker } from "node:worker_threads";
 import type { QueryOptions, Results } from "@electric-sql/pglite";
 import { startStoreThread, storeStopped, type Request, type StoreThread } from "./pglite-thread-handle.ts";
@@ -56,7 +58,9 @@ export async function openPgliteThread(pgdata: string, o: ThreadOptions = {}): P
     }
     restarts.push(now);
     console.error(`[nbox] the embedded store's thread ${why}; starting it again (statements under way failed)`);
-    current = start().catch((err: unknown) => {
+    // PGlite would make a new, empty database in a folder that is gone (moved, deleted): never in its place.
+    const restart = existsSync(join(pgdata, "PG_VERSION")) ? start() : Promise.reject(new Error(`its database folder ${pgdata} is gone (moved or deleted?); no new empty one is made in its place`));
+    current = restart.catch((err: unknown) => {
       // Whatever kept it from starting may pass (memory, say): tried again later, statements fail meanwhile.
       const why = `did not start again: ${(err as Error).message}`;
       if (!closing) {

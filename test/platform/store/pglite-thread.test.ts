@@ -4,7 +4,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
@@ -96,7 +96,7 @@ describe("the embedded store's thread", () => {
   });
 
   /** A raw thread client on a fresh, initialised data folder; what it printed on stderr. */
-  async function withThread(body: (client: Awaited<ReturnType<typeof openPgliteThread>>, logged: string[]) => Promise<void>, o: ThreadOptions = {}) {
+  async function withThread(body: (client: Awaited<ReturnType<typeof openPgliteThread>>, logged: string[], pgdata: string) => Promise<void>, o: ThreadOptions = {}) {
     const d = mkdtempSync(join(tmpdir(), "nbox-store-thread-restart-"));
     const s = await openStore({ dataDir: d });
     await s.close(); // leaves pgdata initialised for the raw client below
@@ -105,7 +105,7 @@ describe("the embedded store's thread", () => {
     const error = console.error;
     console.error = (...a: unknown[]) => void logged.push(a.join(" "));
     try {
-      await body(client, logged);
+      await body(client, logged, join(d, "pgdata"));
     } finally {
       console.error = error;
       await client.close();
@@ -174,6 +174,30 @@ describe("the embedded store's thread", () => {
       { startThread, retryStartMs: 50 },
     );
   });
+
+  it("a database folder that is gone is never replaced by a new empty one; put back, it is used again", () =>
+    withThread(
+      async (client, logged, pgdata) => {
+        await client.exec("create table kept (n int); insert into kept values (7)");
+        renameSync(pgdata, `${pgdata}.moved`);
+        await client.thread.terminate();
+        const err = await failure(client.query("select n from kept"));
+        assert.ok(isStoreUnavailable(err), `unavailable: ${String(err)}`);
+        assert.match(String(err), /database folder .* is gone/);
+        assert.equal(existsSync(pgdata), false, "no new database was made there");
+        renameSync(`${pgdata}.moved`, pgdata);
+        const deadline = Date.now() + 10_000;
+        let rows: unknown;
+        while (Date.now() < deadline) {
+          rows = await client.query<{ n: number }>("select n from kept").then((r) => r.rows, (e: unknown) => e);
+          if (Array.isArray(rows)) break;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        assert.deepEqual(rows, [{ n: 7 }]);
+        assert.ok(logged.some((l) => /is gone/.test(l)), logged.join(" | "));
+      },
+      { retryStartMs: 50 },
+    ));
 
   it("a start that keeps failing ends within the restart budget: left stopped, statements fail as unavailable", async () => {
     let starts = 0;
