@@ -146,6 +146,16 @@ describe("the embedded store's thread", () => {
       assert.ok(logged.some((l) => /until the platform is restarted/.test(l)), logged.join(" | "));
     }));
 
+  /** The rows of table `kept` once statements work again (the last failure after 10 s). */
+  async function keptOnceBack(client: Awaited<ReturnType<typeof openPgliteThread>>): Promise<unknown> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const rows = await client.query<{ n: number }>("select n from kept").then((r) => r.rows, (e: unknown) => e);
+      if (Array.isArray(rows) || Date.now() > deadline) return rows;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   it("a restart that fails is tried again later: statements fail as unavailable meanwhile, then work on the new thread", async () => {
     let starts = 0;
     let failing = 0;
@@ -160,13 +170,7 @@ describe("the embedded store's thread", () => {
         assert.ok(isStoreUnavailable(meanwhile), `unavailable while it cannot start: ${String(meanwhile)}`);
         assert.match(String(meanwhile), /no memory for the thread/);
         // Tried again after 50 ms, then 100 ms: the third start works.
-        const deadline = Date.now() + 10_000;
-        let rows: unknown;
-        while (Date.now() < deadline) {
-          rows = await client.query<{ n: number }>("select n from kept").then((r) => r.rows, (e: unknown) => e);
-          if (Array.isArray(rows)) break;
-          await new Promise((r) => setTimeout(r, 20));
-        }
+        const rows = await keptOnceBack(client);
         assert.deepEqual(rows, [{ n: 1 }], "statements work again once a start succeeded");
         assert.equal(starts, 4);
         assert.equal(logged.filter((l) => /did not start again: no memory for the thread; .*tried again in/.test(l)).length, 2, logged.join(" | "));
@@ -186,13 +190,7 @@ describe("the embedded store's thread", () => {
         assert.match(String(err), /database folder .* is gone/);
         assert.equal(existsSync(pgdata), false, "no new database was made there");
         renameSync(`${pgdata}.moved`, pgdata);
-        const deadline = Date.now() + 10_000;
-        let rows: unknown;
-        while (Date.now() < deadline) {
-          rows = await client.query<{ n: number }>("select n from kept").then((r) => r.rows, (e: unknown) => e);
-          if (Array.isArray(rows)) break;
-          await new Promise((r) => setTimeout(r, 20));
-        }
+        const rows = await keptOnceBack(client);
         assert.deepEqual(rows, [{ n: 7 }]);
         assert.ok(logged.some((l) => /is gone/.test(l)), logged.join(" | "));
       },
