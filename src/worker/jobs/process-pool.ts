@@ -213,7 +213,10 @@ export class ProcessPool {
       this.hand(w, this.fork(w.key, w.spawn));
       return "served";
     }
-    const busy = w.behind ? this.busyWithRoomBehind(w.key) : undefined;
+    // Behind a busy process only when no slot can be had: an idle process (of another key; ours was
+    // taken above) gives up its slot instead. A call that looked short may run long, and the run
+    // sent behind it would wait all that time beside a slot that was free for the asking.
+    const busy = w.behind && this.idle.length === 0 ? this.busyWithRoomBehind(w.key) : undefined;
     if (busy) {
       this.shared.add(busy);
       this.hand(w, busy);

@@ -44,6 +44,19 @@ async function peakProcesses<T>(p: ProcessPool, fn: () => Promise<T>): Promise<{
 }
 
 describe("ProcessPool", () => {
+  test("a call allowed behind a busy process takes the slot of an idle process of another key instead", async () => {
+    const p = (pool = new ProcessPool({ slots: 2 }));
+    ok(await call(p, "A", "whoami", [])); // A's process is idle now, holding the second slot
+    const long = call(p, "B", "sleep", [1500]);
+    const isRunning = () => p.processes().some((x) => x.key === "B" && x.state === "ready" && x.callsInFlight === 1);
+    for (const deadline = Date.now() + 20_000; !isRunning(); await sleep(5)) if (Date.now() > deadline) assert.fail("B's call did not start");
+    const got = await p.acquire("B", spawnInfo("sleep"), { behind: true, waitMs: 10_000 });
+    assert.equal(got.callsInFlight, 0, "its own process, not a place behind the running call (which may run long)");
+    assert.deepEqual(p.processes().map((x) => x.key).sort(), ["B", "B"], "A's idle process gave up its slot");
+    p.release(got);
+    assert.equal(ok(await long), "slept");
+  });
+
   test("one slot, two keys: the second key waits, then evicts the idle process of the first", async () => {
     const p = (pool = new ProcessPool({ slots: 1 }));
     const done: string[] = [];
