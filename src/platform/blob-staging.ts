@@ -3,6 +3,7 @@
 // same file take turns: the sweep looks at a file's age and removes it in one step of its own, so a
 // fresh upload that lands on an old copy (the same list sent again) is never removed with it.
 import { mkdir, readFile, readdir, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 
@@ -26,7 +27,8 @@ function inTurn<T>(file: string, work: () => Promise<T>): Promise<T> {
 export async function putBlob(dir: string, hash: string, body: Buffer): Promise<void> {
   const file = blobFile(dir, hash);
   await mkdir(dir, { recursive: true });
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  // Two uploads of the same list at once each write a file of their own (a shared one was renamed away under the other).
+  const tmp = `${file}.${randomBytes(8).toString("hex")}.tmp`;
   await writeFile(tmp, body);
   await inTurn(file, () => rename(tmp, file));
 }

@@ -33,6 +33,12 @@ describe("blob staging", () => {
     assert.equal(readFileSync(join(dir, `${hash}.json`), "utf8"), body.toString());
   });
 
+  it("the same list uploaded many times at once: every upload succeeds, one file, no leftovers", async () => {
+    await Promise.all(Array.from({ length: 20 }, () => putBlob(dir, hash, body)));
+    assert.deepEqual(readdirSync(dir), [`${hash}.json`]);
+    assert.equal(await readBlob(dir, hash), body.toString());
+  });
+
   it("fresh uploads stay, old ones and half-written leftovers go; a missing one reads as undefined", async () => {
     await putBlob(dir, hash, body);
     assert.equal(await sweepBlobs(dir, Date.now() - HOUR), 0);
