@@ -4,7 +4,6 @@
 // fresh upload that lands on an old copy (the same list sent again) is never removed with it.
 import { mkdir, readFile, readdir, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 
 /** Where argument lists uploaded by reference wait for their trigger. */
@@ -35,9 +34,7 @@ export async function putBlob(dir: string, hash: string, body: Buffer): Promise<
 
 /** The text of an uploaded argument list, undefined when there is none (never uploaded, or swept). */
 export async function readBlob(dir: string, hash: string): Promise<string | undefined> {
-  const file = blobFile(dir, hash);
-  if (!existsSync(file)) return undefined;
-  return readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
+  return readFile(blobFile(dir, hash), "utf8").catch((err: NodeJS.ErrnoException) => {
     if (err.code === "ENOENT") return undefined;
     throw err;
   });

@@ -47,9 +47,8 @@ export class Scheduler {
 
   /** A deployment's schedule as its newest version says; one paused stays paused (resume says otherwise). */
   async upsert(d: DeploymentRow, schedule: Record<string, unknown>): Promise<void> {
-    const enabled = (await this.ctx.store.getSchedule(d.id))?.enabled ?? true;
-    const row = await this.ctx.store.upsertSchedule({ deploymentId: d.id, ...scheduleSettings(schedule), enabled });
-    if (enabled) await this.ctx.queue.upsertSchedule(queueSchedule(row));
+    const row = await this.ctx.store.upsertSchedule({ deploymentId: d.id, ...scheduleSettings(schedule) });
+    if (row.enabled) await this.ctx.queue.upsertSchedule(queueSchedule(row));
   }
 
   /**

@@ -16,7 +16,7 @@ export interface UpsertScheduleInput {
 }
 
 export interface SchedulesRepo {
-  /** One schedule per deployment: creates it or replaces its settings (keeps last_tick_at). */
+  /** One schedule per deployment: creates it or replaces its settings (keeps last_tick_at, and `enabled` unless given). */
   upsertSchedule(input: UpsertScheduleInput): Promise<ScheduleRow>;
   getSchedule(deploymentId: string): Promise<ScheduleRow | null>;
   /** Enabled schedules whose next tick is at or before `now` (default: the store clock), oldest tick first. */
@@ -45,14 +45,14 @@ export function createSchedulesRepo({ db, now }: RepoContext): SchedulesRepo {
         timezone: input.timezone ?? STORE_DEFAULTS.scheduleTimezone,
         startsAt: input.startsAt ?? null,
         endsAt: input.endsAt ?? null,
-        enabled: input.enabled ?? true,
         nextTickAt: input.nextTickAt,
         updatedAt: t,
       };
+      // A new schedule is enabled unless said otherwise; an existing one keeps its state (a pause) unless said.
       const [row] = await db
         .insert(schedules)
-        .values({ id: newId("schedule", t), deploymentId: input.deploymentId, lastTickAt: null, createdAt: t, ...settings })
-        .onConflictDoUpdate({ target: schedules.deploymentId, set: settings })
+        .values({ id: newId("schedule", t), deploymentId: input.deploymentId, lastTickAt: null, createdAt: t, ...settings, enabled: input.enabled ?? true })
+        .onConflictDoUpdate({ target: schedules.deploymentId, set: { ...settings, ...(input.enabled === undefined ? {} : { enabled: input.enabled }) } })
         .returning();
       return row!;
     },
