@@ -42,8 +42,10 @@ let loaded: Promise<void> = new Promise(() => {}); // no call runs before `load`
 /** Job mode: the call running now; its spans and stray errors are its own. `marked`: its begin markers went out. */
 let current: { id: number; fail: (err: unknown) => void; marked: boolean } | null = null;
 /**
- * Job mode: the call whose async context code runs in. Output a call's timers (or a logger it
- * started) print after it returned is still that call's, also while a later call is in flight.
+ * Job mode: the call whose async context code runs in. Output a call's timers print after it
+ * returned, while no other call runs, is still that call's. While a call runs, all output is its
+ * own: a logger or piped subprocess set up in a process's first call writes from that call's
+ * context for good, so the context cannot tell whose line it is then.
  */
 const callContext = new AsyncLocalStorage<number>();
 /** The call whose begin markers went out last and whose frame is still open (null: none is). */
@@ -114,7 +116,7 @@ tracer.addSink({
 // stdout/stderr that cannot be watched, every call is framed from its start.
 let frameEveryCall = false;
 function frameOutput(): void {
-  const owner = callContext.getStore() ?? current?.id;
+  const owner = current?.id ?? callContext.getStore();
   if (owner === undefined || owner === framed) return;
   writeMarker("begin", owner);
   framed = owner;

@@ -160,7 +160,7 @@ describe("executeCall", () => {
     assert.deepEqual(await linesOf(third, 0), []);
   });
 
-  test("output an ended call's timer prints while a later call of the process runs is the ended call's", async () => {
+  test("while a call runs, all output is its own: an ended call's timer, a logger an earlier call made", async () => {
     const linesOf = async (id: string, want: number) => {
       for (let i = 0; i < 100 && stray.filter((s) => s.runId === id).length < want; i++) await new Promise((r) => setTimeout(r, 20));
       return stray.filter((s) => s.runId === id).map((s) => s.line);
@@ -173,8 +173,14 @@ describe("executeCall", () => {
     const b = await call("late", ["v", -1, 600], rec);
     assert.equal(value(b), "v");
     assert.equal(a.pid, b.pid, "the same process ran both");
-    assert.deepEqual([...rec.lines("stdout"), ...rec.lines("stderr")], ["sleeping v"], "the running call gets only its own lines");
-    assert.deepEqual((await linesOf(first, 2)).sort(), ["late fd w", "late w"], "the ended call's run gets its timer's lines");
+    assert.deepEqual([...rec.lines("stdout"), ...rec.lines("stderr")].sort(), ["late fd w", "late w", "sleeping v"]);
+    assert.deepEqual(await linesOf(first, 0), [], "nothing went to the ended call's run");
+    // A logger made by the first of these calls writes every later call's line from that call's context.
+    const recs = [recorder(), recorder(), recorder()];
+    const outs = [];
+    for (const [i, tag] of ["p", "q", "r"].entries()) outs.push(await call("lazyLog", [tag], recs[i]));
+    assert.equal(new Set(outs.map((o) => o.pid)).size, 1, "one process ran the three calls");
+    for (const [i, tag] of ["p", "q", "r"].entries()) assert.deepEqual(recs[i]!.lines("stdout"), [`logged ${tag}`], `call ${tag} got its own line`);
   });
 
   test("a thrown error keeps name, message and stack; the process survives and is reused", async () => {

@@ -92,6 +92,19 @@ export const late = operator(async function late(tag: string, ms: number, sleepM
   return tag;
 });
 
+// A logger made on first use: its pump, and so every write it makes later, runs in the context of
+// the call that made it.
+const lazyQueue: string[] = [];
+let lazyPump: ReturnType<typeof setInterval> | undefined;
+export const lazyLog = operator(async function lazyLog(tag: string) {
+  lazyQueue.push("logged " + tag);
+  lazyPump ??= setInterval(() => {
+    for (const line of lazyQueue.splice(0)) console.log(line);
+  }, 5);
+  await new Promise((r) => setTimeout(r, 60));
+  return tag;
+});
+
 class ValidationError extends Error { override name = "ValidationError"; }
 export const check = operator(function check(x: number) {
   if (x < 0) throw new ValidationError("x must be >= 0, got " + x);
