@@ -2,8 +2,8 @@
 // names them, and go an hour after their upload (see retention.ts). An upload and the sweep of the
 // same file take turns: the sweep looks at a file's age and removes it in one step of its own, so a
 // fresh upload that lands on an old copy (the same list sent again) is never removed with it.
-import { mkdir, readFile, readdir, rename, stat, unlink, writeFile } from "node:fs/promises";
-import { randomBytes } from "node:crypto";
+import { mkdir, open, readFile, readdir, rename, stat, unlink } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 
 /** Where argument lists uploaded by reference wait for their trigger. */
@@ -28,16 +28,35 @@ export async function putBlob(dir: string, hash: string, body: Buffer): Promise<
   await mkdir(dir, { recursive: true });
   // Two uploads of the same list at once each write a file of their own (a shared one was renamed away under the other).
   const tmp = `${file}.${randomBytes(8).toString("hex")}.tmp`;
-  await writeFile(tmp, body);
+  // On disk before it gets its name: after a power cut a blob is whole or absent, never cut short.
+  const fh = await open(tmp, "w");
+  try {
+    await fh.writeFile(body);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
   await inTurn(file, () => rename(tmp, file));
 }
 
-/** The text of an uploaded argument list, undefined when there is none (never uploaded, or swept). */
+/**
+ * The text of an uploaded argument list, undefined when there is none (never uploaded, swept, or
+ * damaged: a file whose bytes no longer hash to its name is removed, so the next upload stores it again).
+ */
 export async function readBlob(dir: string, hash: string): Promise<string | undefined> {
-  return readFile(blobFile(dir, hash), "utf8").catch((err: NodeJS.ErrnoException) => {
+  const file = blobFile(dir, hash);
+  const bytes = await readFile(file).catch((err: NodeJS.ErrnoException) => {
     if (err.code === "ENOENT") return undefined;
     throw err;
   });
+  if (bytes === undefined) return undefined;
+  if (createHash("sha256").update(bytes).digest("hex") === hash) return bytes.toString("utf8");
+  await inTurn(file, async () => {
+    // An upload that landed meanwhile is whole: only the damaged bytes go.
+    const now = await readFile(file).catch(() => undefined);
+    if (now && now.equals(bytes)) await unlink(file).catch(() => {});
+  });
+  return undefined;
 }
 
 /**

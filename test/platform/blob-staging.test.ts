@@ -3,7 +3,7 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { putBlob, readBlob, sweepBlobs } from "../../src/platform/blob-staging.ts";
@@ -31,6 +31,15 @@ describe("blob staging", () => {
     assert.equal(await readBlob(dir, hash), body.toString(), "the new upload is there for its trigger");
     assert.deepEqual(readdirSync(dir), [`${hash}.json`], "no temporary file left behind");
     assert.equal(readFileSync(join(dir, `${hash}.json`), "utf8"), body.toString());
+  });
+
+  it("a blob cut short (a power cut before its bytes reached the disk) reads as not uploaded, and the next upload stores it again", async () => {
+    await putBlob(dir, hash, body);
+    writeFileSync(join(dir, `${hash}.json`), body.subarray(0, 100));
+    assert.equal(await readBlob(dir, hash), undefined, "not parsed as a value");
+    assert.deepEqual(readdirSync(dir), [], "the damaged file is gone");
+    await putBlob(dir, hash, body);
+    assert.equal(await readBlob(dir, hash), body.toString());
   });
 
   it("the same list uploaded many times at once: every upload succeeds, one file, no leftovers", async () => {
