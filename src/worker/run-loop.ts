@@ -2,7 +2,7 @@
 // claim is held open while the queue is empty) and run them through the executor, keeping each
 // deployment below its `resource.concurrency`.
 import type { ControlPlane } from "./control-plane.ts";
-import { PREFETCH_PER_SLOT, executesFor, prefetchCap } from "./prefetch.ts";
+import { PREFETCH_PER_SLOT, executesFor, prefetchCap, watchCallLength } from "./prefetch.ts";
 import type { WorkerLoad } from "./report-batcher.ts";
 import type { RunExecutor, RunRow } from "./run-executor.ts";
 import { sleep } from "../lib/pause.ts";
@@ -28,6 +28,8 @@ export interface RunLoopDeps {
   executor: RunExecutor;
   /** Where claimed runs are recorded as held (the heartbeat renews exactly those). */
   held: { hold(runIds: Iterable<string>): void };
+  /** A call running longer than this has turned long (default: a short call's length). */
+  longCallMs?: number;
 }
 
 /** Claims runs from the control plane while slots are free and executes each attempt in a worker process. */
@@ -47,6 +49,8 @@ export class RunLoop {
   private readonly limitPer = new Map<string, number>();
   private readonly executor: RunExecutor;
   private prefetch = PREFETCH_PER_SLOT;
+  /** Calls running here now that have turned long. */
+  private longCalls = 0;
 
   constructor(private readonly d: RunLoopDeps) {
     this.executor = d.executor;
@@ -128,17 +132,38 @@ export class RunLoop {
             this.active++;
             this.runningPer.set(run.deploymentId, (this.runningPer.get(run.deploymentId) ?? 0) + 1);
             const started = run;
+            const callEnded = watchCallLength(() => this.callTurnedLong(), this.d.longCallMs);
             void this.executor.execute(started).finally(() => {
+              if (callEnded()) this.longCalls--;
               this.active--;
               this.runningPer.set(started.deploymentId, this.runningPer.get(started.deploymentId)! - 1);
               this.kick();
             });
           }
         } while (this.again && !this.stopped);
+        // A claim that was on its way when a call turned long may have brought more than can wait.
+        if (this.longCalls > 0) this.handBack();
       } finally {
         this.pumping = false;
       }
     })();
+  }
+
+  /**
+   * A call has run longer than a short one: the runs claimed ahead were sized for short calls. Claim
+   * no more ahead, and give back the waiting runs that no slot free of a long call will take soon —
+   * untouched (same attempt), oldest kept — so another worker with a free slot can run them.
+   */
+  private callTurnedLong(): void {
+    this.longCalls++;
+    this.prefetch = PREFETCH_PER_SLOT;
+    if (!this.pumping) this.handBack();
+  }
+
+  private handBack(): void {
+    if (this.stopped) return;
+    const room = Math.max(0, this.d.slots - this.longCalls);
+    for (const run of this.ready.splice(room)) void this.executor.release(run);
   }
 
   private async claim(max: number): Promise<RunRow[]> {

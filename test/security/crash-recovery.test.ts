@@ -16,7 +16,10 @@ import { eventually, freshDataDir, freshPostgresSchema, importProject, tempDir, 
 import { postgresUnavailable } from "../platform/store/pg-harness.ts";
 
 const FIXTURE = join(import.meta.dirname, "fixtures", "crash");
-const SLOTS = 2;
+// Two slots hold the gate runs; in the third, a tiny run could start but for its deployment's limit
+// of one (the second gate run holds it). Calls that turn long leave as many runs waiting ahead as
+// slots free of one: that one tiny run stays claimed, unstarted, until the kill.
+const SLOTS = 3;
 // Short, so recovery comes soon; not so short that a busy machine's late heartbeat gets a live worker
 // declared dead (two platforms share the store in one case: each would take back the other's runs,
 // and a run started there would count an attempt).
@@ -65,9 +68,10 @@ interface Held {
 
 /**
  * On `up`: 100 tiny runs finish; a gate run fills one slot; then one trigger queues a second gate
- * run and 100 tiny runs behind it. The claim that takes the second gate run (for the free slot)
- * takes tiny runs ahead with it, and they stay held, unstarted, while both gate runs hold the
- * slots. Then (after `beforeKill`) the platform is killed with SIGKILL.
+ * run and 100 tiny runs behind it. The claim that takes the second gate run (for a free slot)
+ * takes tiny runs ahead with it; once both gate calls ran long, all but one of those went back to
+ * the queue, and that one stays held, unstarted (its deployment's limit of one is taken by the
+ * second gate run). Then (after `beforeKill`) the platform is killed with SIGKILL.
  */
 async function crashWhileHolding(up: NbxUp, cleanup: Cleanup, beforeKill: () => Promise<void> = async () => {}): Promise<Held> {
   const ws = wsName("crash");
@@ -77,7 +81,7 @@ async function crashWhileHolding(up: NbxUp, cleanup: Cleanup, beforeKill: () => 
   const c = client(up);
   const gate0 = await mod.gate.deploy(ws, { client: c, name: "gate0", resource: { maxRetries: 0 } });
   // Tiny runs and the second gate run share a deployment, so one trigger queues them in order.
-  await mod.tinyOrGate.deploy(ws, { client: c, name: "tiny", resource: { maxRetries: 1, retryBackoffMs: 100 } });
+  await mod.tinyOrGate.deploy(ws, { client: c, name: "tiny", resource: { maxRetries: 1, retryBackoffMs: 100, concurrency: 1 } });
   const batch = async (items: Array<number | string>) =>
     (await triggerRuns(c, { workspace: ws, name: "tiny" }, { batch: items.map((x) => toWire([x]) as unknown[]) })).map((r) => r.id);
   const upTo = (from: number) => Array.from({ length: TINY_PER_BATCH }, (_, i) => from + i);
@@ -93,18 +97,18 @@ async function crashWhileHolding(up: NbxUp, cleanup: Cleanup, beforeKill: () => 
   const started0 = (await gate0.trigger(`${gate.url}gate0`)).id;
   await eventually(async () => startedNow(await runsNow(), started0), 120_000, "the first gate run to start");
   const [started1, ...second] = await batch([gate.url, ...upTo(TINY_PER_BATCH)]);
-  const runs = await eventually(
-    async () => {
-      const now = await runsNow();
-      return startedNow(now, started1!) && now;
-    },
+  await eventually(
+    async () => startedNow(await runsNow(), started1!),
     120_000,
     "the second gate run to start",
   );
-  const claimedAhead = second.filter((id) => runs.get(id)?.status === "running");
-  assert.ok(claimedAhead.length > 0, "the platform holds tiny runs it claimed ahead");
-  for (const id of claimedAhead) assert.equal(runs.get(id)?.startedAt, null, `${id} was claimed, not started`);
-  assert.ok(second.some((id) => runs.get(id)?.status === "queued"), "killed mid-way: some runs are still queued");
+  // Past a short call's length: the calls have turned long and the runs that cannot wait went back.
+  await new Promise((r) => setTimeout(r, 1_000));
+  const held = await runsNow();
+  const claimedAhead = second.filter((id) => held.get(id)?.status === "running");
+  assert.equal(claimedAhead.length, 1, "the platform holds one tiny run it claimed ahead (one slot is free of a long call)");
+  for (const id of claimedAhead) assert.equal(held.get(id)?.startedAt, null, `${id} was claimed, not started`);
+  assert.ok(second.some((id) => held.get(id)?.status === "queued"), "killed mid-way: some runs are still queued");
   await beforeKill();
   await up.kill9();
   return { ws, gate, claimedAhead, started0, started1: started1!, tinyIds: [...first, ...second] };

@@ -70,7 +70,9 @@ class FakeExecutor {
     return false;
   }
   async cancelBeforeStart(): Promise<void> {}
-  async release(): Promise<boolean> {
+  readonly released: string[] = [];
+  async release(run: RunRow): Promise<boolean> {
+    this.released.push(run.id);
     return true;
   }
   abortAll(): void {
@@ -82,10 +84,10 @@ class FakeExecutor {
 /** Let the loop react (the fakes answer in microtasks: one turn of the event loop is enough). */
 const turn = () => new Promise((r) => setImmediate(r));
 
-function loopWith(slots: number) {
+function loopWith(slots: number, longCallMs?: number) {
   const claims = fakeClaims();
   const executor = new FakeExecutor();
-  const loop = new RunLoop({ cp: claims.cp, me: { id: "wrk_test" }, slots, executor: executor as unknown as RunExecutor, held: { hold() {} } });
+  const loop = new RunLoop({ cp: claims.cp, me: { id: "wrk_test" }, slots, executor: executor as unknown as RunExecutor, held: { hold() {} }, ...(longCallMs !== undefined ? { longCallMs } : {}) });
   return { claims, executor, loop };
 }
 
@@ -204,6 +206,37 @@ describe("worker run loop: runs claimed ahead", () => {
       executor.endOne();
       const afterEnd = await claims.next();
       assert.equal(afterEnd.waitMs, 200);
+    } finally {
+      await loop.stop();
+    }
+  });
+  it("calls that turn long give back the runs waiting beyond the slots free of a long call, oldest kept, untouched", async () => {
+    const { claims, executor, loop } = loopWith(3, 150);
+    executor.hold = true;
+    loop.start();
+    try {
+      const first = await claims.next();
+      first.answer(12);
+      await turn();
+      assert.equal(executor.started, 6, "one call per slot and one behind each (calls are short)");
+      assert.deepEqual(executor.released, []);
+      // The six calls run on past a short call's length: no slot is free of a long call.
+      executor.callsAreShort = false;
+      await new Promise((r) => setTimeout(r, 400));
+      // Each call turning long leaves room for one waiting run less: the newest go first.
+      assert.deepEqual(executor.released, ["run_9", "run_10", "run_11", "run_12", "run_8", "run_7"], "every waiting run went back, newest first");
+      // Five end (their runs done); the sixth still runs long: two slots are free of it.
+      for (let i = 0; i < 5; i++) executor.endOne();
+      await turn();
+      const next = await claims.next();
+      assert.ok(next.max <= 3 * 4, `claims no more ahead than the least per slot (asked ${next.max})`);
+      next.answer(next.max);
+      await turn();
+      assert.equal(executor.started, 8, "two more calls, one per slot free of the long call");
+      assert.equal(executor.released.length, 6 + next.max - 2 - 2, "of the rest, as many wait as slots free of a long call; the others went back");
+      // Those two run long too: nothing can wait here now.
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal(executor.released.length, 6 + next.max - 2);
     } finally {
       await loop.stop();
     }
