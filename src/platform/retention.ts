@@ -6,6 +6,9 @@
 // Argument lists uploaded by reference (`<data>/blobs`) are staging only: a trigger copies them into
 // its runs, and the SDK uploads again for every trigger. So they go an hour after their upload
 // whatever the window, and so do upload files a crash left half-written.
+// Runtime tokens (`runtime:<worker>`, minted by the platform for user processes) that were revoked
+// go a day after their revocation, whatever the window: a worker that left, or a job revoking its
+// own token, leaves no trail of dead rows. Tokens people made (and live ones) are never deleted.
 import { setTimeout as sleep } from "node:timers/promises";
 import { sweepBlobs } from "./blob-staging.ts";
 import type { Store } from "./store/index.ts";
@@ -15,6 +18,7 @@ const FIRST_AFTER_MS = 5_000;
 const BATCH = 1_000;
 const PAUSE_MS = 20;
 export const BLOB_KEEP_MS = 60 * 60_000;
+export const REVOKED_RUNTIME_TOKEN_KEEP_MS = 24 * 60 * 60_000;
 /** A retention window shorter than this is refused (it would delete runs users are still looking at). */
 export const MIN_RETAIN_MS = 60 * 60_000;
 
@@ -23,6 +27,8 @@ export interface RetentionOptions {
   retainMs?: number;
   blobsDir: string;
   blobKeepMs?: number;
+  /** Revoked runtime tokens go this long after their revocation. */
+  runtimeTokenKeepMs?: number;
   everyMs?: number;
   batch?: number;
   now?: () => number;
@@ -33,6 +39,8 @@ export interface RetentionPass {
   events: number;
   servingSpans: number;
   blobs: number;
+  /** Revoked runtime tokens deleted. */
+  runtimeTokens: number;
 }
 
 export class Retention {
@@ -67,7 +75,9 @@ export class Retention {
 
   private async sweep(): Promise<RetentionPass> {
     const now = (this.o.now ?? Date.now)();
-    const out: RetentionPass = { runs: 0, events: 0, servingSpans: 0, blobs: await sweepBlobs(this.o.blobsDir, now - (this.o.blobKeepMs ?? BLOB_KEEP_MS)) };
+    const out: RetentionPass = { runs: 0, events: 0, servingSpans: 0, blobs: await sweepBlobs(this.o.blobsDir, now - (this.o.blobKeepMs ?? BLOB_KEEP_MS)), runtimeTokens: 0 };
+    const tokensBefore = now - (this.o.runtimeTokenKeepMs ?? REVOKED_RUNTIME_TOKEN_KEEP_MS);
+    out.runtimeTokens = await this.inBatches((n) => this.store.deleteRevokedRuntimeTokens(tokensBefore, n));
     if (this.o.retainMs === undefined) return out;
     const before = now - this.o.retainMs;
     out.runs = await this.inBatches((n) => this.store.deleteRunsEndedBefore(before, n));

@@ -6,9 +6,11 @@ import { bundleFile, type PlatformContext } from "../context.ts";
 import type { RunRow } from "../store/schema.ts";
 import type { TokenInfo } from "../store/tokens-repo.ts";
 import type { WorkerHub } from "../workers/hub.ts";
+import { RuntimeTokenRevokedRepeatedly } from "../workers/runtime-tokens.ts";
 import type { Report, ReportWriter } from "../workers/report.ts";
 import type { z } from "@hono/zod-openapi";
 import { ServingAssignment, WORKER_PROTOCOL, workerContract as r } from "../../contract/routes-worker.ts";
+import { apiFailure } from "./errors.ts";
 import { router } from "./validation.ts";
 
 /** What the worker routes need besides the context. */
@@ -110,8 +112,17 @@ export function workerRoutes(ctx: PlatformContext, deps: WorkerApiDeps) {
     .openapi(r["POST /worker/runtime-token"], async (c) => {
       const { workerId, workspaceId } = c.req.valid("json");
       await worker(c.get("principal"), workerId);
-      if (!(await ctx.store.getWorkspace(workspaceId))) throw new NboxError("NOT_FOUND", `workspace ${workspaceId} not found`);
-      return c.json({ token: await hub.runtimeTokens.forWorker(workerId, workspaceId), url: ctx.publicUrl }, 200);
+      const ws = await ctx.store.getWorkspace(workspaceId);
+      if (!ws) throw new NboxError("NOT_FOUND", `workspace ${workspaceId} not found`);
+      try {
+        return c.json({ token: await hub.runtimeTokens.forWorker(workerId, workspaceId), url: ctx.publicUrl }, 200);
+      } catch (err) {
+        if (!(err instanceof RuntimeTokenRevokedRepeatedly)) throw err;
+        // Revoked again and again (runtime-tokens.ts): nothing minted; 429 with when to ask again. No
+        // code of the closed list says "too many"; UNAVAILABLE is the one that means "not now".
+        const e = err.naming(ws.name);
+        return c.json(apiFailure("UNAVAILABLE", e.name, e.message), 429 as 400, { "retry-after": String(Math.max(1, Math.ceil(e.retryAfterMs / 1000))) }) as never;
+      }
     })
     .openapi(r["POST /worker/leave"], async (c) => {
       const { workerId } = c.req.valid("json");

@@ -1,11 +1,17 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { and, asc, desc, eq, inArray, isNull, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNotNull, isNull, like, lt, sql } from "drizzle-orm";
 import type { Db, RepoContext } from "./db.ts";
 import { StoreError } from "./errors.ts";
 import { newId } from "./ids.ts";
 import { deployments, platformKeys, tokenEpoch, tokens, TOKEN_SCOPES, type TokenRow, type TokenScope } from "./schema.ts";
 
 export const TOKEN_PREFIX = "nbx_";
+/**
+ * Names of the tokens the control plane mints for a worker's user processes (`runtime:<workerId>`,
+ * `createRuntimeToken`). Reserved: `createToken` refuses them, so a revoked token under such a name
+ * was machine-made and may be deleted (`deleteRevokedRuntimeTokens`); tokens people made never are.
+ */
+export const RUNTIME_TOKEN_PREFIX = "runtime:";
 
 /** A token as the rest of the platform sees it: never the hash. */
 export type TokenInfo = Omit<TokenRow, "tokenHash">;
@@ -24,6 +30,14 @@ export interface TokensRepo {
   workerProxySecret(workerId: string): Promise<string>;
   /** The secret is returned once and never stored (only its sha256). */
   createToken(input: CreateTokenInput): Promise<{ id: string; secret: string; token: TokenInfo }>;
+  /**
+   * A workspace token for the user processes of `workspaceId` on worker `workerId`, named
+   * `runtime:<workerId>`. Of the earlier ones of that worker and workspace that were revoked, only
+   * the newest `keepRevoked` stay (a job revoking its own token in a loop leaves no trail of rows).
+   */
+  createRuntimeToken(workerId: string, workspaceId: string, opts?: { keepRevoked?: number }): Promise<{ id: string; secret: string; token: TokenInfo }>;
+  /** Delete up to `limit` runtime tokens revoked before `before` (epoch ms); how many went. Live ones and tokens people made stay. */
+  deleteRevokedRuntimeTokens(before: number, limit: number): Promise<number>;
   /** The live (not revoked) token whose secret this is, or null. */
   verifyToken(secret: string): Promise<TokenInfo | null>;
   /** All tokens (revoked ones too, see `revokedAt`); only those of one workspace when given. */
@@ -113,6 +127,16 @@ export function createTokensRepo({ db, now }: RepoContext): TokensRepo {
     }
   }
 
+  async function insertToken(db: Db, name: string, scope: TokenScope, owner: { workspaceId: string | null; servingId: string | null }) {
+    const secret = TOKEN_PREFIX + randomBytes(32).toString("base64url");
+    const t = now();
+    const [row] = await db
+      .insert(tokens)
+      .values({ id: newId("token", t), name, scope, ...owner, tokenHash: hashSecret(secret), createdAt: t, revokedAt: null })
+      .returning();
+    return { id: row!.id, secret, token: info(row!) };
+  }
+
   return {
     async workerProxySecret(workerId) {
       // Asked on every proxied serving call: an HMAC each time cost more than the rest of the routing.
@@ -126,22 +150,36 @@ export function createTokensRepo({ db, now }: RepoContext): TokensRepo {
     },
 
     async createToken(input) {
-      const owner = await resolveScope(input);
-      const secret = TOKEN_PREFIX + randomBytes(32).toString("base64url");
-      const t = now();
-      const [row] = await db
-        .insert(tokens)
-        .values({
-          id: newId("token", t),
-          name: input.name,
-          scope: input.scope,
-          ...owner,
-          tokenHash: hashSecret(secret),
-          createdAt: t,
-          revokedAt: null,
-        })
-        .returning();
-      return { id: row!.id, secret, token: info(row!) };
+      if (typeof input.name === "string" && input.name.startsWith(RUNTIME_TOKEN_PREFIX)) {
+        throw new StoreError("BAD_INPUT", `token names starting with ${JSON.stringify(RUNTIME_TOKEN_PREFIX)} are reserved for the tokens the platform mints for user processes`);
+      }
+      return insertToken(db, input.name, input.scope, await resolveScope(input));
+    },
+
+    async createRuntimeToken(workerId, workspaceId, opts = {}) {
+      const name = RUNTIME_TOKEN_PREFIX + workerId;
+      const made = await insertToken(db, name, "workspace", await resolveScope({ scope: "workspace", workspaceId, name }));
+      if (opts.keepRevoked !== undefined) {
+        const older = db
+          .select({ id: tokens.id })
+          .from(tokens)
+          .where(and(eq(tokens.name, name), eq(tokens.workspaceId, workspaceId), eq(tokens.scope, "workspace"), isNotNull(tokens.revokedAt)))
+          .orderBy(desc(tokens.id))
+          .offset(Math.max(0, opts.keepRevoked));
+        await db.delete(tokens).where(inArray(tokens.id, older));
+      }
+      return made;
+    },
+
+    async deleteRevokedRuntimeTokens(before, limit) {
+      const due = db
+        .select({ id: tokens.id })
+        .from(tokens)
+        .where(and(like(tokens.name, `${RUNTIME_TOKEN_PREFIX}%`), eq(tokens.scope, "workspace"), isNotNull(tokens.revokedAt), lt(tokens.revokedAt, before)))
+        .orderBy(asc(tokens.id))
+        .limit(limit);
+      const gone = await db.delete(tokens).where(inArray(tokens.id, due)).returning({ id: tokens.id });
+      return gone.length;
     },
 
     async verifyToken(secret) {
