@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { childEnv } from "./child-env.ts";
 import { isInside } from "../lib/is-inside.ts";
-import { killTagged, newProcessTag, PROCESS_TAG_ENV } from "./process-tag.ts";
+import { killTagged, newProcessTag, PROCESS_TAG_ENV, startTime } from "./process-tag.ts";
 import { WATCH_PARENT_ENV } from "./runtime/protocol.ts";
 import { bwrapArgs } from "./sandbox.ts";
 import { createScratch, removeScratch, type Scratch } from "./scratch.ts";
@@ -55,8 +55,9 @@ export interface SpawnedRuntime {
   child: ChildProcess;
   scratch: Scratch;
   /**
-   * Resolves once the process has exited and what it left behind is gone: its process group, the
-   * processes carrying its tag (unsandboxed) and its scratch folder.
+   * Resolves once the process has exited and what it left behind is gone: its process group and
+   * (sandboxed) its scratch folder. Unsandboxed, the processes carrying its tag are ended after
+   * this resolves, then its scratch folder is removed.
    */
   reaped: Promise<void>;
 }
@@ -93,13 +94,19 @@ export function spawnRuntime(o: RuntimeSpawn): SpawnedRuntime {
   } else {
     child = spawn(process.execPath, node, { ...spawnOptions, cwd: o.bundleDir });
   }
+  // Its descendants start no earlier: the tag sweep skips every process older than this one.
+  const since = tag === undefined ? undefined : startTime(child.pid);
   const reaped = new Promise<void>((resolve) => {
     child.once("exit", () => {
       killGroup(child.pid);
-      void (tag === undefined ? Promise.resolve(0) : killTagged(tag))
+      if (tag === undefined) return void removeScratch(scratch).finally(resolve);
+      // User code sets what the sweep reads (how many processes, how large their environments):
+      // the crash result and the slot do not wait for it. The scratch folder goes after it, once
+      // nothing tagged can still write there.
+      void killTagged(tag, { since })
         .catch(() => 0)
-        .then(() => removeScratch(scratch))
-        .finally(resolve);
+        .then(() => removeScratch(scratch));
+      resolve();
     });
     // spawn() failed (no pid): there will be no "exit".
     child.once("error", () => child.pid === undefined && void removeScratch(scratch).finally(resolve));

@@ -7,21 +7,50 @@ import { Worker } from "node:worker_threads";
 
 // When the parent is gone: the processes user code started that left this process's group (they
 // carry its tag, see process-tag.ts), then this process. Synchronous: the process may be spinning.
+// Bounded as killTagged is: every tagged process descends from this one, so older processes are
+// never read, and an environment is read 64 KiB at a time, only until the entry is found.
 const WATCH = `
 const { workerData } = require("node:worker_threads");
 const fs = require("node:fs");
 const { pid, ppid, tag, everyMs } = workerData;
+// Field 22 of /proc/<pid>/stat (clock ticks since boot), counted after comm's last ")".
+function started(p) {
+  try {
+    const stat = fs.readFileSync("/proc/" + p + "/stat", "latin1");
+    const start = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    return Number.isSafeInteger(start) ? start : undefined;
+  } catch { return undefined; }
+}
+const since = started(pid) ?? 0;
+const entry = Buffer.from("\\0" + tag + "\\0");
+const chunk = Buffer.allocUnsafe(64 * 1024);
+function carries(p) {
+  let fd;
+  try { fd = fs.openSync("/proc/" + p + "/environ", "r"); } catch { return false; }
+  try {
+    // The last bytes read, for an entry across chunks; a NUL at first, for one at the start.
+    let carry = Buffer.from([0]);
+    for (;;) {
+      const n = fs.readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) return false;
+      const read = chunk.subarray(0, n);
+      const head = Buffer.concat([carry, read.subarray(0, entry.length - 1)]);
+      if (head.includes(entry) || read.includes(entry)) return true;
+      carry = Buffer.from((n >= entry.length - 1 ? read : head).subarray(1 - entry.length));
+    }
+  } catch { return false; } finally { fs.closeSync(fd); }
+}
 function killTagged() {
-  const entry = Buffer.from(tag + "\\0");
+  const checked = new Map();
   for (let pass = 0; pass < 5; pass++) {
     let found = 0;
     for (const name of fs.readdirSync("/proc")) {
       const other = Number(name);
       if (!(other > 0) || other === pid) continue;
-      let env;
-      try { env = fs.readFileSync("/proc/" + other + "/environ"); } catch { continue; }
-      const at = env.indexOf(entry);
-      if (at === 0 || (at > 0 && env[at - 1] === 0)) { found++; try { process.kill(other, "SIGKILL"); } catch {} }
+      const start = started(other);
+      if (start !== undefined && (start < since || checked.get(other) === start)) continue;
+      if (start !== undefined) checked.set(other, start);
+      if (carries(other)) { found++; try { process.kill(other, "SIGKILL"); } catch {} }
     }
     if (found === 0) return;
   }
