@@ -55,7 +55,8 @@ export function setRuntimeTokenRenewer(renew: Renewer): void {
  * In a job or serving process whose injected token the platform refused (it was revoked, say
  * because it leaked): the workspace's token now, which the platform mints again for this worker,
  * also set as NBOX_TOKEN. undefined when there is none to be had (outside a runtime, or the worker
- * could not get one). Requests refused at the same moment share one question.
+ * could not get one); rejects with the reason when the worker was told why (a re-mint refused for
+ * now). Requests refused at the same moment share one question.
  */
 export async function renewRuntimeToken(refused: string): Promise<string | undefined> {
   const now = process.env.NBOX_TOKEN;
@@ -67,7 +68,6 @@ export async function renewRuntimeToken(refused: string): Promise<string | undef
       if (token) process.env.NBOX_TOKEN = token;
       return token || undefined;
     })
-    .catch(() => undefined)
     .finally(() => (renewing = undefined));
   return renewing;
 }

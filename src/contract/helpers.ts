@@ -9,7 +9,7 @@ export const json = <T extends z.ZodType>(schema: T, description: string) => ({ 
 /** A JSON request body with this schema (`required`: a missing body is a 400 too). */
 export const jsonBody = <T extends z.ZodType>(schema: T, required = true) => ({ required, content: { "application/json": { schema } } }) as const;
 
-const failure = (description: string) => json(ErrorEnvelope, description);
+export const failure = (description: string) => json(ErrorEnvelope, description);
 
 /** The failures any authenticated route may answer. */
 export const failures = {

@@ -2,7 +2,7 @@
 // starts) reaches the control plane. Worker tokens may call these routes and nothing else.
 import { createRoute, z } from "@hono/zod-openapi";
 import { LOG_STREAMS, SERVING_STATUSES, TERMINAL_RUN_STATUSES } from "./vocabulary.ts";
-import { failures, hashParam, json, jsonBody, platformId } from "./helpers.ts";
+import { failure, failures, hashParam, json, jsonBody, platformId } from "./helpers.ts";
 import { StoredErrorSchema, WireValue } from "./schemas.ts";
 
 /** Bumped when the worker API changes incompatibly: a worker of another version is refused at registration. */
@@ -214,7 +214,11 @@ export const workerContract = {
     path: "/worker/runtime-token",
     summary: "The workspace token user processes of this workspace get (minted per worker and workspace)",
     request: { body: jsonBody(z.object({ workerId, workspaceId: z.string().min(1) })) },
-    responses: { 200: json(z.object({ token: z.string(), url: z.string() }), "The token"), ...failures },
+    responses: {
+      200: json(z.object({ token: z.string(), url: z.string() }), "The token"),
+      ...failures,
+      429: failure("Revoked again and again: not minted now; Retry-After says when"),
+    },
   }),
   "POST /worker/leave": createRoute({
     method: "post",

@@ -68,7 +68,12 @@ export class PlatformClient {
       // The injected token was revoked: the worker gets this process the workspace's token now, and
       // the request goes once more (a 401 is answered before anything was done).
       if (!this.#injected || (err as NboxError).code !== "UNAUTHORIZED") throw err;
-      const fresh = await renewRuntimeToken(token);
+      let fresh: string | undefined;
+      try {
+        fresh = await renewRuntimeToken(token);
+      } catch (why) {
+        throw new NboxError("UNAUTHORIZED", `${(err as Error).message}; no new token could be had: ${(why as Error).message}`, undefined, { cause: err });
+      }
       if (fresh === undefined || fresh === token) throw err;
       return this.sendWith(fresh, method, path, body, init);
     }

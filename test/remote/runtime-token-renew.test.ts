@@ -19,6 +19,7 @@ describe("the injected token, renewed after a 401", () => {
   const saved = { runtime: process.env[RUNTIME_ENV], url: process.env.NBOX_URL, token: process.env.NBOX_TOKEN };
   let renewals = 0;
   let renewTo: string | undefined;
+  let renewRefused: string | undefined;
 
   before(async () => {
     // Accepts only NEW; answers who asked.
@@ -34,6 +35,7 @@ describe("the injected token, renewed after a 401", () => {
     setRuntimeTokenRenewer(async () => {
       renewals++;
       await new Promise((r) => setTimeout(r, 20));
+      if (renewRefused) throw new Error(renewRefused);
       return renewTo;
     });
   });
@@ -41,6 +43,7 @@ describe("the injected token, renewed after a 401", () => {
   afterEach(() => {
     seen.length = 0;
     renewals = 0;
+    renewRefused = undefined;
     for (const [k, v] of [[RUNTIME_ENV, saved.runtime], ["NBOX_URL", saved.url], ["NBOX_TOKEN", saved.token]] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
@@ -75,6 +78,21 @@ describe("the injected token, renewed after a 401", () => {
     await assert.rejects(connect().call("GET /workspaces"), (e: { code?: string }) => e.code === "UNAUTHORIZED");
     assert.equal(renewals, 1);
     assert.deepEqual(seen, [OLD]);
+  });
+
+  it("the worker was told why there is no new token: the 401 says so", async () => {
+    inRuntime();
+    renewRefused = "the runtime token of workspace ws1 was revoked repeatedly (4 times in a row on worker wrk_1); a new one is minted in 2 s";
+    const client = connect();
+    const all = await Promise.allSettled([client.call("GET /workspaces"), client.call("GET /workspaces")]);
+    assert.equal(renewals, 1, "one question for both");
+    for (const r of all) {
+      assert.equal(r.status, "rejected");
+      const e = (r as PromiseRejectedResult).reason as Error & { code?: string };
+      assert.equal(e.code, "UNAUTHORIZED");
+      assert.match(e.message, /invalid or revoked token; no new token could be had: the runtime token of workspace ws1 was revoked repeatedly/);
+    }
+    assert.equal(process.env.NBOX_TOKEN, OLD);
   });
 
   it("a token given explicitly, or a process outside a runtime, is never renewed", async () => {

@@ -10,7 +10,6 @@ import { RuntimeTokenRevokedRepeatedly } from "../workers/runtime-tokens.ts";
 import type { Report, ReportWriter } from "../workers/report.ts";
 import type { z } from "@hono/zod-openapi";
 import { ServingAssignment, WORKER_PROTOCOL, workerContract as r } from "../../contract/routes-worker.ts";
-import { apiFailure } from "./errors.ts";
 import { router } from "./validation.ts";
 
 /** What the worker routes need besides the context. */
@@ -118,10 +117,9 @@ export function workerRoutes(ctx: PlatformContext, deps: WorkerApiDeps) {
         return c.json({ token: await hub.runtimeTokens.forWorker(workerId, workspaceId), url: ctx.publicUrl }, 200);
       } catch (err) {
         if (!(err instanceof RuntimeTokenRevokedRepeatedly)) throw err;
-        // Revoked again and again (runtime-tokens.ts): nothing minted; 429 with when to ask again. No
-        // code of the closed list says "too many"; UNAVAILABLE is the one that means "not now".
-        const e = err.naming(ws.name);
-        return c.json(apiFailure("UNAVAILABLE", e.name, e.message), 429 as 400, { "retry-after": String(Math.max(1, Math.ceil(e.retryAfterMs / 1000))) }) as never;
+        // Revoked again and again (runtime-tokens.ts): nothing minted; when to ask again.
+        c.header("retry-after", String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
+        throw err.naming(ws.name);
       }
     })
     .openapi(r["POST /worker/leave"], async (c) => {

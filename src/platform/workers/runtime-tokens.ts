@@ -12,6 +12,7 @@
 // (nothing is minted). The pace is kept per control-plane node (a restart forgets it), so the store
 // also keeps only the newest KEEP_REVOKED revoked tokens per worker and workspace, and retention
 // deletes revoked runtime tokens a day after their revocation (`deleteRevokedRuntimeTokens`).
+import { NboxError } from "../../errors.ts";
 import type { PlatformContext } from "../context.ts";
 import { RUNTIME_TOKEN_PREFIX } from "../store/tokens-repo.ts";
 
@@ -30,7 +31,7 @@ export interface RemintPace {
 export const REMINT_PACE: RemintPace = { free: 3, firstWaitMs: 1_000, maxWaitMs: 60_000, quietMs: 10 * 60_000, keepRevoked: 10 };
 
 /** A re-mint asked for before its pace allows: nothing was minted. */
-export class RuntimeTokenRevokedRepeatedly extends Error {
+export class RuntimeTokenRevokedRepeatedly extends NboxError {
   override name = "RuntimeTokenRevokedRepeatedly";
   constructor(
     readonly workspaceId: string,
@@ -41,6 +42,7 @@ export class RuntimeTokenRevokedRepeatedly extends Error {
     workspace: string = workspaceId,
   ) {
     super(
+      "RATE_LIMITED",
       `the runtime token of workspace ${workspace} was revoked repeatedly (${revocations} times in a row on worker ${workerId}); ` +
         `a new one is minted in ${Math.ceil(retryAfterMs / 1000)} s. Something holding a token of this workspace keeps revoking it: see \`nbx token list\``,
     );

@@ -262,14 +262,15 @@ function dropJob(id: number): void {
 }
 
 // The SDK's requests with the injected token ask through here when the platform refused it.
-const tokenWaiters = new Set<(token: string | undefined) => void>();
+const tokenWaiters = new Set<(token: string | undefined, why?: string) => void>();
 setRuntimeTokenRenewer(
   () =>
-    new Promise<string | undefined>((resolve) => {
-      const done = (token: string | undefined) => {
+    new Promise<string | undefined>((resolve, reject) => {
+      const done = (token: string | undefined, why?: string) => {
         clearTimeout(timer);
         tokenWaiters.delete(done);
-        resolve(token);
+        if (!token && why) reject(new Error(why));
+        else resolve(token);
       };
       const timer = setTimeout(() => done(undefined), TOKEN_RENEW_WAIT_MS).unref();
       tokenWaiters.add(done);
@@ -283,7 +284,7 @@ setRuntimeTokenRenewer(
 process.on("message", (envelope: unknown) => {
   for (const msg of unpack(envelope)) {
     if (!isParentMessage(msg)) continue;
-    if (msg.type === "token") for (const done of [...tokenWaiters]) done(msg.token ?? undefined);
+    if (msg.type === "token") for (const done of [...tokenWaiters]) done(msg.token ?? undefined, msg.why);
     else if (msg.type === "load") loaded = load(msg);
     else if (msg.type === "drop") void loaded.then(() => dropJob(msg.id));
     // Calls start in arrival order: the order the parent received them in is the instance's FIFO

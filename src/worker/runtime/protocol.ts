@@ -86,6 +86,8 @@ export interface DropMessage {
 export interface TokenMessage {
   type: "token";
   token: string | null;
+  /** Why there is none, when the worker was told (a re-mint refused for now, say). */
+  why?: string;
 }
 
 export type ParentMessage = LoadMessage | CallMessage | DropMessage | TokenMessage;

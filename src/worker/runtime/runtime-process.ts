@@ -144,8 +144,9 @@ export class RuntimeProcess {
       for (const m of unpack(envelope)) if (isChildMessage(m)) this.onMessage(m);
     });
     this.exited = new Promise((resolve) => {
-      // Settled once the output is in and nothing the process started lives on (a caller that
-      // awaits `exited` may count on its subprocesses being gone).
+      // Settled once the output is in and the process's group is gone (a caller that awaits
+      // `exited` may count on it); unsandboxed, descendants that left the group are ended by the
+      // tag sweep, which runs on without holding this up.
       this.child.once("exit", (code, signal) => void Promise.all([this.drained(), spawned.reaped]).then(() => resolve(this.onClose({ code, signal }))));
       this.child.once("error", (err) => {
         // spawn() itself failed (no pid): there will be no "exit".
@@ -329,8 +330,12 @@ export class RuntimeProcess {
   private renewing: Promise<void> | undefined;
   private answerTokenRenew(): Promise<void> {
     return (this.renewing ??= (async () => {
-      const token = await (this.renewToken?.() ?? Promise.resolve(undefined)).catch(() => undefined);
-      this.send({ type: "token", token: token ?? null });
+      let why: string | undefined;
+      const token = await (this.renewToken?.() ?? Promise.resolve(undefined)).catch((err: unknown) => {
+        why = err instanceof Error ? err.message : String(err);
+        return undefined;
+      });
+      this.send({ type: "token", token: token ?? null, ...(token ? {} : why ? { why } : {}) });
       this.outbox.flush();
     })().finally(() => (this.renewing = undefined)));
   }
