@@ -7,6 +7,7 @@ import type { Redis } from "ioredis";
 import { DRAIN_DELAY_S, deploymentQueueName, type LeaseSettings } from "../queue/bullmq-names.ts";
 import { settle, toDelivery, type Delivery, type Outcome } from "./bullmq-delivery.ts";
 import type { ReleaseSlot, Slots } from "./bullmq-slots.ts";
+import { sleepUnless } from "../lib/pause.ts";
 
 /** What a queue loop needs from its consumer. */
 export interface QueueLoopDeps {
@@ -30,18 +31,6 @@ interface Held {
 }
 
 const errorOf = (x: unknown): Error => (x instanceof Error ? x : new Error(String(x)));
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
 
 /** BullMQ's Worker in manual mode, plus taking the job BullMQ fetched along with a finish. */
 class ManualWorker extends Worker {
@@ -186,7 +175,7 @@ export class QueueLoop {
       } catch (err) {
         if (this.stopped) break;
         this.deps.report(err, `fetching jobs of deployment ${this.deploymentId}`);
-        await sleep(1000, this.stopper.signal);
+        await sleepUnless(1000, this.stopper.signal);
         polling = true;
       }
     }

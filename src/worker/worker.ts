@@ -9,6 +9,7 @@ import { WORKER_PROTOCOL } from "../contract/routes-worker.ts";
 import { ProcessPool } from "./jobs/index.ts";
 import { ControlPlane, isTransient } from "./control-plane.ts";
 import { defaultCacheDir } from "../lib/cache-root.ts";
+import { sleepUnless } from "../lib/pause.ts";
 import { CacheKeeper } from "./cache-keeper.ts";
 import { sweepCache } from "./cache-sweep.ts";
 import type { RuntimeLauncher } from "./launcher.ts";
@@ -140,7 +141,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
         await register();
         console.error(`[nbox worker] ${was} was declared dead by the control plane; joined again as ${me.id}`);
       } catch (err) {
-        if (!fatal(err)) await sleep(500, life.signal);
+        if (!fatal(err)) await sleepUnless(500, life.signal);
       } finally {
         rejoining = undefined;
       }
@@ -165,7 +166,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       } catch (err) {
         if (fatal(err)) return;
       }
-      await sleep(reg.heartbeatMs, life.signal);
+      await sleepUnless(reg.heartbeatMs, life.signal);
     }
   };
   const events = async () => {
@@ -178,7 +179,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       } catch (err) {
         if (fatal(err)) return;
         if (!stopped) console.error(`[nbox worker] events: ${(err as Error).message}`);
-        await sleep(500, life.signal);
+        await sleepUnless(500, life.signal);
       }
     }
   };
@@ -219,12 +220,5 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       await Promise.all([pool.close(), servings.close()]);
     },
   };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((r) => {
-    const t = setTimeout(r, ms);
-    signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
-  });
 }
 
