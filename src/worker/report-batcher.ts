@@ -47,8 +47,14 @@ export class ReportBatcher {
   private requeued: Array<{ item: Requeued; done: (applied: boolean) => void }> = [];
   private servings: ServingNote[] = [];
   private claims: Claims[] = [];
-  /** Runs the control plane counts as held by this worker: claimed, and not yet reported finished or requeued. */
-  private readonly holding = new Set<string>();
+  /**
+   * Runs the control plane counts as held by this worker: claimed, and not yet reported finished or
+   * requeued. Each with the number of the claim that brought it: a run handed back can be claimed
+   * again (by a claim answered first) before the report that handed it back is answered, and that
+   * answer must not drop the newer claim — the heartbeat would stop renewing a run running here.
+   */
+  private readonly holding = new Map<string, number>();
+  private holds = 0;
   private timer: NodeJS.Timeout | undefined;
   private immediate = false;
   /** The report waiting out the interval (or a short pause) under load. */
@@ -69,12 +75,12 @@ export class ReportBatcher {
 
   /** Runs just claimed: they are this worker's until a report that finishes or requeues them was answered. */
   hold(runIds: Iterable<string>): void {
-    for (const id of runIds) this.holding.add(id);
+    for (const id of runIds) this.holding.set(id, ++this.holds);
   }
 
   /** What the heartbeat renews: a run missing here (its claim's answer never arrived) lapses and comes back. */
   get held(): string[] {
-    return [...this.holding];
+    return [...this.holding.keys()];
   }
 
   /** The run's call was handed to its process: from now on a crash costs the attempt. */
@@ -191,6 +197,8 @@ export class ReportBatcher {
     const finished = this.finished;
     const requeued = this.requeued;
     const finishing = new Set([...finished.map((f) => f.item.id), ...requeued.map((q) => q.item.id)]);
+    // The claim each run reported over was held by: only that claim ends with the answer.
+    const letGo = [...finishing].map((id) => [id, this.holding.get(id)] as const);
     // Whole groups of claims, up to what one report may carry; the rest go with the next.
     let claiming = 0;
     const claims: Claims[] = [];
@@ -239,7 +247,7 @@ export class ReportBatcher {
         const back = new Set(applied.requeued);
         // Taken or not, a run reported over is not this worker's any more (one not taken was not
         // its own: cancelled meanwhile, or taken back).
-        for (const id of finishing) this.holding.delete(id);
+        for (const [id, hold] of letGo) if (this.holding.get(id) === hold) this.holding.delete(id);
         for (const f of finished) f.done();
         for (const q of requeued) q.done(back.has(q.item.id));
       })

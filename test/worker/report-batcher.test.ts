@@ -92,4 +92,33 @@ describe("worker report batcher", () => {
       await batcher.close();
     }
   });
+
+  it("a run handed back and claimed again before the hand-back's report was answered stays held (its lease keeps being renewed)", async () => {
+    let answer!: () => void;
+    const answered = new Promise<void>((r) => (answer = r));
+    const cp = {
+      async persist(_route: string, _signal: AbortSignal, input: { body: { requeued?: Array<{ id: string }>; claim?: string[] } }) {
+        // The control plane applied the hand-back; its answer is slow to arrive.
+        await answered;
+        return { finished: [], requeued: (input.body.requeued ?? []).map((q) => q.id), claimed: [], held: [] };
+      },
+    } as unknown as ControlPlane;
+    const batcher = new ReportBatcher(cp, () => "wrk_again");
+    try {
+      batcher.hold(["run_r"]);
+      const back = batcher.requeue({ id: "run_r", attempt: 1, scheduledFor: null, error: null });
+      await new Promise((r) => setImmediate(r));
+      // Meanwhile a claim (held open, answered first) brought the same run back to this worker.
+      batcher.hold(["run_r"]);
+      answer();
+      assert.equal(await back, true);
+      assert.deepEqual(batcher.held, ["run_r"], "the late answer to the hand-back does not drop the claim that came after it");
+      // A run reported over and not claimed again is not held any more.
+      batcher.hold(["run_s"]);
+      await batcher.requeue({ id: "run_s", attempt: 1, scheduledFor: null, error: null });
+      assert.deepEqual(batcher.held, ["run_r"]);
+    } finally {
+      await batcher.close();
+    }
+  });
 });

@@ -176,13 +176,16 @@ export async function importProject<T = any>(src: string, file = "ops.ts"): Prom
   return { dir, mod };
 }
 
-/** Poll until `check` returns a truthy value (no fixed sleeps in assertions; bounded by `ms`). */
-export async function eventually<T>(check: () => Promise<T | undefined | null | false>, ms = 20_000, what = "condition"): Promise<T> {
+/**
+ * Poll until `check` returns a truthy value (no fixed sleeps in assertions; bounded by `ms`). On
+ * timeout the error carries what `explain` says about the state (a failure seen once in CI tells why).
+ */
+export async function eventually<T>(check: () => Promise<T | undefined | null | false>, ms = 20_000, what = "condition", explain?: () => Promise<string>): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await check();
     if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${explain ? `; ${await explain().catch((e: Error) => `(no explanation: ${e.message})`)}` : ""}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

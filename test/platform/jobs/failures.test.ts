@@ -91,7 +91,11 @@ describe("jobs e2e: failures", () => {
     await eventually(async () => (await Promise.all(busy.map((r) => r.status()))).every((s) => s === "running"), 30_000, "slots to fill");
     // Started (two cold starts: slow on a busy machine), and running longer than a short call: no
     // worker holds a run behind them any more.
-    await eventually(async () => (await Promise.all(busy.map((r) => r.info()))).every((i) => i.startedAt !== null), 120_000, "the runs filling the slots to start");
+    const whereTheyAre = async () => {
+      const seen = await Promise.all(busy.map(async (r) => ({ info: await r.info(), system: (await r.logs()).filter((l) => l.stream === "system").map((l) => l.line) })));
+      return JSON.stringify(seen.map(({ info, system }) => ({ id: info.id, status: info.status, attempt: info.attempt, startedAt: info.startedAt, system })));
+    };
+    await eventually(async () => (await Promise.all(busy.map((r) => r.info()))).every((i) => i.startedAt !== null), 120_000, "the runs filling the slots to start", whereTheyAre);
     await new Promise((r) => setTimeout(r, 150));
     const queued: Run<number> = await remote.trigger(5);
     assert.equal(await queued.status(), "queued");
