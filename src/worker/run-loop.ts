@@ -39,8 +39,11 @@ export class RunLoop {
   private again = false;
   private stopped = false;
   private readonly claimAbort = new AbortController();
-  /** Cancels that arrived for runs claimed but not yet in `ready` (still being prepared). */
-  private readonly cancelSoon = new Set<string>();
+  /**
+   * Cancels that arrived for runs claimed but not yet in `ready` (the claim's answer still on its
+   * way, or its version being prepared), with when each arrived.
+   */
+  private readonly cancelSoon = new Map<string, number>();
   /** Claimed (status running) but waiting for a free slot. */
   private ready: RunRow[] = [];
   /** Runs executing now, per deployment (for `resource.concurrency`). */
@@ -62,7 +65,7 @@ export class RunLoop {
     const i = this.ready.findIndex((r) => r.id === runId);
     if (i >= 0) return void this.executor.cancelBeforeStart(this.ready.splice(i, 1)[0]!);
     // Claimed a moment ago and its version still being prepared: cancelled on arrival.
-    this.cancelSoon.add(runId);
+    this.cancelSoon.set(runId, performance.now());
   }
 
   /** Runs executing, and waiting for a slot (the report batcher waits a moment for more finishes then). */
@@ -110,6 +113,7 @@ export class RunLoop {
               // deployments already at their concurrency limit; it waits while the queue is empty.
               const want = this.d.slots * this.prefetch - this.active - this.ready.length;
               if (want <= 0) break;
+              const claimSentAt = performance.now();
               const claimed = await this.claim(want);
               const deep = claimed.length >= want && this.executor.callsAreShort;
               this.prefetch = deep ? Math.min(prefetchCap(this.executor.averageCallMs), this.prefetch * 2) : Math.max(PREFETCH_PER_SLOT, this.prefetch >> 1);
@@ -118,6 +122,7 @@ export class RunLoop {
                 if (this.cancelSoon.delete(r.id)) void this.executor.cancelBeforeStart(r);
                 else this.ready.push(r);
               }
+              this.forgetStaleCancels(claimSentAt);
               run = this.takeStartable();
               // Nothing startable (none came, or all were cancelled on arrival): claim again while slots
               // are free. Runs held back by their deployment's limit wait for one of its runs to end,
@@ -164,6 +169,15 @@ export class RunLoop {
     if (this.stopped) return;
     const room = Math.max(0, this.d.slots - this.longCalls);
     for (const run of this.ready.splice(room)) void this.executor.release(run);
+  }
+
+  /**
+   * A cancel is sent only for a run already claimed by this worker, and claims go one at a time: a
+   * cancel that arrived before the claim just answered was sent is about no run still on its way
+   * here (its run ended here already, or was handed back). Without this, such cancels piled up.
+   */
+  private forgetStaleCancels(claimSentAt: number): void {
+    for (const [id, at] of this.cancelSoon) if (at < claimSentAt) this.cancelSoon.delete(id);
   }
 
   private async claim(max: number): Promise<RunRow[]> {

@@ -69,7 +69,10 @@ class FakeExecutor {
   cancel(): boolean {
     return false;
   }
-  async cancelBeforeStart(): Promise<void> {}
+  readonly cancelledBeforeStart: string[] = [];
+  async cancelBeforeStart(run: RunRow): Promise<void> {
+    this.cancelledBeforeStart.push(run.id);
+  }
   readonly released: string[] = [];
   async release(run: RunRow): Promise<boolean> {
     this.released.push(run.id);
@@ -237,6 +240,34 @@ describe("worker run loop: runs claimed ahead", () => {
       // Those two run long too: nothing can wait here now.
       await new Promise((r) => setTimeout(r, 400));
       assert.equal(executor.released.length, 6 + next.max - 2);
+    } finally {
+      await loop.stop();
+    }
+  });
+
+  it("a cancel for a run whose claim is on its way cancels it on arrival; cancels about runs no longer coming are forgotten", async () => {
+    const { claims, executor, loop } = loopWith(1);
+    executor.hold = true;
+    loop.start();
+    try {
+      const first = await claims.next();
+      first.answer(1);
+      const second = await claims.next();
+      // Cancels about runs that ended here or were handed back (none of them is coming), and one
+      // about a run the claim on its way brings.
+      for (let i = 0; i < 100; i++) loop.cancel(`run_gone_${i}`);
+      loop.cancel("run_2");
+      second.answer(2);
+      await turn();
+      assert.deepEqual(executor.cancelledBeforeStart, ["run_2"]);
+      const pending = (loop as unknown as { cancelSoon: Map<string, number> }).cancelSoon;
+      assert.equal(pending.size, 100, "they arrived after that claim went out: one of its runs could still have been among them");
+      executor.endOne();
+      await turn();
+      const third = await claims.next();
+      third.answer(0);
+      await turn();
+      assert.equal(pending.size, 0, "a claim sent after them answered without them: forgotten");
     } finally {
       await loop.stop();
     }
