@@ -124,6 +124,9 @@ export class RunLoop {
               }
               this.forgetStaleCancels(claimSentAt);
               run = this.takeStartable();
+              // Calls turned long while this claim was on its way, and none of what it brought can
+              // start: the pump goes on claiming, so what cannot wait goes back now.
+              if (!run && this.longCalls > 0) this.handBack();
               // Nothing startable (none came, or all were cancelled on arrival): claim again while slots
               // are free. Runs held back by their deployment's limit wait for one of its runs to end,
               // which kicks us; with nothing running, nothing would.
@@ -162,13 +165,32 @@ export class RunLoop {
   private callTurnedLong(): void {
     this.longCalls++;
     this.prefetch = PREFETCH_PER_SLOT;
-    if (!this.pumping) this.handBack();
+    // At once, also while a claim is on its way (the pump does not hold `ready` across a wait).
+    this.handBack();
   }
 
+  /**
+   * Keep, oldest first, as many waiting runs as there are slots free of a long call — only runs
+   * their deployment's limit lets start beside what runs here and what is kept — and give back
+   * the rest: a run held by its deployment's limit could wait all the long call's length here.
+   */
   private handBack(): void {
     if (this.stopped) return;
-    const room = Math.max(0, this.d.slots - this.longCalls);
-    for (const run of this.ready.splice(room)) void this.executor.release(run);
+    let room = Math.max(0, this.d.slots - this.longCalls);
+    const keptPer = new Map<string, number>();
+    const back: RunRow[] = [];
+    this.ready = this.ready.filter((run) => {
+      const kept = keptPer.get(run.deploymentId) ?? 0;
+      const limit = this.limitPer.get(run.deploymentId) ?? 0;
+      if (room > 0 && (limit <= 0 || (this.runningPer.get(run.deploymentId) ?? 0) + kept < limit)) {
+        room--;
+        keptPer.set(run.deploymentId, kept + 1);
+        return true;
+      }
+      back.push(run);
+      return false;
+    });
+    for (const run of back) void this.executor.release(run);
   }
 
   /**

@@ -272,4 +272,37 @@ describe("worker run loop: runs claimed ahead", () => {
       await loop.stop();
     }
   });
+
+  it("a call turning long gives back the runs its deployment's limit holds, while the loop goes on claiming for the free slot", async () => {
+    let seq = 0;
+    const runOfA = (): RunRow => ({ id: `run_a${++seq}`, attempt: 1, maxRetries: 0, retryBackoffMs: 0, timeoutMs: null, workspaceId: "ws", deploymentId: "A", versionId: "A", args: [], traceparent: null, cancelRequested: false });
+    let first = true;
+    const excluded: string[][] = [];
+    const cp = {
+      async call(_route: string, input: { body: { exclude: string[]; waitMs: number } }) {
+        excluded.push(input.body.exclude);
+        if (first) {
+          first = false;
+          return { runs: [runOfA(), runOfA(), runOfA(), runOfA()] };
+        }
+        // Held open a moment, then nothing (the other slot stays free).
+        await new Promise((r) => setTimeout(r, 5));
+        return { runs: [] };
+      },
+    } as unknown as ControlPlane;
+    const executor = new FakeExecutor();
+    executor.hold = true;
+    executor.callsAreShort = false;
+    executor.concurrencyOf = async () => 1;
+    const loop = new RunLoop({ cp, me: { id: "wrk_test" }, slots: 2, executor: executor as unknown as RunExecutor, held: { hold() {} }, longCallMs: 20 });
+    loop.start();
+    try {
+      for (let i = 0; i < 400 && executor.released.length < 3; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(executor.started, 1, "deployment A runs one at a time");
+      assert.deepEqual(executor.released, ["run_a2", "run_a3", "run_a4"], "none of A's waiting runs could use the free slot: all went back");
+      assert.ok(excluded.at(-1)!.includes("A"), "and A is left out of the claims that follow");
+    } finally {
+      await loop.stop();
+    }
+  });
 });
