@@ -49,9 +49,10 @@ export class ReportBatcher {
   private claims: Claims[] = [];
   /**
    * Runs the control plane counts as held by this worker: claimed, and not yet reported finished or
-   * requeued. Each with the number of the claim that brought it: a run handed back can be claimed
-   * again (by a claim answered first) before the report that handed it back is answered, and that
-   * answer must not drop the newer claim — the heartbeat would stop renewing a run running here.
+   * requeued, each with the number of the claim answer that brought it. A run handed back may be
+   * claimed again (by a claim held open at the control plane, answered first) before the report
+   * that handed it back is answered: that answer lets go only of the hold it was about, or the
+   * heartbeat would stop renewing a run running here.
    */
   private readonly holding = new Map<string, number>();
   private holds = 0;
@@ -197,7 +198,7 @@ export class ReportBatcher {
     const finished = this.finished;
     const requeued = this.requeued;
     const finishing = new Set([...finished.map((f) => f.item.id), ...requeued.map((q) => q.item.id)]);
-    // The claim each run reported over was held by: only that claim ends with the answer.
+    // The holds the answer lets go of: the ones these runs have now.
     const letGo = [...finishing].map((id) => [id, this.holding.get(id)] as const);
     // Whole groups of claims, up to what one report may carry; the rest go with the next.
     let claiming = 0;
@@ -247,7 +248,11 @@ export class ReportBatcher {
         const back = new Set(applied.requeued);
         // Taken or not, a run reported over is not this worker's any more (one not taken was not
         // its own: cancelled meanwhile, or taken back).
+        // A requeued run lets go only of the hold it had when reported (it may have been claimed
+        // again since); a finished one is never held again (a repeated claim of it, riding on the
+        // report before, may have been answered after this report was made).
         for (const [id, hold] of letGo) if (this.holding.get(id) === hold) this.holding.delete(id);
+        for (const f of finished) this.holding.delete(f.item.id);
         for (const f of finished) f.done();
         for (const q of requeued) q.done(back.has(q.item.id));
       })

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ControlPlane } from "../../src/worker/control-plane.ts";
 import { ReportBatcher, type WorkerLoad } from "../../src/worker/report-batcher.ts";
+import type { RunRow } from "../../src/worker/run-executor.ts";
 
 describe("worker report batcher", () => {
   it("a refused report is logged once, naming how many claims it carried; every claim in it is rejected", async () => {
@@ -117,6 +118,35 @@ describe("worker report batcher", () => {
       batcher.hold(["run_s"]);
       await batcher.requeue({ id: "run_s", attempt: 1, scheduledFor: null, error: null });
       assert.deepEqual(batcher.held, ["run_r"]);
+    } finally {
+      await batcher.close();
+    }
+  });
+
+  it("the answer to a repeated claim, sent before the report that finished its run, does not hold the run again", async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const cp = {
+      async persist(_route: string, _signal: AbortSignal, input: { body: { finished?: Array<{ id: string }>; claim?: string[] } }) {
+        await gate;
+        const claimed = (input.body.claim ?? []).map((id) => ({ id }) as RunRow);
+        return { finished: (input.body.finished ?? []).map((f) => f.id), requeued: [], claimed, held: [] };
+      },
+    } as unknown as ControlPlane;
+    const batcher = new ReportBatcher(cp, () => "wrk_late");
+    try {
+      batcher.hold(["run_x"]);
+      // A repeated claim of run_x rides on a report whose answer is slow...
+      const claim = batcher.claim(["run_x"]);
+      await new Promise((r) => setImmediate(r));
+      // ...meanwhile run_x finishes; its log line's flush builds the next report, with the finish.
+      const finished = batcher.finish({ id: "run_x", attempt: 1, status: "succeeded", result: 1, startedAt: 0, finishedAt: 0 });
+      batcher.log("run_x", "stdout", "done");
+      await new Promise((r) => setTimeout(r, 100));
+      open();
+      await claim;
+      await finished;
+      assert.deepEqual(batcher.held, [], "a finished run is not renewed by the heartbeat for ever");
     } finally {
       await batcher.close();
     }
