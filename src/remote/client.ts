@@ -4,6 +4,7 @@ import { platformRuntime, renewRuntimeToken } from "../runtime-context.ts";
 import { discoverPlatform, type Connection } from "./discovery.ts";
 import { httpExchange, type ExchangeAnswer } from "./http-exchange.ts";
 import { RemoteError, type WireErrorBody } from "./remote-error.ts";
+import { readRetryAfter } from "./unavailable-retry.ts";
 
 export interface ClientOptions extends Partial<Connection> {
   cwd?: string;
@@ -107,7 +108,7 @@ export class PlatformClient {
     if (!ok) {
       const e = json?.error;
       // `instanceof NotFoundError` holds for a missing deployment as for a missing serving method.
-      if (isErrorCode(e?.code)) throw RemoteError.from(e, { status: res.status });
+      if (isErrorCode(e?.code)) throw RemoteError.from(e, { status: res.status, retryAfterMs: readRetryAfter(res.retryAfter) });
       const code = CODE_BY_STATUS[res.status] ?? "INTERNAL";
       throw new NboxError(code, e?.message ?? `${method} ${path} failed with HTTP ${res.status}: ${text.slice(0, 200)}`);
     }

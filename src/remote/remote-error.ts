@@ -30,8 +30,10 @@ export class RemoteError extends Error {
   readonly remoteStack?: string;
   /** HTTP status of the answer, when it came over HTTP. */
   readonly status?: number;
+  /** How long the platform asked to wait before asking again (its Retry-After), when it said. */
+  readonly retryAfterMs?: number;
 
-  constructor(remote: WireErrorBody, readonly runId?: string, opts?: { cause?: unknown; status?: number; code?: ErrorCode }) {
+  constructor(remote: WireErrorBody, readonly runId?: string, opts?: { cause?: unknown; status?: number; code?: ErrorCode; retryAfterMs?: number }) {
     const fixed = (new.target as typeof RemoteError).code;
     const code = fixed ?? opts?.code ?? toErrorCode(remote.code, opts?.status ?? 500);
     const name = remote.name ?? "Error";
@@ -41,6 +43,7 @@ export class RemoteError extends Error {
     this.code = code;
     this.remoteName = name;
     if (opts?.status !== undefined) this.status = opts.status;
+    if (opts?.retryAfterMs !== undefined) this.retryAfterMs = opts.retryAfterMs;
     if (remote.stack) {
       this.remoteStack = remote.stack;
       this.stack = `${this.constructor.name}: ${this.message}\n--- remote stack ---\n${remote.stack}`;
@@ -51,11 +54,11 @@ export class RemoteError extends Error {
    * The error a failed answer stands for, as the most specific class its code has.
    * @example throw RemoteError.from(body.error, { status: res.status })
    */
-  static from(wire: WireErrorBody | null | undefined, opts: { status?: number; runId?: string; cause?: unknown } = {}): RemoteError {
+  static from(wire: WireErrorBody | null | undefined, opts: { status?: number; runId?: string; cause?: unknown; retryAfterMs?: number } = {}): RemoteError {
     const body = wire ?? { message: opts.status === undefined ? "request failed" : `HTTP ${opts.status}` };
     const code = toErrorCode(body.code, opts.status ?? 500);
     const Class = BY_CODE[code] ?? RemoteError;
-    return new Class(body, opts.runId, { status: opts.status, cause: opts.cause, code });
+    return new Class(body, opts.runId, { status: opts.status, cause: opts.cause, code, retryAfterMs: opts.retryAfterMs });
   }
 
   /** Brand and code, not the prototype chain: two copies of nbox, or an NboxError of the same code. */

@@ -18,12 +18,17 @@ export function retryWaitMs(status: number, code: string | undefined, method: st
   return retryAfterMs(retryAfter);
 }
 
-/** `Retry-After` as seconds or an HTTP date, kept between 50 ms and 5 s (1 s when absent or unreadable). */
-export function retryAfterMs(header: string | undefined, now = Date.now()): number {
-  if (!header) return DEFAULT_WAIT_MS;
+/** `Retry-After` (seconds, or an HTTP date) in milliseconds from `now`; undefined when absent or unreadable. */
+export function readRetryAfter(header: string | undefined, now = Date.now()): number | undefined {
+  if (!header) return undefined;
   const ms = /^\s*\d+(\.\d+)?\s*$/.test(header) ? Number(header) * 1000 : Date.parse(header) - now;
-  if (!Number.isFinite(ms)) return DEFAULT_WAIT_MS;
-  return Math.min(MAX_WAIT_MS, Math.max(MIN_WAIT_MS, ms));
+  return Number.isFinite(ms) ? Math.max(0, ms) : undefined;
+}
+
+/** `Retry-After` kept between 50 ms and 5 s (1 s when absent or unreadable). */
+export function retryAfterMs(header: string | undefined, now = Date.now()): number {
+  const ms = readRetryAfter(header, now);
+  return ms === undefined ? DEFAULT_WAIT_MS : Math.min(MAX_WAIT_MS, Math.max(MIN_WAIT_MS, ms));
 }
 
 /** A retry budget that must be a non-negative number of milliseconds. */

@@ -196,6 +196,7 @@ export class BullRunSource {
 }
 
 function outcomeOf(v: Verdict, runId: string): Outcome {
+  if (typeof v === "object") return { kind: "later", delayMs: v.deferredMs };
   switch (v) {
     case "succeeded":
     case "cancelled":

@@ -24,9 +24,16 @@ export type RunRow = z.output<typeof ClaimedRun>;
 /**
  * How an attempt ended, once its report was taken: `retry` — back in the queue for another attempt;
  * `released` — back in the queue at the same attempt (the worker is stopping); `unrecoverable` — failed
- * for good because its version could not be prepared.
+ * for good because its version could not be prepared; `{ deferredMs }` — back in the queue at the same
+ * attempt, not to be taken before that long (its process could not be launched yet).
  */
-export type Verdict = "succeeded" | "failed" | "cancelled" | "retry" | "released" | "unrecoverable";
+export type Verdict = "succeeded" | "failed" | "cancelled" | "retry" | "released" | "unrecoverable" | { deferredMs: number };
+
+/** An attempt whose process the control plane would not let start yet: it waits, its attempt unspent. */
+type Deferred = { ok: false; reason: "deferred"; error: unknown; deferredMs: number; coldStart: false };
+
+// How long an attempt waits when a refusal to launch named no time.
+const DEFAULT_DEFER_MS = 5_000;
 
 interface PreparedVersion {
   manifest: BundleManifest;
@@ -137,7 +144,7 @@ export class RunExecutor {
     try {
       if (run.cancelRequested) controller.abort();
       if (run.attempt > 1) out.log(run.id, "system", `attempt ${run.attempt} started on ${this.d.me.id}`);
-      let outcome: CallOutcome;
+      let outcome: CallOutcome | Deferred;
       try {
         const v = await this.prepare(run.versionId);
         // A version with a live process reuses it (it holds its token); one without starts a process,
@@ -163,11 +170,11 @@ export class RunExecutor {
           },
         });
       } catch (err) {
-        outcome = { ok: false, reason: "error", error: { $nbx: "error", v: { name: PREPARE_ERROR, message: (err as Error).message } }, coldStart: false };
+        outcome = deferral(err) ?? { ok: false, reason: "error", error: { $nbx: "error", v: { name: PREPARE_ERROR, message: (err as Error).message } }, coldStart: false };
       }
       out.ended(run.id);
       // A call that never started says nothing about how long calls take.
-      if (outcome.ok || outcome.reason !== "released") {
+      if (outcome.ok || (outcome.reason !== "released" && outcome.reason !== "deferred")) {
         const callMs = Date.now() - startedAt;
         this.callMsAverage = this.callMsAverage === undefined ? callMs : this.callMsAverage + PACE_WEIGHT * (callMs - this.callMsAverage);
       }
@@ -209,7 +216,7 @@ export class RunExecutor {
     return v;
   }
 
-  private async settle(run: RunRow, outcome: CallOutcome, startedAt: number): Promise<Verdict> {
+  private async settle(run: RunRow, outcome: CallOutcome | Deferred, startedAt: number): Promise<Verdict> {
     const out = this.d.output;
     const workerId = this.d.me.id;
     const finish = async (status: "succeeded" | "failed" | "cancelled" | "timed_out", fields: { result?: unknown; error?: StoredError }) => {
@@ -226,6 +233,11 @@ export class RunExecutor {
       out.log(run.id, "system", line);
       return out.requeue({ id: run.id, ...input });
     };
+    if (outcome.reason === "deferred") {
+      // Nothing ran; the control plane said when a process may be launched again.
+      const line = `${error.message}; back in the queue for ${Math.ceil(outcome.deferredMs / 1000)} s (attempt ${run.attempt} not spent)`;
+      return (await requeue(line, { attempt: run.attempt, scheduledFor: Date.now() + outcome.deferredMs, error })) ? { deferredMs: outcome.deferredMs } : "cancelled";
+    }
     if (outcome.reason === "released") {
       // It waited behind a call that ran long and never started: back to the queue, attempt unspent.
       return (await requeue(`${error.message}; back in the queue (attempt ${run.attempt} not spent)`, { attempt: run.attempt, scheduledFor: null, error })) ? "released" : "cancelled";
@@ -258,4 +270,12 @@ function safeStoredError(wire: unknown): StoredError {
   } catch {
     return { name: "Error", message: JSON.stringify(wire).slice(0, 500) };
   }
+}
+
+/** The launch of the attempt's process was refused for now (RATE_LIMITED: a paced runtime-token re-mint). */
+function deferral(err: unknown): Deferred | undefined {
+  if ((err as { code?: unknown }).code !== "RATE_LIMITED") return undefined;
+  const after = (err as { retryAfterMs?: unknown }).retryAfterMs;
+  const deferredMs = typeof after === "number" && after > 0 ? after : DEFAULT_DEFER_MS;
+  return { ok: false, reason: "deferred", error: { $nbx: "error", v: { name: "LaunchDeferred", message: (err as Error).message } }, deferredMs, coldStart: false };
 }
