@@ -170,26 +170,32 @@ export class RunLoop {
   }
 
   /**
-   * Keep, oldest first, as many waiting runs as there are slots free of a long call — only runs
-   * their deployment's limit lets start beside what runs here and what is kept — and give back
-   * the rest: a run held by its deployment's limit could wait all the long call's length here.
+   * Keep as many waiting runs as there are slots free of a long call and give back the rest. Kept
+   * first, oldest first: runs their deployment's limit lets start beside what runs here; then the
+   * oldest of those it holds back (they start once their deployment's call ends).
    */
   private handBack(): void {
     if (this.stopped) return;
     let room = Math.max(0, this.d.slots - this.longCalls);
+    const keep = new Set<RunRow>();
     const keptPer = new Map<string, number>();
-    const back: RunRow[] = [];
-    this.ready = this.ready.filter((run) => {
+    for (const run of this.ready) {
+      if (room === 0) break;
       const kept = keptPer.get(run.deploymentId) ?? 0;
       const limit = this.limitPer.get(run.deploymentId) ?? 0;
-      if (room > 0 && (limit <= 0 || (this.runningPer.get(run.deploymentId) ?? 0) + kept < limit)) {
-        room--;
-        keptPer.set(run.deploymentId, kept + 1);
-        return true;
-      }
-      back.push(run);
-      return false;
-    });
+      if (limit > 0 && (this.runningPer.get(run.deploymentId) ?? 0) + kept >= limit) continue;
+      keep.add(run);
+      keptPer.set(run.deploymentId, kept + 1);
+      room--;
+    }
+    for (const run of this.ready) {
+      if (room === 0) break;
+      if (keep.has(run)) continue;
+      keep.add(run);
+      room--;
+    }
+    const back = this.ready.filter((run) => !keep.has(run));
+    this.ready = this.ready.filter((run) => keep.has(run));
     for (const run of back) void this.executor.release(run);
   }
 
