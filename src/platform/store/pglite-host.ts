@@ -1,7 +1,8 @@
 // The embedded store's thread: one PGlite on the data folder, serving the control plane's queries
 // and transactions (pglite-thread-client.ts is the other end). Everything PGlite does runs here.
 import { parentPort, workerData } from "node:worker_threads";
-import { PGlite, type QueryOptions, type Transaction } from "@electric-sql/pglite";
+import type { QueryOptions, Transaction } from "@electric-sql/pglite";
+import { openDurablePglite } from "./pglite-durable.ts";
 import { usePreparedStatements } from "./pglite-prepared.ts";
 import { errorToWire, type StoreReply, type StoreRequest } from "./pglite-wire.ts";
 
@@ -11,7 +12,7 @@ const ROLLBACK = Symbol("rollback");
 export async function hostPglite(): Promise<void> {
   const port = parentPort!;
   const { pgdata } = workerData as { pgdata: string };
-  const client = new PGlite(pgdata);
+  const client = openDurablePglite(pgdata);
   try {
     await client.waitReady;
   } catch (err) {
