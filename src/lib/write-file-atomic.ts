@@ -1,5 +1,6 @@
 import { chmodSync, closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
+import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
 // A temporary file older than this was left by a writer that died (a write takes milliseconds).
@@ -58,7 +59,18 @@ function removeLeftovers(file: string): void {
   }
 }
 
-function syncFolder(dir: string): void {
+/** Put a written file's bytes on the disk (before it gets its final name). */
+export async function syncFile(file: string): Promise<void> {
+  const fh = await open(file, "r+");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Put a folder's entries (a file just renamed into it) on the disk. */
+export function syncFolder(dir: string): void {
   let fd: number | undefined;
   try {
     fd = openSync(dir, "r");

@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
@@ -25,6 +25,7 @@ import {
 } from "../bundle/index.ts";
 import { formatBytes } from "../bundle/format.ts";
 import { NboxError } from "../errors.ts";
+import { syncFile, syncFolder } from "../lib/write-file-atomic.ts";
 import type { PlatformConfig } from "./config.ts";
 import { bundleFile, type PlatformContext, type PlatformPaths } from "./context.ts";
 
@@ -40,11 +41,14 @@ export function bundleLimits(config: PlatformConfig): BundleLimits {
 
 const incomingDir = (paths: PlatformPaths) => join(paths.bundles, ".incoming");
 
-/** Size of the stored bundle, or null unless it was verified and recorded (file and record both present). */
+/**
+ * Size of the stored bundle, or null unless it was verified and recorded (file and record both
+ * present, of the same size: a file a power cut left shorter is replaced by the next upload).
+ */
 export async function storedBundleSize(ctx: PlatformContext, hash: string): Promise<number | null> {
   const st = await stat(bundleFile(ctx.paths, hash)).catch(() => null);
   if (!st?.isFile()) return null;
-  return (await ctx.store.hasBundle(hash)) ? st.size : null;
+  return (await ctx.store.bundleSize(hash)) === st.size ? st.size : null;
 }
 
 // Uploads of one hash run one at a time in this process: the second finds the first one's result.
@@ -85,7 +89,10 @@ async function receive(ctx: PlatformContext, hash: string, file: string, body: R
     } catch (err) {
       throw bundleError(err, hash);
     }
+    // On the disk before its name and its record: after a power cut a recorded bundle is whole.
+    await syncFile(tmp);
     await rename(tmp, file); // atomic: readers see no file or the whole verified one
+    syncFolder(dirname(file));
     await ctx.store.recordBundle(hash, bytes);
     return { stored: true, existed: false, bytes };
   } finally {

@@ -93,6 +93,22 @@ describe("security: bundle poisoning", () => {
     assert.equal(await again(), "alpha");
   });
 
+  it("a stored bundle a power cut left cut short is taken again by the next upload (it is not counted as stored)", async () => {
+    const a = await sdkBundle(alpha.dir, alpha.mod.who, alphaWs);
+    const client = new PlatformClient({ url: tp.url, token: alphaToken });
+    await alpha.mod.who.deploy(alphaWs, { client }); // stored (by this test or one before)
+    const file = bundlePath(a.hash);
+    const whole = readFileSync(file);
+    // Its name and record were written, the end of its bytes never reached the disk.
+    writeFileSync(file, whole.subarray(0, whole.length >> 1));
+    assert.equal((await tp.api("GET", `/bundles/${a.hash}`)).json.exists, false, "not counted as stored");
+    const r = await putBundle(tp.url, alphaToken, a.hash, a.tarball);
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+    assert.deepEqual({ stored: r.json.stored, existed: r.json.existed }, { stored: true, existed: false });
+    assert.ok(readFileSync(file).equals(whole), "whole again");
+    assert.equal(await (await alpha.mod.who.deploy(alphaWs, { client }))(), "alpha");
+  });
+
   it("a deployment is registered only from a verified upload, with the manifest inside it", async () => {
     const a = await sdkBundle(alpha.dir, alpha.mod.who, alphaWs);
     await alpha.mod.who.deploy(alphaWs, { client: new PlatformClient({ url: tp.url, token: alphaToken }) });

@@ -44,7 +44,8 @@ export interface DeploymentsRepo {
   getVersion(id: string): Promise<DeploymentVersionRow | null>;
   /** Newest first. */
   listVersions(deploymentId: string): Promise<DeploymentVersionRow[]>;
-  hasBundle(contentHash: string): Promise<boolean>;
+  /** The size recorded for a stored bundle, null when none is recorded. */
+  bundleSize(contentHash: string): Promise<number | null>;
   /** Idempotent. */
   recordBundle(contentHash: string, size: number): Promise<void>;
 }
@@ -148,9 +149,9 @@ export function createDeploymentsRepo({ db, now }: RepoContext): DeploymentsRepo
         .orderBy(desc(deploymentVersions.number));
     },
 
-    async hasBundle(contentHash) {
-      const rows = await db.select({ h: bundles.contentHash }).from(bundles).where(eq(bundles.contentHash, contentHash));
-      return rows.length > 0;
+    async bundleSize(contentHash) {
+      const rows = await db.select({ size: bundles.size }).from(bundles).where(eq(bundles.contentHash, contentHash));
+      return rows.length > 0 ? Number(rows[0]!.size) : null;
     },
 
     async recordBundle(contentHash, size) {

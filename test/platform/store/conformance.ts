@@ -351,12 +351,12 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         );
       });
 
-      it("bundles: record is idempotent, has reflects it", async () => {
+      it("bundles: record is idempotent, bundleSize reflects it", async () => {
         const hash = `sha256-${randomUUID()}`;
-        assert.equal(await store.hasBundle(hash), false);
+        assert.equal(await store.bundleSize(hash), null);
         await store.recordBundle(hash, 42);
         await store.recordBundle(hash, 42);
-        assert.equal(await store.hasBundle(hash), true);
+        assert.equal(await store.bundleSize(hash), 42);
       });
     });
 
