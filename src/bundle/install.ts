@@ -5,6 +5,8 @@
 // resolve here, so it is stripped from the staged package.json/lock before npm runs).
 import { touch } from "../lib/touch.ts";
 import { writerTag } from "../lib/writer-tag.ts";
+import { syncTree } from "../lib/sync-tree.ts";
+import { syncFolder } from "../lib/write-file-atomic.ts";
 import { spawn } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -111,8 +113,11 @@ async function build(
     log(`npm ${args.join(" ")}`);
     await runNpm(args, tmp, opts.timeoutMs ?? 10 * 60_000);
     await mkdir(path.join(tmp, "node_modules"), { recursive: true });
+    // On the disk before it gets its name: after a power cut a set in the cache is whole.
+    await syncTree(tmp);
     try {
       await rename(tmp, final);
+      syncFolder(cacheDir);
     } catch (e) {
       // Another process finished the same key first; theirs is as good as ours.
       if (!(await exists(path.join(final, "node_modules")))) throw e;

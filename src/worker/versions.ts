@@ -3,12 +3,14 @@
 import { writerTag } from "../lib/writer-tag.ts";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { extractBundle, installDependencies, validateManifest, type BundleManifest } from "../bundle/index.ts";
 import type { BundleLimits } from "../bundle/limits.ts";
 import { NboxError } from "../errors.ts";
 import { touch } from "../lib/touch.ts";
+import { syncTree } from "../lib/sync-tree.ts";
+import { syncFolder, writeFileAtomic } from "../lib/write-file-atomic.ts";
 import { READY_FILE } from "./cache-evict.ts";
 import { versionDir, type WorkerPaths } from "./paths.ts";
 
@@ -93,11 +95,15 @@ export class Versions {
       const extracted = await extractBundle(file, staging, { limits: this.limits, expectedHash: hash });
       if (extracted.contentHash !== hash) throw new NboxError("BAD_REQUEST", `bundle ${hash} contains a manifest for ${extracted.contentHash}`);
       await installDependencies(staging, { cacheDir: this.paths.deps, nboxPackageDir: this.paths.nboxPackage, npmCacheDir: this.paths.npmCache, log });
-      await writeFile(join(staging, READY_FILE), new Date().toISOString());
+      // On the disk before it is marked ready: after a power cut a ready version is whole (a torn
+      // one would be trusted, and fail every run of it, until evicted).
+      await syncTree(staging);
+      writeFileAtomic(join(staging, READY_FILE), new Date().toISOString());
       await rename(staging, dir).catch((err) => {
         if (!existsSync(join(dir, READY_FILE))) throw new NboxError("INTERNAL", `cannot move the prepared version into ${dir}: ${(err as Error).message}`, `Delete ${dir} and try again`);
         // Someone else finished the same hash first; theirs is identical.
       });
+      syncFolder(dirname(dir));
     } finally {
       await rm(staging, { recursive: true, force: true });
       await rm(file, { force: true });
