@@ -252,10 +252,12 @@ describe("BullMQ run queue (producer + consumer on the real Redis)", { skip }, (
   it("locks of long deliveries are renewed: a second worker never gets the job meanwhile", { timeout: 60_000 }, async () => {
     const q = producer();
     const seen: Seen[] = [];
-    const leaseMs = 300;
+    // Renewed every third of a lease: a lease of 300 ms lapsed in CI when the test process's event
+    // loop stalled for longer than that beside two other suites (a stall, not a missing renewal).
+    const leaseMs = 1_000;
     const slow = async (d: Delivery): Promise<Outcome> => {
       record(seen, d);
-      await sleep(leaseMs * 6);
+      await sleep(leaseMs * 4);
       return { kind: "done" };
     };
     consumer(["dep_l"], slow, { leaseMs });
