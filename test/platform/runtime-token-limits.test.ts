@@ -135,6 +135,17 @@ describe("runtime tokens revoked in a loop", () => {
     assert.equal(remintWaitMs(REMINT_PACE.free + 1), REMINT_PACE.firstWaitMs);
   });
 
+  it("paces of workers and workspaces quiet for a while are forgotten (the map does not grow with departed workers)", async () => {
+    const ws = await workspace();
+    const tokens = new RuntimeTokens(ctx, { now });
+    const paced = (tokens as unknown as { paced: Map<string, unknown> }).paced;
+    for (let i = 0; i < 50; i++) await tokens.forWorker(`wrk_gone_${i}`, ws);
+    assert.equal(paced.size, 50);
+    clock += REMINT_PACE.quietMs;
+    await tokens.forWorker("wrk_still_here", ws);
+    assert.deepEqual([...paced.keys()], [`wrk_still_here/${ws}`]);
+  });
+
   it("the store keeps the newest revoked runtime tokens of a worker and workspace, however they came", async () => {
     const ws = await workspace();
     const tokens = new RuntimeTokens(ctx, { now, pace: { free: 1_000 } });
@@ -190,9 +201,10 @@ describe("runtime tokens revoked in a loop", () => {
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     try {
       const cp = new PlatformClient({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: "nbx_unused" });
-      await assert.rejects(cp.call("POST /worker/runtime-token", { body: { workerId: WORKER, workspaceId: wsRow.id } }), (e: Error & { code?: string; status?: number }) => {
+      await assert.rejects(cp.call("POST /worker/runtime-token", { body: { workerId: WORKER, workspaceId: wsRow.id } }), (e: Error & { code?: string; status?: number; retryAfterMs?: number }) => {
         assert.equal(e.status, 429);
         assert.equal(e.code, "RATE_LIMITED");
+        assert.equal(e.retryAfterMs, 1_000, "the worker learns how long its run must wait in the queue");
         assert.match(e.message, /was revoked repeatedly/);
         return true;
       });

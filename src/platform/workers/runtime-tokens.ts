@@ -69,6 +69,8 @@ export function remintWaitMs(n: number, pace: RemintPace = REMINT_PACE): number 
 export class RuntimeTokens {
   private readonly held = new Map<string, Promise<{ id: string; secret: string }>>();
   private readonly paced = new Map<string, Pace>();
+  /** When `paced` was last looked over for quiet entries. */
+  private lookedOver = -Infinity;
   private readonly now: () => number;
   private readonly pace: RemintPace;
 
@@ -94,6 +96,7 @@ export class RuntimeTokens {
     }
     let p = this.held.get(key);
     if (!p) {
+      this.forgetQuietPaces();
       const before = this.paced.get(key);
       const pace = this.nextMint(before, workerId, workspaceId);
       this.paced.set(key, pace);
@@ -107,6 +110,18 @@ export class RuntimeTokens {
       this.held.set(key, p);
     }
     return (await p).secret;
+  }
+
+  /**
+   * A pace whose last mint is a quiet while old counts as none (its next re-mint starts the count
+   * again), so it goes: workers that left (also ones another control-plane node declared gone) do
+   * not pile up here. Looked over at most once per quiet while.
+   */
+  private forgetQuietPaces(): void {
+    const now = this.now();
+    if (now - this.lookedOver < this.pace.quietMs) return;
+    this.lookedOver = now;
+    for (const [key, pace] of this.paced) if (now - pace.lastMintAt >= this.pace.quietMs) this.paced.delete(key);
   }
 
   /** The pace after one more mint, or the refusal when it comes too soon. */
