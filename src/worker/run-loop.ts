@@ -127,14 +127,14 @@ export class RunLoop {
               // Calls turned long while this claim was on its way, and none of what it brought can
               // start: the pump goes on claiming, so what cannot wait goes back now.
               if (!run && this.longCalls > 0) this.handBack();
-              // Nothing startable (none came, or all were cancelled on arrival): claim again while slots
-              // are free. Runs held back by their deployment's limit wait for one of its runs to end,
-              // which kicks us; with nothing running, nothing would.
+              // Nothing startable (none came, all were cancelled on arrival, or their deployment's
+              // limit holds them back): claim again while a slot is free. Held-back runs wait here for
+              // one of their deployment's runs to end; the next claim leaves that deployment out and
+              // may bring other deployments' runs for the free slot.
               if (!run) {
                 // Every slot has a call: the next end of one kicks the next claim.
-                if (claimed.length === 0 && this.active >= this.d.slots) break;
-                if (claimed.length === 0 || this.active === 0) continue;
-                break;
+                if (this.active >= this.d.slots) break;
+                continue;
               }
             }
             this.active++;

@@ -54,7 +54,7 @@ class FakeExecutor {
   hold = false;
   started = 0;
   private readonly held: Array<() => void> = [];
-  async concurrencyOf(): Promise<number> {
+  async concurrencyOf(_versionId: string): Promise<number> {
     return 0;
   }
   execute(): Promise<{ settled: Promise<"succeeded"> }> {
@@ -302,6 +302,39 @@ describe("worker run loop: runs claimed ahead", () => {
       assert.deepEqual(executor.released, ["run_a3", "run_a4"], "one slot is free of the long call: the oldest waiting run stays, the others went back");
       assert.deepEqual((loop as unknown as { ready: RunRow[] }).ready.map((r) => r.id), ["run_a2"]);
       assert.ok(excluded.at(-1)!.includes("A"), "and A is left out of the claims that follow");
+    } finally {
+      await loop.stop();
+    }
+  });
+
+  it("runs held back by their deployment's limit do not keep a free slot idle: the loop claims other deployments' runs for it", async () => {
+    const row = (id: string, dep: string): RunRow => ({ id, attempt: 1, maxRetries: 0, retryBackoffMs: 0, timeoutMs: null, workspaceId: "ws", deploymentId: dep, versionId: dep, args: [], traceparent: null, cancelRequested: false });
+    // The second claim brings only a run the limit holds back, the third another deployment's.
+    const answers = [[row("run_a1", "A")], [row("run_a2", "A")], [row("run_b1", "B")]];
+    const excluded: string[][] = [];
+    const cp = {
+      async call(_route: string, input: { body: { exclude: string[]; waitMs: number } }) {
+        excluded.push(input.body.exclude);
+        const next = answers.shift();
+        if (next) return { runs: next };
+        await new Promise((r) => setTimeout(r, 5));
+        return { runs: [] };
+      },
+    } as unknown as ControlPlane;
+    const executor = new FakeExecutor();
+    executor.hold = true;
+    executor.callsAreShort = false;
+    executor.concurrencyOf = async (versionId: string) => (versionId === "A" ? 1 : 0);
+    const loop = new RunLoop({ cp, me: { id: "wrk_test" }, slots: 2, executor: executor as unknown as RunExecutor, held: { hold() {} } });
+    loop.start();
+    try {
+      for (let i = 0; i < 400 && executor.started < 2; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(executor.started, 2, "run_a1 and, in the other slot, run_b1");
+      assert.deepEqual(excluded[2], ["A"], "the third claim left A out (its limit is taken and a run of it waits)");
+      assert.deepEqual((loop as unknown as { ready: RunRow[] }).ready.map((r) => r.id), ["run_a2"]);
+      executor.endOne(); // run_a1 ends: run_a2 takes its place
+      for (let i = 0; i < 400 && executor.started < 3; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(executor.started, 3);
     } finally {
       await loop.stop();
     }
