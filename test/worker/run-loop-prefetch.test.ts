@@ -116,6 +116,36 @@ function pace(executor: FakeExecutor, averageCallMs: number): void {
   executor.callsAreShort = averageCallMs < 100;
 }
 
+/** A run of deployment `dep` (its version is named after it too). */
+const runOf = (id: string, dep: string): RunRow => ({ id, attempt: 1, maxRetries: 0, retryBackoffMs: 0, timeoutMs: null, workspaceId: "ws", deploymentId: dep, versionId: dep, args: [], traceparent: null, cancelRequested: false });
+
+/**
+ * A loop on `slots` whose claims get `answers` in turn, then nothing after a moment; every call is
+ * held (long), and each deployment's limit is `limits[dep]` (none when absent).
+ */
+function scriptedLoop(slots: number, answers: RunRow[][], limits: Record<string, number>, longCallMs?: number) {
+  const excluded: string[][] = [];
+  const cp = {
+    async call(_route: string, input: { body: { exclude: string[] } }) {
+      excluded.push(input.body.exclude);
+      const next = answers.shift();
+      if (next) return { runs: next };
+      await new Promise((r) => setTimeout(r, 5));
+      return { runs: [] };
+    },
+  } as unknown as ControlPlane;
+  const executor = new FakeExecutor();
+  executor.hold = true;
+  executor.callsAreShort = false;
+  executor.concurrencyOf = async (versionId: string) => limits[versionId] ?? 0;
+  const loop = new RunLoop({ cp, me: { id: "wrk_test" }, slots, executor: executor as unknown as RunExecutor, held: { hold() {} }, ...(longCallMs !== undefined ? { longCallMs } : {}) });
+  const waiting = () => (loop as unknown as { ready: RunRow[] }).ready.map((r) => r.id);
+  const until = async (done: () => boolean) => {
+    for (let i = 0; i < 400 && !done(); i++) await new Promise((r) => setTimeout(r, 5));
+  };
+  return { loop, executor, excluded, waiting, until };
+}
+
 describe("worker run loop: runs claimed ahead", () => {
   it("grows while claims come back full and calls are short, up to 256 per slot for 1 ms calls", async () => {
     const { claims, executor, loop } = loopWith(1);
@@ -274,33 +304,13 @@ describe("worker run loop: runs claimed ahead", () => {
   });
 
   it("a call turning long gives back the runs that cannot wait, while the loop goes on claiming for the free slot", async () => {
-    let seq = 0;
-    const runOfA = (): RunRow => ({ id: `run_a${++seq}`, attempt: 1, maxRetries: 0, retryBackoffMs: 0, timeoutMs: null, workspaceId: "ws", deploymentId: "A", versionId: "A", args: [], traceparent: null, cancelRequested: false });
-    let first = true;
-    const excluded: string[][] = [];
-    const cp = {
-      async call(_route: string, input: { body: { exclude: string[]; waitMs: number } }) {
-        excluded.push(input.body.exclude);
-        if (first) {
-          first = false;
-          return { runs: [runOfA(), runOfA(), runOfA(), runOfA()] };
-        }
-        // Held open a moment, then nothing (the other slot stays free).
-        await new Promise((r) => setTimeout(r, 5));
-        return { runs: [] };
-      },
-    } as unknown as ControlPlane;
-    const executor = new FakeExecutor();
-    executor.hold = true;
-    executor.callsAreShort = false;
-    executor.concurrencyOf = async () => 1;
-    const loop = new RunLoop({ cp, me: { id: "wrk_test" }, slots: 2, executor: executor as unknown as RunExecutor, held: { hold() {} }, longCallMs: 20 });
+    const { loop, executor, excluded, waiting, until } = scriptedLoop(2, [[runOf("run_a1", "A"), runOf("run_a2", "A"), runOf("run_a3", "A"), runOf("run_a4", "A")]], { A: 1 }, 20);
     loop.start();
     try {
-      for (let i = 0; i < 400 && executor.released.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+      await until(() => executor.released.length >= 2);
       assert.equal(executor.started, 1, "deployment A runs one at a time");
       assert.deepEqual(executor.released, ["run_a3", "run_a4"], "one slot is free of the long call: the oldest waiting run stays, the others went back");
-      assert.deepEqual((loop as unknown as { ready: RunRow[] }).ready.map((r) => r.id), ["run_a2"]);
+      assert.deepEqual(waiting(), ["run_a2"]);
       assert.ok(excluded.at(-1)!.includes("A"), "and A is left out of the claims that follow");
     } finally {
       await loop.stop();
@@ -308,32 +318,16 @@ describe("worker run loop: runs claimed ahead", () => {
   });
 
   it("runs held back by their deployment's limit do not keep a free slot idle: the loop claims other deployments' runs for it", async () => {
-    const row = (id: string, dep: string): RunRow => ({ id, attempt: 1, maxRetries: 0, retryBackoffMs: 0, timeoutMs: null, workspaceId: "ws", deploymentId: dep, versionId: dep, args: [], traceparent: null, cancelRequested: false });
     // The second claim brings only a run the limit holds back, the third another deployment's.
-    const answers = [[row("run_a1", "A")], [row("run_a2", "A")], [row("run_b1", "B")]];
-    const excluded: string[][] = [];
-    const cp = {
-      async call(_route: string, input: { body: { exclude: string[]; waitMs: number } }) {
-        excluded.push(input.body.exclude);
-        const next = answers.shift();
-        if (next) return { runs: next };
-        await new Promise((r) => setTimeout(r, 5));
-        return { runs: [] };
-      },
-    } as unknown as ControlPlane;
-    const executor = new FakeExecutor();
-    executor.hold = true;
-    executor.callsAreShort = false;
-    executor.concurrencyOf = async (versionId: string) => (versionId === "A" ? 1 : 0);
-    const loop = new RunLoop({ cp, me: { id: "wrk_test" }, slots: 2, executor: executor as unknown as RunExecutor, held: { hold() {} } });
+    const { loop, executor, excluded, waiting, until } = scriptedLoop(2, [[runOf("run_a1", "A")], [runOf("run_a2", "A")], [runOf("run_b1", "B")]], { A: 1 });
     loop.start();
     try {
-      for (let i = 0; i < 400 && executor.started < 2; i++) await new Promise((r) => setTimeout(r, 5));
+      await until(() => executor.started >= 2);
       assert.equal(executor.started, 2, "run_a1 and, in the other slot, run_b1");
       assert.deepEqual(excluded[2], ["A"], "the third claim left A out (its limit is taken and a run of it waits)");
-      assert.deepEqual((loop as unknown as { ready: RunRow[] }).ready.map((r) => r.id), ["run_a2"]);
+      assert.deepEqual(waiting(), ["run_a2"]);
       executor.endOne(); // run_a1 ends: run_a2 takes its place
-      for (let i = 0; i < 400 && executor.started < 3; i++) await new Promise((r) => setTimeout(r, 5));
+      await until(() => executor.started >= 3);
       assert.equal(executor.started, 3);
     } finally {
       await loop.stop();
