@@ -1,8 +1,10 @@
 // Put a whole folder written by ordinary writes (an extracted bundle, an npm install) on the disk
 // before it is renamed into place and trusted: after a power cut, a folder that has its final name
 // then has all of its bytes. Files and folders are synced a few at a time; links are left alone.
-import { open, readdir } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { inLanes } from "./lanes.ts";
+import { syncToDisk } from "./write-file-atomic.ts";
 
 const AT_ONCE = 8;
 
@@ -19,26 +21,6 @@ export async function syncTree(dir: string): Promise<void> {
     folders.push(d); // after its entries: a folder's own sync records the names in it
   };
   await walk(dir);
-  await inBatches(files, syncPath);
-  await inBatches(folders, syncPath);
-}
-
-async function syncPath(p: string): Promise<void> {
-  const fh = await open(p, "r");
-  try {
-    await fh.sync();
-  } catch (err) {
-    // Not every file system can sync a folder (EINVAL); a file's bytes must get there.
-    if ((err as NodeJS.ErrnoException).code !== "EINVAL") throw err;
-  } finally {
-    await fh.close();
-  }
-}
-
-async function inBatches(paths: string[], fn: (p: string) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < paths.length) await fn(paths[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(AT_ONCE, paths.length) }, lane));
+  await inLanes(files, AT_ONCE, () => syncToDisk);
+  await inLanes(folders, AT_ONCE, () => syncToDisk);
 }

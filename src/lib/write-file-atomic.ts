@@ -59,11 +59,16 @@ function removeLeftovers(file: string): void {
   }
 }
 
-/** Put a written file's bytes on the disk (before it gets its final name). */
-export async function syncFile(file: string): Promise<void> {
-  const fh = await open(file, "r+");
+/**
+ * Put a written file's bytes, or a folder's entries, on the disk (before they get their final
+ * name). A folder on a file system that cannot sync one (EINVAL) is left as it is.
+ */
+export async function syncToDisk(p: string): Promise<void> {
+  const fh = await open(p, "r");
   try {
     await fh.sync();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EINVAL") throw err;
   } finally {
     await fh.close();
   }

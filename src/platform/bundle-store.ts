@@ -25,7 +25,7 @@ import {
 } from "../bundle/index.ts";
 import { formatBytes } from "../bundle/format.ts";
 import { NboxError } from "../errors.ts";
-import { syncFile, syncFolder } from "../lib/write-file-atomic.ts";
+import { syncFolder, syncToDisk } from "../lib/write-file-atomic.ts";
 import type { PlatformConfig } from "./config.ts";
 import { bundleFile, type PlatformContext, type PlatformPaths } from "./context.ts";
 
@@ -90,7 +90,7 @@ async function receive(ctx: PlatformContext, hash: string, file: string, body: R
       throw bundleError(err, hash);
     }
     // On the disk before its name and its record: after a power cut a recorded bundle is whole.
-    await syncFile(tmp);
+    await syncToDisk(tmp);
     await rename(tmp, file); // atomic: readers see no file or the whole verified one
     syncFolder(dirname(file));
     await ctx.store.recordBundle(hash, bytes);

@@ -11,6 +11,7 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readdirSync, readFileSync, readSync } from "node:fs";
 import { open, readdir, readFile } from "node:fs/promises";
+import { inLanes } from "../lib/lanes.ts";
 
 export const PROCESS_TAG_ENV = "NBOX_PROCESS_TAG";
 
@@ -132,23 +133,20 @@ export async function taggedPids(tag: string, o: SweepOptions = {}, checked = ne
   }
   const pids = entries.filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => pid !== self);
   const tagged: number[] = [];
-  let next = 0;
-  const lane = async () => {
+  await inLanes(pids, LANES, () => {
     const chunk = Buffer.allocUnsafe(CHUNK);
-    while (next < pids.length) {
-      const pid = pids[next++]!;
+    return async (pid) => {
       try {
         const start = parseStartTime(await readFile(`${proc}/${pid}/stat`, "latin1"));
         // Unknown start: read it (it cannot be shown older).
-        if (start !== undefined && (start < since || checked.get(pid) === start)) continue;
+        if (start !== undefined && (start < since || checked.get(pid) === start)) return;
         if (start !== undefined) checked.set(pid, start);
         if (await carries(`${proc}/${pid}/environ`, tag, chunk)) tagged.push(pid);
       } catch {
         // gone, or another user's
       }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(LANES, pids.length) }, lane));
+    };
+  });
   return tagged;
 }
 
