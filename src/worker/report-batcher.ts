@@ -198,8 +198,8 @@ export class ReportBatcher {
     const finished = this.finished;
     const requeued = this.requeued;
     const finishing = new Set([...finished.map((f) => f.item.id), ...requeued.map((q) => q.item.id)]);
-    // The holds the answer lets go of: the ones these runs have now.
-    const letGo = [...finishing].map((id) => [id, this.holding.get(id)] as const);
+    // The holds of the requeued runs the answer lets go of: the ones they have now.
+    const letGo = requeued.map((q) => [q.item.id, this.holding.get(q.item.id)] as const);
     // Whole groups of claims, up to what one report may carry; the rest go with the next.
     let claiming = 0;
     const claims: Claims[] = [];
@@ -247,10 +247,10 @@ export class ReportBatcher {
         }
         const back = new Set(applied.requeued);
         // Taken or not, a run reported over is not this worker's any more (one not taken was not
-        // its own: cancelled meanwhile, or taken back).
-        // A requeued run lets go only of the hold it had when reported (it may have been claimed
-        // again since); a finished one is never held again (a repeated claim of it, riding on the
-        // report before, may have been answered after this report was made).
+        // its own: cancelled meanwhile, or taken back). A requeued run lets go only of the hold it
+        // had when reported (it may have been claimed again since); a finished one is never held
+        // again (a repeated claim of it, riding on the report before, may have been answered after
+        // this report was made).
         for (const [id, hold] of letGo) if (this.holding.get(id) === hold) this.holding.delete(id);
         for (const f of finished) this.holding.delete(f.item.id);
         for (const f of finished) f.done();
