@@ -49,6 +49,13 @@ describe("run executor: a launch refused for now", () => {
     assert.match(seen.system.join("\n"), /revoked repeatedly.*back in the queue for 8 s \(attempt 2 not spent\)/);
   });
 
+  it("a refusal that names no time waits a few seconds, not none (the queue would hand the run straight back)", async () => {
+    const { executor, seen } = executorRefusedLaunch(RemoteError.from({ code: "RATE_LIMITED", message: "paced" }, { status: 429 }));
+    const { settled } = await executor.execute(run);
+    assert.deepEqual(await settled, { deferredMs: 5_000 });
+    assert.equal(seen.requeued[0]!.attempt, 2);
+  });
+
   it("other launch failures still fail the attempt as before", async () => {
     const { executor, seen } = executorRefusedLaunch(new Error("no token for you"));
     const { settled } = await executor.execute(run);
