@@ -45,8 +45,8 @@ export class BullRunSource {
   /** Runs executing here: a second delivery of one of them (its lock lapsed meanwhile) is not run twice. */
   private readonly inProgress = new Set<string>();
   /**
-   * A run starts only in one of these: one per worker process, and while calls are short one more
-   * per process, whose call waits behind a running one (prefetch.ts, executesFor).
+   * A run starts only in one of these: one per worker process, and while calls are short a few more
+   * per process, whose calls wait behind a running one (prefetch.ts, executesFor).
    */
   private readonly runSlots: Slots;
   /** Claimed runs waiting for a run slot, each with what stops its wait (aborted with why it ended). */
@@ -144,7 +144,7 @@ export class BullRunSource {
       if (this.longCalls === 0) {
         const e = this.o.executor;
         this.consumer.resize(this.o.slots * (e.callsAreShort ? prefetchCap(e.averageCallMs) : 1));
-        this.runSlots.resize(executesFor(this.o.slots, e.callsAreShort));
+        this.runSlots.resize(executesFor(this.o.slots, e.callsAreShort, e.averageCallMs));
       }
       return outcomeOf(await settled, run.id);
     } finally {

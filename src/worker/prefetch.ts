@@ -20,13 +20,32 @@ export function prefetchCap(averageCallMs: number | undefined): number {
   return Math.min(MAX_PREFETCH_PER_SLOT, Math.max(PREFETCH_PER_SLOT, Math.floor(PREFETCH_WORK_MS / callMs)));
 }
 
+/** The most calls that wait in a process behind its running call. */
+export const MAX_CALLS_BEHIND = 8;
 /**
- * Attempts worth executing at once on `slots` process slots: while calls are short, one more per
- * slot, sent behind a running call of its version so it starts the moment that one ends instead of
- * a round trip between this worker and the process later.
+ * How long the last call waiting behind a running one may expect to wait: well within a short call's
+ * length, after which a call still waiting is taken back (it would wait behind a call turned long).
  */
-export function executesFor(slots: number, callsAreShort: boolean): number {
-  return callsAreShort ? slots * 2 : slots;
+const BEHIND_WAIT_MS = SHORT_CALL_MS / 4;
+
+/**
+ * How many calls may wait behind a running one in its process while calls take `averageCallMs`: as
+ * many as start within BEHIND_WAIT_MS at that pace, at least one, at most MAX_CALLS_BEHIND. A process
+ * that has its next calls already runs them back to back — no wake-up per call and its answers leave
+ * together — where one call at a time cost each run a round trip and two wake-ups of each process.
+ */
+export function callsBehind(averageCallMs: number | undefined): number {
+  if (averageCallMs === undefined) return 1;
+  return Math.min(MAX_CALLS_BEHIND, Math.max(1, Math.floor(BEHIND_WAIT_MS / Math.max(averageCallMs, 0.001))));
+}
+
+/**
+ * Attempts worth executing at once on `slots` process slots: while calls are short, a running call
+ * per slot and the calls waiting behind it (callsBehind), so each starts the moment the one ahead
+ * ends instead of a round trip between this worker and the process later.
+ */
+export function executesFor(slots: number, callsAreShort: boolean, averageCallMs: number | undefined): number {
+  return callsAreShort ? slots * (1 + callsBehind(averageCallMs)) : slots;
 }
 
 /**

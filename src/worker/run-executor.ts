@@ -17,7 +17,7 @@ import { workerExecArgv } from "./resource-limits.ts";
 import { concurrencyOf } from "../lib/manifest-concurrency.ts";
 import type { Versions } from "./versions.ts";
 import type { BundleManifest } from "../bundle/index.ts";
-import { SHORT_CALL_MS } from "./prefetch.ts";
+import { SHORT_CALL_MS, callsBehind } from "./prefetch.ts";
 
 export type RunRow = z.output<typeof ClaimedRun>;
 
@@ -161,7 +161,7 @@ export class RunExecutor {
           traceparent: run.traceparent ?? undefined,
           timeoutMs: run.timeoutMs ?? undefined,
           signal: controller.signal,
-          behind: this.callsAreShort,
+          behind: this.callsAreShort ? callsBehind(this.callMsAverage) : 0,
           onLog: (stream, line) => out.log(run.id, stream, line),
           onSpan: (span: Span) => out.span({ runId: run.id }, span),
           onStart: () => {

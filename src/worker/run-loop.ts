@@ -106,7 +106,7 @@ export class RunLoop {
       try {
         do {
           this.again = false;
-          while (this.active < executesFor(this.d.slots, this.executor.callsAreShort) && !this.stopped) {
+          while (this.active < executesFor(this.d.slots, this.executor.callsAreShort, this.executor.averageCallMs) && !this.stopped) {
             let run = this.takeStartable();
             if (!run) {
               // One request claims work for every free slot and a few calls ahead, skipping

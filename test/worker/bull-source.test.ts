@@ -64,7 +64,8 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
     const executor = {
       stopping: false,
       callsAreShort: true,
-      averageCallMs: 1,
+      // 25 ms calls: one waits behind each running one (prefetch.ts, callsBehind).
+      averageCallMs: 25,
       cancel: () => false,
       async execute(run: RunRow) {
         seen.executed.push(run.id);

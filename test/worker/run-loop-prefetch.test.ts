@@ -1,9 +1,10 @@
 // Runs claimed ahead per slot: the number doubles while claims come back full and calls are short,
 // never past what PREFETCH_WORK_MS of calls at the current pace covers (at most 256 per slot), halves
 // when the queue runs dry, and no claim is made while every slot is busy (while calls are short, a
-// slot runs one call and holds one more sent behind it). The claim source and the executor are
-// fakes: the executor reports its average call length directly, nothing sleeps. While calls are
-// short a claim goes out with one call still in flight (the one behind the last): it asks for one less.
+// slot runs one call and holds a few more sent behind it: callsBehind, 8 for 1 ms calls, 1 for 25 ms
+// ones). The claim source and the executor are fakes: the executor reports its average call length
+// directly, nothing sleeps. While calls are short a claim goes out with the calls behind the last
+// one still in flight (their ends are a turn away): it asks for that many fewer.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ControlPlane } from "../../src/worker/control-plane.ts";
@@ -154,8 +155,8 @@ describe("worker run loop: runs claimed ahead", () => {
     loop.start();
     try {
       assert.deepEqual(await fullClaims(claims, 2), [4, 4], "no call measured yet: no growth");
-      assert.deepEqual(await fullClaims(claims, 8, () => pace(executor, 1)), [4, 7, 15, 31, 63, 127, 255, 255]);
-      assert.deepEqual(await fullClaims(claims, 4, () => pace(executor, 400)), [255, 128, 64, 32], "long calls: full claims no longer grow it (the first still sent with one call behind in flight)");
+      assert.deepEqual(await fullClaims(claims, 8, () => pace(executor, 1)), [4, 4, 12, 24, 56, 120, 248, 248], "8 calls behind in flight at each claim");
+      assert.deepEqual(await fullClaims(claims, 4, () => pace(executor, 400)), [248, 128, 64, 32], "long calls: full claims no longer grow it (the first still sent with 8 calls behind in flight)");
     } finally {
       await loop.stop();
     }
@@ -166,9 +167,9 @@ describe("worker run loop: runs claimed ahead", () => {
     pace(executor, 50);
     loop.start();
     try {
-      assert.deepEqual(await fullClaims(claims, 4), [4, 7, 9, 9], "500 ms of 50 ms calls");
-      assert.deepEqual(await fullClaims(claims, 6, () => pace(executor, 1)), [9, 19, 39, 79, 159, 255]);
-      assert.deepEqual(await fullClaims(claims, 2, () => pace(executor, 50)), [255, 9], "calls got longer: back under the cap at once");
+      assert.deepEqual(await fullClaims(claims, 4), [4, 7, 9, 9], "500 ms of 50 ms calls (one behind in flight)");
+      assert.deepEqual(await fullClaims(claims, 6, () => pace(executor, 1)), [9, 12, 32, 72, 152, 248]);
+      assert.deepEqual(await fullClaims(claims, 2, () => pace(executor, 50)), [248, 9], "calls got longer: back under the cap at once");
     } finally {
       await loop.stop();
     }
@@ -178,9 +179,9 @@ describe("worker run loop: runs claimed ahead", () => {
     const { claims, loop } = loopWith(1);
     loop.start();
     try {
-      assert.deepEqual(await fullClaims(claims, 4), [4, 7, 15, 31]);
+      assert.deepEqual(await fullClaims(claims, 4), [4, 4, 12, 24]);
       const short = await claims.next();
-      assert.equal(short.max, 63);
+      assert.equal(short.max, 56);
       short.answer(10);
       const maxes: number[] = [];
       for (let i = 0; i < 6; i++) {
@@ -188,7 +189,7 @@ describe("worker run loop: runs claimed ahead", () => {
         maxes.push(c.max);
         c.answer(0);
       }
-      assert.deepEqual(maxes, [31, 16, 8, 4, 4, 4], "halved by every short or empty claim, down to 4");
+      assert.deepEqual(maxes, [24, 16, 8, 4, 4, 4], "halved by every short or empty claim, down to 4 (the first sent with 8 calls behind in flight)");
     } finally {
       await loop.stop();
     }
@@ -197,6 +198,7 @@ describe("worker run loop: runs claimed ahead", () => {
   it("makes no claim while every slot is busy, even once the runs claimed ahead are all started", async () => {
     const { claims, executor, loop } = loopWith(2);
     executor.hold = true;
+    pace(executor, 25); // one call behind each running one
     loop.start();
     try {
       const first = await claims.next();
@@ -215,6 +217,26 @@ describe("worker run loop: runs claimed ahead", () => {
       executor.endOne();
       const next = await claims.next();
       assert.equal(next.max, 2 * 8 - 3, "room for a call and none ahead: claims for the doubled prefetch, minus the calls in flight");
+    } finally {
+      await loop.stop();
+    }
+  });
+
+  it("1 ms calls: each slot runs a call with eight sent behind it, and claims no more once all are placed", async () => {
+    const { claims, executor, loop } = loopWith(2);
+    executor.hold = true;
+    loop.start();
+    try {
+      const first = await claims.next();
+      first.answer(first.max);
+      const second = await claims.next();
+      second.answer(second.max + 4);
+      await turn();
+      assert.equal(executor.started, 18, "two running, eight behind each");
+      assert.equal(claims.pending, 0, "every place taken: no claim");
+      executor.endOne();
+      await turn();
+      assert.equal(executor.started, 19, "an end lets one more in, from the runs claimed ahead");
     } finally {
       await loop.stop();
     }
@@ -246,6 +268,7 @@ describe("worker run loop: runs claimed ahead", () => {
   it("calls that turn long give back the runs waiting beyond the slots free of a long call, oldest kept, untouched", async () => {
     const { claims, executor, loop } = loopWith(3, 150);
     executor.hold = true;
+    pace(executor, 25); // one call behind each running one
     loop.start();
     try {
       const first = await claims.next();

@@ -38,11 +38,12 @@ export interface ExecuteCallOptions {
   loadTimeoutMs?: number;
   signal?: AbortSignal;
   /**
-   * One call more than the process slots (short calls): it may be sent behind a running call of the
-   * same version, to start the moment that one ends. It waits no longer than a short call for a
-   * process or behind one; then it ends `released`, never started.
+   * More calls than the process slots (short calls): it may be sent behind a running call of the
+   * same version where fewer than this many wait, to start the moment the ones ahead end. It waits no
+   * longer than a short call for a process or behind one; then it ends `released`, never started.
+   * 0 or absent: it waits for a process of its own.
    */
-  behind?: boolean;
+  behind?: number;
   /** One line of output (`system` = the executor's own notes: cold start, kill, crash). */
   onLog?: (stream: LogStream, line: string) => void;
   onSpan?: (span: Span) => void;
@@ -81,9 +82,9 @@ export async function executeCall(pool: ProcessPool, o: ExecuteCallOptions): Pro
     loadTraceparent: formatTraceParent({ ...cold, sampled: true }),
   };
 
-  // A call allowed behind another is one more than the process slots: it does not wait for a
-  // process longer than a short call, and taken back from behind a call before it started (the one
-  // ahead ran long, or its process went away) it ends `released` — it never ran, and its run goes
+  // A call allowed behind others is beyond the process slots: it does not wait for a process longer
+  // than a short call, and taken back from behind a call before it started (one ahead ran long, or
+  // its process went away) it ends `released` — it never ran, and its run goes
   // back to the queue untouched for whichever worker is free first.
   const released = (why: string): CallOutcome => ({ ok: false, reason: "released", error: executorErrorWire(RUN_RELEASED, `run ${o.runId} ${why}`), coldStart: false });
   let proc: WorkerProcess;

@@ -2,10 +2,11 @@
 // it is reused only for calls with the same key: that is the whole point of keeping it warm.
 // The slot limit bounds live processes (busy + idle + still exiting) so the machine is never
 // oversubscribed; when all slots are taken, idle processes of other keys are evicted and
-// waiting acquirers are served in arrival order. An acquirer that asks to wait `behind` may, when
-// no slot is free, get a busy ready process of its key with nothing waiting yet: its call is sent
-// at once and starts the moment the running one ends (short calls then never wait for a round
-// trip between two of them). Such a process has two holders until each has released or killed it.
+// waiting acquirers are served in arrival order. An acquirer that may wait `behind` a running call
+// may, when no slot is free, get a busy ready process of its key with fewer calls waiting than it
+// allows: its call is sent at once and starts the moment the calls ahead end (short calls then never
+// wait for a round trip between two of them). Such a process has one holder per call it has, until
+// each has released or killed it.
 import { availableParallelism } from "node:os";
 import { WorkerProcess, type LogStream, type SpawnInfo } from "./worker-process.ts";
 
@@ -25,8 +26,11 @@ export interface ProcessPoolOptions {
 export interface AcquireOptions {
   /** Stop waiting for a slot (rejects with an AbortError). */
   signal?: AbortSignal;
-  /** May get a busy process of the key to send its call behind the running one (see the file's head). */
-  behind?: boolean;
+  /**
+   * May get a busy process of the key to send its call behind the running one, where fewer than this
+   * many calls wait yet (see the file's head); 0 or absent: only a process of its own.
+   */
+  behind?: number;
   /**
    * Give up (reject with a TimeoutError) when no process came within this long. The timer is set
    * only when the acquirer has to wait: most acquires are served at once, and a timer (or an
@@ -50,7 +54,7 @@ export class PoolClosedError extends Error {
 
 interface Waiter {
   key: string;
-  behind: boolean;
+  behind: number;
   spawn: SpawnInfo;
   resolve: (p: WorkerProcess) => void;
   reject: (e: unknown) => void;
@@ -70,8 +74,8 @@ export class ProcessPool {
   private idle: WorkerProcess[] = [];
   private readonly idleTimers = new Map<WorkerProcess, NodeJS.Timeout>();
   private readonly waiters: Waiter[] = [];
-  /** Processes handed to two holders at once (one call running, one waiting behind it). */
-  private readonly shared = new Set<WorkerProcess>();
+  /** Processes handed to more than one holder (one call running, the others waiting behind it): how many more. */
+  private readonly shared = new Map<WorkerProcess, number>();
   private closed = false;
 
   constructor(private readonly opts: ProcessPoolOptions = {}) {
@@ -103,7 +107,7 @@ export class ProcessPool {
       const onAbort = () => giveUp(abortError(signal!));
       let timer: NodeJS.Timeout | undefined;
       const w: Waiter = {
-        key, behind: opts.behind === true, spawn, resolve, reject,
+        key, behind: opts.behind ?? 0, spawn, resolve, reject,
         cleanup: () => {
           signal?.removeEventListener("abort", onAbort);
           clearTimeout(timer);
@@ -124,8 +128,11 @@ export class ProcessPool {
    */
   release(proc: WorkerProcess): void {
     if (!this.procs.has(proc) || this.idle.includes(proc)) return;
-    if (this.shared.delete(proc) && proc.alive) {
-      this.pump(); // its other call runs alone now: room behind it again
+    const others = this.shared.get(proc) ?? 0;
+    if (others > 0 && proc.alive) {
+      if (others === 1) this.shared.delete(proc);
+      else this.shared.set(proc, others - 1);
+      this.pump(); // room behind its other calls again
       return;
     }
     if (this.closed || !proc.alive || proc.state !== "ready") {
@@ -216,9 +223,9 @@ export class ProcessPool {
     // Behind a busy process only when no slot can be had: an idle process (of another key; ours was
     // taken above) gives up its slot instead. A call that looked short may run long, and the run
     // sent behind it would wait all that time beside a slot that was free for the asking.
-    const busy = w.behind && this.idle.length === 0 ? this.busyWithRoomBehind(w.key) : undefined;
+    const busy = w.behind > 0 && this.idle.length === 0 ? this.busyWithRoomBehind(w.key, w.behind) : undefined;
     if (busy) {
-      this.shared.add(busy);
+      this.shared.set(busy, (this.shared.get(busy) ?? 0) + 1);
       this.hand(w, busy);
       return "served";
     }
@@ -229,12 +236,19 @@ export class ProcessPool {
     return "no-slot";
   }
 
-  /** A ready process of `key` running one call with nothing waiting behind it. */
-  private busyWithRoomBehind(key: string): WorkerProcess | undefined {
+  /**
+   * A ready process of `key` with a call running and fewer than `behind` waiting, each holder's call
+   * already sent (a new one then goes last): the one with the fewest calls, so processes share them.
+   */
+  private busyWithRoomBehind(key: string, behind: number): WorkerProcess | undefined {
+    let best: WorkerProcess | undefined;
     for (const p of this.procs) {
-      if (p.key === key && p.alive && p.state === "ready" && p.callsInFlight === 1 && !this.shared.has(p) && !this.idle.includes(p)) return p;
+      const calls = p.callsInFlight;
+      if (p.key !== key || !p.alive || p.state !== "ready" || calls < 1 || calls > behind || this.idle.includes(p)) continue;
+      if ((this.shared.get(p) ?? 0) !== calls - 1) continue;
+      if (!best || calls < best.callsInFlight) best = p;
     }
-    return undefined;
+    return best;
   }
 
   private fork(key: string, spawn: SpawnInfo): WorkerProcess {

@@ -1,12 +1,13 @@
 // A child runtime in job mode, as the process pool and executeCall see it: one deployment version
-// (`key`), one call running at a time and at most one more sent ahead to wait behind it (so it
-// starts the moment the running one ends, without a round trip to this process), each call's
+// (`key`), one call running at a time and a few more sent ahead to wait behind it (so each
+// starts the moment the one ahead of it ends, without a round trip to this process), each call's
 // output and spans routed to its own caller. Scheduling (which call gets which process) is the
 // pool's job, not this file's.
 import type { OperatorLocator } from "../../operator/locate.ts";
 import type { Span } from "../../trace/span.ts";
 import type { RuntimeLaunch } from "../spawn-runtime.ts";
 import { RuntimeProcess, type CallResult, type LogStream } from "../runtime/runtime-process.ts";
+import { MAX_CALLS_BEHIND } from "../prefetch.ts";
 
 /** How many ended calls' runs a process remembers for their late output (a call's timers rarely outlive many later calls). */
 const ENDED_CALLS_KEPT = 64;
@@ -101,14 +102,14 @@ export class WorkerProcess extends RuntimeProcess {
     this.handlers = undefined;
   }
 
-  /** Calls sent and not ended (the pool keeps it at two: one running, one waiting). */
+  /** Calls sent and not ended: the first running, the others waiting behind it (the pool bounds them). */
   get callsInFlight(): number {
     return this.calls.length;
   }
 
   /** Hand over one call: it runs now, or right after the one in flight. */
   run(runId: string, args: unknown[], handlers: CallHandlers, traceparent?: string, method?: string): JobCall {
-    if (this.calls.length >= 2) throw new Error(`worker ${this.pid} already has a call waiting behind ${this.calls[0]!.runId}`);
+    if (this.calls.length > MAX_CALLS_BEHIND) throw new Error(`worker ${this.pid} already has ${MAX_CALLS_BEHIND} calls waiting behind ${this.calls[0]!.runId}`);
     let resolveStarted!: (started: boolean) => void;
     const started = new Promise<boolean>((r) => (resolveStarted = r));
     let decided = false;

@@ -1,4 +1,4 @@
-// A call sent behind a running one (`behind: true`, one process slot): it starts the moment the
+// A call sent behind a running one (`behind`, one process slot): it starts the moment the
 // running call answers, in the same process, with its own output, spans and timeout; taken back
 // before it started (cancelled, the call ahead ran long, or its process died) it has not run: it
 // ends `cancelled` or `released` (its run goes back to the queue untouched).
@@ -66,7 +66,7 @@ describe("executeCall behind a running call", () => {
     const a = chatty("a", 80);
     await until(() => a.started() !== undefined, "a started");
     // Its limit (60 ms) is shorter than the wait behind `a` plus its own 20 ms: counted from its own start.
-    const b = chatty("b", 20, { behind: true, timeoutMs: 60 });
+    const b = chatty("b", 20, { behind: 1, timeoutMs: 60 });
     const [ra, rb] = await Promise.all([a.outcome, b.outcome]);
     assert.equal(value(ra), "a");
     assert.equal(value(rb), "b");
@@ -96,7 +96,7 @@ describe("executeCall behind a running call", () => {
     const a = job("maybeLoud", ["a", true, sendB === "while a runs" ? 60 : 0]);
     await until(() => a.started() !== undefined, "a started");
     if (sendB === "after a answered") await until(() => a.rec.spans.some((s) => s.name === "maybeLoud"), "a's answer");
-    const b = job("maybeLoud", ["b", false], { behind: true });
+    const b = job("maybeLoud", ["b", false], { behind: 1 });
     setTimeout(() => proc.child.stdout!.resume(), 400);
     const [ra, rb] = await Promise.all([a.outcome, b.outcome]);
     assert.equal(value(ra), "a");
@@ -116,7 +116,7 @@ describe("executeCall behind a running call", () => {
     value(await chatty("warm", 0).outcome);
     const a = chatty("a", 60_000, { timeoutMs: 50 });
     await until(() => a.started() !== undefined, "a started");
-    const b = chatty("b", 0, { behind: true });
+    const b = chatty("b", 0, { behind: 1 });
     const [ra, rb] = await Promise.all([a.outcome, b.outcome]);
     assert.equal(ra.ok, false);
     assert.equal(!ra.ok && ra.reason, "timeout");
@@ -133,7 +133,7 @@ describe("executeCall behind a running call", () => {
     const a = chatty("a", 80);
     await until(() => a.started() !== undefined, "a started");
     const stop = new AbortController();
-    const b = chatty("b", 0, { behind: true, signal: stop.signal });
+    const b = chatty("b", 0, { behind: 1, signal: stop.signal });
     await new Promise((r) => setTimeout(r, 10));
     stop.abort();
     const rb = await b.outcome;
@@ -152,7 +152,7 @@ describe("executeCall behind a running call", () => {
     value(await chatty("warm", 0).outcome);
     const a = chatty("a", 400);
     await until(() => a.started() !== undefined, "a started");
-    const b = chatty("b", 0, { behind: true });
+    const b = chatty("b", 0, { behind: 1 });
     const proc = pool.processes().find((p) => p.key.endsWith("#chatty") && p.alive)!;
     await until(() => proc.callsInFlight === 2, "b sent behind a");
     // Past a short call's length (100 ms) behind `a`, it is no longer in a's process.
@@ -165,11 +165,58 @@ describe("executeCall behind a running call", () => {
     // And one that finds no process within a short call's time is released too.
     const c = chatty("c", 400);
     await until(() => c.started() !== undefined, "c started");
-    const d = chatty("d", 0, { behind: true });
-    const e = chatty("e", 0, { behind: true });
+    const d = chatty("d", 0, { behind: 1 });
+    const e = chatty("e", 0, { behind: 1 });
     const [rd, re] = await Promise.all([d.outcome, e.outcome]);
     assert.deepEqual([!rd.ok && rd.reason, !re.ok && re.reason], ["released", "released"]);
     assert.equal(value(await c.outcome), "c");
+  });
+
+  // Calls waiting behind another are taken back after a short call's time (100 ms): the call ahead
+  // here runs 50 ms, so the last one behind starts well before that even on a loaded machine. The
+  // calls are in the process one event-loop turn after they were made (no polling, which a loaded
+  // machine could delay past the call ahead's end).
+  const sent = () => new Promise((r) => setImmediate(r));
+
+  test("several calls behind one running call: each starts when the one ahead answers, in order; no more than allowed are sent", async () => {
+    value(await chatty("warm", 0).outcome);
+    const a = chatty("a", 50);
+    await until(() => a.started() !== undefined, "a started");
+    const proc = pool.processes().find((p) => p.key.endsWith("#chatty") && p.alive)!;
+    const behind = ["b", "c", "d"].map((tag) => chatty(tag, 0, { behind: 3 }));
+    // A fourth finds three waiting already: it waits for room instead of going behind them.
+    const e = chatty("e", 0, { behind: 3 });
+    await sent();
+    assert.equal(proc.callsInFlight, 4, "three calls behind the running one, no fourth");
+    const results = await Promise.all([a, ...behind, e].map((x) => x.outcome));
+    assert.deepEqual(results.map(value), ["a", "b", "c", "d", "e"]);
+    assert.ok(results.every((r) => r.pid === proc.pid), "one process ran them all");
+    const starts = [a, ...behind].map((x) => x.started()!);
+    for (let i = 1; i < starts.length; i++) assert.ok(starts[i]! >= starts[i - 1]!, `call ${i} started before the one ahead of it`);
+    for (const [i, x] of behind.entries()) {
+      assert.equal(x.starts(), 1);
+      assert.deepEqual(x.rec.lines("stdout"), [`out ${"bcd"[i]} 1`, `out ${"bcd"[i]} 2`, `partial ${"bcd"[i]}`], "each call's output is its own");
+    }
+  });
+
+  test("a cancel takes back one call from the middle of those behind; the others run in order", async () => {
+    value(await chatty("warm", 0).outcome);
+    const a = chatty("a", 50);
+    await until(() => a.started() !== undefined, "a started");
+    const stop = new AbortController();
+    const b = chatty("b", 0, { behind: 3 });
+    const c = chatty("c", 0, { behind: 3, signal: stop.signal });
+    const d = chatty("d", 0, { behind: 3 });
+    const proc = pool.processes().find((p) => p.key.endsWith("#chatty") && p.alive)!;
+    await sent();
+    assert.equal(proc.callsInFlight, 4, "three calls sent behind a");
+    stop.abort();
+    const [ra, rb, rc, rd] = await Promise.all([a, b, c, d].map((x) => x.outcome));
+    assert.equal(!rc.ok && rc.reason, "cancelled");
+    assert.equal(c.starts(), 0, "it never started");
+    assert.deepEqual(c.rec.lines("stdout"), []);
+    assert.deepEqual([ra, rb, rd].map(value), ["a", "b", "d"]);
+    assert.ok(d.started()! >= b.started()!, "d started after b");
   });
 
   test("a call behind taken back that its process never ran is released, even when the call ahead seemed to answer first", async () => {
@@ -179,7 +226,7 @@ describe("executeCall behind a running call", () => {
     // this side counted it as started at the call ahead's answer.
     const a = job("answersEarly", [1, 600, 300]);
     await until(() => a.started() !== undefined, "a started");
-    const b = job("answersEarly", [0, 0, 0], { behind: true });
+    const b = job("answersEarly", [0, 0, 0], { behind: 1 });
     const rb = await b.outcome;
     assert.equal(!rb.ok && rb.reason, "released", `b ended ${JSON.stringify(rb)}`);
     await a.outcome;

@@ -22,8 +22,8 @@ after(async () => {
 
 const spawnInfo = (name: string): SpawnInfo => ({ bundleDir: project.dir, locator: project.locator(name) });
 
-function call(p: ProcessPool, key: string, name: string, args: unknown[]): Promise<CallOutcome> {
-  return executeCall(p, { key, bundleDir: project.dir, locator: project.locator(name), runId: runId(), args: args.map((a) => toWire(a)) });
+function call(p: ProcessPool, key: string, name: string, args: unknown[], o: { behind?: number } = {}): Promise<CallOutcome> {
+  return executeCall(p, { key, bundleDir: project.dir, locator: project.locator(name), runId: runId(), args: args.map((a) => toWire(a)), ...o });
 }
 
 function ok(r: CallOutcome): unknown {
@@ -50,11 +50,28 @@ describe("ProcessPool", () => {
     const long = call(p, "B", "sleep", [1500]);
     const isRunning = () => p.processes().some((x) => x.key === "B" && x.state === "ready" && x.callsInFlight === 1);
     for (const deadline = Date.now() + 20_000; !isRunning(); await sleep(5)) if (Date.now() > deadline) assert.fail("B's call did not start");
-    const got = await p.acquire("B", spawnInfo("sleep"), { behind: true, waitMs: 10_000 });
+    const got = await p.acquire("B", spawnInfo("sleep"), { behind: 1, waitMs: 10_000 });
     assert.equal(got.callsInFlight, 0, "its own process, not a place behind the running call (which may run long)");
     assert.deepEqual(p.processes().map((x) => x.key).sort(), ["B", "B"], "A's idle process gave up its slot");
     p.release(got);
     assert.equal(ok(await long), "slept");
+  });
+
+  test("calls allowed behind busy processes of their key are spread over them, the least loaded first", async () => {
+    const p = (pool = new ProcessPool({ slots: 2 }));
+    // Two warm processes of B first (two calls at once), so the two calls ahead start at once.
+    (await Promise.all([call(p, "B", "sleep", [200]), call(p, "B", "sleep", [200])])).forEach(ok);
+    const ahead = [call(p, "B", "sleep", [80]), call(p, "B", "sleep", [80])];
+    const inFlight = (n: number) => p.processes().filter((x) => x.key === "B" && x.state === "ready" && x.callsInFlight === n).length;
+    for (const deadline = Date.now() + 20_000; inFlight(1) < 2; await sleep(1)) if (Date.now() > deadline) assert.fail("B's calls did not start");
+    // Room for several behind either running call: once the first is sent behind one of them, the
+    // second goes behind the other one (fewer calls), not behind the first.
+    const first = call(p, "B", "sleep", [0], { behind: 4 });
+    for (const deadline = Date.now() + 20_000; inFlight(2) < 1; await sleep(1)) if (Date.now() > deadline) assert.fail("the first call behind was not sent");
+    const behind = [first, call(p, "B", "sleep", [0], { behind: 4 })];
+    const results = await Promise.all([...ahead, ...behind]);
+    assert.deepEqual(results.map(ok), ["slept", "slept", "slept", "slept"]);
+    assert.notEqual(results[2]!.pid, results[3]!.pid, "the two calls behind ran in different processes");
   });
 
   test("one slot, two keys: the second key waits, then evicts the idle process of the first", async () => {
