@@ -271,10 +271,29 @@ export class WorkerHub {
     try {
       const gone = await this.ctx.store.markWorkersGone({ silentSince: Date.now() - this.ctx.config.leaseMs });
       if (gone.length > 0) await this.afterGone(gone);
+      await this.forgetDeparted();
       await this.recovered(await this.ctx.store.recoverStaleRuns({ lapsedOnly: true }));
     } catch (err) {
       if (this.sweepTimer !== undefined) console.error("[nbox workers] sweep failed:", err);
     }
+  }
+
+  /**
+   * Workers another control-plane node declared gone, or that left through another node: this node
+   * never heard, so it forgets them here — the entry that would take their requests, and the runtime
+   * tokens it minted for them (the node that saw them go revoked those in the store).
+   */
+  private async forgetDeparted(): Promise<void> {
+    if (this.live.size === 0 && !this.runtimeTokens.holdsAny) return;
+    const askedAt = Date.now();
+    const live = new Set((await this.ctx.store.listLiveWorkers()).map((w) => w.id));
+    for (const [id, w] of this.live) {
+      // One that registered here while the list was read is not in it, and is live.
+      if (live.has(id) || w.row.registeredAt >= askedAt) continue;
+      w.wake?.();
+      this.live.delete(id);
+    }
+    this.runtimeTokens.forgetAllBut(live);
   }
 
   /**

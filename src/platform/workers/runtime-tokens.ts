@@ -140,13 +140,32 @@ export class RuntimeTokens {
     return { remints, lastMintAt: now };
   }
 
+  /** Whether this node keeps anything about some worker's tokens. */
+  get holdsAny(): boolean {
+    return this.held.size > 0 || this.paced.size > 0;
+  }
+
+  /**
+   * Forget the tokens and paces of workers not in `live`: gone, maybe declared so by another node
+   * (which revoked their tokens in the store). A worker that registers again has a new id.
+   */
+  forgetAllBut(live: ReadonlySet<string>): void {
+    this.forgetWorkers((id) => !live.has(id));
+  }
+
+  /** Drop what this node keeps about the workers `which` picks (keys are `<worker>/<workspace>`). */
+  private forgetWorkers(which: (workerId: string) => boolean): void {
+    for (const map of [this.held, this.paced]) {
+      for (const key of [...map.keys()]) if (which(key.slice(0, key.indexOf("/")))) map.delete(key);
+    }
+  }
+
   /** Revoke every runtime token of these workers (also ones minted before a control-plane restart). */
   async revokeFor(workerIds: readonly string[]): Promise<void> {
     if (workerIds.length === 0) return;
     const names = new Set(workerIds.map((id) => `${RUNTIME_TOKEN_PREFIX}${id}`));
-    for (const map of [this.held, this.paced]) {
-      for (const key of [...map.keys()]) if (workerIds.some((id) => key.startsWith(`${id}/`))) map.delete(key);
-    }
+    const ids = new Set(workerIds);
+    this.forgetWorkers((id) => ids.has(id));
     let revoked = false;
     for (const t of await this.ctx.store.listTokens()) {
       if (names.has(t.name) && !t.revokedAt) revoked = (await this.ctx.store.revokeToken(t.id)) || revoked;

@@ -1,11 +1,13 @@
 // The sweep that declares silent workers dead must not blame them for its own control plane's
 // stall: after its event loop was blocked, heartbeats wait unread in its sockets, so the first
-// (late) sweep hears them for one beat instead of declaring anyone dead.
+// (late) sweep hears them for one beat instead of declaring anyone dead. A worker another node saw
+// go is forgotten by this one at its next sweep.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { PlatformContext } from "../../../src/platform/context.ts";
 import { RunEvents } from "../../../src/platform/run-events.ts";
 import { WorkerHub } from "../../../src/platform/workers/hub.ts";
+import type { WorkerRow } from "../../../src/platform/store/schema.ts";
 
 const LEASE_MS = 300; // heartbeats (and sweeps) every 100 ms
 
@@ -21,6 +23,9 @@ function hubWithSpiedStore() {
     },
     async recoverStaleRuns() {
       return { requeued: [], retried: [], failed: [], cancelled: [] };
+    },
+    async listLiveWorkers() {
+      return [];
     },
   };
   const ctx = { config: { leaseMs: LEASE_MS }, store, events: new RunEvents() } as unknown as PlatformContext;
@@ -52,5 +57,51 @@ describe("worker sweep after a control-plane stall", () => {
     } finally {
       hub.stop();
     }
+  });
+});
+
+describe("workers another control-plane node saw go", () => {
+  it("are forgotten at this node's next sweep: their entry and the runtime tokens it keeps for them", async () => {
+    const rows = new Map<string, WorkerRow>();
+    let seq = 0;
+    const store = {
+      async registerWorker(input: Omit<WorkerRow, "id" | "registeredAt" | "lastSeenAt" | "goneAt">) {
+        const t = Date.now();
+        const row = { ...input, id: `wrk_${++seq}`, registeredAt: t, lastSeenAt: t, goneAt: null } as WorkerRow;
+        rows.set(row.id, row);
+        return row;
+      },
+      async getWorker(id: string) {
+        return rows.get(id) ?? null;
+      },
+      async listLiveWorkers() {
+        return [...rows.values()].filter((w) => w.goneAt === null);
+      },
+      async markWorkersGone() {
+        return [];
+      },
+      async recoverStaleRuns() {
+        return { requeued: [], retried: [], failed: [], cancelled: [] };
+      },
+      async createRuntimeToken(workerId: string, workspaceId: string) {
+        return { id: `tok_${workerId}_${workspaceId}`, secret: `secret_${workerId}_${workspaceId}` };
+      },
+    };
+    const lookups = { token: async () => ({ id: "tok" }) };
+    const ctx = { config: { leaseMs: 60_000 }, store, events: new RunEvents(), lookups } as unknown as PlatformContext;
+    const hub = new WorkerHub(ctx);
+    const input = { name: "w", slots: 1, address: null, local: false, tokenId: "tok_worker" };
+    const [a, b] = [await hub.register(input), await hub.register(input)];
+    for (const w of [a, b]) await hub.runtimeTokens.forWorker(w.id, "ws_1");
+    const kept = () => [...(hub.runtimeTokens as unknown as { held: Map<string, unknown> }).held.keys()].sort();
+    assert.deepEqual(kept(), [`${a.id}/ws_1`, `${b.id}/ws_1`]);
+    // Another node declared `a` gone (its sweep, or `a` left through it): this node never heard.
+    rows.set(a.id, { ...rows.get(a.id)!, goneAt: Date.now() });
+    await hub.sweep();
+    assert.deepEqual(hub.liveWorkers().map((w) => w.id), [b.id]);
+    await assert.rejects(hub.get(a.id, "tok_worker"), /not registered/, "a request from it must register again");
+    assert.deepEqual(kept(), [`${b.id}/ws_1`], "its runtime token is not kept here any more");
+    assert.equal((await hub.get(b.id, "tok_worker")).id, b.id, "the live worker is untouched");
+    hub.stop();
   });
 });
