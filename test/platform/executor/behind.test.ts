@@ -128,6 +128,18 @@ describe("executeCall behind a running call", () => {
     assert.equal(pool.stats().processes, 0, "the killed process is gone, nothing held");
   });
 
+  test("the call ahead is killed with several calls behind it: none of them started, each is released", async () => {
+    value(await chatty("warm", 0).outcome);
+    const a = chatty("a", 60_000, { timeoutMs: 50 });
+    await until(() => a.started() !== undefined, "a started");
+    const behind = ["b", "c", "d"].map((tag) => chatty(tag, 0, { behind: 3 }));
+    const [ra, ...rest] = await Promise.all([a, ...behind].map((x) => x.outcome));
+    assert.equal(!ra.ok && ra.reason, "timeout");
+    assert.deepEqual(rest.map((r) => !r.ok && r.reason), ["released", "released", "released"]);
+    assert.deepEqual(behind.map((x) => x.starts()), [0, 0, 0], "waiting behind the killed call was no start");
+    assert.equal(pool.stats().processes, 0, "the killed process is gone, nothing held");
+  });
+
   test("a cancel takes back the call behind; the call ahead and its warm process are untouched", async () => {
     value(await chatty("warm", 0).outcome);
     const a = chatty("a", 80);
