@@ -107,6 +107,12 @@ export class WorkerProcess extends RuntimeProcess {
     return this.calls.length;
   }
 
+  /** A call no longer in the line (ended, or taken back before it started). */
+  private forget(call: SentCall): void {
+    const i = this.calls.indexOf(call);
+    if (i >= 0) this.calls.splice(i, 1);
+  }
+
   /** Hand over one call: it runs now, or right after the one in flight. */
   run(runId: string, args: unknown[], handlers: CallHandlers, traceparent?: string, method?: string): JobCall {
     if (this.calls.length > MAX_CALLS_BEHIND) throw new Error(`worker ${this.pid} already has ${MAX_CALLS_BEHIND} calls waiting behind ${this.calls[0]!.runId}`);
@@ -138,9 +144,17 @@ export class WorkerProcess extends RuntimeProcess {
       {
         traceparent,
         onAnswer: (r) => {
-          // An answer (not a drop) means it ran, whatever its place; then the one behind it starts.
           sent.answered = true;
-          if (r.ok || r.reason !== "dropped") sent.begin(true);
+          // Taken back before it started: out of the line at once. The answer of the call ahead of it
+          // may come in the same read, before this call's outcome is handled: it must start the call
+          // behind this one, not this one.
+          if (!r.ok && r.reason === "dropped" && !sent.started) {
+            sent.begin(false);
+            this.forget(sent);
+            return;
+          }
+          // An answer means it ran, whatever its place; then the one behind it starts.
+          sent.begin(true);
           startNext(true);
         },
         onLog: (stream, line) => handlers.onLog(stream, line),
@@ -151,9 +165,9 @@ export class WorkerProcess extends RuntimeProcess {
     );
     const outcome = result.then((r): RunOutcome => {
       // Ended without an answer (the process died or was killed first): the one behind never starts.
-      startNext(false);
+      if (!sent.answered) startNext(false);
       sent.begin(false);
-      this.calls.splice(this.calls.indexOf(sent), 1);
+      this.forget(sent);
       if (sent.started) {
         this.lastRunId = runId;
         this.runs++;

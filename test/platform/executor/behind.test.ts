@@ -231,6 +231,27 @@ describe("executeCall behind a running call", () => {
     assert.ok(d.started()! >= b.started()!, "d started after b");
   });
 
+  test("a call taken back from the middle whose answer comes in one read with the answer of the call ahead: the call behind it starts, the taken one does not", async () => {
+    value(await chatty("warm", 0).outcome);
+    const a = chatty("a", 40);
+    await until(() => a.started() !== undefined, "a started");
+    const t0 = performance.now();
+    const stop = new AbortController();
+    const b = chatty("b", 0, { behind: 3, signal: stop.signal });
+    const c = chatty("c", 30, { behind: 3, timeoutMs: 10_000 });
+    await sent();
+    stop.abort(); // b is taken back while a runs
+    // This side is busy while a answers: the child's `dropped` (b) and a's answer arrive in one read.
+    while (performance.now() - t0 < 90);
+    const [ra, rb, rc] = await Promise.all([a, b, c].map((x) => x.outcome));
+    assert.equal(value(ra), "a");
+    assert.equal(!rb.ok && rb.reason, "cancelled");
+    assert.equal(b.starts(), 0, "b never started");
+    assert.equal(value(rc), "c", "c ran and ended as it did (not released: its run would have gone back to the queue and run again)");
+    assert.equal(c.starts(), 1, "c was seen starting (its timeout and cancel apply)");
+    assert.deepEqual(c.rec.lines("stdout"), ["out c 1", "out c 2", "partial c"]);
+  });
+
   test("a call behind taken back that its process never ran is released, even when the call ahead seemed to answer first", async () => {
     // A fresh process (its first call is id 1): the call ahead holds the child's thread past a short
     // call's time, so the take-back of the call behind is sent meanwhile; then it answers itself over
