@@ -1,4 +1,4 @@
-import { cp, mkdir, rename, rm } from "node:fs/promises";
+import { cp, lstat, mkdir, rename, rm } from "node:fs/promises";
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -7,7 +7,7 @@ import { syncTree } from "../../lib/sync-tree.ts";
 import { syncFolder } from "../../lib/write-file-atomic.ts";
 
 // PGlite's initdb (WASM) takes seconds; copying an already-initialised cluster takes a fraction
-// of that. One empty template per PGlite version is kept in the temp folder and copied into
+// of that. One empty template per PGlite version is kept in the user's own temp folder and copied into
 // every new data folder (migrations still run on the copy, so the schema stays versioned).
 
 /**
@@ -27,21 +27,40 @@ export function pgliteVersion(): string {
 
 let building: Promise<string> | undefined;
 
+/**
+ * Where the templates live: a folder of this user's in the temp folder that nobody else can write in.
+ * In a shared temp folder under a name anyone can guess, another local user could plant a "template"
+ * (tables, a token of theirs) that every new data folder of this user would be copied from.
+ */
+async function templateRoot(): Promise<string> {
+  const base = process.env.NBOX_PGLITE_TEMPLATE_DIR ?? tmpdir();
+  const uid = process.getuid?.();
+  if (uid === undefined) return base; // Windows: the temp folder is the user's own
+  const dir = path.join(base, `nbox-pglite-${uid}`);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const st = await lstat(dir);
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
+    throw new Error(`${dir} is not a folder only this user can write in: no template is taken from it`);
+  }
+  return dir;
+}
+
 async function templateDir(PGlite: new (dir: string) => { waitReady: Promise<void>; close(): Promise<void> }): Promise<string> {
-  const dir = path.join(process.env.NBOX_PGLITE_TEMPLATE_DIR ?? tmpdir(), `nbox-pglite-template-${pgliteVersion()}`);
+  const dir = path.join(await templateRoot(), `template-${pgliteVersion()}`);
   if (existsSync(path.join(dir, "PG_VERSION"))) return dir;
   building ??= (async () => {
     const staging = `${dir}.${process.pid}.${Date.now()}`;
-    const client = new PGlite(staging);
-    await client.waitReady;
-    await client.close();
-    // Every new data folder is a copy of it: a template cut short by a power cut would make them all unopenable.
-    await syncTree(staging);
     try {
+      const client = new PGlite(staging);
+      await client.waitReady;
+      await client.close();
+      // Every new data folder is a copy of it: a template cut short by a power cut would make them all unopenable.
+      await syncTree(staging);
       await rename(staging, dir);
-    } catch {
-      // Another process won the race: its template is as good as ours.
+    } catch (err) {
+      // Another process won the race (its template is as good as ours), or making one failed.
       await rm(staging, { recursive: true, force: true });
+      if (!existsSync(path.join(dir, "PG_VERSION"))) throw err;
     }
     return dir;
   })().finally(() => (building = undefined));
@@ -51,10 +70,12 @@ async function templateDir(PGlite: new (dir: string) => { waitReady: Promise<voi
 /** Make `pgdata` an initialised cluster: from the template when it does not exist yet. */
 export async function seedPgdata(pgdata: string, PGlite: new (dir: string) => { waitReady: Promise<void>; close(): Promise<void> }): Promise<void> {
   if (existsSync(path.join(pgdata, "PG_VERSION"))) return;
+  // The same name after a restart (a container's process is often pid 1): what an interrupted copy left goes first.
+  const staging = `${pgdata}.seed-${process.pid}`;
   try {
     const template = await templateDir(PGlite);
     await mkdir(path.dirname(pgdata), { recursive: true });
-    const staging = `${pgdata}.seed-${process.pid}`;
+    await rm(staging, { recursive: true, force: true });
     await cp(template, staging, { recursive: true });
     // On the disk before it has its name: after a power cut a data folder that exists opens (its
     // first commits are synced by Postgres, the files they build on only by this).
@@ -63,5 +84,6 @@ export async function seedPgdata(pgdata: string, PGlite: new (dir: string) => { 
     syncFolder(path.dirname(pgdata));
   } catch {
     // Any failure here only costs speed: PGlite runs initdb itself on an empty folder.
+    await rm(staging, { recursive: true, force: true }).catch(() => {});
   }
 }

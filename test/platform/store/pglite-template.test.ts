@@ -1,9 +1,10 @@
 // A new embedded data folder is a copy of an empty cluster made once per installed PGlite version:
-// the copy is keyed by the real version (a template of another version is never copied), and every
-// file of a copy is on the disk before the folder gets its name.
+// the copy is keyed by the real version (a template of another version is never copied), it lives in
+// a folder only its user can write in (another local user cannot plant one), and every file of a copy
+// is on the disk before the folder gets its name.
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync, readlinkSync } from "node:fs";
-import { mkdtemp, open, rm } from "node:fs/promises";
+import { existsSync, readFileSync, readdirSync, readlinkSync, statSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -49,8 +50,32 @@ describe("the embedded store's data folder template", () => {
       const seen = new Set([...synced].flatMap((p) => (p.startsWith(`${pgdata}.seed-`) ? [p.slice(p.indexOf("/", pgdata.length + 1) + 1)] : [])));
       const missing = files.filter((f) => !seen.has(f));
       assert.deepEqual(missing, [], "every file of the copy was synced");
+      assert.equal(statSync(join(tmpdir(), `nbox-pglite-${process.getuid!()}`)).mode & 0o077, 0, "the templates' folder is this user's alone");
+      assert.deepEqual(readdirSync(join(root, "data")), ["pgdata"], "no staging copy left beside it");
     } finally {
       await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it("is never taken from a folder another user can write in (a planted template would seed every new data folder)", { skip: process.getuid === undefined }, async () => {
+    const base = await mkdtemp(join(tmpdir(), "nbox-template-planted-"));
+    const before = process.env.NBOX_PGLITE_TEMPLATE_DIR;
+    process.env.NBOX_PGLITE_TEMPLATE_DIR = base;
+    try {
+      const shared = join(base, `nbox-pglite-${process.getuid!()}`);
+      const planted = join(shared, `template-${pgliteVersion()}`);
+      await mkdir(planted, { recursive: true });
+      await chmod(shared, 0o777);
+      await writeFile(join(planted, "PG_VERSION"), "17\n");
+      await writeFile(join(planted, "planted"), "a token of someone else's\n");
+      const pgdata = join(base, "data", "pgdata");
+      await seedPgdata(pgdata, PGlite);
+      assert.equal(existsSync(join(pgdata, "planted")), false, "the planted folder was not copied");
+      assert.equal(existsSync(join(pgdata, "PG_VERSION")), false, "no copy at all: PGlite makes the cluster itself");
+    } finally {
+      if (before === undefined) delete process.env.NBOX_PGLITE_TEMPLATE_DIR;
+      else process.env.NBOX_PGLITE_TEMPLATE_DIR = before;
+      await rm(base, { recursive: true, force: true });
     }
   });
 });
