@@ -34,6 +34,8 @@ export interface ClaimTaker {
 
 interface Live {
   row: WorkerRow;
+  /** When this node took it in (registered here, or first heard of it). */
+  since: number;
   sandbox?: { kind: "bwrap" | "none"; detail: string };
   pending: WorkerEvents;
   /** The open events request, if any. */
@@ -73,7 +75,7 @@ export class WorkerHub {
 
   async register(input: { name: string; slots: number; address: string | null; local: boolean; tokenId: string }, sandbox?: Live["sandbox"]): Promise<WorkerRow> {
     const row = await this.ctx.store.registerWorker(input);
-    this.live.set(row.id, { row, sandbox, pending: { cancel: [], stop: [], servings: false }, wake: undefined });
+    this.live.set(row.id, { row, since: Date.now(), sandbox, pending: { cancel: [], stop: [], servings: false }, wake: undefined });
     for (const f of [...this.joined]) f(row);
     return row;
   }
@@ -84,7 +86,7 @@ export class WorkerHub {
     if (!w) {
       // Registered with another control-plane node, or before a restart of this one.
       const row = await this.ctx.store.getWorker(id);
-      if (row && row.goneAt === null) this.live.set(id, (w = { row, pending: { cancel: [], stop: [], servings: false }, wake: undefined }));
+      if (row && row.goneAt === null) this.live.set(id, (w = { row, since: Date.now(), pending: { cancel: [], stop: [], servings: false }, wake: undefined }));
     }
     if (!w || w.row.tokenId !== tokenId) throw new NboxError("NOT_FOUND", `worker ${id} is not registered (or was declared dead)`, "Register again");
     return w.row;
@@ -129,6 +131,8 @@ export class WorkerHub {
     const deadline = Date.now() + waitMs;
     const excluded = new Set(exclude);
     for (;;) {
+      // Declared gone meanwhile (here or by another node): nothing more for it; its next request is refused.
+      if (!this.live.has(id)) return [];
       let handed: RunRow[] = [];
       let done!: () => void;
       let delivered!: () => void;
@@ -287,13 +291,14 @@ export class WorkerHub {
     if (this.live.size === 0 && !this.runtimeTokens.holdsAny) return;
     const askedAt = Date.now();
     const live = new Set((await this.ctx.store.listLiveWorkers()).map((w) => w.id));
+    const forgotten: string[] = [];
     for (const [id, w] of this.live) {
-      // One that registered here while the list was read is not in it, and is live.
-      if (live.has(id) || w.row.registeredAt >= askedAt) continue;
-      w.wake?.();
-      this.live.delete(id);
+      // One this node took in while the list was read may not be in it, and is live.
+      if (live.has(id) || w.since >= askedAt) continue;
+      forgotten.push(id);
     }
-    this.runtimeTokens.forgetAllBut(live);
+    this.forget(forgotten);
+    this.runtimeTokens.forgetAllBut(new Set([...live, ...this.live.keys()]));
   }
 
   /**
@@ -330,16 +335,27 @@ export class WorkerHub {
     for (const id of [...r.failed, ...r.cancelled]) this.ctx.events.emit("finished", id);
   }
 
+  /**
+   * Workers this node must no longer serve: their events request is answered, and a claim of theirs
+   * held open can no longer be handed new runs (they would wait for its lease to lapse).
+   */
+  private forget(ids: readonly string[]): void {
+    if (ids.length === 0) return;
+    const gone = new Set(ids);
+    for (const id of ids) {
+      this.live.get(id)?.wake?.();
+      this.live.delete(id);
+    }
+    for (const w of this.waiters) if (gone.has(w.workerId)) this.waiters.delete(w);
+  }
+
   private async declareGone(ids: string[]): Promise<void> {
     const gone = await this.ctx.store.markWorkersGone({ ids });
     if (gone.length > 0) await this.afterGone(gone);
   }
 
   private async afterGone(ids: string[]): Promise<void> {
-    for (const id of ids) {
-      this.live.get(id)?.wake?.();
-      this.live.delete(id);
-    }
+    this.forget(ids);
     await this.runtimeTokens.revokeFor(ids);
     this.onGone(ids);
   }

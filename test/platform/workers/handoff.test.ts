@@ -28,6 +28,8 @@ describe("handing new runs to a waiting claim", () => {
   let hub: WorkerHub;
   let input: (x: number) => CreateRunInput;
   let deploymentId: string;
+  /** Workers w1…w5, registered with the hub (a claim is answered only for a worker it knows). */
+  const W: Record<string, string> = {};
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "nbox-handoff-"));
@@ -36,6 +38,7 @@ describe("handing new runs to a waiting claim", () => {
     ctx = { config: { leaseMs: LEASE_MS }, store, events, queue: new StoreQueue(events) } as unknown as PlatformContext;
     hub = new WorkerHub(ctx);
     ctx.handoff = (d, n) => hub.takeWaitingClaim(d, n);
+    for (const name of ["w1", "w2", "w3", "w4", "w5"]) W[name] = (await hub.register({ name, slots: 1, address: null, local: false, tokenId: "tok_handoff" })).id;
     const ws = await store.ensureWorkspace("handoff");
     const { deployment, version } = await store.upsertDeploymentVersion({ workspaceId: ws.id, name: "job", type: "job", kind: "fn", contentHash: "h-handoff", lockfileHash: null, manifest: {}, bundleBytes: 1 });
     deploymentId = deployment.id;
@@ -47,41 +50,41 @@ describe("handing new runs to a waiting claim", () => {
   });
 
   it("a run triggered while a claim waits on the empty queue is created claimed by that worker and handed to it", async () => {
-    const claim = hub.claim("w1", 4, [], 10_000);
+    const claim = hub.claim(W.w1!, 4, [], 10_000);
     await until(() => hub.claimsWaiting === 1);
     const [run] = await createAndQueue(ctx, deploymentId, [input(1)]);
     assert.equal(run!.status, "running");
-    assert.equal(run!.workerId, "w1");
+    assert.equal(run!.workerId, W.w1!);
     assert.deepEqual((await claim).map((r) => r.id), [run!.id]);
     const stored = (await store.getRun(run!.id))!;
     assert.equal(stored.status, "running");
-    assert.equal(stored.workerId, "w1");
+    assert.equal(stored.workerId, W.w1!);
     assert.ok(stored.leaseExpiresAt! > Date.now() + LEASE_MS / 2, "held under a lease like any claim");
     assert.equal(stored.startedAt, null, "claimed, not started");
-    await store.finishRun(run!.id, { status: "succeeded", result: 1, workerId: "w1" });
+    await store.finishRun(run!.id, { status: "succeeded", result: 1, workerId: W.w1! });
   });
 
   it("runs handed to a claim arrive in its answer however long writing them takes (its recheck does not drop them)", async () => {
     // Writing the claimed runs takes longer than the claim's recheck interval (a busy store, a slow
     // Postgres): the claim must wait for them, not go round again and leave them to lapse back.
     const slowStore = { ...store, createRuns: async (...a: Parameters<Store["createRuns"]>) => (await sleep(700), store.createRuns(...a)) };
-    const claim = hub.claim("w1", 4, [], 5_000);
+    const claim = hub.claim(W.w1!, 4, [], 5_000);
     await until(() => hub.claimsWaiting === 1);
     const [run] = await createAndQueue({ ...ctx, store: slowStore }, deploymentId, [input(11)]);
     assert.equal(run!.status, "running");
     assert.deepEqual((await claim).map((r) => r.id), [run!.id]);
-    await store.finishRun(run!.id, { status: "succeeded", result: 11, workerId: "w1" });
+    await store.finishRun(run!.id, { status: "succeeded", result: 11, workerId: W.w1! });
   });
 
   it("a claim that leaves the deployment out does not get it: the run is queued", async () => {
-    const claim = hub.claim("w2", 4, [deploymentId], 300);
+    const claim = hub.claim(W.w2!, 4, [deploymentId], 300);
     await until(() => hub.claimsWaiting === 1);
     const [run] = await createAndQueue(ctx, deploymentId, [input(2)]);
     assert.equal(run!.status, "queued");
     assert.deepEqual(await claim, []);
-    const [taken] = await hub.claim("w2", 4, [], 0);
+    const [taken] = await hub.claim(W.w2!, 4, [], 0);
     assert.equal(taken?.id, run!.id, "it waits in the queue for a claim that takes it");
-    await store.finishRun(run!.id, { status: "succeeded", result: 2, workerId: "w2" });
+    await store.finishRun(run!.id, { status: "succeeded", result: 2, workerId: W.w2! });
   });
 
   it("older queued runs go first: nothing is handed over while the queue may hold some", async () => {
@@ -89,15 +92,15 @@ describe("handing new runs to a waiting claim", () => {
     assert.equal(older!.status, "queued", "no claim was waiting");
     const [newer] = await createAndQueue(ctx, deploymentId, [input(4)]);
     assert.equal(newer!.status, "queued");
-    assert.deepEqual((await hub.claim("w3", 1, [], 0)).map((r) => r.id), [older!.id]);
-    assert.deepEqual((await hub.claim("w3", 1, [], 0)).map((r) => r.id), [newer!.id]);
-    for (const r of [older!, newer!]) await store.finishRun(r.id, { status: "succeeded", result: 0, workerId: "w3" });
+    assert.deepEqual((await hub.claim(W.w3!, 1, [], 0)).map((r) => r.id), [older!.id]);
+    assert.deepEqual((await hub.claim(W.w3!, 1, [], 0)).map((r) => r.id), [newer!.id]);
+    for (const r of [older!, newer!]) await store.finishRun(r.id, { status: "succeeded", result: 0, workerId: W.w3! });
   });
 
   it("a claim whose request went away is not handed anything", async () => {
-    await hub.claim("w4", 4, [], 0); // the queue is seen drained
+    await hub.claim(W.w4!, 4, [], 0); // the queue is seen drained
     const gone = new AbortController();
-    const claim = hub.claim("w4", 4, [], 10_000, gone.signal);
+    const claim = hub.claim(W.w4!, 4, [], 10_000, gone.signal);
     await until(() => hub.claimsWaiting === 1);
     gone.abort();
     assert.deepEqual(await claim, []);
@@ -107,8 +110,8 @@ describe("handing new runs to a waiting claim", () => {
   });
 
   it("a batch larger than the waiting claim asks for is queued", async () => {
-    await hub.claim("w5", 4, [], 0);
-    const claim = hub.claim("w5", 2, [], 5_000);
+    await hub.claim(W.w5!, 4, [], 0);
+    const claim = hub.claim(W.w5!, 2, [], 5_000);
     await until(() => hub.claimsWaiting === 1);
     const runs = await createAndQueue(ctx, deploymentId, [input(6), input(7), input(8)]);
     assert.deepEqual(runs.map((r) => r.status), ["queued", "queued", "queued"]);

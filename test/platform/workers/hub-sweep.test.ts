@@ -83,6 +83,9 @@ describe("workers another control-plane node saw go", () => {
       async recoverStaleRuns() {
         return { requeued: [], retried: [], failed: [], cancelled: [] };
       },
+      async claimNextRuns() {
+        return [];
+      },
       async createRuntimeToken(workerId: string, workspaceId: string) {
         return { id: `tok_${workerId}_${workspaceId}`, secret: `secret_${workerId}_${workspaceId}` };
       },
@@ -95,9 +98,16 @@ describe("workers another control-plane node saw go", () => {
     for (const w of [a, b]) await hub.runtimeTokens.forWorker(w.id, "ws_1");
     const kept = () => [...(hub.runtimeTokens as unknown as { held: Map<string, unknown> }).held.keys()].sort();
     assert.deepEqual(kept(), [`${a.id}/ws_1`, `${b.id}/ws_1`]);
+    // `a` holds a claim open on the empty queue here.
+    const claim = hub.claim(a.id, 4, [], 30_000);
+    while (hub.claimsWaiting === 0) await new Promise((r) => setTimeout(r, 5));
     // Another node declared `a` gone (its sweep, or `a` left through it): this node never heard.
     rows.set(a.id, { ...rows.get(a.id)!, goneAt: Date.now() });
     await hub.sweep();
+    assert.equal(hub.takeWaitingClaim("dep_1", 1), undefined, "its open claim is not handed new runs");
+    const t0 = Date.now();
+    assert.deepEqual(await claim, [], "its open claim is answered, empty");
+    assert.ok(Date.now() - t0 < 5_000, "at once, not at the end of its wait");
     assert.deepEqual(hub.liveWorkers().map((w) => w.id), [b.id]);
     await assert.rejects(hub.get(a.id, "tok_worker"), /not registered/, "a request from it must register again");
     assert.deepEqual(kept(), [`${b.id}/ws_1`], "its runtime token is not kept here any more");
