@@ -42,6 +42,14 @@ function cmdline(pid: number): string {
   }
 }
 
+/** Processes whose parent is `pid` and whose command line contains `command` (this process's local worker, say). */
+export function childrenOf(pid: number, command: string): number[] {
+  return readdirSafe("/proc").flatMap((entry) => {
+    const p = Number(entry);
+    return p && parentOf(p) === pid && cmdline(p).includes(command) ? [p] : [];
+  });
+}
+
 /** CPU ms so far by group: this process, the given workers, their descendants, Postgres and Redis servers. */
 export function cpuByGroup(workerPids: readonly number[]): Record<"benchProcess" | "workers" | "children" | "postgres" | "redis", number> {
   const out = { benchProcess: cpuMsOf(process.pid), workers: 0, children: 0, postgres: 0, redis: 0 };
