@@ -182,8 +182,7 @@ export class RunLoop {
     for (const run of this.ready) {
       if (room === 0) break;
       const kept = keptPer.get(run.deploymentId) ?? 0;
-      const limit = this.limitPer.get(run.deploymentId) ?? 0;
-      if (limit > 0 && (this.runningPer.get(run.deploymentId) ?? 0) + kept >= limit) continue;
+      if (!this.hasCapacity(run.deploymentId, kept)) continue;
       keep.add(run);
       keptPer.set(run.deploymentId, kept + 1);
       room--;
@@ -227,9 +226,10 @@ export class RunLoop {
     }
   }
 
-  private hasCapacity(deploymentId: string): boolean {
+  /** Whether `deploymentId`'s limit lets one more run start beside those running and `alsoStarting` more. */
+  private hasCapacity(deploymentId: string, alsoStarting = 0): boolean {
     const limit = this.limitPer.get(deploymentId) ?? 0;
-    return limit <= 0 || (this.runningPer.get(deploymentId) ?? 0) < limit;
+    return limit <= 0 || (this.runningPer.get(deploymentId) ?? 0) + alsoStarting < limit;
   }
 
   /** The oldest claimed run whose deployment is below its limit (removed from `ready`). */
@@ -241,10 +241,9 @@ export class RunLoop {
   /** Deployments whose running + waiting runs already fill their limit: not worth claiming more. */
   private saturated(): string[] {
     const out: string[] = [];
-    for (const [d, limit] of this.limitPer) {
-      if (limit <= 0) continue;
+    for (const d of this.limitPer.keys()) {
       const waiting = this.ready.filter((r) => r.deploymentId === d).length;
-      if ((this.runningPer.get(d) ?? 0) + waiting >= limit) out.push(d);
+      if (!this.hasCapacity(d, waiting)) out.push(d);
     }
     return out;
   }
