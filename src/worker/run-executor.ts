@@ -170,7 +170,7 @@ export class RunExecutor {
           },
         });
       } catch (err) {
-        outcome = deferral(err) ?? { ok: false, reason: "error", error: { $nbx: "error", v: { name: PREPARE_ERROR, message: (err as Error).message } }, coldStart: false };
+        outcome = deferral(err) ?? { ok: false, reason: "error", error: { $nbx: "error", v: { name: PREPARE_ERROR, message: err instanceof Error ? err.message : String(err) } }, coldStart: false };
       }
       out.ended(run.id);
       // A call that never started says nothing about how long calls take.
@@ -274,8 +274,9 @@ function safeStoredError(wire: unknown): StoredError {
 
 /** The launch of the attempt's process was refused for now (RATE_LIMITED: a paced runtime-token re-mint). */
 function deferral(err: unknown): Deferred | undefined {
-  if ((err as { code?: unknown }).code !== "RATE_LIMITED") return undefined;
-  const after = (err as { retryAfterMs?: unknown }).retryAfterMs;
+  const e = err as { code?: unknown; retryAfterMs?: unknown; message?: unknown } | null | undefined;
+  if (e?.code !== "RATE_LIMITED") return undefined;
+  const after = e.retryAfterMs;
   const deferredMs = typeof after === "number" && after > 0 ? after : DEFAULT_DEFER_MS;
-  return { ok: false, reason: "deferred", error: { $nbx: "error", v: { name: "LaunchDeferred", message: (err as Error).message } }, deferredMs, coldStart: false };
+  return { ok: false, reason: "deferred", error: { $nbx: "error", v: { name: "LaunchDeferred", message: String(e.message) } }, deferredMs, coldStart: false };
 }

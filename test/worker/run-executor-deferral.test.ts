@@ -63,6 +63,15 @@ describe("run executor: a launch refused for now", () => {
     assert.equal(seen.requeued.length, 0);
     assert.equal(seen.finished.length, 1);
   });
+
+  it("a launch failing with something that is not an Error (undefined, a string) fails the attempt naming it", async () => {
+    for (const thrown of [undefined, "no token"]) {
+      const { executor, seen } = executorRefusedLaunch(thrown as unknown as Error);
+      const { settled } = await executor.execute(run);
+      assert.equal(await settled, "unrecoverable");
+      assert.match(JSON.stringify(seen.finished[0]), new RegExp(String(thrown)), "the failure says what was thrown");
+    }
+  });
 });
 
 describe("platform client: Retry-After on a refusal", () => {
