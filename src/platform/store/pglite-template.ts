@@ -1,4 +1,4 @@
-import { cp, lstat, mkdir, rename, rm } from "node:fs/promises";
+import { cp, lstat, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -67,15 +67,21 @@ async function templateDir(PGlite: new (dir: string) => { waitReady: Promise<voi
   return building;
 }
 
-/** Make `pgdata` an initialised cluster: from the template when it does not exist yet. */
+/**
+ * Make `pgdata` an initialised cluster: from the template when it does not exist yet. The caller
+ * holds the data folder's lock, so no other process is seeding it.
+ */
 export async function seedPgdata(pgdata: string, PGlite: new (dir: string) => { waitReady: Promise<void>; close(): Promise<void> }): Promise<void> {
   if (existsSync(path.join(pgdata, "PG_VERSION"))) return;
-  // The same name after a restart (a container's process is often pid 1): what an interrupted copy left goes first.
   const staging = `${pgdata}.seed-${process.pid}`;
   try {
     const template = await templateDir(PGlite);
     await mkdir(path.dirname(pgdata), { recursive: true });
-    await rm(staging, { recursive: true, force: true });
+    // What a copy cut short (a crash, a power cut) left, under any process's name: ~40 MB each.
+    const leftover = `${path.basename(pgdata)}.seed-`;
+    for (const name of await readdir(path.dirname(pgdata))) {
+      if (name.startsWith(leftover)) await rm(path.join(path.dirname(pgdata), name), { recursive: true, force: true });
+    }
     await cp(template, staging, { recursive: true });
     // On the disk before it has its name: after a power cut a data folder that exists opens (its
     // first commits are synced by Postgres, the files they build on only by this).

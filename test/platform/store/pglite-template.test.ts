@@ -31,6 +31,9 @@ describe("the embedded store's data folder template", () => {
   it("is copied into a new data folder whose every file is synced before the folder has its name", async () => {
     const root = await mkdtemp(join(tmpdir(), "nbox-template-test-"));
     const pgdata = join(root, "data", "pgdata");
+    // A copy a crash cut short, under another process's name.
+    await mkdir(join(root, "data", "pgdata.seed-99999", "base"), { recursive: true });
+    await writeFile(join(root, "data", "pgdata.seed-99999", "PG_VERSION"), "17\n");
     const probe = await open(import.meta.filename, "r");
     const proto = Object.getPrototypeOf(probe) as { sync(): Promise<void> };
     await probe.close();
@@ -51,7 +54,7 @@ describe("the embedded store's data folder template", () => {
       const missing = files.filter((f) => !seen.has(f));
       assert.deepEqual(missing, [], "every file of the copy was synced");
       assert.equal(statSync(join(tmpdir(), `nbox-pglite-${process.getuid!()}`)).mode & 0o077, 0, "the templates' folder is this user's alone");
-      assert.deepEqual(readdirSync(join(root, "data")), ["pgdata"], "no staging copy left beside it");
+      assert.deepEqual(readdirSync(join(root, "data")), ["pgdata"], "no staging copy left beside it, neither its own nor an older one's");
     } finally {
       await rm(root, { recursive: true, force: true });
     }
