@@ -142,7 +142,6 @@ export const runs = pgTable(
     versionId: text("version_id")
       .notNull()
       .references(() => deploymentVersions.id, { onDelete: "cascade" }),
-    /** `queued` until the run ends (a held run reads as `running`: see runQueue), then how it ended. */
     status: text("status", { enum: RUN_STATUSES }).notNull(),
     /** Codec wire value of the argument list. */
     args: jsonb("args").$type<unknown>().notNull(),
@@ -161,12 +160,11 @@ export const runs = pgTable(
     scheduledFor: int8("scheduled_for"),
     scheduleId: text("schedule_id").references(() => schedules.id, { onDelete: "set null" }),
     createdAt: int8("created_at").notNull(),
-    /** When the last attempt's user code started; written when the run ends (while held: runQueue.startedAt). */
+    /** When the current attempt's user code started; null while the run is queued or only claimed (claimed ahead, not yet handed to a process). */
     startedAt: int8("started_at"),
     finishedAt: int8("finished_at"),
-    /** The worker that held it last; written when the run ends (while held: runQueue.workerId). */
     workerId: text("worker_id"),
-    /** Not written any more: a held run's lease is runQueue.leaseExpiresAt, which reads report. */
+    /** While running: the holder must renew by then (heartbeat), else any node may take the run back. */
     leaseExpiresAt: int8("lease_expires_at"),
     cancelRequested: boolean("cancel_requested").notNull(),
     /** Last log seq handed out (see appendLogs); internal. */
@@ -181,37 +179,12 @@ export const runs = pgTable(
     spans: jsonb("spans").$type<SpanRow[]>(),
   },
   (t) => [
+    index("runs_queue_idx")
+      .on(sql`(coalesce(${t.scheduledFor}, ${t.createdAt}))`, t.id)
+      .where(sql`status = 'queued'`),
     index("runs_workspace_idx").on(t.workspaceId, t.id),
     index("runs_deployment_idx").on(t.deploymentId, t.id),
-  ],
-);
-
-/**
- * One row per run that has not ended: its place in the queue and, once a worker claimed it, its
- * holder, lease and start. A claim, a start mark and a heartbeat write only this narrow row; the
- * run's own row is written at its creation and its end (and for a retry or a cancel request), and
- * no index of `runs` names a column that changes, so those writes may stay on their page. A run
- * with a row here and a holder reads as `running` (runs-now.ts). No foreign key (its check would
- * lock the run's row at every insert): a trigger on deleted runs removes their rows (migrations.ts).
- */
-export const runQueue = pgTable(
-  "run_queue",
-  {
-    runId: text("run_id").primaryKey(),
-    deploymentId: text("deployment_id").notNull(),
-    /** Queue order: coalesce(scheduled_for, created_at) of the run's current attempt. */
-    position: int8("position").notNull(),
-    /** Not before this time (retry backoff, delayed runs). null = as soon as possible. */
-    scheduledFor: int8("scheduled_for"),
-    workerId: text("worker_id"),
-    /** While held: the holder must renew by then (heartbeat), else any node may take the run back. */
-    leaseExpiresAt: int8("lease_expires_at"),
-    /** When the held attempt's user code started; null while only claimed (a crash then costs no attempt). */
-    startedAt: int8("started_at"),
-  },
-  (t) => [
-    index("run_queue_next_idx").on(t.position, t.runId).where(sql`worker_id is null`),
-    index("run_queue_held_idx").on(t.workerId).where(sql`worker_id is not null`),
+    index("runs_running_idx").on(t.workerId).where(sql`status = 'running'`),
   ],
 );
 
@@ -318,7 +291,6 @@ export const schema = {
   platformKeys,
   schedules,
   runs,
-  runQueue,
   runLogs,
   spans,
   events,

@@ -1,7 +1,8 @@
 import { and, asc, count, desc, eq, gte, inArray, isNull, isNotNull, lt, or, sql } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
 import { newId } from "./ids.ts";
-import { runQueue, workers, type WorkerRow } from "./schema.ts";
+import { runs, workers, type WorkerRow } from "./schema.ts";
+import { runStatusIs } from "./run-status-is.ts";
 
 export interface RegisterWorkerInput {
   name: string;
@@ -74,12 +75,12 @@ export function createWorkersRepo({ db, now }: RepoContext): WorkersRepo {
     },
 
     async runningByWorker() {
-      // Held runs are the queue rows with a holder: their partial index answers this without reading other runs.
+      // The partial index on running runs' worker answers this without reading other runs.
       const rows = await db
-        .select({ workerId: runQueue.workerId, n: count() })
-        .from(runQueue)
-        .where(isNotNull(runQueue.workerId))
-        .groupBy(runQueue.workerId);
+        .select({ workerId: runs.workerId, n: count() })
+        .from(runs)
+        .where(and(runStatusIs("running"), isNotNull(runs.workerId)))
+        .groupBy(runs.workerId);
       return new Map(rows.map((r) => [r.workerId!, Number(r.n)]));
     },
   };
