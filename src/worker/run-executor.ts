@@ -100,6 +100,22 @@ export class RunExecutor {
     return true;
   }
 
+  /**
+   * How many calls the attempt handed to the pool now may wait behind in a busy process (0: it waits
+   * for a process of its own, however long). While calls are short: as many as their pace allows.
+   * Otherwise none — except for an attempt beyond the process slots (more attempts execute here than
+   * there are slots): its caller started it as a call to wait behind another while calls were short,
+   * and a call ahead has turned long since (its version was being prepared, its process was
+   * cold-starting, or it simply runs long). No slot frees for such an attempt until some call ends,
+   * so waiting for a process of its own held its run here, claimed and never started, for as long
+   * as that call ran, while another worker could have run it. Allowed behind, it waits no longer
+   * than a short call for a process or behind one, then goes back to the queue untouched.
+   */
+  private behindAllowed(): number {
+    if (this.callsAreShort) return callsBehind(this.callMsAverage);
+    return this.controllers.size > this.d.pool.slots ? 1 : 0;
+  }
+
   /** Abort the attempt of `runId` if it runs here; false when it does not. */
   cancel(runId: string): boolean {
     const c = this.controllers.get(runId);
@@ -161,7 +177,7 @@ export class RunExecutor {
           traceparent: run.traceparent ?? undefined,
           timeoutMs: run.timeoutMs ?? undefined,
           signal: controller.signal,
-          behind: this.callsAreShort ? callsBehind(this.callMsAverage) : 0,
+          behind: this.behindAllowed(),
           onLog: (stream, line) => out.log(run.id, stream, line),
           onSpan: (span: Span) => out.span({ runId: run.id }, span),
           onStart: () => {
