@@ -227,7 +227,7 @@ describe("worker API", () => {
     const [kept, lost] = ids as [string, string];
     // Leases as if the claim were long ago: only a renewal keeps a run.
     const past = Date.now() - 1;
-    await store.db.execute(sql`update runs set lease_expires_at = ${past} where id in (${kept}, ${lost})`);
+    await store.db.execute(sql`update run_holds set lease_expires_at = ${past} where run_id in (${kept}, ${lost})`);
     const beat = await api(worker.secret, "POST", "/worker/heartbeat", { workerId: A, holding: claimed.filter((id: string) => id !== lost) });
     assert.equal(beat.status, 200, JSON.stringify(beat.json));
     assert.ok((await store.getRun(kept))!.leaseExpiresAt! > Date.now(), "the run it holds is renewed");

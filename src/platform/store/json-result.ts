@@ -12,6 +12,14 @@ export function asJsonRows(statement: SQLWrapper): SQL {
   return sql`with w as (${statement.getSQL()}) select coalesce(json_agg(w), '[]')::text as rows from w`;
 }
 
+/**
+ * The rows of `select` as one JSON array, like asJsonRows, for a select that follows data-modifying
+ * WITH queries of its own statement (those must stay at the top level, not inside asJsonRows' WITH).
+ */
+export function jsonRowsOf(select: SQL): SQL {
+  return sql`select coalesce(json_agg(w), '[]')::text as rows from (${select}) w`;
+}
+
 /** How many rows `statement` returned (a data-modifying statement's RETURNING), without sending them. */
 export function countReturned(statement: SQLWrapper): SQL {
   return sql`with w as (${statement.getSQL()}) select count(*)::int as n from w`;

@@ -3,7 +3,7 @@ import type { RepoContext } from "./db.ts";
 import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
 import { StoreError } from "./errors.ts";
 import { rowsOf } from "./migrations.ts";
-import { LOG_STREAMS, runLogs, runs, type LogStream, type RunLogRow } from "./schema.ts";
+import { LOG_STREAMS, runLogs, runHolds, runs, type LogStream, type RunLogRow } from "./schema.ts";
 
 /** What a stored line costs beyond its text, counted against a run's log limit (so empty lines are not free). */
 export const LOG_LINE_OVERHEAD_BYTES = 64;
@@ -52,7 +52,7 @@ export function createLogsRepo({ db, now }: RepoContext): LogsRepo {
       const res = await db.execute(sql`
         with cur as materialized (
           select log_seq, log_bytes from ${runs}
-          where id = ${runId} ${opts.heldBy === undefined ? sql`` : sql`and worker_id = ${opts.heldBy}`}
+          where id = ${runId} ${opts.heldBy === undefined ? sql`` : sql`and coalesce((select ${runHolds.workerId} from ${runHolds} where ${runHolds.runId} = ${runId}), worker_id) = ${opts.heldBy}`}
           for update
         ), lines as materialized (
           select x.i, x.stream, x.line, x.ts, sum(octet_length(x.line) + ${LOG_LINE_OVERHEAD_BYTES}) over (order by x.i) as upto

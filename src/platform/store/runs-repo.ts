@@ -1,8 +1,8 @@
-import { and, getTableColumns, asc, count, desc, eq, inArray, isNull, lt, lte, notInArray, or, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, lt, lte, notInArray, sql, type SQL } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
 import { rowsOf } from "./migrations.ts";
-import { runStatusIs } from "./run-status-is.ts";
-import { asJsonRows, jsonRowDecoder } from "./json-result.ts";
+import { jsonRowDecoder, jsonRowsOf } from "./json-result.ts";
+import { RUN_COLUMNS, RUNS_NOW, STATUS_NOW, runNowColumns, statusNowIn } from "./runs-now.ts";
 import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
 import { holdsNul, mayHoldNul, withoutNul } from "./nul.ts";
 import { StoreError } from "./errors.ts";
@@ -14,6 +14,8 @@ import { MAX_RETRY_BACKOFF_MS } from "../../contract/retry.ts";
 import { WORKER_CRASH as WORKER_CRASH_ERROR } from "../../contract/run-errors.ts";
 import {
   RUN_STATUSES,
+  runHolds,
+  runQueue,
   runs,
   TERMINAL_RUN_STATUSES,
   type RunRow,
@@ -215,8 +217,6 @@ function runValues(input: CreateRunInput, t: number) {
   };
 }
 
-// A run as reads and writes hand it back: without the spans its row keeps (read by spans-repo.ts only).
-const { spans: _keptSpans, ...RUN_COLUMNS } = getTableColumns(runs);
 const FINISHED_COLUMNS = Object.entries(RUN_COLUMNS).filter(([key]) => key !== "args");
 const FINISHED_RETURNING = sql.join(FINISHED_COLUMNS.map(([, column]) => column), sql`, `);
 
@@ -233,31 +233,38 @@ const RESULT_WITH_NUL = {
   message: "the run's result contains a NUL character (U+0000), which the store cannot keep; return such data encoded (base64, or a Buffer/Uint8Array)",
 };
 
+const listOf = (values: readonly string[]) => sql.join(values.map((v) => sql`${v}`), sql`, `);
+
+const RUN_NOW_COLUMNS = runNowColumns();
+
+/** The runs a claim just took (their holds as `h`), as they are now. */
+const claimedRows = jsonRowsOf(sql`select ${runNowColumns(sql`runs`, sql`h`)} from ${runs} join h on h.run_id = ${runs.id}`);
+
 export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
   // A claimed run is held under a lease but not started: a crash before its call reaches a
-  // process costs no attempt.
-  const claimSet = (workerId: string, t: number, opts: LeaseOptions | undefined) => ({
-    status: "running" as const,
-    workerId,
-    startedAt: null,
-    leaseExpiresAt: t + leaseMsOf(opts),
-  });
+  // process costs no attempt. Only its queue row and its hold are written.
+  const holdsFrom = (from: string, workerId: string, t: number, opts: LeaseOptions | undefined) =>
+    sql`insert into ${runHolds} (run_id, worker_id, lease_expires_at, started_at)
+      select run_id, ${workerId}, ${t + leaseMsOf(opts)}::bigint, null from ${sql.raw(from)} returning ${runHolds}.*`;
+
+  const readRuns = async (where: SQL | undefined, tail: SQL = sql``): Promise<RunRow[]> =>
+    runRows(await db.execute(jsonRowsOf(sql`select ${RUN_NOW_COLUMNS} from ${RUNS_NOW} ${where ? sql`where ${where}` : sql``} ${tail}`)));
 
   const claimNextRuns: RunsRepo["claimNextRuns"] = async (workerId, limit, filter) => {
     if (limit <= 0 || (filter?.deploymentIds !== undefined && filter.deploymentIds.length === 0)) return [];
     const t = now();
+    // Due = its place is not after now (a place is its scheduled time, else its creation time).
     const next = db
-      .select({ id: runs.id })
-      .from(runs)
+      .select({ id: runQueue.runId })
+      .from(runQueue)
       .where(
         and(
-          runStatusIs("queued"),
-          or(isNull(runs.scheduledFor), lte(runs.scheduledFor, t)),
-          filter?.deploymentIds === undefined ? undefined : inArray(runs.deploymentId, filter.deploymentIds),
-          filter?.excludeDeploymentIds?.length ? notInArray(runs.deploymentId, filter.excludeDeploymentIds) : undefined,
+          lte(runQueue.position, t),
+          filter?.deploymentIds === undefined ? undefined : inArray(runQueue.deploymentId, filter.deploymentIds),
+          filter?.excludeDeploymentIds?.length ? notInArray(runQueue.deploymentId, filter.excludeDeploymentIds) : undefined,
         ),
       )
-      .orderBy(sql`coalesce(${runs.scheduledFor}, ${runs.createdAt})`, asc(runs.id))
+      .orderBy(asc(runQueue.position), asc(runQueue.runId))
       .limit(limit);
     // PGlite is one backend running one statement at a time: no other claimer can hold these rows,
     // and taking their row locks would write each row once more.
@@ -265,15 +272,11 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
     // One statement: `= any(array(subquery))` evaluates the locking subquery once (an InitPlan),
     // unlike `in (subquery)`, which may re-run it per row and claim more than `limit`.
     const claimed = runRows(
-      await db.execute(
-        asJsonRows(
-          db
-            .update(runs)
-            .set(claimSet(workerId, t, filter))
-            .where(and(sql`${runs.id} = any(array(${locked}))`, runStatusIs("queued")))
-            .returning(RUN_COLUMNS),
-        ),
-      ),
+      await db.execute(sql`
+        with c as (
+          delete from ${runQueue} where ${runQueue.runId} = any(array(${locked})) returning ${runQueue.runId} as run_id
+        ), h as (${holdsFrom("c", workerId, t, filter)})
+        ${claimedRows}`),
     );
     // Keep queue order (UPDATE … RETURNING does not promise one).
     return claimed.sort((a, b) => Number(a.scheduledFor ?? a.createdAt) - Number(b.scheduledFor ?? b.createdAt) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -281,21 +284,21 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
 
   const claimRuns: RunsRepo["claimRuns"] = async (ids, workerId, opts) => {
     if (ids.length === 0) return [];
-    const claim = db
-      .update(runs)
-      .set(claimSet(workerId, now(), opts))
-      // The ids travel as one JSON parameter, however many there are. A run this worker claimed and
-      // has not started is handed to it again: a repeated request (its answer was lost) orphans nothing.
-      // Written as one CASE so the planner finds the runs by id (the ids are few) instead of through
-      // the status indexes, whose entries for runs that moved on pile up until a vacuum.
-      .where(
-        and(
-          oneOf(runs.id, ids),
-          sql`case ${runs.status} when 'queued' then true when 'running' then ${runs.workerId} = ${workerId} and ${runs.startedAt} is null else false end`,
-        ),
-      )
-      .returning(RUN_COLUMNS);
-    return runRows(await db.execute(asJsonRows(claim)));
+    // The ids travel as one JSON parameter, however many there are. A run this worker claimed and
+    // has not started is handed to it again: a repeated request (its answer was lost) orphans nothing.
+    const t = now();
+    return runRows(
+      await db.execute(sql`
+        with c as (
+          delete from ${runQueue} where ${oneOf(runQueue.runId, ids)} returning ${runQueue.runId} as run_id
+        ), again as (
+          update ${runHolds} set lease_expires_at = ${t + leaseMsOf(opts)}
+          where ${oneOf(runHolds.runId, ids)} and ${runHolds.workerId} = ${workerId} and ${runHolds.startedAt} is null
+          returning ${runHolds}.*
+        ), fresh as (${holdsFrom("c", workerId, t, opts)}),
+        h as (select * from fresh union all select * from again)
+        ${claimedRows}`),
+    );
   };
 
   const finishRuns: RunsRepo["finishRuns"] = async (items) => {
@@ -317,13 +320,33 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
         chunk = chunk.map((it) => ({ ...(holdsNul(it.result) ? { ...it, status: "failed" as const, result: null, error: RESULT_WITH_NUL } : { ...it, error: withoutNul(it.error) }), spans: withoutNul(it.spans) }));
         param = JSON.stringify(chunk);
       }
-      // One UPDATE for the whole batch, its rows as one JSON parameter; each row keeps finishRun's guards.
-      const res = await db.execute(asJsonRows(sql`
-        update ${runs} set status = v.status, result = v.result, error = v.error, finished_at = coalesce(v.finished, ${t}),
-          started_at = coalesce(v.started, ${runs.startedAt}), spans = coalesce(v.spans, ${runs.spans})
-        from ${jsonRecords(param, chunk.length, "id text, status text, result jsonb, error jsonb, worker text, started bigint, finished bigint, spans jsonb")} as v
-        where ${oneOf(runs.id, chunk.map((it) => it.id))} and ${runs.id} = v.id and ${runs.status} in ('queued', 'running') and (v.worker is null or ${runs.workerId} = v.worker)
-        returning ${FINISHED_RETURNING}`));
+      const ids = chunk.map((it) => it.id);
+      // One statement for the whole batch, its rows as one JSON parameter: a run held (by the
+      // finishing worker, if one is named) or, finished by no worker, still queued, leaves its hold
+      // or the queue, and its row takes its outcome with the holder and start its hold kept.
+      const byNoWorker = chunk.some((it) => it.worker === null);
+      const res = await db.execute(sql`
+        with v as ${jsonRecords(param, chunk.length, "id text, status text, result jsonb, error jsonb, worker text, started bigint, finished bigint, spans jsonb")},
+        held as (
+          delete from ${runHolds} using v
+          where ${oneOf(runHolds.runId, ids)} and ${runHolds.runId} = v.id and (v.worker is null or ${runHolds.workerId} = v.worker)
+          returning ${runHolds.runId} as run_id, ${runHolds.workerId} as worker_id, ${runHolds.startedAt} as started_at
+        ), ${
+          byNoWorker
+            ? sql`waiting as (
+          delete from ${runQueue} using v
+          where ${oneOf(runQueue.runId, ids)} and ${runQueue.runId} = v.id and v.worker is null
+          returning ${runQueue.runId} as run_id, null::text as worker_id, null::bigint as started_at
+        ), gone as (select * from held union all select * from waiting),`
+            : sql`gone as (select * from held),`
+        }
+        done as (
+          update ${runs} set status = v.status, result = v.result, error = v.error, finished_at = coalesce(v.finished, ${t}),
+            started_at = coalesce(v.started, gone.started_at), worker_id = gone.worker_id, spans = coalesce(v.spans, ${runs.spans})
+          from v join gone on gone.run_id = v.id
+          where ${oneOf(runs.id, ids)} and ${runs.id} = v.id
+          returning ${FINISHED_RETURNING}
+        ) select coalesce(json_agg(done), '[]')::text as rows from done`);
       // The finished rows as they are now: whoever waits for them needs no read back (but for args).
       applied.push(...finishedRows(res));
     }
@@ -345,8 +368,9 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
         // One statement per chunk with the rows as a single JSON parameter (far cheaper than
         // 23 parameters per row); the rows are fully built here, so they are returned as they are.
         // jsonb_to_recordset reads a JSON null as SQL NULL: args that are JSON null are kept as such.
+        // The run's row says `queued` until it ends; its holder, if any, is its hold's.
         const json = rows.map((r) => ({
-          id: r.id, workspace_id: r.workspaceId, deployment_id: r.deploymentId, version_id: r.versionId, status: r.status,
+          id: r.id, workspace_id: r.workspaceId, deployment_id: r.deploymentId, version_id: r.versionId,
           args: r.args, attempt: r.attempt, max_retries: r.maxRetries, timeout_ms: r.timeoutMs, retry_backoff_ms: r.retryBackoffMs,
           trace_id: r.traceId, parent_span_id: r.parentSpanId, traceparent: r.traceparent, scheduled_for: r.scheduledFor,
           schedule_id: r.scheduleId, created_at: r.createdAt, worker_id: r.workerId, lease_expires_at: r.leaseExpiresAt,
@@ -357,16 +381,25 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
           if (bad >= 0) throw new StoreError("BAD_INPUT", `the arguments of run ${i + bad + 1} of ${inputs.length} contain a NUL character (U+0000), which the store cannot keep`, "Pass such data encoded (base64, or a Buffer/Uint8Array)");
         }
         await db.execute(sql`
-          insert into ${runs} (id, workspace_id, deployment_id, version_id, status, args, result, error, attempt, max_retries, timeout_ms,
-            retry_backoff_ms, trace_id, parent_span_id, traceparent, scheduled_for, schedule_id, created_at, started_at, finished_at,
-            worker_id, lease_expires_at, cancel_requested, log_seq)
-          select id, workspace_id, deployment_id, version_id, status, coalesce(args, 'null'::jsonb), null, null, attempt, max_retries, timeout_ms,
-            retry_backoff_ms, trace_id, parent_span_id, traceparent, scheduled_for, schedule_id, created_at, null, null, worker_id,
-            lease_expires_at, false, 0
-          from jsonb_to_recordset(${param}::jsonb) as x(id text, workspace_id text, deployment_id text, version_id text,
-            status text, args jsonb, attempt int, max_retries int, timeout_ms int, retry_backoff_ms int, trace_id text,
-            parent_span_id text, traceparent text, scheduled_for bigint, schedule_id text, created_at bigint, worker_id text,
-            lease_expires_at bigint)`);
+          with x as materialized (
+            select * from jsonb_to_recordset(${param}::jsonb) as x(id text, workspace_id text, deployment_id text, version_id text,
+              args jsonb, attempt int, max_retries int, timeout_ms int, retry_backoff_ms int, trace_id text,
+              parent_span_id text, traceparent text, scheduled_for bigint, schedule_id text, created_at bigint, worker_id text,
+              lease_expires_at bigint)
+          ), made as (
+            insert into ${runs} (id, workspace_id, deployment_id, version_id, status, args, result, error, attempt, max_retries, timeout_ms,
+              retry_backoff_ms, trace_id, parent_span_id, traceparent, scheduled_for, schedule_id, created_at, started_at, finished_at,
+              worker_id, lease_expires_at, cancel_requested, log_seq)
+            select id, workspace_id, deployment_id, version_id, 'queued', coalesce(args, 'null'::jsonb), null, null, attempt, max_retries, timeout_ms,
+              retry_backoff_ms, trace_id, parent_span_id, traceparent, scheduled_for, schedule_id, created_at, null, null, null,
+              null, false, 0
+            from x
+          ), queued as (
+            insert into ${runQueue} (run_id, deployment_id, position)
+            select id, deployment_id, coalesce(scheduled_for, created_at) from x where worker_id is null
+          )
+          insert into ${runHolds} (run_id, worker_id, lease_expires_at)
+          select id, worker_id, lease_expires_at from x where worker_id is not null`);
         out.push(...(rows as RunRow[]));
       }
       return out;
@@ -390,17 +423,8 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
 
     async getRuns(ids, opts = {}) {
       if (ids.length === 0) return [];
-      const read = db
-        .select(RUN_COLUMNS)
-        .from(runs)
-        // The ids travel as one JSON parameter: a long-poll over thousands of runs stays one cheap statement.
-        .where(
-          and(
-            oneOf(runs.id, ids),
-            opts.terminalOnly ? inArray(runs.status, [...TERMINAL_RUN_STATUSES]) : undefined,
-          ),
-        );
-      return runRows(await db.execute(asJsonRows(read)));
+      // The ids travel as one JSON parameter: a long-poll over thousands of runs stays one cheap statement.
+      return readRuns(and(oneOf(runs.id, ids), opts.terminalOnly ? inArray(runs.status, [...TERMINAL_RUN_STATUSES]) : undefined));
     },
 
     async claimRun(id, workerId, opts) {
@@ -414,85 +438,70 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
     },
 
     async requeueForRetry(id, input) {
-      const rows = await db
-        .update(runs)
-        .set({
-          status: "queued",
-          attempt: input.attempt ?? sql`${runs.attempt} + 1`,
-          scheduledFor: input.scheduledFor,
-          error: withoutNul(input.error),
-          workerId: null,
-          startedAt: null,
-          leaseExpiresAt: null,
-        })
-        .where(
-          and(
-            eq(runs.id, id),
-            runStatusIs("running"),
-            eq(runs.cancelRequested, false),
-            input.workerId === undefined ? undefined : eq(runs.workerId, input.workerId),
-          ),
-        )
-        .returning(RUN_COLUMNS);
-      return rows[0] ?? null;
+      const scheduledFor = input.scheduledFor;
+      // The hold first, then the run's row, as every statement that writes both (no deadlock). A run
+      // asked to cancel is not queued again: its holder finishes it as cancelled.
+      const res = await db.execute(sql`
+        with h as (
+          delete from ${runHolds}
+          where ${runHolds.runId} = ${id}
+            ${input.workerId === undefined ? sql`` : sql`and ${runHolds.workerId} = ${input.workerId}`}
+            and not exists (select 1 from ${runs} where ${runs.id} = ${id} and ${runs.cancelRequested})
+          returning ${runHolds.runId} as run_id
+        ), u as (
+          update ${runs} set attempt = coalesce(${input.attempt ?? null}::int, ${runs.attempt} + 1), scheduled_for = ${scheduledFor}::bigint,
+            error = ${input.error === null ? null : JSON.stringify(withoutNul(input.error))}::jsonb
+          from h where ${runs.id} = h.run_id
+          returning ${runs}.*
+        ), q as (
+          insert into ${runQueue} (run_id, deployment_id, position) select id, deployment_id, coalesce(${scheduledFor}::bigint, created_at) from u
+        ) ${jsonRowsOf(sql`select ${runNowColumns(sql`u`, null)} from u`)}`);
+      return runRows(res)[0] ?? null;
     },
 
     async requestCancel(id) {
       const t = now();
-      const [queued] = await db
-        .update(runs)
-        .set({
-          status: "cancelled",
-          cancelRequested: true,
-          finishedAt: t,
-          error: { name: "CancelledError", message: `run ${id} was cancelled before it started` },
-        })
-        .where(and(eq(runs.id, id), runStatusIs("queued")))
-        .returning(RUN_COLUMNS);
-      if (queued) return queued;
-      const [running] = await db
-        .update(runs)
-        .set({ cancelRequested: true })
-        .where(and(eq(runs.id, id), runStatusIs("running")))
-        .returning(RUN_COLUMNS);
-      if (running) return running;
-      return (await db.select(RUN_COLUMNS).from(runs).where(eq(runs.id, id)))[0] ?? null;
+      const error = { name: "CancelledError", message: `run ${id} was cancelled before it started` };
+      // Queued and not held: cancelled at once (it leaves the queue).
+      await db.execute(sql`
+        with gone as (delete from ${runQueue} where ${runQueue.runId} = ${id} returning ${runQueue.runId} as run_id)
+        update ${runs} set status = 'cancelled', cancel_requested = true, finished_at = ${t}, error = ${JSON.stringify(error)}::jsonb
+        from gone where ${runs.id} = gone.run_id`);
+      // Held: asked to cancel (its holder kills it and finishes it). Held by the time this runs if it
+      // was claimed in between: the first statement then found nothing.
+      await db.execute(sql`
+        update ${runs} set cancel_requested = true
+        where ${runs.id} = ${id} and not ${runs.cancelRequested}
+          and exists (select 1 from ${runHolds} where ${runHolds.runId} = ${id})`);
+      return repo.getRun(id);
     },
 
     async getRun(id) {
-      return (await db.select(RUN_COLUMNS).from(runs).where(eq(runs.id, id)))[0] ?? null;
+      return (await readRuns(eq(runs.id, id)))[0] ?? null;
     },
 
     async listRuns(input = {}) {
       const statuses = input.status === undefined ? undefined : Array.isArray(input.status) ? input.status : [input.status];
-      return db
-        .select(RUN_COLUMNS)
-        .from(runs)
-        .where(
-          and(
-            input.workspaceId === undefined ? undefined : eq(runs.workspaceId, input.workspaceId),
-            input.deploymentId === undefined ? undefined : eq(runs.deploymentId, input.deploymentId),
-            statuses === undefined ? undefined : inArray(runs.status, statuses),
-            input.before === undefined ? undefined : lt(runs.id, input.before),
-          ),
-        )
-        .orderBy(desc(runs.id))
-        .limit(listLimit(input.limit));
+      const rows = await readRuns(
+        and(
+          input.workspaceId === undefined ? undefined : eq(runs.workspaceId, input.workspaceId),
+          input.deploymentId === undefined ? undefined : eq(runs.deploymentId, input.deploymentId),
+          statuses === undefined ? undefined : statusNowIn(statuses),
+          input.before === undefined ? undefined : lt(runs.id, input.before),
+        ),
+        sql`order by ${runs.id} desc limit ${listLimit(input.limit)}`,
+      );
+      return rows.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
     },
 
     async countRunsByStatus(filter = {}) {
-      const rows = await db
-        .select({ status: runs.status, n: count() })
-        .from(runs)
-        .where(
-          and(
-            filter.workspaceId === undefined ? undefined : eq(runs.workspaceId, filter.workspaceId),
-            filter.deploymentId === undefined ? undefined : eq(runs.deploymentId, filter.deploymentId),
-          ),
-        )
-        .groupBy(runs.status);
+      const where = and(
+        filter.workspaceId === undefined ? undefined : eq(runs.workspaceId, filter.workspaceId),
+        filter.deploymentId === undefined ? undefined : eq(runs.deploymentId, filter.deploymentId),
+      );
+      const res = await db.execute(sql`select ${STATUS_NOW} as status, count(*)::int as n from ${RUNS_NOW} ${where ? sql`where ${where}` : sql``} group by 1`);
       const out = Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as Record<RunStatus, number>;
-      for (const r of rows) out[r.status] = Number(r.n);
+      for (const r of rowsOf<{ status: RunStatus; n: number | string }>(res)) out[r.status] = Number(r.n);
       return out;
     },
 
@@ -500,25 +509,19 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
       if (items.length === 0) return [];
       const json = JSON.stringify(items.map((it) => ({ id: it.id, started: it.startedAt })));
       const res = await db.execute(sql`
-        update ${runs} set started_at = x.started
+        update ${runHolds} set started_at = x.started
         from ${jsonRecords(json, items.length, "id text, started bigint")} as x
-        where ${oneOf(runs.id, items.map((it) => it.id))} and ${runs.id} = x.id and ${runs.status} = 'running' and ${runs.workerId} = ${workerId} and ${runs.startedAt} is null
-        returning ${runs.id} as id`);
+        where ${oneOf(runHolds.runId, items.map((it) => it.id))} and ${runHolds.runId} = x.id and ${runHolds.workerId} = ${workerId} and ${runHolds.startedAt} is null
+        returning ${runHolds.runId} as id`);
       return rowsOf<{ id: string }>(res).map((r) => r.id);
     },
 
     async renewLeases(workerId, opts) {
       const held = await db
-        .update(runs)
+        .update(runHolds)
         .set({ leaseExpiresAt: now() + leaseMsOf(opts) })
-        .where(
-          and(
-            runStatusIs("running"),
-            eq(runs.workerId, workerId),
-            opts?.ids === undefined ? undefined : oneOf(runs.id, opts.ids),
-          ),
-        )
-        .returning({ id: runs.id });
+        .where(and(eq(runHolds.workerId, workerId), opts?.ids === undefined ? undefined : oneOf(runHolds.runId, opts.ids)))
+        .returning({ id: runHolds.runId });
       return held.length;
     },
 
@@ -526,42 +529,52 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
       const t = now();
       if (opts.workerIds?.length === 0) return { requeued: [], retried: [], failed: [], cancelled: [] };
       const which = and(
-        runStatusIs("running"),
-        opts.workerIds === undefined ? undefined : inArray(runs.workerId, opts.workerIds),
-        opts.exceptWorkerIds?.length ? notInArray(runs.workerId, opts.exceptWorkerIds) : undefined,
-        opts.lapsedOnly ? lt(runs.leaseExpiresAt, t) : undefined,
+        sql`true`,
+        opts.workerIds === undefined ? undefined : sql`h.worker_id in (${listOf(opts.workerIds)})`,
+        opts.exceptWorkerIds?.length ? sql`h.worker_id not in (${listOf(opts.exceptWorkerIds)})` : undefined,
+        opts.lapsedOnly ? sql`h.lease_expires_at < ${t}` : undefined,
       );
-      // Per row, from the values before the update: asked to cancel → cancelled; never started →
-      // queued, same attempt; started with retries left → the next attempt after the backoff;
-      // started, none left → failed. One statement, and rows another node is updating are skipped
-      // (the next pass sees them), so nodes checking at once never wait on or deadlock each other.
-      const cancel = sql`cancel_requested`;
-      const fresh = sql`(not cancel_requested and started_at is null)`;
-      const retry = sql`(not cancel_requested and started_at is not null and attempt <= max_retries)`;
-      const fail = sql`(not cancel_requested and started_at is not null and attempt > max_retries)`;
-      const backoff = sql`least(retry_backoff_ms * power(2, attempt - 1), ${MAX_RETRY_BACKOFF_MS}::bigint)::bigint`;
+      // Per held run, from its values before the statement: asked to cancel → cancelled; never
+      // started → queued, same attempt (only its hold and queue rows change); started with retries left →
+      // the next attempt after the backoff; started, none left → failed. One statement, and runs
+      // another node is updating are skipped (the next pass sees them), so nodes checking at once
+      // never wait on or deadlock each other.
+      const cancel = sql`s.cancel_asked`;
+      const fresh = sql`(not s.cancel_asked and not s.was_started)`;
+      const retry = sql`(not s.cancel_asked and s.was_started and s.attempt <= s.max_retries)`;
+      const fail = sql`(not s.cancel_asked and s.was_started and s.attempt > s.max_retries)`;
+      const ends = sql`(${cancel} or ${fail})`;
+      const backoff = sql`least(s.retry_backoff_ms * power(2, s.attempt - 1), ${MAX_RETRY_BACKOFF_MS}::bigint)::bigint`;
       const cause = opts.lapsedOnly
-        ? sql`', whose lease on it lapsed at ' || to_char(to_timestamp(lease_expires_at / 1000.0) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || ' (the worker or its platform stopped without finishing it)'`
+        ? sql`', whose lease on it lapsed at ' || to_char(to_timestamp(s.lease_expires_at / 1000.0) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || ' (the worker or its platform stopped without finishing it)'`
         : sql`' when the platform stopped'`;
-      const message = sql`'run ' || id || ' (attempt ' || attempt || ' of ' || (max_retries + 1) || ') was running on worker ' || coalesce(worker_id, '?') || ${cause} || '; ' || case
-          when cancel_requested then 'it had been asked to cancel'
-          when attempt <= max_retries then 'retrying as attempt ' || (attempt + 1) || ' in ' || ${backoff} || ' ms'
+      const message = sql`'run ' || s.id || ' (attempt ' || s.attempt || ' of ' || (s.max_retries + 1) || ') was running on worker ' || coalesce(s.worker_id, '?') || ${cause} || '; ' || case
+          when s.cancel_asked then 'it had been asked to cancel'
+          when s.attempt <= s.max_retries then 'retrying as attempt ' || (s.attempt + 1) || ' in ' || ${backoff} || ' ms'
           else 'no retries left' end`;
       const res = await db.execute(sql`
-        with stale as materialized (
-          select ${runs.id} as stale_id, ${runs.startedAt} is not null as was_started from ${runs} where ${which} for update skip locked
+        with s as materialized (
+          select h.run_id as id, h.worker_id, h.lease_expires_at, h.started_at, h.started_at is not null as was_started,
+            r.cancel_requested as cancel_asked, r.attempt, r.max_retries, r.retry_backoff_ms, r.deployment_id, coalesce(r.scheduled_for, r.created_at) as place
+          from ${runHolds} h join ${runs} r on r.id = h.run_id
+          where ${which} for update of h skip locked
+        ), released as (
+          delete from ${runHolds} using s where ${runHolds.runId} = s.id
+        ), back as (
+          insert into ${runQueue} (run_id, deployment_id, position)
+          select s.id, s.deployment_id, case when ${retry} then ${t}::bigint + ${backoff} else s.place end from s where not ${ends}
+        ), counted as (
+          update ${runs} set
+            status = case when ${cancel} then 'cancelled' when ${fail} then 'failed' else ${runs.status} end,
+            error = jsonb_build_object('name', ${WORKER_CRASH_ERROR}::text, 'message', ${message}),
+            attempt = case when ${retry} then ${runs.attempt} + 1 else ${runs.attempt} end,
+            scheduled_for = case when ${retry} then ${t}::bigint + ${backoff} else ${runs.scheduledFor} end,
+            finished_at = case when ${ends} then ${t}::bigint else ${runs.finishedAt} end,
+            worker_id = case when ${ends} then s.worker_id else ${runs.workerId} end,
+            started_at = case when ${ends} then s.started_at else ${runs.startedAt} end
+          from s where ${runs.id} = s.id and not ${fresh}
         )
-        update ${runs} set
-          status = case when ${cancel} then 'cancelled' when ${fail} then 'failed' else 'queued' end,
-          error = case when ${fresh} then error else jsonb_build_object('name', ${WORKER_CRASH_ERROR}::text, 'message', ${message}) end,
-          attempt = case when ${retry} then attempt + 1 else attempt end,
-          scheduled_for = case when ${retry} then ${t}::bigint + ${backoff} else scheduled_for end,
-          finished_at = case when ${cancel} or ${fail} then ${t}::bigint else finished_at end,
-          worker_id = case when ${cancel} or ${fail} then worker_id end,
-          started_at = case when ${cancel} or ${fail} then started_at end,
-          lease_expires_at = null
-        from stale where ${runs.id} = stale.stale_id
-        returning ${runs.id} as id, ${runs.status} as status, stale.was_started as started`);
+        select s.id, case when ${cancel} then 'cancelled' when ${fail} then 'failed' else 'queued' end as status, s.was_started as started from s`);
       const out: RecoverResult = { requeued: [], retried: [], failed: [], cancelled: [] };
       for (const r of rowsOf<{ id: string; status: RunStatus; started: boolean }>(res)) {
         if (r.status === "queued") (r.started ? out.retried : out.requeued).push(r.id);

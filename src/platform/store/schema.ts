@@ -142,6 +142,7 @@ export const runs = pgTable(
     versionId: text("version_id")
       .notNull()
       .references(() => deploymentVersions.id, { onDelete: "cascade" }),
+    /** `queued` until the run ends (a held run reads as `running`: see runHolds), then how it ended. */
     status: text("status", { enum: RUN_STATUSES }).notNull(),
     /** Codec wire value of the argument list. */
     args: jsonb("args").$type<unknown>().notNull(),
@@ -160,11 +161,12 @@ export const runs = pgTable(
     scheduledFor: int8("scheduled_for"),
     scheduleId: text("schedule_id").references(() => schedules.id, { onDelete: "set null" }),
     createdAt: int8("created_at").notNull(),
-    /** When the current attempt's user code started; null while the run is queued or only claimed (claimed ahead, not yet handed to a process). */
+    /** When the last attempt's user code started; written when the run ends (while held: runHolds.startedAt). */
     startedAt: int8("started_at"),
     finishedAt: int8("finished_at"),
+    /** The worker that held it last; written when the run ends (while held: runHolds.workerId). */
     workerId: text("worker_id"),
-    /** While running: the holder must renew by then (heartbeat), else any node may take the run back. */
+    /** Not written any more: a held run's lease is runHolds.leaseExpiresAt, which reads report. */
     leaseExpiresAt: int8("lease_expires_at"),
     cancelRequested: boolean("cancel_requested").notNull(),
     /** Last log seq handed out (see appendLogs); internal. */
@@ -179,13 +181,44 @@ export const runs = pgTable(
     spans: jsonb("spans").$type<SpanRow[]>(),
   },
   (t) => [
-    index("runs_queue_idx")
-      .on(sql`(coalesce(${t.scheduledFor}, ${t.createdAt}))`, t.id)
-      .where(sql`status = 'queued'`),
     index("runs_workspace_idx").on(t.workspaceId, t.id),
     index("runs_deployment_idx").on(t.deploymentId, t.id),
-    index("runs_running_idx").on(t.workerId).where(sql`status = 'running'`),
   ],
+);
+
+/**
+ * A run waiting in the queue: its place (coalesce(scheduled_for, created_at) of its current
+ * attempt). A claim moves it to runHolds; a claim, a start mark and a heartbeat write only those
+ * narrow rows, and the run's own row is written at its creation and its end (and for a retry or a
+ * cancel request). No index of `runs` names a column that changes, so those writes may stay on their
+ * page. Queued and held are two tables, not a holder column that is null or not: the planner's guess
+ * for a null test without fresh statistics (0.5 % of the rows) planned each claim as a read of the
+ * whole queue and a sort. No foreign keys (their check would lock the run's row at every insert): a
+ * trigger on deleted runs removes their rows here and in runHolds (migrations.ts).
+ */
+export const runQueue = pgTable(
+  "run_queue",
+  {
+    runId: text("run_id").primaryKey(),
+    deploymentId: text("deployment_id").notNull(),
+    /** Not before this time, and the queue's order. */
+    position: int8("position").notNull(),
+  },
+  (t) => [index("run_queue_next_idx").on(t.position, t.runId)],
+);
+
+/** A run a worker holds: claimed under a lease, started or not (a run with a row here reads as `running`: runs-now.ts). */
+export const runHolds = pgTable(
+  "run_holds",
+  {
+    runId: text("run_id").primaryKey(),
+    workerId: text("worker_id").notNull(),
+    /** The holder must renew by then (heartbeat), else any node may take the run back. */
+    leaseExpiresAt: int8("lease_expires_at").notNull(),
+    /** When the held attempt's user code started; null while only claimed (a crash then costs no attempt). */
+    startedAt: int8("started_at"),
+  },
+  (t) => [index("run_holds_worker_idx").on(t.workerId)],
 );
 
 export const runLogs = pgTable(
@@ -291,6 +324,8 @@ export const schema = {
   platformKeys,
   schedules,
   runs,
+  runQueue,
+  runHolds,
   runLogs,
   spans,
   events,

@@ -1,8 +1,8 @@
 // Vacuum and statistics for the embedded store. PGlite runs Postgres as a single backend, so the
-// autovacuum a Postgres server runs on its own never runs here. Every run is written three times
-// (queued, claimed, finished), so dead row versions would pile up for good (the data folder grows,
-// every index over runs with it), and the planner would never get statistics (it then plans the
-// claim's queue lookup to walk every index entry ever added).
+// autovacuum a Postgres server runs on its own never runs here. Every run's row is written at least
+// twice (queued, finished), its queue row and its hold are inserted and deleted, so dead row versions
+// would pile up for good (the data folder grows, every index with it), and the planner would never
+// get statistics (it then plans the claim's queue lookup to walk every index entry ever added).
 // A VACUUM costs about as much as the dead rows it clears (a few µs each; nothing to do: ~2 ms), so
 // it runs often; ANALYZE reads a sample of the table, so the runs' columns that statements filter on
 // are analyzed when the runs changed by a fifth since the last time (~35 ms at 20,000 runs; every
@@ -43,7 +43,7 @@ const FREEZE_MAX_AGE = 200_000_000;
 const CHANGED_MIN = 50;
 const CHANGED_SHARE = 0.1;
 /** The runs' columns statements look runs up by (the planner's statistics are about these). */
-const RUNS_PLANNED_COLUMNS = ["id", "workspace_id", "deployment_id", "version_id", "status", "worker_id", "created_at", "scheduled_for", "lease_expires_at", "schedule_id", "trace_id"];
+const RUNS_PLANNED_COLUMNS = ["id", "workspace_id", "deployment_id", "version_id", "status", "created_at", "schedule_id", "trace_id"];
 
 const identifiers = (names: string[]) => sql.join(names.map((n) => sql.identifier(n)), sql`, `);
 
@@ -93,7 +93,7 @@ export class StoreUpkeep {
       this.finished = 0;
       this.lastAt = Date.now();
       try {
-        const tables = ["runs", "workers"];
+        const tables = ["runs", "run_queue", "run_holds", "workers"];
         let others: string[] = [];
         if (this.tablesDue) {
           const first = this.tablesAt === 0;
@@ -107,6 +107,7 @@ export class StoreUpkeep {
           this.sinceAnalyze = 0;
           await nextTurn();
           await this.store.db.execute(sql`analyze runs (${identifiers(RUNS_PLANNED_COLUMNS)})`);
+          await this.store.db.execute(sql`analyze run_queue, run_holds`);
           this.runsAtAnalyze = await this.runsEstimate();
         }
         if (others.length > 0) {
@@ -133,7 +134,7 @@ export class StoreUpkeep {
   }
 
   /**
-   * Tables besides runs and workers that autovacuum would vacuum, and those it would analyze, now.
+   * Tables besides runs, run_queue, run_holds and workers that autovacuum would vacuum, and those it would analyze, now.
    * The change counters start from zero at every start of the store, so a first pass also analyzes
    * tables holding rows that were never analyzed (a platform restarted more often than the tables
    * pass runs would otherwise never give them statistics).
@@ -147,9 +148,9 @@ export class StoreUpkeep {
         (s.n_mod_since_analyze > ${CHANGED_MIN}::float8 + ${CHANGED_SHARE}::float8 * s.n_live_tup
           or (${first}::boolean and c.reltuples <> 0 and not exists (select 1 from pg_statistic st where st.starelid = c.oid))) as analyze
       from pg_stat_user_tables s join pg_class c on c.oid = s.relid
-      where s.schemaname = current_schema() and s.relname <> 'runs'`);
+      where s.schemaname = current_schema() and s.relname not in ('runs', 'run_queue', 'run_holds')`);
     const rows = rowsOf<{ name: string; vacuum: boolean; analyze: boolean }>(res);
-    // Workers are vacuumed at every pass anyway.
+    // Workers (like runs and their queue) are vacuumed at every pass anyway.
     return { vacuum: rows.filter((r) => r.vacuum && r.name !== "workers").map((r) => r.name), analyze: rows.filter((r) => r.analyze).map((r) => r.name) };
   }
 

@@ -1,8 +1,7 @@
-import { and, asc, count, desc, eq, gte, inArray, isNull, isNotNull, lt, or, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, gte, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
 import { newId } from "./ids.ts";
-import { runs, workers, type WorkerRow } from "./schema.ts";
-import { runStatusIs } from "./run-status-is.ts";
+import { runHolds, workers, type WorkerRow } from "./schema.ts";
 
 export interface RegisterWorkerInput {
   name: string;
@@ -75,12 +74,11 @@ export function createWorkersRepo({ db, now }: RepoContext): WorkersRepo {
     },
 
     async runningByWorker() {
-      // The partial index on running runs' worker answers this without reading other runs.
+      // Held runs are their holds: the holds' index on worker answers this without reading other runs.
       const rows = await db
-        .select({ workerId: runs.workerId, n: count() })
-        .from(runs)
-        .where(and(runStatusIs("running"), isNotNull(runs.workerId)))
-        .groupBy(runs.workerId);
+        .select({ workerId: runHolds.workerId, n: count() })
+        .from(runHolds)
+        .groupBy(runHolds.workerId);
       return new Map(rows.map((r) => [r.workerId!, Number(r.n)]));
     },
   };

@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { getTableConfig } from "drizzle-orm/pg-core";
 import { sql } from "drizzle-orm";
 import { LATEST_VERSION, STORE_DEFAULTS, StoreError, tables, type Store } from "../../../src/platform/store/index.ts";
-import { rowsOf } from "../../../src/platform/store/migrations.ts";
+import { MIGRATIONS, rowsOf, splitStatements } from "../../../src/platform/store/migrations.ts";
 import { LOG_LINE_OVERHEAD_BYTES } from "../../../src/platform/store/logs-repo.ts";
 
 /** A fresh, empty location (temp dir / schema) that stores can be opened on, one after another or at once. */
@@ -119,6 +119,52 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         }
       });
 
+      it("an upgrade moves runs in flight to the queue: queued ones are claimed next, held ones stay held (started or not)", async () => {
+        const fresh = await makeHarness();
+        try {
+          const old = await fresh.open({ migrate: false });
+          try {
+            await old.db.execute(sql`CREATE TABLE nbox_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)`);
+            const before = MIGRATIONS.length - 1; // the version before runs were queued through run_queue
+            for (let v = 1; v <= before; v++) {
+              for (const stmt of splitStatements(MIGRATIONS[v - 1]!)) await old.db.execute(sql.raw(stmt));
+              await old.db.execute(sql`INSERT INTO nbox_migrations (version, applied_at) VALUES (${v}, 0)`);
+            }
+            const ws = await old.ensureWorkspace("upgrade");
+            const { deployment, version } = await old.upsertDeploymentVersion({ workspaceId: ws.id, name: "job", type: "job", kind: "fn", contentHash: "h-up", lockfileHash: null, manifest: {}, bundleBytes: 1 });
+            const lease = Date.now() + 3_600_000;
+            for (const [id, status, worker, started] of [["run_up_q", "queued", null, null], ["run_up_claimed", "running", "w-old", null], ["run_up_started", "running", "w-old", 2000], ["run_up_done", "succeeded", "w-old", 1500]] as const) {
+              await old.db.execute(sql`INSERT INTO runs (id, workspace_id, deployment_id, version_id, status, args, attempt, max_retries, retry_backoff_ms, trace_id, created_at,
+                  worker_id, lease_expires_at, started_at, finished_at, cancel_requested, log_seq)
+                VALUES (${id}, ${ws.id}, ${deployment.id}, ${version.id}, ${status}, '[1]'::jsonb, 1, 0, 10, 'trace', 1000,
+                  ${worker}, ${status === "running" ? lease : null}, ${started}, ${status === "succeeded" ? 3000 : null}, false, 0)`);
+            }
+          } finally {
+            await old.close();
+          }
+          const s = await fresh.open();
+          try {
+            assert.deepEqual(s.migration?.applied, [LATEST_VERSION]);
+            const now = Object.fromEntries((await s.getRuns(["run_up_q", "run_up_claimed", "run_up_started", "run_up_done"])).map((r) => [r.id, r]));
+            assert.equal(now.run_up_q?.status, "queued");
+            assert.deepEqual([now.run_up_claimed?.status, now.run_up_claimed?.workerId, now.run_up_claimed?.startedAt], ["running", "w-old", null]);
+            assert.deepEqual([now.run_up_started?.status, now.run_up_started?.workerId, now.run_up_started?.startedAt], ["running", "w-old", 2000]);
+            assert.ok(Number(now.run_up_started?.leaseExpiresAt) > Date.now(), "its lease is kept");
+            assert.deepEqual([now.run_up_done?.status, now.run_up_done?.workerId, now.run_up_done?.startedAt], ["succeeded", "w-old", 1500]);
+            assert.deepEqual((await s.claimNextRuns("w-new", 5)).map((r) => r.id), ["run_up_q"], "only the queued run is claimed");
+            assert.deepEqual(Object.fromEntries(await s.runningByWorker()), { "w-old": 2, "w-new": 1 });
+            assert.equal(await s.renewLeases("w-old"), 2);
+            const back = await s.recoverStaleRuns({ workerIds: ["w-old"] });
+            assert.deepEqual(back, { requeued: ["run_up_claimed"], retried: [], failed: ["run_up_started"], cancelled: [] });
+            assert.equal((await s.getRun("run_up_started"))?.workerId, "w-old", "a run that ended keeps its last holder");
+          } finally {
+            await s.close();
+          }
+        } finally {
+          await fresh.dispose();
+        }
+      });
+
       it("a run is removed with its workspace or deployment, through its version (its only parent key besides its schedule)", async () => {
         const keys = await store.db.execute(sql`SELECT conname FROM pg_constraint WHERE conrelid = 'runs'::regclass AND contype = 'f' ORDER BY conname`);
         assert.deepEqual(rowsOf<{ conname: string }>(keys).map((r) => r.conname), ["runs_schedule_id_fkey", "runs_version_id_fkey"]);
@@ -132,6 +178,8 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         assert.deepEqual(await store.getLogs(runA!.id), []);
         await store.db.execute(sql`DELETE FROM workspaces WHERE id = ${b.ws.id}`);
         assert.equal(await store.getRun(runB!.id), null, "the workspace's run went with it");
+        const queued = await store.db.execute(sql`SELECT run_id FROM run_queue WHERE run_id IN (${runA!.id}, ${runB!.id}) UNION ALL SELECT run_id FROM run_holds WHERE run_id IN (${runA!.id}, ${runB!.id})`);
+        assert.deepEqual(rowsOf(queued), [], "their queue rows went with them");
         // A run of a version that does not exist is still refused.
         await assert.rejects(store.createRuns([{ workspaceId: a.ws.id, deploymentId: a.deployment.id, versionId: "ver_missing", args: [] }]));
       });
@@ -489,7 +537,7 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         const many = await store.createRuns(Array.from({ length: 10_000 }, (_, i) => ({ workspaceId: ws.id, deploymentId: deployment.id, versionId: version.id, args: [i] })));
         // Planned both with the table's statistics and without (a table that grew since its last analyze).
         for (const analyzed of [false, true]) {
-          if (analyzed) await store.db.execute(sql`analyze runs`);
+          if (analyzed) await store.db.execute(sql`analyze runs, run_queue, run_holds`);
           await statementsFindRunsById(many.slice(analyzed ? 1000 : 0).map((r) => r.id), analyzed ? "analyzed" : "not analyzed");
         }
       });
@@ -523,13 +571,16 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
             for (const c of (n.Plans as Array<Record<string, unknown>> | undefined) ?? []) walk(c);
           };
           walk((typeof plan === "string" ? JSON.parse(plan) : plan)[0].Plan);
-          const onRuns = nodes.filter((n) => n["Relation Name"] === "runs" || (typeof n["Index Name"] === "string" && (n["Index Name"] as string).startsWith("runs_")));
-          const how = onRuns.map((n) => `${n["Node Type"]}${n["Index Name"] ? ` using ${n["Index Name"]}` : ""}`);
-          assert.ok(!how.some((h) => h.startsWith("Seq Scan")), `${what} reads the whole runs table: ${how.join(", ")}`);
-          // Marking runs started may also go through the worker's running runs (what it holds: bounded, not history).
-          const allowed = what.startsWith("markRunsStarted") ? ["runs_pkey", "runs_running_idx"] : ["runs_pkey"];
-          assert.ok(how.some((h) => allowed.some((i) => h.endsWith(`using ${i}`))), `${what} does not find the runs by id: ${how.join(", ")}`);
-          assert.deepEqual(how.filter((h) => h.includes(" using ") && !allowed.some((i) => h.endsWith(`using ${i}`))), [], `${what} goes through another index of runs`);
+          const onRuns = nodes.filter((n) => ["runs", "run_queue", "run_holds"].includes(n["Relation Name"] as string) || (typeof n["Index Name"] === "string" && /^runs?_/.test(n["Index Name"] as string)));
+          const how = onRuns.map((n) => `${n["Node Type"]}${n["Index Name"] ? ` using ${n["Index Name"]}` : ""}${n["Relation Name"] ? ` on ${n["Relation Name"]}` : ""}`);
+          // The holds are what workers hold now (bounded by their slots, not by history): reading them all may be the cheapest plan.
+          assert.ok(!how.some((h) => h.startsWith("Seq Scan") && !h.endsWith(" on run_holds")), `${what} reads the whole runs or run_queue table: ${how.join(", ")}`);
+          // Statements about held runs may also go through the worker's holds (what it holds: bounded, not history).
+          const allowed = ["runs_pkey", "run_queue_pkey", "run_holds_pkey", "run_holds_worker_idx"];
+          const through = (h: string, i: string) => h.includes(`using ${i}`);
+          const holdsOnly = how.every((h) => h.endsWith(" on run_holds") || h.includes("using run_holds_"));
+          assert.ok(holdsOnly || how.some((h) => allowed.some((i) => through(h, i))), `${what} does not find the runs by id: ${how.join(", ")}`);
+          assert.deepEqual(how.filter((h) => h.includes(" using ") && !allowed.some((i) => through(h, i))), [], `${what} goes through another index of runs`);
         }
       }
 

@@ -36,7 +36,8 @@ describe("migrations and locks held by other sessions (Postgres)", { skip }, () 
     await holder.connect();
     await holder.query(`set search_path = ${await schemaOf()}`);
     await holder.query("begin");
-    await holder.query("select count(*) from runs"); // holds ACCESS SHARE on runs until it ends
+    // Holds SHARE on runs until it ends (as a long index build would): the migration's writes to runs wait.
+    await holder.query("lock table runs in share mode");
   };
   const appliedVersions = async () => rowsOf<{ version: number }>(await store.db.execute(sql`select version from nbox_migrations order by version`)).map((r) => Number(r.version));
 
