@@ -61,7 +61,10 @@ describe("ProcessPool", () => {
     const p = (pool = new ProcessPool({ slots: 2 }));
     // Two warm processes of B first (two calls at once), so the two calls ahead start at once.
     (await Promise.all([call(p, "B", "sleep", [200]), call(p, "B", "sleep", [200])])).forEach(ok);
-    const ahead = [call(p, "B", "sleep", [80]), call(p, "B", "sleep", [80])];
+    // Each call behind is taken back if it has not started 100 ms after it was sent: the calls ahead
+    // run 50 ms, which leaves the test as long to send both behind them as it leaves a loaded machine
+    // to start them.
+    const ahead = [call(p, "B", "sleep", [50]), call(p, "B", "sleep", [50])];
     const inFlight = (n: number) => p.processes().filter((x) => x.key === "B" && x.state === "ready" && x.callsInFlight === n).length;
     for (const deadline = Date.now() + 20_000; inFlight(1) < 2; await sleep(1)) if (Date.now() > deadline) assert.fail("B's calls did not start");
     // Room for several behind either running call: once the first is sent behind one of them, the
