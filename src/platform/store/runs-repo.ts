@@ -166,6 +166,8 @@ export interface RunsRepo {
   finishRun(id: string, input: FinishRunInput): Promise<boolean>;
   /** running → queued for another attempt: the row as it is now. null if not running, or cancel was requested (finish it as cancelled instead). */
   requeueForRetry(id: string, input: RequeueInput): Promise<RunRow | null>;
+  /** requeueForRetry for many runs in one statement; returns the rows it applied to, as they are now. */
+  requeueRuns(items: Array<RequeueInput & { id: string }>): Promise<RunRow[]>;
   /** queued → cancelled at once; running → cancel_requested = true (the executor kills it and finishes it). null if unknown. */
   requestCancel(id: string): Promise<RunRow | null>;
   getRun(id: string): Promise<RunRow | null>;
@@ -219,6 +221,7 @@ function runValues(input: CreateRunInput, t: number) {
 const { spans: _keptSpans, ...RUN_COLUMNS } = getTableColumns(runs);
 const FINISHED_COLUMNS = Object.entries(RUN_COLUMNS).filter(([key]) => key !== "args");
 const FINISHED_RETURNING = sql.join(FINISHED_COLUMNS.map(([, column]) => column), sql`, `);
+const RUN_RETURNING = sql.join(Object.values(RUN_COLUMNS), sql`, `);
 
 const finishedRows = jsonRowDecoder<FinishedRun>(Object.fromEntries(FINISHED_COLUMNS));
 const runRows = jsonRowDecoder<RunRow>(RUN_COLUMNS);
@@ -330,6 +333,26 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
     return applied;
   };
 
+  const requeueRuns: RunsRepo["requeueRuns"] = async (items) => {
+    const requeued: RunRow[] = [];
+    for (let i = 0; i < items.length; i += STORE_DEFAULTS.insertBatch) {
+      const chunk = items.slice(i, i + STORE_DEFAULTS.insertBatch).map((it) => ({
+        id: it.id, attempt: it.attempt ?? null, scheduled_for: it.scheduledFor, error: withoutNul(it.error), worker: it.workerId ?? null,
+      }));
+      // One UPDATE for a whole hand-back (a worker giving back the runs it held ahead), each row
+      // with requeueForRetry's guards: a cancel asked meanwhile wins, and only the holder may.
+      const res = await db.execute(asJsonRows(sql`
+        update ${runs} set status = 'queued', attempt = coalesce(v.attempt, ${runs.attempt} + 1), scheduled_for = v.scheduled_for,
+          error = v.error, worker_id = null, started_at = null, lease_expires_at = null
+        from ${jsonRecords(JSON.stringify(chunk), chunk.length, "id text, attempt int, scheduled_for bigint, error jsonb, worker text")} as v
+        where ${oneOf(runs.id, chunk.map((it) => it.id))} and ${runs.id} = v.id and ${runStatusIs("running")}
+          and ${runs.cancelRequested} = false and (v.worker is null or ${runs.workerId} = v.worker)
+        returning ${RUN_RETURNING}`));
+      requeued.push(...runRows(res));
+    }
+    return requeued;
+  };
+
   const repo: RunsRepo = {
     async createRun(input) {
       return (await repo.createRuns([input]))[0]!;
@@ -414,28 +437,10 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
     },
 
     async requeueForRetry(id, input) {
-      const rows = await db
-        .update(runs)
-        .set({
-          status: "queued",
-          attempt: input.attempt ?? sql`${runs.attempt} + 1`,
-          scheduledFor: input.scheduledFor,
-          error: withoutNul(input.error),
-          workerId: null,
-          startedAt: null,
-          leaseExpiresAt: null,
-        })
-        .where(
-          and(
-            eq(runs.id, id),
-            runStatusIs("running"),
-            eq(runs.cancelRequested, false),
-            input.workerId === undefined ? undefined : eq(runs.workerId, input.workerId),
-          ),
-        )
-        .returning(RUN_COLUMNS);
-      return rows[0] ?? null;
+      return (await requeueRuns([{ id, ...input }]))[0] ?? null;
     },
+
+    requeueRuns,
 
     async requestCancel(id) {
       const t = now();

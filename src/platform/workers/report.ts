@@ -51,14 +51,19 @@ export class ReportWriter {
     // Spans kept with an applied finish are stored; those of a finish not applied go the usual way.
     const kept = new Set(finished.filter((id) => withFinish.has(id)));
     const spans = kept.size ? r.spans.filter((s) => !(s.runId && kept.has(s.runId))) : r.spans;
-    const requeuedRows: RunRow[] = [];
-    const cancelled: string[] = [];
-    await alone.one(r.requeued, "requeue", async (q) => {
-      const row = await store.requeueForRetry(q.id, { ...q, workerId });
-      if (row) requeuedRows.push(row);
-      // Not requeued because a cancel was asked meanwhile: the run ends here as cancelled.
-      else if (await store.finishRun(q.id, { status: "cancelled", error: q.error, workerId })) cancelled.push(q.id);
+    // A hand-back of many runs held ahead is one statement, like a batch of finishes.
+    const answered = new Set<string>();
+    const requeuedRows = await alone.each(r.requeued, "requeue", async (some) => {
+      const rows = await store.requeueRuns(some.map((q) => ({ ...q, workerId })));
+      for (const q of some) answered.add(q.id);
+      return rows;
     });
+    const back = new Set(requeuedRows.map((row) => row.id));
+    // Not requeued because a cancel was asked meanwhile: the run ends here as cancelled. (One whose
+    // statement failed was skipped: it lapses back to the queue, it is not cancelled.)
+    const notBack = r.requeued.filter((q) => answered.has(q.id) && !back.has(q.id));
+    const cancelledRows = await alone.each(notBack, "cancel", (some) => store.finishRuns(some.map((q) => ({ id: q.id, status: "cancelled" as const, error: q.error, workerId }))));
+    const cancelled = cancelledRows.map((row) => row.id);
     const requeued = requeuedRows.map((row) => row.id);
     // Before anyone hears of a finish, so a reader of the run's spans finds them (readers flush first).
     // Spans are diagnostics: ones that cannot be taken are dropped (logged), never the report.
@@ -69,7 +74,7 @@ export class ReportWriter {
     // run was cancelled or taken back meanwhile — still wakes them, to read what the run is now.)
     const applied = new Map(finishedRows.map((row) => [row.id, row]));
     for (const f of r.finished) events.emit("finished", f.id, applied.get(f.id));
-    for (const id of cancelled) events.emit("finished", id);
+    for (const row of cancelledRows) events.emit("finished", row.id, row);
     // Into the queue again: for BullMQ a no-op while the run's job is still there (its worker is
     // about to hand it back), and the job it needs if the job went away meanwhile.
     if (requeuedRows.length) await this.ctx.queue.enqueue(requeuedRows);

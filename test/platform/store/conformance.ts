@@ -615,6 +615,33 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         assert.equal(await store.finishRun(r.id, { status: "cancelled" }), true);
       });
 
+      it("requeueRuns: a hand-back of many runs in one call, each with requeueForRetry's guards", async () => {
+        const { newRun } = await fixture({ maxRetries: 2 });
+        const [held, heldAgain, otherHolder, cancelAsked, queued] = [await newRun(), await newRun(), await newRun(), await newRun(), await newRun()];
+        for (const r of [held, heldAgain, cancelAsked]) await store.claimRun(r.id, "w1");
+        await store.claimRun(otherHolder.id, "w2");
+        await store.requestCancel(cancelAsked.id);
+        const error = { name: "Error", message: "boom" };
+        const later = clock() + 5_000;
+        const rows = await store.requeueRuns([
+          { id: held.id, attempt: 1, scheduledFor: null, error: null, workerId: "w1" },
+          { id: heldAgain.id, scheduledFor: later, error, workerId: "w1" },
+          { id: otherHolder.id, attempt: 1, scheduledFor: null, error: null, workerId: "w1" },
+          { id: cancelAsked.id, attempt: 1, scheduledFor: null, error: null, workerId: "w1" },
+          { id: queued.id, attempt: 1, scheduledFor: null, error: null, workerId: "w1" },
+          { id: "run_missing", attempt: 1, scheduledFor: null, error: null, workerId: "w1" },
+        ]);
+        assert.deepEqual(rows.map((r) => r.id).sort(), [held.id, heldAgain.id].sort(), "only runs w1 holds and no cancel was asked for");
+        const byId = new Map(rows.map((r) => [r.id, r]));
+        assert.deepEqual([byId.get(held.id)?.status, byId.get(held.id)?.attempt, byId.get(held.id)?.workerId, byId.get(held.id)?.error], ["queued", 1, null, null], "handed back untouched: same attempt");
+        assert.deepEqual([byId.get(heldAgain.id)?.attempt, byId.get(heldAgain.id)?.scheduledFor, byId.get(heldAgain.id)?.error], [2, later, error], "a retry: next attempt, after its backoff");
+        assert.deepEqual([(await store.getRun(otherHolder.id))?.status, (await store.getRun(otherHolder.id))?.workerId], ["running", "w2"], "another worker's run stays its own");
+        assert.equal((await store.getRun(cancelAsked.id))?.status, "running", "cancel wins over the hand-back (the caller finishes it as cancelled)");
+        assert.equal((await store.getRun(queued.id))?.status, "queued");
+        assert.equal((await store.getRun(queued.id))?.attempt, 1, "a queued run is left as it is");
+        assert.deepEqual(await store.requeueRuns([]), []);
+      });
+
       it("requestCancel: queued → cancelled, running → flagged, finished → unchanged", async () => {
         const { newRun, claim } = await fixture();
         const q = await newRun();
