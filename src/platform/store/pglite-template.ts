@@ -45,8 +45,37 @@ async function templateRoot(): Promise<string> {
   return dir;
 }
 
+/** A template build takes seconds; a staging folder this old was not left by a build still going. */
+const STAGING_ABANDONED_MS = 60 * 60_000;
+
+/**
+ * Remove the staging folders of template builds a crash or a power cut cut short (`<template>.<pid>.<ms>`,
+ * ~40 MB each): their process is gone, or they are far older than any build (the pid was reused).
+ * A build under way in another process is left alone.
+ */
+async function sweepAbandonedBuilds(dir: string): Promise<void> {
+  const prefix = `${path.basename(dir)}.`;
+  for (const name of await readdir(path.dirname(dir))) {
+    const m = name.startsWith(prefix) ? /^(\d+)\.(\d+)$/.exec(name.slice(prefix.length)) : null;
+    if (!m || Number(m[1]) === process.pid) continue;
+    if (processAlive(Number(m[1])) && Date.now() - Number(m[2]) < STAGING_ABANDONED_MS) continue;
+    await rm(path.join(path.dirname(dir), name), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 async function templateDir(PGlite: new (dir: string) => { waitReady: Promise<void>; close(): Promise<void> }): Promise<string> {
   const dir = path.join(await templateRoot(), `template-${pgliteVersion()}`);
+  // Only when a new data folder is seeded: rare, and a readdir of a small folder.
+  await sweepAbandonedBuilds(dir).catch(() => {});
   if (existsSync(path.join(dir, "PG_VERSION"))) return dir;
   building ??= (async () => {
     const staging = `${dir}.${process.pid}.${Date.now()}`;

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { describe, it, mock } from "node:test";
 import { PGlite } from "@electric-sql/pglite";
+import { spawnSync } from "node:child_process";
 import { pgliteVersion, seedPgdata } from "../../../src/platform/store/pglite-template.ts";
 
 function filesUnder(dir: string): string[] {
@@ -75,6 +76,35 @@ describe("the embedded store's data folder template", () => {
       await seedPgdata(pgdata, PGlite);
       assert.equal(existsSync(join(pgdata, "planted")), false, "the planted folder was not copied");
       assert.equal(existsSync(join(pgdata, "PG_VERSION")), false, "no copy at all: PGlite makes the cluster itself");
+    } finally {
+      if (before === undefined) delete process.env.NBOX_PGLITE_TEMPLATE_DIR;
+      else process.env.NBOX_PGLITE_TEMPLATE_DIR = before;
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+
+  it("sweeps the staging folders of template builds a crash cut short, never one still being built", async () => {
+    const base = await mkdtemp(join(tmpdir(), "nbox-template-leftover-"));
+    const before = process.env.NBOX_PGLITE_TEMPLATE_DIR;
+    process.env.NBOX_PGLITE_TEMPLATE_DIR = base;
+    // A process that is gone, for a pid no live process has.
+    const gone = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout;
+    try {
+      const root = join(base, `nbox-pglite-${process.getuid?.() ?? ""}`);
+      await mkdir(root, { mode: 0o700 });
+      const template = join(root, `template-${pgliteVersion()}`);
+      const crashed = `${template}.${gone}.${Date.now() - 5_000}`;
+      const building = `${template}.${process.ppid}.${Date.now()}`;
+      const ancient = `${template}.${process.ppid}.${Date.now() - 2 * 60 * 60_000}`;
+      for (const d of [crashed, building, ancient]) {
+        await mkdir(join(d, "base"), { recursive: true });
+        await writeFile(join(d, "PG_VERSION"), "17\n");
+      }
+      await seedPgdata(join(base, "data", "pgdata"), PGlite);
+      assert.ok(existsSync(join(base, "data", "pgdata", "PG_VERSION")), "seeded");
+      assert.equal(existsSync(crashed), false, "its process is gone: swept");
+      assert.equal(existsSync(ancient), false, "hours old (its pid was reused): swept");
+      assert.equal(existsSync(building), true, "a live process's build of a moment ago is left alone");
     } finally {
       if (before === undefined) delete process.env.NBOX_PGLITE_TEMPLATE_DIR;
       else process.env.NBOX_PGLITE_TEMPLATE_DIR = before;
