@@ -3,7 +3,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { LOG_STREAMS, SERVING_STATUSES, TERMINAL_RUN_STATUSES } from "./vocabulary.ts";
 import { failure, failures, hashParam, json, jsonBody, platformId } from "./helpers.ts";
-import { StoredErrorSchema, WireValue } from "./schemas.ts";
+import { WireValue } from "./schemas.ts";
 
 /** Bumped when the worker API changes incompatibly: a worker of another version is refused at registration. */
 export const WORKER_PROTOCOL = 3;
@@ -31,6 +31,12 @@ export const ClaimedRun = z
   })
   .openapi("ClaimedRun");
 
+// An error's fields and a span come from user code (an error's `name` may be a number, a span's
+// attributes anything it set). A report refused for one of them is dropped by its worker with every
+// finish in it, and those runs run again: an error's fields are kept as text, a span that is not one
+// is dropped (spans are diagnostics).
+const ReportedError = z.looseObject({ name: z.coerce.string(), message: z.coerce.string(), stack: z.coerce.string().optional() });
+
 const SpanIn = z.looseObject({
   traceId: z.string(),
   spanId: z.string(),
@@ -40,7 +46,7 @@ const SpanIn = z.looseObject({
   start: z.number(),
   end: z.number(),
   status: z.enum(["ok", "error"]),
-  error: StoredErrorSchema.nullable().optional(),
+  error: ReportedError.nullable().optional(),
   attributes: z.record(z.string(), z.unknown()),
   runId: z.string().nullable().optional(),
   servingId: z.string().nullable().optional(),
@@ -53,7 +59,8 @@ export const WorkerReport = z.object({
   /** Runs whose user code started (a crash from now on costs the attempt). */
   started: z.array(z.object({ id: z.string(), startedAt: epochMs })).default([]),
   logs: z.array(z.object({ runId: z.string(), lines: z.array(LogLineIn) })).default([]),
-  spans: z.array(SpanIn).default([]),
+  // One that is not a span becomes null (as `.catch(null)` would; the OpenAPI document cannot show that).
+  spans: z.array(z.union([SpanIn, z.unknown().transform(() => null)])).default([]),
   finished: z
     .array(
       z.object({
@@ -61,14 +68,14 @@ export const WorkerReport = z.object({
         attempt: z.number().int(),
         status: z.enum(TERMINAL_RUN_STATUSES),
         result: WireValue.optional(),
-        error: StoredErrorSchema.nullable().optional(),
+        error: ReportedError.nullable().optional(),
         startedAt: epochMs.optional(),
         finishedAt: epochMs.optional(),
       }),
     )
     .default([]),
   /** Attempts that failed with retries left, or were interrupted: back to the queue. */
-  requeued: z.array(z.object({ id: z.string(), attempt: z.number().int().optional(), scheduledFor: epochMs.nullable(), error: StoredErrorSchema.nullable() })).default([]),
+  requeued: z.array(z.object({ id: z.string(), attempt: z.number().int().optional(), scheduledFor: epochMs.nullable(), error: ReportedError.nullable() })).default([]),
   /** Servings this worker hosts: status changes, request counts, crash events. */
   servings: z
     .array(

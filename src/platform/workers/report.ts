@@ -7,6 +7,7 @@
 import type { z } from "@hono/zod-openapi";
 import type { WorkerReport } from "../../contract/routes-worker.ts";
 import type { PlatformContext } from "../context.ts";
+import { holdsLoneSurrogate, storableFinish, wellFormed, type FinishInput } from "./storable.ts";
 import type { SpanInput } from "../store/spans-repo.ts";
 import type { RunRow } from "../store/schema.ts";
 import { isStoreUnavailable, passOverUnlessUnavailable as passOver } from "../store/unavailable.ts";
@@ -21,11 +22,23 @@ const SPAN_FLUSH_MS = 50;
 const SPANS_KEPT_WITH_FINISH = 16;
 /** Spans per statement (about 2 ms of the embedded store's time each). */
 const SPAN_CHUNK = 100;
+/**
+ * Spans waiting to be written, at most (about a second of the embedded store's time). User code ends
+ * spans far faster than a store writes them (a loop in a job ended 600,000 a second, and the control
+ * plane held gigabytes of them waiting): past this, spans are dropped, and the drop is logged.
+ */
+const MAX_PENDING_SPANS = 50_000;
+const DROP_LOG_MS = 10_000;
 
 export type Report = z.output<typeof WorkerReport>;
+type ReportedSpan = NonNullable<Report["spans"][number]>;
 
 export class ReportWriter {
   private spans: SpanInput[] = [];
+  /** Spans buffered or being written. */
+  private pending = 0;
+  private dropped = 0;
+  private droppedLoggedAt = -Infinity;
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
 
@@ -35,34 +48,52 @@ export class ReportWriter {
     const { store, events } = this.ctx;
     const workerId = r.workerId;
     const alone = applyAlone(workerId);
+    // A span the contract could not read came as null. A span belongs to a run or to a serving: the
+    // worker names one, so one naming both is user code's doing, and either check alone would let
+    // it into the other.
+    const reported = r.spans.filter((s): s is ReportedSpan => s !== null && !(s.runId && s.servingId));
     // Started marks of runs finishing in this same report are not needed: the finish says when.
     const finishing = new Set(r.finished.map((f) => f.id));
     const started = r.started.filter((s) => !finishing.has(s.id));
     await alone.each(started, "started mark", async (some) => void (await store.markRunsStarted(workerId, some)));
     // Log lines only go into runs this worker holds (or held last): checked by the statement that writes them.
-    await alone.one(r.logs, "log lines", async ({ runId, lines }) => {
-      if (await store.appendLogs(runId, lines, { heldBy: workerId, maxBytes: this.ctx.config.maxRunLogBytes })) events.emit("logs", runId);
-    });
-    const withFinish = spansWithFinish(r);
-    const finishedRows = await alone.each(r.finished, "finish", (some) =>
-      store.finishRuns(some.map(({ attempt: _a, ...f }) => ({ ...f, workerId, ...(withFinish.has(f.id) ? { spans: withFinish.get(f.id) } : {}) }))),
+    await alone.one(
+      r.logs,
+      "log lines",
+      async ({ runId, lines }) => {
+        if (await store.appendLogs(runId, lines, { heldBy: workerId, maxBytes: this.ctx.config.maxRunLogBytes })) events.emit("logs", runId);
+      },
+      (l) => ({ ...l, lines: l.lines.map((line) => ({ ...line, line: wellFormed(line.line) })) }),
     );
+    const withFinish = spansWithFinish(r.finished, reported);
+    const finishes = r.finished.map(({ attempt: _a, ...f }): FinishInput => ({ ...f, workerId, ...(withFinish.has(f.id) ? { spans: withFinish.get(f.id) } : {}) }));
+    const finishedRows = await alone.each(finishes, "finish", (some) => store.finishRuns(some), storableFinish);
     const finished = finishedRows.map((row) => row.id);
     // Spans kept with an applied finish are stored; those of a finish not applied go the usual way.
     const kept = new Set(finished.filter((id) => withFinish.has(id)));
-    const spans = kept.size ? r.spans.filter((s) => !(s.runId && kept.has(s.runId))) : r.spans;
+    const spans = kept.size ? reported.filter((s) => !(s.runId && kept.has(s.runId))) : reported;
     // A hand-back of many runs held ahead is one statement, like a batch of finishes.
     const answered = new Set<string>();
-    const requeuedRows = await alone.each(r.requeued, "requeue", async (some) => {
-      const rows = await store.requeueRuns(some.map((q) => ({ ...q, workerId })));
-      for (const q of some) answered.add(q.id);
-      return rows;
-    });
+    const requeuedRows = await alone.each(
+      r.requeued,
+      "requeue",
+      async (some) => {
+        const rows = await store.requeueRuns(some.map((q) => ({ ...q, workerId })));
+        for (const q of some) answered.add(q.id);
+        return rows;
+      },
+      (q) => ({ ...q, error: wellFormed(q.error) }),
+    );
     const back = new Set(requeuedRows.map((row) => row.id));
     // Not requeued because a cancel was asked meanwhile: the run ends here as cancelled. (One whose
     // statement failed was skipped: it lapses back to the queue, it is not cancelled.)
     const notBack = r.requeued.filter((q) => answered.has(q.id) && !back.has(q.id));
-    const cancelledRows = await alone.each(notBack, "cancel", (some) => store.finishRuns(some.map((q) => ({ id: q.id, status: "cancelled" as const, error: q.error, workerId }))));
+    const cancelledRows = await alone.each(
+      notBack.map((q): FinishInput => ({ id: q.id, status: "cancelled", error: q.error, workerId })),
+      "cancel",
+      (some) => store.finishRuns(some),
+      storableFinish,
+    );
     const cancelled = cancelledRows.map((row) => row.id);
     const requeued = requeuedRows.map((row) => row.id);
     // Before anyone hears of a finish, so a reader of the run's spans finds them (readers flush first).
@@ -99,7 +130,7 @@ export class ReportWriter {
    * A worker's spans, kept only for runs it holds (or held last) and servings placed on it.
    * `settled`: runs whose finish or requeue by this worker was just applied (held, no need to look).
    */
-  private async takeSpans(workerId: string, spans: Report["spans"], settled: string[]): Promise<void> {
+  private async takeSpans(workerId: string, spans: ReportedSpan[], settled: string[]): Promise<void> {
     if (spans.length === 0) return;
     const held = new Set(settled);
     const runIds = [...new Set(spans.flatMap((s) => (s.runId && !held.has(s.runId) ? [s.runId] : [])))];
@@ -110,10 +141,26 @@ export class ReportWriter {
     if (kept.length) this.addSpans(kept.map(asSpanInput));
   }
 
-  /** Spans waiting to be written (serving spans come this way too). */
+  /** Spans waiting to be written (serving spans come this way too); beyond MAX_PENDING_SPANS, dropped. */
   addSpans(spans: SpanInput[]): void {
+    const room = MAX_PENDING_SPANS - this.pending;
+    if (spans.length > room) {
+      this.drop(spans.length - Math.max(0, room));
+      if (room <= 0) return;
+      spans = spans.slice(0, room);
+    }
+    this.pending += spans.length;
     this.spans.push(...spans);
     this.timer ??= setTimeout(() => void this.flush(), SPAN_FLUSH_MS);
+  }
+
+  private drop(n: number): void {
+    this.dropped += n;
+    const now = Date.now();
+    if (now - this.droppedLoggedAt < DROP_LOG_MS) return;
+    this.droppedLoggedAt = now;
+    console.error(`[nbox] ${this.dropped} span(s) dropped: ${MAX_PENDING_SPANS} were waiting to be written already (user code ending spans faster than the store takes them)`);
+    this.dropped = 0;
   }
 
   /** Write buffered spans now (after any write under way). */
@@ -135,7 +182,13 @@ export class ReportWriter {
   private async write(batch: SpanInput[]): Promise<void> {
     for (let i = 0; i < batch.length; i += SPAN_CHUNK) {
       if (i > 0) await nextTurn();
-      await this.ctx.store.insertSpans(batch.slice(i, i + SPAN_CHUNK)).catch((err: unknown) => console.error("[nbox] could not store spans:", err));
+      const chunk = batch.slice(i, i + SPAN_CHUNK);
+      // One span's lone surrogate would cost the whole chunk (other runs' spans too): once more without.
+      await this.ctx.store
+        .insertSpans(chunk)
+        .catch((err: unknown) => (holdsLoneSurrogate(chunk) ? this.ctx.store.insertSpans(wellFormed(chunk)) : Promise.reject(err)))
+        .catch((err: unknown) => console.error("[nbox] could not store spans:", err));
+      this.pending -= chunk.length;
     }
   }
 }
@@ -143,35 +196,51 @@ export class ReportWriter {
 /**
  * A statement a report's part fails with for a reason other than an unreachable store (a bug, data
  * the store refuses) must not fail the whole report: the worker would send it again forever, holding
- * back everything it reports after it. The part is applied one item at a time instead, and an item
- * that still fails is skipped and logged (a finish skipped so leaves its run to lapse back to the queue).
+ * back everything it reports after it. The part is applied one item at a time instead; an item that
+ * still fails is tried once more as the store can keep it (`storable`), then skipped and logged (a
+ * finish skipped so leaves its run to lapse back to the queue, and run again).
  * Each statement is atomic, so nothing is applied twice.
  */
 function applyAlone(workerId: string) {
-  const skip = (what: string, item: { id?: string; runId?: string }, err: unknown) =>
+  type Item = { id?: string; runId?: string };
+  const skip = (what: string, item: Item, err: unknown) =>
     passOver(err, `the ${what} of run ${item.id ?? item.runId} from worker ${workerId} could not be applied and was skipped`);
-  const one = async <T extends { id?: string; runId?: string }>(items: readonly T[], what: string, apply: (item: T) => Promise<void>): Promise<void> => {
+  const lastTry = async <T extends Item, R>(item: T, err: unknown, what: string, apply: (some: T[]) => Promise<R[] | void>, storable?: (item: T) => T): Promise<R[]> => {
+    if (storable && !isStoreUnavailable(err)) {
+      try {
+        return (await apply([storable(item)])) ?? [];
+      } catch (again) {
+        err = again;
+      }
+    }
+    skip(what, item, err);
+    return [];
+  };
+  const one = async <T extends Item>(items: readonly T[], what: string, apply: (item: T) => Promise<void>, storable?: (item: T) => T): Promise<void> => {
     for (const item of items) {
       try {
         await apply(item);
       } catch (err) {
-        skip(what, item, err);
+        await lastTry(item, err, what, async ([x]) => apply(x!), storable);
       }
     }
   };
   /** All items in one statement; when that fails, one by one. */
-  const each = async <T extends { id: string }, R>(items: T[], what: string, apply: (some: T[]) => Promise<R[] | void>): Promise<R[]> => {
+  const each = async <T extends { id: string }, R>(items: T[], what: string, apply: (some: T[]) => Promise<R[] | void>, storable?: (item: T) => T): Promise<R[]> => {
     if (items.length === 0) return [];
     try {
       return (await apply(items)) ?? [];
     } catch (err) {
-      if (items.length === 1) {
-        skip(what, items[0]!, err);
-        return [];
-      }
+      if (items.length === 1) return lastTry(items[0]!, err, what, apply, storable);
       if (isStoreUnavailable(err)) throw err;
       const out: R[] = [];
-      await one(items, what, async (item) => void out.push(...((await apply([item])) ?? [])));
+      for (const item of items) {
+        try {
+          out.push(...((await apply([item])) ?? []));
+        } catch (e) {
+          out.push(...(await lastTry(item, e, what, apply, storable)));
+        }
+      }
       return out;
     }
   };
@@ -185,11 +254,11 @@ function claimsLater(err: unknown, runIds: string[]): { claimed: RunRow[]; held:
 }
 
 /** The spans of each run finishing in this report, when few enough to keep in its row. */
-function spansWithFinish(r: Report): Map<string, SpanInput[]> {
+function spansWithFinish(finishedRuns: Report["finished"], spans: ReportedSpan[]): Map<string, SpanInput[]> {
   const out = new Map<string, SpanInput[]>();
-  if (r.spans.length === 0 || r.finished.length === 0) return out;
-  const finishing = new Set(r.finished.map((f) => f.id));
-  for (const s of r.spans) {
+  if (spans.length === 0 || finishedRuns.length === 0) return out;
+  const finishing = new Set(finishedRuns.map((f) => f.id));
+  for (const s of spans) {
     if (!s.runId || !finishing.has(s.runId)) continue;
     let list = out.get(s.runId);
     if (!list) out.set(s.runId, (list = []));
@@ -199,6 +268,6 @@ function spansWithFinish(r: Report): Map<string, SpanInput[]> {
   return out;
 }
 
-function asSpanInput(s: Report["spans"][number]): SpanInput {
+function asSpanInput(s: ReportedSpan): SpanInput {
   return { ...s, parentSpanId: s.parentSpanId ?? null, error: s.error ?? null, runId: s.runId ?? null, servingId: s.servingId ?? null } as SpanInput;
 }
