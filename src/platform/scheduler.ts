@@ -2,6 +2,7 @@ import { CronExpressionParser } from "cron-parser";
 import { NboxError } from "../errors.ts";
 import type { PlatformContext } from "./context.ts";
 import type { DeploymentRow, ScheduleRow } from "./store/schema.ts";
+import { queueSchedule, scheduleTimes } from "./queue/queue-schedule.ts";
 
 const TICK_MS = 1000;
 // How far ahead of this clock a delivered fire may claim to be (clock skew between machines). A fire
@@ -30,8 +31,6 @@ export function scheduleSettings(schedule: Record<string, unknown>, now = Date.n
   return { cron, timezone, startsAt, endsAt, nextTickAt: nextTick(cron, now, { timezone, startsAt, endsAt }) };
 }
 
-const scheduleTimes = (s: ScheduleRow) => ({ timezone: s.timezone, startsAt: s.startsAt === null ? null : Number(s.startsAt), endsAt: s.endsAt === null ? null : Number(s.endsAt) });
-const queueSchedule = (s: ScheduleRow) => ({ id: s.id, deploymentId: s.deploymentId, cron: s.cron, ...scheduleTimes(s) });
 
 /**
  * Turns schedules into runs. Embedded: fires due schedules itself; ticks missed while the platform

@@ -56,7 +56,11 @@ export interface QueueableRun {
   scheduledFor: number | null;
 }
 
-/** BullMQ options of a run's job (job id = run id, attempts, backoff, delay). */
+/**
+ * BullMQ options of a run's job (job id = run id, attempts, backoff, delay). A run's retry is not
+ * BullMQ's: the worker delays the job by the store's backoff; `attempts` and `backoff` only cover a
+ * delivery the worker failed to handle.
+ */
 export function runJobOptions(run: QueueableRun, now = Date.now()): JobsOptions {
   if (!Number.isInteger(run.maxRetries) || run.maxRetries < 0) throw new Error(`run ${run.id}: maxRetries must be an integer ≥ 0, got ${run.maxRetries}`);
   if (!Number.isFinite(run.retryBackoffMs) || run.retryBackoffMs < 0) throw new Error(`run ${run.id}: retryBackoffMs must be ≥ 0, got ${run.retryBackoffMs}`);

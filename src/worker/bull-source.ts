@@ -1,9 +1,10 @@
 // Runs delivered by BullMQ (`nbx up --redis`): every delivery is claimed at the control plane
 // (the store stays what users see), executed like any run, and its verdict handed back to BullMQ —
-// a retry as a failed attempt (BullMQ's backoff schedules the next), a run that can never work as
-// an UnrecoverableError, a worker stopping as a job moved back to wait without spending an attempt,
+// a retry as a job delayed by the store's backoff, a run that can never work as an
+// UnrecoverableError, a worker stopping as a job moved back to wait without spending an attempt,
 // a run still held elsewhere as a job delayed to look again later. A schedule's fire is handed to
 // the control plane, which turns it into a run once.
+import { retryDelayMs } from "../contract/retry.ts";
 import type { ControlPlane } from "./control-plane.ts";
 import { BullRunConsumer, type Delivery, type Outcome } from "./bullmq-consumer.ts";
 import { Slots } from "./bullmq-slots.ts";
@@ -146,7 +147,7 @@ export class BullRunSource {
         this.consumer.resize(this.o.slots * (e.callsAreShort ? prefetchCap(e.averageCallMs) : 1));
         this.runSlots.resize(executesFor(this.o.slots, e.callsAreShort, e.averageCallMs));
       }
-      return outcomeOf(await settled, run.id);
+      return outcomeOf(await settled, run);
     } finally {
       this.inProgress.delete(run.id);
     }
@@ -195,18 +196,20 @@ export class BullRunSource {
   }
 }
 
-function outcomeOf(v: Verdict, runId: string): Outcome {
+function outcomeOf(v: Verdict, run: RunRow): Outcome {
   if (typeof v === "object") return { kind: "later", delayMs: v.deferredMs };
   switch (v) {
     case "succeeded":
     case "cancelled":
       return { kind: "done" };
     case "retry":
-      return { kind: "retry", error: new Error(`run ${runId} failed; retrying`) };
+      // Delivered again when the store set the next attempt: BullMQ's own backoff is not capped and
+      // counts only the attempts it saw (not those a crash cost), so it would disagree.
+      return { kind: "later", delayMs: retryDelayMs(run.retryBackoffMs, run.attempt) };
     case "released":
       return { kind: "release" };
     case "failed":
     case "unrecoverable":
-      return { kind: "fail", error: new Error(`run ${runId} failed`), unrecoverable: true };
+      return { kind: "fail", error: new Error(`run ${run.id} failed`), unrecoverable: true };
   }
 }

@@ -4,7 +4,9 @@ import type { RunEvents } from "../run-events.ts";
 import type { Store } from "../store/index.ts";
 import type { RunRow } from "../store/schema.ts";
 import { BullRunQueue, RedisUnavailableError, type QueueableRun, type QueueSchedule } from "./bullmq-queue.ts";
+import { syncConcurrency } from "./concurrency.ts";
 import { KeptSettings } from "./kept-settings.ts";
+import { queueSchedule } from "./queue-schedule.ts";
 import { PendingAdds } from "./pending-adds.ts";
 import type { RunQueue } from "./run-queue.ts";
 import { StrandedRuns } from "./stranded-runs.ts";
@@ -28,7 +30,7 @@ export class BullQueue implements RunQueue {
     private readonly redisUrl: string,
     readonly prefix: string,
     private readonly events: RunEvents,
-    private readonly store: Pick<Store, "listRuns" | "getRuns">,
+    private readonly store: Pick<Store, "listRuns" | "getRuns" | "listDeployments" | "getVersion" | "listSchedules">,
   ) {
     this.q = new BullRunQueue({ url: redisUrl, prefix });
     this.stranded = new StrandedRuns({ store, withoutJob: (runs) => this.q.withoutJob(runs), add: (runs) => this.q.add(runs.map(queueable)), log: (message) => console.error(`[nbox queue] ${message}`) });
@@ -38,10 +40,11 @@ export class BullQueue implements RunQueue {
       requeueStored: () => this.requeueStored(),
       log: (message) => console.error(`[nbox queue] ${message}`),
     });
-    // Redis may have come back without its data: the store's queued runs are added again.
+    // Redis may have come back without its data: the store's queued runs are added again, and so
+    // are the schedules and limits (else cron would stop firing until the next start).
     this.q.onReconnect(() => {
       this.pending.reconnected();
-      void this.settings.reconnected();
+      void this.settings.reconnected().then(() => this.settingsAgain());
     });
   }
 
@@ -89,6 +92,15 @@ export class BullQueue implements RunQueue {
       await this.enqueue(page);
       before = page[page.length - 1]!.id;
     }
+  }
+
+  /** Every job deployment's limit and every enabled schedule, as the store holds them, set on the queue again. */
+  private async settingsAgain(): Promise<void> {
+    const failed = (what: string) => (err: unknown) => console.error(`[nbox queue] ${what} could not be set again after Redis came back: ${(err as Error).message}`);
+    await syncConcurrency({ store: this.store, queue: this }).catch(failed("deployment limits"));
+    const schedules = await this.store.listSchedules().catch(failed("schedules"));
+    // One at a time, each on its own: one the queue refuses does not keep the others from firing.
+    for (const s of schedules ?? []) if (s.enabled) await this.upsertSchedule(queueSchedule(s)).catch(failed(`schedule ${s.id}`));
   }
 
   setConcurrency(deploymentId: string, n: number): Promise<void> {

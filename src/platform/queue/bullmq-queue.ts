@@ -125,7 +125,9 @@ export class BullRunQueue {
             if (state === "active") await (due > now ? job.moveToDelayed(due, "0") : job.moveToWait("0"));
             else if (state === "delayed" && due <= now) await job.promote();
           } catch {
-            // Moved meanwhile (completed by a holder that was only cut off, or by the stalled check): delivered either way.
+            // Moved meanwhile: by the stalled check (delivered either way), or completed by a holder
+            // that was only cut off — then the job is gone, and the run, queued again, needs one.
+            if (!(await this.queue(r.deploymentId).getJob(r.id))) gone.push(r);
           }
         }),
       );
