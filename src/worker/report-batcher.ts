@@ -8,6 +8,7 @@ import { MAX_CLAIM_RUNS, type WorkerReport } from "../contract/routes-worker.ts"
 import type { Span } from "../trace/span.ts";
 import type { ControlPlane } from "./control-plane.ts";
 import type { RunRow } from "./run-executor.ts";
+import { isTooLarge, splitReport } from "./report-split.ts";
 
 type Report = z.input<typeof WorkerReport>;
 type Finished = NonNullable<Report["finished"]>[number];
@@ -15,6 +16,7 @@ type Requeued = NonNullable<Report["requeued"]>[number];
 type ServingNote = NonNullable<Report["servings"]>[number];
 type LogLine = { stream: "stdout" | "stderr" | "system"; line: string; ts: number };
 type ClaimAnswer = { claimed: RunRow[]; held: string[] };
+type Applied = { finished: string[]; requeued: string[]; claimed: RunRow[]; held: string[] };
 type Claims = { runIds: string[]; resolve(answer: ClaimAnswer): void; reject(err: unknown): void };
 
 // Log lines and spans alone wait a little to form batches; a finished run goes out at once.
@@ -65,6 +67,8 @@ export class ReportBatcher {
   private lastSentAt = -Infinity;
   private chain: Promise<void> = Promise.resolve();
   private readonly stopping = new AbortController();
+  /** The control plane's body limit (told at registration): a report refused as larger is split to fit it. */
+  maxBodyBytes = 10 * 1024 * 1024;
 
   /** `load()`: with more runs executing, more finishes are about to come — wait a moment to batch them. */
   constructor(
@@ -228,10 +232,10 @@ export class ReportBatcher {
     this.sending = true;
     this.chain = this.chain
       .then(async () => {
-        let applied = { finished: [] as string[], requeued: [] as string[], claimed: [] as RunRow[], held: [] as string[] };
+        let applied: Applied = { finished: [], requeued: [], claimed: [], held: [] };
         this.lastSentAt = performance.now();
         try {
-          applied = await this.cp.persist("POST /worker/report", this.stopping.signal, { body: report });
+          applied = await this.send(report);
           this.hold(applied.claimed.map((r) => r.id));
           const held = new Set(applied.held);
           for (const c of claims) {
@@ -261,6 +265,24 @@ export class ReportBatcher {
         if (this.finished.length > 0 || this.requeued.length > 0 || this.starts.length > 0 || this.claims.length > 0) this.soon();
       });
     return this.chain;
+  }
+
+  /**
+   * Send one report. One the control plane refuses as larger than its body limit goes again as parts
+   * that fit (report-split.ts), one after the other, their answers merged.
+   */
+  private async send(report: Report): Promise<Applied> {
+    try {
+      return await this.cp.persist("POST /worker/report", this.stopping.signal, { body: report });
+    } catch (err) {
+      if (!isTooLarge(err)) throw err;
+      const applied: Applied = { finished: [], requeued: [], claimed: [], held: [] };
+      for (const part of splitReport(report, this.maxBodyBytes)) {
+        const a = await this.cp.persist("POST /worker/report", this.stopping.signal, { body: part });
+        for (const k of ["finished", "requeued", "claimed", "held"] as const) (applied[k] as unknown[]).push(...a[k]);
+      }
+      return applied;
+    }
   }
 
   /** Send what is pending, then stop retrying reports the control plane cannot take. */

@@ -107,6 +107,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     me.id = r.workerId;
     servings.proxySecret = r.proxySecret;
     servings.maxBodyBytes = r.maxBodyBytes;
+    output.maxBodyBytes = r.maxBodyBytes;
     return r;
   };
   const reg = await register().catch(async (err) => {
