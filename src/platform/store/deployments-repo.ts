@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, max, or, sql } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
 import { StoreError } from "./errors.ts";
-import { withoutNul } from "./nul.ts";
+import { storable } from "./storable-text.ts";
 import { newId } from "./ids.ts";
 import { checkName } from "./names.ts";
 import {
@@ -97,8 +97,8 @@ export function createDeploymentsRepo({ db, now }: RepoContext): DeploymentsRepo
               number: (top?.n ?? 0) + 1,
               contentHash: input.contentHash,
               lockfileHash: input.lockfileHash ?? null,
-              // A type's literal (a `const` in a derived schema) may hold a NUL the store cannot keep.
-              manifest: withoutNul(input.manifest),
+              // A type's literal (a `const` in a derived schema) may hold text the store cannot keep.
+              manifest: storable(input.manifest),
               bundleBytes: input.bundleBytes,
               createdAt: t,
             })

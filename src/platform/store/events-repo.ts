@@ -2,7 +2,7 @@ import { and, desc, eq, lt } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
 import { listLimit } from "./defaults.ts";
 import { newId } from "./ids.ts";
-import { withoutNul } from "./nul.ts";
+import { storable } from "./storable-text.ts";
 import { events, type EventKind, type EventRow } from "./schema.ts";
 
 export interface AddEventInput {
@@ -41,10 +41,10 @@ export function createEventsRepo({ db, now }: RepoContext): EventsRepo {
           workspaceId: input.workspaceId ?? null,
           deploymentId: input.deploymentId ?? null,
           runId: input.runId ?? null,
-          // Messages and data often quote user code (a serving's crash): NULs, which the store cannot keep, are replaced.
-          kind: withoutNul(input.kind),
-          message: withoutNul(input.message),
-          data: withoutNul(input.data ?? null),
+          // Messages and data often quote user code (a serving's crash): text the store cannot keep is replaced.
+          kind: storable(input.kind),
+          message: storable(input.message),
+          data: storable(input.data ?? null),
           ts: t,
         })
         .returning();

@@ -4,6 +4,7 @@ import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
 import { StoreError } from "./errors.ts";
 import { rowsOf } from "./migrations.ts";
 import { LOG_STREAMS, runLogs, runs, type LogStream, type RunLogRow } from "./schema.ts";
+import { storableString } from "./storable-text.ts";
 
 /** What a stored line costs beyond its text, counted against a run's log limit (so empty lines are not free). */
 export const LOG_LINE_OVERHEAD_BYTES = 64;
@@ -42,8 +43,8 @@ export function createLogsRepo({ db, now }: RepoContext): LogsRepo {
       }
       const t = now();
       const max = opts.maxBytes ?? STORE_DEFAULTS.maxRunLogBytes;
-      // Postgres text cannot hold NUL.
-      const rows = lines.map((l, i) => ({ i: i + 1, stream: l.stream ?? "stdout", line: l.line.includes("\u0000") ? l.line.replaceAll("\u0000", "\uFFFD") : l.line, ts: l.ts ?? t }));
+      // Lines come from user code: what the store cannot keep is replaced.
+      const rows = lines.map((l, i) => ({ i: i + 1, stream: l.stream ?? "stdout", line: storableString(l.line), ts: l.ts ?? t }));
       const limitNote = `[nbox] this run's log reached its limit of ${max} bytes: further output is dropped`;
       // One statement: the run's row, locked first, orders concurrent appenders; the lines that fit
       // under the run's limit go in (a prefix of the batch), with one note when this batch crosses

@@ -4,7 +4,7 @@ import { rowsOf } from "./migrations.ts";
 import { runStatusIs } from "./run-status-is.ts";
 import { asJsonRows, jsonRowDecoder } from "./json-result.ts";
 import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
-import { holdsNul, mayHoldNul, withoutNul } from "./nul.ts";
+import { holdsUnstorable, mayBeUnstorable, storable, UNSTORABLE_TEXT } from "./storable-text.ts";
 import { StoreError } from "./errors.ts";
 import { newId, newTraceId } from "./ids.ts";
 import { jsonRecords, oneOf } from "./json-rows.ts";
@@ -164,9 +164,11 @@ export interface RunsRepo {
   renewLeases(workerId: string, opts?: LeaseOptions & { ids?: readonly string[] }): Promise<number>;
   /** Move a queued/running run to a terminal status. false if it was already terminal (or held by another worker). */
   finishRun(id: string, input: FinishRunInput): Promise<boolean>;
-  /** running → queued for another attempt: the row as it is now. null if not running, or cancel was requested (finish it as cancelled instead). */
-  requeueForRetry(id: string, input: RequeueInput): Promise<RunRow | null>;
-  /** requeueForRetry for many runs in one statement; returns the rows it applied to, as they are now. */
+  /**
+   * running → queued (for another attempt, or handed back at the same one), many runs in one
+   * statement. A run not running, held by another worker, or whose cancel was asked (finish it as
+   * cancelled instead) is left alone. Returns the rows it applied to, as they are now.
+   */
   requeueRuns(items: Array<RequeueInput & { id: string }>): Promise<RunRow[]>;
   /** queued → cancelled at once; running → cancel_requested = true (the executor kills it and finishes it). null if unknown. */
   requestCancel(id: string): Promise<RunRow | null>;
@@ -231,9 +233,9 @@ function leaseMsOf(opts: LeaseOptions | undefined): number {
 }
 
 /** What a run whose result the store cannot keep fails with. */
-const RESULT_WITH_NUL = {
+const RESULT_NOT_STORABLE = {
   name: "ResultNotStorableError",
-  message: "the run's result contains a NUL character (U+0000), which the store cannot keep; return such data encoded (base64, or a Buffer/Uint8Array)",
+  message: `the run's result contains ${UNSTORABLE_TEXT}, which the store cannot keep; return such data encoded (base64, or a Buffer/Uint8Array)`,
 };
 
 export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
@@ -316,8 +318,8 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
         spans: it.spans?.length ? it.spans.map((s) => spanRow(s, it.id)) : null,
       }));
       let param = JSON.stringify(chunk);
-      if (mayHoldNul(param)) {
-        chunk = chunk.map((it) => ({ ...(holdsNul(it.result) ? { ...it, status: "failed" as const, result: null, error: RESULT_WITH_NUL } : { ...it, error: withoutNul(it.error) }), spans: withoutNul(it.spans) }));
+      if (mayBeUnstorable(param)) {
+        chunk = chunk.map((it) => ({ ...(holdsUnstorable(it.result) ? { ...it, status: "failed" as const, result: null, error: RESULT_NOT_STORABLE } : { ...it, error: storable(it.error) }), spans: storable(it.spans) }));
         param = JSON.stringify(chunk);
       }
       // One UPDATE for the whole batch, its rows as one JSON parameter; each row keeps finishRun's guards.
@@ -337,10 +339,10 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
     const requeued: RunRow[] = [];
     for (let i = 0; i < items.length; i += STORE_DEFAULTS.insertBatch) {
       const chunk = items.slice(i, i + STORE_DEFAULTS.insertBatch).map((it) => ({
-        id: it.id, attempt: it.attempt ?? null, scheduled_for: it.scheduledFor, error: withoutNul(it.error), worker: it.workerId ?? null,
+        id: it.id, attempt: it.attempt ?? null, scheduled_for: it.scheduledFor, error: storable(it.error), worker: it.workerId ?? null,
       }));
       // One UPDATE for a whole hand-back (a worker giving back the runs it held ahead), each row
-      // with requeueForRetry's guards: a cancel asked meanwhile wins, and only the holder may.
+      // with its guards: a cancel asked meanwhile wins, and only the holder may.
       const res = await db.execute(asJsonRows(sql`
         update ${runs} set status = 'queued', attempt = coalesce(v.attempt, ${runs.attempt} + 1), scheduled_for = v.scheduled_for,
           error = v.error, worker_id = null, started_at = null, lease_expires_at = null
@@ -375,9 +377,9 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
           schedule_id: r.scheduleId, created_at: r.createdAt, worker_id: r.workerId, lease_expires_at: r.leaseExpiresAt,
         }));
         const param = JSON.stringify(json);
-        if (mayHoldNul(param)) {
-          const bad = rows.findIndex((r) => holdsNul(r.args));
-          if (bad >= 0) throw new StoreError("BAD_INPUT", `the arguments of run ${i + bad + 1} of ${inputs.length} contain a NUL character (U+0000), which the store cannot keep`, "Pass such data encoded (base64, or a Buffer/Uint8Array)");
+        if (mayBeUnstorable(param)) {
+          const bad = rows.findIndex((r) => holdsUnstorable(r.args));
+          if (bad >= 0) throw new StoreError("BAD_INPUT", `the arguments of run ${i + bad + 1} of ${inputs.length} contain ${UNSTORABLE_TEXT}, which the store cannot keep`, "Pass such data encoded (base64, or a Buffer/Uint8Array)");
         }
         await db.execute(sql`
           insert into ${runs} (id, workspace_id, deployment_id, version_id, status, args, result, error, attempt, max_retries, timeout_ms,
@@ -434,10 +436,6 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
 
     async finishRun(id, input) {
       return (await finishRuns([{ id, ...input }])).length > 0;
-    },
-
-    async requeueForRetry(id, input) {
-      return (await requeueRuns([{ id, ...input }]))[0] ?? null;
     },
 
     requeueRuns,

@@ -1,6 +1,6 @@
 import { asc, eq, sql } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
-import { withoutNul } from "./nul.ts";
+import { storable } from "./storable-text.ts";
 import { StoreError } from "./errors.ts";
 import { deployments, SERVING_STATUSES, servings, type ServingRow, type ServingStatus } from "./schema.ts";
 
@@ -43,8 +43,8 @@ export function createServingsRepo({ db, now }: RepoContext): ServingsRepo {
         ...(input.urlPath !== undefined && { urlPath: input.urlPath }),
         ...(input.pid !== undefined && { pid: input.pid }),
         ...(input.workerId !== undefined && { workerId: input.workerId }),
-        // A crash message comes from user code: it may hold a NUL, which text cannot.
-        ...(input.lastError !== undefined && { lastError: withoutNul(input.lastError) }),
+        // A crash message comes from user code: it may hold text the store cannot keep.
+        ...(input.lastError !== undefined && { lastError: storable(input.lastError) }),
       };
       const restarts =
         input.restarts !== undefined

@@ -1,7 +1,7 @@
 import { and, asc, eq, isNotNull, sql } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
 import { listLimit, STORE_DEFAULTS } from "./defaults.ts";
-import { mayHoldNul, withoutNul } from "./nul.ts";
+import { mayBeUnstorable, storable } from "./storable-text.ts";
 import { StoreError } from "./errors.ts";
 import { countOf, countReturned } from "./json-result.ts";
 import type { Span } from "../../trace/span.ts";
@@ -64,7 +64,7 @@ export function createSpansRepo({ db }: RepoContext): SpansRepo {
         // The whole batch travels as one JSON parameter: several times cheaper per span than a
         // VALUES list with twelve parameters per row (spans are the most frequent write).
         let param = JSON.stringify(rows);
-        if (mayHoldNul(param)) param = JSON.stringify((rows = withoutNul(rows)));
+        if (mayBeUnstorable(param)) param = JSON.stringify((rows = storable(rows)));
         const res = await db.execute(countReturned(sql`
           insert into ${spans} (span_id, trace_id, parent_span_id, run_id, serving_id, op, name, start, "end", status, error, attributes)
           select "spanId", "traceId", "parentSpanId", "runId", "servingId", op, name, start, "end", status, error, attributes

@@ -7,7 +7,7 @@
 import type { z } from "@hono/zod-openapi";
 import type { WorkerReport } from "../../contract/routes-worker.ts";
 import type { PlatformContext } from "../context.ts";
-import { holdsLoneSurrogate, storableFinish, wellFormed, type FinishInput } from "./storable.ts";
+import type { FinishRunInput } from "../store/runs-repo.ts";
 import type { SpanInput } from "../store/spans-repo.ts";
 import type { RunRow } from "../store/schema.ts";
 import { isStoreUnavailable, passOverUnlessUnavailable as passOver } from "../store/unavailable.ts";
@@ -31,6 +31,7 @@ const MAX_PENDING_SPANS = 50_000;
 const DROP_LOG_MS = 10_000;
 
 export type Report = z.output<typeof WorkerReport>;
+type FinishInput = FinishRunInput & { id: string };
 type ReportedSpan = NonNullable<Report["spans"][number]>;
 
 export class ReportWriter {
@@ -57,33 +58,23 @@ export class ReportWriter {
     const started = r.started.filter((s) => !finishing.has(s.id));
     await alone.each(started, "started mark", async (some) => void (await store.markRunsStarted(workerId, some)));
     // Log lines only go into runs this worker holds (or held last): checked by the statement that writes them.
-    await alone.one(
-      r.logs,
-      "log lines",
-      async ({ runId, lines }) => {
-        if (await store.appendLogs(runId, lines, { heldBy: workerId, maxBytes: this.ctx.config.maxRunLogBytes })) events.emit("logs", runId);
-      },
-      (l) => ({ ...l, lines: l.lines.map((line) => ({ ...line, line: wellFormed(line.line) })) }),
-    );
+    await alone.one(r.logs, "log lines", async ({ runId, lines }) => {
+      if (await store.appendLogs(runId, lines, { heldBy: workerId, maxBytes: this.ctx.config.maxRunLogBytes })) events.emit("logs", runId);
+    });
     const withFinish = spansWithFinish(r.finished, reported);
     const finishes = r.finished.map(({ attempt: _a, ...f }): FinishInput => ({ ...f, workerId, ...(withFinish.has(f.id) ? { spans: withFinish.get(f.id) } : {}) }));
-    const finishedRows = await alone.each(finishes, "finish", (some) => store.finishRuns(some), storableFinish);
+    const finishedRows = await alone.each(finishes, "finish", (some) => store.finishRuns(some));
     const finished = finishedRows.map((row) => row.id);
     // Spans kept with an applied finish are stored; those of a finish not applied go the usual way.
     const kept = new Set(finished.filter((id) => withFinish.has(id)));
     const spans = kept.size ? reported.filter((s) => !(s.runId && kept.has(s.runId))) : reported;
     // A hand-back of many runs held ahead is one statement, like a batch of finishes.
     const answered = new Set<string>();
-    const requeuedRows = await alone.each(
-      r.requeued,
-      "requeue",
-      async (some) => {
-        const rows = await store.requeueRuns(some.map((q) => ({ ...q, workerId })));
-        for (const q of some) answered.add(q.id);
-        return rows;
-      },
-      (q) => ({ ...q, error: wellFormed(q.error) }),
-    );
+    const requeuedRows = await alone.each(r.requeued, "requeue", async (some) => {
+      const rows = await store.requeueRuns(some.map((q) => ({ ...q, workerId })));
+      for (const q of some) answered.add(q.id);
+      return rows;
+    });
     const back = new Set(requeuedRows.map((row) => row.id));
     // Not requeued because a cancel was asked meanwhile: the run ends here as cancelled. (One whose
     // statement failed was skipped: it lapses back to the queue, it is not cancelled.)
@@ -92,7 +83,6 @@ export class ReportWriter {
       notBack.map((q): FinishInput => ({ id: q.id, status: "cancelled", error: q.error, workerId })),
       "cancel",
       (some) => store.finishRuns(some),
-      storableFinish,
     );
     const cancelled = cancelledRows.map((row) => row.id);
     const requeued = requeuedRows.map((row) => row.id);
@@ -183,11 +173,7 @@ export class ReportWriter {
     for (let i = 0; i < batch.length; i += SPAN_CHUNK) {
       if (i > 0) await nextTurn();
       const chunk = batch.slice(i, i + SPAN_CHUNK);
-      // One span's lone surrogate would cost the whole chunk (other runs' spans too): once more without.
-      await this.ctx.store
-        .insertSpans(chunk)
-        .catch((err: unknown) => (holdsLoneSurrogate(chunk) ? this.ctx.store.insertSpans(wellFormed(chunk)) : Promise.reject(err)))
-        .catch((err: unknown) => console.error("[nbox] could not store spans:", err));
+      await this.ctx.store.insertSpans(chunk).catch((err: unknown) => console.error("[nbox] could not store spans:", err));
       this.pending -= chunk.length;
     }
   }
@@ -197,50 +183,28 @@ export class ReportWriter {
  * A statement a report's part fails with for a reason other than an unreachable store (a bug, data
  * the store refuses) must not fail the whole report: the worker would send it again forever, holding
  * back everything it reports after it. The part is applied one item at a time instead; an item that
- * still fails is tried once more as the store can keep it (`storable`), then skipped and logged (a
- * finish skipped so leaves its run to lapse back to the queue, and run again).
- * Each statement is atomic, so nothing is applied twice.
+ * still fails is skipped and logged (a finish skipped so leaves its run to lapse back to the queue,
+ * and run again). Each statement is atomic, so nothing is applied twice.
  */
 function applyAlone(workerId: string) {
   type Item = { id?: string; runId?: string };
-  const skip = (what: string, item: Item, err: unknown) =>
+  const skip = (what: string, item: Item, err: unknown): [] => {
     passOver(err, `the ${what} of run ${item.id ?? item.runId} from worker ${workerId} could not be applied and was skipped`);
-  const lastTry = async <T extends Item, R>(item: T, err: unknown, what: string, apply: (some: T[]) => Promise<R[] | void>, storable?: (item: T) => T): Promise<R[]> => {
-    if (storable && !isStoreUnavailable(err)) {
-      try {
-        return (await apply([storable(item)])) ?? [];
-      } catch (again) {
-        err = again;
-      }
-    }
-    skip(what, item, err);
     return [];
   };
-  const one = async <T extends Item>(items: readonly T[], what: string, apply: (item: T) => Promise<void>, storable?: (item: T) => T): Promise<void> => {
-    for (const item of items) {
-      try {
-        await apply(item);
-      } catch (err) {
-        await lastTry(item, err, what, async ([x]) => apply(x!), storable);
-      }
-    }
+  const one = async <T extends Item>(items: readonly T[], what: string, apply: (item: T) => Promise<void>): Promise<void> => {
+    for (const item of items) await apply(item).catch((err: unknown) => skip(what, item, err));
   };
   /** All items in one statement; when that fails, one by one. */
-  const each = async <T extends { id: string }, R>(items: T[], what: string, apply: (some: T[]) => Promise<R[] | void>, storable?: (item: T) => T): Promise<R[]> => {
+  const each = async <T extends { id: string }, R>(items: T[], what: string, apply: (some: T[]) => Promise<R[] | void>): Promise<R[]> => {
     if (items.length === 0) return [];
     try {
       return (await apply(items)) ?? [];
     } catch (err) {
-      if (items.length === 1) return lastTry(items[0]!, err, what, apply, storable);
+      if (items.length === 1) return skip(what, items[0]!, err);
       if (isStoreUnavailable(err)) throw err;
       const out: R[] = [];
-      for (const item of items) {
-        try {
-          out.push(...((await apply([item])) ?? []));
-        } catch (e) {
-          out.push(...(await lastTry(item, e, what, apply, storable)));
-        }
-      }
+      for (const item of items) out.push(...(await apply([item]).then((rows) => rows ?? [], (e: unknown) => skip(what, item, e))));
       return out;
     }
   };

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { getTableConfig } from "drizzle-orm/pg-core";
 import { sql } from "drizzle-orm";
-import { LATEST_VERSION, STORE_DEFAULTS, StoreError, tables, type Store } from "../../../src/platform/store/index.ts";
+import { LATEST_VERSION, STORE_DEFAULTS, StoreError, tables, type RequeueInput, type Store } from "../../../src/platform/store/index.ts";
 import { rowsOf } from "../../../src/platform/store/migrations.ts";
 import { LOG_LINE_OVERHEAD_BYTES } from "../../../src/platform/store/logs-repo.ts";
 
@@ -590,13 +590,14 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         assert.deepEqual(await store.getRuns([]), []);
       });
 
-      it("requeueForRetry: next attempt after the backoff", async () => {
+      it("requeueRuns: next attempt after the backoff", async () => {
         const { newRun, claim } = await fixture({ maxRetries: 2 });
+        const requeue = async (id: string, input: RequeueInput) => (await store.requeueRuns([{ id, ...input }]))[0] ?? null;
         const r = await newRun();
         await claim("w1");
         const error = { name: "Error", message: "boom", stack: "Error: boom\n    at x" };
-        assert.equal((await store.requeueForRetry(r.id, { scheduledFor: clock() + 5_000, error, workerId: "w1" }))?.status, "queued", "the row as it is now");
-        assert.equal(await store.requeueForRetry(r.id, { scheduledFor: null, error }), null, "only running runs");
+        assert.equal((await requeue(r.id, { scheduledFor: clock() + 5_000, error, workerId: "w1" }))?.status, "queued", "the row as it is now");
+        assert.equal(await requeue(r.id, { scheduledFor: null, error }), null, "only running runs");
         const q = await store.getRun(r.id);
         assert.deepEqual([q?.status, q?.attempt, q?.workerId, q?.error], ["queued", 2, null, error]);
         assert.equal(await claim("w2"), null, "backoff respected");
@@ -607,15 +608,15 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         } finally {
           skew -= 6_000;
         }
-        assert.equal((await store.requeueForRetry(r.id, { attempt: 3, scheduledFor: null, error }))?.attempt, 3);
+        assert.equal((await requeue(r.id, { attempt: 3, scheduledFor: null, error }))?.attempt, 3);
         assert.equal((await store.getRun(r.id))?.attempt, 3);
         await claim("w3");
         await store.requestCancel(r.id);
-        assert.equal(await store.requeueForRetry(r.id, { scheduledFor: null, error }), null, "cancel wins over retry");
+        assert.equal(await requeue(r.id, { scheduledFor: null, error }), null, "cancel wins over retry");
         assert.equal(await store.finishRun(r.id, { status: "cancelled" }), true);
       });
 
-      it("requeueRuns: a hand-back of many runs in one call, each with requeueForRetry's guards", async () => {
+      it("requeueRuns: a hand-back of many runs in one call, each with its guards", async () => {
         const { newRun } = await fixture({ maxRetries: 2 });
         const [held, heldAgain, otherHolder, cancelAsked, queued] = [await newRun(), await newRun(), await newRun(), await newRun(), await newRun()];
         for (const r of [held, heldAgain, cancelAsked]) await store.claimRun(r.id, "w1");
@@ -742,7 +743,7 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
 
         const d = await newRun();
         await store.claimRun(d.id, "w1");
-        const requeued = await store.requeueForRetry(d.id, { scheduledFor: null, error: { name: "Error", message: "once\u0000more" }, workerId: "w1" });
+        const [requeued] = await store.requeueRuns([{ id: d.id, scheduledFor: null, error: { name: "Error", message: "once\u0000more" }, workerId: "w1" }]);
         assert.equal((requeued!.error as { message: string }).message, "once\ufffdmore");
 
         const traceId = randomUUID().replaceAll("-", "");
@@ -750,6 +751,44 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         const [span] = await store.getSpans({ runId: d.id });
         assert.equal(span!.op, "Op\ufffd");
         assert.deepEqual(span!.attributes, { "k\ufffd": "v\ufffd" });
+      });
+
+      it("lone UTF-16 surrogates are kept out the same way, in every writer; a valid pair and escaped text are kept as they are", async () => {
+        const { ws, deployment, version, newRun } = await fixture();
+        const input = (args: unknown) => ({ workspaceId: ws.id, deploymentId: deployment.id, versionId: version.id, args });
+        const lone = "cut\ud83d"; // the first half of an emoji, as slicing makes it
+        await assert.rejects(store.createRuns([input([lone])]), (err: Error) => err instanceof StoreError && err.code === "BAD_INPUT" && /run 1 of 1/.test(err.message) && /lone UTF-16 surrogate/.test(err.message));
+        const [kept] = await store.createRuns([input(["\u{1F600}", "\\ud800 is text"])]);
+        assert.deepEqual((await store.getRun(kept!.id))!.args, ["\u{1F600}", "\\ud800 is text"]);
+
+        const [a, b] = [await newRun(), await newRun()];
+        for (const r of [a, b]) await store.claimRun(r.id, "w1");
+        const traceId = randomUUID().replaceAll("-", "");
+        const span = { traceId, spanId: traceId.slice(0, 16), parentSpanId: null, runId: b.id, servingId: null, op: "Op", name: lone, start: 1, end: 2, status: "ok" as const, error: null, attributes: { [lone]: lone } };
+        const done = await store.finishRuns([
+          { id: a.id, status: "succeeded", result: { text: lone }, workerId: "w1" },
+          { id: b.id, status: "failed", error: { name: "Error", message: lone }, spans: [span], workerId: "w1" },
+        ]);
+        assert.equal(done.length, 2, "the batch is kept");
+        const [ra, rb] = [await store.getRun(a.id), await store.getRun(b.id)];
+        assert.deepEqual([ra!.status, ra!.error?.name], ["failed", "ResultNotStorableError"]);
+        assert.match(ra!.error!.message, /lone UTF-16 surrogate/);
+        assert.equal(rb!.error!.message, "cut\ufffd");
+        const [kept1] = await store.getSpans({ runId: b.id });
+        assert.deepEqual([kept1!.name, kept1!.attributes], ["cut\ufffd", { "cut\ufffd": "cut\ufffd" }]);
+
+        const c = await newRun();
+        await store.claimRun(c.id, "w1");
+        await store.appendLogs(c.id, [{ line: lone }, { line: "after" }]);
+        assert.deepEqual((await store.getLogs(c.id)).map((l) => l.line), ["cut\ufffd", "after"]);
+        const [requeued] = await store.requeueRuns([{ id: c.id, scheduledFor: null, error: { name: "Error", message: lone }, workerId: "w1" }]);
+        assert.equal(requeued!.error!.message, "cut\ufffd");
+        await store.insertSpans([{ ...span, spanId: randomUUID().replaceAll("-", "").slice(0, 16), runId: c.id }]);
+        assert.equal((await store.getSpans({ runId: c.id }))[0]!.name, "cut\ufffd");
+        const event = await store.addEvent({ workspaceId: ws.id, kind: "serving", message: lone, data: { [lone]: lone } });
+        assert.deepEqual([event.message, event.data], ["cut\ufffd", { "cut\ufffd": "cut\ufffd" }]);
+        const { version: v2 } = await store.upsertDeploymentVersion({ workspaceId: ws.id, name: deployment.name, type: "job", kind: "fn", contentHash: `h-${randomUUID()}`, lockfileHash: null, manifest: { schema: { const: lone } }, bundleBytes: 1 });
+        assert.deepEqual((await store.getVersion(v2.id))!.manifest, { schema: { const: "cut\ufffd" } });
       });
     });
 

@@ -35,7 +35,6 @@ describe("a report's hand-back", () => {
       if (bad) throw new Error(`a bug on ${bad.id}`);
       return store.requeueRuns(items);
     };
-    counting.requeueForRetry = async (id, input) => (count("requeueForRetry"), store.requeueForRetry(id, input));
     counting.finishRuns = async (items) => (count("finishRuns"), store.finishRuns(items));
     counting.finishRun = async (id, input) => (count("finishRun"), store.finishRun(id, input));
     events = new RunEvents();
