@@ -4,6 +4,7 @@
 //   BullMQ's own uncapped backoff.
 // - Redis that comes back without its data (a restart without persistence) gets every schedule and
 //   every deployment's limit back, not only the queued runs: else cron stops firing for good.
+// - Redis that loses its data with every connection up (FLUSHALL, an eviction) gets it back too.
 // - A run taken back from a dead worker whose job its cut-off holder completes at that very moment
 //   gets a job again.
 import { after, before, describe, it } from "node:test";
@@ -108,6 +109,27 @@ describe("BullMQ run path under failures", { skip }, () => {
     await eventually(async () => (await q.getGlobalConcurrency()) === 2, 30_000, "the deployment's limit to be back");
     await eventually(() => succeededSince(back), 60_000, "a fire after Redis came back to run");
     const paused = await tp.api("POST", `/workspaces/${ws}/deployments/ticker/schedule`, { enabled: false });
+    assert.equal(paused.status, 200, JSON.stringify(paused.json));
+  });
+
+  it("Redis losing its data while connected (no reconnect to tell): schedules and limits are set again", { timeout: 120_000 }, async () => {
+    const ws = wsName("redis-flushed");
+    const remote = await basic.crash.deploy(ws, { client: tp.client, name: "flushed", schedule: { cron: "* * * * * *" }, resource: { concurrency: 3 } });
+    const store = tp.platform.ctx.store;
+    const schedule = (await store.getSchedule(remote.deployment.id))!;
+    const q = queueOf(remote.deployment.id);
+    const succeededSince = async (t: number) => (await store.listRuns({ deploymentId: remote.deployment.id, status: "succeeded" })).some((row) => Number(row.createdAt) > t);
+    await eventually(() => succeededSince(0), 60_000, "a first fire to run");
+    assert.equal(await q.getGlobalConcurrency(), 3);
+
+    // FLUSHALL, as far as this platform's keys go (other test files share this Redis): the
+    // connections stay up, so only the watch can notice.
+    await deleteKeys(prefix);
+    const flushed = Date.now();
+    await eventually(async () => (await q.getJobScheduler(schedule.id)) != null, 45_000, "the schedule's job scheduler to be set again");
+    await eventually(async () => (await q.getGlobalConcurrency()) === 3, 30_000, "the deployment's limit to be set again");
+    await eventually(() => succeededSince(flushed), 60_000, "a fire after the loss to run");
+    const paused = await tp.api("POST", `/workspaces/${ws}/deployments/flushed/schedule`, { enabled: false });
     assert.equal(paused.status, 200, JSON.stringify(paused.json));
   });
 

@@ -9,6 +9,7 @@ import { KeptSettings } from "./kept-settings.ts";
 import { queueSchedule } from "./queue-schedule.ts";
 import { PendingAdds } from "./pending-adds.ts";
 import type { RunQueue } from "./run-queue.ts";
+import { LostDataWatch } from "./lost-data-watch.ts";
 import { StrandedRuns } from "./stranded-runs.ts";
 
 /**
@@ -25,6 +26,8 @@ export class BullQueue implements RunQueue {
   private readonly settings = new KeptSettings((message) => console.error(`[nbox queue] ${message}`));
   /** Queued runs whose job went missing are queued again. */
   readonly stranded: StrandedRuns;
+  /** Data Redis lost while connected is set again. */
+  readonly lostData: LostDataWatch;
 
   constructor(
     private readonly redisUrl: string,
@@ -40,12 +43,21 @@ export class BullQueue implements RunQueue {
       requeueStored: () => this.requeueStored(),
       log: (message) => console.error(`[nbox queue] ${message}`),
     });
-    // Redis may have come back without its data: the store's queued runs are added again, and so
-    // are the schedules and limits (else cron would stop firing until the next start).
-    this.q.onReconnect(() => {
-      this.pending.reconnected();
-      void this.settings.reconnected().then(() => this.settingsAgain());
-    });
+    this.lostData = new LostDataWatch({ held: () => this.q.stillHeld(), mark: () => this.q.markHeld(), resync: () => this.resync(), log: (message) => console.error(`[nbox queue] ${message}`) });
+    this.lostData.start();
+    // Redis may have come back without its data: marked again (the watch need not find it lost),
+    // then everything the store holds is set again.
+    this.q.onReconnect(() => void this.q.markHeld().then(() => this.resync(), () => this.resync()));
+  }
+
+  /**
+   * The store's queued runs added again, and the schedules and limits set again (else cron would
+   * stop firing until the next start).
+   */
+  private async resync(): Promise<void> {
+    this.pending.reconnected();
+    await this.settings.reconnected();
+    await this.settingsAgain();
   }
 
   async enqueue(runs: readonly RunRow[]): Promise<void> {
@@ -126,6 +138,7 @@ export class BullQueue implements RunQueue {
 
   async close(): Promise<void> {
     this.stranded.stop();
+    this.lostData.stop();
     await this.pending.close();
     await this.q.close();
   }

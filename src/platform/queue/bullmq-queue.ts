@@ -221,6 +221,24 @@ export class BullRunQueue {
     });
   }
 
+  /**
+   * Mark this Redis as holding the queue's data. Redis can lose it with the connection up (FLUSHALL,
+   * a restore from an older snapshot, an eviction policy), which no reconnect reports: a mark found
+   * missing later says so.
+   */
+  async markHeld(): Promise<void> {
+    await this.gate.run(async () => void (await this.client.set(this.heldKey, String(Date.now()))));
+  }
+
+  /** false: the mark is gone, and with it whatever else Redis lost. */
+  async stillHeld(): Promise<boolean> {
+    return this.gate.run(async () => (await this.client.exists(this.heldKey)) === 1);
+  }
+
+  private get heldKey(): string {
+    return `${this.prefix}:nbox:held`;
+  }
+
   /** Round-trip time to Redis in ms; throws `RedisUnavailableError` when it cannot be reached. */
   async ping(): Promise<number> {
     return this.gate.run(async () => {
