@@ -8,6 +8,9 @@ const TICK_MS = 1000;
 // How far ahead of this clock a delivered fire may claim to be (clock skew between machines). A fire
 // from further ahead would record a last tick in the future and hold back every fire until then.
 const FIRE_SKEW_MS = 60_000;
+// A delivered fire that came due this long before the schedule's last run was made is covered by that
+// run (room for the clocks of the worker that timed the fire and of this control plane to differ).
+const COVERED_FIRE_MS = 5_000;
 
 /** Next fire time strictly after `after` (null when past `endsAt`). Throws a 400 for a bad cron/timezone. */
 export function nextTick(cron: string, after: number, opts: { timezone?: string | null; startsAt?: number | null; endsAt?: number | null }): number | null {
@@ -41,6 +44,8 @@ export function scheduleSettings(schedule: Record<string, unknown>, now = Date.n
 export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
+  /** When each schedule's last delivered fire made its run (this clock). */
+  private readonly lastFireRunAt = new Map<string, number>();
 
   constructor(private readonly ctx: PlatformContext) {}
 
@@ -95,7 +100,31 @@ export class Scheduler {
     if (!s.enabled) return null;
     const d = await store.getDeployment(undefined, deploymentId);
     if (!d?.currentVersionId) return null;
-    if (!(await store.markTick(s.id, firedAt, nextTick(s.cron, Math.max(firedAt, Date.now()), scheduleTimes(s))))) return null;
+    // Fires held in a worker's delivery slots while the control plane was away arrive together, oldest
+    // first: the first makes the catch-up run, and the ones that came due before it was made are
+    // missed, not replayed — as the embedded scheduler does after downtime. (Set before the await:
+    // two of them arriving at once must not both pass.)
+    const now = Date.now();
+    const lastRunAt = this.lastFireRunAt.get(s.id);
+    if (lastRunAt !== undefined && firedAt < lastRunAt - COVERED_FIRE_MS) {
+      await store.addEvent({
+        workspaceId: d.workspaceId,
+        deploymentId: d.id,
+        kind: "schedule.missed",
+        message: `a tick of "${s.cron}" for ${d.name} (due ${new Date(firedAt).toISOString()}) was delivered after a later run of the schedule; not replayed`,
+        data: { missed: 1, since: new Date(firedAt).toISOString() },
+      });
+      return null;
+    }
+    this.lastFireRunAt.set(s.id, now);
+    if (!(await store.markTick(s.id, firedAt, nextTick(s.cron, Math.max(firedAt, now), scheduleTimes(s))))) {
+      // Delivered twice (or already fired): no run was made by this one.
+      if (this.lastFireRunAt.get(s.id) === now) {
+        if (lastRunAt === undefined) this.lastFireRunAt.delete(s.id);
+        else this.lastFireRunAt.set(s.id, lastRunAt);
+      }
+      return null;
+    }
     return this.createRun(s, d, d.currentVersionId);
   }
 

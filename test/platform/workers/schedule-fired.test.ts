@@ -51,4 +51,25 @@ describe("schedule fires delivered by the queue", () => {
     assert.equal(await scheduler.fired(s.id, deployment.id, at + 30_000), null);
     assert.deepEqual(calls.slice(2), [`remove ${s.id}`]);
   });
+
+  it("fires held while the control plane was away make one catch-up run; the ones it covers are missed, not replayed", async () => {
+    const ws = await store.ensureWorkspace("held-fires");
+    const { deployment } = await store.upsertDeploymentVersion({ workspaceId: ws.id, name: "minutely", type: "job", kind: "fn", contentHash: "h-held", lockfileHash: null, manifest: {}, bundleBytes: 1 });
+    await scheduler.upsert(deployment, { cron: "* * * * *" });
+    const s = (await store.getSchedule(deployment.id))!;
+    const restarted = new Scheduler({ config: { defaultMaxRetries: 0, defaultRetryBackoffMs: 1000 }, store, events: new RunEvents(), queue: { enqueue: async () => {}, removeSchedule: async () => {} } } as unknown as PlatformContext);
+    const now = Date.now();
+    // Held in four delivery slots during a four-minute outage, delivered oldest first once it is back.
+    const made = [];
+    for (const at of [now - 180_000, now - 120_000, now - 60_000, now - 1_000]) made.push(await restarted.fired(s.id, deployment.id, at));
+    assert.ok(made[0], "the first held fire makes the catch-up run");
+    assert.deepEqual(made.slice(1, 3), [null, null], "the fires that run covers are not replayed");
+    assert.ok(made[3], "a fire due just before (within clock skew) still runs");
+    const missed = (await store.listEvents({ deploymentId: deployment.id, kind: "schedule.missed" })).length;
+    assert.equal(missed, 2, "each fire not replayed is said");
+    // Back to its cadence: a fire that came due after the last run was made runs.
+    await new Promise((r) => setTimeout(r, 20));
+    assert.ok(await restarted.fired(s.id, deployment.id, Date.now()));
+    assert.equal((await store.listRuns({ deploymentId: deployment.id })).length, 3);
+  });
 });
