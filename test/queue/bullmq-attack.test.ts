@@ -88,9 +88,13 @@ describe("BullMQ run path under failures", { skip }, () => {
     await tp.api("POST", `/runs/${id}/cancel`);
   });
 
-  it("Redis back without its data: schedules fire again and deployment limits are set again", { timeout: 120_000 }, async () => {
-    const ws = wsName("redis-lost");
-    const remote = await basic.crash.deploy(ws, { client: tp.client, name: "ticker", schedule: { cron: "* * * * * *" }, resource: { concurrency: 2 } });
+  /**
+   * A job firing every second with a deployment limit, once it ran; `lose` empties Redis of this
+   * platform's keys, and the schedule, the limit and the fires must all come back.
+   */
+  const losesRedisData = async (name: string, lose: () => Promise<void>) => {
+    const ws = wsName(name);
+    const remote = await basic.crash.deploy(ws, { client: tp.client, name, schedule: { cron: "* * * * * *" }, resource: { concurrency: 2 } });
     const store = tp.platform.ctx.store;
     const schedule = (await store.getSchedule(remote.deployment.id))!;
     const q = queueOf(remote.deployment.id);
@@ -99,39 +103,27 @@ describe("BullMQ run path under failures", { skip }, () => {
     assert.ok(await q.getJobScheduler(schedule.id), "the schedule is a job scheduler");
     assert.equal(await q.getGlobalConcurrency(), 2);
 
-    // Redis restarts without persistence: every connection drops and it comes back empty.
-    proxy.cut();
-    await deleteKeys(prefix);
-    proxy.restore();
-    const back = Date.now();
-
-    await eventually(async () => (await q.getJobScheduler(schedule.id)) != null, 30_000, "the schedule's job scheduler to be back");
+    await lose();
+    const lost = Date.now();
+    await eventually(async () => (await q.getJobScheduler(schedule.id)) != null, 45_000, "the schedule's job scheduler to be back");
     await eventually(async () => (await q.getGlobalConcurrency()) === 2, 30_000, "the deployment's limit to be back");
-    await eventually(() => succeededSince(back), 60_000, "a fire after Redis came back to run");
-    const paused = await tp.api("POST", `/workspaces/${ws}/deployments/ticker/schedule`, { enabled: false });
+    await eventually(() => succeededSince(lost), 60_000, "a fire after the loss to run");
+    const paused = await tp.api("POST", `/workspaces/${ws}/deployments/${name}/schedule`, { enabled: false });
     assert.equal(paused.status, 200, JSON.stringify(paused.json));
-  });
+  };
 
-  it("Redis losing its data while connected (no reconnect to tell): schedules and limits are set again", { timeout: 120_000 }, async () => {
-    const ws = wsName("redis-flushed");
-    const remote = await basic.crash.deploy(ws, { client: tp.client, name: "flushed", schedule: { cron: "* * * * * *" }, resource: { concurrency: 3 } });
-    const store = tp.platform.ctx.store;
-    const schedule = (await store.getSchedule(remote.deployment.id))!;
-    const q = queueOf(remote.deployment.id);
-    const succeededSince = async (t: number) => (await store.listRuns({ deploymentId: remote.deployment.id, status: "succeeded" })).some((row) => Number(row.createdAt) > t);
-    await eventually(() => succeededSince(0), 60_000, "a first fire to run");
-    assert.equal(await q.getGlobalConcurrency(), 3);
+  it("Redis back without its data: schedules fire again and deployment limits are set again", { timeout: 120_000 }, () =>
+    // Redis restarts without persistence: every connection drops and it comes back empty.
+    losesRedisData("redis-lost", async () => {
+      proxy.cut();
+      await deleteKeys(prefix);
+      proxy.restore();
+    }));
 
+  it("Redis losing its data while connected (no reconnect to tell): schedules and limits are set again", { timeout: 120_000 }, () =>
     // FLUSHALL, as far as this platform's keys go (other test files share this Redis): the
     // connections stay up, so only the watch can notice.
-    await deleteKeys(prefix);
-    const flushed = Date.now();
-    await eventually(async () => (await q.getJobScheduler(schedule.id)) != null, 45_000, "the schedule's job scheduler to be set again");
-    await eventually(async () => (await q.getGlobalConcurrency()) === 3, 30_000, "the deployment's limit to be set again");
-    await eventually(() => succeededSince(flushed), 60_000, "a fire after the loss to run");
-    const paused = await tp.api("POST", `/workspaces/${ws}/deployments/flushed/schedule`, { enabled: false });
-    assert.equal(paused.status, 200, JSON.stringify(paused.json));
-  });
+    losesRedisData("redis-flushed", () => deleteKeys(prefix).then(() => {})));
 
   it("a run taken back whose job its cut-off holder completes meanwhile gets a job again", { timeout: 60_000 }, async () => {
     const own = freshPrefix();
