@@ -58,7 +58,12 @@ export const WorkerReport = z.object({
   workerId,
   /** Runs whose user code started (a crash from now on costs the attempt). */
   started: z.array(z.object({ id: z.string(), startedAt: epochMs })).default([]),
-  logs: z.array(z.object({ runId: z.string(), lines: z.array(LogLineIn) })).default([]),
+  /**
+   * `first`: the worker's number of the first line, each next line one more; a run's numbers only go
+   * up while one worker holds it. The control plane skips lines it took already, so a report sent
+   * again (its answer lost) adds none twice. Without it (an earlier worker) lines are appended.
+   */
+  logs: z.array(z.object({ runId: z.string(), first: z.number().int().nonnegative().optional(), lines: z.array(LogLineIn) })).default([]),
   // One that is not a span becomes null (as `.catch(null)` would; the OpenAPI document cannot show that).
   spans: z.array(z.union([SpanIn, z.unknown().transform(() => null)])).default([]),
   finished: z

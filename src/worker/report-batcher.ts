@@ -1,8 +1,9 @@
 // Everything a worker tells the control plane about its runs goes out in batches: started marks,
 // log lines, spans, finished and requeued runs, and claims of runs the queue delivered. One report
 // keeps that order (the control plane applies it in order), so a caller that sees a run finished
-// also sees all its logs. A report the control plane could not take is sent again, merged with
-// what came meanwhile: nothing is dropped.
+// also sees all its logs. A report the control plane could not take (unreachable, 5xx) is sent
+// again as it was until it is; what came meanwhile waits for the next. One it took whose answer was
+// lost is sent again too: its log lines carry numbers, so the control plane skips those it took.
 import type { z } from "@hono/zod-openapi";
 import { MAX_CLAIM_RUNS, type WorkerReport } from "../contract/routes-worker.ts";
 import type { Span } from "../trace/span.ts";
@@ -43,7 +44,14 @@ export class ReportBatcher {
   private starts: Array<{ id: string; startedAt: number }> = [];
   private pendingStarts = new Map<string, { startedAt: number; due: number }>();
   private startTimer: NodeJS.Timeout | undefined;
-  private logs = new Map<string, LogLine[]>();
+  /** Each run's lines since the last report, with the number of the first. */
+  private logs = new Map<string, { first: number; lines: LogLine[] }>();
+  /**
+   * Numbers log lines, all runs together: a run's numbers only go up (what the control plane's skip
+   * of lines sent again needs), and its lines of one report are numbered first, first + 1, …
+   * (at most the count of lines buffered meanwhile, so below the next report's first).
+   */
+  private lineNo = 0;
   private spans: NonNullable<Report["spans"]> = [];
   private finished: Array<{ item: Finished; done: () => void }> = [];
   private requeued: Array<{ item: Requeued; done: (applied: boolean) => void }> = [];
@@ -114,9 +122,10 @@ export class ReportBatcher {
   }
 
   log(runId: string, stream: LogLine["stream"], line: string): void {
-    let lines = this.logs.get(runId);
-    if (!lines) this.logs.set(runId, (lines = []));
-    lines.push({ stream, line, ts: Date.now() });
+    const no = ++this.lineNo;
+    let batch = this.logs.get(runId);
+    if (!batch) this.logs.set(runId, (batch = { first: no, lines: [] }));
+    batch.lines.push({ stream, line, ts: Date.now() });
     this.later();
   }
 
@@ -215,7 +224,7 @@ export class ReportBatcher {
     const report: Report = {
       workerId: this.workerId(),
       started: this.starts.filter((s) => !finishing.has(s.id)),
-      logs: [...this.logs].map(([runId, lines]) => ({ runId, lines })),
+      logs: [...this.logs].map(([runId, { first, lines }]) => ({ runId, first, lines })),
       spans: this.spans,
       finished: finished.map((f) => f.item),
       requeued: requeued.map((q) => q.item),

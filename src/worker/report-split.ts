@@ -55,23 +55,32 @@ export function splitReport(report: Report, limit: number): Report[] {
 
 type Logs = NonNullable<Report["logs"]>[number];
 
-/** One run's log lines as entries of at most `max` bytes each (lines are short: the child cuts them). */
+/**
+ * One run's log lines as entries of at most `max` bytes each (lines are short: the child cuts them),
+ * each with the number of its own first line.
+ */
 function chunkLines(l: Logs, max: number): Logs[] {
   if (bytes(l) <= max) return [l];
   const out: Logs[] = [];
   let lines: Logs["lines"] = [];
   let used = 0;
+  let done = 0;
+  const entry = (): Logs => {
+    const e: Logs = l.first === undefined ? { runId: l.runId, lines } : { runId: l.runId, first: l.first + done, lines };
+    done += lines.length;
+    return e;
+  };
   for (const line of l.lines) {
     const size = bytes(line) + 1;
     if (used + size > max && lines.length > 0) {
-      out.push({ runId: l.runId, lines });
+      out.push(entry());
       lines = [];
       used = 0;
     }
     lines.push(line);
     used += size;
   }
-  if (lines.length > 0) out.push({ runId: l.runId, lines });
+  if (lines.length > 0) out.push(entry());
   return out;
 }
 

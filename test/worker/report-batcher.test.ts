@@ -8,6 +8,40 @@ import { ReportBatcher, type WorkerLoad } from "../../src/worker/report-batcher.
 import type { RunRow } from "../../src/worker/run-executor.ts";
 
 describe("worker report batcher", () => {
+  it("numbers log lines: each entry carries the number of its first line, and a run's numbers go up from report to report", async () => {
+    const sent: Array<{ logs: Array<{ runId: string; first?: number; lines: Array<{ line: string }> }> }> = [];
+    const cp = {
+      async persist(_route: string, _signal: AbortSignal, input: { body: (typeof sent)[number] }) {
+        sent.push(input.body);
+        return { finished: [], requeued: [], claimed: [], held: [] };
+      },
+    } as unknown as ControlPlane;
+    const batcher = new ReportBatcher(cp, () => "wrk_no");
+    try {
+      batcher.log("run_a", "stdout", "a1");
+      batcher.log("run_b", "stdout", "b1");
+      batcher.log("run_a", "stderr", "a2");
+      batcher.log("run_b", "stdout", "b2");
+      await batcher.flush();
+      batcher.log("run_a", "system", "a3");
+      await batcher.flush();
+      // Each line's number: its entry's first, plus its place in the entry.
+      const numbers = new Map<string, number[]>();
+      for (const r of sent) {
+        for (const { runId, first, lines } of r.logs) {
+          assert.equal(typeof first, "number");
+          numbers.set(runId, [...(numbers.get(runId) ?? []), ...lines.map((_, i) => first! + i)]);
+        }
+      }
+      for (const [runId, nos] of numbers) {
+        for (let i = 1; i < nos.length; i++) assert.ok(nos[i]! > nos[i - 1]!, `${runId}: ${nos.join(", ")} go up`);
+      }
+      assert.equal(numbers.get("run_a")!.length, 3);
+    } finally {
+      await batcher.close();
+    }
+  });
+
   it("a refused report is logged once, naming how many claims it carried; every claim in it is rejected", async () => {
     const sent: unknown[] = [];
     const cp = {

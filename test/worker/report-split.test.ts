@@ -64,4 +64,15 @@ describe("a report over the control plane's body limit", () => {
     for (const part of parts) assert.ok(Buffer.byteLength(JSON.stringify(part)) <= LIMIT);
     assert.deepEqual(parts.flatMap((p) => (p.logs ?? []).flatMap((l) => l.lines.map((x) => x.ts))), lines.map((l) => l.ts));
   });
+
+  it("each entry cut from a run's lines carries the number of its own first line (the control plane skips lines by them)", () => {
+    const lines = Array.from({ length: 400 }, (_, i) => ({ stream: "stdout" as const, line: `${i}:${"l".repeat(1_000)}`, ts: i }));
+    const parts = splitReport({ workerId: "w", logs: [{ runId: "run_a", first: 1000, lines }, { runId: "run_b", lines: lines.slice(0, 100) }] }, LIMIT);
+    const entries = parts.flatMap((p) => p.logs ?? []);
+    const a = entries.filter((l) => l.runId === "run_a");
+    assert.ok(a.length > 1);
+    // Line ts i was numbered 1000 + i.
+    for (const e of a) assert.equal(e.first, 1000 + e.lines[0]!.ts);
+    for (const e of entries.filter((l) => l.runId === "run_b")) assert.equal("first" in e, false, "lines without numbers stay without");
+  });
 });

@@ -237,8 +237,16 @@ const RUN_SPANS = `
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS spans jsonb;
 `;
 
+// The worker numbers the log lines it reports: a run keeps the highest number applied, and whose
+// numbers they were, so a report sent again (its answer was lost) adds no line twice (logs-repo.ts).
+const RUN_LOG_MARK = `
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS log_mark bigint;
+--> statement-breakpoint
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS log_mark_worker text;
+`;
+
 /** MIGRATIONS[i] is version i + 1. Append only. */
-export const MIGRATIONS: readonly string[] = [V1, RUN_LEASES, TOKEN_EPOCH, WORKERS, RUN_LOG_BYTES, RUN_PARENT_KEYS, RUN_SPANS];
+export const MIGRATIONS: readonly string[] = [V1, RUN_LEASES, TOKEN_EPOCH, WORKERS, RUN_LOG_BYTES, RUN_PARENT_KEYS, RUN_SPANS, RUN_LOG_MARK];
 
 export const LATEST_VERSION = MIGRATIONS.length;
 

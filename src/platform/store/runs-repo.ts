@@ -219,8 +219,9 @@ function runValues(input: CreateRunInput, t: number) {
   };
 }
 
-// A run as reads and writes hand it back: without the spans its row keeps (read by spans-repo.ts only).
-const { spans: _keptSpans, ...RUN_COLUMNS } = getTableColumns(runs);
+// A run as reads and writes hand it back: without the spans its row keeps (read by spans-repo.ts only)
+// and the log mark (logs-repo.ts only).
+const { spans: _keptSpans, logMark: _logMark, logMarkWorker: _logMarkWorker, ...RUN_COLUMNS } = getTableColumns(runs);
 const FINISHED_COLUMNS = Object.entries(RUN_COLUMNS).filter(([key]) => key !== "args");
 const FINISHED_RETURNING = sql.join(FINISHED_COLUMNS.map(([, column]) => column), sql`, `);
 const RUN_RETURNING = sql.join(Object.values(RUN_COLUMNS), sql`, `);

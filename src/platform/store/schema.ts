@@ -172,6 +172,12 @@ export const runs = pgTable(
     /** Bytes of log lines kept (see appendLogs' limit), -1 once the run reached it; internal. */
     logBytes: int8("log_bytes").notNull().default(0),
     /**
+     * The highest number its worker gave a log line of this run that was applied, and that worker:
+     * a report sent again skips what it applied before (see appendLogs); internal.
+     */
+    logMark: int8("log_mark"),
+    logMarkWorker: text("log_mark_worker"),
+    /**
      * The spans that came with the run's finish, kept in its row: written by the finish's own
      * statement instead of a `spans` row each (with its index entries). Spans that came before the
      * finish, or of a finish not applied, are rows of `spans`; readers see both (spans-repo.ts).
@@ -306,7 +312,7 @@ export type BundleRow = typeof bundles.$inferSelect;
 export type TokenRow = typeof tokens.$inferSelect;
 export type ScheduleRow = typeof schedules.$inferSelect;
 /** A run as the store hands it out: its kept spans are read through spans-repo.ts only. */
-export type RunRow = Omit<typeof runs.$inferSelect, "spans">;
+export type RunRow = Omit<typeof runs.$inferSelect, "spans" | "logMark" | "logMarkWorker">;
 export type RunLogRow = typeof runLogs.$inferSelect;
 export type SpanRow = typeof spans.$inferSelect;
 export type EventRow = typeof events.$inferSelect;

@@ -57,9 +57,10 @@ export class ReportWriter {
     const finishing = new Set(r.finished.map((f) => f.id));
     const started = r.started.filter((s) => !finishing.has(s.id));
     await alone.each(started, "started mark", async (some) => void (await store.markRunsStarted(workerId, some)));
-    // Log lines only go into runs this worker holds (or held last): checked by the statement that writes them.
-    await alone.one(r.logs, "log lines", async ({ runId, lines }) => {
-      if (await store.appendLogs(runId, lines, { heldBy: workerId, maxBytes: this.ctx.config.maxRunLogBytes })) events.emit("logs", runId);
+    // Log lines only go into runs this worker holds (or held last): checked by the statement that
+    // writes them, which also skips the lines of a report sent again by their numbers.
+    await alone.one(r.logs, "log lines", async ({ runId, first, lines }) => {
+      if (await store.appendLogs(runId, lines, { heldBy: workerId, maxBytes: this.ctx.config.maxRunLogBytes, firstLineNo: first })) events.emit("logs", runId);
     });
     const withFinish = spansWithFinish(r.finished, reported);
     const finishes = r.finished.map(({ attempt: _a, ...f }): FinishInput => ({ ...f, workerId, ...(withFinish.has(f.id) ? { spans: withFinish.get(f.id) } : {}) }));

@@ -1013,6 +1013,67 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         // A forged batch did not use up seq numbers.
         assert.deepEqual(await store.appendLogs(held.id, [{ line: "next" }], { heldBy: "worker-a" }), { firstSeq: 2, lastSeq: 2 });
       });
+      it("lines numbered by their holder: a batch sent again adds nothing, one that overlaps only what is new, also after a reopen", async () => {
+        const { newRun, deployment } = await fixture();
+        const r = await newRun();
+        const [claimed] = await store.claimNextRuns("worker-a", 1, { deploymentIds: [deployment.id] });
+        assert.equal(claimed!.id, r.id);
+        const numbered = (firstLineNo: number, ...texts: string[]) =>
+          store.appendLogs(r.id, texts.map((line) => ({ line })), { heldBy: "worker-a", firstLineNo });
+        assert.deepEqual(await numbered(5, "a", "b"), { firstSeq: 1, lastSeq: 2 });
+        assert.equal(await numbered(5, "a", "b"), null, "sent again: nothing");
+        assert.deepEqual(await numbered(6, "b", "c", "d"), { firstSeq: 3, lastSeq: 4 }, "overlapping: only what is new");
+        // Lines without numbers (the platform's own, an earlier worker's) always go in, and move no mark.
+        assert.deepEqual(await store.appendLogs(r.id, [{ line: "platform", stream: "system" }]), { firstSeq: 5, lastSeq: 5 });
+        assert.deepEqual(await store.appendLogs(r.id, [{ line: "unnumbered" }], { heldBy: "worker-a" }), { firstSeq: 6, lastSeq: 6 });
+        assert.equal(await numbered(5, "a", "b", "c", "d"), null);
+        await store.close();
+        store = await openStore();
+        assert.equal(await numbered(6, "b", "c", "d"), null, "the mark outlives a restart");
+        assert.deepEqual(await numbered(9, "e"), { firstSeq: 7, lastSeq: 7 });
+        assert.deepEqual((await store.getLogs(r.id)).map((l) => l.line), ["a", "b", "c", "d", "platform", "unnumbered", "e"]);
+        await rejectsWith(numbered(-1, "x"), "BAD_INPUT");
+        await rejectsWith(numbered(1.5, "x"), "BAD_INPUT");
+      });
+
+      it("numbered lines of the run's next holder start afresh; the one before it cannot add its own again", async () => {
+        const { newRun, deployment } = await fixture();
+        const r = await newRun();
+        await store.claimNextRuns("worker-a", 1, { deploymentIds: [deployment.id] });
+        assert.deepEqual(await store.appendLogs(r.id, [{ line: "a 100" }, { line: "a 101" }], { heldBy: "worker-a", firstLineNo: 100 }), { firstSeq: 1, lastSeq: 2 });
+        assert.equal((await store.requeueRuns([{ id: r.id, scheduledFor: null, error: null, workerId: "worker-a" }])).length, 1);
+        assert.equal((await store.claimRuns([r.id], "worker-b")).length, 1);
+        assert.deepEqual(await store.appendLogs(r.id, [{ line: "b 1" }], { heldBy: "worker-b", firstLineNo: 1 }), { firstSeq: 3, lastSeq: 3 });
+        assert.equal(await store.appendLogs(r.id, [{ line: "b 1" }], { heldBy: "worker-b", firstLineNo: 1 }), null);
+        assert.equal(await store.appendLogs(r.id, [{ line: "a 100" }], { heldBy: "worker-a", firstLineNo: 100 }), null, "not its run any more");
+        // Back with the first worker: its numbers went on going up.
+        assert.equal((await store.requeueRuns([{ id: r.id, scheduledFor: null, error: null, workerId: "worker-b" }])).length, 1);
+        assert.equal((await store.claimRuns([r.id], "worker-a")).length, 1);
+        assert.deepEqual(await store.appendLogs(r.id, [{ line: "a 300" }], { heldBy: "worker-a", firstLineNo: 300 }), { firstSeq: 4, lastSeq: 4 });
+        assert.equal(await store.appendLogs(r.id, [{ line: "a 300" }], { heldBy: "worker-a", firstLineNo: 300 }), null);
+        assert.deepEqual((await store.getLogs(r.id)).map((l) => l.line), ["a 100", "a 101", "b 1", "a 300"]);
+      });
+
+      it("with numbered lines the limit counts only what is kept, and a batch sent again after crossing it adds no second note", async () => {
+        const { newRun, deployment } = await fixture();
+        const r = await newRun();
+        await store.claimNextRuns("worker-a", 1, { deploymentIds: [deployment.id] });
+        const o = LOG_LINE_OVERHEAD_BYTES;
+        const max = 3 * o + 20;
+        const numbered = (firstLineNo: number, ...texts: string[]) =>
+          store.appendLogs(r.id, texts.map((line) => ({ line })), { heldBy: "worker-a", maxBytes: max, firstLineNo });
+        assert.deepEqual(await numbered(1, "12345678"), { firstSeq: 1, lastSeq: 1 });
+        // The line skipped (taken already) costs nothing: 8 + 8 + 2 fit exactly, "éabc" crosses.
+        assert.deepEqual(await numbered(1, "12345678", "abcdefgh", "xy", "éabc"), { firstSeq: 2, lastSeq: 4 });
+        assert.equal(await numbered(1, "12345678", "abcdefgh", "xy", "éabc"), null);
+        assert.equal(await numbered(5, "later"), null);
+        assert.deepEqual((await store.getLogs(r.id)).map((l) => [l.stream, l.line]), [
+          ["stdout", "12345678"],
+          ["stdout", "abcdefgh"],
+          ["stdout", "xy"],
+          ["system", `[nbox] this run's log reached its limit of ${max} bytes: further output is dropped`],
+        ]);
+      });
     });
 
     describe("spans", () => {

@@ -1,0 +1,78 @@
+// A report the control plane applied but answered with an error (its store became unreachable after
+// part of it: 503) or whose answer never came back (the connection reset) is sent again by the worker
+// as it was. Its log lines carry the worker's numbers, through the contract to the store, so the run's
+// log shows each line once.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { WorkerReport } from "../../src/contract/routes-worker.ts";
+import type { PlatformContext } from "../../src/platform/context.ts";
+import { StoreQueue } from "../../src/platform/queue/run-queue.ts";
+import { RunEvents } from "../../src/platform/run-events.ts";
+import { openStore } from "../../src/platform/store/index.ts";
+import { ReportWriter } from "../../src/platform/workers/report.ts";
+import { ControlPlane } from "../../src/worker/control-plane.ts";
+import { ReportBatcher } from "../../src/worker/report-batcher.ts";
+
+const WORKER = "wrk_replay";
+
+describe("a worker report applied but not answered", () => {
+  it("is sent again, and each log line is kept once", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nbox-report-replay-"));
+    const store = await openStore({ dataDir: dir });
+    let server: Server | undefined;
+    let batcher: ReportBatcher | undefined;
+    try {
+      const events = new RunEvents();
+      const writer = new ReportWriter({ config: { leaseMs: 20_000 }, store, events, queue: new StoreQueue(events) } as unknown as PlatformContext);
+      const ws = await store.ensureWorkspace("replay");
+      const { deployment, version } = await store.upsertDeploymentVersion({ workspaceId: ws.id, name: "job", type: "job", kind: "fn", contentHash: "h-replay", lockfileHash: null, manifest: {}, bundleBytes: 1 });
+      const created = await store.createRuns([0, 1].map((i) => ({ workspaceId: ws.id, deploymentId: deployment.id, versionId: version.id, args: [i] })));
+      const [a, b] = await store.claimRuns(created.map((r) => r.id), WORKER);
+      // The worker API's report route as it behaves when things go wrong after applying: the first
+      // request is answered 503, the second's connection is reset, the rest are answered.
+      let requests = 0;
+      server = createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => {
+          void (async () => {
+            const out = await writer.apply(WorkerReport.parse(JSON.parse(Buffer.concat(chunks).toString("utf8"))));
+            requests++;
+            if (requests === 1) {
+              res.writeHead(503, { "content-type": "application/json" });
+              res.end(JSON.stringify({ error: { code: "UNAVAILABLE", message: "the store could not be reached" } }));
+            } else if (requests === 2) {
+              req.socket.destroy();
+            } else {
+              res.writeHead(200, { "content-type": "application/json" });
+              res.end(JSON.stringify(out));
+            }
+          })();
+        });
+      });
+      await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+      const { port } = server.address() as { port: number };
+      batcher = new ReportBatcher(new ControlPlane(`http://127.0.0.1:${port}`, "nbx_test"), () => WORKER);
+      batcher.log(a!.id, "stdout", "a1");
+      batcher.log(b!.id, "stderr", "b1");
+      batcher.log(a!.id, "stdout", "a2");
+      await batcher.flush();
+      assert.equal(requests, 3, "applied three times: twice unanswered, then answered");
+      batcher.log(a!.id, "stdout", "a3");
+      batcher.log(b!.id, "system", "b2");
+      await batcher.flush();
+      const lines = async (id: string) => (await store.getLogs(id)).map((l) => `${l.stream}:${l.line}`);
+      assert.deepEqual(await lines(a!.id), ["stdout:a1", "stdout:a2", "stdout:a3"]);
+      assert.deepEqual(await lines(b!.id), ["stderr:b1", "system:b2"]);
+    } finally {
+      await batcher?.close();
+      await new Promise((r) => (server ? server.close(r) : r(undefined)));
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
