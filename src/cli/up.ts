@@ -8,6 +8,7 @@ import { ADMIN_TOKEN_FILE } from "../remote/discovery.ts";
 import { clearCurrentPlatform, writeCurrentPlatform } from "../remote/current-platform.ts";
 import { describeSandbox } from "../worker/setup.ts";
 import { STORE_DEFAULTS } from "../platform/store/defaults.ts";
+import { DEFAULT_MAX_RUN_SPANS } from "../platform/config.ts";
 import { MIN_CACHE_KEEP_MS } from "../worker/cache-evict.ts";
 import { MIN_RETAIN_MS } from "../platform/retention.ts";
 import { durationOption, fail, formatValue, parseIntOption, printError } from "./output.ts";
@@ -29,6 +30,7 @@ interface UpOptions {
   maxBundleEntries?: string;
   maxBundleFile?: string;
   maxRunLog?: string;
+  maxRunSpans?: string;
   slots?: string;
   lease?: string;
   withExamples?: boolean;
@@ -57,6 +59,7 @@ export function registerUp(program: Command): void {
     .option("--max-bundle-entries <n>", "most files, links and folders in a bundle (default 50000)")
     .option("--max-bundle-file <bytes>", "largest single file in a bundle (default 256 MiB)")
     .option("--max-run-log <bytes>", `bytes of log lines one run keeps; what it prints past that is dropped (default ${STORE_DEFAULTS.maxRunLogBytes / 1024 / 1024} MiB)`)
+    .option("--max-run-spans <n>", `spans one run keeps (per attempt); spans past that are dropped (default ${DEFAULT_MAX_RUN_SPANS})`)
     .option("--slots <n>", "slots of the local worker (calls running at once)")
     .option("--no-local-worker", "start no local worker: runs wait for `nbx worker` processes")
     .option("--lease <ms>", `how long a claimed run is held without a heartbeat before any node takes it back (default ${STORE_DEFAULTS.leaseMs})`)
@@ -89,6 +92,7 @@ async function up(o: UpOptions): Promise<void> {
     ...(o.maxBundleEntries !== undefined ? { maxBundleEntries: parseIntOption(o.maxBundleEntries, "--max-bundle-entries", 1) } : {}),
     ...(o.maxBundleFile !== undefined ? { maxBundleFileBytes: parseIntOption(o.maxBundleFile, "--max-bundle-file", 1) } : {}),
     ...(o.maxRunLog !== undefined ? { maxRunLogBytes: parseIntOption(o.maxRunLog, "--max-run-log", 1) } : {}),
+    ...(o.maxRunSpans !== undefined ? { maxRunSpans: parseIntOption(o.maxRunSpans, "--max-run-spans", 0) } : {}),
     ...(o.slots !== undefined ? { slots: parseIntOption(o.slots, "--slots", 1) } : {}),
     ...(o.lease !== undefined ? { leaseMs: parseIntOption(o.lease, "--lease", 100) } : {}),
   };

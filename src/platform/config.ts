@@ -4,6 +4,9 @@ import { DEFAULT_BUNDLE_LIMITS } from "../bundle/limits.ts";
 import { defaultCacheDir } from "../lib/cache-root.ts";
 import { STORE_DEFAULTS } from "./store/defaults.ts";
 
+/** Spans one run keeps by default: a trace far past this is no longer readable, only a cost. */
+export const DEFAULT_MAX_RUN_SPANS = 20_000;
+
 /** Every platform setting with its default, in one place (`??`, never `||`: 0 is a valid value). */
 export interface PlatformConfig {
   port: number;
@@ -23,6 +26,8 @@ export interface PlatformConfig {
   maxBundleFileBytes: number;
   /** Bytes of log lines one run keeps; what it prints past that is dropped (one line says so). */
   maxRunLogBytes: number;
+  /** Spans one run keeps (per attempt); spans past that are dropped (one log line says so). */
+  maxRunSpans: number;
   /** Global worker slots (child processes running calls at once). */
   slots: number;
   /** Retry policy for deployments that set none. */
@@ -63,6 +68,7 @@ export function resolveConfig(input: Partial<PlatformConfig> = {}): PlatformConf
     maxBundleEntries: input.maxBundleEntries ?? DEFAULT_BUNDLE_LIMITS.maxEntries,
     maxBundleFileBytes: input.maxBundleFileBytes ?? DEFAULT_BUNDLE_LIMITS.maxFileBytes,
     maxRunLogBytes: input.maxRunLogBytes ?? STORE_DEFAULTS.maxRunLogBytes,
+    maxRunSpans: input.maxRunSpans ?? DEFAULT_MAX_RUN_SPANS,
     slots: input.slots ?? availableParallelism(),
     defaultMaxRetries: input.defaultMaxRetries ?? 0,
     defaultRetryBackoffMs: input.defaultRetryBackoffMs ?? 1000,

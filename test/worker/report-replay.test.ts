@@ -16,6 +16,7 @@ import { openStore } from "../../src/platform/store/index.ts";
 import { ReportWriter } from "../../src/platform/workers/report.ts";
 import { ControlPlane } from "../../src/worker/control-plane.ts";
 import { ReportBatcher } from "../../src/worker/report-batcher.ts";
+import { resolveConfig } from "../../src/platform/config.ts";
 
 const WORKER = "wrk_replay";
 
@@ -27,7 +28,7 @@ describe("a worker report applied but not answered", () => {
     let batcher: ReportBatcher | undefined;
     try {
       const events = new RunEvents();
-      const writer = new ReportWriter({ config: { leaseMs: 20_000 }, store, events, queue: new StoreQueue(events) } as unknown as PlatformContext);
+      const writer = new ReportWriter({ config: resolveConfig({ leaseMs: 20_000 }), store, events, queue: new StoreQueue(events) } as unknown as PlatformContext);
       const ws = await store.ensureWorkspace("replay");
       const { deployment, version } = await store.upsertDeploymentVersion({ workspaceId: ws.id, name: "job", type: "job", kind: "fn", contentHash: "h-replay", lockfileHash: null, manifest: {}, bundleBytes: 1 });
       const created = await store.createRuns([0, 1].map((i) => ({ workspaceId: ws.id, deploymentId: deployment.id, versionId: version.id, args: [i] })));

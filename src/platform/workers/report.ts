@@ -29,6 +29,8 @@ const SPAN_CHUNK = 100;
  */
 const MAX_PENDING_SPANS = 50_000;
 const DROP_LOG_MS = 10_000;
+/** Runs whose span count is followed at once; past this the counts start over (never more memory). */
+const MAX_COUNTED_RUNS = 100_000;
 
 export type Report = z.output<typeof WorkerReport>;
 type FinishInput = FinishRunInput & { id: string };
@@ -42,6 +44,8 @@ export class ReportWriter {
   private droppedLoggedAt = -Infinity;
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
+  /** Spans taken so far from each run's current attempt, against its budget (`maxRunSpans`). */
+  private readonly spansOfRun = new Map<string, number>();
 
   constructor(private readonly ctx: PlatformContext) {}
 
@@ -122,14 +126,48 @@ export class ReportWriter {
    * `settled`: runs whose finish or requeue by this worker was just applied (held, no need to look).
    */
   private async takeSpans(workerId: string, spans: ReportedSpan[], settled: string[]): Promise<void> {
-    if (spans.length === 0) return;
+    try {
+      if (spans.length) await this.takeHeldSpans(workerId, spans, settled);
+    } finally {
+      // A settled run's next attempt (after a requeue) starts with a new budget.
+      if (this.spansOfRun.size) for (const id of settled) this.spansOfRun.delete(id);
+    }
+  }
+
+  private async takeHeldSpans(workerId: string, spans: ReportedSpan[], settled: string[]): Promise<void> {
     const held = new Set(settled);
     const runIds = [...new Set(spans.flatMap((s) => (s.runId && !held.has(s.runId) ? [s.runId] : [])))];
     if (runIds.length) for (const run of await this.ctx.store.getRuns(runIds)) if (run.workerId === workerId) held.add(run.id);
     const servingIds = [...new Set(spans.flatMap((s) => (s.servingId ? [s.servingId] : [])))];
     const hosted = new Set(servingIds.length ? await this.ctx.store.servingsOn(workerId) : []);
     const kept = spans.filter((s) => (s.runId ? held.has(s.runId) : s.servingId ? hosted.has(s.servingId) : false));
-    if (kept.length) this.addSpans(kept.map(asSpanInput));
+    const within = await this.withinRunBudgets(kept);
+    if (within.length) this.addSpans(within.map(asSpanInput));
+  }
+
+  /**
+   * The spans a run may still keep. Like its log, a run's trace has a limit: a loop ending spans in a
+   * job would otherwise fill the store for as long as it runs. The run's log says once that the
+   * limit was reached.
+   */
+  private async withinRunBudgets(spans: ReportedSpan[]): Promise<ReportedSpan[]> {
+    const max = this.ctx.config.maxRunSpans;
+    if (this.spansOfRun.size > MAX_COUNTED_RUNS) this.spansOfRun.clear();
+    const reached: string[] = [];
+    const within = spans.filter((s) => {
+      if (!s.runId) return true;
+      const n = this.spansOfRun.get(s.runId) ?? 0;
+      this.spansOfRun.set(s.runId, n + 1);
+      if (n === max) reached.push(s.runId);
+      return n < max;
+    });
+    for (const runId of reached) {
+      const line = `[nbox] this run reached its limit of ${max} spans: further spans are dropped (nbx up --max-run-spans)`;
+      await this.ctx.store
+        .appendLogs(runId, [{ stream: "system", line }], { maxBytes: this.ctx.config.maxRunLogBytes })
+        .then((r) => r && this.ctx.events.emit("logs", runId), (err: unknown) => passOver(err, `the span limit note of run ${runId} could not be written`));
+    }
+    return within;
   }
 
   /** Spans waiting to be written (serving spans come this way too); beyond MAX_PENDING_SPANS, dropped. */

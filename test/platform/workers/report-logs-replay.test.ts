@@ -14,6 +14,7 @@ import { RunEvents } from "../../../src/platform/run-events.ts";
 import { openStore, type Store } from "../../../src/platform/store/index.ts";
 import type { RunRow } from "../../../src/platform/store/schema.ts";
 import { ReportWriter, type Report } from "../../../src/platform/workers/report.ts";
+import { resolveConfig } from "../../../src/platform/config.ts";
 
 const report = (r: Partial<Report>): Report => ({ workerId: "w1", started: [], logs: [], spans: [], finished: [], requeued: [], servings: [], claim: [], ...r });
 const lines = (...texts: string[]) => texts.map((line, i) => ({ stream: "stdout" as const, line, ts: 1_000 + i }));
@@ -29,7 +30,7 @@ describe("a worker report sent again", () => {
   const start = async () => {
     store = await openStore({ dataDir: dir });
     const events = new RunEvents();
-    writer = new ReportWriter({ config: { leaseMs: 20_000 }, store, events, queue: new StoreQueue(events) } as unknown as PlatformContext);
+    writer = new ReportWriter({ config: resolveConfig({ leaseMs: 20_000 }), store, events, queue: new StoreQueue(events) } as unknown as PlatformContext);
   };
 
   before(async () => {

@@ -14,6 +14,7 @@ import { RunEvents } from "../../../src/platform/run-events.ts";
 import { openStore, type Store } from "../../../src/platform/store/index.ts";
 import type { RunRow } from "../../../src/platform/store/schema.ts";
 import { ReportWriter, type Report } from "../../../src/platform/workers/report.ts";
+import { resolveConfig } from "../../../src/platform/config.ts";
 
 const report = (r: Partial<Report>): Report => ({ workerId: "w1", started: [], logs: [], spans: [], finished: [], requeued: [], servings: [], claim: [], ...r });
 
@@ -41,7 +42,7 @@ describe("a report part the store fails on", () => {
     failing.claimRuns = async (ids, w, o) => (check(ids), store.claimRuns(ids, w, o));
     failing.getRuns = async (ids, o) => (check(ids), store.getRuns(ids, o));
     const events = new RunEvents();
-    const ctx = { config: { leaseMs: 20_000 }, store: failing, events, queue: new StoreQueue(events) } as unknown as PlatformContext;
+    const ctx = { config: resolveConfig({ leaseMs: 20_000 }), store: failing, events, queue: new StoreQueue(events) } as unknown as PlatformContext;
     writer = new ReportWriter(ctx);
     const ws = await store.ensureWorkspace("poison");
     const { deployment, version } = await store.upsertDeploymentVersion({ workspaceId: ws.id, name: "job", type: "job", kind: "fn", contentHash: "h-poison", lockfileHash: null, manifest: {}, bundleBytes: 1 });

@@ -12,6 +12,7 @@ import { RunEvents } from "../../../src/platform/run-events.ts";
 import { openStore, type Store } from "../../../src/platform/store/index.ts";
 import type { RunRow } from "../../../src/platform/store/schema.ts";
 import { ReportWriter, type Report } from "../../../src/platform/workers/report.ts";
+import { resolveConfig } from "../../../src/platform/config.ts";
 
 const report = (r: Partial<Report>): Report => ({ workerId: "w1", started: [], logs: [], spans: [], finished: [], requeued: [], servings: [], claim: [], ...r });
 
@@ -38,7 +39,7 @@ describe("a report's hand-back", () => {
     counting.finishRuns = async (items) => (count("finishRuns"), store.finishRuns(items));
     counting.finishRun = async (id, input) => (count("finishRun"), store.finishRun(id, input));
     events = new RunEvents();
-    const ctx = { config: { leaseMs: 20_000 }, store: counting, events, queue: new StoreQueue(events) } as unknown as PlatformContext;
+    const ctx = { config: resolveConfig({ leaseMs: 20_000 }), store: counting, events, queue: new StoreQueue(events) } as unknown as PlatformContext;
     writer = new ReportWriter(ctx);
     const ws = await store.ensureWorkspace("requeue");
     const { deployment, version } = await store.upsertDeploymentVersion({ workspaceId: ws.id, name: "job", type: "job", kind: "fn", contentHash: "h-requeue", lockfileHash: null, manifest: {}, bundleBytes: 1 });

@@ -7,6 +7,7 @@ import { EventEmitter } from "node:events";
 import { ReportWriter } from "../../../src/platform/workers/report.ts";
 import type { PlatformContext } from "../../../src/platform/context.ts";
 import type { SpanInput } from "../../../src/platform/store/spans-repo.ts";
+import { resolveConfig } from "../../../src/platform/config.ts";
 
 const span = (i: number): SpanInput => ({ spanId: i.toString(16).padStart(16, "0"), traceId: "f".repeat(32), parentSpanId: null, op: "inc", name: "Bar.inc", start: i, end: i + 1, status: "ok", servingId: "dep_1", runId: null });
 
@@ -75,7 +76,7 @@ test("a finished run's spans ride on its finish; those of a finish not applied a
       return batch.length;
     },
   };
-  const ctx = { store, events: new EventEmitter(), config: { leaseMs: 20_000, maxRunLogBytes: 1 << 20 }, queue: { async enqueue() {} } };
+  const ctx = { store, events: new EventEmitter(), config: resolveConfig({ leaseMs: 20_000, maxRunLogBytes: 1 << 20 }), queue: { async enqueue() {} } };
   const writer = new ReportWriter(ctx as unknown as PlatformContext);
   const finished = (id: string) => ({ id, attempt: 1, status: "succeeded" as const, result: null, startedAt: 1, finishedAt: 2 });
   await writer.apply({
