@@ -34,11 +34,16 @@ export class ControlPlane {
    * `call`, retried with backoff while the control plane is unreachable or answers 5xx, until
    * `signal` aborts. For calls that may be repeated (heartbeats, reports guarded by worker id).
    */
-  async persist<K extends WorkerRoute>(route: K, signal: AbortSignal | undefined, ...input: ApiArgs<K>): Promise<ApiOutput<K>> {
+  persist<K extends WorkerRoute>(route: K, signal: AbortSignal | undefined, ...input: ApiArgs<K>): Promise<ApiOutput<K>> {
+    return this.persistEach(route, signal, () => input);
+  }
+
+  /** `persist` with its input made again for each try: what it says may have changed while it waited. */
+  async persistEach<K extends WorkerRoute>(route: K, signal: AbortSignal | undefined, input: () => ApiArgs<K>): Promise<ApiOutput<K>> {
     let delay = 100;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.client.call(route, ...input);
+        return await this.client.call(route, ...input());
       } catch (err) {
         if (!isTransient(err) || signal?.aborted) throw err;
         // Said once per call, after a few seconds: an internal error names a reference to find in the control plane's log.

@@ -244,7 +244,7 @@ export class ReportBatcher {
         let applied: Applied = { finished: [], requeued: [], claimed: [], held: [] };
         this.lastSentAt = performance.now();
         try {
-          applied = await this.send(report);
+          applied = await this.send(report, new Map(letGo));
           this.hold(applied.claimed.map((r) => r.id));
           const held = new Set(applied.held);
           for (const c of claims) {
@@ -278,20 +278,32 @@ export class ReportBatcher {
 
   /**
    * Send one report. One the control plane refuses as larger than its body limit goes again as parts
-   * that fit (report-split.ts), one after the other, their answers merged.
+   * that fit (report-split.ts), one after the other, their answers merged. `holds`: the hold each
+   * requeued run had when the report was made.
    */
-  private async send(report: Report): Promise<Applied> {
+  private async send(report: Report, holds: ReadonlyMap<string, number | undefined>): Promise<Applied> {
     try {
-      return await this.cp.persist("POST /worker/report", this.stopping.signal, { body: report });
+      return await this.cp.persistEach("POST /worker/report", this.stopping.signal, () => [{ body: this.stillToSend(report, holds) }]);
     } catch (err) {
       if (!isTooLarge(err)) throw err;
       const applied: Applied = { finished: [], requeued: [], claimed: [], held: [] };
-      for (const part of splitReport(report, this.maxBodyBytes)) {
+      for (const part of splitReport(this.stillToSend(report, holds), this.maxBodyBytes)) {
         const a = await this.cp.persist("POST /worker/report", this.stopping.signal, { body: part });
         for (const k of ["finished", "requeued", "claimed", "held"] as const) (applied[k] as unknown[]).push(...a[k]);
       }
       return applied;
     }
+  }
+
+  /**
+   * A report as it may be sent (again). A try whose answer was lost may have been applied: a run it
+   * handed back may then have been claimed by this worker again meanwhile (a claim held open at the
+   * control plane), and sending the hand-back again would take it back from under its new call.
+   */
+  private stillToSend(report: Report, holds: ReadonlyMap<string, number | undefined>): Report {
+    const requeued = report.requeued ?? [];
+    if (!requeued.some((q) => this.holding.get(q.id) !== holds.get(q.id))) return report;
+    return { ...report, requeued: requeued.filter((q) => this.holding.get(q.id) === holds.get(q.id)) };
   }
 
   /** Send what is pending, then stop retrying reports the control plane cannot take. */

@@ -76,4 +76,60 @@ describe("a worker report applied but not answered", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("does not hand back again a run this worker claimed again meanwhile", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nbox-report-replay-"));
+    const store = await openStore({ dataDir: dir });
+    let server: Server | undefined;
+    let batcher: ReportBatcher | undefined;
+    try {
+      const events = new RunEvents();
+      const writer = new ReportWriter({ config: resolveConfig({ leaseMs: 20_000 }), store, events, queue: new StoreQueue(events) } as unknown as PlatformContext);
+      const ws = await store.ensureWorkspace("replay-back");
+      const { deployment, version } = await store.upsertDeploymentVersion({ workspaceId: ws.id, name: "job", type: "job", kind: "fn", contentHash: "h-replay-back", lockfileHash: null, manifest: {}, bundleBytes: 1 });
+      const created = await store.createRuns([0, 1].map((i) => ({ workspaceId: ws.id, deploymentId: deployment.id, versionId: version.id, args: [i] })));
+      const [again, gone] = await store.claimRuns(created.map((r) => r.id), WORKER);
+      // The first report (handing both runs back) is applied but its answer is lost; meanwhile a claim
+      // held open at the control plane delivers one of them to this worker again, which starts it.
+      let requests = 0;
+      const bodies: Array<{ requeued?: Array<{ id: string }> }> = [];
+      server = createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => {
+          void (async () => {
+            const body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+            bodies.push(body);
+            const out = await writer.apply(WorkerReport.parse(body));
+            if (++requests === 1) {
+              await store.claimRuns([again!.id], WORKER);
+              batcher!.hold([again!.id]);
+              req.socket.destroy();
+              return;
+            }
+            res.writeHead(200, { "content-type": "application/json" });
+            res.end(JSON.stringify(out));
+          })();
+        });
+      });
+      await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+      const { port } = server.address() as { port: number };
+      batcher = new ReportBatcher(new ControlPlane(`http://127.0.0.1:${port}`, "nbx_test"), () => WORKER);
+      batcher.hold([again!.id, gone!.id]);
+      const back = [batcher.requeue({ id: again!.id, attempt: 1, scheduledFor: null, error: null }), batcher.requeue({ id: gone!.id, attempt: 1, scheduledFor: null, error: null })];
+      await batcher.flush();
+      assert.equal(requests, 2);
+      assert.deepEqual(bodies[1]!.requeued?.map((q) => q.id), [gone!.id], "sent again without the run claimed again");
+      const now = await store.getRun(again!.id);
+      assert.deepEqual([now?.status, now?.workerId], ["running", WORKER], "the run claimed again stays with its new call");
+      assert.equal((await store.getRun(gone!.id))?.status, "queued");
+      assert.deepEqual(batcher.held, [again!.id], "still held: the heartbeat renews it");
+      await Promise.all(back);
+    } finally {
+      await batcher?.close();
+      await new Promise((r) => (server ? server.close(r) : r(undefined)));
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
