@@ -3,19 +3,19 @@
 // reports are spaced out so that each carries the finishes of a moment.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { ControlPlane } from "../../src/worker/control-plane.ts";
 import { ReportBatcher, type WorkerLoad } from "../../src/worker/report-batcher.ts";
 import type { RunRow } from "../../src/worker/run-executor.ts";
+import { fakeControlPlane } from "./_fake-control-plane.ts";
 
 describe("worker report batcher", () => {
   it("numbers log lines: each entry carries the number of its first line, and a run's numbers go up from report to report", async () => {
     const sent: Array<{ logs: Array<{ runId: string; first?: number; lines: Array<{ line: string }> }> }> = [];
-    const cp = {
+    const cp = fakeControlPlane({
       async persist(_route: string, _signal: AbortSignal, input: { body: (typeof sent)[number] }) {
         sent.push(input.body);
         return { finished: [], requeued: [], claimed: [], held: [] };
       },
-    } as unknown as ControlPlane;
+    });
     const batcher = new ReportBatcher(cp, () => "wrk_no");
     try {
       batcher.log("run_a", "stdout", "a1");
@@ -44,12 +44,12 @@ describe("worker report batcher", () => {
 
   it("a refused report is logged once, naming how many claims it carried; every claim in it is rejected", async () => {
     const sent: unknown[] = [];
-    const cp = {
+    const cp = fakeControlPlane({
       async persist(_route: string, _signal: AbortSignal, input: { body: unknown }) {
         sent.push(input.body);
         throw Object.assign(new Error("worker wrk_x was declared dead"), { code: "NOT_FOUND" });
       },
-    } as unknown as ControlPlane;
+    });
     const batcher = new ReportBatcher(cp, () => "wrk_x");
     const lines: string[] = [];
     const original = console.error;
@@ -66,13 +66,13 @@ describe("worker report batcher", () => {
   });
   it("while runs wait for a slot, a finish waits for the report interval and goes out with the ones after it; without a backlog it does not", async () => {
     const sent: Array<{ at: number; finished: string[] }> = [];
-    const cp = {
+    const cp = fakeControlPlane({
       async persist(_route: string, _signal: AbortSignal, input: { body: { finished?: Array<{ id: string }> } }) {
         const finished = (input.body.finished ?? []).map((f) => f.id);
         sent.push({ at: performance.now(), finished });
         return { finished, requeued: [], claimed: [], held: [] };
       },
-    } as unknown as ControlPlane;
+    });
     let load: WorkerLoad = "backlog";
     const batcher = new ReportBatcher(cp, () => "wrk_busy", () => load);
     const finish = (id: string) => batcher.finish({ id, attempt: 1, status: "succeeded", result: null, startedAt: 0, finishedAt: 0 });
@@ -99,12 +99,12 @@ describe("worker report batcher", () => {
 
   it("under a backlog, a report that has gathered 64 finishes and claims goes out without waiting for the interval", async () => {
     const sent: Array<{ finished: number; claim: number }> = [];
-    const cp = {
+    const cp = fakeControlPlane({
       async persist(_route: string, _signal: AbortSignal, input: { body: { finished?: Array<{ id: string }>; claim?: string[] } }) {
         sent.push({ finished: input.body.finished?.length ?? 0, claim: input.body.claim?.length ?? 0 });
         return { finished: (input.body.finished ?? []).map((f) => f.id), requeued: [], claimed: [], held: [] };
       },
-    } as unknown as ControlPlane;
+    });
     const batcher = new ReportBatcher(cp, () => "wrk_fast", () => "backlog");
     const finish = (id: string) => batcher.finish({ id, attempt: 1, status: "succeeded", result: null, startedAt: 0, finishedAt: 0 });
     const nextTurn = () => new Promise((r) => setImmediate(r));
@@ -131,13 +131,13 @@ describe("worker report batcher", () => {
   it("a run handed back and claimed again before the hand-back's report was answered stays held (its lease keeps being renewed)", async () => {
     let answer!: () => void;
     const answered = new Promise<void>((r) => (answer = r));
-    const cp = {
+    const cp = fakeControlPlane({
       async persist(_route: string, _signal: AbortSignal, input: { body: { requeued?: Array<{ id: string }>; claim?: string[] } }) {
         // The control plane applied the hand-back; its answer is slow to arrive.
         await answered;
         return { finished: [], requeued: (input.body.requeued ?? []).map((q) => q.id), claimed: [], held: [] };
       },
-    } as unknown as ControlPlane;
+    });
     const batcher = new ReportBatcher(cp, () => "wrk_again");
     try {
       batcher.hold(["run_r"]);
@@ -160,13 +160,13 @@ describe("worker report batcher", () => {
   it("the answer to a repeated claim, sent before the report that finished its run, does not hold the run again", async () => {
     let open!: () => void;
     const gate = new Promise<void>((r) => (open = r));
-    const cp = {
+    const cp = fakeControlPlane({
       async persist(_route: string, _signal: AbortSignal, input: { body: { finished?: Array<{ id: string }>; claim?: string[] } }) {
         await gate;
         const claimed = (input.body.claim ?? []).map((id) => ({ id }) as RunRow);
         return { finished: (input.body.finished ?? []).map((f) => f.id), requeued: [], claimed, held: [] };
       },
-    } as unknown as ControlPlane;
+    });
     const batcher = new ReportBatcher(cp, () => "wrk_late");
     try {
       batcher.hold(["run_x"]);

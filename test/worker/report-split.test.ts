@@ -4,9 +4,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { NboxError } from "../../src/errors.ts";
-import type { ControlPlane } from "../../src/worker/control-plane.ts";
 import { ReportBatcher } from "../../src/worker/report-batcher.ts";
 import { splitReport } from "../../src/worker/report-split.ts";
+import { fakeControlPlane } from "./_fake-control-plane.ts";
 
 const LIMIT = 64 * 1024;
 
@@ -14,7 +14,7 @@ const LIMIT = 64 * 1024;
 function limitedControlPlane() {
   const taken: Array<{ workerId: string; logs: Array<{ runId: string; lines: unknown[] }>; finished: Array<{ id: string; status: string; result?: unknown; error?: { name: string } }>; claim: string[] }> = [];
   let refused = 0;
-  const cp = {
+  const cp = fakeControlPlane({
     async persist(_route: string, _signal: AbortSignal, input: { body: (typeof taken)[number] }) {
       if (Buffer.byteLength(JSON.stringify(input.body)) > LIMIT) {
         refused++;
@@ -23,7 +23,7 @@ function limitedControlPlane() {
       taken.push(input.body);
       return { finished: input.body.finished.map((f) => f.id), requeued: [], claimed: [], held: input.body.claim };
     },
-  } as unknown as ControlPlane;
+  });
   return { cp, taken, refused: () => refused };
 }
 
