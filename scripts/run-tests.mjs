@@ -8,8 +8,10 @@ import { globSync } from "tinyglobby";
 
 // Files are started in this order, the rest alphabetically after them: these take a minute or more
 // (mostly waiting on kills, leases and restarts), and started last they ran alone at the end.
-// (The crash-recovery suite is not among them: it needs the worker to claim runs ahead while its
-// slots fill, which the heaviest suites running beside it can starve.)
+// (The crash-recovery suites are not among them: they need the worker to claim runs ahead while its
+// slots fill, which the heaviest suites running beside them can starve. They are two files, one per
+// store, far apart in the order: one file holding both was the longest of the run and, started
+// mid-way, its tail was the run's.)
 const LONG_FIRST = [
   "test/worker/chaos",
   "test/cli/cli.test",
@@ -20,6 +22,8 @@ const LONG_FIRST = [
   "test/platform/serving/security",
   "test/platform/serving-on-scale/security",
   "test/platform/jobs-on-postgres/recovery",
+  "test/platform/store/pglite-thread",
+  "test/platform/jobs/api.test",
 ];
 const rank = (f) => {
   const i = LONG_FIRST.findIndex((x) => f.includes(x));
