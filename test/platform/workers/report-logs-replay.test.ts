@@ -8,15 +8,11 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { PlatformContext } from "../../../src/platform/context.ts";
-import { StoreQueue } from "../../../src/platform/queue/run-queue.ts";
-import { RunEvents } from "../../../src/platform/run-events.ts";
 import { openStore, type Store } from "../../../src/platform/store/index.ts";
 import type { RunRow } from "../../../src/platform/store/schema.ts";
 import { ReportWriter, type Report } from "../../../src/platform/workers/report.ts";
-import { resolveConfig } from "../../../src/platform/config.ts";
+import { heldRuns, report, reportWriter } from "./_report-fixture.ts";
 
-const report = (r: Partial<Report>): Report => ({ workerId: "w1", started: [], logs: [], spans: [], finished: [], requeued: [], servings: [], claim: [], ...r });
 const lines = (...texts: string[]) => texts.map((line, i) => ({ stream: "stdout" as const, line, ts: 1_000 + i }));
 
 describe("a worker report sent again", () => {
@@ -29,19 +25,14 @@ describe("a worker report sent again", () => {
   /** The control plane as it starts: the store opened on its folder, a writer of its own. */
   const start = async () => {
     store = await openStore({ dataDir: dir });
-    const events = new RunEvents();
-    writer = new ReportWriter({ config: resolveConfig({ leaseMs: 20_000 }), store, events, queue: new StoreQueue(events) } as unknown as PlatformContext);
+    ({ writer } = reportWriter(store));
   };
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "nbox-report-logs-replay-"));
     await start();
-    const ws = await store.ensureWorkspace("replay");
-    const { deployment, version } = await store.upsertDeploymentVersion({ workspaceId: ws.id, name: "job", type: "job", kind: "fn", contentHash: "h-replay", lockfileHash: null, manifest: {}, bundleBytes: 1 });
-    held = async (n, workerId = "w1") => {
-      const created = await store.createRuns(Array.from({ length: n }, (_, i) => ({ workspaceId: ws.id, deploymentId: deployment.id, versionId: version.id, args: [i] })));
-      return store.claimRuns(created.map((r) => r.id), workerId);
-    };
+    // Through `store` as it is now: the tests reopen it as a restarted control plane would.
+    held = async (n, workerId) => (await heldRuns(store, "replay"))(n, workerId);
   });
   after(async () => {
     await store.close();

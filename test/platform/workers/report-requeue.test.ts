@@ -6,15 +6,11 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { PlatformContext } from "../../../src/platform/context.ts";
-import { StoreQueue } from "../../../src/platform/queue/run-queue.ts";
 import { RunEvents } from "../../../src/platform/run-events.ts";
 import { openStore, type Store } from "../../../src/platform/store/index.ts";
 import type { RunRow } from "../../../src/platform/store/schema.ts";
 import { ReportWriter, type Report } from "../../../src/platform/workers/report.ts";
-import { resolveConfig } from "../../../src/platform/config.ts";
-
-const report = (r: Partial<Report>): Report => ({ workerId: "w1", started: [], logs: [], spans: [], finished: [], requeued: [], servings: [], claim: [], ...r });
+import { heldRuns, report, reportWriter } from "./_report-fixture.ts";
 
 describe("a report's hand-back", () => {
   let dir: string;
@@ -38,15 +34,8 @@ describe("a report's hand-back", () => {
     };
     counting.finishRuns = async (items) => (count("finishRuns"), store.finishRuns(items));
     counting.finishRun = async (id, input) => (count("finishRun"), store.finishRun(id, input));
-    events = new RunEvents();
-    const ctx = { config: resolveConfig({ leaseMs: 20_000 }), store: counting, events, queue: new StoreQueue(events) } as unknown as PlatformContext;
-    writer = new ReportWriter(ctx);
-    const ws = await store.ensureWorkspace("requeue");
-    const { deployment, version } = await store.upsertDeploymentVersion({ workspaceId: ws.id, name: "job", type: "job", kind: "fn", contentHash: "h-requeue", lockfileHash: null, manifest: {}, bundleBytes: 1 });
-    held = async (n) => {
-      const created = await store.createRuns(Array.from({ length: n }, (_, i) => ({ workspaceId: ws.id, deploymentId: deployment.id, versionId: version.id, args: [i] })));
-      return store.claimRuns(created.map((r) => r.id), "w1");
-    };
+    ({ writer, events } = reportWriter(counting));
+    held = await heldRuns(store, "requeue");
   });
   after(async () => {
     await store.close();

@@ -6,15 +6,11 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { PlatformContext } from "../../../src/platform/context.ts";
-import { StoreQueue } from "../../../src/platform/queue/run-queue.ts";
-import { RunEvents } from "../../../src/platform/run-events.ts";
 import { openStore, type Store } from "../../../src/platform/store/index.ts";
 import type { RunRow } from "../../../src/platform/store/schema.ts";
 import { ReportWriter, type Report } from "../../../src/platform/workers/report.ts";
-import { resolveConfig } from "../../../src/platform/config.ts";
+import { heldRuns, report, reportWriter } from "./_report-fixture.ts";
 
-const report = (r: Partial<Report>): Report => ({ workerId: "w1", started: [], logs: [], spans: [], finished: [], requeued: [], servings: [], claim: [], ...r });
 const MAX = 5;
 let n = 0;
 const spansOf = (runId: string, count: number): Report["spans"] =>
@@ -32,15 +28,8 @@ describe("a run's span budget", () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "nbox-span-budget-"));
     store = await openStore({ dataDir: dir });
-    const events = new RunEvents();
-    const ctx = { config: resolveConfig({ leaseMs: 20_000, maxRunSpans: MAX }), store, events, queue: new StoreQueue(events) } as unknown as PlatformContext;
-    writer = new ReportWriter(ctx);
-    const ws = await store.ensureWorkspace("span-budget");
-    const { deployment, version } = await store.upsertDeploymentVersion({ workspaceId: ws.id, name: "job", type: "job", kind: "fn", contentHash: "h-span-budget", lockfileHash: null, manifest: {}, bundleBytes: 1 });
-    held = async (count) => {
-      const created = await store.createRuns(Array.from({ length: count }, (_, i) => ({ workspaceId: ws.id, deploymentId: deployment.id, versionId: version.id, args: [i] })));
-      return store.claimRuns(created.map((r) => r.id), "w1");
-    };
+    ({ writer } = reportWriter(store, { maxRunSpans: MAX }));
+    held = await heldRuns(store, "span-budget");
   });
   after(async () => {
     await store.close();
