@@ -86,6 +86,8 @@ export const WorkerReport = z.object({
     .array(
       z.object({
         deploymentId: z.string(),
+        /** The worker's number of this note, one more each: a report sent again applies no note twice. */
+        no: z.number().int().nonnegative().optional(),
         versionId: z.string().optional(),
         status: z.enum(SERVING_STATUSES).optional(),
         pid: z.number().int().nullable().optional(),

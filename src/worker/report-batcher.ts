@@ -56,6 +56,8 @@ export class ReportBatcher {
   private finished: Array<{ item: Finished; done: () => void }> = [];
   private requeued: Array<{ item: Requeued; done: (applied: boolean) => void }> = [];
   private servings: ServingNote[] = [];
+  /** Numbers serving notes (a resent report carries the same numbers). */
+  private noteNo = 0;
   private claims: Claims[] = [];
   /**
    * Runs the control plane counts as held by this worker: claimed, and not yet reported finished or
@@ -135,7 +137,7 @@ export class ReportBatcher {
   }
 
   serving(note: ServingNote): void {
-    this.servings.push(note);
+    this.servings.push({ ...note, no: ++this.noteNo });
     this.later();
   }
 

@@ -42,6 +42,27 @@ describe("worker report batcher", () => {
     }
   });
 
+  it("numbers serving notes: one more each, from report to report", async () => {
+    const sent: Array<{ servings: Array<{ deploymentId: string; no?: number }> }> = [];
+    const cp = fakeControlPlane({
+      async persist(_route: string, _signal: AbortSignal, input: { body: (typeof sent)[number] }) {
+        sent.push(input.body);
+        return { finished: [], requeued: [], claimed: [], held: [] };
+      },
+    });
+    const batcher = new ReportBatcher(cp, () => "wrk_notes");
+    try {
+      batcher.serving({ deploymentId: "dep_a", requests: 1 });
+      batcher.serving({ deploymentId: "dep_b", status: "ready" });
+      await batcher.flush();
+      batcher.serving({ deploymentId: "dep_a", requests: 2 });
+      await batcher.flush();
+      assert.deepEqual(sent.flatMap((r) => r.servings.map((n) => n.no)), [1, 2, 3]);
+    } finally {
+      await batcher.close();
+    }
+  });
+
   it("a refused report is logged once, naming how many claims it carried; every claim in it is rejected", async () => {
     const sent: unknown[] = [];
     const cp = fakeControlPlane({

@@ -35,6 +35,12 @@ export class ServingRouter implements ServingHost {
   private readonly placements = new Map<string, Placement>();
   private readonly byPath = new Map<string, string>();
   private readonly logLines = new Map<string, string[]>();
+  /**
+   * The number of the last note applied from each worker: a report sent again (its answer lost, or
+   * applied in part) applies no note twice — request counts, restarts and crash events would double.
+   * Kept in memory: a control plane restarted meanwhile may apply one resent report's notes again.
+   */
+  private readonly lastNote = new Map<string, number>();
   private readonly agents = new Map<string, http.Agent>();
   private readonly status = new EventEmitter();
   private timer: NodeJS.Timeout | undefined;
@@ -111,8 +117,10 @@ export class ServingRouter implements ServingHost {
       const p = this.placements.get(n.deploymentId);
       // A worker the serving was moved away from may still report for a moment: not its serving any more.
       if (p && p.workerId !== workerId) continue;
+      if (n.no !== undefined && n.no <= (this.lastNote.get(workerId) ?? -1)) continue;
       // One note the store fails on is skipped (logged), not the report: the worker would resend it forever.
       await this.applyNote(n).catch((err: unknown) => passOverUnlessUnavailable(err, `the note on serving ${n.deploymentId} from worker ${workerId} could not be applied and was skipped`));
+      if (n.no !== undefined) this.lastNote.set(workerId, n.no);
     }
   }
 
@@ -156,6 +164,7 @@ export class ServingRouter implements ServingHost {
   /** Workers that stopped beating: their servings go elsewhere now. */
   workersGone(ids: string[]): void {
     const gone = new Set(ids);
+    for (const id of ids) this.lastNote.delete(id);
     for (const p of this.placements.values()) if (p.workerId && gone.has(p.workerId)) p.workerId = null;
     void this.reconcile();
   }

@@ -125,3 +125,37 @@ describe("a serving note the store fails on", () => {
     }
   });
 });
+
+describe("serving notes of a report sent again", () => {
+  it("are applied once: request counts and restarts do not double; a note the store could not take goes in when sent again", async () => {
+    const { Hono } = await import("hono");
+    const { ServingRouter } = await import("../../../src/platform/router/serving-router.ts");
+    const requests = new Map<string, number>();
+    let unreachable = false;
+    const store = {
+      incrementRequests: async (id: string, n: number) => {
+        if (unreachable) throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" });
+        requests.set(id, (requests.get(id) ?? 0) + n);
+      },
+    };
+    const router = new ServingRouter({ store } as unknown as PlatformContext, {} as never, new Hono());
+    const notes = [{ deploymentId: "a", no: 1, requests: 5 }, { deploymentId: "b", no: 2, requests: 7 }];
+    await router.apply("w1", notes);
+    await router.apply("w1", notes); // its answer was lost
+    assert.deepEqual([...requests], [["a", 5], ["b", 7]]);
+    // Applied in part: the store went away after the first note; sent again, the rest goes in once.
+    const next = [{ deploymentId: "a", no: 3, requests: 1 }, { deploymentId: "b", no: 4, requests: 1 }];
+    let cutAtB = false;
+    const partial = { ...store, incrementRequests: async (id: string, n: number) => { if (id === "b" && cutAtB) unreachable = true; return store.incrementRequests(id, n); } };
+    const flaky = new ServingRouter({ store: partial } as unknown as PlatformContext, {} as never, new Hono());
+    await flaky.apply("w1", notes);
+    cutAtB = true;
+    await assert.rejects(flaky.apply("w1", next), /ECONNREFUSED/);
+    unreachable = cutAtB = false;
+    await flaky.apply("w1", next);
+    assert.deepEqual([...requests], [["a", 11], ["b", 15]], "a: 5 + 5 (a new control plane) + 1; b: 7 + 7 + 1");
+    // Notes without numbers (a worker of an earlier release) are applied as they come.
+    await router.apply("w2", [{ deploymentId: "a", requests: 1 }, { deploymentId: "a", requests: 1 }]);
+    assert.equal(requests.get("a"), 13);
+  });
+});
