@@ -23,7 +23,7 @@ const CLAIM_REFUSED_DELAY_MS = 1_000;
 const CANCEL_SOON_KEPT_MS = 60_000;
 
 /** Why a run stopped waiting for a run slot without getting one. */
-type WaitEnd = "cancelled" | "stopping" | "handed back";
+type WaitEnd = "cancelled" | "stopping" | "handed back" | "abandoned";
 
 export interface BullSourceOptions {
   cp: ControlPlane;
@@ -57,6 +57,8 @@ export class BullRunSource {
   private readonly cancelSoon = new Map<string, number>();
   /** Calls running here for longer than a short call: the runs waiting behind them may wait long. */
   private longCalls = 0;
+  /** Moves on when the worker joins again: a claim answered since may be of the old registration. */
+  private registration = 0;
 
   constructor(private readonly o: BullSourceOptions) {
     this.claims = new RunClaims(o.reports);
@@ -74,6 +76,17 @@ export class BullRunSource {
     const now = Date.now();
     for (const [id, at] of this.cancelSoon) if (now - at > CANCEL_SOON_KEPT_MS) this.cancelSoon.delete(id);
     this.cancelSoon.set(runId, now);
+  }
+
+  /**
+   * The worker was declared dead and joins again under a new id: the control plane took back every
+   * run held under the old one and released their jobs. Runs waiting here for a slot are dropped,
+   * unreported, their jobs handed back if still ours; the executor abandons the calls.
+   */
+  rejoined(): void {
+    this.registration++;
+    this.cancelSoon.clear();
+    for (const w of this.waiting.values()) w.abort("abandoned" satisfies WaitEnd);
   }
 
   /** Consume the queues of these job deployments (the control plane lists them in heartbeats). */
@@ -105,6 +118,7 @@ export class BullRunSource {
     // outlive this delivery, so the run's outcome still has a job to settle — look again later.
     const later = { kind: "later", delayMs: this.o.leaseMs } as const;
     if (this.inProgress.has(d.runId)) return later;
+    const registration = this.registration;
     let run: Claimed;
     try {
       run = await this.claims.claim(d.runId);
@@ -119,6 +133,12 @@ export class BullRunSource {
     if (run === "held") return later;
     // Finished, cancelled or unknown: nothing to do for this delivery.
     if (!run) return { kind: "done" };
+    if (registration !== this.registration) {
+      // The worker joined again while the claim was out, under the old id or the new one: handed
+      // back under the new one (refused if it was not held under it), delivered again, claimed afresh.
+      await this.o.executor.release(run);
+      return { kind: "release" };
+    }
     if (this.inProgress.has(run.id)) return later;
     this.inProgress.add(run.id);
     try {
@@ -127,6 +147,8 @@ export class BullRunSource {
         await this.o.executor.cancelBeforeStart(run);
         return { kind: "done" };
       }
+      // Taken back with the old registration: the control plane requeued it already.
+      if (slot === "abandoned") return { kind: "release" };
       if (slot === "stopping" || slot === "handed back") {
         await this.o.executor.release(run);
         return { kind: "release" };
@@ -207,6 +229,7 @@ function outcomeOf(v: Verdict, run: RunRow): Outcome {
       // counts only the attempts it saw (not those a crash cost), so it would disagree.
       return { kind: "later", delayMs: retryDelayMs(run.retryBackoffMs, run.attempt) };
     case "released":
+    case "abandoned":
       return { kind: "release" };
     case "failed":
     case "unrecoverable":

@@ -118,8 +118,9 @@ export class QueueLoop {
       );
       for (const id of lost) {
         const h = this.held.get(id);
-        // A job settled meanwhile has no lock to renew any more; that is not a loss.
-        if (!h || h.settling) continue;
+        // A job settled meanwhile has no lock to renew any more; that is not a loss. One lost
+        // already was said once (it stays held until its delivery ends).
+        if (!h || h.settling || h.controller.signal.aborted) continue;
         h.controller.abort(new Error(`lost the lock of job ${id} (deployment ${this.deploymentId}): another worker may run it now`));
         this.deps.report(new Error(`could not renew the lock of job ${id}`), `queue of deployment ${this.deploymentId}`);
       }

@@ -93,6 +93,14 @@ export class ReportBatcher {
     for (const id of runIds) this.holding.set(id, ++this.holds);
   }
 
+  /**
+   * The worker joins again under a new id: what it held under the old one was taken back, and the
+   * heartbeat must not name those runs for ever after.
+   */
+  forgetHolds(): void {
+    this.holding.clear();
+  }
+
   /** What the heartbeat renews: a run missing here (its claim's answer never arrived) lapses and comes back. */
   get held(): string[] {
     return [...this.holding.keys()];

@@ -25,9 +25,10 @@ export type RunRow = z.output<typeof ClaimedRun>;
  * How an attempt ended, once its report was taken: `retry` — back in the queue for another attempt;
  * `released` — back in the queue at the same attempt (the worker is stopping); `unrecoverable` — failed
  * for good because its version could not be prepared; `{ deferredMs }` — back in the queue at the same
- * attempt, not to be taken before that long (its process could not be launched yet).
+ * attempt, not to be taken before that long (its process could not be launched yet); `abandoned` —
+ * the worker joined again under a new id: the run is not its own any more, nothing was reported.
  */
-export type Verdict = "succeeded" | "failed" | "cancelled" | "retry" | "released" | "unrecoverable" | { deferredMs: number };
+export type Verdict = "succeeded" | "failed" | "cancelled" | "retry" | "released" | "unrecoverable" | "abandoned" | { deferredMs: number };
 
 /** An attempt whose process the control plane would not let start yet: it waits, its attempt unspent. */
 type Deferred = { ok: false; reason: "deferred"; error: unknown; deferredMs: number; coldStart: false };
@@ -69,6 +70,8 @@ export class RunExecutor {
   private readonly settling = new Set<Promise<unknown>>();
   /** Set when the worker stops: attempts interrupted from now on go back at the same attempt. */
   stopping = false;
+  /** Which registration of the worker attempts belong to: `abandonAll` moves on to the next. */
+  private registration = 0;
   /** Running average of call durations (ms); undefined before the first call. */
   private callMsAverage: number | undefined;
 
@@ -127,6 +130,20 @@ export class RunExecutor {
     for (const c of this.controllers.values()) c.abort();
   }
 
+  /**
+   * The worker was declared dead and joins again under a new id: the control plane took back every
+   * run held under the old one (they may run elsewhere already). Their calls are killed as a cancel
+   * does, and nothing more is reported for them — no log line, no finish, no requeue: the store
+   * would refuse it, or worse, take it for the run's new attempt should this worker claim it again.
+   */
+  abandonAll(): void {
+    this.registration++;
+    for (const [runId, c] of this.controllers) {
+      this.d.output.ended(runId);
+      c.abort();
+    }
+  }
+
   get running(): number {
     return this.controllers.size;
   }
@@ -155,8 +172,11 @@ export class RunExecutor {
     // When user code started (a call sent behind another starts when that one ends).
     let startedAt = Date.now();
     const controller = new AbortController();
+    // The same run may come back here under a new registration while its abandoned call still ends.
     this.controllers.set(run.id, controller);
     this.executingSince.set(run.id, startedAt);
+    const registration = this.registration;
+    const mine = () => registration === this.registration;
     try {
       if (run.cancelRequested) controller.abort();
       if (run.attempt > 1) out.log(run.id, "system", `attempt ${run.attempt} started on ${this.d.me.id}`);
@@ -178,16 +198,18 @@ export class RunExecutor {
           timeoutMs: run.timeoutMs ?? undefined,
           signal: controller.signal,
           behind: this.behindAllowed(),
-          onLog: (stream, line) => out.log(run.id, stream, line),
-          onSpan: (span: Span) => out.span({ runId: run.id }, span),
+          onLog: (stream, line) => mine() && out.log(run.id, stream, line),
+          onSpan: (span: Span) => mine() && out.span({ runId: run.id }, span),
           onStart: () => {
             startedAt = Date.now();
-            out.started(run.id, startedAt);
+            if (mine()) out.started(run.id, startedAt);
           },
         });
       } catch (err) {
         outcome = deferral(err) ?? { ok: false, reason: "error", error: { $nbx: "error", v: { name: PREPARE_ERROR, message: err instanceof Error ? err.message : String(err) } }, coldStart: false };
       }
+      // Abandoned: cut short (it says nothing about call lengths) and not this worker's to report.
+      if (!mine()) return { settled: Promise.resolve<Verdict>("abandoned") };
       out.ended(run.id);
       // A call that never started says nothing about how long calls take.
       if (outcome.ok || (outcome.reason !== "released" && outcome.reason !== "deferred")) {
@@ -202,8 +224,10 @@ export class RunExecutor {
       void settled.finally(() => this.settling.delete(settled));
       return { settled };
     } finally {
-      this.controllers.delete(run.id);
-      this.executingSince.delete(run.id);
+      if (this.controllers.get(run.id) === controller) {
+        this.controllers.delete(run.id);
+        this.executingSince.delete(run.id);
+      }
     }
   }
 

@@ -54,6 +54,8 @@ export class RunLoop {
   private prefetch = PREFETCH_PER_SLOT;
   /** Calls running here now that have turned long. */
   private longCalls = 0;
+  /** Moves on when the worker joins again: a claim sent before brings runs of the old registration. */
+  private registration = 0;
 
   constructor(private readonly d: RunLoopDeps) {
     this.executor = d.executor;
@@ -74,6 +76,18 @@ export class RunLoop {
   }
 
   start(): void {
+    this.kick();
+  }
+
+  /**
+   * The worker was declared dead and joins again under a new id: the control plane took back every
+   * run claimed under the old one. Those waiting here are dropped, unreported (not this worker's to
+   * hand back), as are the answers of claims still on their way; the executor abandons the calls.
+   */
+  rejoined(): void {
+    this.registration++;
+    this.ready = [];
+    this.cancelSoon.clear();
     this.kick();
   }
 
@@ -114,10 +128,13 @@ export class RunLoop {
               const want = this.d.slots * this.prefetch - this.active - this.ready.length;
               if (want <= 0) break;
               const claimSentAt = performance.now();
-              const claimed = await this.claim(want);
+              const registration = this.registration;
+              let claimed = await this.claim(want, registration);
               const deep = claimed.length >= want && this.executor.callsAreShort;
               this.prefetch = deep ? Math.min(prefetchCap(this.executor.averageCallMs), this.prefetch * 2) : Math.max(PREFETCH_PER_SLOT, this.prefetch >> 1);
               for (const r of claimed) await this.learnLimit(r);
+              // The worker joined again meanwhile: these were claimed under the id taken back.
+              if (registration !== this.registration) claimed = [];
               for (const r of claimed) {
                 if (this.cancelSoon.delete(r.id)) void this.executor.cancelBeforeStart(r);
                 else this.ready.push(r);
@@ -207,7 +224,7 @@ export class RunLoop {
     for (const [id, at] of this.cancelSoon) if (at < claimSentAt) this.cancelSoon.delete(id);
   }
 
-  private async claim(max: number): Promise<RunRow[]> {
+  private async claim(max: number, registration: number): Promise<RunRow[]> {
     // Held open while the queue is empty: a queued run is claimed the moment it arrives. While runs
     // are in flight the hold is short, so a run that ends (and may lift its deployment's limit)
     // is followed by a fresh claim soon; an aborted claim could lose the runs it took.
@@ -216,6 +233,7 @@ export class RunLoop {
     const waitMs = this.active >= this.d.slots ? 0 : this.active > 0 ? BUSY_CLAIM_WAIT_MS : CLAIM_WAIT_MS;
     try {
       const { runs } = await this.d.cp.call("POST /worker/claim", { body: { workerId: this.d.me.id, max, exclude: this.saturated(), waitMs }, signal: this.claimAbort.signal });
+      if (registration !== this.registration) return [];
       this.d.held.hold(runs.map((r) => r.id));
       return runs;
     } catch (err) {

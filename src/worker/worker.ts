@@ -135,23 +135,34 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   // Declared dead while the control plane could not hear it (it was down longer than a lease, say):
   // its runs were taken back and its servings placed elsewhere, so it joins again as a new worker.
   let rejoining: Promise<void> | undefined;
-  const rejoin = () =>
-    (rejoining ??= (async () => {
-      const was = me.id;
+  /** `was`: the id the refused call went out with (one refused after the rejoin is about an old id). */
+  const rejoin = (was: string) => {
+    if (stopped || was !== me.id) return;
+    rejoining ??= (async () => {
+      // Those runs may run elsewhere already: what still runs or waits here for them stops now,
+      // unreported; what waits to be reported goes out under the old id (refused with it).
+      executor.abandonAll();
+      (loop ?? bull)?.rejoined();
+      // Its servings were placed anew: one placed here again starts afresh, so the control plane
+      // hears it ready (kept running, it stayed `starting` there and a redeploy waited in vain).
+      for (const id of servings.hosted()) void servings.stop(id);
+      void output.flush();
+      output.forgetHolds();
       try {
         await register();
         console.error(`[nbox worker] ${was} was declared dead by the control plane; joined again as ${me.id}`);
       } catch (err) {
-        if (!fatal(err)) await sleepUnless(500, life.signal);
+        if (!fatal(err, me.id)) await sleepUnless(500, life.signal);
       } finally {
         rejoining = undefined;
       }
-    })());
+    })();
+  };
   /** A refusal that will not go away by retrying: this worker must stop (or, when it was declared dead, join again). */
-  const fatal = (err: unknown): boolean => {
+  const fatal = (err: unknown, sentAs: string): boolean => {
     if (stopped || isTransient(err) || (err as Error).name === "AbortError") return false;
     if ((err as { code?: unknown }).code === "NOT_FOUND") {
-      void rejoin();
+      rejoin(sentAs);
       return false;
     }
     endWith(`the control plane refused this worker: ${(err as Error).message}`);
@@ -160,25 +171,30 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
 
   const heartbeat = async () => {
     while (!stopped) {
+      const id = me.id;
       try {
-        const beat = await cp.persist("POST /worker/heartbeat", life.signal, { body: { workerId: me.id, servings: servings.hosted(), holding: output.held }, signal: life.signal });
-        servings.reconcile(beat.servings);
+        const beat = await cp.persist("POST /worker/heartbeat", life.signal, { body: { workerId: id, servings: servings.hosted(), holding: output.held }, signal: life.signal });
+        // Placements of an id given up meanwhile are not this worker's any more.
+        if (id === me.id) servings.reconcile(beat.servings);
         bull?.setDeployments(beat.deployments ?? []);
       } catch (err) {
-        if (fatal(err)) return;
+        if (fatal(err, id)) return;
       }
       await sleepUnless(reg.heartbeatMs, life.signal);
     }
   };
   const events = async () => {
     while (!stopped) {
+      const as = me.id;
       try {
-        const e = await cp.call("POST /worker/events", { body: { workerId: me.id, waitMs: EVENTS_WAIT_MS }, signal: life.signal });
+        const e = await cp.call("POST /worker/events", { body: { workerId: as, waitMs: EVENTS_WAIT_MS }, signal: life.signal });
+        // Cancels for the old id's runs are moot once it joined again (and must not reach a run claimed anew).
+        if (as !== me.id) continue;
         for (const id of e.cancel) (loop ?? bull)?.cancel(id);
         for (const id of e.stop ?? []) void servings.stop(id);
         if (e.servings) servings.reconcile(e.servings);
       } catch (err) {
-        if (fatal(err)) return;
+        if (fatal(err, as)) return;
         if (!stopped) console.error(`[nbox worker] events: ${(err as Error).message}`);
         await sleepUnless(500, life.signal);
       }
@@ -211,6 +227,8 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
         await servings.close();
         await output.close();
         life.abort();
+        // A registration under way must not outlive the leave (it would be counted live for a lease).
+        await rejoining;
         await cp.call("POST /worker/leave", { body: { workerId: me.id } }).catch(() => {});
         await pool.close();
       })()),

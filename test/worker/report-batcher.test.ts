@@ -42,6 +42,18 @@ describe("worker report batcher", () => {
     }
   });
 
+  it("forgets every hold when the worker joins again under a new id (the heartbeat stops naming them)", async () => {
+    const batcher = new ReportBatcher(fakeControlPlane({ persist: async () => ({ finished: [], requeued: [], claimed: [], held: [] }) }), () => "wrk_again");
+    try {
+      batcher.hold(["run_a", "run_b"]);
+      assert.deepEqual(batcher.held, ["run_a", "run_b"]);
+      batcher.forgetHolds();
+      assert.deepEqual(batcher.held, []);
+    } finally {
+      await batcher.close();
+    }
+  });
+
   it("numbers serving notes: one more each, from report to report", async () => {
     const sent: Array<{ servings: Array<{ deploymentId: string; no?: number }> }> = [];
     const cp = fakeControlPlane({
