@@ -1,7 +1,6 @@
 // kill -9 of `nbx up` while it holds runs, shared by the crash-recovery tests of both stores: a
 // platform made to hold runs claimed ahead and runs started, killed, and what recovery must show.
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { toWire } from "../../src/codec/index.ts";
 import { PlatformClient } from "../../src/remote/client.ts";
@@ -9,6 +8,7 @@ import { triggerRuns } from "../../src/remote/trigger.ts";
 import type { RunInfo } from "../../src/remote/types.ts";
 import type { NbxUp } from "../cli/_harness.ts";
 import { eventually, importProject, wsName } from "../platform/jobs/_helpers.ts";
+import { startGate } from "../worker/_gate.ts";
 
 const FIXTURE = join(import.meta.dirname, "fixtures", "crash");
 // Two slots hold the gate runs; in the third, a tiny run could start but for its deployment's limit
@@ -21,27 +21,6 @@ export const SLOTS = 3;
 export const LEASE_MS = 4_000;
 const TINY_PER_BATCH = 100;
 
-/** An HTTP gate the `gate` job polls: closed until `open()`. It notes when each path was last polled. */
-async function startGate(): Promise<{ url: string; open(): void; lastPolled(path: string): number | undefined; close(): Promise<void> }> {
-  let state = "closed";
-  const polled = new Map<string, number>();
-  const server: Server = createServer((req, res) => {
-    polled.set(req.url ?? "/", Date.now());
-    res.end(state);
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  server.unref(); // a failed test must not be kept alive by it
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    open: () => (state = "open"),
-    lastPolled: (path) => polled.get(path),
-    close: () => {
-      server.closeAllConnections();
-      return new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
 
 const client = (up: NbxUp) => new PlatformClient({ url: up.url, token: up.token });
 const listRuns = async (up: NbxUp, ws: string) =>

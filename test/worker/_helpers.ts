@@ -11,6 +11,16 @@ export { REPO, tempDir, eventually, importProject, copyProject, startTestPlatfor
 export const NBX = join(REPO, "bin", "nbx.js");
 export const CRASH_FIXTURE = join(REPO, "test/security/fixtures/crash");
 
+/** The process `pid` is still there. */
+export const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 export interface WorkerProc {
   /** The worker id it printed when it joined. */
   id: string;

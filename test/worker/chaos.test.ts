@@ -10,7 +10,7 @@
 // `npm run test:chaos` runs this file alone.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { toWire } from "../../src/codec/index.ts";
 import { PlatformClient } from "../../src/remote/client.ts";
@@ -21,6 +21,7 @@ import { startNbxUp, type NbxUp } from "../cli/_harness.ts";
 import { freshDataDir, freshPostgresSchema, STORE_UNDER_TEST } from "../platform/jobs/_helpers.ts";
 import { importProject as importServingProject, KIT_FILES } from "../platform/serving/_helpers.ts";
 import { call, createWorkerToken, CRASH_FIXTURE, eventually, importProject, processesMatching, startTestPlatform, startWorkerProcess, tempDir, until, wsName, type TestPlatform, type WorkerProc } from "./_helpers.ts";
+import { startGate } from "./_gate.ts";
 
 // Short enough to keep the tests quick, long enough that a loaded machine does not declare a live worker dead.
 const LEASE_MS = 4_000;
@@ -29,22 +30,6 @@ const TERMINAL = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
 const REQUEST_TIMEOUT_MS = 15_000;
 const SERVING_RETRIES = 200;
 
-/** An HTTP gate the crash fixture's `gate` job polls: closed until `open()`. */
-async function startGate(): Promise<{ url: string; open(): void; close(): Promise<void> }> {
-  let state = "closed";
-  const server: Server = createServer((_req, res) => res.end(state));
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  server.unref();
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    open: () => (state = "open"),
-    close: () => {
-      server.closeAllConnections();
-      return new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

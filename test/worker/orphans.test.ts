@@ -3,16 +3,8 @@
 // it along): a worker killed with -9 — or by the OOM killer — leaves no process running on.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createWorkerToken, CRASH_FIXTURE, eventually, importProject, startTestPlatform, startWorkerProcess, wsName, type TestPlatform, type WorkerProc } from "./_helpers.ts";
+import { alive, createWorkerToken, CRASH_FIXTURE, eventually, importProject, startTestPlatform, startWorkerProcess, wsName, type TestPlatform, type WorkerProc } from "./_helpers.ts";
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe("a worker's user processes do not outlive it", () => {
   let tp: TestPlatform;

@@ -3,24 +3,22 @@
 // worker must stop the user code it still runs for them and drop the runs it claimed ahead: a run
 // must never execute twice at once; a serving placed on it again starts afresh, so the control plane
 // hears it ready. End to end, the job writes a marker file per execution (start and end), so a second
-// execution shows; in process, the run loop and the BullMQ source are driven across a rejoin with a
-// scripted control plane.
+// execution shows; in process, the run loop is driven across a rejoin with a scripted control plane
+// (the BullMQ source's case is in bull-source.test.ts).
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { toWire } from "../../src/codec/index.ts";
-import { BullRunQueue } from "../../src/platform/queue/bullmq-queue.ts";
-import { BullRunSource } from "../../src/worker/bull-source.ts";
 import type { ControlPlane } from "../../src/worker/control-plane.ts";
 import { ProcessPool } from "../../src/worker/jobs/index.ts";
-import { RunExecutor, type RunExecutorDeps, type RunRow, type Verdict } from "../../src/worker/run-executor.ts";
+import { RunExecutor, type RunExecutorDeps, type RunRow } from "../../src/worker/run-executor.ts";
 import { RunLoop } from "../../src/worker/run-loop.ts";
 import { OPS as EXECUTOR_OPS } from "../platform/executor/ops-fixture.ts";
 import { tempProject } from "../platform/executor/_project.ts";
-import { createWorkerToken, eventually, importProject, REPO, startTestPlatform, startWorkerProcess, tempDir, wsName, type TestPlatform, type WorkerProc } from "./_helpers.ts";
+import { alive, createWorkerToken, eventually, importProject, REPO, startTestPlatform, startWorkerProcess, tempDir, wsName, type TestPlatform, type WorkerProc } from "./_helpers.ts";
 import { TEST_REDIS_URL, deleteKeys, freshPrefix, redisSkip, until } from "../queue/_redis.ts";
+import { startGate } from "./_gate.ts";
 
 // Short enough to keep the test quick, long enough that a loaded machine does not declare a live worker dead.
 const LEASE_MS = 4_000;
@@ -53,20 +51,6 @@ function markedProject(): string {
   return dir;
 }
 
-async function startGate(): Promise<{ url: string; open(): void; close(): Promise<void> }> {
-  let state = "closed";
-  const server: Server = createServer((_req, res) => res.end(state));
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    open: () => (state = "open"),
-    close: () => {
-      server.closeAllConnections();
-      return new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
 
 /** Let a paused process run again (gone already: nothing to do). */
 const resume = (pid: number) => {
@@ -77,14 +61,6 @@ const resume = (pid: number) => {
   }
 };
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** Marker files of `key`: the pid of each execution that started, and of each that ended. */
 function markers(dir: string, key: string): { started: number[]; done: number[] } {
@@ -329,93 +305,5 @@ describe("a rejoin at the run loop and executor (in process)", () => {
       await pool.close();
       await project.cleanup();
     }
-  });
-});
-
-describe("a rejoin at the BullMQ source (in process)", { skip: await redisSkip() }, () => {
-  const prefix = freshPrefix();
-  const closers: Array<() => Promise<unknown>> = [];
-  after(async () => {
-    for (const c of closers.reverse()) await c();
-    await deleteKeys(prefix);
-  });
-
-  it("a run waiting for a slot is dropped unreported and its job delivered again; a claim answered across the rejoin is handed back, not run", { timeout: 60_000 }, async () => {
-    const deployment = "dep_rejoin";
-    const queue = new BullRunQueue({ url: TEST_REDIS_URL, prefix });
-    closers.push(() => queue.close());
-    const seen = { claimed: [] as string[], executed: [] as string[], released: [] as string[], cancelled: [] as string[] };
-    const calls = new Map<string, () => void>();
-    const executor = {
-      stopping: false,
-      callsAreShort: true,
-      // Short calls: one waits behind each running one, and more are held ahead.
-      averageCallMs: 25,
-      cancel: () => false,
-      async execute(run: RunRow) {
-        seen.executed.push(run.id);
-        await new Promise<void>((end) => calls.set(run.id, end));
-        return { settled: Promise.resolve<Verdict>("succeeded") };
-      },
-      cancelBeforeStart: async (run: RunRow) => void seen.cancelled.push(run.id),
-      release: async (run: RunRow) => (seen.released.push(run.id), true),
-    } as unknown as RunExecutor;
-    let rejoinDuring: string | undefined;
-    const source: BullRunSource = new BullRunSource({
-      cp: {} as ControlPlane,
-      me: { id: "wrk_bull" },
-      executor,
-      redisUrl: TEST_REDIS_URL,
-      prefix,
-      slots: 1,
-      leaseMs: 5_000,
-      longCallMs: 600_000,
-      reports: {
-        async claim(runIds) {
-          seen.claimed.push(...runIds);
-          if (rejoinDuring && runIds.includes(rejoinDuring)) {
-            rejoinDuring = undefined;
-            source.rejoined();
-          }
-          return { claimed: runIds.map((id) => ({ id, attempt: 1, cancelRequested: false, deploymentId: deployment }) as RunRow), held: [] };
-        },
-      },
-    });
-    closers.push(() => source.close());
-    source.setDeployments([deployment]);
-    const add = (id: string) => queue.add([{ id, deploymentId: deployment, maxRetries: 0, retryBackoffMs: 0, scheduledFor: null }]);
-    const claimedTimes = (id: string) => seen.claimed.filter((c) => c === id).length;
-    // A short call first: from then on deliveries are held ahead of the one slot.
-    await add("run_0");
-    await until(() => calls.has("run_0"), "a short call first");
-    calls.get("run_0")!();
-    await add("run_1");
-    await until(() => calls.has("run_1"), "run_1 running");
-    await add("run_2");
-    await until(() => calls.has("run_2"), "run_2 behind it");
-    await add("run_3");
-    await until(() => claimedTimes("run_3") === 1, "run_3 claimed, waiting for the slot");
-
-    source.rejoined();
-    await until(() => claimedTimes("run_3") === 2, "run_3's job delivered again and claimed afresh");
-    assert.deepEqual(seen.released, [], "the dropped run was not handed back through the store (the control plane took it)");
-
-    rejoinDuring = "run_4";
-    await add("run_4");
-    await until(() => seen.released.includes("run_4"), "run_4, claimed across the rejoin, handed back");
-    await until(() => claimedTimes("run_4") === 2, "run_4 delivered again and claimed afresh");
-    assert.deepEqual(seen.executed, ["run_0", "run_1", "run_2"], "neither waiting run started");
-    assert.deepEqual(seen.cancelled, []);
-
-    // The slot frees: both run, once each.
-    calls.get("run_1")!();
-    calls.get("run_2")!();
-    const ended = new Set(["run_0", "run_1", "run_2"]);
-    while (!ended.has("run_3") || !ended.has("run_4")) {
-      const next = await until(() => [...calls.keys()].find((id) => !ended.has(id)), "a waiting run to start");
-      ended.add(next);
-      calls.get(next)!();
-    }
-    assert.equal(seen.executed.length, 5, `each run ran once: ${JSON.stringify(seen.executed)}`);
   });
 });
