@@ -22,8 +22,6 @@ const LONG_FIRST = [
   "test/platform/serving/security",
   "test/platform/serving-on-scale/security",
   "test/platform/jobs-on-postgres/recovery",
-  "test/platform/store/pglite-thread",
-  "test/platform/jobs/api.test",
 ];
 const rank = (f) => {
   const i = LONG_FIRST.findIndex((x) => f.includes(x));
