@@ -206,58 +206,26 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
   });
 
   it("a rejoin (declared dead, joined again under a new id): a run waiting for a slot is dropped unreported and its job delivered again; a claim answered across the rejoin is handed back, not run", { timeout: 60_000 }, async () => {
-    const deployment = "dep_rejoin";
-    const queue = new BullRunQueue({ url: TEST_REDIS_URL, prefix });
-    closers.push(() => queue.close());
-    const seen = { claimed: [] as string[], executed: [] as string[], released: [] as string[], cancelled: [] as string[] };
-    const calls = new Map<string, () => void>();
-    const executor = {
-      stopping: false,
-      callsAreShort: true,
-      // Short calls: one waits behind each running one, and more are held ahead.
-      averageCallMs: 25,
-      cancel: () => false,
-      async execute(run: RunRow) {
-        seen.executed.push(run.id);
-        await new Promise<void>((end) => calls.set(run.id, end));
-        return { settled: Promise.resolve<Verdict>("succeeded") };
-      },
-      cancelBeforeStart: async (run: RunRow) => void seen.cancelled.push(run.id),
-      release: async (run: RunRow) => (seen.released.push(run.id), true),
-    } as unknown as RunExecutor;
     let rejoinDuring: string | undefined;
-    const source: BullRunSource = new BullRunSource({
-      cp: {} as ControlPlane,
-      me: { id: "wrk_bull" },
-      executor,
-      redisUrl: TEST_REDIS_URL,
-      prefix,
-      slots: 1,
-      leaseMs: 5_000,
+    const { source, seen, calls, add, started, end, shortCall } = gatedSource({
+      worker: "wrk_bull",
+      deployment: "dep_rejoin",
       longCallMs: 600_000,
-      reports: {
-        async claim(runIds) {
-          seen.claimed.push(...runIds);
-          if (rejoinDuring && runIds.includes(rejoinDuring)) {
-            rejoinDuring = undefined;
-            source.rejoined();
-          }
-          return { claimed: runIds.map((id) => ({ id, attempt: 1, cancelRequested: false, deploymentId: deployment }) as RunRow), held: [] };
-        },
+      onClaim: (runIds) => {
+        if (rejoinDuring && runIds.includes(rejoinDuring)) {
+          rejoinDuring = undefined;
+          source.rejoined();
+        }
       },
     });
     closers.push(() => source.close());
-    source.setDeployments([deployment]);
-    const add = (id: string) => queue.add([{ id, deploymentId: deployment, maxRetries: 0, retryBackoffMs: 0, scheduledFor: null }]);
     const claimedTimes = (id: string) => seen.claimed.filter((c) => c === id).length;
     // A short call first: from then on deliveries are held ahead of the one slot.
-    await add("run_0");
-    await until(() => calls.has("run_0"), "a short call first");
-    calls.get("run_0")!();
+    await shortCall("run_0");
     await add("run_1");
-    await until(() => calls.has("run_1"), "run_1 running");
+    await started("run_1", "run_1 running");
     await add("run_2");
-    await until(() => calls.has("run_2"), "run_2 behind it");
+    await started("run_2", "run_2 behind it");
     await add("run_3");
     await until(() => claimedTimes("run_3") === 1, "run_3 claimed, waiting for the slot");
 
@@ -270,16 +238,16 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
     await until(() => seen.released.includes("run_4"), "run_4, claimed across the rejoin, handed back");
     await until(() => claimedTimes("run_4") === 2, "run_4 delivered again and claimed afresh");
     assert.deepEqual(seen.executed, ["run_0", "run_1", "run_2"], "neither waiting run started");
-    assert.deepEqual(seen.cancelled, []);
+    assert.deepEqual(seen.cancelledBeforeStart, []);
 
     // The slot frees: both run, once each.
-    calls.get("run_1")!();
-    calls.get("run_2")!();
+    end("run_1");
+    end("run_2");
     const ended = new Set(["run_0", "run_1", "run_2"]);
     while (!ended.has("run_3") || !ended.has("run_4")) {
       const next = await until(() => [...calls.keys()].find((id) => !ended.has(id)), "a waiting run to start");
       ended.add(next);
-      calls.get(next)!();
+      end(next);
     }
     assert.equal(seen.executed.length, 5, `each run ran once: ${JSON.stringify(seen.executed)}`);
   });
