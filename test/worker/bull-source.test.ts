@@ -109,7 +109,16 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
       await started(id, "a short call first");
       end(id);
     };
-    return { source, seen, calls, add, started, end, shortCall };
+    /** Ends each call as it starts, in whatever order they come, until all of `waited` have run. */
+    const endEachAsItStarts = async (endedAlready: string[], waited: string[], what: string) => {
+      const ended = new Set(endedAlready);
+      while (!waited.every((id) => ended.has(id))) {
+        const next = await until(() => [...calls.keys()].find((id) => !ended.has(id)), what);
+        ended.add(next);
+        end(next);
+      }
+    };
+    return { source, seen, calls, add, started, end, shortCall, endEachAsItStarts };
   }
 
   it("claims runs ahead but starts two per slot while calls are short (one runs, one behind it); a cancel or a stop reaches runs still waiting for their slot or their claim", { timeout: 60_000 }, async () => {
@@ -151,7 +160,7 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
 
   it("a call that turns long hands the runs waiting behind it back to the queue, untouched", { timeout: 60_000 }, async () => {
     // A call turns long after 1 s here, so the run sent behind it is in before it does, even on a busy machine.
-    const { source, seen, calls, add, started, end, shortCall } = gatedSource({ worker: "wrk_long", deployment: "dep_long", longCallMs: 1_000 });
+    const { source, seen, add, started, end, shortCall, endEachAsItStarts } = gatedSource({ worker: "wrk_long", deployment: "dep_long", longCallMs: 1_000 });
     closers.push(() => source.close());
     await shortCall("run_l0");
     await add("run_l1");
@@ -168,12 +177,7 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
     end("run_l2");
     // Back in the queue, they are delivered again and run, one at a time in the one slot (each call
     // here is held open until the test ends it, so one may hand the other back again meanwhile).
-    const ended = new Set(["run_l0", "run_l1", "run_l2"]);
-    while (!ended.has("run_l3") || !ended.has("run_l4")) {
-      const next = await until(() => [...calls.keys()].find((id) => !ended.has(id)), "a handed-back run delivered again and run");
-      ended.add(next);
-      end(next);
-    }
+    await endEachAsItStarts(["run_l0", "run_l1", "run_l2"], ["run_l3", "run_l4"], "a handed-back run delivered again and run");
     assert.equal(seen.executed.length, 5, "each run ran once");
   });
 
@@ -207,7 +211,7 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
 
   it("a rejoin (declared dead, joined again under a new id): a run waiting for a slot is dropped unreported and its job delivered again; a claim answered across the rejoin is handed back, not run", { timeout: 60_000 }, async () => {
     let rejoinDuring: string | undefined;
-    const { source, seen, calls, add, started, end, shortCall } = gatedSource({
+    const { source, seen, add, started, end, shortCall, endEachAsItStarts } = gatedSource({
       worker: "wrk_bull",
       deployment: "dep_rejoin",
       longCallMs: 600_000,
@@ -243,12 +247,7 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
     // The slot frees: both run, once each.
     end("run_1");
     end("run_2");
-    const ended = new Set(["run_0", "run_1", "run_2"]);
-    while (!ended.has("run_3") || !ended.has("run_4")) {
-      const next = await until(() => [...calls.keys()].find((id) => !ended.has(id)), "a waiting run to start");
-      ended.add(next);
-      end(next);
-    }
+    await endEachAsItStarts(["run_0", "run_1", "run_2"], ["run_3", "run_4"], "a waiting run to start");
     assert.equal(seen.executed.length, 5, `each run ran once: ${JSON.stringify(seen.executed)}`);
   });
 });

@@ -7,16 +7,21 @@ import { ReportBatcher, type WorkerLoad } from "../../src/worker/report-batcher.
 import type { RunRow } from "../../src/worker/run-executor.ts";
 import { fakeControlPlane } from "./_fake-control-plane.ts";
 
+/** A batcher whose every report body is kept in `sent`, each answered with nothing. */
+function recordingBatcher<Body>(workerId: string) {
+  const sent: Body[] = [];
+  const cp = fakeControlPlane({
+    async persist(_route: string, _signal: AbortSignal, input: { body: Body }) {
+      sent.push(input.body);
+      return { finished: [], requeued: [], claimed: [], held: [] };
+    },
+  });
+  return { sent, batcher: new ReportBatcher(cp, () => workerId) };
+}
+
 describe("worker report batcher", () => {
   it("numbers log lines: each entry carries the number of its first line, and a run's numbers go up from report to report", async () => {
-    const sent: Array<{ logs: Array<{ runId: string; first?: number; lines: Array<{ line: string }> }> }> = [];
-    const cp = fakeControlPlane({
-      async persist(_route: string, _signal: AbortSignal, input: { body: (typeof sent)[number] }) {
-        sent.push(input.body);
-        return { finished: [], requeued: [], claimed: [], held: [] };
-      },
-    });
-    const batcher = new ReportBatcher(cp, () => "wrk_no");
+    const { sent, batcher } = recordingBatcher<{ logs: Array<{ runId: string; first?: number; lines: Array<{ line: string }> }> }>("wrk_no");
     try {
       batcher.log("run_a", "stdout", "a1");
       batcher.log("run_b", "stdout", "b1");
@@ -55,14 +60,7 @@ describe("worker report batcher", () => {
   });
 
   it("numbers serving notes: one more each, from report to report", async () => {
-    const sent: Array<{ servings: Array<{ deploymentId: string; no?: number }> }> = [];
-    const cp = fakeControlPlane({
-      async persist(_route: string, _signal: AbortSignal, input: { body: (typeof sent)[number] }) {
-        sent.push(input.body);
-        return { finished: [], requeued: [], claimed: [], held: [] };
-      },
-    });
-    const batcher = new ReportBatcher(cp, () => "wrk_notes");
+    const { sent, batcher } = recordingBatcher<{ servings: Array<{ deploymentId: string; no?: number }> }>("wrk_notes");
     try {
       batcher.serving({ deploymentId: "dep_a", requests: 1 });
       batcher.serving({ deploymentId: "dep_b", status: "ready" });
