@@ -28,6 +28,8 @@ describe("the embedded store is durable", () => {
     assert.equal(await setting("fsync"), "on");
     assert.equal(await setting("wal_sync_method"), "fsync");
     assert.equal(await setting("synchronous_commit"), "on");
+    // Shared buffers are zeroed at every start in the WebAssembly build: kept small (pglite-durable.ts).
+    assert.equal(await setting("shared_buffers"), "32MB");
   });
 
   it("a commit reaches the disk: Postgres's fsync becomes an fsync of the file", async () => {
