@@ -23,7 +23,11 @@ interface ClaimWaiter {
   signal?: AbortSignal;
   /** Set when a trigger took it: runs created claimed by this worker are on their way to `deliver`. */
   taken?: boolean;
+  /** Set when a run of a deployment it leaves out finished: answered empty at once (see `cutShort`). */
+  cut?: boolean;
   deliver(runs: RunRow[]): void;
+  /** Stop waiting now. */
+  wake(): void;
 }
 
 /** Who takes runs handed over directly: create them claimed by `workerId`, then `deliver` them (or `deliver([])` if that failed). */
@@ -66,6 +70,21 @@ export class WorkerHub {
       this.drainedAt = undefined;
     });
     ctx.events.on("cancel", this.onCancel);
+    ctx.events.on("finished", (_id, row) => row && this.cutShort(row.deploymentId));
+  }
+
+  /**
+   * A worker leaves out of its claim the deployments whose limit its own runs fill. When one of
+   * those runs finishes, its claim is answered (empty) at once: the worker claims again without
+   * that deployment left out, instead of after the claim's hold — each run of a deployment limited
+   * to one at a time would otherwise wait that long behind the one before.
+   */
+  private cutShort(deploymentId: string): void {
+    for (const w of this.waiters) {
+      if (!w.exclude.has(deploymentId) || w.taken) continue;
+      w.cut = true;
+      w.wake();
+    }
   }
 
   /** How often workers beat: three beats per lease. */
@@ -137,7 +156,7 @@ export class WorkerHub {
       let done!: () => void;
       let delivered!: () => void;
       const delivery = new Promise<void>((resolve) => (delivered = resolve));
-      const waiter: ClaimWaiter = { workerId: id, max, exclude: excluded, signal, deliver: (runs) => ((handed = runs), delivered(), done()) };
+      const waiter: ClaimWaiter = { workerId: id, max, exclude: excluded, signal, deliver: (runs) => ((handed = runs), delivered(), done()), wake: () => done() };
       const wake = new Promise<void>((resolve) => {
         done = () => {
           clearTimeout(t);
@@ -156,7 +175,7 @@ export class WorkerHub {
       // front of the reports on the store's one connection.
       const drained = this.drainedAt !== undefined && Date.now() - this.drainedAt < CLAIM_RECHECK_MS;
       const runs = drained ? [] : await this.readClaim(id, max, exclude);
-      const answered = () => runs.length > 0 || handed.length > 0 || Date.now() >= deadline || signal?.aborted === true;
+      const answered = () => runs.length > 0 || handed.length > 0 || waiter.cut === true || Date.now() >= deadline || signal?.aborted === true;
       if (!answered()) await wake;
       done(); // no longer takeable
       // Taken by a trigger before that: its runs, created claimed by this worker, are being written

@@ -11,6 +11,7 @@ import { createAndQueue } from "../../../src/platform/queue/create-and-queue.ts"
 import { StoreQueue } from "../../../src/platform/queue/run-queue.ts";
 import { RunEvents } from "../../../src/platform/run-events.ts";
 import { openStore, type CreateRunInput, type Store } from "../../../src/platform/store/index.ts";
+import type { FinishedRun } from "../../../src/platform/store/runs-repo.ts";
 import { WorkerHub } from "../../../src/platform/workers/hub.ts";
 
 const LEASE_MS = 20_000;
@@ -116,5 +117,16 @@ describe("handing new runs to a waiting claim", () => {
     const runs = await createAndQueue(ctx, deploymentId, [input(6), input(7), input(8)]);
     assert.deepEqual(runs.map((r) => r.status), ["queued", "queued", "queued"]);
     assert.equal((await claim).length, 2, "the claim takes them from the queue instead");
+  });
+
+  it("a claim that leaves a deployment out (its limit filled by this worker's runs) is answered at once when one of that deployment's runs finishes, not at the end of its hold", { timeout: 30_000 }, async () => {
+    let answered = false;
+    const claim = hub.claim(W.w4!, 4, [deploymentId], 600_000).then((runs) => ((answered = true), runs));
+    await sleep(50);
+    ctx.events.emit("finished", "run_elsewhere", { deploymentId: "dep_elsewhere" } as FinishedRun);
+    await sleep(50);
+    assert.equal(answered, false, "a finish of a deployment it did not leave out changes nothing for it");
+    ctx.events.emit("finished", "run_limited", { deploymentId } as FinishedRun);
+    assert.deepEqual(await claim, [], "answered empty: the worker claims again with the deployment back in");
   });
 });
