@@ -77,6 +77,11 @@ export interface FinishRunInput {
   error?: StoredError | null;
   /** Apply only if this worker still holds the run (guards against a worker that was presumed dead). */
   workerId?: string;
+  /**
+   * Apply only if the run is still on this attempt: a finish of an earlier attempt, arriving late
+   * from a worker that holds the run again for a later one, must not end the later one (finishRuns).
+   */
+  attempt?: number;
   /** Spans of the run that came with its finish: kept in its row (see schema.ts, runs.spans). */
   spans?: SpanInput[];
 }
@@ -315,7 +320,7 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
     const applied: FinishedRun[] = [];
     for (let i = 0; i < items.length; i += STORE_DEFAULTS.insertBatch) {
       let chunk = items.slice(i, i + STORE_DEFAULTS.insertBatch).map((it) => ({
-        id: it.id, status: it.status, result: it.result ?? null, error: it.error ?? null, worker: it.workerId ?? null, started: it.startedAt ?? null, finished: it.finishedAt ?? null,
+        id: it.id, status: it.status, result: it.result ?? null, error: it.error ?? null, worker: it.workerId ?? null, attempt: it.attempt ?? null, started: it.startedAt ?? null, finished: it.finishedAt ?? null,
         spans: it.spans?.length ? it.spans.map((s) => spanRow(s, it.id)) : null,
       }));
       let param = JSON.stringify(chunk);
@@ -327,8 +332,9 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
       const res = await db.execute(asJsonRows(sql`
         update ${runs} set status = v.status, result = v.result, error = v.error, finished_at = coalesce(v.finished, ${t}),
           started_at = coalesce(v.started, ${runs.startedAt}), spans = coalesce(v.spans, ${runs.spans})
-        from ${jsonRecords(param, chunk.length, "id text, status text, result jsonb, error jsonb, worker text, started bigint, finished bigint, spans jsonb")} as v
+        from ${jsonRecords(param, chunk.length, "id text, status text, result jsonb, error jsonb, worker text, attempt int, started bigint, finished bigint, spans jsonb")} as v
         where ${oneOf(runs.id, chunk.map((it) => it.id))} and ${runs.id} = v.id and ${runs.status} in ('queued', 'running') and (v.worker is null or ${runs.workerId} = v.worker)
+          and (v.attempt is null or ${runs.attempt} = v.attempt)
         returning ${FINISHED_RETURNING}`));
       // The finished rows as they are now: whoever waits for them needs no read back (but for args).
       applied.push(...finishedRows(res));

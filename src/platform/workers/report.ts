@@ -67,7 +67,7 @@ export class ReportWriter {
       if (await store.appendLogs(runId, lines, { heldBy: workerId, maxBytes: this.ctx.config.maxRunLogBytes, firstLineNo: first })) events.emit("logs", runId);
     });
     const withFinish = spansWithFinish(r.finished, reported);
-    const finishes = r.finished.map(({ attempt: _a, ...f }): FinishInput => ({ ...f, workerId, ...(withFinish.has(f.id) ? { spans: withFinish.get(f.id) } : {}) }));
+    const finishes = r.finished.map((f): FinishInput => ({ ...f, workerId, ...(withFinish.has(f.id) ? { spans: withFinish.get(f.id) } : {}) }));
     const finishedRows = await alone.each(finishes, "finish", (some) => store.finishRuns(some));
     const finished = finishedRows.map((row) => row.id);
     // Spans kept with an applied finish are stored; those of a finish not applied go the usual way.

@@ -616,6 +616,19 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         assert.equal(await store.finishRun(r.id, { status: "cancelled" }), true);
       });
 
+      it("finishRuns: a late finish of an earlier attempt does not end the run's later attempt, also held by the same worker", async () => {
+        const { newRun, claim } = await fixture({ maxRetries: 2 });
+        const r = await newRun();
+        assert.equal((await claim("w1"))?.attempt, 1);
+        // Attempt 1 counted (its lease lapsed, say) and the same worker holds the run again for attempt 2.
+        await store.requeueRuns([{ id: r.id, scheduledFor: null, error: { name: "WorkerCrashError", message: "lapsed" }, workerId: "w1" }]);
+        assert.equal((await store.claimRun(r.id, "w1"))?.attempt, 2);
+        assert.deepEqual(await store.finishRuns([{ id: r.id, status: "succeeded", result: "of attempt 1", workerId: "w1", attempt: 1 }]), [], "attempt 1's finish is not applied");
+        assert.deepEqual([(await store.getRun(r.id))?.status, (await store.getRun(r.id))?.attempt], ["running", 2]);
+        const [done] = await store.finishRuns([{ id: r.id, status: "succeeded", result: "of attempt 2", workerId: "w1", attempt: 2 }]);
+        assert.deepEqual([done?.status, done?.result, done?.attempt], ["succeeded", "of attempt 2", 2]);
+      });
+
       it("requeueRuns: a hand-back of many runs in one call, each with its guards", async () => {
         const { newRun } = await fixture({ maxRetries: 2 });
         const [held, heldAgain, otherHolder, cancelAsked, queued] = [await newRun(), await newRun(), await newRun(), await newRun(), await newRun()];
