@@ -154,16 +154,7 @@ export class RunLoop {
                 continue;
               }
             }
-            this.active++;
-            this.runningPer.set(run.deploymentId, (this.runningPer.get(run.deploymentId) ?? 0) + 1);
-            const started = run;
-            const callEnded = watchCallLength(() => this.callTurnedLong(), this.d.longCallMs);
-            void this.executor.execute(started).finally(() => {
-              if (callEnded()) this.longCalls--;
-              this.active--;
-              this.runningPer.set(started.deploymentId, this.runningPer.get(started.deploymentId)! - 1);
-              this.kick();
-            });
+            this.startRun(run);
           }
         } while (this.again && !this.stopped);
         // A claim that was on its way when a call turned long may have brought more than can wait.
@@ -172,6 +163,23 @@ export class RunLoop {
         this.pumping = false;
       }
     })();
+  }
+
+  private startRun(run: RunRow): void {
+    this.active++;
+    this.runningPer.set(run.deploymentId, (this.runningPer.get(run.deploymentId) ?? 0) + 1);
+    const callEnded = watchCallLength(() => this.callTurnedLong(), this.d.longCallMs);
+    void this.executor.execute(run).finally(() => {
+      if (callEnded()) this.longCalls--;
+      this.active--;
+      this.runningPer.set(run.deploymentId, this.runningPer.get(run.deploymentId)! - 1);
+      // A run waiting here for this one's deployment (its limit) or for the slot starts now, also
+      // while the pump waits on a claim: the next of a deployment limited to one at a time would
+      // otherwise wait for that claim's answer (up to the end of its hold).
+      const next = this.stopped || this.active >= executesFor(this.d.slots, this.executor.callsAreShort, this.executor.averageCallMs) ? undefined : this.takeStartable();
+      if (next) this.startRun(next);
+      this.kick();
+    });
   }
 
   /**

@@ -356,4 +356,36 @@ describe("worker run loop: runs claimed ahead", () => {
       await loop.stop();
     }
   });
+
+  it("a run waiting for its deployment's limit starts when the run before it ends, without waiting for the claim on its way", async () => {
+    // The first claim brings three runs of a deployment limited to one; every later claim stays
+    // open (as a control plane holds one while runs are in flight) until the loop stops.
+    const answers = [[runOf("run_a1", "A"), runOf("run_a2", "A"), runOf("run_a3", "A")]];
+    let openClaims = 0;
+    const cp = {
+      call(_route: string, input: { signal?: AbortSignal }) {
+        const next = answers.shift();
+        if (next) return Promise.resolve({ runs: next });
+        openClaims++;
+        return new Promise((_, reject) => input.signal?.addEventListener("abort", () => reject(new Error("aborted")), { once: true }));
+      },
+    } as unknown as ControlPlane;
+    const executor = new FakeExecutor();
+    executor.hold = true;
+    executor.concurrencyOf = async (versionId: string) => (versionId === "A" ? 1 : 0);
+    const loop = new RunLoop({ cp, me: { id: "wrk_test" }, slots: 2, executor: executor as unknown as RunExecutor, held: { hold() {} } });
+    loop.start();
+    try {
+      for (let i = 0; i < 400 && (executor.started < 1 || openClaims < 1); i++) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual([executor.started, openClaims], [1, 1], "run_a1 runs; a claim for the free slot is on its way");
+      executor.endOne();
+      for (let i = 0; i < 400 && executor.started < 2; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(executor.started, 2, "run_a2 started at run_a1's end, the claim still open");
+      executor.endOne();
+      for (let i = 0; i < 400 && executor.started < 3; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(executor.started, 3, "and run_a3 at run_a2's");
+    } finally {
+      await loop.stop();
+    }
+  });
 });
