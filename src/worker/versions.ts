@@ -12,6 +12,7 @@ import { touch } from "../lib/touch.ts";
 import { syncTree } from "../lib/sync-tree.ts";
 import { syncFolder, writeFileAtomic } from "../lib/write-file-atomic.ts";
 import { READY_FILE } from "./cache-evict.ts";
+import { compileVersion } from "./compile-version.ts";
 import { versionDir, type WorkerPaths } from "./paths.ts";
 
 export interface VersionSource {
@@ -63,7 +64,7 @@ export class Versions {
     if (now - (this.stamped.get(dir) ?? -Infinity) < RESTAMP_MS && existsSync(join(dir, READY_FILE))) return Promise.resolve(dir);
     let p = this.preparing.get(hash);
     if (!p) {
-      p = (async () => ((await this.stamp(dir, now)) ? dir : this.build(hash, dir, log)))().finally(() => this.preparing.delete(hash));
+      p = (async () => ((await this.stamp(dir, now)) ? dir : this.build(manifest, dir, log)))().finally(() => this.preparing.delete(hash));
       this.preparing.set(hash, p);
     }
     return p;
@@ -82,7 +83,8 @@ export class Versions {
     return there;
   }
 
-  private async build(hash: string, dir: string, log: (line: string) => void): Promise<string> {
+  private async build(manifest: BundleManifest, dir: string, log: (line: string) => void): Promise<string> {
+    const hash = manifest.contentHash;
     // The writer in the names lets a later start tell a dead worker's leftovers from live work (cache-sweep.ts).
     const tag = `${writerTag()}-${randomBytes(6).toString("hex")}`;
     await mkdir(this.paths.bundles, { recursive: true, mode: 0o700 });
@@ -95,6 +97,8 @@ export class Versions {
       const extracted = await extractBundle(file, staging, { limits: this.limits, expectedHash: hash });
       if (extracted.contentHash !== hash) throw new NboxError("BAD_REQUEST", `bundle ${hash} contains a manifest for ${extracted.contentHash}`);
       await installDependencies(staging, { cacheDir: this.paths.deps, nboxPackageDir: this.paths.nboxPackage, npmCacheDir: this.paths.npmCache, log });
+      const compiled = await compileVersion(staging, manifest.entry);
+      if (compiled.compiled === null) log(`its processes load ${manifest.entry} through the TypeScript loader: ${compiled.why}`);
       // On the disk before it is marked ready: after a power cut a ready version is whole (a torn
       // one would be trusted, and fail every run of it, until evicted).
       await syncTree(staging);

@@ -160,3 +160,6 @@ export function isParentMessage(m: unknown): m is ParentMessage {
 
 /** Set to "1" in an unsandboxed user process's environment: it watches its parent from a thread. */
 export const WATCH_PARENT_ENV = "NBOX_WATCH_PARENT";
+
+/** Set to "off" when the process's version was compiled ahead (compile-version.ts): runtime-main.mjs installs no TypeScript loader. */
+export const LOADER_ENV = "NBOX_TS_LOADER";

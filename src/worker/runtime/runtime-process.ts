@@ -10,10 +10,11 @@ import { nowMs } from "../../trace/clock.ts";
 import type { Span } from "../../trace/span.ts";
 import type { ErrorCode } from "../../errors.ts";
 import { spawnRuntime, type RuntimeLaunch } from "../spawn-runtime.ts";
+import { compiledEntry } from "../compile-version.ts";
 import type { Scratch } from "../scratch.ts";
 import { WORKER_CRASH, executorErrorWire } from "../../contract/run-errors.ts";
 import { LineSplitter, MAX_LINE_CHARS } from "./line-splitter.ts";
-import { isChildMessage, markerPrefix, type CallOp, type ChildMessage, type Owner, type ParentMessage, type RuntimeMode, type ValueEncoding } from "./protocol.ts";
+import { isChildMessage, LOADER_ENV, markerPrefix, type CallOp, type ChildMessage, type Owner, type ParentMessage, type RuntimeMode, type ValueEncoding } from "./protocol.ts";
 import { Outbox, unpack, type Envelope } from "./outbox.ts";
 import type { SurfaceInfo } from "./surface.ts";
 
@@ -124,12 +125,14 @@ export class RuntimeProcess {
     this.renewToken = o.launch?.renewToken;
     const nonce = randomBytes(9).toString("base64url");
     this.marker = markerPrefix(nonce);
+    // A version its worker compiled loads as plain JavaScript: the process starts no loader.
+    const compiled = compiledEntry(o.bundleDir, o.locator.file);
     const spawned = spawnRuntime({
       script: RUNTIME_MAIN,
       runtime: o.mode,
       bundleDir: o.bundleDir,
       execArgv: o.execArgv,
-      env: o.env,
+      env: compiled ? { ...o.env, [LOADER_ENV]: "off" } : o.env,
       // Every message is JSON-safe by construction (codec wire); JSON measured faster than
       // structured clone for the small messages calls are.
       serialization: "json",
@@ -157,7 +160,7 @@ export class RuntimeProcess {
       type: "load",
       mode: o.mode,
       bundleDir: o.bundleDir,
-      locator: o.locator,
+      locator: compiled ? { ...o.locator, file: compiled } : o.locator,
       name: o.name,
       signature: o.signature,
       traceparent: o.loadTraceparent,

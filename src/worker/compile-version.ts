@@ -1,0 +1,152 @@
+// A version's TypeScript compiled once, when the worker prepares the version, so its processes start
+// without a loader. TypeScript needs tsx's hooks, and on Node 20 hooks run on a thread of their own
+// that every user process starts and feeds each module through: about a fifth of a second of every
+// cold start. Each module of the entry's graph becomes a plain ES module beside its source
+// (`ops.ts` → `ops.nbox.mjs`, with a source map back to it), so `import.meta.url` still names the
+// module's own folder and stack traces still name the .ts files. A graph plain Node could not run
+// the same way (CommonJS, a JSON import, an `import()` of a computed path) keeps the loader: the
+// record says why.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, extname, join, relative, resolve, sep } from "node:path";
+import type { Message, Metafile, Plugin } from "esbuild";
+import { writeFileAtomic } from "../lib/write-file-atomic.ts";
+
+/** Written in the version's folder once its modules are compiled (or found not to be compilable). */
+export const COMPILE_RECORD = ".nbox-compiled.json";
+/** Suffix of a module's compiled form, beside its source. */
+const COMPILED_SUFFIX = ".nbox";
+
+export type CompileRecord = { entry: string; compiled: string } | { entry: string; compiled: null; why: string };
+
+const CODE_EXTS = new Set([".ts", ".tsx", ".mts", ".js", ".mjs", ".jsx"]);
+
+/** What keeps a graph on the loader; `null` when every module can run as compiled. */
+class KeepLoader extends Error {}
+
+/**
+ * Compile the graph of `entry` (relative to `dir`) into plain ES modules beside their sources and
+ * record the outcome in `dir/.nbox-compiled.json`. Never throws for the user's code: anything that
+ * cannot be compiled is recorded as a reason to keep the loader.
+ */
+export async function compileVersion(dir: string, entry: string): Promise<CompileRecord> {
+  let record: CompileRecord;
+  try {
+    record = { entry, compiled: await compileGraph(dir, entry) };
+  } catch (err) {
+    record = { entry, compiled: null, why: err instanceof KeepLoader ? err.message : `the compiler failed: ${firstError(err)}` };
+  }
+  writeFileAtomic(join(dir, COMPILE_RECORD), JSON.stringify(record), { durable: false });
+  return record;
+}
+
+/** The compiler's first error, where it is: `ops.ts:3:7: Expected ")" but found ";"`. */
+function firstError(err: unknown): string {
+  const first = (err as { errors?: Message[] }).errors?.[0];
+  if (!first) return (err as Error).message.split("\n")[0]!;
+  const at = first.location ? `${first.location.file}:${first.location.line}:${first.location.column}: ` : "";
+  return at + first.text;
+}
+
+/**
+ * The compiled form of module `file` of the version in `bundleDir`, when the version was compiled
+ * and `file` is its entry; undefined otherwise (the process then loads the source through the loader).
+ */
+export function compiledEntry(bundleDir: string, file: string): string | undefined {
+  let record: CompileRecord;
+  try {
+    record = JSON.parse(readFileSync(join(bundleDir, COMPILE_RECORD), "utf8")) as CompileRecord;
+  } catch {
+    return undefined; // prepared before compiling existed, or not by a worker
+  }
+  if (!record.compiled || resolve(bundleDir, record.entry) !== resolve(bundleDir, file)) return undefined;
+  const compiled = resolve(bundleDir, record.compiled);
+  return compiled.startsWith(resolve(bundleDir) + sep) && existsSync(compiled) ? compiled : undefined;
+}
+
+async function compileGraph(dir: string, entry: string): Promise<string> {
+  const esbuild = await import("esbuild");
+  const common = { absWorkingDir: dir, platform: "node", format: "esm", logLevel: "silent", write: false } as const;
+  // First the graph: which modules the entry reaches and how each import was resolved.
+  const graph = await esbuild.build({ ...common, entryPoints: [entry], bundle: true, metafile: true, packages: "external" });
+  const modules = localModules(dir, graph.metafile);
+  const compiledName = (input: string) => input.slice(0, -extname(input).length) + COMPILED_SUFFIX + ".mjs";
+
+  // Then each module on its own, its imports of other modules pointed at their compiled forms.
+  const resolved = new Map<string, { path: string; external: boolean }>();
+  for (const [input, meta] of Object.entries(graph.metafile.inputs)) {
+    for (const imp of meta.imports) resolved.set(`${input}\0${imp.original ?? imp.path}`, { path: imp.path, external: imp.external ?? false });
+  }
+  const rewrite: Plugin = {
+    name: "nbox-compiled-imports",
+    setup(build) {
+      build.onResolve({ filter: /.*/ }, (args) => {
+        if (args.kind === "entry-point") return undefined;
+        const importer = relative(dir, args.importer).split(sep).join("/");
+        const target = resolved.get(`${importer}\0${args.path}`);
+        if (!target) throw new KeepLoader(`${importer} imports "${args.path}" in a way only the loader resolves`);
+        if (target.external) return { path: args.path, external: true };
+        let spec = relative(dirname(args.importer), join(dir, compiledName(target.path))).split(sep).join("/");
+        if (!spec.startsWith(".")) spec = `./${spec}`;
+        return { path: spec, external: true };
+      });
+    },
+  };
+  const out = await esbuild.build({
+    ...common,
+    entryPoints: modules,
+    bundle: true,
+    outdir: dir,
+    outbase: dir,
+    entryNames: `[dir]/[name]${COMPILED_SUFFIX}`,
+    outExtension: { ".js": ".mjs" },
+    // What tsx does to each module: the running Node as target, names kept, whitespace collapsed.
+    target: `node${process.versions.node}`,
+    keepNames: true,
+    minifyWhitespace: true,
+    sourcemap: "linked",
+    sourcesContent: false,
+    plugins: [rewrite],
+  });
+  for (const f of out.outputFiles) {
+    if (f.path.endsWith(".mjs") && /\bimport\s*\(\s*(?!["'])/.test(f.text)) {
+      throw new KeepLoader(`${relative(dir, f.path).replace(/\.nbox\.mjs$/, "")} imports a module by a computed name, which only the loader can compile`);
+    }
+    if (existsSync(f.path)) throw new KeepLoader(`the bundle already has a file ${relative(dir, f.path)}`);
+  }
+  for (const f of out.outputFiles) writeFileSync(f.path, f.contents);
+  return compiledName(entry);
+}
+
+/** The modules of the graph, all inside `dir`, all ES modules in ES packages; else why not. */
+function localModules(dir: string, meta: Metafile): string[] {
+  const modules = Object.keys(meta.inputs);
+  for (const input of modules) {
+    if (input.startsWith("..") || input.includes("node_modules/") || input.includes(":")) throw new KeepLoader(`the graph reaches ${input}, outside the bundle's own modules`);
+    if (meta.inputs[input]!.format === "cjs" || [".cjs", ".cts"].includes(extname(input))) throw new KeepLoader(`${input} is CommonJS`);
+    if (!CODE_EXTS.has(extname(input))) throw new KeepLoader(`${input} is not a module plain Node loads without the loader`);
+    for (const imp of meta.inputs[input]!.imports) {
+      if (imp.kind === "require-call" || imp.kind === "require-resolve") throw new KeepLoader(`${input} requires "${imp.original ?? imp.path}"`);
+      // `import("./" + name + ".ts")`: the compiler would bundle every match; the loader compiles the one asked for.
+      if (imp.path.includes("*")) throw new KeepLoader(`${input} imports a module by a computed name`);
+    }
+    if (!isEsm(dir, input)) throw new KeepLoader(`${input} is not in an ES module package ("type": "module")`);
+  }
+  return modules;
+}
+
+/** Whether Node loads `input` as an ES module: .mts/.mjs, or its nearest package.json says `"type": "module"`. */
+function isEsm(dir: string, input: string): boolean {
+  const ext = extname(input);
+  if (ext === ".mts" || ext === ".mjs") return true;
+  for (let d = dirname(join(dir, input)); ; d = dirname(d)) {
+    const pkg = join(d, "package.json");
+    if (existsSync(pkg)) {
+      try {
+        return (JSON.parse(readFileSync(pkg, "utf8")) as { type?: unknown }).type === "module";
+      } catch {
+        return false;
+      }
+    }
+    if (d === dir || dirname(d) === d) return false;
+  }
+}

@@ -1,0 +1,104 @@
+// A version's modules compiled ahead run under plain Node exactly as through the loader (imports as
+// written in TypeScript, each module in its own folder, stacks naming the .ts lines); a graph plain
+// Node could not run keeps the loader, with the reason recorded, and nothing written beside it.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { COMPILE_RECORD, compiledEntry, compileVersion } from "../../src/worker/compile-version.ts";
+import { tempDir, writeTree } from "../bundle/_helpers.ts";
+
+const ESM = JSON.stringify({ name: "p", type: "module" });
+
+describe("compiling a version ahead", () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  after(async () => {
+    for (const c of cleanups) await c();
+  });
+  async function project(tree: Record<string, string>): Promise<string> {
+    const { dir, cleanup } = await tempDir("nbox-compile-");
+    cleanups.push(cleanup);
+    await writeTree(dir, { "package.json": ESM, ...tree });
+    return dir;
+  }
+
+  it("compiles the entry's graph beside its sources; plain Node runs it with the imports, folders and stack lines of the sources", async () => {
+    const dir = await project({
+      "ops.ts": [
+        'import { helper, where } from "./lib/helper.js";',
+        'import { other } from "./lib/other";',
+        'import { mts } from "./lib/modern.mjs";',
+        'import type { Shape } from "./lib/types.ts";',
+        "export const foo = async (x: number): Promise<number> => helper(x) + other() + mts;",
+        "export async function lazy(): Promise<string> { const m = await import(\"./lib/late.ts\"); return m.late; }",
+        "export { where };",
+        "export const shape: Shape = { n: 1 };",
+        "",
+      ].join("\n"),
+      "lib/helper.ts": ["export const helper = (x: number): number => x * 2;", "export const where = import.meta.url;", "export function boom(): never {", '  throw new Error("boom");', "}", ""].join("\n"),
+      "lib/other.ts": "export function other(): number { return 1; }\n",
+      "lib/modern.mts": "export const mts: number = 10;\n",
+      "lib/late.ts": 'export const late: string = "late";\n',
+      "lib/types.ts": "export interface Shape { n: number }\n",
+      "unused.ts": "this is not even TypeScript (",
+    });
+    const record = await compileVersion(dir, "ops.ts");
+    assert.deepEqual(record, { entry: "ops.ts", compiled: "ops.nbox.mjs" });
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, COMPILE_RECORD), "utf8")), record);
+    assert.ok(existsSync(join(dir, "lib/helper.nbox.mjs")) && existsSync(join(dir, "lib/late.nbox.mjs")), "each module of the graph is compiled beside its source");
+    assert.ok(!existsSync(join(dir, "unused.nbox.mjs")), "modules outside the graph are left alone");
+
+    const script = [
+      `const m = await import(${JSON.stringify(join(dir, "ops.nbox.mjs"))});`,
+      `const h = await import(${JSON.stringify(join(dir, "lib/helper.nbox.mjs"))});`,
+      "let stack = '';",
+      "try { h.boom(); } catch (e) { stack = e.stack; }",
+      "console.log(JSON.stringify({ foo: await m.foo(3), lazy: await m.lazy(), where: m.where, shape: m.shape, stack }));",
+    ].join("\n");
+    const r = spawnSync(process.execPath, ["--enable-source-maps", "--input-type=module", "-e", script], { cwd: dir, encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { foo: number; lazy: string; where: string; shape: unknown; stack: string };
+    assert.equal(out.foo, 17);
+    assert.equal(out.lazy, "late");
+    assert.deepEqual(out.shape, { n: 1 });
+    assert.ok(out.where.startsWith(`file://${join(dir, "lib")}/`), `import.meta.url names the module's own folder: ${out.where}`);
+    assert.match(out.stack, new RegExp(`${join(dir, "lib", "helper.ts").replace(/[.]/g, "\\.")}:4:9`), "the stack names the source's line");
+  });
+
+  const keeps: Array<[string, Record<string, string>, RegExp]> = [
+    ["a CommonJS package", { "package.json": JSON.stringify({ name: "p" }), "ops.ts": "export const foo = 1;\n" }, /ops\.ts is not in an ES module package/],
+    ["a CommonJS module", { "ops.ts": 'import x from "./old.cjs";\nexport const foo = x;\n', "old.cjs": "module.exports = 1;\n" }, /old\.cjs is CommonJS/],
+    ["a JSON import", { "ops.ts": 'import d from "./d.json" with { type: "json" };\nexport const foo = d;\n', "d.json": "{}" }, /d\.json is not a module/],
+    ["an import by a computed name", { "ops.ts": 'export const foo = async (n: string) => import("./" + n + ".ts");\n' }, /ops\.ts imports a module by a computed name/],
+    ["a file where a compiled one would go", { "ops.ts": "export const foo = 1;\n", "ops.nbox.mjs": "export const foo = 2;\n" }, /already has a file ops\.nbox\.mjs/],
+    ["a module outside the bundle", { "ops.ts": 'export { x as foo } from "../elsewhere.ts";\n' }, /outside the bundle's own modules|the compiler failed/],
+    ["a syntax error", { "ops.ts": "export const foo = (;\n" }, /the compiler failed/],
+  ];
+  for (const [what, tree, why] of keeps) {
+    it(`keeps the loader for ${what}, says why and writes no module`, async () => {
+      const dir = await project(tree);
+      const before = readdirSync(dir, { recursive: true }).sort();
+      const record = await compileVersion(dir, "ops.ts");
+      assert.equal(record.compiled, null);
+      assert.match(record.compiled === null ? record.why : "", why);
+      assert.deepEqual(readdirSync(dir, { recursive: true }).sort(), [...before, COMPILE_RECORD].sort());
+      assert.equal(compiledEntry(dir, join(dir, "ops.ts")), undefined);
+    });
+  }
+
+  it("the compiled entry is used only for the recorded entry, and only inside the version's folder", async () => {
+    const dir = await project({ "ops.ts": "export const foo = 1;\n", "other.ts": "export const bar = 2;\n" });
+    assert.equal(compiledEntry(dir, join(dir, "ops.ts")), undefined, "no record: the loader");
+    await compileVersion(dir, "ops.ts");
+    assert.equal(compiledEntry(dir, join(dir, "ops.ts")), join(dir, "ops.nbox.mjs"));
+    assert.equal(compiledEntry(dir, "ops.ts"), join(dir, "ops.nbox.mjs"), "relative to the folder");
+    assert.equal(compiledEntry(dir, join(dir, "other.ts")), undefined, "another module: the loader");
+    for (const compiled of ["../outside.mjs", "/etc/passwd", "missing.mjs"]) {
+      writeFileSync(join(dir, COMPILE_RECORD), JSON.stringify({ entry: "ops.ts", compiled }));
+      assert.equal(compiledEntry(dir, join(dir, "ops.ts")), undefined, compiled);
+    }
+    writeFileSync(join(dir, COMPILE_RECORD), "{ torn");
+    assert.equal(compiledEntry(dir, join(dir, "ops.ts")), undefined, "an unreadable record: the loader");
+  });
+});
