@@ -6,8 +6,9 @@
 // module's own folder and stack traces still name the .ts files. A graph plain Node could not run
 // the same way (CommonJS, a JSON import, an `import()` of a computed path) keeps the loader: the
 // record says why.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, extname, join, relative, resolve, sep } from "node:path";
+import { existsSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { dirname, extname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { isInside } from "../lib/is-inside.ts";
 import type { Message, Metafile, Plugin } from "esbuild";
 import { writeFileAtomic } from "../lib/write-file-atomic.ts";
 
@@ -18,6 +19,7 @@ const COMPILED_SUFFIX = ".nbox";
 
 export type CompileRecord = { entry: string; compiled: string } | { entry: string; compiled: null; why: string };
 
+const OUTSIDE = "outside the bundle";
 const CODE_EXTS = new Set([".ts", ".tsx", ".mts", ".js", ".mjs", ".jsx"]);
 
 /** What keeps a graph on the loader; `null` when every module can run as compiled. */
@@ -43,8 +45,11 @@ export async function compileVersion(dir: string, entry: string): Promise<Compil
 function firstError(err: unknown): string {
   const first = (err as { errors?: Message[] }).errors?.[0];
   if (!first) return (err as Error).message.split("\n")[0]!;
-  const at = first.location ? `${first.location.file}:${first.location.line}:${first.location.column}: ` : "";
-  return at + first.text;
+  if (first.text === OUTSIDE) return `the graph reaches a module outside the bundle`;
+  // Only what is about the bundle's own files: a message on any other file could quote it.
+  const file = first.location?.file;
+  if (!file || file.startsWith("..") || isAbsolute(file)) return "it failed on a file outside the bundle";
+  return `${file}:${first.location!.line}:${first.location!.column}: ${first.text}`;
 }
 
 /**
@@ -60,14 +65,14 @@ export function compiledEntry(bundleDir: string, file: string): string | undefin
   }
   if (!record.compiled || resolve(bundleDir, record.entry) !== resolve(bundleDir, file)) return undefined;
   const compiled = resolve(bundleDir, record.compiled);
-  return compiled.startsWith(resolve(bundleDir) + sep) && existsSync(compiled) ? compiled : undefined;
+  return isInside(compiled, resolve(bundleDir)) && compiled !== resolve(bundleDir) && existsSync(compiled) ? compiled : undefined;
 }
 
 async function compileGraph(dir: string, entry: string): Promise<string> {
   const esbuild = await import("esbuild");
-  const common = { absWorkingDir: dir, platform: "node", format: "esm", logLevel: "silent", write: false } as const;
+  const common = { absWorkingDir: dir, platform: "node", format: "esm", logLevel: "silent", write: false, ...tsconfigOf(dir) } as const;
   // First the graph: which modules the entry reaches and how each import was resolved.
-  const graph = await esbuild.build({ ...common, entryPoints: [entry], bundle: true, metafile: true, packages: "external" });
+  const graph = await esbuild.build({ ...common, entryPoints: [entry], bundle: true, metafile: true, packages: "external", plugins: [insideOnly(dir)] });
   const modules = localModules(dir, graph.metafile);
   const compiledName = (input: string) => input.slice(0, -extname(input).length) + COMPILED_SUFFIX + ".mjs";
 
@@ -115,6 +120,30 @@ async function compileGraph(dir: string, entry: string): Promise<string> {
   }
   for (const f of out.outputFiles) writeFileSync(f.path, f.contents);
   return compiledName(entry);
+}
+
+/**
+ * The compiler runs in the worker, outside the sandbox user code gets: it reads nothing outside the
+ * version's folder. A package.json at its root ends the compiler's search for one upwards, the root
+ * tsconfig.json is the only one read (the one the loader would use), and a module outside the
+ * folder is refused before it is read.
+ */
+function tsconfigOf(dir: string): { tsconfig: string } | { tsconfigRaw: object } {
+  if (!existsSync(join(dir, "package.json"))) throw new KeepLoader("the bundle has no package.json");
+  const tsconfig = join(dir, "tsconfig.json");
+  if (!existsSync(tsconfig)) return { tsconfigRaw: {} };
+  if (/"extends"\s*:/.test(readFileSync(tsconfig, "utf8"))) throw new KeepLoader("tsconfig.json extends another file");
+  return { tsconfig };
+}
+
+function insideOnly(dir: string): Plugin {
+  const root = realpathSync(dir);
+  return {
+    name: "nbox-inside-only",
+    setup(build) {
+      build.onLoad({ filter: /.*/ }, (args) => (isInside(args.path, root) || isInside(args.path, dir) ? undefined : { errors: [{ text: OUTSIDE }] }));
+    },
+  };
 }
 
 /** The modules of the graph, all inside `dir`, all ES modules in ES packages; else why not. */

@@ -3,7 +3,7 @@
 // Node could not run keeps the loader, with the reason recorded, and nothing written beside it.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { COMPILE_RECORD, compiledEntry, compileVersion } from "../../src/worker/compile-version.ts";
@@ -16,11 +16,13 @@ describe("compiling a version ahead", () => {
   after(async () => {
     for (const c of cleanups) await c();
   });
-  async function project(tree: Record<string, string>): Promise<string> {
+  /** A bundle folder holding `tree`, inside a folder holding `around` (files outside the bundle). */
+  async function project(tree: Record<string, string>, around: Record<string, string> = {}): Promise<string> {
     const { dir, cleanup } = await tempDir("nbox-compile-");
     cleanups.push(cleanup);
-    await writeTree(dir, { "package.json": ESM, ...tree });
-    return dir;
+    await writeTree(dir, around);
+    await writeTree(join(dir, "bundle"), { "package.json": ESM, ...tree });
+    return join(dir, "bundle");
   }
 
   it("compiles the entry's graph beside its sources; plain Node runs it with the imports, folders and stack lines of the sources", async () => {
@@ -72,7 +74,8 @@ describe("compiling a version ahead", () => {
     ["a JSON import", { "ops.ts": 'import d from "./d.json" with { type: "json" };\nexport const foo = d;\n', "d.json": "{}" }, /d\.json is not a module/],
     ["an import by a computed name", { "ops.ts": 'export const foo = async (n: string) => import("./" + n + ".ts");\n' }, /ops\.ts imports a module by a computed name/],
     ["a file where a compiled one would go", { "ops.ts": "export const foo = 1;\n", "ops.nbox.mjs": "export const foo = 2;\n" }, /already has a file ops\.nbox\.mjs/],
-    ["a module outside the bundle", { "ops.ts": 'export { x as foo } from "../elsewhere.ts";\n' }, /outside the bundle's own modules|the compiler failed/],
+    ["an unreadable package.json", { "package.json": "{ torn", "ops.ts": "export const foo = 1;\n" }, /package\.json:1:2: Expected string/],
+    ["a tsconfig.json that extends another", { "tsconfig.json": '{ "extends": "../base.json" }', "ops.ts": "export const foo = 1;\n" }, /tsconfig\.json extends another file/],
     ["a syntax error", { "ops.ts": "export const foo = (;\n" }, /the compiler failed/],
   ];
   for (const [what, tree, why] of keeps) {
@@ -86,6 +89,33 @@ describe("compiling a version ahead", () => {
       assert.equal(compiledEntry(dir, join(dir, "ops.ts")), undefined);
     });
   }
+
+  it("reads nothing outside the bundle: not a module it imports, whose text never reaches the record, nor a tsconfig.json above it", async () => {
+    const around = { "secret.ts": "export const x = SECRET_TOKEN_42 (;\n", "tsconfig.json": JSON.stringify({ compilerOptions: { baseUrl: ".", paths: { alias: ["./bundle/lib/x.ts"] } } }) };
+    const outside = await project({ "ops.ts": 'export { x as foo } from "../secret.ts";\n' }, around);
+    const refused = await compileVersion(outside, "ops.ts");
+    assert.equal(refused.compiled, null);
+    assert.equal(refused.compiled === null && refused.why, "the compiler failed: the graph reaches a module outside the bundle", "refused before it was read");
+    assert.doesNotMatch(JSON.stringify(refused), /SECRET_TOKEN_42/);
+
+    const dir = await project({ "ops.ts": 'export { x as foo } from "alias";\n', "lib/x.ts": "export const x = 1;\n" }, around);
+    assert.equal((await compileVersion(dir, "ops.ts")).compiled, "ops.nbox.mjs");
+    assert.match(readFileSync(join(dir, "ops.nbox.mjs"), "utf8"), /from"alias"/, "the tsconfig.json above the bundle was not applied");
+  });
+
+  it("applies the bundle's own tsconfig.json (comments and all), as the loader would", async () => {
+    const tsconfig = '{\n  // aliases\n  "compilerOptions": { "baseUrl": ".", "paths": { "@lib/*": ["./lib/*"] }, },\n}\n';
+    const dir = await project({ "tsconfig.json": tsconfig, "ops.ts": 'export { x as foo } from "@lib/x.ts";\n', "lib/x.ts": "export const x = 1;\n" });
+    assert.equal((await compileVersion(dir, "ops.ts")).compiled, "ops.nbox.mjs");
+    assert.match(readFileSync(join(dir, "ops.nbox.mjs"), "utf8"), /from"\.\/lib\/x\.nbox\.mjs"/);
+  });
+
+  it("keeps the loader for a bundle with no package.json (its type would come from a folder above it)", async () => {
+    const dir = await project({ "ops.ts": "export const foo = 1;\n" });
+    rmSync(join(dir, "package.json"));
+    const record = await compileVersion(dir, "ops.ts");
+    assert.deepEqual(record, { entry: "ops.ts", compiled: null, why: "the bundle has no package.json" });
+  });
 
   it("the compiled entry is used only for the recorded entry, and only inside the version's folder", async () => {
     const dir = await project({ "ops.ts": "export const foo = 1;\n", "other.ts": "export const bar = 2;\n" });
