@@ -1,15 +1,16 @@
 // A version's TypeScript compiled once, when the worker prepares the version, so its processes start
 // without a loader. TypeScript needs tsx's hooks, and on Node 20 hooks run on a thread of their own
 // that every user process starts and feeds each module through: about a fifth of a second of every
-// cold start. Each module of the entry's graph becomes a plain ES module beside its source
-// (`ops.ts` → `ops.nbox.mjs`, with a source map back to it), so `import.meta.url` still names the
+// cold start. Each module of the entry's graph becomes plain JavaScript beside its source, in the
+// module system Node gives it (`ops.ts` → `ops.nbox.mjs` in an ES package, `ops.nbox.cjs` in a
+// CommonJS one, with a source map back to it), so `import.meta.url` and `__dirname` still name the
 // module's own folder and stack traces still name the .ts files. A graph plain Node could not run
-// the same way (CommonJS, a JSON import, an `import()` of a computed path) keeps the loader: the
-// record says why.
+// the same way (a JSON import, an `import()` of a computed path, `import.meta` in CommonJS) keeps
+// the loader: the record says why.
 import { existsSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { isInside } from "../lib/is-inside.ts";
-import type { Message, Metafile, Plugin } from "esbuild";
+import type { Message, Metafile, OutputFile, Plugin } from "esbuild";
 import { writeFileAtomic } from "../lib/write-file-atomic.ts";
 
 /** Written in the version's folder once its modules are compiled (or found not to be compilable). */
@@ -20,13 +21,18 @@ const COMPILED_SUFFIX = ".nbox";
 export type CompileRecord = { entry: string; compiled: string } | { entry: string; compiled: null; why: string };
 
 const OUTSIDE = "outside the bundle";
-const CODE_EXTS = new Set([".ts", ".tsx", ".mts", ".js", ".mjs", ".jsx"]);
+const CODE_EXTS = new Set([".ts", ".tsx", ".mts", ".cts", ".js", ".mjs", ".cjs", ".jsx"]);
 
-/** What keeps a graph on the loader; `null` when every module can run as compiled. */
+type Format = "esm" | "cjs";
+const COMPILED_EXT: Record<Format, string> = { esm: ".mjs", cjs: ".cjs" };
+/** Compiler warnings that say a module would not run as plain JavaScript the way the loader runs it. */
+const KEEPS_LOADER = new Set(["unsupported-require-call", "unsupported-dynamic-import", "empty-import-meta", "commonjs-variable-in-esm"]);
+
+/** What keeps a graph on the loader. */
 class KeepLoader extends Error {}
 
 /**
- * Compile the graph of `entry` (relative to `dir`) into plain ES modules beside their sources and
+ * Compile the graph of `entry` (relative to `dir`) into plain JavaScript beside its sources and
  * record the outcome in `dir/.nbox-compiled.json`. Never throws for the user's code: anything that
  * cannot be compiled is recorded as a reason to keep the loader.
  */
@@ -46,10 +52,19 @@ function firstError(err: unknown): string {
   const first = (err as { errors?: Message[] }).errors?.[0];
   if (!first) return (err as Error).message.split("\n")[0]!;
   if (first.text === OUTSIDE) return `the graph reaches a module outside the bundle`;
-  // Only what is about the bundle's own files: a message on any other file could quote it.
-  const file = first.location?.file;
+  return describe(first);
+}
+
+/** A compiler message, only if it is about the bundle's own files: one on any other file could quote it. */
+function describe(m: Message): string {
+  const file = m.location?.file;
   if (!file || file.startsWith("..") || isAbsolute(file)) return "it failed on a file outside the bundle";
-  return `${file}:${first.location!.line}:${first.location!.column}: ${first.text}`;
+  return `${file}:${m.location!.line}:${m.location!.column}: ${m.text}`;
+}
+
+function keepLoaderOnWarnings(warnings: readonly Message[]): void {
+  const w = warnings.find((m) => KEEPS_LOADER.has(m.id));
+  if (w) throw new KeepLoader(describe(w));
 }
 
 /**
@@ -70,11 +85,12 @@ export function compiledEntry(bundleDir: string, file: string): string | undefin
 
 async function compileGraph(dir: string, entry: string): Promise<string> {
   const esbuild = await import("esbuild");
-  const common = { absWorkingDir: dir, platform: "node", format: "esm", logLevel: "silent", write: false, ...tsconfigOf(dir) } as const;
+  const common = { absWorkingDir: dir, platform: "node", logLevel: "silent", write: false, ...tsconfigOf(dir) } as const;
   // First the graph: which modules the entry reaches and how each import was resolved.
-  const graph = await esbuild.build({ ...common, entryPoints: [entry], bundle: true, metafile: true, packages: "external", plugins: [insideOnly(dir)] });
-  const modules = localModules(dir, graph.metafile);
-  const compiledName = (input: string) => input.slice(0, -extname(input).length) + COMPILED_SUFFIX + ".mjs";
+  const graph = await esbuild.build({ ...common, format: "esm", entryPoints: [entry], bundle: true, metafile: true, packages: "external", plugins: [insideOnly(dir)] });
+  keepLoaderOnWarnings(graph.warnings);
+  const formats = moduleFormats(dir, graph.metafile);
+  const compiledName = (input: string) => input.slice(0, -extname(input).length) + COMPILED_SUFFIX + COMPILED_EXT[formats.get(input)!];
 
   // Then each module on its own, its imports of other modules pointed at their compiled forms.
   const resolved = new Map<string, { path: string; external: boolean }>();
@@ -96,29 +112,37 @@ async function compileGraph(dir: string, entry: string): Promise<string> {
       });
     },
   };
-  const out = await esbuild.build({
-    ...common,
-    entryPoints: modules,
-    bundle: true,
-    outdir: dir,
-    outbase: dir,
-    entryNames: `[dir]/[name]${COMPILED_SUFFIX}`,
-    outExtension: { ".js": ".mjs" },
-    // What tsx does to each module: the running Node as target, names kept, whitespace collapsed.
-    target: `node${process.versions.node}`,
-    keepNames: true,
-    minifyWhitespace: true,
-    sourcemap: "linked",
-    sourcesContent: false,
-    plugins: [rewrite],
-  });
-  for (const f of out.outputFiles) {
-    if (f.path.endsWith(".mjs") && /\bimport\s*\(\s*(?!["'])/.test(f.text)) {
-      throw new KeepLoader(`${relative(dir, f.path).replace(/\.nbox\.mjs$/, "")} imports a module by a computed name, which only the loader can compile`);
+  const outputs: OutputFile[] = [];
+  for (const format of ["esm", "cjs"] as const) {
+    const entryPoints = [...formats].flatMap(([input, f]) => (f === format ? [input] : []));
+    if (entryPoints.length === 0) continue;
+    const out = await esbuild.build({
+      ...common,
+      format,
+      entryPoints,
+      bundle: true,
+      outdir: dir,
+      outbase: dir,
+      entryNames: `[dir]/[name]${COMPILED_SUFFIX}`,
+      outExtension: { ".js": COMPILED_EXT[format] },
+      // What tsx does to each module: the running Node as target, names kept, whitespace collapsed.
+      target: `node${process.versions.node}`,
+      keepNames: true,
+      minifyWhitespace: true,
+      sourcemap: "linked",
+      sourcesContent: false,
+      plugins: [rewrite],
+    });
+    keepLoaderOnWarnings(out.warnings);
+    outputs.push(...out.outputFiles);
+  }
+  for (const f of outputs) {
+    if (!f.path.endsWith(".map") && /\bimport\s*\(\s*(?!["'])/.test(f.text)) {
+      throw new KeepLoader(`${relative(dir, f.path).replace(/\.nbox\.[cm]js$/, "")} imports a module by a computed name, which only the loader can compile`);
     }
     if (existsSync(f.path)) throw new KeepLoader(`the bundle already has a file ${relative(dir, f.path)}`);
   }
-  for (const f of out.outputFiles) writeFileSync(f.path, f.contents);
+  for (const f of outputs) writeFileSync(f.path, f.contents);
   return compiledName(entry);
 }
 
@@ -146,36 +170,41 @@ function insideOnly(dir: string): Plugin {
   };
 }
 
-/** The modules of the graph, all inside `dir`, all ES modules in ES packages; else why not. */
-function localModules(dir: string, meta: Metafile): string[] {
-  const modules = Object.keys(meta.inputs);
-  for (const input of modules) {
+/** Each module of the graph (all inside `dir`) with the module system Node loads it as; else why not. */
+function moduleFormats(dir: string, meta: Metafile): Map<string, Format> {
+  const formats = new Map<string, Format>();
+  for (const [input, m] of Object.entries(meta.inputs)) {
     if (input.startsWith("..") || input.includes("node_modules/") || input.includes(":")) throw new KeepLoader(`the graph reaches ${input}, outside the bundle's own modules`);
-    if (meta.inputs[input]!.format === "cjs" || [".cjs", ".cts"].includes(extname(input))) throw new KeepLoader(`${input} is CommonJS`);
     if (!CODE_EXTS.has(extname(input))) throw new KeepLoader(`${input} is not a module plain Node loads without the loader`);
-    for (const imp of meta.inputs[input]!.imports) {
-      if (imp.kind === "require-call" || imp.kind === "require-resolve") throw new KeepLoader(`${input} requires "${imp.original ?? imp.path}"`);
+    const format = formatOf(dir, input);
+    // `module.exports` in a file Node loads as an ES module fails there; the compiler would wrap it.
+    if (format === "esm" && m.format === "cjs") throw new KeepLoader(`${input} uses CommonJS in an ES module`);
+    for (const imp of m.imports) {
+      if (format === "esm" && (imp.kind === "require-call" || imp.kind === "require-resolve")) throw new KeepLoader(`${input} requires "${imp.original ?? imp.path}" in an ES module`);
       // `import("./" + name + ".ts")`: the compiler would bundle every match; the loader compiles the one asked for.
       if (imp.path.includes("*")) throw new KeepLoader(`${input} imports a module by a computed name`);
     }
-    if (!isEsm(dir, input)) throw new KeepLoader(`${input} is not in an ES module package ("type": "module")`);
+    formats.set(input, format);
   }
-  return modules;
+  return formats;
 }
 
-/** Whether Node loads `input` as an ES module: .mts/.mjs, or its nearest package.json says `"type": "module"`. */
-function isEsm(dir: string, input: string): boolean {
+/** How Node loads `input`: by its extension, else as its nearest package.json's `"type"` says. */
+function formatOf(dir: string, input: string): Format {
   const ext = extname(input);
-  if (ext === ".mts" || ext === ".mjs") return true;
+  if (ext === ".mts" || ext === ".mjs") return "esm";
+  if (ext === ".cts" || ext === ".cjs") return "cjs";
   for (let d = dirname(join(dir, input)); ; d = dirname(d)) {
     const pkg = join(d, "package.json");
     if (existsSync(pkg)) {
+      let type: unknown;
       try {
-        return (JSON.parse(readFileSync(pkg, "utf8")) as { type?: unknown }).type === "module";
+        type = (JSON.parse(readFileSync(pkg, "utf8")) as { type?: unknown }).type;
       } catch {
-        return false;
+        throw new KeepLoader(`${relative(dir, pkg)} is not valid JSON`);
       }
+      return type === "module" ? "esm" : "cjs";
     }
-    if (d === dir || dirname(d) === d) return false;
+    if (d === dir || dirname(d) === d) return "cjs";
   }
 }

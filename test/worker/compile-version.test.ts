@@ -68,9 +68,40 @@ describe("compiling a version ahead", () => {
     assert.match(out.stack, new RegExp(`${join(dir, "lib", "helper.ts").replace(/[.]/g, "\\.")}:4:9`), "the stack names the source's line");
   });
 
+  it("compiles a CommonJS package to CommonJS: require, __dirname and an ES module of the graph as Node loads them", async () => {
+    const dir = await project({
+      "package.json": JSON.stringify({ name: "p" }),
+      "ops.ts": [
+        'import { helper } from "./lib/helper";',
+        'import legacy = require("./lib/legacy.cjs");',
+        "export const foo = (x: number): number => helper(x) + legacy.n;",
+        "export const here: string = __dirname;",
+        'export const later = async (): Promise<number> => (await import("./lib/esm.mjs")).m;',
+        "",
+      ].join("\n"),
+      "lib/helper.ts": ["export function helper(x: number): number {", "  if (x < 0) throw new Error(\"negative\");", "  return x * 2;", "}", ""].join("\n"),
+      "lib/legacy.cjs": "module.exports = { n: 100 };\n",
+      "lib/esm.mts": "export const m: number = 5;\n",
+    });
+    const record = await compileVersion(dir, "ops.ts");
+    assert.deepEqual(record, { entry: "ops.ts", compiled: "ops.nbox.cjs" });
+    const script = [
+      `const m = require(${JSON.stringify(join(dir, "ops.nbox.cjs"))});`,
+      "let stack = '';",
+      "try { m.foo(-1); } catch (e) { stack = e.stack; }",
+      "m.later().then((later) => console.log(JSON.stringify({ foo: m.foo(1), here: m.here, later, stack })));",
+    ].join("\n");
+    const r = spawnSync(process.execPath, ["--enable-source-maps", "-e", script], { cwd: dir, encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { foo: number; here: string; later: number; stack: string };
+    assert.deepEqual([out.foo, out.here, out.later], [102, dir, 5]);
+    assert.match(out.stack, new RegExp(`${join(dir, "lib", "helper.ts").replace(/[.]/g, "\\.")}:2:\\d+`), "the stack names the source's line");
+  });
+
   const keeps: Array<[string, Record<string, string>, RegExp]> = [
-    ["a CommonJS package", { "package.json": JSON.stringify({ name: "p" }), "ops.ts": "export const foo = 1;\n" }, /ops\.ts is not in an ES module package/],
-    ["a CommonJS module", { "ops.ts": 'import x from "./old.cjs";\nexport const foo = x;\n', "old.cjs": "module.exports = 1;\n" }, /old\.cjs is CommonJS/],
+    ["CommonJS in an ES module", { "ops.ts": 'import * as old from "./old.js";\nexport const foo = old;\n', "old.js": "module.exports = 1;\n" }, /old\.js:1:0: The CommonJS "module" variable/],
+    ["import.meta in CommonJS", { "package.json": JSON.stringify({ name: "p" }), "ops.ts": "export const foo = import.meta.url;\n" }, /ops\.ts:1:\d+: .*import\.meta/],
+    ["top-level await in CommonJS", { "package.json": JSON.stringify({ name: "p" }), "ops.ts": "export const foo = await Promise.resolve(1);\n" }, /the compiler failed: ops\.ts:1:\d+: Top-level await/],
     ["a JSON import", { "ops.ts": 'import d from "./d.json" with { type: "json" };\nexport const foo = d;\n', "d.json": "{}" }, /d\.json is not a module/],
     ["an import by a computed name", { "ops.ts": 'export const foo = async (n: string) => import("./" + n + ".ts");\n' }, /ops\.ts imports a module by a computed name/],
     ["a file where a compiled one would go", { "ops.ts": "export const foo = 1;\n", "ops.nbox.mjs": "export const foo = 2;\n" }, /already has a file ops\.nbox\.mjs/],

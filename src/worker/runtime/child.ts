@@ -156,7 +156,7 @@ async function load(msg: LoadMessage): Promise<void> {
   tracer.setProcessParent(msg.traceparent ?? null);
   let answer: ChildMessage;
   try {
-    useCommonJsLoaderFor(msg.bundleDir);
+    if (!msg.compiledAhead) useCommonJsLoaderFor(msg.bundleDir);
     const value = await materialize({ ...msg.locator, file: path.resolve(msg.bundleDir, msg.locator.file) });
     const attributes = msg.name !== undefined ? { serving: msg.name } : undefined;
     if (hasRemoteInit(value)) await tracer.withSpan("remote-init", () => remoteInit(value), { attributes });

@@ -37,6 +37,8 @@ export interface LoadMessage {
   timeoutMs?: number;
   /** The per-process nonce of the output markers (over IPC: the environment is readable in /proc). */
   markerNonce: string;
+  /** `locator.file` is the version's entry compiled ahead (compile-version.ts): nothing it loads needs a TypeScript loader. */
+  compiledAhead?: boolean;
 }
 
 /** One operation on the loaded target. */

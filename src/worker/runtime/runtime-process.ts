@@ -167,6 +167,7 @@ export class RuntimeProcess {
       concurrency: o.concurrency,
       timeoutMs: o.timeoutMs,
       markerNonce: nonce,
+      ...(compiled ? { compiledAhead: true } : {}),
     });
   }
 
