@@ -163,10 +163,14 @@ export function proxyNode(incoming: IncomingMessage, outgoing: ServerResponse, u
   });
 }
 
-/** The same exchange for in-process `app.request()` calls (a WHATWG Request, no Node sockets to pipe). */
+/**
+ * The same exchange answered as a WHATWG Response: for HEAD requests (the router's framework answers
+ * those with a copy of the handler's Response) and in-process `app.request()` calls (no Node sockets).
+ */
 export async function proxyFetch(req: Request, up: Upstream, path: string, o: ProxyOptions): Promise<Response> {
   const refused = bodylessRefusal(req.method, (h) => req.headers.get(h) ?? undefined);
-  if (refused) return Response.json({ ok: false, error: refused.error }, { status: refused.status });
+  // The caller's connection carries a body nobody reads: close it after the answer.
+  if (refused) return Response.json({ ok: false, error: refused.error }, { status: refused.status, headers: { connection: "close" } });
   const headers = upstreamHeaders(req.headers, up.secret);
   const body = req.method !== "GET" && req.method !== "HEAD" ? Buffer.from(await req.arrayBuffer()) : undefined;
   if (body && body.length > o.maxBodyBytes) {

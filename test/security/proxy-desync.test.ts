@@ -2,7 +2,7 @@
 // does not forward (a GET/HEAD with Content-Length or chunked encoding, a Content-Length that
 // disagrees with the bytes sent) must never leave a pooled connection to the serving child
 // half-read, where the next, unrelated caller's request would be misparsed.
-import { after, before, describe, it } from "node:test";
+import { after, before, describe, it, mock } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
@@ -119,6 +119,23 @@ describe("security: serving proxy framing (request desync)", () => {
     assert.match(te, /^HTTP\/1\.1 400 [\s\S]*declares Transfer-Encoding: chunked/);
     const zero = await rawSend(port, `GET ${base}attr/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer ${kit.$token}\r\nContent-Length: 0\r\n\r\n`);
     assert.match(zero, /^HTTP\/1\.1 200 /);
+  });
+
+  it("a HEAD is answered once, with the GET's status and no body; one declaring a body gets its 400 and the connection closes", async () => {
+    const logged = mock.method(console, "error", () => {});
+    try {
+      const head = (extra = "") => rawSend(port, `HEAD ${base}who_are_you HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer ${kit.$token}\r\n${extra}\r\n`);
+      const ok = await head();
+      assert.match(ok, /^HTTP\/1\.1 200 /);
+      assert.match(ok, /content-type: application\/json/i);
+      assert.ok(ok.endsWith("\r\n\r\n"), "no body after the head");
+      const refused = await head("Content-Length: 3\r\n");
+      assert.match(refused, /^HTTP\/1\.1 400 [\s\S]*connection: close/i);
+      // The platform's own log: a second answer written on the same response would be reported there.
+      assert.deepEqual(logged.mock.calls.map((c) => String(c.arguments[0])), []);
+    } finally {
+      logged.mock.restore();
+    }
   });
 
   it("hop-by-hop, framing and credential headers never reach the child", () => {

@@ -10,7 +10,7 @@ import type { z } from "@hono/zod-openapi";
 import { NboxError } from "../../errors.ts";
 import type { ServingAssignment, WorkerReport } from "../../contract/routes-worker.ts";
 import type { PlatformContext } from "../context.ts";
-import { proxyNode, type ProxyFailure } from "../../serving-proxy/proxy.ts";
+import { proxyFetch, proxyNode, type ProxyFailure } from "../../serving-proxy/proxy.ts";
 import type { ServingHost } from "./serving-control.ts";
 import type { DeploymentRow, DeploymentVersionRow, WorkerRow } from "../store/schema.ts";
 import { passOverUnlessUnavailable } from "../store/unavailable.ts";
@@ -290,13 +290,17 @@ export class ServingRouter implements ServingHost {
       return fail(503, "NboxError", "UNAVAILABLE", `serving ${ws}/${name} has no live worker right now (it is being placed or moved); retry in a moment`, true);
     }
     const env = c.env as { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined;
-    if (!env?.incoming || !env.outgoing) return fail(500, "NboxError", "INTERNAL", "the serving proxy needs the node HTTP server");
     const url = new URL(worker.address);
     const up = { address: { host: url.hostname, port: Number(url.port) }, agent: this.agentFor(worker.id), secret: await this.ctx.store.workerProxySecret(worker.id) };
-    await proxyNode(env.incoming, env.outgoing, up, env.incoming.url ?? "/", {
-      maxBodyBytes: this.ctx.config.maxBodyBytes,
-      onUpstreamError: (err) => upstreamFailure(err, `${ws}/${name}`),
-    });
+    const options = { maxBodyBytes: this.ctx.config.maxBodyBytes, onUpstreamError: (err: Error) => upstreamFailure(err, `${ws}/${name}`) };
+    // hono answers a HEAD with a copy of what the GET handler returned, and its Node adapter writes
+    // that copy even when the handler had answered on the socket itself: a HEAD (no body to stream)
+    // is answered as a Response.
+    if (!env?.incoming || !env.outgoing || c.req.method === "HEAD") {
+      const target = new URL(c.req.url);
+      return proxyFetch(c.req.raw, up, target.pathname + target.search, options);
+    }
+    await proxyNode(env.incoming, env.outgoing, up, env.incoming.url ?? "/", options);
     return RESPONSE_ALREADY_SENT;
   }
 
