@@ -43,6 +43,7 @@ function job(name: string, args: unknown[], o: Partial<ExecuteCallOptions> = {})
     onStart: () => {
       starts++;
       startedAt = performance.now();
+      o.onStart?.();
     },
   });
   return { rec, outcome, started: () => startedAt, starts: () => starts };
@@ -186,19 +187,25 @@ describe("executeCall behind a running call", () => {
 
   // Calls waiting behind another are taken back after a short call's time (100 ms): the call ahead
   // here runs 50 ms, so the last one behind starts well before that even on a loaded machine. The
-  // calls are in the process one event-loop turn after they were made (no polling, which a loaded
-  // machine could delay past the call ahead's end).
+  // calls behind are made the moment the call ahead starts, and are in the process one event-loop
+  // turn later (no polling, which a loaded machine could delay past the call ahead's end).
   const sent = () => new Promise((r) => setImmediate(r));
+  /** Call `a` (50 ms), and the calls `behind` makes the moment it starts; resolves once they are in its process. */
+  async function aheadOf<T>(behind: () => T): Promise<{ a: ReturnType<typeof chatty>; made: T }> {
+    let made: T | undefined;
+    const a = chatty("a", 50, { onStart: () => void (made = behind()) });
+    await until(() => made !== undefined, "a started");
+    await sent();
+    return { a, made: made! };
+  }
 
   test("several calls behind one running call: each starts when the one ahead answers, in order; no more than allowed are sent", async () => {
     value(await chatty("warm", 0).outcome);
-    const a = chatty("a", 50);
-    await until(() => a.started() !== undefined, "a started");
     const proc = pool.processes().find((p) => p.key.endsWith("#chatty") && p.alive)!;
-    const behind = ["b", "c", "d"].map((tag) => chatty(tag, 0, { behind: 3 }));
-    // A fourth finds three waiting already: it waits for room instead of going behind them.
-    const e = chatty("e", 0, { behind: 3 });
-    await sent();
+    const {
+      a,
+      made: [behind, e],
+    } = await aheadOf(() => [["b", "c", "d"].map((tag) => chatty(tag, 0, { behind: 3 })), /* a fourth finds three waiting already: it waits for room instead of going behind them */ chatty("e", 0, { behind: 3 })] as const);
     assert.equal(proc.callsInFlight, 4, "three calls behind the running one, no fourth");
     const results = await Promise.all([a, ...behind, e].map((x) => x.outcome));
     assert.deepEqual(results.map(value), ["a", "b", "c", "d", "e"]);
@@ -213,14 +220,12 @@ describe("executeCall behind a running call", () => {
 
   test("a cancel takes back one call from the middle of those behind; the others run in order", async () => {
     value(await chatty("warm", 0).outcome);
-    const a = chatty("a", 50);
-    await until(() => a.started() !== undefined, "a started");
-    const stop = new AbortController();
-    const b = chatty("b", 0, { behind: 3 });
-    const c = chatty("c", 0, { behind: 3, signal: stop.signal });
-    const d = chatty("d", 0, { behind: 3 });
     const proc = pool.processes().find((p) => p.key.endsWith("#chatty") && p.alive)!;
-    await sent();
+    const stop = new AbortController();
+    const {
+      a,
+      made: [b, c, d],
+    } = await aheadOf(() => [chatty("b", 0, { behind: 3 }), chatty("c", 0, { behind: 3, signal: stop.signal }), chatty("d", 0, { behind: 3 })] as const);
     assert.equal(proc.callsInFlight, 4, "three calls sent behind a");
     stop.abort();
     const [ra, rb, rc, rd] = await Promise.all([a, b, c, d].map((x) => x.outcome));
