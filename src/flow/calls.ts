@@ -1,7 +1,7 @@
 // Finding calls to child operators inside one statement or expression, in evaluation order
 // (acorn-walk's full walk is post-order: arguments are visited before the call that uses them).
 // Nested callbacks are included: `Promise.all(this.layers.map((l) => l(x)))` does call the layers.
-import { full } from "acorn-walk";
+import { full } from "../lib/lazy-acorn.ts";
 import type { AnyNode } from "acorn";
 import { memberKey, thisPath, type Aliases, type Segs } from "./paths.ts";
 import type { Resolution } from "./resolve.ts";

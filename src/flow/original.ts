@@ -2,7 +2,7 @@
 // running one's (compiled code has the same tree, only its whitespace and types differ) is a
 // candidate; a `forward` method of the right class, then the one nearest the known line, wins.
 import type { AnyNode } from "acorn";
-import { full } from "acorn-walk";
+import { full } from "../lib/lazy-acorn.ts";
 import type { FunctionNode, ParsedForward } from "./source.ts";
 import { compiledFile, type CompiledFile } from "./transpile.ts";
 import type { FlowLoc, SourceHint } from "./types.ts";

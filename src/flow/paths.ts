@@ -2,7 +2,7 @@
 // A dynamic index becomes "*". Local aliases (`const b = this.b`, `for (const l of this.layers)`,
 // `this.layers.map(l => …)`) map a variable name to a path; they are function-wide by name
 // (shadowing is ignored: good enough for a picture of forward, not a type checker).
-import { full } from "acorn-walk";
+import { full } from "../lib/lazy-acorn.ts";
 import type { AnyNode } from "acorn";
 
 export type Segs = string[];

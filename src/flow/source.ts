@@ -2,7 +2,8 @@
 // toString() of a method is not a valid program on its own (`forward(x) { … }`), so we try a few
 // wrappers. Every wrapper's prefix ends in "\n", so locations stay relative to the forward source
 // after subtracting one line.
-import { parse, type AnyNode, type Options } from "acorn";
+import type { AnyNode, Options } from "acorn";
+import { parse } from "../lib/lazy-acorn.ts";
 import type { FlowLoc, FlowSubject } from "./types.ts";
 
 export type FunctionNode = Extract<AnyNode, { type: "FunctionExpression" | "ArrowFunctionExpression" }>;

@@ -4,7 +4,8 @@
 import { readFileSync, statSync } from "node:fs";
 import { createRequire, SourceMap } from "node:module";
 import { extname } from "node:path";
-import { parse, type AnyNode } from "acorn";
+import type { AnyNode } from "acorn";
+import { parse } from "../lib/lazy-acorn.ts";
 
 export interface CompiledFile {
   file: string;

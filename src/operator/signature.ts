@@ -1,4 +1,5 @@
-import { parseExpressionAt, type Node } from "acorn";
+import type { Node } from "acorn";
+import { parseExpressionAt } from "../lib/lazy-acorn.ts";
 
 export interface ParamInfo {
   name: string;

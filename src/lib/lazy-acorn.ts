@@ -1,0 +1,18 @@
+// acorn and its walker, loaded on first use instead of when nbox is imported: parsing them is ~20 ms
+// of the start of every process that imports nbox (each job process among them), and only flow and
+// signature reading use them. Loaded through require (both ship CommonJS builds) so their callers
+// stay synchronous.
+import { createRequire } from "node:module";
+import type * as Acorn from "acorn";
+import type * as Walk from "acorn-walk";
+
+const load = createRequire(import.meta.url);
+let acorn: typeof Acorn | undefined;
+let walk: typeof Walk | undefined;
+const acornModule = () => (acorn ??= load("acorn") as typeof Acorn);
+
+export const parse: typeof Acorn.parse = (input, options) => acornModule().parse(input, options);
+
+export const parseExpressionAt: typeof Acorn.parseExpressionAt = (input, pos, options) => acornModule().parseExpressionAt(input, pos, options);
+
+export const full: typeof Walk.full = (node, callback, base, state) => (walk ??= load("acorn-walk") as typeof Walk).full(node, callback, base, state);
