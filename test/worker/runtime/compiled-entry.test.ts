@@ -16,17 +16,21 @@ import { baseManifest, tempDir, writeTree } from "../../bundle/_helpers.ts";
 // The shipped runtime: from the sources, the runtime needs the loader for its own TypeScript.
 const { RuntimeProcess } = (await import("../../../dist/worker/runtime/runtime-process.js")) as unknown as typeof import("../../../src/worker/runtime/runtime-process.ts");
 
-const OPS = [
-  'import { operator } from "nbox";',
-  'import { twice } from "./lib/twice.js";',
-  "export const where = operator(async (): Promise<string> => import.meta.url);",
-  'export const hooks = operator(async (): Promise<string[]> => process.moduleLoadList.filter((m) => m.includes("esm/hooks")));',
-  "export const calc = operator(async (x: number): Promise<number> => twice(x));",
-  "export const fail = operator(async (): Promise<never> => {",
-  '  throw new RangeError("too far");',
-  "});",
-  "",
-].join("\n");
+/** The same operators in both module systems; `where` names the module file that was loaded. */
+const opsFor = (where: string) =>
+  [
+    'import { operator } from "nbox";',
+    'import { createRequire } from "node:module";',
+    'import { twice } from "./lib/twice";',
+    `export const where = operator(async (): Promise<string> => ${where});`,
+    "// The loader's ESM hooks, and its require hooks for .ts files.",
+    'export const loaders = operator(async (): Promise<string[]> => [...process.moduleLoadList.filter((m) => m.includes("esm/hooks")), ...Object.keys(createRequire(process.cwd() + "/").extensions).filter((e) => e.includes("ts"))]);',
+    "export const calc = operator(async (x: number): Promise<number> => twice(x));",
+    "export const fail = operator(async (): Promise<never> => {",
+    '  throw new RangeError("too far");',
+    "});",
+    "",
+  ].join("\n");
 
 /** The ready folder of a version of `files`, as a worker prepares it. */
 async function preparedVersion(root: string, files: Record<string, string>): Promise<string> {
@@ -50,70 +54,43 @@ async function call(dir: string, name: string, ...args: unknown[]): Promise<unkn
   }
 }
 
-describe("a version compiled ahead, in the shipped runtime", () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  before(async () => {
-    const t = await tempDir("nbox-compiled-entry-");
-    cleanup = t.cleanup;
-    dir = await preparedVersion(t.dir, { "ops.ts": OPS, "lib/twice.ts": "export const twice = (x: number): number => 2 * x;\n", "package.json": JSON.stringify({ name: "p", type: "module" }) });
-  });
-  after(() => cleanup());
+const CASES = [
+  { system: "an ES module package", type: "module", where: "import.meta.url", compiled: /\/ops\.nbox\.mjs$/, loaderHooks: 1 },
+  // A CommonJS project also gets the loader's require hooks (for .ts and the like).
+  { system: "a CommonJS package", type: "commonjs", where: "__filename", compiled: /\/ops\.nbox\.cjs$/, loaderHooks: 2 },
+];
 
-  test("its processes load the compiled modules without a loader; errors name the .ts line, relative to the bundle", async () => {
-    assert.match(String(await call(dir, "where")), /\/ops\.nbox\.mjs$/);
-    assert.deepEqual(await call(dir, "hooks"), [], "no loader hooks in the process");
-    assert.equal(await call(dir, "calc", 21), 42);
-    const err = (await call(dir, "fail")) as Error;
-    assert.ok(err instanceof RangeError);
-    assert.match(err.stack ?? "", /\bops\.ts:7:\d+/);
-    assert.doesNotMatch(err.stack ?? "", new RegExp(`${dir}|nbox\\.mjs`));
-  });
+for (const c of CASES) {
+  describe(`a version compiled ahead, in the shipped runtime: ${c.system}`, () => {
+    let dir: string;
+    let cleanup: () => Promise<void>;
+    before(async () => {
+      const t = await tempDir("nbox-compiled-entry-");
+      cleanup = t.cleanup;
+      dir = await preparedVersion(t.dir, { "ops.ts": opsFor(c.where), "lib/twice.ts": "export const twice = (x: number): number => 2 * x;\n", "package.json": JSON.stringify({ name: "p", type: c.type }) });
+    });
+    after(() => cleanup());
 
-  test("without its compile record (prepared by an older nbox) the version loads through the loader", async () => {
-    renameSync(join(dir, COMPILE_RECORD), join(dir, "record.kept"));
-    try {
-      assert.match(String(await call(dir, "where")), /\/ops\.ts$/);
-      assert.equal(((await call(dir, "hooks")) as string[]).length, 1, "the loader's hooks are in");
+    test("its processes load the compiled modules without a loader; errors name the .ts line, relative to the bundle", async () => {
+      assert.match(String(await call(dir, "where")), c.compiled);
+      assert.deepEqual(await call(dir, "loaders"), [], "none of the loader's hooks in the process");
       assert.equal(await call(dir, "calc", 21), 42);
-    } finally {
-      renameSync(join(dir, "record.kept"), join(dir, COMPILE_RECORD));
-    }
-  });
-});
+      const err = (await call(dir, "fail")) as Error;
+      assert.ok(err instanceof RangeError);
+      assert.match(err.stack ?? "", /\bops\.ts:9:\d+/);
+      assert.doesNotMatch(err.stack ?? "", new RegExp(`${dir}|nbox\\.[cm]js`));
+    });
 
-describe("a CommonJS version compiled ahead, in the shipped runtime", () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  before(async () => {
-    const t = await tempDir("nbox-compiled-cjs-");
-    cleanup = t.cleanup;
-    const ops = [
-      'import { operator } from "nbox";',
-      'import { twice } from "./lib/twice";',
-      "export const where = operator(async (): Promise<string> => __filename);",
-      'export const loaders = operator(async (): Promise<string[]> => [...process.moduleLoadList.filter((m) => m.includes("esm/hooks")), ...Object.keys(require.extensions).filter((e) => e.includes("ts"))]);',
-      "export const calc = operator(async (x: number): Promise<number> => twice(x));",
-      "",
-    ].join("\n");
-    dir = await preparedVersion(t.dir, { "ops.ts": ops, "lib/twice.ts": "export const twice = (x: number): number => 2 * x;\n", "package.json": JSON.stringify({ name: "p", type: "commonjs" }) });
+    test("without its compile record (prepared by an older nbox) the version loads through the loader", async () => {
+      renameSync(join(dir, COMPILE_RECORD), join(dir, "record.kept"));
+      try {
+        assert.match(String(await call(dir, "where")), /\/ops\.ts$/);
+        const loaders = (await call(dir, "loaders")) as string[];
+        assert.ok(loaders.length >= c.loaderHooks, `the loader's hooks are in: ${loaders.join(", ")}`);
+        assert.equal(await call(dir, "calc", 21), 42);
+      } finally {
+        renameSync(join(dir, "record.kept"), join(dir, COMPILE_RECORD));
+      }
+    });
   });
-  after(() => cleanup());
-
-  test("its processes load the compiled CommonJS modules with neither of the loader's hooks", async () => {
-    assert.match(String(await call(dir, "where")), /\/ops\.nbox\.cjs$/);
-    assert.deepEqual(await call(dir, "loaders"), [], "no ESM hooks, no require hooks for .ts");
-    assert.equal(await call(dir, "calc", 4), 8);
-  });
-
-  test("without its compile record it loads through both of the loader's hooks", async () => {
-    renameSync(join(dir, COMPILE_RECORD), join(dir, "record.kept"));
-    try {
-      assert.match(String(await call(dir, "where")), /\/ops\.ts$/);
-      assert.ok(((await call(dir, "loaders")) as string[]).length >= 2, "ESM hooks and .ts require hooks");
-      assert.equal(await call(dir, "calc", 4), 8);
-    } finally {
-      renameSync(join(dir, "record.kept"), join(dir, COMPILE_RECORD));
-    }
-  });
-});
+}
