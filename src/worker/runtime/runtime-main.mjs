@@ -1,7 +1,8 @@
 // Entry of every user process, job worker or serving (spawned by runtime-process.ts). Plain JS so
 // it can install the TypeScript loader before anything written in TypeScript is imported. The
-// loader is skipped when tsx is already loaded via execArgv or NODE_OPTIONS (registering twice
-// would run every module through two loader chains).
+// loader is skipped for a version compiled ahead (nothing it loads is TypeScript) and when tsx is
+// already loaded via execArgv or NODE_OPTIONS (registering twice would run every module through two
+// loader chains).
 import { existsSync } from "node:fs";
 import { register as registerHooks } from "node:module";
 
