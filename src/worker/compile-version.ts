@@ -68,19 +68,21 @@ function keepLoaderOnWarnings(warnings: readonly Message[]): void {
 }
 
 /**
- * The compiled form of module `file` of the version in `bundleDir`, when the version was compiled
- * and `file` is its entry; undefined otherwise (the process then loads the source through the loader).
+ * How module `file` of the version in `bundleDir` is loaded: `file`, its compiled form, when the
+ * version was compiled and `file` is its entry; otherwise through the loader, with `why` when the
+ * version's compile said (none for a version prepared before compiling existed, or not by a worker).
  */
-export function compiledEntry(bundleDir: string, file: string): string | undefined {
+export function compiledEntry(bundleDir: string, file: string): { file: string } | { file?: undefined; why?: string } {
   let record: CompileRecord;
   try {
     record = JSON.parse(readFileSync(join(bundleDir, COMPILE_RECORD), "utf8")) as CompileRecord;
   } catch {
-    return undefined; // prepared before compiling existed, or not by a worker
+    return {};
   }
-  if (!record.compiled || resolve(bundleDir, record.entry) !== resolve(bundleDir, file)) return undefined;
-  const compiled = resolve(bundleDir, record.compiled);
-  return isInside(compiled, resolve(bundleDir)) && compiled !== resolve(bundleDir) && existsSync(compiled) ? compiled : undefined;
+  if (resolve(bundleDir, record.entry) !== resolve(bundleDir, file)) return {};
+  if (record.compiled === null) return { why: String(record.why) };
+  const compiled = resolve(bundleDir, String(record.compiled));
+  return isInside(compiled, resolve(bundleDir)) && compiled !== resolve(bundleDir) && existsSync(compiled) ? { file: compiled } : {};
 }
 
 async function compileGraph(dir: string, entry: string): Promise<string> {

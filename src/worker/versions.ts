@@ -97,8 +97,7 @@ export class Versions {
       const extracted = await extractBundle(file, staging, { limits: this.limits, expectedHash: hash });
       if (extracted.contentHash !== hash) throw new NboxError("BAD_REQUEST", `bundle ${hash} contains a manifest for ${extracted.contentHash}`);
       await installDependencies(staging, { cacheDir: this.paths.deps, nboxPackageDir: this.paths.nboxPackage, npmCacheDir: this.paths.npmCache, log });
-      const compiled = await compileVersion(staging, manifest.entry);
-      if (compiled.compiled === null) log(`its processes load ${manifest.entry} through the TypeScript loader: ${compiled.why}`);
+      await compileVersion(staging, manifest.entry);
       // On the disk before it is marked ready: after a power cut a ready version is whole (a torn
       // one would be trusted, and fail every run of it, until evicted).
       await syncTree(staging);

@@ -117,7 +117,7 @@ describe("compiling a version ahead", () => {
       assert.equal(record.compiled, null);
       assert.match(record.compiled === null ? record.why : "", why);
       assert.deepEqual(readdirSync(dir, { recursive: true }).sort(), [...before, COMPILE_RECORD].sort());
-      assert.equal(compiledEntry(dir, join(dir, "ops.ts")), undefined);
+      assert.deepEqual(compiledEntry(dir, join(dir, "ops.ts")), { why: record.compiled === null ? record.why : "" });
     });
   }
 
@@ -150,16 +150,16 @@ describe("compiling a version ahead", () => {
 
   it("the compiled entry is used only for the recorded entry, and only inside the version's folder", async () => {
     const dir = await project({ "ops.ts": "export const foo = 1;\n", "other.ts": "export const bar = 2;\n" });
-    assert.equal(compiledEntry(dir, join(dir, "ops.ts")), undefined, "no record: the loader");
+    assert.deepEqual(compiledEntry(dir, join(dir, "ops.ts")), {}, "no record: the loader");
     await compileVersion(dir, "ops.ts");
-    assert.equal(compiledEntry(dir, join(dir, "ops.ts")), join(dir, "ops.nbox.mjs"));
-    assert.equal(compiledEntry(dir, "ops.ts"), join(dir, "ops.nbox.mjs"), "relative to the folder");
-    assert.equal(compiledEntry(dir, join(dir, "other.ts")), undefined, "another module: the loader");
-    for (const compiled of ["../outside.mjs", "/etc/passwd", "missing.mjs"]) {
+    assert.deepEqual(compiledEntry(dir, join(dir, "ops.ts")), { file: join(dir, "ops.nbox.mjs") });
+    assert.deepEqual(compiledEntry(dir, "ops.ts"), { file: join(dir, "ops.nbox.mjs") }, "relative to the folder");
+    assert.deepEqual(compiledEntry(dir, join(dir, "other.ts")), {}, "another module: the loader");
+    for (const compiled of ["../outside.mjs", "/etc/passwd", "missing.mjs", "."]) {
       writeFileSync(join(dir, COMPILE_RECORD), JSON.stringify({ entry: "ops.ts", compiled }));
-      assert.equal(compiledEntry(dir, join(dir, "ops.ts")), undefined, compiled);
+      assert.deepEqual(compiledEntry(dir, join(dir, "ops.ts")), {}, compiled);
     }
     writeFileSync(join(dir, COMPILE_RECORD), "{ torn");
-    assert.equal(compiledEntry(dir, join(dir, "ops.ts")), undefined, "an unreadable record: the loader");
+    assert.deepEqual(compiledEntry(dir, join(dir, "ops.ts")), {}, "an unreadable record: the loader");
   });
 });

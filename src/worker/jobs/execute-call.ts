@@ -149,6 +149,7 @@ async function coldStart(
   emitSpan: (span: Span) => void,
 ): Promise<"timeout" | "cancelled" | LoadOutcome> {
   log("system", `cold start: forked worker process ${proc.pid} for ${o.key}`);
+  if (proc.loaderWhy) log("system", `its TypeScript loads through the loader (a slower cold start): ${proc.loaderWhy}`);
   proc.attach({ onLog: log, onSpan: emitSpan });
   let loaded: "timeout" | "cancelled" | LoadOutcome;
   try {

@@ -119,6 +119,8 @@ export class RuntimeProcess {
   private load: { outcome: LoadOutcome; timer: NodeJS.Timeout } | undefined;
   private settleLoad!: (o: LoadOutcome) => void;
   private readonly renewToken: RuntimeLaunch["renewToken"];
+  /** Why this process loads the user's TypeScript through the loader, when its version's compile said. */
+  readonly loaderWhy: string | undefined;
 
   constructor(o: RuntimeProcessOptions) {
     this.mode = o.mode;
@@ -126,7 +128,9 @@ export class RuntimeProcess {
     const nonce = randomBytes(9).toString("base64url");
     this.marker = markerPrefix(nonce);
     // A version its worker compiled loads as plain JavaScript: the process starts no loader.
-    const compiled = compiledEntry(o.bundleDir, o.locator.file);
+    const entry = compiledEntry(o.bundleDir, o.locator.file);
+    const compiled = entry.file;
+    this.loaderWhy = "why" in entry ? entry.why : undefined;
     const spawned = spawnRuntime({
       script: RUNTIME_MAIN,
       runtime: o.mode,

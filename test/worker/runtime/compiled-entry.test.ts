@@ -94,3 +94,28 @@ for (const c of CASES) {
     });
   });
 }
+
+describe("a version its compile left on the loader", () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  before(async () => {
+    const t = await tempDir("nbox-compiled-kept-");
+    cleanup = t.cleanup;
+    const ops = ['import { operator } from "nbox";', 'import data from "./data.json" with { type: "json" };', "export const size = operator(async (): Promise<number> => data.items.length);", ""].join("\n");
+    dir = await preparedVersion(t.dir, { "ops.ts": ops, "data.json": JSON.stringify({ items: [1, 2, 3] }), "package.json": JSON.stringify({ name: "p", type: "module" }) });
+  });
+  after(() => cleanup());
+
+  test("runs through the loader, and its cold start says why in the run's log", async () => {
+    const { ProcessPool, executeCall } = (await import("../../../dist/worker/jobs/index.js")) as unknown as typeof import("../../../src/worker/jobs/index.ts");
+    const pool = new ProcessPool({ slots: 1 });
+    const lines: string[] = [];
+    try {
+      const r = await executeCall(pool, { key: dir, bundleDir: dir, locator: { file: join(dir, "ops.ts"), exportName: "size", kind: "fn", init: [] }, runId: "kept-1", args: [], onLog: (stream, line) => void lines.push(`${stream}: ${line}`) });
+      assert.equal(r.ok && fromWire(r.value), 3);
+      assert.ok(lines.some((l) => /^system: its TypeScript loads through the loader \(a slower cold start\): data\.json is not a module/.test(l)), lines.join("\n"));
+    } finally {
+      await pool.close();
+    }
+  });
+});
