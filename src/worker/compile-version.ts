@@ -21,6 +21,7 @@ const COMPILED_SUFFIX = ".nbox";
 export type CompileRecord = { entry: string; compiled: string } | { entry: string; compiled: null; why: string };
 
 const OUTSIDE = "outside the bundle";
+const MISSING_OR_OUTSIDE = "the graph imports a module that is missing or outside the bundle";
 const CODE_EXTS = new Set([".ts", ".tsx", ".mts", ".cts", ".js", ".mjs", ".cjs", ".jsx"]);
 
 type Format = "esm" | "cjs";
@@ -51,7 +52,8 @@ export async function compileVersion(dir: string, entry: string): Promise<Compil
 function firstError(err: unknown): string {
   const first = (err as { errors?: Message[] }).errors?.[0];
   if (!first) return (err as Error).message.split("\n")[0]!;
-  if (first.text === OUTSIDE) return `the graph reaches a module outside the bundle`;
+  // One answer whether a file outside exists or not: the record must not tell the worker's files apart.
+  if (first.text === OUTSIDE || first.text.startsWith("Could not resolve")) return MISSING_OR_OUTSIDE;
   return describe(first);
 }
 

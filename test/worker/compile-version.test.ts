@@ -126,8 +126,11 @@ describe("compiling a version ahead", () => {
     const outside = await project({ "ops.ts": 'export { x as foo } from "../secret.ts";\n' }, around);
     const refused = await compileVersion(outside, "ops.ts");
     assert.equal(refused.compiled, null);
-    assert.equal(refused.compiled === null && refused.why, "the compiler failed: the graph reaches a module outside the bundle", "refused before it was read");
+    assert.equal(refused.compiled === null && refused.why, "the compiler failed: the graph imports a module that is missing or outside the bundle", "refused before it was read");
     assert.doesNotMatch(JSON.stringify(refused), /SECRET_TOKEN_42/);
+    // Whether a file outside exists or not, the record says the same.
+    const missing = await compileVersion(await project({ "ops.ts": 'export { x as foo } from "../no-such-file.ts";\n' }, around), "ops.ts");
+    assert.deepEqual(missing, { ...refused, entry: "ops.ts" });
 
     const dir = await project({ "ops.ts": 'export { x as foo } from "alias";\n', "lib/x.ts": "export const x = 1;\n" }, around);
     assert.equal((await compileVersion(dir, "ops.ts")).compiled, "ops.nbox.mjs");
