@@ -7,7 +7,7 @@
 // module's own folder and stack traces still name the .ts files. A graph plain Node could not run
 // the same way (a JSON import, an `import()` of a computed path, `import.meta` in CommonJS) keeps
 // the loader: the record says why.
-import { existsSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { isInside } from "../lib/is-inside.ts";
 import type { Message, Metafile, OutputFile, Plugin } from "esbuild";
@@ -144,9 +144,11 @@ async function compileGraph(dir: string, entry: string): Promise<string> {
     if (!f.path.endsWith(".map") && /\bimport\s*\(\s*(?!["'])/.test(f.text)) {
       throw new KeepLoader(`${relative(dir, f.path).replace(/\.nbox\.[cm]js$/, "")} imports a module by a computed name, which only the loader can compile`);
     }
-    if (existsSync(f.path)) throw new KeepLoader(`the bundle already has a file ${relative(dir, f.path)}`);
+    // lstat, not exists: a link (even one pointing nowhere) is a name taken, never followed.
+    if (taken(f.path)) throw new KeepLoader(`the bundle already has a file ${relative(dir, f.path)}`);
   }
-  for (const f of outputs) writeFileSync(f.path, f.contents);
+  // Created, never opened through a link that appeared meanwhile (O_EXCL).
+  for (const f of outputs) writeFileSync(f.path, f.contents, { flag: "wx" });
   return compiledName(entry);
 }
 
@@ -159,6 +161,7 @@ async function compileGraph(dir: string, entry: string): Promise<string> {
 function tsconfigOf(dir: string): { tsconfig: string } | { tsconfigRaw: object } {
   if (!existsSync(join(dir, "package.json"))) throw new KeepLoader("the bundle has no package.json");
   const tsconfig = join(dir, "tsconfig.json");
+  for (const f of [join(dir, "package.json"), tsconfig]) if (taken(f) && lstatSync(f).isSymbolicLink()) throw new KeepLoader(`${relative(dir, f)} is a link`);
   if (!existsSync(tsconfig)) return { tsconfigRaw: {} };
   if (/"extends"\s*:/.test(readFileSync(tsconfig, "utf8"))) throw new KeepLoader("tsconfig.json extends another file");
   return { tsconfig };
@@ -191,6 +194,15 @@ function moduleFormats(dir: string, meta: Metafile): Map<string, Format> {
     formats.set(input, format);
   }
   return formats;
+}
+
+function taken(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** How Node loads `input`: by its extension, else as its nearest package.json's `"type"` says. */

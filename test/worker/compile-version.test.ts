@@ -3,7 +3,7 @@
 // Node could not run keeps the loader, with the reason recorded, and nothing written beside it.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { COMPILE_RECORD, compiledEntry, compileVersion } from "../../src/worker/compile-version.ts";
@@ -135,6 +135,16 @@ describe("compiling a version ahead", () => {
     const dir = await project({ "ops.ts": 'export { x as foo } from "alias";\n', "lib/x.ts": "export const x = 1;\n" }, around);
     assert.equal((await compileVersion(dir, "ops.ts")).compiled, "ops.nbox.mjs");
     assert.match(readFileSync(join(dir, "ops.nbox.mjs"), "utf8"), /from"alias"/, "the tsconfig.json above the bundle was not applied");
+  });
+
+  it("never writes through a link in the bundle, even one pointing nowhere (yet)", async () => {
+    const dir = await project({ "ops.ts": "export const foo = 1;\n" });
+    symlinkSync("../escaped.mjs", join(dir, "ops.nbox.mjs"));
+    assert.equal((await compileVersion(dir, "ops.ts")).compiled, null);
+    assert.ok(!existsSync(join(dir, "..", "escaped.mjs")), "nothing was written outside the bundle");
+    const linked = await project({ "ops.ts": "export const foo = 1;\n" }, { "outside-tsconfig.json": "{}" });
+    symlinkSync("../outside-tsconfig.json", join(linked, "tsconfig.json"));
+    assert.deepEqual(await compileVersion(linked, "ops.ts"), { entry: "ops.ts", compiled: null, why: "tsconfig.json is a link" });
   });
 
   it("applies the bundle's own tsconfig.json (comments and all), as the loader would", async () => {
