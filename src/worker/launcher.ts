@@ -31,7 +31,8 @@ export class RuntimeLauncher {
   private readonly asking = new Map<string, Promise<RuntimeLaunch>>();
   /** The last settings each workspace got. */
   private readonly latest = new Map<string, RuntimeLaunch>();
-  private readonly sandbox: RuntimeLaunch["sandbox"];
+  /** The sandbox user processes run in (also a version's compile); undefined: none. */
+  readonly sandbox: RuntimeLaunch["sandbox"];
 
   constructor(private readonly o: LauncherOptions) {
     this.sandbox =

@@ -12,7 +12,7 @@ import { touch } from "../lib/touch.ts";
 import { syncTree } from "../lib/sync-tree.ts";
 import { syncFolder, writeFileAtomic } from "../lib/write-file-atomic.ts";
 import { READY_FILE } from "./cache-evict.ts";
-import { compileVersion } from "./compile-version.ts";
+import { compileVersion, type CompileSandbox } from "./compile/compile-version.ts";
 import { versionDir, type WorkerPaths } from "./paths.ts";
 
 export interface VersionSource {
@@ -35,6 +35,8 @@ export class Versions {
     private readonly paths: WorkerPaths,
     private readonly source: VersionSource,
     private readonly limits: Partial<BundleLimits> = {},
+    /** The sandbox a version's compile runs in (user processes' own); none: unsandboxed. */
+    private readonly compileSandbox?: CompileSandbox,
   ) {}
 
   manifest(versionId: string): Promise<BundleManifest> {
@@ -97,7 +99,7 @@ export class Versions {
       const extracted = await extractBundle(file, staging, { limits: this.limits, expectedHash: hash });
       if (extracted.contentHash !== hash) throw new NboxError("BAD_REQUEST", `bundle ${hash} contains a manifest for ${extracted.contentHash}`);
       await installDependencies(staging, { cacheDir: this.paths.deps, nboxPackageDir: this.paths.nboxPackage, npmCacheDir: this.paths.npmCache, log });
-      await compileVersion(staging, manifest.entry);
+      await compileVersion(staging, manifest.entry, { sandbox: this.compileSandbox });
       // On the disk before it is marked ready: after a power cut a ready version is whole (a torn
       // one would be trusted, and fail every run of it, until evicted).
       await syncTree(staging);

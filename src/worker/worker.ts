@@ -86,6 +86,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       download: (hash, file) => cp.download(hash, file),
     },
     resolveLimits(),
+    launcher.sandbox,
   );
   let loop: RunLoop | undefined;
   let bullLoad = (): WorkerLoad => "idle";

@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { COMPILE_RECORD, compiledEntry, compileVersion } from "../../src/worker/compile-version.ts";
+import { COMPILE_RECORD, compiledEntry, compileVersion } from "../../src/worker/compile/compile-version.ts";
 import { tempDir, writeTree } from "../bundle/_helpers.ts";
 
 const ESM = JSON.stringify({ name: "p", type: "module" });
@@ -99,13 +99,12 @@ describe("compiling a version ahead", () => {
   });
 
   const keeps: Array<[string, Record<string, string>, RegExp]> = [
-    ["CommonJS in an ES module", { "ops.ts": 'import * as old from "./old.js";\nexport const foo = old;\n', "old.js": "module.exports = 1;\n" }, /old\.js:1:0: The CommonJS "module" variable/],
     ["import.meta in CommonJS", { "package.json": JSON.stringify({ name: "p" }), "ops.ts": "export const foo = import.meta.url;\n" }, /ops\.ts:1:\d+: .*import\.meta/],
     ["top-level await in CommonJS", { "package.json": JSON.stringify({ name: "p" }), "ops.ts": "export const foo = await Promise.resolve(1);\n" }, /the compiler failed: ops\.ts:1:\d+: Top-level await/],
     ["a JSON import", { "ops.ts": 'import d from "./d.json" with { type: "json" };\nexport const foo = d;\n', "d.json": "{}" }, /d\.json is not a module/],
     ["an import by a computed name", { "ops.ts": 'export const foo = async (n: string) => import("./" + n + ".ts");\n' }, /ops\.ts imports a module by a computed name/],
     ["a file where a compiled one would go", { "ops.ts": "export const foo = 1;\n", "ops.nbox.mjs": "export const foo = 2;\n" }, /already has a file ops\.nbox\.mjs/],
-    ["an unreadable package.json", { "package.json": "{ torn", "ops.ts": "export const foo = 1;\n" }, /package\.json:1:2: Expected string/],
+    ["an unreadable package.json", { "package.json": "{ torn", "ops.ts": "export const foo = 1;\n" }, /^package\.json is not valid JSON$/],
     ["a tsconfig.json that extends another", { "tsconfig.json": '{ "extends": "../base.json" }', "ops.ts": "export const foo = 1;\n" }, /tsconfig\.json extends another file/],
     ["a syntax error", { "ops.ts": "export const foo = (;\n" }, /the compiler failed/],
   ];
@@ -126,11 +125,11 @@ describe("compiling a version ahead", () => {
     const outside = await project({ "ops.ts": 'export { x as foo } from "../secret.ts";\n' }, around);
     const refused = await compileVersion(outside, "ops.ts");
     assert.equal(refused.compiled, null);
-    assert.equal(refused.compiled === null && refused.why, "the compiler failed: the graph imports a module that is missing or outside the bundle", "refused before it was read");
+    assert.equal(refused.compiled === null && refused.why, 'ops.ts imports "../secret.ts", which is outside the bundle', "refused before it was read");
     assert.doesNotMatch(JSON.stringify(refused), /SECRET_TOKEN_42/);
     // Whether a file outside exists or not, the record says the same.
-    const missing = await compileVersion(await project({ "ops.ts": 'export { x as foo } from "../no-such-file.ts";\n' }, around), "ops.ts");
-    assert.deepEqual(missing, { ...refused, entry: "ops.ts" });
+    const missing = await compileVersion(await project({ "ops.ts": 'export { x as foo } from "../secret.ts";\n' }, {}), "ops.ts");
+    assert.deepEqual(missing, refused);
 
     const dir = await project({ "ops.ts": 'export { x as foo } from "alias";\n', "lib/x.ts": "export const x = 1;\n" }, around);
     assert.equal((await compileVersion(dir, "ops.ts")).compiled, "ops.nbox.mjs");

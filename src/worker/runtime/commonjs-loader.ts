@@ -3,9 +3,9 @@
 // and their `import "./x.ts"` become `require` calls that Node's CommonJS loader makes, which the ESM
 // hooks the runtime installs never see. Installed only for such projects: ESM projects, the common
 // case, do not pay for loading them.
-import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { packageTypeAt } from "../../lib/package-type.ts";
 import { tsxOnCommandLine } from "../../lib/tsx-on-command-line.ts";
 
 let installed = false;
@@ -19,7 +19,7 @@ export function useCommonJsLoaderFor(bundleDir: string): void {
 
 function isEsmPackage(dir: string): boolean {
   try {
-    return (JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { type?: unknown }).type === "module";
+    return packageTypeAt(path.join(dir, "package.json")) === "module";
   } catch {
     return false;
   }

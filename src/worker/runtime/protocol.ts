@@ -37,7 +37,7 @@ export interface LoadMessage {
   timeoutMs?: number;
   /** The per-process nonce of the output markers (over IPC: the environment is readable in /proc). */
   markerNonce: string;
-  /** `locator.file` is the version's entry compiled ahead (compile-version.ts): nothing it loads needs a TypeScript loader. */
+  /** `locator.file` is the version's entry compiled ahead (compile/compile-version.ts): nothing it loads needs a TypeScript loader. */
   compiledAhead?: boolean;
 }
 
@@ -163,5 +163,5 @@ export function isParentMessage(m: unknown): m is ParentMessage {
 /** Set to "1" in an unsandboxed user process's environment: it watches its parent from a thread. */
 export const WATCH_PARENT_ENV = "NBOX_WATCH_PARENT";
 
-/** Set to "off" when the process's version was compiled ahead (compile-version.ts): runtime-main.mjs installs no TypeScript loader. */
+/** Set to "off" when the process's version was compiled ahead (compile/compile-version.ts): runtime-main.mjs installs no TypeScript loader. */
 export const LOADER_ENV = "NBOX_TS_LOADER";

@@ -10,7 +10,7 @@ import { nowMs } from "../../trace/clock.ts";
 import type { Span } from "../../trace/span.ts";
 import type { ErrorCode } from "../../errors.ts";
 import { spawnRuntime, type RuntimeLaunch } from "../spawn-runtime.ts";
-import { compiledEntry } from "../compile-version.ts";
+import { compiledEntry } from "../compile/compile-version.ts";
 import type { Scratch } from "../scratch.ts";
 import { WORKER_CRASH, executorErrorWire } from "../../contract/run-errors.ts";
 import { LineSplitter, MAX_LINE_CHARS } from "./line-splitter.ts";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fromWire, toWire } from "../../../src/codec/index.ts";
 import { packBundle } from "../../../src/bundle/index.ts";
-import { COMPILE_RECORD } from "../../../src/worker/compile-version.ts";
+import { COMPILE_RECORD } from "../../../src/worker/compile/compile-version.ts";
 import { workerPaths } from "../../../src/worker/paths.ts";
 import { Versions } from "../../../src/worker/versions.ts";
 import { baseManifest, tempDir, writeTree } from "../../bundle/_helpers.ts";
@@ -20,11 +20,11 @@ const { RuntimeProcess } = (await import("../../../dist/worker/runtime/runtime-p
 const opsFor = (where: string) =>
   [
     'import { operator } from "nbox";',
-    'import { createRequire } from "node:module";',
+    'import Module from "node:module";',
     'import { twice } from "./lib/twice";',
     `export const where = operator(async (): Promise<string> => ${where});`,
     "// The loader's ESM hooks, and its require hooks for .ts files.",
-    'export const loaders = operator(async (): Promise<string[]> => [...process.moduleLoadList.filter((m) => m.includes("esm/hooks")), ...Object.keys(createRequire(process.cwd() + "/").extensions).filter((e) => e.includes("ts"))]);',
+    'export const loaders = operator(async (): Promise<string[]> => [...process.moduleLoadList.filter((m) => m.includes("esm/hooks")), ...Object.keys((Module as unknown as { _extensions: object })._extensions).filter((e) => e.includes("ts"))]);',
     "export const calc = operator(async (x: number): Promise<number> => twice(x));",
     "export const fail = operator(async (): Promise<never> => {",
     '  throw new RangeError("too far");',

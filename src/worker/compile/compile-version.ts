@@ -1,0 +1,131 @@
+// A version's TypeScript compiled once, when the worker prepares the version, so its processes start
+// without a loader. TypeScript needs tsx's hooks, and on Node 20 hooks run on a thread of their own
+// that every user process starts and feeds each module through: about a fifth of a second of every
+// cold start. Each module of the entry's graph becomes plain JavaScript beside its source, in the
+// module system Node gives it (`ops.ts` → `ops.nbox.mjs` in an ES package, `ops.nbox.cjs` in a
+// CommonJS one, with a source map back to it), so `import.meta.url` and `__dirname` still name the
+// module's own folder and stack traces still name the .ts files. A graph plain Node could not run
+// the same way keeps the loader: the record says why.
+//
+// The compile reads text the user wrote, so it runs in a process of its own (compile-main.ts), under
+// the sandbox user processes get when the worker has one (it sees the version's folder and nbox's
+// own files, nothing else), with a time limit: whatever the compiler does ends that process only.
+import { spawn, type SpawnOptionsWithStdioTuple } from "node:child_process";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { isInside } from "../../lib/is-inside.ts";
+import { writeFileAtomic } from "../../lib/write-file-atomic.ts";
+import { bwrapArgs } from "../sandbox.ts";
+
+/** Written in the version's folder once its modules are compiled (or found not to be compilable). */
+export const COMPILE_RECORD = ".nbox-compiled.json";
+
+export type CompileRecord = { entry: string; compiled: string } | { entry: string; compiled: null; why: string };
+
+/** The sandbox the compile runs in: user processes' (RuntimeLaunch["sandbox"]). */
+export interface CompileSandbox {
+  bwrap: string;
+  trees: readonly string[];
+  hide: readonly string[];
+}
+
+export interface CompileOptions {
+  sandbox?: CompileSandbox;
+  /** How long the compile may take before it is ended and the version keeps the loader. */
+  timeoutMs?: number;
+}
+
+const COMPILE_TIMEOUT_MS = 60_000;
+// Enough for any real graph's compile; a source built to exhaust it ends the compile only.
+const HEAP_MB = 512;
+const MAX_OUTPUT = 64 * 1024;
+const MAX_WHY = 1000;
+
+// Compiled (dist), the compile's entry is JavaScript; from nbox's own sources it needs the loader.
+const compiledMain = fileURLToPath(new URL("./compile-main.js", import.meta.url));
+const MAIN = existsSync(compiledMain) ? [compiledMain] : ["--import", import.meta.resolve("tsx"), fileURLToPath(new URL("./compile-main.ts", import.meta.url))];
+
+/**
+ * Compile the graph of `entry` (relative to `dir`) into plain JavaScript beside its sources and
+ * record the outcome in `dir/.nbox-compiled.json`. Never throws: anything that cannot be compiled
+ * (the user's code, or the compile's own failure) is recorded as a reason to keep the loader.
+ */
+export async function compileVersion(dir: string, entry: string, o: CompileOptions = {}): Promise<CompileRecord> {
+  const record = join(dir, COMPILE_RECORD);
+  // Whatever the bundle put there (even a folder) gives way to the worker's own record.
+  rmSync(record, { recursive: true, force: true });
+  const outcome = await runCompile(resolve(dir), entry, o).catch((err: Error) => ({ why: `the compile could not run: ${err.message}` }));
+  const result: CompileRecord = "compiled" in outcome ? { entry, compiled: outcome.compiled } : { entry, compiled: null, why: outcome.why.slice(0, MAX_WHY) };
+  writeFileAtomic(record, JSON.stringify(result), { durable: false });
+  return result;
+}
+
+function runCompile(dir: string, entry: string, o: CompileOptions): Promise<{ compiled: string } | { why: string }> {
+  const node = [`--max-old-space-size=${HEAP_MB}`, ...MAIN, dir, entry];
+  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
+  const sb = o.sandbox;
+  const options: SpawnOptionsWithStdioTuple<"ignore", "pipe", "ignore"> = { env, stdio: ["ignore", "pipe", "ignore"], detached: true };
+  const child = sb
+    ? spawn(sb.bwrap, [...bwrapArgs({ trees: sb.trees, hide: sb.hide, readOnly: [], readWrite: [dir], cwd: dir }), process.execPath, ...node], options)
+    : spawn(process.execPath, node, { ...options, cwd: dir });
+  return new Promise((done, fail) => {
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      if (out.length < MAX_OUTPUT) out += chunk;
+    });
+    const timer = setTimeout(() => killGroup(child.pid), o.timeoutMs ?? COMPILE_TIMEOUT_MS);
+    child.once("error", (err) => {
+      clearTimeout(timer);
+      fail(err);
+    });
+    child.once("close", (code, signal) => {
+      clearTimeout(timer);
+      killGroup(child.pid);
+      const parsed = parseOutcome(out, dir);
+      if (parsed) return done(parsed);
+      done({ why: signal === "SIGKILL" && !code ? "the compile was ended: it ran out of time or memory" : `the compile process failed (${signal ?? `exit code ${code}`})` });
+    });
+  });
+}
+
+/** The compile's printed outcome, if it is one the worker can trust: a compiled entry inside the version. */
+function parseOutcome(out: string, dir: string): { compiled: string } | { why: string } | undefined {
+  let v: { compiled?: unknown; why?: unknown };
+  try {
+    v = JSON.parse(out) as typeof v;
+  } catch {
+    return undefined;
+  }
+  if (typeof v.why === "string") return { why: v.why };
+  if (typeof v.compiled !== "string") return undefined;
+  const file = resolve(dir, v.compiled);
+  return isInside(file, dir) && file !== dir ? { compiled: v.compiled } : undefined;
+}
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * How module `file` of the version in `bundleDir` is loaded: `file`, its compiled form, when the
+ * version was compiled and `file` is its entry; otherwise through the loader, with `why` when the
+ * version's compile said (none for a version prepared before compiling existed, or not by a worker).
+ */
+export function compiledEntry(bundleDir: string, file: string): { file: string } | { file?: undefined; why?: string } {
+  let record: CompileRecord;
+  try {
+    record = JSON.parse(readFileSync(join(bundleDir, COMPILE_RECORD), "utf8")) as CompileRecord;
+  } catch {
+    return {};
+  }
+  if (resolve(bundleDir, record.entry) !== resolve(bundleDir, file)) return {};
+  if (record.compiled === null) return { why: String(record.why) };
+  const compiled = resolve(bundleDir, String(record.compiled));
+  return isInside(compiled, resolve(bundleDir)) && compiled !== resolve(bundleDir) && existsSync(compiled) ? { file: compiled } : {};
+}
