@@ -111,7 +111,15 @@ export class BullRunSource {
   private async process(d: Delivery): Promise<Outcome> {
     // A schedule's fire becomes an ordinary run at the control plane (once, however often it is delivered).
     if (d.kind === "schedule") {
-      await this.o.cp.persist("POST /worker/schedule-fire", this.closing.signal, { body: { workerId: this.o.me.id, scheduleId: d.scheduleId, deploymentId: d.deploymentId, firedAt: d.firedAt } });
+      try {
+        await this.o.cp.persist("POST /worker/schedule-fire", this.closing.signal, { body: { workerId: this.o.me.id, scheduleId: d.scheduleId, deploymentId: d.deploymentId, firedAt: d.firedAt } });
+      } catch (err) {
+        if (this.closing.signal.aborted) throw err;
+        // Refused (this worker was declared dead and joins again under a new id, say): as a refused
+        // claim, delivered again a moment later without spending an attempt — failed attempts
+        // would run out while the worker rejoins, and the fire would be lost.
+        return { kind: "later", delayMs: CLAIM_REFUSED_DELAY_MS };
+      }
       return { kind: "done" };
     }
     // Its run is still being run (here, or by another worker the queue gave up on): the job must

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { Queue } from "bullmq";
 import { BullRunQueue } from "../../src/platform/queue/bullmq-queue.ts";
-import { deploymentQueueName } from "../../src/queue/bullmq-names.ts";
+import { SCHEDULE_JOB, SCHEDULE_JOB_OPTIONS, deploymentQueueName, type ScheduleJobData } from "../../src/queue/bullmq-names.ts";
 import { BullRunSource } from "../../src/worker/bull-source.ts";
 import type { ControlPlane } from "../../src/worker/control-plane.ts";
 import type { RunExecutor, RunRow, Verdict } from "../../src/worker/run-executor.ts";
@@ -51,6 +51,39 @@ describe("BullMQ deliveries at the worker", { skip }, () => {
     const counts = await queue.counts("dep_claim");
     assert.equal(counts.failed, 0, "the failed claim did not fail the job");
   });
+  it("a schedule's fire the control plane refuses (the worker is joining again) is delivered again until it is taken, no attempt spent", { timeout: 60_000 }, async () => {
+    const fires: number[] = [];
+    const refusals = SCHEDULE_JOB_OPTIONS.attempts!;
+    const source = new BullRunSource({
+      cp: {
+        async persist(_route: string, _signal: AbortSignal, input: { body: { firedAt: number } }) {
+          fires.push(input.body.firedAt);
+          // More refusals in a row than the fire's job has attempts.
+          if (fires.length <= refusals) throw new Error("worker wrk_test was declared dead");
+          return { runId: "run_from_fire" };
+        },
+      } as unknown as ControlPlane,
+      me: { id: "wrk_test" },
+      executor: { stopping: false } as RunExecutor,
+      redisUrl: TEST_REDIS_URL,
+      prefix,
+      slots: 1,
+      leaseMs: 2_000,
+      reports: { claim: async () => ({ claimed: [], held: [] }) },
+    });
+    closers.push(() => source.close());
+    const queue = new Queue(deploymentQueueName("dep_fire"), { connection: { url: TEST_REDIS_URL }, prefix });
+    closers.push(() => queue.close());
+    source.setDeployments(["dep_fire"]);
+    const data: ScheduleJobData = { scheduleId: "sch_1", deploymentId: "dep_fire" };
+    // Fires at once, then not for an hour.
+    await queue.upsertJobScheduler("sch_1", { every: 3_600_000 }, { name: SCHEDULE_JOB, data, opts: SCHEDULE_JOB_OPTIONS });
+    await until(() => fires.length > refusals, "the fire taken after the refusals", 30_000);
+    assert.ok(fires.every((f) => f === fires[0]), "the same fire each time");
+    await until(async () => (await queue.getJobCounts("active", "delayed", "waiting")).active === 0, "the job settled");
+    assert.equal((await queue.getJobCounts("failed")).failed, 0, "the fire's job did not fail");
+  });
+
   /**
    * A source with one slot over a fake executor whose calls stay open until the test ends them
    * (`calls.get(id)()`), claiming whatever is delivered; records what the source asked of it.
