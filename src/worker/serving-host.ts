@@ -93,11 +93,21 @@ export class ServingHost {
     return `http://${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`;
   }
 
-  /** Host exactly these servings (start new ones and new versions, stop the rest). */
-  reconcile(list: Assignment[]): void {
+  /**
+   * Host exactly these servings (start new ones and new versions, stop the rest). `placed`: the
+   * control plane has just placed them here (and recorded each as starting): one already running
+   * that version says it is ready again, or its deploy would wait for a note that never comes.
+   */
+  reconcile(list: Assignment[], o: { placed?: boolean } = {}): void {
     const wanted = new Set(list.map((a) => a.deploymentId));
     for (const a of list) {
       const e = this.entryFor(a);
+      if (o.placed && e.a.versionId === a.versionId && e.proc) {
+        void this.locked(e, async () => {
+          const proc = e.proc;
+          if (!e.stopped && !this.closed && proc?.alive && e.a.versionId === a.versionId && e.status === "ready") this.setStatus(e, "ready", { versionId: a.versionId, pid: proc.pid ?? null, lastError: null });
+        });
+      }
       if (e.a.versionId !== a.versionId || !e.proc) {
         void this.locked(e, async () => {
           if (e.stopped || this.closed) return;

@@ -193,7 +193,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
         if (as !== me.id) continue;
         for (const id of e.cancel) (loop ?? bull)?.cancel(id);
         for (const id of e.stop ?? []) void servings.stop(id);
-        if (e.servings) servings.reconcile(e.servings);
+        if (e.servings) servings.reconcile(e.servings, { placed: true });
       } catch (err) {
         if (fatal(err, as)) return;
         if (!stopped) console.error(`[nbox worker] events: ${(err as Error).message}`);

@@ -45,6 +45,12 @@ export class ServingRouter implements ServingHost {
   private readonly status = new EventEmitter();
   private timer: NodeJS.Timeout | undefined;
   private reconciling: Promise<void> | undefined;
+  /**
+   * Settled once the placements are read back from the store (the first reconcile): until then a
+   * worker asking what it hosts would be told nothing, and stop every serving it runs.
+   */
+  private readonly restored: Promise<void>;
+  private markRestored!: () => void;
 
   constructor(
     private readonly ctx: PlatformContext,
@@ -52,6 +58,7 @@ export class ServingRouter implements ServingHost {
     app: Hono,
   ) {
     this.status.setMaxListeners(0);
+    this.restored = new Promise((r) => (this.markRestored = r));
     const handler = (c: Context) => this.handle(c);
     app.all("/s/:ws/:name", handler).all("/s/:ws/:name/*", handler);
   }
@@ -152,6 +159,7 @@ export class ServingRouter implements ServingHost {
 
   /** The servings placed on worker `workerId`, with what it needs to start them. */
   async assignments(workerId: string): Promise<Assignment[]> {
+    await this.restored;
     const out: Assignment[] = [];
     for (const p of this.placements.values()) {
       if (p.workerId !== workerId) continue;
@@ -178,10 +186,18 @@ export class ServingRouter implements ServingHost {
           const d = await this.ctx.store.getDeployment(undefined, s.deploymentId);
           if (!d || !d.currentVersionId) continue;
           let p = this.placements.get(d.id);
+          const restoring = !p;
           if (!p) this.placements.set(d.id, (p = { deploymentId: d.id, workspaceId: d.workspaceId, workerId: s.workerId }));
-          if (p.workerId && live.has(p.workerId)) continue;
+          if (p.workerId && live.has(p.workerId)) {
+            // Read back after a restart on a worker that lives on, not known to be ready: its last
+            // note may have been lost with the old control plane. Placed there again (kept), so the
+            // worker says how it is, instead of the serving showing starting for good.
+            if (restoring && s.status !== "ready") await this.place(d.id, d.workspaceId, { keep: true, name: d.name, versionId: d.currentVersionId });
+            continue;
+          }
           await this.place(d.id, d.workspaceId, { keep: false, name: d.name, versionId: d.currentVersionId });
         }
+        this.markRestored();
       } catch (err) {
         if (this.timer !== undefined) console.error("[nbox servings] placing servings failed:", err);
       } finally {

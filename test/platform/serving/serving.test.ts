@@ -175,6 +175,20 @@ describe("servings e2e", () => {
     assert.equal(await a.x, 100, "the old token still works and reaches the new process");
   });
 
+  it("a redeploy of the running version whose ready note was lost (shown starting) hears ready again from the worker, keeping the process", async () => {
+    const w = wsName("lost-note");
+    const a = await kitMod.Kit.deploy(w, { init: [1] });
+    const pid = await a.pid();
+    const store = tp.platform.ctx.store;
+    const row = (await store.listServings()).find((s) => s.urlPath?.includes(`/s/${w}/`));
+    assert.ok(row, "the serving's row");
+    // As if the worker's ready note went down with a control plane that was restarted.
+    await store.upsertServingStatus({ deploymentId: row.deploymentId, status: "starting" });
+    const again = await kitMod.Kit.deploy(w, { init: [1] });
+    assert.equal(await again.pid(), pid, "the same process");
+    assert.equal((await store.getServing(row.deploymentId))?.status, "ready");
+  });
+
   it("an Operator subclass is served at /forward", async () => {
     const d = new kitMod.Doubler(3);
     const remote = await d.deploy(wsName("op"), { type: "serving" });
