@@ -6,6 +6,7 @@ import { createRequire, SourceMap } from "node:module";
 import { extname } from "node:path";
 import type { AnyNode } from "acorn";
 import { parse } from "../lib/lazy-acorn.ts";
+import { lineOf, lineStarts } from "../lib/line-starts.ts";
 
 export interface CompiledFile {
   file: string;
@@ -30,23 +31,6 @@ let esbuild: Esbuild | undefined;
 function loadEsbuild(): Esbuild {
   // The compiler tsx itself uses, loaded only when a TypeScript file's flow is asked for.
   return (esbuild ??= createRequire(import.meta.url)("esbuild") as Esbuild);
-}
-
-function lineStarts(text: string): number[] {
-  const starts = [0];
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) starts.push(i + 1);
-  return starts;
-}
-
-function lineOf(starts: number[], offset: number): number {
-  let lo = 0;
-  let hi = starts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (starts[mid]! <= offset) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
 }
 
 function parseJs(code: string, sourceType: "module" | "script"): AnyNode {

@@ -40,6 +40,20 @@ describe("a compiled version runs as through the loader", () => {
     assert.deepEqual(compiled, loader);
   });
 
+  it("names the same source line and column in a stack when the compiled line holds a rewritten import before the throw", async () => {
+    const { loader, compiled } = await bothWays(
+      {
+        "ops.ts": 'import { a } from "./a.ts"; import { b } from "./lib/b.ts"; export function boom(): never { throw new Error(a + b); }\n',
+        "a.ts": 'export const a: string = "a";\n',
+        "lib/b.ts": 'export const b: string = "b";\n',
+      },
+      "ops.ts",
+      '(() => { try { m.boom(); } catch (e) { return /ops\\.ts:\\d+:\\d+/.exec(e.stack)[0]; } })()',
+    );
+    assert.equal(loader, "ops.ts:1:99", "where `new Error` is");
+    assert.equal(compiled, loader);
+  });
+
   it("applies the tsconfig.json's options only to the files it includes", async () => {
     const fields = "class Base { set x(v: number) { calls.push(v); } }\nexport const calls: number[] = [];\nclass Derived extends Base { x = 1; }\nnew Derived();\n";
     const { loader, compiled } = await bothWays(

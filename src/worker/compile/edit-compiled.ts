@@ -1,6 +1,7 @@
 // Rewriting a compiled module's import names after the compiler has mapped its text back to the
 // source: each edit moves what follows it on its line, so the map's columns move along with it.
 import { decode, encode } from "@jridgewell/sourcemap-codec";
+import { lineOf, lineStarts } from "../../lib/line-starts.ts";
 
 export interface TextEdit {
   start: number;
@@ -12,8 +13,7 @@ export interface TextEdit {
 export function applyEdits(code: string, map: string, edits: readonly TextEdit[]): { code: string; map: string } {
   if (edits.length === 0) return { code, map };
   const sorted = [...edits].sort((a, b) => a.start - b.start);
-  const lineStarts = [0];
-  for (let i = code.indexOf("\n"); i !== -1; i = code.indexOf("\n", i + 1)) lineStarts.push(i + 1);
+  const starts = lineStarts(code);
   const parsed = JSON.parse(map) as { mappings: string };
   const lines = decode(parsed.mappings);
   let out = "";
@@ -23,9 +23,9 @@ export function applyEdits(code: string, map: string, edits: readonly TextEdit[]
   for (const e of sorted) {
     out += code.slice(at, e.start) + e.text;
     at = e.end;
-    const line = lineOf(lineStarts, e.start);
+    const line = lineOf(starts, e.start);
     const list = byLine.get(line) ?? [];
-    list.push({ column: e.start - lineStarts[line]!, delta: e.text.length - (e.end - e.start) });
+    list.push({ column: e.start - starts[line]!, delta: e.text.length - (e.end - e.start) });
     byLine.set(line, list);
   }
   out += code.slice(at);
@@ -37,15 +37,4 @@ export function applyEdits(code: string, map: string, edits: readonly TextEdit[]
   }
   parsed.mappings = encode(lines);
   return { code: out, map: JSON.stringify(parsed) };
-}
-
-function lineOf(lineStarts: readonly number[], offset: number): number {
-  let lo = 0;
-  let hi = lineStarts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (lineStarts[mid]! <= offset) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
 }
