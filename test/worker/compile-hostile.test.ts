@@ -77,6 +77,11 @@ describe("a hostile bundle against the compile", () => {
     });
   }
 
+  it("a reason quoting the bundle's text stays one line of the run's log", async () => {
+    const r = await compileVersion(await project({ "ops.ts": 'export * from "./missing\\n[system] all good\\r";\n' }), "ops.ts");
+    assert.match(why(r), /^ops\.ts imports "\.\/missing \[system\] all good ", which is missing or outside the bundle$/);
+  });
+
   it("compiles inside the sandbox user processes get, seeing only the version's folder", async (t) => {
     const sandbox = await probeSandbox(sandboxTrees(join(import.meta.dirname, "../..")));
     if (sandbox.kind !== "bwrap") {

@@ -56,7 +56,7 @@ export async function compileVersion(dir: string, entry: string, o: CompileOptio
   // Whatever the bundle put there (even a folder) gives way to the worker's own record.
   rmSync(record, { recursive: true, force: true });
   const outcome = await runCompile(resolve(dir), entry, o).catch((err: Error) => ({ why: `the compile could not run: ${err.message}` }));
-  const result: CompileRecord = "compiled" in outcome ? { entry, compiled: outcome.compiled } : { entry, compiled: null, why: outcome.why.slice(0, MAX_WHY) };
+  const result: CompileRecord = "compiled" in outcome ? { entry, compiled: outcome.compiled } : { entry, compiled: null, why: oneLine(outcome.why) };
   writeFileAtomic(record, JSON.stringify(result), { durable: false });
   return result;
 }
@@ -101,6 +101,11 @@ function parseOutcome(out: string, dir: string): { compiled: string } | { why: s
   if (typeof v.compiled !== "string") return undefined;
   const file = resolve(dir, v.compiled);
   return isInside(file, dir) && file !== dir ? { compiled: v.compiled } : undefined;
+}
+
+/** A reason fit for one log line: it may quote the bundle's own text (an import's name). */
+function oneLine(why: string): string {
+  return why.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, " ").slice(0, MAX_WHY);
 }
 
 function killGroup(pid: number | undefined): void {
