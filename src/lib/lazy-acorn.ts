@@ -16,3 +16,5 @@ export const parse: typeof Acorn.parse = (input, options) => acornModule().parse
 export const parseExpressionAt: typeof Acorn.parseExpressionAt = (input, pos, options) => acornModule().parseExpressionAt(input, pos, options);
 
 export const full: typeof Walk.full = (node, callback, base, state) => (walk ??= load("acorn-walk") as typeof Walk).full(node, callback, base, state);
+
+export const ancestor: typeof Walk.ancestor = (node, visitors, base, state) => (walk ??= load("acorn-walk") as typeof Walk).ancestor(node, visitors, base, state);

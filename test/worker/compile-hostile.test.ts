@@ -30,6 +30,25 @@ describe("a hostile bundle against the compile", () => {
     assert.match(why(viaAbsolute), /outside the bundle/);
   });
 
+  it("cannot step outside through `..` carried by a tsconfig path's wildcard", async () => {
+    const tree = { "tsconfig.json": JSON.stringify({ compilerOptions: { paths: { "@/*": ["./src/*"] } } }), "ops.ts": 'export * from "@/../../outside/x.js";\n', "src/y.ts": "export const y = 1;\n" };
+    const there = await compileVersion(await project(tree, { "outside/x.js": "export const x = 1;\n" }), "ops.ts");
+    const absent = await compileVersion(await project(tree), "ops.ts");
+    assert.deepEqual(there, absent, "the same record whether the path outside exists or not");
+    assert.match(why(there), /^ops\.ts imports "@\/\.\.\/\.\.\/outside\/x\.js", which is outside the bundle$/);
+  });
+
+  it("cannot run its own code in the compile through a tsconfig.json that redirects nbox's imports", async () => {
+    const marker = join(await project({}), "..", "ran");
+    const dir = await project({
+      "tsconfig.json": JSON.stringify({ compilerOptions: { paths: { acorn: ["./evil.cjs"], esbuild: ["./evil.cjs"], "get-tsconfig": ["./evil.cjs"] } } }),
+      "evil.cjs": `require("node:fs").writeFileSync(${JSON.stringify(marker)}, "ran");\n`,
+      "ops.ts": "export const foo = 1;\n",
+    });
+    assert.equal(why(await compileVersion(dir, "ops.ts")), "compiled to ops.nbox.mjs");
+    assert.ok(!existsSync(marker), "the bundle's code did not run");
+  });
+
   for (const [what, tsconfig] of [
     ["an escaped key", '{ "ext\\u0065nds": "../base.json" }'],
     ["a comment before the colon", '{ "extends" /* base */ : "../base.json" }'],
@@ -38,7 +57,9 @@ describe("a hostile bundle against the compile", () => {
     it(`never applies a tsconfig.json outside the bundle, even through ${what}`, async () => {
       const around = { "base.json": JSON.stringify({ compilerOptions: { jsxFactory: "LEAKED" } }) };
       const r = await compileVersion(await project({ "tsconfig.json": tsconfig!, "ops.tsx": "export const foo = <a />;\n" }, around), "ops.tsx");
-      assert.deepEqual(r, { entry: "ops.tsx", compiled: null, why: "tsconfig.json extends another file" });
+      assert.equal(r.compiled, null);
+      // Single quotes are no JSON to the loader's reader either: refused before any key is looked at.
+      assert.match(why(r), /^tsconfig\.json (extends another file|is not valid JSON: each key must be a string in double quotes)$/);
     });
   }
 
@@ -63,9 +84,13 @@ describe("a hostile bundle against the compile", () => {
     ["an import that could mean a JavaScript file or its TypeScript twin", { "ops.ts": 'export { y as foo } from "./y.js";\n', "y.js": "export const y = 1;\n", "y.ts": "export const y = 2;\n" }, /could mean y\.js|both it and a TypeScript twin/],
     ["a package.json import map", { "package.json": JSON.stringify({ name: "p", type: "module", imports: { "#y": "./y.ts" } }), "ops.ts": 'export { y as foo } from "#y";\n', "y.ts": "export const y = 1;\n" }, /"#y" through package\.json "imports"/],
     ["the package importing itself by name", { "package.json": JSON.stringify({ name: "p", type: "module", exports: { "./y": "./y.ts" } }), "ops.ts": 'export { y as foo } from "p/y";\n', "y.ts": "export const y = 1;\n" }, /its own package by name/],
-    ["code that builds an import at run time", { "ops.ts": 'export const foo = new Function("return import(\\"./y.ts\\")");\n', "y.ts": "export const y = 1;\n" }, /loads modules at run time \(new Function\)/],
+    ["code that builds an import at run time", { "ops.ts": 'export const foo = new Function("return import(\\"./y.ts\\")");\n', "y.ts": "export const y = 1;\n" }, /loads modules or code at run time \(new Function\)/],
     ["a require by a computed name", { "package.json": JSON.stringify({ name: "p" }), "ops.ts": 'const name = "./y";\nexport const foo = require(name);\n', "y.ts": "export const y = 1;\n" }, /requires a module by a computed name/],
     ["require passed around", { "package.json": JSON.stringify({ name: "p" }), "ops.ts": 'const r = require;\nexport const foo = r("./y");\n', "y.ts": "export const y = 1;\n" }, /uses require other than/],
+    ["import.meta.resolve, however written", { "ops.ts": 'export const foo = import.meta?.resolve("./y.ts");\n', "y.ts": "export const y = 1;\n" }, /reads import\.meta other than/],
+    ["module.require, however written", { "package.json": JSON.stringify({ name: "p" }), "ops.ts": 'export const foo = module["require"]("./y");\n', "y.ts": "export const y = 1;\n" }, /uses module other than/],
+    ["the module wrapper's arguments", { "package.json": JSON.stringify({ name: "p" }), "ops.ts": 'export const foo = arguments[1]("./y");\n', "y.ts": "export const y = 1;\n" }, /reads the module's arguments/],
+    ["require.main.require", { "package.json": JSON.stringify({ name: "p" }), "ops.ts": 'export const foo = require.main!.require("./y");\n', "y.ts": "export const y = 1;\n" }, /at run time/],
     ["an import of a dependency's file by its path", { "ops.ts": 'export * from "./node_modules/x/index.ts";\n' }, /a dependency's file by its path/],
   ];
   for (const [what, tree, reason] of keeps) {

@@ -54,6 +54,30 @@ describe("a compiled version runs as through the loader", () => {
     assert.equal(compiled, loader);
   });
 
+  it("gives import() what the loader gives (a CommonJS module's ES default comes back unwrapped); import.meta, __filename and plain JavaScript as the loader has them", async () => {
+    const { loader, compiled } = await bothWays(
+      {
+        "ops.ts": [
+          'import { here as cjsHere } from "./c.cts";',
+          'import { shown } from "./plain.js";',
+          "export const out = async () => {",
+          '  const lib = await import("./lib.cts");',
+          '  const sub = await import("./sub/../lib.cts");',
+          "  return { lib: typeof lib.default, same: lib === sub || lib.default === sub.default, url: import.meta.url.split(\"/\").pop(), file: import.meta.filename?.split(\"/\").pop(), cjsHere, shown };",
+          "};",
+          "",
+        ].join("\n"),
+        "lib.cts": "export default function f(): number { return 1; }\n",
+        "c.cts": 'export const here: string = require("node:path").basename(__filename);\n',
+        "plain.js": "function  spaced ( a ,b ) { return a + b }\nexport const shown = spaced.toString();\n",
+      },
+      "ops.ts",
+      "await m.out()",
+    );
+    assert.deepEqual(loader, { lib: "function", same: true, url: "ops.ts", file: "ops.ts", cjsHere: "c.cts", shown: "function  spaced ( a ,b ) { return a + b }" });
+    assert.deepEqual(compiled, loader);
+  });
+
   it("applies the tsconfig.json's options only to the files it includes", async () => {
     const fields = "class Base { set x(v: number) { calls.push(v); } }\nexport const calls: number[] = [];\nclass Derived extends Base { x = 1; }\nnew Derived();\n";
     const { loader, compiled } = await bothWays(

@@ -171,6 +171,10 @@ describe("compiling a version ahead", () => {
       writeFileSync(join(dir, COMPILE_RECORD), JSON.stringify({ entry: "ops.ts", compiled }));
       assert.deepEqual(compiledEntry(dir, join(dir, "ops.ts")), {}, compiled);
     }
+    for (const record of ["null", "[]", '{"entry":1}', '{"entry":"ops.ts","compiled":7}', '{"entry":"ops.ts","compiled":null}']) {
+      writeFileSync(join(dir, COMPILE_RECORD), record);
+      assert.deepEqual(compiledEntry(dir, join(dir, "ops.ts")), {}, `not a record: ${record}`);
+    }
     writeFileSync(join(dir, COMPILE_RECORD), "{ torn");
     assert.deepEqual(compiledEntry(dir, join(dir, "ops.ts")), {}, "an unreadable record: the loader");
   });

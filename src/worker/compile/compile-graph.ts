@@ -7,9 +7,10 @@ import { lstatSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import type { Message, TransformOptions } from "esbuild";
 import { packageTypeAt } from "../../lib/package-type.ts";
+import { parse } from "../../lib/lazy-acorn.ts";
 import { applyEdits, type TextEdit } from "./edit-compiled.ts";
 import { KeepLoader } from "./keep-loader.ts";
-import { moduleImports } from "./module-imports.ts";
+import { moduleNames } from "./module-imports.ts";
 import { CODE_EXTENSIONS, findModule, kindOf } from "./resolve-in-bundle.ts";
 import { tsconfigSettings, type TsconfigSettings } from "./tsconfig-settings.ts";
 
@@ -17,6 +18,16 @@ import { tsconfigSettings, type TsconfigSettings } from "./tsconfig-settings.ts"
 const COMPILED_SUFFIX = ".nbox";
 /** More modules than this in one graph is not a service's code: the loader handles it. */
 const MAX_MODULES = 5000;
+/** A module larger than this, or a graph, is not a service's own code: the loader handles it. */
+const MAX_MODULE_BYTES = 4 * 1024 * 1024;
+const MAX_GRAPH_BYTES = 64 * 1024 * 1024;
+/**
+ * What the loader adds after every `import()`: a CommonJS module's exports compiled from ES syntax
+ * (`__esModule`) come back as that module's namespace, not wrapped in `default` (tsx's own code).
+ */
+const DYNAMIC_IMPORT_INTEROP = '.then((m)=>{const d=m["default"];return d&&typeof d==="object"&&"__esModule"in d?d:m})';
+/** Names the compiled text uses for the source's own `import.meta.url`/`.filename`. */
+const META_NAMES = { url: "__nbox_import_meta_url", filename: "__nbox_import_meta_filename" } as const;
 /** Deeper nesting than this is no program a person wrote; the compiler's stack would grow with it. */
 const MAX_NESTING = 1000;
 /** Compiler warnings that say a module would not run as plain JavaScript the way the loader runs it. */
@@ -29,7 +40,8 @@ interface Compiled {
   source: string;
   out: string;
   code: string;
-  map: string;
+  /** None for JavaScript kept as it was (its lines are the source's). */
+  map: string | undefined;
 }
 
 /** Compile the graph of `entry` (relative to `dir`); returns the compiled entry, relative to `dir`. */
@@ -47,6 +59,7 @@ export async function compileGraph(dirIn: string, entry: string, target: string)
   if (isAbsolute(entry) || kindOf(dir, entryFile) !== "file" || !CODE_EXTENSIONS.includes(extname(entryFile))) throw new KeepLoader(`the entry ${entry} is not a module file of the bundle`);
   const queue = [entryFile];
   const compiled = new Map<string, Compiled>();
+  let graphBytes = 0;
   const outputs = new Map<string, string>();
   for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
     if (compiled.has(file)) continue;
@@ -57,15 +70,31 @@ export async function compileGraph(dirIn: string, entry: string, target: string)
     if (outputs.has(out)) throw new KeepLoader(`${name} and ${outputs.get(out)} would both compile to ${relative(dir, out)}`);
     outputs.set(out, name);
     const text = readFileSync(file, "utf8");
+    graphBytes += text.length;
+    if (text.length > MAX_MODULE_BYTES) throw new KeepLoader(`${name} is larger than ${MAX_MODULE_BYTES / 1024 / 1024} MB`);
+    if (graphBytes > MAX_GRAPH_BYTES) throw new KeepLoader(`the graph is larger than ${MAX_GRAPH_BYTES / 1024 / 1024} MB`);
     if (nesting(text) > MAX_NESTING) throw new KeepLoader(`${name} nests brackets more than ${MAX_NESTING} deep`);
-    const result = await esbuild.transform(text, transformOptions(file, format, target, tsconfig)).catch((err: { errors?: Message[] }) => {
-      throw new KeepLoader(`the compiler failed: ${describe(name, err.errors?.[0]) ?? (err as Error).message.split("\n")[0]}`);
-    });
-    const warning = result.warnings.find((w) => KEEPS_LOADER.has(w.id));
-    if (warning) throw new KeepLoader(describe(name, warning)!);
+    const source = basename(file);
+    // JavaScript the loader runs as it is, so does the compile (only its imports change); TypeScript,
+    // and JavaScript in a module system its syntax does not fit, goes through the compiler as the loader puts it.
+    const plain = plainJavaScript(file, text, format);
+    let code: string;
+    let map: string | undefined;
+    if (plain) {
+      code = text;
+    } else {
+      const result = await esbuild.transform(text, { ...transformOptions(file, format, target, tsconfig), ...ownNames(source, text, format) }).catch((err: { errors?: Message[] }) => {
+        throw new KeepLoader(`the compiler failed: ${describe(name, err.errors?.[0]) ?? (err as Error).message.split("\n")[0]}`);
+      });
+      const warning = result.warnings.find((w) => KEEPS_LOADER.has(w.id));
+      if (warning) throw new KeepLoader(describe(name, warning)!);
+      ({ code, map } = result);
+    }
+    const names = moduleNames(name, code, format);
     const edits: TextEdit[] = [];
-    for (const imp of moduleImports(name, result.code, format)) {
+    for (const imp of names.imports) {
       if (self?.(imp.specifier)) throw new KeepLoader(`${name} imports its own package by name ("${imp.specifier}"), which only the loader resolves to TypeScript`);
+      if (imp.dynamicEnd !== undefined) edits.push({ start: imp.dynamicEnd, end: imp.dynamicEnd, text: DYNAMIC_IMPORT_INTEROP });
       const target = importedModule(dir, file, imp.specifier, tsconfig);
       if (!target) continue;
       queue.push(target);
@@ -73,8 +102,9 @@ export async function compileGraph(dirIn: string, entry: string, target: string)
       if (!spec.startsWith(".")) spec = `./${spec}`;
       edits.push({ start: imp.start, end: imp.end, text: JSON.stringify(spec) });
     }
-    const edited = applyEdits(result.code, result.map, edits);
-    compiled.set(file, { source: file, out, code: `${edited.code}\n//# sourceMappingURL=${basename(out)}.map\n`, map: edited.map });
+    if (plain) edits.push(...ownNamesInPlace(source, code, format, names.meta));
+    const edited = applyEdits(code, map, edits);
+    compiled.set(file, { source: file, out, code: edited.code + (edited.map ? `\n//# sourceMappingURL=${basename(out)}.map\n` : ""), map: edited.map });
   }
   writeOutputs(dir, [...compiled.values()]);
   return relative(dir, compiledName(entryFile));
@@ -119,6 +149,46 @@ function importedModule(dir: string, from: string, specifier: string, tsconfig: 
 function loadable(dir: string, file: string): string {
   if (!CODE_EXTENSIONS.includes(extname(file))) throw new KeepLoader(`${relative(dir, file)} is not a module plain Node loads without the loader`);
   return file;
+}
+
+/**
+ * The source's own names where the compiled text would give its own: `import.meta.url` and
+ * `.filename` (an ES module), `__filename` (CommonJS, set as the loader sets it). Only for a module
+ * that uses them.
+ */
+function ownNames(source: string, text: string, format: Format): Pick<TransformOptions, "define" | "banner"> {
+  if (format === "cjs") return text.includes("__filename") ? { banner: filenameStatement(source) } : {};
+  if (!text.includes("import.meta")) return {};
+  return { define: { "import.meta.url": META_NAMES.url, "import.meta.filename": META_NAMES.filename }, banner: metaStatement(source) };
+}
+
+/** `ownNames` for JavaScript kept as it is: the statement goes on its first line, so no line moves. */
+function ownNamesInPlace(source: string, code: string, format: Format, meta: ReturnType<typeof moduleNames>["meta"]): TextEdit[] {
+  const start = code.startsWith("#!") ? code.indexOf("\n") + 1 : 0;
+  if (format === "cjs") return /\b__filename\b/.test(code) && start >= 0 ? [{ start, end: start, text: filenameStatement(source) }] : [];
+  if (meta.length === 0) return [];
+  return [{ start, end: start, text: metaStatement(source) }, ...meta.map((m) => ({ start: m.start, end: m.end, text: META_NAMES[m.name] }))];
+}
+
+function filenameStatement(source: string): string {
+  return `__filename=require("node:path").join(__dirname,${JSON.stringify(source)});`;
+}
+
+function metaStatement(source: string): string {
+  const url = `new URL(${JSON.stringify(`./${encodeURIComponent(source)}`)},import.meta.url).href`;
+  const filename = `import.meta.dirname===undefined?undefined:import.meta.dirname+${JSON.stringify(`/${source}`)}`;
+  return `const ${META_NAMES.url}=${url},${META_NAMES.filename}=${filename};`;
+}
+
+/** Whether `file` is JavaScript Node runs as it is in module system `format` (it parses as such). */
+function plainJavaScript(file: string, text: string, format: Format): boolean {
+  if (![".js", ".mjs", ".cjs"].includes(extname(file))) return false;
+  try {
+    parse(text, { ecmaVersion: "latest", sourceType: format === "esm" ? "module" : "script", allowHashBang: true, allowReturnOutsideFunction: format === "cjs", allowAwaitOutsideFunction: format === "esm" });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether a bare import names the bundle's own package (which Node resolves through its `exports`). */
@@ -175,10 +245,7 @@ function describe(name: string, m: Message | undefined): string | undefined {
  * never opened through a link that appeared meanwhile (O_EXCL). All or nothing.
  */
 function writeOutputs(dir: string, modules: readonly Compiled[]): void {
-  const files = modules.flatMap((m) => [
-    [m.out, m.code],
-    [`${m.out}.map`, m.map],
-  ]);
+  const files = modules.flatMap((m) => [[m.out, m.code] as const, ...(m.map === undefined ? [] : [[`${m.out}.map`, m.map] as const])]);
   for (const [file] of files) if (lstatSync(file!, { throwIfNoEntry: false })) throw new KeepLoader(`the bundle already has a file ${relative(dir, file!)}`);
   const written: string[] = [];
   try {

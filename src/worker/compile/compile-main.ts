@@ -9,8 +9,8 @@ let outcome: { compiled: string } | { why: string };
 try {
   outcome = { compiled: await compileGraph(dir!, entry!, `node${process.versions.node}`) };
 } catch (err) {
-  const message = err instanceof KeepLoader ? err.message : `the compiler failed: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`;
-  // Relative to the version: where the worker keeps its cache is not the bundle's business.
-  outcome = { why: message.split(dir!).join(".") };
+  // Only nbox's own reasons are told in full: another error's message may name the worker's files.
+  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? (err instanceof Error ? err.name : "unknown error");
+  outcome = { why: err instanceof KeepLoader ? err.message : `the compile failed (${String(code)})` };
 }
 process.stdout.write(`${JSON.stringify(outcome)}\n`, () => process.exit(0));

@@ -42,9 +42,13 @@ const HEAP_MB = 512;
 const MAX_OUTPUT = 64 * 1024;
 const MAX_WHY = 1000;
 
-// Compiled (dist), the compile's entry is JavaScript; from nbox's own sources it needs the loader.
+// Compiled (dist), the compile's entry is JavaScript; from nbox's own sources it needs the loader,
+// which then reads nbox's tsconfig.json, never the bundle's (whose `paths` would redirect nbox's own
+// imports to the bundle's code). The process runs in nbox's folder, not the bundle's.
+const NBOX_PACKAGE = fileURLToPath(new URL("../../..", import.meta.url));
 const compiledMain = fileURLToPath(new URL("./compile-main.js", import.meta.url));
-const MAIN = existsSync(compiledMain) ? [compiledMain] : ["--import", import.meta.resolve("tsx"), fileURLToPath(new URL("./compile-main.ts", import.meta.url))];
+const FROM_SOURCES = !existsSync(compiledMain);
+const MAIN = FROM_SOURCES ? ["--import", import.meta.resolve("tsx"), fileURLToPath(new URL("./compile-main.ts", import.meta.url))] : [compiledMain];
 
 /**
  * Compile the graph of `entry` (relative to `dir`) into plain JavaScript beside its sources and
@@ -63,12 +67,13 @@ export async function compileVersion(dir: string, entry: string, o: CompileOptio
 
 function runCompile(dir: string, entry: string, o: CompileOptions): Promise<{ compiled: string } | { why: string }> {
   const node = [`--max-old-space-size=${HEAP_MB}`, ...MAIN, dir, entry];
-  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
+  const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
+  if (FROM_SOURCES) env.TSX_TSCONFIG_PATH = join(NBOX_PACKAGE, "tsconfig.json");
   const sb = o.sandbox;
   const options: SpawnOptionsWithStdioTuple<"ignore", "pipe", "ignore"> = { env, stdio: ["ignore", "pipe", "ignore"], detached: true };
   const child = sb
-    ? spawn(sb.bwrap, [...bwrapArgs({ trees: sb.trees, hide: sb.hide, readOnly: [], readWrite: [dir], cwd: dir }), process.execPath, ...node], options)
-    : spawn(process.execPath, node, { ...options, cwd: dir });
+    ? spawn(sb.bwrap, [...bwrapArgs({ trees: sb.trees, hide: sb.hide, readOnly: [], readWrite: [dir], cwd: NBOX_PACKAGE }), process.execPath, ...node], options)
+    : spawn(process.execPath, node, { ...options, cwd: NBOX_PACKAGE });
   return new Promise((done, fail) => {
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
@@ -91,12 +96,13 @@ function runCompile(dir: string, entry: string, o: CompileOptions): Promise<{ co
 
 /** The compile's printed outcome, if it is one the worker can trust: a compiled entry inside the version. */
 function parseOutcome(out: string, dir: string): { compiled: string } | { why: string } | undefined {
-  let v: { compiled?: unknown; why?: unknown };
+  let v: { compiled?: unknown; why?: unknown } | null;
   try {
     v = JSON.parse(out) as typeof v;
   } catch {
     return undefined;
   }
+  if (typeof v !== "object" || v === null) return undefined;
   if (typeof v.why === "string") return { why: v.why };
   if (typeof v.compiled !== "string") return undefined;
   const file = resolve(dir, v.compiled);
@@ -123,14 +129,17 @@ function killGroup(pid: number | undefined): void {
  * version's compile said (none for a version prepared before compiling existed, or not by a worker).
  */
 export function compiledEntry(bundleDir: string, file: string): { file: string } | { file?: undefined; why?: string } {
-  let record: CompileRecord;
+  let record: { entry?: unknown; compiled?: unknown; why?: unknown } | null;
   try {
-    record = JSON.parse(readFileSync(join(bundleDir, COMPILE_RECORD), "utf8")) as CompileRecord;
+    record = JSON.parse(readFileSync(join(bundleDir, COMPILE_RECORD), "utf8")) as typeof record;
   } catch {
     return {};
   }
+  // Written by the worker, but read from a folder a bundle filled: anything not of its shape is no record.
+  if (typeof record !== "object" || record === null || typeof record.entry !== "string") return {};
   if (resolve(bundleDir, record.entry) !== resolve(bundleDir, file)) return {};
-  if (record.compiled === null) return { why: String(record.why) };
+  if (record.compiled === null) return typeof record.why === "string" ? { why: record.why } : {};
+  if (typeof record.compiled !== "string") return {};
   const compiled = resolve(bundleDir, String(record.compiled));
   return isInside(compiled, resolve(bundleDir)) && compiled !== resolve(bundleDir) && existsSync(compiled) ? { file: compiled } : {};
 }

@@ -9,32 +9,41 @@ export interface TextEdit {
   text: string;
 }
 
-/** `code` with `edits` applied (they must not overlap), and its source map (JSON) adjusted to match. */
-export function applyEdits(code: string, map: string, edits: readonly TextEdit[]): { code: string; map: string } {
-  if (edits.length === 0) return { code, map };
+/**
+ * `code` with `edits` applied (they must not overlap; one with `start === end` inserts), and its
+ * source map (JSON), if it has one, adjusted to match.
+ */
+export function applyEdits<M extends string | undefined>(code: string, map: M, edits: readonly TextEdit[]): { code: string; map: M } {
+  if (edits.length === 0 || map === undefined) return { code: spliced(code, edits), map };
   const sorted = [...edits].sort((a, b) => a.start - b.start);
   const starts = lineStarts(code);
   const parsed = JSON.parse(map) as { mappings: string };
   const lines = decode(parsed.mappings);
-  let out = "";
-  let at = 0;
   // Per line, the edits on it: a segment's column (absolute once decoded) moves by every edit that starts before it.
-  const byLine = new Map<number, Array<{ column: number; delta: number }>>();
+  const byLine = new Map<number, Array<{ column: number; delta: number; insert: boolean }>>();
   for (const e of sorted) {
-    out += code.slice(at, e.start) + e.text;
-    at = e.end;
     const line = lineOf(starts, e.start);
     const list = byLine.get(line) ?? [];
-    list.push({ column: e.start - starts[line]!, delta: e.text.length - (e.end - e.start) });
+    list.push({ column: e.start - starts[line]!, delta: e.text.length - (e.end - e.start), insert: e.start === e.end });
     byLine.set(line, list);
   }
-  out += code.slice(at);
   for (const [line, list] of byLine) {
     for (const seg of lines[line] ?? []) {
       const column = seg[0];
-      for (const e of list) if (e.column < column) seg[0] += e.delta;
+      // What starts where text is inserted moves with it; a replaced text's own start stays.
+      for (const e of list) if (e.column < column || (e.insert && e.column === column)) seg[0] += e.delta;
     }
   }
   parsed.mappings = encode(lines);
-  return { code: out, map: JSON.stringify(parsed) };
+  return { code: spliced(code, sorted), map: JSON.stringify(parsed) as M };
+}
+
+function spliced(code: string, edits: readonly TextEdit[]): string {
+  let out = "";
+  let at = 0;
+  for (const e of [...edits].sort((a, b) => a.start - b.start)) {
+    out += code.slice(at, e.start) + e.text;
+    at = e.end;
+  }
+  return out + code.slice(at);
 }

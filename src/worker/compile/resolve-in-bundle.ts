@@ -5,7 +5,7 @@
 // Where the loader's choice would depend on an order (both `x.js` and `x.ts` exist), the compile
 // does not guess: it keeps the loader.
 import { lstatSync } from "node:fs";
-import { extname, join, relative, sep } from "node:path";
+import { extname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { isInside } from "../../lib/is-inside.ts";
 import { KeepLoader } from "./keep-loader.ts";
 
@@ -17,7 +17,9 @@ const TS_TWINS: Record<string, string[]> = { ".js": [".ts", ".tsx"], ".jsx": [".
 type Kind = "file" | "dir" | undefined;
 
 /** The bundle's module at absolute path `target` (from an import in `from`), or undefined when there is none. */
-export function findModule(dir: string, from: string, specifier: string, target: string): string | undefined {
+export function findModule(dir: string, from: string, specifier: string, targetIn: string): string | undefined {
+  // Tidied first: a tsconfig path's `*` may carry `..` the matcher leaves in place.
+  const target = resolve(targetIn);
   const where = `${relative(dir, from)} imports "${specifier}"`;
   if (!isInside(target, dir) || target === dir) throw new KeepLoader(`${where}, which is outside the bundle`);
   if (relative(dir, target).split(sep).includes("node_modules")) throw new KeepLoader(`${where}, a dependency's file by its path`);
@@ -43,9 +45,12 @@ export function findModule(dir: string, from: string, specifier: string, target:
  * What is at `path` (inside `dir`): each folder on the way is looked at without following links,
  * so nothing outside the bundle is ever reached, and whether a link's target exists never shows.
  */
-export function kindOf(dir: string, path: string): Kind {
+export function kindOf(dir: string, pathIn: string): Kind {
+  const path = resolve(pathIn);
+  const rel = relative(dir, path);
+  if (rel === "" || rel.startsWith("..") || isAbsolute(rel)) throw new KeepLoader("the compile was asked about a path outside the bundle");
   let at = dir;
-  for (const part of relative(dir, path).split(sep)) {
+  for (const part of rel.split(sep)) {
     at = join(at, part);
     const st = lstatSync(at, { throwIfNoEntry: false });
     if (!st) return undefined;

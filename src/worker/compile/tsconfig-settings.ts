@@ -49,6 +49,8 @@ function parseJsonc(text: string): unknown {
 function valueOf(node: Expression | SpreadElement | Property | null): unknown {
   switch (node?.type) {
     case "Literal":
+      // Strings as JSON writes them: the loader's reader takes no other quotes.
+      if (typeof node.value === "string" && !node.raw?.startsWith('"')) break;
       if (node.value === null || ["string", "number", "boolean"].includes(typeof node.value)) return node.value;
       break;
     case "UnaryExpression":
@@ -60,8 +62,9 @@ function valueOf(node: Expression | SpreadElement | Property | null): unknown {
       const out: Record<string, unknown> = {};
       for (const p of node.properties) {
         const key = p.type === "Property" && !p.computed && p.kind === "init" && !p.method && !p.shorthand && p.key.type === "Literal" ? p.key.value : undefined;
-        if (typeof key !== "string") throw new KeepLoader("tsconfig.json is not valid JSON: each key must be a string in double quotes");
-        // defineProperty: a key "__proto__" is data, not the object's prototype.
+        if (typeof key !== "string" || !(p as Property).key.type || !((p as Property).key as { raw?: string }).raw?.startsWith('"')) throw new KeepLoader("tsconfig.json is not valid JSON: each key must be a string in double quotes");
+        // The loader's reader makes such a key the object's prototype: not a setting to guess at.
+        if (key === "__proto__") throw new KeepLoader('tsconfig.json has a key "__proto__"');
         Object.defineProperty(out, key, { value: valueOf((p as Property).value as Expression), enumerable: true, writable: true, configurable: true });
       }
       return out;

@@ -54,10 +54,13 @@ async function call(dir: string, name: string, ...args: unknown[]): Promise<unkn
   }
 }
 
+// The file V8 runs (import.meta.url and __filename name the source, as under the loader; source maps do too).
+const RAW_FILE = '(() => { const o = Error.prepareStackTrace; Error.prepareStackTrace = (_e: unknown, cs: Array<{ getFileName(): string }>) => cs[0]!.getFileName(); const f = String(new Error().stack); Error.prepareStackTrace = o; return f; })()';
+
 const CASES = [
-  { system: "an ES module package", type: "module", where: "import.meta.url", compiled: /\/ops\.nbox\.mjs$/, loaderHooks: 1 },
+  { system: "an ES module package", type: "module", where: RAW_FILE, compiled: /\/ops\.nbox\.mjs$/, loaderHooks: 1 },
   // A CommonJS project also gets the loader's require hooks (for .ts and the like).
-  { system: "a CommonJS package", type: "commonjs", where: "__filename", compiled: /\/ops\.nbox\.cjs$/, loaderHooks: 2 },
+  { system: "a CommonJS package", type: "commonjs", where: RAW_FILE, compiled: /\/ops\.nbox\.cjs$/, loaderHooks: 2 },
 ];
 
 for (const c of CASES) {
