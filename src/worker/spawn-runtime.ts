@@ -125,7 +125,7 @@ function killGroup(pid: number | undefined): void {
 }
 
 /** The installed-dependency folders a bundle's node_modules links into (only those under `depsRoot`). */
-function dependencyTrees(bundleDir: string, depsRoot: string): string[] {
+export function dependencyTrees(bundleDir: string, depsRoot: string): string[] {
   const nm = join(bundleDir, "node_modules");
   const out = new Set<string>();
   let names: string[] = [];

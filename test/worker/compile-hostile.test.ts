@@ -91,6 +91,8 @@ describe("a hostile bundle against the compile", () => {
     ["module.require, however written", { "package.json": JSON.stringify({ name: "p" }), "ops.ts": 'export const foo = module["require"]("./y");\n', "y.ts": "export const y = 1;\n" }, /uses module other than/],
     ["the module wrapper's arguments", { "package.json": JSON.stringify({ name: "p" }), "ops.ts": 'export const foo = arguments[1]("./y");\n', "y.ts": "export const y = 1;\n" }, /reads the module's arguments/],
     ["require.main.require", { "package.json": JSON.stringify({ name: "p" }), "ops.ts": 'export const foo = require.main!.require("./y");\n', "y.ts": "export const y = 1;\n" }, /at run time/],
+    ["a package whose module is TypeScript", { "ops.ts": 'export { t as foo } from "tspkg";\n', "node_modules/tspkg/package.json": JSON.stringify({ name: "tspkg", type: "module", exports: "./index.ts" }), "node_modules/tspkg/index.ts": "export const t: number = 1;\n" }, /imports "tspkg", a package whose module is TypeScript/],
+    ["a package plain Node does not find", { "package.json": JSON.stringify({ name: "p" }), "ops.ts": 'export { t as foo } from "not-installed";\n' }, /imports "not-installed", which plain Node does not find/],
     ["an import of a dependency's file by its path", { "ops.ts": 'export * from "./node_modules/x/index.ts";\n' }, /a dependency's file by its path/],
   ];
   for (const [what, tree, reason] of keeps) {

@@ -60,21 +60,25 @@ describe("a compiled version runs as through the loader", () => {
         "ops.ts": [
           'import { here as cjsHere } from "./c.cts";',
           'import { shown } from "./plain.js";',
+          'import { kind } from "jspkg";',
           "export const out = async () => {",
           '  const lib = await import("./lib.cts");',
           '  const sub = await import("./sub/../lib.cts");',
-          "  return { lib: typeof lib.default, same: lib === sub || lib.default === sub.default, url: import.meta.url.split(\"/\").pop(), file: import.meta.filename?.split(\"/\").pop(), cjsHere, shown };",
+          "  return { lib: typeof lib.default, same: lib === sub || lib.default === sub.default, url: import.meta.url.split(\"/\").pop(), file: import.meta.filename?.split(\"/\").pop(), cjsHere, shown, kind };",
           "};",
           "",
         ].join("\n"),
         "lib.cts": "export default function f(): number { return 1; }\n",
         "c.cts": 'export const here: string = require("node:path").basename(__filename);\n',
+        "node_modules/jspkg/package.json": JSON.stringify({ name: "jspkg", exports: { import: "./esm.mjs", require: "./cjs.cjs" } }),
+        "node_modules/jspkg/esm.mjs": 'export const kind = "esm";\n',
+        "node_modules/jspkg/cjs.cjs": 'exports.kind = "cjs";\n',
         "plain.js": "function  spaced ( a ,b ) { return a + b }\nexport const shown = spaced.toString();\n",
       },
       "ops.ts",
       "await m.out()",
     );
-    assert.deepEqual(loader, { lib: "function", same: true, url: "ops.ts", file: "ops.ts", cjsHere: "c.cts", shown: "function  spaced ( a ,b ) { return a + b }" });
+    assert.deepEqual(loader, { lib: "function", same: true, url: "ops.ts", file: "ops.ts", cjsHere: "c.cts", shown: "function  spaced ( a ,b ) { return a + b }", kind: "esm" });
     assert.deepEqual(compiled, loader);
   });
 

@@ -132,8 +132,8 @@ describe("compiling a version ahead", () => {
     assert.deepEqual(missing, refused);
 
     const dir = await project({ "ops.ts": 'export { x as foo } from "alias";\n', "lib/x.ts": "export const x = 1;\n" }, around);
-    assert.equal((await compileVersion(dir, "ops.ts")).compiled, "ops.nbox.mjs");
-    assert.match(readFileSync(join(dir, "ops.nbox.mjs"), "utf8"), /from"alias"/, "the tsconfig.json above the bundle was not applied");
+    // Applied, the tsconfig.json above would have made "alias" the bundle's lib/x.ts; unapplied, it is a package, and none is installed.
+    assert.deepEqual(await compileVersion(dir, "ops.ts"), { entry: "ops.ts", compiled: null, why: 'ops.ts imports "alias", which plain Node does not find (the loader may)' });
   });
 
   it("never writes through a link in the bundle, even one pointing nowhere (yet)", async () => {

@@ -10,6 +10,7 @@ import { packageTypeAt } from "../../lib/package-type.ts";
 import { parse } from "../../lib/lazy-acorn.ts";
 import { applyEdits, type TextEdit } from "./edit-compiled.ts";
 import { KeepLoader } from "./keep-loader.ts";
+import { checkDependency } from "./dependency-entry.ts";
 import { moduleNames } from "./module-imports.ts";
 import { CODE_EXTENSIONS, findModule, kindOf } from "./resolve-in-bundle.ts";
 import { tsconfigSettings, type TsconfigSettings } from "./tsconfig-settings.ts";
@@ -95,7 +96,7 @@ export async function compileGraph(dirIn: string, entry: string, target: string)
     for (const imp of names.imports) {
       if (self?.(imp.specifier)) throw new KeepLoader(`${name} imports its own package by name ("${imp.specifier}"), which only the loader resolves to TypeScript`);
       if (imp.dynamicEnd !== undefined) edits.push({ start: imp.dynamicEnd, end: imp.dynamicEnd, text: DYNAMIC_IMPORT_INTEROP });
-      const target = importedModule(dir, file, imp.specifier, tsconfig);
+      const target = importedModule(dir, file, imp.specifier, tsconfig, format);
       if (!target) continue;
       queue.push(target);
       let spec = relative(dirname(file), compiledName(target)).split(sep).join("/");
@@ -129,7 +130,7 @@ function transformOptions(file: string, format: Format, target: string, tsconfig
 }
 
 /** The bundle module an import leads to; undefined for a package or a Node builtin, which Node finds itself. */
-function importedModule(dir: string, from: string, specifier: string, tsconfig: TsconfigSettings): string | undefined {
+function importedModule(dir: string, from: string, specifier: string, tsconfig: TsconfigSettings, format: Format): string | undefined {
   if (specifier.startsWith("./") || specifier.startsWith("../") || specifier === "." || specifier === "..") {
     const found = findModule(dir, from, specifier, resolve(dirname(from), specifier));
     if (!found) throw new KeepLoader(`${relative(dir, from)} imports "${specifier}", which is missing or outside the bundle`);
@@ -137,12 +138,12 @@ function importedModule(dir: string, from: string, specifier: string, tsconfig: 
   }
   if (specifier.startsWith("/") || specifier.startsWith("file:")) throw new KeepLoader(`${relative(dir, from)} imports "${specifier}" by an absolute path`);
   if (specifier.startsWith("#")) throw new KeepLoader(`${relative(dir, from)} imports "${specifier}" through package.json "imports", which only the loader resolves to TypeScript`);
-  if (specifier.startsWith("node:")) return undefined;
   // The tsconfig.json's paths come first, as the loader tries them; none found means a package.
   for (const candidate of tsconfig.pathsFor(specifier)) {
     const found = findModule(dir, from, specifier, candidate);
     if (found) return loadable(dir, found);
   }
+  checkDependency(from, relative(dir, from), specifier, format);
   return undefined;
 }
 

@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { isInside } from "../../lib/is-inside.ts";
 import { writeFileAtomic } from "../../lib/write-file-atomic.ts";
 import { bwrapArgs } from "../sandbox.ts";
+import { dependencyTrees } from "../spawn-runtime.ts";
 
 /** Written in the version's folder once its modules are compiled (or found not to be compilable). */
 export const COMPILE_RECORD = ".nbox-compiled.json";
@@ -28,6 +29,8 @@ export interface CompileSandbox {
   bwrap: string;
   trees: readonly string[];
   hide: readonly string[];
+  /** Installed dependencies (shown read-only: the compile checks how the packages it imports load). */
+  depsRoot?: string;
 }
 
 export interface CompileOptions {
@@ -42,13 +45,14 @@ const HEAP_MB = 512;
 const MAX_OUTPUT = 64 * 1024;
 const MAX_WHY = 1000;
 
-// Compiled (dist), the compile's entry is JavaScript; from nbox's own sources it needs the loader,
-// which then reads nbox's tsconfig.json, never the bundle's (whose `paths` would redirect nbox's own
-// imports to the bundle's code). The process runs in nbox's folder, not the bundle's.
+// The compile's entry is JavaScript in nbox's package (dist/): run from nbox's sources (its own
+// tests, after `npm run build`), the same built entry is used, so the compile resolves packages as
+// plain Node does. Only without a build does it run from the sources through the loader, which then
+// reads nbox's tsconfig.json, never the bundle's (whose `paths` would send nbox's own imports to the
+// bundle's code). Either way the process runs in nbox's folder, not the bundle's.
 const NBOX_PACKAGE = fileURLToPath(new URL("../../..", import.meta.url));
-const compiledMain = fileURLToPath(new URL("./compile-main.js", import.meta.url));
-const FROM_SOURCES = !existsSync(compiledMain);
-const MAIN = FROM_SOURCES ? ["--import", import.meta.resolve("tsx"), fileURLToPath(new URL("./compile-main.ts", import.meta.url))] : [compiledMain];
+const BUILT_MAIN = [fileURLToPath(new URL("./compile-main.js", import.meta.url)), join(NBOX_PACKAGE, "dist/worker/compile/compile-main.js")].find((f) => existsSync(f));
+const MAIN = BUILT_MAIN ? [BUILT_MAIN] : ["--import", import.meta.resolve("tsx"), fileURLToPath(new URL("./compile-main.ts", import.meta.url))];
 
 /**
  * Compile the graph of `entry` (relative to `dir`) into plain JavaScript beside its sources and
@@ -66,13 +70,13 @@ export async function compileVersion(dir: string, entry: string, o: CompileOptio
 }
 
 function runCompile(dir: string, entry: string, o: CompileOptions): Promise<{ compiled: string } | { why: string }> {
-  const node = [`--max-old-space-size=${HEAP_MB}`, ...MAIN, dir, entry];
+  const node = [`--max-old-space-size=${HEAP_MB}`, "--experimental-import-meta-resolve", "--no-warnings", ...MAIN, dir, entry];
   const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
-  if (FROM_SOURCES) env.TSX_TSCONFIG_PATH = join(NBOX_PACKAGE, "tsconfig.json");
+  if (!BUILT_MAIN) env.TSX_TSCONFIG_PATH = join(NBOX_PACKAGE, "tsconfig.json");
   const sb = o.sandbox;
   const options: SpawnOptionsWithStdioTuple<"ignore", "pipe", "ignore"> = { env, stdio: ["ignore", "pipe", "ignore"], detached: true };
   const child = sb
-    ? spawn(sb.bwrap, [...bwrapArgs({ trees: sb.trees, hide: sb.hide, readOnly: [], readWrite: [dir], cwd: NBOX_PACKAGE }), process.execPath, ...node], options)
+    ? spawn(sb.bwrap, [...bwrapArgs({ trees: sb.trees, hide: sb.hide, readOnly: sb.depsRoot ? dependencyTrees(dir, sb.depsRoot) : [], readWrite: [dir], cwd: NBOX_PACKAGE }), process.execPath, ...node], options)
     : spawn(process.execPath, node, { ...options, cwd: NBOX_PACKAGE });
   return new Promise((done, fail) => {
     let out = "";
