@@ -10,7 +10,7 @@ import { packageTypeAt } from "../../lib/package-type.ts";
 import { parse } from "../../lib/lazy-acorn.ts";
 import { applyEdits, type TextEdit } from "./edit-compiled.ts";
 import { KeepLoader } from "./keep-loader.ts";
-import { checkDependency } from "./dependency-entry.ts";
+import { DependencyCheck } from "./dependency-entry.ts";
 import { moduleNames } from "./module-imports.ts";
 import { CODE_EXTENSIONS, findModule, kindOf } from "./resolve-in-bundle.ts";
 import { tsconfigSettings, type TsconfigSettings } from "./tsconfig-settings.ts";
@@ -51,6 +51,7 @@ export async function compileGraph(dirIn: string, entry: string, target: string)
   if (kindOf(dir, join(dir, "package.json")) !== "file") throw new KeepLoader("the bundle has no package.json");
   const tsconfig = tsconfigSettings(dir);
   const self = selfReference(dir);
+  const deps = new DependencyCheck();
   const esbuild = await import("esbuild");
   const formats = new Map<string, Format>();
   const formatOf = (file: string) => formats.get(file) ?? formats.set(file, moduleFormat(dir, file)).get(file)!;
@@ -96,7 +97,7 @@ export async function compileGraph(dirIn: string, entry: string, target: string)
     for (const imp of names.imports) {
       if (self?.(imp.specifier)) throw new KeepLoader(`${name} imports its own package by name ("${imp.specifier}"), which only the loader resolves to TypeScript`);
       if (imp.dynamicEnd !== undefined) edits.push({ start: imp.dynamicEnd, end: imp.dynamicEnd, text: DYNAMIC_IMPORT_INTEROP });
-      const target = importedModule(dir, file, imp.specifier, tsconfig, format);
+      const target = importedModule(dir, file, imp.specifier, tsconfig, format, deps);
       if (!target) continue;
       queue.push(target);
       let spec = relative(dirname(file), compiledName(target)).split(sep).join("/");
@@ -130,7 +131,7 @@ function transformOptions(file: string, format: Format, target: string, tsconfig
 }
 
 /** The bundle module an import leads to; undefined for a package or a Node builtin, which Node finds itself. */
-function importedModule(dir: string, from: string, specifier: string, tsconfig: TsconfigSettings, format: Format): string | undefined {
+function importedModule(dir: string, from: string, specifier: string, tsconfig: TsconfigSettings, format: Format, deps: DependencyCheck): string | undefined {
   if (specifier.startsWith("./") || specifier.startsWith("../") || specifier === "." || specifier === "..") {
     const found = findModule(dir, from, specifier, resolve(dirname(from), specifier));
     if (!found) throw new KeepLoader(`${relative(dir, from)} imports "${specifier}", which is missing or outside the bundle`);
@@ -143,7 +144,7 @@ function importedModule(dir: string, from: string, specifier: string, tsconfig: 
     const found = findModule(dir, from, specifier, candidate);
     if (found) return loadable(dir, found);
   }
-  checkDependency(from, relative(dir, from), specifier, format);
+  deps.check(from, relative(dir, from), specifier, format);
   return undefined;
 }
 
