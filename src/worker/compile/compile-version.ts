@@ -42,6 +42,9 @@ export interface CompileOptions {
 const COMPILE_TIMEOUT_MS = 60_000;
 // Enough for any real graph's compile; a source built to exhaust it ends the compile only.
 const HEAP_MB = 512;
+// The compiler is a process of its own (esbuild's service): the heap limit does not reach it, an
+// address-space limit on both does. A real graph compiles in a fraction of it.
+const ADDRESS_SPACE_KB = 2 * 1024 * 1024;
 const MAX_OUTPUT = 64 * 1024;
 const MAX_WHY = 1000;
 
@@ -70,14 +73,14 @@ export async function compileVersion(dir: string, entry: string, o: CompileOptio
 }
 
 function runCompile(dir: string, entry: string, o: CompileOptions): Promise<{ compiled: string } | { why: string }> {
-  const node = [`--max-old-space-size=${HEAP_MB}`, "--experimental-import-meta-resolve", "--no-warnings", ...MAIN, dir, entry];
+  const node = ["/bin/sh", "-c", `ulimit -v ${ADDRESS_SPACE_KB} && exec "$@"`, "nbox-compile", process.execPath, `--max-old-space-size=${HEAP_MB}`, "--experimental-import-meta-resolve", "--no-warnings", ...MAIN, dir, entry];
   const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
   if (!BUILT_MAIN) env.TSX_TSCONFIG_PATH = join(NBOX_PACKAGE, "tsconfig.json");
   const sb = o.sandbox;
   const options: SpawnOptionsWithStdioTuple<"ignore", "pipe", "ignore"> = { env, stdio: ["ignore", "pipe", "ignore"], detached: true };
   const child = sb
-    ? spawn(sb.bwrap, [...bwrapArgs({ trees: sb.trees, hide: sb.hide, readOnly: sb.depsRoot ? dependencyTrees(dir, sb.depsRoot) : [], readWrite: [dir], cwd: NBOX_PACKAGE }), process.execPath, ...node], options)
-    : spawn(process.execPath, node, { ...options, cwd: NBOX_PACKAGE });
+    ? spawn(sb.bwrap, [...bwrapArgs({ trees: sb.trees, hide: sb.hide, readOnly: sb.depsRoot ? dependencyTrees(dir, sb.depsRoot) : [], readWrite: [dir], cwd: NBOX_PACKAGE }), ...node], options)
+    : spawn(node[0]!, node.slice(1), { ...options, cwd: NBOX_PACKAGE });
   return new Promise((done, fail) => {
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
