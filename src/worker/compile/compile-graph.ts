@@ -7,11 +7,10 @@ import { lstatSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import type { Message, TransformOptions } from "esbuild";
 import { packageTypeAt } from "../../lib/package-type.ts";
-import { parse } from "../../lib/lazy-acorn.ts";
 import { applyEdits, type TextEdit } from "./edit-compiled.ts";
 import { KeepLoader } from "./keep-loader.ts";
 import { DependencyCheck } from "./dependency-entry.ts";
-import { moduleNames } from "./module-imports.ts";
+import { moduleNames, parseModule } from "./module-imports.ts";
 import { CODE_EXTENSIONS, findModule, kindOf } from "./resolve-in-bundle.ts";
 import { tsconfigSettings, type TsconfigSettings } from "./tsconfig-settings.ts";
 
@@ -38,7 +37,6 @@ type Format = "esm" | "cjs";
 const COMPILED_EXT: Record<Format, string> = { esm: ".mjs", cjs: ".cjs" };
 
 interface Compiled {
-  source: string;
   out: string;
   code: string;
   /** None for JavaScript kept as it was (its lines are the source's). */
@@ -53,8 +51,7 @@ export async function compileGraph(dirIn: string, entry: string, target: string)
   const self = selfReference(dir);
   const deps = new DependencyCheck();
   const esbuild = await import("esbuild");
-  const formats = new Map<string, Format>();
-  const formatOf = (file: string) => formats.get(file) ?? formats.set(file, moduleFormat(dir, file)).get(file)!;
+  const formatOf = moduleFormats(dir);
   const compiledName = (file: string) => file.slice(0, file.length - extname(file).length) + COMPILED_SUFFIX + COMPILED_EXT[formatOf(file)];
 
   const entryFile = resolve(dir, entry);
@@ -80,11 +77,9 @@ export async function compileGraph(dirIn: string, entry: string, target: string)
     // JavaScript the loader runs as it is, so does the compile (only its imports change); TypeScript,
     // and JavaScript in a module system its syntax does not fit, goes through the compiler as the loader puts it.
     const plain = plainJavaScript(file, text, format);
-    let code: string;
+    let code = text;
     let map: string | undefined;
-    if (plain) {
-      code = text;
-    } else {
+    if (!plain) {
       const result = await esbuild.transform(text, { ...transformOptions(file, format, target, tsconfig), ...ownNames(source, text, format) }).catch((err: { errors?: Message[] }) => {
         throw new KeepLoader(`the compiler failed: ${describe(name, err.errors?.[0]) ?? (err as Error).message.split("\n")[0]}`);
       });
@@ -92,7 +87,7 @@ export async function compileGraph(dirIn: string, entry: string, target: string)
       if (warning) throw new KeepLoader(describe(name, warning)!);
       ({ code, map } = result);
     }
-    const names = moduleNames(name, code, format);
+    const names = moduleNames(name, code, format, plain);
     const edits: TextEdit[] = [];
     for (const imp of names.imports) {
       if (self?.(imp.specifier)) throw new KeepLoader(`${name} imports its own package by name ("${imp.specifier}"), which only the loader resolves to TypeScript`);
@@ -106,7 +101,7 @@ export async function compileGraph(dirIn: string, entry: string, target: string)
     }
     if (plain) edits.push(...ownNamesInPlace(source, code, format, names.meta));
     const edited = applyEdits(code, map, edits);
-    compiled.set(file, { source: file, out, code: edited.code + (edited.map ? `\n//# sourceMappingURL=${basename(out)}.map\n` : ""), map: edited.map });
+    compiled.set(file, { out, code: edited.code + (edited.map ? `\n//# sourceMappingURL=${basename(out)}.map\n` : ""), map: edited.map });
   }
   writeOutputs(dir, [...compiled.values()]);
   return relative(dir, compiledName(entryFile));
@@ -166,8 +161,9 @@ function ownNames(source: string, text: string, format: Format): Pick<TransformO
 
 /** `ownNames` for JavaScript kept as it is: the statement goes on its first line, so no line moves. */
 function ownNamesInPlace(source: string, code: string, format: Format, meta: ReturnType<typeof moduleNames>["meta"]): TextEdit[] {
-  const start = code.startsWith("#!") ? code.indexOf("\n") + 1 : 0;
-  if (format === "cjs") return /\b__filename\b/.test(code) && start >= 0 ? [{ start, end: start, text: filenameStatement(source) }] : [];
+  // After a hashbang line (a file that is nothing else gets it at its end).
+  const start = code.startsWith("#!") ? (code.indexOf("\n") + 1 || code.length) : 0;
+  if (format === "cjs") return /\b__filename\b/.test(code) ? [{ start, end: start, text: filenameStatement(source) }] : [];
   if (meta.length === 0) return [];
   return [{ start, end: start, text: metaStatement(source) }, ...meta.map((m) => ({ start: m.start, end: m.end, text: META_NAMES[m.name] }))];
 }
@@ -182,14 +178,13 @@ function metaStatement(source: string): string {
   return `const ${META_NAMES.url}=${url},${META_NAMES.filename}=${filename};`;
 }
 
-/** Whether `file` is JavaScript Node runs as it is in module system `format` (it parses as such). */
-function plainJavaScript(file: string, text: string, format: Format): boolean {
-  if (![".js", ".mjs", ".cjs"].includes(extname(file))) return false;
+/** `file` parsed, when it is JavaScript Node runs as it is in module system `format`; else undefined. */
+function plainJavaScript(file: string, text: string, format: Format): ReturnType<typeof parseModule> | undefined {
+  if (![".js", ".mjs", ".cjs"].includes(extname(file))) return undefined;
   try {
-    parse(text, { ecmaVersion: "latest", sourceType: format === "esm" ? "module" : "script", allowHashBang: true, allowReturnOutsideFunction: format === "cjs", allowAwaitOutsideFunction: format === "esm" });
-    return true;
+    return parseModule(text, format);
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -218,22 +213,32 @@ function nesting(text: string): number {
   return max;
 }
 
-/** How Node loads `file`: by its extension, else as its nearest package.json's `"type"` says. */
-function moduleFormat(dir: string, file: string): Format {
-  const ext = extname(file);
-  if (ext === ".mts" || ext === ".mjs") return "esm";
-  if (ext === ".cts" || ext === ".cjs") return "cjs";
-  for (let d = dirname(file); ; d = dirname(d)) {
+/**
+ * How Node loads each module: by its extension, else as its nearest package.json's `"type"` says
+ * (inside the bundle; each folder's answer kept, so a package.json is read once).
+ */
+function moduleFormats(dir: string): (file: string) => Format {
+  const folders = new Map<string, Format>();
+  const folderFormat = (d: string): Format => {
+    let f = folders.get(d);
+    if (f) return f;
     const pkg = join(d, "package.json");
     if (kindOf(dir, pkg) === "file") {
       try {
-        return packageTypeAt(pkg) === "module" ? "esm" : "cjs";
+        f = packageTypeAt(pkg) === "module" ? "esm" : "cjs";
       } catch {
         throw new KeepLoader(`${relative(dir, pkg)} is not valid JSON`);
       }
-    }
-    if (d === dir) return "cjs";
-  }
+    } else f = d === dir ? "cjs" : folderFormat(dirname(d));
+    folders.set(d, f);
+    return f;
+  };
+  return (file) => {
+    const ext = extname(file);
+    if (ext === ".mts" || ext === ".mjs") return "esm";
+    if (ext === ".cts" || ext === ".cjs") return "cjs";
+    return folderFormat(dirname(file));
+  };
 }
 
 /** A compiler message, where it is: `ops.ts:3:7: Expected ")" but found ";"`. */

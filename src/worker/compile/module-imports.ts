@@ -30,11 +30,18 @@ const META_READ = new Set(["url", "filename", "dirname"]);
 /** What a CommonJS module may read of `module` (anything else may load modules or walk the tree). */
 const MODULE_READ = new Set(["exports", "id", "filename", "loaded", "path", "paths"]);
 
-/** The names module `name` (for messages), compiled to `text` as an ES module or CommonJS, gives. */
-export function moduleNames(name: string, text: string, format: "esm" | "cjs"): ModuleNames {
+/** `text` parsed as Node runs it in module system `format`; throws a SyntaxError when it is not such a module. */
+export function parseModule(text: string, format: "esm" | "cjs"): Node {
+  return parse(text, { ecmaVersion: "latest", sourceType: format === "esm" ? "module" : "script", allowHashBang: true, allowReturnOutsideFunction: format === "cjs", allowAwaitOutsideFunction: format === "esm" });
+}
+
+/**
+ * The names module `name` (for messages), compiled to `text` as an ES module or CommonJS, gives
+ * (`program`: the text parsed already, if it was).
+ */
+export function moduleNames(name: string, text: string, format: "esm" | "cjs", program: Node = parseModule(text, format)): ModuleNames {
   const runtime = RUNTIME_LOADERS.exec(text);
   if (runtime) throw new KeepLoader(`${name} loads modules or code at run time (${runtime[0].replace(/\s+/g, " ")}), which only the loader follows`);
-  const program = parse(text, { ecmaVersion: "latest", sourceType: format === "esm" ? "module" : "script", allowHashBang: true, allowReturnOutsideFunction: format === "cjs", allowAwaitOutsideFunction: format === "esm" });
   const out: ModuleNames = { imports: [], meta: [] };
   const literal = (n: Node | null | undefined, dynamicEnd?: number): boolean => {
     const s = n as (Node & { value?: unknown; quasis?: Array<{ value: { cooked?: string | null } }>; expressions?: unknown[] }) | null | undefined;

@@ -61,11 +61,11 @@ function valueOf(node: Expression | SpreadElement | Property | null): unknown {
     case "ObjectExpression": {
       const out: Record<string, unknown> = {};
       for (const p of node.properties) {
-        const key = p.type === "Property" && !p.computed && p.kind === "init" && !p.method && !p.shorthand && p.key.type === "Literal" ? p.key.value : undefined;
-        if (typeof key !== "string" || !(p as Property).key.type || !((p as Property).key as { raw?: string }).raw?.startsWith('"')) throw new KeepLoader("tsconfig.json is not valid JSON: each key must be a string in double quotes");
+        const k = p.type === "Property" && !p.computed && p.kind === "init" && !p.method && !p.shorthand ? p.key : undefined;
+        if (k?.type !== "Literal" || typeof k.value !== "string" || !k.raw?.startsWith('"')) throw new KeepLoader("tsconfig.json is not valid JSON: each key must be a string in double quotes");
         // The loader's reader makes such a key the object's prototype: not a setting to guess at.
-        if (key === "__proto__") throw new KeepLoader('tsconfig.json has a key "__proto__"');
-        Object.defineProperty(out, key, { value: valueOf((p as Property).value as Expression), enumerable: true, writable: true, configurable: true });
+        if (k.value === "__proto__") throw new KeepLoader('tsconfig.json has a key "__proto__"');
+        out[k.value] = valueOf((p as Property).value as Expression);
       }
       return out;
     }
