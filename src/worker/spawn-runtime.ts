@@ -8,7 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { childEnv } from "./child-env.ts";
 import { isInside } from "../lib/is-inside.ts";
 import { killTagged, newProcessTag, PROCESS_TAG_ENV, startTime } from "./process-tag.ts";
-import { WATCH_PARENT_ENV } from "./runtime/protocol.ts";
+import { WATCH_PARENT_ENV, watchThisParent } from "./runtime/protocol.ts";
 import { bwrapArgs } from "./sandbox.ts";
 import { createScratch, removeScratch, type Scratch } from "./scratch.ts";
 
@@ -68,7 +68,7 @@ export function spawnRuntime(o: RuntimeSpawn): SpawnedRuntime {
   const scratch = createScratch(launch.scratchRoot);
   const extra = typeof o.env === "function" ? o.env(scratch) : o.env;
   const tag = launch.sandbox ? undefined : newProcessTag();
-  const watch = tag === undefined ? {} : { [WATCH_PARENT_ENV]: "1", [PROCESS_TAG_ENV]: tag };
+  const watch = tag === undefined ? {} : { [WATCH_PARENT_ENV]: watchThisParent(), [PROCESS_TAG_ENV]: tag };
   const env = childEnv({ runtime: o.runtime, home: scratch.home, tmp: scratch.tmp, passEnv: launch.passEnv, set: { ...launch.inject, ...extra, ...watch } });
   const readWrite = [scratch.dir];
   if (launch.compileCache) {
@@ -114,7 +114,8 @@ export function spawnRuntime(o: RuntimeSpawn): SpawnedRuntime {
   return { child, scratch, reaped };
 }
 
-function killGroup(pid: number | undefined): void {
+/** SIGKILL to process group `pid` (what is left of it). */
+export function killGroup(pid: number | undefined): void {
   if (pid === undefined) return;
   try {
     // Until every member is gone the group id is not reused, so this reaches only the sandbox's leftovers.

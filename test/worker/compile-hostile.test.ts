@@ -2,13 +2,15 @@
 // tell the bundle anything about the worker's files, read or apply a file outside the version,
 // take the worker down with a pathological source, or fail the version's preparation.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { COMPILE_RECORD, compileVersion, type CompileRecord } from "../../src/worker/compile/compile-version.ts";
 import { sandboxTrees } from "../../src/worker/launcher.ts";
 import { probeSandbox } from "../../src/worker/sandbox.ts";
 import { compileProjects } from "./_compile-projects.ts";
+import { processesMatching, REPO, until } from "./_helpers.ts";
 
 const why = (r: CompileRecord) => (r.compiled === null ? r.why : `compiled to ${r.compiled}`);
 
@@ -72,6 +74,18 @@ describe("a hostile bundle against the compile", () => {
     assert.equal(why(await compileVersion(fine, "ops.ts")), "compiled to ops.nbox.mjs");
   });
 
+  it("a compile left running by a worker killed with -9 ends too (unsandboxed: nothing else would end it)", { timeout: 60_000 }, async () => {
+    // Slow to scan: a module with a great many declarations keeps the compile busy for seconds.
+    const dir = await project({ "ops.js": `export let ${Array.from({ length: 150_000 }, (_, i) => `a${i}`).join(",")};\n` });
+    const worker = spawn(process.execPath, ["--import", "tsx", "-e", `import("./src/worker/compile/compile-version.ts").then((m) => m.compileVersion(${JSON.stringify(dir)}, "ops.js"))`], { cwd: REPO, stdio: "ignore" });
+    const compiles = () => processesMatching(dir).filter((p) => p.cmd.includes("compile-main"));
+    await until(async () => compiles().length > 0, 30_000, "the compile to start", 50);
+    worker.kill("SIGKILL");
+    await until(async () => compiles().length === 0, 15_000, "the orphaned compile to end", 100).catch((e) => {
+      throw new Error(`${e.message}: ${JSON.stringify(compiles().map((p) => [p.pid, p.cmd.slice(0, 200)]))}`);
+    });
+  });
+
   it("a folder where the record goes does not fail the preparation", async () => {
     const dir = await project({ "ops.ts": "export const foo = 1;\n" });
     mkdirSync(join(dir, COMPILE_RECORD, "inner"), { recursive: true });
@@ -117,8 +131,12 @@ describe("a hostile bundle against the compile", () => {
       if (process.env.CI === "true") assert.fail(`CI must be able to sandbox: ${sandbox.reason}`);
       return t.skip(sandbox.reason);
     }
-    const settings = { bwrap: sandbox.bwrap, trees: sandboxTrees(join(import.meta.dirname, "../..")), hide: [] };
-    const dir = await project({ "ops.ts": 'export { helper as foo } from "./lib/helper.ts";\n', "lib/helper.ts": "export const helper = (x: number): number => x + 1;\n" });
+    // Installed dependencies live outside the bundle (its node_modules links there): shown read-only.
+    const dep = { "deps/store/dep/package.json": JSON.stringify({ name: "dep", type: "module", exports: "./index.js" }), "deps/store/dep/index.js": "export const d = 1;\n" };
+    const dir = await project({ "ops.ts": 'export { helper as foo } from "./lib/helper.ts";\nexport { d } from "dep";\n', "lib/helper.ts": "export const helper = (x: number): number => x + 1;\n" }, dep);
+    mkdirSync(join(dir, "node_modules"));
+    symlinkSync(join(dir, "../deps/store/dep"), join(dir, "node_modules/dep"));
+    const settings = { bwrap: sandbox.bwrap, trees: sandboxTrees(join(import.meta.dirname, "../..")), hide: [], depsRoot: join(dir, "../deps") };
     assert.equal(why(await compileVersion(dir, "ops.ts", { sandbox: settings })), "compiled to ops.nbox.mjs");
     assert.ok(existsSync(join(dir, "lib/helper.nbox.mjs")));
   });

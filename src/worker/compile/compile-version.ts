@@ -17,21 +17,16 @@ import { fileURLToPath } from "node:url";
 import { isInside } from "../../lib/is-inside.ts";
 import { writeFileAtomic } from "../../lib/write-file-atomic.ts";
 import { bwrapArgs } from "../sandbox.ts";
-import { dependencyTrees } from "../spawn-runtime.ts";
+import { WATCH_PARENT_ENV, watchThisParent } from "../runtime/protocol.ts";
+import { dependencyTrees, killGroup, type RuntimeLaunch } from "../spawn-runtime.ts";
 
 /** Written in the version's folder once its modules are compiled (or found not to be compilable). */
 export const COMPILE_RECORD = ".nbox-compiled.json";
 
 export type CompileRecord = { entry: string; compiled: string } | { entry: string; compiled: null; why: string };
 
-/** The sandbox the compile runs in: user processes' (RuntimeLaunch["sandbox"]). */
-export interface CompileSandbox {
-  bwrap: string;
-  trees: readonly string[];
-  hide: readonly string[];
-  /** Installed dependencies (shown read-only: the compile checks how the packages it imports load). */
-  depsRoot?: string;
-}
+/** The sandbox the compile runs in: user processes' own (the installed dependencies shown read-only). */
+export type CompileSandbox = NonNullable<RuntimeLaunch["sandbox"]>;
 
 export interface CompileOptions {
   sandbox?: CompileSandbox;
@@ -77,9 +72,11 @@ function runCompile(dir: string, entry: string, o: CompileOptions): Promise<{ co
   const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
   if (!BUILT_MAIN) env.TSX_TSCONFIG_PATH = join(NBOX_PACKAGE, "tsconfig.json");
   const sb = o.sandbox;
+  // bubblewrap dies with the worker and takes the sandbox along; unsandboxed, the compile watches for that.
+  if (!sb) env[WATCH_PARENT_ENV] = watchThisParent();
   const options: SpawnOptionsWithStdioTuple<"ignore", "pipe", "ignore"> = { env, stdio: ["ignore", "pipe", "ignore"], detached: true };
   const child = sb
-    ? spawn(sb.bwrap, [...bwrapArgs({ trees: sb.trees, hide: sb.hide, readOnly: sb.depsRoot ? dependencyTrees(dir, sb.depsRoot) : [], readWrite: [dir], cwd: NBOX_PACKAGE }), ...node], options)
+    ? spawn(sb.bwrap, [...bwrapArgs({ trees: sb.trees, hide: sb.hide, readOnly: dependencyTrees(dir, sb.depsRoot), readWrite: [dir], cwd: NBOX_PACKAGE }), ...node], options)
     : spawn(node[0]!, node.slice(1), { ...options, cwd: NBOX_PACKAGE });
   return new Promise((done, fail) => {
     let out = "";
@@ -119,15 +116,6 @@ function parseOutcome(out: string, dir: string): { compiled: string } | { why: s
 /** A reason fit for one log line: it may quote the bundle's own text (an import's name). */
 function oneLine(why: string): string {
   return why.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, " ").slice(0, MAX_WHY);
-}
-
-function killGroup(pid: number | undefined): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, "SIGKILL");
-  } catch {
-    // already gone
-  }
 }
 
 /**

@@ -12,7 +12,7 @@ import { isOperator } from "../../operator/brand.ts";
 import { materialize } from "../../operator/materialize.ts";
 import { getTracer } from "../../trace/tracer.ts";
 import type { Span } from "../../trace/span.ts";
-import { isParentMessage, markerPrefix, WATCH_PARENT_ENV, type CallMessage, type ChildMessage, type LoadMessage, type Owner, type RuntimeMode } from "./protocol.ts";
+import { isParentMessage, markerPrefix, parentToWatch, WATCH_PARENT_ENV, type CallMessage, type ChildMessage, type LoadMessage, type Owner, type RuntimeMode } from "./protocol.ts";
 import { Outbox, unpack, type Envelope } from "./outbox.ts";
 import { describeSurface, surfaceOf } from "./surface.ts";
 import { LoadedTarget } from "./target.ts";
@@ -313,5 +313,6 @@ process.on("disconnect", () => process.exit(0));
 // Unsandboxed, also when user code keeps the event loop from ever hearing that.
 // The tag stays in the environment: subprocesses of user code inherit it (see process-tag.ts).
 const processTag = process.env[PROCESS_TAG_ENV];
-if (process.env[WATCH_PARENT_ENV] === "1") watchParent(processTag === undefined ? undefined : `${PROCESS_TAG_ENV}=${processTag}`);
+const parent = parentToWatch(process.env);
+if (parent !== undefined) watchParent(processTag === undefined ? undefined : `${PROCESS_TAG_ENV}=${processTag}`, parent);
 delete process.env[WATCH_PARENT_ENV];

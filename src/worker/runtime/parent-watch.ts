@@ -64,10 +64,12 @@ setInterval(() => {
 
 /**
  * Watch this process's parent from a thread; the process ends within `everyMs` of the parent's end,
- * after the processes carrying `tag` (NAME=value as in the environment).
+ * after the processes carrying `tag` (NAME=value as in the environment). `parent` is the pid of the
+ * process that started this one, as it said (WATCH_PARENT_ENV): one that died before this line ran
+ * is noticed too (by then `process.ppid` names whoever took this process over).
  */
-export function watchParent(tag: string | undefined, everyMs = 500): void {
-  const thread = new Worker(WATCH, { eval: true, workerData: { ppid: process.ppid, pid: process.pid, tag, everyMs } });
+export function watchParent(tag: string | undefined, parent: number, everyMs = 500): void {
+  const thread = new Worker(WATCH, { eval: true, workerData: { ppid: parent, pid: process.pid, tag, everyMs } });
   // It never keeps the process alive on its own.
   thread.unref();
 }

@@ -160,8 +160,17 @@ export function isParentMessage(m: unknown): m is ParentMessage {
   return t === "load" || t === "call" || t === "drop" || t === "token";
 }
 
-/** Set to "1" in an unsandboxed user process's environment: it watches its parent from a thread. */
+/** Set in an unsandboxed user (or compile) process's environment to its parent's pid: it watches that parent from a thread. */
 export const WATCH_PARENT_ENV = "NBOX_WATCH_PARENT";
+
+/** The value of WATCH_PARENT_ENV for a process this one starts: its parent's pid. */
+export const watchThisParent = (): string => String(process.pid);
+
+/** The parent to watch, from WATCH_PARENT_ENV; undefined when there is none to watch. */
+export function parentToWatch(env: NodeJS.ProcessEnv): number | undefined {
+  const pid = Number(env[WATCH_PARENT_ENV]);
+  return Number.isSafeInteger(pid) && pid > 1 ? pid : undefined;
+}
 
 /** Set to "off" when the process's version was compiled ahead (compile/compile-version.ts): runtime-main.mjs installs no TypeScript loader. */
 export const LOADER_ENV = "NBOX_TS_LOADER";
