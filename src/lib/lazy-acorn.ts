@@ -5,15 +5,16 @@
 import { createRequire } from "node:module";
 import type * as Acorn from "acorn";
 import type * as Walk from "acorn-walk";
+import { linearScopes } from "./acorn-linear-scopes.ts";
 
 const load = createRequire(import.meta.url);
-let acorn: typeof Acorn | undefined;
+let parser: typeof Acorn.Parser | undefined;
 let walk: typeof Walk | undefined;
-const acornModule = () => (acorn ??= load("acorn") as typeof Acorn);
+const parserClass = () => (parser ??= (load("acorn") as typeof Acorn).Parser.extend(linearScopes));
 
-export const parse: typeof Acorn.parse = (input, options) => acornModule().parse(input, options);
+export const parse: typeof Acorn.parse = (input, options) => parserClass().parse(input, options);
 
-export const parseExpressionAt: typeof Acorn.parseExpressionAt = (input, pos, options) => acornModule().parseExpressionAt(input, pos, options);
+export const parseExpressionAt: typeof Acorn.parseExpressionAt = (input, pos, options) => parserClass().parseExpressionAt(input, pos, options);
 
 export const full: typeof Walk.full = (node, callback, base, state) => (walk ??= load("acorn-walk") as typeof Walk).full(node, callback, base, state);
 

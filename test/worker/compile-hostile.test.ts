@@ -74,9 +74,17 @@ describe("a hostile bundle against the compile", () => {
     assert.equal(why(await compileVersion(fine, "ops.ts")), "compiled to ops.nbox.mjs");
   });
 
+  it("a module declaring 300,000 names is compiled, not timed out (name checks are linear)", async () => {
+    const dir = await project({ "ops.js": `export let ${Array.from({ length: 300_000 }, (_, i) => `a${i}`).join(",")};\n` });
+    assert.equal(why(await compileVersion(dir, "ops.js")), "compiled to ops.nbox.mjs");
+  });
+
   it("a compile left running by a worker killed with -9 ends too (unsandboxed: nothing else would end it)", { timeout: 60_000 }, async () => {
-    // Slow to scan: a module with a great many declarations keeps the compile busy for seconds.
-    const dir = await project({ "ops.js": `export let ${Array.from({ length: 150_000 }, (_, i) => `a${i}`).join(",")};\n` });
+    // Slow to scan: ten modules of 300,000 declarations each keep the compile busy for seconds.
+    const tree: Record<string, string> = {};
+    for (let m = 0; m < 10; m++) tree[`m${m}.js`] = `export let ${Array.from({ length: 300_000 }, (_, i) => `m${m}_${i}`).join(",")};\n`;
+    tree["ops.js"] = Object.keys(tree).map((f) => `export * from "./${f}";\n`).join("");
+    const dir = await project(tree);
     const worker = spawn(process.execPath, ["--import", "tsx", "-e", `import("./src/worker/compile/compile-version.ts").then((m) => m.compileVersion(${JSON.stringify(dir)}, "ops.js"))`], { cwd: REPO, stdio: "ignore" });
     const compiles = () => processesMatching(dir).filter((p) => p.cmd.includes("compile-main"));
     await until(async () => compiles().length > 0, 30_000, "the compile to start", 50);
