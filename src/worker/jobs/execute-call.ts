@@ -44,6 +44,8 @@ export interface ExecuteCallOptions {
    * 0 or absent: it waits for a process of its own.
    */
   behind?: number;
+  /** How long a call allowed `behind` waits for a process or behind one (default: a short call, SHORT_CALL_MS). */
+  behindWaitMs?: number;
   /** One line of output (`system` = the executor's own notes: cold start, kill, crash). */
   onLog?: (stream: LogStream, line: string) => void;
   onSpan?: (span: Span) => void;
@@ -87,12 +89,13 @@ export async function executeCall(pool: ProcessPool, o: ExecuteCallOptions): Pro
   // its process went away) it ends `released` — it never ran, and its run goes
   // back to the queue untouched for whichever worker is free first.
   const released = (why: string): CallOutcome => ({ ok: false, reason: "released", error: executorErrorWire(RUN_RELEASED, `run ${o.runId} ${why}`), coldStart: false });
+  const behindWaitMs = o.behindWaitMs ?? SHORT_CALL_MS;
   let proc: WorkerProcess;
   try {
-    proc = await pool.acquire(o.key, spawn, { signal: o.signal, behind: o.behind, ...(o.behind ? { waitMs: SHORT_CALL_MS } : {}) });
+    proc = await pool.acquire(o.key, spawn, { signal: o.signal, behind: o.behind, ...(o.behind ? { waitMs: behindWaitMs } : {}) });
   } catch (err) {
     if (o.signal?.aborted) return { ok: false, reason: "cancelled", error: cancelledError(), coldStart: false };
-    if (o.behind && !(err instanceof PoolClosedError)) return released(`found no free worker process within ${SHORT_CALL_MS} ms`);
+    if (o.behind && !(err instanceof PoolClosedError)) return released(`found no free worker process within ${behindWaitMs} ms`);
     return { ok: false, reason: "error", error: executorErrorWire("ExecutorError", `no worker process: ${err instanceof Error ? err.message : String(err)}`), coldStart: false };
   }
 
@@ -108,7 +111,7 @@ export async function executeCall(pool: ProcessPool, o: ExecuteCallOptions): Pro
     }
     stop.dispose();
     const call = proc.run(o.runId, o.args, { onLog: log, onSpan: emitSpan }, o.traceparent, o.method);
-    if (call.waiting && !(await startOf(call, o.signal))) {
+    if (call.waiting && !(await startOf(call, o.signal, behindWaitMs))) {
       await call.outcome;
       keep = proc.alive; // our share of it goes back; the call ahead still holds it
       if (o.signal?.aborted) return { ok: false, reason: "cancelled", error: cancelledError(), coldStart: false };
@@ -185,12 +188,12 @@ async function coldStart(
 
 /**
  * Wait until a call sent behind a running one starts. A cancel takes it back, and so does a call
- * ahead that runs longer than a short call: it would wait behind it for long, while another process
+ * ahead that runs longer than `waitMs` (a short call): it would wait behind it for long, while another process
  * may be free sooner. True once it started (also when taking it back came too late).
  */
-async function startOf(call: JobCall, signal: AbortSignal | undefined): Promise<boolean> {
+async function startOf(call: JobCall, signal: AbortSignal | undefined, waitMs: number): Promise<boolean> {
   const takeBack = () => call.drop();
-  const timer = setTimeout(takeBack, SHORT_CALL_MS);
+  const timer = setTimeout(takeBack, waitMs);
   if (signal?.aborted) takeBack();
   else signal?.addEventListener("abort", takeBack, { once: true });
   try {

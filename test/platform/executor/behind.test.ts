@@ -7,6 +7,7 @@ import { after, before, describe, test } from "node:test";
 import { performance } from "node:perf_hooks";
 import { fromWire, toWire } from "../../../src/codec/index.ts";
 import { ProcessPool, executeCall, type CallOutcome, type ExecuteCallOptions } from "../../../src/worker/jobs/index.ts";
+import { SHORT_CALL_MS } from "../../../src/worker/prefetch.ts";
 import { OPS } from "./ops-fixture.ts";
 import { recorder, runId, tempProject, type TempProject } from "./_project.ts";
 
@@ -27,6 +28,13 @@ function chatty(tag: string, ms: number, o: Partial<ExecuteCallOptions> = {}) {
   return job("chatty", [tag, ms], o);
 }
 
+/**
+ * How long a call behind waits here, unless a test asks for the executor's own bound (a short
+ * call, 100 ms): a call ahead of 50 ms can run past that on a loaded machine, and the call behind
+ * would be released where the test checks the order of starts.
+ */
+const ROOMY_WAIT_MS = 10_000;
+
 /** One call of export `name`, recording its output, spans and starts. */
 function job(name: string, args: unknown[], o: Partial<ExecuteCallOptions> = {}) {
   const rec = recorder();
@@ -39,6 +47,7 @@ function job(name: string, args: unknown[], o: Partial<ExecuteCallOptions> = {})
     runId: runId(),
     args: args.map((a) => toWire(a)),
     ...rec,
+    ...(o.behind ? { behindWaitMs: ROOMY_WAIT_MS } : {}),
     ...o,
     onStart: () => {
       starts++;
@@ -165,7 +174,7 @@ describe("executeCall behind a running call", () => {
     value(await chatty("warm", 0).outcome);
     const a = chatty("a", 400);
     await until(() => a.started() !== undefined, "a started");
-    const b = chatty("b", 0, { behind: 1 });
+    const b = chatty("b", 0, { behind: 1, behindWaitMs: SHORT_CALL_MS });
     const proc = pool.processes().find((p) => p.key.endsWith("#chatty") && p.alive)!;
     await until(() => proc.callsInFlight === 2, "b sent behind a");
     // Past a short call's length (100 ms) behind `a`, it is no longer in a's process.
@@ -178,22 +187,21 @@ describe("executeCall behind a running call", () => {
     // And one that finds no process within a short call's time is released too.
     const c = chatty("c", 400);
     await until(() => c.started() !== undefined, "c started");
-    const d = chatty("d", 0, { behind: 1 });
-    const e = chatty("e", 0, { behind: 1 });
+    const d = chatty("d", 0, { behind: 1, behindWaitMs: SHORT_CALL_MS });
+    const e = chatty("e", 0, { behind: 1, behindWaitMs: SHORT_CALL_MS });
     const [rd, re] = await Promise.all([d.outcome, e.outcome]);
     assert.deepEqual([!rd.ok && rd.reason, !re.ok && re.reason], ["released", "released"]);
     assert.equal(value(await c.outcome), "c");
   });
 
-  // Calls waiting behind another are taken back after a short call's time (100 ms): the call ahead
-  // here runs 50 ms, so the last one behind starts well before that even on a loaded machine. The
-  // calls behind are made the moment the call ahead starts, and are in the process one event-loop
-  // turn later (no polling, which a loaded machine could delay past the call ahead's end).
+  // The calls behind are made the moment the call ahead starts, and are in the process one
+  // event-loop turn later (no polling, which a loaded machine could delay past the call ahead's end).
+  // The call ahead runs long enough (500 ms) to be still running when the test counts them.
   const sent = () => new Promise((r) => setImmediate(r));
-  /** Call `a` (50 ms), and the calls `behind` makes the moment it starts; resolves once they are in its process. */
+  /** Call `a` (500 ms), and the calls `behind` makes the moment it starts; resolves once they are in its process. */
   async function aheadOf<T>(behind: () => T): Promise<{ a: ReturnType<typeof chatty>; made: T }> {
     let made: T | undefined;
-    const a = chatty("a", 50, { onStart: () => void (made = behind()) });
+    const a = chatty("a", 500, { onStart: () => void (made = behind()) });
     await until(() => made !== undefined, "a started");
     await sent();
     return { a, made: made! };
@@ -264,7 +272,7 @@ describe("executeCall behind a running call", () => {
     // this side counted it as started at the call ahead's answer.
     const a = job("answersEarly", [1, 600, 300]);
     await until(() => a.started() !== undefined, "a started");
-    const b = job("answersEarly", [0, 0, 0], { behind: 1 });
+    const b = job("answersEarly", [0, 0, 0], { behind: 1, behindWaitMs: SHORT_CALL_MS });
     const rb = await b.outcome;
     assert.equal(!rb.ok && rb.reason, "released", `b ended ${JSON.stringify(rb)}`);
     await a.outcome;
