@@ -130,7 +130,7 @@ export function createServingApp(o: ServingAppOptions) {
 
   const method = (name: string): MethodInfo => {
     const info = reachable(name) ? surface.methods[name] : undefined;
-    if (!info) throw new ServingError("NOT_FOUND", `${meta.name} has no method "${name}"`);
+    if (!info) throw new ServingError("NOT_FOUND", `${meta.name} has no method "${name}"; its methods: ${Object.keys(surface.methods).join(", ") || "none"}`);
     return info;
   };
 

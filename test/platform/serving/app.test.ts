@@ -83,7 +83,12 @@ describe("serving app", () => {
     assert.deepEqual(await json(await app.request("/attr/n", get)), { ok: true, value: 5 });
     assert.equal((await app.request("/call/inc", post({ args: toWire([1, 2]) }))).status, 400);
     assert.equal((await app.request("/call/inc", post({ args: toWire(["x".repeat(2000)]) }))).status, 413);
-    assert.equal((await app.request("/call/constructor", post({ args: [] }))).status, 404);
+    const hidden = await app.request("/call/constructor", post({ args: [] }));
+    assert.equal(hidden.status, 404);
+    // The answer names the methods there are (a caller sees them in /who_are_you too), never a hidden name.
+    const { error } = (await hidden.json()) as { error: { message: string } };
+    assert.match(error.message, /has no method "constructor"; its methods: [\w, ]*\binc\b/);
+    assert.doesNotMatch(error.message.split("its methods:")[1]!, /constructor|_|remoteInit/);
   });
 
   it("health answers once the child does", async () => {
