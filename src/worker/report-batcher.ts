@@ -41,8 +41,8 @@ const STARTED_MARK_DELAY_MS = 20;
 export type WorkerLoad = "idle" | "busy" | "backlog";
 
 export class ReportBatcher {
-  private starts: Array<{ id: string; startedAt: number }> = [];
-  private pendingStarts = new Map<string, { startedAt: number; due: number }>();
+  private starts: Array<{ id: string; attempt: number; startedAt: number }> = [];
+  private pendingStarts = new Map<string, { attempt: number; startedAt: number; due: number }>();
   private startTimer: NodeJS.Timeout | undefined;
   /** Each run's lines since the last report, with the number of the first. */
   private logs = new Map<string, { first: number; lines: LogLine[] }>();
@@ -107,20 +107,20 @@ export class ReportBatcher {
   }
 
   /** The run's call was handed to its process: from now on a crash costs the attempt. */
-  started(runId: string, startedAt: number): void {
-    this.pendingStarts.set(runId, { startedAt, due: Date.now() + STARTED_MARK_DELAY_MS });
+  started(runId: string, attempt: number, startedAt: number): void {
+    this.pendingStarts.set(runId, { attempt, startedAt, due: Date.now() + STARTED_MARK_DELAY_MS });
     this.startTimer ??= setTimeout(this.matureStarts, STARTED_MARK_DELAY_MS);
   }
 
   private readonly matureStarts = () => {
     this.startTimer = undefined;
     const now = Date.now();
-    for (const [id, { startedAt, due }] of this.pendingStarts) {
+    for (const [id, { attempt, startedAt, due }] of this.pendingStarts) {
       if (due > now) {
         this.startTimer = setTimeout(this.matureStarts, due - now);
         break;
       }
-      this.starts.push({ id, startedAt });
+      this.starts.push({ id, attempt, startedAt });
       this.pendingStarts.delete(id);
     }
     if (this.starts.length > 0) this.soon();

@@ -202,7 +202,7 @@ export class RunExecutor {
           onSpan: (span: Span) => mine() && out.span({ runId: run.id }, span),
           onStart: () => {
             startedAt = Date.now();
-            if (mine()) out.started(run.id, startedAt);
+            if (mine()) out.started(run.id, run.attempt, startedAt);
           },
         });
       } catch (err) {

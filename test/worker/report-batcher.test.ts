@@ -47,6 +47,19 @@ describe("worker report batcher", () => {
     }
   });
 
+  it("a started mark names the attempt that started (the control plane marks only that attempt)", async () => {
+    const { sent, batcher } = recordingBatcher<{ started: Array<{ id: string; attempt?: number; startedAt: number }> }>("wrk_att");
+    try {
+      batcher.started("run_a", 3, 1234);
+      // The mark waits a moment (a call ending at once needs none), then goes with the next report.
+      for (const deadline = Date.now() + 5_000; !sent.some((r) => r.started.length > 0) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
+      await batcher.flush();
+      assert.deepEqual(sent.flatMap((r) => r.started), [{ id: "run_a", attempt: 3, startedAt: 1234 }]);
+    } finally {
+      await batcher.close();
+    }
+  });
+
   it("forgets every hold when the worker joins again under a new id (the heartbeat stops naming them)", async () => {
     const batcher = new ReportBatcher(fakeControlPlane({ persist: async () => ({ finished: [], requeued: [], claimed: [], held: [] }) }), () => "wrk_again");
     try {

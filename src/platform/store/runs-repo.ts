@@ -65,6 +65,11 @@ export interface StartedInput {
   id: string;
   /** When the attempt started (epoch ms). */
   startedAt: number;
+  /**
+   * The attempt that started: a mark sent again late (its answer lost), after the run went back to
+   * the queue and was claimed again at another attempt, is not the new attempt's start.
+   */
+  attempt?: number;
 }
 
 export interface FinishRunInput {
@@ -508,11 +513,12 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
 
     async markRunsStarted(workerId, items) {
       if (items.length === 0) return [];
-      const json = JSON.stringify(items.map((it) => ({ id: it.id, started: it.startedAt })));
+      const json = JSON.stringify(items.map((it) => ({ id: it.id, started: it.startedAt, attempt: it.attempt ?? null })));
       const res = await db.execute(sql`
         update ${runs} set started_at = x.started
-        from ${jsonRecords(json, items.length, "id text, started bigint")} as x
+        from ${jsonRecords(json, items.length, "id text, started bigint, attempt int")} as x
         where ${oneOf(runs.id, items.map((it) => it.id))} and ${runs.id} = x.id and ${runs.status} = 'running' and ${runs.workerId} = ${workerId} and ${runs.startedAt} is null
+          and (x.attempt is null or ${runs.attempt} = x.attempt)
         returning ${runs.id} as id`);
       return rowsOf<{ id: string }>(res).map((r) => r.id);
     },

@@ -688,6 +688,24 @@ export function runStoreConformance(name: string, makeHarness: () => Promise<Sto
         assert.deepEqual(counts, { queued: 4, running: 1, succeeded: 0, failed: 0, cancelled: 0, timed_out: 0 });
       });
 
+      it("a started mark applies to the attempt it names only: one sent again late does not mark a later attempt", async () => {
+        const { newRun, claim } = await fixture({ maxRetries: 2 });
+        const r = await newRun();
+        const worker = `w-${randomUUID()}`;
+        await claim(worker);
+        assert.deepEqual(await store.markRunsStarted(worker, [{ id: r.id, attempt: 1, startedAt: clock() }]), [r.id]);
+        // Its worker lost: attempt 1 counts, the run is retried as attempt 2 and claimed by the same worker.
+        assert.deepEqual((await store.recoverStaleRuns({ workerIds: [worker] })).retried, [r.id]);
+        assert.equal((await store.claimRun(r.id, worker))?.attempt, 2);
+        assert.deepEqual(await store.markRunsStarted(worker, [{ id: r.id, attempt: 1, startedAt: clock() }]), [], "attempt 1's mark sent again");
+        assert.equal((await store.getRun(r.id))?.startedAt, null, "attempt 2 has not started");
+        assert.deepEqual(await store.markRunsStarted(worker, [{ id: r.id, attempt: 2, startedAt: clock() }]), [r.id]);
+        // A mark without an attempt (an earlier worker) applies as before.
+        const s = await newRun();
+        await claim(worker);
+        assert.deepEqual(await store.markRunsStarted(worker, [{ id: s.id, startedAt: clock() }]), [s.id]);
+      });
+
       it("recoverStaleRuns (startup): not started → queued, same attempt; started → retried or failed; honour cancel", async () => {
         const retrying = await fixture({ maxRetries: 1 });
         const once = await fixture({ maxRetries: 0 });
