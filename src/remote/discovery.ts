@@ -33,7 +33,8 @@ function readPlatform(dataDir: string): Connection | undefined {
 /**
  * Where the platform is: explicit options, else `NBOX_URL` + `NBOX_TOKEN`, else a running
  * `nbx up` found via `.nbox/platform.json` in this folder or a parent, then the user's record
- * `~/.nbox/current.json` (written by `nbx up` and `nbx login`).
+ * `~/.nbox/current.json` (written by `nbx up` and `nbx login`). A token given without a URL is
+ * used with the platform found so: never the found one's (admin) token in its place.
  * Inside a job or serving only the first two: user code must not pick up files it can reach.
  */
 export function discoverPlatform(opts: Partial<Connection> & { cwd?: string } = {}): Connection {
@@ -49,8 +50,13 @@ export function discoverPlatform(opts: Partial<Connection> & { cwd?: string } = 
       "Leave NBOX_URL and NBOX_TOKEN as the platform set them, or pass { url, token } explicitly",
     );
   }
-  let dir = resolve(opts.cwd ?? process.cwd());
-  for (;;) {
+  const found = findPlatform(resolve(opts.cwd ?? process.cwd()));
+  return token ? { url: found.url, token } : found;
+}
+
+/** A running `nbx up` of this folder or a parent, else the user's record. */
+function findPlatform(from: string): Connection {
+  for (let dir = from; ; ) {
     const found = readPlatform(join(dir, ".nbox"));
     if (found) return found;
     const up = dirname(dir);

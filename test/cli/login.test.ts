@@ -61,6 +61,27 @@ describe("nbx login and the current platform record", () => {
     assert.match(r.stderr, new RegExp(`pid ${dead}`));
   });
 
+  it("a token given without a URL is used with the platform found, never replaced by the record's admin token", async () => {
+    assert.equal((await run(["login", tp.url, "--token", tp.token])).code, 0);
+    const created = await run(["token", "create", "--workspace", "team-a"]);
+    assert.equal(created.code, 0, created.stderr);
+    const teamToken = created.stdout.trim();
+    const asTeam = (args: string[], env: Record<string, string>) => nbx(args, { cwd: elsewhere, env: { NBOX_HOME: home, NBOX_URL: undefined, NBOX_TOKEN: undefined, ...env } });
+    for (const [how, args, env] of [
+      ["NBOX_TOKEN", ["runs", "--workspace", "other-ws"], { NBOX_TOKEN: teamToken }],
+      ["--token", ["--token", teamToken, "runs", "--workspace", "other-ws"], {}],
+    ] as const) {
+      const r = await asTeam([...args], env);
+      assert.notEqual(r.code, 0, `${how}: another workspace's runs were listed with the admin token`);
+      assert.match(r.stderr, /scoped to another workspace/, how);
+    }
+    const own = await asTeam(["runs", "--workspace", "team-a", "--json"], { NBOX_TOKEN: teamToken });
+    assert.equal(own.code, 0, own.stderr);
+    const bogus = await asTeam(["--token", "nbx_bogus", "workspace", "list"], {});
+    assert.notEqual(bogus.code, 0, "a wrong token is refused, not replaced");
+    await run(["logout"]);
+  });
+
   it("NBOX_URL and NBOX_TOKEN still win over the record", async () => {
     mkdirSync(home, { recursive: true });
     writeFileSync(join(home, "current.json"), JSON.stringify({ source: "login", url: "http://127.0.0.1:9", token: "nbx_stale", writtenAt: new Date().toISOString() }));
