@@ -29,8 +29,13 @@ export function registerInspect(program: Command): void {
     .description("print an operator's tree of child operators")
     .argument("<target>", "<file.ts>:<export>")
     .option("--init <json>", "constructor arguments (JSON array) when the export is an Operator subclass")
-    .action(async (target: string, o: { init?: string }) => {
+    .option("--json", 'print { root, nodes: [{ name, type }] } (dotted names, pre-order) as JSON')
+    .action(async (target: string, o: { init?: string; json?: boolean }) => {
       const op = operatorInstance(await loadTarget(target), initArgs(o.init));
+      if (o.json) {
+        const { root, nodes } = op.getDag(); // nothing has run here: no call edges to show
+        return printJson({ root, nodes });
+      }
       process.stdout.write(op.toString().replace(/\n?$/, "\n"));
     });
 }

@@ -47,6 +47,11 @@ export function formatValue(v: unknown): string {
   }
 }
 
+/** A result on stdout, as formatValue shows it, one line of its own; nothing at all for undefined. */
+export function printValue(v: unknown): void {
+  if (v !== undefined) process.stdout.write(formatValue(v) + "\n");
+}
+
 /** Parse one JSON command-line value, with an error that names it. */
 export function parseJsonArg(text: string, what: string): unknown {
   try {

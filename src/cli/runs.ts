@@ -7,7 +7,7 @@ import { RUN_STATUSES, TERMINAL_STATUSES, type RunInfo } from "../remote/types.t
 import { triggerRun } from "../remote/trigger.ts";
 import { client, enc } from "./client.ts";
 import { toPlain } from "../codec/to-plain.ts";
-import { ago, debug, duration, fail, formatValue, parseIntOption, parseJsonArg, printJson, printTable } from "./output.ts";
+import { ago, debug, duration, fail, parseIntOption, parseJsonArg, printJson, printTable, printValue } from "./output.ts";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -94,7 +94,7 @@ async function runCommand(name: string, o: { workspace: string; arg: string[]; w
     return;
   }
   if (final.status === "succeeded") {
-    process.stdout.write(formatValue(fromWire(final.result)) + "\n");
+    printValue(fromWire(final.result));
     return;
   }
   const e = final.error;

@@ -5,7 +5,7 @@ import { ServingClient } from "../remote/serving-proxy.ts";
 import type { DeploymentInfo } from "../remote/types.ts";
 import { client, enc } from "./client.ts";
 import { toPlain } from "../codec/to-plain.ts";
-import { fail, formatValue, parseJsonArg, printJson, printTable } from "./output.ts";
+import { fail, parseJsonArg, printJson, printTable, printValue } from "./output.ts";
 
 interface ServingRow {
   workspace: string;
@@ -92,6 +92,6 @@ export function registerServings(program: Command): void {
       // The CLI's own token (admin or workspace) is accepted by servings of its workspace.
       const value = await new ServingClient(url, c.token).call(method, args);
       if (o.json) return printJson({ value: toPlain(value) });
-      process.stdout.write(formatValue(value) + "\n");
+      printValue(value);
     });
 }

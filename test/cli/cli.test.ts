@@ -302,7 +302,7 @@ describe("nbx against a running platform", { timeout: 600_000 }, () => {
     assert.deepEqual(JSON.parse(statsJson.stdout).value.seen, { a: "1" });
     const reset = await run(["call", "Counter", "reset"]);
     assert.equal(reset.code, 0, reset.stderr);
-    assert.equal(reset.stdout.trim(), "");
+    assert.equal(reset.stdout, "", "not even an empty line");
     const nope = await run(["call", "Counter", "nope"]);
     assert.equal(nope.code, 1);
     assert.match(nope.stderr, /^error: .*nope/m);
@@ -336,6 +336,9 @@ describe("nbx against a running platform", { timeout: 600_000 }, () => {
     const tree = await run(["tree", "extra.ts:outer"]);
     assert.equal(tree.code, 0, tree.stderr);
     assert.equal(tree.stdout, "Outer(\n  (inner): Inner()\n)\n");
+    const treeJson = await run(["tree", "extra.ts:outer", "--json"]);
+    assert.equal(treeJson.code, 0, treeJson.stderr);
+    assert.deepEqual(JSON.parse(treeJson.stdout), { root: "Outer", nodes: [{ name: "Outer", type: "Outer" }, { name: "inner", type: "Inner" }] });
     const cls = await run(["tree", "extra.ts:Outer", "--init", "[2]"]);
     assert.equal(cls.code, 0, cls.stderr);
     assert.match(cls.stdout, /^Outer\(/);
