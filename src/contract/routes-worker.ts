@@ -56,8 +56,7 @@ const LogLineIn = z.object({ stream: z.enum(LOG_STREAMS), line: z.string(), ts: 
 
 export const WorkerReport = z.object({
   workerId,
-  /** Runs whose user code started (a crash from now on costs the attempt). */
-  /** `attempt`: the attempt that started (an earlier worker sends none). */
+  /** Runs whose user code started (a crash from now on costs the attempt); `attempt`: the attempt that started (an earlier worker sends none). */
   started: z.array(z.object({ id: z.string(), startedAt: epochMs, attempt: z.number().int().optional() })).default([]),
   /**
    * `first`: the worker's number of the first line, each next line one more; a run's numbers only go

@@ -129,6 +129,9 @@ describe("worker API", () => {
     assert.deepEqual(more.json.runs.map((r: { id: string }) => r.id).sort(), [queued, done].sort());
     const finishDone = await api(worker.secret, "POST", "/worker/report", { workerId: A, started: [{ id: done, startedAt: Date.now() }], finished: [{ id: done, attempt: 1, status: "succeeded", result: 9 }], requeued: [{ id: queued, attempt: 1, scheduledFor: null, error: null }] });
     assert.deepEqual(finishDone.json, { finished: [done], requeued: [queued], claimed: [], held: [] }, "A's own report applies (the control case)");
+    // A's own started mark that names another attempt than the run's (one sent again late) marks nothing.
+    assert.equal((await api(worker.secret, "POST", "/worker/report", { workerId: A, started: [{ id: held, attempt: 2, startedAt: Date.now() }] })).status, 200);
+    assert.equal((await api(tp.token, "GET", `/runs/${held}`)).json.run.startedAt, null, "attempt 1 was not marked started by attempt 2's mark");
 
     const snapshot = async () => {
       const runs: Record<string, unknown> = {};
