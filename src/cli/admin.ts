@@ -1,6 +1,6 @@
 // Workspaces and tokens: `nbx workspace create|list`, `nbx token create|list|revoke|rotate`.
 import type { Command } from "commander";
-import { client, enc } from "./client.ts";
+import { client, enc, WORKSPACE_HELP, workspaceOf } from "./client.ts";
 import { ago, fail, printJson, printTable } from "./output.ts";
 
 const iso = (v: number | string | null | undefined) => (v === null || v === undefined ? null : new Date(Number(v)).toISOString());
@@ -85,12 +85,13 @@ export function registerAdmin(program: Command): void {
   tok.command("rotate")
     .description("give a serving a new token and revoke its current one (redeploys keep the token; this replaces it)")
     .argument("<serving>", "serving name (see `nbx servings`)")
-    .option("-w, --workspace <name>", "workspace of the serving", "default")
+    .option("-w, --workspace <name>", WORKSPACE_HELP)
     .option("--json", "print JSON")
-    .action(async (serving: string, o: { workspace: string; json?: boolean }) => {
-      const { token, secret, revoked } = await client().call("POST /workspaces/{ws}/servings/{name}/token", { params: { ws: o.workspace, name: serving } });
+    .action(async (serving: string, o: { workspace?: string; json?: boolean }) => {
+      const ws = await workspaceOf(o.workspace);
+      const { token, secret, revoked } = await client().call("POST /workspaces/{ws}/servings/{name}/token", { params: { ws, name: serving } });
       if (o.json) return printJson({ ...token, secret, revoked });
       process.stdout.write(secret + "\n");
-      process.stderr.write(`token ${token.id} for serving ${o.workspace}/${serving}; deploys of this serving return it until the next rotate${revoked.length ? `; revoked ${revoked.join(", ")}` : ""}\n`);
+      process.stderr.write(`token ${token.id} for serving ${ws}/${serving}; deploys of this serving return it until the next rotate${revoked.length ? `; revoked ${revoked.join(", ")}` : ""}\n`);
     });
 }

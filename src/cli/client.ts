@@ -14,3 +14,11 @@ export function client(): PlatformClient {
 }
 
 export const enc = encodeURIComponent;
+
+/** Help of the `--workspace` option of commands that address one workspace. */
+export const WORKSPACE_HELP = `workspace (default: the token's own, else "default")`;
+
+/** The workspace a command addresses: the one named, else the token's own, else "default". */
+export async function workspaceOf(named: string | undefined): Promise<string> {
+  return named ?? client().defaultWorkspace();
+}

@@ -6,13 +6,13 @@ import type { Operator } from "../operator/operator.ts";
 import type { AnyClass, DeployType, Resource, Schedule } from "../operator/types.ts";
 import type { DeployStep } from "../remote/deploy.ts";
 import type { DeploymentInfo } from "../remote/types.ts";
-import { client, enc } from "./client.ts";
+import { client, enc, WORKSPACE_HELP, workspaceOf } from "./client.ts";
 import { fail, parseIntOption, parseJsonArg, printJson, printTable, Progress } from "./output.ts";
 import { wrappedClassMeta } from "../operator/wrap-class.ts";
 import { loadTarget } from "./target.ts";
 
 interface DeployCliOptions {
-  workspace: string;
+  workspace?: string;
   type?: string;
   dryRun?: boolean;
   json?: boolean;
@@ -31,7 +31,7 @@ export function registerDeploy(program: Command): void {
     .command("deploy")
     .description("deploy an operator as a job or a serving")
     .argument("<target>", "<file.ts>:<export>, e.g. ops.ts:foo")
-    .option("-w, --workspace <name>", "workspace (created if missing, with an admin token)", "default")
+    .option("-w, --workspace <name>", `${WORKSPACE_HELP}; created if missing, with an admin token`)
     .option("-t, --type <type>", "job | serving (default: job for functions/operators, serving for classes)")
     .option("--dry-run", "show what would be uploaded (files, sizes, ignored) without deploying")
     .option("--json", "print JSON")
@@ -120,7 +120,7 @@ async function deployCommand(targetText: string, o: DeployCliOptions): Promise<v
     !serving && remote?.deployment
       ? remote.deployment
       : (
-          await client().call("GET /workspaces/{ws}/deployments/{name}", { params: { ws: o.workspace, name: opts.name ?? exportOverride ?? "" } })
+          await client().call("GET /workspaces/{ws}/deployments/{name}", { params: { ws: await workspaceOf(o.workspace), name: opts.name ?? exportOverride ?? "" } })
         ).deployment;
   progress.done(`ready: ${info.name} (${info.type}) version ${info.versionId}`);
   if (o.json) {

@@ -5,7 +5,7 @@ import { RemoteError } from "../remote/remote-error.ts";
 import { Run, type LogLine } from "../remote/run.ts";
 import { RUN_STATUSES, TERMINAL_STATUSES, type RunInfo } from "../remote/types.ts";
 import { triggerRun } from "../remote/trigger.ts";
-import { client, enc } from "./client.ts";
+import { client, enc, WORKSPACE_HELP, workspaceOf } from "./client.ts";
 import { toPlain } from "../codec/to-plain.ts";
 import { ago, debug, duration, fail, parseIntOption, parseJsonArg, printJson, printTable, printValue } from "./output.ts";
 
@@ -16,7 +16,7 @@ export function registerRuns(program: Command): void {
     .command("run")
     .description("trigger a run of a deployed job")
     .argument("<name>", "deployment name (or id)")
-    .option("-w, --workspace <name>", "workspace", "default")
+    .option("-w, --workspace <name>", WORKSPACE_HELP)
     .option("-a, --arg <json>", "an argument as JSON (repeat for several: --arg 1 --arg '\"x\"')", collect, [])
     .option("--wait", "wait for the result (non-zero exit when the run fails)")
     .option("--logs", "with --wait: stream the run's log lines to stderr while waiting")
@@ -26,7 +26,7 @@ export function registerRuns(program: Command): void {
   program
     .command("runs")
     .description("list runs, newest first")
-    .option("-w, --workspace <name>", "only this workspace (required with a workspace token)")
+    .option("-w, --workspace <name>", "only this workspace (a workspace token lists its own)")
     .option("-s, --status <status>", `only this status (${RUN_STATUSES.join(", ")})`)
     .option("-d, --deployment <name>", "only runs of this deployment")
     .option("-n, --limit <n>", "at most this many", "20")
@@ -64,10 +64,10 @@ export function registerRuns(program: Command): void {
     });
 }
 
-async function runCommand(name: string, o: { workspace: string; arg: string[]; wait?: boolean; logs?: boolean; json?: boolean }): Promise<void> {
+async function runCommand(name: string, o: { workspace?: string; arg: string[]; wait?: boolean; logs?: boolean; json?: boolean }): Promise<void> {
   const args = o.arg.map((a, i) => parseJsonArg(a, `--arg #${i + 1}`));
   const c = client();
-  const run = await triggerRun(c, { workspace: o.workspace, name }, { args: toWire(args, { path: "args" }) as unknown[] });
+  const run = await triggerRun(c, { workspace: await workspaceOf(o.workspace), name }, { args: toWire(args, { path: "args" }) as unknown[] });
   if (!o.wait) {
     if (o.json) printJson(run);
     else process.stdout.write(run.id + "\n");

@@ -1,6 +1,6 @@
 // Cron schedules of job deployments: `nbx schedules`, `nbx schedule pause|resume <deployment>`.
 import type { Command } from "commander";
-import { client } from "./client.ts";
+import { client, WORKSPACE_HELP, workspaceOf } from "./client.ts";
 import { fromNow, printJson, printTable } from "./output.ts";
 
 
@@ -28,10 +28,10 @@ export function registerSchedules(program: Command): void {
       .command(verb)
       .description(`${verb} a deployment's schedule: ${what}`)
       .argument("<deployment>", "job deployment name")
-      .option("-w, --workspace <name>", "workspace of the deployment", "default")
+      .option("-w, --workspace <name>", WORKSPACE_HELP)
       .option("--json", "print JSON")
-      .action(async (name: string, o: { workspace: string; json?: boolean }) => {
-        const { schedule } = await client().call("POST /workspaces/{ws}/deployments/{name}/schedule", { params: { ws: o.workspace, name }, body: { enabled } });
+      .action(async (name: string, o: { workspace?: string; json?: boolean }) => {
+        const { schedule } = await client().call("POST /workspaces/{ws}/deployments/{name}/schedule", { params: { ws: await workspaceOf(o.workspace), name }, body: { enabled } });
         if (o.json) return printJson(schedule);
         process.stdout.write(`${schedule.workspace}/${schedule.deployment}: "${schedule.cron}" ${schedule.enabled ? `active, next ${fromNow(schedule.nextTickAt)}` : "paused"}\n`);
       });

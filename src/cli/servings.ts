@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { isNboxError } from "../errors.ts";
 import { ServingClient } from "../remote/serving-proxy.ts";
 import type { DeploymentInfo } from "../remote/types.ts";
-import { client, enc } from "./client.ts";
+import { client, enc, WORKSPACE_HELP, workspaceOf } from "./client.ts";
 import { toPlain } from "../codec/to-plain.ts";
 import { fail, parseJsonArg, printJson, printTable, printValue } from "./output.ts";
 
@@ -66,10 +66,10 @@ export function registerServings(program: Command): void {
     .command("serving-logs")
     .description("recent output of a serving's process (stdout and stderr)")
     .argument("<serving>", "serving name")
-    .option("-w, --workspace <name>", "workspace", "default")
+    .option("-w, --workspace <name>", WORKSPACE_HELP)
     .option("--json", "print JSON")
-    .action(async (name: string, o: { workspace: string; json?: boolean }) => {
-      const { logs } = await client().call("GET /workspaces/{ws}/servings/{name}/logs", { params: { ws: o.workspace, name } });
+    .action(async (name: string, o: { workspace?: string; json?: boolean }) => {
+      const { logs } = await client().call("GET /workspaces/{ws}/servings/{name}/logs", { params: { ws: await workspaceOf(o.workspace), name } });
       if (o.json) return printJson(logs);
       process.stdout.write(logs.length ? logs.join("\n") + "\n" : "(no output yet)\n");
     });
@@ -80,12 +80,12 @@ export function registerServings(program: Command): void {
     .argument("<serving>", "serving (deployment) name")
     .argument("<method>", 'method name ("forward" for the instance call)')
     .argument("[args...]", "arguments, each as JSON")
-    .option("-w, --workspace <name>", "workspace", "default")
+    .option("-w, --workspace <name>", WORKSPACE_HELP)
     .option("--json", 'print { "value": … } as JSON')
-    .action(async (serving: string, method: string, rawArgs: string[], o: { workspace: string; json?: boolean }) => {
+    .action(async (serving: string, method: string, rawArgs: string[], o: { workspace?: string; json?: boolean }) => {
       const args = rawArgs.map((a, i) => parseJsonArg(a, `argument #${i + 1}`));
       const c = client();
-      const { deployment } = await c.call("GET /workspaces/{ws}/deployments/{name}", { params: { ws: o.workspace, name: serving } });
+      const { deployment } = await c.call("GET /workspaces/{ws}/deployments/{name}", { params: { ws: await workspaceOf(o.workspace), name: serving } });
       if (deployment.type !== "serving") fail(`"${deployment.name}" is a job, not a serving`, `Run it with: nbx run ${deployment.name} --arg … --wait`);
       if (!deployment.servingUrl) fail(`serving "${deployment.name}" has no URL (is it running?)`, "Check `nbx servings`, or redeploy it");
       const url = deployment.servingUrl!.endsWith("/") ? deployment.servingUrl! : deployment.servingUrl + "/";

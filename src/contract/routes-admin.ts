@@ -7,6 +7,15 @@ const wsParams = z.object({ ws: z.string().min(1) });
 
 export const adminContract = {
   "GET /health": createRoute({ method: "get", path: "/health", summary: "Liveness (no token needed)", security: [], responses: { 200: json(z.object({ ok: z.literal(true) }), "Up") } }),
+  "GET /whoami": createRoute({
+    method: "get",
+    path: "/whoami",
+    summary: "The calling token: its scope and, for a workspace token, its workspace (where commands go when they name none)",
+    responses: {
+      200: json(z.object({ token: z.object({ id: z.string(), name: z.string(), scope: z.enum(["admin", "workspace"]) }), workspace: Workspace.nullable() }), "The token"),
+      ...failures,
+    },
+  }),
   "GET /workspaces": createRoute({
     method: "get",
     path: "/workspaces",

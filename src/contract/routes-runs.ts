@@ -17,7 +17,7 @@ export const runContract = {
   "GET /runs": createRoute({
     method: "get",
     path: "/runs",
-    summary: "List runs, newest first (workspace tokens must name their workspace)",
+    summary: "List runs, newest first (a workspace token: its own workspace's unless it names it)",
     request: {
       query: z.object({
         workspace: z.string().optional(),

@@ -9,7 +9,8 @@ import type { DryRunResult } from "../bundle/index.ts";
 declare module "./operator.ts" {
   interface Operator {
     /**
-     * Pack this operator's project and run it on the platform (a job by default).
+     * Pack this operator's project and run it on the platform (a job by default), in `workspace`:
+     * by default the token's own workspace (a workspace token), else "default".
      * @example const fooRemote = await foo.deploy("my-workspace"); await fooRemote(10)
      */
     deploy<T extends this>(this: T, workspace: string | undefined, opts: DeployOptions & { dryRun: true }): Promise<DryRunResult>;

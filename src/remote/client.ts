@@ -10,6 +10,9 @@ export interface ClientOptions extends Partial<Connection> {
   cwd?: string;
 }
 
+/** The workspace an admin token's calls go to when they name none. */
+export const DEFAULT_WORKSPACE = "default";
+
 const CODE_BY_STATUS: Record<number, ErrorCode> = Object.fromEntries(
   Object.entries(ERROR_STATUS).map(([code, status]) => [status, code as ErrorCode]).reverse(),
 );
@@ -46,6 +49,22 @@ export class PlatformClient {
     this.#token = conn.token;
     this.#injected = conn.injected === true;
   }
+
+  /**
+   * Where calls that name no workspace go: the token's own workspace for a workspace token, else
+   * "default". Asked of the platform once per client.
+   */
+  defaultWorkspace(): Promise<string> {
+    this.#defaultWorkspace ??= this.call("GET /whoami").then(
+      (me) => me.workspace?.name ?? DEFAULT_WORKSPACE,
+      (err) => {
+        this.#defaultWorkspace = undefined; // a failed question is asked again next time
+        throw err;
+      },
+    );
+    return this.#defaultWorkspace;
+  }
+  #defaultWorkspace: Promise<string> | undefined;
 
   get token(): string {
     return this.#injected ? (process.env.NBOX_TOKEN ?? this.#token) : this.#token;

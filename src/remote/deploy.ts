@@ -110,9 +110,10 @@ async function recordedSignature(target: Operator | AnyClass, op: Operator | und
 
 /**
  * Pack the project that defines `target`, upload it if the platform lacks it, register a
- * deployment version and return the remote handle (job or serving).
+ * deployment version and return the remote handle (job or serving). Without a workspace it goes
+ * to the token's own (a workspace token), else to "default".
  */
-export async function deploy(target: Operator | AnyClass, workspace = "default", opts: DeployOptions = {}): Promise<any> {
+export async function deploy(target: Operator | AnyClass, workspace?: string, opts: DeployOptions = {}): Promise<any> {
   assertNotInRuntime("deploy()");
   const op = isOperator(target) ? target : undefined;
   const meta = op ? undefined : wrappedClassMeta(target);
@@ -164,7 +165,7 @@ export async function deploy(target: Operator | AnyClass, workspace = "default",
     await client.call("PUT /bundles/{hash}", { params: { hash }, raw: packed.tarball });
   } else opts.onStep?.("upload", "unchanged, 0 bytes");
   opts.onStep?.("install");
-  const { deployment } = await client.call("POST /workspaces/{ws}/deployments", { params: { ws: workspace }, body: { manifest: packed.manifest as unknown as Record<string, unknown> } });
+  const { deployment } = await client.call("POST /workspaces/{ws}/deployments", { params: { ws: workspace ?? (await client.defaultWorkspace()) }, body: { manifest: packed.manifest as unknown as Record<string, unknown> } });
   opts.onStep?.("ready", deployment.versionId);
   return deployment.type === "serving" ? remoteServing(deployment) : remoteJob(client, deployment);
 }

@@ -6,14 +6,15 @@ import type { DeploymentInfo, RemoteJob } from "./types.ts";
 const DEPLOYMENT_ID = /^dep_[0-9a-z]+$/;
 
 /**
- * Latch onto a deployed job by name (in a workspace) or by deployment id.
+ * Latch onto a deployed job by name (in a workspace: by default the token's own, else "default")
+ * or by deployment id.
  * @example const foo = await fromJob<typeof fooOp>("foo", { workspace: "ws" }); await foo(10)
  */
 export async function fromJob<T = (...args: any[]) => unknown>(nameOrId: string, opts: ClientOptions & { workspace?: string } = {}): Promise<RemoteJob<T>> {
   const client = connect(opts);
   // A deployment id needs no workspace (`fromJob(id)`); a name is looked up in one.
-  const byName = () =>
-    client.call("GET /workspaces/{ws}/deployments/{name}", { params: { ws: opts.workspace ?? "default", name: nameOrId } });
+  const byName = async () =>
+    client.call("GET /workspaces/{ws}/deployments/{name}", { params: { ws: opts.workspace ?? (await client.defaultWorkspace()), name: nameOrId } });
   const { deployment } =
     opts.workspace === undefined && DEPLOYMENT_ID.test(nameOrId)
       ? await client.call("GET /deployments/{id}", { params: { id: nameOrId } }).catch((err) => {

@@ -39,7 +39,9 @@ export class RemoteError extends Error {
     const name = remote.name ?? "Error";
     const text = remote.message ?? "(no message)";
     // User errors read like the original (`TypeError: x`); platform errors are their message.
-    super(`${code === "USER_CODE" ? `${name}: ${text}` : text}${runId ? ` (run ${runId})` : ""}`, opts?.cause === undefined ? undefined : { cause: opts.cause });
+    // The run is named once: platform messages often name it already ("run r_1 was cancelled").
+    const where = runId && !text.includes(runId) ? ` (run ${runId})` : "";
+    super(`${code === "USER_CODE" ? `${name}: ${text}` : text}${where}`, opts?.cause === undefined ? undefined : { cause: opts.cause });
     this.code = code;
     this.remoteName = name;
     if (opts?.status !== undefined) this.status = opts.status;

@@ -248,6 +248,16 @@ describe("nbx against a running platform", { timeout: 600_000 }, () => {
     assert.equal(other.code, 1);
     assert.match(other.stderr, /^error: /m);
 
+    // Without --workspace, a workspace token's commands go to its own workspace, not to "default".
+    const dep = await run(["deploy", "ops.ts:foo", "--json"], { NBOX_TOKEN: secret });
+    assert.equal(dep.code, 0, dep.stderr);
+    assert.equal(JSON.parse(dep.stdout).workspace, "team-a");
+    const ran = await run(["run", "foo", "--arg", "3", "--wait"], { NBOX_TOKEN: secret });
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(ran.stdout.trim(), "9");
+    const own = JSON.parse((await run(["runs", "--json"], { NBOX_TOKEN: secret })).stdout) as { workspace: string; result: unknown }[];
+    assert.deepEqual(own.map((r) => [r.workspace, r.result]), [["team-a", 9]]);
+
     const rv = await run(["token", "revoke", mine!.id]);
     assert.equal(rv.code, 0, rv.stderr);
     const after = await run(["runs", "--workspace", "team-a"], { NBOX_TOKEN: secret });

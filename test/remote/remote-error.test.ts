@@ -21,6 +21,8 @@ describe("RemoteError and its classes", () => {
     const user = RemoteError.from({ code: "USER_CODE", name: "TypeError", message: "bad", stack: "TypeError: bad\n    at f (ops.ts:1:1)" }, { runId: "run_1" });
     assert.equal(user.constructor, RemoteError);
     assert.equal(user.message, "TypeError: bad (run run_1)");
+    // A message that names its run already is not told it again.
+    assert.equal(RemoteError.from({ code: "CANCELLED", message: "run run_1 was cancelled" }, { runId: "run_1" }).message, "run run_1 was cancelled");
     assert.equal(user.remoteStack, "TypeError: bad\n    at f (ops.ts:1:1)");
     assert.ok(!(user instanceof NboxError), "a user's error is not nbox's");
     assert.ok(RemoteError.from({ code: "BAD_ARGS", name: "ServingError", message: "m" }, { status: 400 }) instanceof NboxError);

@@ -41,7 +41,7 @@ export async function resolveWorkspace(ctx: PlatformContext, p: TokenInfo, name:
     return ws;
   }
   if (!ws) {
-    if (!opts.create) throw new NboxError("NOT_FOUND", `workspace "${name}" not found`, "Create it with `nbx workspace create` or deploy into it");
+    if (!opts.create) throw new NboxError("NOT_FOUND", `workspace "${name}" not found`, "Name an existing one (`nbx workspace list`; --workspace in the CLI), or create it: `nbx workspace create <name>`, or deploy into it");
     ws = await ctx.store.ensureWorkspace(name);
     ctx.lookups.forgetDeployments();
   }
@@ -51,4 +51,13 @@ export async function resolveWorkspace(ctx: PlatformContext, p: TokenInfo, name:
 /** Check a workspace-scoped token may see a row of workspace `workspaceId`. */
 export function checkWorkspaceAccess(p: TokenInfo, workspaceId: string): void {
   if (p.scope !== "admin" && p.workspaceId !== workspaceId) throw new NboxError("FORBIDDEN", "this token is scoped to another workspace");
+}
+
+/**
+ * The workspace a listing is limited to: the one named, else the token's own; undefined (every
+ * workspace) only for an admin token that names none.
+ */
+export async function listedWorkspaceId(ctx: PlatformContext, p: TokenInfo, name: string | undefined): Promise<string | undefined> {
+  if (name !== undefined && name !== "") return (await resolveWorkspace(ctx, p, name)).id;
+  return p.scope === "admin" ? undefined : p.workspaceId!;
 }

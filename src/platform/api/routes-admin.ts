@@ -1,6 +1,6 @@
 import { NboxError } from "../../errors.ts";
 import type { PlatformContext } from "../context.ts";
-import { checkWorkspaceAccess, requireAdmin, resolveWorkspace } from "./auth.ts";
+import { checkWorkspaceAccess, listedWorkspaceId, requireAdmin, resolveWorkspace } from "./auth.ts";
 import { adminContract as r } from "../../contract/routes-admin.ts";
 import { router } from "./validation.ts";
 import { findDeployment } from "./routes-deployments.ts";
@@ -8,6 +8,13 @@ import { findDeployment } from "./routes-deployments.ts";
 /** Workspaces, tokens (incl. a serving's current token), schedules and events. */
 export function adminRoutes(ctx: PlatformContext) {
   return router()
+    .openapi(r["GET /whoami"], async (c) => {
+      const p = c.get("principal");
+      // Worker and serving tokens never get past the API's gate, so a principal here is one of these two.
+      const scope = p.scope === "admin" ? "admin" : "workspace";
+      const workspace = p.workspaceId ? await ctx.store.getWorkspace(p.workspaceId) : null;
+      return c.json({ token: { id: p.id, name: p.name, scope }, workspace }, 200);
+    })
     .openapi(r["GET /workspaces"], async (c) => {
       const p = c.get("principal");
       const all = await ctx.store.listWorkspaces();
@@ -61,9 +68,7 @@ export function adminRoutes(ctx: PlatformContext) {
     })
     .openapi(r["GET /schedules"], async (c) => {
       const p = c.get("principal");
-      const { workspace } = c.req.valid("query");
-      const workspaceId = workspace !== undefined ? (await resolveWorkspace(ctx, p, workspace)).id : p.scope === "admin" ? undefined : p.workspaceId!;
-      return c.json({ schedules: await ctx.store.listSchedules({ workspaceId }) }, 200);
+      return c.json({ schedules: await ctx.store.listSchedules({ workspaceId: await listedWorkspaceId(ctx, p, c.req.valid("query").workspace) }) }, 200);
     })
     .openapi(r["POST /workspaces/{ws}/deployments/{name}/schedule"], async (c) => {
       const params = c.req.valid("param");
@@ -79,8 +84,6 @@ export function adminRoutes(ctx: PlatformContext) {
     .openapi(r["GET /events"], async (c) => {
       const p = c.get("principal");
       const q = c.req.valid("query");
-      const ws = q.workspace ? await resolveWorkspace(ctx, p, q.workspace) : undefined;
-      if (!ws && p.scope !== "admin") throw new NboxError("BAD_REQUEST", "workspace tokens must pass ?workspace=<name>");
-      return c.json({ events: await ctx.store.listEvents({ workspaceId: ws?.id, kind: q.kind }) }, 200);
+      return c.json({ events: await ctx.store.listEvents({ workspaceId: await listedWorkspaceId(ctx, p, q.workspace), kind: q.kind }) }, 200);
     });
 }

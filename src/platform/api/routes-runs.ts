@@ -3,7 +3,7 @@ import type { PlatformContext } from "../context.ts";
 import type { FinishedRun } from "../store/runs-repo.ts";
 import type { RunRow } from "../store/schema.ts";
 import type { TokenInfo } from "../store/tokens-repo.ts";
-import { resolveWorkspace } from "./auth.ts";
+import { listedWorkspaceId } from "./auth.ts";
 import { runContract as r } from "../../contract/routes-runs.ts";
 import { presentRun, presentRuns } from "./present.ts";
 import { isTerminal, waitForRun } from "./wait.ts";
@@ -20,7 +20,7 @@ export function runRoutes(ctx: PlatformContext) {
   const visible = <R extends FinishedRun>(p: TokenInfo, run: R | null | undefined): run is R => !!run && (p.scope === "admin" || run.workspaceId === p.workspaceId);
   const load = async (p: TokenInfo, id: string): Promise<RunRow> => {
     const run = await ctx.store.getRun(id);
-    if (!visible(p, run)) throw new NboxError("NOT_FOUND", `run ${id} not found`);
+    if (!visible(p, run)) throw new NboxError("NOT_FOUND", `run ${id} not found`, "List the runs this token can see with `nbx runs` (GET /api/v1/runs)");
     return run;
   };
   const capWait = (ms: number) => Math.min(Math.max(0, ms), ctx.config.maxWaitMs);
@@ -28,10 +28,9 @@ export function runRoutes(ctx: PlatformContext) {
     .openapi(r["GET /runs"], async (c) => {
       const p = c.get("principal");
       const q = c.req.valid("query");
-      const ws = q.workspace ? await resolveWorkspace(ctx, p, q.workspace) : undefined;
-      if (!ws && p.scope !== "admin") throw new NboxError("BAD_REQUEST", "workspace tokens must pass ?workspace=<name>");
-      const deploymentId = q.deployment ? ((await ctx.store.getDeployment(ws?.id, q.deployment))?.id ?? "none") : undefined;
-      const rows = await ctx.store.listRuns({ workspaceId: ws?.id, deploymentId, status: q.status, limit: int(q.limit, 50), before: q.before });
+      const workspaceId = await listedWorkspaceId(ctx, p, q.workspace);
+      const deploymentId = q.deployment ? ((await ctx.store.getDeployment(workspaceId, q.deployment))?.id ?? "none") : undefined;
+      const rows = await ctx.store.listRuns({ workspaceId, deploymentId, status: q.status, limit: int(q.limit, 50), before: q.before });
       return c.json({ runs: await Promise.all(rows.map((row) => presentRun(ctx, row))) }, 200);
     })
     .openapi(r["POST /runs/wait"], async (c) => {

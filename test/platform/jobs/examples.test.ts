@@ -4,6 +4,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fromJob, getTracer, Run } from "../../../src/index.ts";
+import { PlatformClient } from "../../../src/remote/client.ts";
 import { importProject, REPO, startTestPlatform, wsName, type TestPlatform, totalSlots } from "./_helpers.ts";
 
 describe("jobs e2e: examples", () => {
@@ -40,6 +41,22 @@ describe("jobs e2e: examples", () => {
     // Without explicit options: NBOX_URL / NBOX_TOKEN.
     const byEnv = await fromJob("foo", { workspace: ws });
     assert.equal(await byEnv(6), 36);
+  });
+
+  it("a workspace token that names no workspace deploys, finds and lists in its own (not in \"default\")", async () => {
+    const ws = wsName("own");
+    const { secret, token } = (await tp.api("POST", "/tokens", { workspace: ws, name: "own" })).json;
+    const asTeam = new PlatformClient({ url: tp.url, token: secret });
+    assert.deepEqual(await asTeam.call("GET /whoami"), { token: { id: token.id, name: "own", scope: "workspace" }, workspace: (await asTeam.call("GET /workspaces")).workspaces[0] });
+    assert.equal((await tp.client.call("GET /whoami")).workspace, null, "an admin token has no workspace of its own");
+    const { mod } = await importProject(join(REPO, "examples/foo"));
+    const remote = await mod.foo.deploy(undefined, { client: asTeam });
+    assert.equal(remote.deployment.workspace, ws);
+    const found = await fromJob<typeof mod.foo>("foo", { url: tp.url, token: secret });
+    assert.equal(found.deployment.id, remote.deployment.id);
+    assert.equal(await found(4), 16);
+    const listed = await asTeam.call("GET /runs", { query: {} });
+    assert.deepEqual(listed.runs.map((r) => [r.workspace, r.result]), [[ws, 16]]);
   });
 
   it("fromJob of an unknown deployment fails with a 404 naming it", async () => {
