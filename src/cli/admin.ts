@@ -3,7 +3,6 @@ import type { Command } from "commander";
 import { client, enc, WORKSPACE_HELP, workspaceOf } from "./client.ts";
 import { ago, fail, printJson, printTable } from "./output.ts";
 
-const iso = (v: number | string | null | undefined) => (v === null || v === undefined ? null : new Date(Number(v)).toISOString());
 
 async function workspaces() {
   return (await client().call("GET /workspaces")).workspaces;
@@ -26,7 +25,7 @@ export function registerAdmin(program: Command): void {
     .action(async (o: { json?: boolean }) => {
       const list = await workspaces();
       if (o.json) return printJson(list);
-      printTable(["NAME", "ID", "CREATED"], list.map((w) => [w.name, w.id, ago(iso(w.createdAt))]), "(no workspaces)");
+      printTable(["NAME", "ID", "CREATED"], list.map((w) => [w.name, w.id, ago(w.createdAt)]), "(no workspaces)");
     });
 
   const tok = program.command("token").alias("tokens").description("manage API tokens");
@@ -69,8 +68,8 @@ export function registerAdmin(program: Command): void {
           t.name,
           t.scope,
           t.workspaceId ? (names.get(t.workspaceId) ?? t.workspaceId) : "*",
-          ago(iso(t.createdAt)),
-          ...(o.all ? [t.revokedAt ? ago(iso(t.revokedAt)) : "-"] : []),
+          ago(t.createdAt),
+          ...(o.all ? [t.revokedAt ? ago(t.revokedAt) : "-"] : []),
         ]),
         "(no tokens)",
       );

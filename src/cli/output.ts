@@ -170,9 +170,9 @@ export function ago(iso: string | null | undefined): string {
 }
 
 /** A time from now on ("in 42s"), or one already past ("5m ago"). */
-export function fromNow(epochMs: number | null | undefined): string {
-  if (epochMs === null || epochMs === undefined) return "-";
-  const s = Math.round((epochMs - Date.now()) / 1000);
+export function fromNow(iso: string | null | undefined): string {
+  if (!iso) return "-";
+  const s = Math.round((Date.parse(iso) - Date.now()) / 1000);
   return s < 0 ? `${roughly(-s)} ago` : `in ${roughly(s)}`;
 }
 

@@ -12,8 +12,7 @@ export const ErrorEnvelope = z
   })
   .openapi("Error");
 
-/** Epoch milliseconds as the store keeps them. */
-const epochMs = z.number().int();
+/** Every time on the wire is an ISO 8601 string (UTC), whatever the store keeps. */
 const isoTime = z.string().openapi({ format: "date-time" });
 /** A value in the SDK's tagged wire encoding (plain JSON for plain values). */
 export const WireValue = z.unknown().openapi({ description: "a value in the tagged wire encoding (plain JSON for plain values)" });
@@ -55,7 +54,7 @@ export const Deployment = z
   })
   .openapi("Deployment");
 
-export const Workspace = z.object({ id: z.string(), name: z.string(), createdAt: epochMs }).openapi("Workspace");
+export const Workspace = z.object({ id: z.string(), name: z.string(), createdAt: isoTime }).openapi("Workspace");
 
 export const Token = z
   .object({
@@ -64,8 +63,8 @@ export const Token = z
     name: z.string(),
     scope: z.enum(TOKEN_SCOPES),
     servingId: z.string().nullable(),
-    createdAt: epochMs,
-    revokedAt: epochMs.nullable(),
+    createdAt: isoTime,
+    revokedAt: isoTime.nullable(),
   })
   .openapi("Token");
 
@@ -81,14 +80,14 @@ export const Schedule = z
     workspace: z.string(),
     cron: z.string(),
     timezone: z.string(),
-    startsAt: epochMs.nullable(),
-    endsAt: epochMs.nullable(),
-    lastTickAt: epochMs.nullable(),
-    nextTickAt: epochMs.nullable(),
+    startsAt: isoTime.nullable(),
+    endsAt: isoTime.nullable(),
+    lastTickAt: isoTime.nullable(),
+    nextTickAt: isoTime.nullable(),
     /** false while paused (`nbx schedule pause`): no fires, kept across redeploys until resumed. */
     enabled: z.boolean(),
-    createdAt: epochMs,
-    updatedAt: epochMs,
+    createdAt: isoTime,
+    updatedAt: isoTime,
   })
   .openapi("Schedule");
 
@@ -101,7 +100,7 @@ export const PlatformEvent = z
     kind: z.string(),
     message: z.string(),
     data: z.record(z.string(), z.unknown()).nullable(),
-    ts: epochMs,
+    ts: isoTime,
   })
   .openapi("Event");
 

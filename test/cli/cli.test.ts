@@ -225,7 +225,10 @@ describe("nbx against a running platform", { timeout: 600_000 }, () => {
     assert.equal(c.code, 0, c.stderr);
     assert.match(c.stdout, /workspace team-a \(ws_\w+\)/);
     const list = await run(["workspace", "list", "--json"]);
-    const names = (JSON.parse(list.stdout) as { name: string }[]).map((w) => w.name);
+    const listed = JSON.parse(list.stdout) as { name: string; createdAt: string }[];
+    const names = listed.map((w) => w.name);
+    // --json prints times as ISO strings in every listing (runs, workspaces, tokens, schedules).
+    assert.ok(listed.every((w) => new Date(w.createdAt).toISOString() === w.createdAt), list.stdout);
     assert.ok(names.includes("team-a") && names.includes("default"));
     const table = await run(["workspace", "list"]);
     assert.match(table.stdout, /^NAME\s+ID\s+CREATED/);
@@ -234,8 +237,9 @@ describe("nbx against a running platform", { timeout: 600_000 }, () => {
     assert.equal(t.code, 0, t.stderr);
     const secret = t.stdout.trim();
     assert.match(secret, /^nbx_/);
-    const tokens = JSON.parse((await run(["token", "list", "--json"])).stdout) as { id: string; name: string; scope: string }[];
+    const tokens = JSON.parse((await run(["token", "list", "--json"])).stdout) as { id: string; name: string; scope: string; createdAt: string }[];
     const mine = tokens.find((x) => x.name === "ci");
+    assert.equal(typeof mine?.createdAt, "string");
     assert.ok(mine && mine.scope === "workspace");
     const tokTable = await run(["token", "list"]);
     assert.match(tokTable.stdout, /ci\s+workspace\s+team-a/);
@@ -383,7 +387,8 @@ describe("nbx without a platform", () => {
   test("remote commands fail clearly; worker asks for its token and --redis asks for a redis:// URL", T, async () => {
     const home = mkdtempSync(join(tmpdir(), "nbx-nohome-"));
     try {
-      const env = { NBOX_URL: undefined, NBOX_TOKEN: undefined, HOME: home };
+      // Its own NBOX_HOME too: the test run's shared one may hold a record another file's `nbx up` wrote.
+      const env = { NBOX_URL: undefined, NBOX_TOKEN: undefined, HOME: home, NBOX_HOME: join(home, ".nbox") };
       const [runs, worker, redis, usage, keepShort, keepBad, retainShort] = await Promise.all([
         nbx(["runs"], { cwd: home, env }),
         nbx(["worker", "--platform", "http://127.0.0.1:1"], { cwd: home, env }),

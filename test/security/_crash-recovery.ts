@@ -126,6 +126,6 @@ export async function assertEarlierWorkerTokenRevoked(up: NbxUp): Promise<void> 
   const live = tokens.filter((t) => t.revokedAt === null);
   assert.equal(tokens.length, 2, `a worker token for each start's local worker: ${JSON.stringify(tokens)}`);
   assert.equal(live.length, 1, `only the running local worker's token is live: ${JSON.stringify(tokens)}`);
-  assert.equal(live[0]!.createdAt, Math.max(...tokens.map((t) => t.createdAt)));
+  assert.equal(Date.parse(live[0]!.createdAt), Math.max(...tokens.map((t) => Date.parse(t.createdAt))));
 }
 

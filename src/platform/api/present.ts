@@ -1,9 +1,26 @@
 import type { DeploymentInfo, RunInfo } from "../../remote/types.ts";
 import type { PlatformContext } from "../context.ts";
 import type { FinishedRun } from "../store/runs-repo.ts";
-import type { DeploymentRow, DeploymentVersionRow, RunRow } from "../store/schema.ts";
+import type { DeploymentRow, DeploymentVersionRow, EventRow, RunRow, WorkspaceRow } from "../store/schema.ts";
+import type { ListedSchedule } from "../store/schedules-repo.ts";
+import type { TokenInfo } from "../store/tokens-repo.ts";
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
+const isoNow = (ms: number) => new Date(Number(ms)).toISOString();
+
+/** API views of rows whose times the store keeps as epoch ms: the same fields, times as ISO strings. */
+export const presentWorkspace = (w: WorkspaceRow) => ({ ...w, createdAt: isoNow(w.createdAt) });
+export const presentToken = (t: TokenInfo) => ({ ...t, createdAt: isoNow(t.createdAt), revokedAt: iso(t.revokedAt) });
+export const presentSchedule = (s: ListedSchedule) => ({
+  ...s,
+  startsAt: iso(s.startsAt),
+  endsAt: iso(s.endsAt),
+  lastTickAt: iso(s.lastTickAt),
+  nextTickAt: iso(s.nextTickAt),
+  createdAt: isoNow(s.createdAt),
+  updatedAt: isoNow(s.updatedAt),
+});
+export const presentEvent = (e: EventRow) => ({ ...e, ts: isoNow(e.ts) });
 
 // Names of workspaces/deployments never change for an id: cache them for run listings.
 const names = new Map<string, string>();

@@ -3,6 +3,7 @@ import type { PlatformContext } from "../context.ts";
 import { checkWorkspaceAccess, listedWorkspaceId, requireAdmin, resolveWorkspace } from "./auth.ts";
 import { adminContract as r } from "../../contract/routes-admin.ts";
 import { router } from "./validation.ts";
+import { presentEvent, presentSchedule, presentToken, presentWorkspace } from "./present.ts";
 import { findDeployment } from "./routes-deployments.ts";
 
 /** Workspaces, tokens (incl. a serving's current token), schedules and events. */
@@ -13,21 +14,21 @@ export function adminRoutes(ctx: PlatformContext) {
       // Worker and serving tokens never get past the API's gate, so a principal here is one of these two.
       const scope = p.scope === "admin" ? "admin" : "workspace";
       const workspace = p.workspaceId ? await ctx.store.getWorkspace(p.workspaceId) : null;
-      return c.json({ token: { id: p.id, name: p.name, scope }, workspace }, 200);
+      return c.json({ token: { id: p.id, name: p.name, scope }, workspace: workspace && presentWorkspace(workspace) }, 200);
     })
     .openapi(r["GET /workspaces"], async (c) => {
       const p = c.get("principal");
       const all = await ctx.store.listWorkspaces();
-      return c.json({ workspaces: all.filter((w) => p.scope === "admin" || w.id === p.workspaceId) }, 200);
+      return c.json({ workspaces: all.filter((w) => p.scope === "admin" || w.id === p.workspaceId).map(presentWorkspace) }, 200);
     })
     .openapi(r["POST /workspaces"], async (c) => {
       requireAdmin(c.get("principal"));
       const { name } = c.req.valid("json");
-      return c.json({ workspace: await ctx.store.ensureWorkspace(name) }, 201);
+      return c.json({ workspace: presentWorkspace(await ctx.store.ensureWorkspace(name)) }, 201);
     })
     .openapi(r["GET /tokens"], async (c) => {
       const p = c.get("principal");
-      return c.json({ tokens: await ctx.store.listTokens(p.scope === "admin" ? undefined : p.workspaceId!) }, 200);
+      return c.json({ tokens: (await ctx.store.listTokens(p.scope === "admin" ? undefined : p.workspaceId!)).map(presentToken) }, 200);
     })
     .openapi(r["POST /tokens"], async (c) => {
       requireAdmin(c.get("principal"));
@@ -36,12 +37,12 @@ export function adminRoutes(ctx: PlatformContext) {
       if (body.admin === true && body.worker === true) throw new NboxError("BAD_REQUEST", "body: admin and worker exclude each other");
       if (body.admin === true || body.worker === true) {
         const t = await ctx.store.createToken({ scope: body.admin ? "admin" : "worker", name });
-        return c.json({ token: t.token, secret: t.secret }, 201);
+        return c.json({ token: presentToken(t.token), secret: t.secret }, 201);
       }
       if (body.workspace === undefined) throw new NboxError("BAD_REQUEST", "body.workspace: expected string (the token's workspace), or { admin: true } for an admin token");
       const ws = await resolveWorkspace(ctx, c.get("principal"), body.workspace, { create: true });
       const t = await ctx.store.createToken({ scope: "workspace", workspaceId: ws.id, name });
-      return c.json({ token: t.token, secret: t.secret }, 201);
+      return c.json({ token: presentToken(t.token), secret: t.secret }, 201);
     })
     .openapi(r["DELETE /tokens/{id}"], async (c) => {
       // Admin: any token. Workspace token: the workspace's own tokens (its servings' too), never an admin token.
@@ -64,11 +65,12 @@ export function adminRoutes(ctx: PlatformContext) {
       if (!d || d.type !== "serving") throw new NboxError("NOT_FOUND", `serving "${name}" not found in workspace "${ws.name}"`, "See `nbx servings`");
       const t = await ctx.store.servingToken(d.id, { rotate: true, name: `serving ${ws.name}/${d.name}` });
       ctx.lookups.forgetTokens();
-      return c.json({ token: t.token, secret: t.secret, revoked: t.revoked }, 201);
+      return c.json({ token: presentToken(t.token), secret: t.secret, revoked: t.revoked }, 201);
     })
     .openapi(r["GET /schedules"], async (c) => {
       const p = c.get("principal");
-      return c.json({ schedules: await ctx.store.listSchedules({ workspaceId: await listedWorkspaceId(ctx, p, c.req.valid("query").workspace) }) }, 200);
+      const schedules = await ctx.store.listSchedules({ workspaceId: await listedWorkspaceId(ctx, p, c.req.valid("query").workspace) });
+      return c.json({ schedules: schedules.map(presentSchedule) }, 200);
     })
     .openapi(r["POST /workspaces/{ws}/deployments/{name}/schedule"], async (c) => {
       const params = c.req.valid("param");
@@ -79,11 +81,12 @@ export function adminRoutes(ctx: PlatformContext) {
       if (!ctx.scheduler || !(await ctx.scheduler.setEnabled(d, enabled))) throw noSchedule();
       const [schedule] = await ctx.store.listSchedules({ deploymentId: d.id });
       if (!schedule) throw noSchedule();
-      return c.json({ schedule }, 200);
+      return c.json({ schedule: presentSchedule(schedule) }, 200);
     })
     .openapi(r["GET /events"], async (c) => {
       const p = c.get("principal");
       const q = c.req.valid("query");
-      return c.json({ events: await ctx.store.listEvents({ workspaceId: await listedWorkspaceId(ctx, p, q.workspace), kind: q.kind }) }, 200);
+      const events = await ctx.store.listEvents({ workspaceId: await listedWorkspaceId(ctx, p, q.workspace), kind: q.kind });
+      return c.json({ events: events.map(presentEvent) }, 200);
     });
 }

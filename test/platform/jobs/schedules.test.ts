@@ -81,7 +81,9 @@ describe("jobs e2e: schedules", () => {
     const resumed = await tp.api("POST", `/workspaces/${ws}/deployments/pausing/schedule`, { enabled: true });
     assert.equal(resumed.status, 200, JSON.stringify(resumed.json));
     assert.equal(resumed.json.schedule.enabled, true);
-    assert.ok(resumed.json.schedule.nextTickAt > resumedAt - 1_000, "the next tick is after the resume, not one from the pause");
+    assert.ok(Date.parse(resumed.json.schedule.nextTickAt) > resumedAt - 1_000, "the next tick is after the resume, not one from the pause");
+    // Times are ISO strings, as everywhere in the API (runs, logs, workers).
+    for (const k of ["nextTickAt", "createdAt", "updatedAt"]) assert.match(resumed.json.schedule[k], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, k);
     await eventually(async () => (await runsOf()) > atPause, 30_000, "a fire after the resume");
     const missed = (await store.listEvents({ kind: "schedule.missed" })).filter((e) => e.deploymentId === remote.deployment.id);
     assert.deepEqual(missed, [], "the paused time is not reported as missed ticks");
