@@ -61,10 +61,10 @@ const probes = {
       });
       return { status: res.status, text: await res.text() };
     }),
-  /** A nested job call through the SDK (the way user code calls another deployment). */
+  /** A nested job call through the SDK (the way user code calls another deployment); "" names no workspace. */
   nested: (name: string, workspace: string, x: number) =>
     attemptAsync(async () => {
-      const job = await fromJob<(x: number) => number>(name, { workspace });
+      const job = await fromJob<(x: number) => number>(name, workspace === "" ? {} : { workspace });
       return await job(x);
     }),
   /** A nested job call, with the process's token before and after it (and which process made it). */

@@ -50,8 +50,9 @@ describe("the runtime token of a job or serving", () => {
     const foreign = await nested("square", other, 3);
     assert.equal(foreign.ok, false);
     assert.equal((foreign as { code?: string }).code, "FORBIDDEN");
-    // Its own workspace: a nested job call works.
+    // Its own workspace: a nested job call works, also by name alone (the token's workspace, not "default").
     assert.deepEqual(await nested("square", home, 3), { ok: true, value: 9 });
+    assert.deepEqual(await nested("square", "", 5), { ok: true, value: 25 });
   }
 
   it("from a job: confined to the job's workspace", async () => {
