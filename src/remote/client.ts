@@ -13,6 +13,10 @@ export interface ClientOptions extends Partial<Connection> {
 /** The workspace an admin token's calls go to when they name none. */
 export const DEFAULT_WORKSPACE = "default";
 
+/** Each token's own workspace (or DEFAULT_WORKSPACE), by platform URL and token, as the platform answered. */
+const defaultWorkspaces = new Map<string, Promise<string>>();
+const MAX_KEPT_WORKSPACES = 64;
+
 const CODE_BY_STATUS: Record<number, ErrorCode> = Object.fromEntries(
   Object.entries(ERROR_STATUS).map(([code, status]) => [status, code as ErrorCode]).reverse(),
 );
@@ -52,19 +56,20 @@ export class PlatformClient {
 
   /**
    * Where calls that name no workspace go: the token's own workspace for a workspace token, else
-   * "default". Asked of the platform once per client.
+   * "default". Asked of the platform once per platform and token (a token's workspace never changes).
    */
   defaultWorkspace(): Promise<string> {
-    this.#defaultWorkspace ??= this.call("GET /whoami").then(
-      (me) => me.workspace?.name ?? DEFAULT_WORKSPACE,
-      (err) => {
-        this.#defaultWorkspace = undefined; // a failed question is asked again next time
-        throw err;
-      },
-    );
-    return this.#defaultWorkspace;
+    const key = `${this.url}\n${this.token}`;
+    let answer = defaultWorkspaces.get(key);
+    if (!answer) {
+      if (defaultWorkspaces.size >= MAX_KEPT_WORKSPACES) defaultWorkspaces.clear(); // tokens come and go: stay bounded
+      answer = this.call("GET /whoami").then((me) => me.workspace?.name ?? DEFAULT_WORKSPACE);
+      // A failed question is asked again next time.
+      answer.catch(() => defaultWorkspaces.delete(key));
+      defaultWorkspaces.set(key, answer);
+    }
+    return answer;
   }
-  #defaultWorkspace: Promise<string> | undefined;
 
   get token(): string {
     return this.#injected ? (process.env.NBOX_TOKEN ?? this.#token) : this.#token;
