@@ -46,12 +46,26 @@ function paramName(p: any): string {
   return p.type === "ObjectPattern" ? "{…}" : p.type === "ArrayPattern" ? "[…]" : "arg";
 }
 
+/**
+ * Declarations of the private names a method's source uses (`this.#notes`), for the class it is
+ * parsed in: acorn refuses a private name no enclosing class declares. The method's own name is
+ * declared by the method itself.
+ */
+function privateNameDeclarations(src: string): string {
+  const own = /^\s*(?:static\s+)?(?:async\s+)?\*?\s*#([\w$]+)/.exec(src)?.[1];
+  const names = new Set([...src.matchAll(/#([A-Za-z_$][\w$]*)/g)].map((m) => m[1]!));
+  if (own !== undefined) names.delete(own);
+  return [...names].map((n) => `#${n};`).join("");
+}
+
 function parseFunction(src: string): Node & { params: any[] } {
-  // Methods (`forward(x) {}`) are not expressions on their own: try as-is, then as an object method.
+  // Methods (`forward(x) {}`) are not expressions on their own: try as-is, then as an object method,
+  // then as a class method (which may use the class's private names).
+  const declared = privateNameDeclarations(src);
   for (const [prefix, pick] of [
     ["", (n: any) => n],
     ["({", (n: any) => n.properties[0].value],
-    ["(class{", (n: any) => n.body.body[0].value],
+    [`(class{${declared}`, (n: any) => n.body.body.at(-1).value],
   ] as const) {
     try {
       const node = parseExpressionAt(prefix + src + (prefix === "({" ? "})" : prefix ? "})" : ""), 0, { ecmaVersion: "latest" }) as any;

@@ -24,7 +24,10 @@ export class Counter {
 }
 
 export class Notes {
+  // A private field, as in the README's Notes: the method using it must still have its arity read.
+  #added = 0;
   add(title: string, body?: string) {
+    this.#added++;
     return body === undefined ? title : title + ": " + body;
   }
 }
