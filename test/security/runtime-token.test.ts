@@ -50,6 +50,13 @@ describe("the runtime token of a job or serving", () => {
     const foreign = await nested("square", other, 3);
     assert.equal(foreign.ok, false);
     assert.equal((foreign as { code?: string }).code, "FORBIDDEN");
+    // The workspace's other tokens are not its to manage: a person's token is not revoked, a serving's not rotated.
+    const person = (await tp.api("POST", "/tokens", { workspace: home, name: "a person" })).json;
+    const revoking = await status("DELETE", `/api/v1/tokens/${person.token.id}`);
+    assert.equal(revoking.status, 403, revoking.text);
+    assert.match(revoking.text, /may revoke only itself/);
+    assert.ok(await tp.platform.ctx.store.verifyToken(person.secret), "user code revoked a person's token");
+    assert.equal((await status("POST", `/api/v1/workspaces/${home}/servings/Probe/token`)).status, 403, "user code rotated a serving's token");
     // Its own workspace: a nested job call works, also by name alone (the token's workspace, not "default").
     assert.deepEqual(await nested("square", home, 3), { ok: true, value: 9 });
     assert.deepEqual(await nested("square", "", 5), { ok: true, value: 25 });

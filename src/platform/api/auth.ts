@@ -2,7 +2,7 @@ import { createMiddleware } from "hono/factory";
 import { NboxError } from "../../errors.ts";
 import type { PlatformContext } from "../context.ts";
 import type { WorkspaceRow } from "../store/schema.ts";
-import type { TokenInfo } from "../store/tokens-repo.ts";
+import { RUNTIME_TOKEN_PREFIX, type TokenInfo } from "../store/tokens-repo.ts";
 import type { ApiEnv } from "./env.ts";
 
 /** Routes only worker tokens may call. */
@@ -24,6 +24,15 @@ export function bearerAuth(ctx: PlatformContext) {
     c.set("principal", principal);
     await next();
   });
+}
+
+/**
+ * A token the platform minted for user processes (`runtime:<worker>`). It works like a workspace
+ * token, but does not manage other tokens: code in a job (or a dependency of it) must not lock out
+ * the people and servings of its workspace by revoking or rotating their tokens.
+ */
+export function isRuntimeToken(p: TokenInfo): boolean {
+  return p.scope === "workspace" && p.name.startsWith(RUNTIME_TOKEN_PREFIX);
 }
 
 export function requireAdmin(p: TokenInfo): void {

@@ -1,6 +1,6 @@
 import { NboxError } from "../../errors.ts";
 import type { PlatformContext } from "../context.ts";
-import { checkWorkspaceAccess, listedWorkspaceId, requireAdmin, resolveWorkspace } from "./auth.ts";
+import { checkWorkspaceAccess, isRuntimeToken, listedWorkspaceId, requireAdmin, resolveWorkspace } from "./auth.ts";
 import { adminContract as r } from "../../contract/routes-admin.ts";
 import { router } from "./validation.ts";
 import { presentEvent, presentSchedule, presentToken, presentWorkspace } from "./present.ts";
@@ -49,8 +49,10 @@ export function adminRoutes(ctx: PlatformContext) {
       const { id } = c.req.valid("param");
       const t = await ctx.store.getToken(id);
       if (!t) throw new NboxError("NOT_FOUND", `no token ${id}`, "See `nbx token list`");
-      if (t.workspaceId === null) requireAdmin(c.get("principal"));
-      else checkWorkspaceAccess(c.get("principal"), t.workspaceId);
+      const p = c.get("principal");
+      if (t.workspaceId === null) requireAdmin(p);
+      else checkWorkspaceAccess(p, t.workspaceId);
+      if (isRuntimeToken(p) && t.id !== p.id) throw new NboxError("FORBIDDEN", "the token of user code may revoke only itself", "Revoke other tokens with an admin or workspace token: `nbx token revoke <id>`");
       const ok = await ctx.store.revokeToken(id);
       // At once on this node; other nodes see the store's token epoch move.
       ctx.lookups.forgetTokens();
@@ -60,6 +62,7 @@ export function adminRoutes(ctx: PlatformContext) {
     .openapi(r["POST /workspaces/{ws}/servings/{name}/token"], async (c) => {
       // Rotate: a new current token for the serving; the previous one stops working at once.
       const { ws: wsName, name } = c.req.valid("param");
+      if (isRuntimeToken(c.get("principal"))) throw new NboxError("FORBIDDEN", "the token of user code may not rotate a serving's token", "Rotate it with an admin or workspace token: `nbx token rotate <serving>`");
       const ws = await resolveWorkspace(ctx, c.get("principal"), wsName);
       const d = await ctx.store.getDeployment(ws.id, name);
       if (!d || d.type !== "serving") throw new NboxError("NOT_FOUND", `serving "${name}" not found in workspace "${ws.name}"`, "See `nbx servings`");
