@@ -1,5 +1,6 @@
 import { fromWire, toWire } from "../codec/index.ts";
 import { NboxError } from "../errors.ts";
+import { neverSent } from "../lib/never-sent.ts";
 import { getTracer } from "../trace/tracer.ts";
 import { sleep } from "../lib/pause.ts";
 import { httpExchange, type ExchangeAnswer } from "./http-exchange.ts";
@@ -54,8 +55,10 @@ export class ServingClient {
       let res: ExchangeAnswer;
       try {
         res = await httpExchange(this.url + path, { method, headers: this.headers(body !== undefined), body: payload });
+        this.reached = true;
       } catch (err) {
-        throw new NboxError("UNAVAILABLE", `cannot reach serving ${this.url} (${(err as Error).message})`, undefined, { cause: err });
+        if (await this.unreachableAgain(err, retry, method)) continue;
+        throw new NboxError("UNAVAILABLE", `cannot reach serving ${this.url} (${(err as Error).message})${retry.triedFor()}`, undefined, { cause: err });
       }
       const text = res.text;
       let json: Wire | undefined;
@@ -85,10 +88,22 @@ export class ServingClient {
       tries++;
       return true;
     };
-    const describe = (error: WireErrorBody | undefined): WireErrorBody | undefined =>
-      error && tries > 1 ? { ...error, message: `${error.message ?? "unavailable"} (still so after ${tries} tries over ${((performance.now() - started) / 1000).toFixed(1)} s)` } : error;
-    return Object.assign(retry, { describe });
+    const triedFor = () => (tries > 1 ? ` (still so after ${tries} tries over ${((performance.now() - started) / 1000).toFixed(1)} s)` : "");
+    const describe = (error: WireErrorBody | undefined): WireErrorBody | undefined => (error && tries > 1 ? { ...error, message: `${error.message ?? "unavailable"}${triedFor()}` } : error);
+    return Object.assign(retry, { describe, triedFor });
   }
+
+  /**
+   * A serving this client reached before refuses connections now (its control plane is restarting):
+   * the request never left, so it is asked again like a 503 UNAVAILABLE. A serving never reached
+   * fails at once — most likely a wrong URL, which waiting would only hide.
+   */
+  private async unreachableAgain(err: unknown, retry: ReturnType<ServingClient["retries"]>, method: string): Promise<boolean> {
+    return this.reached && neverSent(err) && (await retry(503, { code: "UNAVAILABLE", message: (err as Error).message }, method, undefined));
+  }
+
+  /** An answer came from this serving's URL once: a refused connection later is a restart, not a wrong URL. */
+  private reached = false;
 
   call(name: string, args: unknown[]): Promise<unknown> {
     const path = name === "forward" ? "forward" : `call/${encodeURIComponent(name)}`;
@@ -102,7 +117,13 @@ export class ServingClient {
     const retry = this.retries();
     let res: Response;
     for (;;) {
-      res = await fetch(`${this.url}stream/${encodeURIComponent(name)}`, { method: "POST", headers: this.headers(true), body, signal: ctrl.signal });
+      try {
+        res = await fetch(`${this.url}stream/${encodeURIComponent(name)}`, { method: "POST", headers: this.headers(true), body, signal: ctrl.signal });
+        this.reached = true;
+      } catch (err) {
+        if (await this.unreachableAgain(err, retry, "POST")) continue;
+        throw new NboxError("UNAVAILABLE", `cannot reach serving ${this.url} (${(err as Error).message})${retry.triedFor()}`, undefined, { cause: err });
+      }
       if (res.ok && res.body) break;
       const text = await res.text();
       let e: Wire["error"];

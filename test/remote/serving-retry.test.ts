@@ -113,3 +113,47 @@ describe("serving calls while the serving is unavailable", () => {
     assert.equal(retryAfterMs("Wed, 02 Dec 2026 10:00:03 GMT", now), 3_000);
   });
 });
+
+describe("serving calls while the control plane in front of the serving restarts", () => {
+  /** A serving URL whose listener answers `value`, can be stopped and started again on the same port. */
+  async function restartable(value: unknown) {
+    const make = () =>
+      createServer((req, res) => {
+        req.resume();
+        req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true, value: toWire(value) })));
+      });
+    let s = make();
+    await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+    const port = (s.address() as AddressInfo).port;
+    return {
+      url: `http://127.0.0.1:${port}/s/ws/Kit/`,
+      // Stopped, then a moment for the client to see its kept connection closed (as after a real
+      // restart): a method call sent on a connection closing under it is not repeated (it may have run).
+      stop: () => new Promise<void>((r) => (s.closeAllConnections(), s.close(() => setTimeout(r, 100)))),
+      start: () => new Promise<void>((r) => (s = make()).listen(port, "127.0.0.1", r)),
+    };
+  }
+
+  it("a refused connection to a serving reached before is asked again within the budget (the request never left)", async () => {
+    const up = await restartable(5);
+    const client = new ServingClient(up.url, "t", { retryUnavailableMs: 10_000 });
+    assert.equal(await client.call("inc", []), 5);
+    await up.stop();
+    setTimeout(() => void up.start(), 1_500);
+    assert.equal(await client.call("inc", []), 5, "answered once the listener is back");
+    await up.stop();
+  });
+
+  it("a serving never reached fails at once (a wrong URL is not waited on); past the budget it says how long it tried", async () => {
+    const up = await restartable(1);
+    await up.stop();
+    const t0 = performance.now();
+    await assert.rejects(new ServingClient(up.url, "t").call("inc", []), (e: NboxError) => e.code === "UNAVAILABLE" && /cannot reach serving/.test(e.message));
+    assert.ok(performance.now() - t0 < 1_000, "not retried");
+    await up.start();
+    const client = new ServingClient(up.url, "t", { retryUnavailableMs: 1_500 });
+    assert.equal(await client.call("inc", []), 1);
+    await up.stop();
+    await assert.rejects(client.call("inc", []), (e: NboxError) => e.code === "UNAVAILABLE" && /still so after \d+ tries/.test(e.message));
+  });
+});

@@ -15,6 +15,7 @@ import type { ServingHost } from "./serving-control.ts";
 import type { DeploymentRow, DeploymentVersionRow, WorkerRow } from "../store/schema.ts";
 import { passOverUnlessUnavailable } from "../store/unavailable.ts";
 import type { WorkerHub } from "../workers/hub.ts";
+import { neverSent } from "../../lib/never-sent.ts";
 
 type Assignment = z.output<typeof ServingAssignment>;
 type Note = z.output<typeof WorkerReport>["servings"][number];
@@ -327,9 +328,6 @@ export class ServingRouter implements ServingHost {
   }
 }
 
-/** Connection errors that mean the request never left this side: the worker did not get it. */
-const NOT_SENT = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
-
 /**
  * The answer when the worker hosting a serving fails the proxied request. Not delivered (nothing
  * listens there any more): UNAVAILABLE, which any caller may send again. Cut off once sent (the
@@ -337,7 +335,8 @@ const NOT_SENT = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFO
  * may have run, so a client must not repeat a method call on its own.
  */
 function upstreamFailure(err: Error, serving: string): ProxyFailure {
-  const notSent = NOT_SENT.has((err as NodeJS.ErrnoException).code ?? "");
+  // Never sent: the worker did not get it.
+  const notSent = neverSent(err);
   const error = notSent
     ? { name: "NboxError", code: "UNAVAILABLE" as const, message: `the worker hosting serving ${serving} is not reachable (${err.message}); it is being moved — retry in a moment` }
     : { name: "ServingCrashed", code: "WORKER_CRASHED" as const, message: `the worker hosting serving ${serving} stopped answering during the call (${err.message}); it may have run — the serving is being moved` };
