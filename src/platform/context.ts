@@ -28,8 +28,6 @@ export interface PlatformContext {
   queue: RunQueue;
   /** Embedded queue: a worker waiting on the empty queue that takes `n` new runs of a deployment directly. */
   handoff?: (deploymentId: string, n: number) => ClaimTaker | undefined;
-  /** How a live worker that registered with this node runs user code (undefined: not known here). */
-  workerSandbox?: (workerId: string) => "bwrap" | "none" | undefined;
 }
 
 /** What the control plane keeps on disk besides its store: uploaded, checked bundles. */

@@ -98,7 +98,6 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   const hub = new WorkerHub(ctx);
   // Embedded queue: a trigger hands its runs straight to a worker waiting on the empty queue.
   if (queue.kind === "embedded") ctx.handoff = (deploymentId, n) => hub.takeWaitingClaim(deploymentId, n);
-  ctx.workerSandbox = (id) => hub.sandboxOf(id)?.kind;
   const reports = new ReportWriter(ctx);
   // PGlite has no autovacuum: the platform vacuums the runs it churns (Postgres does it on its own).
   const upkeep = store.kind === "pglite" ? new StoreUpkeep(store) : undefined;

@@ -10,14 +10,14 @@ const GONE_LISTED_MS = 24 * 60 * 60 * 1000;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-function presentWorker(w: WorkerRow, running: number, sandbox: "bwrap" | "none" | undefined): z.output<typeof WorkerInfo> {
+function presentWorker(w: WorkerRow, running: number): z.output<typeof WorkerInfo> {
   return {
     id: w.id,
     name: w.name,
     slots: w.slots,
     address: w.address,
     local: w.local,
-    sandbox: sandbox ?? null,
+    sandbox: w.sandbox?.kind ?? null,
     registeredAt: iso(w.registeredAt),
     lastSeenAt: iso(w.lastSeenAt),
     alive: w.goneAt === null,
@@ -32,6 +32,6 @@ export function workersAdminRoutes(ctx: PlatformContext) {
     requireAdmin(c.get("principal"));
     const all = c.req.valid("query").all === "true";
     const [rows, running] = await Promise.all([ctx.store.listWorkers(all ? {} : { goneSince: Date.now() - GONE_LISTED_MS }), ctx.store.runningByWorker()]);
-    return c.json({ workers: rows.map((w) => presentWorker(w, running.get(w.id) ?? 0, ctx.workerSandbox?.(w.id))) }, 200);
+    return c.json({ workers: rows.map((w) => presentWorker(w, running.get(w.id) ?? 0)) }, 200);
   });
 }

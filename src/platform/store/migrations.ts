@@ -245,8 +245,14 @@ ALTER TABLE runs ADD COLUMN IF NOT EXISTS log_mark bigint;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS log_mark_worker text;
 `;
 
+// How a worker runs user code (sandbox kind and detail), as it said when it registered: kept with
+// the worker, so a control plane restarted or another node still shows it.
+const WORKER_SANDBOX = `
+ALTER TABLE workers ADD COLUMN IF NOT EXISTS sandbox jsonb;
+`;
+
 /** MIGRATIONS[i] is version i + 1. Append only. */
-export const MIGRATIONS: readonly string[] = [V1, RUN_LEASES, TOKEN_EPOCH, WORKERS, RUN_LOG_BYTES, RUN_PARENT_KEYS, RUN_SPANS, RUN_LOG_MARK];
+export const MIGRATIONS: readonly string[] = [V1, RUN_LEASES, TOKEN_EPOCH, WORKERS, RUN_LOG_BYTES, RUN_PARENT_KEYS, RUN_SPANS, RUN_LOG_MARK, WORKER_SANDBOX];
 
 export const LATEST_VERSION = MIGRATIONS.length;
 

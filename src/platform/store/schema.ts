@@ -285,7 +285,15 @@ export const workers = pgTable("workers", {
   lastSeenAt: int8("last_seen_at").notNull(),
   /** Set when it left cleanly or was declared dead (heartbeat lapsed). */
   goneAt: int8("gone_at"),
+  /** How it said it runs user code when it registered; null for workers registered before this was kept. */
+  sandbox: jsonb("sandbox").$type<WorkerSandbox>(),
 });
+
+/** How a worker runs user code: under bubblewrap (detail: its version) or not (detail: why). */
+export interface WorkerSandbox {
+  kind: "bwrap" | "none";
+  detail: string;
+}
 
 export const schema = {
   workspaces,

@@ -1,7 +1,7 @@
 import { and, asc, count, desc, eq, gte, inArray, isNull, isNotNull, lt, or, sql } from "drizzle-orm";
 import type { RepoContext } from "./db.ts";
 import { newId } from "./ids.ts";
-import { runs, workers, type WorkerRow } from "./schema.ts";
+import { runs, workers, type WorkerRow, type WorkerSandbox } from "./schema.ts";
 import { runStatusIs } from "./run-status-is.ts";
 
 export interface RegisterWorkerInput {
@@ -10,6 +10,7 @@ export interface RegisterWorkerInput {
   slots: number;
   local: boolean;
   tokenId: string;
+  sandbox?: WorkerSandbox | null;
 }
 
 export interface WorkersRepo {
@@ -33,7 +34,7 @@ export function createWorkersRepo({ db, now }: RepoContext): WorkersRepo {
       const t = now();
       const [row] = await db
         .insert(workers)
-        .values({ id: newId("worker", t), ...input, registeredAt: t, lastSeenAt: t, goneAt: null })
+        .values({ id: newId("worker", t), ...input, sandbox: input.sandbox ?? null, registeredAt: t, lastSeenAt: t, goneAt: null })
         .returning();
       return row!;
     },

@@ -4,7 +4,7 @@
 import { NboxError } from "../../errors.ts";
 import type { PlatformContext } from "../context.ts";
 import type { RecoverResult } from "../store/runs-repo.ts";
-import type { RunRow, WorkerRow } from "../store/schema.ts";
+import type { RunRow, WorkerRow, WorkerSandbox } from "../store/schema.ts";
 import { RuntimeTokens } from "./runtime-tokens.ts";
 
 export interface WorkerEvents {
@@ -40,7 +40,6 @@ interface Live {
   row: WorkerRow;
   /** When this node took it in (registered here, or first heard of it). */
   since: number;
-  sandbox?: { kind: "bwrap" | "none"; detail: string };
   pending: WorkerEvents;
   /** The open events request, if any. */
   wake: (() => void) | undefined;
@@ -92,9 +91,9 @@ export class WorkerHub {
     return Math.max(50, Math.floor(this.ctx.config.leaseMs / 3));
   }
 
-  async register(input: { name: string; slots: number; address: string | null; local: boolean; tokenId: string }, sandbox?: Live["sandbox"]): Promise<WorkerRow> {
-    const row = await this.ctx.store.registerWorker(input);
-    this.live.set(row.id, { row, since: Date.now(), sandbox, pending: { cancel: [], stop: [], servings: false }, wake: undefined });
+  async register(input: { name: string; slots: number; address: string | null; local: boolean; tokenId: string }, sandbox?: WorkerSandbox): Promise<WorkerRow> {
+    const row = await this.ctx.store.registerWorker({ ...input, sandbox: sandbox ?? null });
+    this.live.set(row.id, { row, since: Date.now(), pending: { cancel: [], stop: [], servings: false }, wake: undefined });
     for (const f of [...this.joined]) f(row);
     return row;
   }
@@ -125,9 +124,9 @@ export class WorkerHub {
     });
   }
 
-  /** How worker `id` said it runs user code. */
-  sandboxOf(id: string): Live["sandbox"] {
-    return this.live.get(id)?.sandbox;
+  /** How live worker `id` said it runs user code. */
+  sandboxOf(id: string): WorkerSandbox | undefined {
+    return this.live.get(id)?.row.sandbox ?? undefined;
   }
 
   liveWorkers(): WorkerRow[] {

@@ -48,6 +48,7 @@ describe("platform API: GET /workers", () => {
     assert.match(w.address ?? "", /^http:\/\/127\.0\.0\.1:\d+$/);
     assert.ok(w.sandbox === "bwrap" || w.sandbox === "none", `sandbox: ${w.sandbox}`);
     assert.equal(w.sandbox, tp.platform.sandbox.kind, "the kind nbx up reports");
+    assert.equal((await tp.platform.ctx.store.getWorker(w.id))?.sandbox?.kind, w.sandbox, "kept in the store, not only in this node's memory");
     for (const t of [w.registeredAt, w.lastSeenAt]) assert.equal(new Date(t).toISOString(), t);
     assert.ok(Date.parse(w.lastSeenAt) >= Date.parse(w.registeredAt));
   });
@@ -82,7 +83,7 @@ describe("platform API: GET /workers", () => {
     const store = tp.platform.ctx.store;
     const token = await createWorkerToken(tp.url, tp.token, "gone workers test");
     try {
-      const recent = await store.registerWorker({ name: "recently-gone", address: null, slots: 1, local: false, tokenId: token.id });
+      const recent = await store.registerWorker({ name: "recently-gone", address: null, slots: 1, local: false, tokenId: token.id, sandbox: { kind: "bwrap", detail: "bubblewrap 0.8.0" } });
       const old = await store.registerWorker({ name: "long-gone", address: null, slots: 1, local: false, tokenId: token.id });
       await store.markWorkersGone({ ids: [recent.id, old.id] });
       await store.db.update(workers).set({ goneAt: Date.now() - 2 * 24 * 60 * 60 * 1000 }).where(eq(workers.id, old.id));
@@ -92,7 +93,8 @@ describe("platform API: GET /workers", () => {
       assert.ok(r, "a worker gone a moment ago is listed");
       assert.equal(r.alive, false);
       assert.equal(new Date(r.goneAt!).toISOString(), r.goneAt);
-      assert.equal(r.sandbox, null, "not known for a worker that is gone");
+      assert.equal(r.sandbox, "bwrap", "kept with the worker: known after it is gone, or after a restart of the control plane");
+      assert.equal(shown.find((w) => w.id === old.id)?.sandbox ?? null, null, "not known for a worker that registered without saying");
       assert.equal(shown.some((w) => w.id === old.id), false, "a worker gone two days ago is not");
       const firstGone = shown.findIndex((w) => !w.alive);
       assert.ok(shown.slice(firstGone).every((w) => !w.alive), "live workers come first");
