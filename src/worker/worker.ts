@@ -2,6 +2,7 @@
 // keeps its leases alive with heartbeats, claims runs and executes them in warm child processes,
 // reports what happened in batches, and hosts the servings placed on it. It holds no store
 // connection and no admin token: everything goes through the worker API with a worker token.
+import { NboxError } from "../errors.ts";
 import { availableParallelism, hostname } from "node:os";
 import { resolve } from "node:path";
 import { resolveLimits } from "../bundle/limits.ts";
@@ -113,7 +114,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   };
   const reg = await register().catch(async (err) => {
     await servings.close();
-    throw err;
+    throw registrationError(err, cp.url);
   });
   // Output a job process prints while it runs no call (a timer a call left behind, a logger that
   // flushes after the call returned) belongs to the run it ran last: it goes to that run's log.
@@ -242,3 +243,12 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   };
 }
 
+/** A first registration refused or unanswered, said in a worker's terms (its --platform, its token). */
+function registrationError(err: unknown, url: string): unknown {
+  const code = (err as { code?: unknown }).code;
+  const why = (err as Error).message;
+  if (code === "UNAUTHORIZED") return new NboxError("UNAUTHORIZED", `the control plane at ${url} refused the worker's token (${why})`, "Create a worker token there with `nbx token create --worker`, and pass it in NBOX_WORKER_TOKEN (or --token)", { cause: err });
+  if (code === "FORBIDDEN") return new NboxError("FORBIDDEN", `the control plane at ${url} refused the worker's token (${why}): an admin or workspace token is not a worker token`, "Create a worker token with `nbx token create --worker`", { cause: err });
+  if (code === "UNAVAILABLE") return new NboxError("UNAVAILABLE", `cannot reach the control plane at ${url} (${((err as Error).cause as Error | undefined)?.message ?? why})`, "Is `nbx up` running there? Check --platform (the URL `nbx up` printed)", { cause: err });
+  return err;
+}

@@ -275,6 +275,23 @@ describe("nbx against a running platform", { timeout: 600_000 }, () => {
     assert.equal(JSON.parse(admin.stdout).scope, "admin");
   });
 
+  test("a worker started with a wrong or a non-worker token says which and how to get one", T, async () => {
+    const cache = mkdtempSync(join(tmpdir(), "nbx-worker-cache-"));
+    try {
+      const [bogus, admin] = await Promise.all([
+        run(["worker", "--platform", platform.url, "--token", "nbx_bogus", "--cache", cache]),
+        run(["worker", "--platform", platform.url, "--token", platform.adminToken, "--cache", cache]),
+      ]);
+      assert.equal(bogus.code, 1);
+      assert.match(bogus.stderr, /^error: the control plane at http:\/\/\S+ refused the worker's token/m);
+      assert.match(bogus.stderr, /^hint: Create a worker token there with `nbx token create --worker`/m);
+      assert.equal(admin.code, 1);
+      assert.match(admin.stderr, /an admin or workspace token is not a worker token/);
+    } finally {
+      removeDir(cache);
+    }
+  });
+
   test("deployments, servings --json and call on a job", T, async () => {
     const d = await run(["deployments", "--json"]);
     assert.equal(d.code, 0, d.stderr);
