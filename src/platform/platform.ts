@@ -6,7 +6,7 @@ import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import { ADMIN_TOKEN_FILE, PLATFORM_FILE, type PlatformInfo } from "../remote/discovery.ts";
 import { mountDashboard } from "../dashboard/index.ts";
-import { createApi } from "./api/app.ts";
+import { createApi, notFound } from "./api/app.ts";
 import { resolveConfig, type PlatformConfig } from "./config.ts";
 import { platformPaths, type PlatformContext } from "./context.ts";
 import { RunEvents } from "./run-events.ts";
@@ -122,6 +122,7 @@ export async function startPlatform(input: Partial<PlatformConfig> = {}, hooks: 
   ctx.scheduler = scheduler;
   root.route("/api/v1", createApi(ctx, servings, (api) => api.route("/", workerRoutes(ctx, { hub, reports, assignments: async (id) => (router ? router.assignments(id) : []), servingNotes: async (id, notes) => router?.apply(id, notes), jobDeployments: async () => (await store.listDeployments()).filter((d) => d.type === "job").map((d) => d.id) }))));
   (hooks.dashboard ?? ((_ctx, app) => mountDashboard(app)))(ctx, root);
+  root.notFound(notFound);
 
 
   let server: ServerType | undefined;

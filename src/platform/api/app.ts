@@ -1,4 +1,4 @@
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { NboxError } from "../../errors.ts";
 import type { PlatformContext } from "../context.ts";
@@ -48,6 +48,14 @@ export function createApi(ctx: PlatformContext, servings?: ServingHost, extra?: 
     .route("/", workersAdminRoutes(ctx));
   extra?.(api);
   api.onError(onApiError);
-  api.notFound((c) => c.json(apiFailure("NOT_FOUND", "NotFound", `no API route ${c.req.method} ${c.req.path}`), 404));
   return root;
+}
+
+/**
+ * The platform's answer for a path nothing serves: the API's JSON error under `/api/` (a sub-app's
+ * own not-found handler is not consulted once it is mounted), plain text elsewhere.
+ */
+export function notFound(c: Context): Response {
+  if (c.req.path === "/api" || c.req.path.startsWith("/api/")) return c.json(apiFailure("NOT_FOUND", "NotFound", `no API route ${c.req.method} ${c.req.path}`), 404);
+  return c.text("404 Not Found", 404);
 }

@@ -36,7 +36,7 @@ export function isRuntimeToken(p: TokenInfo): boolean {
 }
 
 export function requireAdmin(p: TokenInfo): void {
-  if (p.scope !== "admin") throw new NboxError("FORBIDDEN", "this needs an admin token");
+  if (p.scope !== "admin") throw new NboxError("FORBIDDEN", "this needs an admin token", "Use the admin token of `nbx up` (its data folder's admin-token file), or ask whoever runs the platform");
 }
 
 /**

@@ -255,6 +255,15 @@ describe("jobs e2e: API input checks", () => {
     }
   });
 
+  it("a path no route serves is a JSON 404 under /api/ (what the check above looks for), plain text elsewhere", async () => {
+    const r = await tp.api("GET", "/no-such-route");
+    assert.equal(r.status, 404);
+    assert.deepEqual(r.json, { ok: false, error: { code: "NOT_FOUND", name: "NotFound", message: "no API route GET /api/v1/no-such-route" } });
+    const page = await fetch(`${tp.url}/no-such-page`);
+    assert.equal(page.status, 404);
+    assert.equal(await page.text(), "404 Not Found");
+  });
+
   it("redeploying an unchanged project creates no version and uploads nothing; a changed file makes a new version", async () => {
     const { dir, mod: changing } = await importProject("changing");
     const w = wsName("redeploy");
