@@ -5,22 +5,23 @@ import type { DeploymentRow, DeploymentVersionRow, EventRow, RunRow, WorkspaceRo
 import type { ListedSchedule } from "../store/schedules-repo.ts";
 import type { TokenInfo } from "../store/tokens-repo.ts";
 
-const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
-const isoNow = (ms: number) => new Date(Number(ms)).toISOString();
+const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : isoTime(ms));
+/** A time the store keeps as epoch ms, as the API shows it. */
+export const isoTime = (ms: number) => new Date(Number(ms)).toISOString();
 
 /** API views of rows whose times the store keeps as epoch ms: the same fields, times as ISO strings. */
-export const presentWorkspace = (w: WorkspaceRow) => ({ ...w, createdAt: isoNow(w.createdAt) });
-export const presentToken = (t: TokenInfo) => ({ ...t, createdAt: isoNow(t.createdAt), revokedAt: iso(t.revokedAt) });
+export const presentWorkspace = (w: WorkspaceRow) => ({ ...w, createdAt: isoTime(w.createdAt) });
+export const presentToken = (t: TokenInfo) => ({ ...t, createdAt: isoTime(t.createdAt), revokedAt: iso(t.revokedAt) });
 export const presentSchedule = (s: ListedSchedule) => ({
   ...s,
   startsAt: iso(s.startsAt),
   endsAt: iso(s.endsAt),
   lastTickAt: iso(s.lastTickAt),
   nextTickAt: iso(s.nextTickAt),
-  createdAt: isoNow(s.createdAt),
-  updatedAt: isoNow(s.updatedAt),
+  createdAt: isoTime(s.createdAt),
+  updatedAt: isoTime(s.updatedAt),
 });
-export const presentEvent = (e: EventRow) => ({ ...e, ts: isoNow(e.ts) });
+export const presentEvent = (e: EventRow) => ({ ...e, ts: isoTime(e.ts) });
 
 // Names of workspaces/deployments never change for an id: cache them for run listings.
 const names = new Map<string, string>();

@@ -1,6 +1,6 @@
 import type { PlatformContext } from "../context.ts";
 import type { ServingHost } from "../router/serving-control.ts";
-import { resolveWorkspace } from "./auth.ts";
+import { listedWorkspaceId, resolveWorkspace } from "./auth.ts";
 import { NboxError } from "../../errors.ts";
 import { runContract as r } from "../../contract/routes-runs.ts";
 import { router } from "./validation.ts";
@@ -20,18 +20,18 @@ export function servingRoutes(ctx: PlatformContext, servings: ServingHost | unde
     })
     .openapi(r["GET /servings"], async (c) => {
       const p = c.get("principal");
-      const wsName = c.req.valid("query").workspace;
-      const ws = wsName ? await resolveWorkspace(ctx, p, wsName) : undefined;
+      const workspaceId = await listedWorkspaceId(ctx, p, c.req.valid("query").workspace);
       await servings?.flush?.();
-      const rows = await ctx.store.listServings(ws ? { workspaceId: ws.id } : p.scope === "admin" ? {} : { workspaceId: p.workspaceId! });
+      const rows = await ctx.store.listServings(workspaceId === undefined ? {} : { workspaceId });
       const out = [];
+      const names = new Map<string, string>(); // workspace names, read once per listing
       for (const s of rows) {
         const d = await ctx.store.getDeployment(undefined, s.deploymentId);
         if (!d) continue;
-        const w = ws ?? (await ctx.store.getWorkspace(d.workspaceId));
+        if (!names.has(d.workspaceId)) names.set(d.workspaceId, (await ctx.store.getWorkspace(d.workspaceId))?.name ?? d.workspaceId);
         out.push({
           id: d.id,
-          workspace: w?.name ?? d.workspaceId,
+          workspace: names.get(d.workspaceId)!,
           name: d.name,
           url: s.urlPath ? `${ctx.publicUrl}${s.urlPath}` : null,
           status: s.status,

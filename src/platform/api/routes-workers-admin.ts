@@ -4,11 +4,10 @@ import type { WorkerRow } from "../store/schema.ts";
 import { requireAdmin } from "./auth.ts";
 import { workersAdminContract as r, type WorkerInfo } from "../../contract/routes-workers-admin.ts";
 import { router } from "./validation.ts";
+import { isoTime } from "./present.ts";
 
 /** Gone workers stay listed this long (all of them with ?all=true): every `nbx up` start registers a new local worker. */
 const GONE_LISTED_MS = 24 * 60 * 60 * 1000;
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 function presentWorker(w: WorkerRow, running: number): z.output<typeof WorkerInfo> {
   return {
@@ -18,10 +17,10 @@ function presentWorker(w: WorkerRow, running: number): z.output<typeof WorkerInf
     address: w.address,
     local: w.local,
     sandbox: w.sandbox?.kind ?? null,
-    registeredAt: iso(w.registeredAt),
-    lastSeenAt: iso(w.lastSeenAt),
+    registeredAt: isoTime(w.registeredAt),
+    lastSeenAt: isoTime(w.lastSeenAt),
     alive: w.goneAt === null,
-    goneAt: w.goneAt === null ? null : iso(w.goneAt),
+    goneAt: w.goneAt === null ? null : isoTime(w.goneAt),
     running,
   };
 }
