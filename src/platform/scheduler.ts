@@ -8,9 +8,12 @@ const TICK_MS = 1000;
 // How far ahead of this clock a delivered fire may claim to be (clock skew between machines). A fire
 // from further ahead would record a last tick in the future and hold back every fire until then.
 const FIRE_SKEW_MS = 60_000;
-// A delivered fire that came due this long before the schedule's last run was made is covered by that
-// run (room for the clocks of the worker that timed the fire and of this control plane to differ).
+// A fire delivered this late was held while the control plane was away: its run covers the ticks
+// that came due since, up to this long ago. Younger ones are still on their way and run (this is
+// also room for the clocks of the worker that timed the fire and of this control plane to differ).
 const COVERED_FIRE_MS = 5_000;
+// Ticks are counted up to this many: a gap longer than that is reported as this many.
+const MAX_COUNTED_TICKS = 1000;
 
 /** Next fire time strictly after `after` (null when past `endsAt`). Throws a 400 for a bad cron/timezone. */
 export function nextTick(cron: string, after: number, opts: { timezone?: string | null; startsAt?: number | null; endsAt?: number | null }): number | null {
@@ -22,6 +25,17 @@ export function nextTick(cron: string, after: number, opts: { timezone?: string 
   }
   const next = expr.next().getTime();
   return opts.endsAt != null && next > opts.endsAt ? null : next;
+}
+
+/** How many ticks fall after `after` and at or before `until`, and the last of them (`after` when none). */
+function ticksUpTo(cron: string, after: number, until: number, opts: Parameters<typeof nextTick>[2]): { count: number; last: number } {
+  let count = 0;
+  let last = after;
+  for (let t = nextTick(cron, after, opts); t !== null && t <= until && count < MAX_COUNTED_TICKS; t = nextTick(cron, t, opts)) {
+    count++;
+    last = t;
+  }
+  return { count, last };
 }
 
 /** A manifest's schedule as store settings with its first tick; throws a 400 for a bad cron/timezone (check before registering anything). */
@@ -44,15 +58,13 @@ export function scheduleSettings(schedule: Record<string, unknown>, now = Date.n
 export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
-  /** When each schedule's last delivered fire made its run (this clock). */
-  private readonly lastFireRunAt = new Map<string, number>();
 
   constructor(private readonly ctx: PlatformContext) {}
 
   /** A deployment's schedule as its newest version says; one paused stays paused (resume says otherwise). */
   async upsert(d: DeploymentRow, schedule: Record<string, unknown>): Promise<void> {
     const row = await this.ctx.store.upsertSchedule({ deploymentId: d.id, ...scheduleSettings(schedule) });
-    if (row.enabled) await this.ctx.queue.upsertSchedule(queueSchedule(row));
+    if (row.enabled) await this.queueFires(row);
   }
 
   /**
@@ -69,8 +81,18 @@ export class Scheduler {
     }
     await this.ctx.store.setScheduleEnabled(d.id, true, nextTick(s.cron, Date.now(), scheduleTimes(s)));
     const row = await this.ctx.store.getSchedule(d.id);
-    if (row?.enabled) await this.ctx.queue.upsertSchedule(queueSchedule(row));
+    if (row?.enabled) await this.queueFires(row);
     return true;
+  }
+
+  /**
+   * Have the queue fire `row` from now on. The queue plans its first fire from its own clock, a
+   * moment after the store's: the first tick owed a run is the one it planned, so a tick that came
+   * due in between is not reported missed.
+   */
+  private async queueFires(row: ScheduleRow): Promise<void> {
+    const first = await this.ctx.queue.upsertSchedule(queueSchedule(row));
+    if (first !== undefined && first !== row.nextTickAt) await this.ctx.store.setScheduleEnabled(row.deploymentId, true, first);
   }
 
   /** The deployment has no schedule any more (redeployed without one). */
@@ -83,49 +105,51 @@ export class Scheduler {
 
   /**
    * A fire of schedule `scheduleId` delivered by the queue: its run, created once however often
-   * the fire is delivered (compare-and-set on the schedule's last tick); null when already fired,
-   * or the schedule is gone or disabled.
+   * the fire is delivered; null when already fired or covered, or the schedule is gone or disabled.
+   *
+   * The store's schedule row keeps the account, so it holds across control-plane restarts and
+   * nodes: `next_tick_at` is the first tick still owed a run. Ticks from there up to this fire never
+   * came (the queue plans a schedule's next fire only as the last one is taken, so none are made
+   * while the control plane is away) and are reported missed. A fire delivered late (held in a
+   * worker while the control plane was away) makes one catch-up run that also stands for the ticks
+   * that came due since, up to a few seconds ago: those are reported missed too, and their fires,
+   * if still delivered, are dropped — as the embedded scheduler does after downtime.
    */
-  async fired(scheduleId: string, deploymentId: string, firedAt: number): Promise<string | null> {
-    if (firedAt > Date.now() + FIRE_SKEW_MS) {
+  async fired(scheduleId: string, deploymentId: string, firedAt: number, now = Date.now()): Promise<string | null> {
+    if (firedAt > now + FIRE_SKEW_MS) {
       throw new NboxError("BAD_REQUEST", `a fire of schedule ${scheduleId} at ${new Date(firedAt).toISOString()} is in the future`, "Check the clocks of the worker and the control plane");
     }
     const { store } = this.ctx;
-    const s = await store.getSchedule(deploymentId);
-    if (!s || s.id !== scheduleId) {
-      // A job scheduler whose schedule is gone (removed while Redis was away, say) stops here.
-      await this.ctx.queue.removeSchedule(scheduleId, deploymentId).catch(() => {});
-      return null;
-    }
-    if (!s.enabled) return null;
-    const d = await store.getDeployment(undefined, deploymentId);
-    if (!d?.currentVersionId) return null;
-    // Fires held in a worker's delivery slots while the control plane was away arrive together, oldest
-    // first: the first makes the catch-up run, and the ones that came due before it was made are
-    // missed, not replayed — as the embedded scheduler does after downtime. (Set before the await:
-    // two of them arriving at once must not both pass.)
-    const now = Date.now();
-    const lastRunAt = this.lastFireRunAt.get(s.id);
-    if (lastRunAt !== undefined && firedAt < lastRunAt - COVERED_FIRE_MS) {
-      await store.addEvent({
-        workspaceId: d.workspaceId,
-        deploymentId: d.id,
-        kind: "schedule.missed",
-        message: `a tick of "${s.cron}" for ${d.name} (due ${new Date(firedAt).toISOString()}) was delivered after a later run of the schedule; not replayed`,
-        data: { missed: 1, since: new Date(firedAt).toISOString() },
-      });
-      return null;
-    }
-    this.lastFireRunAt.set(s.id, now);
-    if (!(await store.markTick(s.id, firedAt, nextTick(s.cron, Math.max(firedAt, now), scheduleTimes(s))))) {
-      // Delivered twice (or already fired): no run was made by this one.
-      if (this.lastFireRunAt.get(s.id) === now) {
-        if (lastRunAt === undefined) this.lastFireRunAt.delete(s.id);
-        else this.lastFireRunAt.set(s.id, lastRunAt);
+    // Two fires recorded at once (two delivery slots) both read the same owed tick: the loser reads again.
+    for (let raced = 0; raced < 5; raced++) {
+      const s = await store.getSchedule(deploymentId);
+      if (!s || s.id !== scheduleId) {
+        // A job scheduler whose schedule is gone (removed while Redis was away, say) stops here.
+        await this.ctx.queue.removeSchedule(scheduleId, deploymentId).catch(() => {});
+        return null;
       }
-      return null;
+      if (!s.enabled || (s.lastTickAt !== null && firedAt <= s.lastTickAt)) return null;
+      const d = await store.getDeployment(undefined, deploymentId);
+      if (!d?.currentVersionId) return null;
+      const opts = scheduleTimes(s);
+      const owed = s.nextTickAt;
+      const before = owed === null || owed >= firedAt ? { count: 0, last: firedAt } : ticksUpTo(s.cron, owed - 1, firedAt - 1, opts);
+      const covered = firedAt < now - COVERED_FIRE_MS ? ticksUpTo(s.cron, firedAt, now - COVERED_FIRE_MS, opts) : { count: 0, last: firedAt };
+      if (!(await store.markTick(s.id, covered.last, nextTick(s.cron, covered.last, opts), owed))) continue;
+      const missed = before.count + covered.count;
+      if (missed > 0) {
+        const since = before.count > 0 ? owed! : nextTick(s.cron, firedAt, opts)!;
+        await store.addEvent({
+          workspaceId: d.workspaceId,
+          deploymentId: d.id,
+          kind: "schedule.missed",
+          message: `${missed} tick(s) of "${s.cron}" for ${d.name} were missed while the platform was down; not replayed`,
+          data: { missed, since: new Date(since).toISOString() },
+        });
+      }
+      return this.createRun(s, d, d.currentVersionId);
     }
-    return this.createRun(s, d, d.currentVersionId);
+    return null;
   }
 
   /** Make sure the queue fires every enabled schedule (after a restart, or a Redis that lost its keys). */
@@ -175,8 +199,7 @@ export class Scheduler {
     if (!(await store.markTick(s.id, due, next))) return false;
     const d = await store.getDeployment(undefined, s.deploymentId);
     if (!d?.currentVersionId) return false;
-    let missed = 0;
-    for (let t = nextTick(s.cron, due, opts); t !== null && t <= now && missed < 1000; t = nextTick(s.cron, t, opts)) missed++;
+    const missed = ticksUpTo(s.cron, due, now, opts).count;
     if (missed > 0) {
       await store.addEvent({
         workspaceId: d.workspaceId,

@@ -68,6 +68,16 @@ export class BullQueue implements RunQueue {
     await this.queueAgain(runs, (q) => this.q.release(q, live));
   }
 
+  async workersGone(workerIds: readonly string[]): Promise<void> {
+    const jobDeployments = (await this.store.listDeployments()).filter((d) => d.type === "job").map((d) => d.id);
+    try {
+      await this.q.releaseHeldBy(new Set(workerIds), jobDeployments);
+    } catch (err) {
+      // Redis away: BullMQ's stalled check hands those jobs out again once their locks lapse.
+      if (!(err instanceof RedisUnavailableError)) throw err;
+    }
+  }
+
   private async queueAgain(runs: readonly RunRow[], put: (q: QueueableRun[]) => Promise<void>): Promise<void> {
     if (runs.length === 0) return;
     const queued = runs.map(queueable);
@@ -119,8 +129,10 @@ export class BullQueue implements RunQueue {
     return this.settings.apply(`concurrency:${deploymentId}`, () => this.q.setConcurrency(deploymentId, n > 0 ? n : null));
   }
 
-  upsertSchedule(s: QueueSchedule): Promise<void> {
-    return this.settings.apply(`schedule:${s.id}`, async () => void (await this.q.upsertSchedule(s)));
+  async upsertSchedule(s: QueueSchedule): Promise<number | null | undefined> {
+    let first: number | null | undefined;
+    await this.settings.apply(`schedule:${s.id}`, async () => void ({ nextFireAt: first } = await this.q.upsertSchedule(s)));
+    return first;
   }
 
   removeSchedule(scheduleId: string, deploymentId: string): Promise<void> {

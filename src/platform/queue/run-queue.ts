@@ -20,6 +20,11 @@ export interface RunQueue {
    * of the `live` workers is left to it.
    */
   takenBack(runs: readonly RunRow[], live: ReadonlySet<string>): Promise<void>;
+  /**
+   * These workers are gone (declared dead, or a crashed local worker found at start): deliveries
+   * they held without a claim are delivered again now.
+   */
+  workersGone(workerIds: readonly string[]): Promise<void>;
   /** A queued run was cancelled: it must not be run (a delivery that finds it cancelled runs nothing). */
   cancelled(run: RunRow): Promise<void>;
   /** A job deployment's runs may run this many at once over all workers (0 = no limit). */
@@ -29,8 +34,12 @@ export interface RunQueue {
    * scheduler on the deployment's queue, whose fires workers turn into runs at the control plane.
    */
   readonly firesSchedules: boolean;
-  /** Create or replace a schedule's fires in the queue (nothing to do when the queue does not fire them). */
-  upsertSchedule(s: QueueSchedule): Promise<void>;
+  /**
+   * Create or replace a schedule's fires in the queue (nothing to do when the queue does not fire
+   * them). Resolves to the first fire the queue planned (epoch ms; null: none), or undefined when
+   * that is not known (the queue does not fire schedules, or the setting waits for Redis).
+   */
+  upsertSchedule(s: QueueSchedule): Promise<number | null | undefined>;
   removeSchedule(scheduleId: string, deploymentId: string): Promise<void>;
   /** What workers are told at registration. */
   workerSettings(): { kind: "embedded" } | { kind: "bullmq"; redisUrl: string; prefix: string };
@@ -48,9 +57,13 @@ export class StoreQueue implements RunQueue {
     return this.enqueue(runs);
   }
   async cancelled(): Promise<void> {}
+  // A claim is the only hold on a stored run: the store's recovery takes back what a dead worker held.
+  async workersGone(): Promise<void> {}
   // Workers learn the limit from the manifest and claim around deployments at it.
   async setConcurrency(): Promise<void> {}
-  async upsertSchedule(): Promise<void> {}
+  async upsertSchedule(): Promise<undefined> {
+    return undefined;
+  }
   async removeSchedule(): Promise<void> {}
   workerSettings() {
     return { kind: "embedded" as const };

@@ -24,9 +24,10 @@ export interface SchedulesRepo {
   /**
    * Record that the tick at `tickAt` (the due next_tick_at, not the wall clock) fired, and set the
    * next one. Compare-and-set: false if that tick was already recorded, so when several schedulers
-   * race only the one that gets true creates the run.
+   * race only the one that gets true creates the run. With `expectedNextTickAt` it is also false
+   * when the next tick is no longer the one the caller read (another fire was recorded meanwhile).
    */
-  markTick(id: string, tickAt: number, nextTickAt: number | null): Promise<boolean>;
+  markTick(id: string, tickAt: number, nextTickAt: number | null, expectedNextTickAt?: number | null): Promise<boolean>;
   /** Pause or resume; a resume sets the next tick (`nextTickAt`), so the paused time is not a backlog. */
   setScheduleEnabled(deploymentId: string, enabled: boolean, nextTickAt?: number | null): Promise<boolean>;
   deleteSchedule(deploymentId: string): Promise<boolean>;
@@ -69,11 +70,12 @@ export function createSchedulesRepo({ db, now }: RepoContext): SchedulesRepo {
         .orderBy(asc(schedules.nextTickAt), asc(schedules.id));
     },
 
-    async markTick(id, tickAt, nextTickAt) {
+    async markTick(id, tickAt, nextTickAt, expectedNextTickAt) {
+      const sameNext = expectedNextTickAt === undefined ? undefined : expectedNextTickAt === null ? isNull(schedules.nextTickAt) : eq(schedules.nextTickAt, expectedNextTickAt);
       const rows = await db
         .update(schedules)
         .set({ lastTickAt: tickAt, nextTickAt, updatedAt: now() })
-        .where(and(eq(schedules.id, id), or(isNull(schedules.lastTickAt), lt(schedules.lastTickAt, tickAt))))
+        .where(and(eq(schedules.id, id), or(isNull(schedules.lastTickAt), lt(schedules.lastTickAt, tickAt)), sameNext))
         .returning({ id: schedules.id });
       return rows.length > 0;
     },

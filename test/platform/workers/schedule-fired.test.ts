@@ -52,24 +52,60 @@ describe("schedule fires delivered by the queue", () => {
     assert.deepEqual(calls.slice(2), [`remove ${s.id}`]);
   });
 
-  it("fires held while the control plane was away make one catch-up run; the ones it covers are missed, not replayed", async () => {
-    const ws = await store.ensureWorkspace("held-fires");
-    const { deployment } = await store.upsertDeploymentVersion({ workspaceId: ws.id, name: "minutely", type: "job", kind: "fn", contentHash: "h-held", lockfileHash: null, manifest: {}, bundleBytes: 1 });
-    await scheduler.upsert(deployment, { cron: "* * * * *" });
-    const s = (await store.getSchedule(deployment.id))!;
+  const minute = 60_000;
+  /** A deployment on a minutely schedule whose first tick owed a run is `owed`. */
+  async function minutely(name: string, owed: number) {
+    const ws = await store.ensureWorkspace(name);
+    const { deployment } = await store.upsertDeploymentVersion({ workspaceId: ws.id, name, type: "job", kind: "fn", contentHash: `h-${name}`, lockfileHash: null, manifest: {}, bundleBytes: 1 });
+    const s = await store.upsertSchedule({ deploymentId: deployment.id, cron: "* * * * *", nextTickAt: owed, enabled: true });
+    const missed = async () => (await store.listEvents({ deploymentId: deployment.id, kind: "schedule.missed" })).map((e) => e.data as { missed: number; since: string });
+    const runs = async () => (await store.listRuns({ deploymentId: deployment.id })).length;
+    return { s, deployment, missed, runs, fire: (at: number, now: number) => scheduler.fired(s.id, deployment.id, at, now) };
+  }
+  // A minute boundary well in the past: every tick below is a real tick of "* * * * *".
+  const M = Math.floor(Date.now() / minute) * minute - 60 * minute;
+
+  it("fires held while the control plane was away make one catch-up run; the ticks it stands for are reported once", async () => {
+    const { missed, runs, fire } = await minutely("held", M - 3 * minute);
+    // Four fires held in delivery slots during the outage, delivered oldest first when it is back at M + 30 s.
+    const back = M + 30_000;
+    assert.ok(await fire(M - 3 * minute, back), "the first held fire makes the catch-up run");
+    for (const at of [M - 2 * minute, M - minute, M]) assert.equal(await fire(at, back + 10), null, "a fire the catch-up run stands for is not replayed");
+    assert.deepEqual(await missed(), [{ missed: 3, since: new Date(M - 2 * minute).toISOString() }]);
+    assert.ok(await fire(M + minute, M + minute + 5), "back to its cadence");
+    assert.equal(await runs(), 2);
+    assert.equal((await missed()).length, 1, "nothing more is reported");
+  });
+
+  it("ticks the queue never fired (planned only as the last fire is taken) are reported at the next fire", async () => {
+    const { missed, runs, fire } = await minutely("gap", M - 3 * minute);
+    assert.ok(await fire(M, M + 20), "the next fire after the outage runs");
+    assert.deepEqual(await missed(), [{ missed: 3, since: new Date(M - 3 * minute).toISOString() }]);
+    assert.equal(await runs(), 1);
+  });
+
+  it("a fire delivered a moment late still runs, and so does the next one", async () => {
+    const { missed, runs, fire } = await minutely("late", M - minute);
+    assert.ok(await fire(M - minute, M + 3_000), "late, but the tick after it came due only 3 s ago: it is on its way");
+    assert.ok(await fire(M, M + 3_100));
+    assert.deepEqual(await missed(), []);
+    assert.equal(await runs(), 2);
+  });
+
+  it("fires delivered at once: one run each, one run for a fire delivered twice, nothing reported", async () => {
+    const { missed, runs, fire } = await minutely("together", M);
+    const made = await Promise.all([fire(M, M + 10), fire(M + minute, M + minute + 10), fire(M + minute, M + minute + 10)]);
+    assert.equal(made.filter(Boolean).length, 2, JSON.stringify(made));
+    assert.equal(await runs(), 2);
+    assert.deepEqual(await missed(), []);
+  });
+
+  it("the account survives a restart: a second control plane reports the same ticks, not the first's memory", async () => {
+    const { s, deployment, missed, fire } = await minutely("restart", M - 2 * minute);
+    assert.ok(await fire(M - 2 * minute, M - 2 * minute + 10));
     const restarted = new Scheduler({ config: { defaultMaxRetries: 0, defaultRetryBackoffMs: 1000 }, store, events: new RunEvents(), queue: { enqueue: async () => {}, removeSchedule: async () => {} } } as unknown as PlatformContext);
-    const now = Date.now();
-    // Held in four delivery slots during a four-minute outage, delivered oldest first once it is back.
-    const made = [];
-    for (const at of [now - 180_000, now - 120_000, now - 60_000, now - 1_000]) made.push(await restarted.fired(s.id, deployment.id, at));
-    assert.ok(made[0], "the first held fire makes the catch-up run");
-    assert.deepEqual(made.slice(1, 3), [null, null], "the fires that run covers are not replayed");
-    assert.ok(made[3], "a fire due just before (within clock skew) still runs");
-    const missed = (await store.listEvents({ deploymentId: deployment.id, kind: "schedule.missed" })).length;
-    assert.equal(missed, 2, "each fire not replayed is said");
-    // Back to its cadence: a fire that came due after the last run was made runs.
-    await new Promise((r) => setTimeout(r, 20));
-    assert.ok(await restarted.fired(s.id, deployment.id, Date.now()));
-    assert.equal((await store.listRuns({ deploymentId: deployment.id })).length, 3);
+    assert.equal(await restarted.fired(s.id, deployment.id, M - 2 * minute, M + 10), null, "already fired");
+    assert.ok(await restarted.fired(s.id, deployment.id, M + minute, M + minute + 10));
+    assert.deepEqual(await missed(), [{ missed: 2, since: new Date(M - minute).toISOString() }]);
   });
 });
