@@ -524,6 +524,30 @@ describe("BullMQ run queue (producer + consumer on the real Redis)", { skip }, (
     await redelivered!.moveToCompleted("ok", "alive-token", false);
   });
 
+  it("releaseHeldBy: deliveries a dead worker took ahead without claiming go back to wait now; others' stay", { timeout: 60_000 }, async () => {
+    const q = producer();
+    await q.add([run("run_held1", "dep_held"), run("run_held2", "dep_held"), run("run_held3", "dep_held")]);
+    const conn = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+    const dead = new Worker(deploymentQueueName("dep_held"), null, { connection: conn, prefix, lockDuration: 600_000, autorun: false, name: "wrk_held_dead" });
+    const alive = new Worker(deploymentQueueName("dep_held"), null, { connection: conn, prefix, lockDuration: 600_000, autorun: false, name: "wrk_held_alive" });
+    const look = new Queue(deploymentQueueName("dep_held"), { connection: conn, prefix });
+    closers.push(async () => {
+      await dead.close(true);
+      await alive.close(true);
+      await look.close();
+      conn.disconnect();
+    });
+    const taken = [await dead.getNextJob("dead-1"), await dead.getNextJob("dead-2")];
+    const kept = await alive.getNextJob("alive-1");
+    assert.deepEqual([...taken.map((j) => j?.id), kept?.id].sort(), ["run_held1", "run_held2", "run_held3"]);
+    const state = async (id: string) => (await (await look.getJob(id))?.getState()) ?? "absent";
+    assert.equal(await q.releaseHeldBy(new Set(["wrk_held_dead"]), ["dep_held", "dep_none"]), 2);
+    assert.deepEqual([await state(taken[0]!.id!), await state(taken[1]!.id!)], ["waiting", "waiting"]);
+    assert.equal(await state(kept!.id!), "active", "the live worker's delivery is left to it");
+    await assert.rejects(taken[0]!.moveToCompleted("late", "dead-1", false), undefined, "the dead holder can no longer complete it");
+    await kept!.moveToCompleted("ok", "alive-1", false);
+  });
+
   it("close waits for running deliveries and reports their outcome; setDeployments drops a queue the same way", { timeout: 60_000 }, async () => {
     const q = producer();
     const started = deferred();

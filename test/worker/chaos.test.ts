@@ -18,7 +18,7 @@ import { WorkerCrashError } from "../../src/remote/remote-error.ts";
 import { fromServing } from "../../src/remote/serving-proxy.ts";
 import { triggerRuns } from "../../src/remote/trigger.ts";
 import { startNbxUp, type NbxUp } from "../cli/_harness.ts";
-import { freshDataDir, freshPostgresSchema, STORE_UNDER_TEST } from "../platform/jobs/_helpers.ts";
+import { freshDataDir, freshPostgresSchema, QUEUE_UNDER_TEST, STORE_UNDER_TEST } from "../platform/jobs/_helpers.ts";
 import { importProject as importServingProject, KIT_FILES } from "../platform/serving/_helpers.ts";
 import { call, createWorkerToken, CRASH_FIXTURE, eventually, importProject, processesMatching, startTestPlatform, startWorkerProcess, tempDir, until, wsName, type TestPlatform, type WorkerProc } from "./_helpers.ts";
 import { startGate } from "./_gate.ts";
@@ -32,6 +32,23 @@ const SERVING_RETRIES = 200;
 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `nbx up` arguments of the backends under test: a fresh Postgres schema, BullMQ under a fresh prefix; dropped after. */
+async function scaleArgs(cleanup: Array<() => Promise<void>>): Promise<string[]> {
+  const args: string[] = [];
+  if (STORE_UNDER_TEST === "postgres") {
+    const schema = await freshPostgresSchema();
+    cleanup.push(() => schema.drop());
+    args.push("--database", schema.databaseUrl);
+  }
+  if (QUEUE_UNDER_TEST === "bullmq") {
+    const redis = await import("../queue/_redis.ts");
+    const prefix = redis.freshPrefix();
+    cleanup.push(async () => void (await redis.deleteKeys(prefix)));
+    args.push("--redis", redis.TEST_REDIS_URL, "--redis-prefix", prefix);
+  }
+  return args;
+}
 
 describe("chaos: workers killed with -9", () => {
   let tp: TestPlatform;
@@ -225,11 +242,7 @@ describe("chaos: control plane killed with -9", () => {
     const data = STORE_UNDER_TEST === "postgres" ? tempDir("nbx-chaos-data-") : await freshDataDir();
     cache = tempDir("nbx-chaos-cache-");
     const args = ["--data", data, "--cache", cache, "--lease", String(LEASE_MS), "--slots", "2", "--no-sandbox"];
-    if (STORE_UNDER_TEST === "postgres") {
-      const schema = await freshPostgresSchema();
-      cleanup.push(() => schema.drop());
-      args.push("--database", schema.databaseUrl);
-    }
+    args.push(...(await scaleArgs(cleanup)));
     const env = { NBOX_HOME: tempDir("nbx-chaos-home-") };
     const a = await startNbxUp(args, { env });
     ups.push(a);
@@ -342,11 +355,7 @@ describe("chaos: a remote worker and a control plane killed with -9", () => {
     const port = await freePort();
     // The lease is long enough for the restart: the remote worker must not be declared dead meanwhile.
     const args = ["--port", String(port), "--data", data, "--cache", localCache, "--lease", "60000", "--slots", "1", "--no-sandbox"];
-    if (STORE_UNDER_TEST === "postgres") {
-      const schema = await freshPostgresSchema();
-      cleanup.push(() => schema.drop());
-      args.push("--database", schema.databaseUrl);
-    }
+    args.push(...(await scaleArgs(cleanup)));
     const env = { NBOX_HOME: tempDir("nbx-chaos-home-") };
     const a = await startNbxUp(args, { env });
     ups.push(a);
@@ -358,6 +367,8 @@ describe("chaos: a remote worker and a control plane killed with -9", () => {
     const ws = wsName("chaos-d");
     const { mod } = await importServingProject(WHERE_FILES);
     await mod.where.deploy(ws, { client, resource: { maxRetries: 1, retryBackoffMs: 100 } });
+    // A schedule that ticks every second through the outage: the ticks nobody fired meanwhile are reported.
+    await mod.where.deploy(ws, { client, name: "ticker", schedule: { cron: "* * * * * *" } });
     const trigger = async (from: number, n: number, ms = 0) =>
       (await triggerRuns(client, { workspace: ws, name: "where" }, { batch: Array.from({ length: n }, (_, i) => toWire([from + i, ms]) as unknown[]) })).map((r) => r.id);
     type Done = { id: string; status: string; result: [number, string] | null; finishedAt: string | null; error: unknown };
@@ -401,6 +412,7 @@ describe("chaos: a remote worker and a control plane killed with -9", () => {
     await a.kill9();
     await until(async () => processesMatching(localCache).length === 0, 60_000, "the killed control plane's local worker to exit", 100);
     assert.equal(remote.child.exitCode, null, `the remote worker lives on:\n${remote.output()}`);
+    await new Promise((r) => setTimeout(r, 3_000)); // ticks of the schedule come due while it is down
 
     const b = await startNbxUp(args, { env });
     ups.push(b);
@@ -423,6 +435,13 @@ describe("chaos: a remote worker and a control plane killed with -9", () => {
     assert.ok(byRemoteAfter.length > 0, "the remote worker finished runs after the control plane came back");
     assert.equal(remote.child.exitCode, null, `the remote worker is still up:\n${remote.output()}`);
     assert.doesNotMatch(remote.output(), /refused this worker/);
+    // One event or two (the ticks a late fire's catch-up run stands for; those the queue never fired).
+    const missedTicks = async () => {
+      const events = (await call(b.url, b.token, "GET", `/api/v1/events?workspace=${ws}&kind=schedule.missed`)).json.events as Array<{ message: string; data: { missed: number } }>;
+      return events.filter((e) => /ticker/.test(e.message)).reduce((n, e) => n + e.data.missed, 0);
+    };
+    await until(async () => (await missedTicks()) >= 2, 60_000, "the ticks missed while the control plane was down to be reported", 200);
+    await call(b.url, b.token, "POST", `/api/v1/workspaces/${ws}/deployments/ticker/schedule`, { enabled: false });
     await remote.stop();
     await token.revoke();
   });

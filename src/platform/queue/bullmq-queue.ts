@@ -135,6 +135,31 @@ export class BullRunQueue {
     await this.add(gone);
   }
 
+  /**
+   * Jobs active under the lock of these (dead) workers, in these deployments' queues, go back to
+   * wait now: a worker takes a few jobs ahead of its slots, and those it never claimed at the
+   * control plane are queued in the store, held by no one. Without this they wait for BullMQ's
+   * stalled check, a lock and two check intervals after the worker died. Returns how many moved.
+   */
+  async releaseHeldBy(workerIds: ReadonlySet<string>, deploymentIds: readonly string[]): Promise<number> {
+    if (workerIds.size === 0) return 0;
+    return this.gate.run(async () => {
+      let moved = 0;
+      for (const deploymentId of deploymentIds) {
+        for (const job of await this.queue(deploymentId).getActive()) {
+          if (!job.processedBy || !workerIds.has(job.processedBy)) continue;
+          try {
+            await job.moveToWait("0");
+            moved++;
+          } catch {
+            // Completed or moved meanwhile (by the stalled check): nothing left to do.
+          }
+        }
+      }
+      return moved;
+    });
+  }
+
   /** Ids of these runs that have no job in their deployment's queue (one pipelined round trip). */
   async withoutJob(runs: readonly Pick<QueueableRun, "id" | "deploymentId">[]): Promise<string[]> {
     if (runs.length === 0) return [];

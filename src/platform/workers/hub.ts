@@ -376,6 +376,7 @@ export class WorkerHub {
     this.forget(ids);
     await this.runtimeTokens.revokeFor(ids);
     this.onGone(ids);
+    await this.ctx.queue.workersGone(ids);
   }
 }
 
