@@ -24,6 +24,7 @@ interface WorkerCliOptions {
   hide?: string[];
   name?: string;
   local?: boolean;
+  wait?: string;
 }
 
 export function registerWorker(program: Command): void {
@@ -39,6 +40,7 @@ export function registerWorker(program: Command): void {
     .option("--pass-env <name...>", "environment variables handed to user code besides the allow-list")
     .option("--hide <dir...>", "folders user code must never see (sandboxed)")
     .option("--name <name>", "how the worker is listed (default host:pid)")
+    .option("--wait <duration>", "how long to wait for an unreachable control plane at start (e.g. 30s, 5m; 0 = exit at once; default: until it answers)")
     .addOption(new Option("--local", "started by nbx up: stop when it stops").hideHelp())
     .action((o: WorkerCliOptions, cmd: Command) => worker({ ...o, token: o.token ?? (cmd.optsWithGlobals() as { token?: string }).token }));
 }
@@ -52,12 +54,17 @@ async function worker(o: WorkerCliOptions): Promise<void> {
   // joined (it must leave, not vanish with a registration the platform still counts as live).
   let stopping = false;
   let started: ((w: Worker) => void) | undefined;
+  // A signal while it still waits for its control plane ends the wait: there is nothing to leave yet.
+  const waiting = new AbortController();
+  let stopCode = 0;
   const joined = new Promise<Worker>((r) => (started = r));
   const out = (s: string) => process.stdout.write(s + "\n");
   const stop = async (why: string, code: number) => {
     if (stopping) process.exit(code || 130);
     stopping = true;
     out(`${why}: stopping the worker…`);
+    stopCode = code;
+    waiting.abort();
     setTimeout(() => process.exit(1), STOP_GRACE_MS).unref();
     try {
       await (await joined).close();
@@ -99,7 +106,12 @@ async function worker(o: WorkerCliOptions): Promise<void> {
     hide: (o.hide ?? []).map((d) => resolve(d)),
     ...(o.name ? { name: o.name } : {}),
     local: o.local ?? false,
+    // Started by `nbx up`, its control plane is up: one that does not answer is an error at once.
+    waitForPlatformMs: o.local ? 0 : o.wait !== undefined ? durationOption(o.wait, "--wait") : Infinity,
+    signal: waiting.signal,
   }).catch((err) => {
+    // Stopped while it waited for its control plane: it never joined, and that is no error.
+    if (stopping) process.exit(stopCode);
     printError(err);
     process.exit(1);
   });

@@ -11,6 +11,7 @@ import { ProcessPool } from "./jobs/index.ts";
 import { ControlPlane, isTransient } from "./control-plane.ts";
 import { defaultCacheDir } from "../lib/cache-root.ts";
 import { sleepUnless } from "../lib/pause.ts";
+import { joinWhenReachable } from "./first-join.ts";
 import { CacheKeeper } from "./cache-keeper.ts";
 import { sweepCache } from "./cache-sweep.ts";
 import type { RuntimeLauncher } from "./launcher.ts";
@@ -47,6 +48,10 @@ export interface WorkerOptions {
   listenPort?: number;
   /** The URL the control plane reaches that listener at, when not the listening address (NAT, 0.0.0.0). */
   advertise?: string;
+  /** How long the first registration waits for an unreachable control plane (ms; default 0, Infinity = until it answers). */
+  waitForPlatformMs?: number;
+  /** Aborting it stops that wait (a signal before the worker joined). */
+  signal?: AbortSignal;
 }
 
 export interface Worker {
@@ -112,7 +117,8 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     output.maxBodyBytes = r.maxBodyBytes;
     return r;
   };
-  const reg = await register().catch(async (err) => {
+  const firstJoin = o.waitForPlatformMs ? joinWhenReachable(register, { url: cp.url, waitMs: o.waitForPlatformMs, ...(o.signal ? { signal: o.signal } : {}), say: (line) => console.error(`[nbox worker] ${line}`) }) : register();
+  const reg = await firstJoin.catch(async (err) => {
     await servings.close();
     throw registrationError(err, cp.url);
   });
@@ -189,7 +195,8 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     while (!stopped) {
       const as = me.id;
       try {
-        const e = await cp.call("POST /worker/events", { body: { workerId: as, waitMs: EVENTS_WAIT_MS }, signal: life.signal });
+        // Retried with backoff while the control plane is away, said once (as the heartbeat is).
+        const e = await cp.persist("POST /worker/events", life.signal, { body: { workerId: as, waitMs: EVENTS_WAIT_MS }, signal: life.signal });
         // Cancels for the old id's runs are moot once it joined again (and must not reach a run claimed anew).
         if (as !== me.id) continue;
         for (const id of e.cancel) (loop ?? bull)?.cancel(id);
