@@ -114,6 +114,20 @@ describe("runtime tokens revoked in a loop", () => {
     assert.equal(rows.filter((t) => !t.revokedAt).length, 1);
   });
 
+  it("a control plane that restarted mints a worker's token anew and revokes the one from before: never two live", async () => {
+    const ws = await workspace();
+    const before = await new RuntimeTokens(ctx, { now }).forWorker(WORKER, ws);
+    const other = await new RuntimeTokens(ctx, { now }).forWorker("wrk_other", ws);
+    clock += 1_000;
+    const restarted = new RuntimeTokens(ctx, { now });
+    const after = await restarted.forWorker(WORKER, ws);
+    assert.notEqual(after, before);
+    assert.equal(await ctx.lookups.token(before), null, "the token minted before the restart is revoked (and no longer cached)");
+    assert.ok(await store.verifyToken(other), "another worker's token stays");
+    assert.equal(await restarted.forWorker(WORKER, ws), after, "and the new one is held from then on");
+    assert.deepEqual((await runtimeRows(ws)).filter((t) => t.name === `runtime:${WORKER}` && !t.revokedAt).map((t) => t.id), [(await store.verifyToken(after))!.id]);
+  });
+
   it("a token that lived a quiet while before it was revoked is minted again at once", async () => {
     const ws = await workspace();
     const tokens = new RuntimeTokens(ctx, { now });

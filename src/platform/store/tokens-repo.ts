@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { and, asc, desc, eq, inArray, isNotNull, isNull, like, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNotNull, isNull, like, lt, ne, sql } from "drizzle-orm";
 import type { Db, RepoContext } from "./db.ts";
 import { StoreError } from "./errors.ts";
 import { newId } from "./ids.ts";
@@ -34,8 +34,14 @@ export interface TokensRepo {
    * A workspace token for the user processes of `workspaceId` on worker `workerId`, named
    * `runtime:<workerId>`. Of the earlier ones of that worker and workspace that were revoked, only
    * the newest `keepRevoked` stay (a job revoking its own token in a loop leaves no trail of rows).
+   * `revokeMintedBefore` (epoch ms): live ones of that worker and workspace minted before then are
+   * revoked (`revoked` names them): a control plane that restarted no longer holds their secrets.
    */
-  createRuntimeToken(workerId: string, workspaceId: string, opts?: { keepRevoked?: number }): Promise<{ id: string; secret: string; token: TokenInfo }>;
+  createRuntimeToken(
+    workerId: string,
+    workspaceId: string,
+    opts?: { keepRevoked?: number; revokeMintedBefore?: number },
+  ): Promise<{ id: string; secret: string; token: TokenInfo; revoked: string[] }>;
   /** Delete up to `limit` runtime tokens revoked before `before` (epoch ms); how many went. Live ones and tokens people made stay. */
   deleteRevokedRuntimeTokens(before: number, limit: number): Promise<number>;
   /** The live (not revoked) token whose secret this is, or null. */
@@ -159,6 +165,18 @@ export function createTokensRepo({ db, now }: RepoContext): TokensRepo {
     async createRuntimeToken(workerId, workspaceId, opts = {}) {
       const name = RUNTIME_TOKEN_PREFIX + workerId;
       const made = await insertToken(db, name, "workspace", await resolveScope({ scope: "workspace", workspaceId, name }));
+      let revoked: string[] = [];
+      if (opts.revokeMintedBefore !== undefined) {
+        revoked = await db.transaction(async (tx) => {
+          const rows = await tx
+            .update(tokens)
+            .set({ revokedAt: now() })
+            .where(and(eq(tokens.name, name), eq(tokens.workspaceId, workspaceId), eq(tokens.scope, "workspace"), isNull(tokens.revokedAt), lt(tokens.createdAt, opts.revokeMintedBefore!), ne(tokens.id, made.id)))
+            .returning({ id: tokens.id });
+          if (rows.length > 0) await bumpEpoch(tx);
+          return rows.map((r) => r.id);
+        });
+      }
       if (opts.keepRevoked !== undefined) {
         const older = db
           .select({ id: tokens.id })
@@ -168,7 +186,7 @@ export function createTokensRepo({ db, now }: RepoContext): TokensRepo {
           .offset(Math.max(0, opts.keepRevoked));
         await db.delete(tokens).where(inArray(tokens.id, older));
       }
-      return made;
+      return { ...made, revoked };
     },
 
     async deleteRevokedRuntimeTokens(before, limit) {

@@ -73,6 +73,8 @@ export class RuntimeTokens {
   private lookedOver = -Infinity;
   private readonly now: () => number;
   private readonly pace: RemintPace;
+  /** Runtime tokens minted before this node started are not held here (their secrets are gone). */
+  private readonly startedAt: number;
 
   constructor(
     private readonly ctx: PlatformContext,
@@ -80,6 +82,7 @@ export class RuntimeTokens {
   ) {
     this.now = opts.now ?? Date.now;
     this.pace = { ...REMINT_PACE, ...opts.pace };
+    this.startedAt = this.now();
   }
 
   /**
@@ -100,7 +103,12 @@ export class RuntimeTokens {
       const before = this.paced.get(key);
       const pace = this.nextMint(before, workerId, workspaceId);
       this.paced.set(key, pace);
-      const minting = this.ctx.store.createRuntimeToken(workerId, workspaceId, { keepRevoked: this.pace.keepRevoked });
+      // A worker that outlived a restart of this node asks again: the token minted for it before is
+      // revoked (its processes renew theirs on the refusal), so it never holds two.
+      const minting = this.ctx.store.createRuntimeToken(workerId, workspaceId, { keepRevoked: this.pace.keepRevoked, revokeMintedBefore: this.startedAt }).then((t) => {
+        if (t.revoked.length > 0) this.ctx.lookups.forgetTokens();
+        return t;
+      });
       p = minting;
       minting.catch(() => {
         // Nothing was minted: the attempt does not count.
