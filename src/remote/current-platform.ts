@@ -10,10 +10,34 @@ import { writeFileAtomic } from "../lib/write-file-atomic.ts";
 
 export const CURRENT_FILE = "current.json";
 
-/** `nbx up` records where its token file is; `nbx login` records the token itself. */
+/**
+ * `nbx up` records where its token file is, and keeps the record it replaced (`previous`): a
+ * second `nbx up` on another port must not hide the first once it stops. `nbx login` records the
+ * token itself, and replaces everything (the user chose).
+ */
 export type CurrentPlatform =
-  | { source: "up"; url: string; tokenFile: string; pid: number; dataDir: string; writtenAt: string }
+  | { source: "up"; url: string; tokenFile: string; pid: number; dataDir: string; writtenAt: string; previous?: CurrentPlatform }
   | { source: "login"; url: string; token: string; writtenAt: string };
+
+// Records of earlier platforms kept under the newest one.
+const MAX_KEPT = 8;
+
+/** The record in use: `rec`, else (an `nbx up` that is gone) the newest live one it replaced. */
+function liveOf(rec: CurrentPlatform | undefined, depth = 0): CurrentPlatform | undefined {
+  if (!rec || depth > MAX_KEPT) return undefined;
+  if (rec.source === "login" || processAlive(rec.pid)) return rec;
+  return liveOf(rec.previous, depth + 1);
+}
+
+/** `rec` with only live platforms under it (at most MAX_KEPT). */
+function keptChain(rec: CurrentPlatform | undefined, depth = 0): CurrentPlatform | undefined {
+  const live = liveOf(rec);
+  if (!live || depth >= MAX_KEPT) return undefined;
+  if (live.source === "login") return live;
+  const previous = keptChain(live.previous, depth + 1);
+  const { previous: _dropped, ...own } = live;
+  return previous ? { ...own, previous } : own;
+}
 
 export function nboxHome(): string {
   return process.env.NBOX_HOME || join(homedir(), ".nbox");
@@ -23,19 +47,37 @@ export function currentFile(): string {
   return join(nboxHome(), CURRENT_FILE);
 }
 
-/** Write the record atomically (temp + rename), readable by this user only. */
+/** Write the record atomically (temp + rename), readable by this user only. An `nbx up` keeps the live record it replaces under it. */
 export function writeCurrentPlatform(record: CurrentPlatform): string {
-  const dir = nboxHome();
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const file = join(dir, CURRENT_FILE);
+  if (record.source === "up") {
+    let before: CurrentPlatform | undefined;
+    try {
+      before = keptChain(readRecord());
+    } catch {
+      // A torn or foreign file is replaced.
+    }
+    if (before && !(before.source === "up" && before.pid === record.pid)) record = { ...record, previous: before };
+  }
+  return storeRecord(record);
+}
+
+function storeRecord(record: CurrentPlatform): string {
+  mkdirSync(nboxHome(), { recursive: true, mode: 0o700 });
+  const file = currentFile();
   writeFileAtomic(file, JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
   return file;
 }
 
-/** Remove the record if it still names this `nbx up` (another platform may have replaced it). */
+/**
+ * This `nbx up` stops: if the record names it, the platform it replaced (still running) is the
+ * current one again, else the record goes. (Another platform may have replaced it meanwhile.)
+ */
 export function clearCurrentPlatform(pid: number): void {
   const rec = readRecord();
-  if (rec?.source === "up" && rec.pid === pid) rmSync(currentFile(), { force: true });
+  if (rec?.source !== "up" || rec.pid !== pid) return;
+  const previous = keptChain(rec.previous);
+  if (previous) storeRecord(previous);
+  else rmSync(currentFile(), { force: true });
 }
 
 export function forgetCurrentPlatform(): boolean {
@@ -59,8 +101,10 @@ function readRecord(): CurrentPlatform | undefined {
 
 /** The recorded platform's connection, or undefined when there is no record; a stale record is an error. */
 export function readCurrentPlatform(): { url: string; token: string } | undefined {
-  const rec = readRecord();
-  if (!rec) return undefined;
+  const newest = readRecord();
+  if (!newest) return undefined;
+  // The newest `nbx up` was killed: one it replaced may still run.
+  const rec = liveOf(newest) ?? newest;
   if (rec.source === "login") return { url: rec.url, token: rec.token };
   if (!processAlive(rec.pid)) {
     throw new NboxError(
