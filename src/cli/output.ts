@@ -173,6 +173,8 @@ export function ago(iso: string | null | undefined): string {
 export function fromNow(iso: string | null | undefined): string {
   if (!iso) return "-";
   const s = Math.round((Date.parse(iso) - Date.now()) / 1000);
+  // Within half a second either way (a tick that just fired read "in 0s").
+  if (s === 0) return "now";
   return s < 0 ? `${roughly(-s)} ago` : `in ${roughly(s)}`;
 }
 

@@ -3,24 +3,22 @@
 // so their connection waits for Redis to come back. Both reconnect forever on their own.
 import { Redis, type RedisOptions } from "ioredis";
 import { NboxError } from "../errors.ts";
+import { redactUrl } from "../lib/redact-url.ts";
 
 /** `redis://user:secret@host:6379/0` → `redis://user:***@host:6379/0`, for messages and logs. */
-export function redactRedisUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return "<unparsable Redis URL>";
-  }
-}
+export const redactRedisUrl = (url: string): string => redactUrl(url, "Redis URL");
 
 /** Redis cannot be reached (down, refused, timed out): code UNAVAILABLE (HTTP 503). */
 export class RedisUnavailableError extends NboxError {
   override name = "RedisUnavailableError";
   /** The Redis URL, password redacted. */
   readonly url: string;
-  constructor(url: string, reason: string, cause?: unknown) {
+  constructor(
+    url: string,
+    /** Why, as the connection said it. */
+    readonly reason: string,
+    cause?: unknown,
+  ) {
     const shown = redactRedisUrl(url);
     super("UNAVAILABLE", `Redis at ${shown} is unreachable (${reason}); the run queue cannot be used`, "Start Redis or check the --redis URL; the queue reconnects on its own", { cause });
     this.url = shown;

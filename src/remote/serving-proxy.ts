@@ -4,7 +4,7 @@ import { neverSent } from "../lib/never-sent.ts";
 import { getTracer } from "../trace/tracer.ts";
 import { sleep } from "../lib/pause.ts";
 import { httpExchange, type ExchangeAnswer } from "./http-exchange.ts";
-import { RemoteError, type WireErrorBody } from "./remote-error.ts";
+import { NotFoundError, RemoteError, type WireErrorBody } from "./remote-error.ts";
 import type { DeploymentInfo } from "./types.ts";
 import type { RemoteServing, WhoAreYou } from "./serving-types.ts";
 import { checkRetryBudget, retryWaitMs } from "./unavailable-retry.ts";
@@ -165,11 +165,13 @@ const FUNCTION_MEMBERS = new Set(["call", "apply", "bind"]);
  */
 export function servingProxy<T>(client: ServingClient, schema?: WhoAreYou, known?: { methods: ReadonlySet<string>; streams: ReadonlySet<string> }): RemoteServing<T> {
   const isMethod = (name: string) => (schema ? name in schema.methods : !!known?.methods.has(name));
-  const noMethod = (key: string) =>
-    new NboxError("NOT_FOUND", `${schema!.name} has no method "${key}"`, `Known methods: ${Object.keys(schema!.methods).join(", ") || "none"}`);
+  // The class a 404 from the serving would be: a caller catches one NotFoundError, checked here or there.
+  const notFound = (message: string) => new NotFoundError({ code: "NOT_FOUND", name: "NotFoundError", message });
+  const methodList = () => Object.keys(schema!.methods).join(", ") || "none";
+  const noMethod = (key: string) => notFound(`${schema!.name} has no method "${key}". Known methods: ${methodList()}`);
   const forward = (args: unknown[]) =>
     schema && schema.forward === null
-      ? Promise.reject(new NboxError("NOT_FOUND", `${schema.name} has no forward(), so the handle cannot be called`, `Call its methods: ${Object.keys(schema.methods).join(", ") || "none"}`))
+      ? Promise.reject(notFound(`${schema.name} has no forward(), so the handle cannot be called. Call its methods: ${methodList()}`))
       : client.call("forward", args);
   // An arrow function as the target: callable, and no non-configurable own properties to pin the traps.
   const target = (() => {}) as unknown as RemoteServing<T>;

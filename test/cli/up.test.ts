@@ -145,3 +145,34 @@ test("Ctrl+C (SIGINT to the process group) stops nbx up cleanly and its local wo
     removeDir(root);
   }
 });
+
+test("nbx up with a --database or --redis it cannot use says which, where and what to do (never the password)", { timeout: 120_000 }, async (t) => {
+  const { postgresUnavailable, TEST_DATABASE_URL } = await import("../platform/store/pg-harness.ts");
+  const pgWhy = await postgresUnavailable();
+  const root = mkdtempSync(join(tmpdir(), "nbx-up-bad-"));
+  const up = (...args: string[]) => nbx(["up", "--port", "0", "--data", join(root, "data"), "--slots", "1", ...args], { env: { NBOX_HOME: join(root, "home") } });
+  try {
+    const refused = await up("--database", "postgres://nbox:s3cret@127.0.0.1:1/nbox");
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^error: cannot reach Postgres at 127\.0\.0\.1:1 \(.*ECONNREFUSED.*\) for --database postgres:\/\/nbox:\*\*\*@127\.0\.0\.1:1\/nbox/m);
+    assert.match(refused.stderr, /^hint: Is Postgres running there\? Check the host and port in --database/m);
+    assert.doesNotMatch(refused.stderr + refused.stdout, /s3cret/);
+
+    const redis = await up("--redis", "redis://:s3cret@127.0.0.1:1");
+    assert.equal(redis.code, 1);
+    assert.match(redis.stderr, /^error: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1 is unreachable .*a platform started with --redis needs it/m);
+    assert.match(redis.stderr, /^hint: Start Redis or check the --redis URL, then start the platform again/m);
+    assert.doesNotMatch(redis.stderr, /reconnects on its own/, "nothing is running that would reconnect");
+    assert.doesNotMatch(redis.stderr + redis.stdout, /s3cret/);
+
+    if (pgWhy && process.env.CI !== "true") return t.skip(`the missing-database case needs Postgres: ${pgWhy}`);
+    const missing = new URL(TEST_DATABASE_URL);
+    missing.pathname = `/nbox_never_created_${process.pid}`;
+    const nope = await up("--database", missing.toString());
+    assert.equal(nope.code, 1);
+    assert.match(nope.stderr, new RegExp(`^error: the database of --database .*nbox_never_created_${process.pid} does not exist`, "m"));
+    assert.match(nope.stderr, new RegExp(`^hint: Create it first \\(createdb nbox_never_created_${process.pid}, or psql`, "m"));
+  } finally {
+    removeDir(root);
+  }
+});

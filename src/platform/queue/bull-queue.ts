@@ -1,5 +1,6 @@
 // The BullMQ side of the run queue (`nbx up --redis`): loaded only then, so the embedded path never
 // loads BullMQ and its Redis client.
+import { NboxError } from "../../errors.ts";
 import type { RunEvents } from "../run-events.ts";
 import type { Store } from "../store/index.ts";
 import type { RunRow } from "../store/schema.ts";
@@ -143,9 +144,17 @@ export class BullQueue implements RunQueue {
     return { kind: "bullmq" as const, redisUrl: this.redisUrl, prefix: this.prefix };
   }
 
-  /** Fails fast, naming Redis, when it cannot be reached. */
-  ping(): Promise<number> {
-    return this.q.ping();
+  /**
+   * At start: Redis must answer. Fails fast naming it, with what to do — nothing is running yet
+   * that would reconnect (the hint a running platform's refusals give).
+   */
+  async ping(): Promise<number> {
+    try {
+      return await this.q.ping();
+    } catch (err) {
+      if (!(err instanceof RedisUnavailableError)) throw err;
+      throw new NboxError("UNAVAILABLE", `Redis at ${err.url} is unreachable (${err.reason}); a platform started with --redis needs it`, "Start Redis or check the --redis URL, then start the platform again (without --redis it uses the embedded queue)", { cause: err });
+    }
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 import path from "node:path";
 import type { Db, RepoContext, StoreKind } from "./db.ts";
+import { postgresOpenError } from "./postgres-open-error.ts";
 import { STORE_DEFAULTS } from "./defaults.ts";
 import { lockDataDir } from "./data-dir-lock.ts";
 import { seedPgdata } from "./pglite-template.ts";
@@ -78,7 +79,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     if (opts.migrate ?? true) migration = await migrate(db, now);
   } catch (err) {
     await closeDriver();
-    throw err;
+    throw "databaseUrl" in opts ? postgresOpenError(err, opts.databaseUrl) : err;
   }
   const ctx: RepoContext = { db, kind, now };
   let closing: Promise<void> | undefined;

@@ -4,7 +4,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fromServing, getTracer } from "../../../src/index.ts";
-import { RemoteError } from "../../../src/remote/remote-error.ts";
+import { NotFoundError, RemoteError } from "../../../src/remote/remote-error.ts";
 import { eventually, importProject, KIT_FILES, raw, REPO, startTestPlatform, wsName, type TestPlatform } from "./_helpers.ts";
 
 describe("servings e2e", () => {
@@ -94,7 +94,7 @@ describe("servings e2e", () => {
     // @ts-expect-error private names are not part of the remote type
     void k._secret;
     assert.equal(await k.x, before + 5);
-    await assert.rejects((k as any).nope(), (e: any) => e.code === "NOT_FOUND" && /Known methods/.test(e.message));
+    await assert.rejects((k as any).nope(), (e: any) => e.code === "NOT_FOUND" && /Known methods/.test(e.message) && e instanceof NotFoundError && e.name === "NotFoundError");
     await assert.rejects(Promise.resolve((k as any).nofield), (e: any) => e.code === "NOT_FOUND");
     // Without the trailing slash too.
     const k2 = await fromServing<Kit>(kit.$url.replace(/\/$/, ""), kit.$token);
