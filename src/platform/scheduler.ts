@@ -137,16 +137,7 @@ export class Scheduler {
       const covered = firedAt < now - COVERED_FIRE_MS ? ticksUpTo(s.cron, firedAt, now - COVERED_FIRE_MS, opts) : { count: 0, last: firedAt };
       if (!(await store.markTick(s.id, covered.last, nextTick(s.cron, covered.last, opts), owed))) continue;
       const missed = before.count + covered.count;
-      if (missed > 0) {
-        const since = before.count > 0 ? owed! : nextTick(s.cron, firedAt, opts)!;
-        await store.addEvent({
-          workspaceId: d.workspaceId,
-          deploymentId: d.id,
-          kind: "schedule.missed",
-          message: `${missed} tick(s) of "${s.cron}" for ${d.name} were missed while the platform was down; not replayed`,
-          data: { missed, since: new Date(since).toISOString() },
-        });
-      }
+      if (missed > 0) await this.reportMissed(s, d, missed, before.count > 0 ? owed! : nextTick(s.cron, firedAt, opts)!);
       return this.createRun(s, d, d.currentVersionId);
     }
     return null;
@@ -200,17 +191,20 @@ export class Scheduler {
     const d = await store.getDeployment(undefined, s.deploymentId);
     if (!d?.currentVersionId) return false;
     const missed = ticksUpTo(s.cron, due, now, opts).count;
-    if (missed > 0) {
-      await store.addEvent({
-        workspaceId: d.workspaceId,
-        deploymentId: d.id,
-        kind: "schedule.missed",
-        message: `${missed} tick(s) of "${s.cron}" for ${d.name} were missed while the platform was down; not replayed`,
-        data: { missed, since: new Date(due).toISOString() },
-      });
-    }
+    if (missed > 0) await this.reportMissed(s, d, missed, due);
     await this.createRun(s, d, d.currentVersionId);
     return true;
+  }
+
+  /** One `schedule.missed` event for `missed` ticks from `since` (epoch ms) on: they get no run. */
+  private async reportMissed(s: ScheduleRow, d: DeploymentRow, missed: number, since: number): Promise<void> {
+    await this.ctx.store.addEvent({
+      workspaceId: d.workspaceId,
+      deploymentId: d.id,
+      kind: "schedule.missed",
+      message: `${missed} tick(s) of "${s.cron}" for ${d.name} were missed while the platform was down; not replayed`,
+      data: { missed, since: new Date(since).toISOString() },
+    });
   }
 
   /** The run of one fire of `s`, queued. */

@@ -481,21 +481,28 @@ describe("BullMQ run queue (producer + consumer on the real Redis)", { skip }, (
     );
   });
 
-  it("release: runs taken back from a dead worker are delivered again now, not when its lock lapses", { timeout: 60_000 }, async () => {
-    const q = producer();
-    const later = Date.now() + 60_000;
-    await q.add([run("run_rel1", "dep_release"), run("run_rel2", "dep_release"), run("run_rel3", "dep_release", { scheduledFor: later }), run("run_rel5", "dep_release")]);
-    // A holder that took two jobs under a long lock and then went silent (never renews, never completes).
+  /** Two manual workers of a deployment's queue taking jobs under a long lock (one to play dead), and a Queue to look. */
+  function holders(dep: string, deadName: string, aliveName: string) {
     const conn = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-    const dead = new Worker(deploymentQueueName("dep_release"), null, { connection: conn, prefix, lockDuration: 600_000, autorun: false, name: "wrk_dead" });
-    const alive = new Worker(deploymentQueueName("dep_release"), null, { connection: conn, prefix, lockDuration: 600_000, autorun: false, name: "wrk_alive" });
-    const look = new Queue(deploymentQueueName("dep_release"), { connection: conn, prefix });
+    const worker = (name: string) => new Worker(deploymentQueueName(dep), null, { connection: conn, prefix, lockDuration: 600_000, autorun: false, name });
+    const dead = worker(deadName);
+    const alive = worker(aliveName);
+    const look = new Queue(deploymentQueueName(dep), { connection: conn, prefix });
     closers.push(async () => {
       await dead.close(true);
       await alive.close(true);
       await look.close();
       conn.disconnect();
     });
+    return { dead, alive, look };
+  }
+
+  it("release: runs taken back from a dead worker are delivered again now, not when its lock lapses", { timeout: 60_000 }, async () => {
+    const q = producer();
+    const later = Date.now() + 60_000;
+    await q.add([run("run_rel1", "dep_release"), run("run_rel2", "dep_release"), run("run_rel3", "dep_release", { scheduledFor: later }), run("run_rel5", "dep_release")]);
+    // A holder that took two jobs under a long lock and then went silent (never renews, never completes).
+    const { dead, alive, look } = holders("dep_release", "wrk_dead", "wrk_alive");
     const taken = [await dead.getNextJob("dead-token-1"), await dead.getNextJob("dead-token-2")];
     assert.deepEqual(taken.map((j) => j?.id).sort(), ["run_rel1", "run_rel2"]);
     // A live worker already holds another delivery of a run the dead one had (BullMQ redelivered it).
@@ -527,16 +534,7 @@ describe("BullMQ run queue (producer + consumer on the real Redis)", { skip }, (
   it("releaseHeldBy: deliveries a dead worker took ahead without claiming go back to wait now; others' stay", { timeout: 60_000 }, async () => {
     const q = producer();
     await q.add([run("run_held1", "dep_held"), run("run_held2", "dep_held"), run("run_held3", "dep_held")]);
-    const conn = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-    const dead = new Worker(deploymentQueueName("dep_held"), null, { connection: conn, prefix, lockDuration: 600_000, autorun: false, name: "wrk_held_dead" });
-    const alive = new Worker(deploymentQueueName("dep_held"), null, { connection: conn, prefix, lockDuration: 600_000, autorun: false, name: "wrk_held_alive" });
-    const look = new Queue(deploymentQueueName("dep_held"), { connection: conn, prefix });
-    closers.push(async () => {
-      await dead.close(true);
-      await alive.close(true);
-      await look.close();
-      conn.disconnect();
-    });
+    const { dead, alive, look } = holders("dep_held", "wrk_held_dead", "wrk_held_alive");
     const taken = [await dead.getNextJob("dead-1"), await dead.getNextJob("dead-2")];
     const kept = await alive.getNextJob("alive-1");
     assert.deepEqual([...taken.map((j) => j?.id), kept?.id].sort(), ["run_held1", "run_held2", "run_held3"]);
@@ -544,7 +542,7 @@ describe("BullMQ run queue (producer + consumer on the real Redis)", { skip }, (
     assert.equal(await q.releaseHeldBy(new Set(["wrk_held_dead"]), ["dep_held", "dep_none"]), 2);
     assert.deepEqual([await state(taken[0]!.id!), await state(taken[1]!.id!)], ["waiting", "waiting"]);
     assert.equal(await state(kept!.id!), "active", "the live worker's delivery is left to it");
-    await assert.rejects(taken[0]!.moveToCompleted("late", "dead-1", false), undefined, "the dead holder can no longer complete it");
+    await assert.rejects(taken[0]!.moveToCompleted("late", "dead-1", false)); // the dead holder can no longer complete it
     await kept!.moveToCompleted("ok", "alive-1", false);
   });
 

@@ -193,3 +193,13 @@ export async function call(url: string, token: string, method: string, path: str
   }
   return { status: res.status, json, headers: res.headers };
 }
+
+/** A port free right now (a control plane that must come back where its workers look). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const { port } = server.address() as import("node:net").AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}

@@ -10,8 +10,6 @@
 // `npm run test:chaos` runs this file alone.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { toWire } from "../../src/codec/index.ts";
 import { PlatformClient } from "../../src/remote/client.ts";
 import { WorkerCrashError } from "../../src/remote/remote-error.ts";
@@ -20,7 +18,7 @@ import { triggerRuns } from "../../src/remote/trigger.ts";
 import { startNbxUp, type NbxUp } from "../cli/_harness.ts";
 import { freshDataDir, freshPostgresSchema, QUEUE_UNDER_TEST, STORE_UNDER_TEST } from "../platform/jobs/_helpers.ts";
 import { importProject as importServingProject, KIT_FILES } from "../platform/serving/_helpers.ts";
-import { call, createWorkerToken, CRASH_FIXTURE, eventually, importProject, processesMatching, startTestPlatform, startWorkerProcess, tempDir, until, wsName, type TestPlatform, type WorkerProc } from "./_helpers.ts";
+import { freePort, call, createWorkerToken, CRASH_FIXTURE, eventually, importProject, processesMatching, startTestPlatform, startWorkerProcess, tempDir, until, wsName, type TestPlatform, type WorkerProc } from "./_helpers.ts";
 import { startGate } from "./_gate.ts";
 
 // Short enough to keep the tests quick, long enough that a loaded machine does not declare a live worker dead.
@@ -307,14 +305,6 @@ describe("chaos: control plane killed with -9", () => {
   });
 });
 
-/** A port free right now (the restarted control plane must come back where its workers look). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 // A job that tells which worker ran it: its process runs in the bundle folder inside that worker's cache.
 const WHERE_FILES: Record<string, string> = {

@@ -3,18 +3,8 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { nbx } from "../cli/_harness.ts";
-import { createWorkerToken, isolatedEnv, NBX, startTestPlatform, startWorkerProcess, tempDir, type TestPlatform, type WorkerProc } from "./_helpers.ts";
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
+import { freePort, createWorkerToken, isolatedEnv, NBX, startTestPlatform, startWorkerProcess, tempDir, type TestPlatform, type WorkerProc } from "./_helpers.ts";
 
 describe("nbx worker before its control plane", () => {
   const platforms: TestPlatform[] = [];
