@@ -87,7 +87,7 @@ describe("workers another control-plane node saw go", () => {
         return [];
       },
       async createRuntimeToken(workerId: string, workspaceId: string) {
-        return { id: `tok_${workerId}_${workspaceId}`, secret: `secret_${workerId}_${workspaceId}` };
+        return { id: `tok_${workerId}_${workspaceId}`, secret: `secret_${workerId}_${workspaceId}`, revoked: [] };
       },
     };
     const lookups = { token: async () => ({ id: "tok" }) };
