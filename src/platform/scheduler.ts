@@ -88,11 +88,19 @@ export class Scheduler {
   /**
    * Have the queue fire `row` from now on. The queue plans its first fire from its own clock, a
    * moment after the store's: the first tick owed a run is the one it planned, so a tick that came
-   * due in between is not reported missed.
+   * due in between is not reported missed. Until the queue answers, no tick is owed (a first fire
+   * may be delivered before the answer is written).
    */
   private async queueFires(row: ScheduleRow): Promise<void> {
-    const first = await this.ctx.queue.upsertSchedule(queueSchedule(row));
-    if (first !== undefined && first !== row.nextTickAt) await this.ctx.store.setScheduleEnabled(row.deploymentId, true, first);
+    if (!this.ctx.queue.firesSchedules) return void (await this.ctx.queue.upsertSchedule(queueSchedule(row)));
+    await this.ctx.store.setScheduleEnabled(row.deploymentId, true, null);
+    let first: number | null | undefined;
+    try {
+      first = await this.ctx.queue.upsertSchedule(queueSchedule(row));
+    } finally {
+      // Not known (the setting waits for Redis): the store's own reckoning stands.
+      await this.ctx.store.setScheduleEnabled(row.deploymentId, true, first === undefined ? row.nextTickAt : first);
+    }
   }
 
   /** The deployment has no schedule any more (redeployed without one). */
@@ -133,11 +141,14 @@ export class Scheduler {
       if (!d?.currentVersionId) return null;
       const opts = scheduleTimes(s);
       const owed = s.nextTickAt;
-      const before = owed === null || owed >= firedAt ? { count: 0, last: firedAt } : ticksUpTo(s.cron, owed - 1, firedAt - 1, opts);
+      // Ticks owed before this fire; none at or before the last one recorded (a first fire recorded
+      // before the queue's first-fire answer was written, which then set the owed tick back).
+      const gapAfter = owed === null ? null : Math.max(owed - 1, s.lastTickAt ?? -Infinity);
+      const before = gapAfter === null || gapAfter >= firedAt - 1 ? { count: 0, last: firedAt } : ticksUpTo(s.cron, gapAfter, firedAt - 1, opts);
       const covered = firedAt < now - COVERED_FIRE_MS ? ticksUpTo(s.cron, firedAt, now - COVERED_FIRE_MS, opts) : { count: 0, last: firedAt };
       if (!(await store.markTick(s.id, covered.last, nextTick(s.cron, covered.last, opts), owed))) continue;
       const missed = before.count + covered.count;
-      if (missed > 0) await this.reportMissed(s, d, missed, before.count > 0 ? owed! : nextTick(s.cron, firedAt, opts)!);
+      if (missed > 0) await this.reportMissed(s, d, missed, nextTick(s.cron, before.count > 0 ? gapAfter! : firedAt, opts)!);
       return this.createRun(s, d, d.currentVersionId);
     }
     return null;

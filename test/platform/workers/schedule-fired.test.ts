@@ -100,6 +100,19 @@ describe("schedule fires delivered by the queue", () => {
     assert.deepEqual(await missed(), []);
   });
 
+  it("a first fire recorded before the queue's answer to the deploy was written: nothing is reported missed", async () => {
+    const { s, deployment, missed, runs, fire } = await minutely("first-race", M - 3 * minute);
+    // The deploy (or resume) owes no tick while the queue plans its first fire …
+    await store.setScheduleEnabled(deployment.id, true, null);
+    assert.ok(await fire(M, M + 10), "the queue's first fire, delivered before its answer was written");
+    // … and the answer (that same first fire) is written after the fire was recorded.
+    await store.setScheduleEnabled(deployment.id, true, M);
+    assert.ok(await fire(M + minute, M + minute + 10));
+    assert.deepEqual(await missed(), []);
+    assert.equal(await runs(), 2);
+    assert.equal((await store.getSchedule(deployment.id))?.id, s.id);
+  });
+
   it("the account survives a restart: a second control plane reports the same ticks, not the first's memory", async () => {
     const { s, deployment, missed, fire } = await minutely("restart", M - 2 * minute);
     assert.ok(await fire(M - 2 * minute, M - 2 * minute + 10));
