@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { and, asc, desc, eq, inArray, isNotNull, isNull, like, lt, ne, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNotNull, isNull, like, lt, ne, sql, type SQL } from "drizzle-orm";
 import type { Db, RepoContext } from "./db.ts";
 import { StoreError } from "./errors.ts";
 import { newId } from "./ids.ts";
@@ -91,6 +91,13 @@ async function bumpEpoch(db: Db): Promise<void> {
     .where(eq(tokenEpoch.id, 1));
 }
 
+/** Revoke the live tokens `which` picks, at `at`; the revocation epoch moves on if any were. Their ids. */
+async function revokeLive(db: Db, which: SQL | undefined, at: number): Promise<string[]> {
+  const rows = await db.update(tokens).set({ revokedAt: at }).where(and(which, isNull(tokens.revokedAt))).returning({ id: tokens.id });
+  if (rows.length > 0) await bumpEpoch(db);
+  return rows.map((r) => r.id);
+}
+
 export function createTokensRepo({ db, now }: RepoContext): TokensRepo {
   let key: Promise<Buffer> | undefined;
   const proxySecrets = new Map<string, string>();
@@ -167,15 +174,8 @@ export function createTokensRepo({ db, now }: RepoContext): TokensRepo {
       const made = await insertToken(db, name, "workspace", await resolveScope({ scope: "workspace", workspaceId, name }));
       let revoked: string[] = [];
       if (opts.revokeMintedBefore !== undefined) {
-        revoked = await db.transaction(async (tx) => {
-          const rows = await tx
-            .update(tokens)
-            .set({ revokedAt: now() })
-            .where(and(eq(tokens.name, name), eq(tokens.workspaceId, workspaceId), eq(tokens.scope, "workspace"), isNull(tokens.revokedAt), lt(tokens.createdAt, opts.revokeMintedBefore!), ne(tokens.id, made.id)))
-            .returning({ id: tokens.id });
-          if (rows.length > 0) await bumpEpoch(tx);
-          return rows.map((r) => r.id);
-        });
+        const before = and(eq(tokens.name, name), eq(tokens.workspaceId, workspaceId), eq(tokens.scope, "workspace"), lt(tokens.createdAt, opts.revokeMintedBefore), ne(tokens.id, made.id));
+        revoked = await db.transaction((tx) => revokeLive(tx, before, now()));
       }
       if (opts.keepRevoked !== undefined) {
         const older = db
@@ -228,15 +228,7 @@ export function createTokensRepo({ db, now }: RepoContext): TokensRepo {
     },
 
     async revokeToken(id) {
-      return db.transaction(async (tx) => {
-        const rows = await tx
-          .update(tokens)
-          .set({ revokedAt: now() })
-          .where(and(eq(tokens.id, id), isNull(tokens.revokedAt)))
-          .returning({ id: tokens.id });
-        if (rows.length > 0) await bumpEpoch(tx);
-        return rows.length > 0;
-      });
+      return db.transaction(async (tx) => (await revokeLive(tx, eq(tokens.id, id), now())).length > 0);
     },
 
     async servingToken(servingId, opts = {}) {
@@ -257,11 +249,7 @@ export function createTokensRepo({ db, now }: RepoContext): TokensRepo {
           if (current) return { id: current.id, secret: servingSecret(k, current.id), token: info(current), revoked: [] };
         }
         const t = now();
-        const revoked = live.map((r) => r.id);
-        if (revoked.length > 0) {
-          await tx.update(tokens).set({ revokedAt: t }).where(inArray(tokens.id, revoked));
-          await bumpEpoch(tx);
-        }
+        const revoked = live.length > 0 ? await revokeLive(tx, inArray(tokens.id, live.map((r) => r.id)), t) : [];
         const id = newId("token", t);
         const secret = servingSecret(k, id);
         const [row] = await tx
