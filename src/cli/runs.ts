@@ -56,9 +56,10 @@ export function registerRuns(program: Command): void {
     .command("retry")
     .description("run again with the same arguments")
     .argument("<runId>", "run id")
+    .option("--call <n>", "of a batched run (remote map's short items): run only its call n (0-based) again, alone", (v: string) => parseIntOption(v, "--call"))
     .option("--json", "print the new run as JSON")
-    .action(async (id: string, o: { json?: boolean }) => {
-      const { run } = await client().call("POST /runs/{id}/retry", { params: { id } });
+    .action(async (id: string, o: { json?: boolean; call?: number }) => {
+      const { run } = await client().call("POST /runs/{id}/retry", { params: { id }, body: o.call !== undefined ? { call: o.call } : {} });
       if (o.json) return printJson(run);
       process.stdout.write(run.id + "\n");
     });
@@ -123,7 +124,7 @@ async function listRuns(o: { workspace?: string; status?: string; deployment?: s
     ["ID", "DEPLOYMENT", "WORKSPACE", "STATUS", "ATTEMPT", "CREATED", "DURATION"],
     runs.map((r) => [
       r.id,
-      r.deployment,
+      r.calls ? `${r.deployment} ×${r.calls}` : r.deployment,
       r.workspace,
       r.status,
       `${r.attempt}/${r.maxRetries + 1}`,

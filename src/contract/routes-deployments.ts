@@ -2,12 +2,15 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { failures, hashParam, json, jsonBody } from "./helpers.ts";
 import { Deployment, Run } from "./schemas.ts";
+import { MAX_CALLS_PER_RUN } from "./batched-calls.ts";
 
 const wsParams = z.object({ ws: z.string().min(1) });
 /** An encoded argument list: the wire form of the arguments array. */
 const ArgList = z.array(z.unknown()).openapi({ description: "the arguments, each in the tagged wire encoding" });
 /** An argument list uploaded to PUT /blobs first (above the body limit), named by its sha256. */
 const ArgsRef = z.object({ argsRef: z.string() });
+/** Several calls carried by one run (a job without retries): each its own outcome in the run's result. */
+const Calls = z.object({ calls: z.array(ArgList).min(1).max(MAX_CALLS_PER_RUN) });
 /**
  * Uploads are read as raw bytes (hashed, streamed to disk), never parsed by a validator: a plain
  * JSON Schema documents them without the server buffering them through zod.
@@ -17,7 +20,7 @@ const rawBody = (mediaType: string, description: string, schema: Record<string, 
 export const TriggerBody = z.object({
   args: ArgList.optional(),
   argsRef: z.string().optional(),
-  batch: z.array(z.union([ArgList, ArgsRef])).min(1).optional(),
+  batch: z.array(z.union([ArgList, ArgsRef, Calls])).min(1).optional(),
   traceparent: z.string().optional(),
   wait: z.boolean().optional().openapi({ description: "answer once the run is done (or still running after a while)" }),
   withArgs: z.boolean().optional().openapi({ description: "false: the runs in the answer leave out their arguments (the caller has them; a fan-out's answers would carry every input back)" }),

@@ -91,8 +91,11 @@ export const runContract = {
   "POST /runs/{id}/retry": createRoute({
     method: "post",
     path: "/runs/{id}/retry",
-    summary: "Run again with the same arguments",
-    request: { params: idParams },
+    summary: "Run again with the same arguments (of a batched run: all its calls, or the one `call` names, as a run of its own)",
+    request: {
+      params: idParams,
+      body: jsonBody(z.object({ call: z.number().int().min(0).optional().openapi({ description: "a batched run's call (0-based) to run again alone" }) }), false),
+    },
     responses: { 201: oneRun("The new run"), ...failures },
   }),
   "GET /servings": createRoute({

@@ -6,7 +6,7 @@ import { failure, failures, hashParam, json, jsonBody, platformId } from "./help
 import { WireValue } from "./schemas.ts";
 
 /** Bumped when the worker API changes incompatibly: a worker of another version is refused at registration. */
-export const WORKER_PROTOCOL = 3;
+export const WORKER_PROTOCOL = 4;
 
 /** Runs one report may claim. */
 export const MAX_CLAIM_RUNS = 1_000;
@@ -26,6 +26,8 @@ export const ClaimedRun = z
     deploymentId: z.string(),
     versionId: z.string(),
     args: WireValue,
+    /** Batched calls (absent or null: one call): `args` is the list of their argument lists. */
+    calls: z.number().int().nullable().optional(),
     traceparent: z.string().nullable(),
     cancelRequested: z.boolean(),
   })

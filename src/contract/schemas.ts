@@ -32,6 +32,7 @@ export const Run = z
     args: WireValue,
     result: WireValue,
     error: StoredErrorSchema.nullable(),
+    calls: z.number().int().optional().openapi({ description: "batched calls the run carries (absent: one call): `args` lists their argument lists, `result` their outcomes" }),
     traceId: z.string().nullable(),
     createdAt: isoTime,
     startedAt: isoTime.nullable(),
@@ -49,6 +50,8 @@ export const Deployment = z
     versionId: z.string(),
     contentHash: z.string(),
     signature: z.record(z.string(), z.unknown()).optional(),
+    maxRetries: z.number().int().optional().openapi({ description: "jobs: retries after a failed attempt" }),
+    timeoutMs: z.number().int().nullable().optional().openapi({ description: "jobs: limit on one call in ms (null: none)" }),
     servingUrl: z.string().optional(),
     servingToken: z.string().optional(),
   })

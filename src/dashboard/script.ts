@@ -22,11 +22,14 @@ function login(msg) {
   document.getElementById("go").onclick = () => { sessionStorage.setItem(KEY, document.getElementById("tok").value.trim()); show("runs"); };
 }
 const ago = (iso) => iso ? new Date(iso).toLocaleTimeString() : "";
+// A batched run (remote map's short items, several to a run): how many calls, and how many failed.
+const batched = (r) => r.calls ? ' <span class="muted">×' + r.calls + '</span>' : "";
+const callsLine = (r) => !r.calls ? "" : ' · ' + r.calls + ' batched calls' + (Array.isArray(r.result) ? ', ' + r.result.filter((c) => c && c.ok === false).length + ' failed' : "");
 const views = {
   async runs() {
     const { runs } = await api("/runs?limit=100");
     return '<table><tr><th>Run</th><th>Deployment</th><th>Status</th><th>Attempt</th><th>Created</th><th>Duration</th></tr>' +
-      runs.map((r) => '<tr class="click" data-run="' + esc(r.id) + '"><td><code>' + esc(r.id) + '</code></td><td>' + esc(r.workspace + "/" + r.deployment) +
+      runs.map((r) => '<tr class="click" data-run="' + esc(r.id) + '"><td><code>' + esc(r.id) + '</code></td><td>' + esc(r.workspace + "/" + r.deployment) + batched(r) +
         '</td><td class="s-' + esc(r.status) + '">' + esc(r.status) + '</td><td>' + r.attempt + '/' + (r.maxRetries + 1) + '</td><td>' + ago(r.createdAt) +
         '</td><td>' + (r.finishedAt && r.startedAt ? (Date.parse(r.finishedAt) - Date.parse(r.startedAt)) + " ms" : "") + '</td></tr>').join("") + '</table>';
   },
@@ -36,7 +39,7 @@ const views = {
     const span = (s) => '<tr class="' + (s.status === "error" ? "err" : "") + '"><td>' + esc(s.op) + '</td><td>' + esc(s.name) + '</td><td class="timeline"><div class="bar" data-left="' +
       (100 * (s.start - t0) / Math.max(1, t1 - t0)).toFixed(1) + '" data-width="' + Math.max(0.5, 100 * (s.end - s.start) / Math.max(1, t1 - t0)).toFixed(1) + '"></div></td><td>' + (s.end - s.start).toFixed(2) + ' ms</td></tr>';
     return '<h3>Run <code>' + esc(run.id) + '</code> <span class="s-' + esc(run.status) + '">' + esc(run.status) + '</span></h3>' +
-      '<p>' + esc(run.workspace + "/" + run.deployment) + ' · attempt ' + run.attempt + ' · trace <code>' + esc(run.traceId) + '</code></p>' +
+      '<p>' + esc(run.workspace + "/" + run.deployment) + ' · attempt ' + run.attempt + callsLine(run) + ' · trace <code>' + esc(run.traceId) + '</code></p>' +
       (run.error ? '<pre>' + esc(run.error.name + ": " + run.error.message + "\\n" + (run.error.stack ?? "")) + '</pre>' : "") +
       '<h4>Trace</h4><table><tr><th>Operator</th><th>Name</th><th>Timeline</th><th>Time</th></tr>' + spans.map(span).join("") + '</table>' +
       '<h4>Logs</h4><pre>' + esc(logs.map((l) => "[" + l.stream + "] " + l.line).join("\\n")) + '</pre>';

@@ -2,7 +2,8 @@ import { fanOut } from "../operator/fan-out.ts";
 import { getTracer } from "../trace/tracer.ts";
 import type { PlatformClient } from "./client.ts";
 import { outcome, Run } from "./run.ts";
-import { RunBatcher } from "./run-batcher.ts";
+import { BatchPlan } from "./batch-plan.ts";
+import { RunBatcher, type CallRef } from "./run-batcher.ts";
 import { argsPayload } from "./args-transport.ts";
 import { triggerRun } from "./trigger.ts";
 import type { DeploymentInfo, RemoteJob, RemoteMapOptions } from "./types.ts";
@@ -28,30 +29,33 @@ export function remoteJob<T>(client: PlatformClient, deployment: DeploymentInfo)
       return run.status === "queued" || run.status === "running" ? new Run(client, run.id).result() : outcome(run);
     });
 
+  // What this handle learned about its calls' length carries over from one map to the next.
+  const plan = new BatchPlan(deployment);
   const map = async (inputs: Iterable<unknown>, opts: RemoteMapOptions = {}) => {
     const items = Array.from(inputs);
-    const runIds: (string | undefined)[] = new Array(items.length);
+    const refs: (CallRef | undefined)[] = new Array(items.length);
     const settled: boolean[] = new Array(items.length).fill(false);
-    const batcher = new RunBatcher(client, deployment, () => tracer.traceparent());
+    const batcher = new RunBatcher(client, deployment, () => tracer.traceparent(), plan);
     try {
       const results = await fanOut(
         items.length,
         async (i) => {
-          const id = await batcher.trigger([items[i]]);
-          runIds[i] = id;
+          const ref = await batcher.trigger([items[i]]);
+          refs[i] = ref;
           try {
-            return await batcher.result(id);
+            return await batcher.result(ref);
           } finally {
             settled[i] = true;
           }
         },
         { ...opts, concurrency: opts.concurrency ?? REMOTE_MAP_CONCURRENCY },
       );
-      return opts.settle ? results.map((r, i) => ({ ...r, runId: runIds[i] })) : results;
+      return opts.settle ? results.map((r, i) => ({ ...r, runId: refs[i]?.runId, ...(refs[i]?.call !== undefined ? { call: refs[i]!.call } : {}) })) : results;
     } catch (err) {
       // Stopped early (abort, first error, ratio): cancel the runs still going, best effort.
       batcher.abandon();
-      runIds.forEach((id, i) => id && !settled[i] && void client.call("POST /runs/{id}/cancel", { params: { id } }).catch(() => {}));
+      const going = new Set(refs.flatMap((ref, i) => (ref && !settled[i] ? [ref.runId] : [])));
+      for (const id of going) void client.call("POST /runs/{id}/cancel", { params: { id } }).catch(() => {});
       throw err;
     }
   };

@@ -1,11 +1,15 @@
 import { argsPayload } from "./args-transport.ts";
 import { isNboxError } from "../errors.ts";
+import { fromWire } from "../codec/index.ts";
+import type { BatchedCallOutcome } from "../contract/batched-calls.ts";
+import type { BatchPlan } from "./batch-plan.ts";
 import type { PlatformClient } from "./client.ts";
+import { RemoteError } from "./remote-error.ts";
 import { outcome } from "./run.ts";
 import { triggerRuns } from "./trigger.ts";
 import type { DeploymentInfo, RunInfo } from "./types.ts";
 
-// Requests per batch and ids per long-poll stay well below the server's limits.
+// Calls per trigger request and ids per long-poll stay well below the server's limits.
 const MAX_BATCH = 1_000;
 const MAX_WAIT_IDS = 4_000;
 const POLL_MS = 20_000;
@@ -13,24 +17,32 @@ const POLL_MS = 20_000;
 // one quickly; only a poll stuck on slow runs is restarted, after this long, to include them.
 const REPOLL_AFTER_MS = 200;
 
+/** Where an item went: its run, and its place among the run's batched calls (absent: the run is its own). */
+export interface CallRef {
+  runId: string;
+  call?: number;
+}
 interface Waiter {
+  call: number | undefined;
   resolve(v: unknown): void;
   reject(e: unknown): void;
 }
 interface Pending {
   args: unknown[];
-  resolve(id: string): void;
+  resolve(ref: CallRef): void;
   reject(e: unknown): void;
 }
 
 /**
- * Fan-out transport for remote map: triggers made in the same tick go out as one batch request,
- * and one long-poll watches every outstanding run — two requests per wave instead of two per run.
+ * Fan-out transport for remote map: triggers made in the same tick go out as one batch request
+ * (short calls several to a run, see BatchPlan), and one long-poll watches every outstanding run —
+ * two requests per wave instead of two per item.
  */
 export class RunBatcher {
   private queue: Pending[] = [];
   private flushScheduled = false;
-  private readonly waiters = new Map<string, Waiter>();
+  /** The callers waiting on each run (several when it carries batched calls). */
+  private readonly waiters = new Map<string, Waiter[]>();
   private polling = false;
   private poll?: AbortController;
   private repoll?: NodeJS.Timeout;
@@ -44,10 +56,11 @@ export class RunBatcher {
     private readonly client: PlatformClient,
     private readonly deployment: Pick<DeploymentInfo, "workspace" | "name">,
     private readonly traceparent: () => string | undefined,
+    private readonly plan: BatchPlan,
   ) {}
 
-  /** Trigger one run (batched with others of this tick) and resolve its id. */
-  trigger(args: unknown[]): Promise<string> {
+  /** Trigger one call (sent with the others of this tick) and resolve where it went. */
+  trigger(args: unknown[]): Promise<CallRef> {
     return new Promise((resolve, reject) => {
       this.queue.push({ args, resolve, reject });
       if (!this.flushScheduled) {
@@ -57,18 +70,21 @@ export class RunBatcher {
     });
   }
 
-  /** Result of a run (resolves its value or rejects with its RemoteError). */
-  result(runId: string): Promise<unknown> {
+  /** Result of a call (resolves its value or rejects with its RemoteError). */
+  result(ref: CallRef): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.waiters.set(runId, { resolve, reject });
-      this.watch(runId);
+      const w = { call: ref.call, resolve, reject };
+      const known = this.waiters.get(ref.runId);
+      if (known) return void known.push(w);
+      this.waiters.set(ref.runId, [w]);
+      this.watch(ref.runId);
     });
   }
 
   /** Stop watching: outstanding results reject (the caller gave up on them). */
   abandon(): void {
     const gone = new Error("remote map stopped before this run finished");
-    for (const w of this.waiters.values()) w.reject(gone);
+    for (const ws of this.waiters.values()) for (const w of ws) w.reject(gone);
     this.waiters.clear();
     this.poll?.abort();
   }
@@ -76,25 +92,41 @@ export class RunBatcher {
   private flush(): void {
     this.flushScheduled = false;
     const all = this.queue.splice(0);
-    for (let i = 0; i < all.length; i += MAX_BATCH) void this.send(all.slice(i, i + MAX_BATCH));
+    const perRun = this.plan.callsPerRun(all.length);
+    for (let i = 0; i < all.length; i += MAX_BATCH) void this.send(all.slice(i, i + MAX_BATCH), perRun);
   }
 
-  private async send(items: Pending[]): Promise<void> {
+  private async send(items: Pending[], perRun: number): Promise<void> {
+    // The trigger's entries, each one run: an argument list, a reference to one, or batched calls.
+    const entries: { body: unknown; items: Pending[] }[] = [];
     try {
-      // Large argument lists go by reference; the rest inline, all in one request.
-      const batch = await Promise.all(
-        items.map(async (p, i) => {
-          const payload = await argsPayload(this.client, p.args, `inputs[${i}]`);
-          return "argsRef" in payload ? payload : payload.args;
-        }),
-      );
+      // Large argument lists go by reference, each its own run; the rest inline, all in one request.
+      const payloads = await Promise.all(items.map((p, i) => argsPayload(this.client, p.args, `inputs[${i}]`)));
+      let calls: { args: unknown[]; items: Pending[] } | undefined;
+      payloads.forEach((payload, i) => {
+        const item = items[i]!;
+        if ("argsRef" in payload || perRun === 1) return void entries.push({ body: "argsRef" in payload ? payload : payload.args, items: [item] });
+        if (!calls || calls.items.length >= perRun) entries.push({ body: { calls: (calls = { args: [], items: [] }).args }, items: calls.items });
+        calls.args.push(payload.args);
+        calls.items.push(item);
+      });
       // The answers leave out the arguments: they are ours, and would double what a fan-out moves.
-      const runs = await triggerRuns(this.client, this.deployment, { batch, traceparent: this.traceparent(), withArgs: false });
-      runs.forEach((r, i) => items[i]!.resolve(r.id));
+      const batch = entries.map((e) => (isCalls(e.body) && e.body.calls.length === 1 ? e.body.calls[0] : e.body));
+      const runs = await triggerRuns(this.client, this.deployment, { batch: batch as never, traceparent: this.traceparent(), withArgs: false });
+      runs.forEach((r, i) => {
+        const e = entries[i]!;
+        if (isCalls(batch[i])) e.items.forEach((p, call) => p.resolve({ runId: r.id, call }));
+        else e.items[0]!.resolve({ runId: r.id });
+      });
     } catch (err) {
-      // The server queues nothing when one item is bad: retry one by one so only that item fails.
-      if (items.length > 1 && isNboxError(err) && err.code === "BAD_ARGS") {
-        for (const p of items) void this.send([p]);
+      const batched = entries.some((e) => isCalls(e.body) && e.body.calls.length > 1);
+      if (batched && isNboxError(err) && err.code === "BAD_REQUEST") {
+        // Batched calls refused (the job retries failed runs now): one call per run from here on.
+        this.plan.disable();
+        void this.send(items, 1);
+      } else if (items.length > 1 && isNboxError(err) && err.code === "BAD_ARGS") {
+        // The server queues nothing when one item is bad: retry one by one so only that item fails.
+        for (const p of items) void this.send([p], 1);
       } else for (const p of items) p.reject(err);
     }
   }
@@ -157,27 +189,54 @@ export class RunBatcher {
             this.leanPolls = false;
             continue;
           }
-          for (const id of ids) this.waiters.get(id)?.reject(err);
+          for (const id of ids) for (const w of this.waiters.get(id) ?? []) w.reject(err);
           for (const id of ids) this.waiters.delete(id);
           // The ids given up on may still be in a watch the platform keeps: start a new one.
           [cursor, watched] = [undefined, new Set()];
           continue;
         }
         for (const run of runs) {
-          const w = this.waiters.get(run.id);
-          if (!w) continue;
+          const ws = this.waiters.get(run.id);
+          if (!ws) continue;
           this.waiters.delete(run.id);
-          try {
-            w.resolve(outcome(run));
-          } catch (e) {
-            w.reject(e);
-          }
+          this.plan.heard(run);
+          settleCalls(run, ws);
         }
       }
     } finally {
       this.polling = false;
       clearTimeout(this.repoll);
       this.repoll = undefined;
+    }
+  }
+}
+
+const isCalls = (x: unknown): x is { calls: unknown[] } => x !== null && typeof x === "object" && "calls" in x;
+
+/** Hand a finished run's outcome to whoever waits on it: each batched call its own. */
+function settleCalls(run: RunInfo, waiters: Waiter[]): void {
+  if (run.calls != null && run.status === "succeeded") {
+    let outcomes: BatchedCallOutcome[];
+    try {
+      outcomes = fromWire(run.result) as BatchedCallOutcome[];
+    } catch (e) {
+      for (const w of waiters) w.reject(e);
+      return;
+    }
+    for (const w of waiters) {
+      const o = outcomes[w.call ?? 0];
+      if (o?.ok) w.resolve(o.value);
+      else w.reject(RemoteError.from({ ...(o?.error ?? { name: "Error", message: `run ${run.id} has no outcome for call ${w.call}` }), code: "USER_CODE" }, { runId: run.id }));
+    }
+    return;
+  }
+  for (const w of waiters) {
+    try {
+      w.resolve(outcome(run));
+    } catch (e) {
+      // A batched run that ended as a whole (crash, timeout, cancel) ended each of its calls.
+      if (run.calls != null && e instanceof Error) e.message += ` (one of ${run.calls} calls batched in run ${run.id}: this call may not have run)`;
+      w.reject(e);
     }
   }
 }

@@ -86,9 +86,13 @@ export class Run<T = unknown> {
     return (await this.client.call("GET /runs/{id}/spans", { params: { id: this.id } })).spans;
   }
 
-  /** Run the same deployment version again with the same arguments (e.g. a failed map item). */
-  async retry(): Promise<Run<T>> {
-    const { run } = await this.client.call("POST /runs/{id}/retry", { params: { id: this.id } });
+  /**
+   * Run the same deployment version again with the same arguments (e.g. a failed map item). Of a
+   * batched run (several map items in one run), `call` runs only that one again, as a run of its
+   * own: a settled map item names both (`runId`, `call`).
+   */
+  async retry(opts: { call?: number } = {}): Promise<Run<T>> {
+    const { run } = await this.client.call("POST /runs/{id}/retry", { params: { id: this.id }, body: opts.call !== undefined ? { call: opts.call } : {} });
     return new Run<T>(this.client, run.id);
   }
 }

@@ -29,10 +29,14 @@ export type RemoteJob<T> = ((...args: JobArgs<T>) => Promise<JobResult<T>>) & {
   readonly deployment: DeploymentInfo;
   /** Start a run and return its handle at once. */
   trigger(...args: JobArgs<T>): Promise<Run<JobResult<T>>>;
-  /** One run per input (one argument each); results in input order. */
+  /** Calls the job once per input (one argument each); results in input order. Short calls share runs (batched calls). */
   map(inputs: Iterable<JobArgs<T>[0]>, opts: RemoteMapOptions & { settle: true }): Promise<RemoteSettled<JobResult<T>>[]>;
   map(inputs: Iterable<JobArgs<T>[0]>, opts?: RemoteMapOptions): Promise<JobResult<T>[]>;
 };
 
-/** A settled remote item also names its run, so a failed one can be retried alone (`run.retry()`). */
-export type RemoteSettled<T> = SettledResult<T> & { runId?: string };
+/**
+ * A settled remote item also names its run. Short calls travel several to a run (batched calls):
+ * `call` is then the item's place in it (`run.retry()` runs all of them again; call the job with
+ * the item's input to run it alone). Without `call`, the run is the item's own.
+ */
+export type RemoteSettled<T> = SettledResult<T> & { runId?: string; call?: number };

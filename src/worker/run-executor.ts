@@ -194,6 +194,7 @@ export class RunExecutor {
           execArgv: v.execArgv,
           runId: run.id,
           args: run.args as unknown[],
+          batched: run.calls != null,
           traceparent: run.traceparent ?? undefined,
           timeoutMs: run.timeoutMs ?? undefined,
           signal: controller.signal,
@@ -263,7 +264,9 @@ export class RunExecutor {
       await out.finish({ id: run.id, attempt: run.attempt, status, startedAt, finishedAt: Date.now(), ...fields });
     };
     if (outcome.ok) {
-      await finish("succeeded", { result: outcome.value });
+      // A batched run's calls failed one by one: their errors are kept as a run's error is.
+      const result = run.calls != null ? (outcome.value as { ok: boolean; error?: unknown }[]).map((c) => (c.ok ? c : { ok: false, error: safeStoredError(c.error) })) : outcome.value;
+      await finish("succeeded", { result });
       return "succeeded";
     }
     const error = safeStoredError(outcome.error);

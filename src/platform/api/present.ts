@@ -60,6 +60,7 @@ export async function presentRun(ctx: PlatformContext, r: FinishedRun, opts: { w
     args: "args" in r ? r.args : undefined,
     result: r.result ?? null,
     error: (r.error as RunInfo["error"]) ?? null,
+    ...(r.calls != null ? { calls: r.calls } : {}),
     traceId: r.traceId,
     createdAt: iso(r.createdAt)!,
     startedAt: iso(r.startedAt),
@@ -88,7 +89,10 @@ export async function presentDeployment(
   v: DeploymentVersionRow | null,
   serving?: { url: string; token?: string },
 ): Promise<DeploymentInfo> {
-  const manifest = (v?.manifest ?? {}) as { signature?: Record<string, unknown> };
+  const manifest = (v?.manifest ?? {}) as { signature?: Record<string, unknown>; resource?: { maxRetries?: number; timeoutMs?: number } };
+  // What a caller plans with: remote map batches short calls only for a job that retries none.
+  const runSettings =
+    d.type === "job" && v ? { maxRetries: manifest.resource?.maxRetries ?? ctx.config.defaultMaxRetries, timeoutMs: manifest.resource?.timeoutMs ?? null } : {};
   return {
     id: d.id,
     workspace: await workspaceName(ctx, d.workspaceId),
@@ -98,6 +102,7 @@ export async function presentDeployment(
     versionId: v?.id ?? "",
     contentHash: v?.contentHash ?? "",
     signature: manifest.signature,
+    ...runSettings,
     ...(serving ? { servingUrl: serving.url, servingToken: serving.token } : {}),
   };
 }

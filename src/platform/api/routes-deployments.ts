@@ -12,6 +12,9 @@ import { isArgsRef, readArgsRef } from "./routes-blobs.ts";
 import { JobArgs } from "./job-args.ts";
 import { presentDeployment, presentRun, presentRuns } from "./present.ts";
 import { waitForRun } from "./wait.ts";
+import { batchedTimeoutMs } from "../../contract/batched-calls.ts";
+
+const isCalls = (x: unknown): x is { calls: unknown[] } => x !== null && typeof x === "object" && Array.isArray((x as { calls?: unknown }).calls);
 import { createAndQueue } from "../queue/create-and-queue.ts";
 import { concurrencyOf } from "../../lib/manifest-concurrency.ts";
 import { scheduleSettings } from "../scheduler.ts";
@@ -91,27 +94,37 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
       if (d.type !== "job") throw new NboxError("BAD_REQUEST", `"${d.name}" is a serving, not a job`, "Call its methods at its URL (nbx servings / fromServing)");
       const body = c.req.valid("json");
       const manifest = v.manifest as { resource?: Record<string, number> };
+      const r = manifest.resource ?? {};
+      const maxRetries = r.maxRetries ?? ctx.config.defaultMaxRetries;
+      const timeoutMs = r.timeoutMs ?? null;
       // Check every argument list before queueing anything: a bad item never leaves half a batch behind.
       const check = (wire: unknown, what: string) => jobArgs.check(v, d.name, wire, what);
       const batch = body.batch;
       // An argument list may come by reference (uploaded to /blobs because it is above the body limit).
       const deref = async (x: unknown) => (isArgsRef(x) ? readArgsRef(ctx, x) : x);
-      const argLists = Array.isArray(batch)
-        ? await Promise.all(batch.map(async (w, i) => check(await deref(w), `batch[${i}]`)))
-        : [await check(await deref(body.argsRef !== undefined ? { argsRef: body.argsRef } : body.args), "args")];
-      const r = manifest.resource ?? {};
+      const runArgs = async (item: unknown, what: string): Promise<{ args: unknown; calls?: number }> => {
+        if (!isCalls(item)) return { args: await check(await deref(item), what) };
+        // Batched calls have one outcome each and are not retried one by one: only for a job without retries.
+        if (maxRetries > 0) {
+          throw new NboxError("BAD_REQUEST", `${what}: "${d.name}" retries failed runs (${maxRetries}), so its calls cannot be batched into one run`, "Send each call as its own run (an argument list, not { calls })");
+        }
+        return { args: await Promise.all(item.calls.map((w, j) => check(w, `${what}.calls[${j}]`))), calls: item.calls.length };
+      };
+      const items = Array.isArray(batch)
+        ? await Promise.all(batch.map((w, i) => runArgs(w, `batch[${i}]`)))
+        : [await runArgs(body.argsRef !== undefined ? { argsRef: body.argsRef } : body.args, "args")];
       const header = body.traceparent ?? c.req.header("traceparent");
       const parent = parseTraceParent(header);
       const runs = await createAndQueue(
         ctx,
         d.id,
-        argLists.map((args) => ({
+        items.map(({ args, calls }) => ({
           workspaceId: ws.id,
           deploymentId: d.id,
           versionId: v.id,
           args,
-          maxRetries: r.maxRetries ?? ctx.config.defaultMaxRetries,
-          timeoutMs: r.timeoutMs ?? null,
+          ...(calls !== undefined ? { calls, timeoutMs: batchedTimeoutMs(timeoutMs, calls) } : { timeoutMs }),
+          maxRetries,
           retryBackoffMs: r.retryBackoffMs ?? ctx.config.defaultRetryBackoffMs,
           ...(parent ? { traceId: parent.traceId, parentSpanId: parent.spanId, traceparent: header } : {}),
         })),

@@ -38,6 +38,7 @@ const claimed = (run: RunRow) => ({
   deploymentId: run.deploymentId,
   versionId: run.versionId,
   args: run.args,
+  calls: run.calls,
   traceparent: run.traceparent,
   cancelRequested: run.cancelRequested,
 });

@@ -251,8 +251,13 @@ const WORKER_SANDBOX = `
 ALTER TABLE workers ADD COLUMN IF NOT EXISTS sandbox jsonb;
 `;
 
+// A run may carry several calls of its job (remote map's short items): how many, null for one.
+const RUN_CALLS = `
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS calls integer;
+`;
+
 /** MIGRATIONS[i] is version i + 1. Append only. */
-export const MIGRATIONS: readonly string[] = [V1, RUN_LEASES, TOKEN_EPOCH, WORKERS, RUN_LOG_BYTES, RUN_PARENT_KEYS, RUN_SPANS, RUN_LOG_MARK, WORKER_SANDBOX];
+export const MIGRATIONS: readonly string[] = [V1, RUN_LEASES, TOKEN_EPOCH, WORKERS, RUN_LOG_BYTES, RUN_PARENT_KEYS, RUN_SPANS, RUN_LOG_MARK, WORKER_SANDBOX, RUN_CALLS];
 
 export const LATEST_VERSION = MIGRATIONS.length;
 

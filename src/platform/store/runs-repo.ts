@@ -26,8 +26,10 @@ export interface CreateRunInput {
   workspaceId: string;
   deploymentId: string;
   versionId: string;
-  /** Codec wire value of the argument list. */
+  /** Codec wire value of the argument list (batched: the list of the calls' argument lists). */
   args: unknown;
+  /** Batched calls the run carries (absent: one call). */
+  calls?: number | null;
   maxRetries?: number;
   timeoutMs?: number | null;
   retryBackoffMs?: number;
@@ -207,6 +209,7 @@ function runValues(input: CreateRunInput, t: number) {
     versionId: input.versionId,
     status: "queued" as const,
     args: input.args ?? null,
+    calls: input.calls ?? null,
     result: null,
     error: null,
     attempt: 1,
@@ -384,7 +387,7 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
         // jsonb_to_recordset reads a JSON null as SQL NULL: args that are JSON null are kept as such.
         const json = rows.map((r) => ({
           id: r.id, workspace_id: r.workspaceId, deployment_id: r.deploymentId, version_id: r.versionId, status: r.status,
-          args: r.args, attempt: r.attempt, max_retries: r.maxRetries, timeout_ms: r.timeoutMs, retry_backoff_ms: r.retryBackoffMs,
+          args: r.args, calls: r.calls, attempt: r.attempt, max_retries: r.maxRetries, timeout_ms: r.timeoutMs, retry_backoff_ms: r.retryBackoffMs,
           trace_id: r.traceId, parent_span_id: r.parentSpanId, traceparent: r.traceparent, scheduled_for: r.scheduledFor,
           schedule_id: r.scheduleId, created_at: r.createdAt, worker_id: r.workerId, lease_expires_at: r.leaseExpiresAt,
         }));
@@ -394,14 +397,14 @@ export function createRunsRepo({ db, kind, now }: RepoContext): RunsRepo {
           if (bad >= 0) throw new StoreError("BAD_INPUT", `the arguments of run ${i + bad + 1} of ${inputs.length} contain ${UNSTORABLE_TEXT}, which the store cannot keep`, "Pass such data encoded (base64, or a Buffer/Uint8Array)");
         }
         await db.execute(sql`
-          insert into ${runs} (id, workspace_id, deployment_id, version_id, status, args, result, error, attempt, max_retries, timeout_ms,
+          insert into ${runs} (id, workspace_id, deployment_id, version_id, status, args, calls, result, error, attempt, max_retries, timeout_ms,
             retry_backoff_ms, trace_id, parent_span_id, traceparent, scheduled_for, schedule_id, created_at, started_at, finished_at,
             worker_id, lease_expires_at, cancel_requested, log_seq)
-          select id, workspace_id, deployment_id, version_id, status, coalesce(args, 'null'::jsonb), null, null, attempt, max_retries, timeout_ms,
+          select id, workspace_id, deployment_id, version_id, status, coalesce(args, 'null'::jsonb), calls, null, null, attempt, max_retries, timeout_ms,
             retry_backoff_ms, trace_id, parent_span_id, traceparent, scheduled_for, schedule_id, created_at, null, null, worker_id,
             lease_expires_at, false, 0
           from jsonb_to_recordset(${param}::jsonb) as x(id text, workspace_id text, deployment_id text, version_id text,
-            status text, args jsonb, attempt int, max_retries int, timeout_ms int, retry_backoff_ms int, trace_id text,
+            status text, args jsonb, calls int, attempt int, max_retries int, timeout_ms int, retry_backoff_ms int, trace_id text,
             parent_span_id text, traceparent text, scheduled_for bigint, schedule_id text, created_at bigint, worker_id text,
             lease_expires_at bigint)`);
         out.push(...(rows as RunRow[]));

@@ -143,8 +143,10 @@ export const runs = pgTable(
       .notNull()
       .references(() => deploymentVersions.id, { onDelete: "cascade" }),
     status: text("status", { enum: RUN_STATUSES }).notNull(),
-    /** Codec wire value of the argument list. */
+    /** Codec wire value of the argument list (of a batched run: the list of its calls' argument lists). */
     args: jsonb("args").$type<unknown>().notNull(),
+    /** Batched calls the run carries (null: one call); its result then lists their outcomes. */
+    calls: integer("calls"),
     /** Codec wire value of the return value. */
     result: jsonb("result").$type<unknown>(),
     error: jsonb("error").$type<StoredError>(),

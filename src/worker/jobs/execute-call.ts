@@ -28,6 +28,8 @@ export interface ExecuteCallOptions {
   runId: string;
   /** Codec wire values. */
   args: unknown[];
+  /** `args` lists the argument lists of a batched run's calls (its value then lists their outcomes). */
+  batched?: boolean;
   /** Caller's W3C traceparent: the cold-start span and the run's spans become its children. */
   traceparent?: string;
   /** Call this method of the loaded target instead of calling the target itself. */
@@ -110,7 +112,7 @@ export async function executeCall(pool: ProcessPool, o: ExecuteCallOptions): Pro
       if (!loaded.ok) return { ...loaded, ...info };
     }
     stop.dispose();
-    const call = proc.run(o.runId, o.args, { onLog: log, onSpan: emitSpan }, o.traceparent, o.method);
+    const call = proc.run(o.runId, o.args, { onLog: log, onSpan: emitSpan }, o.traceparent, o.method, o.batched);
     if (call.waiting && !(await startOf(call, o.signal, behindWaitMs))) {
       await call.outcome;
       keep = proc.alive; // our share of it goes back; the call ahead still holds it

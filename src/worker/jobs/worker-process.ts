@@ -113,8 +113,11 @@ export class WorkerProcess extends RuntimeProcess {
     if (i >= 0) this.calls.splice(i, 1);
   }
 
-  /** Hand over one call: it runs now, or right after the one in flight. */
-  run(runId: string, args: unknown[], handlers: CallHandlers, traceparent?: string, method?: string): JobCall {
+  /**
+   * Hand over one call: it runs now, or right after the one in flight. `batched`: `args` lists the
+   * argument lists of a batched run's calls, run one by one; its value lists their outcomes.
+   */
+  run(runId: string, args: unknown[], handlers: CallHandlers, traceparent?: string, method?: string, batched = false): JobCall {
     if (this.calls.length > MAX_CALLS_BEHIND) throw new Error(`worker ${this.pid} already has ${MAX_CALLS_BEHIND} calls waiting behind ${this.calls[0]!.runId}`);
     let resolveStarted!: (started: boolean) => void;
     const started = new Promise<boolean>((r) => (resolveStarted = r));
@@ -140,7 +143,7 @@ export class WorkerProcess extends RuntimeProcess {
     // Every call ahead of it has answered (one may still be draining its output): the child runs it now.
     if (this.calls.every((c) => c === sent || c.answered)) sent.begin(true);
     const { id, result } = this.start(
-      { kind: "job", args, ...(method !== undefined ? { method } : {}) },
+      { ...(batched ? { kind: "calls" as const, calls: args as unknown[][] } : { kind: "job" as const, args }), ...(method !== undefined ? { method } : {}) },
       {
         traceparent,
         onAnswer: (r) => {

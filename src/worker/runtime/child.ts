@@ -12,7 +12,7 @@ import { isOperator } from "../../operator/brand.ts";
 import { materialize } from "../../operator/materialize.ts";
 import { getTracer } from "../../trace/tracer.ts";
 import type { Span } from "../../trace/span.ts";
-import { isParentMessage, markerPrefix, parentToWatch, WATCH_PARENT_ENV, type CallMessage, type ChildMessage, type LoadMessage, type Owner, type RuntimeMode } from "./protocol.ts";
+import { isParentMessage, markerPrefix, parentToWatch, WATCH_PARENT_ENV, type CallMessage, type CallOp, type ChildMessage, type LoadMessage, type Owner, type RuntimeMode } from "./protocol.ts";
 import { Outbox, unpack, type Envelope } from "./outbox.ts";
 import { describeSurface, surfaceOf } from "./surface.ts";
 import { LoadedTarget } from "./target.ts";
@@ -214,11 +214,15 @@ async function jobCall(msg: CallMessage, t: LoadedTarget): Promise<void> {
   closeFrame();
   current = call;
   if (frameEveryCall) frameOutput();
-  try {
-    // An error thrown from a timer or an unhandled rejection during the call fails the call (not the process).
+  // An error thrown from a timer or an unhandled rejection during the call fails the call (not the process).
+  const guarded = (op: CallOp) => {
     const crashed = new Promise<never>((_, reject) => (call.fail = reject));
     crashed.catch(() => {});
-    outcome = { ok: true, value: await Promise.race([callContext.run(msg.id, () => t.run(msg.op, undefined, msg.encoding)), crashed]) };
+    return Promise.race([callContext.run(msg.id, () => t.run(op, undefined, msg.encoding)), crashed]);
+  };
+  try {
+    const op = msg.op;
+    outcome = { ok: true, value: op.kind === "calls" ? await batchedCalls(op, guarded) : await guarded(op) };
   } catch (err) {
     outcome = { ok: false, err };
   }
@@ -229,6 +233,19 @@ async function jobCall(msg: CallMessage, t: LoadedTarget): Promise<void> {
   result(msg.id, outcome, call.marked);
   // Nothing else can join a job's result (one call at a time): out now, not at the end of the turn.
   outbox.flush();
+}
+
+/** A batched run's calls, one after the other: each settles on its own (a throw fails that call only). */
+async function batchedCalls(op: Extract<CallOp, { kind: "calls" }>, guarded: (op: CallOp) => Promise<unknown>): Promise<unknown[]> {
+  const outcomes: unknown[] = [];
+  for (const args of op.calls) {
+    try {
+      outcomes.push({ ok: true, value: await guarded({ kind: "job", args, ...(op.method !== undefined ? { method: op.method } : {}) }) });
+    } catch (err) {
+      outcomes.push({ ok: false, error: wire(err) });
+    }
+  }
+  return outcomes;
 }
 
 /** Job mode: calls waiting behind the running one, in arrival order. */

@@ -45,6 +45,11 @@ export interface LoadMessage {
 export type CallOp =
   /** A job run: the target itself (`callAsJob`), or one of its methods. */
   | { kind: "job"; args: unknown[]; method?: string }
+  /**
+   * A batched run: the job's calls one after the other, each with its own outcome; answers the list
+   * of outcomes (`{ ok: true, value }` or `{ ok: false, error }`, the error as codec wire).
+   */
+  | { kind: "calls"; calls: unknown[][]; method?: string }
   | { kind: "forward"; args: unknown[] }
   | { kind: "method"; name: string; args: unknown[] }
   /** Read an attribute on the live instance (getters and Proxy traps are user code). */

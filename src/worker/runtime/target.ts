@@ -60,6 +60,8 @@ export class LoadedTarget {
     switch (op.kind) {
       case "job":
         return encodeValue(await this.job(op.args.map((a) => fromWire(a)), op.method), "tagged");
+      case "calls":
+        throw new Refusal("NOT_FOUND", "batched calls are run by a job process, one by one");
       case "ping":
         return { queued: this.queue.pending };
       case "fields":

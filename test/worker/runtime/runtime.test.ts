@@ -45,6 +45,11 @@ export class Counter {
   hang() { return new Promise(() => {}); }
   die() { setTimeout(() => process.exit(7), 20); return "bye"; }
   stray() { setTimeout(() => { throw new RangeError("from a timer"); }, 1); return "ok"; }
+  /** 0: arms a timer that throws in 1 ms; > 0: sleeps that long; else answers at once. */
+  strayOr(ms: number) {
+    if (ms === 0) { setTimeout(() => { throw new RangeError("from a timer"); }, 1); return "armed"; }
+    return ms > 0 ? new Promise((r) => setTimeout(() => r("slept"), ms)) : "plain";
+  }
   shout(s: string) { console.log("shout " + s); return s; }
   *letters() { yield "a"; yield "b"; }
   async *ticks() {
@@ -364,6 +369,29 @@ describe("child runtime, job mode", () => {
       // b (0 ms) answered after a (60 ms): one at a time. The queue goes on after a drop.
       const d = await rt.call({ kind: "job", args: [toWire("d"), toWire(0)], method: "slow" });
       assert.equal(fromWire(ok(d)), "d");
+    } finally {
+      await rt.kill("test");
+    }
+  });
+
+  test("batched calls run one after the other, each with its own outcome: a throw or a timer's error fails only its call", async () => {
+    const rt = new RuntimeProcess({ mode: "job", bundleDir: project.dir, locator: project.locator("Counter", "class") });
+    try {
+      assert.equal((await rt.loaded).ok, true);
+      const r = await rt.call({ kind: "calls", method: "inc", calls: [[toWire(2)], [toWire(3)]] });
+      // The instance is the same for every call of the batch: 2, then 2 + 3.
+      assert.deepEqual(fromWire(ok(r)), [{ ok: true, value: 2 }, { ok: true, value: 5 }]);
+      const mixed = await rt.call({ kind: "calls", method: "fail", calls: [[toWire("one")], [toWire("two")]] });
+      const outcomes = fromWire(ok(mixed)) as { ok: boolean; error: Error }[];
+      assert.deepEqual(outcomes.map((o) => [o.ok, o.error.name, o.error.message]), [[false, "TypeError", "one"], [false, "TypeError", "two"]]);
+      // A timer of the first call throws while the second (slow) call runs: the second fails, the third runs.
+      const stray = await rt.call({ kind: "calls", method: "strayOr", calls: [[toWire(0)], [toWire(50)], [toWire(-1)]] });
+      const [armed, slept, plain] = fromWire(ok(stray)) as { ok: boolean; value?: string; error?: Error }[];
+      assert.deepEqual([armed!.value, plain!.value], ["armed", "plain"]);
+      assert.equal(slept!.ok, false);
+      assert.equal(slept!.error!.message, "from a timer");
+      const n = fromWire(ok(await rt.call({ kind: "job", args: [toWire(0)], method: "inc" })));
+      assert.equal(n, 5, "the process is still healthy and keeps its instance");
     } finally {
       await rt.kill("test");
     }

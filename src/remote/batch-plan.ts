@@ -1,0 +1,47 @@
+// How many of a remote map's items one run carries. A run costs the platform the same whether its
+// call takes a microsecond or a minute (a row, a claim, a report, a wait), so short calls go
+// several to a run (batched calls, one outcome each) and long ones one to a run, as before.
+import { MAX_CALLS_PER_RUN } from "../contract/batched-calls.ts";
+import type { DeploymentInfo, RunInfo } from "./types.ts";
+
+/** Work one batched run should hold: short enough that a slow batch holds nothing up for long. */
+const TARGET_RUN_MS = 10;
+/** Calls per run while nothing is known about how long they take. */
+const FIRST_GUESS_CALLS = 8;
+/** A flush is spread over at least this many runs, so that every worker slot gets some. */
+const MIN_RUNS_PER_FLUSH = 16;
+/** Weight of each new measurement in the running average of a call's length. */
+const PACE_WEIGHT = 0.3;
+
+export class BatchPlan {
+  /** Batched calls are used (a job without retries, on a platform that has them). */
+  private enabled: boolean;
+  /** Running average of one call's length (ms), from the runs heard back. */
+  private callMs: number | undefined;
+
+  constructor(deployment: Pick<DeploymentInfo, "maxRetries">) {
+    // An older platform does not say (and takes no batched calls); a job with retries retries each call alone.
+    this.enabled = deployment.maxRetries === 0;
+  }
+
+  /** The platform refused batched calls for this job (redeployed with retries): one call per run from now on. */
+  disable(): void {
+    this.enabled = false;
+  }
+
+  /** Calls per run for a flush of `pending` items. */
+  callsPerRun(pending: number): number {
+    if (!this.enabled || pending < 2) return 1;
+    const byTime = this.callMs === undefined ? FIRST_GUESS_CALLS : Math.floor(TARGET_RUN_MS / Math.max(this.callMs, 0.001));
+    const bySpread = Math.ceil(pending / MIN_RUNS_PER_FLUSH);
+    return Math.max(1, Math.min(byTime, bySpread, MAX_CALLS_PER_RUN));
+  }
+
+  /** A run finished: learn how long its calls took. */
+  heard(run: Pick<RunInfo, "startedAt" | "finishedAt" | "calls" | "status">): void {
+    if (run.status !== "succeeded" || !run.startedAt || !run.finishedAt) return;
+    const ms = (Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / (run.calls ?? 1);
+    if (!Number.isFinite(ms) || ms < 0) return;
+    this.callMs = this.callMs === undefined ? ms : this.callMs + PACE_WEIGHT * (ms - this.callMs);
+  }
+}
