@@ -49,6 +49,35 @@ describe("jobs e2e: batch trigger and POST /runs/wait", () => {
     assert.equal(after, before, "nothing was queued");
   });
 
+  it("{ calls } queues one run carrying several calls; its result lists each call's outcome", async () => {
+    const r = await tp.api("POST", runsPath, { batch: [{ calls: [[2], [3], [4]] }, [5]], wait: false });
+    assert.equal(r.status, 201);
+    const [batched, single] = r.json.runs;
+    assert.equal(batched.calls, 3);
+    assert.deepEqual(batched.args, [[2], [3], [4]]);
+    assert.equal(single.calls, undefined);
+    const done = await tp.api("GET", `/runs/${batched.id}/wait?timeoutMs=30000`);
+    assert.equal(done.json.run.status, "succeeded");
+    assert.deepEqual(done.json.run.result, [{ ok: true, value: 4 }, { ok: true, value: 9 }, { ok: true, value: 16 }]);
+    const bad = await tp.api("POST", runsPath, { batch: [[1], { calls: [[1], [1, 2]] }] });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.error.code, "BAD_ARGS");
+    assert.match(bad.json.error.message, /batch\[1\]\.calls\[1\]/);
+    for (const calls of [[], Array.from({ length: 1_001 }, () => [1])]) assert.equal((await tp.api("POST", runsPath, { batch: [{ calls }] })).status, 400, `${calls.length} calls`);
+  });
+
+  it("a job that retries refuses batched calls (each call would not be retried alone), saying how to send them", async () => {
+    const { mod } = await importProject("basic");
+    const ws = wsName("batch-retries");
+    await mod.square.deploy(ws, { client: tp.client, resource: { maxRetries: 1 } });
+    const r = await tp.api("POST", `/workspaces/${ws}/deployments/square/runs`, { batch: [{ calls: [[1], [2]] }] });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.code, "BAD_REQUEST");
+    assert.match(r.json.error.message, /retries failed runs/);
+    const d = await tp.api("GET", `/workspaces/${ws}/deployments/square`);
+    assert.equal(d.json.deployment.maxRetries, 1, "a job's settings say so up front");
+  });
+
   it("/runs/wait validates its ids and answers [] at the deadline for unfinished runs", async () => {
     assert.equal((await tp.api("POST", "/runs/wait", { ids: [] })).status, 400);
     assert.equal((await tp.api("POST", "/runs/wait", { ids: [1, 2] })).status, 400);
@@ -80,15 +109,20 @@ describe("jobs e2e: batch trigger and POST /runs/wait", () => {
     const { mod } = await importProject("basic");
     const bodies: Array<Record<string, unknown>> = [];
     const spy = Object.create(tp.client) as typeof tp.client;
+    const triggered: Promise<unknown>[] = [];
     spy.call = ((route: string, input?: { body?: Record<string, unknown> }) => {
       if (route === "POST /runs/wait") bodies.push(input!.body!);
-      return (tp.client.call as (...a: unknown[]) => unknown)(route, input);
+      const answer = (tp.client.call as (...a: unknown[]) => Promise<unknown>)(route, input);
+      if (route.endsWith("/runs") && route.startsWith("POST")) triggered.push(answer);
+      return answer;
     }) as typeof tp.client.call;
-    const remote = await mod.square.deploy(wsName("batch-lean"), { client: spy });
+    // A job that retries: one run per input (batched calls would make far fewer runs to watch).
+    const remote = await mod.square.deploy(wsName("batch-lean"), { client: spy, resource: { maxRetries: 1 } });
     const xs = Array.from({ length: 300 }, (_, i) => i);
     assert.deepEqual(await remote.map(xs), xs.map((x) => x * x));
     assert.ok(bodies.length > 1, `several polls (${bodies.length})`);
-    assert.equal((bodies[0]!.ids as string[]).length, xs.length, "the first poll names every run of the batch");
+    const firstWave = ((await triggered[0]) as { runs: unknown[] }).runs.length;
+    assert.equal((bodies[0]!.ids as string[]).length, firstWave, "the first poll names every run of the first trigger");
     const later = bodies.slice(1);
     assert.ok(later.every((b) => b.ids === undefined && typeof b.cursor === "string"), `later polls name no ids, only the cursor: ${JSON.stringify(bodies.map((b) => [(b.ids as string[] | undefined)?.length, b.cursor, (b.added as string[] | undefined)?.length]))}`);
     const addedIds = later.flatMap((b) => (b.added as string[] | undefined) ?? []);

@@ -1,5 +1,5 @@
-// End to end: remote map fans out one run per input, keeps input order, settles failures with
-// their run ids (retryable alone) and reports progress.
+// End to end: remote map fans out every input as a call (short calls several to a run: batched
+// calls), keeps input order, settles failures with their runs (retryable alone) and reports progress.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { RemoteError, Run } from "../../../src/index.ts";
@@ -26,8 +26,54 @@ describe("jobs e2e: remote map", () => {
     assert.deepEqual(progress.at(-1), [50, 50]);
     for (let i = 1; i < progress.length; i++) assert.ok(progress[i]![0] >= progress[i - 1]![0], "progress never goes back");
     assert.ok(progress.every(([, t]) => t === 50));
-    const runs = await tp.api("GET", `/runs?deployment=${remote.deployment.id}&limit=100`);
-    assert.equal(runs.json.runs.length, 50, "one run per input");
+    const runs = (await tp.api("GET", `/runs?deployment=${remote.deployment.id}&limit=100`)).json.runs;
+    assert.equal(runs.reduce((n: number, r: any) => n + (r.calls ?? 1), 0), 50, "every input is one call of one run");
+    assert.ok(runs.some((r: any) => r.calls > 1), `short calls share runs: ${JSON.stringify(runs.map((r: any) => r.calls))}`);
+    assert.ok(runs.length < 50);
+  });
+
+  it("a job that retries gets one run per input (a batched call would not be retried alone)", async () => {
+    const remote = await mod.square.deploy(wsName("map-retries"), { client: tp.client, name: "square-retried", resource: { maxRetries: 1, retryBackoffMs: 10 } });
+    const inputs = Array.from({ length: 40 }, (_, i) => i);
+    assert.deepEqual(await remote.map(inputs), inputs.map((x) => x * x));
+    const runs = (await tp.api("GET", `/runs?deployment=${remote.deployment.id}&limit=100`)).json.runs;
+    assert.equal(runs.length, 40);
+    assert.ok(runs.every((r: any) => r.calls === undefined));
+  });
+
+  it("a handle made before its job was redeployed with retries falls back to one run per input", async () => {
+    const ws = wsName("map-redeployed");
+    const stale = await mod.square.deploy(ws, { client: tp.client, name: "square-later-retried", resource: { maxRetries: 0 } });
+    await mod.square.deploy(ws, { client: tp.client, name: "square-later-retried", resource: { maxRetries: 2 } });
+    const inputs = Array.from({ length: 40 }, (_, i) => i);
+    assert.deepEqual(await stale.map(inputs), inputs.map((x) => x * x));
+    const runs = (await tp.api("GET", `/runs?deployment=${stale.deployment.id}&limit=100`)).json.runs;
+    assert.equal(runs.length, 40);
+  });
+
+  it("a batched run whose process crashes fails each of its calls, saying they were batched; the other runs go on", async () => {
+    const remote = await mod.crash.deploy(wsName("map-crash"), { client: tp.client, resource: { maxRetries: 0 } });
+    const inputs: (number | undefined)[] = Array.from({ length: 32 }, () => undefined);
+    inputs[5] = 7;
+    const out = await remote.map(inputs, { settle: true });
+    const failed = out.flatMap((r: any, i: number) => (r.ok ? [] : [i]));
+    assert.ok(failed.includes(5), `the crashing item failed: ${JSON.stringify(failed)}`);
+    const crashed = out[5] as any;
+    assert.equal(crashed.error.name, "WorkerCrashError");
+    assert.equal(typeof crashed.call, "number", "it was a batched call");
+    assert.match(crashed.error.message, /batched in run .*may not have run/);
+    // Only the calls of its run: every other input ran in a healthy process.
+    assert.ok(out.every((r: any, i: number) => (r.ok ? r.value === "alive" : r.runId === crashed.runId)), JSON.stringify(out.map((r: any) => [r.ok, r.runId])));
+    assert.ok(failed.length < inputs.length / 2);
+  });
+
+  it("a batched run's time limit is its job's per-call limit for every call it carries", async () => {
+    const remote = await mod.sleeper.deploy(wsName("map-timeout"), { client: tp.client, resource: { maxRetries: 0, timeoutMs: 400 } });
+    // Two or more 250 ms calls to a run: over one call's 400 ms, within the run's.
+    const out = await remote.map(Array.from({ length: 32 }, () => 250));
+    assert.equal(out.length, 32);
+    const runs = (await tp.api("GET", `/runs?deployment=${remote.deployment.id}&limit=100`)).json.runs;
+    assert.ok(runs.some((r: any) => r.calls >= 2), JSON.stringify(runs.map((r: any) => r.calls)));
   });
 
   it("map without settle rejects with the first RemoteError", async () => {
@@ -41,7 +87,7 @@ describe("jobs e2e: remote map", () => {
     });
   });
 
-  it("settle: failed items are { ok: false, error, runId } in place; others keep their values", async () => {
+  it("settle: failed items are { ok: false, error, runId, call } in place; others keep their values; one call retries alone", async () => {
     const remote = await mod.picky.deploy(wsName("map-settle"), { client: tp.client, resource: { maxRetries: 0 } });
     const inputs = Array.from({ length: 20 }, (_, i) => i + 1);
     const out = await remote.map(inputs, { settle: true });
@@ -59,6 +105,19 @@ describe("jobs e2e: remote map", () => {
         assert.deepEqual({ ok: r.ok, value: r.value }, { ok: true, value: x * 2 });
       }
     });
+    // A failed call that shared its run with others runs again alone.
+    const failed = out.find((r: any) => !r.ok && typeof r.call === "number") as any;
+    assert.ok(failed, `a failed item was a batched call: ${JSON.stringify(out.map((r: any) => r.call))}`);
+    const batchedRun = await new Run(tp.client, failed.runId).info();
+    assert.ok(batchedRun.status === "succeeded" && (batchedRun.calls ?? 0) > 1, "the run itself ran all its calls");
+    const again = await new Run(tp.client, failed.runId).retry({ call: failed.call });
+    await assert.rejects(again.result(), (e: any) => e.remoteName === "RangeError" && e.runId === again.id);
+    const info = await again.info();
+    assert.equal(info.calls, undefined, "a run of its own");
+    assert.deepEqual(info.args, (batchedRun.args as unknown[])[failed.call], "with that call's arguments");
+    const refused = await tp.api("POST", `/runs/${failed.runId}/retry`, { call: batchedRun.calls });
+    assert.equal(refused.status, 400);
+    assert.match(refused.json.error.message, /carries \d+ calls/);
   });
 
   it("a failed item's run can be retried alone with Run.retry()", async () => {
