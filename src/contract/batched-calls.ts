@@ -8,13 +8,15 @@ import type { StoredError } from "./vocabulary.ts";
 /** Calls one run may carry. */
 export const MAX_CALLS_PER_RUN = 1_000;
 
-/** One call's outcome, as a batched run's result lists them (values in the tagged wire encoding). */
-export type BatchedCallOutcome = { ok: true; value: unknown } | { ok: false; error: StoredError };
+/** What ended a batched call that its own code did not end: the process crashed, or the call ran out of time. */
+export type BatchedCallCut = "WORKER_CRASHED" | "TIMEOUT";
 
-/**
- * A batched run's limit: its job's per-call limit for every call it carries (a call's limit never
- * shrinks by being batched), within what the store's integer column holds.
- */
-export function batchedTimeoutMs(perCallMs: number | null, calls: number): number | null {
-  return perCallMs === null ? null : Math.min(perCallMs * calls, 2 ** 31 - 1);
+/** One call's outcome, as a batched run's result lists them (values in the tagged wire encoding). */
+export type BatchedCallOutcome = { ok: true; value: unknown } | { ok: false; error: StoredError; code?: BatchedCallCut };
+
+/** A batched call's outcome as the worker reports it: fields rebuilt, nothing else kept. */
+export function batchedCallOutcome(o: unknown, storedError: (wire: unknown) => StoredError): BatchedCallOutcome {
+  const c = (o ?? {}) as { ok?: unknown; value?: unknown; error?: unknown; code?: unknown };
+  if (c.ok === true) return { ok: true, value: c.value };
+  return { ok: false, error: storedError(c.error), ...(c.code === "WORKER_CRASHED" || c.code === "TIMEOUT" ? { code: c.code } : {}) };
 }

@@ -1,15 +1,18 @@
 // How many of a remote map's items one run carries. A run costs the platform the same whether its
 // call takes a microsecond or a minute (a row, a claim, a report, a wait), so short calls go
 // several to a run (batched calls, one outcome each) and long ones one to a run, as before.
-import { MAX_CALLS_PER_RUN } from "../contract/batched-calls.ts";
 import type { DeploymentInfo, RunInfo } from "./types.ts";
 
 /** Work one batched run should hold: short enough that a slow batch holds nothing up for long. */
-const TARGET_RUN_MS = 10;
+const TARGET_RUN_MS = 200;
 /** Calls per run while nothing is known about how long they take. */
 const FIRST_GUESS_CALLS = 8;
-/** A flush is spread over at least this many runs, so that every worker slot gets some. */
+/** Most calls one run carries from here: its result (every outcome) travels in one report and one answer. */
+const MAX_CALLS = 256;
+/** A fan-out keeps at least this many runs out, so that every worker slot gets some… */
 const MIN_RUNS_PER_FLUSH = 16;
+/** …unless that makes runs of less work than this: spreading tiny calls buys no parallelism worth a run's cost. */
+const MIN_RUN_MS = 1;
 /** Weight of each new measurement in the running average of a call's length. */
 const PACE_WEIGHT = 0.3;
 
@@ -21,7 +24,7 @@ export class BatchPlan {
 
   constructor(deployment: Pick<DeploymentInfo, "maxRetries">) {
     // An older platform does not say (and takes no batched calls); a job with retries retries each call alone.
-    this.enabled = deployment.maxRetries === 0;
+    this.enabled = deployment.maxRetries === 0 && !process.env.NO_BATCH_TMP;
   }
 
   /** The platform refused batched calls for this job (redeployed with retries): one call per run from now on. */
@@ -29,12 +32,18 @@ export class BatchPlan {
     this.enabled = false;
   }
 
-  /** Calls per run for a flush of `pending` items. */
-  callsPerRun(pending: number): number {
+  /**
+   * Calls per run for a flush of `pending` items while `running` runs of this fan-out are still out.
+   * The spread only matters while few runs are out: a steady fan-out's flushes are small (the items
+   * whose results just came back), and spreading each of them would make every run a call or two.
+   */
+  callsPerRun(pending: number, running = 0): number {
     if (!this.enabled || pending < 2) return 1;
     const byTime = this.callMs === undefined ? FIRST_GUESS_CALLS : Math.floor(TARGET_RUN_MS / Math.max(this.callMs, 0.001));
-    const bySpread = Math.ceil(pending / MIN_RUNS_PER_FLUSH);
-    return Math.max(1, Math.min(byTime, bySpread, MAX_CALLS_PER_RUN));
+    const runsWanted = MIN_RUNS_PER_FLUSH - running;
+    const spread = runsWanted > 0 ? Math.ceil(pending / runsWanted) : Infinity;
+    const bySpread = Math.max(spread, this.callMs === undefined ? 1 : Math.floor(MIN_RUN_MS / Math.max(this.callMs, 0.001)));
+    return Math.max(1, Math.min(byTime, bySpread, MAX_CALLS));
   }
 
   /** A run finished: learn how long its calls took. */

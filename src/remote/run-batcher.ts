@@ -92,7 +92,7 @@ export class RunBatcher {
   private flush(): void {
     this.flushScheduled = false;
     const all = this.queue.splice(0);
-    const perRun = this.plan.callsPerRun(all.length);
+    const perRun = this.plan.callsPerRun(all.length, this.waiters.size);
     for (let i = 0; i < all.length; i += MAX_BATCH) void this.send(all.slice(i, i + MAX_BATCH), perRun);
   }
 
@@ -226,7 +226,7 @@ function settleCalls(run: RunInfo, waiters: Waiter[]): void {
     for (const w of waiters) {
       const o = outcomes[w.call ?? 0];
       if (o?.ok) w.resolve(o.value);
-      else w.reject(RemoteError.from({ ...(o?.error ?? { name: "Error", message: `run ${run.id} has no outcome for call ${w.call}` }), code: "USER_CODE" }, { runId: run.id }));
+      else w.reject(RemoteError.from({ ...(o?.error ?? { name: "Error", message: `run ${run.id} has no outcome for call ${w.call}` }), code: o?.code ?? "USER_CODE" }, { runId: run.id }));
     }
     return;
   }

@@ -11,6 +11,7 @@ import type { ClaimedRun } from "../contract/routes-worker.ts";
 import { retryDelayMs } from "../contract/retry.ts";
 import type { StoredError } from "../contract/vocabulary.ts";
 import { executeCall, type CallOutcome, type ProcessPool } from "./jobs/index.ts";
+import { batchedCallOutcome } from "../contract/batched-calls.ts";
 import type { RuntimeLauncher } from "./launcher.ts";
 import type { ReportBatcher } from "./report-batcher.ts";
 import { workerExecArgv } from "./resource-limits.ts";
@@ -265,7 +266,7 @@ export class RunExecutor {
     };
     if (outcome.ok) {
       // A batched run's calls failed one by one: their errors are kept as a run's error is.
-      const result = run.calls != null ? (outcome.value as { ok: boolean; error?: unknown }[]).map((c) => (c.ok ? c : { ok: false, error: safeStoredError(c.error) })) : outcome.value;
+      const result = run.calls != null ? (outcome.value as unknown[]).map((c) => batchedCallOutcome(c, safeStoredError)) : outcome.value;
       await finish("succeeded", { result });
       return "succeeded";
     }

@@ -12,7 +12,6 @@ import { isArgsRef, readArgsRef } from "./routes-blobs.ts";
 import { JobArgs } from "./job-args.ts";
 import { presentDeployment, presentRun, presentRuns } from "./present.ts";
 import { waitForRun } from "./wait.ts";
-import { batchedTimeoutMs } from "../../contract/batched-calls.ts";
 
 const isCalls = (x: unknown): x is { calls: unknown[] } => x !== null && typeof x === "object" && Array.isArray((x as { calls?: unknown }).calls);
 import { createAndQueue } from "../queue/create-and-queue.ts";
@@ -123,7 +122,8 @@ export function deploymentRoutes(ctx: PlatformContext, servings: ServingHost | u
           deploymentId: d.id,
           versionId: v.id,
           args,
-          ...(calls !== undefined ? { calls, timeoutMs: batchedTimeoutMs(timeoutMs, calls) } : { timeoutMs }),
+          ...(calls !== undefined ? { calls } : {}),
+          timeoutMs,
           maxRetries,
           retryBackoffMs: r.retryBackoffMs ?? ctx.config.defaultRetryBackoffMs,
           ...(parent ? { traceId: parent.traceId, parentSpanId: parent.spanId, traceparent: header } : {}),

@@ -93,12 +93,13 @@ export function runRoutes(ctx: PlatformContext) {
     .openapi(r["POST /runs/{id}/retry"], async (c) => {
       const run = await load(c.get("principal"), c.req.valid("param").id);
       const { call } = (c.req.valid("json") ?? {}) as { call?: number };
-      const one = call === undefined ? undefined : callOf(run, call);
+      const one = call === undefined ? undefined : argsOfCall(run, call);
       const again = await ctx.store.createRun({
         workspaceId: run.workspaceId,
         deploymentId: run.deploymentId,
         versionId: run.versionId,
-        ...(one ? { args: one.args, timeoutMs: one.timeoutMs } : { args: run.args, calls: run.calls, timeoutMs: run.timeoutMs }),
+        ...(one ? { args: one } : { args: run.args, calls: run.calls }),
+        timeoutMs: run.timeoutMs,
         maxRetries: run.maxRetries,
         retryBackoffMs: run.retryBackoffMs,
       });
@@ -107,9 +108,9 @@ export function runRoutes(ctx: PlatformContext) {
     });
 }
 
-/** Call `call` of batched run `run`: its argument list and its own time limit. */
-function callOf(run: RunRow, call: number): { args: unknown; timeoutMs: number | null } {
+/** The argument list of call `call` of batched run `run`. */
+function argsOfCall(run: RunRow, call: number): unknown {
   if (run.calls == null) throw new NboxError("BAD_REQUEST", `call: run ${run.id} carries one call, not batched calls`, "Retry it without { call }");
   if (call >= run.calls) throw new NboxError("BAD_REQUEST", `call: run ${run.id} carries ${run.calls} calls (0 to ${run.calls - 1}), not call ${call}`);
-  return { args: (run.args as unknown[])[call], timeoutMs: run.timeoutMs === null ? null : Math.round(run.timeoutMs / run.calls) };
+  return (run.args as unknown[])[call];
 }

@@ -10,6 +10,7 @@ import { RUN_CANCELLED, RUN_RELEASED, RUN_TIMEOUT, executorErrorWire } from "../
 import { PoolClosedError, type ProcessPool } from "./process-pool.ts";
 import type { JobCall, LoadOutcome, LogStream, WorkerProcess } from "./worker-process.ts";
 import { SHORT_CALL_MS } from "../prefetch.ts";
+import { PROGRESS_MS } from "../runtime/protocol.ts";
 import type { RuntimeLaunch } from "../spawn-runtime.ts";
 
 const DEFAULT_LOAD_TIMEOUT_MS = 5 * 60_000;
@@ -69,6 +70,29 @@ export interface CallInfo {
 export type CallOutcome = ({ ok: true; value: unknown } | { ok: false; error: unknown; reason: CallFailureReason }) & CallInfo;
 
 export async function executeCall(pool: ProcessPool, o: ExecuteCallOptions): Promise<CallOutcome> {
+  if (!o.batched) return attemptCall(pool, o);
+  const done: unknown[] = [];
+  return batchedOutcome(await attemptCall(pool, o, done), done, o.args.length);
+}
+
+/**
+ * A batched run's outcome: every call's, in order. A process that crashed or ran out of time ended
+ * the calls it had not reported: they fail with that error, saying they may not have run (the
+ * ones it reported keep their outcome). A cancel, a release or a failed load ends the run as a whole.
+ */
+function batchedOutcome(r: CallOutcome, done: unknown[], calls: number): CallOutcome {
+  if (r.ok) return { ...r, value: [...done, ...(r.value as unknown[])] };
+  if (r.reason !== "crash" && r.reason !== "timeout") return r;
+  const cut = errorInfo(r.error);
+  const left = Array.from({ length: calls - done.length }, (_, i) => {
+    const note = i === 0 ? "this call was running or next" : `call ${done.length + i} of ${calls} may not have run`;
+    return { ok: false, code: r.reason === "crash" ? "WORKER_CRASHED" : "TIMEOUT", error: executorErrorWire(cut.name, `${cut.message} (${note}; the run's first ${done.length} calls had ended)`) };
+  });
+  return { ok: true, value: [...done, ...left], pid: r.pid, coldStart: r.coldStart, coldStartMs: r.coldStartMs };
+}
+
+/** One attempt of the call; `progress` collects a batched run's outcomes as its child reports them. */
+async function attemptCall(pool: ProcessPool, o: ExecuteCallOptions, progress?: unknown[]): Promise<CallOutcome> {
   const log = (stream: LogStream, line: string) => safely(() => o.onLog?.(stream, line));
   const emitSpan = (span: Span) => safely(() => o.onSpan?.(span));
   const cancelledError = () => executorErrorWire(RUN_CANCELLED, `run ${o.runId} was cancelled`);
@@ -112,14 +136,17 @@ export async function executeCall(pool: ProcessPool, o: ExecuteCallOptions): Pro
       if (!loaded.ok) return { ...loaded, ...info };
     }
     stop.dispose();
-    const call = proc.run(o.runId, o.args, { onLog: log, onSpan: emitSpan }, o.traceparent, o.method, o.batched);
+    // A batched run's limit is each call's: the clock starts again whenever calls are reported
+    // ended (they are reported at most PROGRESS_MS late, so a call never gets less than its limit).
+    const onProgress = progress && ((outcomes: unknown[]) => (progress.push(...outcomes), stop.restart()));
+    const call = proc.run(o.runId, o.args, { onLog: log, onSpan: emitSpan, onProgress }, o.traceparent, o.method, o.batched);
     if (call.waiting && !(await startOf(call, o.signal, behindWaitMs))) {
       await call.outcome;
       keep = proc.alive; // our share of it goes back; the call ahead still holds it
       if (o.signal?.aborted) return { ok: false, reason: "cancelled", error: cancelledError(), coldStart: false };
       return released("waited behind a call that ran long (or whose process ended) and never started");
     }
-    stop = interruptions(o.timeoutMs, o.signal);
+    stop = interruptions(progress && o.timeoutMs !== undefined ? o.timeoutMs + PROGRESS_MS : o.timeoutMs, o.signal);
     safely(() => o.onStart?.());
     const r = await Promise.race([call.outcome, stop.promise]);
     if (typeof r === "string") return { ...(await interrupt(pool, proc, r, o, log, "run")), ...info };
@@ -231,8 +258,15 @@ async function interrupt(
 function interruptions(timeoutMs: number | undefined, signal: AbortSignal | undefined) {
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
+  let arm = () => {};
+  let disposed = false;
   const promise = new Promise<"timeout" | "cancelled">((resolve) => {
-    if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) timer = setTimeout(() => resolve("timeout"), Math.max(0, timeoutMs));
+    arm = () => {
+      clearTimeout(timer);
+      if (disposed) return;
+      if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) timer = setTimeout(() => resolve("timeout"), Math.max(0, timeoutMs));
+    };
+    arm();
     if (signal) {
       onAbort = () => resolve("cancelled");
       if (signal.aborted) onAbort();
@@ -241,7 +275,10 @@ function interruptions(timeoutMs: number | undefined, signal: AbortSignal | unde
   });
   return {
     promise,
+    /** The time limit counts from now (a batched run's calls ended). */
+    restart: () => arm(),
     dispose() {
+      disposed = true;
       clearTimeout(timer);
       if (onAbort) signal?.removeEventListener("abort", onAbort);
     },

@@ -31,6 +31,8 @@ export interface SpawnInfo {
 export interface CallHandlers {
   onLog(stream: LogStream, line: string): void;
   onSpan(span: Span): void;
+  /** Batched calls: outcomes of the next calls, as they come. */
+  onProgress?(outcomes: unknown[]): void;
 }
 
 export type RunOutcome = { ok: true; value: unknown } | { ok: false; error: unknown; reason: "error" | "crash" | "dropped" };
@@ -164,6 +166,7 @@ export class WorkerProcess extends RuntimeProcess {
         onSpans: (spans) => {
           for (const s of spans) handlers.onSpan(s);
         },
+        onProgress: (outcomes) => handlers.onProgress?.(outcomes),
       },
     );
     const outcome = result.then((r): RunOutcome => {

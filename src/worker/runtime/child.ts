@@ -12,7 +12,7 @@ import { isOperator } from "../../operator/brand.ts";
 import { materialize } from "../../operator/materialize.ts";
 import { getTracer } from "../../trace/tracer.ts";
 import type { Span } from "../../trace/span.ts";
-import { isParentMessage, markerPrefix, parentToWatch, WATCH_PARENT_ENV, type CallMessage, type CallOp, type ChildMessage, type LoadMessage, type Owner, type RuntimeMode } from "./protocol.ts";
+import { isParentMessage, markerPrefix, parentToWatch, PROGRESS_MS, WATCH_PARENT_ENV, type CallMessage, type CallOp, type ChildMessage, type LoadMessage, type Owner, type RuntimeMode } from "./protocol.ts";
 import { Outbox, unpack, type Envelope } from "./outbox.ts";
 import { describeSurface, surfaceOf } from "./surface.ts";
 import { LoadedTarget } from "./target.ts";
@@ -222,7 +222,7 @@ async function jobCall(msg: CallMessage, t: LoadedTarget): Promise<void> {
   };
   try {
     const op = msg.op;
-    outcome = { ok: true, value: op.kind === "calls" ? await batchedCalls(op, guarded) : await guarded(op) };
+    outcome = { ok: true, value: op.kind === "calls" ? await batchedCalls(msg.id, op, guarded) : await guarded(op) };
   } catch (err) {
     outcome = { ok: false, err };
   }
@@ -235,17 +235,38 @@ async function jobCall(msg: CallMessage, t: LoadedTarget): Promise<void> {
   outbox.flush();
 }
 
-/** A batched run's calls, one after the other: each settles on its own (a throw fails that call only). */
-async function batchedCalls(op: Extract<CallOp, { kind: "calls" }>, guarded: (op: CallOp) => Promise<unknown>): Promise<unknown[]> {
-  const outcomes: unknown[] = [];
-  for (const args of op.calls) {
-    try {
-      outcomes.push({ ok: true, value: await guarded({ kind: "job", args, ...(op.method !== undefined ? { method: op.method } : {}) }) });
-    } catch (err) {
-      outcomes.push({ ok: false, error: wire(err) });
+/**
+ * A batched run's calls, one after the other: each settles on its own (a throw fails that call
+ * only). Their outcomes go to the parent every PROGRESS_MS as they come; the rest are the answer.
+ */
+async function batchedCalls(id: number, op: Extract<CallOp, { kind: "calls" }>, guarded: (op: CallOp) => Promise<unknown>): Promise<unknown[]> {
+  unsent = { id, outcomes: [] };
+  let sentAt = performance.now();
+  try {
+    for (const args of op.calls) {
+      try {
+        unsent.outcomes.push({ ok: true, value: await guarded({ kind: "job", args, ...(op.method !== undefined ? { method: op.method } : {}) }) });
+      } catch (err) {
+        unsent.outcomes.push({ ok: false, error: wire(err) });
+      }
+      if (performance.now() - sentAt >= PROGRESS_MS) {
+        sendProgress();
+        outbox.flush();
+        sentAt = performance.now();
+      }
     }
+    return unsent.outcomes;
+  } finally {
+    unsent = null;
   }
-  return outcomes;
+}
+
+/** The batched call running now and the outcomes of its calls not sent yet (user code exiting the process sends them). */
+let unsent: { id: number; outcomes: unknown[] } | null = null;
+function sendProgress(): void {
+  if (!unsent || unsent.outcomes.length === 0) return;
+  send({ type: "progress", id: unsent.id, outcomes: unsent.outcomes });
+  unsent.outcomes = [];
 }
 
 /** Job mode: calls waiting behind the running one, in arrival order. */
@@ -323,6 +344,7 @@ process.on("unhandledRejection", onStray);
 // Answers already made still leave when user code exits the process on purpose.
 process.on("exit", () => {
   flushSpans();
+  sendProgress();
   outbox.flush();
 });
 // Parent gone (crashed or closed the channel): nothing more will ever be asked of us.

@@ -46,8 +46,9 @@ export type CallOp =
   /** A job run: the target itself (`callAsJob`), or one of its methods. */
   | { kind: "job"; args: unknown[]; method?: string }
   /**
-   * A batched run: the job's calls one after the other, each with its own outcome; answers the list
-   * of outcomes (`{ ok: true, value }` or `{ ok: false, error }`, the error as codec wire).
+   * A batched run: the job's calls one after the other, each with its own outcome (`{ ok: true,
+   * value }` or `{ ok: false, error }`, the error as codec wire). Outcomes go out as `progress`
+   * every few ms while the calls run; the answer lists the ones not sent yet.
    */
   | { kind: "calls"; calls: unknown[][]; method?: string }
   | { kind: "forward"; args: unknown[] }
@@ -133,12 +134,22 @@ export type ResultMessage =
    */
   | { type: "result"; id: number; ok: false; error: unknown; refused?: ErrorCode; dropped?: boolean; marked?: boolean };
 
+/**
+ * Child → parent: the next outcomes of batched call `id`, in order (see CallOp `calls`). The
+ * parent keeps them: if the process dies or is stopped, the calls they answer keep their outcome.
+ */
+export interface ProgressMessage {
+  type: "progress";
+  id: number;
+  outcomes: unknown[];
+}
+
 /** Child → parent: the platform refused the injected token (revoked); the parent answers with `token`. */
 export interface TokenRenewMessage {
   type: "token-renew";
 }
 
-export type ChildMessage = ReadyMessage | LoadFailedMessage | SpansMessage | ResultMessage | TokenRenewMessage;
+export type ChildMessage = ReadyMessage | LoadFailedMessage | SpansMessage | ResultMessage | ProgressMessage | TokenRenewMessage;
 
 /**
  * Stdout/stderr marker lines: the child writes `<prefix>begin:<owner>` before the load and before
@@ -156,7 +167,7 @@ export const markerPrefix = (nonce: string): string => `\u001enbox-exec:${nonce}
 export function isChildMessage(m: unknown): m is ChildMessage {
   if (m === null || typeof m !== "object") return false;
   const t = (m as { type?: unknown }).type;
-  return t === "ready" || t === "load-failed" || t === "spans" || t === "result" || t === "token-renew";
+  return t === "ready" || t === "load-failed" || t === "spans" || t === "result" || t === "progress" || t === "token-renew";
 }
 
 export function isParentMessage(m: unknown): m is ParentMessage {
@@ -164,6 +175,9 @@ export function isParentMessage(m: unknown): m is ParentMessage {
   const t = (m as { type?: unknown }).type;
   return t === "load" || t === "call" || t === "drop" || t === "token";
 }
+
+/** How often a batched run's child sends the outcomes of its calls so far (at a call's end, at most this often). */
+export const PROGRESS_MS = 10;
 
 /** Set in an unsandboxed user (or compile) process's environment to its parent's pid: it watches that parent from a thread. */
 export const WATCH_PARENT_ENV = "NBOX_WATCH_PARENT";

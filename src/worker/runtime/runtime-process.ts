@@ -60,6 +60,8 @@ export interface CallOptions {
    * child starts the next call it holds right after answering, so this is when that one starts.
    */
   onAnswer?: (r: CallResult) => void;
+  /** Batched calls: the outcomes of the next calls, as the child sends them while it runs the rest. */
+  onProgress?: (outcomes: unknown[]) => void;
 }
 
 export type LoadOutcome = { ok: true; coldStartMs: number; loadMs: number; surface?: SurfaceInfo } | { ok: false; error: unknown; reason: "error" | "crash" };
@@ -328,6 +330,9 @@ export class RuntimeProcess {
         this.markersThrough(p.id);
         break;
       }
+      case "progress":
+        this.pending.get(m.id)?.opts.onProgress?.(m.outcomes);
+        break;
       case "token-renew":
         void this.answerTokenRenew();
         break;

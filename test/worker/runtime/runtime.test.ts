@@ -45,11 +45,6 @@ export class Counter {
   hang() { return new Promise(() => {}); }
   die() { setTimeout(() => process.exit(7), 20); return "bye"; }
   stray() { setTimeout(() => { throw new RangeError("from a timer"); }, 1); return "ok"; }
-  /** 0: arms a timer that throws in 1 ms; > 0: sleeps that long; else answers at once. */
-  strayOr(ms: number) {
-    if (ms === 0) { setTimeout(() => { throw new RangeError("from a timer"); }, 1); return "armed"; }
-    return ms > 0 ? new Promise((r) => setTimeout(() => r("slept"), ms)) : "plain";
-  }
   shout(s: string) { console.log("shout " + s); return s; }
   *letters() { yield "a"; yield "b"; }
   async *ticks() {
@@ -57,6 +52,16 @@ export class Counter {
     finally { this.closed += 1; }
   }
   _hidden() { return "nope"; }
+}
+
+/** A Counter with a method whose timer throws while a later call runs (batched calls). */
+export class Batch extends Counter {
+  /** 0: arms a timer that throws in 1 ms; > 0: sleeps that long; else answers at once. */
+  strayOr(ms: number) {
+    if (ms === 0) { setTimeout(() => { throw new RangeError("from a timer"); }, 1); return "armed"; }
+    return ms > 0 ? new Promise((r) => setTimeout(() => r("slept"), ms)) : "plain";
+  }
+  exitWith(code?: number) { if (code !== undefined) process.exit(code); return "alive"; }
 }
 
 /** Like a class with __getattr__: its constructor returns a Proxy answering unknown names. */
@@ -375,7 +380,7 @@ describe("child runtime, job mode", () => {
   });
 
   test("batched calls run one after the other, each with its own outcome: a throw or a timer's error fails only its call", async () => {
-    const rt = new RuntimeProcess({ mode: "job", bundleDir: project.dir, locator: project.locator("Counter", "class") });
+    const rt = new RuntimeProcess({ mode: "job", bundleDir: project.dir, locator: project.locator("Batch", "class") });
     try {
       assert.equal((await rt.loaded).ok, true);
       const r = await rt.call({ kind: "calls", method: "inc", calls: [[toWire(2)], [toWire(3)]] });
@@ -392,6 +397,17 @@ describe("child runtime, job mode", () => {
       assert.equal(slept!.error!.message, "from a timer");
       const n = fromWire(ok(await rt.call({ kind: "job", args: [toWire(0)], method: "inc" })));
       assert.equal(n, 5, "the process is still healthy and keeps its instance");
+      // Calls that take a while: their outcomes come as progress before the answer, which holds the rest.
+      const progress: unknown[][] = [];
+      const slow = await rt.call({ kind: "calls", method: "slow", calls: ["p", "q", "r"].map((t) => [toWire(t), toWire(15)]) }, { onProgress: (o) => void progress.push(o) });
+      assert.ok(progress.length >= 1, "progress came");
+      assert.deepEqual([...progress.flat(), ...(ok(slow) as unknown[])].map((o) => (fromWire(o) as { value: string }).value), ["p", "q", "r"]);
+      // User code exiting the process: the outcomes not sent yet still go out, the call then fails as a crash.
+      const before: unknown[] = [];
+      const exited = await rt.call({ kind: "calls", method: "exitWith", calls: [[], [], [toWire(7)], []] }, { onProgress: (o) => void before.push(...o) });
+      assert.equal(exited.ok, false);
+      assert.equal(!exited.ok && exited.reason, "crash");
+      assert.deepEqual(before.map((o) => (fromWire(o) as { value: string }).value), ["alive", "alive"]);
     } finally {
       await rt.kill("test");
     }
