@@ -4,6 +4,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { LOG_STREAMS, SERVING_STATUSES, TERMINAL_RUN_STATUSES } from "./vocabulary.ts";
 import { failure, failures, hashParam, json, jsonBody, platformId } from "./helpers.ts";
 import { WireValue } from "./schemas.ts";
+import { MAX_CALLS_PER_RUN } from "./batched-calls.ts";
 
 /** Bumped when the worker API changes incompatibly: a worker of another version is refused at registration. */
 export const WORKER_PROTOCOL = 4;
@@ -78,6 +79,8 @@ export const WorkerReport = z.object({
         error: ReportedError.nullable().optional(),
         startedAt: epochMs.optional(),
         finishedAt: epochMs.optional(),
+        /** The batched calls it carried (its spans are one or more per call). */
+        calls: z.number().int().min(1).max(MAX_CALLS_PER_RUN).optional(),
       }),
     )
     .default([]),

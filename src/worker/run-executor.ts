@@ -262,7 +262,7 @@ export class RunExecutor {
     const out = this.d.output;
     const workerId = this.d.me.id;
     const finish = async (status: "succeeded" | "failed" | "cancelled" | "timed_out", fields: { result?: unknown; error?: StoredError }) => {
-      await out.finish({ id: run.id, attempt: run.attempt, status, startedAt, finishedAt: Date.now(), ...fields });
+      await out.finish({ id: run.id, attempt: run.attempt, status, startedAt, finishedAt: Date.now(), ...(run.calls != null ? { calls: run.calls } : {}), ...fields });
     };
     if (outcome.ok) {
       // A batched run's calls failed one by one: their errors are kept as a run's error is.

@@ -20,6 +20,8 @@ const SPAN_FLUSH_MS = 50;
  * of its writes); a run with more has them as rows, so reading runs never carries a large tree along.
  */
 const SPANS_KEPT_WITH_FINISH = 16;
+/** …per call of a batched run, up to this many in all. */
+const MOST_SPANS_KEPT_WITH_FINISH = 4_096;
 /** Spans per statement (about 2 ms of the embedded store's time each). */
 const SPAN_CHUNK = 100;
 /**
@@ -260,17 +262,22 @@ function claimsLater(err: unknown, runIds: string[]): { claimed: RunRow[]; held:
 function spansWithFinish(finishedRuns: Report["finished"], spans: ReportedSpan[]): Map<string, SpanInput[]> {
   const out = new Map<string, SpanInput[]>();
   if (spans.length === 0 || finishedRuns.length === 0) return out;
-  const finishing = new Set(finishedRuns.map((f) => f.id));
+  const finishing = new Map(finishedRuns.map((f) => [f.id, Math.min(SPANS_KEPT_WITH_FINISH * (f.calls ?? 1), MOST_SPANS_KEPT_WITH_FINISH)]));
   for (const s of spans) {
     if (!s.runId || !finishing.has(s.runId)) continue;
     let list = out.get(s.runId);
     if (!list) out.set(s.runId, (list = []));
     list.push(asSpanInput(s));
   }
-  for (const [runId, list] of out) if (list.length > SPANS_KEPT_WITH_FINISH) out.delete(runId);
+  for (const [runId, list] of out) if (list.length > finishing.get(runId)!) out.delete(runId);
   return out;
 }
 
+/** In place: the report's spans are this request's own objects (a copy each cost a fan-out's every span). */
 function asSpanInput(s: ReportedSpan): SpanInput {
-  return { ...s, parentSpanId: s.parentSpanId ?? null, error: s.error ?? null, runId: s.runId ?? null, servingId: s.servingId ?? null } as SpanInput;
+  s.parentSpanId ??= null;
+  s.error ??= null;
+  s.runId ??= null;
+  s.servingId ??= null;
+  return s as SpanInput;
 }

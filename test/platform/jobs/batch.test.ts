@@ -59,6 +59,9 @@ describe("jobs e2e: batch trigger and POST /runs/wait", () => {
     const done = await tp.api("GET", `/runs/${batched.id}/wait?timeoutMs=30000`);
     assert.equal(done.json.run.status, "succeeded");
     assert.deepEqual(done.json.run.result, [{ ok: true, value: 4 }, { ok: true, value: 9 }, { ok: true, value: 16 }]);
+    // Each call is traced: its span is the run's (kept with the run's finish, like a single call's).
+    const spans = (await tp.api("GET", `/runs/${batched.id}/spans`)).json.spans;
+    assert.equal(spans.filter((x: any) => x.name === "square").length, 3, JSON.stringify(spans.map((x: any) => x.name)));
     const bad = await tp.api("POST", runsPath, { batch: [[1], { calls: [[1], [1, 2]] }] });
     assert.equal(bad.status, 400);
     assert.equal(bad.json.error.code, "BAD_ARGS");
