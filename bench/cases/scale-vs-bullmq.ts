@@ -1,5 +1,5 @@
-// What nbox's scale path costs on top of the queue it runs on: runs/s of a remote.map of no-op
-// runs on Postgres + BullMQ with two `nbx worker --slots 4` processes, against plain BullMQ moving
+// What nbox's scale path costs on top of the queue it runs on: items/s of a remote.map of no-op
+// calls on Postgres + BullMQ with two `nbx worker --slots 4` processes, against plain BullMQ moving
 // as many empty jobs from enqueue to completed on the same Redis (measured before and after, averaged).
 // Up to 5,000 runs; fewer when the warm-up rate says the map would take over ~12 s here.
 import { result, type BenchCase } from "../harness.ts";
@@ -43,7 +43,7 @@ export const scaleVsBullmq: BenchCase = {
       result({
         name: "scale-vs-bullmq",
         value: nbox.rate,
-        unit: `runs/s of ${runs} no-ops, ${WORKERS} workers --slots ${SLOTS} (target: ratio ≥ 0.5)`,
+        unit: `items/s of ${runs} no-ops (remote.map, calls batched), ${WORKERS} workers --slots ${SLOTS} (target: ratio ≥ 0.5)`,
         baseline: `raw BullMQ empty jobs/s (${runs} jobs, concurrency ${RAW_CONCURRENCY})`,
         baselineValue: (rawBefore + rawAfter) / 2,
         target: 0.5,

@@ -34,7 +34,7 @@ export const scaleWorkers: BenchCase = {
         result({
           name: "scale-2-workers",
           value: two.rate,
-          unit: `runs/s of ${items.length}, 2 workers --slots 1, ~${CPU_MS} ms CPU each (target: ratio ≥ 1.8)`,
+          unit: `items/s of ${items.length} (remote.map, calls batched), 2 workers --slots 1, ~${CPU_MS} ms CPU each (target: ratio ≥ 1.8)`,
           baseline: "same map, 1 worker",
           baselineValue: one.rate,
           target: 1.8,
