@@ -13,7 +13,9 @@ const MAX_CALLS = 256;
 const MIN_RUNS_PER_FLUSH = 16;
 /** …unless that makes runs of less work than this: spreading tiny calls buys no parallelism worth a run's cost. */
 const MIN_RUN_MS = 1;
-/** Weight of each new measurement in the running average of a call's length. */
+/** Result bytes one run should carry: every outcome travels in one report and one answer. */
+const TARGET_RESULT_BYTES = 1024 * 1024;
+/** Weight of each new measurement in the running averages. */
 const PACE_WEIGHT = 0.3;
 
 export class BatchPlan {
@@ -21,10 +23,12 @@ export class BatchPlan {
   private enabled: boolean;
   /** Running average of one call's length (ms), from the runs heard back. */
   private callMs: number | undefined;
+  /** Running average of one call's result size (bytes of JSON), from the runs heard back. */
+  private resultBytes: number | undefined;
 
   constructor(deployment: Pick<DeploymentInfo, "maxRetries">) {
     // An older platform does not say (and takes no batched calls); a job with retries retries each call alone.
-    this.enabled = deployment.maxRetries === 0 && !process.env.NO_BATCH_TMP;
+    this.enabled = deployment.maxRetries === 0;
   }
 
   /** The platform refused batched calls for this job (redeployed with retries): one call per run from now on. */
@@ -40,17 +44,24 @@ export class BatchPlan {
   callsPerRun(pending: number, running = 0): number {
     if (!this.enabled || pending < 2) return 1;
     const byTime = this.callMs === undefined ? FIRST_GUESS_CALLS : Math.floor(TARGET_RUN_MS / Math.max(this.callMs, 0.001));
+    const bySize = this.resultBytes === undefined ? Infinity : Math.floor(TARGET_RESULT_BYTES / Math.max(this.resultBytes, 1));
     const runsWanted = MIN_RUNS_PER_FLUSH - running;
     const spread = runsWanted > 0 ? Math.ceil(pending / runsWanted) : Infinity;
     const bySpread = Math.max(spread, this.callMs === undefined ? 1 : Math.floor(MIN_RUN_MS / Math.max(this.callMs, 0.001)));
-    return Math.max(1, Math.min(byTime, bySpread, MAX_CALLS));
+    return Math.max(1, Math.min(byTime, bySize, bySpread, MAX_CALLS));
   }
 
-  /** A run finished: learn how long its calls took. */
-  heard(run: Pick<RunInfo, "startedAt" | "finishedAt" | "calls" | "status">): void {
-    if (run.status !== "succeeded" || !run.startedAt || !run.finishedAt) return;
-    const ms = (Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / (run.calls ?? 1);
-    if (!Number.isFinite(ms) || ms < 0) return;
-    this.callMs = this.callMs === undefined ? ms : this.callMs + PACE_WEIGHT * (ms - this.callMs);
+  /** A run finished: learn how long its calls took and how large their results are. */
+  heard(run: Pick<RunInfo, "startedAt" | "finishedAt" | "calls" | "status" | "result">): void {
+    if (!this.enabled || run.status !== "succeeded" || !run.startedAt || !run.finishedAt) return;
+    const calls = run.calls ?? 1;
+    const ms = (Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / calls;
+    if (Number.isFinite(ms) && ms >= 0) this.callMs = average(this.callMs, ms);
+    // The text again costs about what parsing the answer did: small next to the run it stands for.
+    this.resultBytes = average(this.resultBytes, (JSON.stringify(run.result ?? null)?.length ?? 4) / calls);
   }
+}
+
+function average(mean: number | undefined, x: number): number {
+  return mean === undefined ? x : mean + PACE_WEIGHT * (x - mean);
 }
