@@ -31,6 +31,11 @@ export class BatchPlan {
     this.enabled = deployment.maxRetries === 0;
   }
 
+  /** Whether short calls travel several to a run (for now). */
+  get batching(): boolean {
+    return this.enabled;
+  }
+
   /** The platform refused batched calls for this job (redeployed with retries): one call per run from now on. */
   disable(): void {
     this.enabled = false;

@@ -8,8 +8,10 @@ import { argsPayload } from "./args-transport.ts";
 import { triggerRun } from "./trigger.ts";
 import type { DeploymentInfo, RemoteJob, RemoteMapOptions } from "./types.ts";
 
-// Default runs in flight for remote map: enough to keep every worker slot busy.
+// Default items in flight for remote map: enough runs to keep every worker slot busy — a thousand
+// when each item is a run, ten times as many items when short calls travel several to a run.
 const REMOTE_MAP_CONCURRENCY = 1_000;
+const BATCHED_MAP_CONCURRENCY = 10_000;
 
 /** Build the callable remote handle of a deployed job. */
 export function remoteJob<T>(client: PlatformClient, deployment: DeploymentInfo): RemoteJob<T> {
@@ -48,7 +50,7 @@ export function remoteJob<T>(client: PlatformClient, deployment: DeploymentInfo)
             settled[i] = true;
           }
         },
-        { ...opts, concurrency: opts.concurrency ?? REMOTE_MAP_CONCURRENCY },
+        { ...opts, concurrency: opts.concurrency ?? (plan.batching ? BATCHED_MAP_CONCURRENCY : REMOTE_MAP_CONCURRENCY) },
       );
       return opts.settle ? results.map((r, i) => ({ ...r, runId: refs[i]?.runId, ...(refs[i]?.call !== undefined ? { call: refs[i]!.call } : {}) })) : results;
     } catch (err) {
