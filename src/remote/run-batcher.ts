@@ -6,8 +6,9 @@ import type { BatchPlan } from "./batch-plan.ts";
 import type { PlatformClient } from "./client.ts";
 import { RemoteError } from "./remote-error.ts";
 import { outcome } from "./run.ts";
-import { triggerRuns } from "./trigger.ts";
+import { triggerRuns, type TriggerEntry } from "./trigger.ts";
 import type { DeploymentInfo, RunInfo } from "./types.ts";
+
 
 // Calls per trigger request and ids per long-poll stay well below the server's limits.
 const MAX_BATCH = 1_000;
@@ -97,29 +98,30 @@ export class RunBatcher {
   }
 
   private async send(items: Pending[], perRun: number): Promise<void> {
-    // The trigger's entries, each one run: an argument list, a reference to one, or batched calls.
-    const entries: { body: unknown; items: Pending[] }[] = [];
+    // The trigger's entries, each one run: an argument list, a reference to one, or batched calls
+    // (`calls` while it is being filled: a group of one goes as an argument list).
+    const entries: { body: TriggerEntry; items: Pending[]; calls?: unknown[][] }[] = [];
     try {
       // Large argument lists go by reference, each its own run; the rest inline, all in one request.
       const payloads = await Promise.all(items.map((p, i) => argsPayload(this.client, p.args, `inputs[${i}]`)));
-      let calls: { args: unknown[]; items: Pending[] } | undefined;
+      let group: (typeof entries)[number] | undefined;
       payloads.forEach((payload, i) => {
         const item = items[i]!;
         if ("argsRef" in payload || perRun === 1) return void entries.push({ body: "argsRef" in payload ? payload : payload.args, items: [item] });
-        if (!calls || calls.items.length >= perRun) entries.push({ body: { calls: (calls = { args: [], items: [] }).args }, items: calls.items });
-        calls.args.push(payload.args);
-        calls.items.push(item);
+        if (!group || group.items.length >= perRun) entries.push((group = { body: [], items: [], calls: [] }));
+        group.calls!.push(payload.args);
+        group.items.push(item);
       });
+      for (const e of entries) if (e.calls) e.body = e.calls.length === 1 ? e.calls[0]! : { calls: e.calls };
       // The answers leave out the arguments: they are ours, and would double what a fan-out moves.
-      const batch = entries.map((e) => (isCalls(e.body) && e.body.calls.length === 1 ? e.body.calls[0] : e.body));
-      const runs = await triggerRuns(this.client, this.deployment, { batch: batch as never, traceparent: this.traceparent(), withArgs: false });
+      const runs = await triggerRuns(this.client, this.deployment, { batch: entries.map((e) => e.body), traceparent: this.traceparent(), withArgs: false });
       runs.forEach((r, i) => {
         const e = entries[i]!;
-        if (isCalls(batch[i])) e.items.forEach((p, call) => p.resolve({ runId: r.id, call }));
+        if (e.calls && e.calls.length > 1) e.items.forEach((p, call) => p.resolve({ runId: r.id, call }));
         else e.items[0]!.resolve({ runId: r.id });
       });
     } catch (err) {
-      const batched = entries.some((e) => isCalls(e.body) && e.body.calls.length > 1);
+      const batched = entries.some((e) => e.calls && e.calls.length > 1);
       if (batched && isNboxError(err) && err.code === "BAD_REQUEST") {
         // Batched calls refused (the job retries failed runs now): one call per run from here on.
         this.plan.disable();
@@ -210,8 +212,6 @@ export class RunBatcher {
     }
   }
 }
-
-const isCalls = (x: unknown): x is { calls: unknown[] } => x !== null && typeof x === "object" && "calls" in x;
 
 /** Hand a finished run's outcome to whoever waits on it: each batched call its own. */
 function settleCalls(run: RunInfo, waiters: Waiter[]): void {

@@ -32,69 +32,6 @@ describe("jobs e2e: remote map", () => {
     assert.ok(runs.length < 50);
   });
 
-  it("a job that retries gets one run per input (a batched call would not be retried alone)", async () => {
-    const remote = await mod.square.deploy(wsName("map-retries"), { client: tp.client, name: "square-retried", resource: { maxRetries: 1, retryBackoffMs: 10 } });
-    const inputs = Array.from({ length: 40 }, (_, i) => i);
-    assert.deepEqual(await remote.map(inputs), inputs.map((x) => x * x));
-    const runs = (await tp.api("GET", `/runs?deployment=${remote.deployment.id}&limit=100`)).json.runs;
-    assert.equal(runs.length, 40);
-    assert.ok(runs.every((r: any) => r.calls === undefined));
-  });
-
-  it("a handle made before its job was redeployed with retries falls back to one run per input", async () => {
-    const ws = wsName("map-redeployed");
-    const stale = await mod.square.deploy(ws, { client: tp.client, name: "square-later-retried", resource: { maxRetries: 0 } });
-    await mod.square.deploy(ws, { client: tp.client, name: "square-later-retried", resource: { maxRetries: 2 } });
-    const inputs = Array.from({ length: 40 }, (_, i) => i);
-    assert.deepEqual(await stale.map(inputs), inputs.map((x) => x * x));
-    const runs = (await tp.api("GET", `/runs?deployment=${stale.deployment.id}&limit=100`)).json.runs;
-    assert.equal(runs.length, 40);
-  });
-
-  it("a call that crashes its process ends only itself and the calls after it in its run; the calls before keep their values", async () => {
-    const remote = await mod.crash.deploy(wsName("map-crash"), { client: tp.client, resource: { maxRetries: 0 } });
-    const inputs: (number | undefined)[] = Array.from({ length: 32 }, () => undefined);
-    inputs[5] = 7;
-    const out = await remote.map(inputs, { settle: true });
-    const crashed = out[5] as any;
-    assert.equal(crashed.ok, false);
-    assert.equal(crashed.error.name, "WorkerCrashError");
-    assert.equal(crashed.error.code, "WORKER_CRASHED");
-    assert.equal(typeof crashed.call, "number", "it was a batched call");
-    assert.match(crashed.error.message, /this call was running or next/);
-    const run = await new Run(tp.client, crashed.runId).info();
-    assert.equal(run.status, "succeeded", "the run itself accounted for each of its calls");
-    out.forEach((r: any, i: number) => {
-      // Before it in its run (reported as the process exited) and in every other run: values.
-      if (r.runId !== crashed.runId || r.call < crashed.call) assert.deepEqual([i, r.ok, r.value], [i, true, "alive"]);
-      else if (i !== 5) assert.match(r.error.message, /may not have run/, `item ${i}`);
-    });
-  });
-
-  it("a batched call past its time limit ends as timed out; the calls before it in its run keep their values", async () => {
-    const remote = await mod.spin.deploy(wsName("map-hang"), { client: tp.client, resource: { maxRetries: 0, timeoutMs: 300 } });
-    const inputs = Array.from({ length: 32 }, (_, i) => i === 9);
-    const out = await remote.map(inputs, { settle: true });
-    const hung = out[9] as any;
-    assert.equal(hung.ok, false);
-    assert.equal(hung.error.code, "TIMEOUT");
-    assert.match(hung.error.message, /timed out after 300 ms/);
-    out.forEach((r: any, i: number) => {
-      if (r.runId !== hung.runId) assert.deepEqual([i, r.ok, r.value], [i, true, "done"]);
-      // The calls of its run the child had not reported yet end with it (they may not have run).
-      else if (!r.ok) assert.equal(r.error.code, "TIMEOUT", `item ${i}`);
-    });
-  });
-
-  it("a batched run's time limit is each call's: a run of calls that each keep to it runs to the end", async () => {
-    const remote = await mod.sleeper.deploy(wsName("map-timeout"), { client: tp.client, resource: { maxRetries: 0, timeoutMs: 400 } });
-    // Two or more 250 ms calls to a run: over one call's 400 ms together, within it each.
-    const out = await remote.map(Array.from({ length: 32 }, () => 250));
-    assert.equal(out.length, 32);
-    const runs = (await tp.api("GET", `/runs?deployment=${remote.deployment.id}&limit=100`)).json.runs;
-    assert.ok(runs.some((r: any) => r.calls >= 2), JSON.stringify(runs.map((r: any) => r.calls)));
-  });
-
   it("map without settle rejects with the first RemoteError", async () => {
     const remote = await mod.picky.deploy(wsName("map-reject"), { client: tp.client, resource: { maxRetries: 0 } });
     await assert.rejects(remote.map([1, 2, 3, 4]), (e: any) => {
