@@ -1,5 +1,6 @@
 // Shared setup for the job-platform end-to-end tests: a real platform on a free port with a fresh
 // data dir, and deployable projects copied to temp folders (node_modules/nbox -> this repo).
+import { after, before } from "node:test";
 import { createHash, randomBytes } from "node:crypto";
 import pg from "pg";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync } from "node:fs";
@@ -219,3 +220,26 @@ export function flakyKey(tag = "k"): string {
 let n = 0;
 /** A workspace name unique to this process. */
 export const wsName = (tag: string) => `${tag}-${process.pid}-${++n}`;
+
+/**
+ * A suite's platform and fixture project: started before its tests, closed after them (registers
+ * the node:test hooks of the suite it is called in). Read `tp` and `mod` inside tests.
+ */
+export function suitePlatform<T = any>(project: string): { readonly tp: TestPlatform; readonly mod: T } {
+  const state: { tp?: TestPlatform; mod?: T } = {};
+  before(async () => {
+    state.tp = await startTestPlatform();
+    state.mod = (await importProject<T>(project)).mod;
+  });
+  after(async () => {
+    await state.tp?.close();
+  });
+  return {
+    get tp() {
+      return state.tp!;
+    },
+    get mod() {
+      return state.mod!;
+    },
+  };
+}
